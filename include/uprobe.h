@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libuprobe public API: user-space uprobes for x86-64 Linux processes, driven through ptrace. */
+#ifndef UPROBE_H
+#define UPROBE_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/user.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifndef UPROBE_API
+#define UPROBE_API __attribute__((visibility("default")))
+#endif
+
+#define UPROBE_VERSION_MAJOR 0
+#define UPROBE_VERSION_MINOR 1
+
+/*
+ * Conventions
+ * -----------
+ * Functions returning int return 0 (or a non-negative value) on success and a
+ * negative errno on failure, with errno set to the positive value as well.
+ * Functions returning a pointer return NULL on failure with errno set.
+ * Every failure also leaves a one-line message naming the input that was
+ * wrong, retrievable with uprobe_tracer_errmsg() and passed to the print
+ * callback (uprobe_set_print()).
+ *
+ * Threading: a struct uprobe_tracer and everything created from it belong to
+ * the thread that calls uprobe_tracer_run(); only uprobe_tracer_stop() may be
+ * called from another thread or from a signal handler. ptrace itself binds a
+ * tracee to the tracer *thread* that attached it, so spawn/attach/run/detach
+ * must all be called from one thread.
+ *
+ * Handlers run in the tracer, synchronously, while the thread that hit the
+ * probe is stopped; other threads of the tracee keep running.
+ */
+
+struct uprobe_tracer;
+struct uprobe;
+struct uprobe_hit;
+
+/* ---- Options (libbpf-style: sz first, new fields only at the end) ---- */
+
+#define UPROBE_OPTS(TYPE, NAME, ...)                                                   \
+	struct TYPE NAME = ({                                                          \
+		memset(&NAME, 0, sizeof(struct TYPE));                                 \
+		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };               \
+	})
+
+/*
+ * Handler callbacks. Return 0. (Other values are reserved.)
+ * A handler may change registers through uprobe_hit_regs(); they are written
+ * back when the thread resumes. If a handler of an entry probe changes rip,
+ * the probed instruction is skipped and the thread continues at the new rip
+ * (the kprobes "modify ip" convention, e.g. for fault injection).
+ */
+typedef int (*uprobe_handler_fn)(struct uprobe_hit *hit, void *data);
+
+struct uprobe_opts {
+	size_t sz; /* sizeof(struct uprobe_opts), for ABI growth */
+	uprobe_handler_fn handler;     /* entry handler: runs before the instruction */
+	uprobe_handler_fn ret_handler; /* makes it a return probe (not yet supported: EOPNOTSUPP) */
+	void *data;                    /* passed to the handlers */
+};
+#define uprobe_opts__last_field data
+
+/* ---- Messages ---- */
+
+enum uprobe_print_level {
+	UPROBE_WARN,
+	UPROBE_INFO,
+	UPROBE_DEBUG,
+};
+typedef int (*uprobe_print_fn)(enum uprobe_print_level level, const char *fmt, va_list ap);
+
+/*
+ * Sets the function that receives libuprobe's one-line diagnostics ("libuprobe: ..."),
+ * returning the previous one. NULL silences them. The default prints warnings
+ * to stderr (and info too when the environment has LIBUPROBE_DEBUG set).
+ * Not thread-safe with respect to concurrent printing; call it once at start-up.
+ */
+UPROBE_API uprobe_print_fn uprobe_set_print(uprobe_print_fn fn);
+
+/* ---- Tracer ---- */
+
+/* A new tracer with no tracee. NULL with errno ENOMEM on failure. */
+UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void);
+
+/*
+ * Runs argv[0] (searched in PATH when it has no '/') as a new traced process
+ * and returns with it stopped at the entry point of its executable: the
+ * dynamic linker has mapped the libraries the program needs at start-up, and
+ * no instruction of the program's own code has run (library constructors
+ * have). Probes added now on the executable or those libraries are live
+ * before the program's first instruction. The process is killed if the
+ * tracer exits (PTRACE_O_EXITKILL). *pid receives its pid (may be NULL).
+ * Errors: -ENOENT/-EACCES/-ENOEXEC the program cannot be executed (errno of
+ * execvp), -EPERM ptrace not allowed, -ECHILD it exited before its entry.
+ */
+UPROBE_API int uprobe_tracer_spawn(struct uprobe_tracer *t, char *const argv[], pid_t *pid);
+
+/*
+ * Attaches to a running process and all its threads (PTRACE_SEIZE); probes
+ * already added apply to it. The process keeps running.
+ * Errors: -ESRCH no such process, -EPERM not allowed or already traced,
+ * -EEXIST already attached to this tracer.
+ */
+UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid);
+
+/*
+ * Handles events (probe hits, thread creation, exits, signals) until every
+ * tracee has exited, or uprobe_tracer_stop() is called. Returns 0 then, or a
+ * negative errno on an internal failure (the message says which).
+ * After a stop, tracees stay attached and stopped threads are resumed when
+ * run() is called again; call uprobe_tracer_detach() to let them go.
+ */
+UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t);
+
+/*
+ * Makes uprobe_tracer_run() return soon. Async-signal-safe and callable from
+ * any thread. A signal handler in the tracer thread that calls it should be
+ * installed without SA_RESTART so a blocked wait returns at once; otherwise
+ * run() returns at the next event of any tracee.
+ */
+UPROBE_API void uprobe_tracer_stop(struct uprobe_tracer *t);
+
+/*
+ * Removes every probe's breakpoints from every tracee, moves threads that
+ * are inside libuprobe's scratch code back to the program's own code, unmaps
+ * the scratch areas and detaches from every thread, re-delivering any signal
+ * that was pending. The processes continue unharmed. Probes stay registered
+ * (and would be planted again by a later spawn/attach). Returns 0 or -errno.
+ */
+UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t);
+
+/*
+ * The wait status (as from waitpid) of a tracee process that ended while
+ * traced; -ESRCH if this tracer saw no such process end.
+ */
+UPROBE_API int uprobe_tracer_exit_status(struct uprobe_tracer *t, pid_t pid);
+
+/* The last error message of this tracer ("" if none). Valid until the next call. */
+UPROBE_API const char *uprobe_tracer_errmsg(const struct uprobe_tracer *t);
+
+/* Detaches (if still attached) and frees the tracer and all its probes. NULL is a no-op. */
+UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t);
+
+/* ---- Probes ---- */
+
+/*
+ * Adds an entry probe.
+ * binary: a path (anything containing '/'), or a name matched against the
+ *   files mapped by the tracees: "libc", "libc.so" or "libc.so.6" match
+ *   /usr/lib/x86_64-linux-gnu/libc.so.6, and the basename of the executable
+ *   matches it ("ls"). A name no tracee maps is tried as a path.
+ * symbol: a function name, optionally versioned ("malloc", "malloc@@GLIBC_2.2.5",
+ *   "memcpy@GLIBC_2.2.5"); NULL makes offset a file offset. With a symbol,
+ *   the probe is at exactly `offset` bytes from the symbol's start.
+ *   An IFUNC symbol (libc's strlen) is resolved to the implementation the
+ *   tracee's resolver selects.
+ * The probe is refused before any byte of any tracee changes when: the
+ *   binary or symbol does not exist (-ENOENT), the address is not in an
+ *   executable segment or not an instruction boundary of the containing
+ *   function (-EINVAL), the instruction cannot be decoded (-ENOEXEC) or cannot
+ *   be executed out of line (-EOPNOTSUPP), or it is an int3 the program
+ *   itself contains (-EEXIST).
+ * Several probes on one instruction run their handlers in the order added.
+ * May be called before spawn/attach (then binary must be a path) or
+ * between run() calls; not from a handler.
+ */
+UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
+				     const char *symbol, uint64_t offset,
+				     const struct uprobe_opts *opts);
+
+/* Removes a probe (its breakpoint goes when no other probe shares the
+ * instruction) and frees it. Not from a handler. Returns 0 or -errno. */
+UPROBE_API int uprobe_remove(struct uprobe *p);
+
+/* Number of times the probe's handler ran. */
+UPROBE_API uint64_t uprobe_hits(const struct uprobe *p);
+
+/* Where the probe is: the file it is in (the resolved path), and the file offset. */
+UPROBE_API const char *uprobe_binary_path(const struct uprobe *p);
+UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *p);
+
+/* ---- Hits (valid only inside a handler) ---- */
+
+UPROBE_API pid_t uprobe_hit_pid(const struct uprobe_hit *h);
+UPROBE_API pid_t uprobe_hit_tid(const struct uprobe_hit *h);
+/* The probe that fired. */
+UPROBE_API struct uprobe *uprobe_hit_probe(const struct uprobe_hit *h);
+/* Address of the probed instruction in the tracee. */
+UPROBE_API uint64_t uprobe_hit_addr(const struct uprobe_hit *h);
+/* Integer argument n (0-based) under the SysV x86-64 ABI: rdi, rsi, rdx, rcx,
+ * r8, r9, then the stack (meaningful at a function's first instruction). */
+UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n);
+/* The thread's registers; writable, written back when it resumes. */
+UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h);
+/* Reads tracee memory; returns bytes read or -errno. */
+UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, void *buf,
+				   size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* UPROBE_H */

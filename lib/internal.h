@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Internal declarations shared by lib/: logging, errors, opts helpers, module interfaces. */
+#ifndef UPROBE_INTERNAL_H
+#define UPROBE_INTERNAL_H
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "uprobe.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- logging (log.c) ---- */
+
+__attribute__((format(printf, 2, 3))) void uprobe_log(enum uprobe_print_level level,
+						       const char *fmt, ...);
+#define pr_warn(fmt, ...) uprobe_log(UPROBE_WARN, "libuprobe: " fmt "\n", ##__VA_ARGS__)
+#define pr_info(fmt, ...) uprobe_log(UPROBE_INFO, "libuprobe: " fmt "\n", ##__VA_ARGS__)
+#define pr_debug(fmt, ...) uprobe_log(UPROBE_DEBUG, "libuprobe: " fmt "\n", ##__VA_ARGS__)
+
+/* ---- opts helpers (libbpf's pattern) ---- */
+
+/* True when every byte of opts beyond what this library knows (up to opts->sz) is zero. */
+bool opts_valid(const void *opts, size_t known_sz, size_t user_sz);
+#define OPTS_VALID(opts, type)                                                                 \
+	(!(opts) || ((opts)->sz >= sizeof(size_t) &&                                            \
+		     opts_valid((opts), offsetofend(struct type, type##__last_field), (opts)->sz)))
+#define offsetofend(TYPE, FIELD) (offsetof(TYPE, FIELD) + sizeof(((TYPE *)0)->FIELD))
+#define OPTS_HAS(opts, field) ((opts) && (opts)->sz >= offsetofend(typeof(*(opts)), field))
+#define OPTS_GET(opts, field, fallback_value)                                                  \
+	(OPTS_HAS(opts, field) ? (opts)->field : fallback_value)
+
+/* ---- ELF (elf.c) ---- */
+
+/* A function symbol. Addresses are link-time virtual addresses (st_value). */
+struct elf_sym {
+	const char *name;    /* plain name, without version */
+	const char *version; /* "GLIBC_2.2.5" or NULL */
+	bool default_version; /* "@@" (or unversioned) rather than "@" */
+	bool ifunc;           /* STT_GNU_IFUNC: vaddr is the resolver */
+	uint64_t vaddr;
+	uint64_t size;
+	uint64_t off; /* file offset of vaddr */
+};
+
+struct elf_seg {
+	uint64_t vaddr, memsz;
+	uint64_t off, filesz;
+	uint32_t flags; /* PF_X | PF_W | PF_R */
+};
+
+/* A parsed ELF file, cached by (dev, ino): parsed once, never changed after. */
+struct elf_file {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	const uint8_t *data; /* whole file, mapped read-only */
+	size_t size;
+	bool pie;            /* ET_DYN */
+	bool is_go;          /* has a .go.buildinfo section or Go build id note */
+	uint64_t entry;      /* e_entry (link-time vaddr) */
+	struct elf_seg *segs; /* PT_LOAD segments */
+	size_t nsegs;
+	struct elf_sym *syms; /* function symbols (.symtab and .dynsym merged), sorted by vaddr */
+	size_t nsyms;
+	struct elf_file *next; /* cache chain */
+};
+
+/*
+ * Opens and parses an ELF file, or returns the cached one with the same
+ * (dev, ino). 0 or -errno (-ENOENT missing, -ENOEXEC not an x86-64 ELF);
+ * *why gets a message on failure.
+ */
+int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen);
+/* Frees every cached file. */
+void elf_cache_clear(void);
+/* File offset of a link-time vaddr inside a PT_LOAD segment's file image; -EINVAL if none. */
+int elf_vaddr_to_off(const struct elf_file *f, uint64_t vaddr, uint64_t *off);
+/* Link-time vaddr of a file offset; -EINVAL if no PT_LOAD segment maps it. */
+int elf_off_to_vaddr(const struct elf_file *f, uint64_t off, uint64_t *vaddr);
+/* The executable segment containing file offset off, or NULL. */
+const struct elf_seg *elf_exec_seg_at_off(const struct elf_file *f, uint64_t off);
+/*
+ * Finds a function symbol by name: "name" (the default version if versioned,
+ * or the only one), "name@@VER" or "name@VER" (that exact version).
+ * NULL if none.
+ */
+const struct elf_sym *elf_find_sym(const struct elf_file *f, const char *name);
+/* The function symbol whose [vaddr, vaddr+size) contains vaddr (the smallest such), or NULL. */
+const struct elf_sym *elf_sym_containing(const struct elf_file *f, uint64_t vaddr);
+/*
+ * Calls cb for each function symbol whose name matches the fnmatch(3) pattern
+ * (distinct addresses once each, preferring a default-version name). Returns
+ * the number of matches or the first negative value cb returned.
+ */
+int elf_for_each_match(const struct elf_file *f, const char *pattern,
+		       int (*cb)(const struct elf_sym *sym, void *ctx), void *ctx);
+
+/* ---- /proc/PID/maps (maps.c) ---- */
+
+struct map_entry {
+	uint64_t start, end;
+	uint64_t off;
+	uint32_t dev_major, dev_minor;
+	uint64_t ino;
+	bool r, w, x, p;
+	char path[4096 - 48]; /* "" for anonymous, "[stack]", "/usr/lib/... (deleted)" kept as written */
+};
+
+/* Parses one maps line into e; 0, or -EINVAL for a malformed line. */
+int maps_parse_line(const char *line, struct map_entry *e);
+/* Reads every entry of a maps file; *out is malloc'd; returns the count or -errno. */
+int maps_read(FILE *fp, struct map_entry **out);
+/* Same for /proc/PID/maps. */
+int maps_read_pid(pid_t pid, struct map_entry **out);
+
+/* ---- x86 instruction analysis and relocation (arch/x86/insn.c) ---- */
+
+#define ARCH_MAX_INSN 15
+#define ARCH_SLOT_SIZE 64 /* bytes of out-of-line code per probed instruction */
+
+enum arch_plan_kind {
+	ARCH_RELOCATE, /* run the relocated sequence in a slot; it continues in the program */
+	ARCH_STEP,     /* single-step the copy in the slot, then arch_step_fixup() */
+};
+
+/*
+ * What to do with one probed instruction, computed once from its bytes at
+ * registration. Position-independent: targets are kept as offsets from the
+ * instruction's own address, so one plan serves every mapping of the file.
+ */
+struct arch_plan {
+	uint8_t kind;   /* enum arch_plan_kind */
+	uint8_t len;    /* length of the original instruction */
+	uint8_t bytes[ARCH_MAX_INSN];
+	/* rip-relative memory operand: where its disp32 sits, and its target */
+	uint8_t disp_pos;     /* 0: none */
+	int64_t riprel_off;   /* target - insn address, for rip-relative operands */
+	/* relative branch (jmp/jcc/call/loop/jrcxz): target - insn address */
+	bool has_branch;
+	int64_t branch_off;
+	uint8_t type;   /* enum arch_insn_type, for relocation and fixups */
+	uint8_t cond;   /* jcc condition (low nibble of the opcode) */
+	uint8_t opcode; /* opcode byte for loop/jrcxz (e0..e3) */
+	bool addr32;    /* 0x67 prefix (loop/jrcxz use ecx) */
+	uint8_t reg;    /* call *%reg: the register number 0-15 */
+	uint8_t prefix_len; /* legacy prefixes + REX before the opcode, for rewriting */
+};
+
+enum arch_insn_type {
+	ARCH_T_OTHER,    /* copied as is, then jmp back */
+	ARCH_T_NOP,      /* nop family, endbr64 */
+	ARCH_T_JMP,      /* jmp rel8/rel32 */
+	ARCH_T_JCC,      /* jcc rel8/rel32 */
+	ARCH_T_LOOP,     /* loop, loope, loopne, jrcxz/jecxz (e0..e3) */
+	ARCH_T_CALL,     /* call rel32 */
+	ARCH_T_CALL_REG, /* call *%reg */
+	ARCH_T_CALL_MEM, /* call *mem (possibly rip-relative) */
+	ARCH_T_RET,      /* ret, ret imm16 */
+	ARCH_T_JMP_IND,  /* jmp *reg / *mem */
+	ARCH_T_SYSCALL,  /* syscall: rcx gets the address after it */
+	ARCH_T_PUSHF,    /* pushf: TF must never show in the pushed flags */
+};
+
+/*
+ * Decodes the instruction at code[0..avail) and fills a plan.
+ * 0 on success; -ENOEXEC undecodable; -EOPNOTSUPP cannot run out of line
+ * (far transfers, iret, xbegin, ...); -EEXIST it is an int3.
+ * why (may be NULL) receives a short reason on failure.
+ */
+int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char *why,
+		 size_t whylen);
+/* Length of the instruction at code, or -ENOEXEC. */
+int arch_insn_len(const uint8_t *code, size_t avail);
+/*
+ * Writes into out (ARCH_SLOT_SIZE bytes) the out-of-line code for plan, as
+ * if the instruction were at insn_addr, to run at slot_addr. For
+ * ARCH_RELOCATE, executing it has exactly the instruction's effect and then
+ * continues at the right place in the program (insn_addr + len, or the branch
+ * target). For ARCH_STEP it is the copy to single-step. Rip-relative operands
+ * are re-targeted. Returns the number of bytes, or -ERANGE when a
+ * rip-relative operand cannot reach its target from slot_addr.
+ */
+int arch_relocate(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		  uint8_t *out);
+/* Largest distance between slot and insn_addr for which arch_relocate() works (2 GiB minus slack) */
+bool arch_slot_reachable(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr);
+
+struct user_regs_struct;
+struct arch_mem {
+	void *ctx;
+	int (*read)(void *ctx, uint64_t addr, void *buf, size_t len);
+	int (*write)(void *ctx, uint64_t addr, const void *buf, size_t len);
+};
+/*
+ * After an ARCH_STEP single-step of the slot copy: moves rip back into the
+ * program (slot_addr + len -> insn_addr + len), rewrites a pushed return
+ * address (calls) and clears TF from pushed flags (pushf). 0 or -errno.
+ */
+int arch_step_fixup(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		    struct user_regs_struct *regs, const struct arch_mem *mem);
+/*
+ * Maps an address inside a slot's relocated code back to the program
+ * address a thread there is equivalent to (for detach and signals): the
+ * start of the slot maps to insn_addr; a point after the instruction's effect
+ * maps to insn_addr + len. Returns false if rip is at a point that has no
+ * equivalent (the thread must be let run a little further).
+ */
+bool arch_slot_pc_to_insn(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+			  struct user_regs_struct *regs);
+
+#endif /* UPROBE_INTERNAL_H */

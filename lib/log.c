@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Diagnostics: the print callback and its default. */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static int default_print(enum uprobe_print_level level, const char *fmt, va_list ap)
+{
+	static int debug = -1;
+
+	if (debug < 0)
+		debug = getenv("LIBUPROBE_DEBUG") != NULL;
+	if (level == UPROBE_DEBUG && !debug)
+		return 0;
+	if (level == UPROBE_INFO && !debug)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static uprobe_print_fn print_fn = default_print;
+
+UPROBE_API uprobe_print_fn uprobe_set_print(uprobe_print_fn fn)
+{
+	uprobe_print_fn old = print_fn;
+
+	print_fn = fn;
+	return old;
+}
+
+void uprobe_log(enum uprobe_print_level level, const char *fmt, ...)
+{
+	va_list ap;
+	int saved = errno;
+
+	if (!print_fn)
+		return;
+	va_start(ap, fmt);
+	print_fn(level, fmt, ap);
+	va_end(ap);
+	errno = saved;
+}
+
+bool opts_valid(const void *opts, size_t known_sz, size_t user_sz)
+{
+	const uint8_t *p = opts;
+
+	for (size_t i = known_sz; i < user_sz; i++) {
+		if (p[i]) {
+			pr_warn("options struct has unknown non-zero bytes at offset %zu", i);
+			return false;
+		}
+	}
+	return true;
+}
