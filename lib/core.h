@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The tracer's core objects: probes, sites, processes, threads, breakpoints, scratch areas. */
+#ifndef UPROBE_CORE_H
+#define UPROBE_CORE_H
+
+#include <signal.h>
+#include <sys/user.h>
+
+#include "internal.h"
+
+/*
+ * A site is one probed instruction of one file, identified as in the kernel
+ * by (device, inode, file offset): one registry entry however many times and
+ * in however many processes the file is mapped. Its plan is computed once
+ * from the file's bytes. Probes on the same instruction share the site and
+ * run in registration order.
+ */
+struct site {
+	dev_t dev;
+	ino_t ino;
+	uint64_t off;
+	struct elf_file *elf;
+	struct arch_plan plan;
+	struct uprobe **probes; /* registration order */
+	unsigned nprobes, cap;
+	unsigned refs;          /* probes + slots that still name it */
+	struct site *next;      /* registry chain */
+};
+
+struct uprobe {
+	struct uprobe_tracer *t;
+	struct site *site;
+	uprobe_handler_fn handler;
+	void *data;
+	uint64_t hits;
+	struct uprobe *next, *prev; /* tracer's list, registration order */
+};
+
+/* A planted breakpoint in one address space. */
+struct bp {
+	uint64_t vaddr; /* 0: empty hash slot */
+	struct site *site;
+	uint64_t slot;  /* out-of-line code for this instruction */
+	uint8_t orig;   /* the byte the int3 replaced */
+	bool internal;  /* the spawn-time entry breakpoint, not a probe */
+};
+
+/* Open-addressing hash of breakpoints keyed by vaddr: O(1) on the hit path. */
+struct bp_table {
+	struct bp *slots;
+	size_t cap;  /* power of two */
+	size_t used; /* live entries */
+	size_t tomb; /* deleted markers */
+};
+
+#define BP_TOMB ((struct site *)-1)
+
+/* What a slot of a scratch area holds, so a thread found inside it can be moved out. */
+struct slot_info {
+	uint64_t insn_addr;
+	struct site *site; /* holds a reference: the plan outlives probe removal */
+};
+
+/*
+ * A scratch ("xol") area: anonymous r-x memory mapped into the tracee within
+ * ±2 GiB of the code it serves. Its first slot holds fixed gadgets; the
+ * others hold one probed instruction's relocated code each. Slots are never
+ * rewritten while the area lives, so every thread may run any slot at any
+ * time without coordination.
+ */
+struct xol_area {
+	uint64_t start, size;
+	unsigned nslots, used;
+	struct slot_info *info; /* grows with used */
+	unsigned info_cap;
+	struct xol_area *next;
+};
+
+/* Offsets of the gadgets in the first slot of every area. */
+#define XOL_GADGET_SYSCALL 0 /* syscall; int3: injected system calls */
+#define XOL_GADGET_TRAP 3    /* int3: return address of injected calls */
+#define XOL_AREA_SIZE (1u << 20)
+
+/*
+ * Per-thread state. Transitions:
+ *   NEW      -> STOPPED  its first stop arrived (auto-attached clone, seize)
+ *   RUNNING  -> (stop reported) handled, then RUNNING again, or STOPPED when
+ *               the tracer wants it held (want_stop), or STEPPING
+ *   STEPPING -> RUNNING  the single-step over a slot copy finished and was fixed up
+ *   STOPPED  -> RUNNING  task_resume()
+ *   RUNNING  -> LISTEN   group-stop (job control): PTRACE_LISTEN, no resume
+ *   any      -> gone     exit reported
+ * Signals that arrive while STEPPING are kept in pending[] and delivered
+ * once the step is done, so they never see the thread inside a slot copy.
+ */
+enum task_state {
+	TASK_NEW,
+	TASK_RUNNING,
+	TASK_STOPPED,
+	TASK_STEPPING,
+	TASK_LISTEN,
+};
+
+struct proc;
+
+struct task {
+	pid_t tid;
+	struct proc *proc;
+	enum task_state state;
+	bool want_stop;    /* hold it at its next stop (interrupt requested) */
+	bool interrupted;  /* PTRACE_INTERRUPT sent, its EVENT_STOP not yet seen */
+	bool regs_valid;
+	bool release;      /* held only for a moment: resume it when done */
+	struct user_regs_struct regs;
+	struct bp step_bp; /* copy of the breakpoint being stepped over */
+	bool group_stop;   /* held while in a group-stop: resume with PTRACE_LISTEN */
+	int stop_sig;      /* signal of the current signal-delivery-stop, 0 for other stops */
+	siginfo_t pending[4]; /* signals to deliver when resumed, oldest first */
+	unsigned npending;
+	struct task *hnext;
+};
+
+struct exit_rec {
+	pid_t pid;
+	int status;
+};
+
+struct proc {
+	pid_t pid;
+	int memfd;
+	struct uprobe_tracer *t;
+	struct proc *next;
+	struct proc *mm_owner; /* vfork child: the process whose memory it shares */
+	struct bp_table bps;
+	struct xol_area *areas;
+	uint64_t gadget;       /* address of the syscall gadget, 0 before the first area */
+	struct map_entry *maps;
+	int nmaps;
+	unsigned ntasks;
+	bool spawned;
+	bool at_entry;         /* reached the spawn-time entry breakpoint */
+	bool fork_child;       /* fork child being cleaned before detach */
+	uint64_t entry;        /* AT_ENTRY */
+	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
+};
+
+#define TASK_HASH 256
+
+struct uprobe_tracer {
+	struct proc *procs;
+	struct task *tasks[TASK_HASH];
+	struct site *sites;
+	struct uprobe *probes, *probes_tail;
+	struct exit_rec *exits;
+	unsigned nexits, exits_cap;
+	pid_t *early;      /* stops of tids not known yet (child reported before its parent's event) */
+	int *early_status;
+	unsigned nearly, early_cap;
+	volatile sig_atomic_t stop_req;
+	volatile pid_t run_tid;  /* thread inside run(), for stop() from a signal handler */
+	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
+	char errmsg[512];
+};
+
+struct uprobe_hit {
+	struct uprobe_tracer *t;
+	struct task *task;
+	struct uprobe *probe;
+	uint64_t addr;
+};
+
+/* errors: set the message, log it at debug level, set errno; returns -err */
+__attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, int err,
+						      const char *fmt, ...);
+
+/* task.c */
+struct task *task_find(struct uprobe_tracer *t, pid_t tid);
+struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum task_state st);
+void task_free(struct uprobe_tracer *t, struct task *k);
+struct proc *proc_new(struct uprobe_tracer *t, pid_t pid);
+void proc_free(struct uprobe_tracer *t, struct proc *p);
+struct proc *proc_find(struct uprobe_tracer *t, pid_t pid);
+int task_getregs(struct task *k);
+int task_setregs(struct task *k);
+int task_resume(struct task *k);
+int task_stop_all(struct uprobe_tracer *t, struct proc *p);
+void task_hold_signal(struct task *k, int sig);
+void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
+int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
+int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
+void probe_remove_all(struct uprobe_tracer *t);
+int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
+int proc_refresh_maps(struct proc *p);
+void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
+
+/* trap.c */
+void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
+
+/* mem.c */
+int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len);
+int mem_write(struct proc *p, uint64_t addr, const void *buf, size_t len);
+static inline struct proc *proc_mm(struct proc *p)
+{
+	return p->mm_owner ? p->mm_owner : p;
+}
+
+/* bp table (probe.c) */
+struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr);
+struct bp *bp_insert(struct bp_table *bt, uint64_t vaddr);
+void bp_delete(struct bp_table *bt, struct bp *b);
+void bp_table_free(struct bp_table *bt);
+
+/* probe.c */
+int probe_plant_all(struct uprobe_tracer *t, struct proc *p);
+int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target);
+void site_put(struct uprobe_tracer *t, struct site *s);
+
+/* xol.c */
+int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
+		 uint64_t *slot);
+struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
+int xol_move_out(struct uprobe_tracer *t, struct task *k);
+int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
+void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
+
+/* inject.c */
+int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],
+		   int64_t *ret);
+int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],
+		uint64_t *ret);
+
+#endif /* UPROBE_CORE_H */

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Tracee memory through /proc/PID/mem: reads, and writes that reach read-only text. */
+#include <unistd.h>
+
+#include "core.h"
+
+/*
+ * /proc/PID/mem rather than process_vm_writev: a ptrace attacher's writes
+ * through it are forced (FOLL_FORCE), so they reach r-x text and our r-x
+ * scratch areas, and one pread/pwrite is one system call for any length.
+ */
+int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len)
+{
+	struct proc *mm = proc_mm(p);
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pread(mm->memfd, (char *)buf + done, len - done, (off_t)(addr + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		done += n;
+	}
+	return 0;
+}
+
+int mem_write(struct proc *p, uint64_t addr, const void *buf, size_t len)
+{
+	struct proc *mm = proc_mm(p);
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = pwrite(mm->memfd, (const char *)buf + done, len - done,
+				   (off_t)(addr + done));
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		done += n;
+	}
+	return 0;
+}

@@ -1,0 +1,653 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The probe registry keyed by (dev, ino, offset): resolve, refuse before touching, plant, remove. */
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#define INT3 0xcc
+
+/* ---- breakpoint hash table ---- */
+
+static size_t bp_hash(uint64_t vaddr, size_t cap)
+{
+	/* Fibonacci hashing: code addresses differ mostly in low bits, spread them. */
+	return (size_t)((vaddr * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+}
+
+struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr)
+{
+	size_t i;
+
+	if (!bt->cap)
+		return NULL;
+	for (i = bp_hash(vaddr, bt->cap);; i = (i + 1) & (bt->cap - 1)) {
+		struct bp *b = &bt->slots[i];
+
+		if (b->vaddr == vaddr && b->site != BP_TOMB)
+			return b;
+		if (!b->vaddr && !b->site)
+			return NULL;
+	}
+}
+
+static int bp_grow(struct bp_table *bt)
+{
+	size_t cap = bt->cap ? bt->cap * 2 : 64;
+	struct bp *old = bt->slots;
+	size_t oldcap = bt->cap;
+
+	while ((bt->used + 1) * 2 > cap)
+		cap *= 2;
+	bt->slots = calloc(cap, sizeof(*bt->slots));
+	if (!bt->slots) {
+		bt->slots = old;
+		return -ENOMEM;
+	}
+	bt->cap = cap;
+	bt->tomb = 0;
+	for (size_t i = 0; i < oldcap; i++) {
+		struct bp *b = &old[i];
+
+		if (b->vaddr && b->site != BP_TOMB) {
+			size_t j = bp_hash(b->vaddr, cap);
+
+			while (bt->slots[j].vaddr)
+				j = (j + 1) & (cap - 1);
+			bt->slots[j] = *b;
+		}
+	}
+	free(old);
+	return 0;
+}
+
+/* A new zeroed entry for vaddr (which must not be present). NULL on ENOMEM. */
+struct bp *bp_insert(struct bp_table *bt, uint64_t vaddr)
+{
+	size_t i;
+
+	if ((bt->used + bt->tomb + 1) * 2 > bt->cap && bp_grow(bt) < 0)
+		return NULL;
+	for (i = bp_hash(vaddr, bt->cap);; i = (i + 1) & (bt->cap - 1)) {
+		struct bp *b = &bt->slots[i];
+
+		if (!b->vaddr || b->site == BP_TOMB) {
+			if (b->site == BP_TOMB)
+				bt->tomb--;
+			memset(b, 0, sizeof(*b));
+			b->vaddr = vaddr;
+			bt->used++;
+			return b;
+		}
+	}
+}
+
+void bp_delete(struct bp_table *bt, struct bp *b)
+{
+	b->site = BP_TOMB;
+	b->internal = false;
+	bt->used--;
+	bt->tomb++;
+}
+
+void bp_table_free(struct bp_table *bt)
+{
+	free(bt->slots);
+	memset(bt, 0, sizeof(*bt));
+}
+
+/* ---- sites ---- */
+
+void site_put(struct uprobe_tracer *t, struct site *s)
+{
+	struct site **pp;
+
+	if (--s->refs)
+		return;
+	for (pp = &t->sites; *pp; pp = &(*pp)->next) {
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	}
+	free(s->probes);
+	free(s);
+}
+
+static struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off)
+{
+	for (struct site *s = t->sites; s; s = s->next)
+		if (s->dev == dev && s->ino == ino && s->off == off && s->nprobes)
+			return s;
+	return NULL;
+}
+
+static bool map_is_file(const struct map_entry *m, const struct elf_file *f)
+{
+	if (m->ino != (uint64_t)f->ino)
+		return false;
+	if (makedev(m->dev_major, m->dev_minor) == f->dev)
+		return true;
+	/* overlay file systems show another device in maps: fall back to the path */
+	return !strcmp(m->path, f->path);
+}
+
+/* Calls cb for every address at which p maps the instruction of site s. */
+static int for_each_vaddr(struct proc *p, const struct site *s,
+			  int (*cb)(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx),
+			  void *ctx)
+{
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		int err;
+
+		if (!m->x || s->off < m->off || s->off >= m->off + (m->end - m->start))
+			continue;
+		if (!map_is_file(m, s->elf))
+			continue;
+		err = cb(p, s, m->start + (s->off - m->off), ctx);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Phase one: nothing may be written unless every address can take the probe. */
+static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx)
+{
+	struct uprobe_tracer *t = ctx;
+	uint8_t byte;
+	int err;
+
+	if (bp_lookup(&p->bps, vaddr))
+		return 0;
+	err = mem_read(p, vaddr, &byte, 1);
+	if (err)
+		return tracer_err(t, err, "pid %d: cannot read 0x%llx: %s", p->pid,
+				  (unsigned long long)vaddr, strerror(-err));
+	if (byte == INT3)
+		return tracer_err(t, -EEXIST,
+				  "pid %d: an int3 is already at 0x%llx (%s+0x%llx), placed by "
+				  "someone else", p->pid, (unsigned long long)vaddr, s->elf->path,
+				  (unsigned long long)s->off);
+	if (byte != s->plan.bytes[0])
+		return tracer_err(t, -EEXIST,
+				  "pid %d: the code at 0x%llx differs from %s at offset 0x%llx",
+				  p->pid, (unsigned long long)vaddr, s->elf->path,
+				  (unsigned long long)s->off);
+	return 0;
+}
+
+static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void *ctx)
+{
+	struct uprobe_tracer *t = ctx;
+	struct site *s = (struct site *)cs;
+	uint8_t int3 = INT3;
+	uint64_t slot;
+	struct bp *b;
+	int err;
+
+	if (bp_lookup(&p->bps, vaddr))
+		return 0;
+	/* the slot first: a thread may trap the moment the int3 lands */
+	err = xol_slot_for(t, p, s, vaddr, &slot);
+	if (err)
+		return err;
+	b = bp_insert(&p->bps, vaddr);
+	if (!b)
+		return tracer_err(t, -ENOMEM, "out of memory");
+	b->site = s;
+	b->slot = slot;
+	b->orig = s->plan.bytes[0];
+	err = mem_write(p, vaddr, &int3, 1);
+	if (err) {
+		bp_delete(&p->bps, b);
+		return tracer_err(t, err, "pid %d: cannot write 0x%llx: %s", p->pid,
+				  (unsigned long long)vaddr, strerror(-err));
+	}
+	return 0;
+}
+
+static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx)
+{
+	struct bp *b = bp_lookup(&p->bps, vaddr);
+
+	if (!b || b->site != s)
+		return 0;
+	mem_write(p, vaddr, &b->orig, 1);
+	bp_delete(&p->bps, b);
+	return 0;
+}
+
+static bool proc_plantable(struct proc *p)
+{
+	return !p->mm_owner && !p->fork_child && p->at_entry;
+}
+
+static int plant_site(struct uprobe_tracer *t, struct site *s)
+{
+	int err;
+
+	for (struct proc *p = t->procs; p; p = p->next) {
+		if (!proc_plantable(p))
+			continue;
+		err = for_each_vaddr(p, s, check_cb, t);
+		if (err)
+			return err;
+	}
+	for (struct proc *p = t->procs; p; p = p->next) {
+		if (!proc_plantable(p))
+			continue;
+		err = for_each_vaddr(p, s, plant_cb, t);
+		if (err)
+			goto undo;
+	}
+	return 0;
+undo:
+	for (struct proc *p = t->procs; p; p = p->next)
+		if (proc_plantable(p))
+			for_each_vaddr(p, s, unplant_cb, NULL);
+	return err;
+}
+
+/* Plants every registered probe into p (after spawn reached the entry, attach, exec). */
+int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
+{
+	int err, ret = 0;
+
+	proc_refresh_maps(p);
+	for (struct site *s = t->sites; s; s = s->next) {
+		if (!s->nprobes)
+			continue;
+		err = for_each_vaddr(p, s, check_cb, t);
+		if (!err)
+			err = for_each_vaddr(p, s, plant_cb, t);
+		if (err) {
+			pr_warn("%s", t->errmsg);
+			ret = err;
+		}
+	}
+	return ret;
+}
+
+/*
+ * Writes back the original byte of every breakpoint of p into target's
+ * memory: p itself (detach), or a fork child holding a copy of p's memory.
+ */
+int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target)
+{
+	struct bp_table *bt = &p->bps;
+
+	for (size_t i = 0; i < bt->cap; i++) {
+		struct bp *b = &bt->slots[i];
+
+		if (!b->vaddr || b->site == BP_TOMB)
+			continue;
+		mem_write(target, b->vaddr, &b->orig, 1);
+	}
+	if (target == p)
+		bp_table_free(bt);
+	return 0;
+}
+
+/* ---- resolving BINARY ---- */
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+static bool name_matches(const char *want, const char *path)
+{
+	const char *b = base_name(path);
+	size_t n = strlen(want);
+
+	if (!strcmp(b, want))
+		return true;
+	/* "libc" and "libc.so" match "libc.so.6" */
+	if (strncmp(b, want, n))
+		return false;
+	if (!strncmp(want + (n > 3 ? n - 3 : 0), ".so", 3) && n > 3)
+		return b[n] == '.';
+	return !strncmp(b + n, ".so", 3) && (b[n + 3] == '.' || !b[n + 3]);
+}
+
+static const char *find_mapped(struct uprobe_tracer *t, const char *want)
+{
+	for (struct proc *p = t->procs; p; p = p->next) {
+		for (int i = 0; i < p->nmaps; i++) {
+			const struct map_entry *m = &p->maps[i];
+
+			if (m->path[0] == '/' && m->ino && name_matches(want, m->path))
+				return m->path;
+		}
+	}
+	return NULL;
+}
+
+static int resolve_binary(struct uprobe_tracer *t, const char *binary, char *out, size_t outsz)
+{
+	const char *m;
+
+	if (strchr(binary, '/')) {
+		snprintf(out, outsz, "%s", binary);
+		return 0;
+	}
+	m = find_mapped(t, binary);
+	if (!m) {
+		for (struct proc *p = t->procs; p; p = p->next)
+			proc_refresh_maps(p);
+		m = find_mapped(t, binary);
+	}
+	if (m) {
+		snprintf(out, outsz, "%s", m);
+		return 0;
+	}
+	if (access(binary, F_OK) == 0) {
+		snprintf(out, outsz, "%s", binary);
+		return 0;
+	}
+	return tracer_err(t, -ENOENT, "'%s': no such file, and no traced process maps it", binary);
+}
+
+/* ---- IFUNC ---- */
+
+/*
+ * An IFUNC symbol's value is its resolver. Ask the resolver itself, inside a
+ * tracee that maps the file (the answer depends on that process's CPU
+ * features and tunables), which implementation it selects, then name that
+ * implementation by file and offset.
+ */
+static int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const struct elf_sym *sym,
+			 struct elf_file **impl_file, uint64_t *impl_off)
+{
+	for (struct proc *p = t->procs; p; p = p->next) {
+		uint64_t resolver = 0, impl = 0;
+		uint64_t args[6] = { 0 };
+		struct task *k = NULL;
+		int err;
+
+		if (!proc_plantable(p) || !p->gadget)
+			continue;
+		for (int i = 0; i < p->nmaps && !resolver; i++) {
+			const struct map_entry *m = &p->maps[i];
+
+			if (map_is_file(m, f) && sym->off >= m->off &&
+			    sym->off < m->off + (m->end - m->start))
+				resolver = m->start + (sym->off - m->off);
+		}
+		if (!resolver)
+			continue;
+		err = task_stop_all(t, p);
+		if (err)
+			return tracer_err(t, err, "pid %d: cannot stop the process", p->pid);
+		for (unsigned i = 0; i < TASK_HASH && !k; i++)
+			for (struct task *c = t->tasks[i]; c && !k; c = c->hnext)
+				if (c->proc == p && c->state == TASK_STOPPED)
+					k = c;
+		if (!k)
+			continue;
+		args[0] = p->hwcap;
+		err = inject_call(t, k, resolver, args, &impl);
+		if (err)
+			return tracer_err(t, err, "%s: cannot run the resolver of IFUNC '%s': %s",
+					  base_name(f->path), sym->name, strerror(-err));
+		for (int i = 0; i < p->nmaps; i++) {
+			const struct map_entry *m = &p->maps[i];
+			char why[256];
+
+			if (impl < m->start || impl >= m->end || m->path[0] != '/')
+				continue;
+			err = elf_open(m->path, impl_file, why, sizeof(why));
+			if (err)
+				return tracer_err(t, err, "%s", why);
+			*impl_off = m->off + (impl - m->start);
+			pr_debug("IFUNC %s resolves to %s+0x%llx", sym->name, m->path,
+				 (unsigned long long)*impl_off);
+			return 0;
+		}
+		return tracer_err(t, -ENOENT, "%s: IFUNC '%s' resolves to 0x%llx, outside any file",
+				  base_name(f->path), sym->name, (unsigned long long)impl);
+	}
+	return tracer_err(t, -EOPNOTSUPP,
+			  "%s: '%s' is an IFUNC; its implementation is chosen in a running "
+			  "process: spawn or attach first, or probe an implementation by name",
+			  base_name(f->path), sym->name);
+}
+
+/* ---- uprobe_add / uprobe_remove ---- */
+
+static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off)
+{
+	const struct elf_sym *sym;
+	uint64_t vaddr, cur;
+
+	if (elf_off_to_vaddr(f, off, &vaddr) < 0)
+		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not mapped by any segment",
+				  base_name(f->path), (unsigned long long)off);
+	sym = elf_sym_containing(f, vaddr);
+	if (!sym) {
+		pr_debug("%s: no symbol contains 0x%llx; cannot verify the instruction boundary",
+			 base_name(f->path), (unsigned long long)vaddr);
+		return 0;
+	}
+	for (cur = sym->off; cur < off;) {
+		int len = arch_insn_len(f->data + cur, f->size - cur);
+
+		if (len < 0)
+			return tracer_err(t, -ENOEXEC,
+					  "%s: cannot decode %s at offset 0x%llx, before 0x%llx",
+					  base_name(f->path), sym->name, (unsigned long long)cur,
+					  (unsigned long long)off);
+		cur += len;
+	}
+	if (cur != off)
+		return tracer_err(t, -EINVAL,
+				  "offset 0x%llx is not an instruction boundary in %s (0x%llx-0x%llx)",
+				  (unsigned long long)vaddr, sym->name, (unsigned long long)sym->vaddr,
+				  (unsigned long long)(sym->vaddr + sym->size));
+	return 0;
+}
+
+UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
+				     const char *symbol, uint64_t offset,
+				     const struct uprobe_opts *opts)
+{
+	char path[4096], why[256];
+	struct elf_file *f;
+	const struct elf_sym *sym = NULL;
+	struct site *s = NULL;
+	struct uprobe *u = NULL;
+	uint64_t off;
+	bool new_site = false;
+	int err;
+
+	if (!t || !binary) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (!OPTS_VALID(opts, uprobe_opts)) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
+		goto fail;
+	}
+	if (OPTS_GET(opts, ret_handler, NULL)) {
+		err = tracer_err(t, -EOPNOTSUPP, "return probes are not supported yet");
+		goto fail;
+	}
+	err = resolve_binary(t, binary, path, sizeof(path));
+	if (err)
+		goto fail;
+	err = elf_open(path, &f, why, sizeof(why));
+	if (err) {
+		tracer_err(t, err, "%s", why);
+		goto fail;
+	}
+	if (symbol) {
+		sym = elf_find_sym(f, symbol);
+		if (!sym) {
+			err = tracer_err(t, -ENOENT, "%s: no symbol '%s'", base_name(f->path), symbol);
+			goto fail;
+		}
+		if (sym->size && offset >= sym->size) {
+			err = tracer_err(t, -EINVAL, "%s: offset 0x%llx is beyond the end of '%s' "
+					 "(size 0x%llx)", base_name(f->path),
+					 (unsigned long long)offset, symbol,
+					 (unsigned long long)sym->size);
+			goto fail;
+		}
+		off = sym->off + offset;
+		if (sym->ifunc) {
+			struct elf_file *impl;
+			uint64_t impl_off = 0;
+
+			err = resolve_ifunc(t, f, sym, &impl, &impl_off);
+			if (err)
+				goto fail;
+			f = impl;
+			off = impl_off + offset;
+		}
+	} else {
+		off = offset;
+	}
+	if (!elf_exec_seg_at_off(f, off)) {
+		err = tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not in an executable segment",
+				 base_name(f->path), (unsigned long long)off);
+		goto fail;
+	}
+	err = check_boundary(t, f, off);
+	if (err)
+		goto fail;
+
+	s = site_find(t, f->dev, f->ino, off);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s) {
+			err = tracer_err(t, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		s->dev = f->dev;
+		s->ino = f->ino;
+		s->off = off;
+		s->elf = f;
+		err = arch_analyse(f->data + off, f->size - off, &s->plan, why, sizeof(why));
+		if (err) {
+			tracer_err(t, err, "%s: cannot probe offset 0x%llx%s%s: %s", base_name(f->path),
+				   (unsigned long long)off, symbol ? " in " : "",
+				   symbol ? symbol : "", why);
+			free(s);
+			s = NULL;
+			goto fail;
+		}
+		new_site = true;
+	}
+	u = calloc(1, sizeof(*u));
+	if (!u || (s->nprobes == s->cap && !(s->probes = reallocarray(s->probes,
+				s->cap = s->cap ? s->cap * 2 : 1, sizeof(*s->probes))))) {
+		err = tracer_err(t, -ENOMEM, "out of memory");
+		goto fail;
+	}
+	u->t = t;
+	u->site = s;
+	u->handler = OPTS_GET(opts, handler, NULL);
+	u->data = OPTS_GET(opts, data, NULL);
+	if (new_site) {
+		/* registered but without probes yet: invisible to site_find until planted */
+		s->next = t->sites;
+		t->sites = s;
+		s->refs = 1;
+		s->probes[s->nprobes++] = u;
+		err = plant_site(t, s);
+		if (err) {
+			s->nprobes = 0;
+			site_put(t, s);
+			s = NULL;
+			goto fail;
+		}
+	} else {
+		s->refs++;
+		s->probes[s->nprobes++] = u;
+	}
+	u->prev = t->probes_tail;
+	if (t->probes_tail)
+		t->probes_tail->next = u;
+	else
+		t->probes = u;
+	t->probes_tail = u;
+	return u;
+fail:
+	if (new_site && s)
+		free(s);
+	free(u);
+	errno = -err;
+	return NULL;
+}
+
+static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
+{
+	struct site *s = u->site;
+	unsigned i;
+
+	for (i = 0; i < s->nprobes; i++)
+		if (s->probes[i] == u)
+			break;
+	if (i < s->nprobes) {
+		memmove(&s->probes[i], &s->probes[i + 1], (s->nprobes - i - 1) * sizeof(u));
+		s->nprobes--;
+	}
+	if (!s->nprobes) {
+		/*
+		 * Last probe on the instruction: the int3 goes. A thread that
+		 * already trapped on it is rewound when its stop is handled.
+		 */
+		for (struct proc *p = t->procs; p; p = p->next)
+			if (!p->mm_owner)
+				for_each_vaddr(p, s, unplant_cb, NULL);
+	}
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		t->probes = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	else
+		t->probes_tail = u->prev;
+	site_put(t, s);
+	free(u);
+}
+
+UPROBE_API int uprobe_remove(struct uprobe *u)
+{
+	if (!u) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	remove_probe(u->t, u);
+	return 0;
+}
+
+void probe_remove_all(struct uprobe_tracer *t)
+{
+	while (t->probes)
+		remove_probe(t, t->probes);
+}
+
+UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)
+{
+	return u ? u->hits : 0;
+}
+
+UPROBE_API const char *uprobe_binary_path(const struct uprobe *u)
+{
+	return u ? u->site->elf->path : NULL;
+}
+
+UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *u)
+{
+	return u ? u->site->off : 0;
+}

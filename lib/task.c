@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Per-thread and per-process state: lookup, registers, resuming, holding every thread, waiting. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+
+static unsigned task_hash(pid_t tid)
+{
+	return (unsigned)tid % TASK_HASH;
+}
+
+struct task *task_find(struct uprobe_tracer *t, pid_t tid)
+{
+	struct task *k;
+
+	for (k = t->tasks[task_hash(tid)]; k; k = k->hnext)
+		if (k->tid == tid)
+			return k;
+	return NULL;
+}
+
+struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum task_state st)
+{
+	struct task *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->tid = tid;
+	k->proc = p;
+	k->state = st;
+	k->hnext = t->tasks[task_hash(tid)];
+	t->tasks[task_hash(tid)] = k;
+	p->ntasks++;
+	if (!t->wake_tid)
+		t->wake_tid = tid;
+	return k;
+}
+
+void task_free(struct uprobe_tracer *t, struct task *k)
+{
+	struct task **pp;
+
+	for (pp = &t->tasks[task_hash(k->tid)]; *pp; pp = &(*pp)->hnext) {
+		if (*pp == k) {
+			*pp = k->hnext;
+			break;
+		}
+	}
+	if (k->proc)
+		k->proc->ntasks--;
+	if (t->wake_tid == k->tid) {
+		t->wake_tid = 0;
+		for (unsigned i = 0; i < TASK_HASH && !t->wake_tid; i++)
+			if (t->tasks[i])
+				t->wake_tid = t->tasks[i]->tid;
+	}
+	free(k);
+}
+
+struct proc *proc_new(struct uprobe_tracer *t, pid_t pid)
+{
+	struct proc *p = calloc(1, sizeof(*p));
+	char path[64];
+
+	if (!p)
+		return NULL;
+	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
+	p->memfd = open(path, O_RDWR | O_CLOEXEC);
+	if (p->memfd < 0) {
+		int err = -errno;
+
+		free(p);
+		errno = -err;
+		return NULL;
+	}
+	p->pid = pid;
+	p->t = t;
+	p->next = t->procs;
+	t->procs = p;
+	return p;
+}
+
+struct proc *proc_find(struct uprobe_tracer *t, pid_t pid)
+{
+	struct proc *p;
+
+	for (p = t->procs; p; p = p->next)
+		if (p->pid == pid)
+			return p;
+	return NULL;
+}
+
+void proc_free(struct uprobe_tracer *t, struct proc *p)
+{
+	struct proc **pp;
+
+	for (pp = &t->procs; *pp; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	}
+	for (struct proc *q = t->procs; q; q = q->next)
+		if (q->mm_owner == p)
+			q->mm_owner = NULL;
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		struct task *k = t->tasks[i], *n;
+
+		for (; k; k = n) {
+			n = k->hnext;
+			if (k->proc == p)
+				task_free(t, k);
+		}
+	}
+	xol_forget_all(t, p);
+	bp_table_free(&p->bps);
+	free(p->maps);
+	if (p->memfd >= 0)
+		close(p->memfd);
+	free(p);
+}
+
+int proc_refresh_maps(struct proc *p)
+{
+	struct map_entry *m = NULL;
+	int n = maps_read_pid(p->pid, &m);
+
+	if (n < 0)
+		return n;
+	free(p->maps);
+	p->maps = m;
+	p->nmaps = n;
+	return 0;
+}
+
+void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status)
+{
+	for (unsigned i = 0; i < t->nexits; i++) {
+		if (t->exits[i].pid == pid) {
+			t->exits[i].status = status;
+			return;
+		}
+	}
+	if (t->nexits == t->exits_cap) {
+		unsigned cap = t->exits_cap ? t->exits_cap * 2 : 8;
+		struct exit_rec *e = realloc(t->exits, cap * sizeof(*e));
+
+		if (!e)
+			return;
+		t->exits = e;
+		t->exits_cap = cap;
+	}
+	t->exits[t->nexits].pid = pid;
+	t->exits[t->nexits].status = status;
+	t->nexits++;
+}
+
+int task_getregs(struct task *k)
+{
+	if (ptrace(PTRACE_GETREGS, k->tid, NULL, &k->regs) < 0)
+		return -errno;
+	k->regs_valid = true;
+	return 0;
+}
+
+int task_setregs(struct task *k)
+{
+	if (ptrace(PTRACE_SETREGS, k->tid, NULL, &k->regs) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Queues a held signal again from outside; its siginfo survives where the kernel allows. */
+static void requeue_signal(struct task *k, siginfo_t *si)
+{
+	if (syscall(SYS_rt_tgsigqueueinfo, k->proc->pid, k->tid, si->si_signo, si) < 0)
+		syscall(SYS_tgkill, k->proc->pid, k->tid, si->si_signo);
+}
+
+/*
+ * Lets a held or just-handled thread go. The oldest held signal is
+ * delivered by the restart itself (its exact siginfo restored first when the
+ * current stop is another signal's); later ones are queued again.
+ */
+int task_resume(struct task *k)
+{
+	int sig = 0;
+	long req = PTRACE_CONT;
+
+	k->want_stop = false;
+	k->regs_valid = false;
+	if (k->group_stop && !k->npending) {
+		if (ptrace(PTRACE_LISTEN, k->tid, NULL, NULL) < 0)
+			return errno == ESRCH ? 0 : -errno;
+		k->state = TASK_LISTEN;
+		return 0;
+	}
+	k->group_stop = false;
+	if (k->npending) {
+		siginfo_t *si = &k->pending[0];
+
+		if (k->stop_sig && k->stop_sig != si->si_signo)
+			ptrace(PTRACE_SETSIGINFO, k->tid, NULL, si);
+		if (k->stop_sig)
+			sig = si->si_signo;
+		else
+			requeue_signal(k, si);
+		for (unsigned i = 1; i < k->npending; i++)
+			requeue_signal(k, &k->pending[i]);
+		k->npending = 0;
+	}
+	k->stop_sig = 0;
+	k->state = TASK_RUNNING;
+	if (ptrace(req, k->tid, NULL, (void *)(long)sig) < 0)
+		return errno == ESRCH ? 0 : -errno;
+	return 0;
+}
+
+/* Records the signal of the current signal-delivery-stop to deliver later. */
+void task_hold_signal(struct task *k, int sig)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0) {
+		memset(&si, 0, sizeof(si));
+		si.si_signo = sig;
+		si.si_code = SI_USER;
+	}
+	if (k->npending < ARRAY_SIZE(k->pending))
+		k->pending[k->npending++] = si;
+}
+
+static int early_take(struct uprobe_tracer *t, pid_t tid, int *status)
+{
+	for (unsigned i = 0; i < t->nearly; i++) {
+		if (t->early[i] == tid) {
+			*status = t->early_status[i];
+			t->early[i] = t->early[t->nearly - 1];
+			t->early_status[i] = t->early_status[t->nearly - 1];
+			t->nearly--;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status)
+{
+	if (t->nearly == t->early_cap) {
+		unsigned cap = t->early_cap ? t->early_cap * 2 : 8;
+		pid_t *e = realloc(t->early, cap * sizeof(*e));
+		int *s;
+
+		if (!e)
+			return;
+		t->early = e;
+		s = realloc(t->early_status, cap * sizeof(*s));
+		if (!s)
+			return;
+		t->early_status = s;
+		t->early_cap = cap;
+	}
+	t->early[t->nearly] = tid;
+	t->early_status[t->nearly] = status;
+	t->nearly++;
+}
+
+/*
+ * Waits for the first stop of a thread the kernel attached for us (a clone,
+ * fork or vfork child): either it was already reported before its parent's
+ * event, or it comes now.
+ */
+int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status)
+{
+	if (early_take(t, tid, status))
+		return 0;
+	for (;;) {
+		pid_t r = waitpid(tid, status, __WALL);
+
+		if (r == tid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Waits for one event (of `which`, or any tracee when -1) and dispatches it.
+ * 1: an event was handled; 0: none (non-blocking) or interrupted; -ECHILD:
+ * nothing left to wait for.
+ */
+int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
+{
+	int status;
+	pid_t tid = waitpid(which, &status, __WALL | (block ? 0 : WNOHANG));
+	struct task *k;
+
+	if (tid == 0)
+		return 0;
+	if (tid < 0)
+		return errno == EINTR ? 0 : -errno;
+	k = task_find(t, tid);
+	if (!k) {
+		/*
+		 * Not ours yet: a child whose parent's clone/fork event has not
+		 * been seen, or a child of the tracer's own program that is no
+		 * tracee (its exit is simply consumed).
+		 */
+		if (WIFSTOPPED(status))
+			tracer_early_stop(t, tid, status);
+		return 1;
+	}
+	trap_dispatch(t, k, status);
+	return 1;
+}
+
+static bool task_held(struct task *k)
+{
+	return k->state == TASK_STOPPED;
+}
+
+/*
+ * Holds every thread of p (every tracee if p is NULL) in a ptrace-stop.
+ * Running threads are interrupted; whatever they report first is handled
+ * so that nothing is lost (a breakpoint hit is rewound and will hit again,
+ * a signal is kept for delivery at resume).
+ */
+int task_stop_all(struct uprobe_tracer *t, struct proc *p)
+{
+	unsigned waiting;
+
+	for (;;) {
+		waiting = 0;
+		for (unsigned i = 0; i < TASK_HASH; i++) {
+			for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+				if (p && k->proc != p)
+					continue;
+				if (task_held(k))
+					continue;
+				k->want_stop = true;
+				waiting++;
+				if ((k->state == TASK_RUNNING || k->state == TASK_LISTEN) &&
+				    !k->interrupted) {
+					if (ptrace(PTRACE_INTERRUPT, k->tid, NULL, NULL) == 0)
+						k->interrupted = true;
+				}
+			}
+		}
+		if (!waiting)
+			return 0;
+		int r = task_wait_one(t, -1, true);
+
+		if (r < 0)
+			return r == -ECHILD ? 0 : r;
+	}
+}

@@ -1,0 +1,538 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The tracer object: spawn, attach, the event loop, stop, detach, and hit accessors. */
+#include <dirent.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#define SEIZE_OPTS                                                                            \
+	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
+
+int tracer_err(struct uprobe_tracer *t, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(t->errmsg, sizeof(t->errmsg), fmt, ap);
+	va_end(ap);
+	uprobe_log(UPROBE_INFO, "libuprobe: %s\n", t->errmsg);
+	errno = -err;
+	return err;
+}
+
+UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void)
+{
+	struct uprobe_tracer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		errno = ENOMEM;
+	return t;
+}
+
+UPROBE_API const char *uprobe_tracer_errmsg(const struct uprobe_tracer *t)
+{
+	return t ? t->errmsg : "";
+}
+
+static int read_auxv(struct proc *p)
+{
+	char path[64];
+	Elf64_auxv_t av;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/auxv", p->pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while (read(fd, &av, sizeof(av)) == sizeof(av) && av.a_type != AT_NULL) {
+		if (av.a_type == AT_ENTRY)
+			p->entry = av.a_un.a_val;
+		else if (av.a_type == AT_HWCAP)
+			p->hwcap = av.a_un.a_val;
+	}
+	close(fd);
+	return p->entry ? 0 : -ENOENT;
+}
+
+/*
+ * A one-shot breakpoint at the program's entry point: when it hits, the
+ * dynamic linker has mapped every start-up library, so probes on all of them
+ * can be planted before the program's first instruction.
+ */
+int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p)
+{
+	static const uint8_t int3 = 0xcc;
+	struct bp *b;
+	uint8_t orig;
+	int err = read_auxv(p);
+
+	if (err)
+		return err;
+	err = mem_read(p, p->entry, &orig, 1);
+	if (err)
+		return err;
+	b = bp_insert(&p->bps, p->entry);
+	if (!b)
+		return -ENOMEM;
+	b->internal = true;
+	b->orig = orig;
+	err = mem_write(p, p->entry, &int3, 1);
+	if (err)
+		bp_delete(&p->bps, b);
+	return err;
+}
+
+UPROBE_API int uprobe_tracer_spawn(struct uprobe_tracer *t, char *const argv[], pid_t *pidp)
+{
+	int go[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	int err = 0, st, child_errno = 0;
+	struct proc *p;
+	struct task *k;
+	pid_t pid;
+
+	if (!t || !argv || !argv[0])
+		return tracer_err(t ? t : &(struct uprobe_tracer){ 0 }, -EINVAL, "spawn: no program");
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
+		err = tracer_err(t, -errno, "spawn: pipe: %s", strerror(errno));
+		goto out_close;
+	}
+	pid = fork();
+	if (pid < 0) {
+		err = tracer_err(t, -errno, "spawn: fork: %s", strerror(errno));
+		goto out_close;
+	}
+	if (pid == 0) {
+		char c;
+
+		/* wait until the parent has seized us, so the exec is traced */
+		close(go[1]);
+		while (read(go[0], &c, 1) < 0 && errno == EINTR)
+			;
+		execvp(argv[0], argv);
+		child_errno = errno;
+		if (write(ep[1], &child_errno, sizeof(child_errno)) < 0)
+			_exit(127);
+		_exit(127);
+	}
+	close(go[0]);
+	close(ep[1]);
+	go[0] = ep[1] = -1;
+	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)(SEIZE_OPTS | PTRACE_O_EXITKILL)) < 0) {
+		err = tracer_err(t, -errno, "spawn: %s: cannot trace it: %s", argv[0],
+				 strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		goto out_close;
+	}
+	if (write(go[1], "g", 1) != 1) {
+		err = tracer_err(t, -EIO, "spawn: cannot start %s", argv[0]);
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, __WALL);
+		goto out_close;
+	}
+	for (;;) {
+		if (waitpid(pid, &st, __WALL) < 0) {
+			if (errno == EINTR)
+				continue;
+			err = tracer_err(t, -errno, "spawn: wait: %s", strerror(errno));
+			goto out_close;
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			if (read(ep[0], &child_errno, sizeof(child_errno)) != sizeof(child_errno))
+				child_errno = ECHILD;
+			err = tracer_err(t, -child_errno, "spawn: %s: %s", argv[0],
+					 strerror(child_errno));
+			goto out_close;
+		}
+		if ((st >> 16) == PTRACE_EVENT_EXEC)
+			break;
+		/* anything before the exec is ours (the pipe read): no signal to pass on */
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st)));
+	}
+	p = proc_new(t, pid);
+	if (!p) {
+		err = tracer_err(t, -errno, "spawn: %s: cannot open its memory: %s", argv[0],
+				 strerror(errno));
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, __WALL);
+		goto out_close;
+	}
+	p->spawned = true;
+	k = task_new(t, p, pid, TASK_STOPPED);
+	if (!k || proc_set_entry_bp(t, p) < 0) {
+		err = tracer_err(t, -ENOEXEC, "spawn: %s: cannot find its entry point", argv[0]);
+		goto out_kill;
+	}
+	task_resume(k);
+	k->want_stop = true;
+	while (!p->at_entry) {
+		int r = task_wait_one(t, -1, true);
+
+		if (!proc_find(t, pid)) {
+			err = tracer_err(t, -ECHILD, "spawn: %s exited before its entry point",
+					 argv[0]);
+			goto out_close;
+		}
+		if (r < 0) {
+			err = tracer_err(t, r, "spawn: wait: %s", strerror(-r));
+			goto out_kill;
+		}
+	}
+	err = probe_plant_all(t, p);
+	if (err)
+		goto out_kill;
+	if (pidp)
+		*pidp = pid;
+	goto out_close;
+out_kill:
+	kill(pid, SIGKILL);
+	while (proc_find(t, pid) && task_wait_one(t, pid, true) >= 0)
+		;
+out_close:
+	for (int i = 0; i < 2; i++) {
+		if (go[i] >= 0)
+			close(go[i]);
+		if (ep[i] >= 0)
+			close(ep[i]);
+	}
+	if (err)
+		errno = -err;
+	return err;
+}
+
+static int seize_thread(struct uprobe_tracer *t, struct proc *p, pid_t tid)
+{
+	struct task *k;
+
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)SEIZE_OPTS) < 0)
+		return -errno;
+	k = task_new(t, p, tid, TASK_RUNNING);
+	if (!k)
+		return -ENOMEM;
+	if (ptrace(PTRACE_INTERRUPT, tid, NULL, NULL) == 0)
+		k->interrupted = true;
+	k->want_stop = true;
+	return 0;
+}
+
+/* Seizes every thread listed in /proc/PID/task until a pass finds no new one. */
+static int seize_all_threads(struct uprobe_tracer *t, struct proc *p)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/task", p->pid);
+	for (int pass = 0; pass < 100; pass++) {
+		DIR *d = opendir(path);
+		struct dirent *de;
+		bool found = false;
+
+		if (!d)
+			return -errno;
+		while ((de = readdir(d))) {
+			pid_t tid = atoi(de->d_name);
+			int err;
+
+			if (tid <= 0 || task_find(t, tid))
+				continue;
+			err = seize_thread(t, p, tid);
+			if (err == -ESRCH)
+				continue; /* it exited meanwhile */
+			if (err) {
+				closedir(d);
+				return err;
+			}
+			found = true;
+		}
+		closedir(d);
+		if (!found)
+			return 0;
+	}
+	return -EAGAIN;
+}
+
+static void proc_detach(struct uprobe_tracer *t, struct proc *p);
+
+UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
+{
+	struct proc *p;
+	int err;
+
+	if (!t || pid <= 0)
+		return tracer_err(t ? t : &(struct uprobe_tracer){ 0 }, -EINVAL,
+				  "attach: invalid pid %d", pid);
+	if (proc_find(t, pid))
+		return tracer_err(t, -EEXIST, "attach: pid %d is already traced by this tracer", pid);
+	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)SEIZE_OPTS) < 0) {
+		err = -errno;
+		if (err == -ESRCH)
+			return tracer_err(t, err, "attach: no process %d", pid);
+		return tracer_err(t, err == -EPERM || err == -EACCES ? -EPERM : err,
+				  "attach: pid %d: %s (already traced, or ptrace not permitted)", pid,
+				  strerror(-err));
+	}
+	p = proc_new(t, pid);
+	if (!p) {
+		err = -errno;
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+		return tracer_err(t, err, "attach: pid %d: cannot open its memory: %s", pid,
+				  strerror(-err));
+	}
+	if (!task_new(t, p, pid, TASK_RUNNING)) {
+		ptrace(PTRACE_DETACH, pid, NULL, NULL);
+		proc_free(t, p);
+		return tracer_err(t, -ENOMEM, "out of memory");
+	}
+	{
+		struct task *k = task_find(t, pid);
+
+		if (ptrace(PTRACE_INTERRUPT, pid, NULL, NULL) == 0)
+			k->interrupted = true;
+		k->want_stop = true;
+	}
+	err = seize_all_threads(t, p);
+	if (err) {
+		tracer_err(t, err, "attach: pid %d: cannot trace all its threads: %s", pid,
+			   strerror(-err));
+		goto fail;
+	}
+	err = task_stop_all(t, p);
+	if (err || !proc_find(t, pid)) {
+		err = tracer_err(t, err ? err : -ESRCH, "attach: pid %d: it went away", pid);
+		if (proc_find(t, pid))
+			goto fail;
+		return err;
+	}
+	read_auxv(p);
+	p->at_entry = true;
+	err = probe_plant_all(t, p);
+	if (err)
+		goto fail;
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i], *n; k; k = n) {
+			n = k->hnext;
+			if (k->proc == p && k->state == TASK_STOPPED)
+				task_resume(k);
+		}
+	}
+	return 0;
+fail:
+	proc_detach(t, p);
+	errno = -err;
+	return err;
+}
+
+UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
+{
+	int err = 0;
+
+	if (!t)
+		return -EINVAL;
+	t->stop_req = 0;
+	t->run_tid = (pid_t)syscall(SYS_gettid);
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i], *n; k; k = n) {
+			n = k->hnext;
+			if (k->state == TASK_STOPPED && !k->want_stop)
+				task_resume(k);
+			else if (k->state == TASK_STOPPED) {
+				k->want_stop = false;
+				task_resume(k);
+			}
+		}
+	}
+	while (!t->stop_req && t->procs) {
+		int r = task_wait_one(t, -1, true);
+
+		if (r == -ECHILD)
+			break;
+		if (r < 0) {
+			err = tracer_err(t, r, "wait: %s", strerror(-r));
+			break;
+		}
+	}
+	t->run_tid = 0;
+	return err;
+}
+
+UPROBE_API void uprobe_tracer_stop(struct uprobe_tracer *t)
+{
+	pid_t wake;
+
+	if (!t)
+		return;
+	t->stop_req = 1;
+	/* from a signal handler in the tracer thread: make sure the wait returns */
+	wake = t->wake_tid;
+	if (wake && t->run_tid == (pid_t)syscall(SYS_gettid))
+		syscall(SYS_ptrace, PTRACE_INTERRUPT, wake, 0, 0);
+}
+
+static void detach_task(struct uprobe_tracer *t, struct task *k)
+{
+	int sig = 0;
+
+	if (k->npending) {
+		siginfo_t *si = &k->pending[0];
+
+		if (k->stop_sig && k->stop_sig != si->si_signo)
+			ptrace(PTRACE_SETSIGINFO, k->tid, NULL, si);
+		if (k->stop_sig) {
+			sig = si->si_signo;
+		}
+	}
+	ptrace(PTRACE_DETACH, k->tid, NULL, (void *)(long)sig);
+	/* signals the detach itself could not carry are queued again */
+	for (unsigned i = sig ? 1 : 0; i < k->npending; i++)
+		syscall(SYS_tgkill, k->proc->pid, k->tid, k->pending[i].si_signo);
+	task_free(t, k);
+}
+
+/* p's threads are all held: clean its memory and let every thread go. */
+static void proc_detach(struct uprobe_tracer *t, struct proc *p)
+{
+	struct task *any = NULL;
+
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+			if (k->proc != p || k->state != TASK_STOPPED)
+				continue;
+			k->regs_valid = false;
+			if (!p->mm_owner)
+				xol_move_out(t, k);
+			if (!any)
+				any = k;
+		}
+	}
+	if (!p->mm_owner) {
+		probe_unplant_all(t, p, p);
+		if (any && p->areas)
+			xol_unmap_all(t, p, any);
+	}
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i], *n; k; k = n) {
+			n = k->hnext;
+			if (k->proc == p)
+				detach_task(t, k);
+		}
+	}
+	proc_free(t, p);
+}
+
+UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t)
+{
+	int err;
+
+	if (!t)
+		return -EINVAL;
+	err = task_stop_all(t, NULL);
+	if (err)
+		tracer_err(t, err, "detach: cannot stop every thread: %s", strerror(-err));
+	/* vfork children first: they share their parent's memory, which the parent cleans */
+	for (bool again = true; again;) {
+		again = false;
+		for (struct proc *p = t->procs; p; p = p->next) {
+			if (p->mm_owner) {
+				proc_detach(t, p);
+				again = true;
+				break;
+			}
+		}
+	}
+	while (t->procs)
+		proc_detach(t, t->procs);
+	return err;
+}
+
+UPROBE_API int uprobe_tracer_exit_status(struct uprobe_tracer *t, pid_t pid)
+{
+	if (!t)
+		return -EINVAL;
+	for (unsigned i = 0; i < t->nexits; i++)
+		if (t->exits[i].pid == pid)
+			return t->exits[i].status;
+	errno = ESRCH;
+	return -ESRCH;
+}
+
+UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
+{
+	if (!t)
+		return;
+	if (t->procs)
+		uprobe_tracer_detach(t);
+	probe_remove_all(t);
+	while (t->sites) {
+		struct site *s = t->sites;
+
+		t->sites = s->next;
+		free(s->probes);
+		free(s);
+	}
+	free(t->exits);
+	free(t->early);
+	free(t->early_status);
+	free(t);
+}
+
+/* ---- hits ---- */
+
+UPROBE_API pid_t uprobe_hit_pid(const struct uprobe_hit *h)
+{
+	return h->task->proc->pid;
+}
+
+UPROBE_API pid_t uprobe_hit_tid(const struct uprobe_hit *h)
+{
+	return h->task->tid;
+}
+
+UPROBE_API struct uprobe *uprobe_hit_probe(const struct uprobe_hit *h)
+{
+	return h->probe;
+}
+
+UPROBE_API uint64_t uprobe_hit_addr(const struct uprobe_hit *h)
+{
+	return h->addr;
+}
+
+UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h)
+{
+	return &h->task->regs;
+}
+
+UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
+{
+	const struct user_regs_struct *r = &h->task->regs;
+	uint64_t v = 0;
+
+	switch (n) {
+	case 0: return r->rdi;
+	case 1: return r->rsi;
+	case 2: return r->rdx;
+	case 3: return r->rcx;
+	case 4: return r->r8;
+	case 5: return r->r9;
+	}
+	/* at a function's first instruction [rsp] is the return address */
+	mem_read(h->task->proc, r->rsp + 8 * (uint64_t)(n - 5), &v, sizeof(v));
+	return v;
+}
+
+UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, void *buf,
+				   size_t len)
+{
+	ssize_t n = pread(proc_mm(h->task->proc)->memfd, buf, len, (off_t)addr);
+
+	if (n < 0)
+		return -errno;
+	return n;
+}

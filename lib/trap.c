@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The hot path and event dispatch: breakpoint hits, step completion, clone/fork/exec, signals, exits. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core.h"
+
+#ifndef SI_KERNEL
+#define SI_KERNEL 0x80
+#endif
+
+static void hold(struct task *k)
+{
+	k->state = TASK_STOPPED;
+}
+
+/* Resumes a thread after an event, or holds it if the tracer asked for that. */
+static void resume_or_hold(struct uprobe_tracer *t, struct task *k)
+{
+	if (k->want_stop) {
+		hold(k);
+		return;
+	}
+	task_resume(k);
+}
+
+static void handle_exit(struct uprobe_tracer *t, struct task *k, int status)
+{
+	struct proc *p = k->proc;
+
+	if (k->tid == p->pid && !p->mm_owner)
+		tracer_record_exit(t, p->pid, status);
+	task_free(t, k);
+	if (!p->ntasks)
+		proc_free(t, p);
+}
+
+/* Is `addr` (rip - 1 after a SIGTRAP) a real int3 trap rather than some other SIGTRAP? */
+static bool trap_is_int3(struct task *k)
+{
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0)
+		return false;
+	return si.si_code == SI_KERNEL;
+}
+
+static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr)
+{
+	struct uprobe_hit h = { .t = t, .task = k, .addr = addr };
+
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		u->hits++;
+		if (u->handler) {
+			h.probe = u;
+			u->handler(&h, u->data);
+		}
+	}
+}
+
+/* After the original instruction's effect: continue the thread in the program. */
+static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
+{
+	k->regs.rip = b->slot;
+	if (task_setregs(k) < 0)
+		return;
+	if (b->site->plan.kind == ARCH_STEP) {
+		k->step_bp = *b;
+		k->state = TASK_STEPPING;
+		k->regs_valid = false;
+		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0 && errno != ESRCH)
+			pr_warn("pid %d: single-step failed: %s", k->tid, strerror(errno));
+		return;
+	}
+	k->state = TASK_RUNNING;
+	k->regs_valid = false;
+	if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0 && errno != ESRCH)
+		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
+}
+
+static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return mem_read(ctx, addr, buf, len);
+}
+
+static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	return mem_write(ctx, addr, buf, len);
+}
+
+static void step_done(struct uprobe_tracer *t, struct task *k)
+{
+	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
+	struct bp *b = &k->step_bp;
+
+	if (task_getregs(k) == 0) {
+		arch_step_fixup(&b->site->plan, b->vaddr, b->slot, &k->regs, &mem);
+		task_setregs(k);
+	}
+	site_put(t, b->site);
+	memset(b, 0, sizeof(*b));
+	k->state = TASK_STOPPED;
+	k->stop_sig = SIGTRAP; /* a step trap is a signal-delivery-stop: held signals ride on it */
+	resume_or_hold(t, k);
+}
+
+static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	struct proc *mm = proc_mm(p);
+	uint64_t addr;
+	struct bp *b;
+
+	if (k->state == TASK_STEPPING) {
+		step_done(t, k);
+		return;
+	}
+	if (task_getregs(k) < 0)
+		return;
+	addr = k->regs.rip - 1;
+	b = bp_lookup(&mm->bps, addr);
+	/*
+	 * After a one-byte instruction the thread may legitimately sit at
+	 * addr + 1 and get a SIGTRAP from kill(); only then is the cause
+	 * ambiguous, so only then is it worth a request to ask.
+	 */
+	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k))
+		b = NULL;
+	if (b && b->internal) {
+		uint8_t orig = b->orig;
+
+		mem_write(p, addr, &orig, 1);
+		bp_delete(&mm->bps, b);
+		k->regs.rip = addr;
+		task_setregs(k);
+		p->at_entry = true;
+		hold(k);
+		if (!k->want_stop) {
+			/* An exec in run(): the new image is ready, plant and go. */
+			probe_plant_all(t, p);
+			task_resume(k);
+		}
+		return;
+	}
+	if (b) {
+		if (k->want_stop) {
+			/* Rewound: it hits again once released, and runs its handlers then. */
+			k->regs.rip = addr;
+			task_setregs(k);
+			hold(k);
+			return;
+		}
+		k->regs.rip = addr;
+		run_handlers(t, k, b->site, addr);
+		if (k->regs.rip != addr) {
+			/* A handler redirected the thread: the instruction is skipped. */
+			task_setregs(k);
+			task_resume(k);
+			return;
+		}
+		/* bp may have moved if a handler added probes; look it up again */
+		b = bp_lookup(&mm->bps, addr);
+		if (!b) {
+			task_setregs(k);
+			task_resume(k);
+			return;
+		}
+		if (b->site->plan.kind == ARCH_STEP)
+			b->site->refs++; /* dropped in step_done */
+		execute_plan(t, k, b);
+		return;
+	}
+	if (trap_is_int3(k)) {
+		uint8_t byte = 0;
+
+		if (mem_read(p, addr, &byte, 1) == 0 && byte != 0xcc) {
+			/* Our breakpoint, removed after it trapped: run the real instruction. */
+			k->regs.rip = addr;
+			task_setregs(k);
+			resume_or_hold(t, k);
+			return;
+		}
+	}
+	/* The program's own SIGTRAP (its int3, raise(), kill from outside): deliver it. */
+	k->stop_sig = SIGTRAP;
+	task_hold_signal(k, SIGTRAP);
+	resume_or_hold(t, k);
+}
+
+static bool is_thread_of(pid_t tid, pid_t tgid)
+{
+	char path[64], line[256];
+	FILE *f;
+	bool r = false;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Tgid:", 5)) {
+			r = atoi(line + 5) == tgid;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+static bool shares_vm(pid_t a, pid_t b)
+{
+	/* kcmp(KCMP_VM); if the kernel lacks it, assume a copy (fork) */
+	return syscall(SYS_kcmp, a, b, 1 /* KCMP_VM */, 0, 0) == 0;
+}
+
+/*
+ * A fork child that we do not follow: give it back its original bytes, move
+ * it out of any slot, unmap its copy of the scratch areas, and let it go.
+ */
+static void release_fork_child(struct uprobe_tracer *t, struct proc *parent, pid_t tid)
+{
+	struct proc *cp = proc_new(t, tid);
+	struct task *ck;
+
+	if (!cp) {
+		ptrace(PTRACE_DETACH, tid, NULL, NULL);
+		return;
+	}
+	cp->fork_child = true;
+	ck = task_new(t, cp, tid, TASK_STOPPED);
+	if (!ck) {
+		ptrace(PTRACE_DETACH, tid, NULL, NULL);
+		proc_free(t, cp);
+		return;
+	}
+	probe_unplant_all(t, parent, cp);
+	if (task_getregs(ck) == 0) {
+		/* the child's areas are copies of the parent's, at the same addresses */
+		cp->areas = NULL;
+		for (struct xol_area *a = parent->areas; a; a = a->next) {
+			if (ck->regs.rip >= a->start && ck->regs.rip < a->start + a->size) {
+				cp->areas = parent->areas;
+				xol_move_out(t, ck);
+				cp->areas = NULL;
+				break;
+			}
+		}
+		if (parent->gadget) {
+			for (struct xol_area *a = parent->areas; a; a = a->next) {
+				uint64_t args[6] = { a->start, a->size };
+				int64_t ret;
+
+				cp->gadget = parent->gadget;
+				inject_syscall(t, ck, SYS_munmap, args, &ret);
+			}
+			cp->gadget = 0;
+		}
+	}
+	ptrace(PTRACE_DETACH, tid, NULL, NULL);
+	task_free(t, ck);
+	proc_free(t, cp);
+}
+
+static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
+{
+	unsigned long msg = 0;
+	pid_t child;
+	int st;
+
+	if (ptrace(PTRACE_GETEVENTMSG, k->tid, NULL, &msg) < 0)
+		goto out;
+	child = (pid_t)msg;
+	if (task_wait_new(t, child, &st) < 0 || !WIFSTOPPED(st))
+		goto out;
+	if (event == PTRACE_EVENT_CLONE && is_thread_of(child, k->proc->pid)) {
+		struct task *nk = task_new(t, k->proc, child, TASK_STOPPED);
+
+		if (nk) {
+			nk->want_stop = k->want_stop;
+			resume_or_hold(t, nk);
+		}
+		goto out;
+	}
+	if (event == PTRACE_EVENT_VFORK || shares_vm(child, k->tid)) {
+		/*
+		 * It runs on the parent's memory, breakpoints included, until it
+		 * execs or exits: keep it traced so those breakpoints work.
+		 */
+		struct proc *cp = proc_new(t, child);
+		struct task *nk;
+
+		if (!cp) {
+			ptrace(PTRACE_DETACH, child, NULL, NULL);
+			goto out;
+		}
+		cp->mm_owner = k->proc;
+		nk = task_new(t, cp, child, TASK_STOPPED);
+		if (nk)
+			resume_or_hold(t, nk);
+		goto out;
+	}
+	release_fork_child(t, k->proc, child);
+out:
+	resume_or_hold(t, k);
+}
+
+static void handle_exec(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	unsigned long former = 0;
+
+	ptrace(PTRACE_GETEVENTMSG, k->tid, NULL, &former);
+	/* Every other thread is gone; the exec'ing one now has the leader's tid. */
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		struct task *o = t->tasks[i], *n;
+
+		for (; o; o = n) {
+			n = o->hnext;
+			if (o->proc == p && o != k)
+				task_free(t, o);
+		}
+	}
+	if (p->mm_owner) {
+		/* a vfork child left its parent's memory: it is not followed */
+		ptrace(PTRACE_DETACH, k->tid, NULL, NULL);
+		task_free(t, k);
+		proc_free(t, p);
+		return;
+	}
+	bp_table_free(&p->bps);
+	xol_forget_all(t, p);
+	p->at_entry = false;
+	proc_refresh_maps(p);
+	if (proc_set_entry_bp(t, p) < 0)
+		pr_warn("pid %d: exec: cannot find the new program's entry point", p->pid);
+	resume_or_hold(t, k);
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
+{
+	int sig, event;
+
+	if (WIFEXITED(status) || WIFSIGNALED(status)) {
+		handle_exit(t, k, status);
+		return;
+	}
+	if (!WIFSTOPPED(status))
+		return;
+	sig = WSTOPSIG(status);
+	event = (unsigned)status >> 16;
+	k->stop_sig = 0;
+	if (k->state != TASK_STEPPING)
+		k->state = TASK_STOPPED;
+
+	switch (event) {
+	case PTRACE_EVENT_STOP:
+		k->interrupted = false;
+		if (is_stop_signal(sig)) {
+			/* group-stop: stay stopped as job control says, but stay traceable */
+			k->group_stop = true;
+			resume_or_hold(t, k);
+		} else {
+			k->group_stop = false;
+			if (k->state == TASK_STEPPING) {
+				/* an interrupt raced the step: finish the step first */
+				ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+				return;
+			}
+			resume_or_hold(t, k);
+		}
+		return;
+	case PTRACE_EVENT_CLONE:
+	case PTRACE_EVENT_FORK:
+	case PTRACE_EVENT_VFORK:
+		handle_new_child(t, k, event);
+		return;
+	case PTRACE_EVENT_EXEC:
+		handle_exec(t, k);
+		return;
+	case 0:
+		break;
+	default:
+		/* PTRACE_EVENT_EXIT, VFORK_DONE: nothing to do */
+		if (k->state == TASK_STEPPING)
+			ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+		else
+			resume_or_hold(t, k);
+		return;
+	}
+
+	if (sig == SIGTRAP) {
+		handle_sigtrap(t, k);
+		return;
+	}
+	/* A signal for the program. */
+	task_hold_signal(k, sig);
+	k->stop_sig = sig;
+	if (k->state == TASK_STEPPING) {
+		/* deliver it after the step, never while the thread is in a slot copy */
+		k->stop_sig = 0;
+		ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+		return;
+	}
+	resume_or_hold(t, k);
+}

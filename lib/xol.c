@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Out-of-line scratch areas in the tracee: placement within ±2 GiB, slots, moving threads out, unmapping. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include "core.h"
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000
+#endif
+
+#define REACH ((int64_t)1 << 31)
+#define LOW_LIMIT 0x10000ull           /* mmap_min_addr */
+#define HIGH_LIMIT 0x7ffffffff000ull   /* top of the user address space (4-level paging) */
+
+struct xol_area *xol_area_of(struct proc *p, uint64_t addr)
+{
+	for (struct xol_area *a = proc_mm(p)->areas; a; a = a->next)
+		if (addr >= a->start && addr < a->start + a->size)
+			return a;
+	return NULL;
+}
+
+static uint64_t dist(uint64_t a, uint64_t b)
+{
+	return a > b ? a - b : b - a;
+}
+
+/*
+ * The free gap address closest to `near` that fits an area, so that slots
+ * reach the code with rel32 jumps and rip-relative operands keep reaching
+ * their targets. 0 if no gap lies within reach.
+ */
+static uint64_t find_gap(struct proc *p, uint64_t near, uint64_t size)
+{
+	uint64_t best = 0, best_d = UINT64_MAX, prev_end = LOW_LIMIT;
+
+	for (int i = 0; i <= p->nmaps; i++) {
+		uint64_t gap_lo = prev_end;
+		uint64_t gap_hi = i < p->nmaps ? p->maps[i].start : HIGH_LIMIT;
+
+		if (i < p->nmaps)
+			prev_end = p->maps[i].end > prev_end ? p->maps[i].end : prev_end;
+		/* keep a guard page on each side so stacks growing down are not blocked */
+		gap_lo += 0x10000;
+		if (gap_hi < 0x10000 || gap_hi - 0x10000 < gap_lo || gap_hi - 0x10000 - gap_lo < size)
+			continue;
+		gap_hi -= 0x10000;
+		uint64_t cand = near < gap_lo ? gap_lo : near + size > gap_hi ? gap_hi - size : near;
+
+		cand &= ~0xfffull;
+		if (cand < gap_lo)
+			cand += 0x1000;
+		if (cand + size > gap_hi)
+			continue;
+		if (dist(cand, near) < best_d) {
+			best_d = dist(cand, near);
+			best = cand;
+		}
+	}
+	if (best_d >= (uint64_t)(REACH - 2 * size))
+		return 0;
+	return best;
+}
+
+static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *k = t->tasks[i]; k; k = k->hnext)
+			if (k->proc == p && k->state == TASK_STOPPED)
+				return k;
+	return NULL;
+}
+
+/* Maps a new area near `near`. Every thread of p is held meanwhile, and released after. */
+static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
+		       struct xol_area **out)
+{
+	static const uint8_t gadget[] = { 0x0f, 0x05, 0xcc, 0xcc }; /* syscall; int3; int3 */
+	struct xol_area *a = NULL;
+	struct task *k;
+	int64_t ret = -ENOMEM;
+	int err, tries;
+
+	/* note which threads run now, to let exactly those go again */
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (k = t->tasks[i]; k; k = k->hnext)
+			if (k->proc == p)
+				k->release = k->state != TASK_STOPPED;
+	err = task_stop_all(t, p);
+	if (err)
+		return tracer_err(t, err, "pid %d: cannot stop its threads", p->pid);
+	k = stopped_task_of(t, p);
+	if (!k) {
+		err = tracer_err(t, -ESRCH, "pid %d: no thread left", p->pid);
+		goto out;
+	}
+	proc_refresh_maps(p);
+	for (tries = 0; tries < 8; tries++) {
+		uint64_t addr = find_gap(p, near, XOL_AREA_SIZE);
+		uint64_t args[6] = { addr, XOL_AREA_SIZE, PROT_READ | PROT_EXEC,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+				     (uint64_t)-1, 0 };
+
+		if (!addr) {
+			err = tracer_err(t, -ENOMEM,
+					 "pid %d: no free address range within 2 GiB of 0x%llx for a "
+					 "scratch area", p->pid, (unsigned long long)near);
+			goto out;
+		}
+		err = inject_syscall(t, k, SYS_mmap, args, &ret);
+		if (err) {
+			tracer_err(t, err, "pid %d: cannot map a scratch area: %s", p->pid,
+				   strerror(-err));
+			goto out;
+		}
+		if ((uint64_t)ret == addr)
+			break;
+		if (ret >= 0 || ret < -4095) {
+			/* an old kernel ignored NOREPLACE and put it elsewhere */
+			uint64_t un[6] = { (uint64_t)ret, XOL_AREA_SIZE };
+			int64_t r2;
+
+			inject_syscall(t, k, SYS_munmap, un, &r2);
+		}
+		proc_refresh_maps(p);
+	}
+	if (tries == 8) {
+		err = tracer_err(t, -ENOMEM, "pid %d: mmap of a scratch area failed: %s", p->pid,
+				 strerror((int)-ret));
+		goto out;
+	}
+	a = calloc(1, sizeof(*a));
+	if (!a) {
+		err = tracer_err(t, -ENOMEM, "out of memory");
+		goto out;
+	}
+	a->start = (uint64_t)ret;
+	a->size = XOL_AREA_SIZE;
+	a->nslots = XOL_AREA_SIZE / ARCH_SLOT_SIZE;
+	a->used = 1; /* slot 0 holds the gadgets */
+	err = mem_write(p, a->start, gadget, sizeof(gadget));
+	if (err) {
+		tracer_err(t, err, "pid %d: cannot write its scratch area", p->pid);
+		free(a);
+		a = NULL;
+		goto out;
+	}
+	if (!p->gadget)
+		p->gadget = a->start + XOL_GADGET_SYSCALL;
+	a->next = p->areas;
+	p->areas = a;
+	proc_refresh_maps(p);
+	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
+	*out = a;
+out:
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		struct task *n;
+
+		for (k = t->tasks[i]; k; k = n) {
+			n = k->hnext;
+			if (k->proc == p && k->release && k->state == TASK_STOPPED)
+				task_resume(k);
+			if (k->proc == p)
+				k->release = false;
+		}
+	}
+	return err;
+}
+
+int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
+		 uint64_t *slot)
+{
+	uint8_t code[ARCH_SLOT_SIZE];
+	struct xol_area *a;
+	uint64_t addr = 0;
+	int n, err;
+
+	for (a = p->areas; a; a = a->next) {
+		if (a->used < a->nslots &&
+		    arch_slot_reachable(&s->plan, vaddr, a->start + (uint64_t)a->used * ARCH_SLOT_SIZE))
+			break;
+	}
+	if (!a) {
+		err = area_create(t, p, vaddr, &a);
+		if (err)
+			return err;
+	}
+	if (a->used >= a->info_cap) {
+		unsigned cap = a->info_cap ? a->info_cap * 2 : 64;
+		struct slot_info *info = reallocarray(a->info, cap, sizeof(*info));
+
+		if (!info)
+			return tracer_err(t, -ENOMEM, "out of memory");
+		a->info = info;
+		a->info_cap = cap;
+	}
+	addr = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE;
+	memset(code, 0xcc, sizeof(code));
+	n = arch_relocate(&s->plan, vaddr, addr, code);
+	if (n < 0)
+		return tracer_err(t, n, "%s: offset 0x%llx: its operand cannot be reached from the "
+				  "scratch area", s->elf->path, (unsigned long long)s->off);
+	err = mem_write(p, addr, code, sizeof(code));
+	if (err)
+		return tracer_err(t, err, "pid %d: cannot write a slot: %s", p->pid, strerror(-err));
+	a->info[a->used].insn_addr = vaddr;
+	a->info[a->used].site = s;
+	s->refs++;
+	a->used++;
+	*slot = addr;
+	return 0;
+}
+
+/*
+ * Moves a held thread found inside a slot back into the program, at the
+ * point it is equivalent to; where there is none (half-way through a
+ * multi-instruction sequence) it is stepped until it leaves the slot.
+ */
+int xol_move_out(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+
+	for (int steps = 0; steps < 64; steps++) {
+		struct xol_area *a;
+		unsigned idx;
+		int st;
+
+		if (!k->regs_valid && task_getregs(k) < 0)
+			return -ESRCH;
+		a = xol_area_of(p, k->regs.rip);
+		if (!a)
+			return 0;
+		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
+		if (idx > 0 && idx < a->used) {
+			const struct slot_info *si = &a->info[idx];
+			uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+
+			if (arch_slot_pc_to_insn(&si->site->plan, si->insn_addr, slot, &k->regs))
+				return task_setregs(k);
+		}
+		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		for (;;) {
+			if (waitpid(k->tid, &st, __WALL) < 0) {
+				if (errno == EINTR)
+					continue;
+				return -errno;
+			}
+			if (!WIFSTOPPED(st))
+				return -ESRCH;
+			if (WSTOPSIG(st) == SIGTRAP || (st >> 16))
+				break;
+			/* a signal: keep it for delivery once out */
+			task_hold_signal(k, WSTOPSIG(st));
+			ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+		}
+		k->stop_sig = SIGTRAP;
+	}
+	return tracer_err(t, -EBUSY, "tid %d: could not leave the scratch area", k->tid);
+}
+
+static void area_free(struct xol_area *a, struct uprobe_tracer *t)
+{
+	for (unsigned i = 1; i < a->used; i++)
+		site_put(t, a->info[i].site);
+	free(a->info);
+	free(a);
+}
+
+/* Forgets p's areas without touching the tracee (it exec'd, or is gone). */
+void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
+{
+	struct xol_area *a, *n;
+
+	for (a = p->areas; a; a = n) {
+		n = a->next;
+		area_free(a, t);
+	}
+	p->areas = NULL;
+	p->gadget = 0;
+}
+
+/*
+ * Unmaps every area of p through held thread k. The area holding the
+ * syscall gadget goes last, through a temporary gadget at k's pc: it
+ * cannot unmap itself and then return into itself.
+ */
+int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	struct xol_area *gadget_area = xol_area_of(p, p->gadget);
+	int ret = 0;
+
+	for (struct xol_area *a = p->areas; a; a = a->next) {
+		uint64_t args[6] = { a->start, a->size };
+		int64_t r;
+
+		if (a == gadget_area)
+			continue;
+		if (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0)
+			ret = -EIO;
+	}
+	if (gadget_area) {
+		uint64_t args[6] = { gadget_area->start, gadget_area->size };
+		int64_t r;
+
+		p->gadget = 0;
+		if (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0)
+			ret = -EIO;
+	}
+	xol_forget_all(t, p);
+	return ret;
+}
