@@ -1,0 +1,12 @@
+#!/bin/sh
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Sets everything up and runs every test: once in a normal build, once under ASan+UBSan.
+set -eu
+cd "$(dirname "$0")/.."
+
+sh scripts/setup.sh
+meson test -C build --print-errorlogs --num-processes 2
+
+BUILD=build-sanitize MESON_ARGS="-Db_sanitize=address,undefined -Db_lundef=false" sh scripts/setup.sh
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	meson test -C build-sanitize --print-errorlogs --num-processes 2
