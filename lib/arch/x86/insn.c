@@ -1,0 +1,571 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* x86-64 instruction analysis (Zydis) and out-of-line relocation into slots. */
+#include <string.h>
+#include <sys/user.h>
+
+#include <Zydis/Zydis.h>
+
+#include "internal.h"
+
+/*
+ * Slot layouts written by arch_relocate(). "leave(X)" is `jmp rel32` to X
+ * when X is within +-2 GiB of that jmp, else `jmp *0(%rip)` + the 8-byte
+ * address (14 bytes, reads the slot page). Resume points (R) are where a
+ * thread stopped inside the slot has finished the instruction's effect and
+ * only a leave remains: arch_slot_pc_to_insn() maps them to the leave's
+ * destination.
+ *
+ *   OTHER/PUSHF  copy (rip-relative disp re-targeted); R leave(next)
+ *   NOP          leave(next)
+ *   JMP          leave(target)
+ *   JCC          0f 8x rel32 -> T; R leave(next); T: R leave(target)
+ *   LOOP         [67] eX rel8 -> T; R leave(next); T: R leave(target)
+ *   CALL         push %rax; movabs $next,%rax; xchg %rax,(%rsp); R leave(target)
+ *   CALL_REG     push %rax; movabs $next,%rax; xchg %rax,(%rsp); R jmp *%reg
+ *   CALL_MEM     push MEM; push %rax; movabs $next,%rax; xchg %rax,8(%rsp);
+ *                xchg %rax,(%rsp); ret
+ *   RET/JMP_IND  copy (re-targeted); never falls through
+ *   SYSCALL      syscall; R movabs $next,%rcx; R leave(next)
+ *   ARCH_STEP    copy (re-targeted), single-stepped by the core
+ */
+
+/* Keeps arch_slot_reachable() strictly inside what arch_relocate() accepts, even if the
+ * caller checks a page address and then uses a slot elsewhere in a nearby area. */
+#define RIPREL_SLACK (1 << 20)
+
+#define MAX_RESUME 2
+
+struct resume_point {
+	uint8_t off;     /* offset in the slot */
+	bool via_reg;    /* destination is the value of plan->reg (call *%reg) */
+	bool set_rcx;    /* syscall: rcx must read as the program's next address */
+	uint64_t dest;
+};
+
+struct layout {
+	int nres;
+	struct resume_point res[MAX_RESUME];
+};
+
+static void set_why(char *why, size_t whylen, const char *msg)
+{
+	if (why && whylen)
+		snprintf(why, whylen, "%s", msg);
+}
+
+static bool fits_i32(int64_t v)
+{
+	return v >= INT32_MIN && v <= INT32_MAX;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static bool is_legacy_prefix(uint8_t b)
+{
+	switch (b) {
+	case 0xf0: case 0xf2: case 0xf3:
+	case 0x26: case 0x2e: case 0x36: case 0x3e: case 0x64: case 0x65:
+	case 0x66: case 0x67:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int decoder_init(ZydisDecoder *dec)
+{
+	if (ZYAN_FAILED(ZydisDecoderInit(dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64)))
+		return -ENOEXEC;
+	return 0;
+}
+
+int arch_insn_len(const uint8_t *code, size_t avail)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction insn;
+
+	if (!code || !avail || decoder_init(&dec))
+		return -ENOEXEC;
+	if (ZYAN_FAILED(ZydisDecoderDecodeInstruction(&dec, NULL, code, avail, &insn)))
+		return -ENOEXEC;
+	return insn.length;
+}
+
+static int refuse(char *why, size_t whylen, int err, const char *msg)
+{
+	set_why(why, whylen, msg);
+	return err;
+}
+
+int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char *why,
+		 size_t whylen)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	bool has_rel_imm = false;
+	int64_t rel_imm = 0;
+
+	memset(plan, 0, sizeof(*plan));
+	if (!code || !avail || decoder_init(&dec))
+		return refuse(why, whylen, -ENOEXEC, "undecodable instruction");
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, code, avail, &insn, ops)))
+		return refuse(why, whylen, -ENOEXEC, "undecodable instruction");
+
+	plan->kind = ARCH_RELOCATE;
+	plan->type = ARCH_T_OTHER;
+	plan->len = insn.length;
+	memcpy(plan->bytes, code, insn.length);
+	plan->addr32 = insn.address_width == 32;
+	while (plan->prefix_len < insn.length &&
+	       (is_legacy_prefix(code[plan->prefix_len]) || (code[plan->prefix_len] & 0xf0) == 0x40))
+		plan->prefix_len++;
+
+	/* A breakpoint the program itself contains (a debugger's, or its own trap):
+	 * stepping over it would change what the program does. */
+	if (insn.mnemonic == ZYDIS_MNEMONIC_INT3)
+		return refuse(why, whylen, -EEXIST, "int3");
+	if (insn.mnemonic == ZYDIS_MNEMONIC_INT && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+	    ops[0].imm.value.u == 3)
+		return refuse(why, whylen, -EEXIST, "int $3");
+
+	switch (insn.mnemonic) {
+	case ZYDIS_MNEMONIC_IRET:
+	case ZYDIS_MNEMONIC_IRETD:
+	case ZYDIS_MNEMONIC_IRETQ:
+		return refuse(why, whylen, -EOPNOTSUPP, "iret");
+	case ZYDIS_MNEMONIC_XBEGIN:
+	case ZYDIS_MNEMONIC_XABORT:
+		/* the abort path of a transaction resumes at a rip-relative fallback */
+		return refuse(why, whylen, -EOPNOTSUPP, "transactional memory (xbegin/xabort)");
+	case ZYDIS_MNEMONIC_SYSENTER:
+	case ZYDIS_MNEMONIC_SYSEXIT:
+	case ZYDIS_MNEMONIC_SYSRET:
+		return refuse(why, whylen, -EOPNOTSUPP, "sysenter/sysexit/sysret");
+	case ZYDIS_MNEMONIC_INT1:
+		return refuse(why, whylen, -EOPNOTSUPP, "int1");
+	default:
+		break;
+	}
+	if (insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+		return refuse(why, whylen, -EOPNOTSUPP, "far call/jmp/ret");
+	/* hlt, cli, lgdt, mov to cr, ...: they only fault in user space; a SIGSEGV raised in
+	 * a slot is not worth supporting (the kernel's uprobes refuse them too). Zydis 4.0 does
+	 * not flag lgdt. */
+	if ((insn.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) || insn.mnemonic == ZYDIS_MNEMONIC_LGDT)
+		return refuse(why, whylen, -EOPNOTSUPP, "privileged instruction");
+
+	for (int i = 0; i < insn.operand_count; i++) {
+		const ZydisDecodedOperand *op = &ops[i];
+
+		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		    (op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP)) {
+			if (insn.raw.disp.size != 32 || !insn.raw.disp.offset)
+				return refuse(why, whylen, -ENOEXEC, "odd rip-relative encoding");
+			plan->disp_pos = insn.raw.disp.offset;
+			/* relative to the end of the instruction, immediates included */
+			plan->riprel_off = (int64_t)insn.length + insn.raw.disp.value;
+		}
+		if (op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && op->imm.is_relative) {
+			has_rel_imm = true;
+			rel_imm = op->imm.value.s;
+		}
+	}
+
+	if (insn.mnemonic == ZYDIS_MNEMONIC_NOP || insn.mnemonic == ZYDIS_MNEMONIC_ENDBR64 ||
+	    insn.mnemonic == ZYDIS_MNEMONIC_ENDBR32) {
+		plan->type = ARCH_T_NOP;
+		return 0;
+	}
+	if (insn.mnemonic == ZYDIS_MNEMONIC_SYSCALL) {
+		plan->type = ARCH_T_SYSCALL;
+		return 0;
+	}
+	if (insn.mnemonic == ZYDIS_MNEMONIC_PUSHF || insn.mnemonic == ZYDIS_MNEMONIC_PUSHFD ||
+	    insn.mnemonic == ZYDIS_MNEMONIC_PUSHFQ) {
+		plan->type = ARCH_T_PUSHF;
+		return 0;
+	}
+	if (insn.mnemonic == ZYDIS_MNEMONIC_RET) {
+		/* copied as is (with bnd/rep/66 prefixes): it pops the real return address */
+		plan->type = ARCH_T_RET;
+		return 0;
+	}
+
+	/*
+	 * Branches we re-encode. Intel ignores 0x66 on near branches in 64-bit mode, AMD
+	 * truncates the target to 16 bits (and 66 e8/e9 changes the length): refuse rather
+	 * than guess the CPU. Other prefixes are dropped: 2e/3e are branch hints or notrack,
+	 * f2 is bnd (MPX, gone), none change where the branch goes.
+	 */
+	bool is_branch = insn.mnemonic == ZYDIS_MNEMONIC_CALL || has_rel_imm;
+	if (is_branch && (insn.attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
+		return refuse(why, whylen, -EOPNOTSUPP, "operand-size prefix on a near branch");
+
+	if (has_rel_imm) {
+		uint8_t op = insn.opcode;
+
+		plan->has_branch = true;
+		plan->branch_off = (int64_t)insn.length + rel_imm;
+		if (insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op == 0xe8) {
+			plan->type = ARCH_T_CALL;
+		} else if (insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (op == 0xe9 || op == 0xeb)) {
+			plan->type = ARCH_T_JMP;
+		} else if ((insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op >= 0x70 && op <= 0x7f) ||
+			   (insn.opcode_map == ZYDIS_OPCODE_MAP_0F && op >= 0x80 && op <= 0x8f)) {
+			plan->type = ARCH_T_JCC;
+			plan->cond = op & 0xf;
+		} else if (insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op >= 0xe0 && op <= 0xe3) {
+			plan->type = ARCH_T_LOOP;
+			plan->opcode = op;
+		} else {
+			return refuse(why, whylen, -EOPNOTSUPP, "unknown relative branch");
+		}
+		return 0;
+	}
+
+	if (insn.mnemonic == ZYDIS_MNEMONIC_CALL) {
+		/* ff /2: the only near indirect call */
+		if (code[plan->prefix_len] != 0xff || insn.raw.modrm.offset != plan->prefix_len + 1)
+			return refuse(why, whylen, -EOPNOTSUPP, "unexpected call encoding");
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			plan->type = ARCH_T_CALL_REG;
+			plan->reg = insn.raw.modrm.rm | (insn.raw.rex.B << 3);
+			/* the emulation pushes first, which would change the target */
+			if (plan->reg == 4)
+				plan->kind = ARCH_STEP;
+		} else {
+			plan->type = ARCH_T_CALL_MEM;
+		}
+		return 0;
+	}
+	if (insn.mnemonic == ZYDIS_MNEMONIC_JMP) {
+		plan->type = ARCH_T_JMP_IND;
+		return 0;
+	}
+	return 0;
+}
+
+/* New disp32 for a rip-relative operand of an instruction ending at new_end. */
+static int riprel_disp(const struct arch_plan *plan, uint64_t insn_addr, uint64_t new_end,
+		       int64_t slack, int32_t *disp)
+{
+	uint64_t target = insn_addr + (uint64_t)plan->riprel_off;
+	int64_t d;
+
+	if (plan->addr32) {
+		/* 0x67: eip-relative, the address wraps to 32 bits, so any slot reaches it */
+		*disp = (int32_t)(uint32_t)(target - new_end);
+		return 0;
+	}
+	d = (int64_t)(target - new_end);
+	if (d < (int64_t)INT32_MIN + slack || d > (int64_t)INT32_MAX - slack)
+		return -ERANGE;
+	*disp = (int32_t)d;
+	return 0;
+}
+
+/* Copies the instruction to out[pos], re-targeting its rip-relative disp. */
+static int emit_copy(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		     uint8_t *out, size_t pos)
+{
+	int32_t disp;
+	int err;
+
+	memcpy(out + pos, plan->bytes, plan->len);
+	if (plan->disp_pos) {
+		err = riprel_disp(plan, insn_addr, slot_addr + pos + plan->len, 0, &disp);
+		if (err)
+			return err;
+		put32(out + pos + plan->disp_pos, (uint32_t)disp);
+	}
+	return (int)(pos + plan->len);
+}
+
+static size_t emit_leave(uint8_t *out, size_t pos, uint64_t slot_addr, uint64_t dest)
+{
+	int64_t rel = (int64_t)(dest - (slot_addr + pos + 5));
+
+	if (fits_i32(rel)) {
+		out[pos] = 0xe9;
+		put32(out + pos + 1, (uint32_t)rel);
+		return pos + 5;
+	}
+	/* jmp *0(%rip); .quad dest */
+	out[pos] = 0xff;
+	out[pos + 1] = 0x25;
+	put32(out + pos + 2, 0);
+	put64(out + pos + 6, dest);
+	return pos + 14;
+}
+
+static void add_resume(struct layout *lay, size_t off, uint64_t dest, bool via_reg, bool set_rcx)
+{
+	if (!lay || lay->nres >= MAX_RESUME)
+		return;
+	lay->res[lay->nres++] = (struct resume_point){
+		.off = (uint8_t)off, .dest = dest, .via_reg = via_reg, .set_rcx = set_rcx,
+	};
+}
+
+/* push %rax; movabs $ret,%rax; xchg %rax,(%rsp): [rsp-8] = ret, rax and flags untouched */
+static size_t emit_push_ret(uint8_t *out, size_t pos, uint64_t ret)
+{
+	out[pos++] = 0x50;
+	out[pos++] = 0x48;
+	out[pos++] = 0xb8;
+	put64(out + pos, ret);
+	pos += 8;
+	memcpy(out + pos, "\x48\x87\x04\x24", 4);
+	return pos + 4;
+}
+
+/* push MEM from call MEM (ff /2 -> ff /6), same addressing; returns the new pos or -errno */
+static int emit_push_mem(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+			 uint8_t *out, size_t pos)
+{
+	size_t start = pos, dropped = 0;
+	int32_t disp;
+	int err;
+
+	/*
+	 * Keep segment overrides and 0x67 (they change the address), and a REX only if it
+	 * directly precedes the opcode (otherwise the CPU ignores it, and dropping the
+	 * bytes between would make it effective). f2/f3 (bnd/rep) mean nothing to push.
+	 */
+	for (size_t i = 0; i < plan->prefix_len; i++) {
+		uint8_t b = plan->bytes[i];
+		bool rex = (b & 0xf0) == 0x40;
+
+		if (b == 0xf2 || b == 0xf3 || (rex && i != plan->prefix_len - 1u)) {
+			dropped++;
+			continue;
+		}
+		out[pos++] = b;
+	}
+	memcpy(out + pos, plan->bytes + plan->prefix_len, plan->len - plan->prefix_len);
+	/* modrm.reg: /2 (call) -> /6 (push) */
+	out[pos + 1] = (uint8_t)((out[pos + 1] & ~0x38) | (6 << 3));
+	pos += plan->len - plan->prefix_len;
+	if (plan->disp_pos) {
+		err = riprel_disp(plan, insn_addr, slot_addr + pos, 0, &disp);
+		if (err)
+			return err;
+		put32(out + start + plan->disp_pos - dropped, (uint32_t)disp);
+	}
+	return (int)pos;
+}
+
+static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		uint8_t *out, struct layout *lay)
+{
+	uint64_t next = insn_addr + plan->len;
+	uint64_t target = insn_addr + (uint64_t)plan->branch_off;
+	size_t pos = 0, at;
+	int ret;
+
+	if (lay)
+		memset(lay, 0, sizeof(*lay));
+	if (plan->len == 0 || plan->len > ARCH_MAX_INSN)
+		return -EINVAL;
+
+	if (plan->kind == ARCH_STEP)
+		return emit_copy(plan, insn_addr, slot_addr, out, 0);
+
+	switch (plan->type) {
+	case ARCH_T_NOP:
+		pos = emit_leave(out, 0, slot_addr, next);
+		break;
+	case ARCH_T_JMP:
+		pos = emit_leave(out, 0, slot_addr, target);
+		break;
+	case ARCH_T_JCC:
+		/* 0f 8x rel32 to L_taken, patched once the not-taken leave's size is known */
+		out[0] = 0x0f;
+		out[1] = 0x80 | plan->cond;
+		pos = 6;
+		add_resume(lay, pos, next, false, false);
+		pos = emit_leave(out, pos, slot_addr, next);
+		put32(out + 2, (uint32_t)(pos - 6));
+		add_resume(lay, pos, target, false, false);
+		pos = emit_leave(out, pos, slot_addr, target);
+		break;
+	case ARCH_T_LOOP:
+		if (plan->addr32)
+			out[pos++] = 0x67;
+		out[pos++] = plan->opcode;
+		at = pos++;
+		add_resume(lay, pos, next, false, false);
+		pos = emit_leave(out, pos, slot_addr, next);
+		out[at] = (uint8_t)(pos - (at + 1)); /* 5 or 14: fits rel8 */
+		add_resume(lay, pos, target, false, false);
+		pos = emit_leave(out, pos, slot_addr, target);
+		break;
+	case ARCH_T_CALL:
+		pos = emit_push_ret(out, 0, next);
+		add_resume(lay, pos, target, false, false);
+		pos = emit_leave(out, pos, slot_addr, target);
+		break;
+	case ARCH_T_CALL_REG:
+		pos = emit_push_ret(out, 0, next);
+		add_resume(lay, pos, 0, true, false);
+		/* jmp *%reg: [41] ff /4, mod=11 */
+		if (plan->reg & 8)
+			out[pos++] = 0x41;
+		out[pos++] = 0xff;
+		out[pos++] = (uint8_t)(0xe0 | (plan->reg & 7));
+		break;
+	case ARCH_T_CALL_MEM:
+		ret = emit_push_mem(plan, insn_addr, slot_addr, out, 0);
+		if (ret < 0)
+			return ret;
+		pos = (size_t)ret;
+		out[pos++] = 0x50; /* push %rax */
+		out[pos++] = 0x48; /* movabs $next, %rax */
+		out[pos++] = 0xb8;
+		put64(out + pos, next);
+		pos += 8;
+		memcpy(out + pos, "\x48\x87\x44\x24\x08", 5); /* xchg %rax, 8(%rsp) */
+		pos += 5;
+		memcpy(out + pos, "\x48\x87\x04\x24", 4); /* xchg %rax, (%rsp) */
+		pos += 4;
+		out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
+		break;
+	case ARCH_T_RET:
+	case ARCH_T_JMP_IND:
+		return emit_copy(plan, insn_addr, slot_addr, out, 0);
+	case ARCH_T_SYSCALL:
+		out[0] = 0x0f;
+		out[1] = 0x05;
+		pos = 2;
+		add_resume(lay, pos, next, false, true);
+		out[pos++] = 0x48; /* movabs $next, %rcx */
+		out[pos++] = 0xb9;
+		put64(out + pos, next);
+		pos += 8;
+		add_resume(lay, pos, next, false, false);
+		pos = emit_leave(out, pos, slot_addr, next);
+		break;
+	case ARCH_T_OTHER:
+	case ARCH_T_PUSHF:
+	default:
+		ret = emit_copy(plan, insn_addr, slot_addr, out, 0);
+		if (ret < 0)
+			return ret;
+		pos = (size_t)ret;
+		add_resume(lay, pos, next, false, false);
+		pos = emit_leave(out, pos, slot_addr, next);
+		break;
+	}
+	return (int)pos;
+}
+
+int arch_relocate(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		  uint8_t *out)
+{
+	uint8_t buf[ARCH_SLOT_SIZE + 32];
+	int len;
+
+	/* build in a larger buffer so no layout can write past out[ARCH_SLOT_SIZE] */
+	memset(buf, 0xcc, sizeof(buf));
+	len = emit(plan, insn_addr, slot_addr, buf, NULL);
+	if (len < 0)
+		return len;
+	if (len > ARCH_SLOT_SIZE)
+		return -E2BIG;
+	memcpy(out, buf, ARCH_SLOT_SIZE);
+	return len;
+}
+
+bool arch_slot_reachable(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr)
+{
+	int32_t disp;
+
+	if (!plan->disp_pos || plan->type == ARCH_T_NOP)
+		return true;
+	/* the re-targeted instruction sits at most a few bytes from slot_addr + len */
+	return riprel_disp(plan, insn_addr, slot_addr + plan->len, RIPREL_SLACK, &disp) == 0;
+}
+
+static unsigned long long *reg_ptr(struct user_regs_struct *regs, unsigned int n)
+{
+	switch (n) {
+	case 0: return &regs->rax;
+	case 1: return &regs->rcx;
+	case 2: return &regs->rdx;
+	case 3: return &regs->rbx;
+	case 4: return &regs->rsp;
+	case 5: return &regs->rbp;
+	case 6: return &regs->rsi;
+	case 7: return &regs->rdi;
+	case 8: return &regs->r8;
+	case 9: return &regs->r9;
+	case 10: return &regs->r10;
+	case 11: return &regs->r11;
+	case 12: return &regs->r12;
+	case 13: return &regs->r13;
+	case 14: return &regs->r14;
+	default: return &regs->r15;
+	}
+}
+
+int arch_step_fixup(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		    struct user_regs_struct *regs, const struct arch_mem *mem)
+{
+	uint64_t next = insn_addr + plan->len;
+	uint64_t val;
+	int err;
+
+	if (regs->rip == slot_addr + plan->len)
+		regs->rip = next;
+
+	switch (plan->type) {
+	case ARCH_T_CALL:
+	case ARCH_T_CALL_REG:
+	case ARCH_T_CALL_MEM:
+		/* the copy pushed slot_addr + len */
+		return mem->write(mem->ctx, regs->rsp, &next, sizeof(next));
+	case ARCH_T_PUSHF:
+		/* the trap flag of the single-step must not leak into the program's data */
+		err = mem->read(mem->ctx, regs->rsp, &val, sizeof(val));
+		if (err)
+			return err;
+		val &= ~(uint64_t)0x100;
+		return mem->write(mem->ctx, regs->rsp, &val, sizeof(val));
+	default:
+		return 0;
+	}
+}
+
+bool arch_slot_pc_to_insn(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+			  struct user_regs_struct *regs)
+{
+	uint8_t buf[ARCH_SLOT_SIZE + 32];
+	struct layout lay;
+
+	if (regs->rip == slot_addr) {
+		regs->rip = insn_addr;
+		return true;
+	}
+	if (emit(plan, insn_addr, slot_addr, buf, &lay) < 0)
+		return false;
+	for (int i = 0; i < lay.nres; i++) {
+		const struct resume_point *r = &lay.res[i];
+
+		if (regs->rip != slot_addr + r->off)
+			continue;
+		regs->rip = r->via_reg ? *reg_ptr(regs, plan->reg) : r->dest;
+		if (r->set_rcx)
+			regs->rcx = r->dest;
+		return true;
+	}
+	return false;
+}

@@ -1,0 +1,1301 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Unit tests of lib/arch/x86/insn.c: analysis, relocated bytes, and differential execution. */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <asm/prctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <Zydis/Zydis.h>
+
+#include "internal.h"
+
+/* Fixed addresses for byte-level tests: nothing runs there. */
+#define INSN 0x555555561234ULL
+#define SLOT_NEAR (INSN + 0x10000000ULL)  /* 256 MiB above */
+#define SLOT_BELOW (INSN - 0x40000000ULL) /* 1 GiB below */
+#define SLOT_FAR (INSN + 0x300000000ULL)  /* 12 GiB: beyond rel32 */
+
+#define B(...) ((const uint8_t[]){ __VA_ARGS__ }), sizeof((const uint8_t[]){ __VA_ARGS__ })
+
+/* ------------------------------------------------------------------ helpers */
+
+static void analyse_ok(const uint8_t *b, size_t n, struct arch_plan *plan)
+{
+	char why[128] = "";
+	int err = arch_analyse(b, n, plan, why, sizeof(why));
+
+	if (err)
+		fail_msg("arch_analyse failed: %d (%s)", err, why);
+	assert_int_equal(plan->len, n);
+}
+
+static int reloc(const uint8_t *b, size_t n, uint64_t insn, uint64_t slot, uint8_t *out,
+		 struct arch_plan *plan)
+{
+	analyse_ok(b, n, plan);
+	memset(out, 0xcc, ARCH_SLOT_SIZE);
+	return arch_relocate(plan, insn, slot, out);
+}
+
+struct dec {
+	ZydisDecodedInstruction i;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	uint64_t target; /* relative branch target or rip-relative address, 0 if none */
+};
+
+/* Decodes buf as if at addr; fails the test if it does not decode. */
+static void decode(const uint8_t *buf, size_t n, uint64_t addr, struct dec *d)
+{
+	ZydisDecoder dec;
+
+	ZydisDecoderInit(&dec, ZYDIS_MACHINE_MODE_LONG_64, ZYDIS_STACK_WIDTH_64);
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, buf, n, &d->i, d->ops)))
+		fail_msg("output does not decode");
+	d->target = 0;
+	for (int k = 0; k < d->i.operand_count_visible; k++) {
+		const ZydisDecodedOperand *op = &d->ops[k];
+		ZyanU64 a;
+
+		if ((op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && op->imm.is_relative) ||
+		    (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
+		     (op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP))) {
+			assert_true(ZYAN_SUCCESS(ZydisCalcAbsoluteAddress(&d->i, op, addr, &a)));
+			d->target = a;
+		}
+	}
+}
+
+static uint64_t rd64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Checks a "leave" at out[pos] jumping from slot to dest; returns its length. */
+static size_t check_leave(const uint8_t *out, size_t pos, uint64_t slot, uint64_t dest)
+{
+	struct dec d;
+	int64_t rel = (int64_t)(dest - (slot + pos + 5));
+
+	if (rel >= INT32_MIN && rel <= INT32_MAX) {
+		decode(out + pos, 5, slot + pos, &d);
+		assert_int_equal(out[pos], 0xe9);
+		assert_int_equal(d.target, dest);
+		return 5;
+	}
+	assert_memory_equal(out + pos, "\xff\x25\x00\x00\x00\x00", 6);
+	assert_int_equal(rd64(out + pos + 6), dest);
+	return 14;
+}
+
+/* ------------------------------------------------- decoding and refusals */
+
+static void test_insn_len(void **state)
+{
+	assert_int_equal(arch_insn_len(B(0x90)), 1);
+	assert_int_equal(arch_insn_len(B(0x48, 0x8b, 0x05, 1, 2, 3, 4, 0xcc)), 7);
+	assert_int_equal(arch_insn_len(B(0xf3, 0x0f, 0x1e, 0xfa)), 4);
+	assert_int_equal(arch_insn_len(B(0x62, 0xf1, 0xfe, 0x48, 0x6f, 0x1d, 0, 0, 0, 0)), 10);
+	assert_int_equal(arch_insn_len(B(0x48, 0x8b)), -ENOEXEC); /* truncated */
+	assert_int_equal(arch_insn_len(B(0x06)), -ENOEXEC);       /* push %es: invalid in 64-bit */
+	assert_int_equal(arch_insn_len(NULL, 0), -ENOEXEC);
+}
+
+static void expect_err(const uint8_t *b, size_t n, int err, const char *why_sub)
+{
+	struct arch_plan plan;
+	char why[128] = "";
+
+	int got = arch_analyse(b, n, &plan, why, sizeof(why));
+
+	if (got != err)
+		fail_msg("bytes %02x %02x: got %d (%s), want %d", b[0], n > 1 ? b[1] : 0, got, why, err);
+	if (why_sub && !strstr(why, why_sub))
+		fail_msg("reason '%s' lacks '%s'", why, why_sub);
+}
+
+static void test_refused(void **state)
+{
+	expect_err(B(0xcc), -EEXIST, "int3");
+	expect_err(B(0xcd, 0x03), -EEXIST, "int");
+	expect_err(B(0xea, 0, 0, 0, 0, 0, 0), -ENOEXEC, NULL);            /* ljmp ptr: invalid in 64 */
+	expect_err(B(0xff, 0x2c, 0x25, 0, 0, 0, 0), -EOPNOTSUPP, "far");   /* ljmp *mem */
+	expect_err(B(0xff, 0x1d, 0, 0, 0, 0), -EOPNOTSUPP, "far");         /* lcall *(%rip) */
+	expect_err(B(0xcb), -EOPNOTSUPP, "far");                            /* lret */
+	expect_err(B(0xca, 8, 0), -EOPNOTSUPP, "far");                      /* lret $8 */
+	expect_err(B(0xcf), -EOPNOTSUPP, "iret");
+	expect_err(B(0x48, 0xcf), -EOPNOTSUPP, "iret");
+	expect_err(B(0xc7, 0xf8, 0, 0, 0, 0), -EOPNOTSUPP, "xbegin");
+	expect_err(B(0xc6, 0xf8, 0), -EOPNOTSUPP, "xabort");
+	expect_err(B(0x0f, 0x34), -EOPNOTSUPP, "sysenter");
+	expect_err(B(0x0f, 0x35), -EOPNOTSUPP, "sysexit");
+	expect_err(B(0x0f, 0x07), -EOPNOTSUPP, NULL); /* sysret */
+	expect_err(B(0xf1), -EOPNOTSUPP, "int1");
+	expect_err(B(0xf4), -EOPNOTSUPP, "privileged"); /* hlt */
+	expect_err(B(0x0f, 0x01, 0x15, 0, 0, 0, 0), -EOPNOTSUPP, "privileged"); /* lgdt */
+	expect_err(B(0x0f, 0x01, 0x18), -EOPNOTSUPP, "privileged");             /* lidt */
+	expect_err(B(0x0f, 0x22, 0xc0), -EOPNOTSUPP, "privileged");             /* mov %rax,%cr0 */
+	expect_err(B(0x0f, 0x30), -EOPNOTSUPP, "privileged");                   /* wrmsr */
+	expect_err(B(0x66, 0xe8, 0, 0, 0, 0), -EOPNOTSUPP, "operand-size");
+	expect_err(B(0x66, 0xeb, 0x10), -EOPNOTSUPP, "operand-size");
+	expect_err(B(0x66, 0xff, 0xd0), -EOPNOTSUPP, "operand-size");
+	expect_err(B(0x06), -ENOEXEC, "undecodable");
+	expect_err(B(0xd6), -ENOEXEC, NULL);
+	expect_err(B(0x0f, 0xff), -ENOEXEC, NULL); /* ud0 without modrm */
+	expect_err(B(0xf0, 0x90), -ENOEXEC, NULL); /* lock nop */
+	expect_err(B(0x48, 0x8b, 0x05), -ENOEXEC, NULL);
+}
+
+/* ----------------------------------------------------- rip-relative operands */
+
+struct riprel_case {
+	const char *name;
+	uint8_t b[15];
+	uint8_t n;
+};
+
+static const struct riprel_case riprel_cases[] = {
+	{ "mov disp(%rip),%rax", { 0x48, 0x8b, 0x05, 0x00, 0x01, 0x00, 0x00 }, 7 },
+	{ "mov %rax,-disp(%rip)", { 0x48, 0x89, 0x05, 0x00, 0xff, 0xff, 0xff }, 7 },
+	{ "mov %r9d,disp(%rip)", { 0x44, 0x89, 0x0d, 0x10, 0x20, 0x30, 0x00 }, 7 },
+	{ "movl $imm32,disp(%rip)", { 0xc7, 0x05, 0x10, 0, 0, 0, 0x78, 0x56, 0x34, 0x12 }, 10 },
+	{ "cmpl $imm32,disp(%rip)", { 0x81, 0x3d, 0x10, 0, 0, 0, 0x78, 0x56, 0x34, 0x12 }, 10 },
+	{ "movb $imm8,disp(%rip)", { 0xc6, 0x05, 0x10, 0, 0, 0, 0x7f }, 7 },
+	{ "cmpb $1,disp(%rip)", { 0x80, 0x3d, 0xf0, 0xff, 0xff, 0xff, 0x01 }, 7 },
+	{ "movw $imm16,disp(%rip)", { 0x66, 0xc7, 0x05, 0x10, 0, 0, 0, 0x34, 0x12 }, 9 },
+	{ "lea disp(%rip),%rdi", { 0x48, 0x8d, 0x3d, 0x20, 0x00, 0x00, 0x00 }, 7 },
+	{ "movaps disp(%rip),%xmm1", { 0x0f, 0x28, 0x0d, 0x30, 0, 0, 0 }, 7 },
+	{ "movsd disp(%rip),%xmm0", { 0xf2, 0x0f, 0x10, 0x05, 0x30, 0, 0, 0 }, 8 },
+	{ "pshufd $imm,disp(%rip),%xmm0", { 0x66, 0x0f, 0x70, 0x05, 0x30, 0, 0, 0, 0x1b }, 9 },
+	{ "vmovdqu disp(%rip),%ymm2", { 0xc5, 0xfe, 0x6f, 0x15, 0x40, 0, 0, 0 }, 8 },
+	{ "vmovdqu64 disp(%rip),%zmm3", { 0x62, 0xf1, 0xfe, 0x48, 0x6f, 0x1d, 0x40, 0, 0, 0 }, 10 },
+	{ "lock addl $1,disp(%rip)", { 0xf0, 0x83, 0x05, 0x10, 0, 0, 0, 0x01 }, 8 },
+	{ "fldl disp(%rip)", { 0xdd, 0x05, 0x10, 0, 0, 0 }, 6 },
+	{ "mov %fs:disp(%rip),%rax", { 0x64, 0x48, 0x8b, 0x05, 0x10, 0, 0, 0 }, 8 },
+	{ "push disp(%rip)", { 0xff, 0x35, 0x10, 0, 0, 0 }, 6 },
+	{ "pop disp(%rip)", { 0x8f, 0x05, 0x10, 0, 0, 0 }, 6 },
+	{ "jmp *disp(%rip)", { 0xff, 0x25, 0x10, 0, 0, 0 }, 6 },
+	{ "notrack jmp *disp(%rip)", { 0x3e, 0xff, 0x25, 0x10, 0, 0, 0 }, 7 },
+	{ "prefetcht0 disp(%rip)", { 0x0f, 0x18, 0x0d, 0x10, 0, 0, 0 }, 7 },
+};
+
+static void test_riprel(void **state)
+{
+	const uint64_t slots[] = { SLOT_NEAR, SLOT_BELOW, INSN + 0x40 };
+
+	for (size_t c = 0; c < ARRAY_SIZE(riprel_cases); c++) {
+		const struct riprel_case *rc = &riprel_cases[c];
+		struct arch_plan plan;
+		struct dec orig, got;
+		uint8_t out[ARCH_SLOT_SIZE];
+
+		print_message("  %s\n", rc->name);
+		analyse_ok(rc->b, rc->n, &plan);
+		assert_int_equal(plan.kind, ARCH_RELOCATE);
+		assert_int_not_equal(plan.disp_pos, 0);
+		decode(rc->b, rc->n, INSN, &orig);
+		assert_int_equal(plan.riprel_off, (int64_t)(orig.target - INSN));
+		for (size_t s = 0; s < ARRAY_SIZE(slots); s++) {
+			int len;
+
+			assert_true(arch_slot_reachable(&plan, INSN, slots[s]));
+			memset(out, 0xcc, sizeof(out));
+			len = arch_relocate(&plan, INSN, slots[s], out);
+			assert_true(len >= rc->n);
+			decode(out, len, slots[s], &got);
+			assert_int_equal(got.i.length, rc->n);
+			assert_int_equal(got.i.mnemonic, orig.i.mnemonic);
+			assert_int_equal(got.target, orig.target);
+			/* everything but the disp is the original's */
+			assert_memory_equal(out, rc->b, plan.disp_pos);
+			assert_memory_equal(out + plan.disp_pos + 4, rc->b + plan.disp_pos + 4,
+					    rc->n - plan.disp_pos - 4);
+			if (plan.type == ARCH_T_JMP_IND)
+				assert_int_equal(len, rc->n);
+			else
+				assert_int_equal(len, rc->n + check_leave(out, rc->n, slots[s],
+									INSN + rc->n));
+		}
+		assert_false(arch_slot_reachable(&plan, INSN, SLOT_FAR));
+		assert_int_equal(arch_relocate(&plan, INSN, SLOT_FAR, out), -ERANGE);
+		assert_false(arch_slot_reachable(&plan, INSN, INSN - 0x90000000ULL));
+		assert_int_equal(arch_relocate(&plan, INSN, INSN - 0x90000000ULL, out), -ERANGE);
+	}
+}
+
+/* Near the edge: exactly INT32_MAX works, one more does not. */
+static void test_riprel_edge(void **state)
+{
+	/* mov 0(%rip),%rax: target = INSN + 7 */
+	const uint8_t b[] = { 0x48, 0x8b, 0x05, 0, 0, 0, 0 };
+	struct arch_plan plan;
+	uint8_t out[ARCH_SLOT_SIZE];
+	uint64_t slot = INSN + 7 - 7 - (uint64_t)INT32_MAX; /* new disp = INT32_MAX */
+
+	analyse_ok(b, sizeof(b), &plan);
+	assert_int_equal(arch_relocate(&plan, INSN, slot, out), 7 + 5);
+	assert_int_equal(rd64(out + 3) & 0xffffffff, (uint32_t)INT32_MAX);
+	assert_int_equal(arch_relocate(&plan, INSN, slot - 1, out), -ERANGE);
+	assert_false(arch_slot_reachable(&plan, INSN, slot - 1));
+	/* the slack keeps reachable() strictly inside relocate() */
+	assert_false(arch_slot_reachable(&plan, INSN, slot));
+	assert_true(arch_slot_reachable(&plan, INSN, slot + (2 << 20)));
+}
+
+/* 0x67 makes it eip-relative: the address wraps to 32 bits, so every slot reaches it. */
+static void test_eiprel(void **state)
+{
+	const uint8_t b[] = { 0x67, 0x8b, 0x05, 0x10, 0, 0, 0 };
+	struct arch_plan plan;
+	struct dec orig, got;
+	uint8_t out[ARCH_SLOT_SIZE];
+
+	analyse_ok(b, sizeof(b), &plan);
+	decode(b, sizeof(b), INSN, &orig);
+	assert_true(arch_slot_reachable(&plan, INSN, SLOT_FAR));
+	assert_true(arch_relocate(&plan, INSN, SLOT_FAR, out) > 0);
+	decode(out, 7, SLOT_FAR, &got);
+	assert_int_equal(got.target & 0xffffffff, orig.target & 0xffffffff);
+}
+
+/* ---------------------------------------------------------- other families */
+
+static void test_nops(void **state)
+{
+	static const struct riprel_case nops[] = {
+		{ "nop", { 0x90 }, 1 },
+		{ "xchg %ax,%ax", { 0x66, 0x90 }, 2 },
+		{ "nopl (%rax)", { 0x0f, 0x1f, 0x00 }, 3 },
+		{ "nopl 0(%rax,%rax)", { 0x0f, 0x1f, 0x44, 0x00, 0x00 }, 5 },
+		{ "nopw 0(%rax,%rax)", { 0x66, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0 }, 9 },
+		{ "cs nopw", { 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0 }, 10 },
+		{ "nopl disp(%rip)", { 0x0f, 0x1f, 0x05, 0, 0, 0, 0x80 }, 7 },
+		{ "endbr64", { 0xf3, 0x0f, 0x1e, 0xfa }, 4 },
+		{ "endbr32", { 0xf3, 0x0f, 0x1e, 0xfb }, 4 },
+	};
+
+	for (size_t c = 0; c < ARRAY_SIZE(nops); c++) {
+		struct arch_plan plan;
+		uint8_t out[ARCH_SLOT_SIZE];
+		int len;
+
+		print_message("  %s\n", nops[c].name);
+		len = reloc(nops[c].b, nops[c].n, INSN, SLOT_NEAR, out, &plan);
+		assert_int_equal(plan.type, ARCH_T_NOP);
+		assert_int_equal(len, 5);
+		check_leave(out, 0, SLOT_NEAR, INSN + nops[c].n);
+		/* a nop never touches memory: any slot will do */
+		assert_true(arch_slot_reachable(&plan, INSN, SLOT_FAR));
+		assert_int_equal(arch_relocate(&plan, INSN, SLOT_FAR, out), 14);
+		check_leave(out, 0, SLOT_FAR, INSN + nops[c].n);
+	}
+}
+
+static void test_copied(void **state)
+{
+	static const struct riprel_case cases[] = {
+		{ "push 8(%rsp)", { 0xff, 0x74, 0x24, 0x08 }, 4 },
+		{ "pop 8(%rsp)", { 0x8f, 0x44, 0x24, 0x08 }, 4 },
+		{ "rep movsb", { 0xf3, 0xa4 }, 2 },
+		{ "cpuid", { 0x0f, 0xa2 }, 2 },
+		{ "pause", { 0xf3, 0x90 }, 2 },
+		{ "ud2", { 0x0f, 0x0b }, 2 },
+		{ "lock cmpxchg %rcx,(%rdi)", { 0xf0, 0x48, 0x0f, 0xb1, 0x0f }, 5 },
+		{ "mov %fs:0x28,%rax", { 0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0 }, 9 },
+		{ "movabs $imm64,%rax", { 0x48, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8 }, 10 },
+		{ "int $0x80", { 0xcd, 0x80 }, 2 },
+	};
+
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct arch_plan plan;
+		uint8_t out[ARCH_SLOT_SIZE];
+		int len;
+
+		print_message("  %s\n", cases[c].name);
+		len = reloc(cases[c].b, cases[c].n, INSN, SLOT_NEAR, out, &plan);
+		assert_int_equal(plan.type, ARCH_T_OTHER);
+		assert_int_equal(plan.disp_pos, 0);
+		assert_memory_equal(out, cases[c].b, cases[c].n);
+		assert_int_equal(len, cases[c].n + 5);
+		check_leave(out, cases[c].n, SLOT_NEAR, INSN + cases[c].n);
+		assert_int_equal(arch_relocate(&plan, INSN, SLOT_FAR, out), cases[c].n + 14);
+		check_leave(out, cases[c].n, SLOT_FAR, INSN + cases[c].n);
+	}
+}
+
+static void test_pushf_ret_syscall(void **state)
+{
+	struct arch_plan plan;
+	uint8_t out[ARCH_SLOT_SIZE];
+
+	assert_int_equal(reloc(B(0x9c), INSN, SLOT_NEAR, out, &plan), 6);
+	assert_int_equal(plan.type, ARCH_T_PUSHF);
+	assert_int_equal(out[0], 0x9c);
+	check_leave(out, 1, SLOT_NEAR, INSN + 1);
+
+	assert_int_equal(reloc(B(0xc3), INSN, SLOT_FAR, out, &plan), 1);
+	assert_int_equal(plan.type, ARCH_T_RET);
+	assert_int_equal(out[0], 0xc3);
+	assert_int_equal(reloc(B(0xc2, 0x10, 0x00), INSN, SLOT_NEAR, out, &plan), 3);
+	assert_int_equal(plan.type, ARCH_T_RET);
+	assert_memory_equal(out, "\xc2\x10\x00", 3);
+	assert_int_equal(reloc(B(0xf3, 0xc3), INSN, SLOT_NEAR, out, &plan), 2);
+	assert_int_equal(plan.type, ARCH_T_RET);
+	assert_int_equal(reloc(B(0xf2, 0xc3), INSN, SLOT_NEAR, out, &plan), 2);
+	assert_int_equal(plan.type, ARCH_T_RET);
+
+	assert_int_equal(reloc(B(0x0f, 0x05), INSN, SLOT_NEAR, out, &plan), 2 + 10 + 5);
+	assert_int_equal(plan.type, ARCH_T_SYSCALL);
+	assert_memory_equal(out, "\x0f\x05\x48\xb9", 4);
+	assert_int_equal(rd64(out + 4), INSN + 2);
+	check_leave(out, 12, SLOT_NEAR, INSN + 2);
+	assert_int_equal(reloc(B(0x0f, 0x05), INSN, SLOT_FAR, out, &plan), 2 + 10 + 14);
+	check_leave(out, 12, SLOT_FAR, INSN + 2);
+
+	assert_int_equal(reloc(B(0xff, 0xe0), INSN, SLOT_FAR, out, &plan), 2); /* jmp *%rax */
+	assert_int_equal(plan.type, ARCH_T_JMP_IND);
+	assert_memory_equal(out, "\xff\xe0", 2);
+	assert_int_equal(reloc(B(0x41, 0xff, 0x24, 0x24), INSN, SLOT_FAR, out, &plan), 4);
+	assert_int_equal(plan.type, ARCH_T_JMP_IND);
+}
+
+/* jmp/jcc/loop: the target must survive relocation, near or far, forward or backward. */
+struct branch_case {
+	const char *name;
+	uint8_t b[8];
+	uint8_t n;
+	uint8_t type;
+	int64_t target; /* from INSN */
+};
+
+static const struct branch_case branch_cases[] = {
+	{ "jmp rel8 fwd", { 0xeb, 0x10 }, 2, ARCH_T_JMP, 0x12 },
+	{ "jmp rel8 back", { 0xeb, 0xf0 }, 2, ARCH_T_JMP, 2 - 16 },
+	{ "jmp rel32 fwd", { 0xe9, 0x00, 0x10, 0, 0 }, 5, ARCH_T_JMP, 5 + 0x1000 },
+	{ "jmp rel32 back", { 0xe9, 0x00, 0xf0, 0xff, 0xff }, 5, ARCH_T_JMP, 5 - 0x1000 },
+	{ "bnd jmp rel32", { 0xf2, 0xe9, 0x00, 0x01, 0, 0 }, 6, ARCH_T_JMP, 6 + 0x100 },
+	{ "je rel8 fwd", { 0x74, 0x10 }, 2, ARCH_T_JCC, 0x12 },
+	{ "jne rel8 back", { 0x75, 0xe0 }, 2, ARCH_T_JCC, 2 - 32 },
+	{ "ds jg rel8 (hint)", { 0x3e, 0x7f, 0x10 }, 3, ARCH_T_JCC, 0x13 },
+	{ "jl rel32 fwd", { 0x0f, 0x8c, 0x00, 0x02, 0, 0 }, 6, ARCH_T_JCC, 6 + 0x200 },
+	{ "jae rel32 back", { 0x0f, 0x83, 0x00, 0xfe, 0xff, 0xff }, 6, ARCH_T_JCC, 6 - 0x200 },
+	{ "jo rel8", { 0x70, 0x00 }, 2, ARCH_T_JCC, 2 },
+	{ "loopne", { 0xe0, 0xf0 }, 2, ARCH_T_LOOP, 2 - 16 },
+	{ "loope", { 0xe1, 0x10 }, 2, ARCH_T_LOOP, 0x12 },
+	{ "loop", { 0xe2, 0xfe }, 2, ARCH_T_LOOP, 0 },
+	{ "jrcxz", { 0xe3, 0x20 }, 2, ARCH_T_LOOP, 0x22 },
+	{ "jecxz", { 0x67, 0xe3, 0x20 }, 3, ARCH_T_LOOP, 0x23 },
+	{ "loop addr32", { 0x67, 0xe2, 0x80 }, 3, ARCH_T_LOOP, 3 - 128 },
+};
+
+static void test_branches(void **state)
+{
+	const uint64_t slots[] = { SLOT_NEAR, SLOT_BELOW, SLOT_FAR };
+
+	for (size_t c = 0; c < ARRAY_SIZE(branch_cases); c++) {
+		const struct branch_case *bc = &branch_cases[c];
+		uint64_t next = INSN + bc->n, target = INSN + bc->target;
+		struct arch_plan plan;
+
+		print_message("  %s\n", bc->name);
+		analyse_ok(bc->b, bc->n, &plan);
+		assert_int_equal(plan.type, bc->type);
+		assert_true(plan.has_branch);
+		assert_int_equal(plan.branch_off, bc->target);
+		for (size_t s = 0; s < ARRAY_SIZE(slots); s++) {
+			uint64_t slot = slots[s];
+			uint8_t out[ARCH_SLOT_SIZE];
+			struct dec d;
+			size_t pos, l1, l2;
+			int len;
+
+			assert_true(arch_slot_reachable(&plan, INSN, slot));
+			memset(out, 0xcc, sizeof(out));
+			len = arch_relocate(&plan, INSN, slot, out);
+			switch (bc->type) {
+			case ARCH_T_JMP:
+				assert_int_equal(len, check_leave(out, 0, slot, target));
+				break;
+			case ARCH_T_JCC:
+				assert_int_equal(out[0], 0x0f);
+				/* the condition is the low nibble of the last opcode byte */
+				assert_int_equal(out[1], 0x80 | (bc->b[bc->b[0] == 0x0f || bc->b[0] == 0x3e] & 0xf));
+				decode(bc->b, bc->n, INSN, &d);
+				{
+					struct dec o;
+
+					decode(out, 6, slot, &o);
+					assert_int_equal(o.i.mnemonic, d.i.mnemonic);
+				}
+				l1 = check_leave(out, 6, slot, next);
+				decode(out, 6, slot, &d);
+				assert_int_equal(d.target, slot + 6 + l1);
+				l2 = check_leave(out, 6 + l1, slot, target);
+				assert_int_equal(len, 6 + l1 + l2);
+				break;
+			case ARCH_T_LOOP:
+				pos = bc->b[0] == 0x67 ? 3 : 2;
+				assert_memory_equal(out, bc->b, pos - 1); /* [67] opcode */
+				decode(out, pos, slot, &d);
+				l1 = check_leave(out, pos, slot, next);
+				assert_int_equal(d.target, slot + pos + l1);
+				l2 = check_leave(out, pos + l1, slot, target);
+				assert_int_equal(len, pos + l1 + l2);
+				break;
+			}
+			/* the slot must be left for the program at every exit */
+			assert_true(len <= ARCH_SLOT_SIZE);
+		}
+	}
+}
+
+static void test_call_rel(void **state)
+{
+	struct arch_plan plan;
+	uint8_t out[ARCH_SLOT_SIZE];
+	int len;
+
+	/* call +0x10 */
+	len = reloc(B(0xe8, 0x10, 0, 0, 0), INSN, SLOT_NEAR, out, &plan);
+	assert_int_equal(plan.type, ARCH_T_CALL);
+	assert_int_equal(plan.branch_off, 0x15);
+	assert_memory_equal(out, "\x50\x48\xb8", 3);
+	assert_int_equal(rd64(out + 3), INSN + 5);
+	assert_memory_equal(out + 11, "\x48\x87\x04\x24", 4);
+	assert_int_equal(len, 15 + check_leave(out, 15, SLOT_NEAR, INSN + 0x15));
+	len = arch_relocate(&plan, INSN, SLOT_FAR, out);
+	assert_int_equal(len, 15 + check_leave(out, 15, SLOT_FAR, INSN + 0x15));
+
+	/* call to the next instruction (call 1f; 1: pop %rbx) */
+	len = reloc(B(0xe8, 0, 0, 0, 0), INSN, SLOT_BELOW, out, &plan);
+	assert_int_equal(plan.type, ARCH_T_CALL);
+	assert_int_equal(rd64(out + 3), INSN + 5);
+	assert_int_equal(len, 15 + check_leave(out, 15, SLOT_BELOW, INSN + 5));
+
+	/* call backwards, with a bnd prefix */
+	len = reloc(B(0xf2, 0xe8, 0x00, 0xf0, 0xff, 0xff), INSN, SLOT_NEAR, out, &plan);
+	assert_int_equal(plan.type, ARCH_T_CALL);
+	assert_int_equal(rd64(out + 3), INSN + 6);
+	assert_int_equal(len, 15 + check_leave(out, 15, SLOT_NEAR, INSN + 6 - 0x1000));
+}
+
+static void test_call_reg(void **state)
+{
+	struct arch_plan plan;
+	uint8_t out[ARCH_SLOT_SIZE];
+	static const uint8_t regs[][3] = {
+		{ 0xff, 0xd0 }, { 0xff, 0xd3 }, { 0xff, 0xd5 }, { 0x41, 0xff, 0xd3 },
+		{ 0x41, 0xff, 0xd7 }, { 0x41, 0xff, 0xd4 },
+	};
+	static const uint8_t regno[] = { 0, 3, 5, 11, 15, 12 };
+
+	for (size_t c = 0; c < ARRAY_SIZE(regs); c++) {
+		size_t n = regs[c][0] == 0x41 ? 3 : 2;
+		int len = reloc(regs[c], n, INSN, SLOT_FAR, out, &plan);
+
+		assert_int_equal(plan.type, ARCH_T_CALL_REG);
+		assert_int_equal(plan.kind, ARCH_RELOCATE);
+		assert_int_equal(plan.reg, regno[c]);
+		assert_memory_equal(out, "\x50\x48\xb8", 3);
+		assert_int_equal(rd64(out + 3), INSN + n);
+		assert_memory_equal(out + 11, "\x48\x87\x04\x24", 4);
+		if (regno[c] >= 8) {
+			assert_int_equal(len, 18);
+			assert_int_equal(out[15], 0x41);
+			assert_int_equal(out[16], 0xff);
+			assert_int_equal(out[17], 0xe0 | (regno[c] & 7));
+		} else {
+			assert_int_equal(len, 17);
+			assert_int_equal(out[15], 0xff);
+			assert_int_equal(out[16], 0xe0 | regno[c]);
+		}
+	}
+	/* bnd and notrack prefixes do not change where it goes */
+	assert_int_equal(reloc(B(0xf2, 0xff, 0xd0), INSN, SLOT_NEAR, out, &plan), 17);
+	assert_int_equal(rd64(out + 3), INSN + 3);
+	assert_memory_equal(out + 15, "\xff\xe0", 2);
+	assert_int_equal(reloc(B(0x3e, 0xff, 0xd1), INSN, SLOT_NEAR, out, &plan), 17);
+	assert_memory_equal(out + 15, "\xff\xe1", 2);
+
+	/* call *%rsp: the emulation's push would change the target: single-step it */
+	assert_int_equal(reloc(B(0xff, 0xd4), INSN, SLOT_NEAR, out, &plan), 2);
+	assert_int_equal(plan.kind, ARCH_STEP);
+	assert_int_equal(plan.type, ARCH_T_CALL_REG);
+	assert_memory_equal(out, "\xff\xd4", 2);
+}
+
+static void check_call_mem_tail(const uint8_t *out, size_t pos, uint64_t next, int len)
+{
+	assert_int_equal(out[pos], 0x50);
+	assert_memory_equal(out + pos + 1, "\x48\xb8", 2);
+	assert_int_equal(rd64(out + pos + 3), next);
+	assert_memory_equal(out + pos + 11, "\x48\x87\x44\x24\x08\x48\x87\x04\x24\xc3", 10);
+	assert_int_equal(len, pos + 21);
+}
+
+static void test_call_mem(void **state)
+{
+	struct arch_plan plan;
+	uint8_t out[ARCH_SLOT_SIZE];
+	struct dec orig, got;
+	int len;
+
+	len = reloc(B(0xff, 0x10), INSN, SLOT_FAR, out, &plan); /* call *(%rax) */
+	assert_int_equal(plan.type, ARCH_T_CALL_MEM);
+	assert_memory_equal(out, "\xff\x30", 2);
+	check_call_mem_tail(out, 2, INSN + 2, len);
+
+	len = reloc(B(0xff, 0x54, 0x24, 0x08), INSN, SLOT_FAR, out, &plan); /* call *8(%rsp) */
+	assert_memory_equal(out, "\xff\x74\x24\x08", 4);
+	check_call_mem_tail(out, 4, INSN + 4, len);
+
+	len = reloc(B(0x41, 0xff, 0x54, 0xc5, 0x10), INSN, SLOT_FAR, out, &plan); /* *0x10(%r13,%rax,8) */
+	assert_memory_equal(out, "\x41\xff\x74\xc5\x10", 5);
+	check_call_mem_tail(out, 5, INSN + 5, len);
+
+	len = reloc(B(0x64, 0xff, 0x14, 0x25, 0x10, 0, 0, 0), INSN, SLOT_FAR, out, &plan);
+	assert_memory_equal(out, "\x64\xff\x34\x25\x10\x00\x00\x00", 8); /* push %fs:0x10 */
+	check_call_mem_tail(out, 8, INSN + 8, len);
+
+	/* call *0x1000(%rip): push gets a disp re-targeted to the same slot */
+	len = reloc(B(0xff, 0x15, 0x00, 0x10, 0, 0), INSN, SLOT_NEAR, out, &plan);
+	decode(B(0xff, 0x15, 0x00, 0x10, 0, 0), INSN, &orig);
+	decode(out, 6, SLOT_NEAR, &got);
+	assert_int_equal(got.i.mnemonic, ZYDIS_MNEMONIC_PUSH);
+	assert_int_equal(got.target, orig.target);
+	check_call_mem_tail(out, 6, INSN + 6, len);
+	assert_int_equal(arch_relocate(&plan, INSN, SLOT_FAR, out), -ERANGE);
+	assert_false(arch_slot_reachable(&plan, INSN, SLOT_FAR));
+
+	/* bnd/notrack: f2 dropped (moving the disp), 3e kept (a null segment override) */
+	len = reloc(B(0xf2, 0x3e, 0xff, 0x15, 0x00, 0x10, 0, 0), INSN, SLOT_BELOW, out, &plan);
+	decode(B(0xf2, 0x3e, 0xff, 0x15, 0x00, 0x10, 0, 0), INSN, &orig);
+	decode(out, 7, SLOT_BELOW, &got);
+	assert_int_equal(got.i.length, 7);
+	assert_int_equal(got.i.mnemonic, ZYDIS_MNEMONIC_PUSH);
+	assert_int_equal(got.target, orig.target);
+	assert_int_equal(out[0], 0x3e);
+	check_call_mem_tail(out, 7, INSN + 8, len);
+
+	/* an ignored REX (not last before the opcode) must stay ignored */
+	len = reloc(B(0x41, 0xf2, 0xff, 0x10), INSN, SLOT_NEAR, out, &plan);
+	assert_memory_equal(out, "\xff\x30", 2);
+	check_call_mem_tail(out, 2, INSN + 4, len);
+}
+
+/* ------------------------------------------------- step fixup and pc mapping */
+
+struct fake_mem {
+	uint64_t addr;
+	uint64_t val;
+	int writes;
+};
+
+static int fm_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	struct fake_mem *m = ctx;
+
+	assert_int_equal(addr, m->addr);
+	assert_int_equal(len, 8);
+	memcpy(buf, &m->val, 8);
+	return 0;
+}
+
+static int fm_write(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	struct fake_mem *m = ctx;
+
+	assert_int_equal(addr, m->addr);
+	assert_int_equal(len, 8);
+	memcpy(&m->val, buf, 8);
+	m->writes++;
+	return 0;
+}
+
+static void test_step_fixup(void **state)
+{
+	struct arch_plan plan;
+	struct user_regs_struct regs = { 0 };
+	struct fake_mem fm = { .addr = 0x7ffff000, .val = SLOT_NEAR + 2 };
+	struct arch_mem mem = { .ctx = &fm, .read = fm_read, .write = fm_write };
+
+	/* call *%rsp stepped: rip = the old rsp, [rsp] = slot + 2 */
+	analyse_ok(B(0xff, 0xd4), &plan);
+	regs.rip = 0x7ffff008;
+	regs.rsp = 0x7ffff000;
+	assert_int_equal(arch_step_fixup(&plan, INSN, SLOT_NEAR, &regs, &mem), 0);
+	assert_int_equal(regs.rip, 0x7ffff008);
+	assert_int_equal(fm.val, INSN + 2);
+
+	/* pushf stepped: TF cleared in the pushed copy, rip back in the program */
+	analyse_ok(B(0x9c), &plan);
+	fm.val = 0x346;
+	regs.rip = SLOT_NEAR + 1;
+	assert_int_equal(arch_step_fixup(&plan, INSN, SLOT_NEAR, &regs, &mem), 0);
+	assert_int_equal(regs.rip, INSN + 1);
+	assert_int_equal(fm.val, 0x246);
+
+	/* plain instruction */
+	analyse_ok(B(0x48, 0x8b, 0x05, 0, 1, 0, 0), &plan);
+	fm.writes = 0;
+	regs.rip = SLOT_NEAR + 7;
+	assert_int_equal(arch_step_fixup(&plan, INSN, SLOT_NEAR, &regs, &mem), 0);
+	assert_int_equal(regs.rip, INSN + 7);
+	assert_int_equal(fm.writes, 0);
+}
+
+static bool map_pc(const uint8_t *b, size_t n, uint64_t slot, uint64_t rip,
+		   struct user_regs_struct *regs)
+{
+	struct arch_plan plan;
+
+	analyse_ok(b, n, &plan);
+	regs->rip = rip;
+	return arch_slot_pc_to_insn(&plan, INSN, slot, regs);
+}
+
+static void test_slot_pc(void **state)
+{
+	struct user_regs_struct r = { 0 };
+	const uint64_t S = SLOT_NEAR, F = SLOT_FAR;
+
+	/* the start of every slot is the instruction itself */
+	assert_true(map_pc(B(0xff, 0x10), S, S, &r));
+	assert_int_equal(r.rip, INSN);
+	assert_true(map_pc(B(0x48, 0x8b, 0x05, 0, 1, 0, 0), S, S, &r));
+	assert_int_equal(r.rip, INSN);
+
+	/* after a copied instruction */
+	assert_true(map_pc(B(0x48, 0x8b, 0x05, 0, 1, 0, 0), S, S + 7, &r));
+	assert_int_equal(r.rip, INSN + 7);
+	assert_false(map_pc(B(0x48, 0x8b, 0x05, 0, 1, 0, 0), S, S + 3, &r));
+
+	/* jcc: after the jcc (not taken) and at L_taken, near and far */
+	assert_true(map_pc(B(0x74, 0x10), S, S + 6, &r));
+	assert_int_equal(r.rip, INSN + 2);
+	assert_true(map_pc(B(0x74, 0x10), S, S + 11, &r));
+	assert_int_equal(r.rip, INSN + 0x12);
+	assert_true(map_pc(B(0x74, 0x10), F, F + 20, &r));
+	assert_int_equal(r.rip, INSN + 0x12);
+	assert_false(map_pc(B(0x74, 0x10), F, F + 11, &r));
+
+	/* loop: after the loop and at L_taken */
+	assert_true(map_pc(B(0x67, 0xe2, 0x10), S, S + 3, &r));
+	assert_int_equal(r.rip, INSN + 3);
+	assert_true(map_pc(B(0x67, 0xe2, 0x10), S, S + 8, &r));
+	assert_int_equal(r.rip, INSN + 0x13);
+
+	/* call rel32: only once the return address is in place */
+	assert_false(map_pc(B(0xe8, 0x10, 0, 0, 0), S, S + 1, &r));
+	assert_false(map_pc(B(0xe8, 0x10, 0, 0, 0), S, S + 11, &r));
+	assert_true(map_pc(B(0xe8, 0x10, 0, 0, 0), S, S + 15, &r));
+	assert_int_equal(r.rip, INSN + 0x15);
+
+	/* call *%r11: the target is the register */
+	r.r11 = 0x123456;
+	assert_true(map_pc(B(0x41, 0xff, 0xd3), S, S + 15, &r));
+	assert_int_equal(r.rip, 0x123456);
+
+	/* call *mem: no point in the middle is equivalent */
+	for (uint64_t off = 1; off < 23; off++)
+		assert_false(map_pc(B(0xff, 0x10), S, S + off, &r));
+
+	/* syscall: blocked in it, or after rcx is fixed */
+	r.rcx = S + 2;
+	assert_true(map_pc(B(0x0f, 0x05), S, S + 2, &r));
+	assert_int_equal(r.rip, INSN + 2);
+	assert_int_equal(r.rcx, INSN + 2);
+	assert_true(map_pc(B(0x0f, 0x05), S, S + 12, &r));
+	assert_int_equal(r.rip, INSN + 2);
+	assert_false(map_pc(B(0x0f, 0x05), S, S + 5, &r));
+}
+
+/* ------------------------------------------------- differential execution */
+
+/*
+ * Each case runs twice, in forked children started from one snapshot: once
+ * the original instruction at insn_addr, once the relocated code in a slot.
+ * Both end at a landing pad (see harness.S); registers, flags, rsp, the pad
+ * reached, the data area and the stack must match. Children die on a stray
+ * jump (everything else is int3) and on an alarm, so a broken relocation fails
+ * the test instead of hanging or crashing it.
+ */
+struct cpu {
+	uint64_t gpr[16]; /* rax rcx rdx rbx rsp rbp rsi rdi r8..r15 */
+	uint64_t rflags;
+	uint64_t rip;     /* the landing pad reached */
+};
+
+enum { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+
+void harness_run(const struct cpu *in, struct cpu *out, uint64_t entry);
+extern char harness_capture[];
+extern uint64_t harness_scratch_rax;
+
+#define CODE_SIZE 0x10000
+#define INSN_OFF 0x4000
+#define DATA_OFF 0xc000
+#define DATA_SIZE 0x1000
+#define STACK_SIZE 0x4000
+#define PAD_SIZE 34
+
+static uint8_t g_stack[STACK_SIZE] __attribute__((aligned(64)));
+
+struct result {
+	int done;
+	struct cpu cpu;
+	uint8_t data[DATA_SIZE];
+	uint8_t stack[STACK_SIZE];
+};
+
+static struct {
+	uint8_t *code;      /* CODE_SIZE, RWX: the instruction, pads, data */
+	uint8_t *slot_near; /* a page about 1 GiB away */
+	uint8_t *slot_far;  /* a page more than 4 GiB away */
+	struct result *res; /* two, shared with the children */
+	uint64_t gs_base;   /* set in the child when non-zero */
+} env;
+
+#define INSN_ADDR ((uint64_t)(uintptr_t)(env.code + INSN_OFF))
+#define DATA_ADDR ((uint64_t)(uintptr_t)(env.code + DATA_OFF))
+#define STACK_TOP_INIT ((uint64_t)(uintptr_t)(g_stack + STACK_SIZE / 2))
+
+static void *map_rwx_near(uint64_t base, int64_t dist)
+{
+	for (int i = 0; i < 64; i++) {
+		for (int sign = 1; sign >= -1; sign -= 2) {
+			uint64_t want = base + (uint64_t)(sign * (dist + (int64_t)i * 0x1000000));
+			void *p;
+
+			if (want < 0x10000000ULL || want > 0x7ffffff00000ULL)
+				continue;
+			p = mmap((void *)(uintptr_t)want, 4096, PROT_READ | PROT_WRITE | PROT_EXEC,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+			if (p == MAP_FAILED)
+				continue;
+			if ((uint64_t)(uintptr_t)p == want)
+				return p;
+			munmap(p, 4096);
+		}
+	}
+	return NULL;
+}
+
+static int diff_setup(void **state)
+{
+	void *p = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -1;
+	env.code = p;
+	env.slot_near = map_rwx_near(INSN_ADDR, 0x40000000LL);
+	env.slot_far = map_rwx_near(INSN_ADDR, 0x300000000LL);
+	p = mmap(NULL, 2 * sizeof(struct result), PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED || !env.slot_near || !env.slot_far)
+		return -1;
+	env.res = p;
+	return 0;
+}
+
+static int diff_teardown(void **state)
+{
+	munmap(env.code, CODE_SIZE);
+	munmap(env.slot_near, 4096);
+	munmap(env.slot_far, 4096);
+	munmap(env.res, 2 * sizeof(struct result));
+	return 0;
+}
+
+/* A fresh world: code all int3, data and stack filled with a pattern. */
+static void world_reset(struct cpu *in)
+{
+	memset(env.code, 0xcc, CODE_SIZE);
+	for (size_t i = 0; i < DATA_SIZE; i++)
+		env.code[DATA_OFF + i] = (uint8_t)(i * 7 + 1);
+	for (size_t i = 0; i < STACK_SIZE; i++)
+		g_stack[i] = (uint8_t)(i * 13 + 5);
+	env.gs_base = 0;
+	for (int r = 0; r < 16; r++)
+		in->gpr[r] = 0x1111111111111111ULL * (uint64_t)(r + 1) ^ 0x0123456789abcdefULL;
+	in->gpr[RSP] = STACK_TOP_INIT;
+	in->rflags = 0x202;
+	in->rip = 0;
+}
+
+/* Writes a landing pad at addr (an address the code under test may continue at). */
+static void pad(uint64_t addr)
+{
+	uint8_t *p = (uint8_t *)(uintptr_t)addr;
+	uint64_t scratch = (uint64_t)(uintptr_t)&harness_scratch_rax;
+	uint64_t cap = (uint64_t)(uintptr_t)harness_capture;
+
+	assert_true(addr >= (uint64_t)(uintptr_t)env.code &&
+		    addr + PAD_SIZE <= (uint64_t)(uintptr_t)env.code + DATA_OFF);
+	p[0] = 0x48; /* movabs %rax, scratch */
+	p[1] = 0xa3;
+	memcpy(p + 2, &scratch, 8);
+	p[10] = 0x48; /* movabs $addr, %rax */
+	p[11] = 0xb8;
+	memcpy(p + 12, &addr, 8);
+	memcpy(p + 20, "\xff\x25\x00\x00\x00\x00", 6); /* jmp *capture */
+	memcpy(p + 26, &cap, 8);
+}
+
+static void stack_put(uint64_t addr, uint64_t val)
+{
+	assert_true(addr >= (uint64_t)(uintptr_t)g_stack &&
+		    addr + 8 <= (uint64_t)(uintptr_t)g_stack + STACK_SIZE);
+	memcpy((void *)(uintptr_t)addr, &val, 8);
+}
+
+static void data_put(uint64_t addr, uint64_t val)
+{
+	memcpy((void *)(uintptr_t)addr, &val, 8);
+}
+
+static void run_child(uint64_t entry, const struct cpu *in, struct result *res)
+{
+	pid_t pid;
+	int status;
+
+	memset(res, 0, sizeof(*res));
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct cpu out = { 0 };
+
+		alarm(5);
+		if (env.gs_base && syscall(SYS_arch_prctl, ARCH_SET_GS, env.gs_base))
+			_exit(2);
+		harness_run(in, &out, entry);
+		res->cpu = out;
+		memcpy(res->data, env.code + DATA_OFF, DATA_SIZE);
+		memcpy(res->stack, g_stack, STACK_SIZE);
+		res->done = 1;
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("code at %#llx died with signal %d (%s)", (unsigned long long)entry,
+			 WTERMSIG(status), strsignal(WTERMSIG(status)));
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0 && res->done);
+}
+
+static const char *const reg_names[16] = {
+	"rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+	"r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+};
+
+static void compare(const char *what, const struct result *a, const struct result *b,
+		    bool scratch_below_rsp)
+{
+	bool bad = false;
+	size_t lo = 0, hi = STACK_SIZE;
+
+	for (int r = 0; r < 16; r++) {
+		if (a->cpu.gpr[r] != b->cpu.gpr[r]) {
+			print_error("%s: %s original %#llx relocated %#llx\n", what, reg_names[r],
+				    (unsigned long long)a->cpu.gpr[r],
+				    (unsigned long long)b->cpu.gpr[r]);
+			bad = true;
+		}
+	}
+	if (a->cpu.rflags != b->cpu.rflags) {
+		print_error("%s: rflags %#llx vs %#llx\n", what, (unsigned long long)a->cpu.rflags,
+			    (unsigned long long)b->cpu.rflags);
+		bad = true;
+	}
+	if (a->cpu.rip != b->cpu.rip) {
+		print_error("%s: continued at %#llx vs %#llx\n", what, (unsigned long long)a->cpu.rip,
+			    (unsigned long long)b->cpu.rip);
+		bad = true;
+	}
+	if (memcmp(a->data, b->data, DATA_SIZE)) {
+		print_error("%s: data differs\n", what);
+		bad = true;
+	}
+	if (scratch_below_rsp && !bad && a->cpu.gpr[RSP] >= (uint64_t)(uintptr_t)g_stack + 8 &&
+	    a->cpu.gpr[RSP] <= (uint64_t)(uintptr_t)g_stack + STACK_SIZE) {
+		/* call *mem may leave a scratch word just below the callee's rsp */
+		hi = a->cpu.gpr[RSP] - (uint64_t)(uintptr_t)g_stack - 8;
+		lo = hi + 8;
+		if (memcmp(a->stack, b->stack, hi) ||
+		    memcmp(a->stack + lo, b->stack + lo, STACK_SIZE - lo)) {
+			print_error("%s: stack differs\n", what);
+			bad = true;
+		}
+	} else if (memcmp(a->stack, b->stack, STACK_SIZE)) {
+		print_error("%s: stack differs\n", what);
+		bad = true;
+	}
+	if (bad)
+		fail_msg("%s: relocated code differs from the original", what);
+}
+
+/*
+ * Runs the instruction b at insn_addr and relocated in the near and far slots
+ * from the same state, compares, and returns the continuation of the
+ * original. The caller has set up the world and pads other than insn+len.
+ */
+static uint64_t diff_run(const char *name, const uint8_t *b, size_t n, const struct cpu *in)
+{
+	uint8_t *slots[2] = { env.slot_near, env.slot_far };
+	uint64_t insn = INSN_ADDR;
+	struct arch_plan plan;
+	char what[160];
+	int ran = 0;
+
+	print_message("  %s\n", name);
+	analyse_ok(b, n, &plan);
+	assert_int_equal(plan.kind, ARCH_RELOCATE);
+	memcpy(env.code + INSN_OFF, b, n);
+	pad(insn + n);
+	run_child(insn, in, &env.res[0]);
+
+	for (int s = 0; s < 2; s++) {
+		uint64_t slot = (uint64_t)(uintptr_t)slots[s] + 0x40;
+		int len;
+
+		memset(slots[s], 0xcc, 4096);
+		len = arch_relocate(&plan, insn, slot, slots[s] + 0x40);
+		if (len == -ERANGE) {
+			/* only a rip-relative operand may be out of reach */
+			assert_true(plan.disp_pos && s == 1);
+			assert_false(arch_slot_reachable(&plan, insn, slot));
+			continue;
+		}
+		assert_true(len > 0 && len <= ARCH_SLOT_SIZE);
+		assert_true(arch_slot_reachable(&plan, insn, slot));
+		snprintf(what, sizeof(what), "%s (%s slot)", name, s ? "far" : "near");
+		run_child(slot, in, &env.res[1]);
+		compare(what, &env.res[0], &env.res[1], plan.type == ARCH_T_CALL_MEM);
+		ran++;
+	}
+	assert_true(ran > 0);
+	return env.res[0].cpu.rip;
+}
+
+/* rel32 from the end of an instruction of length n at INSN_ADDR to target */
+static uint32_t rel_to(size_t n, uint64_t target)
+{
+	return (uint32_t)(target - (INSN_ADDR + n));
+}
+
+#define BYTES(...) (uint8_t[]){ __VA_ARGS__ }
+#define LE32(v) (uint8_t)(v), (uint8_t)((v) >> 8), (uint8_t)((v) >> 16), (uint8_t)((v) >> 24)
+
+static void test_diff_jcc(void **state)
+{
+	struct cpu in;
+	uint64_t insn = INSN_ADDR;
+	/* OF SF ZF AF PF CF in the low flags: 0x8d5 */
+	static const uint64_t flag_sets[] = { 0x202, 0x246, 0xa83, 0x8d7, 0x602 };
+
+	for (size_t f = 0; f < ARRAY_SIZE(flag_sets); f++) {
+		for (int cc = 0; cc < 16; cc++) {
+			char name[64];
+			uint8_t b8[2] = { (uint8_t)(0x70 | cc), 0x40 };
+			uint8_t b32[6] = { 0x0f, (uint8_t)(0x80 | cc), LE32(rel_to(6, insn - 0x200)) };
+
+			world_reset(&in);
+			in.rflags = flag_sets[f];
+			pad(insn + 2 + 0x40);
+			snprintf(name, sizeof(name), "j%x rel8 flags %#llx", cc,
+				 (unsigned long long)flag_sets[f]);
+			diff_run(name, b8, 2, &in);
+
+			world_reset(&in);
+			in.rflags = flag_sets[f];
+			pad(insn - 0x200);
+			snprintf(name, sizeof(name), "j%x rel32 back flags %#llx", cc,
+				 (unsigned long long)flag_sets[f]);
+			diff_run(name, b32, 6, &in);
+		}
+	}
+	/* both outcomes were really exercised */
+	world_reset(&in);
+	in.rflags = 0x246;
+	pad(insn + 0x42);
+	assert_int_equal(diff_run("je taken", BYTES(0x74, 0x40), 2, &in), insn + 0x42);
+	world_reset(&in);
+	assert_int_equal(diff_run("je not taken", BYTES(0x74, 0x40), 2, &in), insn + 2);
+}
+
+static void test_diff_loop(void **state)
+{
+	static const struct {
+		const char *name;
+		uint8_t b[3];
+		uint8_t n;
+		uint64_t rcx;
+		uint64_t flags;
+	} cases[] = {
+		{ "loop taken", { 0xe2, 0x40 }, 2, 5, 0x202 },
+		{ "loop not taken", { 0xe2, 0x40 }, 2, 1, 0x202 },
+		{ "loop rcx=0 (wraps)", { 0xe2, 0xc0 }, 2, 0, 0x202 },
+		{ "loope taken", { 0xe1, 0x40 }, 2, 5, 0x246 },
+		{ "loope zf=0", { 0xe1, 0x40 }, 2, 5, 0x202 },
+		{ "loopne taken", { 0xe0, 0xc0 }, 2, 5, 0x202 },
+		{ "loopne zf=1", { 0xe0, 0xc0 }, 2, 5, 0x246 },
+		{ "jrcxz taken", { 0xe3, 0x40 }, 2, 0, 0x202 },
+		{ "jrcxz not taken", { 0xe3, 0x40 }, 2, 0x100000000ULL, 0x202 },
+		{ "jecxz taken (high half ignored)", { 0x67, 0xe3, 0x40 }, 3, 0x100000000ULL, 0x202 },
+		{ "jecxz not taken", { 0x67, 0xe3, 0x40 }, 3, 7, 0x202 },
+		{ "addr32 loop (ecx wraps)", { 0x67, 0xe2, 0x40 }, 3, 0x100000001ULL, 0x202 },
+		{ "addr32 loop taken", { 0x67, 0xe2, 0xc0 }, 3, 0x1ffffffffULL, 0x202 },
+	};
+
+	for (size_t c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct cpu in;
+		uint64_t target = INSN_ADDR + cases[c].n + (int8_t)cases[c].b[cases[c].n - 1];
+
+		world_reset(&in);
+		in.gpr[RCX] = cases[c].rcx;
+		in.rflags = cases[c].flags;
+		pad(target);
+		diff_run(cases[c].name, cases[c].b, cases[c].n, &in);
+	}
+}
+
+static void test_diff_jmp(void **state)
+{
+	struct cpu in;
+	uint64_t insn = INSN_ADDR;
+
+	world_reset(&in);
+	pad(insn - 0x100);
+	assert_int_equal(diff_run("jmp rel32 back", BYTES(0xe9, LE32(rel_to(5, insn - 0x100))), 5,
+				  &in), insn - 0x100);
+	world_reset(&in);
+	pad(insn + 0x7f + 2);
+	diff_run("jmp rel8", BYTES(0xeb, 0x7f), 2, &in);
+
+	world_reset(&in);
+	in.gpr[RAX] = insn + 0x300;
+	pad(insn + 0x300);
+	diff_run("jmp *%rax", BYTES(0xff, 0xe0), 2, &in);
+
+	world_reset(&in);
+	data_put(DATA_ADDR + 0x80, insn + 0x300);
+	pad(insn + 0x300);
+	diff_run("jmp *disp(%rip)", BYTES(0xff, 0x25, LE32(rel_to(6, DATA_ADDR + 0x80))), 6, &in);
+
+	world_reset(&in);
+	diff_run("nop", BYTES(0x90), 1, &in);
+	diff_run("nopw cs:0(%rax,%rax)", BYTES(0x66, 0x2e, 0x0f, 0x1f, 0x84, 0, 0, 0, 0, 0), 10, &in);
+	diff_run("endbr64", BYTES(0xf3, 0x0f, 0x1e, 0xfa), 4, &in);
+}
+
+static void test_diff_call(void **state)
+{
+	struct cpu in;
+	uint64_t insn = INSN_ADDR, t = insn + 0x400;
+
+	world_reset(&in);
+	pad(t);
+	assert_int_equal(diff_run("call rel32", BYTES(0xe8, LE32(rel_to(5, t))), 5, &in), t);
+	world_reset(&in);
+	pad(insn - 0x800);
+	diff_run("call rel32 back", BYTES(0xe8, LE32(rel_to(5, insn - 0x800))), 5, &in);
+	world_reset(&in);
+	diff_run("call next (get pc)", BYTES(0xe8, 0, 0, 0, 0), 5, &in);
+	world_reset(&in);
+	in.rflags = 0xad7;
+	pad(t);
+	diff_run("call rel32 all flags", BYTES(0xe8, LE32(rel_to(5, t))), 5, &in);
+
+	world_reset(&in);
+	in.gpr[RAX] = t;
+	pad(t);
+	diff_run("call *%rax", BYTES(0xff, 0xd0), 2, &in);
+	world_reset(&in);
+	in.gpr[R11] = t;
+	pad(t);
+	diff_run("call *%r11", BYTES(0x41, 0xff, 0xd3), 3, &in);
+	world_reset(&in);
+	in.gpr[RBP] = t;
+	pad(t);
+	diff_run("notrack call *%rbp", BYTES(0x3e, 0xff, 0xd5), 3, &in);
+
+	world_reset(&in);
+	in.gpr[RAX] = DATA_ADDR + 0x40;
+	data_put(DATA_ADDR + 0x40, t);
+	pad(t);
+	diff_run("call *(%rax)", BYTES(0xff, 0x10), 2, &in);
+
+	world_reset(&in);
+	stack_put(in.gpr[RSP] + 8, t);
+	pad(t);
+	diff_run("call *8(%rsp)", BYTES(0xff, 0x54, 0x24, 0x08), 4, &in);
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	diff_run("call *(%rsp)", BYTES(0xff, 0x14, 0x24), 3, &in);
+	world_reset(&in);
+	stack_put(in.gpr[RSP] - 8, t);
+	pad(t);
+	diff_run("call *-8(%rsp)", BYTES(0xff, 0x54, 0x24, 0xf8), 4, &in);
+
+	world_reset(&in);
+	in.gpr[R13] = DATA_ADDR;
+	in.gpr[RCX] = 3;
+	data_put(DATA_ADDR + 0x10 + 3 * 8, t);
+	pad(t);
+	diff_run("call *0x10(%r13,%rcx,8)", BYTES(0x41, 0xff, 0x54, 0xcd, 0x10), 5, &in);
+
+	world_reset(&in);
+	data_put(DATA_ADDR + 0x100, t);
+	pad(t);
+	diff_run("call *disp(%rip)", BYTES(0xff, 0x15, LE32(rel_to(6, DATA_ADDR + 0x100))), 6, &in);
+	world_reset(&in);
+	data_put(DATA_ADDR + 0x100, t);
+	pad(t);
+	diff_run("bnd call *disp(%rip)",
+		 BYTES(0xf2, 0xff, 0x15, LE32(rel_to(7, DATA_ADDR + 0x100))), 7, &in);
+
+	world_reset(&in);
+	env.gs_base = DATA_ADDR;
+	data_put(DATA_ADDR + 0x10, t);
+	pad(t);
+	diff_run("call *%gs:0x10", BYTES(0x65, 0xff, 0x14, 0x25, 0x10, 0, 0, 0), 8, &in);
+}
+
+static void test_diff_ret(void **state)
+{
+	struct cpu in;
+	uint64_t t = INSN_ADDR + 0x500;
+
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	diff_run("ret", BYTES(0xc3), 1, &in);
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	diff_run("ret $16", BYTES(0xc2, 0x10, 0x00), 3, &in);
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	diff_run("rep ret", BYTES(0xf3, 0xc3), 2, &in);
+}
+
+static void test_diff_riprel(void **state)
+{
+	struct cpu in;
+	uint64_t d = DATA_ADDR;
+
+	world_reset(&in);
+	diff_run("mov disp(%rip),%rax", BYTES(0x48, 0x8b, 0x05, LE32(rel_to(7, d + 0x18))), 7, &in);
+	diff_run("mov %rbx,disp(%rip)", BYTES(0x48, 0x89, 0x1d, LE32(rel_to(7, d + 0x20))), 7, &in);
+	diff_run("mov %r9d,disp(%rip)", BYTES(0x44, 0x89, 0x0d, LE32(rel_to(7, d + 0x24))), 7, &in);
+	diff_run("movl $imm32,disp(%rip)",
+		 BYTES(0xc7, 0x05, LE32(rel_to(10, d + 0x30)), 0x78, 0x56, 0x34, 0x12), 10, &in);
+	diff_run("movb $imm8,disp(%rip)", BYTES(0xc6, 0x05, LE32(rel_to(7, d + 0x31)), 0x7f), 7,
+		 &in);
+	diff_run("movw $imm16,disp(%rip)",
+		 BYTES(0x66, 0xc7, 0x05, LE32(rel_to(9, d + 0x33)), 0x34, 0x12), 9, &in);
+	diff_run("lea disp(%rip),%rdi", BYTES(0x48, 0x8d, 0x3d, LE32(rel_to(7, d + 0x100))), 7, &in);
+	diff_run("lock addl $1,disp(%rip)",
+		 BYTES(0xf0, 0x83, 0x05, LE32(rel_to(8, d + 0x40)), 0x01), 8, &in);
+	diff_run("push disp(%rip)", BYTES(0xff, 0x35, LE32(rel_to(6, d + 0x48))), 6, &in);
+	diff_run("pop disp(%rip)", BYTES(0x8f, 0x05, LE32(rel_to(6, d + 0x48))), 6, &in);
+	diff_run("movq disp(%rip),%xmm0; (load only)",
+		 BYTES(0xf3, 0x0f, 0x7e, 0x05, LE32(rel_to(8, d + 0x50))), 8, &in);
+
+	/* compares against an immediate that follows the disp: both outcomes */
+	for (int v = 0; v < 3; v++) {
+		uint32_t cmpv = 0x12345678u + (uint32_t)(v - 1);
+
+		world_reset(&in);
+		memcpy(env.code + DATA_OFF + 0x60, &cmpv, 4);
+		diff_run("cmpl $imm32,disp(%rip)",
+			 BYTES(0x81, 0x3d, LE32(rel_to(10, d + 0x60)), 0x78, 0x56, 0x34, 0x12), 10,
+			 &in);
+		env.code[DATA_OFF + 0x61] = (uint8_t)(v - 1);
+		diff_run("cmpb $0,disp(%rip)", BYTES(0x80, 0x3d, LE32(rel_to(7, d + 0x61)), 0x00), 7,
+			 &in);
+	}
+}
+
+static void test_diff_misc(void **state)
+{
+	struct cpu in;
+
+	world_reset(&in);
+	in.rflags = 0x8d7 | 0x400; /* all arithmetic flags and DF */
+	diff_run("pushf", BYTES(0x9c), 1, &in);
+	world_reset(&in);
+	diff_run("push 8(%rsp)", BYTES(0xff, 0x74, 0x24, 0x08), 4, &in);
+	diff_run("pop 8(%rsp)", BYTES(0x8f, 0x44, 0x24, 0x08), 4, &in);
+	diff_run("pop -8(%rsp)", BYTES(0x8f, 0x44, 0x24, 0xf8), 4, &in);
+	diff_run("push %rsp", BYTES(0x54), 1, &in);
+
+	world_reset(&in);
+	in.gpr[RSI] = DATA_ADDR + 0x200;
+	in.gpr[RDI] = DATA_ADDR + 0x400;
+	in.gpr[RCX] = 37;
+	diff_run("rep movsb", BYTES(0xf3, 0xa4), 2, &in);
+
+	world_reset(&in);
+	in.gpr[RAX] = 0;
+	diff_run("cpuid", BYTES(0x0f, 0xa2), 2, &in);
+
+	/* getppid: the same in both children; rcx and r11 as the kernel leaves them */
+	world_reset(&in);
+	in.gpr[RAX] = SYS_getppid;
+	diff_run("syscall getppid", BYTES(0x0f, 0x05), 2, &in);
+	assert_int_equal(env.res[1].cpu.gpr[RCX], INSN_ADDR + 2);
+	assert_int_equal(env.res[1].cpu.gpr[RAX], (uint64_t)getpid());
+}
+
+int main(void)
+{
+	const struct CMUnitTest unit[] = {
+		cmocka_unit_test(test_insn_len),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_riprel),
+		cmocka_unit_test(test_riprel_edge),
+		cmocka_unit_test(test_eiprel),
+		cmocka_unit_test(test_nops),
+		cmocka_unit_test(test_copied),
+		cmocka_unit_test(test_pushf_ret_syscall),
+		cmocka_unit_test(test_branches),
+		cmocka_unit_test(test_call_rel),
+		cmocka_unit_test(test_call_reg),
+		cmocka_unit_test(test_call_mem),
+		cmocka_unit_test(test_step_fixup),
+		cmocka_unit_test(test_slot_pc),
+	};
+	const struct CMUnitTest diff[] = {
+		cmocka_unit_test(test_diff_jcc),
+		cmocka_unit_test(test_diff_loop),
+		cmocka_unit_test(test_diff_jmp),
+		cmocka_unit_test(test_diff_call),
+		cmocka_unit_test(test_diff_ret),
+		cmocka_unit_test(test_diff_riprel),
+		cmocka_unit_test(test_diff_misc),
+	};
+	int failed;
+
+	uprobe_set_print(NULL);
+	failed = cmocka_run_group_tests_name("x86 analysis and relocation", unit, NULL, NULL);
+	failed += cmocka_run_group_tests_name("x86 differential execution", diff, diff_setup,
+					      diff_teardown);
+	return failed ? 1 : 0;
+}
