@@ -222,6 +222,8 @@ struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 int xol_move_out(struct uprobe_tracer *t, struct task *k);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
+int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
+		       struct task *k);
 
 /* inject.c */
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],

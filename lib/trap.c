@@ -241,28 +241,8 @@ static void release_fork_child(struct uprobe_tracer *t, struct proc *parent, pid
 		return;
 	}
 	probe_unplant_all(t, parent, cp);
-	if (task_getregs(ck) == 0) {
-		/* the child's areas are copies of the parent's, at the same addresses */
-		cp->areas = NULL;
-		for (struct xol_area *a = parent->areas; a; a = a->next) {
-			if (ck->regs.rip >= a->start && ck->regs.rip < a->start + a->size) {
-				cp->areas = parent->areas;
-				xol_move_out(t, ck);
-				cp->areas = NULL;
-				break;
-			}
-		}
-		if (parent->gadget) {
-			for (struct xol_area *a = parent->areas; a; a = a->next) {
-				uint64_t args[6] = { a->start, a->size };
-				int64_t ret;
-
-				cp->gadget = parent->gadget;
-				inject_syscall(t, ck, SYS_munmap, args, &ret);
-			}
-			cp->gadget = 0;
-		}
-	}
+	if (parent->areas)
+		xol_release_copies(t, parent, cp, ck);
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
 	task_free(t, ck);
 	proc_free(t, cp);

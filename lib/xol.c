@@ -287,32 +287,58 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
 }
 
 /*
- * Unmaps every area of p through held thread k. The area holding the
- * syscall gadget goes last, through a temporary gadget at k's pc: it
- * cannot unmap itself and then return into itself.
+ * Unmaps the areas of list `areas` (p's own, or the copies a fork child
+ * inherited) through held thread k of p. The area holding the syscall
+ * gadget goes last, through a temporary gadget at k's pc: it cannot unmap
+ * itself and then return into itself.
  */
-int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
+static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		       struct xol_area *areas, uint64_t gadget)
 {
-	struct xol_area *gadget_area = xol_area_of(p, p->gadget);
+	struct xol_area *gadget_area = NULL;
 	int ret = 0;
 
-	for (struct xol_area *a = p->areas; a; a = a->next) {
+	p->gadget = gadget;
+	for (struct xol_area *a = areas; a; a = a->next) {
 		uint64_t args[6] = { a->start, a->size };
 		int64_t r;
 
-		if (a == gadget_area)
+		if (gadget >= a->start && gadget < a->start + a->size) {
+			gadget_area = a;
 			continue;
+		}
 		if (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0)
 			ret = -EIO;
 	}
+	p->gadget = 0;
 	if (gadget_area) {
 		uint64_t args[6] = { gadget_area->start, gadget_area->size };
 		int64_t r;
 
-		p->gadget = 0;
 		if (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0)
 			ret = -EIO;
 	}
+	return ret;
+}
+
+int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	int ret = unmap_areas(t, p, k, p->areas, p->gadget);
+
 	xol_forget_all(t, p);
+	return ret;
+}
+
+/* A fork child got copies of parent's areas: move k out of them, then unmap them. */
+int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
+		       struct task *k)
+{
+	int ret;
+
+	child->areas = parent->areas;
+	ret = xol_move_out(t, k);
+	if (!ret)
+		ret = unmap_areas(t, child, k, parent->areas, parent->gadget);
+	child->areas = NULL;
 	return ret;
 }
