@@ -219,7 +219,7 @@ void site_put(struct uprobe_tracer *t, struct site *s);
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
-int xol_move_out(struct uprobe_tracer *t, struct task *k);
+int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,

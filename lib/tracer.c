@@ -406,7 +406,7 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 				continue;
 			k->regs_valid = false;
 			if (!p->mm_owner)
-				xol_move_out(t, k);
+				xol_move_out(t, k, false);
 			if (!any)
 				any = k;
 		}

@@ -323,6 +323,49 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	resume_or_hold(t, k);
 }
 
+static bool restarting_syscall(const struct user_regs_struct *r)
+{
+	long err = -(long)r->rax;
+
+	/* ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK */
+	return (long)r->orig_rax >= 0 && (err == 512 || err == 513 || err == 514 || err == 516);
+}
+
+/*
+ * A signal is about to be delivered to a thread: if the thread is inside a
+ * slot, the signal frame would show the scratch area. A fault raised by the
+ * relocated instruction itself (at the slot's start) is reported at the
+ * original instruction's address; an asynchronous signal waits until the
+ * thread is back in the program's code. A system call in a slot that the
+ * kernel will restart stays where it is: the restart must re-run the slot's
+ * copy, not the int3 at the original place.
+ */
+static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
+{
+	const siginfo_t *si;
+	struct xol_area *a;
+	unsigned idx;
+
+	if (!k->npending || task_getregs(k) < 0)
+		return;
+	si = &k->pending[k->npending - 1];
+	a = xol_area_of(k->proc, k->regs.rip);
+	if (!a)
+		return;
+	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
+	if (!idx || idx >= a->used || restarting_syscall(&k->regs))
+		return;
+	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
+				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
+		if (k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE) {
+			k->regs.rip = a->info[idx].insn_addr;
+			task_setregs(k);
+		}
+		return;
+	}
+	xol_move_out(t, k, true);
+}
+
 static bool is_stop_signal(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -393,5 +436,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
 		return;
 	}
+	if (proc_mm(k->proc)->areas)
+		signal_out_of_slot(t, k);
 	resume_or_hold(t, k);
 }

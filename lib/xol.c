@@ -220,8 +220,11 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
  * multi-instruction sequence) it is stepped until it leaves the slot.
+ * A thread at a slot's very start is equivalent to one at the original
+ * instruction only once the int3 there is gone (detach, fork child): with
+ * `breakpoints_stay`, it is stepped instead, so its hit is not run twice.
  */
-int xol_move_out(struct uprobe_tracer *t, struct task *k)
+int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 {
 	struct proc *p = k->proc;
 
@@ -240,7 +243,8 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			const struct slot_info *si = &a->info[idx];
 			uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
 
-			if (arch_slot_pc_to_insn(&si->site->plan, si->insn_addr, slot, &k->regs))
+			if ((!breakpoints_stay || k->regs.rip != slot) &&
+			    arch_slot_pc_to_insn(&si->site->plan, si->insn_addr, slot, &k->regs))
 				return task_setregs(k);
 		}
 		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0)
@@ -336,7 +340,7 @@ int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc
 	int ret;
 
 	child->areas = parent->areas;
-	ret = xol_move_out(t, k);
+	ret = xol_move_out(t, k, false);
 	if (!ret)
 		ret = unmap_areas(t, child, k, parent->areas, parent->gadget);
 	child->areas = NULL;
