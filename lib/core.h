@@ -179,6 +179,7 @@ struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum t
 void task_free(struct uprobe_tracer *t, struct task *k);
 struct proc *proc_new(struct uprobe_tracer *t, pid_t pid);
 void proc_free(struct uprobe_tracer *t, struct proc *p);
+int proc_reopen_mem(struct proc *p);
 struct proc *proc_find(struct uprobe_tracer *t, pid_t pid);
 int task_getregs(struct task *k);
 int task_setregs(struct task *k);

@@ -63,23 +63,36 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 	free(k);
 }
 
+int proc_reopen_mem(struct proc *p)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", p->pid);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (p->memfd >= 0)
+		close(p->memfd);
+	p->memfd = fd;
+	return 0;
+}
+
 struct proc *proc_new(struct uprobe_tracer *t, pid_t pid)
 {
 	struct proc *p = calloc(1, sizeof(*p));
-	char path[64];
+	int err;
 
 	if (!p)
 		return NULL;
-	snprintf(path, sizeof(path), "/proc/%d/mem", pid);
-	p->memfd = open(path, O_RDWR | O_CLOEXEC);
-	if (p->memfd < 0) {
-		int err = -errno;
-
+	p->memfd = -1;
+	p->pid = pid;
+	err = proc_reopen_mem(p);
+	if (err) {
 		free(p);
 		errno = -err;
 		return NULL;
 	}
-	p->pid = pid;
 	p->t = t;
 	p->next = t->procs;
 	t->procs = p;

@@ -317,6 +317,9 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	bp_table_free(&p->bps);
 	xol_forget_all(t, p);
 	p->at_entry = false;
+	/* an open /proc/PID/mem names the old address space: open the new one */
+	if (proc_reopen_mem(p) < 0)
+		pr_warn("pid %d: exec: cannot open its memory: %s", p->pid, strerror(errno));
 	proc_refresh_maps(p);
 	if (proc_set_entry_bp(t, p) < 0)
 		pr_warn("pid %d: exec: cannot find the new program's entry point", p->pid);
