@@ -217,6 +217,27 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 }
 
 /*
+ * The single-step just taken over a slot's relocated instruction ran with
+ * TF set: where the instruction records the flags (pushf on the stack,
+ * syscall in r11), the program must not see that TF.
+ */
+static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
+{
+	uint64_t flags;
+
+	if (task_getregs(k) < 0)
+		return;
+	if (plan->type == ARCH_T_PUSHF &&
+	    mem_read(k->proc, k->regs.rsp, &flags, sizeof(flags)) == 0 && (flags & 0x100)) {
+		flags &= ~0x100ull;
+		mem_write(k->proc, k->regs.rsp, &flags, sizeof(flags));
+	} else if (plan->type == ARCH_T_SYSCALL && (k->regs.r11 & 0x100)) {
+		k->regs.r11 &= ~0x100ull;
+		task_setregs(k);
+	}
+}
+
+/*
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
  * multi-instruction sequence) it is stepped until it leaves the slot.
@@ -229,6 +250,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 	struct proc *p = k->proc;
 
 	for (int steps = 0; steps < 64; steps++) {
+		const struct arch_plan *first = NULL;
 		struct xol_area *a;
 		unsigned idx;
 		int st;
@@ -246,6 +268,8 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 			if ((!breakpoints_stay || k->regs.rip != slot) &&
 			    arch_slot_pc_to_insn(&si->site->plan, si->insn_addr, slot, &k->regs))
 				return task_setregs(k);
+			if (k->regs.rip == slot)
+				first = &si->site->plan;
 		}
 		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0)
 			return -errno;
@@ -265,6 +289,8 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 			ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
 		}
 		k->stop_sig = SIGTRAP;
+		if (first)
+			hide_trap_flag(k, first);
 	}
 	return tracer_err(t, -EBUSY, "tid %d: could not leave the scratch area", k->tid);
 }
