@@ -186,7 +186,7 @@ UPROBE_API int uprobe_remove(struct uprobe *p);
 /* Number of times the probe's handler ran. */
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *p);
 
-/* Where the probe is: the file it is in (the resolved path), and the file offset. */
+/* Where the probe is: the file it is in (its canonical absolute path), and the file offset. */
 UPROBE_API const char *uprobe_binary_path(const struct uprobe *p);
 UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *p);
 

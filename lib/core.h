@@ -185,6 +185,8 @@ int task_getregs(struct task *k);
 int task_setregs(struct task *k);
 int task_resume(struct task *k);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);
+void task_mark_running(struct uprobe_tracer *t, struct proc *p);
+void task_release(struct uprobe_tracer *t, struct proc *p);
 void task_hold_signal(struct task *k, int sig);
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
@@ -220,6 +222,7 @@ void site_put(struct uprobe_tracer *t, struct site *s);
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
+int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);

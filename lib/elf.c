@@ -597,8 +597,13 @@ int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen)
 		goto out;
 	}
 
+	/* the canonical path: the same file named twice is one cache entry, one name */
 	p = calloc(1, sizeof(*p));
-	if (!p || !(p->f.path = strdup(path))) {
+	if (p)
+		p->f.path = realpath(path, NULL);
+	if (p && !p->f.path)
+		p->f.path = strdup(path);
+	if (!p || !p->f.path) {
 		err = -ENOMEM;
 		set_why(why, whylen, "'%s': out of memory", path);
 		goto out;

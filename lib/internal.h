@@ -56,7 +56,7 @@ struct elf_seg {
 
 /* A parsed ELF file, cached by (dev, ino): parsed once, never changed after. */
 struct elf_file {
-	char *path;
+	char *path; /* canonical (realpath) */
 	dev_t dev;
 	ino_t ino;
 	const uint8_t *data; /* whole file, mapped read-only */

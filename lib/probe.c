@@ -373,7 +373,7 @@ static int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const stru
 		struct task *k = NULL;
 		int err;
 
-		if (!proc_plantable(p) || !p->gadget)
+		if (!proc_plantable(p))
 			continue;
 		for (int i = 0; i < p->nmaps && !resolver; i++) {
 			const struct map_entry *m = &p->maps[i];
@@ -384,17 +384,27 @@ static int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const stru
 		}
 		if (!resolver)
 			continue;
-		err = task_stop_all(t, p);
+		/* the call returns to the trap in a scratch area: the process needs one */
+		err = xol_ensure_area(t, p, resolver);
 		if (err)
+			return err;
+		task_mark_running(t, p);
+		err = task_stop_all(t, p);
+		if (err) {
+			task_release(t, p);
 			return tracer_err(t, err, "pid %d: cannot stop the process", p->pid);
+		}
 		for (unsigned i = 0; i < TASK_HASH && !k; i++)
 			for (struct task *c = t->tasks[i]; c && !k; c = c->hnext)
 				if (c->proc == p && c->state == TASK_STOPPED)
 					k = c;
-		if (!k)
+		if (!k) {
+			task_release(t, p);
 			continue;
+		}
 		args[0] = p->hwcap;
 		err = inject_call(t, k, resolver, args, &impl);
+		task_release(t, p);
 		if (err)
 			return tracer_err(t, err, "%s: cannot run the resolver of IFUNC '%s': %s",
 					  base_name(f->path), sym->name, strerror(-err));

@@ -373,3 +373,26 @@ int task_stop_all(struct uprobe_tracer *t, struct proc *p)
 			return r == -ECHILD ? 0 : r;
 	}
 }
+
+/* Notes which threads of p run now, so that task_release() lets exactly those go again. */
+void task_mark_running(struct uprobe_tracer *t, struct proc *p)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *k = t->tasks[i]; k; k = k->hnext)
+			if (k->proc == p)
+				k->release = k->state != TASK_STOPPED;
+}
+
+void task_release(struct uprobe_tracer *t, struct proc *p)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i], *n; k; k = n) {
+			n = k->hnext;
+			if (k->proc != p)
+				continue;
+			if (k->release && k->state == TASK_STOPPED)
+				task_resume(k);
+			k->release = false;
+		}
+	}
+}

@@ -86,11 +86,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	int64_t ret = -ENOMEM;
 	int err, tries;
 
-	/* note which threads run now, to let exactly those go again */
-	for (unsigned i = 0; i < TASK_HASH; i++)
-		for (k = t->tasks[i]; k; k = k->hnext)
-			if (k->proc == p)
-				k->release = k->state != TASK_STOPPED;
+	task_mark_running(t, p);
 	err = task_stop_all(t, p);
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot stop its threads", p->pid);
@@ -158,18 +154,18 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
 	*out = a;
 out:
-	for (unsigned i = 0; i < TASK_HASH; i++) {
-		struct task *n;
-
-		for (k = t->tasks[i]; k; k = n) {
-			n = k->hnext;
-			if (k->proc == p && k->release && k->state == TASK_STOPPED)
-				task_resume(k);
-			if (k->proc == p)
-				k->release = false;
-		}
-	}
+	task_release(t, p);
 	return err;
+}
+
+/* Makes sure p has a scratch area (and so a syscall gadget and a trap), near `near`. */
+int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
+{
+	struct xol_area *a;
+
+	if (p->gadget)
+		return 0;
+	return area_create(t, p, near, &a);
 }
 
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
@@ -241,9 +237,11 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
  * multi-instruction sequence) it is stepped until it leaves the slot.
- * A thread at a slot's very start is equivalent to one at the original
- * instruction only once the int3 there is gone (detach, fork child): with
- * `breakpoints_stay`, it is stepped instead, so its hit is not run twice.
+ * A thread at a slot's very start has had its handlers run for this
+ * execution: it is stepped through the instruction rather than rewound,
+ * so no later attach reports the same execution again. A system call there
+ * is rewound when the int3 is going away anyway, and otherwise (-EAGAIN)
+ * left in place.
  */
 int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 {
@@ -265,11 +263,25 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 			const struct slot_info *si = &a->info[idx];
 			uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
 
-			if ((!breakpoints_stay || k->regs.rip != slot) &&
-			    arch_slot_pc_to_insn(&si->site->plan, si->insn_addr, slot, &k->regs))
+			const struct arch_plan *plan = &si->site->plan;
+
+			if (k->regs.rip == slot && plan->type == ARCH_T_SYSCALL) {
+				/*
+				 * Stepping it could block in the system call with the
+				 * tracer waiting: rewind onto the original instruction
+				 * when its int3 is gone, else leave it where it is.
+				 */
+				if (breakpoints_stay)
+					return -EAGAIN;
+				arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs);
+				return task_setregs(k);
+			}
+			/* elsewhere at its start the handlers ran already: step, never rewind */
+			if (k->regs.rip != slot &&
+			    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs))
 				return task_setregs(k);
 			if (k->regs.rip == slot)
-				first = &si->site->plan;
+				first = plan;
 		}
 		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0)
 			return -errno;
