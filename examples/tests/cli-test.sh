@@ -1,0 +1,814 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# CLI tests of uprobe-trace against real processes: cli-test.sh CASE UPROBE_TRACE DEMO CRASH
+#
+# Expected numbers come from the traced programs themselves (the demo reports
+# how often it called each function) or from what the test set up (the number
+# of directories given to ls), never from constants copied here. Every command
+# runs under `timeout`; background processes are this script's own children,
+# waited for with a bound and killed by pid on exit.
+set -u
+
+CASE=$1
+# Absolute: meson passes paths relative to the build directory, and some cases change directory.
+UT=$(readlink -f "$2")
+DEMO=$(readlink -f "$3")
+CRASH=$(readlink -f "$4")
+BOUND=${CLI_TEST_BOUND:-60} # seconds any one command may take
+
+export LC_ALL=C
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/uprobe-cli.XXXXXX") || exit 1
+bg_pids=()
+
+cleanup()
+{
+	local p
+
+	for p in "${bg_pids[@]}"; do
+		kill -KILL "$p" 2>/dev/null
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail()
+{
+	echo "FAIL ($CASE): $*" >&2
+	for f in out err; do
+		if [ -s "$tmp/$f" ]; then
+			echo "--- last $f (first 20 lines):" >&2
+			head -n 20 "$tmp/$f" >&2
+		fi
+	done
+	exit 1
+}
+
+skip()
+{
+	echo "SKIP ($CASE): $*" >&2
+	exit 77
+}
+
+# run CMD...: runs CMD bounded; stdout in $tmp/out, stderr in $tmp/err, status in $rc.
+run()
+{
+	timeout -k 5 "$BOUND" "$@" >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	[ "$rc" -ne 124 ] || fail "timed out after ${BOUND}s: $*"
+	return 0
+}
+
+expect_rc()
+{
+	[ "$rc" -eq "$1" ] || fail "exit status $rc, expected $1"
+}
+
+no_stderr()
+{
+	[ ! -s "$tmp/err" ] || fail "unexpected stderr: $(head -n 5 "$tmp/err")"
+}
+
+# The usage and runtime errors: exactly one stderr line, naming what was wrong.
+one_error_line()
+{
+	local n
+
+	n=$(wc -l <"$tmp/err")
+	[ "$n" -eq 1 ] || fail "expected one stderr line, got $n"
+	grep -qF -- "$1" "$tmp/err" || fail "stderr does not name '$1': $(cat "$tmp/err")"
+	grep -q '^uprobe-trace: ' "$tmp/err" || fail "stderr line lacks the program name"
+}
+
+# demo_calls FUNC FILE: how many times the demo says it called FUNC.
+demo_calls()
+{
+	sed -n "s/^demo: $1 called \([0-9]*\) times.*/\1/p" "$2"
+}
+
+# hits LABEL FILE: the hit count of LABEL in --count output.
+hits()
+{
+	awk -v l="$1" '$1 == l { print $2 }' "$2"
+}
+
+expect_eq()
+{
+	[ "$1" = "$2" ] || fail "$3: got '$1', expected '$2'"
+}
+
+# alive PID: PID runs (a zombie does not count).
+alive()
+{
+	local st
+
+	st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# wait_for SECONDS CMD...: polls CMD every 50 ms until it succeeds; fails the test after SECONDS.
+wait_for()
+{
+	local limit=$(($1 * 20)) i=0
+
+	shift
+	until "$@"; do
+		i=$((i + 1))
+		[ "$i" -le "$limit" ] || fail "gave up waiting for: $*"
+		sleep 0.05
+	done
+}
+
+not_alive()
+{
+	! alive "$1"
+}
+
+# reap PID: waits (bounded) for a background child of this script; status in $wrc.
+reap()
+{
+	wait_for "$BOUND" not_alive "$1"
+	wait "$1"
+	wrc=$?
+}
+
+tracer_of()
+{
+	awk '/^TracerPid:/ { print $2 }' "/proc/$1/status" 2>/dev/null
+}
+
+traced_by()
+{
+	[ "$(tracer_of "$1")" = "$2" ]
+}
+
+untraced()
+{
+	[ "$(tracer_of "$1")" = 0 ]
+}
+
+# has_child PID: PID's main thread has a child (proc files report size 0: test -s cannot tell).
+has_child()
+{
+	[ -n "$(cat "/proc/$1/task/$1/children" 2>/dev/null)" ]
+}
+
+need_python()
+{
+	command -v python3 >/dev/null || skip "python3 is not installed"
+}
+
+# Attaching to a process that is not the tracer's child needs ptrace_scope 0 or CAP_SYS_PTRACE.
+need_attach()
+{
+	local scope
+
+	scope=$(cat /proc/sys/kernel/yama/ptrace_scope 2>/dev/null || echo 0)
+	if [ "$scope" -ge 3 ] || { [ "$scope" -ge 1 ] && [ "$(id -u)" -ne 0 ]; }; then
+		skip "kernel.yama.ptrace_scope=$scope forbids attaching to a non-child"
+	fi
+}
+
+# insn_offsets FUNC BINARY: the offsets of FUNC's instructions from its start, one per line.
+insn_offsets()
+{
+	local addr base=
+
+	# objdump continues long instructions on lines without a mnemonic field: skip those.
+	for addr in $(objdump -d "--disassemble=$1" "$2" |
+		awk -F'\t' 'NF >= 3 && $1 ~ /^ *[0-9a-f]+:$/ { a = $1; gsub(/[ :]/, "", a); print a }'); do
+		base=${base:-$((0x$addr))}
+		echo $((0x$addr - base))
+	done
+}
+
+# file_offset SYMBOL BINARY: the file offset of SYMBOL, from its address and its section's.
+file_offset()
+{
+	local addr sec
+
+	addr=$(nm "$2" | awk -v s="$1" '$3 == s { print $1; exit }')
+	sec=$(readelf -SW "$2" | sed -n 's/^ *\[ *[0-9]*\] //p' | awk '$1 == ".text" { print $3, $4 }')
+	[ -n "$addr" ] && [ -n "$sec" ] || fail "cannot find $1 in $2"
+	set -- $sec
+	echo $((0x$addr - 0x$1 + 0x$2))
+}
+
+# ---------------------------------------------------------------------------
+
+# --count on the demo: each probe's count equals what the demo says it did;
+# the demo's own output is unchanged.
+t_count()
+{
+	local n=1234 lines
+
+	run "$DEMO" $n
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected"
+	lines=$(wc -l <"$tmp/expected")
+
+	run "$UT" --count u:demo:compute u:demo:rot13 u:libc:puts -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	head -n "$lines" "$tmp/out" | cmp -s - "$tmp/expected" || fail "demo output changed"
+	tail -n +$((lines + 1)) "$tmp/out" >"$tmp/counts"
+	expect_eq "$(wc -l <"$tmp/counts")" 3 "count lines"
+	expect_eq "$(hits u:demo:compute "$tmp/counts")" "$(demo_calls compute "$tmp/expected")" compute
+	expect_eq "$(hits u:demo:rot13 "$tmp/counts")" "$(demo_calls rot13 "$tmp/expected")" rot13
+	expect_eq "$(hits u:libc:puts "$tmp/counts")" "$(demo_calls puts "$tmp/expected")" puts
+
+	# The README's form: a relative path, printed as written.
+	(cd "$(dirname "$DEMO")" &&
+		timeout -k 5 "$BOUND" "$UT" --count u:./demo:compute -- ./demo 77 >"$tmp/out" 2>"$tmp/err")
+	rc=$?
+	expect_rc 0
+	expect_eq "$(tail -n 1 "$tmp/out")" "u:./demo:compute  77" "README count line"
+}
+
+# Default output: one line per hit with time, pid/tid, probe, first arguments.
+t_hits()
+{
+	local n=5 re
+
+	run "$UT" -o "$tmp/hits" u:demo:compute -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(wc -l <"$tmp/hits")" $n "hit lines"
+	re='^ *[0-9]+\.[0-9]{6} [0-9]+/[0-9]+ u:demo:compute'
+	re+=' arg0=0x[0-9a-f]+ arg1=0x[0-9a-f]+ arg2=0x[0-9a-f]+$'
+	grep -Evq "$re" "$tmp/hits" && fail "bad hit line: $(grep -Ev "$re" "$tmp/hits" | head -n 1)"
+	# compute(i) for i = 0..n-1, in order, from one single-threaded process.
+	expect_eq "$(awk '{ print $4 }' "$tmp/hits" | tr '\n' ' ')" \
+		"arg0=0x0 arg0=0x1 arg0=0x2 arg0=0x3 arg0=0x4 " "arguments"
+	awk '{ split($2, p, "/"); if (p[1] != p[2]) exit 1 }' "$tmp/hits" || fail "pid != tid"
+	[ "$(awk '{ print $2 }' "$tmp/hits" | sort -u | wc -l)" -eq 1 ] || fail "several pids"
+	sort -n -c "$tmp/hits" 2>/dev/null || fail "time goes backwards"
+
+	run "$UT" --args 1 -o "$tmp/hits" u:demo:compute -- "$DEMO" 2
+	expect_rc 0
+	grep -Eq ' u:demo:compute arg0=0x1$' "$tmp/hits" || fail "--args 1: $(cat "$tmp/hits")"
+	run "$UT" --args 0 -o "$tmp/hits" u:demo:compute -- "$DEMO" 2
+	expect_rc 0
+	grep -Evq ' u:demo:compute$' "$tmp/hits" && fail "--args 0: $(cat "$tmp/hits")"
+	run "$UT" --args 6 -o "$tmp/hits" u:demo:compute -- "$DEMO" 2
+	expect_rc 0
+	grep -Eq ' arg5=0x[0-9a-f]+$' "$tmp/hits" || fail "--args 6: $(cat "$tmp/hits")"
+	return 0
+}
+
+# --json: every line is a JSON object; --json --count lines are exactly {probe, hits, missed}.
+t_json()
+{
+	local n=30
+
+	need_python
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" --json -o "$tmp/j" u:demo:compute u:demo:rot13 -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	python3 - "$tmp/j" "$(demo_calls compute "$tmp/expected")" \
+		"$(demo_calls rot13 "$tmp/expected")" <<'EOF' || fail "--json output"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert all(isinstance(r, dict) for r in rows)
+keys = {"time", "pid", "tid", "probe", "addr", "args"}
+assert all(set(r) == keys for r in rows), rows[0]
+comp = [r for r in rows if r["probe"] == "u:demo:compute"]
+rot = [r for r in rows if r["probe"] == "u:demo:rot13"]
+assert len(comp) == int(sys.argv[2]) and len(rot) == int(sys.argv[3]), (len(comp), len(rot))
+assert [int(r["args"][0], 16) for r in comp] == list(range(len(comp)))
+assert all(len(r["args"]) == 3 for r in rows)
+assert all(r["time"] >= 0 and r["pid"] == r["tid"] for r in rows)
+assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+EOF
+
+	run "$UT" --json --count -o "$tmp/c" u:demo:compute 'u:demo:r?t13' -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	python3 - "$tmp/c" "$(demo_calls compute "$tmp/expected")" \
+		"$(demo_calls rot13 "$tmp/expected")" <<'EOF' || fail "--json --count output"
+import json, re, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert len(lines) == 2, lines
+for line in lines:
+    assert re.fullmatch(r'\{"probe": "[^"]*", "hits": [0-9]+, "missed": 0\}', line), line
+rows = [json.loads(line) for line in lines]
+assert rows[0] == {"probe": "u:demo:compute", "hits": int(sys.argv[2]), "missed": 0}, rows[0]
+assert rows[1]["probe"].endswith("/demo:rot13") and rows[1]["hits"] == int(sys.argv[3]), rows[1]
+EOF
+}
+
+# -o FILE: the trace goes to FILE; the program keeps its stdout/stderr untouched.
+t_output()
+{
+	run "$DEMO" 200
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" -o "$tmp/trace" u:demo:rot13 -- "$DEMO" 200
+	expect_rc 0
+	no_stderr
+	cmp -s "$tmp/out" "$tmp/expected" || fail "stdout is not the demo's own"
+	expect_eq "$(grep -c ' u:demo:rot13 ' "$tmp/trace")" "$(demo_calls rot13 "$tmp/expected")" \
+		"trace lines in FILE"
+	run "$UT" --count -o "$tmp/trace" u:demo:rot13 -- "$DEMO" 200
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected" || fail "stdout is not the demo's own (--count)"
+	expect_eq "$(cat "$tmp/trace")" "u:demo:rot13  $(demo_calls rot13 "$tmp/expected")" "count in FILE"
+	# The program's stderr stays its own too.
+	run "$UT" -o "$tmp/trace" u:crash:main -- "$CRASH"
+	expect_rc 2
+	expect_eq "$(cat "$tmp/err")" "usage: crash segv|abort|ill|N" "program stderr"
+	grep -q ' u:crash:main ' "$tmp/trace" || fail "no hit of u:crash:main in FILE"
+
+	run "$UT" -o "$tmp/no/such/dir/trace" u:demo:rot13 -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "$tmp/no/such/dir/trace"
+	[ ! -s "$tmp/out" ] || fail "the command ran although -o failed"
+}
+
+# Wildcards expand to every matching function, labelled with the resolved file.
+t_wildcard()
+{
+	local n=321 real
+
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+	real=$(readlink -f "$DEMO")
+
+	run "$UT" --count -o "$tmp/c" 'u:demo:comp*' -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/c")" "u:$real:compute  $(demo_calls compute "$tmp/expected")" \
+		"u:demo:comp*"
+
+	run "$UT" --count -o "$tmp/c" "u:$DEMO:comp*" "u:$DEMO:r?t1[0-9]" -- "$DEMO" $n
+	expect_rc 0
+	expect_eq "$(hits "u:$DEMO:compute" "$tmp/c")" "$(demo_calls compute "$tmp/expected")" \
+		"path wildcard compute"
+	expect_eq "$(hits "u:$DEMO:rot13" "$tmp/c")" "$(demo_calls rot13 "$tmp/expected")" \
+		"path wildcard rot13"
+	expect_eq "$(wc -l <"$tmp/c")" 2 "path wildcard lines"
+
+	# A library name resolves through the tracee's maps.
+	run "$UT" --count -o "$tmp/c" 'u:libc:put?' -- "$DEMO" $n
+	expect_rc 0
+	grep -Eq '^u:/[^ ]*/libc\.so[^ ]*:puts ' "$tmp/c" || fail "no libc puts line: $(cat "$tmp/c")"
+	expect_eq "$(awk '$1 ~ /:puts$/ { print $2 }' "$tmp/c")" "$(demo_calls puts "$tmp/expected")" \
+		"u:libc:put? puts"
+
+	# Per-hit lines carry the expanded name.
+	run "$UT" -o "$tmp/h" 'u:demo:comp*' -- "$DEMO" 3
+	expect_rc 0
+	expect_eq "$(grep -c " u:$real:compute arg0=" "$tmp/h")" 3 "per-hit wildcard label"
+
+	run "$UT" --count 'u:demo:zzz*' -- "$DEMO" 1
+	expect_rc 1
+	one_error_line 'zzz*'
+	[ ! -s "$tmp/out" ] || fail "the command ran although no probe matched"
+}
+
+# File-offset probes and SYMBOL+OFFSET: computed from the ELF file with nm, readelf, objdump.
+t_offset()
+{
+	local n=150 off insns second mid prev cur
+
+	command -v nm >/dev/null && command -v readelf >/dev/null && command -v objdump >/dev/null ||
+		skip "binutils (nm, readelf, objdump) not installed"
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+	off=$(file_offset compute "$DEMO")
+
+	run "$UT" --count -o "$tmp/c" "u:$DEMO:$(printf 0x%x "$off")" -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(hits "u:$DEMO:$(printf 0x%x "$off")" "$tmp/c")" \
+		"$(demo_calls compute "$tmp/expected")" "file-offset probe"
+	run "$UT" --count -o "$tmp/c" "u:demo:$(printf 0x%x "$off")" -- "$DEMO" $n
+	expect_rc 0
+	expect_eq "$(hits "u:demo:$(printf 0x%x "$off")" "$tmp/c")" \
+		"$(demo_calls compute "$tmp/expected")" "file-offset probe on a name"
+
+	# The second instruction is a boundary; one byte into the first multi-byte one is not.
+	insns=$(insn_offsets compute "$DEMO")
+	second=$(echo "$insns" | sed -n 2p)
+	[ -n "$second" ] || fail "cannot disassemble compute"
+	prev=
+	mid=
+	for cur in $insns; do
+		if [ -n "$prev" ] && [ $((cur - prev)) -ge 2 ]; then
+			mid=$((prev + 1))
+			break
+		fi
+		prev=$cur
+	done
+	[ -n "$mid" ] || fail "no multi-byte instruction in compute"
+
+	run "$UT" --count -o "$tmp/c" "u:demo:compute+$second" -- "$DEMO" $n
+	expect_rc 0
+	expect_eq "$(hits "u:demo:compute+$second" "$tmp/c")" "$(demo_calls compute "$tmp/expected")" \
+		"compute+$second"
+	run "$UT" --count -o "$tmp/c" "u:demo:compute+$(printf 0x%x "$second")" -- "$DEMO" $n
+	expect_rc 0
+	expect_eq "$(hits "u:demo:compute+$(printf 0x%x "$second")" "$tmp/c")" \
+		"$(demo_calls compute "$tmp/expected")" "compute+0x$second"
+
+	run "$UT" --count "u:demo:compute+$mid" -- "$DEMO" $n
+	expect_rc 1
+	one_error_line "u:demo:compute+$mid"
+	[ ! -s "$tmp/out" ] || fail "the command ran although the probe was refused"
+	run "$UT" --count "u:$DEMO:$(printf 0x%x $((off + mid)))" -- "$DEMO" $n
+	expect_rc 1
+	one_error_line "u:$DEMO:$(printf 0x%x $((off + mid)))"
+}
+
+# The exit status is the command's own; 128+N when it is killed by signal N.
+t_exit()
+{
+	run "$UT" --count u:libc:malloc -- sh -c 'exit 3'
+	expect_rc 3
+	no_stderr
+	run "$UT" --count u:libc:malloc -- sh -c 'kill -KILL $$'
+	expect_rc 137
+	no_stderr
+	run "$UT" --count u:libc:malloc -- sh -c 'kill -TERM $$'
+	expect_rc 143
+	run "$UT" --count u:crash:main -- "$CRASH" 42
+	expect_rc 42
+	run "$UT" --count u:crash:main -- "$CRASH" segv
+	expect_rc 139
+	expect_eq "$(hits u:crash:main "$tmp/out")" 1 "crash main hits"
+	run "$UT" --count u:crash:main -- "$CRASH" abort
+	expect_rc 134
+	run "$UT" --count u:crash:main -- "$CRASH" ill
+	expect_rc 132
+	run "$UT" --count u:libc:malloc -- true
+	expect_rc 0
+	no_stderr
+
+	# `false` exits 1 and the tracer says nothing; a runtime error also exits 1, with one line.
+	run "$UT" --count u:libc:malloc -- false
+	expect_rc 1
+	no_stderr
+	run "$UT" --count u:libc:no_such_function_xyz -- true
+	expect_rc 1
+	one_error_line no_such_function_xyz
+}
+
+# Usage errors exit 2 with one line, before anything runs.
+t_usage()
+{
+	local args
+
+	while IFS= read -r args; do
+		eval "run \"\$UT\" $args"
+		expect_rc 2
+		[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$args: expected one stderr line"
+		[ ! -e "$tmp/ran" ] || fail "$args: the command ran"
+	done <<'EOF'
+-- touch "$tmp/ran"
+x:demo:compute -- touch "$tmp/ran"
+u:demo -- touch "$tmp/ran"
+u::compute -- touch "$tmp/ran"
+u:demo: -- touch "$tmp/ran"
+u:demo:compute+zz -- touch "$tmp/ran"
+u:demo:0x12q -- touch "$tmp/ran"
+u:demo:123 -- touch "$tmp/ran"
+r:demo:compute+4 -- touch "$tmp/ran"
+u:demo:compute
+u:demo:compute --
+-p 1 u:demo:compute -- touch "$tmp/ran"
+-p zero u:demo:compute
+--no-such-option u:demo:compute -- touch "$tmp/ran"
+-Q u:demo:compute -- touch "$tmp/ran"
+--args 7 u:demo:compute -- touch "$tmp/ran"
+--args u:demo:compute -- touch "$tmp/ran"
+u:demo:compute -o
+EOF
+	run "$UT" --help
+	expect_rc 0
+	grep -q '^usage: uprobe-trace ' "$tmp/out" || fail "--help prints no usage"
+	run "$UT" -h
+	expect_rc 0
+}
+
+# Runtime errors exit 1 with one line naming the input; a spawned command never runs.
+t_errors()
+{
+	local pid_max
+
+	run "$UT" --count u:libc:mallocc -- "$DEMO" 5
+	expect_rc 1
+	one_error_line "u:libc:mallocc"
+	[ ! -s "$tmp/out" ] || fail "the demo ran"
+
+	run "$UT" --count u:demo:no_such_func -- "$DEMO" 5
+	expect_rc 1
+	one_error_line no_such_func
+	[ ! -s "$tmp/out" ] || fail "the demo ran"
+
+	run "$UT" --count u:/nonexistent/libfoo.so:foo -- "$DEMO" 5
+	expect_rc 1
+	one_error_line /nonexistent/libfoo.so
+	run "$UT" --count u:libnosuchlib:foo -- "$DEMO" 5
+	expect_rc 1
+	one_error_line libnosuchlib
+	run "$UT" --count 'u:/nonexistent/libfoo.so:f*' -- "$DEMO" 5
+	expect_rc 1
+	one_error_line /nonexistent/libfoo.so
+
+	# The second probe fails after the first was added: still nothing runs.
+	run "$UT" --count u:demo:compute u:demo:no_such_func -- "$DEMO" 5
+	expect_rc 1
+	one_error_line no_such_func
+	[ ! -s "$tmp/out" ] || fail "the demo ran"
+
+	run "$UT" --count u:libc:malloc -- /nonexistent/program
+	expect_rc 1
+	one_error_line /nonexistent/program
+
+	pid_max=$(cat /proc/sys/kernel/pid_max)
+	run "$UT" --count -p $((pid_max + 1)) u:libc:malloc
+	expect_rc 1
+	one_error_line $((pid_max + 1))
+
+	# Return probes: refused (EOPNOTSUPP) for now, reported like any error; counted once supported.
+	run "$DEMO" 40
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" --count r:demo:compute -- "$DEMO" 40
+	if [ "$rc" -eq 1 ]; then
+		one_error_line r:demo:compute
+	else
+		expect_rc 0
+		expect_eq "$(hits r:demo:compute "$tmp/out")" "$(demo_calls compute "$tmp/expected")" \
+			"return probe hits"
+	fi
+}
+
+# Probes in libc of a system program: ls opens and closes each directory it lists once.
+t_ls()
+{
+	local ls_bin dirs=() i j n=7 entries=0
+
+	ls_bin=$(command -v ls) || skip "no ls"
+	for i in $(seq 1 $n); do
+		mkdir "$tmp/d$i"
+		for j in $(seq 1 $((i * 3))); do
+			: >"$tmp/d$i/f$j"
+			entries=$((entries + 1))
+		done
+		dirs+=("$tmp/d$i")
+	done
+	run "$ls_bin" "${dirs[@]}"
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected"
+	expect_eq "$(grep -c '^f' "$tmp/expected")" $entries "untraced ls"
+
+	run "$UT" --count -o "$tmp/c" u:libc:opendir u:libc:closedir -- "$ls_bin" "${dirs[@]}"
+	expect_rc 0
+	no_stderr
+	cmp -s "$tmp/out" "$tmp/expected" || fail "ls output changed"
+	expect_eq "$(hits u:libc:opendir "$tmp/c")" $n "opendir"
+	expect_eq "$(hits u:libc:closedir "$tmp/c")" $n "closedir"
+
+	# ls -d lists the names without opening them.
+	run "$UT" --count -o "$tmp/c" u:libc:opendir -- "$ls_bin" -d "${dirs[@]}"
+	expect_rc 0
+	expect_eq "$(hits u:libc:opendir "$tmp/c")" 0 "opendir with ls -d"
+
+	# A failing ls: its own status comes back (2: cannot access).
+	run "$UT" --count u:libc:opendir -- "$ls_bin" "$tmp/does-not-exist"
+	expect_rc 2
+	grep -q 'does-not-exist' "$tmp/err" || fail "ls's own stderr is missing"
+}
+
+# Thousands of probes: u:libc:* (one per libc function) and thousands of explicit arguments.
+t_many()
+{
+	local n=100 nlines args=() i
+
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+
+	run "$UT" --count -o "$tmp/c" 'u:libc:*' -- "$DEMO" $n
+	grep -v ': warning: ' "$tmp/err" >"$tmp/err2"
+	[ ! -s "$tmp/err2" ] || fail "u:libc:* stderr: $(head -n 3 "$tmp/err2")"
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected" || fail "demo output changed under u:libc:*"
+	nlines=$(wc -l <"$tmp/c")
+	[ "$nlines" -ge 1000 ] || fail "u:libc:* made only $nlines probes"
+	expect_eq "$(awk '$1 ~ /\/libc\.so[^:]*:puts$/ { print $2 }' "$tmp/c")" \
+		"$(demo_calls puts "$tmp/expected")" "puts under u:libc:*"
+	echo "u:libc:* expanded to $nlines probes, $(grep -c ': warning: ' "$tmp/err") warning lines"
+
+	run "$UT" --count -o "$tmp/c" 'u:libc:*' -- true
+	expect_rc 0
+	[ ! -s "$tmp/out" ] || fail "true printed something"
+
+	# A system program under every libc probe prints what it prints untraced.
+	mkdir "$tmp/dir" && : >"$tmp/dir/a" && mkdir "$tmp/dir/b" && ln -s a "$tmp/dir/c"
+	run ls -la "$tmp/dir"
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected.ls"
+	run "$UT" --count -o "$tmp/c" 'u:libc:*' -- ls -la "$tmp/dir"
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected.ls" || fail "ls -la output changed under u:libc:*"
+	expect_eq "$(awk '$1 ~ /:opendir$/ { print $2 }' "$tmp/c")" 1 "opendir under u:libc:*"
+
+	# 3000 explicit probes: 1500 on compute, 1500 on rot13.
+	for i in $(seq 1 1500); do
+		args+=(u:demo:compute u:demo:rot13)
+	done
+	run "$UT" --count -o "$tmp/c" "${args[@]}" -- "$DEMO" $n
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected" || fail "demo output changed under 3000 probes"
+	expect_eq "$(wc -l <"$tmp/c")" 3000 "count lines"
+	expect_eq "$(awk '$1 == "u:demo:compute" { print $2 }' "$tmp/c" | sort -u)" \
+		"$(demo_calls compute "$tmp/expected")" "every compute probe"
+	expect_eq "$(awk '$1 == "u:demo:rot13" { print $2 }' "$tmp/c" | sort -u)" \
+		"$(demo_calls rot13 "$tmp/expected")" "every rot13 probe"
+}
+
+# An IFUNC symbol as the only probe: the library runs the tracee's resolver to find the
+# implementation. glibc's puts() calls strlen() on its string, so strlen runs at least as
+# often as the demo calls puts.
+t_ifunc()
+{
+	local n=500 got
+
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" --count -o "$tmp/c" u:libc:strlen -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	cmp -s "$tmp/out" "$tmp/expected" || fail "demo output changed"
+	got=$(hits u:libc:strlen "$tmp/c")
+	[ -n "$got" ] && [ "$got" -ge "$(demo_calls puts "$tmp/expected")" ] ||
+		fail "strlen hits '$got' < puts calls $(demo_calls puts "$tmp/expected")"
+}
+
+# Probes follow the traced process through execve: `sh -c 'exec ls DIR...'` replaces the
+# shell by ls in the same process, whose libc gets the probes again.
+t_exec()
+{
+	local ls_bin dirs=() i n=4
+
+	ls_bin=$(command -v ls) || skip "no ls"
+	for i in $(seq 1 $n); do
+		mkdir "$tmp/d$i"
+		dirs+=("$tmp/d$i")
+	done
+	run "$UT" --count -o "$tmp/c" u:libc:opendir -- sh -c 'exec "$0" "$@"' "$ls_bin" "${dirs[@]}"
+	expect_rc 0
+	no_stderr
+	expect_eq "$(hits u:libc:opendir "$tmp/c")" $n "opendir after exec"
+}
+
+# -p: attach to a running demo, stop the tracer with SIGINT (or SIGTERM): the demo carries on
+# untraced and finishes with the same result as an untraced run.
+attach_and_stop()
+{
+	local sig=$1 n=300 demo tr got total
+
+	need_attach
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+
+	"$DEMO" $n 10 >"$tmp/demo.out" 2>"$tmp/demo.err" &
+	demo=$!
+	bg_pids+=("$demo")
+	sleep 0.2
+	"$UT" --count -o "$tmp/c" -p "$demo" u:demo:compute >"$tmp/out" 2>"$tmp/err" &
+	tr=$!
+	bg_pids+=("$tr")
+	wait_for 10 traced_by "$demo" "$tr"
+	sleep 0.5
+	kill "-$sig" "$tr"
+	reap "$tr"
+	[ "$wrc" -eq 0 ] || fail "tracer exited $wrc after SIG$sig"
+	no_stderr
+	alive "$demo" || fail "the demo did not survive the detach"
+	untraced "$demo" || fail "the demo is still traced"
+	got=$(hits u:demo:compute "$tmp/c")
+	total=$(demo_calls compute "$tmp/expected")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt "$total" ] ||
+		fail "hits '$got' not within (0, $total)"
+
+	reap "$demo"
+	[ "$wrc" -eq 0 ] || fail "demo exited $wrc"
+	cmp -s "$tmp/demo.out" "$tmp/expected" || fail "the demo's result changed"
+	[ ! -s "$tmp/demo.err" ] || fail "demo stderr: $(cat "$tmp/demo.err")"
+}
+
+t_attach_sigint()
+{
+	attach_and_stop INT
+}
+
+t_attach_sigterm()
+{
+	attach_and_stop TERM
+}
+
+# SIGINT reaches a tracer blocked in its wait while the tracee sleeps (no events at all):
+# the tracer returns at once, detaches, and the process sleeps on untraced.
+t_attach_idle()
+{
+	local sl tr t0
+
+	need_attach
+	sleep 30 &
+	sl=$!
+	bg_pids+=("$sl")
+	"$UT" --count -p "$sl" u:libc:malloc >"$tmp/out" 2>"$tmp/err" &
+	tr=$!
+	bg_pids+=("$tr")
+	wait_for 10 traced_by "$sl" "$tr"
+	sleep 0.3
+	t0=$SECONDS
+	kill -INT "$tr"
+	wait_for 5 not_alive "$tr"
+	wait "$tr"
+	wrc=$?
+	[ "$wrc" -eq 0 ] || fail "tracer exited $wrc"
+	no_stderr
+	expect_eq "$(cat "$tmp/out")" "u:libc:malloc  0" "count"
+	alive "$sl" || fail "sleep did not survive"
+	untraced "$sl" || fail "sleep is still traced"
+	[ $((SECONDS - t0)) -le 3 ] || fail "the tracer took $((SECONDS - t0))s to stop"
+
+	# The same with a spawned command: detached on SIGINT, waited for, its status returned.
+	"$UT" --count u:libc:malloc -- sh -c 'sleep 1; exit 5' >"$tmp/out" 2>"$tmp/err" &
+	tr=$!
+	bg_pids+=("$tr")
+	wait_for 10 has_child "$tr"
+	sleep 0.3
+	kill -INT "$tr"
+	reap "$tr"
+	[ "$wrc" -eq 5 ] || fail "tracer exited $wrc, expected the command's 5"
+	no_stderr
+}
+
+# -p until the process exits by itself: the tracer exits 0 with the hits it saw.
+t_attach_exit()
+{
+	local n=60 demo got
+
+	need_attach
+	"$DEMO" $n 10 >"$tmp/demo.out" 2>&1 &
+	demo=$!
+	bg_pids+=("$demo")
+	sleep 0.1
+	# A refused probe after a good one: exit 1, and the process is let go unharmed.
+	run "$UT" --count -p "$demo" u:demo:compute u:demo:no_such_func
+	expect_rc 1
+	one_error_line no_such_func
+	alive "$demo" || fail "the demo died after a refused probe"
+	untraced "$demo" || fail "the demo is still traced after a refused probe"
+	run "$UT" --count -p "$demo" u:demo:compute
+	expect_rc 0
+	no_stderr
+	got=$(hits u:demo:compute "$tmp/out")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "hits '$got' not within (0, $n]"
+	reap "$demo"
+	[ "$wrc" -eq 0 ] || fail "demo exited $wrc"
+	expect_eq "$(demo_calls compute "$tmp/demo.out")" $n "demo's own count"
+}
+
+# A spawned command survives SIGINT to the tracer: it is detached, runs to its end,
+# and its exit status becomes the tracer's.
+t_spawn_sigint()
+{
+	local n=300 tr demo got
+
+	run "$DEMO" $n
+	cp "$tmp/out" "$tmp/expected"
+	"$UT" --count -o "$tmp/c" u:demo:compute -- "$DEMO" $n 10 >"$tmp/out" 2>"$tmp/err" &
+	tr=$!
+	bg_pids+=("$tr")
+	wait_for 10 has_child "$tr"
+	demo=$(cat "/proc/$tr/task/$tr/children")
+	demo=${demo%% *}
+	bg_pids+=("$demo")
+	wait_for 10 traced_by "$demo" "$tr"
+	sleep 0.5
+	kill -INT "$tr"
+	reap "$tr"
+	[ "$wrc" -eq 0 ] || fail "tracer exited $wrc"
+	no_stderr
+	cmp -s "$tmp/out" "$tmp/expected" || fail "the demo did not finish correctly"
+	got=$(hits u:demo:compute "$tmp/c")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt $n ] || fail "hits '$got' not within (0, $n)"
+}
+
+case "$CASE" in
+count | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
+	ifunc | exec | \
+	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint)
+	"t_$CASE"
+	;;
+*)
+	echo "unknown case $CASE" >&2
+	exit 99
+	;;
+esac
+echo "PASS ($CASE)"
+exit 0

@@ -1,0 +1,31 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Test helper: ends as its argument says, so tests see uprobe-trace pass the status on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/*
+ * usage: crash segv|abort|ill|N
+ * segv: a real invalid memory access (SIGSEGV); abort: SIGABRT; ill: ud2
+ * (SIGILL); N: exit(N). Faults come from the program's own instructions, not
+ * from kill(), so the tracer has to pass on a genuine fault signal.
+ */
+__attribute__((noinline)) static void segv(void)
+{
+	*(volatile int *)8 = 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: crash segv|abort|ill|N\n");
+		return 2;
+	}
+	if (!strcmp(argv[1], "segv"))
+		segv();
+	else if (!strcmp(argv[1], "abort"))
+		abort();
+	else if (!strcmp(argv[1], "ill"))
+		__asm__ volatile("ud2");
+	return atoi(argv[1]);
+}

@@ -1,0 +1,816 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* uprobe-trace: command-line tracer printing or counting uprobe hits, on the public API. */
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <gelf.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <libelf.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uprobe.h>
+
+#define PROG "uprobe-trace"
+
+/* Exit statuses besides the traced command's own. */
+#define EXIT_RUNTIME 1
+#define EXIT_USAGE 2
+
+/* How many refused functions of one wildcard are named before only a total is given. */
+#define WILDCARD_WARN_MAX 10
+
+/* One PROBE argument as parsed from the command line. */
+struct probe_spec {
+	const char *text; /* as written, the label of an explicit probe */
+	char kind;        /* 'u' entry, 'r' return */
+	char *binary;
+	char *symbol;     /* NULL: offset is a file offset */
+	uint64_t offset;
+	bool wildcard;
+};
+
+/*
+ * One probe handed to the library. The handler's data pointer is the label
+ * itself, so a hit needs no lookup and per-probe state stays two words
+ * (thousands of probes from one `u:libc:*`); the hit count lives in the library.
+ */
+struct probe_ent {
+	struct uprobe *up;
+	char *label; /* the argv text, or an allocated "u:PATH:SYMBOL" for a wildcard match */
+	bool owned;
+};
+
+static struct {
+	bool count;
+	bool json;
+	unsigned nargs;
+	int verbose;
+	const char *out_path;
+	pid_t pid;
+	FILE *out;
+	struct timespec start;
+} opt = { .nargs = 3 };
+
+static struct probe_ent *probes;
+static size_t nprobes, probes_cap;
+
+static struct uprobe_tracer *tracer;
+static volatile sig_atomic_t stop_requested;
+/* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
+static bool lib_quiet;
+
+static void usage(FILE *fp)
+{
+	fprintf(fp,
+		"usage: " PROG " [options] PROBE... (-p PID | -- COMMAND [ARG...])\n"
+		"\n"
+		"Prints (or counts) every hit of user-space probes in a traced process.\n"
+		"\n"
+		"PROBE:\n"
+		"  u:BINARY:SYMBOL[+OFFSET]  entry probe at a function (+OFFSET bytes, decimal or 0x hex)\n"
+		"  u:BINARY:0xFILEOFFSET     entry probe at a file offset of BINARY\n"
+		"  r:BINARY:SYMBOL           return probe of a function\n"
+		"  BINARY is a path (contains '/') or the name of a file the process maps\n"
+		"  (\"libc\", \"libc.so.6\", the executable's basename). SYMBOL may contain\n"
+		"  '*', '?' and '[...]' wildcards: every matching function is probed and\n"
+		"  those the library refuses are skipped with a warning.\n"
+		"\n"
+		"options:\n"
+		"  -p, --pid PID     attach to a running process; exit when it exits or on SIGINT/SIGTERM\n"
+		"  -c, --count       no per-hit lines; print each probe's hit count at exit\n"
+		"  -j, --json        one JSON object per line\n"
+		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3)\n"
+		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
+		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
+		"                    (twice: its debug messages too)\n"
+		"  -h, --help        this text\n"
+		"\n"
+		"SIGINT/SIGTERM stop tracing: the program is detached and goes on unharmed,\n"
+		"the counts are printed, and a spawned command is waited for. Processes the\n"
+		"command forks are not traced; probes follow it through execve.\n"
+		"\n"
+		"Exit status: the command's own (128+N if killed by signal N); with -p, 0;\n"
+		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
+}
+
+static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see " PROG " --help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
+{
+	if (level == UPROBE_DEBUG && opt.verbose < 2)
+		return 0;
+	if (level == UPROBE_INFO && opt.verbose < 1)
+		return 0;
+	if (level == UPROBE_WARN && lib_quiet && !opt.verbose)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* The library's last message without its "libuprobe: " prefix, or strerror(err). */
+static const char *lib_error(int err)
+{
+	const char *msg = uprobe_tracer_errmsg(tracer);
+	static const char prefix[] = "libuprobe: ";
+
+	if (!msg || !*msg)
+		return strerror(err < 0 ? -err : err);
+	if (!strncmp(msg, prefix, sizeof(prefix) - 1))
+		msg += sizeof(prefix) - 1;
+	return msg;
+}
+
+/* ---- PROBE parsing ---- */
+
+/* Parses decimal or 0x-hex digits making up all of s. */
+static bool parse_u64(const char *s, uint64_t *v)
+{
+	int base = 10;
+	char *end;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, base);
+	return !errno && !*end;
+}
+
+static void parse_probe(const char *text, struct probe_spec *ps)
+{
+	const char *colon;
+	char *plus;
+
+	memset(ps, 0, sizeof(*ps));
+	ps->text = text;
+	if ((text[0] != 'u' && text[0] != 'r') || text[1] != ':')
+		goto bad;
+	ps->kind = text[0];
+	/* The symbol follows the last ':' so that a path may contain one; ELF symbol names do not. */
+	colon = strrchr(text + 2, ':');
+	if (!colon || colon == text + 2 || !colon[1])
+		goto bad;
+	ps->binary = strndup(text + 2, (size_t)(colon - (text + 2)));
+	ps->symbol = strdup(colon + 1);
+	if (!ps->binary || !ps->symbol) {
+		fprintf(stderr, PROG ": out of memory\n");
+		exit(EXIT_RUNTIME);
+	}
+
+	if (ps->symbol[0] >= '0' && ps->symbol[0] <= '9') {
+		/* No symbol starts with a digit: this is a file offset. */
+		if (ps->symbol[0] != '0' || (ps->symbol[1] != 'x' && ps->symbol[1] != 'X') ||
+		    !parse_u64(ps->symbol, &ps->offset))
+			usage_error("bad file offset in probe '%s' (expected 0xHEX)", text);
+		free(ps->symbol);
+		ps->symbol = NULL;
+	} else if ((plus = strrchr(ps->symbol, '+'))) {
+		if (plus == ps->symbol || !parse_u64(plus + 1, &ps->offset))
+			usage_error("bad offset in probe '%s' (expected SYMBOL+N or SYMBOL+0xN)", text);
+		*plus = '\0';
+	}
+	if (ps->kind == 'r' && (!ps->symbol || ps->offset))
+		usage_error("return probe '%s' must name a function (r:BINARY:SYMBOL)", text);
+	ps->wildcard = ps->symbol && strpbrk(ps->symbol, "*?[");
+	return;
+bad:
+	usage_error("bad probe '%s' (expected u:BINARY:SYMBOL[+OFFSET], u:BINARY:0xFILEOFFSET "
+		    "or r:BINARY:SYMBOL)",
+		    text);
+}
+
+/* ---- Hits ---- */
+
+static void json_string(FILE *fp, const char *s)
+{
+	fputc('"', fp);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(fp, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(fp, "\\u%04x", c);
+		else
+			fputc(c, fp);
+	}
+	fputc('"', fp);
+}
+
+static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
+{
+	struct timespec now;
+	long sec, usec;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sec = (long)(now.tv_sec - opt.start.tv_sec);
+	usec = (now.tv_nsec - opt.start.tv_nsec) / 1000;
+	if (usec < 0) {
+		sec--;
+		usec += 1000000;
+	}
+
+	if (opt.json) {
+		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
+			usec, (int)uprobe_hit_pid(h), (int)uprobe_hit_tid(h));
+		json_string(opt.out, label);
+		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\"", uprobe_hit_addr(h));
+		if (ret) {
+			fprintf(opt.out, ", \"retval\": \"0x%llx\"", uprobe_hit_regs(h)->rax);
+		} else {
+			fputs(", \"args\": [", opt.out);
+			for (unsigned i = 0; i < opt.nargs; i++)
+				fprintf(opt.out, "%s\"0x%" PRIx64 "\"", i ? ", " : "",
+					uprobe_hit_arg(h, i));
+			fputc(']', opt.out);
+		}
+		fputs("}\n", opt.out);
+		return;
+	}
+
+	fprintf(opt.out, "%4ld.%06ld %d/%d %s", sec, usec, (int)uprobe_hit_pid(h),
+		(int)uprobe_hit_tid(h), label);
+	if (ret)
+		fprintf(opt.out, " ret=0x%llx", uprobe_hit_regs(h)->rax);
+	else
+		for (unsigned i = 0; i < opt.nargs; i++)
+			fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
+	fputc('\n', opt.out);
+}
+
+/*
+ * A trace that cannot be written (a closed pipe, a full disk) ends tracing the
+ * way SIGINT does: dying instead would leave an attached process with our
+ * breakpoints in it.
+ */
+static void check_output(void)
+{
+	if (ferror(opt.out) && !stop_requested) {
+		stop_requested = 1;
+		uprobe_tracer_stop(tracer);
+	}
+}
+
+static int on_entry(struct uprobe_hit *h, void *data)
+{
+	if (!opt.count) {
+		print_hit(h, data, false);
+		check_output();
+	}
+	return 0;
+}
+
+static int on_return(struct uprobe_hit *h, void *data)
+{
+	if (!opt.count) {
+		print_hit(h, data, true);
+		check_output();
+	}
+	return 0;
+}
+
+/* ---- Adding probes ---- */
+
+/* Adds one probe; 0 or -errno (the library's message is then in uprobe_tracer_errmsg()). */
+static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
+		     char *label, bool owned)
+{
+	struct probe_ent *e;
+	struct uprobe *up;
+	UPROBE_OPTS(uprobe_opts, uopts, .data = label);
+
+	if (kind == 'r')
+		uopts.ret_handler = on_return;
+	else
+		uopts.handler = on_entry;
+
+	if (nprobes == probes_cap) {
+		size_t cap = probes_cap ? probes_cap * 2 : 16;
+		struct probe_ent *n = realloc(probes, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		probes = n;
+		probes_cap = cap;
+	}
+	errno = 0;
+	up = uprobe_add(tracer, binary, symbol, offset, &uopts);
+	if (!up)
+		return errno ? -errno : -EINVAL;
+	e = &probes[nprobes++];
+	e->up = up;
+	e->label = label;
+	e->owned = owned;
+	return 0;
+}
+
+/*
+ * The file that BINARY names in process pid, as the library resolves it: a
+ * path as is; otherwise a mapped file whose basename is the name, or starts
+ * with it followed by '.' or '-' ("libc" -> libc.so.6, "ld" -> ld-linux-x86-64.so.2);
+ * otherwise the name itself, tried as a path.
+ */
+static char *resolve_binary(pid_t pid, const char *name)
+{
+	size_t n = strlen(name);
+	char maps[64], *line = NULL, *found = NULL;
+	size_t cap = 0;
+	FILE *fp;
+
+	if (strchr(name, '/'))
+		return strdup(name);
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	fp = fopen(maps, "re");
+	while (fp && !found && getline(&line, &cap, fp) > 0) {
+		char *path = strchr(line, '/'), *base;
+
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		if (strstr(path, " (deleted)"))
+			continue;
+		base = strrchr(path, '/') + 1;
+		if (!strncmp(base, name, n) && (!base[n] || base[n] == '.' || base[n] == '-'))
+			found = strdup(path);
+	}
+	free(line);
+	if (fp)
+		fclose(fp);
+	return found ? found : strdup(name);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The names of every defined function of path (.symtab and .dynsym) that
+ * match pattern, sorted, each once. Returns the count, or -1 with a message in why.
+ */
+static long match_functions(const char *path, const char *pattern, char ***out, char *why,
+			    size_t whylen)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0, w = 0;
+	Elf_Scn *scn = NULL;
+	long ret = -1;
+	Elf *elf = NULL;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	if (!elf || elf_kind(elf) != ELF_K_ELF) {
+		snprintf(why, whylen, "%s: not an ELF file", path);
+		goto out;
+	}
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !sh.sh_entsize)
+			continue;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym sym;
+			const char *name;
+			int type;
+
+			if (!gelf_getsym(data, (int)i, &sym))
+				continue;
+			type = GELF_ST_TYPE(sym.st_info);
+			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
+			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (!name || !*name || fnmatch(pattern, name, 0))
+				continue;
+			if (n == cap) {
+				char **nn;
+
+				cap = cap ? cap * 2 : 64;
+				nn = realloc(names, cap * sizeof(*nn));
+				if (!nn)
+					goto nomem;
+				names = nn;
+			}
+			if (!(names[n] = strdup(name)))
+				goto nomem;
+			n++;
+		}
+	}
+	/* .symtab repeats .dynsym's names, and versions repeat a name: keep one of each. */
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		if (w && !strcmp(names[w - 1], names[i]))
+			free(names[i]);
+		else
+			names[w++] = names[i];
+	}
+	*out = names;
+	names = NULL;
+	ret = (long)w;
+	goto out;
+nomem:
+	snprintf(why, whylen, "out of memory");
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+out:
+	free(names);
+	if (elf)
+		elf_end(elf);
+	close(fd);
+	return ret;
+}
+
+/* Refusals a wildcard skips; anything else (the tracee is gone, no memory...) is fatal. */
+static bool is_refusal(int err)
+{
+	return err == -ENOENT || err == -EINVAL || err == -ENOEXEC || err == -EOPNOTSUPP ||
+	       err == -EEXIST;
+}
+
+/* 0, or -1 after printing the one-line error. */
+static int add_wildcard(const struct probe_spec *ps, pid_t pid)
+{
+	char why[PATH_MAX + 128], offs[32] = "";
+	size_t added = 0, skipped = 0;
+	char **names = NULL;
+	char *path;
+	long n;
+	int ret = -1;
+
+	path = resolve_binary(pid, ps->binary);
+	if (!path) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return -1;
+	}
+	n = match_functions(path, ps->symbol, &names, why, sizeof(why));
+	if (n < 0) {
+		fprintf(stderr, PROG ": %s: %s\n", ps->text, why);
+		goto out;
+	}
+	if (ps->offset)
+		snprintf(offs, sizeof(offs), "+0x%" PRIx64, ps->offset);
+	for (long i = 0; i < n; i++) {
+		char *label;
+		int err;
+
+		if (asprintf(&label, "%c:%s:%s%s", ps->kind, path, names[i], offs) < 0) {
+			fprintf(stderr, PROG ": out of memory\n");
+			goto out;
+		}
+		err = add_probe(ps->kind, path, names[i], ps->offset, label, true);
+		if (!err) {
+			added++;
+			continue;
+		}
+		if (!is_refusal(err)) {
+			fprintf(stderr, PROG ": %s: %s\n", label, lib_error(err));
+			free(label);
+			goto out;
+		}
+		if (opt.verbose || skipped < WILDCARD_WARN_MAX)
+			fprintf(stderr, PROG ": warning: %s: skipped: %s\n", label, lib_error(err));
+		skipped++;
+		free(label);
+	}
+	if (skipped > WILDCARD_WARN_MAX && !opt.verbose)
+		fprintf(stderr, PROG ": warning: %s: skipped %zu more functions (-v lists them)\n",
+			ps->text, skipped - WILDCARD_WARN_MAX);
+	if (!added) {
+		if (!n)
+			fprintf(stderr, PROG ": %s: %s: no function matches '%s'\n", ps->text, path,
+				ps->symbol);
+		else
+			fprintf(stderr, PROG ": %s: none of the %ld matching functions could be probed\n",
+				ps->text, n);
+		goto out;
+	}
+	ret = 0;
+out:
+	for (long i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	free(path);
+	return ret;
+}
+
+static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
+{
+	int ret = 0;
+
+	lib_quiet = true;
+	for (size_t i = 0; i < nspecs && !ret; i++) {
+		struct probe_spec *ps = &specs[i];
+		int err;
+
+		if (stop_requested)
+			break;
+		if (ps->wildcard) {
+			ret = add_wildcard(ps, pid);
+			continue;
+		}
+		err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset, (char *)ps->text,
+				false);
+		if (err) {
+			fprintf(stderr, PROG ": %s: %s\n", ps->text, lib_error(err));
+			ret = -1;
+		}
+	}
+	lib_quiet = false;
+	return ret;
+}
+
+/* ---- Main ---- */
+
+static void on_signal(int sig)
+{
+	stop_requested = 1;
+	uprobe_tracer_stop(tracer);
+}
+
+static void print_counts(void)
+{
+	int width = 0;
+
+	for (size_t i = 0; i < nprobes; i++) {
+		int len = (int)strlen(probes[i].label);
+
+		if (len > width)
+			width = len;
+	}
+	for (size_t i = 0; i < nprobes; i++) {
+		uint64_t hits = uprobe_hits(probes[i].up);
+
+		if (opt.json) {
+			fputs("{\"probe\": ", opt.out);
+			json_string(opt.out, probes[i].label);
+			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": 0}\n", hits);
+		} else {
+			fprintf(opt.out, "%-*s  %" PRIu64 "\n", width, probes[i].label, hits);
+		}
+	}
+}
+
+static int status_to_exit(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return EXIT_RUNTIME;
+}
+
+/* Waits for our (detached) child; its exit code, or -1 if it was already reaped. */
+static int wait_child(pid_t child)
+{
+	int status;
+
+	for (;;) {
+		if (waitpid(child, &status, 0) == child)
+			return status_to_exit(status);
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+/* A runtime error before run(): a spawned child dies, an attached process is let go. */
+static int give_up(pid_t child)
+{
+	if (child > 0)
+		kill(child, SIGKILL);
+	uprobe_tracer_free(tracer);
+	tracer = NULL;
+	if (child > 0)
+		wait_child(child);
+	return EXIT_RUNTIME;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "count", no_argument, NULL, 'c' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "args", required_argument, NULL, 'a' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{}
+	};
+	struct probe_spec *specs = NULL;
+	char **command = NULL;
+	size_t nspecs = 0;
+	int dashdash = argc, c, err = 0, code;
+	pid_t child = 0, target;
+	bool spawned = false, detached = true;
+	struct sigaction sa;
+
+	clock_gettime(CLOCK_MONOTONIC, &opt.start);
+
+	/* Everything after the first "--" is the command, never options or probes. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--")) {
+			dashdash = i;
+			break;
+		}
+	}
+	opterr = 0;
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vh", longopts, NULL)) != -1) {
+		uint64_t v;
+
+		switch (c) {
+		case 'p':
+			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
+				usage_error("bad pid '%s'", optarg);
+			opt.pid = (pid_t)v;
+			break;
+		case 'c':
+			opt.count = true;
+			break;
+		case 'j':
+			opt.json = true;
+			break;
+		case 'a':
+			if (!parse_u64(optarg, &v) || v > 6)
+				usage_error("bad --args '%s' (expected 0 to 6)", optarg);
+			opt.nargs = (unsigned)v;
+			break;
+		case 'o':
+			opt.out_path = optarg;
+			break;
+		case 'v':
+			opt.verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case ':':
+			usage_error("option '%s' needs an argument", argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option '-%c'", optopt);
+			usage_error("unknown option '%s'", argv[optind - 1]);
+		}
+	}
+
+	nspecs = (size_t)(dashdash - optind);
+	if (!nspecs)
+		usage_error("no probes given");
+	specs = calloc(nspecs, sizeof(*specs));
+	if (!specs) {
+		fprintf(stderr, PROG ": out of memory\n");
+		return EXIT_RUNTIME;
+	}
+	for (size_t i = 0; i < nspecs; i++)
+		parse_probe(argv[optind + (int)i], &specs[i]);
+	if (dashdash + 1 < argc)
+		command = &argv[dashdash + 1];
+	if (opt.pid && command)
+		usage_error("both -p and a command given");
+	if (!opt.pid && !command)
+		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		fprintf(stderr, PROG ": libelf initialisation failed\n");
+		return EXIT_RUNTIME;
+	}
+	uprobe_set_print(print_fn);
+	opt.out = stdout;
+	if (opt.out_path) {
+		/* Close-on-exec: the traced command must not inherit the trace file. */
+		opt.out = fopen(opt.out_path, "we");
+		if (!opt.out) {
+			fprintf(stderr, PROG ": %s: %s\n", opt.out_path, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+	}
+
+	tracer = uprobe_tracer_new();
+	if (!tracer) {
+		fprintf(stderr, PROG ": %s\n", strerror(errno));
+		return EXIT_RUNTIME;
+	}
+
+	/*
+	 * No SA_RESTART: the tracer's blocked wait must return so run() sees the
+	 * stop. SIGPIPE (the reader of the trace went away) is caught rather than
+	 * ignored: an ignored signal would stay ignored in the spawned command.
+	 */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigaction(SIGPIPE, &sa, NULL);
+
+	/* Spawn or attach first: library names ("libc") resolve against the tracee's maps. */
+	lib_quiet = true;
+	fflush(NULL);
+	if (command) {
+		err = uprobe_tracer_spawn(tracer, command, &child);
+		if (err) {
+			/* The library's message names the program ("spawn: prog: No such file..."). */
+			if (*uprobe_tracer_errmsg(tracer))
+				fprintf(stderr, PROG ": %s\n", lib_error(err));
+			else
+				fprintf(stderr, PROG ": cannot run '%s': %s\n", command[0],
+					strerror(-err));
+			return give_up(0);
+		}
+		spawned = true;
+		target = child;
+	} else {
+		err = uprobe_tracer_attach(tracer, opt.pid);
+		if (err) {
+			if (*uprobe_tracer_errmsg(tracer))
+				fprintf(stderr, PROG ": %s\n", lib_error(err));
+			else
+				fprintf(stderr, PROG ": cannot attach to pid %d: %s\n", (int)opt.pid,
+					strerror(-err));
+			return give_up(0);
+		}
+		target = opt.pid;
+	}
+	lib_quiet = false;
+
+	if (add_probes(specs, nspecs, target))
+		return give_up(spawned ? child : 0);
+
+	if (!stop_requested) {
+		err = uprobe_tracer_run(tracer);
+		if (err < 0)
+			fprintf(stderr, PROG ": %s\n", lib_error(err));
+	}
+	/* run() returned early (a stop or a failure): tracees are still attached. */
+	if (stop_requested || err < 0) {
+		/* Let the programs go on unharmed, without probes. */
+		int derr = uprobe_tracer_detach(tracer);
+
+		if (derr < 0) {
+			fprintf(stderr, PROG ": detach: %s\n", lib_error(derr));
+			detached = false;
+			err = err < 0 ? err : derr;
+		}
+	}
+
+	if (opt.count)
+		print_counts();
+	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
+		fprintf(stderr, PROG ": %s: %s\n", opt.out_path ? opt.out_path : "stdout",
+			strerror(errno));
+		err = err < 0 ? err : -EIO;
+	}
+
+	code = err < 0 ? EXIT_RUNTIME : 0;
+	if (spawned) {
+		int status = uprobe_tracer_exit_status(tracer, child);
+
+		if (status >= 0)
+			status = status_to_exit(status);
+		else if (detached)
+			status = wait_child(child); /* it ended after the detach, or still runs */
+		if (!code)
+			code = status >= 0 ? status : EXIT_RUNTIME;
+	}
+	uprobe_tracer_free(tracer);
+	for (size_t i = 0; i < nprobes; i++)
+		if (probes[i].owned)
+			free(probes[i].label);
+	free(probes);
+	for (size_t i = 0; i < nspecs; i++) {
+		free(specs[i].binary);
+		free(specs[i].symbol);
+	}
+	free(specs);
+	return code;
+}
