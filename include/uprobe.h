@@ -66,10 +66,33 @@ typedef int (*uprobe_handler_fn)(struct uprobe_hit *hit, void *data);
 struct uprobe_opts {
 	size_t sz; /* sizeof(struct uprobe_opts), for ABI growth */
 	uprobe_handler_fn handler;     /* entry handler: runs before the instruction */
-	uprobe_handler_fn ret_handler; /* makes it a return probe (not yet supported: EOPNOTSUPP) */
+	/*
+	 * Makes it a return probe: runs each time the function returns, with
+	 * the registers as the caller sees them (rip = the return address).
+	 * Return probes go on a function's first instruction (offset 0).
+	 */
+	uprobe_handler_fn ret_handler;
 	void *data;                    /* passed to the handlers */
+	/*
+	 * Return probes: bytes of per-call data (uprobe_hit_call_data()),
+	 * zeroed at entry, seen by the entry handler and by the return handler
+	 * of the same call. At most 4096.
+	 */
+	size_t data_size;
+	/*
+	 * Return probes: the most calls a thread may have pending (entered,
+	 * not yet returned) before further calls are counted as missed
+	 * instead of hijacked. 0 means 128.
+	 */
+	unsigned maxactive;
+	/*
+	 * Return probes in a Go program are refused (-EOPNOTSUPP): Go moves
+	 * goroutine stacks, copying a hijacked return address to where no
+	 * return will ever be matched. true forces them anyway.
+	 */
+	bool force;
 };
-#define uprobe_opts__last_field data
+#define uprobe_opts__last_field force
 
 /* ---- Messages ---- */
 
@@ -183,8 +206,15 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
  * instruction) and frees it. Not from a handler. Returns 0 or -errno. */
 UPROBE_API int uprobe_remove(struct uprobe *p);
 
-/* Number of times the probe's handler ran. */
+/* Number of times the probe fired: entries for an entry probe, returns for a return probe. */
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *p);
+
+/*
+ * Return probes: calls whose return was not reported: skipped by longjmp,
+ * unwound by an exception, over maxactive, or pending when their thread
+ * exited or the tracer detached.
+ */
+UPROBE_API uint64_t uprobe_missed(const struct uprobe *p);
 
 /* Where the probe is: the file it is in (its canonical absolute path), and the file offset. */
 UPROBE_API const char *uprobe_binary_path(const struct uprobe *p);
@@ -206,6 +236,34 @@ UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h);
 /* Reads tracee memory; returns bytes read or -errno. */
 UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, void *buf,
 				   size_t len);
+
+/* True in a return handler. */
+UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h);
+/* The integer return value (rax); meaningful in a return handler. */
+UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h);
+/* The floating-point return value (low double of xmm0); in a return handler. */
+UPROBE_API double uprobe_hit_retval_double(struct uprobe_hit *h);
+/* Copies the 16 bytes of register xmmN (0-15) into buf. 0 or -errno. */
+UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf);
+/*
+ * Return probes: this call's per-call data area (opts.data_size bytes), the
+ * same in the entry handler and the return handler of one call; NULL when
+ * data_size is 0 or outside a return probe's call.
+ */
+UPROBE_API void *uprobe_hit_call_data(struct uprobe_hit *h);
+/* In a return handler: integer argument n (0-5) as it was at the call's entry. */
+UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n);
+/* In a return handler: nanoseconds (CLOCK_MONOTONIC, in the tracer) since the call's entry. */
+UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h);
+/* A number identifying the call: the same at its entry and return, unique in the tracer. 0 outside return probes' calls. */
+UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
+/*
+ * The call stack of the thread that hit: pcs[0] is the current pc, then
+ * the return addresses of the callers, at most max of them. Through
+ * return-probed frames it shows the real callers, never libuprobe's
+ * trampoline. Returns the number of pcs written, or -errno.
+ */
+UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,7 @@ struct site {
 	struct arch_plan plan;
 	struct uprobe **probes; /* registration order */
 	unsigned nprobes, cap;
+	unsigned nret;          /* how many of them are return probes */
 	unsigned refs;          /* probes + slots that still name it */
 	struct site *next;      /* registry chain */
 };
@@ -31,8 +32,13 @@ struct uprobe {
 	struct uprobe_tracer *t;
 	struct site *site;
 	uprobe_handler_fn handler;
+	uprobe_handler_fn ret_handler;
 	void *data;
+	size_t data_size;   /* per-call data of a return probe */
+	unsigned maxactive;
+	bool internal;      /* libuprobe's own (unwinder, longjmp), never shown to the user */
 	uint64_t hits;
+	uint64_t missed;
 	struct uprobe *next, *prev; /* tracer's list, registration order */
 };
 
@@ -79,6 +85,32 @@ struct xol_area {
 /* Offsets of the gadgets in the first slot of every area. */
 #define XOL_GADGET_SYSCALL 0 /* syscall; int3: injected system calls */
 #define XOL_GADGET_TRAP 3    /* int3: return address of injected calls */
+#define XOL_GADGET_RET 4     /* int3: the return-probe trampoline */
+
+/*
+ * A pending call of a return-probed function: its return address was
+ * replaced by the trampoline. Found again by the stack slot that held it,
+ * never by order, so coroutines switching stacks keep every call.
+ */
+struct ret_ref {
+	struct uprobe *u; /* NULL once the probe is removed */
+	size_t data_off;  /* its per-call data, from ret_instance.data */
+};
+
+struct ret_instance {
+	struct ret_instance *next; /* the thread's list, newest first */
+	uint64_t slot;             /* stack address of the return address */
+	uint64_t real_ret;
+	uint64_t func;             /* the probed function's address */
+	uint64_t call_id;
+	uint64_t entry_ns;
+	uint64_t args[6];
+	bool armed;                /* the slot holds the trampoline (not while an unwinder runs) */
+	bool chained;              /* a tail call reusing the slot of the instance below */
+	unsigned nrefs;
+	struct ret_ref *refs;      /* points into this block */
+	uint8_t *data;             /* idem */
+};
 #define XOL_AREA_SIZE (1u << 20)
 
 /*
@@ -117,6 +149,9 @@ struct task {
 	int stop_sig;      /* signal of the current signal-delivery-stop, 0 for other stops */
 	siginfo_t pending[4]; /* signals to deliver when resumed, oldest first */
 	unsigned npending;
+	struct ret_instance *rets; /* pending return-probed calls, newest first */
+	unsigned nrets;
+	uint64_t unwind_sp;        /* rsp at entry to an unwinder; 0 when none runs */
 	struct task *hnext;
 };
 
@@ -160,6 +195,10 @@ struct uprobe_tracer {
 	volatile pid_t run_tid;  /* thread inside run(), for stop() from a signal handler */
 	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
 	char errmsg[512];
+	uint64_t next_call_id;
+	unsigned nretprobes;   /* user return probes: the unwinder watch is needed while > 0 */
+	struct watched_file *watched; /* files already searched for unwinder/longjmp symbols */
+	void *unw_as;          /* libunwind address space, made on first backtrace */
 };
 
 struct uprobe_hit {
@@ -167,6 +206,8 @@ struct uprobe_hit {
 	struct task *task;
 	struct uprobe *probe;
 	uint64_t addr;
+	struct ret_instance *inst; /* the call, for return probes */
+	bool is_return;
 };
 
 /* errors: set the message, log it at debug level, set errno; returns -err */
@@ -228,6 +269,25 @@ int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
+
+/* retprobe.c */
+uint64_t proc_trampoline(struct proc *p);
+struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
+				 uint64_t addr);
+void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
+void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k);
+void ret_task_exit(struct uprobe_tracer *t, struct task *k);
+void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target);
+void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
+int ret_watch_proc(struct uprobe_tracer *t, struct proc *p);
+void ret_free_watch(struct uprobe_tracer *t);
+struct ret_instance *ret_find(struct task *k, uint64_t slot);
+void ret_event(struct uprobe_tracer *t, struct task *k);
+struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,
+				  uprobe_handler_fn fn);
+
+/* unwind.c */
+void unwind_free(struct uprobe_tracer *t);
 
 /* inject.c */
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],

@@ -260,6 +260,8 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 	int err, ret = 0;
 
 	proc_refresh_maps(p);
+	if (t->nretprobes)
+		ret_watch_proc(t, p);
 	for (struct site *s = t->sites; s; s = s->next) {
 		if (!s->nprobes)
 			continue;
@@ -433,6 +435,47 @@ static int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const stru
 
 /* ---- uprobe_add / uprobe_remove ---- */
 
+static bool proc_is_go(struct proc *p)
+{
+	char exe[64], why[64];
+	struct elf_file *f;
+
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", p->pid);
+	return elf_open(exe, &f, why, sizeof(why)) == 0 && f->is_go;
+}
+
+/*
+ * A return probe hijacks the return address at [rsp], which holds it only
+ * at a function's first instruction; and Go copies goroutine stacks, return
+ * addresses included, which no return could then be matched to.
+ */
+static int check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t off, bool force)
+{
+	const struct elf_sym *sym;
+	uint64_t vaddr;
+
+	if (elf_off_to_vaddr(f, off, &vaddr) == 0) {
+		sym = elf_sym_containing(f, vaddr);
+		if (sym && sym->vaddr != vaddr)
+			return tracer_err(t, -EINVAL,
+					  "%s: return probes go on a function's first instruction, "
+					  "not %s+0x%llx", base_name(f->path), sym->name,
+					  (unsigned long long)(vaddr - sym->vaddr));
+	}
+	if (force)
+		return 0;
+	if (f->is_go)
+		return tracer_err(t, -EOPNOTSUPP,
+				  "%s is a Go program: Go moves its stacks, so return probes would "
+				  "break it (set opts.force to insist)", base_name(f->path));
+	for (struct proc *p = t->procs; p; p = p->next)
+		if (proc_plantable(p) && proc_is_go(p))
+			return tracer_err(t, -EOPNOTSUPP,
+					  "pid %d runs a Go program: Go moves its stacks, so return "
+					  "probes would break it (set opts.force to insist)", p->pid);
+	return 0;
+}
+
 static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off)
 {
 	const struct elf_sym *sym;
@@ -486,8 +529,9 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
 		goto fail;
 	}
-	if (OPTS_GET(opts, ret_handler, NULL)) {
-		err = tracer_err(t, -EOPNOTSUPP, "return probes are not supported yet");
+	if (OPTS_GET(opts, data_size, 0) > 4096) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: data_size %zu is over 4096",
+				 OPTS_GET(opts, data_size, 0));
 		goto fail;
 	}
 	err = resolve_binary(t, binary, path, sizeof(path));
@@ -533,6 +577,11 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	err = check_boundary(t, f, off);
 	if (err)
 		goto fail;
+	if (OPTS_GET(opts, ret_handler, NULL)) {
+		err = check_retprobe(t, f, off, OPTS_GET(opts, force, false));
+		if (err)
+			goto fail;
+	}
 
 	s = site_find(t, f->dev, f->ino, off);
 	if (!s) {
@@ -565,7 +614,12 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	u->t = t;
 	u->site = s;
 	u->handler = OPTS_GET(opts, handler, NULL);
+	u->ret_handler = OPTS_GET(opts, ret_handler, NULL);
 	u->data = OPTS_GET(opts, data, NULL);
+	u->data_size = OPTS_GET(opts, data_size, 0);
+	u->maxactive = OPTS_GET(opts, maxactive, 0);
+	if (!u->maxactive)
+		u->maxactive = 128;
 	if (new_site) {
 		/* registered but without probes yet: invisible to site_find until planted */
 		s->next = t->sites;
@@ -582,6 +636,15 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	} else {
 		s->refs++;
 		s->probes[s->nprobes++] = u;
+	}
+	if (u->ret_handler) {
+		s->nret++;
+		if (t->nretprobes++ == 0) {
+			/* the first return probe: watch unwinders and longjmp from now on */
+			for (struct proc *p = t->procs; p; p = p->next)
+				if (proc_plantable(p))
+					ret_watch_proc(t, p);
+		}
 	}
 	u->prev = t->probes_tail;
 	if (t->probes_tail)
@@ -603,6 +666,12 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 	struct site *s = u->site;
 	unsigned i;
 
+	if (u->ret_handler) {
+		/* pending calls still return through the trampoline, unreported */
+		ret_forget_probe(t, u);
+		s->nret--;
+		t->nretprobes--;
+	}
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
 			break;
@@ -650,6 +719,23 @@ void probe_remove_all(struct uprobe_tracer *t)
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)
 {
 	return u ? u->hits : 0;
+}
+
+UPROBE_API uint64_t uprobe_missed(const struct uprobe *u)
+{
+	return u ? u->missed : 0;
+}
+
+/* libuprobe's own probe; not in the user's view, not counted as a return probe. */
+struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,
+				  uprobe_handler_fn fn)
+{
+	UPROBE_OPTS(uprobe_opts, o, .handler = fn, .data = t);
+	struct uprobe *u = uprobe_add(t, path, symbol, 0, &o);
+
+	if (u)
+		u->internal = true;
+	return u;
 }
 
 UPROBE_API const char *uprobe_binary_path(const struct uprobe *u)

@@ -52,6 +52,7 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 			break;
 		}
 	}
+	ret_task_exit(t, k);
 	if (k->proc)
 		k->proc->ntasks--;
 	if (t->wake_tid == k->tid) {

@@ -9,6 +9,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -405,8 +406,12 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 			if (k->proc != p || k->state != TASK_STOPPED)
 				continue;
 			k->regs_valid = false;
-			if (!p->mm_owner)
+			if (!p->mm_owner) {
 				xol_move_out(t, k, false);
+				if (!k->regs_valid)
+					task_getregs(k);
+				ret_restore_task(t, k, p);
+			}
 			if (!any)
 				any = k;
 		}
@@ -476,6 +481,8 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		free(s->probes);
 		free(s);
 	}
+	ret_free_watch(t);
+	unwind_free(t);
 	free(t->exits);
 	free(t->early);
 	free(t->early_status);
@@ -535,4 +542,72 @@ UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, vo
 	if (n < 0)
 		return -errno;
 	return n;
+}
+
+UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h)
+{
+	return h->is_return;
+}
+
+UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h)
+{
+	return h->task->regs.rax;
+}
+
+UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf)
+{
+	struct user_fpregs_struct fp;
+
+	if (n > 15) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (ptrace(PTRACE_GETFPREGS, h->task->tid, NULL, &fp) < 0)
+		return -errno;
+	memcpy(buf, &fp.xmm_space[n * 4], 16);
+	return 0;
+}
+
+UPROBE_API double uprobe_hit_retval_double(struct uprobe_hit *h)
+{
+	uint8_t b[16];
+	double d = 0;
+
+	if (uprobe_hit_xmm(h, 0, b) == 0)
+		memcpy(&d, b, sizeof(d));
+	return d;
+}
+
+UPROBE_API void *uprobe_hit_call_data(struct uprobe_hit *h)
+{
+	if (!h->inst)
+		return NULL;
+	for (unsigned i = 0; i < h->inst->nrefs; i++)
+		if (h->inst->refs[i].u == h->probe && h->probe->data_size)
+			return h->inst->data + h->inst->refs[i].data_off;
+	return NULL;
+}
+
+UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n)
+{
+	if (!h->inst || n > 5)
+		return 0;
+	return h->inst->args[n];
+}
+
+UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h)
+{
+	struct timespec ts;
+	uint64_t now;
+
+	if (!h->inst || !h->is_return)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return now - h->inst->entry_ns;
+}
+
+UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h)
+{
+	return h->inst ? h->inst->call_id : 0;
 }

@@ -50,14 +50,17 @@ static bool trap_is_int3(struct task *k)
 	return si.si_code == SI_KERNEL;
 }
 
-static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr)
+static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
+			 struct ret_instance *ri)
 {
-	struct uprobe_hit h = { .t = t, .task = k, .addr = addr };
+	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .inst = ri };
 
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
 
-		u->hits++;
+		/* a return probe counts its returns; its entry handler still runs here */
+		if (!u->ret_handler)
+			u->hits++;
 		if (u->handler) {
 			h.probe = u;
 			u->handler(&h, u->data);
@@ -115,6 +118,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	struct proc *mm = proc_mm(p);
+	struct ret_instance *ri;
 	uint64_t addr;
 	struct bp *b;
 
@@ -125,6 +129,15 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (task_getregs(k) < 0)
 		return;
 	addr = k->regs.rip - 1;
+	if (mm->areas && addr == proc_trampoline(p)) {
+		/* a return-probed call returns (also while the tracer holds threads) */
+		ret_trampoline_hit(t, k);
+		if (k->state == TASK_RUNNING)
+			return;
+		task_setregs(k);
+		resume_or_hold(t, k);
+		return;
+	}
 	b = bp_lookup(&mm->bps, addr);
 	/*
 	 * After a one-byte instruction the thread may legitimately sit at
@@ -158,13 +171,19 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			return;
 		}
 		k->regs.rip = addr;
-		run_handlers(t, k, b->site, addr);
+		if (k->unwind_sp)
+			ret_event(t, k);
+		ri = b->site->nret ? ret_prepare(t, k, b->site, addr) : NULL;
+		run_handlers(t, k, b->site, addr, ri);
 		if (k->regs.rip != addr) {
 			/* A handler redirected the thread: the instruction is skipped. */
+			free(ri);
 			task_setregs(k);
 			task_resume(k);
 			return;
 		}
+		if (ri)
+			ret_commit(t, k, ri);
 		/* bp may have moved if a handler added probes; look it up again */
 		b = bp_lookup(&mm->bps, addr);
 		if (!b) {
@@ -224,8 +243,9 @@ static bool shares_vm(pid_t a, pid_t b)
  * A fork child that we do not follow: give it back its original bytes, move
  * it out of any slot, unmap its copy of the scratch areas, and let it go.
  */
-static void release_fork_child(struct uprobe_tracer *t, struct proc *parent, pid_t tid)
+static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t tid)
 {
+	struct proc *parent = forker->proc;
 	struct proc *cp = proc_new(t, tid);
 	struct task *ck;
 
@@ -241,6 +261,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct proc *parent, pid
 		return;
 	}
 	probe_unplant_all(t, parent, cp);
+	ret_restore_task(t, forker, cp);
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
@@ -286,7 +307,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			resume_or_hold(t, nk);
 		goto out;
 	}
-	release_fork_child(t, k->proc, child);
+	release_fork_child(t, k, child);
 out:
 	resume_or_hold(t, k);
 }
@@ -314,6 +335,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 		proc_free(t, p);
 		return;
 	}
+	ret_task_exit(t, k);
 	bp_table_free(&p->bps);
 	xol_forget_all(t, p);
 	p->at_entry = false;

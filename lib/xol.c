@@ -80,7 +80,7 @@ static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
 static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		       struct xol_area **out)
 {
-	static const uint8_t gadget[] = { 0x0f, 0x05, 0xcc, 0xcc }; /* syscall; int3; int3 */
+	static const uint8_t gadget[] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc }; /* see XOL_GADGET_* */
 	struct xol_area *a = NULL;
 	struct task *k;
 	int64_t ret = -ENOMEM;

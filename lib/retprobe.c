@@ -1,0 +1,501 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Return probes: hijacked return addresses, the trampoline, and keeping both right through longjmp, exceptions and coroutines. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <time.h>
+
+#include "core.h"
+
+struct watched_file {
+	dev_t dev;
+	ino_t ino;
+	struct watched_file *next;
+};
+
+uint64_t proc_trampoline(struct proc *p)
+{
+	struct proc *mm = proc_mm(p);
+
+	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void inst_missed(struct ret_instance *ri)
+{
+	for (unsigned i = 0; i < ri->nrefs; i++)
+		if (ri->refs[i].u)
+			ri->refs[i].u->missed++;
+}
+
+/* Unlinks and frees every instance of k for which drop() says so; counts them missed. */
+static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_instance *ri, void *ctx),
+		    void *ctx)
+{
+	struct ret_instance **pp = &k->rets;
+
+	while (*pp) {
+		struct ret_instance *ri = *pp;
+
+		if (drop(k, ri, ctx)) {
+			*pp = ri->next;
+			k->nrets--;
+			inst_missed(ri);
+			free(ri);
+		} else {
+			pp = &ri->next;
+		}
+	}
+}
+
+struct ret_instance *ret_find(struct task *k, uint64_t slot)
+{
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
+		if (ri->slot == slot)
+			return ri;
+	return NULL;
+}
+
+/* ---- entry ---- */
+
+struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
+				 uint64_t addr)
+{
+	struct ret_instance *ri, *below = NULL;
+	uint64_t real_ret, tramp = proc_trampoline(k->proc);
+	size_t size, data = 0;
+	unsigned n = 0;
+
+	if (k->unwind_sp)
+		ret_event(t, k);
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (!u->ret_handler)
+			continue;
+		if (k->nrets >= u->maxactive) {
+			u->missed++;
+			continue;
+		}
+		n++;
+		data += (u->data_size + 15) & ~(size_t)15;
+	}
+	if (!n || !tramp)
+		return NULL;
+	if (mem_read(k->proc, k->regs.rsp, &real_ret, sizeof(real_ret)) < 0)
+		goto missed;
+	if (real_ret == tramp) {
+		/* a tail call from a return-probed function: share its slot and its real return */
+		below = ret_find(k, k->regs.rsp);
+		if (!below)
+			goto missed;
+		real_ret = below->real_ret;
+	}
+	size = sizeof(*ri) + n * sizeof(struct ret_ref) + 15 + data;
+	ri = calloc(1, size);
+	if (!ri)
+		goto missed;
+	ri->refs = (struct ret_ref *)(ri + 1);
+	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
+	data = 0;
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (!u->ret_handler || k->nrets >= u->maxactive)
+			continue;
+		ri->refs[ri->nrefs].u = u;
+		ri->refs[ri->nrefs].data_off = data;
+		ri->nrefs++;
+		data += (u->data_size + 15) & ~(size_t)15;
+	}
+	ri->slot = k->regs.rsp;
+	ri->real_ret = real_ret;
+	ri->call_id = ++t->next_call_id;
+	ri->entry_ns = now_ns();
+	ri->args[0] = k->regs.rdi;
+	ri->args[1] = k->regs.rsi;
+	ri->args[2] = k->regs.rdx;
+	ri->args[3] = k->regs.rcx;
+	ri->args[4] = k->regs.r8;
+	ri->args[5] = k->regs.r9;
+	ri->chained = below != NULL;
+	ri->func = addr;
+	return ri;
+missed:
+	for (unsigned i = 0; i < s->nprobes; i++)
+		if (s->probes[i]->ret_handler && k->nrets < s->probes[i]->maxactive)
+			s->probes[i]->missed++;
+	return NULL;
+}
+
+/* Hijacks the return address: from now on the call returns into the trampoline. */
+void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+{
+	uint64_t tramp = proc_trampoline(k->proc);
+
+	if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0) {
+		inst_missed(ri);
+		free(ri);
+		return;
+	}
+	ri->armed = true;
+	ri->next = k->rets;
+	k->rets = ri;
+	k->nrets++;
+}
+
+/* ---- return ---- */
+
+static bool dead_below(struct task *k, struct ret_instance *ri, void *ctx)
+{
+	uint64_t slot = *(uint64_t *)ctx, val;
+
+	if (ri->slot >= slot)
+		return false;
+	/*
+	 * Below the returning frame on this stack: a frame skipped without our
+	 * noticing — unless it lives on another stack (a coroutine's), which
+	 * its slot still holding the trampoline tells.
+	 */
+	if (!ri->armed)
+		return true;
+	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0)
+		return true;
+	return val != proc_trampoline(k->proc);
+}
+
+static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+{
+	struct uprobe_hit h = { .t = t, .task = k, .addr = ri->func, .inst = ri, .is_return = true };
+
+	for (unsigned i = 0; i < ri->nrefs; i++) {
+		struct uprobe *u = ri->refs[i].u;
+
+		if (!u)
+			continue;
+		u->hits++;
+		h.probe = u;
+		u->ret_handler(&h, u->data);
+	}
+}
+
+static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
+						     uint64_t slot)
+{
+	/* a coroutine that started its call on another thread and returns on this one */
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			struct ret_instance **pp;
+
+			if (o == k || proc_mm(o->proc) != proc_mm(k->proc))
+				continue;
+			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
+				struct ret_instance *ri = *pp;
+
+				if (ri->slot != slot)
+					continue;
+				*pp = ri->next;
+				o->nrets--;
+				ri->next = k->rets;
+				k->rets = ri;
+				k->nrets++;
+				return ri;
+			}
+		}
+	}
+	return NULL;
+}
+
+void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
+{
+	uint64_t slot = k->regs.rsp - 8;
+	struct ret_instance *ri;
+
+	if (k->unwind_sp)
+		ret_event(t, k);
+	if (!ret_find(k, slot) && !steal_from_other_threads(t, k, slot)) {
+		pr_warn("tid %d returned through the trampoline from an unknown call (stack slot "
+			"0x%llx)", k->tid, (unsigned long long)slot);
+		k->stop_sig = SIGTRAP;
+		k->npending = 0;
+		ptrace(PTRACE_CONT, k->tid, NULL, (void *)(long)SIGSEGV);
+		k->state = TASK_RUNNING;
+		return;
+	}
+	drop_if(k, dead_below, &slot);
+	/*
+	 * Every call whose return address sat in this slot returns now, newest
+	 * first: a tail-called function before the one that jumped to it.
+	 */
+	for (struct ret_instance **pp = &k->rets; *pp;) {
+		ri = *pp;
+		if (ri->slot != slot) {
+			pp = &ri->next;
+			continue;
+		}
+		*pp = ri->next;
+		k->nrets--;
+		k->regs.rip = ri->real_ret;
+		run_ret_handlers(t, k, ri);
+		free(ri);
+	}
+}
+
+/* ---- keeping instances right through unwinders and longjmp ---- */
+
+struct below_ctx {
+	uint64_t lo, hi;
+};
+
+static bool in_range(struct task *k, struct ret_instance *ri, void *ctx)
+{
+	struct below_ctx *c = ctx;
+
+	return ri->slot >= c->lo && ri->slot < c->hi;
+}
+
+/*
+ * The thread is past an unwinder (it caught, or the unwinder returned):
+ * frames below rsp are gone; the others get their trampoline back.
+ */
+static void rearm(struct uprobe_tracer *t, struct task *k)
+{
+	struct below_ctx c = { 0, k->regs.rsp };
+	uint64_t tramp = proc_trampoline(k->proc);
+
+	drop_if(k, in_range, &c);
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
+		uint64_t val;
+
+		if (ri->armed)
+			continue;
+		if (mem_read(k->proc, ri->slot, &val, sizeof(val)) == 0 && val == ri->real_ret &&
+		    mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) == 0)
+			ri->armed = true;
+	}
+	/* whatever could not be armed again returns unseen */
+	c.lo = 0;
+	c.hi = UINT64_MAX;
+	for (struct ret_instance **pp = &k->rets; *pp;) {
+		struct ret_instance *ri = *pp;
+
+		if (!ri->armed) {
+			*pp = ri->next;
+			k->nrets--;
+			inst_missed(ri);
+			free(ri);
+		} else {
+			pp = &ri->next;
+		}
+	}
+	k->unwind_sp = 0;
+}
+
+/* Any event of k while an unwinder was running: if it has finished, re-arm. */
+void ret_event(struct uprobe_tracer *t, struct task *k)
+{
+	if (k->unwind_sp && k->regs.rsp > k->unwind_sp)
+		rearm(t, k);
+}
+
+/* Entry to an unwinder: it must read real return addresses, never the trampoline. */
+static int on_unwind(struct uprobe_hit *h, void *data)
+{
+	struct task *k = h->task;
+	uint64_t tramp = proc_trampoline(k->proc);
+
+	if (!k->rets)
+		return 0;
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
+		uint64_t val;
+
+		if (!ri->armed)
+			continue;
+		if (mem_read(k->proc, ri->slot, &val, sizeof(val)) == 0 && val == tramp)
+			mem_write(k->proc, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
+		ri->armed = false;
+	}
+	k->unwind_sp = k->regs.rsp;
+	return 0;
+}
+
+/* __cxa_begin_catch: the exception has landed in the frame that catches it. */
+static int on_catch(struct uprobe_hit *h, void *data)
+{
+	struct task *k = h->task;
+
+	if (k->unwind_sp)
+		rearm(h->t, k);
+	return 0;
+}
+
+/*
+ * longjmp(env, val): frames between here and the target stack pointer are
+ * abandoned. glibc stores that rsp mangled: rol 0x11 after xor with the
+ * pointer guard at %fs:0x30.
+ */
+static int on_longjmp(struct uprobe_hit *h, void *data)
+{
+	struct task *k = h->task;
+	uint64_t mangled, guard, target;
+	struct below_ctx c;
+
+	if (!k->rets)
+		return 0;
+	if (mem_read(k->proc, k->regs.rdi + 6 * 8, &mangled, sizeof(mangled)) < 0 ||
+	    mem_read(k->proc, k->regs.fs_base + 0x30, &guard, sizeof(guard)) < 0)
+		return 0;
+	target = ((mangled >> 0x11) | (mangled << (64 - 0x11))) ^ guard;
+	if (target <= k->regs.rsp || target - k->regs.rsp > (1ull << 30))
+		return 0; /* another stack, or not glibc's layout: leave it to the slot checks */
+	c.lo = k->regs.rsp;
+	c.hi = target;
+	drop_if(k, in_range, &c);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	uprobe_handler_fn fn;
+} watch_syms[] = {
+	{ "_Unwind_RaiseException", on_unwind },
+	{ "_Unwind_ForcedUnwind", on_unwind },
+	{ "_Unwind_Resume", on_unwind },
+	{ "_Unwind_Resume_or_Rethrow", on_unwind },
+	{ "_Unwind_Backtrace", on_unwind },
+	{ "__cxa_begin_catch", on_catch },
+	{ "longjmp", on_longjmp },
+	{ "_longjmp", on_longjmp },
+	{ "siglongjmp", on_longjmp },
+	{ "__longjmp_chk", on_longjmp },
+};
+
+static bool site_has_internal(struct uprobe_tracer *t, const struct elf_file *f,
+			      const struct elf_sym *sym, uprobe_handler_fn fn)
+{
+	for (struct site *s = t->sites; s; s = s->next) {
+		if (s->dev != f->dev || s->ino != f->ino || s->off != sym->off)
+			continue;
+		for (unsigned i = 0; i < s->nprobes; i++)
+			if (s->probes[i]->internal && s->probes[i]->handler == fn)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Puts libuprobe's own probes on the unwinder entry points, __cxa_begin_catch
+ * and the longjmp family in every file p maps that defines them (libgcc_s,
+ * libstdc++, libc, or a static executable).
+ */
+int ret_watch_proc(struct uprobe_tracer *t, struct proc *p)
+{
+	char saved[sizeof(t->errmsg)];
+
+	memcpy(saved, t->errmsg, sizeof(saved));
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		struct watched_file *w;
+		struct elf_file *f;
+
+		if (!m->x || m->path[0] != '/')
+			continue;
+		if (elf_open(m->path, &f, NULL, 0) < 0)
+			continue;
+		for (w = t->watched; w; w = w->next)
+			if (w->dev == f->dev && w->ino == f->ino)
+				break;
+		if (w)
+			continue;
+		w = calloc(1, sizeof(*w));
+		if (!w)
+			break;
+		w->dev = f->dev;
+		w->ino = f->ino;
+		w->next = t->watched;
+		t->watched = w;
+		for (size_t j = 0; j < ARRAY_SIZE(watch_syms); j++) {
+			const struct elf_sym *sym = elf_find_sym(f, watch_syms[j].name);
+
+			if (!sym || site_has_internal(t, f, sym, watch_syms[j].fn))
+				continue;
+			if (!probe_add_internal(t, f->path, watch_syms[j].name, watch_syms[j].fn))
+				pr_warn("cannot watch %s in %s: %s", watch_syms[j].name, f->path,
+					t->errmsg);
+		}
+	}
+	memcpy(t->errmsg, saved, sizeof(saved));
+	return 0;
+}
+
+void ret_free_watch(struct uprobe_tracer *t)
+{
+	while (t->watched) {
+		struct watched_file *w = t->watched;
+
+		t->watched = w->next;
+		free(w);
+	}
+}
+
+/* ---- removal, exit, detach, fork ---- */
+
+void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *k = t->tasks[i]; k; k = k->hnext)
+			for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
+				for (unsigned j = 0; j < ri->nrefs; j++)
+					if (ri->refs[j].u == u)
+						ri->refs[j].u = NULL;
+}
+
+void ret_task_exit(struct uprobe_tracer *t, struct task *k)
+{
+	while (k->rets) {
+		struct ret_instance *ri = k->rets;
+
+		k->rets = ri->next;
+		inst_missed(ri);
+		free(ri);
+	}
+	k->nrets = 0;
+	k->unwind_sp = 0;
+}
+
+/*
+ * Puts k's real return addresses back into target's memory, wherever the
+ * slot still holds the trampoline: k's own process before detach, or a fork
+ * child's copy of k's stack. A thread about to execute the trampoline
+ * itself is sent to the real return address.
+ */
+void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target)
+{
+	uint64_t tramp = proc_trampoline(k->proc);
+
+	if (!tramp)
+		return;
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
+		uint64_t val;
+
+		if (ri->chained)
+			continue;
+		if (mem_read(target, ri->slot, &val, sizeof(val)) == 0 && val == tramp)
+			mem_write(target, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
+	}
+	if (target == k->proc && k->regs_valid && k->regs.rip == tramp) {
+		struct ret_instance *ri = ret_find(k, k->regs.rsp - 8);
+
+		if (ri) {
+			k->regs.rip = ri->real_ret;
+			task_setregs(k);
+		}
+	}
+}
