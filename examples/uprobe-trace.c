@@ -569,11 +569,16 @@ static void print_counts(void)
 	}
 	for (size_t i = 0; i < nprobes; i++) {
 		uint64_t hits = uprobe_hits(probes[i].up);
+		uint64_t missed = uprobe_missed(probes[i].up);
 
 		if (opt.json) {
 			fputs("{\"probe\": ", opt.out);
 			json_string(opt.out, probes[i].label);
-			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": 0}\n", hits);
+			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": %" PRIu64 "}\n", hits,
+				missed);
+		} else if (missed) {
+			fprintf(opt.out, "%-*s  %" PRIu64 "  missed %" PRIu64 "\n", width,
+				probes[i].label, hits, missed);
 		} else {
 			fprintf(opt.out, "%-*s  %" PRIu64 "\n", width, probes[i].label, hits);
 		}
