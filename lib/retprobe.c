@@ -263,38 +263,29 @@ static bool in_range(struct task *k, struct ret_instance *ri, void *ctx)
 
 /*
  * The thread is past an unwinder (it caught, or the unwinder returned):
- * frames below rsp are gone; the others get their trampoline back.
+ * the calls it disarmed below rsp were unwound and are missed; the others
+ * get their trampoline back. Calls armed meanwhile are left alone: one
+ * below rsp may be on another stack (a coroutine's) and still live.
  */
+static bool unwound_or_rearmed(struct task *k, struct ret_instance *ri, void *ctx)
+{
+	uint64_t tramp = proc_trampoline(k->proc), val;
+
+	if (ri->armed)
+		return false;
+	if (ri->slot < k->regs.rsp)
+		return true;
+	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0 || val != ri->real_ret)
+		return true; /* the frame is not what it was: it cannot return through us */
+	if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0)
+		return true;
+	ri->armed = true;
+	return false;
+}
+
 static void rearm(struct uprobe_tracer *t, struct task *k)
 {
-	struct below_ctx c = { 0, k->regs.rsp };
-	uint64_t tramp = proc_trampoline(k->proc);
-
-	drop_if(k, in_range, &c);
-	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
-		uint64_t val;
-
-		if (ri->armed)
-			continue;
-		if (mem_read(k->proc, ri->slot, &val, sizeof(val)) == 0 && val == ri->real_ret &&
-		    mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) == 0)
-			ri->armed = true;
-	}
-	/* whatever could not be armed again returns unseen */
-	c.lo = 0;
-	c.hi = UINT64_MAX;
-	for (struct ret_instance **pp = &k->rets; *pp;) {
-		struct ret_instance *ri = *pp;
-
-		if (!ri->armed) {
-			*pp = ri->next;
-			k->nrets--;
-			inst_missed(ri);
-			free(ri);
-		} else {
-			pp = &ri->next;
-		}
-	}
+	drop_if(k, unwound_or_rearmed, NULL);
 	k->unwind_sp = 0;
 }
 
