@@ -199,6 +199,13 @@ struct uprobe_tracer {
 	unsigned nretprobes;   /* user return probes: the unwinder watch is needed while > 0 */
 	struct watched_file *watched; /* files already searched for unwinder/longjmp symbols */
 	void *unw_as;          /* libunwind address space, made on first backtrace */
+	struct bound_cache {   /* instruction starts of recently probed functions */
+		const struct elf_file *f;
+		uint64_t sym_off, size;
+		uint64_t decoded;  /* bytes decodable from the start */
+		uint8_t *starts;   /* one bit per byte: an instruction starts there */
+	} bcache[4];
+	unsigned bcache_next;
 };
 
 struct uprobe_hit {
@@ -258,6 +265,7 @@ void bp_table_free(struct bp_table *bt);
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p);
 int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target);
 void site_put(struct uprobe_tracer *t, struct site *s);
+void probe_bcache_free(struct uprobe_tracer *t);
 
 /* xol.c */
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,

@@ -476,10 +476,60 @@ static int check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 	return 0;
 }
 
+/*
+ * The instruction starts of a function, decoded once from its symbol's
+ * start: adding a probe at every instruction of a large function must not
+ * decode it again for each one.
+ */
+static struct bound_cache *boundaries(struct uprobe_tracer *t, const struct elf_file *f,
+				      const struct elf_sym *sym)
+{
+	struct bound_cache *c;
+	uint64_t cur, size = sym->size;
+
+	for (unsigned i = 0; i < ARRAY_SIZE(t->bcache); i++) {
+		c = &t->bcache[i];
+		if (c->f == f && c->sym_off == sym->off && c->size == size)
+			return c;
+	}
+	c = &t->bcache[t->bcache_next++ % ARRAY_SIZE(t->bcache)];
+	free(c->starts);
+	memset(c, 0, sizeof(*c));
+	if (sym->off >= f->size)
+		return NULL;
+	if (size > f->size - sym->off)
+		size = f->size - sym->off;
+	c->starts = calloc(size / 8 + 1, 1);
+	if (!c->starts)
+		return NULL;
+	c->f = f;
+	c->sym_off = sym->off;
+	c->size = sym->size;
+	for (cur = 0; cur < size;) {
+		int len = arch_insn_len(f->data + sym->off + cur, f->size - sym->off - cur);
+
+		if (len < 0)
+			break;
+		c->starts[cur / 8] |= 1 << (cur % 8);
+		cur += len;
+	}
+	c->decoded = cur;
+	return c;
+}
+
+void probe_bcache_free(struct uprobe_tracer *t)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(t->bcache); i++) {
+		free(t->bcache[i].starts);
+		memset(&t->bcache[i], 0, sizeof(t->bcache[i]));
+	}
+}
+
 static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off)
 {
 	const struct elf_sym *sym;
-	uint64_t vaddr, cur;
+	struct bound_cache *c;
+	uint64_t vaddr, rel;
 
 	if (elf_off_to_vaddr(f, off, &vaddr) < 0)
 		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not mapped by any segment",
@@ -490,17 +540,16 @@ static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 			 base_name(f->path), (unsigned long long)vaddr);
 		return 0;
 	}
-	for (cur = sym->off; cur < off;) {
-		int len = arch_insn_len(f->data + cur, f->size - cur);
-
-		if (len < 0)
-			return tracer_err(t, -ENOEXEC,
-					  "%s: cannot decode %s at offset 0x%llx, before 0x%llx",
-					  base_name(f->path), sym->name, (unsigned long long)cur,
-					  (unsigned long long)off);
-		cur += len;
-	}
-	if (cur != off)
+	c = boundaries(t, f, sym);
+	if (!c)
+		return tracer_err(t, -ENOMEM, "out of memory");
+	rel = off - sym->off;
+	if (rel >= c->decoded)
+		return tracer_err(t, -ENOEXEC,
+				  "%s: cannot decode %s at offset 0x%llx, before 0x%llx",
+				  base_name(f->path), sym->name,
+				  (unsigned long long)(sym->off + c->decoded), (unsigned long long)off);
+	if (!(c->starts[rel / 8] & (1 << (rel % 8))))
 		return tracer_err(t, -EINVAL,
 				  "offset 0x%llx is not an instruction boundary in %s (0x%llx-0x%llx)",
 				  (unsigned long long)vaddr, sym->name, (unsigned long long)sym->vaddr,

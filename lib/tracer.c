@@ -483,6 +483,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	}
 	ret_free_watch(t);
 	unwind_free(t);
+	probe_bcache_free(t);
 	free(t->exits);
 	free(t->early);
 	free(t->early_status);
