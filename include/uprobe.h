@@ -139,7 +139,11 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid);
 
 /*
  * Handles events (probe hits, thread creation, exits, signals) until every
- * tracee has exited, or uprobe_tracer_stop() is called. Returns 0 then, or a
+ * tracee has exited, or uprobe_tracer_stop() is called. It waits for any
+ * child of the calling thread: a child the calling thread forked for other
+ * purposes may have its exit consumed here; children forked by the
+ * program's other threads are left alone (so run the tracer in a thread of
+ * its own when the program has children of its own). Returns 0 then, or a
  * negative errno on an internal failure (the message says which).
  * After a stop, tracees stay attached and stopped threads are resumed when
  * run() is called again; call uprobe_tracer_detach() to let them go.

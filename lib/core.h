@@ -25,8 +25,11 @@ struct site {
 	unsigned nprobes, cap;
 	unsigned nret;          /* how many of them are return probes */
 	unsigned refs;          /* probes + slots that still name it */
-	struct site *next;      /* registry chain */
+	struct site *next, *prev; /* the registry, for iteration */
+	struct site *hnext;     /* hash chain, for lookup */
 };
+
+#define SITE_HASH 16384
 
 struct uprobe {
 	struct uprobe_tracer *t;
@@ -49,6 +52,12 @@ struct bp {
 	uint64_t slot;  /* out-of-line code for this instruction */
 	uint8_t orig;   /* the byte the int3 replaced */
 	bool internal;  /* the spawn-time entry breakpoint, not a probe */
+	/*
+	 * Its probes were removed and the int3 is gone, but the slot stays
+	 * valid (a thread may still be in it): adding a probe there again
+	 * reuses it instead of taking a new one.
+	 */
+	bool retired;
 };
 
 /* Open-addressing hash of breakpoints keyed by vaddr: O(1) on the hit path. */
@@ -185,6 +194,7 @@ struct uprobe_tracer {
 	struct proc *procs;
 	struct task *tasks[TASK_HASH];
 	struct site *sites;
+	struct site **site_hash; /* SITE_HASH buckets by (dev, ino, off) */
 	struct uprobe *probes, *probes_tail;
 	struct exit_rec *exits;
 	unsigned nexits, exits_cap;

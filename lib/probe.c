@@ -102,28 +102,66 @@ void bp_table_free(struct bp_table *bt)
 
 /* ---- sites ---- */
 
+static size_t site_hash(dev_t dev, ino_t ino, uint64_t off)
+{
+	uint64_t h = (uint64_t)dev * 0x9E3779B97F4A7C15ull ^ (uint64_t)ino * 0xC2B2AE3D27D4EB4Full ^ off;
+
+	return (size_t)((h * 0x9E3779B97F4A7C15ull) >> 40) % SITE_HASH;
+}
+
 void site_put(struct uprobe_tracer *t, struct site *s)
 {
 	struct site **pp;
 
 	if (--s->refs)
 		return;
-	for (pp = &t->sites; *pp; pp = &(*pp)->next) {
-		if (*pp == s) {
-			*pp = s->next;
-			break;
+	if (s->prev)
+		s->prev->next = s->next;
+	else
+		t->sites = s->next;
+	if (s->next)
+		s->next->prev = s->prev;
+	if (t->site_hash) {
+		for (pp = &t->site_hash[site_hash(s->dev, s->ino, s->off)]; *pp; pp = &(*pp)->hnext) {
+			if (*pp == s) {
+				*pp = s->hnext;
+				break;
+			}
 		}
 	}
 	free(s->probes);
 	free(s);
 }
 
+/* The site of (dev, ino, off), with or without probes now. */
 static struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off)
 {
-	for (struct site *s = t->sites; s; s = s->next)
-		if (s->dev == dev && s->ino == ino && s->off == off && s->nprobes)
+	if (!t->site_hash)
+		return NULL;
+	for (struct site *s = t->site_hash[site_hash(dev, ino, off)]; s; s = s->hnext)
+		if (s->dev == dev && s->ino == ino && s->off == off)
 			return s;
 	return NULL;
+}
+
+static int site_register(struct uprobe_tracer *t, struct site *s)
+{
+	size_t h;
+
+	if (!t->site_hash) {
+		t->site_hash = calloc(SITE_HASH, sizeof(*t->site_hash));
+		if (!t->site_hash)
+			return -ENOMEM;
+	}
+	h = site_hash(s->dev, s->ino, s->off);
+	s->hnext = t->site_hash[h];
+	t->site_hash[h] = s;
+	s->prev = NULL;
+	s->next = t->sites;
+	if (t->sites)
+		t->sites->prev = s;
+	t->sites = s;
+	return 0;
 }
 
 static bool map_is_file(const struct map_entry *m, const struct elf_file *f)
@@ -160,10 +198,11 @@ static int for_each_vaddr(struct proc *p, const struct site *s,
 static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx)
 {
 	struct uprobe_tracer *t = ctx;
+	struct bp *b = bp_lookup(&p->bps, vaddr);
 	uint8_t byte;
 	int err;
 
-	if (bp_lookup(&p->bps, vaddr))
+	if (b && !b->retired)
 		return 0;
 	err = mem_read(p, vaddr, &byte, 1);
 	if (err)
@@ -188,24 +227,31 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 	struct site *s = (struct site *)cs;
 	uint8_t int3 = INT3;
 	uint64_t slot;
-	struct bp *b;
+	struct bp *b = bp_lookup(&p->bps, vaddr);
 	int err;
 
-	if (bp_lookup(&p->bps, vaddr))
+	if (b && !b->retired)
 		return 0;
-	/* the slot first: a thread may trap the moment the int3 lands */
-	err = xol_slot_for(t, p, s, vaddr, &slot);
-	if (err)
-		return err;
-	b = bp_insert(&p->bps, vaddr);
-	if (!b)
-		return tracer_err(t, -ENOMEM, "out of memory");
-	b->site = s;
-	b->slot = slot;
-	b->orig = s->plan.bytes[0];
+	if (b && b->site == s) {
+		/* the same instruction probed again: its slot is still there */
+		b->retired = false;
+	} else {
+		if (b)
+			bp_delete(&p->bps, b);
+		/* the slot first: a thread may trap the moment the int3 lands */
+		err = xol_slot_for(t, p, s, vaddr, &slot);
+		if (err)
+			return err;
+		b = bp_insert(&p->bps, vaddr);
+		if (!b)
+			return tracer_err(t, -ENOMEM, "out of memory");
+		b->site = s;
+		b->slot = slot;
+		b->orig = s->plan.bytes[0];
+	}
 	err = mem_write(p, vaddr, &int3, 1);
 	if (err) {
-		bp_delete(&p->bps, b);
+		b->retired = true;
 		return tracer_err(t, err, "pid %d: cannot write 0x%llx: %s", p->pid,
 				  (unsigned long long)vaddr, strerror(-err));
 	}
@@ -216,10 +262,10 @@ static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void
 {
 	struct bp *b = bp_lookup(&p->bps, vaddr);
 
-	if (!b || b->site != s)
+	if (!b || b->site != s || b->retired)
 		return 0;
 	mem_write(p, vaddr, &b->orig, 1);
-	bp_delete(&p->bps, b);
+	b->retired = true;
 	return 0;
 }
 
@@ -287,7 +333,7 @@ int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 	for (size_t i = 0; i < bt->cap; i++) {
 		struct bp *b = &bt->slots[i];
 
-		if (!b->vaddr || b->site == BP_TOMB)
+		if (!b->vaddr || b->site == BP_TOMB || b->retired)
 			continue;
 		mem_write(target, b->vaddr, &b->orig, 1);
 	}
@@ -567,7 +613,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	struct site *s = NULL;
 	struct uprobe *u = NULL;
 	uint64_t off;
-	bool new_site = false;
+	bool new_site = false, need_plant = false;
 	int err;
 
 	if (!t || !binary) {
@@ -633,7 +679,10 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	}
 
 	s = site_find(t, f->dev, f->ino, off);
-	if (!s) {
+	if (s && !s->nprobes) {
+		/* retired: its plan and slots are still good; plant it again */
+		need_plant = true;
+	} else if (!s) {
 		s = calloc(1, sizeof(*s));
 		if (!s) {
 			err = tracer_err(t, -ENOMEM, "out of memory");
@@ -653,6 +702,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 			goto fail;
 		}
 		new_site = true;
+		need_plant = true;
 	}
 	u = calloc(1, sizeof(*u));
 	if (!u || (s->nprobes == s->cap && !(s->probes = reallocarray(s->probes,
@@ -670,10 +720,15 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	if (!u->maxactive)
 		u->maxactive = 128;
 	if (new_site) {
-		/* registered but without probes yet: invisible to site_find until planted */
-		s->next = t->sites;
-		t->sites = s;
-		s->refs = 1;
+		err = site_register(t, s);
+		if (err) {
+			tracer_err(t, err, "out of memory");
+			goto fail;
+		}
+		new_site = false; /* owned by the registry from here on */
+	}
+	if (need_plant) {
+		s->refs++;
 		s->probes[s->nprobes++] = u;
 		err = plant_site(t, s);
 		if (err) {

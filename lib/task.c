@@ -312,7 +312,11 @@ int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status)
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 {
 	int status;
-	pid_t tid = waitpid(which, &status, __WALL | (block ? 0 : WNOHANG));
+	/*
+	 * __WNOTHREAD: children that other threads of the tracer's program
+	 * forked are theirs to reap; only this thread's tracees are ours.
+	 */
+	pid_t tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
 	struct task *k;
 
 	if (tid == 0)

@@ -139,6 +139,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		return;
 	}
 	b = bp_lookup(&mm->bps, addr);
+	if (b && b->retired)
+		b = NULL;
 	/*
 	 * After a one-byte instruction the thread may legitimately sit at
 	 * addr + 1 and get a SIGTRAP from kill(); only then is the cause
@@ -186,7 +188,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			ret_commit(t, k, ri);
 		/* bp may have moved if a handler added probes; look it up again */
 		b = bp_lookup(&mm->bps, addr);
-		if (!b) {
+		if (!b || b->retired) {
 			task_setregs(k);
 			task_resume(k);
 			return;

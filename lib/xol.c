@@ -234,6 +234,44 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
 }
 
 /*
+ * A thread about to execute a slot's syscall (detach): let it enter the
+ * system call (a syscall-entry stop comes before any blocking), then make
+ * it return to the program, rcx as the original instruction would leave
+ * it. Rewinding it onto the original instruction instead would let a quick
+ * re-attach report the same execution twice.
+ */
+static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *plan,
+				     uint64_t insn_addr, uint64_t slot)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		int st;
+
+		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if ((st >> 16) || WSTOPSIG(st) != SIGTRAP) {
+			if (!(st >> 16))
+				task_hold_signal(k, WSTOPSIG(st));
+			continue;
+		}
+		if (task_getregs(k) < 0)
+			return -ESRCH;
+		if (k->regs.rip != slot + plan->len)
+			return -EIO;
+		k->regs.rip = insn_addr + plan->len;
+		k->regs.rcx = insn_addr + plan->len;
+		k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
+		return task_setregs(k);
+	}
+	return -EBUSY;
+}
+
+/*
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
  * multi-instruction sequence) it is stepped until it leaves the slot.
@@ -268,13 +306,12 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 			if (k->regs.rip == slot && plan->type == ARCH_T_SYSCALL) {
 				/*
 				 * Stepping it could block in the system call with the
-				 * tracer waiting: rewind onto the original instruction
-				 * when its int3 is gone, else leave it where it is.
+				 * tracer waiting. Where the int3 stays (a signal to
+				 * deliver), leave it: a restart would hit the int3 again.
 				 */
 				if (breakpoints_stay)
 					return -EAGAIN;
-				arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs);
-				return task_setregs(k);
+				return enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
 			}
 			/* elsewhere at its start the handlers ran already: step, never rewind */
 			if (k->regs.rip != slot &&
