@@ -1,0 +1,1189 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* uprobe-bench: ns per hit of libuprobe against a raw ptrace floor and kernel uprobes; registration cost. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/ptrace.h>
+#include <sys/stat.h>
+#include <sys/user.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uprobe.h>
+
+#define REPS 3
+#define DEFAULT_HITS 30000
+#define NOPROBE_FACTOR 100 /* the bare loop is ~ns per call: run it longer to see it */
+#define KGROUP "uprobe_bench"
+#define MAX_ROWS 32
+#define NFUNCS 5
+
+/* bench_big in bench_funcs.S: groups of four instructions, 14 bytes each. */
+#define BIG_GROUPS 2600
+#define BIG_GROUP_LEN 14
+static const uint8_t big_group[BIG_GROUP_LEN] = {
+	0x48, 0x83, 0xc0, 0x01,       /* add $1,%rax */
+	0x48, 0x89, 0xc2,             /* mov %rax,%rdx */
+	0x48, 0x8d, 0x4c, 0x24, 0x08, /* lea 8(%rsp),%rcx */
+	0x31, 0xc9,                   /* xor %ecx,%ecx */
+};
+static const uint8_t big_starts[4] = { 0, 4, 7, 12 };
+
+struct func {
+	const char *name;  /* argv[1] of the target, and the kernel event's name suffix */
+	const char *sym;
+	uint64_t sym_off;  /* the probe is at sym + sym_off */
+	const char *what;  /* the instruction, for the row label */
+	uint64_t file_off; /* from the ELF, for the kernel's p:...:0xOFFSET */
+};
+
+static struct func funcs[NFUNCS] = {
+	{ "push", "bench_push", 0, "push %rbp (entry)" },
+	{ "endbr", "bench_endbr", 0, "endbr64 (entry)" },
+	{ "riprel", "bench_riprel", 0, "mov x(%rip),%rax (entry)" },
+	{ "call", "bench_call", 0, "call rel32 (entry)" },
+	{ "mid", "bench_mid", 4, "add %rdi,%rax (mid-function)" },
+};
+
+enum unit { U_NS_CALL, U_NS_HIT, U_MS };
+
+struct row {
+	char label[64];
+	enum unit unit;
+	const char *count_what; /* "calls", "hits", "probes" */
+	uint64_t count;         /* what one repetition did (hits as counted, not as asked) */
+	double v[REPS];
+	int nv;
+	char note[160];
+};
+
+struct placement {
+	const char *name;
+	bool pinned;
+	struct row rows[MAX_ROWS];
+	int nrows;
+	int floor_row, regs_row; /* indices of the two floor rows */
+};
+
+static char target_path[PATH_MAX + 32];
+static uint64_t nhits = DEFAULT_HITS;
+static cpu_set_t orig_mask;
+static int pin_cpu = -1;
+static bool cur_pinned;
+
+static volatile sig_atomic_t timed_out;
+static struct uprobe_tracer *volatile cur_tracer;
+static volatile pid_t cur_child; /* a plain (untraced) child to kill on SIGINT */
+
+/* tracefs state, prepared beforehand so the signal handler can undo it with write() alone */
+static char tracefs[64];
+static bool kevents_live;
+static char kev_enable[NFUNCS][160];
+static char kev_remove[NFUNCS][64];
+
+static int empty_handler(struct uprobe_hit *h, void *data)
+{
+	return 0;
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static unsigned timeout_for(uint64_t hits)
+{
+	/* ~15 µs a hit expected; allow more than ten times that */
+	return 10 + (unsigned)(hits / 5000);
+}
+
+/* ---- signals: bounded waits, cleanup on interrupt ---- */
+
+static void on_alarm(int sig)
+{
+	timed_out = 1;
+	if (cur_tracer)
+		uprobe_tracer_stop(cur_tracer);
+}
+
+static int write_str(const char *path, const char *s, int flags)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC | flags);
+	ssize_t n;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, s, strlen(s));
+	if (n < 0)
+		n = -errno;
+	close(fd);
+	return n < 0 ? (int)n : 0;
+}
+
+/* Disables and deletes only our own events. Async-signal-safe: open/write/close. */
+static void kevents_remove(void)
+{
+	char events[96];
+
+	if (!tracefs[0])
+		return;
+	for (int i = 0; i < NFUNCS; i++)
+		if (kev_enable[i][0])
+			write_str(kev_enable[i], "0", O_TRUNC);
+	strcpy(events, tracefs);
+	strcat(events, "/uprobe_events");
+	for (int i = 0; i < NFUNCS; i++)
+		if (kev_remove[i][0])
+			write_str(events, kev_remove[i], O_APPEND);
+	kevents_live = false;
+}
+
+static void on_fatal(int sig)
+{
+	if (cur_child > 0)
+		kill(cur_child, SIGKILL);
+	if (kevents_live)
+		kevents_remove();
+	/* traced children die with us: libuprobe and the floor set PTRACE_O_EXITKILL */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm; /* no SA_RESTART: a blocked waitpid returns EINTR */
+	sigaction(SIGALRM, &sa, NULL);
+	sa.sa_handler = on_fatal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/* waitpid(pid) for at most secs; on timeout kills pid (ours) and reaps it. */
+static int wait_bounded(pid_t pid, int *st, unsigned secs)
+{
+	timed_out = 0;
+	alarm(secs);
+	for (;;) {
+		pid_t r = waitpid(pid, st, __WALL);
+
+		if (r == pid)
+			break;
+		if (r < 0 && errno == EINTR && !timed_out)
+			continue;
+		alarm(0);
+		kill(pid, SIGKILL);
+		alarm(5);
+		waitpid(pid, st, __WALL);
+		alarm(0);
+		return timed_out ? -ETIMEDOUT : -errno;
+	}
+	alarm(0);
+	return 0;
+}
+
+/* ---- CPU placement ---- */
+
+static void set_placement(bool pinned)
+{
+	cpu_set_t m;
+
+	cur_pinned = pinned;
+	if (!pinned) {
+		sched_setaffinity(0, sizeof(orig_mask), &orig_mask);
+		return;
+	}
+	CPU_ZERO(&m);
+	CPU_SET(pin_cpu, &m);
+	if (sched_setaffinity(0, sizeof(m), &m) < 0)
+		fprintf(stderr, "uprobe-bench: sched_setaffinity(CPU %d): %s\n", pin_cpu,
+			strerror(errno));
+}
+
+/* The child inherits the mask from fork; set it explicitly as well, so both are pinned by name. */
+static void place_child(pid_t pid)
+{
+	cpu_set_t m;
+
+	if (!cur_pinned)
+		return;
+	CPU_ZERO(&m);
+	CPU_SET(pin_cpu, &m);
+	sched_setaffinity(pid, sizeof(m), &m);
+}
+
+/* ---- results through a pipe: the target times its own loop ---- */
+
+static int result_pipe(int p[2])
+{
+	/* the write end must survive exec, the read end must not */
+	if (pipe(p) < 0)
+		return -errno;
+	fcntl(p[0], F_SETFD, FD_CLOEXEC);
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	return 0;
+}
+
+/* Reads "N NS ..." written by a child that has already exited. */
+static int read_result(int fd, uint64_t *n, uint64_t *ns)
+{
+	char buf[128];
+	unsigned long long a, b;
+	ssize_t r = read(fd, buf, sizeof(buf) - 1);
+
+	if (r <= 0)
+		return -EIO;
+	buf[r] = 0;
+	if (sscanf(buf, "%llu %llu", &a, &b) != 2)
+		return -EIO;
+	*n = a;
+	*ns = b;
+	return 0;
+}
+
+/* ---- ELF: symbol → file offset, without libuprobe, to cross-check it and feed the kernel ---- */
+
+static int elf_sym_off(const char *path, const char *name, uint64_t *off, uint64_t *size)
+{
+	Elf *e = NULL;
+	Elf_Scn *scn = NULL;
+	uint64_t vaddr = 0;
+	size_t nph;
+	bool found = false;
+	int fd, err = -ENOENT;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e) {
+		err = -ENOEXEC;
+		goto out;
+	}
+	while (!found && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym s;
+			const char *n;
+
+			if (!gelf_getsym(d, (int)i, &s))
+				continue;
+			n = elf_strptr(e, sh.sh_link, s.st_name);
+			if (n && !strcmp(n, name) && GELF_ST_TYPE(s.st_info) == STT_FUNC) {
+				vaddr = s.st_value;
+				*size = s.st_size;
+				found = true;
+				break;
+			}
+		}
+	}
+	if (!found || elf_getphdrnum(e, &nph))
+		goto out;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+
+		if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type != PT_LOAD)
+			continue;
+		if (vaddr >= ph.p_vaddr && vaddr < ph.p_vaddr + ph.p_filesz) {
+			*off = vaddr - ph.p_vaddr + ph.p_offset;
+			err = 0;
+			break;
+		}
+	}
+out:
+	if (e)
+		elf_end(e);
+	close(fd);
+	return err;
+}
+
+/* Finds every probed instruction in the file and checks bench_big's bytes are what we assume. */
+static int prepare_offsets(void)
+{
+	uint64_t off, size;
+	uint8_t buf[BIG_GROUP_LEN * 2];
+	int fd, err;
+
+	elf_version(EV_CURRENT);
+	for (int i = 0; i < NFUNCS; i++) {
+		err = elf_sym_off(target_path, funcs[i].sym, &off, &size);
+		if (err) {
+			fprintf(stderr, "uprobe-bench: %s: no function '%s': %s\n", target_path,
+				funcs[i].sym, strerror(-err));
+			return err;
+		}
+		funcs[i].file_off = off + funcs[i].sym_off;
+	}
+	err = elf_sym_off(target_path, "bench_big", &off, &size);
+	if (err || size != BIG_GROUPS * BIG_GROUP_LEN + 1) {
+		fprintf(stderr, "uprobe-bench: %s: bench_big missing or of unexpected size\n",
+			target_path);
+		return -ENOEXEC;
+	}
+	fd = open(target_path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || pread(fd, buf, sizeof(buf), (off_t)off) != (ssize_t)sizeof(buf) ||
+	    memcmp(buf, big_group, BIG_GROUP_LEN) ||
+	    memcmp(buf + BIG_GROUP_LEN, big_group, BIG_GROUP_LEN)) {
+		fprintf(stderr, "uprobe-bench: %s: bench_big is not encoded as expected\n",
+			target_path);
+		if (fd >= 0)
+			close(fd);
+		return -ENOEXEC;
+	}
+	close(fd);
+	return 0;
+}
+
+/* ---- the rows ---- */
+
+static struct row *row_get(struct placement *pl, const char *label, enum unit unit,
+			   const char *count_what)
+{
+	struct row *r;
+
+	for (int i = 0; i < pl->nrows; i++)
+		if (!strcmp(pl->rows[i].label, label))
+			return &pl->rows[i];
+	r = &pl->rows[pl->nrows++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->label, sizeof(r->label), "%s", label);
+	r->unit = unit;
+	r->count_what = count_what;
+	return r;
+}
+
+static void row_add(struct row *r, double v, uint64_t count)
+{
+	if (r->nv < REPS)
+		r->v[r->nv++] = v;
+	r->count = count;
+}
+
+static void row_note(struct row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void row_note(struct row *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->note[0])
+		return; /* the first problem is the interesting one */
+	va_start(ap, fmt);
+	vsnprintf(r->note, sizeof(r->note), fmt, ap);
+	va_end(ap);
+}
+
+/* The target alone, untraced (the no-probe row and the kernel uprobe rows). */
+static int run_plain(const char *func, uint64_t n, uint64_t *done, uint64_t *ns)
+{
+	char nstr[32], fdstr[16];
+	int p[2], st, err;
+	pid_t pid;
+
+	err = result_pipe(p);
+	if (err)
+		return err;
+	snprintf(nstr, sizeof(nstr), "%llu", (unsigned long long)n);
+	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (!pid) {
+		execl(target_path, target_path, func, nstr, fdstr, (char *)NULL);
+		_exit(127);
+	}
+	cur_child = pid;
+	place_child(pid);
+	err = wait_bounded(pid, &st, timeout_for(n / NOPROBE_FACTOR));
+	cur_child = 0;
+	if (!err && (!WIFEXITED(st) || WEXITSTATUS(st)))
+		err = -ECHILD;
+	if (!err)
+		err = read_result(p[0], done, ns);
+out:
+	close(p[0]);
+	close(p[1]);
+	return err;
+}
+
+/*
+ * The floor: the least any ptrace breakpoint can cost. A child executes int3
+ * n times; the tracer waits for each stop and resumes it, optionally with the
+ * register read and write that a real breakpoint handler needs.
+ */
+static int run_floor(bool regs, uint64_t n, uint64_t *hits, uint64_t *ns)
+{
+	struct user_regs_struct ur;
+	uint64_t done = 0;
+	int p[2], st, err;
+	pid_t pid;
+
+	*hits = 0;
+	err = result_pipe(p);
+	if (err)
+		return err;
+	pid = fork();
+	if (pid < 0) {
+		err = -errno;
+		goto out;
+	}
+	if (!pid) {
+		uint64_t t0, t1;
+
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+			_exit(126);
+		raise(SIGSTOP);
+		t0 = now_ns();
+		for (uint64_t i = 0; i < n; i++)
+			__asm__ volatile("int3" ::: "memory");
+		t1 = now_ns();
+		dprintf(p[1], "%llu %llu\n", (unsigned long long)n, (unsigned long long)(t1 - t0));
+		_exit(0);
+	}
+	place_child(pid);
+	timed_out = 0;
+	alarm(timeout_for(n));
+	for (;;) {
+		if (waitpid(pid, &st, __WALL) < 0) {
+			if (errno == EINTR && !timed_out)
+				continue;
+			err = timed_out ? -ETIMEDOUT : -errno;
+			kill(pid, SIGKILL);
+			alarm(5);
+			waitpid(pid, &st, __WALL);
+			break;
+		}
+		if (WIFEXITED(st) || WIFSIGNALED(st)) {
+			if (!WIFEXITED(st) || WEXITSTATUS(st))
+				err = -ECHILD;
+			break;
+		}
+		if (WSTOPSIG(st) == SIGSTOP && !done) {
+			/* the child's own raise(SIGSTOP): options, then go */
+			ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)PTRACE_O_EXITKILL);
+			done = 1;
+			ptrace(PTRACE_CONT, pid, NULL, NULL);
+			continue;
+		}
+		if (WSTOPSIG(st) == SIGTRAP) {
+			(*hits)++;
+			if (regs) {
+				ptrace(PTRACE_GETREGS, pid, NULL, &ur);
+				ptrace(PTRACE_SETREGS, pid, NULL, &ur);
+			}
+			ptrace(PTRACE_CONT, pid, NULL, NULL);
+			continue;
+		}
+		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)WSTOPSIG(st));
+	}
+	alarm(0);
+	if (!err)
+		err = read_result(p[0], &done, ns);
+out:
+	close(p[0]);
+	close(p[1]);
+	return err;
+}
+
+/* Runs t until its tracees are gone, at most secs; on timeout kills pid (ours) and reaps it. */
+static int tracer_run_bounded(struct uprobe_tracer *t, pid_t pid, unsigned secs)
+{
+	int err;
+
+	timed_out = 0;
+	cur_tracer = t;
+	alarm(secs);
+	err = uprobe_tracer_run(t);
+	alarm(0);
+	if (timed_out) {
+		kill(pid, SIGKILL);
+		timed_out = 0;
+		alarm(5);
+		uprobe_tracer_run(t);
+		alarm(0);
+		err = -ETIMEDOUT;
+	}
+	cur_tracer = NULL;
+	return err;
+}
+
+/* One libuprobe row: spawn the target, one probe with an empty handler, run it to the end. */
+static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
+			 struct row *r)
+{
+	struct uprobe_tracer *t;
+	struct uprobe *u = NULL;
+	char nstr[32], fdstr[16];
+	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
+	uint64_t done = 0;
+	int p[2], err, st;
+	pid_t pid = 0;
+
+	*hits = 0;
+	t = uprobe_tracer_new();
+	if (!t)
+		return -errno;
+	err = result_pipe(p);
+	if (err)
+		goto out_free;
+	snprintf(nstr, sizeof(nstr), "%llu", (unsigned long long)n);
+	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
+	err = uprobe_tracer_spawn(t, argv, &pid);
+	close(p[1]);
+	if (err) {
+		row_note(r, "spawn: %s", uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	place_child(pid);
+	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler);
+	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
+	if (!u) {
+		err = -errno;
+		row_note(r, "uprobe_add: %s", uprobe_tracer_errmsg(t));
+		kill(pid, SIGKILL);
+		tracer_run_bounded(t, pid, 5);
+		goto out;
+	}
+	if (uprobe_file_offset(u) != f->file_off)
+		row_note(r, "libuprobe says file offset 0x%llx, the ELF says 0x%llx",
+			 (unsigned long long)uprobe_file_offset(u),
+			 (unsigned long long)f->file_off);
+	err = tracer_run_bounded(t, pid, timeout_for(n));
+	*hits = uprobe_hits(u);
+	if (err) {
+		row_note(r, "run: %s", err == -ETIMEDOUT ? "timed out" : uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	st = uprobe_tracer_exit_status(t, pid);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		row_note(r, "target did not exit cleanly (status 0x%x)", st);
+		err = -ECHILD;
+		goto out;
+	}
+	err = read_result(p[0], &done, ns);
+	if (!err && *hits != n)
+		row_note(r, "%llu hits for %llu calls", (unsigned long long)*hits,
+			 (unsigned long long)n);
+out:
+	close(p[0]);
+out_free:
+	uprobe_tracer_free(t);
+	return err;
+}
+
+/* libc function entries for the second registration set, found in its .dynsym. */
+#define LIBC_ENTRIES 1000
+static char libc_path[PATH_MAX];
+static uint64_t libc_offs[LIBC_ENTRIES * 2]; /* spares for entries libuprobe refuses */
+static unsigned libc_noffs;
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The libc this program runs with (the target's is the same file): the file
+ * offsets of distinct FUNC symbols (IFUNCs excluded: adding one runs its
+ * resolver in the tracee, another cost). Probing by file offset at a
+ * function's start leaves libuprobe nothing to decode up to the offset.
+ */
+static int prepare_libc(void)
+{
+	char line[PATH_MAX + 128];
+	uint64_t *vaddrs = NULL;
+	size_t nv = 0, cap = 0, nph;
+	Elf *e = NULL;
+	Elf_Scn *scn = NULL;
+	FILE *f = fopen("/proc/self/maps", "re");
+	int fd = -1, err = -ENOENT;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/');
+
+		if (path && strstr(path, "/libc.so")) {
+			path[strcspn(path, "\n")] = 0;
+			snprintf(libc_path, sizeof(libc_path), "%s", path);
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	if (!libc_path[0] || (fd = open(libc_path, O_RDONLY | O_CLOEXEC)) < 0 ||
+	    !(e = elf_begin(fd, ELF_C_READ, NULL)))
+		goto out;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Sym s;
+
+			if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+			    s.st_shndx == SHN_UNDEF || !s.st_size)
+				continue;
+			if (nv == cap) {
+				cap = cap ? cap * 2 : 1024;
+				vaddrs = reallocarray(vaddrs, cap, sizeof(*vaddrs));
+				if (!vaddrs) {
+					err = -ENOMEM;
+					goto out;
+				}
+			}
+			vaddrs[nv++] = s.st_value;
+		}
+	}
+	qsort(vaddrs, nv, sizeof(*vaddrs), cmp_u64);
+	if (elf_getphdrnum(e, &nph))
+		goto out;
+	for (size_t i = 0; i < nv && libc_noffs < LIBC_ENTRIES * 2; i++) {
+		if (i && vaddrs[i] == vaddrs[i - 1])
+			continue; /* aliases: one instruction, one site */
+		for (size_t j = 0; j < nph; j++) {
+			GElf_Phdr ph;
+
+			if (!gelf_getphdr(e, (int)j, &ph) || ph.p_type != PT_LOAD ||
+			    !(ph.p_flags & PF_X))
+				continue;
+			if (vaddrs[i] >= ph.p_vaddr && vaddrs[i] < ph.p_vaddr + ph.p_filesz)
+				libc_offs[libc_noffs++] = vaddrs[i] - ph.p_vaddr + ph.p_offset;
+		}
+	}
+	err = libc_noffs >= LIBC_ENTRIES ? 0 : -ENOENT;
+out:
+	if (e)
+		elf_end(e);
+	if (fd >= 0)
+		close(fd);
+	free(vaddrs);
+	return err;
+}
+
+enum reg_set { REG_BIG, REG_LIBC };
+
+/* The i-th probe of a set: binary, symbol, offset. */
+static void reg_probe(enum reg_set set, unsigned i, const char **bin, const char **sym,
+		      uint64_t *off)
+{
+	if (set == REG_BIG) {
+		*bin = target_path;
+		*sym = "bench_big";
+		*off = (uint64_t)(i / 4) * BIG_GROUP_LEN + big_starts[i % 4];
+	} else {
+		*bin = libc_path;
+		*sym = NULL;
+		*off = libc_offs[i];
+	}
+}
+
+/*
+ * Registration: count probes added one by one into a spawned target held at
+ * its entry, so each is planted at once; then all removed. REG_BIG: distinct
+ * instruction boundaries of bench_big; REG_LIBC: distinct libc function
+ * entries (refused ones are skipped and reported).
+ */
+static int run_registration(enum reg_set set, unsigned count, double *add_ms, double *rm_ms,
+			    struct row *r)
+{
+	struct uprobe_tracer *t;
+	struct uprobe **u;
+	char fdstr[16];
+	char *argv[] = { target_path, "none", "0", fdstr, NULL };
+	unsigned added = 0, tried = 0, refused = 0;
+	unsigned limit = set == REG_LIBC ? libc_noffs : BIG_GROUPS * 4;
+	uint64_t t0, t1;
+	pid_t pid = 0;
+	int p[2] = { -1, -1 }, err;
+
+	u = calloc(count, sizeof(*u));
+	t = uprobe_tracer_new();
+	if (!u || !t) {
+		err = -ENOMEM;
+		goto out;
+	}
+	/* its result line goes to a pipe nobody reads, not into the table */
+	err = result_pipe(p);
+	if (err)
+		goto out;
+	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
+	err = uprobe_tracer_spawn(t, argv, &pid);
+	if (err) {
+		row_note(r, "spawn: %s", uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	place_child(pid);
+	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler);
+	t0 = now_ns();
+	for (; added < count && tried < limit; tried++) {
+		const char *bin, *sym;
+		uint64_t off;
+
+		reg_probe(set, tried, &bin, &sym, &off);
+		u[added] = uprobe_add(t, bin, sym, off, &o);
+		if (u[added]) {
+			added++;
+			continue;
+		}
+		if (set == REG_LIBC && (errno == EOPNOTSUPP || errno == ENOEXEC || errno == EEXIST)) {
+			if (!refused++)
+				row_note(r, "refused e.g. %s", uprobe_tracer_errmsg(t));
+			continue;
+		}
+		err = -errno;
+		row_note(r, "uprobe_add #%u (%s+0x%llx): %s", added, sym ? sym : bin,
+			 (unsigned long long)off, uprobe_tracer_errmsg(t));
+		break;
+	}
+	t1 = now_ns();
+	*add_ms = (double)(t1 - t0) / 1e6;
+	if (!err && added < count) {
+		row_note(r, "only %u of %u added", added, count);
+		err = -ENOENT;
+	}
+	if (refused && !err) {
+		char first[sizeof(r->note)];
+
+		snprintf(first, sizeof(first), "%s", r->note);
+		snprintf(r->note, sizeof(r->note), "%u entries %.120s (skipped, timed)", refused,
+			 first);
+	}
+	t0 = now_ns();
+	for (unsigned i = 0; i < added; i++)
+		uprobe_remove(u[i]);
+	t1 = now_ns();
+	*rm_ms = (double)(t1 - t0) / 1e6;
+	if (err)
+		kill(pid, SIGKILL);
+	if (tracer_run_bounded(t, pid, 10) == -ETIMEDOUT)
+		row_note(r, "target did not finish after the removal");
+out:
+	uprobe_tracer_free(t);
+	free(u);
+	if (p[0] >= 0) {
+		close(p[0]);
+		close(p[1]);
+	}
+	return err;
+}
+
+/* ---- kernel uprobes through tracefs ---- */
+
+static bool tracefs_find(char *why, size_t whylen)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing", "/sys/kernel/debug/tracing" };
+	char path[128];
+
+	if (geteuid() != 0) {
+		snprintf(why, whylen, "not root");
+		return false;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		for (unsigned i = 0; i < 2; i++) {
+			snprintf(path, sizeof(path), "%s/uprobe_events", dirs[i]);
+			if (!access(path, W_OK)) {
+				snprintf(tracefs, sizeof(tracefs), "%s", dirs[i]);
+				return true;
+			}
+		}
+		if (pass == 0 && mount("nodev", "/sys/kernel/tracing", "tracefs", 0, NULL) == 0)
+			printf("note: mounted tracefs on /sys/kernel/tracing (left mounted)\n");
+		else if (pass == 0)
+			break;
+	}
+	snprintf(why, whylen, "no tracefs with uprobe_events (/sys/kernel/tracing, "
+		 "/sys/kernel/debug/tracing; mount: %s)", strerror(errno));
+	return false;
+}
+
+static int kevents_create(char *why, size_t whylen)
+{
+	char events[96], line[PATH_MAX + 96];
+	int err;
+
+	snprintf(events, sizeof(events), "%s/uprobe_events", tracefs);
+	for (int i = 0; i < NFUNCS; i++) {
+		snprintf(kev_enable[i], sizeof(kev_enable[i]), "%s/events/%s/ub_%s/enable", tracefs,
+			 KGROUP, funcs[i].name);
+		snprintf(kev_remove[i], sizeof(kev_remove[i]), "-:%s/ub_%s\n", KGROUP,
+			 funcs[i].name);
+	}
+	/* leftovers of an earlier run killed hard: ours by name, nobody else's */
+	kevents_remove();
+	kevents_live = true;
+	for (int i = 0; i < NFUNCS; i++) {
+		snprintf(line, sizeof(line), "p:%s/ub_%s %s:0x%llx\n", KGROUP, funcs[i].name,
+			 target_path, (unsigned long long)funcs[i].file_off);
+		err = write_str(events, line, O_APPEND);
+		if (!err)
+			err = write_str(kev_enable[i], "1", O_TRUNC);
+		if (err) {
+			snprintf(why, whylen, "creating %s/ub_%s: %s", KGROUP, funcs[i].name,
+				 strerror(-err));
+			kevents_remove();
+			return err;
+		}
+	}
+	return 0;
+}
+
+/* The hit count of our event from uprobe_profile ("  FILE EVENT HITS"), or -1. */
+static long long kevent_hits(const char *name)
+{
+	char path[96], file[PATH_MAX], ev[128], want[64], line[PATH_MAX + 256];
+	unsigned long long hits;
+	long long r = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/uprobe_profile", tracefs);
+	snprintf(want, sizeof(want), "ub_%s", name);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%4095s %127s %llu", file, ev, &hits) != 3)
+			continue;
+		/* older kernels print the event name alone, newer ones GROUP/EVENT */
+		const char *e = strchr(ev, '/') ? strchr(ev, '/') + 1 : ev;
+
+		if (!strcmp(e, want) && !strcmp(file, target_path))
+			r = (long long)hits;
+	}
+	fclose(f);
+	return r;
+}
+
+/* ---- one placement: every row, REPS times, interleaved ---- */
+
+static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why)
+{
+	char label[64], why[256];
+	uint64_t hits, ns, done;
+	struct row *r;
+	int err;
+
+	set_placement(pl->pinned);
+	for (int rep = 0; rep < REPS; rep++) {
+		r = row_get(pl, "no probe: target loop alone", U_NS_CALL, "calls");
+		err = run_plain("push", nhits * NOPROBE_FACTOR, &done, &ns);
+		if (err)
+			row_note(r, "run failed: %s", strerror(-err));
+		else
+			row_add(r, (double)ns / (double)done, done);
+
+		r = row_get(pl, "floor: int3; waitpid+CONT", U_NS_HIT, "hits");
+		pl->floor_row = (int)(r - pl->rows);
+		err = run_floor(false, nhits, &hits, &ns);
+		if (err)
+			row_note(r, "run failed: %s", strerror(-err));
+		else
+			row_add(r, (double)ns / (double)hits, hits);
+
+		r = row_get(pl, "floor: + GETREGS+SETREGS", U_NS_HIT, "hits");
+		pl->regs_row = (int)(r - pl->rows);
+		err = run_floor(true, nhits, &hits, &ns);
+		if (err)
+			row_note(r, "run failed: %s", strerror(-err));
+		else
+			row_add(r, (double)ns / (double)hits, hits);
+
+		for (int i = 0; i < NFUNCS; i++) {
+			snprintf(label, sizeof(label), "libuprobe: %s", funcs[i].what);
+			r = row_get(pl, label, U_NS_HIT, "hits");
+			err = run_libuprobe(&funcs[i], nhits, &hits, &ns, r);
+			if (!err && hits)
+				row_add(r, (double)ns / (double)hits, hits);
+		}
+	}
+
+	for (int i = 0; i < NFUNCS; i++) {
+		snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
+		r = row_get(pl, label, U_NS_HIT, "hits");
+		if (!kernel_ok)
+			row_note(r, "skipped: %s", kernel_why);
+	}
+	if (kernel_ok) {
+		err = kevents_create(why, sizeof(why));
+		for (int rep = 0; rep < REPS && !err; rep++) {
+			for (int i = 0; i < NFUNCS; i++) {
+				long long h0, h1;
+
+				snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
+				r = row_get(pl, label, U_NS_HIT, "hits");
+				h0 = kevent_hits(funcs[i].name);
+				err = run_plain(funcs[i].name, nhits, &done, &ns);
+				h1 = kevent_hits(funcs[i].name);
+				if (err) {
+					row_note(r, "run failed: %s", strerror(-err));
+					err = 0;
+					continue;
+				}
+				if (h0 < 0 || h1 < 0)
+					row_note(r, "hit count not found in uprobe_profile");
+				else if ((uint64_t)(h1 - h0) != done)
+					row_note(r, "%lld hits for %llu calls", h1 - h0,
+						 (unsigned long long)done);
+				row_add(r, (double)ns / (double)done, h0 >= 0 && h1 >= 0 ?
+					(uint64_t)(h1 - h0) : done);
+			}
+		}
+		if (err) {
+			for (int i = 0; i < NFUNCS; i++) {
+				snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
+				row_note(row_get(pl, label, U_NS_HIT, "hits"), "skipped: %s", why);
+			}
+		}
+		kevents_remove();
+	}
+
+	for (int rep = 0; rep < REPS; rep++) {
+		static const struct {
+			enum reg_set set;
+			unsigned count;
+			const char *what;
+		} regs[] = {
+			{ REG_BIG, 1000, "insns of one function" },
+			{ REG_BIG, 10000, "insns of one function" },
+			{ REG_LIBC, LIBC_ENTRIES, "libc function entries" },
+		};
+
+		for (unsigned c = 0; c < sizeof(regs) / sizeof(regs[0]); c++) {
+			struct row *ra, *rr;
+			double add_ms = 0, rm_ms = 0;
+
+			if (regs[c].set == REG_LIBC && !libc_noffs)
+				continue;
+			snprintf(label, sizeof(label), "uprobe_add x%u %s", regs[c].count,
+				 regs[c].what);
+			ra = row_get(pl, label, U_MS, "probes");
+			snprintf(label, sizeof(label), "uprobe_remove x%u %s", regs[c].count,
+				 regs[c].what);
+			rr = row_get(pl, label, U_MS, "probes");
+			err = run_registration(regs[c].set, regs[c].count, &add_ms, &rm_ms, ra);
+			if (err)
+				continue;
+			row_add(ra, add_ms, regs[c].count);
+			row_add(rr, rm_ms, regs[c].count);
+		}
+	}
+}
+
+/* ---- output ---- */
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double row_median(const struct row *r)
+{
+	double v[REPS];
+
+	memcpy(v, r->v, sizeof(v));
+	qsort(v, (size_t)r->nv, sizeof(double), cmp_double);
+	return r->nv ? v[r->nv / 2] : 0;
+}
+
+static double row_spread(const struct row *r)
+{
+	double lo = r->v[0], hi = r->v[0];
+
+	for (int i = 1; i < r->nv; i++) {
+		lo = r->v[i] < lo ? r->v[i] : lo;
+		hi = r->v[i] > hi ? r->v[i] : hi;
+	}
+	return r->nv ? 100.0 * (hi - lo) / row_median(r) : 0;
+}
+
+static void print_machine(uint64_t quick)
+{
+	char line[512], model[256] = "unknown";
+	struct utsname u;
+	FILE *f = fopen("/proc/cpuinfo", "re");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *c = strchr(line, ':');
+
+		if (!strncmp(line, "model name", 10) && c) {
+			snprintf(model, sizeof(model), "%s", c + 2);
+			model[strcspn(model, "\n")] = 0;
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	uname(&u);
+	printf("uprobe-bench (libuprobe %d.%d)%s\n", UPROBE_VERSION_MAJOR, UPROBE_VERSION_MINOR,
+	       quick ? "  --quick" : "");
+	printf("cpu:    %s, %d CPUs usable\n", model, CPU_COUNT(&orig_mask));
+	printf("kernel: %s %s %s\n", u.sysname, u.release, u.version);
+	printf("target: %s\nlibc:   %s\n", target_path, libc_path);
+	printf("hits per row %llu, no-probe calls %llu; every value is the median of %d runs; "
+	       "spread = (max-min)/median\n", (unsigned long long)nhits,
+	       (unsigned long long)(nhits * NOPROBE_FACTOR), REPS);
+	printf("x floor = ns/hit / floor (int3; waitpid+CONT); x regs = / floor with "
+	       "GETREGS+SETREGS; same placement\n");
+	fflush(stdout);
+}
+
+static void print_load(const char *when)
+{
+	char buf[128] = "?";
+	FILE *f = fopen("/proc/loadavg", "re");
+
+	if (f && fgets(buf, sizeof(buf), f))
+		buf[strcspn(buf, "\n")] = 0;
+	if (f)
+		fclose(f);
+	/* other work on the machine shows up mostly in the unpinned rows */
+	printf("loadavg %s: %s\n", when, buf);
+}
+
+static void print_table(struct placement *pls, int npl)
+{
+	printf("\n%-9s %-44s %10s %-6s %12s %-7s %8s %7s %6s\n", "placement", "row", "count", "",
+	       "median", "unit", "x floor", "x regs", "spread");
+	for (int p = 0; p < npl; p++) {
+		struct placement *pl = &pls[p];
+		double floor = row_median(&pl->rows[pl->floor_row]);
+		double regs = row_median(&pl->rows[pl->regs_row]);
+
+		for (int i = 0; i < pl->nrows; i++) {
+			const struct row *r = &pl->rows[i];
+			double m = row_median(r);
+			static const char *const units[] = { "ns/call", "ns/hit", "ms" };
+
+			printf("%-9s %-44s ", pl->name, r->label);
+			if (!r->nv) {
+				printf("%10s %-6s %12s %-7s %8s %7s %6s  %s\n", "-", "", "-", "", "-", "-",
+				       "-", r->note);
+				continue;
+			}
+			printf("%10llu %-6s %12.1f %-7s ", (unsigned long long)r->count,
+			       r->count_what, m, units[r->unit]);
+			if (r->unit == U_MS)
+				printf("%8s %7s", "-", "-");
+			else
+				printf("%8.3f %7.3f", floor > 0 ? m / floor : 0, regs > 0 ? m / regs : 0);
+			printf(" %5.1f%%", row_spread(r));
+			if (r->unit == U_MS)
+				printf("  %.2f us/probe", 1000.0 * m / (double)r->count);
+			if (r->nv < REPS)
+				printf("  (%d of %d runs)", r->nv, REPS);
+			if (r->note[0])
+				printf("  %s", r->note);
+			printf("\n");
+		}
+	}
+}
+
+static int find_target(const char *argv0)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n <= 0)
+		return -errno;
+	self[n] = 0;
+	slash = strrchr(self, '/');
+	*slash = 0;
+	snprintf(target_path, sizeof(target_path), "%s/uprobe-bench-target", self);
+	if (access(target_path, X_OK)) {
+		fprintf(stderr, "%s: %s: %s (build it with ninja)\n", argv0, target_path,
+			strerror(errno));
+		return -ENOENT;
+	}
+	return 0;
+}
+
+static void usage(const char *argv0)
+{
+	printf("usage: %s [--quick] [--hits N]\n"
+	       "  Measures ns per probe hit: a raw ptrace floor, libuprobe entry probes on\n"
+	       "  several first instructions, kernel uprobes (root, tracefs) on the same\n"
+	       "  instructions, and the cost of adding/removing 1,000 and 10,000 probes;\n"
+	       "  all of it pinned to one CPU and unpinned. --quick: 10x fewer hits.\n", argv0);
+}
+
+int main(int argc, char **argv)
+{
+	struct placement pls[2] = { { .name = "pinned", .pinned = true },
+				    { .name = "unpinned", .pinned = false } };
+	char kernel_why[256] = "";
+	bool kernel_ok, quick = false;
+	uint64_t t0 = now_ns();
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick")) {
+			quick = true;
+		} else if (!strcmp(argv[i], "--hits") && i + 1 < argc) {
+			nhits = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+			usage(argv[0]);
+			return 0;
+		} else {
+			usage(argv[0]);
+			return 2;
+		}
+	}
+	if (quick)
+		nhits /= 10;
+	if (!nhits)
+		nhits = 1;
+	if (find_target(argv[0]) || prepare_offsets())
+		return 1;
+	if (prepare_libc())
+		fprintf(stderr, "uprobe-bench: no %u libc functions found; skipping that row\n",
+			LIBC_ENTRIES);
+	if (sched_getaffinity(0, sizeof(orig_mask), &orig_mask) < 0)
+		CPU_SET(0, &orig_mask);
+	for (int c = 0; c < CPU_SETSIZE && pin_cpu < 0; c++)
+		if (CPU_ISSET(c, &orig_mask))
+			pin_cpu = c;
+	install_signals();
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	print_machine(quick);
+	print_load("at start");
+	kernel_ok = tracefs_find(kernel_why, sizeof(kernel_why));
+	pls[0].name = "pinned";
+	printf("pinned = tracer and tracee both on CPU %d\n", pin_cpu);
+	for (int p = 0; p < 2; p++) {
+		fprintf(stderr, "measuring: %s...\n", pls[p].name);
+		measure(&pls[p], kernel_ok, kernel_why);
+	}
+	set_placement(false);
+	print_table(pls, 2);
+	printf("\n");
+	print_load("at end");
+	printf("total time %.1f s\n", (double)(now_ns() - t0) / 1e9);
+	return 0;
+}
