@@ -343,6 +343,64 @@ static bool task_held(struct task *k)
 	return k->state == TASK_STOPPED;
 }
 
+static bool sigtrap_pending(struct task *k)
+{
+	char path[96], line[128];
+	bool r = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "SigPnd:", 7)) {
+			r = strtoull(line + 7, NULL, 16) & (1ull << (SIGTRAP - 1));
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * An interrupt can stop a thread between its int3 (ours, or the trampoline)
+ * and the delivery of the SIGTRAP it raised: the thread sits past the int3
+ * with the SIGTRAP still queued. Held like that it would get the SIGTRAP
+ * after a detach, or lose its hit to an injected call. Such threads are let
+ * go to report the trap, which is then handled as held threads' traps are.
+ */
+static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+			struct proc *mm;
+			struct bp *b;
+			uint64_t addr;
+
+			if ((p && k->proc != p) || k->state != TASK_STOPPED || k->stop_sig)
+				continue;
+			if (!k->regs_valid && task_getregs(k) < 0)
+				continue;
+			mm = proc_mm(k->proc);
+			addr = k->regs.rip - 1;
+			b = bp_lookup(&mm->bps, addr);
+			if (!b && !(mm->areas && addr == proc_trampoline(k->proc)))
+				continue;
+			if (!sigtrap_pending(k))
+				continue;
+			k->regs_valid = false;
+			k->state = TASK_RUNNING;
+			k->want_stop = true;
+			if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) == 0)
+				any = true;
+		}
+	}
+	return any;
+}
+
 /*
  * Holds every thread of p (every tracee if p is NULL) in a ptrace-stop.
  * Running threads are interrupted; whatever they report first is handled
@@ -351,6 +409,7 @@ static bool task_held(struct task *k)
  */
 int task_stop_all(struct uprobe_tracer *t, struct proc *p)
 {
+	int rounds = 0;
 	unsigned waiting;
 
 	for (;;) {
@@ -370,8 +429,11 @@ int task_stop_all(struct uprobe_tracer *t, struct proc *p)
 				}
 			}
 		}
-		if (!waiting)
+		if (!waiting) {
+			if (rounds++ < 4 && release_pending_traps(t, p))
+				continue;
 			return 0;
+		}
 		int r = task_wait_one(t, -1, true);
 
 		if (r < 0)
