@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* uprobe_tracer_spawn: PATH search, exec failures, and the exit status of traced processes. */
+#include <pthread.h>
+
+#include "api_common.h"
+
+static const char *g_exit;
+
+static int on_count(struct uprobe_hit *h, void *data)
+{
+	(*(uint64_t *)data)++;
+	return 0;
+}
+
+/* No zombie or stray child is left behind by the library. */
+static void assert_no_children(void)
+{
+	int st;
+	pid_t r = waitpid(-1, &st, WNOHANG | __WALL);
+
+	if (r != -1 || errno != ECHILD) {
+		print_error("unexpected child left: waitpid -> %d (status %#x)\n", (int)r, st);
+		fail();
+	}
+}
+
+static int spawn_and_run(struct ctx *c, char *const argv[], pid_t *pid)
+{
+	int r = spawn_out(c, argv, pid);
+
+	if (r) {
+		print_error("spawn %s: %d %s\n", argv[0], r, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	r = uprobe_tracer_run(c->t);
+	if (r) {
+		print_error("run: %d %s\n", r, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	assert_false(g_wd_fired);
+	return uprobe_tracer_exit_status(c->t, *pid);
+}
+
+static void test_path_true(void **state)
+{
+	char *argv[] = { "true", NULL };
+	pid_t pid = 0;
+	int st = spawn_and_run(*state, argv, &pid);
+
+	assert_true(pid > 0);
+	assert_true(st >= 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static void test_path_false(void **state)
+{
+	char *argv[] = { "false", NULL };
+	pid_t pid = 0;
+	int st = spawn_and_run(*state, argv, &pid);
+
+	assert_true(st >= 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 1);
+}
+
+static void test_missing_program(void **state)
+{
+	struct ctx *c = *state;
+	char *argv1[] = { "no-such-program-uprobe-xyz", NULL };
+	char *argv2[] = { "/nonexistent/dir/prog", NULL };
+	pid_t pid = 12345;
+
+	errno = 0;
+	assert_int_equal(spawn_out(c, argv1, &pid), -ENOENT);
+	assert_int_equal(errno, ENOENT);
+	errno = 0;
+	assert_int_equal(spawn_out(c, argv2, &pid), -ENOENT);
+	assert_int_equal(errno, ENOENT);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "/nonexistent/dir/prog"));
+	assert_no_children();
+}
+
+static void test_not_executable(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { c->out, NULL }; /* a 0600 regular file */
+
+	errno = 0;
+	assert_int_equal(spawn_out(c, argv, NULL), -EACCES);
+	assert_int_equal(errno, EACCES);
+	assert_no_children();
+}
+
+static int end_with(struct ctx *c, char *const argv[], uint64_t *hits)
+{
+	pid_t pid;
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = hits);
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	struct uprobe *p = uprobe_add(c->t, g_exit, "before_end", 0, &o);
+
+	if (!p) {
+		print_error("uprobe_add: %s\n", uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	assert_int_equal(uprobe_hits(p), *hits);
+	read_out(c);
+	return uprobe_tracer_exit_status(c->t, pid);
+}
+
+static void test_exit_code(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_exit, "exit", "7", NULL };
+	uint64_t hits = 0;
+	int st = end_with(c, argv, &hits);
+
+	assert_int_equal(hits, 1);
+	assert_int_equal(kv(c->outbuf, "before_end"), 6); /* before_end(argc = 3) */
+	assert_true(st >= 0);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+}
+
+static void test_killed_by_segv(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_exit, "segv", NULL };
+	uint64_t hits = 0;
+	int st = end_with(c, argv, &hits);
+
+	assert_int_equal(hits, 1);
+	assert_int_equal(kv(c->outbuf, "before_end"), 4);
+	if (st < 0 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGSEGV) {
+		print_error("status %#x, want killed by SIGSEGV\n", st);
+		fail();
+	}
+}
+
+static void test_killed_by_abort(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_exit, "abort", NULL };
+	uint64_t hits = 0;
+	int st = end_with(c, argv, &hits);
+
+	assert_int_equal(hits, 1);
+	if (st < 0 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGABRT) {
+		print_error("status %#x, want killed by SIGABRT\n", st);
+		fail();
+	}
+}
+
+static void test_exit_status_unknown(void **state)
+{
+	struct ctx *c = *state;
+
+	errno = 0;
+	assert_int_equal(uprobe_tracer_exit_status(c->t, 1), -ESRCH);
+	assert_int_equal(uprobe_tracer_exit_status(c->t, getpid()), -ESRCH);
+}
+
+/*
+ * A child of the tracer's own program that is not a tracee: run() must not
+ * reap it, or the program loses its exit status.
+ */
+struct forker {
+	pid_t pid;
+	int go[2]; /* the forking thread stays alive until told: a dead thread's children pass to the leader */
+};
+
+static void *fork_child(void *arg)
+{
+	struct forker *f = arg;
+	char ch;
+
+	f->pid = fork();
+	if (f->pid == 0)
+		_exit(42);
+	while (read(f->go[0], &ch, 1) < 0 && errno == EINTR)
+		;
+	return NULL;
+}
+
+/*
+ * A child that another thread of the tracer's program forked is the
+ * program's to reap: run() waits only for the calling thread's children.
+ */
+static void test_foreign_child_kept(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { "true", NULL };
+	struct forker f = { .pid = -1 };
+	pid_t pid, own;
+	pthread_t th;
+	int st = -1;
+
+	assert_int_equal(pipe(f.go), 0);
+	assert_int_equal(pthread_create(&th, NULL, fork_child, &f), 0);
+	for (int i = 0; i < 1000 && f.pid < 0; i++)
+		sleep_ms(5);
+	own = f.pid;
+	assert_true(own > 0);
+	ctx_track(c, own, true);
+	/* Let it become a zombie before run() waits. */
+	sleep_ms(50);
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	assert_int_equal(write(f.go[1], "x", 1), 1);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	close(f.go[0]);
+	close(f.go[1]);
+	st = wait_child(c, own);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 42) {
+		print_error("the program's own child %d: waitpid -> %d (errno %d): its exit was "
+			    "consumed by uprobe_tracer_spawn()/run()\n",
+			    (int)own, st, errno);
+		fail();
+	}
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_path_true),	 T(test_path_false),	    T(test_missing_program),
+		T(test_not_executable), T(test_exit_code),	    T(test_killed_by_segv),
+		T(test_killed_by_abort), T(test_exit_status_unknown), T(test_foreign_child_kept),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s API_EXIT\n", argv[0]);
+		return 2;
+	}
+	g_exit = argv[1];
+	api_init();
+	return cmocka_run_group_tests_name("api_spawn", tests, NULL, NULL);
+}

@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Probes in multi-threaded and forking programs: exact counts, children left unharmed. */
+#include "api_common.h"
+
+static const char *g_threads, *g_fork, *g_vfork;
+
+struct tid_rec {
+	uint64_t n;
+	pid_t pid;
+	int wrong_pid, main_thread;
+	pid_t tids[64];
+	int ntids;
+	int bad_args;
+};
+
+static int on_thread_work(struct uprobe_hit *h, void *data)
+{
+	struct tid_rec *r = data;
+	pid_t tid = uprobe_hit_tid(h);
+	int i;
+
+	r->n++;
+	if (uprobe_hit_pid(h) != r->pid)
+		r->wrong_pid++;
+	if (tid == r->pid)
+		r->main_thread++;
+	/* thread_work(idx, i): idx is the worker number, 0..63 */
+	if (uprobe_hit_arg(h, 0) >= 64)
+		r->bad_args++;
+	for (i = 0; i < r->ntids; i++)
+		if (r->tids[i] == tid)
+			break;
+	if (i == r->ntids && r->ntids < 64)
+		r->tids[r->ntids++] = tid;
+	return 0;
+}
+
+static void threads_case(struct ctx *c, const char *nthreads, const char *ncalls)
+{
+	struct tid_rec r = { 0 };
+	char *argv[] = { (char *)g_threads, (char *)nthreads, (char *)ncalls, NULL };
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	r.pid = pid;
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_thread_work, .data = &r);
+	struct uprobe *p = uprobe_add(c->t, g_threads, "thread_work", 0, &o);
+
+	if (!p) {
+		print_error("uprobe_add: %s\n", uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	int rc = uprobe_tracer_run(c->t);
+	const char *out = read_out(c);
+
+	if (rc) {
+		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+	long nt = kv(out, "threads"), total = kv(out, "total_calls");
+
+	assert_int_equal(nt, atoi(nthreads));
+	assert_int_equal(total, nt * atol(ncalls));
+	assert_int_equal(kv(out, "bad"), 0);
+	if (uprobe_hits(p) != (uint64_t)total || r.n != (uint64_t)total) {
+		print_error("hits %llu (handler %llu), program made %ld calls\n",
+			    (unsigned long long)uprobe_hits(p), (unsigned long long)r.n, total);
+		fail();
+	}
+	assert_int_equal(r.wrong_pid, 0);
+	assert_int_equal(r.main_thread, 0);
+	assert_int_equal(r.bad_args, 0);
+	assert_int_equal(r.ntids, nt);
+	/* Every tid the program printed is one the handler saw. */
+	for (const char *q = out; (q = strstr(q, " tid=")); q++) {
+		pid_t tid = (pid_t)strtol(q + 5, NULL, 10);
+		bool seen = false;
+
+		for (int i = 0; i < r.ntids; i++)
+			seen |= r.tids[i] == tid;
+		assert_true(seen);
+	}
+}
+
+static void test_threads_4(void **state)
+{
+	threads_case(*state, "4", "5000");
+}
+
+static void test_threads_8(void **state)
+{
+	threads_case(*state, "8", "3000");
+}
+
+struct fork_rec {
+	uint64_t n;
+	pid_t pid;
+	pid_t other_pids[8];
+	int nother;
+};
+
+static int on_fwork(struct uprobe_hit *h, void *data)
+{
+	struct fork_rec *r = data;
+	pid_t p = uprobe_hit_pid(h);
+
+	r->n++;
+	if (p != r->pid && r->nother < 8)
+		r->other_pids[r->nother++] = p;
+	return 0;
+}
+
+static void test_fork_children(void **state)
+{
+	struct ctx *c = *state;
+	struct fork_rec r = { 0 };
+	char *argv[] = { (char *)g_fork, "4", "200", "300", NULL };
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	r.pid = pid;
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_fwork, .data = &r);
+	struct uprobe *p = uprobe_add(c->t, g_fork, "fwork", 0, &o);
+
+	assert_non_null(p);
+	int rc = uprobe_tracer_run(c->t);
+	const char *out = read_out(c);
+
+	if (rc) {
+		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+	long nchild = kv(out, "children"), pcalls = kv(out, "parent_calls");
+
+	assert_int_equal(nchild, 4);
+	assert_int_equal(pcalls, 5 * 200);
+	assert_int_equal(kv(out, "bad"), 0);
+	if (kv(out, "children_ok") != nchild) {
+		print_error("children harmed by the probe; output:\n%s\n", out);
+		fail();
+	}
+	/* Each child ran its 300 calls with correct results. */
+	long want_sum = 0;
+
+	for (long i = 0; i < 300; i++)
+		want_sum += i * 11 + 5;
+	for (int k = 0; k < nchild; k++) {
+		char line[128];
+
+		snprintf(line, sizeof(line), "child=%d pid=", k);
+		const char *q = strstr(out, line);
+
+		assert_non_null(q);
+		long cpid, calls, sum, bad;
+
+		assert_int_equal(sscanf(q, "child=%*d pid=%ld calls=%ld sum=%ld bad=%ld", &cpid,
+					&calls, &sum, &bad),
+				 4);
+		assert_int_equal(calls, 300);
+		assert_int_equal(sum, want_sum);
+		assert_int_equal(bad, 0);
+		snprintf(line, sizeof(line), "child=%d status=0\n", k); /* %#x of 0 is "0" */
+		if (!strstr(out, line)) {
+			print_error("child %d did not exit 0; output:\n%s\n", k, out);
+			fail();
+		}
+	}
+	/* Only the parent is traced: its hits are exact, the children's are not counted. */
+	if (r.n != (uint64_t)pcalls || uprobe_hits(p) != r.n || r.nother) {
+		print_error("fwork hits %llu (handler %llu), parent calls %ld, hits from other pids %d "
+			    "(first %d)\n",
+			    (unsigned long long)uprobe_hits(p), (unsigned long long)r.n, pcalls,
+			    r.nother, r.nother ? (int)r.other_pids[0] : 0);
+		fail();
+	}
+}
+
+/* The process exits (exit(7) from main) while 4 threads are hitting the probe. */
+static void test_exit_while_hitting(void **state)
+{
+	struct ctx *c = *state;
+	struct tid_rec r = { 0 };
+	char *argv[] = { (char *)g_threads, "4", "200", "exit", NULL };
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	r.pid = pid;
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_thread_work, .data = &r);
+	struct uprobe *p = uprobe_add(c->t, g_threads, "thread_work", 0, &o);
+
+	assert_non_null(p);
+	int rc = uprobe_tracer_run(c->t);
+	const char *out = read_out(c);
+
+	if (rc) {
+		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	assert_false(g_wd_fired);
+	int st = uprobe_tracer_exit_status(c->t, pid);
+
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 7) {
+		print_error("exit status %#x, want exit(7); output:\n%s\n", st, out);
+		fail();
+	}
+	assert_int_equal(kv(out, "threads"), 4);
+	assert_true(r.n > 100);
+	assert_int_equal(uprobe_hits(p), r.n);
+	assert_int_equal(r.ntids, 4);
+	assert_int_equal(r.wrong_pid, 0);
+}
+
+struct vfork_rec {
+	pid_t pid;
+	uint64_t parent, other;
+	uint64_t exec_parent, exec_other;
+};
+
+static int on_vwork(struct uprobe_hit *h, void *data)
+{
+	struct vfork_rec *r = data;
+
+	if (uprobe_hit_pid(h) == r->pid)
+		r->parent++;
+	else
+		r->other++;
+	return 0;
+}
+
+static int on_execve(struct uprobe_hit *h, void *data)
+{
+	struct vfork_rec *r = data;
+
+	if (uprobe_hit_pid(h) == r->pid)
+		r->exec_parent++;
+	else
+		r->exec_other++;
+	return 0;
+}
+
+/*
+ * vfork children share the parent's memory, breakpoints included: they call
+ * the probed function, and posix_spawn's child runs libc's execve.
+ */
+static void test_vfork_children(void **state)
+{
+	struct ctx *c = *state;
+	struct vfork_rec r = { 0 };
+	char *argv[] = { (char *)g_vfork, "6", "4", NULL };
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	r.pid = pid;
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_vwork, .data = &r);
+	UPROBE_OPTS(uprobe_opts, oe, .handler = on_execve, .data = &r);
+	struct uprobe *p = uprobe_add(c->t, g_vfork, "vwork", 0, &o);
+	struct uprobe *pe = uprobe_add(c->t, "libc", "execve", 0, &oe);
+
+	assert_non_null(p);
+	if (!pe) {
+		print_error("uprobe_add(libc, execve): %s\n", uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	int rc = uprobe_tracer_run(c->t);
+	const char *out = read_out(c);
+
+	if (rc) {
+		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+	assert_int_equal(kv(out, "vfork_ok"), 6);
+	assert_int_equal(kv(out, "spawn_ok"), 4);
+	assert_int_equal(kv(out, "bad"), 0);
+	if (r.parent != (uint64_t)kv(out, "parent_calls") || r.exec_parent) {
+		print_error("vwork hits in the parent %llu (program: %ld), execve in the parent "
+			    "%llu\n",
+			    (unsigned long long)r.parent, kv(out, "parent_calls"),
+			    (unsigned long long)r.exec_parent);
+		fail();
+	}
+	/* The children's hits are reported like the parent's (one vwork each, one execve each). */
+	if (r.other != 6 || r.exec_other != 4) {
+		print_error("hits in vfork children: vwork %llu (want 6), execve %llu (want 4)\n",
+			    (unsigned long long)r.other, (unsigned long long)r.exec_other);
+		fail();
+	}
+	assert_int_equal(uprobe_hits(p), r.parent + r.other);
+	assert_int_equal(uprobe_hits(pe), r.exec_parent + r.exec_other);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_threads_4),
+		T(test_threads_8),
+		T(test_fork_children),
+		T(test_exit_while_hitting),
+		T(test_vfork_children),
+	};
+
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s API_THREADS API_FORK API_VFORK\n", argv[0]);
+		return 2;
+	}
+	g_threads = argv[1];
+	g_fork = argv[2];
+	g_vfork = argv[3];
+	api_init();
+	return cmocka_run_group_tests_name("api_threads", tests, NULL, NULL);
+}
