@@ -209,6 +209,11 @@ int task_resume(struct task *k)
 
 	k->want_stop = false;
 	k->regs_valid = false;
+	/*
+	 * An interrupt still outstanding only costs a spurious stop later;
+	 * believing in one that was consumed would leave a wait with no end.
+	 */
+	k->interrupted = false;
 	if (k->group_stop && !k->npending) {
 		if (ptrace(PTRACE_LISTEN, k->tid, NULL, NULL) < 0)
 			return errno == ESRCH ? 0 : -errno;
@@ -382,7 +387,7 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 
 			if ((p && k->proc != p) || k->state != TASK_STOPPED || k->stop_sig)
 				continue;
-			if (!k->regs_valid && task_getregs(k) < 0)
+			if (task_getregs(k) < 0)
 				continue;
 			mm = proc_mm(k->proc);
 			addr = k->regs.rip - 1;
@@ -394,6 +399,8 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 			k->regs_valid = false;
 			k->state = TASK_RUNNING;
 			k->want_stop = true;
+			/* no interrupt now: it would report before the SIGTRAP, again and again */
+			k->interrupted = true;
 			if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) == 0)
 				any = true;
 		}

@@ -411,6 +411,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 	sig = WSTOPSIG(status);
 	event = (unsigned)status >> 16;
 	k->stop_sig = 0;
+	k->regs_valid = false; /* whatever was read belongs to an earlier stop */
 	if (k->state != TASK_STEPPING)
 		k->state = TASK_STOPPED;
 
