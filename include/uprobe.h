@@ -259,7 +259,11 @@ UPROBE_API void *uprobe_hit_call_data(struct uprobe_hit *h);
 UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n);
 /* In a return handler: nanoseconds (CLOCK_MONOTONIC, in the tracer) since the call's entry. */
 UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h);
-/* A number identifying the call: the same at its entry and return, unique in the tracer. 0 outside return probes' calls. */
+/*
+ * A number identifying the call of a return-probed function: the same in
+ * every handler of its entry (entry probes on that instruction included)
+ * and of its return; unique in the tracer. 0 elsewhere.
+ */
 UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
 /*
  * The call stack of the thread that hit: pcs[0] is the current pc, then

@@ -293,8 +293,10 @@ uint64_t proc_trampoline(struct proc *p);
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
+void ret_discard(struct ret_instance *ri);
 void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k);
 void ret_task_exit(struct uprobe_tracer *t, struct task *k);
+void ret_task_gone(struct uprobe_tracer *t, struct task *k);
 void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target);
 void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
 int ret_watch_proc(struct uprobe_tracer *t, struct proc *p);
@@ -302,7 +304,7 @@ void ret_free_watch(struct uprobe_tracer *t);
 struct ret_instance *ret_find(struct task *k, uint64_t slot);
 void ret_event(struct uprobe_tracer *t, struct task *k);
 struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,
-				  uprobe_handler_fn fn);
+				  uint64_t offset, uprobe_handler_fn fn);
 
 /* unwind.c */
 void unwind_free(struct uprobe_tracer *t);

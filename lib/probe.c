@@ -832,10 +832,10 @@ UPROBE_API uint64_t uprobe_missed(const struct uprobe *u)
 
 /* libuprobe's own probe; not in the user's view, not counted as a return probe. */
 struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,
-				  uprobe_handler_fn fn)
+				  uint64_t offset, uprobe_handler_fn fn)
 {
 	UPROBE_OPTS(uprobe_opts, o, .handler = fn, .data = t);
-	struct uprobe *u = uprobe_add(t, path, symbol, 0, &o);
+	struct uprobe *u = uprobe_add(t, path, symbol, offset, &o);
 
 	if (u)
 		u->internal = true;

@@ -65,35 +65,72 @@ struct ret_instance *ret_find(struct task *k, uint64_t slot)
 
 /* ---- entry ---- */
 
+/* How many of k's pending calls u has a part in (its maxactive is per probe and thread). */
+static unsigned pending_of(struct task *k, const struct uprobe *u)
+{
+	unsigned n = 0;
+
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
+		for (unsigned i = 0; i < ri->nrefs; i++)
+			if (ri->refs[i].u == u)
+				n++;
+	return n;
+}
+
+static bool takes(struct task *k, const struct uprobe *u)
+{
+	return u->ret_handler && pending_of(k, u) < u->maxactive;
+}
+
+/*
+ * A new call's return address sits at rsp: a pending call recorded at or
+ * below that slot whose slot no longer holds the trampoline was abandoned
+ * (setcontext, a reused coroutine stack, a longjmp we could not follow).
+ * One whose slot still holds the trampoline may be live on another stack,
+ * so it stays: it can only be matched by a return through that very slot.
+ */
+static bool abandoned(struct task *k, struct ret_instance *ri, void *ctx)
+{
+	uint64_t rsp = *(uint64_t *)ctx, val;
+
+	if (ri->slot > rsp || !ri->armed)
+		return false;
+	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0)
+		return true;
+	return val != proc_trampoline(k->proc);
+}
+
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr)
 {
 	struct ret_instance *ri, *below = NULL;
-	uint64_t real_ret, tramp = proc_trampoline(k->proc);
+	uint64_t real_ret, tramp = proc_trampoline(k->proc), rsp = k->regs.rsp;
 	size_t size, data = 0;
 	unsigned n = 0;
 
 	if (k->unwind_sp)
 		ret_event(t, k);
+	if (k->rets)
+		drop_if(k, abandoned, &rsp);
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
 
 		if (!u->ret_handler)
 			continue;
-		if (k->nrets >= u->maxactive) {
+		if (!takes(k, u)) {
 			u->missed++;
 			continue;
 		}
 		n++;
 		data += (u->data_size + 15) & ~(size_t)15;
 	}
-	if (!n || !tramp)
+	if (!n)
 		return NULL;
-	if (mem_read(k->proc, k->regs.rsp, &real_ret, sizeof(real_ret)) < 0)
+	if (!tramp || mem_read(k->proc, rsp, &real_ret, sizeof(real_ret)) < 0)
 		goto missed;
 	if (real_ret == tramp) {
 		/* a tail call from a return-probed function: share its slot and its real return */
-		below = ret_find(k, k->regs.rsp);
+		below = ret_find(k, rsp);
 		if (!below)
 			goto missed;
 		real_ret = below->real_ret;
@@ -105,17 +142,17 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	ri->refs = (struct ret_ref *)(ri + 1);
 	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
 	data = 0;
-	for (unsigned i = 0; i < s->nprobes; i++) {
+	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
 		struct uprobe *u = s->probes[i];
 
-		if (!u->ret_handler || k->nrets >= u->maxactive)
+		if (!takes(k, u))
 			continue;
 		ri->refs[ri->nrefs].u = u;
 		ri->refs[ri->nrefs].data_off = data;
 		ri->nrefs++;
 		data += (u->data_size + 15) & ~(size_t)15;
 	}
-	ri->slot = k->regs.rsp;
+	ri->slot = rsp;
 	ri->real_ret = real_ret;
 	ri->call_id = ++t->next_call_id;
 	ri->entry_ns = now_ns();
@@ -130,9 +167,18 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	return ri;
 missed:
 	for (unsigned i = 0; i < s->nprobes; i++)
-		if (s->probes[i]->ret_handler && k->nrets < s->probes[i]->maxactive)
+		if (takes(k, s->probes[i]))
 			s->probes[i]->missed++;
 	return NULL;
+}
+
+/* The entry handler skipped the function (it changed rip): the call never returns. */
+void ret_discard(struct ret_instance *ri)
+{
+	if (!ri)
+		return;
+	inst_missed(ri);
+	free(ri);
 }
 
 /* Hijacks the return address: from now on the call returns into the trampoline. */
@@ -140,12 +186,20 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 {
 	uint64_t tramp = proc_trampoline(k->proc);
 
-	if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0) {
+	if (k->unwind_sp) {
+		/*
+		 * An unwinder is starting (this is one of its entry points, with
+		 * a return probe of its own): it must not meet the trampoline.
+		 * The call waits disarmed, like the others, for the re-arm.
+		 */
+		ri->armed = false;
+	} else if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0) {
 		inst_missed(ri);
 		free(ri);
 		return;
+	} else {
+		ri->armed = true;
 	}
-	ri->armed = true;
 	ri->next = k->rets;
 	k->rets = ri;
 	k->nrets++;
@@ -317,6 +371,62 @@ static int on_unwind(struct uprobe_hit *h, void *data)
 	return 0;
 }
 
+static bool site_has_internal(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off,
+			      uprobe_handler_fn fn)
+{
+	for (struct site *s = t->sites; s; s = s->next) {
+		if (s->dev != dev || s->ino != ino || s->off != off)
+			continue;
+		for (unsigned i = 0; i < s->nprobes; i++)
+			if (s->probes[i]->internal && s->probes[i]->handler == fn)
+				return true;
+	}
+	return false;
+}
+
+/* Back from _Unwind_Backtrace: it walked the stack and returned; re-arm. */
+static int on_unwind_done(struct uprobe_hit *h, void *data)
+{
+	ret_event(h->t, h->task);
+	return 0;
+}
+
+/*
+ * _Unwind_Backtrace returns normally, and the frames it walked are still
+ * live: the calls disarmed for it must be re-armed right when it returns,
+ * not at some later event when their functions may have returned unseen.
+ * A probe of our own at its return address (backtrace() in libc, say)
+ * does that; one per call site, added the first time it is seen.
+ */
+static int on_unwind_backtrace(struct uprobe_hit *h, void *data)
+{
+	struct uprobe_tracer *t = h->t;
+	struct task *k = h->task;
+	struct proc *p = k->proc;
+	uint64_t ra;
+
+	on_unwind(h, data);
+	if (!k->unwind_sp || mem_read(p, k->regs.rsp, &ra, sizeof(ra)) < 0)
+		return 0;
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		struct elf_file *f;
+		uint64_t off;
+
+		if (ra < m->start || ra >= m->end || m->path[0] != '/')
+			continue;
+		off = m->off + (ra - m->start);
+		if (elf_open(m->path, &f, NULL, 0) < 0)
+			return 0;
+		if (!site_has_internal(t, f->dev, f->ino, off, on_unwind_done) &&
+		    !probe_add_internal(t, f->path, NULL, off, on_unwind_done))
+			pr_warn("cannot watch the return of _Unwind_Backtrace at %s+0x%llx: %s",
+				f->path, (unsigned long long)off, t->errmsg);
+		return 0;
+	}
+	return 0;
+}
+
 /* __cxa_begin_catch: the exception has landed in the frame that catches it. */
 static int on_catch(struct uprobe_hit *h, void *data)
 {
@@ -360,7 +470,7 @@ static const struct {
 	{ "_Unwind_ForcedUnwind", on_unwind },
 	{ "_Unwind_Resume", on_unwind },
 	{ "_Unwind_Resume_or_Rethrow", on_unwind },
-	{ "_Unwind_Backtrace", on_unwind },
+	{ "_Unwind_Backtrace", on_unwind_backtrace },
 	{ "__cxa_begin_catch", on_catch },
 	{ "longjmp", on_longjmp },
 	{ "_longjmp", on_longjmp },
@@ -368,18 +478,6 @@ static const struct {
 	{ "__longjmp_chk", on_longjmp },
 };
 
-static bool site_has_internal(struct uprobe_tracer *t, const struct elf_file *f,
-			      const struct elf_sym *sym, uprobe_handler_fn fn)
-{
-	for (struct site *s = t->sites; s; s = s->next) {
-		if (s->dev != f->dev || s->ino != f->ino || s->off != sym->off)
-			continue;
-		for (unsigned i = 0; i < s->nprobes; i++)
-			if (s->probes[i]->internal && s->probes[i]->handler == fn)
-				return true;
-	}
-	return false;
-}
 
 /*
  * Puts libuprobe's own probes on the unwinder entry points, __cxa_begin_catch
@@ -415,9 +513,10 @@ int ret_watch_proc(struct uprobe_tracer *t, struct proc *p)
 		for (size_t j = 0; j < ARRAY_SIZE(watch_syms); j++) {
 			const struct elf_sym *sym = elf_find_sym(f, watch_syms[j].name);
 
-			if (!sym || site_has_internal(t, f, sym, watch_syms[j].fn))
+			if (!sym || site_has_internal(t, f->dev, f->ino, sym->off, watch_syms[j].fn))
 				continue;
-			if (!probe_add_internal(t, f->path, watch_syms[j].name, watch_syms[j].fn))
+			if (!probe_add_internal(t, f->path, watch_syms[j].name, 0,
+						watch_syms[j].fn))
 				pr_warn("cannot watch %s in %s: %s", watch_syms[j].name, f->path,
 					t->errmsg);
 		}
@@ -446,6 +545,33 @@ void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u)
 				for (unsigned j = 0; j < ri->nrefs; j++)
 					if (ri->refs[j].u == u)
 						ri->refs[j].u = NULL;
+}
+
+/*
+ * A thread exits: calls pending on its own stack are dead, but one made by
+ * a coroutine it ran may resume on another thread of the process; hand
+ * them all to a sibling (a dead one is dropped when its slot is found
+ * overwritten or unmapped) rather than strand a live trampoline.
+ */
+void ret_task_gone(struct uprobe_tracer *t, struct task *k)
+{
+	struct task *heir = NULL;
+	struct ret_instance **tail;
+
+	if (!k->rets)
+		return;
+	for (unsigned i = 0; i < TASK_HASH && !heir; i++)
+		for (struct task *o = t->tasks[i]; o && !heir; o = o->hnext)
+			if (o != k && proc_mm(o->proc) == proc_mm(k->proc))
+				heir = o;
+	if (!heir)
+		return;
+	for (tail = &heir->rets; *tail; tail = &(*tail)->next)
+		;
+	*tail = k->rets;
+	heir->nrets += k->nrets;
+	k->rets = NULL;
+	k->nrets = 0;
 }
 
 void ret_task_exit(struct uprobe_tracer *t, struct task *k)

@@ -35,6 +35,7 @@ static void handle_exit(struct uprobe_tracer *t, struct task *k, int status)
 
 	if (k->tid == p->pid && !p->mm_owner)
 		tracer_record_exit(t, p->pid, status);
+	ret_task_gone(t, k);
 	task_free(t, k);
 	if (!p->ntasks)
 		proc_free(t, p);
@@ -179,7 +180,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		run_handlers(t, k, b->site, addr, ri);
 		if (k->regs.rip != addr) {
 			/* A handler redirected the thread: the instruction is skipped. */
-			free(ri);
+			ret_discard(ri);
 			task_setregs(k);
 			task_resume(k);
 			return;
