@@ -207,7 +207,7 @@ struct uprobe_tracer {
 	char errmsg[512];
 	uint64_t next_call_id;
 	unsigned nretprobes;   /* user return probes: the unwinder watch is needed while > 0 */
-	struct watched_file *watched; /* files already searched for unwinder/longjmp symbols */
+	struct watched_file *watched; /* files already searched for the symbols watch.c probes */
 	void *unw_as;          /* libunwind address space, made on first backtrace */
 	struct bound_cache {   /* instruction starts of recently probed functions */
 		const struct elf_file *f;
@@ -299,8 +299,17 @@ void ret_task_exit(struct uprobe_tracer *t, struct task *k);
 void ret_task_gone(struct uprobe_tracer *t, struct task *k);
 void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target);
 void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
-int ret_watch_proc(struct uprobe_tracer *t, struct proc *p);
-void ret_free_watch(struct uprobe_tracer *t);
+int ret_on_unwind(struct uprobe_hit *h, void *data);
+int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data);
+int ret_on_unwind_done(struct uprobe_hit *h, void *data);
+int ret_on_catch(struct uprobe_hit *h, void *data);
+int ret_on_longjmp(struct uprobe_hit *h, void *data);
+
+/* watch.c */
+int watch_proc(struct uprobe_tracer *t, struct proc *p);
+bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off, uprobe_handler_fn fn);
+void watch_free(struct uprobe_tracer *t);
+int probe_on_dl_state(struct uprobe_hit *h, void *data);
 struct ret_instance *ret_find(struct task *k, uint64_t slot);
 void ret_event(struct uprobe_tracer *t, struct task *k);
 struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,

@@ -306,8 +306,7 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 	int err, ret = 0;
 
 	proc_refresh_maps(p);
-	if (t->nretprobes)
-		ret_watch_proc(t, p);
+	watch_proc(t, p);
 	for (struct site *s = t->sites; s; s = s->next) {
 		if (!s->nprobes)
 			continue;
@@ -320,6 +319,48 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 		}
 	}
 	return ret;
+}
+
+/* Forgets p's breakpoints whose code is no longer mapped (dlclose): that memory is gone. */
+static void forget_unmapped(struct proc *p)
+{
+	struct bp_table *bt = &p->bps;
+
+	for (size_t i = 0; i < bt->cap; i++) {
+		struct bp *b = &bt->slots[i];
+		bool mapped = false;
+
+		if (!b->vaddr || b->site == BP_TOMB || b->internal)
+			continue;
+		for (int j = 0; j < p->nmaps && !mapped; j++) {
+			const struct map_entry *m = &p->maps[j];
+
+			mapped = m->x && b->vaddr >= m->start && b->vaddr < m->end &&
+				 map_is_file(m, b->site->elf) &&
+				 m->off + (b->vaddr - m->start) == b->site->off;
+		}
+		if (!mapped)
+			bp_delete(bt, b);
+	}
+}
+
+/*
+ * The dynamic linker's hook (_dl_debug_state), called around every change
+ * of the link map: a library mapped by dlopen gets the probes registered
+ * for its file (added by path before it was loaded, or already planted in
+ * another process); one unmapped by dlclose loses its breakpoints.
+ */
+int probe_on_dl_state(struct uprobe_hit *h, void *data)
+{
+	struct proc *p = h->task->proc;
+
+	if (p->mm_owner || !p->at_entry)
+		return 0;
+	if (proc_refresh_maps(p) < 0)
+		return 0;
+	forget_unmapped(p);
+	probe_plant_all(h->t, p);
+	return 0;
 }
 
 /*
@@ -747,7 +788,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 			/* the first return probe: watch unwinders and longjmp from now on */
 			for (struct proc *p = t->procs; p; p = p->next)
 				if (proc_plantable(p))
-					ret_watch_proc(t, p);
+					watch_proc(t, p);
 		}
 	}
 	u->prev = t->probes_tail;

@@ -7,11 +7,6 @@
 
 #include "core.h"
 
-struct watched_file {
-	dev_t dev;
-	ino_t ino;
-	struct watched_file *next;
-};
 
 uint64_t proc_trampoline(struct proc *p)
 {
@@ -351,7 +346,7 @@ void ret_event(struct uprobe_tracer *t, struct task *k)
 }
 
 /* Entry to an unwinder: it must read real return addresses, never the trampoline. */
-static int on_unwind(struct uprobe_hit *h, void *data)
+int ret_on_unwind(struct uprobe_hit *h, void *data)
 {
 	struct task *k = h->task;
 	uint64_t tramp = proc_trampoline(k->proc);
@@ -371,21 +366,9 @@ static int on_unwind(struct uprobe_hit *h, void *data)
 	return 0;
 }
 
-static bool site_has_internal(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off,
-			      uprobe_handler_fn fn)
-{
-	for (struct site *s = t->sites; s; s = s->next) {
-		if (s->dev != dev || s->ino != ino || s->off != off)
-			continue;
-		for (unsigned i = 0; i < s->nprobes; i++)
-			if (s->probes[i]->internal && s->probes[i]->handler == fn)
-				return true;
-	}
-	return false;
-}
 
 /* Back from _Unwind_Backtrace: it walked the stack and returned; re-arm. */
-static int on_unwind_done(struct uprobe_hit *h, void *data)
+int ret_on_unwind_done(struct uprobe_hit *h, void *data)
 {
 	ret_event(h->t, h->task);
 	return 0;
@@ -398,14 +381,14 @@ static int on_unwind_done(struct uprobe_hit *h, void *data)
  * A probe of our own at its return address (backtrace() in libc, say)
  * does that; one per call site, added the first time it is seen.
  */
-static int on_unwind_backtrace(struct uprobe_hit *h, void *data)
+int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data)
 {
 	struct uprobe_tracer *t = h->t;
 	struct task *k = h->task;
 	struct proc *p = k->proc;
 	uint64_t ra;
 
-	on_unwind(h, data);
+	ret_on_unwind(h, data);
 	if (!k->unwind_sp || mem_read(p, k->regs.rsp, &ra, sizeof(ra)) < 0)
 		return 0;
 	for (int i = 0; i < p->nmaps; i++) {
@@ -418,8 +401,8 @@ static int on_unwind_backtrace(struct uprobe_hit *h, void *data)
 		off = m->off + (ra - m->start);
 		if (elf_open(m->path, &f, NULL, 0) < 0)
 			return 0;
-		if (!site_has_internal(t, f->dev, f->ino, off, on_unwind_done) &&
-		    !probe_add_internal(t, f->path, NULL, off, on_unwind_done))
+		if (!watch_has(t, f->dev, f->ino, off, ret_on_unwind_done) &&
+		    !probe_add_internal(t, f->path, NULL, off, ret_on_unwind_done))
 			pr_warn("cannot watch the return of _Unwind_Backtrace at %s+0x%llx: %s",
 				f->path, (unsigned long long)off, t->errmsg);
 		return 0;
@@ -428,7 +411,7 @@ static int on_unwind_backtrace(struct uprobe_hit *h, void *data)
 }
 
 /* __cxa_begin_catch: the exception has landed in the frame that catches it. */
-static int on_catch(struct uprobe_hit *h, void *data)
+int ret_on_catch(struct uprobe_hit *h, void *data)
 {
 	struct task *k = h->task;
 
@@ -442,7 +425,7 @@ static int on_catch(struct uprobe_hit *h, void *data)
  * abandoned. glibc stores that rsp mangled: rol 0x11 after xor with the
  * pointer guard at %fs:0x30.
  */
-static int on_longjmp(struct uprobe_hit *h, void *data)
+int ret_on_longjmp(struct uprobe_hit *h, void *data)
 {
 	struct task *k = h->task;
 	uint64_t mangled, guard, target;
@@ -460,79 +443,6 @@ static int on_longjmp(struct uprobe_hit *h, void *data)
 	c.hi = target;
 	drop_if(k, in_range, &c);
 	return 0;
-}
-
-static const struct {
-	const char *name;
-	uprobe_handler_fn fn;
-} watch_syms[] = {
-	{ "_Unwind_RaiseException", on_unwind },
-	{ "_Unwind_ForcedUnwind", on_unwind },
-	{ "_Unwind_Resume", on_unwind },
-	{ "_Unwind_Resume_or_Rethrow", on_unwind },
-	{ "_Unwind_Backtrace", on_unwind_backtrace },
-	{ "__cxa_begin_catch", on_catch },
-	{ "longjmp", on_longjmp },
-	{ "_longjmp", on_longjmp },
-	{ "siglongjmp", on_longjmp },
-	{ "__longjmp_chk", on_longjmp },
-};
-
-
-/*
- * Puts libuprobe's own probes on the unwinder entry points, __cxa_begin_catch
- * and the longjmp family in every file p maps that defines them (libgcc_s,
- * libstdc++, libc, or a static executable).
- */
-int ret_watch_proc(struct uprobe_tracer *t, struct proc *p)
-{
-	char saved[sizeof(t->errmsg)];
-
-	memcpy(saved, t->errmsg, sizeof(saved));
-	for (int i = 0; i < p->nmaps; i++) {
-		const struct map_entry *m = &p->maps[i];
-		struct watched_file *w;
-		struct elf_file *f;
-
-		if (!m->x || m->path[0] != '/')
-			continue;
-		if (elf_open(m->path, &f, NULL, 0) < 0)
-			continue;
-		for (w = t->watched; w; w = w->next)
-			if (w->dev == f->dev && w->ino == f->ino)
-				break;
-		if (w)
-			continue;
-		w = calloc(1, sizeof(*w));
-		if (!w)
-			break;
-		w->dev = f->dev;
-		w->ino = f->ino;
-		w->next = t->watched;
-		t->watched = w;
-		for (size_t j = 0; j < ARRAY_SIZE(watch_syms); j++) {
-			const struct elf_sym *sym = elf_find_sym(f, watch_syms[j].name);
-
-			if (!sym || site_has_internal(t, f->dev, f->ino, sym->off, watch_syms[j].fn))
-				continue;
-			if (!probe_add_internal(t, f->path, watch_syms[j].name, 0,
-						watch_syms[j].fn))
-				pr_warn("cannot watch %s in %s: %s", watch_syms[j].name, f->path,
-					t->errmsg);
-		}
-	}
-	memcpy(t->errmsg, saved, sizeof(saved));
-	return 0;
-}
-
-void ret_free_watch(struct uprobe_tracer *t)
-{
-	while (t->watched) {
-		struct watched_file *w = t->watched;
-
-		t->watched = w->next;
-		free(w);
-	}
 }
 
 /* ---- removal, exit, detach, fork ---- */

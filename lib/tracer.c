@@ -482,7 +482,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		free(s);
 	}
 	free(t->site_hash);
-	ret_free_watch(t);
+	watch_free(t);
 	unwind_free(t);
 	probe_bcache_free(t);
 	free(t->exits);

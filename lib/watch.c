@@ -1,0 +1,107 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* libuprobe's own probes on the program's runtime: the dynamic linker's r_debug hook, unwinders, longjmp. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+
+struct watched_file {
+	dev_t dev;
+	ino_t ino;
+	bool retprobes; /* searched for the return-probe symbols too */
+	struct watched_file *next;
+};
+
+static const struct {
+	const char *name;
+	uprobe_handler_fn fn;
+	bool retprobes; /* needed only while return probes exist */
+} watch_syms[] = {
+	/* the dynamic linker calls it around every change of the link map (dlopen, dlclose) */
+	{ "_dl_debug_state", probe_on_dl_state, false },
+	{ "_Unwind_RaiseException", ret_on_unwind, true },
+	{ "_Unwind_ForcedUnwind", ret_on_unwind, true },
+	{ "_Unwind_Resume", ret_on_unwind, true },
+	{ "_Unwind_Resume_or_Rethrow", ret_on_unwind, true },
+	{ "_Unwind_Backtrace", ret_on_unwind_backtrace, true },
+	{ "__cxa_begin_catch", ret_on_catch, true },
+	{ "longjmp", ret_on_longjmp, true },
+	{ "_longjmp", ret_on_longjmp, true },
+	{ "siglongjmp", ret_on_longjmp, true },
+	{ "__longjmp_chk", ret_on_longjmp, true },
+};
+
+bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off,
+			      uprobe_handler_fn fn)
+{
+	for (struct site *s = t->sites; s; s = s->next) {
+		if (s->dev != dev || s->ino != ino || s->off != off)
+			continue;
+		for (unsigned i = 0; i < s->nprobes; i++)
+			if (s->probes[i]->internal && s->probes[i]->handler == fn)
+				return true;
+	}
+	return false;
+}
+
+/*
+ * Puts libuprobe's own probes on the functions above in every file p maps
+ * that defines them (ld.so, libgcc_s, libstdc++, libc, or a static
+ * executable); the return-probe ones only while return probes exist.
+ */
+int watch_proc(struct uprobe_tracer *t, struct proc *p)
+{
+	char saved[sizeof(t->errmsg)];
+	bool retprobes = t->nretprobes > 0;
+
+	memcpy(saved, t->errmsg, sizeof(saved));
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		struct watched_file *w;
+		struct elf_file *f;
+
+		if (!m->x || m->path[0] != '/')
+			continue;
+		if (elf_open(m->path, &f, NULL, 0) < 0)
+			continue;
+		for (w = t->watched; w; w = w->next)
+			if (w->dev == f->dev && w->ino == f->ino)
+				break;
+		if (w && (w->retprobes || !retprobes))
+			continue;
+		if (!w) {
+			w = calloc(1, sizeof(*w));
+			if (!w)
+				break;
+			w->dev = f->dev;
+			w->ino = f->ino;
+			w->next = t->watched;
+			t->watched = w;
+		}
+		w->retprobes = retprobes;
+		for (size_t j = 0; j < ARRAY_SIZE(watch_syms); j++) {
+			const struct elf_sym *sym;
+
+			if (watch_syms[j].retprobes && !retprobes)
+				continue;
+			sym = elf_find_sym(f, watch_syms[j].name);
+			if (!sym || watch_has(t, f->dev, f->ino, sym->off, watch_syms[j].fn))
+				continue;
+			if (!probe_add_internal(t, f->path, watch_syms[j].name, 0, watch_syms[j].fn))
+				pr_warn("cannot watch %s in %s: %s", watch_syms[j].name, f->path,
+					t->errmsg);
+		}
+	}
+	memcpy(t->errmsg, saved, sizeof(saved));
+	return 0;
+}
+
+void watch_free(struct uprobe_tracer *t)
+{
+	while (t->watched) {
+		struct watched_file *w = t->watched;
+
+		t->watched = w->next;
+		free(w);
+	}
+}
