@@ -51,6 +51,7 @@ struct probe_ent {
 static struct {
 	bool count;
 	bool json;
+	bool follow;
 	unsigned nargs;
 	int verbose;
 	const char *out_path;
@@ -89,13 +90,14 @@ static void usage(FILE *fp)
 		"  -j, --json        one JSON object per line\n"
 		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3)\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
+		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -h, --help        this text\n"
 		"\n"
 		"SIGINT/SIGTERM stop tracing: the program is detached and goes on unharmed,\n"
 		"the counts are printed, and a spawned command is waited for. Processes the\n"
-		"command forks are not traced; probes follow it through execve.\n"
+		"command forks are not traced unless -f; probes follow it through execve.\n"
 		"\n"
 		"Exit status: the command's own (128+N if killed by signal N); with -p, 0;\n"
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
@@ -628,6 +630,7 @@ int main(int argc, char **argv)
 		{ "args", required_argument, NULL, 'a' },
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -649,7 +652,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfh", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -674,6 +677,9 @@ int main(int argc, char **argv)
 			break;
 		case 'v':
 			opt.verbose++;
+			break;
+		case 'f':
+			opt.follow = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -738,6 +744,8 @@ int main(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGPIPE, &sa, NULL);
 
+	if (opt.follow)
+		uprobe_tracer_follow_forks(tracer, true);
 	/* Spawn or attach first: library names ("libc") resolve against the tracee's maps. */
 	lib_quiet = true;
 	fflush(NULL);

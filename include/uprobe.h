@@ -168,6 +168,16 @@ UPROBE_API void uprobe_tracer_stop(struct uprobe_tracer *t);
 UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t);
 
 /*
+ * Whether fork and vfork children of tracees are followed: traced from
+ * their first instruction with every probe (and their own pending return
+ * probes), through exec too. Off by default: a child gets its original
+ * bytes and return addresses back and is let go (a vfork child once it
+ * execs or exits, since it runs on its parent's memory until then).
+ * Applies to forks from now on. Returns 0 or -EINVAL.
+ */
+UPROBE_API int uprobe_tracer_follow_forks(struct uprobe_tracer *t, bool follow);
+
+/*
  * The wait status (as from waitpid) of a tracee process that ended while
  * traced; -ESRCH if this tracer saw no such process end.
  */

@@ -110,6 +110,7 @@ struct ret_instance {
 	struct ret_instance *next; /* the thread's list, newest first */
 	uint64_t slot;             /* stack address of the return address */
 	uint64_t real_ret;
+	size_t size;               /* of this block, refs and data included */
 	uint64_t func;             /* the probed function's address */
 	uint64_t call_id;
 	uint64_t entry_ns;
@@ -206,6 +207,7 @@ struct uprobe_tracer {
 	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
 	char errmsg[512];
 	uint64_t next_call_id;
+	bool follow_forks;     /* fork children stay traced, with every probe */
 	unsigned nretprobes;   /* user return probes: the unwinder watch is needed while > 0 */
 	struct watched_file *watched; /* files already searched for the symbols watch.c probes */
 	void *unw_as;          /* libunwind address space, made on first backtrace */
@@ -285,6 +287,7 @@ int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
+int xol_copy_areas(struct proc *from, struct proc *to);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
 
@@ -294,6 +297,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
 void ret_discard(struct ret_instance *ri);
+int ret_copy_task(struct task *from, struct task *to);
 void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k);
 void ret_task_exit(struct uprobe_tracer *t, struct task *k);
 void ret_task_gone(struct uprobe_tracer *t, struct task *k);

@@ -134,6 +134,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	ri = calloc(1, size);
 	if (!ri)
 		goto missed;
+	ri->size = size;
 	ri->refs = (struct ret_ref *)(ri + 1);
 	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
 	data = 0;
@@ -165,6 +166,30 @@ missed:
 		if (takes(k, s->probes[i]))
 			s->probes[i]->missed++;
 	return NULL;
+}
+
+/*
+ * A followed fork child: its stack is a copy of the forking thread's,
+ * trampolines included, so it gets copies of that thread's pending calls.
+ */
+int ret_copy_task(struct task *from, struct task *to)
+{
+	struct ret_instance **tail = &to->rets;
+
+	for (struct ret_instance *ri = from->rets; ri; ri = ri->next) {
+		struct ret_instance *c = malloc(ri->size);
+
+		if (!c)
+			return -ENOMEM;
+		memcpy(c, ri, ri->size);
+		c->refs = (struct ret_ref *)((uint8_t *)c + ((uint8_t *)ri->refs - (uint8_t *)ri));
+		c->data = (uint8_t *)c + (ri->data - (uint8_t *)ri);
+		c->next = NULL;
+		*tail = c;
+		tail = &c->next;
+		to->nrets++;
+	}
+	return 0;
 }
 
 /* The entry handler skipped the function (it changed rip): the call never returns. */

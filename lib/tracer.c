@@ -456,6 +456,16 @@ UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t)
 	return err;
 }
 
+UPROBE_API int uprobe_tracer_follow_forks(struct uprobe_tracer *t, bool follow)
+{
+	if (!t) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	t->follow_forks = follow;
+	return 0;
+}
+
 UPROBE_API int uprobe_tracer_exit_status(struct uprobe_tracer *t, pid_t pid)
 {
 	if (!t)

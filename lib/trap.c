@@ -33,7 +33,7 @@ static void handle_exit(struct uprobe_tracer *t, struct task *k, int status)
 {
 	struct proc *p = k->proc;
 
-	if (k->tid == p->pid && !p->mm_owner)
+	if (k->tid == p->pid)
 		tracer_record_exit(t, p->pid, status);
 	ret_task_gone(t, k);
 	task_free(t, k);
@@ -272,6 +272,49 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	proc_free(t, cp);
 }
 
+/*
+ * A fork child we follow: its memory is a copy of the parent's, breakpoints,
+ * scratch areas and hijacked return addresses included, so it takes copies
+ * of the parent's tables and is traced from its first instruction.
+ */
+static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t tid)
+{
+	struct proc *parent = forker->proc, *cp = proc_new(t, tid);
+	struct task *ck;
+
+	if (!cp) {
+		release_fork_child(t, forker, tid);
+		return;
+	}
+	cp->at_entry = true;
+	cp->entry = parent->entry;
+	cp->hwcap = parent->hwcap;
+	ck = task_new(t, cp, tid, TASK_STOPPED);
+	if (!ck)
+		goto fail;
+	if (parent->bps.cap) {
+		cp->bps = parent->bps;
+		cp->bps.slots = malloc(parent->bps.cap * sizeof(*cp->bps.slots));
+		if (!cp->bps.slots) {
+			memset(&cp->bps, 0, sizeof(cp->bps));
+			goto fail;
+		}
+		memcpy(cp->bps.slots, parent->bps.slots, parent->bps.cap * sizeof(*cp->bps.slots));
+	}
+	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
+	    proc_refresh_maps(cp) < 0)
+		goto fail;
+	ck->want_stop = forker->want_stop;
+	resume_or_hold(t, ck);
+	return;
+fail:
+	pr_warn("pid %d: cannot follow fork child %d: out of memory", parent->pid, tid);
+	if (ck)
+		task_free(t, ck);
+	proc_free(t, cp);
+	release_fork_child(t, forker, tid);
+}
+
 static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 {
 	unsigned long msg = 0;
@@ -310,7 +353,10 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			resume_or_hold(t, nk);
 		goto out;
 	}
-	release_fork_child(t, k, child);
+	if (t->follow_forks)
+		adopt_fork_child(t, k, child);
+	else
+		release_fork_child(t, k, child);
 out:
 	resume_or_hold(t, k);
 }
@@ -331,13 +377,14 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 				task_free(t, o);
 		}
 	}
-	if (p->mm_owner) {
+	if (p->mm_owner && !t->follow_forks) {
 		/* a vfork child left its parent's memory: it is not followed */
 		ptrace(PTRACE_DETACH, k->tid, NULL, NULL);
 		task_free(t, k);
 		proc_free(t, p);
 		return;
 	}
+	p->mm_owner = NULL; /* a followed vfork child has a memory of its own now */
 	ret_task_exit(t, k);
 	bp_table_free(&p->bps);
 	xol_forget_all(t, p);

@@ -408,6 +408,33 @@ int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
 	return ret;
 }
 
+/* A followed fork child has copies of from's areas at the same addresses: track them. */
+int xol_copy_areas(struct proc *from, struct proc *to)
+{
+	struct xol_area **tail = &to->areas;
+
+	for (struct xol_area *a = from->areas; a; a = a->next) {
+		struct xol_area *c = calloc(1, sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		*c = *a;
+		c->next = NULL;
+		c->info = calloc(a->info_cap ? a->info_cap : 1, sizeof(*c->info));
+		if (!c->info) {
+			free(c);
+			return -ENOMEM;
+		}
+		memcpy(c->info, a->info, a->used * sizeof(*c->info));
+		for (unsigned i = 1; i < a->used; i++)
+			c->info[i].site->refs++;
+		*tail = c;
+		tail = &c->next;
+	}
+	to->gadget = from->gadget;
+	return 0;
+}
+
 /* A fork child got copies of parent's areas: move k out of them, then unmap them. */
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k)

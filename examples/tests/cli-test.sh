@@ -658,6 +658,28 @@ t_exec()
 	expect_eq "$(hits u:libc:opendir "$tmp/c")" $n "opendir after exec"
 }
 
+# -f: the shell forks one ls per directory; only with -f are the children traced.
+t_follow()
+{
+	local ls_bin script i n=3
+
+	ls_bin=$(command -v ls) || skip "no ls"
+	script=""
+	for i in $(seq 1 $n); do
+		mkdir "$tmp/f$i"
+		script="$script \"$ls_bin\" \"$tmp/f$i\" >/dev/null;"
+	done
+	script="$script exit 5"
+	run "$UT" --count -o "$tmp/c" u:libc:opendir -- sh -c "$script"
+	expect_rc 5
+	no_stderr
+	expect_eq "$(hits u:libc:opendir "$tmp/c")" 0 "opendir in untraced children"
+	run "$UT" -f --count -o "$tmp/c" u:libc:opendir -- sh -c "$script"
+	expect_rc 5
+	no_stderr
+	expect_eq "$(hits u:libc:opendir "$tmp/c")" $n "opendir in followed children"
+}
+
 # -p: attach to a running demo, stop the tracer with SIGINT (or SIGTERM): the demo carries on
 # untraced and finishes with the same result as an untraced run.
 attach_and_stop()
@@ -797,7 +819,7 @@ t_spawn_sigint()
 
 case "$CASE" in
 count | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
-	ifunc | exec | \
+	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint)
 	"t_$CASE"
 	;;
