@@ -62,6 +62,9 @@ static struct {
 
 static struct probe_ent *probes;
 static size_t nprobes, probes_cap;
+/* The probes as parsed from the command line; they live until exit, whichever way it comes. */
+static struct probe_spec *specs;
+static size_t nspecs;
 
 static struct uprobe_tracer *tracer;
 static volatile sig_atomic_t stop_requested;
@@ -634,9 +637,7 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
-	struct probe_spec *specs = NULL;
 	char **command = NULL;
-	size_t nspecs = 0;
 	int dashdash = argc, c, err = 0, code;
 	pid_t child = 0, target;
 	bool spawned = false, detached = true;
