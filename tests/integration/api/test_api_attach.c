@@ -2,7 +2,7 @@
 /* Attach to and detach from running processes: they continue unharmed, repeatedly, mid-storm. */
 #include <dirent.h>
 
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_loop;
 
@@ -455,6 +455,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	g_loop = argv[1];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_attach", tests, NULL, NULL);
 }

@@ -2,52 +2,18 @@
 /* Entry probes on PIE and non-PIE programs: hits, arguments, registers, offsets, several probes. */
 #include <libgen.h>
 
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_target; /* set per group: api_basic or api_basic_nopie */
 static const char *g_targets[2];
 
 #define N_CALLS 25
 
-static struct uprobe *add_probe(struct ctx *c, const char *bin, const char *sym, uint64_t off,
-				uprobe_handler_fn fn, void *data)
-{
-	UPROBE_OPTS(uprobe_opts, o, .handler = fn, .data = data);
-	struct uprobe *p = uprobe_add(c->t, bin, sym, off, &o);
-
-	if (!p) {
-		print_error("uprobe_add(%s, %s, %#llx): %s (errno %d)\n", bin, sym ? sym : "NULL",
-			    (unsigned long long)off, uprobe_tracer_errmsg(c->t), errno);
-		fail();
-	}
-	return p;
-}
-
 static pid_t spawn_target(struct ctx *c, const char *n)
 {
 	char *argv[] = { (char *)g_target, (char *)n, NULL };
-	pid_t pid = 0;
-	int r = spawn_out(c, argv, &pid);
 
-	if (r) {
-		print_error("spawn %s: %d %s\n", g_target, r, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_true(pid > 0);
-	return pid;
-}
-
-static void run_to_exit(struct ctx *c, pid_t pid)
-{
-	int r = uprobe_tracer_run(c->t);
-
-	if (r) {
-		print_error("run: %d %s\n", r, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_false(g_wd_fired);
-	read_out(c);
-	assert_exited_ok(c, pid);
+	return spawn_or_fail(c, argv);
 }
 
 /* ---- entry probe: hits, arguments, address, pid/tid, memory reads ---- */
@@ -124,12 +90,6 @@ static int on_take_str(struct uprobe_hit *h, void *data)
 	memset(r->s[r->n], 0, sizeof(r->s[0]));
 	r->rc[r->n] = uprobe_hit_read(h, uprobe_hit_arg(h, 0), r->s[r->n], sizeof(r->s[0]) - 1);
 	r->n++;
-	return 0;
-}
-
-static int on_count(struct uprobe_hit *h, void *data)
-{
-	(*(uint64_t *)data)++;
 	return 0;
 }
 
@@ -599,7 +559,7 @@ int main(int argc, char **argv)
 	}
 	g_targets[0] = argv[1];
 	g_targets[1] = argv[2];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	fails += cmocka_run_group_tests_name("api_basic_pie", tests, group_pie, NULL);
 	fails += cmocka_run_group_tests_name("api_basic_nopie", tests, group_nopie, NULL);
 	return fails ? 1 : 0;

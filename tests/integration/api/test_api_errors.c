@@ -1,14 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Probes refused before the tracee changes: each refusal, then the program runs untouched. */
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_basic, *g_signals;
-
-static int on_count(struct uprobe_hit *h, void *data)
-{
-	(*(uint64_t *)data)++;
-	return 0;
-}
 
 struct refusal {
 	const char *target;   /* program to spawn */
@@ -275,6 +269,6 @@ int main(int argc, char **argv)
 	}
 	g_basic = argv[1];
 	g_signals = argv[2];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_errors", tests, NULL, NULL);
 }

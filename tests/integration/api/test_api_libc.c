@@ -2,23 +2,9 @@
 /* Probes in libc: puts/write/IFUNC strlen counted exactly, and a real program (ls) under probes. */
 #include <sys/stat.h>
 
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_libc, *g_libc_nopie, *g_target;
-
-static struct uprobe *add_probe(struct ctx *c, const char *bin, const char *sym,
-				uprobe_handler_fn fn, void *data)
-{
-	UPROBE_OPTS(uprobe_opts, o, .handler = fn, .data = data);
-	struct uprobe *p = uprobe_add(c->t, bin, sym, 0, &o);
-
-	if (!p) {
-		print_error("uprobe_add(%s, %s): %s (errno %d)\n", bin, sym,
-			    uprobe_tracer_errmsg(c->t), errno);
-		fail();
-	}
-	return p;
-}
 
 struct libc_rec {
 	bool in_window;
@@ -102,11 +88,11 @@ static void test_libc_counts(void **state)
 	pid_t pid;
 
 	assert_int_equal(spawn_out(c, argv, &pid), 0);
-	add_probe(c, g_target, "marker_begin", on_begin, &r);
-	add_probe(c, g_target, "marker_end", on_end, &r);
-	struct uprobe *pp = add_probe(c, "libc", "puts", on_puts, &r);
-	struct uprobe *pw = add_probe(c, "libc.so.6", "write", on_write, &r);
-	struct uprobe *ps = add_probe(c, "libc.so", "strlen", on_strlen, &r);
+	add_probe(c, g_target, "marker_begin", 0, on_begin, &r);
+	add_probe(c, g_target, "marker_end", 0, on_end, &r);
+	struct uprobe *pp = add_probe(c, "libc", "puts", 0, on_puts, &r);
+	struct uprobe *pw = add_probe(c, "libc.so.6", "write", 0, on_write, &r);
+	struct uprobe *ps = add_probe(c, "libc.so", "strlen", 0, on_strlen, &r);
 
 	/* strlen is an IFUNC: the probe is on the implementation, not on the resolver. */
 	const char *libc_path = uprobe_binary_path(ps);
@@ -164,12 +150,6 @@ static const char *find_in_path(const char *name, char *buf, size_t len)
 	return NULL;
 }
 
-static int on_count(struct uprobe_hit *h, void *data)
-{
-	(*(uint64_t *)data)++;
-	return 0;
-}
-
 static void test_ls(void **state)
 {
 	struct ctx *c = *state;
@@ -212,10 +192,10 @@ static void test_ls(void **state)
 	pid_t pid;
 
 	assert_int_equal(spawn_out(c, argv, &pid), 0);
-	struct uprobe *po = add_probe(c, "libc", "opendir", on_count, &nopen);
-	struct uprobe *pr = add_probe(c, "libc", "readdir", on_count, &nread);
-	struct uprobe *pc = add_probe(c, "libc", "closedir", on_count, &nclose);
-	struct uprobe *pm = add_probe(c, "libc", "malloc", on_count, &nmalloc);
+	struct uprobe *po = add_probe(c, "libc", "opendir", 0, on_count, &nopen);
+	struct uprobe *pr = add_probe(c, "libc", "readdir", 0, on_count, &nread);
+	struct uprobe *pc = add_probe(c, "libc", "closedir", 0, on_count, &nclose);
+	struct uprobe *pm = add_probe(c, "libc", "malloc", 0, on_count, &nmalloc);
 	int rc = uprobe_tracer_run(c->t);
 	const char *got = read_out(c);
 
@@ -276,7 +256,7 @@ int main(int argc, char **argv)
 	}
 	g_libc = argv[1];
 	g_libc_nopie = argv[2];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	fails += cmocka_run_group_tests_name("api_libc_pie", counts, group_pie, NULL);
 	fails += cmocka_run_group_tests_name("api_libc_nopie", counts, group_nopie, NULL);
 	fails += cmocka_run_group_tests_name("api_libc_real_program", real, NULL, NULL);

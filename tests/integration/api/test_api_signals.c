@@ -2,55 +2,16 @@
 /* Signals with probes: the own int3, program handlers, SIGPROF storms, stop from SIGALRM. */
 #include <pthread.h>
 
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_signals, *g_sigprof, *g_loop;
-
-static int on_count(struct uprobe_hit *h, void *data)
-{
-	(*(uint64_t *)data)++;
-	return 0;
-}
-
-static struct uprobe *add_probe(struct ctx *c, const char *bin, const char *sym, uint64_t off,
-				uprobe_handler_fn fn, void *data)
-{
-	UPROBE_OPTS(uprobe_opts, o, .handler = fn, .data = data);
-	struct uprobe *p = uprobe_add(c->t, bin, sym, off, &o);
-
-	if (!p) {
-		print_error("uprobe_add(%s, %s, %#llx): %s (errno %d)\n", bin, sym ? sym : "NULL",
-			    (unsigned long long)off, uprobe_tracer_errmsg(c->t), errno);
-		fail();
-	}
-	return p;
-}
 
 static pid_t spawn3(struct ctx *c, const char *prog, const char *a1, const char *a2,
 		    const char *a3)
 {
 	char *argv[] = { (char *)prog, (char *)a1, (char *)a2, (char *)a3, NULL };
-	pid_t pid = 0;
-	int r = spawn_out(c, argv, &pid);
 
-	if (r) {
-		print_error("spawn %s: %d %s\n", prog, r, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	return pid;
-}
-
-static void run_to_exit(struct ctx *c, pid_t pid)
-{
-	int r = uprobe_tracer_run(c->t);
-
-	if (r) {
-		print_error("run: %d %s\n", r, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_false(g_wd_fired);
-	read_out(c);
-	assert_exited_ok(c, pid);
+	return spawn_or_fail(c, argv);
 }
 
 /*
@@ -307,6 +268,6 @@ int main(int argc, char **argv)
 	g_signals = argv[1];
 	g_sigprof = argv[2];
 	g_loop = argv[3];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_signals", tests, NULL, NULL);
 }

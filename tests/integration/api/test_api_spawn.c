@@ -2,15 +2,9 @@
 /* uprobe_tracer_spawn: PATH search, exec failures, and the exit status of traced processes. */
 #include <pthread.h>
 
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_exit;
-
-static int on_count(struct uprobe_hit *h, void *data)
-{
-	(*(uint64_t *)data)++;
-	return 0;
-}
 
 /* No zombie or stray child is left behind by the library. */
 static void assert_no_children(void)
@@ -26,12 +20,9 @@ static void assert_no_children(void)
 
 static int spawn_and_run(struct ctx *c, char *const argv[], pid_t *pid)
 {
-	int r = spawn_out(c, argv, pid);
+	int r;
 
-	if (r) {
-		print_error("spawn %s: %d %s\n", argv[0], r, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
+	*pid = spawn_or_fail(c, argv);
 	r = uprobe_tracer_run(c->t);
 	if (r) {
 		print_error("run: %d %s\n", r, uprobe_tracer_errmsg(c->t));
@@ -204,7 +195,7 @@ static void test_foreign_child_kept(void **state)
 		sleep_ms(5);
 	own = f.pid;
 	assert_true(own > 0);
-	ctx_track(c, own, true);
+	ctx_track(c, own);
 	/* Let it become a zombie before run() waits. */
 	sleep_ms(50);
 	assert_int_equal(spawn_out(c, argv, &pid), 0);
@@ -238,6 +229,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	g_exit = argv[1];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_spawn", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Probes in multi-threaded and forking programs: exact counts, children left unharmed. */
-#include "api_common.h"
+#include "tracee_test.h"
 
 static const char *g_threads, *g_fork, *g_vfork;
 
@@ -313,6 +313,6 @@ int main(int argc, char **argv)
 	g_threads = argv[1];
 	g_fork = argv[2];
 	g_vfork = argv[3];
-	api_init();
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_threads", tests, NULL, NULL);
 }

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Return probes on every function of the C++ target: exceptions, longjmp, coroutines, threads. */
-#include "ret_common.h"
+#include "tracee_test.h"
 
 static const char *g_cxx, *g_cxx_o2;
 
@@ -141,7 +141,7 @@ static void run_cxx(struct ctx *c, const struct run_spec *s)
 	nf = parse_fns(want, fns);
 	assert_true(nf > 10);
 
-	pid = spawn_out(c, argv);
+	pid = spawn_or_fail(c, argv);
 	memset(&g_bt, 0, sizeof(g_bt));
 	g_bt.on = s->check_bt;
 	for (int i = 0; i < nf; i++) {
@@ -150,9 +150,9 @@ static void run_cxx(struct ctx *c, const struct run_spec *s)
 			    .maxactive = s->maxactive);
 		UPROBE_OPTS(uprobe_opts, eo, .handler = on_entry, .data = f);
 
-		f->pr = add_or_fail(c, s->target, f->name, &ro);
+		f->pr = add_or_fail(c, s->target, f->name, 0, &ro);
 		if (s->entry_probes)
-			f->pe = add_or_fail(c, s->target, f->name, &eo);
+			f->pe = add_or_fail(c, s->target, f->name, 0, &eo);
 	}
 	for (int i = 0; i < 4 && s->extra[i]; i++) {
 		char bin[64], *sym;
@@ -161,7 +161,7 @@ static void run_cxx(struct ctx *c, const struct run_spec *s)
 		snprintf(bin, sizeof(bin), "%s", s->extra[i]);
 		sym = strchr(bin, ':');
 		*sym++ = 0;
-		add_or_fail(c, bin, sym, &xo);
+		add_or_fail(c, bin, sym, 0, &xo);
 	}
 	run_to_exit(c, pid);
 	assert_same_output(want, c->outbuf);
@@ -388,17 +388,17 @@ static void run_detach(struct ctx *c, const char *target, const char *scenario,
 			g_wd_tracer = c->t;
 			sa.t = sa_unw.t = c->t;
 		}
-		pid = spawn_out(c, argv);
+		pid = spawn_or_fail(c, argv);
 		if (stop_sym) {
 			UPROBE_OPTS(uprobe_opts, so, .handler = on_entry_stop, .data = &sa_unw);
 
-			add_or_fail(c, "libgcc_s", stop_sym, &so);
+			add_or_fail(c, "libgcc_s", stop_sym, 0, &so);
 		}
 		for (int i = 0; i < nf; i++) {
 			UPROBE_OPTS(uprobe_opts, ro, .ret_handler = on_ret_stop, .data = &sa);
 
 			if (fns[i].calls)
-				add_or_fail(c, target, fns[i].name, &ro);
+				add_or_fail(c, target, fns[i].name, 0, &ro);
 		}
 		assert_int_equal(uprobe_tracer_run(c->t), 0);
 		assert_false(g_wd_fired);
@@ -509,8 +509,7 @@ int main(int argc, char **argv)
 	}
 	g_cxx = argv[1];
 	g_cxx_o2 = argv[2];
-	if (argc > 3) /* one test per meson test, each under its own timeout */
-		cmocka_set_test_filter(argv[3]);
-	uprobe_set_print(quiet_print);
+	/* one test per meson test, each under its own timeout */
+	tracee_test_init("ret", 150, argc > 3 ? argv[3] : NULL);
 	return cmocka_run_group_tests_name("ret_cxx", tests, NULL, NULL);
 }

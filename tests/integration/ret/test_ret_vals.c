@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Return probes: values, entry args, call data and ids, durations, backtraces, detach, remove. */
-#include "ret_common.h"
+#include "tracee_test.h"
 
 static const char *g_vals;
 
@@ -81,8 +81,8 @@ static void add_val_probes(struct ctx *c, const char *sym, struct val_rec *r)
 	UPROBE_OPTS(uprobe_opts, eo, .handler = on_val_entry, .data = r);
 	UPROBE_OPTS(uprobe_opts, ro, .ret_handler = on_val_ret, .data = r);
 
-	add_or_fail(c, g_vals, sym, &eo);
-	add_or_fail(c, g_vals, sym, &ro);
+	add_or_fail(c, g_vals, sym, 0, &eo);
+	add_or_fail(c, g_vals, sym, 0, &ro);
 }
 
 /* A return handler sees the caller's registers: rsp = entry rsp + 8, rip = the real return address. */
@@ -124,7 +124,7 @@ static void test_retvals(void **state)
 	char *argv[] = { (char *)g_vals, "vals", NULL };
 	struct val_rec neg = { 0 }, u64 = { 0 }, dbl = { 0 }, a3 = { 0 }, a6 = { 0 };
 	struct maps m;
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 
 	add_val_probes(c, "rv_neg", &neg);
 	add_val_probes(c, "rv_u64", &u64);
@@ -133,7 +133,7 @@ static void test_retvals(void **state)
 	add_val_probes(c, "rv_args6", &a6);
 	int plain_bad = 0;
 	UPROBE_OPTS(uprobe_opts, po, .handler = on_plain_entry, .data = &plain_bad);
-	struct uprobe *pp = add_or_fail(c, g_vals, "rv_clobber", &po);
+	struct uprobe *pp = add_or_fail(c, g_vals, "rv_clobber", 0, &po);
 
 	/* maps of the program's own text do not change after the start */
 	assert_true(maps_read(pid, &m));
@@ -262,10 +262,10 @@ static void test_call_data(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "vals", NULL };
 	struct cd_rec r = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_cd_entry, .ret_handler = on_cd_ret, .data = &r,
 		    .data_size = sizeof(struct cd_data));
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_rec", &o);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_rec", 0, &o);
 
 	run_to_exit(c, pid);
 	/* rv_rec(10), (11), (12): n + 1 calls each */
@@ -358,13 +358,13 @@ static void test_two_retprobes(void **state)
 	char *argv[] = { (char *)g_vals, "deep", "100", NULL };
 	struct two_rec a = { .t = c->t, .tag = 0xaaaa0000, .size = 8, .stop_at = 150 };
 	struct two_rec b = { .t = c->t, .tag = 0xbbbb0000, .size = 40 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, oa, .handler = on_two_entry, .ret_handler = on_two_ret, .data = &a,
 		    .data_size = 8);
 	UPROBE_OPTS(uprobe_opts, ob, .handler = on_two_entry, .ret_handler = on_two_ret, .data = &b,
 		    .data_size = 40);
-	struct uprobe *pa = add_or_fail(c, g_vals, "rv_deep", &oa);
-	struct uprobe *pb = add_or_fail(c, g_vals, "rv_deep", &ob);
+	struct uprobe *pa = add_or_fail(c, g_vals, "rv_deep", 0, &oa);
+	struct uprobe *pb = add_or_fail(c, g_vals, "rv_deep", 0, &ob);
 
 	/* stopped 50 calls deep into the second rv_deep(100): remove a, keep b */
 	assert_int_equal(uprobe_tracer_run(c->t), 0);
@@ -408,12 +408,12 @@ static void test_duration(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "vals", NULL };
 	struct dur_rec slow = { 0 }, fast = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, so, .ret_handler = on_dur, .data = &slow);
 	UPROBE_OPTS(uprobe_opts, fo, .ret_handler = on_dur, .data = &fast);
 
-	add_or_fail(c, g_vals, "rv_sleep10", &so);
-	add_or_fail(c, g_vals, "rv_fast", &fo);
+	add_or_fail(c, g_vals, "rv_sleep10", 0, &so);
+	add_or_fail(c, g_vals, "rv_fast", 0, &fo);
 	run_to_exit(c, pid);
 	assert_int_equal(slow.n, 1);
 	assert_int_equal(fast.n, 1);
@@ -465,10 +465,10 @@ static void test_entry_redirect(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "vals", NULL };
 	struct redirect_rec r = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_redirect_entry, .ret_handler = on_redirect_ret,
 		    .data = &r);
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_neg", &o);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_neg", 0, &o);
 
 	run_to_exit(c, pid);
 	assert_non_null(strstr(c->outbuf, "rv_neg=77\n"));
@@ -489,7 +489,7 @@ static void test_ret_errors(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "vals", NULL };
 	struct dur_rec r = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, big, .ret_handler = on_dur, .data = &r, .data_size = 4097);
 	UPROBE_OPTS(uprobe_opts, ok, .ret_handler = on_dur, .data = &r, .data_size = 4096);
 	struct uprobe *p;
@@ -518,7 +518,7 @@ static void test_ret_errors(void **state)
 struct bt_rec {
 	const char *target;
 	pid_t pid;
-	struct elf_syms elf;
+	struct elf_view elf;
 	int nhits;
 	char err[512]; /* first failure */
 };
@@ -590,19 +590,19 @@ static void test_backtrace(void **state)
 	struct bt_probe r_outer = { &r, { "main" } };
 	pid_t pid;
 
-	assert_true(elf_open(g_vals, &r.elf));
-	pid = spawn_out(c, argv);
+	assert_true(elf_view_open(g_vals, &r.elf));
+	pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, oo, .ret_handler = on_bt, .data = &r_outer);
 	UPROBE_OPTS(uprobe_opts, om, .ret_handler = on_bt, .data = &r_mid);
 	UPROBE_OPTS(uprobe_opts, oi, .ret_handler = on_bt, .data = &r_inner);
 	UPROBE_OPTS(uprobe_opts, oe, .handler = on_bt, .data = &e_inner);
 
-	add_or_fail(c, g_vals, "bt_outer", &oo);
-	add_or_fail(c, g_vals, "bt_mid", &om);
-	add_or_fail(c, g_vals, "bt_inner", &oi);
-	add_or_fail(c, g_vals, "bt_inner", &oe);
+	add_or_fail(c, g_vals, "bt_outer", 0, &oo);
+	add_or_fail(c, g_vals, "bt_mid", 0, &om);
+	add_or_fail(c, g_vals, "bt_inner", 0, &oi);
+	add_or_fail(c, g_vals, "bt_inner", 0, &oe);
 	run_to_exit(c, pid);
-	elf_close(&r.elf);
+	elf_view_close(&r.elf);
 	if (r.err[0]) {
 		print_error("%s\n", r.err);
 		fail();
@@ -636,19 +636,19 @@ static void test_backtrace_entry_ret(void **state)
 	struct bt_probe e_inner = { &r, { "bt_inner", "bt_mid", "bt_outer", "main" } };
 	pid_t pid;
 
-	assert_true(elf_open(g_vals, &r.elf));
-	pid = spawn_out(c, argv);
+	assert_true(elf_view_open(g_vals, &r.elf));
+	pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, oo, .ret_handler = on_bt, .data = &r_outer);
 	UPROBE_OPTS(uprobe_opts, om, .handler = on_bt_mid, .ret_handler = on_bt_mid, .data = mid);
 	UPROBE_OPTS(uprobe_opts, oi, .handler = on_bt, .ret_handler = NULL, .data = &e_inner);
 	UPROBE_OPTS(uprobe_opts, ori, .ret_handler = on_bt, .data = &r_inner);
 
-	add_or_fail(c, g_vals, "bt_outer", &oo);
-	add_or_fail(c, g_vals, "bt_mid", &om);
-	add_or_fail(c, g_vals, "bt_inner", &oi);
-	add_or_fail(c, g_vals, "bt_inner", &ori);
+	add_or_fail(c, g_vals, "bt_outer", 0, &oo);
+	add_or_fail(c, g_vals, "bt_mid", 0, &om);
+	add_or_fail(c, g_vals, "bt_inner", 0, &oi);
+	add_or_fail(c, g_vals, "bt_inner", 0, &ori);
 	run_to_exit(c, pid);
-	elf_close(&r.elf);
+	elf_view_close(&r.elf);
 	if (r.err[0]) {
 		print_error("%s\n", r.err);
 		fail();
@@ -689,9 +689,9 @@ static void test_detach_deep(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "deep", "100", NULL };
 	struct stop_rec r = { .t = c->t, .stop_at = 150 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_stop_entry, .ret_handler = on_stop_ret, .data = &r);
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_deep", &o);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_deep", 0, &o);
 	int rc, st;
 
 	rc = uprobe_tracer_run(c->t);
@@ -731,11 +731,11 @@ static void test_remove_pending(void **state)
 	char *argv[] = { (char *)g_vals, "deep", "100", NULL };
 	struct stop_rec r = { .t = c->t, .stop_at = 10 };
 	struct dur_rec fast = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_stop_entry, .ret_handler = on_stop_ret, .data = &r);
 	UPROBE_OPTS(uprobe_opts, fo, .ret_handler = on_dur, .data = &fast);
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_deep", &o);
-	struct uprobe *pf = add_or_fail(c, g_vals, "rv_fast", &fo);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_deep", 0, &o);
+	struct uprobe *pf = add_or_fail(c, g_vals, "rv_fast", 0, &fo);
 
 	assert_int_equal(uprobe_tracer_run(c->t), 0);
 	assert_false(g_wd_fired);
@@ -758,11 +758,11 @@ static void test_remove_readd(void **state)
 	char *argv[] = { (char *)g_vals, "deep", "100", NULL };
 	struct stop_rec r = { .t = c->t, .stop_at = 10 };
 	struct stop_rec r2 = { .t = c->t };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_stop_entry, .ret_handler = on_stop_ret, .data = &r);
 	UPROBE_OPTS(uprobe_opts, o2, .handler = on_stop_entry, .ret_handler = on_stop_ret,
 		    .data = &r2);
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_deep", &o);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_deep", 0, &o);
 
 	assert_int_equal(uprobe_tracer_run(c->t), 0);
 	assert_false(g_wd_fired);
@@ -771,7 +771,7 @@ static void test_remove_readd(void **state)
 
 	r.removed = true;
 	assert_int_equal(uprobe_remove(p), 0);
-	p = add_or_fail(c, g_vals, "rv_deep", &o2);
+	p = add_or_fail(c, g_vals, "rv_deep", 0, &o2);
 	run_to_exit(c, pid);
 	assert_same_output(deep_want(100), c->outbuf);
 	assert_int_equal(r.rets_after, 0);
@@ -812,9 +812,9 @@ static void test_fork_pending(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "fork", NULL };
 	struct fork_rec r = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_fork_ret, .data = &r);
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_forker", &o);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_forker", 0, &o);
 
 	run_to_exit(c, pid);
 	assert_same_output("child_ret=1001\nchild_status=0\nparent_ret=2001\n", c->outbuf);
@@ -834,9 +834,9 @@ static void test_vfork_pending(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "vfork", NULL };
 	struct fork_rec r = { 0 };
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_fork_ret, .data = &r);
-	struct uprobe *p = add_or_fail(c, g_vals, "rv_vforker", &o);
+	struct uprobe *p = add_or_fail(c, g_vals, "rv_vforker", 0, &o);
 
 	run_to_exit(c, pid);
 	assert_same_output("rv_vforker=8\n", c->outbuf);
@@ -861,11 +861,11 @@ static void test_exec_pending(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "exec", NULL };
 	int n_exec = 0, n_neg = 0;
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, oe, .ret_handler = on_count_ret, .data = &n_exec);
 	UPROBE_OPTS(uprobe_opts, on, .ret_handler = on_count_ret, .data = &n_neg);
-	struct uprobe *pe = add_or_fail(c, g_vals, "rv_execer", &oe);
-	struct uprobe *pn = add_or_fail(c, g_vals, "rv_neg", &on);
+	struct uprobe *pe = add_or_fail(c, g_vals, "rv_execer", 0, &oe);
+	struct uprobe *pn = add_or_fail(c, g_vals, "rv_neg", 0, &on);
 
 	run_to_exit(c, pid);
 	assert_non_null(strstr(c->outbuf, "exec\nrv_neg=-5\n"));
@@ -889,11 +889,11 @@ static void test_setcontext_skip(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_vals, "ctx", NULL };
 	int n_escape = 0, n_after = 0;
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	UPROBE_OPTS(uprobe_opts, oe, .ret_handler = on_count_ret, .data = &n_escape);
 	UPROBE_OPTS(uprobe_opts, oa, .ret_handler = on_count_ret, .data = &n_after);
-	struct uprobe *pe = add_or_fail(c, g_vals, "rv_escape", &oe);
-	struct uprobe *pa = add_or_fail(c, g_vals, "rv_after", &oa);
+	struct uprobe *pe = add_or_fail(c, g_vals, "rv_escape", 0, &oe);
+	struct uprobe *pa = add_or_fail(c, g_vals, "rv_after", 0, &oa);
 
 	run_to_exit(c, pid);
 	assert_same_output("rv_after=42 calls=1\n", c->outbuf);
@@ -920,13 +920,13 @@ static void run_cunwind(struct ctx *c, const char *mode, struct cu_probe *ps, in
 {
 	char *argv[] = { (char *)g_cunwind, (char *)mode, NULL };
 	char *want = run_untraced(c, argv);
-	pid_t pid = spawn_out(c, argv);
+	pid_t pid = spawn_or_fail(c, argv);
 	int errors = 0;
 
 	for (int i = 0; i < np; i++) {
 		UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_count_ret, .data = &ps[i].n);
 
-		ps[i].p = add_or_fail(c, g_cunwind, ps[i].name, &o);
+		ps[i].p = add_or_fail(c, g_cunwind, ps[i].name, 0, &o);
 	}
 	run_to_exit(c, pid);
 	assert_same_output(want, c->outbuf);
@@ -994,8 +994,7 @@ int main(int argc, char **argv)
 	}
 	g_vals = argv[1];
 	g_cunwind = argv[2];
-	if (argc > 3) /* one test per meson test, each under its own timeout */
-		cmocka_set_test_filter(argv[3]);
-	uprobe_set_print(quiet_print);
+	/* one test per meson test, each under its own timeout */
+	tracee_test_init("ret", 150, argc > 3 ? argv[3] : NULL);
 	return cmocka_run_group_tests_name("ret_vals", tests, NULL, NULL);
 }
