@@ -1,0 +1,68 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Probes on a library the program dlopens, dlcloses and dlopens again. */
+#include "tracee_test.h"
+
+static const char *g_dlopen, *g_plugin;
+
+/* A probe added by path before the library is loaded waits for it, and re-arms at every load. */
+static void test_probe_before_load(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_dlopen, (char *)g_plugin, "4", "25", NULL };
+	uint64_t n = 0;
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &n);
+	struct uprobe *p = add_or_fail(c, g_plugin, "plugin_work", 0, &o);
+
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+
+	const char *out = read_out(c);
+
+	assert_int_equal(kv(out, "bad"), 0);
+	assert_int_equal(kv(out, "calls"), 4 * 25 + 0 + 1 + 2 + 3);
+	assert_int_equal(n, (uint64_t)kv(out, "calls"));
+	assert_int_equal(uprobe_hits(p), n);
+}
+
+/* The same output as an untraced run: unloading never leaves an int3 or a stale slot behind. */
+static void test_output_unchanged(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_dlopen, (char *)g_plugin, "6", "10", NULL };
+	char *want = run_untraced(c, argv);
+	uint64_t n = 0;
+	pid_t pid;
+
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &n);
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	add_or_fail(c, g_plugin, "plugin_work", 0, &o);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_exited_ok(c, pid);
+	assert_same_output(want, read_out(c));
+	assert_int_equal(n, (uint64_t)kv(want, "calls"));
+	free(want);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		T(test_probe_before_load),
+		T(test_output_unchanged),
+	};
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s API_DLOPEN PLUGIN\n", argv[0]);
+		return 2;
+	}
+	g_dlopen = argv[1];
+	g_plugin = argv[2];
+	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
+	return cmocka_run_group_tests_name("api_dlopen", tests, NULL, NULL);
+}
