@@ -284,7 +284,7 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 		 uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
-int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay);
+int xol_move_out(struct uprobe_tracer *t, struct task *k);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);

@@ -407,7 +407,7 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 				continue;
 			k->regs_valid = false;
 			if (!p->mm_owner) {
-				xol_move_out(t, k, false);
+				xol_move_out(t, k);
 				if (!k->regs_valid)
 					task_getregs(k);
 				ret_restore_task(t, k, p);

@@ -398,22 +398,15 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	resume_or_hold(t, k);
 }
 
-static bool restarting_syscall(const struct user_regs_struct *r)
-{
-	long err = -(long)r->rax;
-
-	/* ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK */
-	return (long)r->orig_rax >= 0 && (err == 512 || err == 513 || err == 514 || err == 516);
-}
-
 /*
  * A signal is about to be delivered to a thread: if the thread is inside a
  * slot, the signal frame would show the scratch area. A fault raised by the
  * relocated instruction itself (at the slot's start) is reported at the
  * original instruction's address; an asynchronous signal waits until the
- * thread is back in the program's code. A system call in a slot that the
- * kernel will restart stays where it is: the restart must re-run the slot's
- * copy, not the int3 at the original place.
+ * thread is back in the program's code. A system call interrupted in a
+ * slot returns to the program after its instruction; if the kernel
+ * restarts it, the program re-executes the probed instruction, probe
+ * included, exactly as it re-executes it untraced.
  */
 static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 {
@@ -428,7 +421,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 	if (!a)
 		return;
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
-	if (!idx || idx >= a->used || restarting_syscall(&k->regs))
+	if (!idx || idx >= a->used)
 		return;
 	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
 				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
@@ -438,7 +431,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		}
 		return;
 	}
-	xol_move_out(t, k, true);
+	xol_move_out(t, k);
 }
 
 static bool is_stop_signal(int sig)

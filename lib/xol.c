@@ -271,25 +271,93 @@ static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *pla
 	return -EBUSY;
 }
 
+static bool is_fault(const siginfo_t *si)
+{
+	return si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
+				   si->si_signo == SIGFPE || si->si_signo == SIGILL);
+}
+
+/* Per-thread hardware execute breakpoint 0 (DR0/DR7), or none with addr 0. */
+static int set_hw_break(struct task *k, uint64_t addr)
+{
+	size_t dr0 = offsetof(struct user, u_debugreg[0]);
+	size_t dr6 = offsetof(struct user, u_debugreg[6]);
+	size_t dr7 = offsetof(struct user, u_debugreg[7]);
+
+	if (addr && ptrace(PTRACE_POKEUSER, k->tid, (void *)dr0, (void *)addr) < 0)
+		return -errno;
+	ptrace(PTRACE_POKEUSER, k->tid, (void *)dr6, NULL);
+	/* L0, execute, length 1 */
+	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)dr7, (void *)(long)(addr ? 1 : 0)) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * Restarts k with `req` (a single-step, or a run to a hardware breakpoint)
+ * and waits for the trap that ends it. Asynchronous signals arriving
+ * meanwhile are held. 0: trapped; 1: the instruction faulted instead, and
+ * that fault is now the first signal to deliver, reported at the original
+ * instruction when it came from a slot's start; <0: error.
+ */
+static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
+{
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		int st;
+
+		if (ptrace(req, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (WSTOPSIG(st) == SIGTRAP || (st >> 16)) {
+			k->stop_sig = SIGTRAP;
+			return 0;
+		}
+		task_hold_signal(k, WSTOPSIG(st));
+		if (!is_fault(&k->pending[k->npending - 1]))
+			continue;
+		/* a fault is delivered first, from this very stop, with its own siginfo */
+		siginfo_t fault = k->pending[k->npending - 1];
+
+		memmove(&k->pending[1], &k->pending[0], (k->npending - 1) * sizeof(fault));
+		k->pending[0] = fault;
+		k->stop_sig = fault.si_signo;
+		if (task_getregs(k) == 0 && k->regs.rip == slot) {
+			k->regs.rip = insn_addr;
+			task_setregs(k);
+		}
+		return 1;
+	}
+	return -EBUSY;
+}
+
 /*
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
  * multi-instruction sequence) it is stepped until it leaves the slot.
  * A thread at a slot's very start has had its handlers run for this
  * execution: it is stepped through the instruction rather than rewound,
- * so no later attach reports the same execution again. A system call there
- * is rewound when the int3 is going away anyway, and otherwise (-EAGAIN)
- * left in place.
+ * so no later attach reports the same execution again; a system call there
+ * is entered rather than stepped, and a rep string instruction still at
+ * work after a step runs to its end under a hardware breakpoint rather than
+ * one step per iteration.
  */
-int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
+int xol_move_out(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
+	uint64_t last = 0;
 
 	for (int steps = 0; steps < 64; steps++) {
 		const struct arch_plan *first = NULL;
+		uint64_t slot = 0, insn_addr = 0;
+		long req = PTRACE_SINGLESTEP;
 		struct xol_area *a;
 		unsigned idx;
-		int st;
+		int r;
 
 		if (!k->regs_valid && task_getregs(k) < 0)
 			return -ESRCH;
@@ -299,45 +367,38 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k, bool breakpoints_stay)
 		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 		if (idx > 0 && idx < a->used) {
 			const struct slot_info *si = &a->info[idx];
-			uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
-
 			const struct arch_plan *plan = &si->site->plan;
 
+			slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+			insn_addr = si->insn_addr;
 			if (k->regs.rip == slot && plan->type == ARCH_T_SYSCALL) {
 				/*
 				 * Stepping it could block in the system call with the
-				 * tracer waiting. Where the int3 stays (a signal to
-				 * deliver), leave it: a restart would hit the int3 again.
+				 * tracer waiting: enter it instead, and return to the
+				 * program. Held signals are queued again on resume and
+				 * interrupt it as they would have untraced; a restarted
+				 * call then runs the probed instruction, and its probe,
+				 * once more, as the program itself re-executes it.
 				 */
-				if (breakpoints_stay)
-					return -EAGAIN;
 				return enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
 			}
-			/* elsewhere at its start the handlers ran already: step, never rewind */
 			if (k->regs.rip != slot &&
 			    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs))
 				return task_setregs(k);
-			if (k->regs.rip == slot)
+			if (k->regs.rip == slot) {
 				first = plan;
-		}
-		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		for (;;) {
-			if (waitpid(k->tid, &st, __WALL) < 0) {
-				if (errno == EINTR)
-					continue;
-				return -errno;
+				if (last == slot && set_hw_break(k, slot + plan->len) == 0)
+					req = PTRACE_CONT;
 			}
-			if (!WIFSTOPPED(st))
-				return -ESRCH;
-			if (WSTOPSIG(st) == SIGTRAP || (st >> 16))
-				break;
-			/* a signal: keep it for delivery once out */
-			task_hold_signal(k, WSTOPSIG(st));
-			ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
 		}
-		k->stop_sig = SIGTRAP;
+		last = k->regs.rip;
+		r = run_and_wait(k, req, slot, insn_addr);
+		if (req == PTRACE_CONT)
+			set_hw_break(k, 0);
+		if (r < 0)
+			return r;
+		if (r > 0)
+			return 0;
 		if (first)
 			hide_trap_flag(k, first);
 	}
@@ -442,7 +503,7 @@ int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc
 	int ret;
 
 	child->areas = parent->areas;
-	ret = xol_move_out(t, k, false);
+	ret = xol_move_out(t, k);
 	if (!ret)
 		ret = unmap_areas(t, child, k, parent->areas, parent->gadget);
 	child->areas = NULL;
