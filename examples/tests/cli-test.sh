@@ -537,6 +537,11 @@ t_errors()
 	expect_rc 0
 	expect_eq "$(hits r:demo:compute "$tmp/out")" "$(demo_calls compute "$tmp/expected")" \
 		"return probe hits"
+	# per-return lines carry the return value
+	run "$UT" -o "$tmp/r" r:demo:compute -- "$DEMO" 40
+	expect_rc 0
+	expect_eq "$(grep -c ' r:demo:compute ret=0x[0-9a-f]*$' "$tmp/r")" \
+		"$(demo_calls compute "$tmp/expected")" "r: lines with ret="
 }
 
 # Probes in libc of a system program: ls opens and closes each directory it lists once.

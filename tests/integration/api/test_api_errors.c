@@ -2,7 +2,7 @@
 /* Probes refused before the tracee changes: each refusal, then the program runs untouched. */
 #include "tracee_test.h"
 
-static const char *g_basic, *g_signals;
+static const char *g_basic, *g_signals, *g_gomarked;
 
 struct refusal {
 	const char *target;   /* program to spawn */
@@ -251,6 +251,37 @@ static void test_before_spawn(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
+static int on_ret_noop(struct uprobe_hit *h, void *data)
+{
+	(*(uint64_t *)data)++;
+	return 0;
+}
+
+/*
+ * Go moves goroutine stacks, hijacked return addresses included: return
+ * probes in a Go program are refused unless forced. The program here only
+ * carries Go's build-info section, which is what libuprobe looks for.
+ */
+static void test_retprobe_go_refused(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_gomarked, NULL };
+	uint64_t n = 0;
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_ret_noop, .data = &n);
+	errno = 0;
+	assert_null(uprobe_add(c->t, g_gomarked, "fx_add", 0, &o));
+	assert_int_equal(errno, EOPNOTSUPP);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "Go"));
+	o.force = true;
+	assert_non_null(uprobe_add(c->t, g_gomarked, "fx_add", 0, &o));
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_exited_ok(c, pid);
+	assert_true(n > 0);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -261,14 +292,16 @@ int main(int argc, char **argv)
 		T(test_mid_instruction_riprel), T(test_own_int3),
 		T(test_bad_opts),
 		T(test_before_spawn),
+		T(test_retprobe_go_refused),
 	};
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s API_BASIC API_SIGNALS\n", argv[0]);
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s API_BASIC API_SIGNALS GO_MARKED_PROGRAM\n", argv[0]);
 		return 2;
 	}
 	g_basic = argv[1];
 	g_signals = argv[2];
+	g_gomarked = argv[3];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_errors", tests, NULL, NULL);
 }
