@@ -893,5 +893,8 @@ int main(int argc, char **argv)
 		compare_counts(threads ? NTHREADS : 1);
 	}
 	printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
+	free(plain_out);
+	free(traced_out);
+	free(abs);
 	return failures ? 1 : 0;
 }
