@@ -4,5 +4,5 @@
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/setup.sh >/dev/null
-echo "\$ uprobe-trace --count u:demo:compute u:demo:greet u:libc:puts -- build/examples/demo"
-exec build/examples/uprobe-trace --count 'u:demo:compute' 'u:demo:greet' 'u:libc:puts' -- build/examples/demo
+echo "\$ uprobe-trace --count u:demo:compute u:demo:rot13 r:demo:compute u:libc:puts -- build/examples/demo"
+exec build/examples/uprobe-trace --count 'u:demo:compute' 'u:demo:rot13' 'r:demo:compute' 'u:libc:puts' -- build/examples/demo
