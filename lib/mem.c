@@ -9,13 +9,17 @@
  * through it are forced (FOLL_FORCE), so they reach r-x text and our r-x
  * scratch areas, and one pread/pwrite is one system call for any length.
  */
-int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len)
+/* pread or pwrite until all of len is done */
+static int mem_rw(struct proc *p, uint64_t addr, void *buf, size_t len, bool write)
 {
 	struct proc *mm = proc_mm(p);
 	size_t done = 0;
 
 	while (done < len) {
-		ssize_t n = pread(mm->memfd, (char *)buf + done, len - done, (off_t)(addr + done));
+		ssize_t n = write ? pwrite(mm->memfd, (char *)buf + done, len - done,
+					   (off_t)(addr + done))
+				  : pread(mm->memfd, (char *)buf + done, len - done,
+					  (off_t)(addr + done));
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -29,23 +33,12 @@ int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len)
 	return 0;
 }
 
+int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len)
+{
+	return mem_rw(p, addr, buf, len, false);
+}
+
 int mem_write(struct proc *p, uint64_t addr, const void *buf, size_t len)
 {
-	struct proc *mm = proc_mm(p);
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pwrite(mm->memfd, (const char *)buf + done, len - done,
-				   (off_t)(addr + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		done += n;
-	}
-	return 0;
+	return mem_rw(p, addr, (void *)buf, len, true);
 }

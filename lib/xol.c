@@ -233,43 +233,6 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
 	}
 }
 
-/*
- * A thread about to execute a slot's syscall (detach): let it enter the
- * system call (a syscall-entry stop comes before any blocking), then make
- * it return to the program, rcx as the original instruction would leave
- * it. Rewinding it onto the original instruction instead would let a quick
- * re-attach report the same execution twice.
- */
-static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *plan,
-				     uint64_t insn_addr, uint64_t slot)
-{
-	for (int tries = 0; tries < 16; tries++) {
-		int st;
-
-		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		while (waitpid(k->tid, &st, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		if (!WIFSTOPPED(st))
-			return -ESRCH;
-		if ((st >> 16) || WSTOPSIG(st) != SIGTRAP) {
-			if (!(st >> 16))
-				task_hold_signal(k, WSTOPSIG(st));
-			continue;
-		}
-		if (task_getregs(k) < 0)
-			return -ESRCH;
-		if (k->regs.rip != slot + plan->len)
-			return -EIO;
-		k->regs.rip = insn_addr + plan->len;
-		k->regs.rcx = insn_addr + plan->len;
-		k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
-		return task_setregs(k);
-	}
-	return -EBUSY;
-}
 
 static bool is_fault(const siginfo_t *si)
 {
@@ -333,6 +296,35 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 		return 1;
 	}
 	return -EBUSY;
+}
+
+/*
+ * A thread about to execute a slot's syscall: let it enter the system call
+ * (a syscall-entry stop comes before any blocking), then make it return to
+ * the program, rcx as the original instruction would leave it. Rewinding it
+ * onto the original instruction instead would let a quick re-attach report
+ * the same execution twice, and stepping it could block the tracer.
+ */
+static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *plan,
+				     uint64_t insn_addr, uint64_t slot)
+{
+	for (int tries = 0;; tries++) {
+		int r = run_and_wait(k, PTRACE_SYSCALL, slot, insn_addr);
+
+		if (r)
+			return r < 0 ? r : 0;
+		if (task_getregs(k) < 0)
+			return -ESRCH;
+		if (k->regs.rip == slot + plan->len)
+			break;
+		/* an event stop (a pending interrupt) came before the syscall */
+		if (k->regs.rip != slot || tries == 16)
+			return -EIO;
+	}
+	k->regs.rip = insn_addr + plan->len;
+	k->regs.rcx = insn_addr + plan->len;
+	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
+	return task_setregs(k);
 }
 
 /*

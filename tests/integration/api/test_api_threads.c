@@ -117,13 +117,18 @@ static int on_fwork(struct uprobe_hit *h, void *data)
 	return 0;
 }
 
-static void test_fork_children(void **state)
+/*
+ * A program forking 4 children that call the probed function: the children
+ * are unharmed; without follow_forks only the parent's calls are counted,
+ * with it every call is, and every child's exit is seen by the tracer.
+ */
+static void fork_case(struct ctx *c, bool follow)
 {
-	struct ctx *c = *state;
 	struct fork_rec r = { 0 };
 	char *argv[] = { (char *)g_fork, "4", "200", "300", NULL };
 	pid_t pid;
 
+	assert_int_equal(uprobe_tracer_follow_forks(c->t, follow), 0);
 	assert_int_equal(spawn_out(c, argv, &pid), 0);
 	r.pid = pid;
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_fwork, .data = &r);
@@ -174,6 +179,20 @@ static void test_fork_children(void **state)
 			fail();
 		}
 	}
+	if (follow) {
+		if (r.n != (uint64_t)(pcalls + nchild * 300) || uprobe_hits(p) != r.n ||
+		    r.nother != nchild) {
+			print_error("fwork hits %llu, parent calls %ld, %ld children x 300, other "
+				    "pids %d\n", (unsigned long long)r.n, pcalls, nchild, r.nother);
+			fail();
+		}
+		for (int k = 0; k < r.nother; k++) {
+			int st = uprobe_tracer_exit_status(c->t, r.other_pids[k]);
+
+			assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		}
+		return;
+	}
 	/* Only the parent is traced: its hits are exact, the children's are not counted. */
 	if (r.n != (uint64_t)pcalls || uprobe_hits(p) != r.n || r.nother) {
 		print_error("fwork hits %llu (handler %llu), parent calls %ld, hits from other pids %d "
@@ -184,45 +203,18 @@ static void test_fork_children(void **state)
 	}
 }
 
-/* The process exits (exit(7) from main) while 4 threads are hitting the probe. */
-/* With follow_forks every child is traced from its first instruction: all calls counted. */
-static void test_follow_fork_children(void **state)
+static void test_fork_children(void **state)
 {
-	struct ctx *c = *state;
-	struct fork_rec r = { 0 };
-	char *argv[] = { (char *)g_fork, "4", "200", "300", NULL };
-	pid_t pid;
-
-	assert_int_equal(uprobe_tracer_follow_forks(c->t, true), 0);
-	assert_int_equal(spawn_out(c, argv, &pid), 0);
-	r.pid = pid;
-	UPROBE_OPTS(uprobe_opts, o, .handler = on_fwork, .data = &r);
-	struct uprobe *p = uprobe_add(c->t, g_fork, "fwork", 0, &o);
-
-	assert_non_null(p);
-	assert_int_equal(uprobe_tracer_run(c->t), 0);
-	assert_false(g_wd_fired);
-	assert_exited_ok(c, pid);
-
-	const char *out = read_out(c);
-	long nchild = kv(out, "children"), pcalls = kv(out, "parent_calls");
-
-	assert_int_equal(nchild, 4);
-	assert_int_equal(kv(out, "children_ok"), nchild);
-	assert_int_equal(kv(out, "bad"), 0);
-	if (r.n != (uint64_t)(pcalls + nchild * 300) || uprobe_hits(p) != r.n || r.nother != 4) {
-		print_error("fwork hits %llu, parent calls %ld, %ld children x 300, other pids %d\n",
-			    (unsigned long long)r.n, pcalls, nchild, r.nother);
-		fail();
-	}
-	/* each child's exit was seen by the tracer too */
-	for (int k = 0; k < r.nother; k++) {
-		int st = uprobe_tracer_exit_status(c->t, r.other_pids[k]);
-
-		assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	}
+	fork_case(*state, false);
 }
 
+/* With follow_forks every child is traced from its first instruction. */
+static void test_follow_fork_children(void **state)
+{
+	fork_case(*state, true);
+}
+
+/* The process exits (exit(7) from main) while 4 threads are hitting the probe. */
 static void test_exit_while_hitting(void **state)
 {
 	struct ctx *c = *state;
