@@ -152,11 +152,22 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t);
 
 /*
  * Makes uprobe_tracer_run() return soon. Async-signal-safe and callable from
- * any thread. A signal handler in the tracer thread that calls it should be
- * installed without SA_RESTART so a blocked wait returns at once; otherwise
- * run() returns at the next event of any tracee.
+ * any thread; run() returns at once, whether its tracees are busy or idle.
  */
 UPROBE_API void uprobe_tracer_stop(struct uprobe_tracer *t);
+
+/*
+ * Runs fn(t, arg) in the thread that runs the tracer and returns what fn
+ * returned: the safe way for another thread to add or remove probes, or
+ * to do anything else with the tracer, while uprobe_tracer_run() runs
+ * (ptrace binds every tracee to that one thread). From the tracer's own
+ * thread (a handler included) or while run() does not run, fn is called
+ * directly; from another thread while run() runs, the request is handed to
+ * run(), which wakes up for it at once, and the caller waits until fn has
+ * returned. -EBUSY from another thread while run() does not run.
+ */
+UPROBE_API int uprobe_tracer_call(struct uprobe_tracer *t,
+				  int (*fn)(struct uprobe_tracer *t, void *arg), void *arg);
 
 /*
  * Removes every probe's breakpoints from every tracee, moves threads that

@@ -3,6 +3,7 @@
 #ifndef UPROBE_CORE_H
 #define UPROBE_CORE_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <sys/user.h>
 
@@ -208,6 +209,17 @@ struct uprobe_tracer {
 	char errmsg[512];
 	uint64_t next_call_id;
 	bool follow_forks;     /* fork children stay traced, with every probe */
+	/*
+	 * Waking run() from other threads: a child of the run thread blocked
+	 * reading wake_pipe exits when a byte arrives, and its exit ends the
+	 * run thread's wait (ptrace itself can only be used by that thread).
+	 */
+	int wake_pipe[2];
+	pid_t waker;
+	pid_t owner_tid;       /* the thread that spawned or attached: the tracer thread */
+	pthread_mutex_t qlock;
+	pthread_cond_t qdone;
+	struct call_req *calls; /* uprobe_tracer_call() requests for the run thread */
 	unsigned nretprobes;   /* user return probes: the unwinder watch is needed while > 0 */
 	struct watched_file *watched; /* files already searched for the symbols watch.c probes */
 	void *unw_as;          /* libunwind address space, made on first backtrace */
@@ -227,6 +239,14 @@ struct uprobe_hit {
 	uint64_t addr;
 	struct ret_instance *inst; /* the call, for return probes */
 	bool is_return;
+};
+
+struct call_req {
+	int (*fn)(struct uprobe_tracer *t, void *arg);
+	void *arg;
+	int ret;
+	bool done;
+	struct call_req *next;
 };
 
 /* errors: set the message, log it at debug level, set errno; returns -err */

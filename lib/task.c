@@ -328,6 +328,11 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 		return 0;
 	if (tid < 0)
 		return errno == EINTR ? 0 : -errno;
+	if (tid == t->waker) {
+		/* another thread woke run(): it looks at its requests next */
+		t->waker = 0;
+		return 1;
+	}
 	k = task_find(t, tid);
 	if (!k) {
 		/*

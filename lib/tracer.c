@@ -33,9 +33,114 @@ UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void)
 {
 	struct uprobe_tracer *t = calloc(1, sizeof(*t));
 
-	if (!t)
+	if (!t) {
 		errno = ENOMEM;
+		return NULL;
+	}
+	t->wake_pipe[0] = t->wake_pipe[1] = -1;
+	pthread_mutex_init(&t->qlock, NULL);
+	pthread_cond_init(&t->qdone, NULL);
 	return t;
+}
+
+static void note_owner(struct uprobe_tracer *t)
+{
+	if (!t->owner_tid)
+		t->owner_tid = (pid_t)syscall(SYS_gettid);
+}
+
+/*
+ * A child of the run thread that exits when a byte arrives on wake_pipe:
+ * its exit is an event the run thread's wait sees, which other threads
+ * could not cause otherwise (ptrace requests belong to the run thread).
+ */
+static void ensure_waker(struct uprobe_tracer *t)
+{
+	pid_t pid;
+
+	if (t->waker)
+		return;
+	if (t->wake_pipe[0] < 0 && pipe2(t->wake_pipe, O_CLOEXEC) < 0)
+		return;
+	pid = fork();
+	if (pid == 0) {
+		char c;
+
+		while (read(t->wake_pipe[0], &c, 1) < 0 && errno == EINTR)
+			;
+		_exit(0);
+	}
+	if (pid > 0)
+		t->waker = pid;
+}
+
+static void wake_run(struct uprobe_tracer *t)
+{
+	int fd = t->wake_pipe[1];
+
+	if (fd >= 0 && write(fd, "w", 1) < 0) {
+		/* a full pipe already holds a wake-up */
+	}
+}
+
+static void end_waker(struct uprobe_tracer *t)
+{
+	int st;
+
+	if (t->waker) {
+		kill(t->waker, SIGKILL);
+		waitpid(t->waker, &st, __WALL);
+		t->waker = 0;
+	}
+	for (int i = 0; i < 2; i++) {
+		if (t->wake_pipe[i] >= 0)
+			close(t->wake_pipe[i]);
+		t->wake_pipe[i] = -1;
+	}
+}
+
+/* Runs the requests other threads queued with uprobe_tracer_call(). */
+static void run_calls(struct uprobe_tracer *t)
+{
+	pthread_mutex_lock(&t->qlock);
+	while (t->calls) {
+		struct call_req *c = t->calls;
+
+		t->calls = c->next;
+		pthread_mutex_unlock(&t->qlock);
+		c->ret = c->fn(t, c->arg);
+		pthread_mutex_lock(&t->qlock);
+		c->done = true;
+		pthread_cond_broadcast(&t->qdone);
+	}
+	pthread_mutex_unlock(&t->qlock);
+}
+
+UPROBE_API int uprobe_tracer_call(struct uprobe_tracer *t,
+				  int (*fn)(struct uprobe_tracer *t, void *arg), void *arg)
+{
+	pid_t self = (pid_t)syscall(SYS_gettid);
+	struct call_req req = { .fn = fn, .arg = arg };
+
+	if (!t || !fn) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&t->qlock);
+	if (!t->run_tid || t->run_tid == self) {
+		pthread_mutex_unlock(&t->qlock);
+		if (t->owner_tid && t->owner_tid != self && !t->run_tid)
+			return tracer_err(t, -EBUSY, "uprobe_tracer_call: run() is not running and "
+					  "this is not the tracer's thread");
+		return fn(t, arg);
+	}
+	req.next = t->calls;
+	t->calls = &req;
+	wake_run(t);
+	while (!req.done)
+		pthread_cond_wait(&t->qdone, &t->qlock);
+	pthread_mutex_unlock(&t->qlock);
+	return req.ret;
 }
 
 UPROBE_API const char *uprobe_tracer_errmsg(const struct uprobe_tracer *t)
@@ -101,6 +206,7 @@ UPROBE_API int uprobe_tracer_spawn(struct uprobe_tracer *t, char *const argv[], 
 
 	if (!t || !argv || !argv[0])
 		return tracer_err(t ? t : &(struct uprobe_tracer){ 0 }, -EINVAL, "spawn: no program");
+	note_owner(t);
 	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
 		err = tracer_err(t, -errno, "spawn: pipe: %s", strerror(errno));
 		goto out_close;
@@ -271,6 +377,7 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 				  "attach: invalid pid %d", pid);
 	if (proc_find(t, pid))
 		return tracer_err(t, -EEXIST, "attach: pid %d is already traced by this tracer", pid);
+	note_owner(t);
 	if (ptrace(PTRACE_SEIZE, pid, NULL, (void *)(long)SEIZE_OPTS) < 0) {
 		err = -errno;
 		if (err == -ESRCH)
@@ -337,7 +444,11 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 	if (!t)
 		return -EINVAL;
 	t->stop_req = 0;
+	note_owner(t);
+	pthread_mutex_lock(&t->qlock);
 	t->run_tid = (pid_t)syscall(SYS_gettid);
+	pthread_mutex_unlock(&t->qlock);
+	ensure_waker(t);
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *k = t->tasks[i], *n; k; k = n) {
 			n = k->hnext;
@@ -350,8 +461,11 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 		}
 	}
 	while (!t->stop_req && t->procs) {
-		int r = task_wait_one(t, -1, true);
+		int r;
 
+		run_calls(t);
+		ensure_waker(t);
+		r = task_wait_one(t, -1, true);
 		if (r == -ECHILD)
 			break;
 		if (r < 0) {
@@ -359,7 +473,11 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 			break;
 		}
 	}
+	/* no request may be left waiting once run() is no longer there to take it */
+	pthread_mutex_lock(&t->qlock);
 	t->run_tid = 0;
+	pthread_mutex_unlock(&t->qlock);
+	run_calls(t);
 	return err;
 }
 
@@ -374,6 +492,9 @@ UPROBE_API void uprobe_tracer_stop(struct uprobe_tracer *t)
 	wake = t->wake_tid;
 	if (wake && t->run_tid == (pid_t)syscall(SYS_gettid))
 		syscall(SYS_ptrace, PTRACE_INTERRUPT, wake, 0, 0);
+	/* from another thread: the waker's exit ends the wait (write is async-signal-safe) */
+	else
+		wake_run(t);
 }
 
 static void detach_task(struct uprobe_tracer *t, struct task *k)
@@ -483,6 +604,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		return;
 	if (t->procs)
 		uprobe_tracer_detach(t);
+	end_waker(t);
 	probe_remove_all(t);
 	while (t->sites) {
 		struct site *s = t->sites;
@@ -495,6 +617,8 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	watch_free(t);
 	unwind_free(t);
 	probe_bcache_free(t);
+	pthread_mutex_destroy(&t->qlock);
+	pthread_cond_destroy(&t->qdone);
 	free(t->exits);
 	free(t->early);
 	free(t->early_status);

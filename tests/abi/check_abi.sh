@@ -7,7 +7,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 # every function declared with UPROBE_API (declarations may span lines: join them first)
-tr '\n' ' ' <"$header" | grep -o 'UPROBE_API [^;]*(' |
+grep -v '^#' "$header" | tr '\n' ' ' | grep -o 'UPROBE_API [^(;]*(' |
 	sed 's/($//; s/.*[ *]//' | sort -u >"$tmp/header"
 grep -E '^[[:space:]]+[a-z_0-9]+;' "$map" | tr -d ' \t;' | sort -u >"$tmp/map"
 nm -D --defined-only "$lib" | awk '$2 == "T" { sub(/@.*/, "", $3); print $3 }' | sort -u >"$tmp/lib"
