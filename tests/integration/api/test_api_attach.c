@@ -395,6 +395,12 @@ static void test_attach_detach_repeat(void **state)
 	repeat_cycles(*state, "1", "100", false, 20, 30);
 }
 
+/* 100 attach/detach cycles on a program with 4 threads calling the probed function. */
+static void test_attach_detach_100_threads(void **state)
+{
+	repeat_cycles(*state, "4", "100", false, 100, 30);
+}
+
 /* Detach while 4 threads hit the probe in tight loops (threads inside scratch code). */
 static void test_detach_heavy_threads(void **state)
 {
@@ -444,7 +450,7 @@ static void test_attach_twice(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_attach_detach_once), T(test_attach_detach_repeat),
+		T(test_attach_detach_once), T(test_attach_detach_repeat), T(test_attach_detach_100_threads),
 		T(test_detach_heavy_threads), T(test_attach_detach_syscall),
 		T(test_detach_heavy_syscall), T(test_attach_esrch),
 		T(test_attach_twice),
