@@ -445,6 +445,24 @@ static void test_attach_twice(void **state)
 	finish_loop(c, pid, 0);
 }
 
+/* A process another tracer already traces: EPERM, with a message saying why; untouched. */
+static void test_attach_already_traced(void **state)
+{
+	struct ctx *c = *state;
+	pid_t pid = start_loop(c, "1", "1000", false);
+	struct uprobe_tracer *other = uprobe_tracer_new();
+
+	assert_non_null(other);
+	assert_int_equal(uprobe_tracer_attach(other, pid), 0);
+	errno = 0;
+	assert_int_equal(uprobe_tracer_attach(c->t, pid), -EPERM);
+	assert_int_equal(errno, EPERM);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "already traced"));
+	assert_int_equal(uprobe_tracer_detach(other), 0);
+	uprobe_tracer_free(other);
+	finish_loop(c, pid, 0);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -453,7 +471,7 @@ int main(int argc, char **argv)
 		T(test_attach_detach_once), T(test_attach_detach_repeat), T(test_attach_detach_100_threads),
 		T(test_detach_heavy_threads), T(test_attach_detach_syscall),
 		T(test_detach_heavy_syscall), T(test_attach_esrch),
-		T(test_attach_twice),
+		T(test_attach_twice), T(test_attach_already_traced),
 	};
 
 	if (argc < 2) {

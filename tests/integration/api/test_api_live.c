@@ -135,6 +135,27 @@ static void test_add_remove_while_running(void **state)
 	assert_true(ch.b_hits > 0);
 }
 
+/* Two processes in one tracer: each gets the probe, each has its own scratch area. */
+static void test_two_tracees(void **state)
+{
+	struct ctx *c = *state;
+	char *a1[] = { (char *)g_threads, "2", "20000", NULL };
+	char *a2[] = { (char *)g_threads, "3", "10000", NULL };
+	uint64_t n = 0;
+	pid_t p1, p2;
+
+	assert_int_equal(spawn_out(c, a1, &p1), 0);
+	assert_int_equal(spawn_out(c, a2, &p2), 0);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &n);
+	struct uprobe *p = add_or_fail(c, g_threads, "thread_work", 0, &o);
+
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_exited_ok(c, p1);
+	assert_exited_ok(c, p2);
+	assert_int_equal(n, 2 * 20000 + 3 * 10000);
+	assert_int_equal(uprobe_hits(p), n);
+}
+
 /* ---- stop from another thread while the tracee sleeps ---- */
 
 static void *stopper(void *arg)
@@ -172,6 +193,7 @@ int main(int argc, char **argv)
 		T(test_eight_threads_100k),
 		T(test_add_remove_while_running),
 		T(test_stop_from_other_thread),
+		T(test_two_tracees),
 	};
 
 	if (argc < 2) {
