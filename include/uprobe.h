@@ -91,8 +91,16 @@ struct uprobe_opts {
 	 * return will ever be matched. true forces them anyway.
 	 */
 	bool force;
+	/*
+	 * When BINARY is a library name that no tracee maps yet (a plugin the
+	 * program will dlopen), the probe is pending instead of refused: it is
+	 * placed when a tracee maps that library. Errors found then (no such
+	 * symbol) go to the print callback. uprobe_binary_path() is NULL until
+	 * it is placed.
+	 */
+	bool pending;
 };
-#define uprobe_opts__last_field force
+#define uprobe_opts__last_field pending
 
 /* ---- Messages ---- */
 

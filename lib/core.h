@@ -41,6 +41,10 @@ struct uprobe {
 	size_t data_size;   /* per-call data of a return probe */
 	unsigned maxactive;
 	bool internal;      /* libuprobe's own (unwinder, longjmp), never shown to the user */
+	bool force;
+	/* a pending probe (site NULL): what to place once a tracee maps the library */
+	char *want_binary, *want_symbol;
+	uint64_t want_offset;
 	uint64_t hits;
 	uint64_t missed;
 	struct uprobe *next, *prev; /* tracer's list, registration order */

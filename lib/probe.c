@@ -300,6 +300,8 @@ undo:
 	return err;
 }
 
+static void place_pending(struct uprobe_tracer *t);
+
 /* Plants every registered probe into p (after spawn reached the entry, attach, exec). */
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 {
@@ -307,6 +309,7 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 
 	proc_refresh_maps(p);
 	watch_proc(t, p);
+	place_pending(t);
 	for (struct site *s = t->sites; s; s = s->next) {
 		if (!s->nprobes)
 			continue;
@@ -644,17 +647,150 @@ static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 	return 0;
 }
 
-UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
-				     const char *symbol, uint64_t offset,
-				     const struct uprobe_opts *opts)
+/*
+ * Resolves binary/symbol/offset to an instruction, refuses it before any
+ * byte changes if it cannot be probed, and puts u on its site (planting the
+ * site in every tracee that maps it). *no_binary tells a binary that no
+ * tracee maps and no path names apart from other errors.
+ */
+static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
+		 const char *symbol, uint64_t offset, bool force, bool *no_binary)
 {
 	char path[4096], why[256];
 	struct elf_file *f;
 	const struct elf_sym *sym = NULL;
 	struct site *s = NULL;
-	struct uprobe *u = NULL;
 	uint64_t off;
 	bool new_site = false, need_plant = false;
+	int err;
+
+	*no_binary = false;
+	err = resolve_binary(t, binary, path, sizeof(path));
+	if (err) {
+		*no_binary = true;
+		return err;
+	}
+	err = elf_open(path, &f, why, sizeof(why));
+	if (err)
+		return tracer_err(t, err, "%s", why);
+	if (symbol) {
+		sym = elf_find_sym(f, symbol);
+		if (!sym)
+			return tracer_err(t, -ENOENT, "%s: no symbol '%s'", base_name(f->path), symbol);
+		if (sym->size && offset >= sym->size)
+			return tracer_err(t, -EINVAL, "%s: offset 0x%llx is beyond the end of '%s' "
+					  "(size 0x%llx)", base_name(f->path),
+					  (unsigned long long)offset, symbol,
+					  (unsigned long long)sym->size);
+		off = sym->off + offset;
+		if (sym->ifunc) {
+			struct elf_file *impl;
+			uint64_t impl_off = 0;
+
+			err = resolve_ifunc(t, f, sym, &impl, &impl_off);
+			if (err)
+				return err;
+			f = impl;
+			off = impl_off + offset;
+		}
+	} else {
+		off = offset;
+	}
+	if (!elf_exec_seg_at_off(f, off))
+		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not in an executable segment",
+				  base_name(f->path), (unsigned long long)off);
+	err = check_boundary(t, f, off);
+	if (err)
+		return err;
+	if (u->ret_handler) {
+		err = check_retprobe(t, f, off, force);
+		if (err)
+			return err;
+	}
+
+	s = site_find(t, f->dev, f->ino, off);
+	if (s && !s->nprobes) {
+		/* retired: its plan and slots are still good; plant it again */
+		need_plant = true;
+	} else if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return tracer_err(t, -ENOMEM, "out of memory");
+		s->dev = f->dev;
+		s->ino = f->ino;
+		s->off = off;
+		s->elf = f;
+		err = arch_analyse(f->data + off, f->size - off, &s->plan, why, sizeof(why));
+		if (err) {
+			tracer_err(t, err, "%s: cannot probe offset 0x%llx%s%s: %s", base_name(f->path),
+				   (unsigned long long)off, symbol ? " in " : "",
+				   symbol ? symbol : "", why);
+			free(s);
+			return err;
+		}
+		new_site = true;
+		need_plant = true;
+	}
+	if (s->nprobes == s->cap) {
+		unsigned cap = s->cap ? s->cap * 2 : 1;
+		struct uprobe **pr = reallocarray(s->probes, cap, sizeof(*pr));
+
+		if (!pr) {
+			if (new_site)
+				free(s);
+			return tracer_err(t, -ENOMEM, "out of memory");
+		}
+		s->probes = pr;
+		s->cap = cap;
+	}
+	if (new_site) {
+		err = site_register(t, s);
+		if (err) {
+			free(s->probes);
+			free(s);
+			return tracer_err(t, err, "out of memory");
+		}
+	}
+	u->site = s;
+	s->refs++;
+	s->probes[s->nprobes++] = u;
+	if (need_plant) {
+		err = plant_site(t, s);
+		if (err) {
+			s->nprobes = 0;
+			u->site = NULL;
+			site_put(t, s);
+			return err;
+		}
+	}
+	if (u->ret_handler) {
+		s->nret++;
+		if (t->nretprobes++ == 0) {
+			/* the first return probe: watch unwinders and longjmp from now on */
+			for (struct proc *p = t->procs; p; p = p->next)
+				if (proc_plantable(p))
+					watch_proc(t, p);
+		}
+	}
+	return 0;
+}
+
+static void link_probe(struct uprobe_tracer *t, struct uprobe *u)
+{
+	u->prev = t->probes_tail;
+	if (t->probes_tail)
+		t->probes_tail->next = u;
+	else
+		t->probes = u;
+	t->probes_tail = u;
+}
+
+UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
+				     const char *symbol, uint64_t offset,
+				     const struct uprobe_opts *opts)
+{
+	struct uprobe *u = NULL;
+	bool no_binary;
 	int err;
 
 	if (!t || !binary) {
@@ -670,89 +806,12 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 				 OPTS_GET(opts, data_size, 0));
 		goto fail;
 	}
-	err = resolve_binary(t, binary, path, sizeof(path));
-	if (err)
-		goto fail;
-	err = elf_open(path, &f, why, sizeof(why));
-	if (err) {
-		tracer_err(t, err, "%s", why);
-		goto fail;
-	}
-	if (symbol) {
-		sym = elf_find_sym(f, symbol);
-		if (!sym) {
-			err = tracer_err(t, -ENOENT, "%s: no symbol '%s'", base_name(f->path), symbol);
-			goto fail;
-		}
-		if (sym->size && offset >= sym->size) {
-			err = tracer_err(t, -EINVAL, "%s: offset 0x%llx is beyond the end of '%s' "
-					 "(size 0x%llx)", base_name(f->path),
-					 (unsigned long long)offset, symbol,
-					 (unsigned long long)sym->size);
-			goto fail;
-		}
-		off = sym->off + offset;
-		if (sym->ifunc) {
-			struct elf_file *impl;
-			uint64_t impl_off = 0;
-
-			err = resolve_ifunc(t, f, sym, &impl, &impl_off);
-			if (err)
-				goto fail;
-			f = impl;
-			off = impl_off + offset;
-		}
-	} else {
-		off = offset;
-	}
-	if (!elf_exec_seg_at_off(f, off)) {
-		err = tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not in an executable segment",
-				 base_name(f->path), (unsigned long long)off);
-		goto fail;
-	}
-	err = check_boundary(t, f, off);
-	if (err)
-		goto fail;
-	if (OPTS_GET(opts, ret_handler, NULL)) {
-		err = check_retprobe(t, f, off, OPTS_GET(opts, force, false));
-		if (err)
-			goto fail;
-	}
-
-	s = site_find(t, f->dev, f->ino, off);
-	if (s && !s->nprobes) {
-		/* retired: its plan and slots are still good; plant it again */
-		need_plant = true;
-	} else if (!s) {
-		s = calloc(1, sizeof(*s));
-		if (!s) {
-			err = tracer_err(t, -ENOMEM, "out of memory");
-			goto fail;
-		}
-		s->dev = f->dev;
-		s->ino = f->ino;
-		s->off = off;
-		s->elf = f;
-		err = arch_analyse(f->data + off, f->size - off, &s->plan, why, sizeof(why));
-		if (err) {
-			tracer_err(t, err, "%s: cannot probe offset 0x%llx%s%s: %s", base_name(f->path),
-				   (unsigned long long)off, symbol ? " in " : "",
-				   symbol ? symbol : "", why);
-			free(s);
-			s = NULL;
-			goto fail;
-		}
-		new_site = true;
-		need_plant = true;
-	}
 	u = calloc(1, sizeof(*u));
-	if (!u || (s->nprobes == s->cap && !(s->probes = reallocarray(s->probes,
-				s->cap = s->cap ? s->cap * 2 : 1, sizeof(*s->probes))))) {
+	if (!u) {
 		err = tracer_err(t, -ENOMEM, "out of memory");
 		goto fail;
 	}
 	u->t = t;
-	u->site = s;
 	u->handler = OPTS_GET(opts, handler, NULL);
 	u->ret_handler = OPTS_GET(opts, ret_handler, NULL);
 	u->data = OPTS_GET(opts, data, NULL);
@@ -760,56 +819,85 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	u->maxactive = OPTS_GET(opts, maxactive, 0);
 	if (!u->maxactive)
 		u->maxactive = 128;
-	if (new_site) {
-		err = site_register(t, s);
-		if (err) {
-			tracer_err(t, err, "out of memory");
+	u->force = OPTS_GET(opts, force, false);
+	err = place(t, u, binary, symbol, offset, u->force, &no_binary);
+	if (err && no_binary && OPTS_GET(opts, pending, false) && !strchr(binary, '/')) {
+		/* a library to be loaded later: placed when the dynamic linker maps it */
+		u->want_binary = strdup(binary);
+		u->want_symbol = symbol ? strdup(symbol) : NULL;
+		u->want_offset = offset;
+		if (!u->want_binary || (symbol && !u->want_symbol)) {
+			free(u->want_binary);
+			free(u->want_symbol);
+			err = tracer_err(t, -ENOMEM, "out of memory");
 			goto fail;
 		}
-		new_site = false; /* owned by the registry from here on */
+		err = 0;
 	}
-	if (need_plant) {
-		s->refs++;
-		s->probes[s->nprobes++] = u;
-		err = plant_site(t, s);
-		if (err) {
-			s->nprobes = 0;
-			site_put(t, s);
-			s = NULL;
-			goto fail;
-		}
-	} else {
-		s->refs++;
-		s->probes[s->nprobes++] = u;
-	}
-	if (u->ret_handler) {
-		s->nret++;
-		if (t->nretprobes++ == 0) {
-			/* the first return probe: watch unwinders and longjmp from now on */
-			for (struct proc *p = t->procs; p; p = p->next)
-				if (proc_plantable(p))
-					watch_proc(t, p);
-		}
-	}
-	u->prev = t->probes_tail;
-	if (t->probes_tail)
-		t->probes_tail->next = u;
-	else
-		t->probes = u;
-	t->probes_tail = u;
+	if (err)
+		goto fail;
+	link_probe(t, u);
 	return u;
 fail:
-	if (new_site && s)
-		free(s);
 	free(u);
 	errno = -err;
 	return NULL;
+}
+
+/*
+ * Pending probes whose library a tracee now maps (after spawn's entry, an
+ * attach, an exec, a dlopen) are placed; one that then fails for another
+ * reason (no such symbol there) is reported once and stays unplaced.
+ */
+static void place_pending(struct uprobe_tracer *t)
+{
+	char saved[sizeof(t->errmsg)];
+
+	memcpy(saved, t->errmsg, sizeof(saved));
+	for (struct uprobe *u = t->probes; u; u = u->next) {
+		bool no_binary;
+		int err;
+
+		if (u->site || !u->want_binary)
+			continue;
+		err = place(t, u, u->want_binary, u->want_symbol, u->want_offset, u->force,
+			    &no_binary);
+		if (err && no_binary)
+			continue;
+		if (err)
+			pr_warn("pending probe %s:%s: %s", u->want_binary,
+				u->want_symbol ? u->want_symbol : "", t->errmsg);
+		free(u->want_binary);
+		u->want_binary = NULL;
+	}
+	memcpy(t->errmsg, saved, sizeof(saved));
+}
+
+static void unlink_probe(struct uprobe_tracer *t, struct uprobe *u)
+{
+	if (u->prev)
+		u->prev->next = u->next;
+	else
+		t->probes = u->next;
+	if (u->next)
+		u->next->prev = u->prev;
+	else
+		t->probes_tail = u->prev;
 }
 
 static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 {
 	struct site *s = u->site;
 	unsigned i;
+
+	free(u->want_binary);
+	free(u->want_symbol);
+	if (!s) {
+		/* still pending: nothing planted */
+		unlink_probe(t, u);
+		free(u);
+		return;
+	}
 
 	if (u->ret_handler) {
 		/* pending calls still return through the trampoline, unreported */
@@ -833,14 +921,7 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 			if (!p->mm_owner)
 				for_each_vaddr(p, s, unplant_cb, NULL);
 	}
-	if (u->prev)
-		u->prev->next = u->next;
-	else
-		t->probes = u->next;
-	if (u->next)
-		u->next->prev = u->prev;
-	else
-		t->probes_tail = u->prev;
+	unlink_probe(t, u);
 	site_put(t, s);
 	free(u);
 }
@@ -885,10 +966,10 @@ struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, con
 
 UPROBE_API const char *uprobe_binary_path(const struct uprobe *u)
 {
-	return u ? u->site->elf->path : NULL;
+	return u && u->site ? u->site->elf->path : NULL;
 }
 
 UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *u)
 {
-	return u ? u->site->off : 0;
+	return u && u->site ? u->site->off : 0;
 }

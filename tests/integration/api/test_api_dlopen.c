@@ -28,6 +28,34 @@ static void test_probe_before_load(void **state)
 	assert_int_equal(uprobe_hits(p), n);
 }
 
+/*
+ * By library name, before the library is loaded: refused without .pending
+ * (a typo must not pass silently), waiting for the dlopen with it.
+ */
+static void test_pending_by_name(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_dlopen, (char *)g_plugin, "3", "20", NULL };
+	uint64_t n = 0;
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &n);
+	errno = 0;
+	assert_null(uprobe_add(c->t, "libapi_plugin", "plugin_work", 0, &o));
+	assert_int_equal(errno, ENOENT);
+	o.pending = true;
+	struct uprobe *p = add_or_fail(c, "libapi_plugin", "plugin_work", 0, &o);
+
+	assert_null(uprobe_binary_path(p));
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_exited_ok(c, pid);
+	assert_int_equal(kv(read_out(c), "calls"), 3 * 20 + 0 + 1 + 2);
+	assert_int_equal(n, (uint64_t)kv(read_out(c), "calls"));
+	assert_non_null(uprobe_binary_path(p));
+	assert_non_null(strstr(uprobe_binary_path(p), "libapi_plugin.so"));
+}
+
 /* The same output as an untraced run: unloading never leaves an int3 or a stale slot behind. */
 static void test_output_unchanged(void **state)
 {
@@ -55,6 +83,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		T(test_probe_before_load),
 		T(test_output_unchanged),
+		T(test_pending_by_name),
 	};
 
 	if (argc < 3) {
