@@ -76,6 +76,26 @@ static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
 	return NULL;
 }
 
+static bool under_seccomp_filter(struct task *k)
+{
+	char path[96], line[128];
+	bool r = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "Seccomp:", 8)) {
+			r = atoi(line + 8) == 2; /* SECCOMP_MODE_FILTER */
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}
+
 /* Maps a new area near `near`. Every thread of p is held meanwhile, and released after. */
 static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		       struct xol_area **out)
@@ -93,6 +113,15 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	k = stopped_task_of(t, p);
 	if (!k) {
 		err = tracer_err(t, -ESRCH, "pid %d: no thread left", p->pid);
+		goto out;
+	}
+	if (under_seccomp_filter(k)) {
+		/*
+		 * The filter may answer the injected mmap with SIGSYS or a kill:
+		 * refuse the probe rather than risk the process.
+		 */
+		err = tracer_err(t, -EPERM, "pid %d runs under a seccomp filter: libuprobe does not "
+				 "inject its scratch-area mmap into it", p->pid);
 		goto out;
 	}
 	proc_refresh_maps(p);

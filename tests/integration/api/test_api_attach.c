@@ -4,7 +4,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_loop;
+static const char *g_loop, *g_seccomp;
 
 #define SEEN_SLOTS (1 << 18) /* open-addressing set of calls seen; plenty for these tests */
 
@@ -463,6 +463,44 @@ static void test_attach_already_traced(void **state)
 	finish_loop(c, pid, 0);
 }
 
+/*
+ * A process under a seccomp filter: the injected mmap of a scratch area
+ * could be punished by the filter, so the probe is refused with EPERM and
+ * the program runs on untouched.
+ */
+static void test_seccomp_refused(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_seccomp, "600", NULL };
+	pid_t pid = start_untraced(c, argv);
+	long want = 0;
+	int st;
+
+	assert_true(pid > 0);
+	for (int i = 0; i < 3000; i++) {
+		char *out = slurp(c->out);
+		bool ready = out && strstr(out, "ready pid=");
+
+		free(out);
+		if (ready)
+			break;
+		sleep_ms(1);
+	}
+	assert_int_equal(uprobe_tracer_attach(c->t, pid), 0);
+	errno = 0;
+	assert_null(uprobe_add(c->t, g_seccomp, "sec_work", 0, NULL));
+	assert_int_equal(errno, EPERM);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "seccomp"));
+	assert_int_equal(uprobe_tracer_detach(c->t), 0);
+	st = wait_child(c, pid);
+	if (st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 77)
+		skip();
+	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	for (long i = 0; i < 600; i++)
+		want += i * 3;
+	assert_int_equal(kv(read_out(c), "sum"), want);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -471,14 +509,15 @@ int main(int argc, char **argv)
 		T(test_attach_detach_once), T(test_attach_detach_repeat), T(test_attach_detach_100_threads),
 		T(test_detach_heavy_threads), T(test_attach_detach_syscall),
 		T(test_detach_heavy_syscall), T(test_attach_esrch),
-		T(test_attach_twice), T(test_attach_already_traced),
+		T(test_attach_twice), T(test_attach_already_traced), T(test_seccomp_refused),
 	};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s API_LOOP\n", argv[0]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s API_LOOP API_SECCOMP\n", argv[0]);
 		return 2;
 	}
 	g_loop = argv[1];
+	g_seccomp = argv[2];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_attach", tests, NULL, NULL);
 }
