@@ -228,15 +228,19 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t);
  *   be executed out of line (-EOPNOTSUPP), or it is an int3 the program
  *   itself contains (-EEXIST).
  * Several probes on one instruction run their handlers in the order added.
- * May be called before spawn/attach (then binary must be a path) or
- * between run() calls; not from a handler.
+ * May be called before spawn/attach (then binary must be a path), between
+ * run() calls, from a handler (a probe added on the instruction being hit
+ * runs from that hit on), and from other threads through
+ * uprobe_tracer_call().
  */
 UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
 				     const char *symbol, uint64_t offset,
 				     const struct uprobe_opts *opts);
 
 /* Removes a probe (its breakpoint goes when no other probe shares the
- * instruction) and frees it. Not from a handler. Returns 0 or -errno. */
+ * instruction) and frees it; calls of a return probe still pending return
+ * normally, unreported. Callable where uprobe_add() is, a probe's own
+ * handler included. Returns 0 or -errno. */
 UPROBE_API int uprobe_remove(struct uprobe *p);
 
 /* Number of times the probe fired: entries for an entry probe, returns for a return probe. */

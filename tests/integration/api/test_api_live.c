@@ -156,6 +156,60 @@ static void test_two_tracees(void **state)
 	assert_int_equal(uprobe_hits(p), n);
 }
 
+/* ---- probes added and removed from handlers ---- */
+
+struct selfmod {
+	struct ctx *c;
+	struct uprobe *a, *b;
+	uint64_t na, nb;
+	int errors;
+};
+
+static int on_sm_b(struct uprobe_hit *h, void *data)
+{
+	struct selfmod *m = data;
+
+	if (++m->nb == 300 && uprobe_remove(m->b))
+		m->errors++;
+	return 0;
+}
+
+static int on_sm_a(struct uprobe_hit *h, void *data)
+{
+	struct selfmod *m = data;
+
+	m->na++;
+	if (m->na == 100) {
+		/* a second probe on the instruction being hit: its handler runs from this hit on */
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_sm_b, .data = m);
+
+		m->b = uprobe_add(m->c->t, g_threads, "thread_work", 0, &o);
+		if (!m->b)
+			m->errors++;
+	}
+	if (m->na == 500 && uprobe_remove(m->a))
+		m->errors++;
+	return 0;
+}
+
+static void test_add_remove_from_handler(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_threads, "1", "1000", NULL };
+	struct selfmod m = { .c = c };
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_sm_a, .data = &m);
+	m.a = add_or_fail(c, g_threads, "thread_work", 0, &o);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_exited_ok(c, pid);
+	assert_int_equal(kv(read_out(c), "bad"), 0);
+	assert_int_equal(m.errors, 0);
+	assert_int_equal(m.na, 500);
+	assert_int_equal(m.nb, 300);
+}
+
 /* ---- stop from another thread while the tracee sleeps ---- */
 
 static void *stopper(void *arg)
@@ -194,6 +248,7 @@ int main(int argc, char **argv)
 		T(test_add_remove_while_running),
 		T(test_stop_from_other_thread),
 		T(test_two_tracees),
+		T(test_add_remove_from_handler),
 	};
 
 	if (argc < 2) {
