@@ -10,3 +10,11 @@ meson test -C build --print-errorlogs --num-processes 2
 BUILD=build-sanitize MESON_ARGS="-Db_sanitize=address,undefined -Db_lundef=false" sh scripts/setup.sh
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-sanitize --print-errorlogs --num-processes 2
+
+# One closing line over both runs (meson stops the script above on any failure).
+count()
+{
+	cat build/meson-logs/testlog.json build-sanitize/meson-logs/testlog.json |
+		grep -o "\"result\": \"$1\"" | wc -l
+}
+echo "tests: $(count OK) passed, $(count FAIL) failed, $(count SKIP) skipped"
