@@ -272,6 +272,8 @@ int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);
 void task_release(struct uprobe_tracer *t, struct proc *p);
 void task_hold_signal(struct task *k, int sig);
+const char *status_field(const char *path, const char *key, char *buf, size_t len);
+const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);

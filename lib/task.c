@@ -353,24 +353,39 @@ static bool task_held(struct task *k)
 	return k->state == TASK_STOPPED;
 }
 
-static bool sigtrap_pending(struct task *k)
+/* The value of field `key` ("SigPnd:") of a /proc/.../status file, or NULL. */
+const char *status_field(const char *path, const char *key, char *buf, size_t len)
 {
-	char path[96], line[128];
-	bool r = false;
-	FILE *f;
+	size_t klen = strlen(key);
+	const char *r = NULL;
+	FILE *f = fopen(path, "re");
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
-	f = fopen(path, "re");
 	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "SigPnd:", 7)) {
-			r = strtoull(line + 7, NULL, 16) & (1ull << (SIGTRAP - 1));
+		return NULL;
+	while (fgets(buf, (int)len, f)) {
+		if (!strncmp(buf, key, klen)) {
+			r = buf + klen;
 			break;
 		}
 	}
 	fclose(f);
 	return r;
+}
+
+const char *task_status_field(struct task *k, const char *key, char *buf, size_t len)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
+	return status_field(path, key, buf, len);
+}
+
+static bool sigtrap_pending(struct task *k)
+{
+	char line[128];
+	const char *v = task_status_field(k, "SigPnd:", line, sizeof(line));
+
+	return v && (strtoull(v, NULL, 16) & (1ull << (SIGTRAP - 1)));
 }
 
 /*

@@ -218,22 +218,12 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 
 static bool is_thread_of(pid_t tid, pid_t tgid)
 {
-	char path[64], line[256];
-	FILE *f;
-	bool r = false;
+	char path[64], line[128];
+	const char *v;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", tid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "Tgid:", 5)) {
-			r = atoi(line + 5) == tgid;
-			break;
-		}
-	}
-	fclose(f);
-	return r;
+	v = status_field(path, "Tgid:", line, sizeof(line));
+	return v && atoi(v) == tgid;
 }
 
 static bool shares_vm(pid_t a, pid_t b)

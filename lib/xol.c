@@ -78,22 +78,10 @@ static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
 
 static bool under_seccomp_filter(struct task *k)
 {
-	char path[96], line[128];
-	bool r = false;
-	FILE *f;
+	char line[128];
+	const char *v = task_status_field(k, "Seccomp:", line, sizeof(line));
 
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strncmp(line, "Seccomp:", 8)) {
-			r = atoi(line + 8) == 2; /* SECCOMP_MODE_FILTER */
-			break;
-		}
-	}
-	fclose(f);
-	return r;
+	return v && atoi(v) == 2; /* SECCOMP_MODE_FILTER */
 }
 
 /* Maps a new area near `near`. Every thread of p is held meanwhile, and released after. */
