@@ -101,8 +101,8 @@ static pid_t start_loop(struct ctx *c, const char *threads, const char *pause_us
 	return -1;
 }
 
-/* Threads of pid in a stop (ptrace or group stop): 't' or 'T' in /proc/PID/task/TID/stat. */
-static int stopped_threads(pid_t pid)
+/* How many threads of pid have a /proc/PID/task/TID/FILE for which match() says so. */
+static int count_threads(pid_t pid, const char *file, bool (*match)(FILE *fp))
 {
 	char path[64];
 	struct dirent *de;
@@ -114,56 +114,52 @@ static int stopped_threads(pid_t pid)
 	if (!d)
 		return -1;
 	while ((de = readdir(d))) {
-		char sp[300], buf[512];
+		char sp[300];
 
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(sp, sizeof(sp), "/proc/%d/task/%s/stat", (int)pid, de->d_name);
+		snprintf(sp, sizeof(sp), "/proc/%d/task/%s/%s", (int)pid, de->d_name, file);
 		FILE *fp = fopen(sp, "r");
 
 		if (!fp)
 			continue;
-		if (fgets(buf, sizeof(buf), fp)) {
-			char *p = strrchr(buf, ')');
-
-			if (p && (p[2] == 't' || p[2] == 'T'))
-				n++;
-		}
+		n += match(fp);
 		fclose(fp);
 	}
 	closedir(d);
 	return n;
 }
 
-/* Threads of pid that still have a tracer (TracerPid in /proc/PID/task/TID/status). */
+/* In a stop (ptrace or group stop): 't' or 'T' in stat. */
+static bool is_stopped(FILE *fp)
+{
+	char buf[512], *p;
+
+	if (!fgets(buf, sizeof(buf), fp))
+		return false;
+	p = strrchr(buf, ')');
+	return p && (p[2] == 't' || p[2] == 'T');
+}
+
+/* Still has a tracer: TracerPid in status. */
+static bool is_traced(FILE *fp)
+{
+	char line[256];
+
+	while (fgets(line, sizeof(line), fp))
+		if (!strncmp(line, "TracerPid:", 10))
+			return atoi(line + 10) != 0;
+	return false;
+}
+
+static int stopped_threads(pid_t pid)
+{
+	return count_threads(pid, "stat", is_stopped);
+}
+
 static int traced_threads(pid_t pid)
 {
-	char path[64];
-	struct dirent *de;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-
-	if (!d)
-		return -1;
-	while ((de = readdir(d))) {
-		char sp[300], line[256];
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(sp, sizeof(sp), "/proc/%d/task/%s/status", (int)pid, de->d_name);
-		FILE *fp = fopen(sp, "r");
-
-		if (!fp)
-			continue;
-		while (fgets(line, sizeof(line), fp))
-			if (!strncmp(line, "TracerPid:", 10) && atoi(line + 10) != 0)
-				n++;
-		fclose(fp);
-	}
-	closedir(d);
-	return n;
+	return count_threads(pid, "status", is_traced);
 }
 
 /* Anonymous executable mappings (libuprobe's scratch pages would be such); printed if verbose. */

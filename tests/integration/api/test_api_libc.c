@@ -103,13 +103,9 @@ static void test_libc_counts(void **state)
 	assert_true(elf_sym_off(libc_path, "strlen", &resolver_off, &size));
 	assert_int_not_equal(uprobe_file_offset(ps), resolver_off);
 
-	int rc = uprobe_tracer_run(c->t);
+	run_ok(c);
 	const char *out = read_out(c);
 
-	if (rc) {
-		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
 	assert_exited_ok(c, pid);
 	long np = kv(out, "puts_calls"), ns = kv(out, "strlen_calls"), nw = kv(out, "write_calls");
 

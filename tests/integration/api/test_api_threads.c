@@ -50,14 +50,9 @@ static void threads_case(struct ctx *c, const char *nthreads, const char *ncalls
 		print_error("uprobe_add: %s\n", uprobe_tracer_errmsg(c->t));
 		fail();
 	}
-	int rc = uprobe_tracer_run(c->t);
+	run_ok(c);
 	const char *out = read_out(c);
 
-	if (rc) {
-		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_false(g_wd_fired);
 	assert_exited_ok(c, pid);
 	long nt = kv(out, "threads"), total = kv(out, "total_calls");
 
@@ -135,14 +130,9 @@ static void fork_case(struct ctx *c, bool follow)
 	struct uprobe *p = uprobe_add(c->t, g_fork, "fwork", 0, &o);
 
 	assert_non_null(p);
-	int rc = uprobe_tracer_run(c->t);
+	run_ok(c);
 	const char *out = read_out(c);
 
-	if (rc) {
-		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_false(g_wd_fired);
 	assert_exited_ok(c, pid);
 	long nchild = kv(out, "children"), pcalls = kv(out, "parent_calls");
 
@@ -228,14 +218,9 @@ static void test_exit_while_hitting(void **state)
 	struct uprobe *p = uprobe_add(c->t, g_threads, "thread_work", 0, &o);
 
 	assert_non_null(p);
-	int rc = uprobe_tracer_run(c->t);
+	run_ok(c);
 	const char *out = read_out(c);
 
-	if (rc) {
-		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_false(g_wd_fired);
 	int st = uprobe_tracer_exit_status(c->t, pid);
 
 	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 7) {
@@ -300,14 +285,9 @@ static void test_vfork_children(void **state)
 		print_error("uprobe_add(libc, execve): %s\n", uprobe_tracer_errmsg(c->t));
 		fail();
 	}
-	int rc = uprobe_tracer_run(c->t);
+	run_ok(c);
 	const char *out = read_out(c);
 
-	if (rc) {
-		print_error("run: %d %s\n", rc, uprobe_tracer_errmsg(c->t));
-		fail();
-	}
-	assert_false(g_wd_fired);
 	assert_exited_ok(c, pid);
 	assert_int_equal(kv(out, "vfork_ok"), 6);
 	assert_int_equal(kv(out, "spawn_ok"), 4);

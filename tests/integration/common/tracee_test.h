@@ -396,7 +396,8 @@ TT_FN void assert_exited_ok(struct ctx *c, pid_t pid)
 }
 
 /* uprobe_tracer_run() until every tracee is gone; pid must have exited with 0. Reads c->out. */
-TT_FN void run_to_exit(struct ctx *c, pid_t pid)
+/* uprobe_tracer_run() until every tracee is gone: no error, no watchdog. */
+TT_FN void run_ok(struct ctx *c)
 {
 	int r = uprobe_tracer_run(c->t);
 
@@ -405,6 +406,11 @@ TT_FN void run_to_exit(struct ctx *c, pid_t pid)
 		fail();
 	}
 	assert_false(g_wd_fired);
+}
+
+TT_FN void run_to_exit(struct ctx *c, pid_t pid)
+{
+	run_ok(c);
 	read_out(c);
 	assert_exited_ok(c, pid);
 }
