@@ -3,6 +3,7 @@
 #ifndef UPROBE_H
 #define UPROBE_H
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -63,6 +64,25 @@ struct uprobe_hit;
  */
 typedef int (*uprobe_handler_fn)(struct uprobe_hit *hit, void *data);
 
+/* What a fault handler returns. */
+enum uprobe_fault_action {
+	UPROBE_FAULT_DELIVER = 0, /* the program receives the signal as it would untraced */
+	UPROBE_FAULT_HANDLED = 1, /* swallowed: the thread resumes with the hit's registers */
+};
+
+/*
+ * Fault handler: the probed instruction raised a fault (SIGSEGV, SIGBUS,
+ * SIGFPE, SIGILL, ...) as it ran after the entry handlers. The hit's
+ * registers are those of the faulting instruction, rip its address in the
+ * program (as the program's own signal handler would see them); si is the
+ * signal, si_addr as if the instruction had faulted in place. Returns an
+ * enum uprobe_fault_action. To swallow a fault and skip the instruction,
+ * set rip to the next instruction (rip + its length) and return
+ * UPROBE_FAULT_HANDLED; leaving rip unchanged runs the instruction, and its
+ * probe, again.
+ */
+typedef int (*uprobe_fault_fn)(struct uprobe_hit *hit, const siginfo_t *si, void *data);
+
 struct uprobe_opts {
 	size_t sz; /* sizeof(struct uprobe_opts), for ABI growth */
 	uprobe_handler_fn handler;     /* entry handler: runs before the instruction */
@@ -99,8 +119,22 @@ struct uprobe_opts {
 	 * it is placed.
 	 */
 	bool pending;
+	/*
+	 * Runs after the probed instruction has executed, with the registers as
+	 * they are then: its results, rip the next instruction or the target a
+	 * branch, call or return went to (uprobe_hit_addr() is still the probed
+	 * instruction). It may change registers, rip included. It costs one
+	 * more stop per hit (none for nops and direct jumps). Not run when an
+	 * entry handler skipped the instruction by changing rip, nor when the
+	 * instruction faulted, nor for a system call the kernel restarts (its
+	 * re-execution is hit again). uprobe_hit_is_post() tells the two
+	 * calls apart when one function serves as both handlers.
+	 */
+	uprobe_handler_fn post_handler;
+	/* See uprobe_fault_fn; several probes on one instruction are asked in order. */
+	uprobe_fault_fn fault_handler;
 };
-#define uprobe_opts__last_field pending
+#define uprobe_opts__last_field fault_handler
 
 /* ---- Messages ---- */
 
@@ -276,6 +310,8 @@ UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, vo
 
 /* True in a return handler. */
 UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h);
+/* True in a post handler (see uprobe_opts.post_handler). */
+UPROBE_API bool uprobe_hit_is_post(const struct uprobe_hit *h);
 /* The integer return value (rax); meaningful in a return handler. */
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h);
 /* The floating-point return value (low double of xmm0); in a return handler. */

@@ -25,6 +25,7 @@ struct site {
 	struct uprobe **probes; /* registration order */
 	unsigned nprobes, cap;
 	unsigned nret;          /* how many of them are return probes */
+	unsigned npost;         /* how many have a post handler: hits then run the post slot */
 	unsigned refs;          /* probes + slots that still name it */
 	struct site *next, *prev; /* the registry, for iteration */
 	struct site *hnext;     /* hash chain, for lookup */
@@ -37,6 +38,8 @@ struct uprobe {
 	struct site *site;
 	uprobe_handler_fn handler;
 	uprobe_handler_fn ret_handler;
+	uprobe_handler_fn post_handler;
+	uprobe_fault_fn fault_handler;
 	void *data;
 	size_t data_size;   /* per-call data of a return probe */
 	unsigned maxactive;
@@ -55,6 +58,7 @@ struct bp {
 	uint64_t vaddr; /* 0: empty hash slot */
 	struct site *site;
 	uint64_t slot;  /* out-of-line code for this instruction */
+	uint64_t post_slot; /* the same ending in post-handler int3s; 0 until a post handler wants it */
 	uint8_t orig;   /* the byte the int3 replaced */
 	bool internal;  /* the spawn-time entry breakpoint, not a probe */
 	/*
@@ -79,6 +83,7 @@ struct bp_table {
 struct slot_info {
 	uint64_t insn_addr;
 	struct site *site; /* holds a reference: the plan outlives probe removal */
+	bool post;         /* a post slot (arch_relocate_post) */
 };
 
 /*
@@ -243,6 +248,7 @@ struct uprobe_hit {
 	uint64_t addr;
 	struct ret_instance *inst; /* the call, for return probes */
 	bool is_return;
+	bool is_post;
 };
 
 struct call_req {
@@ -284,6 +290,20 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
+/*
+ * k (regs read) stands at pc, an exit int3 of the post slot of site s for
+ * the instruction at insn_addr: moves it on into the program and runs the
+ * post handlers. 1 done (regs to be written back), 0 pc is no such point.
+ */
+int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
+	      uint64_t pc);
+/*
+ * The instruction of site s at insn_addr faulted; k's regs show it there and
+ * si is the fault. Asks the probes' fault handlers: true if one swallowed it
+ * (k's regs, maybe changed, are to be written back, the signal dropped).
+ */
+bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
+			uint64_t insn_addr, const siginfo_t *si);
 
 /* mem.c */
 int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len);
@@ -308,9 +328,17 @@ void probe_bcache_free(struct uprobe_tracer *t);
 /* xol.c */
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot);
+/* Same, for a post slot (post true) */
+int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
+		  bool post, uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k);
+/*
+ * k stands at a slot's syscall: runs it to its syscall-entry stop, where it
+ * stays, past the instruction and in the slot. 0, or -errno (not reached).
+ */
+int xol_enter_syscall(struct task *k, uint64_t slot);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);

@@ -148,7 +148,8 @@ struct arch_plan {
 	uint8_t cond;   /* jcc condition (low nibble of the opcode) */
 	uint8_t opcode; /* opcode byte for loop/jrcxz (e0..e3) */
 	bool addr32;    /* 0x67 prefix (loop/jrcxz use ecx) */
-	uint8_t reg;    /* call *%reg: the register number 0-15 */
+	uint8_t reg;    /* call *%reg, jmp *%reg: the register number 0-15 */
+	bool ind_reg;   /* jmp *%reg (not *mem) */
 	uint8_t prefix_len; /* legacy prefixes + REX before the opcode, for rewriting */
 };
 
@@ -188,6 +189,19 @@ int arch_insn_len(const uint8_t *code, size_t avail);
  */
 int arch_relocate(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
 		  uint8_t *out);
+/*
+ * The same instruction for a post slot: every exit of the relocated code is
+ * an int3 (the post-handler stop) instead of a jump back; arch_slot_post()
+ * then moves the thread on. ARCH_STEP plans get the plain copy, and so does
+ * `jmp *mem` (arch_post_steps()): pushing its target would write into the
+ * red zone, so a post handler there costs a single-step.
+ */
+int arch_relocate_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		       uint8_t *out);
+static inline bool arch_post_steps(const struct arch_plan *plan)
+{
+	return plan->kind == ARCH_STEP || (plan->type == ARCH_T_JMP_IND && !plan->ind_reg);
+}
 /* Largest distance between slot and insn_addr for which arch_relocate() works (2 GiB minus slack) */
 bool arch_slot_reachable(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr);
 
@@ -213,5 +227,15 @@ int arch_step_fixup(const struct arch_plan *plan, uint64_t insn_addr, uint64_t s
  */
 bool arch_slot_pc_to_insn(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
 			  struct user_regs_struct *regs);
+
+/*
+ * A thread of a post slot stopped at pc (the address of one of its exit
+ * int3s, executed or not): the instruction's effect is complete; sets the
+ * registers to what they are after the instruction in the program (rip the
+ * next instruction or the branch target; a return popped). 1 if pc is such
+ * a point, 0 if not, -errno if the stack could not be read.
+ */
+int arch_slot_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		   uint64_t pc, struct user_regs_struct *regs, const struct arch_mem *mem);
 
 #endif /* UPROBE_INTERNAL_H */

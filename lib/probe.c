@@ -249,6 +249,13 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 		b->slot = slot;
 		b->orig = s->plan.bytes[0];
 	}
+	if (s->npost && !b->post_slot && !arch_post_steps(&s->plan)) {
+		err = xol_slot_make(t, p, s, vaddr, true, &b->post_slot);
+		if (err) {
+			b->retired = true;
+			return err;
+		}
+	}
 	err = mem_write(p, vaddr, &int3, 1);
 	if (err) {
 		b->retired = true;
@@ -256,6 +263,17 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 				  (unsigned long long)vaddr, strerror(-err));
 	}
 	return 0;
+}
+
+/* A post handler joined a planted instruction: give its breakpoints post slots. */
+static int post_slot_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void *ctx)
+{
+	struct site *s = (struct site *)cs;
+	struct bp *b = bp_lookup(&p->bps, vaddr);
+
+	if (!b || b->site != s || b->post_slot || arch_post_steps(&s->plan))
+		return 0;
+	return xol_slot_make(ctx, p, s, vaddr, true, &b->post_slot);
 }
 
 static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx)
@@ -754,10 +772,26 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	u->site = s;
 	s->refs++;
 	s->probes[s->nprobes++] = u;
+	if (u->post_handler)
+		s->npost++;
 	if (need_plant) {
 		err = plant_site(t, s);
 		if (err) {
 			s->nprobes = 0;
+			s->npost = 0;
+			u->site = NULL;
+			site_put(t, s);
+			return err;
+		}
+	} else if (u->post_handler && s->npost == 1) {
+		err = 0;
+		for (struct proc *p = t->procs; p && !err; p = p->next)
+			if (proc_plantable(p))
+				err = for_each_vaddr(p, s, post_slot_cb, t);
+		if (err) {
+			/* the scratch area is full or gone: refuse, the probes there stay as they were */
+			s->nprobes--;
+			s->npost--;
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -814,6 +848,8 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	u->t = t;
 	u->handler = OPTS_GET(opts, handler, NULL);
 	u->ret_handler = OPTS_GET(opts, ret_handler, NULL);
+	u->post_handler = OPTS_GET(opts, post_handler, NULL);
+	u->fault_handler = OPTS_GET(opts, fault_handler, NULL);
 	u->data = OPTS_GET(opts, data, NULL);
 	u->data_size = OPTS_GET(opts, data_size, 0);
 	u->maxactive = OPTS_GET(opts, maxactive, 0);
@@ -905,6 +941,8 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 		s->nret--;
 		t->nretprobes--;
 	}
+	if (u->post_handler)
+		s->npost--;
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
 			break;

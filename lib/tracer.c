@@ -685,6 +685,11 @@ UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h)
 	return h->is_return;
 }
 
+UPROBE_API bool uprobe_hit_is_post(const struct uprobe_hit *h)
+{
+	return h->is_post;
+}
+
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h)
 {
 	return h->task->regs.rax;

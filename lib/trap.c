@@ -69,13 +69,128 @@ static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s
 	}
 }
 
+static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return mem_read(ctx, addr, buf, len);
+}
+
+static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	return mem_write(ctx, addr, buf, len);
+}
+
+static void run_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s,
+			      uint64_t addr)
+{
+	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .is_post = true };
+
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (u->post_handler) {
+			h.probe = u;
+			u->post_handler(&h, u->data);
+		}
+	}
+}
+
+/* -ERESTARTSYS .. -ERESTART_RESTARTBLOCK: the kernel will run the syscall again */
+static bool syscall_restarts(const struct user_regs_struct *regs)
+{
+	int64_t rax = (int64_t)regs->rax;
+
+	return rax <= -512 && rax >= -516;
+}
+
+/* Stopped at the entry of a system call (not yet run) rather than after it? */
+static bool at_syscall_entry(struct task *k)
+{
+	struct __ptrace_syscall_info info;
+
+	return ptrace(PTRACE_GET_SYSCALL_INFO, k->tid, (void *)sizeof(info), &info) > 0 &&
+	       info.op == PTRACE_SYSCALL_INFO_ENTRY;
+}
+
+int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
+	      uint64_t pc)
+{
+	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
+	struct xol_area *a = xol_area_of(k->proc, pc);
+	uint64_t slot;
+	int r;
+
+	if (!a)
+		return 0;
+	slot = a->start + (pc - a->start) / ARCH_SLOT_SIZE * ARCH_SLOT_SIZE;
+	r = arch_slot_post(&s->plan, insn_addr, slot, pc, &k->regs, &mem);
+	if (r < 0) {
+		/* a ret whose stack cannot be read: let the copy after the int3 fault */
+		k->regs.rip = pc + 1;
+		return 1;
+	}
+	if (!r)
+		return 0;
+	if (s->plan.type == ARCH_T_SYSCALL &&
+	    (syscall_restarts(&k->regs) || (pc != k->regs.rip && at_syscall_entry(k))))
+		return 1; /* not done yet: it runs again from the probed instruction, or now */
+	run_post_handlers(t, k, s, insn_addr);
+	return 1;
+}
+
+bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
+			uint64_t insn_addr, const siginfo_t *si)
+{
+	struct uprobe_hit h = { .t = t, .task = k, .addr = insn_addr };
+
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (u->fault_handler) {
+			h.probe = u;
+			if (u->fault_handler(&h, si, u->data) == UPROBE_FAULT_HANDLED)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Post handlers without a stop: nops and direct jumps only move rip, so
+ * their effect is applied here. False when the instruction needs its slot.
+ */
+static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
+{
+	const struct arch_plan *plan = &b->site->plan;
+
+	if (plan->kind != ARCH_RELOCATE)
+		return false;
+	if (plan->type == ARCH_T_NOP)
+		k->regs.rip = b->vaddr + plan->len;
+	else if (plan->type == ARCH_T_JMP)
+		k->regs.rip = b->vaddr + (uint64_t)plan->branch_off;
+	else
+		return false;
+	run_post_handlers(t, k, b->site, b->vaddr);
+	if (task_setregs(k) == 0)
+		task_resume(k);
+	return true;
+}
+
+/* Single-stepped in its slot: `call *%rsp`, and `jmp *mem` under a post handler. */
+static bool needs_step(const struct site *s)
+{
+	return s->plan.kind == ARCH_STEP || (s->npost && arch_post_steps(&s->plan));
+}
+
 /* After the original instruction's effect: continue the thread in the program. */
 static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
-	k->regs.rip = b->slot;
+	if (b->site->npost && post_emulate(t, k, b))
+		return;
+	k->regs.rip = b->site->npost && b->post_slot ? b->post_slot : b->slot;
 	if (task_setregs(k) < 0)
 		return;
-	if (b->site->plan.kind == ARCH_STEP) {
+	if (needs_step(b->site)) {
 		k->step_bp = *b;
 		k->state = TASK_STEPPING;
 		k->regs_valid = false;
@@ -89,16 +204,6 @@ static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
 }
 
-static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
-{
-	return mem_read(ctx, addr, buf, len);
-}
-
-static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
-{
-	return mem_write(ctx, addr, buf, len);
-}
-
 static void step_done(struct uprobe_tracer *t, struct task *k)
 {
 	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
@@ -106,6 +211,8 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 
 	if (task_getregs(k) == 0) {
 		arch_step_fixup(&b->site->plan, b->vaddr, b->slot, &k->regs, &mem);
+		if (b->site->npost && k->regs.rip != b->slot)
+			run_post_handlers(t, k, b->site, b->vaddr);
 		task_setregs(k);
 	}
 	site_put(t, b->site);
@@ -194,10 +301,22 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			task_resume(k);
 			return;
 		}
-		if (b->site->plan.kind == ARCH_STEP)
+		if (needs_step(b->site))
 			b->site->refs++; /* dropped in step_done */
 		execute_plan(t, k, b);
 		return;
+	}
+	if (mm->areas) {
+		/* an exit int3 of a post slot: the instruction is done, its post handlers run */
+		struct xol_area *a = xol_area_of(p, addr);
+		unsigned idx = a ? (unsigned)((addr - a->start) / ARCH_SLOT_SIZE) : 0;
+
+		if (idx && idx < a->used && a->info[idx].post &&
+		    trap_post(t, k, a->info[idx].site, a->info[idx].insn_addr, addr) > 0) {
+			task_setregs(k);
+			resume_or_hold(t, k);
+			return;
+		}
 	}
 	if (trap_is_int3(k)) {
 		uint8_t byte = 0;
@@ -415,10 +534,27 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		return;
 	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
 				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
-		if (k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE) {
-			k->regs.rip = a->info[idx].insn_addr;
+		const struct slot_info *info = &a->info[idx];
+		uint64_t start = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+
+		/* a post slot's ret copy sits after its int3 */
+		if (k->regs.rip == start ||
+		    (info->post && info->site->plan.type == ARCH_T_RET && k->regs.rip == start + 1)) {
+			k->regs.rip = info->insn_addr;
+			if (trap_fault_handled(t, k, info->site, info->insn_addr, si))
+				k->npending--; /* swallowed: resumed without it */
 			task_setregs(k);
 		}
+		return;
+	}
+	if (a->info[idx].post && a->info[idx].site->plan.type == ARCH_T_SYSCALL &&
+	    k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE &&
+	    xol_enter_syscall(k, k->regs.rip) == 0) {
+		/*
+		 * Its post handler must see the call's result: it runs the call
+		 * from the slot, the held signal interrupting it as untraced, and
+		 * the signal's stop at the exit int3 finds it done.
+		 */
 		return;
 	}
 	xol_move_out(t, k);

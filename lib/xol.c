@@ -188,6 +188,12 @@ int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot)
 {
+	return xol_slot_make(t, p, s, vaddr, false, slot);
+}
+
+int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
+		  bool post, uint64_t *slot)
+{
 	uint8_t code[ARCH_SLOT_SIZE];
 	struct xol_area *a;
 	uint64_t addr = 0;
@@ -214,7 +220,8 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 	}
 	addr = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE;
 	memset(code, 0xcc, sizeof(code));
-	n = arch_relocate(&s->plan, vaddr, addr, code);
+	n = post ? arch_relocate_post(&s->plan, vaddr, addr, code)
+		 : arch_relocate(&s->plan, vaddr, addr, code);
 	if (n < 0)
 		return tracer_err(t, n, "%s: offset 0x%llx: its operand cannot be reached from the "
 				  "scratch area", s->elf->path, (unsigned long long)s->off);
@@ -223,6 +230,7 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 		return tracer_err(t, err, "pid %d: cannot write a slot: %s", p->pid, strerror(-err));
 	a->info[a->used].insn_addr = vaddr;
 	a->info[a->used].site = s;
+	a->info[a->used].post = post;
 	s->refs++;
 	a->used++;
 	*slot = addr;
@@ -344,6 +352,18 @@ static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *pla
 	return task_setregs(k);
 }
 
+int xol_enter_syscall(struct task *k, uint64_t slot)
+{
+	int r = run_and_wait(k, PTRACE_SYSCALL, slot, 0);
+
+	if (r)
+		return r < 0 ? r : -EIO;
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
+	return k->regs.rip == slot + 2 ? 0 : -EIO;
+}
+
 /*
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
@@ -362,6 +382,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 
 	for (int steps = 0; steps < 64; steps++) {
 		const struct arch_plan *first = NULL;
+		struct site *fsite = NULL;
 		uint64_t slot = 0, insn_addr = 0;
 		long req = PTRACE_SINGLESTEP;
 		struct xol_area *a;
@@ -380,6 +401,12 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 
 			slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
 			insn_addr = si->insn_addr;
+			/* at a post slot's exit int3: the instruction is done, its post handlers run */
+			if (si->post && trap_post(t, k, si->site, si->insn_addr, k->regs.rip) > 0) {
+				if (task_setregs(k) < 0)
+					return -ESRCH;
+				continue; /* out, unless a failed ret is still to fault */
+			}
 			if (k->regs.rip == slot && plan->type == ARCH_T_SYSCALL) {
 				/*
 				 * Stepping it could block in the system call with the
@@ -391,11 +418,12 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				 */
 				return enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
 			}
-			if (k->regs.rip != slot &&
+			if (k->regs.rip != slot && !si->post &&
 			    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs))
 				return task_setregs(k);
 			if (k->regs.rip == slot) {
 				first = plan;
+				fsite = si->site;
 				if (last == slot && set_hw_break(k, slot + plan->len) == 0)
 					req = PTRACE_CONT;
 			}
@@ -406,8 +434,18 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			set_hw_break(k, 0);
 		if (r < 0)
 			return r;
-		if (r > 0)
+		if (r > 0) {
+			/* the instruction faulted: its probes' fault handlers are asked first */
+			if (first && k->regs.rip == insn_addr &&
+			    trap_fault_handled(t, k, fsite, insn_addr, &k->pending[0])) {
+				memmove(&k->pending[0], &k->pending[1],
+					(k->npending - 1) * sizeof(k->pending[0]));
+				k->npending--;
+				k->stop_sig = k->npending ? k->stop_sig : 0;
+				return task_setregs(k);
+			}
 			return 0;
+		}
 		if (first)
 			hide_trap_flag(k, first);
 	}

@@ -39,6 +39,8 @@ struct resume_point {
 	uint8_t off;     /* offset in the slot */
 	bool via_reg;    /* destination is the value of plan->reg (call *%reg) */
 	bool set_rcx;    /* syscall: rcx must read as the program's next address */
+	bool pop;        /* post slots: the destination is on the stack, popped with pop_extra more */
+	uint16_t pop_extra;
 	uint64_t dest;
 };
 
@@ -249,6 +251,10 @@ int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char
 	}
 	if (insn.mnemonic == ZYDIS_MNEMONIC_JMP) {
 		plan->type = ARCH_T_JMP_IND;
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			plan->ind_reg = true;
+			plan->reg = insn.raw.modrm.rm | (insn.raw.rex.B << 3);
+		}
 		return 0;
 	}
 	return 0;
@@ -316,6 +322,33 @@ static void add_resume(struct layout *lay, size_t off, uint64_t dest, bool via_r
 	};
 }
 
+/* Post slots: an int3 whose stop finds the return-like destination on top of the stack. */
+static size_t post_pop(uint8_t *out, size_t pos, struct layout *lay, uint16_t extra)
+{
+	if (lay && lay->nres < MAX_RESUME)
+		lay->res[lay->nres++] = (struct resume_point){
+			.off = (uint8_t)pos, .pop = true, .pop_extra = extra,
+		};
+	out[pos] = 0xcc;
+	return pos + 1;
+}
+
+/*
+ * Where the relocated code has done the instruction's work and continues
+ * at dest in the program: a jump there, or in a post slot an int3 whose
+ * stop is the post-handler point (the tracer then moves rip to dest).
+ */
+static size_t exit_to(uint8_t *out, size_t pos, uint64_t slot_addr, uint64_t dest,
+		      struct layout *lay, bool post, bool set_rcx)
+{
+	add_resume(lay, pos, dest, false, set_rcx);
+	if (post) {
+		out[pos] = 0xcc;
+		return pos + 1;
+	}
+	return emit_leave(out, pos, slot_addr, dest);
+}
+
 /* push %rax; movabs $ret,%rax; xchg %rax,(%rsp): [rsp-8] = ret, rax and flags untouched */
 static size_t emit_push_ret(uint8_t *out, size_t pos, uint64_t ret)
 {
@@ -364,8 +397,16 @@ static int emit_push_mem(const struct arch_plan *plan, uint64_t insn_addr, uint6
 	return (int)pos;
 }
 
+/* The imm16 of `ret imm16` (c2 iw), 0 for a plain ret. */
+static uint16_t ret_imm(const struct arch_plan *plan)
+{
+	const uint8_t *op = plan->bytes + plan->prefix_len;
+
+	return op[0] == 0xc2 ? (uint16_t)(op[1] | op[2] << 8) : 0;
+}
+
 static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
-		uint8_t *out, struct layout *lay)
+		uint8_t *out, struct layout *lay, bool post)
 {
 	uint64_t next = insn_addr + plan->len;
 	uint64_t target = insn_addr + (uint64_t)plan->branch_off;
@@ -382,41 +423,39 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 
 	switch (plan->type) {
 	case ARCH_T_NOP:
-		pos = emit_leave(out, 0, slot_addr, next);
+		pos = exit_to(out, 0, slot_addr, next, lay, post, false);
 		break;
 	case ARCH_T_JMP:
-		pos = emit_leave(out, 0, slot_addr, target);
+		pos = exit_to(out, 0, slot_addr, target, lay, post, false);
 		break;
 	case ARCH_T_JCC:
-		/* 0f 8x rel32 to L_taken, patched once the not-taken leave's size is known */
+		/* 0f 8x rel32 to L_taken, patched once the not-taken exit's size is known */
 		out[0] = 0x0f;
 		out[1] = 0x80 | plan->cond;
-		pos = 6;
-		add_resume(lay, pos, next, false, false);
-		pos = emit_leave(out, pos, slot_addr, next);
+		pos = exit_to(out, 6, slot_addr, next, lay, post, false);
 		put32(out + 2, (uint32_t)(pos - 6));
-		add_resume(lay, pos, target, false, false);
-		pos = emit_leave(out, pos, slot_addr, target);
+		pos = exit_to(out, pos, slot_addr, target, lay, post, false);
 		break;
 	case ARCH_T_LOOP:
 		if (plan->addr32)
 			out[pos++] = 0x67;
 		out[pos++] = plan->opcode;
 		at = pos++;
-		add_resume(lay, pos, next, false, false);
-		pos = emit_leave(out, pos, slot_addr, next);
-		out[at] = (uint8_t)(pos - (at + 1)); /* 5 or 14: fits rel8 */
-		add_resume(lay, pos, target, false, false);
-		pos = emit_leave(out, pos, slot_addr, target);
+		pos = exit_to(out, pos, slot_addr, next, lay, post, false);
+		out[at] = (uint8_t)(pos - (at + 1)); /* 1, 5 or 14: fits rel8 */
+		pos = exit_to(out, pos, slot_addr, target, lay, post, false);
 		break;
 	case ARCH_T_CALL:
 		pos = emit_push_ret(out, 0, next);
-		add_resume(lay, pos, target, false, false);
-		pos = emit_leave(out, pos, slot_addr, target);
+		pos = exit_to(out, pos, slot_addr, target, lay, post, false);
 		break;
 	case ARCH_T_CALL_REG:
 		pos = emit_push_ret(out, 0, next);
 		add_resume(lay, pos, 0, true, false);
+		if (post) {
+			out[pos++] = 0xcc;
+			break;
+		}
 		/* jmp *%reg: [41] ff /4, mod=11 */
 		if (plan->reg & 8)
 			out[pos++] = 0x41;
@@ -437,15 +476,32 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 		pos += 5;
 		memcpy(out + pos, "\x48\x87\x04\x24", 4); /* xchg %rax, (%rsp) */
 		pos += 4;
-		out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
+		if (post)
+			pos = post_pop(out, pos, lay, 0); /* the target is on top */
+		else
+			out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
 		break;
 	case ARCH_T_RET:
+		if (!post)
+			return emit_copy(plan, insn_addr, slot_addr, out, 0);
+		/* the tracer does the return at the int3: rip = [rsp], rsp += 8 + imm16 */
+		pos = post_pop(out, 0, lay, ret_imm(plan));
+		return emit_copy(plan, insn_addr, slot_addr, out, pos);
 	case ARCH_T_JMP_IND:
-		return emit_copy(plan, insn_addr, slot_addr, out, 0);
+		if (!post || !plan->ind_reg)
+			return emit_copy(plan, insn_addr, slot_addr, out, 0);
+		/* the int3 takes the target from the register; nothing touches the stack */
+		add_resume(lay, 0, 0, true, false);
+		out[0] = 0xcc;
+		return emit_copy(plan, insn_addr, slot_addr, out, 1);
 	case ARCH_T_SYSCALL:
 		out[0] = 0x0f;
 		out[1] = 0x05;
 		pos = 2;
+		if (post) {
+			pos = exit_to(out, pos, slot_addr, next, lay, post, true);
+			break;
+		}
 		add_resume(lay, pos, next, false, true);
 		out[pos++] = 0x48; /* movabs $next, %rcx */
 		out[pos++] = 0xb9;
@@ -460,29 +516,39 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 		ret = emit_copy(plan, insn_addr, slot_addr, out, 0);
 		if (ret < 0)
 			return ret;
-		pos = (size_t)ret;
-		add_resume(lay, pos, next, false, false);
-		pos = emit_leave(out, pos, slot_addr, next);
+		pos = exit_to(out, (size_t)ret, slot_addr, next, lay, post, false);
 		break;
 	}
 	return (int)pos;
 }
 
-int arch_relocate(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
-		  uint8_t *out)
+static int relocate(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		    uint8_t *out, bool post)
 {
 	uint8_t buf[ARCH_SLOT_SIZE + 32];
 	int len;
 
 	/* build in a larger buffer so no layout can write past out[ARCH_SLOT_SIZE] */
 	memset(buf, 0xcc, sizeof(buf));
-	len = emit(plan, insn_addr, slot_addr, buf, NULL);
+	len = emit(plan, insn_addr, slot_addr, buf, NULL, post);
 	if (len < 0)
 		return len;
 	if (len > ARCH_SLOT_SIZE)
 		return -E2BIG;
 	memcpy(out, buf, ARCH_SLOT_SIZE);
 	return len;
+}
+
+int arch_relocate(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		  uint8_t *out)
+{
+	return relocate(plan, insn_addr, slot_addr, out, false);
+}
+
+int arch_relocate_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		       uint8_t *out)
+{
+	return relocate(plan, insn_addr, slot_addr, out, true);
 }
 
 bool arch_slot_reachable(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr)
@@ -555,7 +621,7 @@ bool arch_slot_pc_to_insn(const struct arch_plan *plan, uint64_t insn_addr, uint
 		regs->rip = insn_addr;
 		return true;
 	}
-	if (emit(plan, insn_addr, slot_addr, buf, &lay) < 0)
+	if (emit(plan, insn_addr, slot_addr, buf, &lay, false) < 0)
 		return false;
 	for (int i = 0; i < lay.nres; i++) {
 		const struct resume_point *r = &lay.res[i];
@@ -568,4 +634,35 @@ bool arch_slot_pc_to_insn(const struct arch_plan *plan, uint64_t insn_addr, uint
 		return true;
 	}
 	return false;
+}
+
+int arch_slot_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+		   uint64_t pc, struct user_regs_struct *regs, const struct arch_mem *mem)
+{
+	uint8_t buf[ARCH_SLOT_SIZE + 32];
+	struct layout lay;
+
+	if (plan->kind == ARCH_STEP || emit(plan, insn_addr, slot_addr, buf, &lay, true) < 0)
+		return 0;
+	for (int i = 0; i < lay.nres; i++) {
+		const struct resume_point *r = &lay.res[i];
+		uint64_t dest;
+		int err;
+
+		if (pc != slot_addr + r->off)
+			continue;
+		if (r->pop) {
+			err = mem->read(mem->ctx, regs->rsp, &dest, sizeof(dest));
+			if (err)
+				return err;
+			regs->rsp += 8 + r->pop_extra;
+		} else {
+			dest = r->via_reg ? *reg_ptr(regs, plan->reg) : r->dest;
+		}
+		regs->rip = dest;
+		if (r->set_rcx)
+			regs->rcx = dest;
+		return 1;
+	}
+	return 0;
 }

@@ -157,11 +157,55 @@ static void test_sigprof_storm(void **state)
 	assert_int_equal(kv(out, "sig_bad"), 0);
 	assert_true(kv(out, "prof_signals") > 0);
 	assert_int_equal(sig, kv(out, "prof_signals"));
+	assert_true(kv(out, "pc_samples") > 0);
+	assert_int_equal(kv(out, "pc_bad"), 0);
 	if (n != (uint64_t)(loop + sig) || uprobe_hits(p) != n) {
 		print_error("prof_work hits %llu (handler %llu), program called it %ld + %ld times\n",
 			    (unsigned long long)uprobe_hits(p), (unsigned long long)n, loop, sig);
 		fail();
 	}
+}
+
+/*
+ * The same storm with every instruction of prof_work probed, half with post
+ * handlers, so signals keep arriving while threads are inside relocated
+ * copies and between an instruction and its post stop: the program's
+ * handler must never see a pc outside its own code, and the probe on the
+ * first instruction counts every call, the handler's nested ones included.
+ */
+static void test_sigprof_every_insn(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t n = 0, post = 0, other = 0;
+	uint64_t off, size;
+	unsigned placed = 0;
+	pid_t pid = spawn3(c, g_sigprof, "1000", "20", NULL);
+	UPROBE_OPTS(uprobe_opts, o0, .handler = on_count, .data = &n);
+
+	assert_true(elf_sym_off(g_sigprof, "prof_work", &off, &size));
+	add_or_fail(c, g_sigprof, "prof_work", 0, &o0);
+	for (uint64_t i = 1; i < size; i++) {
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &other,
+			    .post_handler = i & 1 ? on_count : NULL);
+
+		if (i & 1)
+			o.data = &post; /* entries and posts counted together */
+		if (uprobe_add(c->t, g_sigprof, "prof_work", i, &o))
+			placed++;
+		else
+			assert_int_equal(errno, EINVAL); /* not an instruction boundary */
+	}
+	assert_true(placed >= 5);
+	run_to_exit(c, pid);
+	const char *out = c->outbuf;
+	long loop = kv(out, "loop_calls"), sig = kv(out, "sig_calls");
+
+	assert_int_equal(kv(out, "bad"), 0);
+	assert_int_equal(kv(out, "sig_bad"), 0);
+	assert_true(kv(out, "pc_samples") > 0);
+	assert_int_equal(kv(out, "pc_bad"), 0);
+	assert_int_equal(n, (uint64_t)(loop + sig));
+	assert_true(post > 0 && post % 2 == 0); /* every entry has its post */
 }
 
 /* ---- uprobe_tracer_stop from a SIGALRM handler ---- */
@@ -257,6 +301,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		T(test_own_int3_with_probes),	T(test_handlers_while_probing),
 		T(test_group_stop_continue),	T(test_sigprof_storm),
+		T(test_sigprof_every_insn),
 		T(test_stop_from_sigalrm_idle),
 		T(test_stop_from_sigalrm_busy),
 	};

@@ -11,6 +11,9 @@
  *                 copy: every instruction form goes through the engine's
  *                 signal-in-slot path. The torture program only counts SIGUSR1.
  *   --exclude FUNC: do not probe that tort_* function (to look past a known bug).
+ *   --post:       every probe also has a post handler; the reference records where
+ *                 each completed step of an instruction went (its successor rip),
+ *                 and the post handlers must see the same successors, as often.
  *
  * Phases (each under its own alarm(); the tracee of the phase is killed on any failure):
  *  1. decode every tort_* function from the symbol table with Zydis (independent of
@@ -83,6 +86,8 @@ struct insn {
 	enum chk chk;
 	char text[96];
 	uint64_t ref; /* reference count, one single-thread run */
+	uint64_t ref_post, ref_post_sum; /* completed executions, sum of successors (succ_key) */
+	uint64_t post_hits, post_sum, bad_post_addr; /* traced run, post handlers */
 	/* traced run */
 	struct uprobe *p;
 	uint64_t hits;     /* counted by on_hit() */
@@ -105,6 +110,16 @@ static int failures;
 static pid_t traced_pid;
 static uint64_t traced_bias;
 static bool signal_every_hit;
+static bool post_mode;
+static uint64_t torture_lo, torture_hi; /* link-time range of the tort_* functions */
+
+/* A successor rip made comparable across runs: in the torture code, its link address. */
+static uint64_t succ_key(uint64_t rip, uint64_t bias)
+{
+	if (rip >= torture_lo + bias && rip < torture_hi + bias)
+		return rip - bias;
+	return 1; /* elsewhere (main, libc): only counted */
+}
 
 #define fail(fmt, ...)                                                                     \
 	do {                                                                               \
@@ -414,6 +429,8 @@ static int reference_run(const char *path)
 	lo = funcs[0].vaddr + bias;
 	hi = funcs[nfuncs - 1].vaddr + funcs[nfuncs - 1].size + bias;
 	map = malloc((hi - lo) * sizeof(*map));
+	torture_lo = lo - bias;
+	torture_hi = hi - bias;
 	for (uint64_t a = 0; a < hi - lo; a++)
 		map[a] = -1;
 	for (size_t i = 0; i < ninsns; i++)
@@ -426,6 +443,8 @@ static int reference_run(const char *path)
 	 * instruction runs later), and the 2nd..nth iteration of a rep string
 	 * instruction (the thread stays at the same rip).
 	 */
+	int32_t post_idx = -1; /* the last step completed this instruction: its successor is next */
+
 	for (;;) {
 		uint64_t rip;
 		int32_t idx = -1;
@@ -451,6 +470,11 @@ static int reference_run(const char *path)
 				goto out;
 			}
 		}
+		if (post_idx >= 0 && !(insns[post_idx].rep && rip == prev_rip)) {
+			insns[post_idx].ref_post++;
+			insns[post_idx].ref_post_sum += succ_key(rip, bias);
+		}
+		post_idx = -1;
 		injected = sig;
 		if (ptrace(PTRACE_SINGLESTEP, pid, 0, sig)) {
 			printf("FAIL: reference: SINGLESTEP: %s\n", strerror(errno));
@@ -475,6 +499,8 @@ static int reference_run(const char *path)
 		}
 		if (idx >= 0 && !injected && completed && !(rip == prev_rip && insns[idx].rep))
 			insns[idx].ref++;
+		if (idx >= 0 && !injected && WSTOPSIG(status) == SIGTRAP)
+			post_idx = idx;
 		prev_rip = rip;
 	}
 	if (!WIFEXITED(status)) {
@@ -602,6 +628,18 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	return 0;
 }
 
+static int on_post(struct uprobe_hit *h, void *data)
+{
+	struct insn *in = data;
+	struct user_regs_struct *regs = uprobe_hit_regs(h);
+
+	in->post_hits++;
+	in->post_sum += succ_key(regs->rip, traced_bias);
+	if (uprobe_hit_addr(h) != in->vaddr + traced_bias || !uprobe_hit_is_post(h))
+		in->bad_post_addr++;
+	return 0;
+}
+
 static int add_probes(struct uprobe_tracer *t, const char *path)
 {
 	int nfail = 0;
@@ -609,7 +647,8 @@ static int add_probes(struct uprobe_tracer *t, const char *path)
 
 	for (size_t i = 0; i < ninsns; i++) {
 		struct insn *in = &insns[i];
-		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .data = in);
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .data = in,
+			    .post_handler = post_mode ? on_post : NULL);
 
 		if (funcs[in->fn].excluded)
 			continue;
@@ -771,6 +810,16 @@ static void compare_counts(unsigned mult)
 				       ", uprobe_hits %" PRIu64 "\n",
 				       insn_name(in, name, sizeof(name)), want, in->hits, in->api_hits);
 		}
+		if (post_mode && (in->post_hits != in->ref_post * mult ||
+				  in->post_sum != in->ref_post_sum * mult || in->bad_post_addr)) {
+			if (n_count++ < MAX_REPORT)
+				printf("FAIL: post %s: expected %" PRIu64 " runs (successor sum 0x%"
+				       PRIx64 "), post handler ran %" PRIu64 " (sum 0x%" PRIx64
+				       "), wrong hit address %" PRIu64 "x\n",
+				       insn_name(in, name, sizeof(name)), in->ref_post * mult,
+				       in->ref_post_sum * mult, in->post_hits, in->post_sum,
+				       in->bad_post_addr);
+		}
 		if (in->bad_addr && n_state++ < MAX_REPORT)
 			printf("FAIL: state %s: uprobe_hit_addr wrong %" PRIu64 "x, first 0x%" PRIx64
 			       " (want 0x%" PRIx64 ")\n", insn_name(in, name, sizeof(name)),
@@ -816,7 +865,7 @@ int main(int argc, char **argv)
 	if (argc < 3 || (strcmp(argv[1], "single") && strcmp(argv[1], "threads"))) {
 		fprintf(stderr,
 			"usage: %s single|threads TORTURE [--add-before-spawn] [--signal-every-hit] "
-			"[--exclude FUNC]...\n",
+			"[--post] [--exclude FUNC]...\n",
 			argv[0]);
 		return 2;
 	}
@@ -830,6 +879,8 @@ int main(int argc, char **argv)
 			excludes[nexcludes++] = argv[++i];
 		} else if (!strcmp(argv[i], "--signal-every-hit")) {
 			signal_every_hit = true;
+		} else if (!strcmp(argv[i], "--post")) {
+			post_mode = true;
 		} else {
 			fprintf(stderr, "%s: unknown option %s\n", argv[0], argv[i]);
 			return 2;
