@@ -197,6 +197,7 @@ struct proc {
 	bool fork_child;       /* fork child being cleaned before detach */
 	uint64_t entry;        /* AT_ENTRY */
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
+	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 };
 
 #define TASK_HASH 256
@@ -381,5 +382,46 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 		   int64_t *ret);
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],
 		uint64_t *ret);
+int inject_syscall_ip(struct task *k, uint64_t *ip);
+
+/* seccomp.c */
+struct sock_fprog;
+struct seccomp_data;
+
+/* A thread's seccomp mode and filters, as read while it is ptrace-stopped. */
+struct seccomp_state {
+	int mode;                 /* SECCOMP_MODE_DISABLED, _STRICT or _FILTER */
+	int err;                  /* 0, or why they are unknown: every decision is then err */
+	struct sock_fprog *progs; /* oldest first (PTRACE_SECCOMP_GET_FILTER's order) */
+	unsigned nprogs;
+};
+
+/* Runs one filter: 0 and its return value, or -EINVAL if the kernel would not have accepted it. */
+int seccomp_eval(const struct sock_fprog *prog, const struct seccomp_data *sd, uint32_t *ret);
+/*
+ * Runs every filter (progs oldest first) and keeps the action that takes
+ * precedence, as the kernel does. 0 and *ret; -EINVAL if a filter is
+ * malformed and none of the others surely denies.
+ */
+int seccomp_run_filters(const struct sock_fprog *progs, unsigned n, const struct seccomp_data *sd,
+			uint32_t *ret);
+const char *seccomp_action_name(uint32_t ret);
+/*
+ * Would st let the x86-64 system call nr(args) made from the instruction
+ * before ip run? 1 yes, 0 no (*action says why), -errno unknown.
+ */
+int seccomp_decide(const struct seccomp_state *st, long nr, const uint64_t args[6], uint64_t ip,
+		   uint32_t *action);
+/* Reads the state of ptrace-stopped thread tid: 0, or -errno (kept in st->err too). */
+int seccomp_read(pid_t tid, struct seccomp_state *st);
+void seccomp_state_free(struct seccomp_state *st);
+/* seccomp_read() and seccomp_decide() in one: 1 certainly allowed, 0 not, -errno unknown. */
+int seccomp_syscall_allowed(pid_t tid, long nr, const uint64_t args[6], uint64_t ip);
+/* seccomp_decide() for inject_syscall(k, nr, args) made now: 1, 0 or -errno. */
+int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
+			   const uint64_t args[6], uint32_t *action);
+/* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
+int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
+			 long nr, const uint64_t args[6], const char *what);
 
 #endif /* UPROBE_CORE_H */

@@ -92,6 +92,21 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	return err;
 }
 
+/*
+ * The instruction pointer seccomp filters see for the system call
+ * inject_syscall(k, ...) would make now: the kernel reports the address
+ * after the 2-byte syscall instruction (in the gadget, or at k's pc).
+ */
+int inject_syscall_ip(struct task *k, uint64_t *ip)
+{
+	struct proc *p = k->proc;
+
+	if (!p->gadget && task_getregs(k) < 0)
+		return -ESRCH;
+	*ip = (p->gadget ? p->gadget + XOL_GADGET_SYSCALL : k->regs.rip) + 2;
+	return 0;
+}
+
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],
 		uint64_t *ret)
 {

@@ -76,12 +76,19 @@ static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
 	return NULL;
 }
 
-static bool under_seccomp_filter(struct task *k)
+/* An area whose munmap k's seccomp filter would not certainly allow stays mapped: harmless. */
+static bool may_unmap(struct task *k, const struct seccomp_state *sc, const uint64_t args[6])
 {
-	char line[128];
-	const char *v = task_status_field(k, "Seccomp:", line, sizeof(line));
+	uint32_t action = 0;
+	int r = seccomp_inject_allowed(k, sc, SYS_munmap, args, &action);
 
-	return v && atoi(v) == 2; /* SECCOMP_MODE_FILTER */
+	if (r == 1)
+		return true;
+	pr_debug("pid %d: scratch area at 0x%llx left mapped: %s: %s", k->proc->pid,
+		 (unsigned long long)args[0],
+		 r == 0 ? "its seccomp filter would deny the munmap" : "cannot read its seccomp filter",
+		 r == 0 ? seccomp_action_name(action) : strerror(-r));
+	return false;
 }
 
 /* Maps a new area near `near`. Every thread of p is held meanwhile, and released after. */
@@ -89,6 +96,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		       struct xol_area **out)
 {
 	static const uint8_t gadget[] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc }; /* see XOL_GADGET_* */
+	struct seccomp_state sc = { 0 };
 	struct xol_area *a = NULL;
 	struct task *k;
 	int64_t ret = -ENOMEM;
@@ -103,15 +111,12 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		err = tracer_err(t, -ESRCH, "pid %d: no thread left", p->pid);
 		goto out;
 	}
-	if (under_seccomp_filter(k)) {
-		/*
-		 * The filter may answer the injected mmap with SIGSYS or a kill:
-		 * refuse the probe rather than risk the process.
-		 */
-		err = tracer_err(t, -EPERM, "pid %d runs under a seccomp filter: libuprobe does not "
-				 "inject its scratch-area mmap into it", p->pid);
-		goto out;
-	}
+	/*
+	 * Its seccomp filter may answer the injected mmap with SIGSYS or a
+	 * kill: each one is injected only when the filter certainly allows it
+	 * (a failed read leaves sc.err for the check below).
+	 */
+	seccomp_read(k->tid, &sc);
 	proc_refresh_maps(p);
 	for (tries = 0; tries < 8; tries++) {
 		uint64_t addr = find_gap(p, near, XOL_AREA_SIZE);
@@ -123,6 +128,11 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 			err = tracer_err(t, -ENOMEM,
 					 "pid %d: no free address range within 2 GiB of 0x%llx for a "
 					 "scratch area", p->pid, (unsigned long long)near);
+			goto out;
+		}
+		err = seccomp_check_inject(t, k, &sc, SYS_mmap, args, "the scratch-area mmap");
+		if (err) {
+			p->xol_denied = true;
 			goto out;
 		}
 		err = inject_syscall(t, k, SYS_mmap, args, &ret);
@@ -138,7 +148,8 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 			uint64_t un[6] = { (uint64_t)ret, XOL_AREA_SIZE };
 			int64_t r2;
 
-			inject_syscall(t, k, SYS_munmap, un, &r2);
+			if (may_unmap(k, &sc, un))
+				inject_syscall(t, k, SYS_munmap, un, &r2);
 		}
 		proc_refresh_maps(p);
 	}
@@ -171,6 +182,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
 	*out = a;
 out:
+	seccomp_state_free(&sc);
 	task_release(t, p);
 	return err;
 }
@@ -483,8 +495,10 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       struct xol_area *areas, uint64_t gadget)
 {
 	struct xol_area *gadget_area = NULL;
+	struct seccomp_state sc;
 	int ret = 0;
 
+	seccomp_read(k->tid, &sc);
 	p->gadget = gadget;
 	for (struct xol_area *a = areas; a; a = a->next) {
 		uint64_t args[6] = { a->start, a->size };
@@ -494,6 +508,8 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 			gadget_area = a;
 			continue;
 		}
+		if (!may_unmap(k, &sc, args))
+			continue;
 		if (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0)
 			ret = -EIO;
 	}
@@ -502,9 +518,11 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		uint64_t args[6] = { gadget_area->start, gadget_area->size };
 		int64_t r;
 
-		if (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0)
+		if (may_unmap(k, &sc, args) &&
+		    (inject_syscall(t, k, SYS_munmap, args, &r) < 0 || r < 0))
 			ret = -EIO;
 	}
+	seccomp_state_free(&sc);
 	return ret;
 }
 
