@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -56,16 +57,25 @@ static void note_owner(struct uprobe_tracer *t)
  */
 static void ensure_waker(struct uprobe_tracer *t)
 {
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (t->waker)
 		return;
 	if (t->wake_pipe[0] < 0 && pipe2(t->wake_pipe, O_CLOEXEC) < 0)
 		return;
+	parent = getpid();
 	pid = fork();
 	if (pid == 0) {
 		char c;
 
+		/*
+		 * Gone with the tracer, even one that exits without freeing it:
+		 * the pipe's last write end closes, or its death signal comes.
+		 */
+		close(t->wake_pipe[1]);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(0);
 		while (read(t->wake_pipe[0], &c, 1) < 0 && errno == EINTR)
 			;
 		_exit(0);

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* uprobe_tracer_spawn: PATH search, exec failures, and the exit status of traced processes. */
+#include <dirent.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 
 #include "tracee_test.h"
 
@@ -214,6 +216,90 @@ static void test_foreign_child_kept(void **state)
 	}
 }
 
+static pid_t ppid_of(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	int ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	/* pid (comm) state ppid: the comm may hold anything but ends at the last ')' */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+/* Kills (by pid) and reaps every child of ours still there; returns how many were alive. */
+static int reap_orphans(void)
+{
+	int alive = 0;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		pid_t pid = atoi(e->d_name);
+
+		if (pid > 0 && ppid_of(pid) == getpid() && kill(pid, SIGKILL) == 0)
+			alive++;
+	}
+	if (d)
+		closedir(d);
+	while (waitpid(-1, NULL, __WALL) > 0)
+		;
+	return alive;
+}
+
+/*
+ * A tracer process that exits without uprobe_tracer_free() leaves nothing
+ * behind: its tracee dies with it (PTRACE_O_EXITKILL) and so does the
+ * waker child that run() starts.
+ */
+static void test_tracer_exit_leaves_nothing(void **state)
+{
+	pid_t tracer;
+	int st, left = -1;
+
+	(void)state;
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	tracer = fork();
+	if (tracer == 0) {
+		struct uprobe_tracer *t = uprobe_tracer_new();
+		char *quick[] = { "true", NULL }, *slow[] = { "sleep", "30", NULL };
+
+		/* run() to the end of one tracee (its waker stays), then one left stopped */
+		if (!t || uprobe_tracer_spawn(t, quick, NULL) < 0 || uprobe_tracer_run(t) < 0 ||
+		    uprobe_tracer_spawn(t, slow, NULL) < 0)
+			_exit(3);
+		_exit(0);
+	}
+	assert_true(tracer > 0);
+	assert_int_equal(waitpid(tracer, &st, 0), tracer);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	/* orphans come to us: wait a bounded time for them to end on their own */
+	for (int i = 0; i < 500; i++) {
+		pid_t r = waitpid(-1, NULL, WNOHANG | __WALL);
+
+		if (r < 0 && errno == ECHILD) {
+			left = 0;
+			break;
+		}
+		if (r == 0)
+			sleep_ms(10);
+	}
+	if (left)
+		left = reap_orphans();
+	prctl(PR_SET_CHILD_SUBREAPER, 0);
+	if (left) {
+		print_error("%d process(es) of the exited tracer still alive after 5 s\n", left);
+		fail();
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -222,6 +308,7 @@ int main(int argc, char **argv)
 		T(test_path_true),	 T(test_path_false),	    T(test_missing_program),
 		T(test_not_executable), T(test_exit_code),	    T(test_killed_by_segv),
 		T(test_killed_by_abort), T(test_exit_status_unknown), T(test_foreign_child_kept),
+		T(test_tracer_exit_leaves_nothing),
 	};
 
 	if (argc < 2) {
