@@ -54,7 +54,7 @@ struct uprobe {
 struct bp {
 	uint64_t vaddr; /* 0: empty hash slot */
 	struct site *site;
-	uint64_t slot;  /* out-of-line code for this instruction */
+	uint64_t slot;  /* out-of-line code for this instruction; 0: it runs in place (inline.c) */
 	uint8_t orig;   /* the byte the int3 replaced */
 	bool internal;  /* the spawn-time entry breakpoint, not a probe */
 	/*
@@ -184,6 +184,12 @@ struct proc {
 	struct bp_table bps;
 	struct xol_area *areas;
 	uint64_t gadget;       /* address of the syscall gadget, 0 before the first area */
+	bool inline_mode;      /* no scratch area, ever: probed instructions run in place (inline.c) */
+	uint64_t trap;         /* inline mode: our int3 on the entry point (trampoline), 0 if none */
+	uint8_t trap_orig;
+	struct site **inline_sites; /* sites of breakpoints without a slot: one reference each */
+	unsigned ninline_sites, inline_sites_cap;
+	pid_t vforker;         /* vfork child: its parent's thread, blocked until it execs or exits */
 	struct map_entry *maps;
 	int nmaps;
 	unsigned ntasks;
@@ -192,6 +198,7 @@ struct proc {
 	bool fork_child;       /* fork child being cleaned before detach */
 	uint64_t entry;        /* AT_ENTRY */
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
+	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 };
 
 #define TASK_HASH 256
@@ -212,6 +219,7 @@ struct uprobe_tracer {
 	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
 	char errmsg[512];
 	uint64_t next_call_id;
+	bool force_inline;     /* processes spawned or attached from now on get no scratch area */
 	bool follow_forks;     /* fork children stay traced, with every probe */
 	/*
 	 * Waking run() from other threads: a child of the run thread blocked
@@ -316,6 +324,16 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
+int set_hw_break(struct task *k, uint64_t addr);
+
+/* inline.c */
+int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
+int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr);
+int inline_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+void inline_restore_trap(struct proc *p, struct proc *target);
+void inline_forget(struct uprobe_tracer *t, struct proc *p);
+int inline_copy_proc(struct proc *from, struct proc *to);
 
 /* retprobe.c */
 uint64_t proc_trampoline(struct proc *p);

@@ -381,6 +381,7 @@ int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 			continue;
 		mem_write(target, b->vaddr, &b->orig, 1);
 	}
+	inline_restore_trap(p, target);
 	if (target == p)
 		bp_table_free(bt);
 	return 0;

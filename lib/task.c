@@ -95,6 +95,7 @@ struct proc *proc_new(struct uprobe_tracer *t, pid_t pid)
 		return NULL;
 	}
 	p->t = t;
+	p->inline_mode = t->force_inline;
 	p->next = t->procs;
 	t->procs = p;
 	return p;
@@ -412,7 +413,7 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 			mm = proc_mm(k->proc);
 			addr = k->regs.rip - 1;
 			b = bp_lookup(&mm->bps, addr);
-			if (!b && !(mm->areas && addr == proc_trampoline(k->proc)))
+			if (!b && !((mm->areas || mm->trap) && addr == proc_trampoline(k->proc)))
 				continue;
 			if (!sigtrap_pending(k))
 				continue;

@@ -130,7 +130,15 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (task_getregs(k) < 0)
 		return;
 	addr = k->regs.rip - 1;
-	if (mm->areas && addr == proc_trampoline(p)) {
+	if ((mm->areas || mm->trap) && addr == proc_trampoline(p)) {
+		int r = inline_trap_hit(t, k, addr);
+
+		if (r) {
+			/* the program itself ran its entry point, where the trampoline sits */
+			if (r > 0)
+				resume_or_hold(t, k);
+			return;
+		}
 		/* a return-probed call returns (also while the tracer holds threads) */
 		ret_trampoline_hit(t, k);
 		if (k->state == TASK_RUNNING)
@@ -192,6 +200,12 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (!b || b->retired) {
 			task_setregs(k);
 			task_resume(k);
+			return;
+		}
+		if (!b->slot) {
+			/* no scratch area: the instruction runs in place */
+			if (inline_step(t, k, addr) == 0)
+				resume_or_hold(t, k);
 			return;
 		}
 		if (b->site->plan.kind == ARCH_STEP)
@@ -338,6 +352,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			goto out;
 		}
 		cp->mm_owner = k->proc;
+		if (event == PTRACE_EVENT_VFORK)
+			cp->vforker = k->tid;
 		nk = task_new(t, cp, child, TASK_STOPPED);
 		if (nk)
 			resume_or_hold(t, nk);

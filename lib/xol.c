@@ -110,6 +110,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		 */
 		err = tracer_err(t, -EPERM, "pid %d runs under a seccomp filter: libuprobe does not "
 				 "inject its scratch-area mmap into it", p->pid);
+		p->xol_denied = true;
 		goto out;
 	}
 	proc_refresh_maps(p);
@@ -179,10 +180,18 @@ out:
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 {
 	struct xol_area *a;
+	uint64_t trap;
+	int err;
 
 	if (p->gadget)
 		return 0;
-	return area_create(t, p, near, &a);
+	if (!p->inline_mode && !p->xol_denied) {
+		err = area_create(t, p, near, &a);
+		if (!err || !p->xol_denied)
+			return err;
+	}
+	/* no area: injected calls return to the inline trampoline instead */
+	return inline_trap(t, p, &trap);
 }
 
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
@@ -193,13 +202,17 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 	uint64_t addr = 0;
 	int n, err;
 
+	if (p->inline_mode)
+		return inline_slot(t, p, s, slot);
 	for (a = p->areas; a; a = a->next) {
 		if (a->used < a->nslots &&
 		    arch_slot_reachable(&s->plan, vaddr, a->start + (uint64_t)a->used * ARCH_SLOT_SIZE))
 			break;
 	}
 	if (!a) {
-		err = area_create(t, p, vaddr, &a);
+		err = p->xol_denied ? -EPERM : area_create(t, p, vaddr, &a);
+		if (err && p->xol_denied)
+			return inline_slot(t, p, s, slot);
 		if (err)
 			return err;
 	}
@@ -258,7 +271,7 @@ static bool is_fault(const siginfo_t *si)
 }
 
 /* Per-thread hardware execute breakpoint 0 (DR0/DR7), or none with addr 0. */
-static int set_hw_break(struct task *k, uint64_t addr)
+int set_hw_break(struct task *k, uint64_t addr)
 {
 	size_t dr0 = offsetof(struct user, u_debugreg[0]);
 	size_t dr6 = offsetof(struct user, u_debugreg[6]);
@@ -433,6 +446,7 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
 	}
 	p->areas = NULL;
 	p->gadget = 0;
+	inline_forget(t, p);
 }
 
 /*
@@ -502,7 +516,7 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 		tail = &c->next;
 	}
 	to->gadget = from->gadget;
-	return 0;
+	return inline_copy_proc(from, to);
 }
 
 /* A fork child got copies of parent's areas: move k out of them, then unmap them. */
