@@ -593,6 +593,85 @@ out_free:
 	return err;
 }
 
+/*
+ * The in-place fallback for processes without a scratch area
+ * (uprobe_tracer_force_inline): the entry probe on the rip-relative load,
+ * which is single-stepped where it is. (push, endbr64, call and jumps are
+ * emulated instead and cost about what a slot costs.) As run_libuprobe().
+ */
+static int run_libuprobe_inline(uint64_t n, uint64_t *hits, uint64_t *ns, struct row *r)
+{
+	const struct func *f = &funcs[2];
+	struct uprobe_tracer *t;
+	struct uprobe *u = NULL;
+	char nstr[32], fdstr[16];
+	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
+	uint64_t done = 0;
+	int p[2], err, st;
+	pid_t pid = 0;
+
+	*hits = 0;
+	t = uprobe_tracer_new();
+	if (!t)
+		return -errno;
+	err = uprobe_tracer_force_inline(t, true);
+	if (!err)
+		err = result_pipe(p);
+	if (err)
+		goto out_free;
+	snprintf(nstr, sizeof(nstr), "%llu", (unsigned long long)n);
+	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
+	err = uprobe_tracer_spawn(t, argv, &pid);
+	close(p[1]);
+	if (err) {
+		row_note(r, "spawn: %s", uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	place_child(pid);
+	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler);
+	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
+	if (!u) {
+		err = -errno;
+		row_note(r, "uprobe_add: %s", uprobe_tracer_errmsg(t));
+		kill(pid, SIGKILL);
+		tracer_run_bounded(t, pid, 5);
+		goto out;
+	}
+	err = tracer_run_bounded(t, pid, timeout_for(n) * 3);
+	*hits = uprobe_hits(u);
+	if (err) {
+		row_note(r, "run: %s", err == -ETIMEDOUT ? "timed out" : uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	st = uprobe_tracer_exit_status(t, pid);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		row_note(r, "target did not exit cleanly (status 0x%x)", st);
+		err = -ECHILD;
+		goto out;
+	}
+	err = read_result(p[0], &done, ns);
+	if (!err && *hits != n)
+		row_note(r, "%llu hits for %llu calls", (unsigned long long)*hits,
+			 (unsigned long long)n);
+out:
+	close(p[0]);
+out_free:
+	uprobe_tracer_free(t);
+	return err;
+}
+
+static void measure_inline(struct placement *pl)
+{
+	for (int rep = 0; rep < REPS; rep++) {
+		struct row *r = row_get(pl, "libuprobe: entry probe, inline fallback", U_NS_HIT,
+					"hits");
+		uint64_t hits, ns;
+
+		if (!run_libuprobe_inline(nhits, &hits, &ns, r) && hits)
+			row_add(r, (double)ns / (double)hits, hits);
+	}
+}
+
 /* libc function entries for the second registration set, found in its .dynsym. */
 #define LIBC_ENTRIES 1000
 static char libc_path[PATH_MAX];
@@ -922,6 +1001,7 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 		}
 	}
 
+	measure_inline(pl);
 	for (int i = 0; i < NFUNCS; i++) {
 		snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
 		r = row_get(pl, label, U_NS_HIT, "hits");

@@ -231,6 +231,25 @@ UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t);
 UPROBE_API int uprobe_tracer_follow_forks(struct uprobe_tracer *t, bool follow);
 
 /*
+ * Whether processes spawned or attached from now on (and their followed
+ * fork children) run probed instructions in place instead of in a scratch
+ * area: no memory is ever mapped into them. After the handlers, a hit then
+ * emulates the instruction (nop, endbr64, push of a register, call rel32,
+ * jmp, jcc, ret: as fast as a scratch area), or puts its original byte back
+ * and runs it with every other thread of the process held, then plants the
+ * int3 again: about three times the cost of a hit, more with each other
+ * running thread. Return probes keep working (their trampoline is an int3
+ * on the program's entry point, which runs only at start-up). libuprobe
+ * falls back to this by itself for a process in which no scratch area can
+ * be mapped (its seccomp filter forbids mmap). Off by default; for tests,
+ * and for programs that must not see new mappings. Processes already
+ * traced are not affected. May be called from a handler; from another
+ * thread while run() runs, through uprobe_tracer_call(). Returns 0, or
+ * -EINVAL for a NULL tracer.
+ */
+UPROBE_API int uprobe_tracer_force_inline(struct uprobe_tracer *t, bool on);
+
+/*
  * The wait status (as from waitpid) of a tracee process that ended while
  * traced; -ESRCH if this tracer saw no such process end.
  */

@@ -57,7 +57,7 @@ struct uprobe {
 struct bp {
 	uint64_t vaddr; /* 0: empty hash slot */
 	struct site *site;
-	uint64_t slot;  /* out-of-line code for this instruction */
+	uint64_t slot;  /* out-of-line code for this instruction; 0: it runs in place (inline.c) */
 	uint64_t post_slot; /* the same ending in post-handler int3s; 0 until a post handler wants it */
 	uint8_t orig;   /* the byte the int3 replaced */
 	bool internal;  /* the spawn-time entry breakpoint, not a probe */
@@ -172,6 +172,13 @@ struct task {
 	struct ret_instance *rets; /* pending return-probed calls, newest first */
 	unsigned nrets;
 	uint64_t unwind_sp;        /* rsp at entry to an unwinder; 0 when none runs */
+	/*
+	 * A probed syscall run in place (inline.c) whose post handlers wait
+	 * for its syscall-exit stop: resumed with PTRACE_SYSCALL meanwhile.
+	 */
+	struct site *post_sys;
+	uint64_t post_sys_addr;
+	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
 	struct task *hnext;
 };
 
@@ -189,6 +196,12 @@ struct proc {
 	struct bp_table bps;
 	struct xol_area *areas;
 	uint64_t gadget;       /* address of the syscall gadget, 0 before the first area */
+	bool inline_mode;      /* no scratch area, ever: probed instructions run in place (inline.c) */
+	uint64_t trap;         /* inline mode: our int3 on the entry point (trampoline), 0 if none */
+	uint8_t trap_orig;
+	struct site **inline_sites; /* sites of breakpoints without a slot: one reference each */
+	unsigned ninline_sites, inline_sites_cap;
+	pid_t vforker;         /* vfork child: its parent's thread, blocked until it execs or exits */
 	struct map_entry *maps;
 	int nmaps;
 	unsigned ntasks;
@@ -218,6 +231,7 @@ struct uprobe_tracer {
 	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
 	char errmsg[512];
 	uint64_t next_call_id;
+	bool force_inline;     /* processes spawned or attached from now on get no scratch area */
 	bool follow_forks;     /* fork children stay traced, with every probe */
 	/*
 	 * Waking run() from other threads: a child of the run thread blocked
@@ -291,6 +305,10 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
+/* Forgets k's pending syscall post handlers (post_sys). */
+void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
+/* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
+void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
 /*
  * k (regs read) stands at pc, an exit int3 of the post slot of site s for
  * the instruction at insn_addr: moves it on into the program and runs the
@@ -345,6 +363,16 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
+int set_hw_break(struct task *k, uint64_t addr);
+
+/* inline.c */
+int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
+int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr);
+int inline_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+void inline_restore_trap(struct proc *p, struct proc *target);
+void inline_forget(struct uprobe_tracer *t, struct proc *p);
+int inline_copy_proc(struct proc *from, struct proc *to);
 
 /* retprobe.c */
 uint64_t proc_trampoline(struct proc *p);

@@ -115,14 +115,15 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	uint64_t ra, sp;
 	int err;
 
-	if (!p->gadget)
+	/* it returns to an int3 of ours: the trap gadget, or the inline trampoline */
+	ra = p->gadget ? p->gadget + XOL_GADGET_TRAP : proc_mm(p)->trap;
+	if (!ra)
 		return -EOPNOTSUPP;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	saved = k->regs;
 	/* below the red zone, 16-byte aligned at the call as the ABI wants */
 	sp = ((saved.rsp - 1024) & ~0xfull) - 8;
-	ra = p->gadget + XOL_GADGET_TRAP;
 	err = mem_write(p, sp, &ra, sizeof(ra));
 	if (err)
 		return err;

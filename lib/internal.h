@@ -227,6 +227,17 @@ int arch_step_fixup(const struct arch_plan *plan, uint64_t insn_addr, uint64_t s
  */
 bool arch_slot_pc_to_insn(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
 			  struct user_regs_struct *regs);
+/*
+ * Gives regs and memory the effect of the instruction of plan at insn_addr
+ * without running it, for the kinds whose effect is plain (nop and endbr64,
+ * push of a register, call rel32, jmp, jcc, ret): the in-place fallback then
+ * needs neither a single-step nor the other threads held. 0 done (regs
+ * updated, rip included); -EOPNOTSUPP another kind; another -errno when the
+ * stack access failed and nothing changed (the real instruction will fault).
+ * mem must honour the program's page protections and write all or nothing.
+ */
+int arch_emulate(const struct arch_plan *plan, uint64_t insn_addr, struct user_regs_struct *regs,
+		 const struct arch_mem *mem);
 
 /*
  * A thread of a post slot stopped at pc (the address of one of its exit

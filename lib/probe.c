@@ -249,7 +249,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 		b->slot = slot;
 		b->orig = s->plan.bytes[0];
 	}
-	if (s->npost && !b->post_slot && !arch_post_steps(&s->plan)) {
+	if (s->npost && b->slot && !b->post_slot && !arch_post_steps(&s->plan)) {
 		err = xol_slot_make(t, p, s, vaddr, true, &b->post_slot);
 		if (err) {
 			b->retired = true;
@@ -271,7 +271,7 @@ static int post_slot_cb(struct proc *p, const struct site *cs, uint64_t vaddr, v
 	struct site *s = (struct site *)cs;
 	struct bp *b = bp_lookup(&p->bps, vaddr);
 
-	if (!b || b->site != s || b->post_slot || arch_post_steps(&s->plan))
+	if (!b || b->site != s || !b->slot || b->post_slot || arch_post_steps(&s->plan))
 		return 0;
 	return xol_slot_make(ctx, p, s, vaddr, true, &b->post_slot);
 }
@@ -399,6 +399,7 @@ int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 			continue;
 		mem_write(target, b->vaddr, &b->orig, 1);
 	}
+	inline_restore_trap(p, target);
 	if (target == p)
 		bp_table_free(bt);
 	return 0;

@@ -12,7 +12,7 @@ uint64_t proc_trampoline(struct proc *p)
 {
 	struct proc *mm = proc_mm(p);
 
-	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : 0;
+	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : mm->trap;
 }
 
 static uint64_t now_ns(void)
@@ -121,6 +121,8 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	}
 	if (!n)
 		return NULL;
+	if (!tramp && inline_trap(t, k->proc, &tramp) < 0)
+		tramp = 0;
 	if (!tramp || mem_read(k->proc, rsp, &real_ret, sizeof(real_ret)) < 0)
 		goto missed;
 	if (real_ret == tramp) {

@@ -53,6 +53,7 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 		}
 	}
 	ret_task_exit(t, k);
+	trap_drop_post_sys(t, k);
 	if (k->proc)
 		k->proc->ntasks--;
 	if (t->wake_tid == k->tid) {
@@ -95,6 +96,7 @@ struct proc *proc_new(struct uprobe_tracer *t, pid_t pid)
 		return NULL;
 	}
 	p->t = t;
+	p->inline_mode = t->force_inline;
 	p->next = t->procs;
 	t->procs = p;
 	return p;
@@ -205,7 +207,7 @@ static void requeue_signal(struct task *k, siginfo_t *si)
 int task_resume(struct task *k)
 {
 	int sig = 0;
-	long req = PTRACE_CONT;
+	long req = k->post_sys ? PTRACE_SYSCALL : PTRACE_CONT;
 
 	k->want_stop = false;
 	k->regs_valid = false;
@@ -412,7 +414,7 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 			mm = proc_mm(k->proc);
 			addr = k->regs.rip - 1;
 			b = bp_lookup(&mm->bps, addr);
-			if (!b && !(mm->areas && addr == proc_trampoline(k->proc)))
+			if (!b && !((mm->areas || mm->trap) && addr == proc_trampoline(k->proc)))
 				continue;
 			if (!sigtrap_pending(k))
 				continue;

@@ -79,8 +79,7 @@ static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
 	return mem_write(ctx, addr, buf, len);
 }
 
-static void run_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s,
-			      uint64_t addr)
+void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr)
 {
 	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .is_post = true };
 
@@ -100,15 +99,6 @@ static bool syscall_restarts(const struct user_regs_struct *regs)
 	int64_t rax = (int64_t)regs->rax;
 
 	return rax <= -512 && rax >= -516;
-}
-
-/* Stopped at the entry of a system call (not yet run) rather than after it? */
-static bool at_syscall_entry(struct task *k)
-{
-	struct __ptrace_syscall_info info;
-
-	return ptrace(PTRACE_GET_SYSCALL_INFO, k->tid, (void *)sizeof(info), &info) > 0 &&
-	       info.op == PTRACE_SYSCALL_INFO_ENTRY;
 }
 
 int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
@@ -131,9 +121,9 @@ int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t 
 	if (!r)
 		return 0;
 	if (s->plan.type == ARCH_T_SYSCALL &&
-	    (syscall_restarts(&k->regs) || (pc != k->regs.rip && at_syscall_entry(k))))
+	    (syscall_restarts(&k->regs) || k->at_sys_entry))
 		return 1; /* not done yet: it runs again from the probed instruction, or now */
-	run_post_handlers(t, k, s, insn_addr);
+	trap_post_handlers(t, k, s, insn_addr);
 	return 1;
 }
 
@@ -170,7 +160,7 @@ static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		k->regs.rip = b->vaddr + (uint64_t)plan->branch_off;
 	else
 		return false;
-	run_post_handlers(t, k, b->site, b->vaddr);
+	trap_post_handlers(t, k, b->site, b->vaddr);
 	if (task_setregs(k) == 0)
 		task_resume(k);
 	return true;
@@ -212,7 +202,7 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	if (task_getregs(k) == 0) {
 		arch_step_fixup(&b->site->plan, b->vaddr, b->slot, &k->regs, &mem);
 		if (b->site->npost && k->regs.rip != b->slot)
-			run_post_handlers(t, k, b->site, b->vaddr);
+			trap_post_handlers(t, k, b->site, b->vaddr);
 		task_setregs(k);
 	}
 	site_put(t, b->site);
@@ -220,6 +210,38 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	k->state = TASK_STOPPED;
 	k->stop_sig = SIGTRAP; /* a step trap is a signal-delivery-stop: held signals ride on it */
 	resume_or_hold(t, k);
+}
+
+void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k)
+{
+	if (k->post_sys)
+		site_put(t, k->post_sys);
+	k->post_sys = NULL;
+}
+
+/*
+ * The syscall-exit stop of a probed syscall run in place: its post
+ * handlers run now that its result is there. Resumed with PTRACE_SYSCALL
+ * from its entry stop, the thread's next SIGTRAP stop is that exit stop
+ * (signals stop with their own number; libuprobe sets no
+ * PTRACE_O_TRACESYSGOOD, so the pc tells the rest). False for any other stop.
+ */
+static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
+{
+	struct site *s = k->post_sys;
+
+	if (task_getregs(k) < 0 || k->regs.rip != k->post_sys_addr + s->plan.len) {
+		trap_drop_post_sys(t, k);
+		return false;
+	}
+	k->post_sys = NULL;
+	if (!syscall_restarts(&k->regs)) {
+		trap_post_handlers(t, k, s, k->post_sys_addr);
+		task_setregs(k);
+	}
+	site_put(t, s);
+	resume_or_hold(t, k);
+	return true;
 }
 
 static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
@@ -234,10 +256,20 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		step_done(t, k);
 		return;
 	}
+	if (k->post_sys && post_sys_exit(t, k))
+		return;
 	if (task_getregs(k) < 0)
 		return;
 	addr = k->regs.rip - 1;
-	if (mm->areas && addr == proc_trampoline(p)) {
+	if ((mm->areas || mm->trap) && addr == proc_trampoline(p)) {
+		int r = inline_trap_hit(t, k, addr);
+
+		if (r) {
+			/* the program itself ran its entry point, where the trampoline sits */
+			if (r > 0)
+				resume_or_hold(t, k);
+			return;
+		}
 		/* a return-probed call returns (also while the tracer holds threads) */
 		ret_trampoline_hit(t, k);
 		if (k->state == TASK_RUNNING)
@@ -299,6 +331,12 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (!b || b->retired) {
 			task_setregs(k);
 			task_resume(k);
+			return;
+		}
+		if (!b->slot) {
+			/* no scratch area: the instruction runs in place */
+			if (inline_step(t, k, addr) == 0)
+				resume_or_hold(t, k);
 			return;
 		}
 		if (needs_step(b->site))
@@ -457,6 +495,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			goto out;
 		}
 		cp->mm_owner = k->proc;
+		if (event == PTRACE_EVENT_VFORK)
+			cp->vforker = k->tid;
 		nk = task_new(t, cp, child, TASK_STOPPED);
 		if (nk)
 			resume_or_hold(t, nk);
@@ -494,6 +534,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 		return;
 	}
 	p->mm_owner = NULL; /* a followed vfork child has a memory of its own now */
+	trap_drop_post_sys(t, k);
 	ret_task_exit(t, k);
 	bp_table_free(&p->bps);
 	xol_forget_all(t, p);
@@ -578,6 +619,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 	sig = WSTOPSIG(status);
 	event = (unsigned)status >> 16;
 	k->stop_sig = 0;
+	k->at_sys_entry = false;
 	k->regs_valid = false; /* whatever was read belongs to an earlier stop */
 	if (k->state != TASK_STEPPING)
 		k->state = TASK_STOPPED;

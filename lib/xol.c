@@ -191,10 +191,18 @@ out:
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 {
 	struct xol_area *a;
+	uint64_t trap;
+	int err;
 
 	if (p->gadget)
 		return 0;
-	return area_create(t, p, near, &a);
+	if (!p->inline_mode && !p->xol_denied) {
+		err = area_create(t, p, near, &a);
+		if (!err || !p->xol_denied)
+			return err;
+	}
+	/* no area: injected calls return to the inline trampoline instead */
+	return inline_trap(t, p, &trap);
 }
 
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
@@ -211,13 +219,17 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 	uint64_t addr = 0;
 	int n, err;
 
+	if (p->inline_mode)
+		return inline_slot(t, p, s, slot);
 	for (a = p->areas; a; a = a->next) {
 		if (a->used < a->nslots &&
 		    arch_slot_reachable(&s->plan, vaddr, a->start + (uint64_t)a->used * ARCH_SLOT_SIZE))
 			break;
 	}
 	if (!a) {
-		err = area_create(t, p, vaddr, &a);
+		err = p->xol_denied ? -EPERM : area_create(t, p, vaddr, &a);
+		if (err && p->xol_denied)
+			return inline_slot(t, p, s, slot);
 		if (err)
 			return err;
 	}
@@ -278,7 +290,7 @@ static bool is_fault(const siginfo_t *si)
 }
 
 /* Per-thread hardware execute breakpoint 0 (DR0/DR7), or none with addr 0. */
-static int set_hw_break(struct task *k, uint64_t addr)
+int set_hw_break(struct task *k, uint64_t addr)
 {
 	size_t dr0 = offsetof(struct user, u_debugreg[0]);
 	size_t dr6 = offsetof(struct user, u_debugreg[6]);
@@ -373,7 +385,10 @@ int xol_enter_syscall(struct task *k, uint64_t slot)
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
-	return k->regs.rip == slot + 2 ? 0 : -EIO;
+	if (k->regs.rip != slot + 2)
+		return -EIO;
+	k->at_sys_entry = true;
+	return 0;
 }
 
 /*
@@ -483,6 +498,7 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
 	}
 	p->areas = NULL;
 	p->gadget = 0;
+	inline_forget(t, p);
 }
 
 /*
@@ -558,7 +574,7 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 		tail = &c->next;
 	}
 	to->gadget = from->gadget;
-	return 0;
+	return inline_copy_proc(from, to);
 }
 
 /* A fork child got copies of parent's areas: move k out of them, then unmap them. */

@@ -114,6 +114,23 @@ TT_FN void tracee_test_init(const char *suite, unsigned watchdog_secs, const cha
 
 /* ---- fixture: every test kills what it started ---- */
 
+/*
+ * A new tracer; with UPROBE_TEST_INLINE=1 in the environment it runs every
+ * probe in place (uprobe_tracer_force_inline), so a whole suite checks the
+ * fallback for processes without a scratch area.
+ */
+TT_FN struct uprobe_tracer *test_tracer_new(void)
+{
+	struct uprobe_tracer *t = uprobe_tracer_new();
+	const char *in = getenv("UPROBE_TEST_INLINE");
+
+	if (t && in && *in && strcmp(in, "0") && uprobe_tracer_force_inline(t, true)) {
+		uprobe_tracer_free(t);
+		return NULL;
+	}
+	return t;
+}
+
 TT_FN int ctx_setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
@@ -122,7 +139,7 @@ TT_FN int ctx_setup(void **state)
 
 	if (!c)
 		return -1;
-	c->t = uprobe_tracer_new();
+	c->t = test_tracer_new();
 	if (!c->t)
 		goto fail;
 	snprintf(c->out, sizeof(c->out), "%s/uprobe-%s-XXXXXX", tmp && *tmp ? tmp : "/tmp",

@@ -2,7 +2,8 @@
 /* Integration: a probe on every instruction of the torture program, hit counts vs a single-step reference. */
 
 /*
- * insn-test MODE TORTURE [--add-before-spawn] [--signal-every-hit] [--exclude FUNC]...
+ * insn-test MODE TORTURE [--add-before-spawn] [--signal-every-hit] [--inline] [--every N,K]
+ *           [--exclude FUNC]...
  *   MODE single:  run the torture program once per phase.
  *   MODE threads: the traced and untraced runs use "threads" (4 threads, ITIMER_PROF);
  *                 the expected counts are 4x the single-thread reference.
@@ -10,6 +11,12 @@
  *                 the signal is pending when the thread resumes into the out-of-line
  *                 copy: every instruction form goes through the engine's
  *                 signal-in-slot path. The torture program only counts SIGUSR1.
+ *   --inline: uprobe_tracer_force_inline(): no scratch area, every instruction runs in
+ *                 place (emulated, or stepped with the other threads held); the traced
+ *                 process must never get an anonymous executable mapping.
+ *   --every N,K: probe only the instructions whose index in their function is K modulo N
+ *                 (the instruction after a probed one is then mostly unprobed, which the
+ *                 in-place fallback runs over differently).
  *   --exclude FUNC: do not probe that tort_* function (to look past a known bug).
  *   --post:       every probe also has a post handler; the reference records where
  *                 each completed step of an instruction went (its successor rip),
@@ -120,6 +127,9 @@ static uint64_t succ_key(uint64_t rip, uint64_t bias)
 		return rip - bias;
 	return 1; /* elsewhere (main, libc): only counted */
 }
+static bool force_inline;
+static unsigned every_n = 1, every_k;
+static int scratch_maps = -1; /* inline mode: anonymous executable mappings seen at a hit */
 
 #define fail(fmt, ...)                                                                     \
 	do {                                                                               \
@@ -568,6 +578,30 @@ out:
 
 /* ------------------------------------------------------------- traced run */
 
+/* Anonymous executable mappings of pid (a scratch area would be one), or -1. */
+static int anon_exec_maps(pid_t pid)
+{
+	char path[64], line[4096 + 128];
+	int n = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	fp = fopen(path, "r");
+	if (!fp)
+		return -1;
+	while (fgets(line, sizeof(line), fp)) {
+		char perms[8];
+		int pos = 0;
+
+		if (sscanf(line, "%*x-%*x %7s %*x %*s %*u %n", perms, &pos) < 1 || !pos)
+			continue;
+		if (perms[2] == 'x' && (line[pos] == '\n' || line[pos] == 0))
+			n++;
+	}
+	fclose(fp);
+	return n;
+}
+
 static int on_hit(struct uprobe_hit *h, void *data)
 {
 	struct insn *in = data;
@@ -578,6 +612,8 @@ static int on_hit(struct uprobe_hit *h, void *data)
 
 	in->hits++;
 	g_last_hit = in - insns;
+	if (force_inline && scratch_maps < 0)
+		scratch_maps = anon_exec_maps(traced_pid);
 	if (signal_every_hit)
 		syscall(SYS_tgkill, traced_pid, uprobe_hit_tid(h), SIGUSR1);
 	if (addr != want) {
@@ -650,7 +686,7 @@ static int add_probes(struct uprobe_tracer *t, const char *path)
 		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .data = in,
 			    .post_handler = post_mode ? on_post : NULL);
 
-		if (funcs[in->fn].excluded)
+		if (funcs[in->fn].excluded || (i - funcs[in->fn].first) % every_n != every_k)
 			continue;
 		in->p = uprobe_add(t, path, funcs[in->fn].name, in->off, &o);
 		if (!in->p) {
@@ -681,6 +717,10 @@ static int traced_run(char *const argv[], bool add_before, char **out, int *stat
 	}
 	g_phase = "traced run: adding probes / spawning";
 	alarm(ALARM_TRACED);
+	if (force_inline && uprobe_tracer_force_inline(t, true)) {
+		printf("FAIL: uprobe_tracer_force_inline: %s\n", strerror(errno));
+		goto out;
+	}
 	if (add_before)
 		add_probes(t, argv[0]);
 
@@ -865,7 +905,7 @@ int main(int argc, char **argv)
 	if (argc < 3 || (strcmp(argv[1], "single") && strcmp(argv[1], "threads"))) {
 		fprintf(stderr,
 			"usage: %s single|threads TORTURE [--add-before-spawn] [--signal-every-hit] "
-			"[--post] [--exclude FUNC]...\n",
+			"[--post] [--inline] [--every N,K] [--exclude FUNC]...\n",
 			argv[0]);
 		return 2;
 	}
@@ -881,6 +921,12 @@ int main(int argc, char **argv)
 			signal_every_hit = true;
 		} else if (!strcmp(argv[i], "--post")) {
 			post_mode = true;
+		} else if (!strcmp(argv[i], "--inline")) {
+			force_inline = true;
+		} else if (!strcmp(argv[i], "--every") && i + 1 < argc &&
+			   sscanf(argv[i + 1], "%u,%u", &every_n, &every_k) == 2 && every_n &&
+			   every_k < every_n) {
+			i++;
 		} else {
 			fprintf(stderr, "%s: unknown option %s\n", argv[0], argv[i]);
 			return 2;
@@ -914,10 +960,11 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ninsns; i++)
 		nchk += insns[i].chk != CHK_NONE;
-	printf("%s: %s, %zu functions, %zu instructions (%zu with state checks), mode %s%s%s\n",
+	printf("%s: %s, %zu functions, %zu instructions (%zu with state checks), mode %s%s%s%s\n",
 	       abs, elf_pie ? "PIE" : "non-PIE", nfuncs, ninsns, nchk, argv[1],
 	       add_before ? ", probes added before spawn" : "",
-	       signal_every_hit ? ", SIGUSR1 on every hit" : "");
+	       signal_every_hit ? ", SIGUSR1 on every hit" : "",
+	       force_inline ? ", in place (no scratch area)" : "");
 
 	r = reference_run(abs);
 	if (r)
@@ -942,6 +989,9 @@ int main(int argc, char **argv)
 	} else {
 		compare_outputs(plain_out, plain_st, traced_out, traced_st);
 		compare_counts(threads ? NTHREADS : 1);
+		if (force_inline && scratch_maps != 0)
+			fail("inline mode: %d anonymous executable mappings in the tracee at its first hit",
+			     scratch_maps);
 	}
 	printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
 	free(plain_out);

@@ -383,7 +383,7 @@ static void run_detach(struct ctx *c, const char *target, const char *scenario,
 		if (round) {
 			g_wd_tracer = NULL;
 			uprobe_tracer_free(c->t);
-			c->t = uprobe_tracer_new();
+			c->t = test_tracer_new();
 			assert_non_null(c->t);
 			g_wd_tracer = c->t;
 			sa.t = sa_unw.t = c->t;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Unit tests of lib/arch/x86/insn.c: analysis, relocated bytes, and differential execution. */
+/* Unit tests of lib/arch/x86/insn.c and emulate.c: analysis, relocated bytes, and differential execution. */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -1264,6 +1264,135 @@ static void test_diff_misc(void **state)
 	assert_int_equal(env.res[1].cpu.gpr[RAX], (uint64_t)getpid());
 }
 
+/* ---- arch_emulate() (emulate.c) against the real instruction ---- */
+
+static int emu_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	memcpy(buf, (void *)(uintptr_t)addr, len);
+	return 0;
+}
+
+static int emu_write(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	memcpy((void *)(uintptr_t)addr, buf, len);
+	return 0;
+}
+
+/*
+ * Runs b at INSN_ADDR in a child, then emulates it here on the same world
+ * (the child ran on a copy of it): registers, flags, where it continues and
+ * the stack must be the same. Kinds emulate.c leaves alone must say so.
+ */
+static void emu_run(const char *name, const uint8_t *b, size_t n, const struct cpu *in, bool emul)
+{
+	struct arch_mem mem = { .read = emu_read, .write = emu_write };
+	struct user_regs_struct r = { 0 };
+	unsigned long long *g[16] = { &r.rax, &r.rcx, &r.rdx, &r.rbx, &r.rsp, &r.rbp, &r.rsi,
+				      &r.rdi, &r.r8,  &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13,
+				      &r.r14, &r.r15 };
+	struct arch_plan plan;
+	int err;
+
+	print_message("  emulate %s\n", name);
+	analyse_ok(b, n, &plan);
+	memcpy(env.code + INSN_OFF, b, n);
+	pad(INSN_ADDR + n);
+	for (int i = 0; i < 16; i++)
+		*g[i] = in->gpr[i];
+	r.eflags = in->rflags;
+	r.rip = INSN_ADDR;
+	if (!emul) {
+		assert_int_equal(arch_emulate(&plan, INSN_ADDR, &r, &mem), -EOPNOTSUPP);
+		assert_int_equal(r.rip, INSN_ADDR);
+		assert_int_equal(r.rsp, in->gpr[RSP]);
+		return;
+	}
+	run_child(INSN_ADDR, in, &env.res[0]);
+	err = arch_emulate(&plan, INSN_ADDR, &r, &mem);
+	if (err)
+		fail_msg("%s: arch_emulate: %d", name, err);
+	for (int i = 0; i < 16; i++)
+		if (*g[i] != env.res[0].cpu.gpr[i])
+			fail_msg("%s: %s real %#llx emulated %#llx", name, reg_names[i],
+				 (unsigned long long)env.res[0].cpu.gpr[i], *g[i]);
+	assert_int_equal(r.rip, env.res[0].cpu.rip);
+	/* IF and the always-one bit 1 read as set in user mode, whatever was loaded */
+	assert_int_equal(r.eflags | 0x202, env.res[0].cpu.rflags);
+	if (memcmp(g_stack, env.res[0].stack, STACK_SIZE))
+		fail_msg("%s: the stack differs", name);
+}
+
+static void test_diff_emulate(void **state)
+{
+	static const uint64_t flag_sets[] = { 0x202, 0x246, 0xa83, 0x8d7, 0x602, 0x283, 0xac3 };
+	uint64_t insn = INSN_ADDR, t = INSN_ADDR + 0x500;
+	struct cpu in;
+	char name[64];
+
+	for (size_t f = 0; f < ARRAY_SIZE(flag_sets); f++) {
+		for (int cc = 0; cc < 16; cc++) {
+			uint8_t b8[2] = { (uint8_t)(0x70 | cc), 0x40 };
+			uint8_t b32[6] = { 0x0f, (uint8_t)(0x80 | cc), LE32(rel_to(6, insn - 0x200)) };
+
+			world_reset(&in);
+			in.rflags = flag_sets[f];
+			pad(insn + 2 + 0x40);
+			snprintf(name, sizeof(name), "j%x rel8 flags %#llx", cc,
+				 (unsigned long long)flag_sets[f]);
+			emu_run(name, b8, 2, &in, true);
+			world_reset(&in);
+			in.rflags = flag_sets[f];
+			pad(insn - 0x200);
+			snprintf(name, sizeof(name), "j%x rel32 flags %#llx", cc,
+				 (unsigned long long)flag_sets[f]);
+			emu_run(name, b32, 6, &in, true);
+		}
+	}
+	world_reset(&in);
+	emu_run("nop", BYTES(0x90), 1, &in, true);
+	emu_run("endbr64", BYTES(0xf3, 0x0f, 0x1e, 0xfa), 4, &in, true);
+	emu_run("nopw 0(%rax,%rax)", BYTES(0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00), 6, &in, true);
+	for (uint8_t op = 0x50; op <= 0x57; op++) {
+		snprintf(name, sizeof(name), "push %s", reg_names[op - 0x50]);
+		world_reset(&in);
+		emu_run(name, BYTES(op), 1, &in, true);
+		snprintf(name, sizeof(name), "push %s", reg_names[op - 0x50 + 8]);
+		world_reset(&in);
+		emu_run(name, BYTES(0x41, op), 2, &in, true);
+	}
+	world_reset(&in);
+	emu_run("rex.wb push %r15", BYTES(0x49, 0x57), 2, &in, true);
+	world_reset(&in);
+	pad(insn + 2 + 0x40);
+	emu_run("jmp rel8", BYTES(0xeb, 0x40), 2, &in, true);
+	world_reset(&in);
+	pad(insn - 0x300);
+	emu_run("jmp rel32", BYTES(0xe9, LE32(rel_to(5, insn - 0x300))), 5, &in, true);
+	world_reset(&in);
+	pad(t);
+	emu_run("call rel32", BYTES(0xe8, LE32(rel_to(5, t))), 5, &in, true);
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	emu_run("ret", BYTES(0xc3), 1, &in, true);
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	emu_run("ret $16", BYTES(0xc2, 0x10, 0x00), 3, &in, true);
+	world_reset(&in);
+	stack_put(in.gpr[RSP], t);
+	pad(t);
+	emu_run("bnd ret", BYTES(0xf2, 0xc3), 2, &in, true);
+	/* left to a real execution */
+	world_reset(&in);
+	emu_run("pushw %bp", BYTES(0x66, 0x55), 2, &in, false);
+	emu_run("push $1", BYTES(0x6a, 0x01), 2, &in, false);
+	emu_run("mov %rdi,%rax", BYTES(0x48, 0x89, 0xf8), 3, &in, false);
+	emu_run("retw", BYTES(0x66, 0xc3), 2, &in, false);
+	emu_run("pushf", BYTES(0x9c), 1, &in, false);
+	emu_run("call *%rax", BYTES(0xff, 0xd0), 2, &in, false);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -1290,6 +1419,7 @@ int main(void)
 		cmocka_unit_test(test_diff_ret),
 		cmocka_unit_test(test_diff_riprel),
 		cmocka_unit_test(test_diff_misc),
+		cmocka_unit_test(test_diff_emulate),
 	};
 	int failed;
 

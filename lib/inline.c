@@ -1,0 +1,732 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The in-place fallback for processes without a scratch area: emulate, or step the original instruction with the other threads held. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+
+#include "core.h"
+
+/*
+ * A process gets no scratch area when the tracer forces it
+ * (uprobe_tracer_force_inline) or when none can be mapped (xol_denied: its
+ * seccomp filter would refuse or punish the injected mmap). Its breakpoints
+ * then have no slot (bp->slot == 0), and a hit, after the handlers, runs the
+ * instruction where it is:
+ *
+ *  - emulated (arch_emulate: nop/endbr64, push %reg, call, jmp, jcc, ret):
+ *    registers and stack get its effect, nothing else changes, nobody waits;
+ *  - otherwise every other thread running on the same memory (its process,
+ *    a vfork child or the parent it borrows its memory from) is held, the
+ *    original byte goes back, the thread runs the instruction, the int3
+ *    returns and the others are let go: no thread can run through the
+ *    instruction while its breakpoint is missing. A non-branch instruction
+ *    runs to a temporary int3 on the next one (a rep string instruction
+ *    thus to its end); a branch is single-stepped; a `syscall` runs only to
+ *    its syscall-entry stop, past the instruction, and goes on from there
+ *    once the int3 is back, so that no blocking call runs with everyone
+ *    held. Threads that trap on their own while being held (often on a
+ *    probe) keep that stop, which is handled once they are let go.
+ *
+ * Return probes need an int3 of ours where the hijacked return addresses
+ * point: the process's entry point (AT_ENTRY, `_start`), which runs once at
+ * start-up and never again. In case a thread does run it (we put it there
+ * before the program started), a trap there that matches no pending call
+ * is the program's own execution and is stepped like a probed instruction.
+ * Injected calls (IFUNC resolvers) return to it too.
+ */
+
+/* Threads stopped for one in-place step, to let go after (tid: ours may have been freed). */
+struct held_task {
+	pid_t tid;
+	bool release;  /* it was running: resume it after */
+	bool skip;     /* not to wait for: it is a zombie */
+	bool deferred; /* it stopped on a SIGTRAP of its own, handled after the release */
+	int status;    /* of that stop */
+};
+
+struct held {
+	struct held_task *v;
+	unsigned n, cap;
+	bool defer;   /* keep other threads' traps for after the release */
+	struct held_task stack[16];
+};
+
+/* Nesting of deferred traps' handling: only the outermost step defers, so it stays bounded. */
+static __thread unsigned defer_depth;
+
+UPROBE_API int uprobe_tracer_force_inline(struct uprobe_tracer *t, bool on)
+{
+	if (!t) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	t->force_inline = on;
+	return 0;
+}
+
+/*
+ * A breakpoint at vaddr without a slot. Its site is referenced for as long as
+ * the process lives, as a slot would reference it: a retired breakpoint
+ * still names its site.
+ */
+int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot)
+{
+	if (p->ninline_sites == p->inline_sites_cap) {
+		unsigned cap = p->inline_sites_cap ? p->inline_sites_cap * 2 : 64;
+		struct site **v = reallocarray(p->inline_sites, cap, sizeof(*v));
+
+		if (!v)
+			return tracer_err(t, -ENOMEM, "out of memory");
+		p->inline_sites = v;
+		p->inline_sites_cap = cap;
+	}
+	if (!p->inline_mode && !p->areas) {
+		p->inline_mode = true;
+		pr_info("pid %d: no scratch area can be mapped: probed instructions run in place",
+			p->pid);
+	}
+	p->inline_sites[p->ninline_sites++] = s;
+	s->refs++;
+	*slot = 0;
+	return 0;
+}
+
+/* The trampoline of a process without scratch area: an int3 on its entry point, planted once. */
+int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr)
+{
+	static const uint8_t int3 = 0xcc;
+	struct proc *mm = proc_mm(p);
+	struct bp *b;
+	uint8_t orig;
+	int err;
+
+	if (mm->trap) {
+		*addr = mm->trap;
+		return 0;
+	}
+	if (!mm->entry)
+		return tracer_err(t, -EOPNOTSUPP, "pid %d: no scratch area and no known entry point: "
+				  "no place for a return trampoline", mm->pid);
+	b = bp_lookup(&mm->bps, mm->entry);
+	if (b && !b->retired)
+		return tracer_err(t, -EOPNOTSUPP, "pid %d: a probe sits on the entry point 0x%llx, "
+				  "where a process without scratch area keeps its return trampoline",
+				  mm->pid, (unsigned long long)mm->entry);
+	err = mem_read(mm, mm->entry, &orig, 1);
+	if (!err && orig == int3)
+		err = -EEXIST;
+	if (!err)
+		err = mem_write(mm, mm->entry, &int3, 1);
+	if (err)
+		return tracer_err(t, err, "pid %d: cannot put a trampoline on the entry point 0x%llx: "
+				  "%s", mm->pid, (unsigned long long)mm->entry, strerror(-err));
+	mm->trap = mm->entry;
+	mm->trap_orig = orig;
+	*addr = mm->trap;
+	return 0;
+}
+
+/* Puts the entry point's byte back, in p itself (detach) or in a fork child's copy. */
+void inline_restore_trap(struct proc *p, struct proc *target)
+{
+	struct proc *mm = proc_mm(p);
+
+	if (!mm->trap)
+		return;
+	mem_write(target, mm->trap, &mm->trap_orig, 1);
+	if (target == mm)
+		mm->trap = 0;
+}
+
+/* p's memory is gone (exit, exec) or cleaned (detach): drop what named it. */
+void inline_forget(struct uprobe_tracer *t, struct proc *p)
+{
+	for (unsigned i = 0; i < p->ninline_sites; i++)
+		site_put(t, p->inline_sites[i]);
+	free(p->inline_sites);
+	p->inline_sites = NULL;
+	p->ninline_sites = p->inline_sites_cap = 0;
+	p->trap = 0;
+}
+
+/* A followed fork child: a copy of from's memory, trampoline and breakpoints included. */
+int inline_copy_proc(struct proc *from, struct proc *to)
+{
+	to->inline_mode = from->inline_mode;
+	to->xol_denied = from->xol_denied;
+	to->trap = from->trap;
+	to->trap_orig = from->trap_orig;
+	if (!from->ninline_sites)
+		return 0;
+	to->inline_sites = calloc(from->ninline_sites, sizeof(*to->inline_sites));
+	if (!to->inline_sites)
+		return -ENOMEM;
+	memcpy(to->inline_sites, from->inline_sites, from->ninline_sites * sizeof(*to->inline_sites));
+	to->ninline_sites = to->inline_sites_cap = from->ninline_sites;
+	for (unsigned i = 0; i < to->ninline_sites; i++)
+		to->inline_sites[i]->refs++;
+	return 0;
+}
+
+/*
+ * A trap on the trampoline that no pending call of any thread explains: the
+ * thread runs the entry point itself (it had not started when the
+ * trampoline was planted).
+ */
+static bool runs_entry(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *mm = proc_mm(k->proc);
+	uint64_t slot = k->regs.rsp - 8;
+
+	if (ret_find(k, slot))
+		return false;
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (proc_mm(o->proc) == mm && ret_find(o, slot))
+				return false;
+	return true;
+}
+
+int inline_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	struct proc *mm = proc_mm(k->proc);
+
+	if (mm->gadget || addr != mm->trap || !runs_entry(t, k))
+		return 0;
+	k->regs.rip = addr;
+	if (k->want_stop) {
+		/* rewound: it traps again once released */
+		task_setregs(k);
+		return 1;
+	}
+	return inline_step(t, k, addr) == 0 ? 1 : -ESRCH;
+}
+
+/* ---- holding the threads that share the memory ---- */
+
+static struct held_task *held_find(struct held *h, pid_t tid)
+{
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->v[i].tid == tid)
+			return &h->v[i];
+	return NULL;
+}
+
+static struct held_task *held_add(struct held *h, pid_t tid, bool release)
+{
+	if (h->n == h->cap) {
+		unsigned cap = h->cap * 2;
+		struct held_task *v = h->v == h->stack ? malloc(cap * sizeof(*v))
+						       : realloc(h->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		if (h->v == h->stack)
+			memcpy(v, h->stack, sizeof(h->stack));
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n].tid = tid;
+	h->v[h->n].release = release;
+	h->v[h->n].skip = false;
+	h->v[h->n].deferred = false;
+	return &h->v[h->n++];
+}
+
+/*
+ * The parent thread of a vfork child that still borrows its memory sleeps
+ * in the kernel until the child execs or exits; no interrupt reaches it
+ * there, and it runs no code of the program meanwhile.
+ */
+static bool vfork_blocked(struct uprobe_tracer *t, struct task *o)
+{
+	for (struct proc *q = t->procs; q; q = q->next)
+		if (q->vforker == o->tid && q->mm_owner == o->proc)
+			return true;
+	return false;
+}
+
+/*
+ * A process's first thread that called pthread_exit() while others go on
+ * is a zombie that reports nothing until the last of them exits.
+ */
+static bool is_zombie(struct task *o)
+{
+	char line[128];
+	const char *v = task_status_field(o, "State:", line, sizeof(line));
+
+	if (!v)
+		return true;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	return *v == 'Z' || *v == 'X';
+}
+
+/*
+ * Waits for o's next stop or exit and handles it (o is held on a stop, as
+ * want_stop says). Its own tid only: a wait for any tracee could report
+ * the exit of k itself (another thread's exit_group or exec ends it) and
+ * free it under us. A SIGTRAP (most often a hit of a probe) is kept as it
+ * is, the thread sitting in its stop, and handled after the release:
+ * rewound, the thread would trap once more for it.
+ */
+static int wait_for(struct uprobe_tracer *t, struct task *o, bool block, struct held *h)
+{
+	struct held_task *e;
+	int st;
+	pid_t r;
+
+	do
+		r = waitpid(o->tid, &st, __WALL | (block ? 0 : WNOHANG));
+	while (r < 0 && errno == EINTR);
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return 0;
+	if (h->defer && WIFSTOPPED(st) && !(st >> 16) && WSTOPSIG(st) == SIGTRAP &&
+	    o->state != TASK_STEPPING && (e = held_find(h, o->tid))) {
+		e->deferred = true;
+		e->status = st;
+		o->state = TASK_STOPPED;
+		o->regs_valid = false;
+		return 1;
+	}
+	trap_dispatch(t, o, st);
+	return 1;
+}
+
+/*
+ * Holds every thread other than k that runs on k's memory and is not held
+ * already; h records which ones to let go after. Returns 0, or -ESRCH if k
+ * itself went away meanwhile (k is then freed: do not touch it).
+ */
+static int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h)
+{
+	struct proc *mm = proc_mm(k->proc);
+	pid_t ktid = k->tid;
+	unsigned n = 0;
+
+	h->v = h->stack;
+	h->cap = ARRAY_SIZE(h->stack);
+	h->defer = !defer_depth;
+	for (struct proc *q = t->procs; q; q = q->next)
+		if (proc_mm(q) == mm)
+			n += q->ntasks;
+	if (n <= 1)
+		return 0; /* k alone: the common case, nothing to hold */
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (o != k && proc_mm(o->proc) == mm)
+				held_add(h, o->tid, o->state != TASK_STOPPED);
+	/*
+	 * Busy threads often have a stop of their own waiting to be reported
+	 * (a breakpoint): take those first. An interrupt sent to such a thread
+	 * would cost it one more stop after its release.
+	 */
+	for (unsigned i = 0; i < h->n; i++) {
+		struct task *o = task_find(t, h->v[i].tid);
+
+		if (!o || o->state == TASK_STOPPED || o->state == TASK_LISTEN || vfork_blocked(t, o))
+			continue;
+		o->want_stop = true;
+		wait_for(t, o, false, h);
+		if (task_find(t, ktid) != k)
+			return -ESRCH;
+	}
+	for (;;) {
+		struct task *wait_on = NULL, *leader = NULL;
+		struct held_task *e;
+		pid_t wtid;
+		int r;
+
+		for (unsigned i = 0; i < TASK_HASH; i++) {
+			for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+				if (o == k || proc_mm(o->proc) != mm)
+					continue;
+				e = held_find(h, o->tid);
+				if (!e)
+					e = held_add(h, o->tid, true); /* created meanwhile */
+				if (!e || e->skip || o->state == TASK_STOPPED || vfork_blocked(t, o))
+					continue;
+				o->want_stop = true;
+				if ((o->state == TASK_RUNNING || o->state == TASK_LISTEN) &&
+				    !o->interrupted && ptrace(PTRACE_INTERRUPT, o->tid, NULL, NULL) == 0)
+					o->interrupted = true;
+				if (o->tid == o->proc->pid && o->proc->ntasks > 1)
+					leader = o;
+				else if (!wait_on)
+					wait_on = o;
+			}
+		}
+		if (!wait_on && !leader)
+			return 0;
+		if (!wait_on) {
+			/* last, and looked at first: it may be a zombie that reports nothing */
+			wait_on = leader;
+			wtid = leader->tid;
+			r = wait_for(t, leader, false, h);
+			if (r == 0 && !is_zombie(leader))
+				r = wait_for(t, leader, true, h);
+		} else {
+			wtid = wait_on->tid;
+			r = wait_for(t, wait_on, true, h);
+		}
+		if (task_find(t, ktid) != k)
+			return -ESRCH;
+		/* one that cannot be waited for (a zombie, or gone) runs nothing */
+		if (r <= 0 && (e = held_find(h, wtid)))
+			e->skip = true;
+	}
+}
+
+/* Lets go the threads hold_others() stopped (not those held before it, nor deferred ones). */
+static void release_others(struct uprobe_tracer *t, struct held *h)
+{
+	for (unsigned i = 0; i < h->n; i++) {
+		struct task *o = task_find(t, h->v[i].tid);
+
+		if (o && o->state == TASK_STOPPED && h->v[i].release && !h->v[i].deferred)
+			task_resume(o);
+	}
+}
+
+/* The traps other threads reported while held, as if they came now. */
+static void handle_deferred(struct uprobe_tracer *t, struct held *h)
+{
+	defer_depth++;
+	for (unsigned i = 0; i < h->n; i++) {
+		struct task *o;
+
+		if (!h->v[i].deferred || !(o = task_find(t, h->v[i].tid)))
+			continue;
+		o->want_stop = false;
+		trap_dispatch(t, o, h->v[i].status);
+	}
+	defer_depth--;
+}
+
+/* ---- stepping in place ---- */
+
+/* How running k went, beyond the return value. */
+struct outcome {
+	bool died;        /* it ended: status is its wait status, still to handle */
+	int status;
+	bool interrupted; /* an interrupt someone sent (uprobe_tracer_stop()) stopped it first */
+};
+
+static bool is_fault(const siginfo_t *si)
+{
+	return si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
+				   si->si_signo == SIGFPE || si->si_signo == SIGILL);
+}
+
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+/*
+ * Restarts k with req (single-step, syscall, or a run to a hardware
+ * breakpoint) and waits for the kernel's trap that ends it. Signals that
+ * arrive first are held for later, as is a SIGTRAP someone sent. 0 trapped;
+ * 1 the instruction faulted, the fault is the first held signal, at the
+ * instruction; -ESRCH k died (out->status its wait status); other -errno.
+ */
+static int run_one(struct task *k, long req, struct outcome *out)
+{
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		siginfo_t si;
+		int st, sig;
+
+		if (ptrace(req, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		if (!WIFSTOPPED(st)) {
+			out->status = st;
+			out->died = true;
+			return -ESRCH;
+		}
+		sig = WSTOPSIG(st);
+		if (st >> 16) {
+			/* an interrupt (or a group-stop) came first: nothing ran yet */
+			if ((st >> 16) == PTRACE_EVENT_STOP) {
+				k->interrupted = false;
+				if (is_stop_signal(sig))
+					k->group_stop = true;
+				else
+					out->interrupted = true;
+			}
+			continue;
+		}
+		if (sig == SIGTRAP &&
+		    (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0 || si.si_code > 0)) {
+			k->stop_sig = SIGTRAP;
+			return 0;
+		}
+		task_hold_signal(k, sig);
+		if (!is_fault(&k->pending[k->npending - 1]))
+			continue;
+		/* delivered first, from this very stop, with its own siginfo */
+		siginfo_t fault = k->pending[k->npending - 1];
+
+		memmove(&k->pending[1], &k->pending[0], (k->npending - 1) * sizeof(fault));
+		k->pending[0] = fault;
+		k->stop_sig = fault.si_signo;
+		return 1;
+	}
+	return -EBUSY;
+}
+
+static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return mem_read(ctx, addr, buf, len);
+}
+
+static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	return mem_write(ctx, addr, buf, len);
+}
+
+/*
+ * A non-branch instruction ends where the next one starts: an int3 put
+ * there for the moment (every other thread is held) stops the thread right
+ * after it. A breakpoint trap costs far less than a single-step's debug
+ * exception, which a hypervisor may take itself; a rep string instruction
+ * runs to its end in one go, and no TF can show in what pushf stores.
+ * The original byte and that int3 go in with one write, as do the int3 and
+ * the next byte back after. -EAGAIN, nothing written, when the next byte is
+ * an int3 already (a probe there: a step lands on it instead) or cannot be
+ * written.
+ */
+static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct arch_plan *plan,
+		    struct outcome *out)
+{
+	uint64_t next = addr + plan->len;
+	uint8_t buf[ARCH_MAX_INSN + 1], saved;
+	int r;
+
+	if (mem_read(mm, next, &saved, 1) || saved == 0xcc)
+		return -EAGAIN;
+	/* the instruction's own bytes are the file's, as the plan and every slot assume */
+	memcpy(buf, plan->bytes, plan->len);
+	buf[plan->len] = 0xcc;
+	if (mem_write(mm, addr, buf, plan->len + 1u))
+		return -EAGAIN;
+	r = run_one(k, PTRACE_CONT, out);
+	buf[0] = 0xcc;
+	buf[plan->len] = saved;
+	mem_write(mm, addr, buf, plan->len + 1u);
+	if (r)
+		return r; /* a fault is at addr, where the instruction starts */
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	if (k->regs.rip != next + 1)
+		return -EIO;
+	k->regs.rip = next;
+	return task_setregs(k);
+}
+
+/*
+ * Single-steps the instruction at addr (its original byte back). A step
+ * that leaves a non-branch instruction where it was did one iteration of a
+ * rep string instruction: the rest runs to a hardware breakpoint after it
+ * (or, without one, step by step). A pushf stored the step's TF: it is
+ * cleared.
+ */
+static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *plan,
+			 struct outcome *out)
+{
+	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
+	int r = run_one(k, PTRACE_SINGLESTEP, out);
+
+	if (r)
+		return r;
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	if (k->regs.rip == addr && plan->len && plan->type == ARCH_T_OTHER) {
+		if (set_hw_break(k, addr + plan->len) == 0) {
+			r = run_one(k, PTRACE_CONT, out);
+			if (!out->died)
+				set_hw_break(k, 0);
+			if (r)
+				return r;
+		} else {
+			for (long n = 0; n < (1l << 22) && k->regs.rip == addr; n++) {
+				r = run_one(k, PTRACE_SINGLESTEP, out);
+				if (r)
+					return r;
+				if (task_getregs(k) < 0)
+					return -ESRCH;
+			}
+		}
+		if (task_getregs(k) < 0)
+			return -ESRCH;
+	}
+	if (plan->type == ARCH_T_PUSHF)
+		return arch_step_fixup(plan, addr, addr, &k->regs, &mem);
+	return 0;
+}
+
+/*
+ * `syscall`: run to the syscall-entry stop, past the instruction, where its
+ * int3 can go back before the call runs (and perhaps blocks). Signals held
+ * meanwhile are queued again when it resumes, and interrupt the call as
+ * they would untraced.
+ */
+static int enter_syscall(struct task *k, uint64_t addr, const struct arch_plan *plan,
+			 struct outcome *out)
+{
+	for (int tries = 0; tries < 16; tries++) {
+		int r = run_one(k, PTRACE_SYSCALL, out);
+
+		if (r)
+			return r;
+		if (task_getregs(k) < 0)
+			return -ESRCH;
+		if (k->regs.rip == addr + plan->len) {
+			k->stop_sig = 0; /* a syscall stop carries no signal */
+			return 0;
+		}
+		if (k->regs.rip != addr)
+			return -EIO;
+	}
+	return -EIO;
+}
+
+/*
+ * The program's own view of its memory, for emulated stack accesses:
+ * process_vm_readv/writev honour page protections where /proc/PID/mem
+ * would write through the PROT_NONE guard page a real push faults on. A
+ * write that would cross a page is left to the real instruction, which
+ * writes either all of it or nothing.
+ */
+static int user_rw(void *ctx, uint64_t addr, void *buf, size_t len, bool write)
+{
+	struct task *k = ctx;
+	struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	if ((addr & 4095) + len > 4096)
+		return -EOPNOTSUPP;
+	n = write ? process_vm_writev(k->tid, &local, 1, &remote, 1, 0)
+		  : process_vm_readv(k->tid, &local, 1, &remote, 1, 0);
+	return n == (ssize_t)len ? 0 : -EFAULT;
+}
+
+static int user_read(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return user_rw(ctx, addr, buf, len, false);
+}
+
+static int user_write(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	return user_rw(ctx, addr, (void *)buf, len, true);
+}
+
+/*
+ * Runs the instruction at addr for thread k, stopped on its breakpoint with
+ * its handlers done (k->regs as they left them). 0: k is stopped after the
+ * instruction (or on its fault, to deliver), ready to resume; -ESRCH: k is
+ * gone (and freed).
+ */
+int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	struct arch_mem user = { .ctx = k, .read = user_read, .write = user_write };
+	/* the entry point's first instruction, of unknown length (0): stepped, nothing else */
+	static const struct arch_plan entry_plan = { .type = ARCH_T_OTHER };
+	static const uint8_t int3 = 0xcc;
+	const struct arch_plan *plan = NULL;
+	struct site *site = NULL;
+	struct held h = { 0 };
+	struct proc *mm = proc_mm(k->proc);
+	struct outcome out = { 0 };
+	bool gone = false;
+	int r = 0;
+	pid_t ktid = k->tid;
+	struct bp *b;
+	uint8_t orig;
+
+	k->regs.rip = addr;
+	b = bp_lookup(&mm->bps, addr);
+	if (b && !b->retired && arch_emulate(&b->site->plan, addr, &k->regs, &user) == 0) {
+		if (b->site->npost)
+			trap_post_handlers(t, k, b->site, addr);
+		return task_setregs(k) < 0 ? -ESRCH : 0;
+	}
+	k->regs.rip = addr;
+	if (task_setregs(k) < 0)
+		return -ESRCH;
+	if (hold_others(t, k, &h) < 0) {
+		/* k is gone (freed): the others still go, and their traps are handled */
+		gone = true;
+		goto out;
+	}
+	/* events handled meanwhile may have moved or removed it, or ended a vfork parent */
+	mm = proc_mm(k->proc);
+	b = bp_lookup(&mm->bps, addr);
+	if (b && !b->retired) {
+		orig = b->orig;
+		plan = &b->site->plan;
+		site = b->site;
+		site->refs++; /* its handlers below may remove its probes */
+	} else if (addr == mm->trap) {
+		orig = mm->trap_orig;
+		plan = &entry_plan;
+	} else {
+		goto out; /* the int3 is gone: the real instruction runs */
+	}
+	r = -EAGAIN;
+	if (plan->len && (plan->type == ARCH_T_OTHER || plan->type == ARCH_T_PUSHF))
+		r = run_over(k, mm, addr, plan, &out);
+	if (r == -EAGAIN) {
+		if (mem_write(mm, addr, &orig, 1) < 0)
+			goto out;
+		if (plan->type == ARCH_T_SYSCALL)
+			r = enter_syscall(k, addr, plan, &out);
+		else
+			r = step_in_place(k, addr, plan, &out);
+		mem_write(mm, addr, &int3, 1);
+	}
+	/* ESRCH: killed meanwhile (its exit is reported later) */
+	if (r < 0 && r != -ESRCH && !out.died)
+		pr_warn("tid %d: cannot run the instruction at 0x%llx in place: %s", k->tid,
+			(unsigned long long)addr, strerror(-r));
+out:
+	if (out.interrupted && !out.died && ptrace(PTRACE_INTERRUPT, k->tid, NULL, NULL) == 0)
+		k->interrupted = true; /* it was meant to stop at once: it will, once resumed */
+	release_others(t, &h);
+	if (out.died)
+		trap_dispatch(t, k, out.status); /* k is freed */
+	handle_deferred(t, &h);
+	if (h.v != h.stack)
+		free(h.v);
+	if (out.died || gone || task_find(t, ktid) != k) {
+		/* what the deferred traps did may have ended it (an exec in another thread) */
+		r = -ESRCH;
+	} else if (site && r == 1 && k->npending &&
+		   trap_fault_handled(t, k, site, addr, &k->pending[0])) {
+		/* a fault handler swallowed the fault: resume with its registers */
+		memmove(&k->pending[0], &k->pending[1], (k->npending - 1) * sizeof(k->pending[0]));
+		k->npending--;
+		r = task_setregs(k) < 0 ? -ESRCH : 0;
+	} else if (site && r == 0 && site->npost && plan->type == ARCH_T_SYSCALL) {
+		/* only entered, no result yet: its post handlers wait for the syscall-exit stop */
+		k->post_sys = site;
+		k->post_sys_addr = addr;
+		site->refs++;
+		r = 0;
+	} else if (site && r == 0 && site->npost) {
+		trap_post_handlers(t, k, site, addr);
+		r = task_setregs(k) < 0 ? -ESRCH : 0;
+	} else {
+		r = 0;
+	}
+	if (site)
+		site_put(t, site);
+	return r;
+}
