@@ -73,6 +73,7 @@ int proc_reopen_mem(struct proc *p)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	mem_batch_free(p); /* an exec: what was queued was for the old image */
 	if (p->memfd >= 0)
 		close(p->memfd);
 	p->memfd = fd;
@@ -132,6 +133,7 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 				task_free(t, k);
 		}
 	}
+	mem_batch_free(p);
 	xol_forget_all(t, p);
 	bp_table_free(&p->bps);
 	free(p->maps);
@@ -207,6 +209,7 @@ int task_resume(struct task *k)
 	int sig = 0;
 	long req = PTRACE_CONT;
 
+	mem_flush(k->proc);
 	k->want_stop = false;
 	k->regs_valid = false;
 	/*
@@ -317,12 +320,17 @@ int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status)
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 {
 	int status;
+	pid_t tid;
+	struct task *k;
+
+	/* a resume path that forgot mem_flush() only delays its writes to here */
+	if (block)
+		mem_flush_all(t);
 	/*
 	 * __WNOTHREAD: children that other threads of the tracer's program
 	 * forked are theirs to reap; only this thread's tracees are ours.
 	 */
-	pid_t tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
-	struct task *k;
+	tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
 
 	if (tid == 0)
 		return 0;
@@ -344,6 +352,7 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 			tracer_early_stop(t, tid, status);
 		return 1;
 	}
+	place_follow(t, k);
 	trap_dispatch(t, k, status);
 	return 1;
 }
@@ -421,6 +430,7 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 			k->want_stop = true;
 			/* no interrupt now: it would report before the SIGTRAP, again and again */
 			k->interrupted = true;
+			mem_flush(k->proc);
 			if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) == 0)
 				any = true;
 		}

@@ -72,6 +72,7 @@ static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s
 /* After the original instruction's effect: continue the thread in the program. */
 static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
+	mem_flush(k->proc);
 	k->regs.rip = b->slot;
 	if (task_setregs(k) < 0)
 		return;

@@ -204,7 +204,8 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 			return err;
 	}
 	if (a->used >= a->info_cap) {
-		unsigned cap = a->info_cap ? a->info_cap * 2 : 64;
+		/* by quarters: with ten thousand probes, doubling would leave a third unused */
+		unsigned cap = a->info_cap ? a->info_cap + a->info_cap / 4 : 64;
 		struct slot_info *info = reallocarray(a->info, cap, sizeof(*info));
 
 		if (!info)
@@ -218,7 +219,7 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 	if (n < 0)
 		return tracer_err(t, n, "%s: offset 0x%llx: its operand cannot be reached from the "
 				  "scratch area", s->elf->path, (unsigned long long)s->off);
-	err = mem_write(p, addr, code, sizeof(code));
+	err = mem_write_deferred(p, addr, code, sizeof(code), MEM_SLOT);
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot write a slot: %s", p->pid, strerror(-err));
 	a->info[a->used].insn_addr = vaddr;
@@ -282,6 +283,7 @@ static int set_hw_break(struct task *k, uint64_t addr)
  */
 static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
 {
+	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		int st;
 
