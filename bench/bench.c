@@ -26,7 +26,7 @@
 #define DEFAULT_HITS 30000
 #define NOPROBE_FACTOR 100 /* the bare loop is ~ns per call: run it longer to see it */
 #define KGROUP "uprobe_bench"
-#define MAX_ROWS 32
+#define MAX_ROWS 48
 #define NFUNCS 5
 
 /* bench_big in bench_funcs.S: groups of four instructions, 14 bytes each. */
@@ -91,6 +91,8 @@ static char tracefs[64];
 static bool kevents_live;
 static char kev_enable[NFUNCS][160];
 static char kev_remove[NFUNCS][64];
+static bool kret_live;
+static void kret_remove(void);
 
 static int empty_handler(struct uprobe_hit *h, void *data)
 {
@@ -102,6 +104,15 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* The tracer thread's own CPU time: what registration costs, apart from waiting for a CPU. */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
@@ -158,6 +169,8 @@ static void on_fatal(int sig)
 		kill(cur_child, SIGKILL);
 	if (kevents_live)
 		kevents_remove();
+	if (kret_live)
+		kret_remove();
 	/* traced children die with us: libuprobe and the floor set PTRACE_O_EXITKILL */
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -765,7 +778,10 @@ out:
 	return err;
 }
 
-enum reg_set { REG_BIG, REG_LIBC };
+enum reg_set { REG_BIG, REG_LIBC, REG_FUNCS };
+
+static void reg_funcs_probe(unsigned i, const char **bin, const char **sym);
+static unsigned reg_funcs_count(void);
 
 /* The i-th probe of a set: binary, symbol, offset. */
 static void reg_probe(enum reg_set set, unsigned i, const char **bin, const char **sym,
@@ -775,6 +791,9 @@ static void reg_probe(enum reg_set set, unsigned i, const char **bin, const char
 		*bin = target_path;
 		*sym = "bench_big";
 		*off = (uint64_t)(i / 4) * BIG_GROUP_LEN + big_starts[i % 4];
+	} else if (set == REG_FUNCS) {
+		reg_funcs_probe(i, bin, sym);
+		*off = 0;
 	} else {
 		*bin = libc_path;
 		*sym = NULL;
@@ -789,15 +808,16 @@ static void reg_probe(enum reg_set set, unsigned i, const char **bin, const char
  * entries (refused ones are skipped and reported).
  */
 static int run_registration(enum reg_set set, unsigned count, double *add_ms, double *rm_ms,
-			    struct row *r)
+			    double cpu_ms[2], struct row *r)
 {
 	struct uprobe_tracer *t;
 	struct uprobe **u;
 	char fdstr[16];
 	char *argv[] = { target_path, "none", "0", fdstr, NULL };
 	unsigned added = 0, tried = 0, refused = 0;
-	unsigned limit = set == REG_LIBC ? libc_noffs : BIG_GROUPS * 4;
-	uint64_t t0, t1;
+	unsigned limit = set == REG_LIBC ? libc_noffs : set == REG_FUNCS ? reg_funcs_count() :
+			 BIG_GROUPS * 4;
+	uint64_t t0, t1, c0, c1;
 	pid_t pid = 0;
 	int p[2] = { -1, -1 }, err;
 
@@ -819,6 +839,7 @@ static int run_registration(enum reg_set set, unsigned count, double *add_ms, do
 	}
 	place_child(pid);
 	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler);
+	c0 = thread_cpu_ns();
 	t0 = now_ns();
 	for (; added < count && tried < limit; tried++) {
 		const char *bin, *sym;
@@ -830,7 +851,7 @@ static int run_registration(enum reg_set set, unsigned count, double *add_ms, do
 			added++;
 			continue;
 		}
-		if (set == REG_LIBC && (errno == EOPNOTSUPP || errno == ENOEXEC || errno == EEXIST)) {
+		if (set != REG_BIG && (errno == EOPNOTSUPP || errno == ENOEXEC || errno == EEXIST)) {
 			if (!refused++)
 				row_note(r, "refused e.g. %s", uprobe_tracer_errmsg(t));
 			continue;
@@ -841,7 +862,9 @@ static int run_registration(enum reg_set set, unsigned count, double *add_ms, do
 		break;
 	}
 	t1 = now_ns();
+	c1 = thread_cpu_ns();
 	*add_ms = (double)(t1 - t0) / 1e6;
+	cpu_ms[0] = (double)(c1 - c0) / 1e6;
 	if (!err && added < count) {
 		row_note(r, "only %u of %u added", added, count);
 		err = -ENOENT;
@@ -853,11 +876,14 @@ static int run_registration(enum reg_set set, unsigned count, double *add_ms, do
 		snprintf(r->note, sizeof(r->note), "%u entries %.120s (skipped, timed)", refused,
 			 first);
 	}
+	c0 = thread_cpu_ns();
 	t0 = now_ns();
 	for (unsigned i = 0; i < added; i++)
 		uprobe_remove(u[i]);
 	t1 = now_ns();
+	c1 = thread_cpu_ns();
 	*rm_ms = (double)(t1 - t0) / 1e6;
+	cpu_ms[1] = (double)(c1 - c0) / 1e6;
 	if (err)
 		kill(pid, SIGKILL);
 	if (tracer_run_bounded(t, pid, 10) == -ETIMEDOUT)
@@ -932,16 +958,15 @@ static int kevents_create(char *why, size_t whylen)
 	return 0;
 }
 
-/* The hit count of our event from uprobe_profile ("  FILE EVENT HITS"), or -1. */
-static long long kevent_hits(const char *name)
+/* The hit count of event `want` on the target from uprobe_profile ("  FILE EVENT HITS"), or -1. */
+static long long kevent_hits_ev(const char *want)
 {
-	char path[96], file[PATH_MAX], ev[128], want[64], line[PATH_MAX + 256];
+	char path[96], file[PATH_MAX], ev[128], line[PATH_MAX + 256];
 	unsigned long long hits;
 	long long r = -1;
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/uprobe_profile", tracefs);
-	snprintf(want, sizeof(want), "ub_%s", name);
 	f = fopen(path, "re");
 	if (!f)
 		return -1;
@@ -956,6 +981,336 @@ static long long kevent_hits(const char *name)
 	}
 	fclose(f);
 	return r;
+}
+
+static long long kevent_hits(const char *name)
+{
+	char want[64];
+
+	snprintf(want, sizeof(want), "ub_%s", name);
+	return kevent_hits_ev(want);
+}
+
+/* ---- 10,000 function entries: every function of libc, then the target's bench_fn_* ---- */
+
+#define MANY_FNS 10000 /* bench_fn_0 ... in bench_many.S */
+static char **libc_names;
+static unsigned nlibc_names;
+
+/*
+ * The default-version FUNC symbols of libc's .dynsym, one name per address,
+ * in address order, as a wildcard (uprobe-trace 'u:libc:*') adds them;
+ * IFUNCs left out as above. Probed by name: the registration rows then
+ * pay for the symbol lookups too.
+ */
+static void prepare_funcs_names(void)
+{
+	struct { uint64_t vaddr; const char *name; } *v = NULL;
+	size_t nv = 0, cap = 0;
+	Elf_Data *versym = NULL;
+	Elf_Scn *scn = NULL;
+	Elf *e = NULL;
+	int fd;
+
+	if (!libc_path[0] || (fd = open(libc_path, O_RDONLY | O_CLOEXEC)) < 0)
+		return;
+	e = elf_begin(fd, ELF_C_READ, NULL);
+	while (e && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+
+		if (gelf_getshdr(scn, &sh) && sh.sh_type == SHT_GNU_versym)
+			versym = elf_getdata(scn, NULL);
+	}
+	while (e && (scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *d;
+
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_DYNSYM)
+			continue;
+		d = elf_getdata(scn, NULL);
+		for (size_t i = 0; d && i < sh.sh_size / sh.sh_entsize; i++) {
+			GElf_Versym vs = 0;
+			GElf_Sym s;
+
+			if (!gelf_getsym(d, (int)i, &s) || GELF_ST_TYPE(s.st_info) != STT_FUNC ||
+			    s.st_shndx == SHN_UNDEF || !s.st_size)
+				continue;
+			if (versym && gelf_getversym(versym, (int)i, &vs) && (vs & 0x8000))
+				continue; /* "name@VER": not what the plain name finds */
+			if (nv == cap) {
+				void *nvp = reallocarray(v, cap ? cap * 2 : 1024, sizeof(*v));
+
+				if (!nvp)
+					goto out;
+				v = nvp;
+				cap = cap ? cap * 2 : 1024;
+			}
+			v[nv].vaddr = s.st_value;
+			v[nv].name = elf_strptr(e, sh.sh_link, s.st_name);
+			nv++;
+		}
+	}
+	qsort(v, nv, sizeof(*v), cmp_u64); /* by vaddr, the leading field */
+	libc_names = calloc(nv ? nv : 1, sizeof(*libc_names));
+	for (size_t i = 0; libc_names && i < nv && nlibc_names < MANY_FNS; i++) {
+		if ((i && v[i].vaddr == v[i - 1].vaddr) || !v[i].name)
+			continue;
+		libc_names[nlibc_names] = strdup(v[i].name);
+		if (libc_names[nlibc_names])
+			nlibc_names++;
+	}
+out:
+	free(v);
+	if (e)
+		elf_end(e);
+	close(fd);
+}
+
+static unsigned reg_funcs_count(void)
+{
+	return nlibc_names + MANY_FNS;
+}
+
+static void reg_funcs_probe(unsigned i, const char **bin, const char **sym)
+{
+	static char name[32];
+
+	if (i < nlibc_names) {
+		*bin = libc_path;
+		*sym = libc_names[i];
+		return;
+	}
+	snprintf(name, sizeof(name), "bench_fn_%u", i - nlibc_names);
+	*bin = target_path;
+	*sym = name;
+}
+
+/* The registration rows' CPU time: what adding costs the tracer, apart from waiting for a CPU. */
+static void reg_cpu_rows(struct placement *pl, unsigned count, const char *what,
+			 const double cpu_ms[2])
+{
+	char label[64];
+
+	if (count < 10000)
+		return;
+	snprintf(label, sizeof(label), "  CPU: add x%u %s", count, what);
+	row_add(row_get(pl, label, U_MS, "probes"), cpu_ms[0], count);
+	snprintf(label, sizeof(label), "  CPU: remove x%u %s", count, what);
+	row_add(row_get(pl, label, U_MS, "probes"), cpu_ms[1], count);
+}
+
+/* ---- entry + return probes; the tracer following the tracee's CPU ---- */
+
+/*
+ * A libuprobe row with options: an entry probe, or an entry and a return
+ * probe on the same function (ret), and where the tracer runs
+ * (uprobe_tracer_set_cpu()); UPROBE_CPU_FOLLOW pins the tracee to pin_cpu
+ * and leaves the tracer to follow it. *hits is per call: entries, or
+ * returns.
+ */
+static int run_libuprobe_ex(const struct func *f, uint64_t n, bool ret, int cpu, uint64_t *hits,
+			    uint64_t *ns, struct row *r)
+{
+	struct uprobe_tracer *t;
+	struct uprobe *u;
+	char nstr[32], fdstr[16];
+	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
+	uint64_t done = 0;
+	int p[2], err, st;
+	pid_t pid = 0;
+
+	*hits = 0;
+	t = uprobe_tracer_new();
+	if (!t)
+		return -errno;
+	err = result_pipe(p);
+	if (err)
+		goto out_free;
+	snprintf(nstr, sizeof(nstr), "%llu", (unsigned long long)n);
+	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
+	err = uprobe_tracer_spawn(t, argv, &pid);
+	close(p[1]);
+	if (err) {
+		row_note(r, "spawn: %s", uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	place_child(pid);
+	if (cpu == UPROBE_CPU_FOLLOW) {
+		cpu_set_t m;
+
+		CPU_ZERO(&m);
+		CPU_SET(pin_cpu, &m);
+		sched_setaffinity(pid, sizeof(m), &m);
+	}
+	err = uprobe_tracer_set_cpu(t, cpu);
+	if (err) {
+		row_note(r, "uprobe_tracer_set_cpu: %s", uprobe_tracer_errmsg(t));
+		kill(pid, SIGKILL);
+		tracer_run_bounded(t, pid, 5);
+		goto out;
+	}
+	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler,
+		    .ret_handler = ret ? empty_handler : NULL);
+	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
+	if (!u) {
+		err = -errno;
+		row_note(r, "uprobe_add: %s", uprobe_tracer_errmsg(t));
+		kill(pid, SIGKILL);
+		tracer_run_bounded(t, pid, 5);
+		goto out;
+	}
+	err = tracer_run_bounded(t, pid, timeout_for(ret ? 2 * n : n));
+	*hits = uprobe_hits(u);
+	if (err) {
+		row_note(r, "run: %s", err == -ETIMEDOUT ? "timed out" : uprobe_tracer_errmsg(t));
+		goto out;
+	}
+	st = uprobe_tracer_exit_status(t, pid);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		row_note(r, "target did not exit cleanly (status 0x%x)", st);
+		err = -ECHILD;
+		goto out;
+	}
+	err = read_result(p[0], &done, ns);
+	if (!err && (*hits != n || uprobe_missed(u)))
+		row_note(r, "%llu %s, %llu missed, for %llu calls", (unsigned long long)*hits,
+			 ret ? "returns" : "hits", (unsigned long long)uprobe_missed(u),
+			 (unsigned long long)n);
+out:
+	close(p[0]);
+out_free:
+	uprobe_tracer_free(t);
+	return err;
+}
+
+/*
+ * One repetition of: entry + return on the push %rbp function (two stops a
+ * call; the target is 3x the floor), and, where the bench leaves CPU
+ * placement to the scheduler, a tracee pinned to a CPU that the tracer
+ * follows it to.
+ */
+static void measure_ret_rows(struct placement *pl)
+{
+	static const struct {
+		bool ret;
+		int cpu;
+		const char *label;
+	} rows[] = {
+		{ true, UPROBE_CPU_ANY, "libuprobe: entry + return, push %rbp function" },
+		{ false, UPROBE_CPU_FOLLOW, "libuprobe: push %rbp (entry), tracer follows" },
+		{ true, UPROBE_CPU_FOLLOW, "libuprobe: entry + return, tracer follows" },
+	};
+	uint64_t hits, ns;
+
+	for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct row *r;
+
+		/* pinned, tracer and tracee already share the one CPU: nothing to follow */
+		if (rows[i].cpu == UPROBE_CPU_FOLLOW && pl->pinned)
+			continue;
+		r = row_get(pl, rows[i].label, rows[i].ret ? U_NS_CALL : U_NS_HIT,
+			    rows[i].ret ? "calls" : "hits");
+		if (!run_libuprobe_ex(&funcs[0], nhits, rows[i].ret, rows[i].cpu, &hits, &ns, r) &&
+		    hits)
+			row_add(r, (double)ns / (double)hits, hits);
+	}
+}
+
+/* ---- kernel uprobe + uretprobe on the same function, in a group of their own ---- */
+
+#define KGROUP_RET "uprobe_bench_ret"
+static const char *const kret_names[2] = { "ubr_entry", "ubr_return" };
+static char kret_enable[2][160];
+static char kret_remove_cmd[2][64];
+
+/* Disables and deletes only these two events. Async-signal-safe: open/write/close. */
+static void kret_remove(void)
+{
+	char events[96];
+
+	if (!tracefs[0])
+		return;
+	for (int i = 0; i < 2; i++)
+		if (kret_enable[i][0])
+			write_str(kret_enable[i], "0", O_TRUNC);
+	strcpy(events, tracefs);
+	strcat(events, "/uprobe_events");
+	for (int i = 0; i < 2; i++)
+		if (kret_remove_cmd[i][0])
+			write_str(events, kret_remove_cmd[i], O_APPEND);
+	kret_live = false;
+}
+
+static int kret_create(const struct func *f, char *why, size_t whylen)
+{
+	char events[96], line[PATH_MAX + 96];
+	int err;
+
+	snprintf(events, sizeof(events), "%s/uprobe_events", tracefs);
+	for (int i = 0; i < 2; i++) {
+		snprintf(kret_enable[i], sizeof(kret_enable[i]), "%s/events/%s/%s/enable", tracefs,
+			 KGROUP_RET, kret_names[i]);
+		snprintf(kret_remove_cmd[i], sizeof(kret_remove_cmd[i]), "-:%s/%s\n", KGROUP_RET,
+			 kret_names[i]);
+	}
+	kret_remove(); /* leftovers of a run killed hard */
+	kret_live = true;
+	for (int i = 0; i < 2; i++) {
+		snprintf(line, sizeof(line), "%c:%s/%s %s:0x%llx\n", i ? 'r' : 'p', KGROUP_RET,
+			 kret_names[i], target_path, (unsigned long long)f->file_off);
+		err = write_str(events, line, O_APPEND);
+		if (!err)
+			err = write_str(kret_enable[i], "1", O_TRUNC);
+		if (err) {
+			snprintf(why, whylen, "creating %s/%s: %s", KGROUP_RET, kret_names[i],
+				 strerror(-err));
+			kret_remove();
+			return err;
+		}
+	}
+	return 0;
+}
+
+static void measure_kernel_ret(struct placement *pl, bool kernel_ok, const char *kernel_why)
+{
+	const struct func *f = &funcs[0];
+	struct row *r = row_get(pl, "kernel: uprobe + uretprobe, push %rbp function", U_NS_CALL,
+				"calls");
+	uint64_t done, ns;
+	char why[256];
+	int err;
+
+	if (!kernel_ok) {
+		row_note(r, "skipped: %s", kernel_why);
+		return;
+	}
+	err = kret_create(f, why, sizeof(why));
+	if (err) {
+		row_note(r, "skipped: %s", why);
+		return;
+	}
+	for (int rep = 0; rep < REPS; rep++) {
+		long long h0[2], h1[2];
+
+		for (int i = 0; i < 2; i++)
+			h0[i] = kevent_hits_ev(kret_names[i]);
+		err = run_plain(f->name, nhits, &done, &ns);
+		for (int i = 0; i < 2; i++)
+			h1[i] = kevent_hits_ev(kret_names[i]);
+		if (err) {
+			row_note(r, "run failed: %s", strerror(-err));
+			continue;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (h0[i] < 0 || h1[i] < 0)
+				row_note(r, "%s: hit count not found in uprobe_profile", kret_names[i]);
+			else if ((uint64_t)(h1[i] - h0[i]) != done)
+				row_note(r, "%s: %lld hits for %llu calls", kret_names[i],
+					 h1[i] - h0[i], (unsigned long long)done);
+		}
+		row_add(r, (double)ns / (double)done, done);
+	}
+	kret_remove();
 }
 
 /* ---- one placement: every row, REPS times, interleaved ---- */
@@ -999,6 +1354,7 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 			if (!err && hits)
 				row_add(r, (double)ns / (double)hits, hits);
 		}
+		measure_ret_rows(pl);
 	}
 
 	measure_inline(pl);
@@ -1041,6 +1397,7 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 		}
 		kevents_remove();
 	}
+	measure_kernel_ret(pl, kernel_ok, kernel_why);
 
 	for (int rep = 0; rep < REPS; rep++) {
 		static const struct {
@@ -1051,11 +1408,12 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 			{ REG_BIG, 1000, "insns of one function" },
 			{ REG_BIG, 10000, "insns of one function" },
 			{ REG_LIBC, LIBC_ENTRIES, "libc function entries" },
+			{ REG_FUNCS, 10000, "fn entries (libc + binary)" },
 		};
 
 		for (unsigned c = 0; c < sizeof(regs) / sizeof(regs[0]); c++) {
 			struct row *ra, *rr;
-			double add_ms = 0, rm_ms = 0;
+			double add_ms = 0, rm_ms = 0, cpu_ms[2] = { 0, 0 };
 
 			if (regs[c].set == REG_LIBC && !libc_noffs)
 				continue;
@@ -1065,11 +1423,12 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 			snprintf(label, sizeof(label), "uprobe_remove x%u %s", regs[c].count,
 				 regs[c].what);
 			rr = row_get(pl, label, U_MS, "probes");
-			err = run_registration(regs[c].set, regs[c].count, &add_ms, &rm_ms, ra);
+			err = run_registration(regs[c].set, regs[c].count, &add_ms, &rm_ms, cpu_ms, ra);
 			if (err)
 				continue;
 			row_add(ra, add_ms, regs[c].count);
 			row_add(rr, rm_ms, regs[c].count);
+			reg_cpu_rows(pl, regs[c].count, regs[c].what, cpu_ms);
 		}
 	}
 }
@@ -1131,6 +1490,10 @@ static void print_machine(uint64_t quick)
 	       (unsigned long long)(nhits * NOPROBE_FACTOR), REPS);
 	printf("x floor = ns/hit / floor (int3; waitpid+CONT); x regs = / floor with "
 	       "GETREGS+SETREGS; same placement\n");
+	printf("entry + return rows: ns per call (two stops each); \"CPU:\" rows: the tracer "
+	       "thread's CPU time of the row above\n");
+	printf("\"tracer follows\" rows: the tracee pinned to CPU %d, the tracer not, with "
+	       "UPROBE_CPU_FOLLOW\n", pin_cpu);
 	fflush(stdout);
 }
 
@@ -1149,7 +1512,7 @@ static void print_load(const char *when)
 
 static void print_table(struct placement *pls, int npl)
 {
-	printf("\n%-9s %-44s %10s %-6s %12s %-7s %8s %7s %6s\n", "placement", "row", "count", "",
+	printf("\n%-9s %-48s %10s %-6s %12s %-7s %8s %7s %6s\n", "placement", "row", "count", "",
 	       "median", "unit", "x floor", "x regs", "spread");
 	for (int p = 0; p < npl; p++) {
 		struct placement *pl = &pls[p];
@@ -1161,7 +1524,7 @@ static void print_table(struct placement *pls, int npl)
 			double m = row_median(r);
 			static const char *const units[] = { "ns/call", "ns/hit", "ms" };
 
-			printf("%-9s %-44s ", pl->name, r->label);
+			printf("%-9s %-48s ", pl->name, r->label);
 			if (!r->nv) {
 				printf("%10s %-6s %12s %-7s %8s %7s %6s  %s\n", "-", "", "-", "", "-", "-",
 				       "-", r->note);
@@ -1209,9 +1572,11 @@ static void usage(const char *argv0)
 {
 	printf("usage: %s [--quick] [--hits N]\n"
 	       "  Measures ns per probe hit: a raw ptrace floor, libuprobe entry probes on\n"
-	       "  several first instructions, kernel uprobes (root, tracefs) on the same\n"
-	       "  instructions, and the cost of adding/removing 1,000 and 10,000 probes;\n"
-	       "  all of it pinned to one CPU and unpinned. --quick: 10x fewer hits.\n", argv0);
+	       "  several first instructions, entry + return probes, kernel uprobes and\n"
+	       "  uretprobes (root, tracefs) on the same instructions, and the cost of\n"
+	       "  adding/removing 1,000 and 10,000 probes; all of it pinned to one CPU and\n"
+	       "  unpinned (there also with the tracer following the tracee's CPU).\n"
+	       "  --quick: 10x fewer hits.\n", argv0);
 }
 
 int main(int argc, char **argv)
@@ -1244,6 +1609,7 @@ int main(int argc, char **argv)
 	if (prepare_libc())
 		fprintf(stderr, "uprobe-bench: no %u libc functions found; skipping that row\n",
 			LIBC_ENTRIES);
+	prepare_funcs_names();
 	if (sched_getaffinity(0, sizeof(orig_mask), &orig_mask) < 0)
 		CPU_SET(0, &orig_mask);
 	for (int c = 0; c < CPU_SETSIZE && pin_cpu < 0; c++)

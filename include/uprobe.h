@@ -230,6 +230,32 @@ UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t);
  */
 UPROBE_API int uprobe_tracer_follow_forks(struct uprobe_tracer *t, bool follow);
 
+#define UPROBE_CPU_ANY (-1)    /* no placement: the scheduler decides (the default) */
+#define UPROBE_CPU_FOLLOW (-2) /* the tracer follows the CPUs of the threads it serves */
+
+/*
+ * Where the thread that runs uprobe_tracer_run() runs. A hit is a round
+ * trip between the tracee thread and the tracer, and when they sit on
+ * different CPUs each half is a cross-CPU wake-up, which can cost more than
+ * everything else a hit does (ten times more on some virtual machines).
+ * cpu >= 0: the run thread is pinned to that CPU while run() runs.
+ * UPROBE_CPU_FOLLOW: while run() runs, the run thread runs where the thread
+ *   that stopped may run: on the CPUs its affinity restricts it to, so that
+ *   a tracee pinned to one CPU shares that CPU with its tracer; a thread
+ *   free to run anywhere leaves the tracer free too. (Following the CPU
+ *   such a thread last ran on does not keep the pair together: resumed by
+ *   a tracer still running on its CPU, the thread wakes on an idle one.)
+ *   The affinity is looked at on the first stop and then at most every
+ *   50 ms: a hit costs no extra system call.
+ * UPROBE_CPU_ANY: no placement (the default).
+ * The run thread's own affinity is restored when run() returns. Takes
+ * effect at the next run(), or at once from a handler or through
+ * uprobe_tracer_call(). Only the tracer thread is moved, never a tracee.
+ * Returns 0, or -EINVAL for a value below -2, at or above CPU_SETSIZE, or
+ * a CPU this process may not run on.
+ */
+UPROBE_API int uprobe_tracer_set_cpu(struct uprobe_tracer *t, int cpu);
+
 /*
  * Whether processes spawned or attached from now on (and their followed
  * fork children) run probed instructions in place instead of in a scratch
@@ -281,6 +307,11 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t);
  *   be executed out of line (-EOPNOTSUPP), or it is an int3 the program
  *   itself contains (-EEXIST).
  * Several probes on one instruction run their handlers in the order added.
+ * While every thread of a process is held (after spawn, or in a handler
+ * while its other threads are stopped too), the bytes of added and removed
+ * probes are written together just before one of those threads runs again
+ * (uprobe_hit_read() shows them already): adding thousands costs a few
+ * system calls in all.
  * May be called before spawn/attach (then binary must be a path), between
  * run() calls, from a handler (a probe added on the instruction being hit
  * runs from that hit on), and from other threads through

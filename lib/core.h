@@ -14,51 +14,79 @@
  * by (device, inode, file offset): one registry entry however many times and
  * in however many processes the file is mapped. Its plan is computed once
  * from the file's bytes. Probes on the same instruction share the site and
- * run in registration order.
+ * run in registration order. Sites are found through the tracer's hash
+ * (site_find(), site_iter()); (device, inode) are those of elf.
  */
 struct site {
-	dev_t dev;
-	ino_t ino;
 	uint64_t off;
 	struct elf_file *elf;
 	struct arch_plan plan;
-	struct uprobe **probes; /* registration order */
-	unsigned nprobes, cap;
-	unsigned nret;          /* how many of them are return probes */
-	unsigned npost;         /* how many have a post handler: hits then run the post slot */
+	struct uprobe **probes; /* registration order: &one, or an array doubled at powers of 2 */
+	uint16_t nprobes;
+	uint16_t nret;          /* how many of them are return probes */
+	uint16_t npost;         /* how many have a post handler: hits then run the post slot */
 	unsigned refs;          /* probes + slots that still name it */
-	struct site *next, *prev; /* the registry, for iteration */
 	struct site *hnext;     /* hash chain, for lookup */
+	struct uprobe *one;     /* the probes array of a site with a single probe */
 };
 
 #define SITE_HASH 16384
 
-struct uprobe {
-	struct uprobe_tracer *t;
-	struct site *site;
-	uprobe_handler_fn handler;
-	uprobe_handler_fn ret_handler;
+struct uprobe_more {
 	uprobe_handler_fn post_handler;
 	uprobe_fault_fn fault_handler;
+};
+
+struct uprobe {
+	struct uprobe_tracer *t;
+	struct site *site;  /* NULL while pending (see struct pending_probe) */
+	uprobe_handler_fn handler;
+	uprobe_handler_fn ret_handler;
+	struct uprobe_more *more; /* post and fault handlers; NULL for most probes */
 	void *data;
-	size_t data_size;   /* per-call data of a return probe */
 	unsigned maxactive;
+	uint16_t data_size; /* per-call data of a return probe, at most 4096 */
 	bool internal;      /* libuprobe's own (unwinder, longjmp), never shown to the user */
 	bool force;
-	/* a pending probe (site NULL): what to place once a tracee maps the library */
-	char *want_binary, *want_symbol;
-	uint64_t want_offset;
 	uint64_t hits;
 	uint64_t missed;
-	struct uprobe *next, *prev; /* tracer's list, registration order */
 };
+
+static inline uprobe_handler_fn uprobe_post_fn(const struct uprobe *u)
+{
+	return u->more ? u->more->post_handler : NULL;
+}
+
+static inline uprobe_fault_fn uprobe_fault_fn_of(const struct uprobe *u)
+{
+	return u->more ? u->more->fault_handler : NULL;
+}
+
+/*
+ * Fixed-size object pools (pool.c): probes and sites cost their size, not
+ * a malloc chunk each.
+ */
+struct pool {
+	size_t size;
+	void *free;
+	struct pool_block *blocks;
+	size_t used; /* bytes handed out from the newest block */
+};
+void pool_init(struct pool *pl, size_t size);
+void *pool_alloc(struct pool *pl);
+void pool_free(struct pool *pl, void *obj);
+void pool_destroy(struct pool *pl);
+struct ret_instance;
+/* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
+struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
+void ri_free(struct ret_instance *ri);
+void ri_pool_destroy(struct uprobe_tracer *t);
 
 /* A planted breakpoint in one address space. */
 struct bp {
 	uint64_t vaddr; /* 0: empty hash slot */
 	struct site *site;
 	uint64_t slot;  /* out-of-line code for this instruction; 0: it runs in place (inline.c) */
-	uint64_t post_slot; /* the same ending in post-handler int3s; 0 until a post handler wants it */
 	uint8_t orig;   /* the byte the int3 replaced */
 	bool internal;  /* the spawn-time entry breakpoint, not a probe */
 	/*
@@ -83,7 +111,6 @@ struct bp_table {
 struct slot_info {
 	uint64_t insn_addr;
 	struct site *site; /* holds a reference: the plan outlives probe removal */
-	bool post;         /* a post slot (arch_relocate_post) */
 };
 
 /*
@@ -97,9 +124,15 @@ struct xol_area {
 	uint64_t start, size;
 	unsigned nslots, used;
 	struct slot_info *info; /* grows with used */
+	uint64_t *post_map;     /* a bit per slot: a post slot (arch_relocate_post); NULL if none */
 	unsigned info_cap;
 	struct xol_area *next;
 };
+
+static inline bool xol_is_post(const struct xol_area *a, unsigned idx)
+{
+	return a->post_map && (a->post_map[idx / 64] >> (idx % 64) & 1);
+}
 
 /* Offsets of the gadgets in the first slot of every area. */
 #define XOL_GADGET_SYSCALL 0 /* syscall; int3: injected system calls */
@@ -118,6 +151,7 @@ struct ret_ref {
 
 struct ret_instance {
 	struct ret_instance *next; /* the thread's list, newest first */
+	struct uprobe_tracer *t;   /* whose pool it goes back to (ri_free()) */
 	uint64_t slot;             /* stack address of the return address */
 	uint64_t real_ret;
 	size_t size;               /* of this block, refs and data included */
@@ -194,6 +228,11 @@ struct proc {
 	struct proc *next;
 	struct proc *mm_owner; /* vfork child: the process whose memory it shares */
 	struct bp_table bps;
+	/*
+	 * Post slots (their .slot) by vaddr, for instructions with post
+	 * handlers: rare, so kept out of bps, whose entries stay small.
+	 */
+	struct bp_table post_bps;
 	struct xol_area *areas;
 	uint64_t gadget;       /* address of the syscall gadget, 0 before the first area */
 	bool inline_mode;      /* no scratch area, ever: probed instructions run in place (inline.c) */
@@ -211,16 +250,34 @@ struct proc {
 	uint64_t entry;        /* AT_ENTRY */
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
+	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
 };
 
 #define TASK_HASH 256
 
+/* uprobe_tracer_set_cpu() (place.c) */
+struct tracer_place {
+	bool set;            /* want was given */
+	bool saved_valid;    /* saved holds the run thread's own affinity */
+	int want;            /* a CPU, UPROBE_CPU_ANY or UPROBE_CPU_FOLLOW */
+	int cur;             /* the CPU we pinned the run thread to, -2 for cur_mask, -1 none */
+	uint64_t next_check; /* following: when to look at the tracee's affinity again */
+	cpu_set_t saved;
+	cpu_set_t cur_mask;
+};
+
 struct uprobe_tracer {
 	struct proc *procs;
 	struct task *tasks[TASK_HASH];
-	struct site *sites;
 	struct site **site_hash; /* SITE_HASH buckets by (dev, ino, off) */
-	struct uprobe *probes, *probes_tail;
+	struct pending_probe *pending, *pending_tail; /* probes waiting for their library */
+	struct pool probe_pool, site_pool;
+	/*
+	 * Freed return-probe instances by size class (64-byte steps), so that
+	 * an entry and its return allocate nothing once warmed up.
+	 */
+	struct ret_instance *ri_free[16];
+	size_t ri_cached; /* bytes held in ri_free */
 	struct exit_rec *exits;
 	unsigned nexits, exits_cap;
 	pid_t *early;      /* stops of tids not known yet (child reported before its parent's event) */
@@ -254,6 +311,7 @@ struct uprobe_tracer {
 		uint8_t *starts;   /* one bit per byte: an instruction starts there */
 	} bcache[4];
 	unsigned bcache_next;
+	struct tracer_place place;
 };
 
 struct uprobe_hit {
@@ -332,16 +390,39 @@ static inline struct proc *proc_mm(struct proc *p)
 	return p->mm_owner ? p->mm_owner : p;
 }
 
+/*
+ * membatch.c: while every thread sharing p's memory is held, slot and text
+ * writes are queued and done together by mem_flush(), which every path
+ * that lets such a thread run calls first. Slots (MEM_SLOT) are written
+ * before text (MEM_TEXT). Reads see queued writes.
+ */
+enum mem_order { MEM_SLOT, MEM_TEXT };
+int mem_write_deferred(struct proc *p, uint64_t addr, const void *buf, size_t len,
+		       enum mem_order order);
+int mem_read_cached(struct proc *p, uint64_t addr, void *buf, size_t len);
+void mem_flush(struct proc *p);
+void mem_flush_all(struct uprobe_tracer *t);
+void mem_batch_free(struct proc *p);
+void mem_batch_overlay(struct proc *mm, uint64_t addr, void *buf, size_t len);
+void mem_batch_before_write(struct proc *mm);
+void mem_batch_after_write(struct proc *mm, uint64_t addr, const void *buf, size_t len);
+
 /* bp table (probe.c) */
+int bp_table_copy(struct bp_table *to, const struct bp_table *from);
 struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr);
 struct bp *bp_insert(struct bp_table *bt, uint64_t vaddr);
 void bp_delete(struct bp_table *bt, struct bp *b);
 void bp_table_free(struct bp_table *bt);
 
 /* probe.c */
+/* The post slot of the breakpoint at vaddr, 0 if it has none. */
+uint64_t probe_post_slot(struct proc *mm, uint64_t vaddr);
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p);
 int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target);
 void site_put(struct uprobe_tracer *t, struct site *s);
+struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off);
+struct site *site_iter(struct uprobe_tracer *t, struct site *s);
+void probe_free_all(struct uprobe_tracer *t);
 void probe_bcache_free(struct uprobe_tracer *t);
 
 /* xol.c */
@@ -404,6 +485,11 @@ struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, con
 
 /* unwind.c */
 void unwind_free(struct uprobe_tracer *t);
+
+/* place.c */
+void place_run_begin(struct uprobe_tracer *t);
+void place_run_end(struct uprobe_tracer *t);
+void place_follow(struct uprobe_tracer *t, struct task *k);
 
 /* inject.c */
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],

@@ -12,6 +12,7 @@
  */
 static int run_until_trap(struct task *k, uint64_t trap_pc)
 {
+	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		int st;
 

@@ -440,6 +440,7 @@ static int run_one(struct task *k, long req, struct outcome *out)
 		siginfo_t si;
 		int st, sig;
 
+		mem_flush(k->proc);
 		if (ptrace(req, k->tid, NULL, NULL) < 0)
 			return -errno;
 		k->regs_valid = false;

@@ -77,6 +77,8 @@ struct elf_file {
  * *why gets a message on failure.
  */
 int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen);
+/* The cached file of (dev, ino), or NULL if it was never opened. */
+struct elf_file *elf_cached(dev_t dev, ino_t ino);
 /* Frees every cached file. */
 void elf_cache_clear(void);
 /* File offset of a link-time vaddr inside a PT_LOAD segment's file image; -EINVAL if none. */

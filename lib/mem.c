@@ -15,6 +15,8 @@ static int mem_rw(struct proc *p, uint64_t addr, void *buf, size_t len, bool wri
 	struct proc *mm = proc_mm(p);
 	size_t done = 0;
 
+	if (write && mm->batch)
+		mem_batch_before_write(mm); /* queued writes come first */
 	while (done < len) {
 		ssize_t n = write ? pwrite(mm->memfd, (char *)buf + done, len - done,
 					   (off_t)(addr + done))
@@ -30,6 +32,10 @@ static int mem_rw(struct proc *p, uint64_t addr, void *buf, size_t len, bool wri
 			return -EIO;
 		done += n;
 	}
+	if (write && mm->batch)
+		mem_batch_after_write(mm, addr, buf, len);
+	else if (mm->batch)
+		mem_batch_overlay(mm, addr, buf, len);
 	return 0;
 }
 

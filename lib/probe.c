@@ -13,10 +13,18 @@
 
 /* ---- breakpoint hash table ---- */
 
+/*
+ * Fibonacci hashing: code addresses differ mostly in low bits, spread them;
+ * the multiply-high maps the hash onto any capacity, not only powers of two.
+ */
 static size_t bp_hash(uint64_t vaddr, size_t cap)
 {
-	/* Fibonacci hashing: code addresses differ mostly in low bits, spread them. */
-	return (size_t)((vaddr * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
+	return (size_t)(((unsigned __int128)(vaddr * 0x9E3779B97F4A7C15ull) * cap) >> 64);
+}
+
+static size_t bp_next(size_t i, size_t cap)
+{
+	return i + 1 == cap ? 0 : i + 1;
 }
 
 struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr)
@@ -25,7 +33,7 @@ struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr)
 
 	if (!bt->cap)
 		return NULL;
-	for (i = bp_hash(vaddr, bt->cap);; i = (i + 1) & (bt->cap - 1)) {
+	for (i = bp_hash(vaddr, bt->cap);; i = bp_next(i, bt->cap)) {
 		struct bp *b = &bt->slots[i];
 
 		if (b->vaddr == vaddr && b->site != BP_TOMB)
@@ -35,14 +43,21 @@ struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr)
 	}
 }
 
+/*
+ * Up to 85% full, grown by half: a breakpoint costs 38 to 56 bytes of
+ * table (doubling at half load would cost 64 to 128), and linear probing
+ * still finds a present address in about four steps. At most 65% full
+ * after a rebuild, so a rebuild is paid for by a fifth of the table's
+ * inserts; a table crowded with deleted markers is rebuilt at its size.
+ */
 static int bp_grow(struct bp_table *bt)
 {
-	size_t cap = bt->cap ? bt->cap * 2 : 64;
+	size_t cap = bt->cap ? bt->cap : 64;
 	struct bp *old = bt->slots;
 	size_t oldcap = bt->cap;
 
-	while ((bt->used + 1) * 2 > cap)
-		cap *= 2;
+	while ((bt->used + 1) * 20 > cap * 13)
+		cap += cap / 2;
 	bt->slots = calloc(cap, sizeof(*bt->slots));
 	if (!bt->slots) {
 		bt->slots = old;
@@ -57,7 +72,7 @@ static int bp_grow(struct bp_table *bt)
 			size_t j = bp_hash(b->vaddr, cap);
 
 			while (bt->slots[j].vaddr)
-				j = (j + 1) & (cap - 1);
+				j = bp_next(j, cap);
 			bt->slots[j] = *b;
 		}
 	}
@@ -70,9 +85,9 @@ struct bp *bp_insert(struct bp_table *bt, uint64_t vaddr)
 {
 	size_t i;
 
-	if ((bt->used + bt->tomb + 1) * 2 > bt->cap && bp_grow(bt) < 0)
+	if ((bt->used + bt->tomb + 1) * 20 > bt->cap * 17 && bp_grow(bt) < 0)
 		return NULL;
-	for (i = bp_hash(vaddr, bt->cap);; i = (i + 1) & (bt->cap - 1)) {
+	for (i = bp_hash(vaddr, bt->cap);; i = bp_next(i, bt->cap)) {
 		struct bp *b = &bt->slots[i];
 
 		if (!b->vaddr || b->site == BP_TOMB) {
@@ -94,6 +109,27 @@ void bp_delete(struct bp_table *bt, struct bp *b)
 	bt->tomb++;
 }
 
+uint64_t probe_post_slot(struct proc *mm, uint64_t vaddr)
+{
+	struct bp *pb = bp_lookup(&mm->post_bps, vaddr);
+
+	return pb ? pb->slot : 0;
+}
+
+int bp_table_copy(struct bp_table *to, const struct bp_table *from)
+{
+	*to = *from;
+	if (!from->cap)
+		return 0;
+	to->slots = malloc(from->cap * sizeof(*to->slots));
+	if (!to->slots) {
+		memset(to, 0, sizeof(*to));
+		return -ENOMEM;
+	}
+	memcpy(to->slots, from->slots, from->cap * sizeof(*to->slots));
+	return 0;
+}
+
 void bp_table_free(struct bp_table *bt)
 {
 	free(bt->slots);
@@ -109,39 +145,88 @@ static size_t site_hash(dev_t dev, ino_t ino, uint64_t off)
 	return (size_t)((h * 0x9E3779B97F4A7C15ull) >> 40) % SITE_HASH;
 }
 
+static size_t site_bucket(const struct site *s)
+{
+	return site_hash(s->elf->dev, s->elf->ino, s->off);
+}
+
+static void site_free(struct uprobe_tracer *t, struct site *s)
+{
+	if (s->probes != &s->one)
+		free(s->probes);
+	pool_free(&t->site_pool, s);
+}
+
 void site_put(struct uprobe_tracer *t, struct site *s)
 {
 	struct site **pp;
 
 	if (--s->refs)
 		return;
-	if (s->prev)
-		s->prev->next = s->next;
-	else
-		t->sites = s->next;
-	if (s->next)
-		s->next->prev = s->prev;
 	if (t->site_hash) {
-		for (pp = &t->site_hash[site_hash(s->dev, s->ino, s->off)]; *pp; pp = &(*pp)->hnext) {
+		for (pp = &t->site_hash[site_bucket(s)]; *pp; pp = &(*pp)->hnext) {
 			if (*pp == s) {
 				*pp = s->hnext;
 				break;
 			}
 		}
 	}
-	free(s->probes);
-	free(s);
+	site_free(t, s);
 }
 
 /* The site of (dev, ino, off), with or without probes now. */
-static struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off)
+struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off)
 {
 	if (!t->site_hash)
 		return NULL;
 	for (struct site *s = t->site_hash[site_hash(dev, ino, off)]; s; s = s->hnext)
-		if (s->dev == dev && s->ino == ino && s->off == off)
+		if (s->elf->dev == dev && s->elf->ino == ino && s->off == off)
 			return s;
 	return NULL;
+}
+
+/*
+ * The site after s (the first one for NULL), in no particular order. The
+ * hash is the registry: a list through the sites would cost each of them
+ * two more pointers.
+ */
+struct site *site_iter(struct uprobe_tracer *t, struct site *s)
+{
+	size_t h = 0;
+
+	if (!t->site_hash)
+		return NULL;
+	if (s) {
+		if (s->hnext)
+			return s->hnext;
+		h = site_bucket(s) + 1;
+	}
+	for (; h < SITE_HASH; h++)
+		if (t->site_hash[h])
+			return t->site_hash[h];
+	return NULL;
+}
+
+/*
+ * Room for one more probe: s->one holds the first; an array, once there
+ * are more, is doubled whenever the count reaches a power of two, so its
+ * size need not be stored (it is never below the next power of two).
+ */
+static int site_make_room(struct site *s)
+{
+	unsigned n = s->nprobes;
+	bool full = s->probes == &s->one ? n >= 1 : n >= 2 && !(n & (n - 1));
+	struct uprobe **pr;
+
+	if (!full)
+		return 0;
+	pr = reallocarray(s->probes == &s->one ? NULL : s->probes, n * 2, sizeof(*pr));
+	if (!pr)
+		return -ENOMEM;
+	if (s->probes == &s->one)
+		pr[0] = s->one;
+	s->probes = pr;
+	return 0;
 }
 
 static int site_register(struct uprobe_tracer *t, struct site *s)
@@ -153,14 +238,9 @@ static int site_register(struct uprobe_tracer *t, struct site *s)
 		if (!t->site_hash)
 			return -ENOMEM;
 	}
-	h = site_hash(s->dev, s->ino, s->off);
+	h = site_bucket(s);
 	s->hnext = t->site_hash[h];
 	t->site_hash[h] = s;
-	s->prev = NULL;
-	s->next = t->sites;
-	if (t->sites)
-		t->sites->prev = s;
-	t->sites = s;
 	return 0;
 }
 
@@ -204,7 +284,7 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 
 	if (b && !b->retired)
 		return 0;
-	err = mem_read(p, vaddr, &byte, 1);
+	err = mem_read_cached(p, vaddr, &byte, 1);
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot read 0x%llx: %s", p->pid,
 				  (unsigned long long)vaddr, strerror(-err));
@@ -218,6 +298,28 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 				  "pid %d: the code at 0x%llx differs from %s at offset 0x%llx",
 				  p->pid, (unsigned long long)vaddr, s->elf->path,
 				  (unsigned long long)s->off);
+	return 0;
+}
+
+/* A post handler joined a planted instruction: give its breakpoints post slots. */
+static int post_slot_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void *ctx)
+{
+	struct site *s = (struct site *)cs;
+	struct bp *b = bp_lookup(&p->bps, vaddr), *pb;
+	uint64_t slot;
+	int err;
+
+	if (!b || b->site != s || !b->slot || probe_post_slot(p, vaddr) ||
+	    arch_post_steps(&s->plan))
+		return 0;
+	err = xol_slot_make(ctx, p, s, vaddr, true, &slot);
+	if (err)
+		return err;
+	pb = bp_insert(&p->post_bps, vaddr);
+	if (!pb)
+		return tracer_err(ctx, -ENOMEM, "out of memory");
+	pb->site = s;
+	pb->slot = slot;
 	return 0;
 }
 
@@ -249,14 +351,14 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 		b->slot = slot;
 		b->orig = s->plan.bytes[0];
 	}
-	if (s->npost && b->slot && !b->post_slot && !arch_post_steps(&s->plan)) {
-		err = xol_slot_make(t, p, s, vaddr, true, &b->post_slot);
+	if (s->npost && b->slot) {
+		err = post_slot_cb(p, s, vaddr, t);
 		if (err) {
 			b->retired = true;
 			return err;
 		}
 	}
-	err = mem_write(p, vaddr, &int3, 1);
+	err = mem_write_deferred(p, vaddr, &int3, 1, MEM_TEXT);
 	if (err) {
 		b->retired = true;
 		return tracer_err(t, err, "pid %d: cannot write 0x%llx: %s", p->pid,
@@ -265,24 +367,13 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 	return 0;
 }
 
-/* A post handler joined a planted instruction: give its breakpoints post slots. */
-static int post_slot_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void *ctx)
-{
-	struct site *s = (struct site *)cs;
-	struct bp *b = bp_lookup(&p->bps, vaddr);
-
-	if (!b || b->site != s || !b->slot || b->post_slot || arch_post_steps(&s->plan))
-		return 0;
-	return xol_slot_make(ctx, p, s, vaddr, true, &b->post_slot);
-}
-
 static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx)
 {
 	struct bp *b = bp_lookup(&p->bps, vaddr);
 
 	if (!b || b->site != s || b->retired)
 		return 0;
-	mem_write(p, vaddr, &b->orig, 1);
+	mem_write_deferred(p, vaddr, &b->orig, 1, MEM_TEXT);
 	b->retired = true;
 	return 0;
 }
@@ -328,7 +419,7 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 	proc_refresh_maps(p);
 	watch_proc(t, p);
 	place_pending(t);
-	for (struct site *s = t->sites; s; s = s->next) {
+	for (struct site *s = site_iter(t, NULL); s; s = site_iter(t, s)) {
 		if (!s->nprobes)
 			continue;
 		err = for_each_vaddr(p, s, check_cb, t);
@@ -467,6 +558,27 @@ static int resolve_binary(struct uprobe_tracer *t, const char *binary, char *out
 	return tracer_err(t, -ENOENT, "'%s': no such file, and no traced process maps it", binary);
 }
 
+/*
+ * The parsed file a tracee maps under exactly this name, found without a
+ * system call: maps gives its (dev, ino), and a name there is the file's
+ * current one (a file replaced since shows as "... (deleted)"). Adding
+ * thousands of probes then costs no path lookup each. NULL: ask elf_open()
+ * (not mapped, another spelling of the path, or an overlay file system
+ * whose maps show another device).
+ */
+static struct elf_file *mapped_elf(struct uprobe_tracer *t, const char *path)
+{
+	for (struct proc *p = t->procs; p; p = p->next) {
+		for (int i = 0; i < p->nmaps; i++) {
+			const struct map_entry *m = &p->maps[i];
+
+			if (m->ino && m->path[0] == '/' && !strcmp(m->path, path))
+				return elf_cached(makedev(m->dev_major, m->dev_minor), m->ino);
+		}
+	}
+	return NULL;
+}
+
 /* ---- IFUNC ---- */
 
 /*
@@ -549,6 +661,14 @@ static bool proc_is_go(struct proc *p)
 	char exe[64], why[64];
 	struct elf_file *f;
 
+	/* the executable maps its entry point: no system call per return probe added */
+	for (int i = 0; i < p->nmaps && p->entry; i++) {
+		const struct map_entry *m = &p->maps[i];
+
+		if (p->entry >= m->start && p->entry < m->end && m->ino &&
+		    (f = elf_cached(makedev(m->dev_major, m->dev_minor), m->ino)))
+			return f->is_go;
+	}
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", p->pid);
 	return elf_open(exe, &f, why, sizeof(why)) == 0 && f->is_go;
 }
@@ -649,6 +769,9 @@ static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 			 base_name(f->path), (unsigned long long)vaddr);
 		return 0;
 	}
+	/* a function's entry: nothing to decode (arch_analyse() still decodes it) */
+	if (sym->vaddr == vaddr)
+		return 0;
 	c = boundaries(t, f, sym);
 	if (!c)
 		return tracer_err(t, -ENOMEM, "out of memory");
@@ -689,9 +812,12 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		*no_binary = true;
 		return err;
 	}
-	err = elf_open(path, &f, why, sizeof(why));
-	if (err)
-		return tracer_err(t, err, "%s", why);
+	f = mapped_elf(t, path);
+	if (!f) {
+		err = elf_open(path, &f, why, sizeof(why));
+		if (err)
+			return tracer_err(t, err, "%s", why);
+	}
 	if (symbol) {
 		sym = elf_find_sym(f, symbol);
 		if (!sym)
@@ -732,48 +858,44 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		/* retired: its plan and slots are still good; plant it again */
 		need_plant = true;
 	} else if (!s) {
-		s = calloc(1, sizeof(*s));
+		s = pool_alloc(&t->site_pool);
 		if (!s)
 			return tracer_err(t, -ENOMEM, "out of memory");
-		s->dev = f->dev;
-		s->ino = f->ino;
 		s->off = off;
 		s->elf = f;
+		/* most instructions have one probe: no array of their own */
+		s->probes = &s->one;
 		err = arch_analyse(f->data + off, f->size - off, &s->plan, why, sizeof(why));
 		if (err) {
 			tracer_err(t, err, "%s: cannot probe offset 0x%llx%s%s: %s", base_name(f->path),
 				   (unsigned long long)off, symbol ? " in " : "",
 				   symbol ? symbol : "", why);
-			free(s);
+			site_free(t, s);
 			return err;
 		}
 		new_site = true;
 		need_plant = true;
 	}
-	if (s->nprobes == s->cap) {
-		unsigned cap = s->cap ? s->cap * 2 : 1;
-		struct uprobe **pr = reallocarray(s->probes, cap, sizeof(*pr));
-
-		if (!pr) {
-			if (new_site)
-				free(s);
-			return tracer_err(t, -ENOMEM, "out of memory");
-		}
-		s->probes = pr;
-		s->cap = cap;
+	if (s->nprobes == UINT16_MAX)
+		return tracer_err(t, -ENOSPC, "%s: offset 0x%llx already has %u probes",
+				  base_name(f->path), (unsigned long long)off, s->nprobes);
+	err = site_make_room(s);
+	if (err) {
+		if (new_site)
+			site_free(t, s);
+		return tracer_err(t, err, "out of memory");
 	}
 	if (new_site) {
 		err = site_register(t, s);
 		if (err) {
-			free(s->probes);
-			free(s);
+			site_free(t, s);
 			return tracer_err(t, err, "out of memory");
 		}
 	}
 	u->site = s;
 	s->refs++;
 	s->probes[s->nprobes++] = u;
-	if (u->post_handler)
+	if (uprobe_post_fn(u))
 		s->npost++;
 	if (need_plant) {
 		err = plant_site(t, s);
@@ -784,7 +906,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			site_put(t, s);
 			return err;
 		}
-	} else if (u->post_handler && s->npost == 1) {
+	} else if (uprobe_post_fn(u) && s->npost == 1) {
 		err = 0;
 		for (struct proc *p = t->procs; p && !err; p = p->next)
 			if (proc_plantable(p))
@@ -810,14 +932,69 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	return 0;
 }
 
-static void link_probe(struct uprobe_tracer *t, struct uprobe *u)
+/*
+ * A probe waiting for its library (opts.pending): what to place once a
+ * tracee maps it. Kept apart so that placed probes do not carry it.
+ */
+struct pending_probe {
+	struct uprobe *u;
+	char *binary, *symbol;
+	uint64_t offset;
+	struct pending_probe *next;
+};
+
+static void pools_init(struct uprobe_tracer *t)
 {
-	u->prev = t->probes_tail;
-	if (t->probes_tail)
-		t->probes_tail->next = u;
+	if (!t->probe_pool.size) {
+		pool_init(&t->probe_pool, sizeof(struct uprobe));
+		pool_init(&t->site_pool, sizeof(struct site));
+	}
+}
+
+static int add_pending(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
+		       const char *symbol, uint64_t offset)
+{
+	struct pending_probe *pp = calloc(1, sizeof(*pp));
+
+	if (!pp)
+		return -ENOMEM;
+	pp->u = u;
+	pp->binary = strdup(binary);
+	pp->symbol = symbol ? strdup(symbol) : NULL;
+	pp->offset = offset;
+	if (!pp->binary || (symbol && !pp->symbol)) {
+		free(pp->binary);
+		free(pp->symbol);
+		free(pp);
+		return -ENOMEM;
+	}
+	if (t->pending_tail)
+		t->pending_tail->next = pp;
 	else
-		t->probes = u;
-	t->probes_tail = u;
+		t->pending = pp;
+	t->pending_tail = pp;
+	return 0;
+}
+
+/* Forgets u's pending record, if it has one. */
+static void drop_pending(struct uprobe_tracer *t, struct uprobe *u)
+{
+	struct pending_probe *prev = NULL;
+
+	for (struct pending_probe *pp = t->pending; pp; prev = pp, pp = pp->next) {
+		if (pp->u != u)
+			continue;
+		if (prev)
+			prev->next = pp->next;
+		else
+			t->pending = pp->next;
+		if (t->pending_tail == pp)
+			t->pending_tail = prev;
+		free(pp->binary);
+		free(pp->symbol);
+		free(pp);
+		return;
+	}
 }
 
 UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
@@ -832,6 +1009,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 		errno = EINVAL;
 		return NULL;
 	}
+	pools_init(t);
 	if (!OPTS_VALID(opts, uprobe_opts)) {
 		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
 		goto fail;
@@ -841,7 +1019,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 				 OPTS_GET(opts, data_size, 0));
 		goto fail;
 	}
-	u = calloc(1, sizeof(*u));
+	u = pool_alloc(&t->probe_pool);
 	if (!u) {
 		err = tracer_err(t, -ENOMEM, "out of memory");
 		goto fail;
@@ -849,10 +1027,17 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	u->t = t;
 	u->handler = OPTS_GET(opts, handler, NULL);
 	u->ret_handler = OPTS_GET(opts, ret_handler, NULL);
-	u->post_handler = OPTS_GET(opts, post_handler, NULL);
-	u->fault_handler = OPTS_GET(opts, fault_handler, NULL);
+	if (OPTS_GET(opts, post_handler, NULL) || OPTS_GET(opts, fault_handler, NULL)) {
+		u->more = malloc(sizeof(*u->more));
+		if (!u->more) {
+			err = tracer_err(t, -ENOMEM, "out of memory");
+			goto fail;
+		}
+		u->more->post_handler = OPTS_GET(opts, post_handler, NULL);
+		u->more->fault_handler = OPTS_GET(opts, fault_handler, NULL);
+	}
 	u->data = OPTS_GET(opts, data, NULL);
-	u->data_size = OPTS_GET(opts, data_size, 0);
+	u->data_size = (uint16_t)OPTS_GET(opts, data_size, 0);
 	u->maxactive = OPTS_GET(opts, maxactive, 0);
 	if (!u->maxactive)
 		u->maxactive = 128;
@@ -860,23 +1045,19 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	err = place(t, u, binary, symbol, offset, u->force, &no_binary);
 	if (err && no_binary && OPTS_GET(opts, pending, false) && !strchr(binary, '/')) {
 		/* a library to be loaded later: placed when the dynamic linker maps it */
-		u->want_binary = strdup(binary);
-		u->want_symbol = symbol ? strdup(symbol) : NULL;
-		u->want_offset = offset;
-		if (!u->want_binary || (symbol && !u->want_symbol)) {
-			free(u->want_binary);
-			free(u->want_symbol);
-			err = tracer_err(t, -ENOMEM, "out of memory");
+		err = add_pending(t, u, binary, symbol, offset);
+		if (err) {
+			tracer_err(t, err, "out of memory");
 			goto fail;
 		}
-		err = 0;
 	}
 	if (err)
 		goto fail;
-	link_probe(t, u);
 	return u;
 fail:
-	free(u);
+	if (u)
+		free(u->more);
+	pool_free(&t->probe_pool, u);
 	errno = -err;
 	return NULL;
 }
@@ -889,37 +1070,24 @@ fail:
 static void place_pending(struct uprobe_tracer *t)
 {
 	char saved[sizeof(t->errmsg)];
+	struct pending_probe *pp, *next;
 
 	memcpy(saved, t->errmsg, sizeof(saved));
-	for (struct uprobe *u = t->probes; u; u = u->next) {
+	for (pp = t->pending; pp; pp = next) {
+		struct uprobe *u = pp->u;
 		bool no_binary;
 		int err;
 
-		if (u->site || !u->want_binary)
-			continue;
-		err = place(t, u, u->want_binary, u->want_symbol, u->want_offset, u->force,
-			    &no_binary);
+		next = pp->next;
+		err = place(t, u, pp->binary, pp->symbol, pp->offset, u->force, &no_binary);
 		if (err && no_binary)
 			continue;
 		if (err)
-			pr_warn("pending probe %s:%s: %s", u->want_binary,
-				u->want_symbol ? u->want_symbol : "", t->errmsg);
-		free(u->want_binary);
-		u->want_binary = NULL;
+			pr_warn("pending probe %s:%s: %s", pp->binary, pp->symbol ? pp->symbol : "",
+				t->errmsg);
+		drop_pending(t, u);
 	}
 	memcpy(t->errmsg, saved, sizeof(saved));
-}
-
-static void unlink_probe(struct uprobe_tracer *t, struct uprobe *u)
-{
-	if (u->prev)
-		u->prev->next = u->next;
-	else
-		t->probes = u->next;
-	if (u->next)
-		u->next->prev = u->prev;
-	else
-		t->probes_tail = u->prev;
 }
 
 static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
@@ -927,12 +1095,11 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 	struct site *s = u->site;
 	unsigned i;
 
-	free(u->want_binary);
-	free(u->want_symbol);
 	if (!s) {
-		/* still pending: nothing planted */
-		unlink_probe(t, u);
-		free(u);
+		/* still pending (or refused when its library came): nothing planted */
+		drop_pending(t, u);
+		free(u->more);
+		pool_free(&t->probe_pool, u);
 		return;
 	}
 
@@ -942,7 +1109,7 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 		s->nret--;
 		t->nretprobes--;
 	}
-	if (u->post_handler)
+	if (uprobe_post_fn(u))
 		s->npost--;
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
@@ -960,9 +1127,9 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 			if (!p->mm_owner)
 				for_each_vaddr(p, s, unplant_cb, NULL);
 	}
-	unlink_probe(t, u);
 	site_put(t, s);
-	free(u);
+	free(u->more);
+	pool_free(&t->probe_pool, u);
 }
 
 UPROBE_API int uprobe_remove(struct uprobe *u)
@@ -977,8 +1144,38 @@ UPROBE_API int uprobe_remove(struct uprobe *u)
 
 void probe_remove_all(struct uprobe_tracer *t)
 {
-	while (t->probes)
-		remove_probe(t, t->probes);
+	struct site *s, *next;
+
+	while (t->pending)
+		remove_probe(t, t->pending->u);
+	for (s = site_iter(t, NULL); s; s = next) {
+		/* a site goes with its last probe unless slots still name it */
+		s->refs++;
+		while (s->nprobes)
+			remove_probe(t, s->probes[s->nprobes - 1]);
+		next = site_iter(t, s);
+		site_put(t, s);
+	}
+}
+
+/* Frees the sites that slots of gone processes left, and everything probes came from. */
+void probe_free_all(struct uprobe_tracer *t)
+{
+	if (t->site_hash) {
+		for (size_t h = 0; h < SITE_HASH; h++) {
+			while (t->site_hash[h]) {
+				struct site *s = t->site_hash[h];
+
+				t->site_hash[h] = s->hnext;
+				site_free(t, s);
+			}
+		}
+	}
+	free(t->site_hash);
+	t->site_hash = NULL;
+	pool_destroy(&t->probe_pool);
+	pool_destroy(&t->site_pool);
+	ri_pool_destroy(t);
 }
 
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)

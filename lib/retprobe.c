@@ -43,7 +43,7 @@ static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_inst
 			*pp = ri->next;
 			k->nrets--;
 			inst_missed(ri);
-			free(ri);
+			ri_free(ri);
 		} else {
 			pp = &ri->next;
 		}
@@ -133,7 +133,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 		real_ret = below->real_ret;
 	}
 	size = sizeof(*ri) + n * sizeof(struct ret_ref) + 15 + data;
-	ri = calloc(1, size);
+	ri = ri_alloc(t, size);
 	if (!ri)
 		goto missed;
 	ri->size = size;
@@ -179,7 +179,7 @@ int ret_copy_task(struct task *from, struct task *to)
 	struct ret_instance **tail = &to->rets;
 
 	for (struct ret_instance *ri = from->rets; ri; ri = ri->next) {
-		struct ret_instance *c = malloc(ri->size);
+		struct ret_instance *c = ri_alloc(from->proc->t, ri->size);
 
 		if (!c)
 			return -ENOMEM;
@@ -200,7 +200,7 @@ void ret_discard(struct ret_instance *ri)
 	if (!ri)
 		return;
 	inst_missed(ri);
-	free(ri);
+	ri_free(ri);
 }
 
 /* Hijacks the return address: from now on the call returns into the trampoline. */
@@ -217,7 +217,7 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 		ri->armed = false;
 	} else if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0) {
 		inst_missed(ri);
-		free(ri);
+		ri_free(ri);
 		return;
 	} else {
 		ri->armed = true;
@@ -301,6 +301,7 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 			"0x%llx)", k->tid, (unsigned long long)slot);
 		k->stop_sig = SIGTRAP;
 		k->npending = 0;
+		mem_flush(k->proc);
 		ptrace(PTRACE_CONT, k->tid, NULL, (void *)(long)SIGSEGV);
 		k->state = TASK_RUNNING;
 		return;
@@ -320,7 +321,7 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 		k->nrets--;
 		k->regs.rip = ri->real_ret;
 		run_ret_handlers(t, k, ri);
-		free(ri);
+		ri_free(ri);
 	}
 }
 
@@ -518,7 +519,7 @@ void ret_task_exit(struct uprobe_tracer *t, struct task *k)
 
 		k->rets = ri->next;
 		inst_missed(ri);
-		free(ri);
+		ri_free(ri);
 	}
 	k->nrets = 0;
 	k->unwind_sp = 0;

@@ -74,6 +74,7 @@ int proc_reopen_mem(struct proc *p)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	mem_batch_free(p); /* an exec: what was queued was for the old image */
 	if (p->memfd >= 0)
 		close(p->memfd);
 	p->memfd = fd;
@@ -134,8 +135,10 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 				task_free(t, k);
 		}
 	}
+	mem_batch_free(p);
 	xol_forget_all(t, p);
 	bp_table_free(&p->bps);
+	bp_table_free(&p->post_bps);
 	free(p->maps);
 	if (p->memfd >= 0)
 		close(p->memfd);
@@ -209,6 +212,7 @@ int task_resume(struct task *k)
 	int sig = 0;
 	long req = k->post_sys ? PTRACE_SYSCALL : PTRACE_CONT;
 
+	mem_flush(k->proc);
 	k->want_stop = false;
 	k->regs_valid = false;
 	/*
@@ -319,12 +323,17 @@ int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status)
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 {
 	int status;
+	pid_t tid;
+	struct task *k;
+
+	/* a resume path that forgot mem_flush() only delays its writes to here */
+	if (block)
+		mem_flush_all(t);
 	/*
 	 * __WNOTHREAD: children that other threads of the tracer's program
 	 * forked are theirs to reap; only this thread's tracees are ours.
 	 */
-	pid_t tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
-	struct task *k;
+	tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
 
 	if (tid == 0)
 		return 0;
@@ -346,6 +355,7 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 			tracer_early_stop(t, tid, status);
 		return 1;
 	}
+	place_follow(t, k);
 	trap_dispatch(t, k, status);
 	return 1;
 }
@@ -423,6 +433,7 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 			k->want_stop = true;
 			/* no interrupt now: it would report before the SIGTRAP, again and again */
 			k->interrupted = true;
+			mem_flush(k->proc);
 			if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) == 0)
 				any = true;
 		}

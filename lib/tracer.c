@@ -458,6 +458,7 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 	pthread_mutex_lock(&t->qlock);
 	t->run_tid = (pid_t)syscall(SYS_gettid);
 	pthread_mutex_unlock(&t->qlock);
+	place_run_begin(t);
 	ensure_waker(t);
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *k = t->tasks[i], *n; k; k = n) {
@@ -483,6 +484,7 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 			break;
 		}
 	}
+	place_run_end(t);
 	/* no request may be left waiting once run() is no longer there to take it */
 	pthread_mutex_lock(&t->qlock);
 	t->run_tid = 0;
@@ -511,6 +513,7 @@ static void detach_task(struct uprobe_tracer *t, struct task *k)
 {
 	int sig = 0;
 
+	mem_flush(k->proc);
 	if (k->npending) {
 		siginfo_t *si = &k->pending[0];
 
@@ -616,14 +619,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		uprobe_tracer_detach(t);
 	end_waker(t);
 	probe_remove_all(t);
-	while (t->sites) {
-		struct site *s = t->sites;
-
-		t->sites = s->next;
-		free(s->probes);
-		free(s);
-	}
-	free(t->site_hash);
+	probe_free_all(t);
 	watch_free(t);
 	unwind_free(t);
 	probe_bcache_free(t);
@@ -683,10 +679,14 @@ UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
 UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, void *buf,
 				   size_t len)
 {
-	ssize_t n = pread(proc_mm(h->task->proc)->memfd, buf, len, (off_t)addr);
+	struct proc *mm = proc_mm(h->task->proc);
+	ssize_t n = pread(mm->memfd, buf, len, (off_t)addr);
 
 	if (n < 0)
 		return -errno;
+	/* probes added or removed by a handler are written once it returns: show them already */
+	if (mm->batch)
+		mem_batch_overlay(mm, addr, buf, (size_t)n);
 	return n;
 }
 

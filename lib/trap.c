@@ -86,9 +86,9 @@ void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s,
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
 
-		if (u->post_handler) {
+		if (uprobe_post_fn(u)) {
 			h.probe = u;
-			u->post_handler(&h, u->data);
+			uprobe_post_fn(u)(&h, u->data);
 		}
 	}
 }
@@ -135,9 +135,9 @@ bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
 
-		if (u->fault_handler) {
+		if (uprobe_fault_fn_of(u)) {
 			h.probe = u;
-			if (u->fault_handler(&h, si, u->data) == UPROBE_FAULT_HANDLED)
+			if (uprobe_fault_fn_of(u)(&h, si, u->data) == UPROBE_FAULT_HANDLED)
 				return true;
 		}
 	}
@@ -175,9 +175,16 @@ static bool needs_step(const struct site *s)
 /* After the original instruction's effect: continue the thread in the program. */
 static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
+	mem_flush(k->proc);
 	if (b->site->npost && post_emulate(t, k, b))
 		return;
-	k->regs.rip = b->site->npost && b->post_slot ? b->post_slot : b->slot;
+	k->regs.rip = b->slot;
+	if (b->site->npost) {
+		uint64_t post = probe_post_slot(proc_mm(k->proc), b->vaddr);
+
+		if (post)
+			k->regs.rip = post;
+	}
 	if (task_setregs(k) < 0)
 		return;
 	if (needs_step(b->site)) {
@@ -349,7 +356,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		struct xol_area *a = xol_area_of(p, addr);
 		unsigned idx = a ? (unsigned)((addr - a->start) / ARCH_SLOT_SIZE) : 0;
 
-		if (idx && idx < a->used && a->info[idx].post &&
+		if (idx && idx < a->used && xol_is_post(a, idx) &&
 		    trap_post(t, k, a->info[idx].site, a->info[idx].insn_addr, addr) > 0) {
 			task_setregs(k);
 			resume_or_hold(t, k);
@@ -439,15 +446,9 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	ck = task_new(t, cp, tid, TASK_STOPPED);
 	if (!ck)
 		goto fail;
-	if (parent->bps.cap) {
-		cp->bps = parent->bps;
-		cp->bps.slots = malloc(parent->bps.cap * sizeof(*cp->bps.slots));
-		if (!cp->bps.slots) {
-			memset(&cp->bps, 0, sizeof(cp->bps));
-			goto fail;
-		}
-		memcpy(cp->bps.slots, parent->bps.slots, parent->bps.cap * sizeof(*cp->bps.slots));
-	}
+	if (bp_table_copy(&cp->bps, &parent->bps) < 0 ||
+	    bp_table_copy(&cp->post_bps, &parent->post_bps) < 0)
+		goto fail;
 	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
@@ -537,6 +538,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	trap_drop_post_sys(t, k);
 	ret_task_exit(t, k);
 	bp_table_free(&p->bps);
+	bp_table_free(&p->post_bps);
 	xol_forget_all(t, p);
 	p->at_entry = false;
 	/* an open /proc/PID/mem names the old address space: open the new one */
@@ -580,7 +582,8 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 
 		/* a post slot's ret copy sits after its int3 */
 		if (k->regs.rip == start ||
-		    (info->post && info->site->plan.type == ARCH_T_RET && k->regs.rip == start + 1)) {
+		    (xol_is_post(a, idx) && info->site->plan.type == ARCH_T_RET &&
+		     k->regs.rip == start + 1)) {
 			k->regs.rip = info->insn_addr;
 			if (trap_fault_handled(t, k, info->site, info->insn_addr, si))
 				k->npending--; /* swallowed: resumed without it */
@@ -588,7 +591,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		}
 		return;
 	}
-	if (a->info[idx].post && a->info[idx].site->plan.type == ARCH_T_SYSCALL &&
+	if (xol_is_post(a, idx) && a->info[idx].site->plan.type == ARCH_T_SYSCALL &&
 	    k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE &&
 	    xol_enter_syscall(k, k->regs.rip) == 0) {
 		/*

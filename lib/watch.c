@@ -34,13 +34,11 @@ static const struct {
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off,
 			      uprobe_handler_fn fn)
 {
-	for (struct site *s = t->sites; s; s = s->next) {
-		if (s->dev != dev || s->ino != ino || s->off != off)
-			continue;
-		for (unsigned i = 0; i < s->nprobes; i++)
-			if (s->probes[i]->internal && s->probes[i]->handler == fn)
-				return true;
-	}
+	struct site *s = site_find(t, dev, ino, off);
+
+	for (unsigned i = 0; s && i < s->nprobes; i++)
+		if (s->probes[i]->internal && s->probes[i]->handler == fn)
+			return true;
 	return false;
 }
 

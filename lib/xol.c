@@ -234,7 +234,8 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 			return err;
 	}
 	if (a->used >= a->info_cap) {
-		unsigned cap = a->info_cap ? a->info_cap * 2 : 64;
+		/* by quarters: with ten thousand probes, doubling would leave a third unused */
+		unsigned cap = a->info_cap ? a->info_cap + a->info_cap / 4 : 64;
 		struct slot_info *info = reallocarray(a->info, cap, sizeof(*info));
 
 		if (!info)
@@ -249,12 +250,19 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 	if (n < 0)
 		return tracer_err(t, n, "%s: offset 0x%llx: its operand cannot be reached from the "
 				  "scratch area", s->elf->path, (unsigned long long)s->off);
-	err = mem_write(p, addr, code, sizeof(code));
+	err = mem_write_deferred(p, addr, code, sizeof(code), MEM_SLOT);
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot write a slot: %s", p->pid, strerror(-err));
 	a->info[a->used].insn_addr = vaddr;
 	a->info[a->used].site = s;
-	a->info[a->used].post = post;
+	if (post) {
+		if (!a->post_map) {
+			a->post_map = calloc(a->nslots / 64 + 1, sizeof(*a->post_map));
+			if (!a->post_map)
+				return tracer_err(t, -ENOMEM, "out of memory");
+		}
+		a->post_map[a->used / 64] |= 1ull << (a->used % 64);
+	}
 	s->refs++;
 	a->used++;
 	*slot = addr;
@@ -314,6 +322,7 @@ int set_hw_break(struct task *k, uint64_t addr)
  */
 static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
 {
+	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		int st;
 
@@ -429,7 +438,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
 			insn_addr = si->insn_addr;
 			/* at a post slot's exit int3: the instruction is done, its post handlers run */
-			if (si->post && trap_post(t, k, si->site, si->insn_addr, k->regs.rip) > 0) {
+			if (xol_is_post(a, idx) && trap_post(t, k, si->site, si->insn_addr, k->regs.rip) > 0) {
 				if (task_setregs(k) < 0)
 					return -ESRCH;
 				continue; /* out, unless a failed ret is still to fault */
@@ -445,7 +454,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				 */
 				return enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
 			}
-			if (k->regs.rip != slot && !si->post &&
+			if (k->regs.rip != slot && !xol_is_post(a, idx) &&
 			    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs))
 				return task_setregs(k);
 			if (k->regs.rip == slot) {
@@ -484,6 +493,7 @@ static void area_free(struct xol_area *a, struct uprobe_tracer *t)
 	for (unsigned i = 1; i < a->used; i++)
 		site_put(t, a->info[i].site);
 	free(a->info);
+	free(a->post_map);
 	free(a);
 }
 
@@ -568,6 +578,17 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 			return -ENOMEM;
 		}
 		memcpy(c->info, a->info, a->used * sizeof(*c->info));
+		if (a->post_map) {
+			size_t n = (a->nslots / 64 + 1) * sizeof(*a->post_map);
+
+			c->post_map = malloc(n);
+			if (!c->post_map) {
+				free(c->info);
+				free(c);
+				return -ENOMEM;
+			}
+			memcpy(c->post_map, a->post_map, n);
+		}
 		for (unsigned i = 1; i < a->used; i++)
 			c->info[i].site->refs++;
 		*tail = c;
