@@ -192,7 +192,7 @@ static void test_sigprof_every_insn(void **state)
 	uint64_t n = 0, post = 0, other = 0;
 	uint64_t off, size;
 	unsigned placed = 0;
-	pid_t pid = spawn3(c, g_sigprof, "1000", "20", NULL);
+	pid_t pid = spawn3(c, g_sigprof, "300", "20", NULL);
 	UPROBE_OPTS(uprobe_opts, o0, .handler = on_count, .data = &n);
 
 	assert_true(elf_sym_off(g_sigprof, "prof_work", &off, &size));

@@ -79,7 +79,7 @@ static long pcs_outside_files(void)
 	return bad;
 }
 
-/* usage: api_sigprof CALLS [ITERS] */
+/* usage: api_sigprof CALLS [ITERS [PERIOD_US]] */
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 20000, bad = 0;
@@ -89,6 +89,8 @@ int main(int argc, char **argv)
 
 	if (argc > 2)
 		iters = atoi(argv[2]);
+	if (argc > 3) /* the timer's period in microseconds of CPU time */
+		it.it_interval.tv_usec = it.it_value.tv_usec = atoi(argv[3]);
 	sum = (long)iters * (iters - 1) / 2;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_prof;
