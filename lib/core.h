@@ -351,6 +351,15 @@ int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);
 void task_release(struct uprobe_tracer *t, struct proc *p);
 void task_hold_signal(struct task *k, int sig);
+/* A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL raised by an instruction), not a kill()? */
+bool siginfo_is_fault(const siginfo_t *si);
+/*
+ * Holds sig of k's current signal stop; if it is a fault, it goes first
+ * (pending[0]) and rides on this stop (stop_sig). True for a fault.
+ */
+bool task_hold_fault_first(struct task *k, int sig);
+/* Forgets held signal i (a fault a fault handler swallowed). */
+void task_drop_signal(struct task *k, unsigned i);
 const char *status_field(const char *path, const char *key, char *buf, size_t len);
 const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
@@ -383,6 +392,8 @@ bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
 			uint64_t insn_addr, const siginfo_t *si);
 
 /* mem.c */
+/* pread or pwrite on mm's /proc/PID/mem until all of len is done, bypassing any batch */
+int mem_rw_raw(struct proc *mm, uint64_t addr, void *buf, size_t len, bool write);
 int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len);
 int mem_write(struct proc *p, uint64_t addr, const void *buf, size_t len);
 static inline struct proc *proc_mm(struct proc *p)

@@ -416,12 +416,6 @@ struct outcome {
 	bool interrupted; /* an interrupt someone sent (uprobe_tracer_stop()) stopped it first */
 };
 
-static bool is_fault(const siginfo_t *si)
-{
-	return si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
-				   si->si_signo == SIGFPE || si->si_signo == SIGILL);
-}
-
 static bool is_stop_signal(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -469,16 +463,8 @@ static int run_one(struct task *k, long req, struct outcome *out)
 			k->stop_sig = SIGTRAP;
 			return 0;
 		}
-		task_hold_signal(k, sig);
-		if (!is_fault(&k->pending[k->npending - 1]))
-			continue;
-		/* delivered first, from this very stop, with its own siginfo */
-		siginfo_t fault = k->pending[k->npending - 1];
-
-		memmove(&k->pending[1], &k->pending[0], (k->npending - 1) * sizeof(fault));
-		k->pending[0] = fault;
-		k->stop_sig = fault.si_signo;
-		return 1;
+		if (task_hold_fault_first(k, sig))
+			return 1;
 	}
 	return -EBUSY;
 }
@@ -712,8 +698,7 @@ out:
 	} else if (site && r == 1 && k->npending &&
 		   trap_fault_handled(t, k, site, addr, &k->pending[0])) {
 		/* a fault handler swallowed the fault: resume with its registers */
-		memmove(&k->pending[0], &k->pending[1], (k->npending - 1) * sizeof(k->pending[0]));
-		k->npending--;
+		task_drop_signal(k, 0);
 		r = task_setregs(k) < 0 ? -ESRCH : 0;
 	} else if (site && r == 0 && site->npost && plan->type == ARCH_T_SYSCALL) {
 		/* only entered, no result yet: its post handlers wait for the syscall-exit stop */

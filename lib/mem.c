@@ -9,14 +9,10 @@
  * through it are forced (FOLL_FORCE), so they reach r-x text and our r-x
  * scratch areas, and one pread/pwrite is one system call for any length.
  */
-/* pread or pwrite until all of len is done */
-static int mem_rw(struct proc *p, uint64_t addr, void *buf, size_t len, bool write)
+int mem_rw_raw(struct proc *mm, uint64_t addr, void *buf, size_t len, bool write)
 {
-	struct proc *mm = proc_mm(p);
 	size_t done = 0;
 
-	if (write && mm->batch)
-		mem_batch_before_write(mm); /* queued writes come first */
 	while (done < len) {
 		ssize_t n = write ? pwrite(mm->memfd, (char *)buf + done, len - done,
 					   (off_t)(addr + done))
@@ -32,6 +28,19 @@ static int mem_rw(struct proc *p, uint64_t addr, void *buf, size_t len, bool wri
 			return -EIO;
 		done += n;
 	}
+	return 0;
+}
+
+static int mem_rw(struct proc *p, uint64_t addr, void *buf, size_t len, bool write)
+{
+	struct proc *mm = proc_mm(p);
+	int err;
+
+	if (write && mm->batch)
+		mem_batch_before_write(mm); /* queued writes come first */
+	err = mem_rw_raw(mm, addr, buf, len, write);
+	if (err)
+		return err;
 	if (write && mm->batch)
 		mem_batch_after_write(mm, addr, buf, len);
 	else if (mm->batch)

@@ -49,28 +49,6 @@ struct mem_batch {
 	unsigned page_next;
 };
 
-static int raw_rw(struct proc *mm, uint64_t addr, void *buf, size_t len, bool write)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = write ? pwrite(mm->memfd, (char *)buf + done, len - done,
-					   (off_t)(addr + done))
-				  : pread(mm->memfd, (char *)buf + done, len - done,
-					  (off_t)(addr + done));
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		done += n;
-	}
-	return 0;
-}
-
 static bool all_held(struct proc *mm)
 {
 	struct uprobe_tracer *t = mm->t;
@@ -205,7 +183,7 @@ static int write_run(struct proc *mm, struct mem_batch *b, uint32_t *idx, unsign
 			}
 			goto write;
 		}
-		err = raw_rw(mm, lo, *scratch, len, false);
+		err = mem_rw_raw(mm, lo, *scratch, len, false);
 		if (err)
 			return err;
 	}
@@ -214,7 +192,7 @@ static int write_run(struct proc *mm, struct mem_batch *b, uint32_t *idx, unsign
 	for (unsigned i = 0; i < n; i++)
 		apply(b, &b->ents[idx[i]], lo, *scratch, len);
 write:
-	return raw_rw(mm, lo, *scratch, len, true);
+	return mem_rw_raw(mm, lo, *scratch, len, true);
 }
 
 /* Writes every queued write: slots first, then text. The batch stays open. */
@@ -231,7 +209,7 @@ static int write_pending(struct proc *mm, struct mem_batch *b)
 	if (!idx) {
 		/* no memory to sort: replay the log as it is, in order */
 		for (unsigned i = 0; i < b->n && !ret; i++)
-			ret = raw_rw(mm, b->ents[i].addr, b->data + b->ents[i].off, b->ents[i].len, true);
+			ret = mem_rw_raw(mm, b->ents[i].addr, b->data + b->ents[i].off, b->ents[i].len, true);
 		goto out;
 	}
 	for (unsigned i = 0; i < b->n; i++)
@@ -327,7 +305,7 @@ int mem_read_cached(struct proc *p, uint64_t addr, void *buf, size_t len)
 		}
 		i = (int)(b->page_next++ % BATCH_PAGES);
 		b->page_valid[i] = false;
-		if (raw_rw(mm, page, b->pages + i * PAGE, PAGE, false))
+		if (mem_rw_raw(mm, page, b->pages + i * PAGE, PAGE, false))
 			return mem_read(p, addr, buf, len);
 		for (unsigned j = 0; j < b->n; j++)
 			apply(b, &b->ents[j], page, b->pages + i * PAGE, PAGE);

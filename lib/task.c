@@ -261,6 +261,35 @@ void task_hold_signal(struct task *k, int sig)
 		k->pending[k->npending++] = si;
 }
 
+bool siginfo_is_fault(const siginfo_t *si)
+{
+	return si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
+				   si->si_signo == SIGFPE || si->si_signo == SIGILL);
+}
+
+bool task_hold_fault_first(struct task *k, int sig)
+{
+	siginfo_t fault;
+
+	task_hold_signal(k, sig);
+	if (!k->npending || !siginfo_is_fault(&k->pending[k->npending - 1]))
+		return false;
+	/* delivered first, from this very stop, with its own siginfo */
+	fault = k->pending[k->npending - 1];
+	memmove(&k->pending[1], &k->pending[0], (k->npending - 1) * sizeof(fault));
+	k->pending[0] = fault;
+	k->stop_sig = fault.si_signo;
+	return true;
+}
+
+void task_drop_signal(struct task *k, unsigned i)
+{
+	if (i >= k->npending)
+		return;
+	memmove(&k->pending[i], &k->pending[i + 1], (k->npending - i - 1) * sizeof(k->pending[0]));
+	k->npending--;
+}
+
 static int early_take(struct uprobe_tracer *t, pid_t tid, int *status)
 {
 	for (unsigned i = 0; i < t->nearly; i++) {

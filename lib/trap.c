@@ -575,8 +575,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 	if (!idx || idx >= a->used)
 		return;
-	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
-				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
+	if (siginfo_is_fault(si)) {
 		const struct slot_info *info = &a->info[idx];
 		uint64_t start = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
 
@@ -586,7 +585,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		     k->regs.rip == start + 1)) {
 			k->regs.rip = info->insn_addr;
 			if (trap_fault_handled(t, k, info->site, info->insn_addr, si))
-				k->npending--; /* swallowed: resumed without it */
+				task_drop_signal(k, k->npending - 1); /* swallowed */
 			task_setregs(k);
 		}
 		return;

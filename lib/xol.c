@@ -291,12 +291,6 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
 }
 
 
-static bool is_fault(const siginfo_t *si)
-{
-	return si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
-				   si->si_signo == SIGFPE || si->si_signo == SIGILL);
-}
-
 /* Per-thread hardware execute breakpoint 0 (DR0/DR7), or none with addr 0. */
 int set_hw_break(struct task *k, uint64_t addr)
 {
@@ -338,15 +332,8 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 			k->stop_sig = SIGTRAP;
 			return 0;
 		}
-		task_hold_signal(k, WSTOPSIG(st));
-		if (!is_fault(&k->pending[k->npending - 1]))
+		if (!task_hold_fault_first(k, WSTOPSIG(st)))
 			continue;
-		/* a fault is delivered first, from this very stop, with its own siginfo */
-		siginfo_t fault = k->pending[k->npending - 1];
-
-		memmove(&k->pending[1], &k->pending[0], (k->npending - 1) * sizeof(fault));
-		k->pending[0] = fault;
-		k->stop_sig = fault.si_signo;
 		if (task_getregs(k) == 0 && k->regs.rip == slot) {
 			k->regs.rip = insn_addr;
 			task_setregs(k);
@@ -474,9 +461,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			/* the instruction faulted: its probes' fault handlers are asked first */
 			if (first && k->regs.rip == insn_addr &&
 			    trap_fault_handled(t, k, fsite, insn_addr, &k->pending[0])) {
-				memmove(&k->pending[0], &k->pending[1],
-					(k->npending - 1) * sizeof(k->pending[0]));
-				k->npending--;
+				task_drop_signal(k, 0);
 				k->stop_sig = k->npending ? k->stop_sig : 0;
 				return task_setregs(k);
 			}

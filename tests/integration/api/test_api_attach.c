@@ -162,38 +162,6 @@ static int traced_threads(pid_t pid)
 	return count_threads(pid, "status", is_traced);
 }
 
-/* Anonymous executable mappings (libuprobe's scratch pages would be such); printed if verbose. */
-static int anon_exec_maps_v(pid_t pid, bool verbose)
-{
-	char path[64], line[4096 + 128];
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
-	FILE *fp = fopen(path, "r");
-
-	if (!fp)
-		return -1;
-	while (fgets(line, sizeof(line), fp)) {
-		char perms[8];
-		int pos = 0;
-
-		if (sscanf(line, "%*x-%*x %7s %*x %*s %*u %n", perms, &pos) < 1 || !pos)
-			continue;
-		if (perms[2] == 'x' && (line[pos] == '\n' || line[pos] == 0)) {
-			n++;
-			if (verbose)
-				print_error("  left mapped: %s", line);
-		}
-	}
-	fclose(fp);
-	return n;
-}
-
-static int anon_exec_maps(pid_t pid)
-{
-	return anon_exec_maps_v(pid, false);
-}
-
 /* No scratch area is left in the process after a detach. */
 static void assert_no_scratch(pid_t pid, int before, int cycle)
 {

@@ -4,20 +4,6 @@
 
 static const char *g_loop, *g_seccomp;
 
-/* Anonymous executable mappings (a scratch area would be one). */
-static int anon_exec_maps(pid_t pid)
-{
-	struct maps m;
-	int n = 0;
-
-	if (!maps_read(pid, &m))
-		return -1;
-	for (int i = 0; i < m.n; i++)
-		n += m.e[i].perms[2] == 'x' && !m.e[i].path[0];
-	maps_free(&m);
-	return n;
-}
-
 /*
  * How many bytes of pid's executable file mappings differ from their files
  * (program, libraries, the dynamic linker), -1 if they cannot be read. The

@@ -9,21 +9,6 @@ static const char *g_filtered;
 
 #define CALLS 20000
 
-/* Anonymous executable mappings of pid (scratch areas are such); -1 if it cannot be read. */
-static int anon_exec_maps(pid_t pid)
-{
-	struct maps m;
-	int n = 0;
-
-	if (!maps_read(pid, &m))
-		return -1;
-	for (int i = 0; i < m.n; i++)
-		if (m.e[i].perms[2] == 'x' && !m.e[i].path[0])
-			n++;
-	maps_free(&m);
-	return n;
-}
-
 /* 'S' in /proc/PID/stat: blocked in its system call, not running its own code. */
 static bool sleeping(pid_t pid)
 {

@@ -530,6 +530,34 @@ TT_FN const struct map_ent *maps_find(const struct maps *m, uint64_t addr)
 }
 
 /* True when addr lies in an executable mapping of a file (never an anonymous or scratch page). */
+/*
+ * Anonymous executable mappings of pid (scratch areas are such), each
+ * printed if verbose; -1 if they cannot be read.
+ */
+TT_FN int anon_exec_maps_v(pid_t pid, bool verbose)
+{
+	struct maps m;
+	int n = 0;
+
+	if (!maps_read(pid, &m))
+		return -1;
+	for (int i = 0; i < m.n; i++) {
+		if (m.e[i].perms[2] != 'x' || m.e[i].path[0])
+			continue;
+		n++;
+		if (verbose)
+			print_error("  left mapped: %llx-%llx %s\n", (unsigned long long)m.e[i].start,
+				    (unsigned long long)m.e[i].end, m.e[i].perms);
+	}
+	maps_free(&m);
+	return n;
+}
+
+TT_FN int anon_exec_maps(pid_t pid)
+{
+	return anon_exec_maps_v(pid, false);
+}
+
 TT_FN bool in_file_text(const struct maps *m, uint64_t addr)
 {
 	const struct map_ent *e = maps_find(m, addr);
