@@ -66,6 +66,7 @@ struct row {
 	double v[REPS];
 	int nv;
 	char note[160];
+	char how[16];           /* libuprobe rows: "detour" or "int3", how the probe was hit */
 };
 
 struct placement {
@@ -529,6 +530,60 @@ static int tracer_run_bounded(struct uprobe_tracer *t, pid_t pid, unsigned secs)
 	return err;
 }
 
+/* ---- jump detours: which libuprobe rows got one; rows with optimization off ---- */
+
+static unsigned long detour_lines; /* libuprobe's "jump detour for ..., at ..." debug lines */
+static bool optimize_off;          /* next libuprobe rows: uprobe_tracer_set_optimize(false) */
+
+/* libuprobe's messages: warnings to stderr as by default; detours made are counted. */
+static int bench_print(enum uprobe_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (strstr(buf, ": jump detour for ") && strstr(buf, " bytes, at 0x"))
+		detour_lines++;
+	if (level == UPROBE_WARN || getenv("LIBUPROBE_DEBUG"))
+		fputs(buf, stderr);
+	return 0;
+}
+
+/* After the probe is added: the switch, and where the count of detours stands. */
+static void detour_setup(struct uprobe_tracer *t, unsigned long *mark)
+{
+	if (optimize_off)
+		uprobe_tracer_set_optimize(t, false);
+	*mark = detour_lines;
+}
+
+static void detour_record(struct row *r, unsigned long mark)
+{
+	snprintf(r->how, sizeof(r->how), "%s", detour_lines > mark ? "detour" : "int3");
+}
+
+static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
+			 struct row *r);
+
+/* The entry-probe rows again with jump optimization switched off, next to the default ones. */
+static void measure_optimize_off(struct placement *pl)
+{
+	char label[64];
+	uint64_t hits, ns;
+
+	optimize_off = true;
+	for (int i = 0; i < NFUNCS; i++) {
+		struct row *r;
+
+		if (funcs[i].sym_off)
+			continue;
+		snprintf(label, sizeof(label), "libuprobe: %s opt off", funcs[i].what);
+		r = row_get(pl, label, U_NS_HIT, "hits");
+		if (run_libuprobe(&funcs[i], nhits, &hits, &ns, r) == 0 && hits)
+			row_add(r, (double)ns / (double)hits, hits);
+	}
+	optimize_off = false;
+}
+
 /* One libuprobe row: spawn the target, one probe with an empty handler, run it to the end. */
 static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
 			 struct row *r)
@@ -538,6 +593,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 	char nstr[32], fdstr[16];
 	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
 	uint64_t done = 0;
+	unsigned long detours = 0;
 	int p[2], err, st;
 	pid_t pid = 0;
 
@@ -566,6 +622,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 		tracer_run_bounded(t, pid, 5);
 		goto out;
 	}
+	detour_setup(t, &detours);
 	if (uprobe_file_offset(u) != f->file_off)
 		row_note(r, "libuprobe says file offset 0x%llx, the ELF says 0x%llx",
 			 (unsigned long long)uprobe_file_offset(u),
@@ -586,6 +643,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 	if (!err && *hits != n)
 		row_note(r, "%llu hits for %llu calls", (unsigned long long)*hits,
 			 (unsigned long long)n);
+	detour_record(r, detours);
 out:
 	close(p[0]);
 out_free:
@@ -920,6 +978,7 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 			if (!err && hits)
 				row_add(r, (double)ns / (double)hits, hits);
 		}
+		measure_optimize_off(pl);
 	}
 
 	for (int i = 0; i < NFUNCS; i++) {
@@ -1098,6 +1157,8 @@ static void print_table(struct placement *pls, int npl)
 				printf("  %.2f us/probe", 1000.0 * m / (double)r->count);
 			if (r->nv < REPS)
 				printf("  (%d of %d runs)", r->nv, REPS);
+			if (r->how[0])
+				printf("  [%s]", r->how);
 			if (r->note[0])
 				printf("  %s", r->note);
 			printf("\n");
@@ -1129,7 +1190,8 @@ static void usage(const char *argv0)
 {
 	printf("usage: %s [--quick] [--hits N]\n"
 	       "  Measures ns per probe hit: a raw ptrace floor, libuprobe entry probes on\n"
-	       "  several first instructions, kernel uprobes (root, tracefs) on the same\n"
+	       "  several first instructions (tagged [detour] or [int3], and again with jump\n"
+	       "  optimization off), kernel uprobes (root, tracefs) on the same\n"
 	       "  instructions, and the cost of adding/removing 1,000 and 10,000 probes;\n"
 	       "  all of it pinned to one CPU and unpinned. --quick: 10x fewer hits.\n", argv0);
 }
@@ -1170,6 +1232,7 @@ int main(int argc, char **argv)
 		if (CPU_ISSET(c, &orig_mask))
 			pin_cpu = c;
 	install_signals();
+	uprobe_set_print(bench_print);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	print_machine(quick);
 	print_load("at start");

@@ -26,6 +26,7 @@ struct site {
 	unsigned nprobes, cap;
 	unsigned nret;          /* how many of them are return probes */
 	unsigned refs;          /* probes + slots that still name it */
+	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
 	struct site *next, *prev; /* the registry, for iteration */
 	struct site *hnext;     /* hash chain, for lookup */
 };
@@ -63,6 +64,11 @@ struct bp {
 	 * reuses it instead of taking a new one.
 	 */
 	bool retired;
+	/* jump optimization (detour.c) */
+	uint64_t detour; /* its detour slot once built, kept for reuse (slots never change) */
+	uint8_t dstate;  /* enum detour_state */
+	uint8_t dtries;  /* costly attempts that failed */
+	uint16_t dwait;  /* hits to let pass before the next attempt */
 };
 
 /* Open-addressing hash of breakpoints keyed by vaddr: O(1) on the hit path. */
@@ -79,6 +85,7 @@ struct bp_table {
 struct slot_info {
 	uint64_t insn_addr;
 	struct site *site; /* holds a reference: the plan outlives probe removal */
+	bool detour;       /* a jump detour (detour.c), not one instruction's slot */
 };
 
 /*
@@ -167,6 +174,7 @@ struct task {
 	struct ret_instance *rets; /* pending return-probed calls, newest first */
 	unsigned nrets;
 	uint64_t unwind_sp;        /* rsp at entry to an unwinder; 0 when none runs */
+	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
 	struct task *hnext;
 };
 
@@ -213,6 +221,7 @@ struct uprobe_tracer {
 	char errmsg[512];
 	uint64_t next_call_id;
 	bool follow_forks;     /* fork children stay traced, with every probe */
+	bool no_detour;        /* uprobe_tracer_set_optimize(t, false) */
 	/*
 	 * Waking run() from other threads: a child of the run thread blocked
 	 * reading wake_pipe exits when a byte arrives, and its exit ends the
@@ -309,6 +318,7 @@ void probe_bcache_free(struct uprobe_tracer *t);
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
+int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
@@ -347,6 +357,20 @@ struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, con
 
 /* unwind.c */
 void unwind_free(struct uprobe_tracer *t);
+
+/* detour.c: jump-optimized probes */
+uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
+void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
+		   uint64_t detour);
+bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b);
+void detour_signal(struct uprobe_tracer *t, struct task *k, const siginfo_t *si);
+bool detour_fault(struct uprobe_tracer *t, struct task *k);
+bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, struct user_regs_struct *regs);
+bool detour_at(struct proc *p, uint64_t addr);
+void detour_unoptimize(struct proc *p, struct bp *b);
+void detour_write_back(struct proc *target, const struct bp *b);
+void detour_clear_range(struct proc *p, uint64_t vaddr);
+void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte);
 
 /* inject.c */
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],

@@ -208,6 +208,7 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot read 0x%llx: %s", p->pid,
 				  (unsigned long long)vaddr, strerror(-err));
+	detour_orig_byte(p, vaddr, &byte);
 	if (byte == INT3)
 		return tracer_err(t, -EEXIST,
 				  "pid %d: an int3 is already at 0x%llx (%s+0x%llx), placed by "
@@ -249,6 +250,8 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 		b->slot = slot;
 		b->orig = s->plan.bytes[0];
 	}
+	/* inside another probe's jump detour: that one goes back to an int3 first */
+	detour_clear_range(p, vaddr);
 	err = mem_write(p, vaddr, &int3, 1);
 	if (err) {
 		b->retired = true;
@@ -264,6 +267,7 @@ static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void
 
 	if (!b || b->site != s || b->retired)
 		return 0;
+	detour_unoptimize(p, b);
 	mem_write(p, vaddr, &b->orig, 1);
 	b->retired = true;
 	return 0;
@@ -379,6 +383,7 @@ int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 
 		if (!b->vaddr || b->site == BP_TOMB || b->retired)
 			continue;
+		detour_write_back(target, b);
 		mem_write(target, b->vaddr, &b->orig, 1);
 	}
 	if (target == p)

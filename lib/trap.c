@@ -115,12 +115,15 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	resume_or_hold(t, k);
 }
 
+static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k);
+
 static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	struct proc *mm = proc_mm(p);
+	struct user_regs_struct saved;
 	struct ret_instance *ri;
-	uint64_t addr;
+	uint64_t addr, detour = 0;
 	struct bp *b;
 
 	if (k->state == TASK_STEPPING) {
@@ -149,6 +152,9 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	 */
 	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k))
 		b = NULL;
+	/* a jump detour's int3 (detour.c): addr becomes the probed instruction's */
+	if (!b && mm->areas)
+		detour = detour_trap(t, k, &addr, &b);
 	if (b && b->internal) {
 		uint8_t orig = b->orig;
 
@@ -173,6 +179,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			hold(k);
 			return;
 		}
+		saved = k->regs;
 		k->regs.rip = addr;
 		if (k->unwind_sp)
 			ret_event(t, k);
@@ -187,6 +194,10 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		}
 		if (ri)
 			ret_commit(t, k, ri);
+		if (detour) {
+			detour_resume(t, k, &saved, detour);
+			return;
+		}
 		/* bp may have moved if a handler added probes; look it up again */
 		b = bp_lookup(&mm->bps, addr);
 		if (!b || b->retired) {
@@ -194,6 +205,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			task_resume(k);
 			return;
 		}
+		if (detour_try(t, k, b))
+			return;
 		if (b->site->plan.kind == ARCH_STEP)
 			b->site->refs++; /* dropped in step_done */
 		execute_plan(t, k, b);
@@ -213,6 +226,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	/* The program's own SIGTRAP (its int3, raise(), kill from outside): deliver it. */
 	k->stop_sig = SIGTRAP;
 	task_hold_signal(k, SIGTRAP);
+	if (mm->areas)
+		signal_out_of_slot(t, k);
 	resume_or_hold(t, k);
 }
 
@@ -294,7 +309,8 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
-	ck->want_stop = forker->want_stop;
+	/* a hold of the parent's memory for a moment does not concern the child's */
+	ck->want_stop = forker->want_stop && !forker->release;
 	resume_or_hold(t, ck);
 	return;
 fail:
@@ -321,6 +337,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 
 		if (nk) {
 			nk->want_stop = k->want_stop;
+			/* held with its creator for a moment (task_mark_running): let go with it too */
+			nk->release = k->release;
 			resume_or_hold(t, nk);
 		}
 		goto out;
@@ -413,6 +431,10 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 	if (!idx || idx >= a->used)
 		return;
+	if (a->info[idx].detour) {
+		detour_signal(t, k, si);
+		return;
+	}
 	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
 				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
 		if (k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE) {

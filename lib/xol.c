@@ -67,13 +67,36 @@ static uint64_t find_gap(struct proc *p, uint64_t near, uint64_t size)
 	return best;
 }
 
+/*
+ * Held in a stop inside a system call (a clone or fork event): its return
+ * value is not in rax yet, so the registers an injected call restores would
+ * make the call return -ENOSYS (and glibc's pthread_create then clones a
+ * second thread onto the same stack).
+ */
+static bool inside_syscall(struct task *k)
+{
+	struct user_regs_struct r;
+
+	return ptrace(PTRACE_GETREGS, k->tid, NULL, &r) == 0 && r.orig_rax != (uint64_t)-1 &&
+	       r.rax == (uint64_t)-ENOSYS;
+}
+
+/* A held thread to inject through: one outside a system call if there is one. */
 static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
 {
-	for (unsigned i = 0; i < TASK_HASH; i++)
-		for (struct task *k = t->tasks[i]; k; k = k->hnext)
-			if (k->proc == p && k->state == TASK_STOPPED)
+	struct task *any = NULL;
+
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+			if (k->proc != p || k->state != TASK_STOPPED)
+				continue;
+			if (!inside_syscall(k))
 				return k;
-	return NULL;
+			if (!any)
+				any = k;
+		}
+	}
+	return any;
 }
 
 static bool under_seccomp_filter(struct task *k)
@@ -185,6 +208,14 @@ int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 	return area_create(t, p, near, &a);
 }
 
+/* One more area near `near`, for code that must reach it with rel32 jumps (detour.c). */
+int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near)
+{
+	struct xol_area *a;
+
+	return area_create(t, p, near, &a);
+}
+
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot)
 {
@@ -223,6 +254,7 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 		return tracer_err(t, err, "pid %d: cannot write a slot: %s", p->pid, strerror(-err));
 	a->info[a->used].insn_addr = vaddr;
 	a->info[a->used].site = s;
+	a->info[a->used].detour = false;
 	s->refs++;
 	a->used++;
 	*slot = addr;
@@ -374,6 +406,13 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 		if (!a)
 			return 0;
 		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
+		if (idx > 0 && idx < a->used && a->info[idx].detour) {
+			/* a jump detour (detour.c): rewound from its very start only, else stepped */
+			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
+					      &k->regs))
+				return task_setregs(k);
+			idx = 0;
+		}
 		if (idx > 0 && idx < a->used) {
 			const struct slot_info *si = &a->info[idx];
 			const struct arch_plan *plan = &si->site->plan;
@@ -396,7 +435,13 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				return task_setregs(k);
 			if (k->regs.rip == slot) {
 				first = plan;
-				if (last == slot && set_hw_break(k, slot + plan->len) == 0)
+				/*
+				 * Only an instruction that falls through reaches slot + len: a
+				 * step that did not move a ret or jump (an interrupt reported
+				 * first) must not let the thread run free.
+				 */
+				if (last == slot && plan->type == ARCH_T_OTHER &&
+				    set_hw_break(k, slot + plan->len) == 0)
 					req = PTRACE_CONT;
 			}
 		}
@@ -406,8 +451,11 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			set_hw_break(k, 0);
 		if (r < 0)
 			return r;
-		if (r > 0)
+		if (r > 0) {
+			/* a copy in a detour faulted: reported at its own address (detour.c) */
+			detour_fault(t, k);
 			return 0;
+		}
 		if (first)
 			hide_trap_flag(k, first);
 	}
