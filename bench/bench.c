@@ -66,6 +66,7 @@ struct row {
 	double v[REPS];
 	int nv;
 	char note[160];
+	char how[16];           /* libuprobe rows: "detour" or "int3", how the probe was hit */
 };
 
 struct placement {
@@ -542,6 +543,60 @@ static int tracer_run_bounded(struct uprobe_tracer *t, pid_t pid, unsigned secs)
 	return err;
 }
 
+/* ---- jump detours: which libuprobe rows got one; rows with optimization off ---- */
+
+static unsigned long detour_lines; /* libuprobe's "jump detour for ..., at ..." debug lines */
+static bool optimize_off;          /* next libuprobe rows: uprobe_tracer_set_optimize(false) */
+
+/* libuprobe's messages: warnings to stderr as by default; detours made are counted. */
+static int bench_print(enum uprobe_print_level level, const char *fmt, va_list ap)
+{
+	char buf[1024];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (strstr(buf, ": jump detour for ") && strstr(buf, " bytes, at 0x"))
+		detour_lines++;
+	if (level == UPROBE_WARN || getenv("LIBUPROBE_DEBUG"))
+		fputs(buf, stderr);
+	return 0;
+}
+
+/* After the probe is added: the switch, and where the count of detours stands. */
+static void detour_setup(struct uprobe_tracer *t, unsigned long *mark)
+{
+	if (optimize_off)
+		uprobe_tracer_set_optimize(t, false);
+	*mark = detour_lines;
+}
+
+static void detour_record(struct row *r, unsigned long mark)
+{
+	snprintf(r->how, sizeof(r->how), "%s", detour_lines > mark ? "detour" : "int3");
+}
+
+static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
+			 struct row *r);
+
+/* The entry-probe rows again with jump optimization switched off, next to the default ones. */
+static void measure_optimize_off(struct placement *pl)
+{
+	char label[64];
+	uint64_t hits, ns;
+
+	optimize_off = true;
+	for (int i = 0; i < NFUNCS; i++) {
+		struct row *r;
+
+		if (funcs[i].sym_off)
+			continue;
+		snprintf(label, sizeof(label), "libuprobe: %s opt off", funcs[i].what);
+		r = row_get(pl, label, U_NS_HIT, "hits");
+		if (run_libuprobe(&funcs[i], nhits, &hits, &ns, r) == 0 && hits)
+			row_add(r, (double)ns / (double)hits, hits);
+	}
+	optimize_off = false;
+}
+
 /* One libuprobe row: spawn the target, one probe with an empty handler, run it to the end. */
 static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
 			 struct row *r)
@@ -551,6 +606,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 	char nstr[32], fdstr[16];
 	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
 	uint64_t done = 0;
+	unsigned long detours = 0;
 	int p[2], err, st;
 	pid_t pid = 0;
 
@@ -579,6 +635,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 		tracer_run_bounded(t, pid, 5);
 		goto out;
 	}
+	detour_setup(t, &detours);
 	if (uprobe_file_offset(u) != f->file_off)
 		row_note(r, "libuprobe says file offset 0x%llx, the ELF says 0x%llx",
 			 (unsigned long long)uprobe_file_offset(u),
@@ -599,6 +656,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 	if (!err && *hits != n)
 		row_note(r, "%llu hits for %llu calls", (unsigned long long)*hits,
 			 (unsigned long long)n);
+	detour_record(r, detours);
 out:
 	close(p[0]);
 out_free:
@@ -1355,6 +1413,7 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 				row_add(r, (double)ns / (double)hits, hits);
 		}
 		measure_ret_rows(pl);
+		measure_optimize_off(pl);
 	}
 
 	measure_inline(pl);
@@ -1541,6 +1600,8 @@ static void print_table(struct placement *pls, int npl)
 				printf("  %.2f us/probe", 1000.0 * m / (double)r->count);
 			if (r->nv < REPS)
 				printf("  (%d of %d runs)", r->nv, REPS);
+			if (r->how[0])
+				printf("  [%s]", r->how);
 			if (r->note[0])
 				printf("  %s", r->note);
 			printf("\n");
@@ -1572,10 +1633,11 @@ static void usage(const char *argv0)
 {
 	printf("usage: %s [--quick] [--hits N]\n"
 	       "  Measures ns per probe hit: a raw ptrace floor, libuprobe entry probes on\n"
-	       "  several first instructions, entry + return probes, kernel uprobes and\n"
-	       "  uretprobes (root, tracefs) on the same instructions, and the cost of\n"
-	       "  adding/removing 1,000 and 10,000 probes; all of it pinned to one CPU and\n"
-	       "  unpinned (there also with the tracer following the tracee's CPU).\n"
+	       "  several first instructions (tagged [detour] or [int3], and again with jump\n"
+	       "  optimization off), entry + return probes, the inline fallback, kernel\n"
+	       "  uprobes and uretprobes (root, tracefs) on the same instructions, and the\n"
+	       "  cost of adding/removing 1,000 and 10,000 probes; all of it pinned to one\n"
+	       "  CPU and unpinned (there also with the tracer following the tracee's CPU).\n"
 	       "  --quick: 10x fewer hits.\n", argv0);
 }
 
@@ -1616,6 +1678,7 @@ int main(int argc, char **argv)
 		if (CPU_ISSET(c, &orig_mask))
 			pin_cpu = c;
 	install_signals();
+	uprobe_set_print(bench_print);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	print_machine(quick);
 	print_load("at start");

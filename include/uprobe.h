@@ -276,6 +276,22 @@ UPROBE_API int uprobe_tracer_set_cpu(struct uprobe_tracer *t, int cpu);
 UPROBE_API int uprobe_tracer_force_inline(struct uprobe_tracer *t, bool on);
 
 /*
+ * Whether entry probes may be jump-optimized (on by default), as the
+ * kernel's optimized kprobes are: once a probe has been hit, where it is
+ * safe, its instruction and the following ones (at least 5 bytes) are
+ * replaced by a jump to a copy of them in libuprobe's scratch area that
+ * traps there; a hit then costs no register write unless a handler changes
+ * a register. Handlers see the same hit either way (uprobe_hit_addr() and
+ * rip are the probed address). It is not done where a jump could land, or a
+ * thread be, inside the replaced bytes: functions with indirect jumps, a
+ * jump into those bytes, a call among them, several instructions in the
+ * middle of a function, other probes among them. false puts every optimized
+ * probe back to an int3 at once; true applies from the next hits on.
+ * Callable from handlers and through uprobe_tracer_call(). 0 or -EINVAL.
+ */
+UPROBE_API int uprobe_tracer_set_optimize(struct uprobe_tracer *t, bool on);
+
+/*
  * The wait status (as from waitpid) of a tracee process that ended while
  * traced; -ESRCH if this tracer saw no such process end.
  */

@@ -26,6 +26,7 @@ struct site {
 	uint16_t nret;          /* how many of them are return probes */
 	uint16_t npost;         /* how many have a post handler: hits then run the post slot */
 	unsigned refs;          /* probes + slots that still name it */
+	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
 	struct site *hnext;     /* hash chain, for lookup */
 	struct uprobe *one;     /* the probes array of a site with a single probe */
 };
@@ -87,15 +88,41 @@ struct bp {
 	uint64_t vaddr; /* 0: empty hash slot */
 	struct site *site;
 	uint64_t slot;  /* out-of-line code for this instruction; 0: it runs in place (inline.c) */
-	uint8_t orig;   /* the byte the int3 replaced */
-	bool internal;  /* the spawn-time entry breakpoint, not a probe */
+	/*
+	 * Jump optimization (detour.c): its detour slot once built, kept for
+	 * reuse (slots never change), as an offset from vaddr (its jmp rel32
+	 * reaches it); 0 none. Read and set with bp_detour()/bp_set_detour().
+	 */
+	int32_t detour_rel;
+	uint16_t dwait;   /* hits to let pass before the next attempt */
+	uint8_t orig;     /* the byte the int3 replaced */
+	bool internal : 1; /* the spawn-time entry breakpoint, not a probe */
 	/*
 	 * Its probes were removed and the int3 is gone, but the slot stays
 	 * valid (a thread may still be in it): adding a probe there again
 	 * reuses it instead of taking a new one.
 	 */
-	bool retired;
+	bool retired : 1;
+	uint8_t dstate : 2; /* enum detour_state */
+	uint8_t dtries : 3; /* costly attempts that failed */
 };
+
+/*
+ * Hits a new breakpoint takes before it is first tried for a jump detour:
+ * trying holds the whole process, worth it for a hot probe only (probing
+ * every instruction of a program must not hold it once per instruction).
+ */
+#define DETOUR_FIRST_WAIT 32
+
+static inline uint64_t bp_detour(const struct bp *b)
+{
+	return b->detour_rel ? b->vaddr + (int64_t)b->detour_rel : 0;
+}
+
+static inline void bp_set_detour(struct bp *b, uint64_t slot)
+{
+	b->detour_rel = (int32_t)(int64_t)(slot - b->vaddr);
+}
 
 /* Open-addressing hash of breakpoints keyed by vaddr: O(1) on the hit path. */
 struct bp_table {
@@ -125,6 +152,7 @@ struct xol_area {
 	unsigned nslots, used;
 	struct slot_info *info; /* grows with used */
 	uint64_t *post_map;     /* a bit per slot: a post slot (arch_relocate_post); NULL if none */
+	uint64_t *detour_map;   /* a bit per slot: a jump detour (detour.c); NULL if none */
 	unsigned info_cap;
 	struct xol_area *next;
 };
@@ -132,6 +160,11 @@ struct xol_area {
 static inline bool xol_is_post(const struct xol_area *a, unsigned idx)
 {
 	return a->post_map && (a->post_map[idx / 64] >> (idx % 64) & 1);
+}
+
+static inline bool xol_is_detour(const struct xol_area *a, unsigned idx)
+{
+	return a->detour_map && (a->detour_map[idx / 64] >> (idx % 64) & 1);
 }
 
 /* Offsets of the gadgets in the first slot of every area. */
@@ -213,6 +246,7 @@ struct task {
 	struct site *post_sys;
 	uint64_t post_sys_addr;
 	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
+	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
 	struct task *hnext;
 };
 
@@ -290,6 +324,7 @@ struct uprobe_tracer {
 	uint64_t next_call_id;
 	bool force_inline;     /* processes spawned or attached from now on get no scratch area */
 	bool follow_forks;     /* fork children stay traced, with every probe */
+	bool no_detour;        /* uprobe_tracer_set_optimize(t, false) */
 	/*
 	 * Waking run() from other threads: a child of the run thread blocked
 	 * reading wake_pipe exits when a byte arrives, and its exit ends the
@@ -443,8 +478,11 @@ int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64
 int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		  bool post, uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
+int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k);
+/* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
+int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
 /*
  * k stands at a slot's syscall: runs it to its syscall-entry stop, where it
  * stays, past the instruction and in the slot. 0, or -errno (not reached).
@@ -501,6 +539,19 @@ void unwind_free(struct uprobe_tracer *t);
 void place_run_begin(struct uprobe_tracer *t);
 void place_run_end(struct uprobe_tracer *t);
 void place_follow(struct uprobe_tracer *t, struct task *k);
+/* detour.c: jump-optimized probes */
+uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
+void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
+		   uint64_t detour);
+bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b);
+void detour_signal(struct uprobe_tracer *t, struct task *k, const siginfo_t *si);
+bool detour_fault(struct uprobe_tracer *t, struct task *k);
+bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, struct user_regs_struct *regs);
+bool detour_at(struct proc *p, uint64_t addr);
+void detour_unoptimize(struct proc *p, struct bp *b);
+void detour_write_back(struct proc *target, const struct bp *b);
+void detour_clear_range(struct proc *p, uint64_t vaddr);
+void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte);
 
 /* inject.c */
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],

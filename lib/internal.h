@@ -251,4 +251,32 @@ int arch_emulate(const struct arch_plan *plan, uint64_t insn_addr, struct user_r
 int arch_slot_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
 		   uint64_t pc, struct user_regs_struct *regs, const struct arch_mem *mem);
 
+/*
+ * Jump detours (detour.c), the kernel's optimized kprobes in user space: the
+ * probed instruction and those after it, until ARCH_JMP_LEN bytes are
+ * covered, become one jmp rel32 to a detour in a scratch area.
+ */
+#define ARCH_JMP_LEN 5
+/*
+ * For the scan of a whole function: the length of the instruction at code
+ * (or -ENOEXEC); *ind_jmp when it is an indirect jump; *has_target and
+ * *target_off (from the instruction's address) for a direct branch or call.
+ */
+int arch_insn_flow(const uint8_t *code, size_t avail, bool *ind_jmp, bool *has_target,
+		   int64_t *target_off);
+/* Whether plan's instruction may be covered by a detour; only the last may branch. */
+bool arch_detour_ok(const struct arch_plan *plan, bool last);
+/* Writes jmp rel32 from `from` to `to` into out; false when out of reach. */
+bool arch_jump(uint64_t from, uint64_t to, uint8_t out[ARCH_JMP_LEN]);
+/*
+ * Writes into out (ARCH_SLOT_SIZE bytes) the detour for the n consecutive
+ * instructions of plans starting at insn_addr, to run at slot_addr: an int3
+ * at slot_addr, then the copy of the instruction at insn_addr + k at
+ * slot_addr + 1 + k, and the last one relocated as arch_relocate() does, so
+ * that a thread falling through continues at insn_addr + (covered bytes).
+ * Returns the length, or -ERANGE / -E2BIG.
+ */
+int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t insn_addr,
+			 uint64_t slot_addr, uint8_t *out);
+
 #endif /* UPROBE_INTERNAL_H */

@@ -288,6 +288,7 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot read 0x%llx: %s", p->pid,
 				  (unsigned long long)vaddr, strerror(-err));
+	detour_orig_byte(p, vaddr, &byte);
 	if (byte == INT3)
 		return tracer_err(t, -EEXIST,
 				  "pid %d: an int3 is already at 0x%llx (%s+0x%llx), placed by "
@@ -309,8 +310,10 @@ static int post_slot_cb(struct proc *p, const struct site *cs, uint64_t vaddr, v
 	uint64_t slot;
 	int err;
 
-	if (!b || b->site != s || !b->slot || probe_post_slot(p, vaddr) ||
-	    arch_post_steps(&s->plan))
+	if (!b || b->site != s || !b->slot)
+		return 0;
+	detour_unoptimize(p, b); /* its exits need post int3s, which a detour has not */
+	if (probe_post_slot(p, vaddr) || arch_post_steps(&s->plan))
 		return 0;
 	err = xol_slot_make(ctx, p, s, vaddr, true, &slot);
 	if (err)
@@ -350,6 +353,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 		b->site = s;
 		b->slot = slot;
 		b->orig = s->plan.bytes[0];
+		b->dwait = DETOUR_FIRST_WAIT;
 	}
 	if (s->npost && b->slot) {
 		err = post_slot_cb(p, s, vaddr, t);
@@ -358,6 +362,8 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 			return err;
 		}
 	}
+	/* inside another probe's jump detour: that one goes back to an int3 first */
+	detour_clear_range(p, vaddr);
 	err = mem_write_deferred(p, vaddr, &int3, 1, MEM_TEXT);
 	if (err) {
 		b->retired = true;
@@ -373,6 +379,7 @@ static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void
 
 	if (!b || b->site != s || b->retired)
 		return 0;
+	detour_unoptimize(p, b);
 	mem_write_deferred(p, vaddr, &b->orig, 1, MEM_TEXT);
 	b->retired = true;
 	return 0;
@@ -488,6 +495,7 @@ int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 
 		if (!b->vaddr || b->site == BP_TOMB || b->retired)
 			continue;
+		detour_write_back(target, b);
 		mem_write(target, b->vaddr, &b->orig, 1);
 	}
 	inline_restore_trap(p, target);

@@ -453,7 +453,8 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 			mm = proc_mm(k->proc);
 			addr = k->regs.rip - 1;
 			b = bp_lookup(&mm->bps, addr);
-			if (!b && !((mm->areas || mm->trap) && addr == proc_trampoline(k->proc)))
+			if (!b && !((mm->areas || mm->trap) && (addr == proc_trampoline(k->proc) ||
+								detour_at(k->proc, addr))))
 				continue;
 			if (!sigtrap_pending(k))
 				continue;

@@ -251,12 +251,15 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 	return true;
 }
 
+static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k);
+
 static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	struct proc *mm = proc_mm(p);
+	struct user_regs_struct saved;
 	struct ret_instance *ri;
-	uint64_t addr;
+	uint64_t addr, detour = 0;
 	struct bp *b;
 
 	if (k->state == TASK_STEPPING) {
@@ -295,6 +298,9 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	 */
 	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k))
 		b = NULL;
+	/* a jump detour's int3 (detour.c): addr becomes the probed instruction's */
+	if (!b && mm->areas)
+		detour = detour_trap(t, k, &addr, &b);
 	if (b && b->internal) {
 		uint8_t orig = b->orig;
 
@@ -319,6 +325,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			hold(k);
 			return;
 		}
+		saved = k->regs;
 		k->regs.rip = addr;
 		if (k->unwind_sp)
 			ret_event(t, k);
@@ -333,6 +340,10 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		}
 		if (ri)
 			ret_commit(t, k, ri);
+		if (detour) {
+			detour_resume(t, k, &saved, detour);
+			return;
+		}
 		/* bp may have moved if a handler added probes; look it up again */
 		b = bp_lookup(&mm->bps, addr);
 		if (!b || b->retired) {
@@ -346,6 +357,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 				resume_or_hold(t, k);
 			return;
 		}
+		if (detour_try(t, k, b))
+			return;
 		if (needs_step(b->site))
 			b->site->refs++; /* dropped in step_done */
 		execute_plan(t, k, b);
@@ -377,6 +390,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	/* The program's own SIGTRAP (its int3, raise(), kill from outside): deliver it. */
 	k->stop_sig = SIGTRAP;
 	task_hold_signal(k, SIGTRAP);
+	if (mm->areas)
+		signal_out_of_slot(t, k);
 	resume_or_hold(t, k);
 }
 
@@ -452,7 +467,8 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
-	ck->want_stop = forker->want_stop;
+	/* a hold of the parent's memory for a moment does not concern the child's */
+	ck->want_stop = forker->want_stop && !forker->release;
 	resume_or_hold(t, ck);
 	return;
 fail:
@@ -479,6 +495,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 
 		if (nk) {
 			nk->want_stop = k->want_stop;
+			/* held with its creator for a moment (task_mark_running): let go with it too */
+			nk->release = k->release;
 			resume_or_hold(t, nk);
 		}
 		goto out;
@@ -575,6 +593,18 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 	if (!idx || idx >= a->used)
 		return;
+	if (xol_is_detour(a, idx)) {
+		const struct slot_info *info = &a->info[idx];
+
+		detour_signal(t, k, si);
+		/* the probed instruction itself (the first copy) faulted: its fault handlers first */
+		if (siginfo_is_fault(si) && k->regs_valid && k->regs.rip == info->insn_addr &&
+		    trap_fault_handled(t, k, info->site, info->insn_addr, si)) {
+			task_drop_signal(k, k->npending - 1);
+			task_setregs(k);
+		}
+		return;
+	}
 	if (siginfo_is_fault(si)) {
 		const struct slot_info *info = &a->info[idx];
 		uint64_t start = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;

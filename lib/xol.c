@@ -67,13 +67,36 @@ static uint64_t find_gap(struct proc *p, uint64_t near, uint64_t size)
 	return best;
 }
 
+/*
+ * Held in a stop inside a system call (a clone or fork event): its return
+ * value is not in rax yet, so the registers an injected call restores would
+ * make the call return -ENOSYS (and glibc's pthread_create then clones a
+ * second thread onto the same stack).
+ */
+static bool inside_syscall(struct task *k)
+{
+	struct user_regs_struct r;
+
+	return ptrace(PTRACE_GETREGS, k->tid, NULL, &r) == 0 && r.orig_rax != (uint64_t)-1 &&
+	       r.rax == (uint64_t)-ENOSYS;
+}
+
+/* A held thread to inject through: one outside a system call if there is one. */
 static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
 {
-	for (unsigned i = 0; i < TASK_HASH; i++)
-		for (struct task *k = t->tasks[i]; k; k = k->hnext)
-			if (k->proc == p && k->state == TASK_STOPPED)
+	struct task *any = NULL;
+
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+			if (k->proc != p || k->state != TASK_STOPPED)
+				continue;
+			if (!inside_syscall(k))
 				return k;
-	return NULL;
+			if (!any)
+				any = k;
+		}
+	}
+	return any;
 }
 
 /* An area whose munmap k's seccomp filter would not certainly allow stays mapped: harmless. */
@@ -205,6 +228,14 @@ int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 	return inline_trap(t, p, &trap);
 }
 
+/* One more area near `near`, for code that must reach it with rel32 jumps (detour.c). */
+int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near)
+{
+	struct xol_area *a;
+
+	return area_create(t, p, near, &a);
+}
+
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
 		 uint64_t *slot)
 {
@@ -255,14 +286,8 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 		return tracer_err(t, err, "pid %d: cannot write a slot: %s", p->pid, strerror(-err));
 	a->info[a->used].insn_addr = vaddr;
 	a->info[a->used].site = s;
-	if (post) {
-		if (!a->post_map) {
-			a->post_map = calloc(a->nslots / 64 + 1, sizeof(*a->post_map));
-			if (!a->post_map)
-				return tracer_err(t, -ENOMEM, "out of memory");
-		}
-		a->post_map[a->used / 64] |= 1ull << (a->used % 64);
-	}
+	if (post && xol_mark(a, a->used, &a->post_map))
+		return tracer_err(t, -ENOMEM, "out of memory");
 	s->refs++;
 	a->used++;
 	*slot = addr;
@@ -418,6 +443,13 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 		if (!a)
 			return 0;
 		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
+		if (idx > 0 && idx < a->used && xol_is_detour(a, idx)) {
+			/* a jump detour (detour.c): rewound from its very start only, else stepped */
+			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
+					      &k->regs))
+				return task_setregs(k);
+			idx = 0;
+		}
 		if (idx > 0 && idx < a->used) {
 			const struct slot_info *si = &a->info[idx];
 			const struct arch_plan *plan = &si->site->plan;
@@ -447,7 +479,13 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			if (k->regs.rip == slot) {
 				first = plan;
 				fsite = si->site;
-				if (last == slot && set_hw_break(k, slot + plan->len) == 0)
+				/*
+				 * Only an instruction that falls through reaches slot + len: a
+				 * step that did not move a ret or jump (an interrupt reported
+				 * first) must not let the thread run free.
+				 */
+				if (last == slot && plan->type == ARCH_T_OTHER &&
+				    set_hw_break(k, slot + plan->len) == 0)
 					req = PTRACE_CONT;
 			}
 		}
@@ -465,6 +503,8 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				k->stop_sig = k->npending ? k->stop_sig : 0;
 				return task_setregs(k);
 			}
+			/* a copy in a detour faulted: reported at its own address (detour.c) */
+			detour_fault(t, k);
 			return 0;
 		}
 		if (first)
@@ -479,6 +519,7 @@ static void area_free(struct xol_area *a, struct uprobe_tracer *t)
 		site_put(t, a->info[i].site);
 	free(a->info);
 	free(a->post_map);
+	free(a->detour_map);
 	free(a);
 }
 
@@ -545,6 +586,30 @@ int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
 	return ret;
 }
 
+int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map)
+{
+	if (!*map) {
+		*map = calloc(a->nslots / 64 + 1, sizeof(**map));
+		if (!*map)
+			return -ENOMEM;
+	}
+	(*map)[idx / 64] |= 1ull << (idx % 64);
+	return 0;
+}
+
+static int copy_map(uint64_t **to, const uint64_t *from, const struct xol_area *a)
+{
+	size_t n = (a->nslots / 64 + 1) * sizeof(*from);
+
+	if (!from)
+		return 0;
+	*to = malloc(n);
+	if (!*to)
+		return -ENOMEM;
+	memcpy(*to, from, n);
+	return 0;
+}
+
 /* A followed fork child has copies of from's areas at the same addresses: track them. */
 int xol_copy_areas(struct proc *from, struct proc *to)
 {
@@ -563,16 +628,12 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 			return -ENOMEM;
 		}
 		memcpy(c->info, a->info, a->used * sizeof(*c->info));
-		if (a->post_map) {
-			size_t n = (a->nslots / 64 + 1) * sizeof(*a->post_map);
-
-			c->post_map = malloc(n);
-			if (!c->post_map) {
-				free(c->info);
-				free(c);
-				return -ENOMEM;
-			}
-			memcpy(c->post_map, a->post_map, n);
+		c->post_map = c->detour_map = NULL;
+		if (copy_map(&c->post_map, a->post_map, a) || copy_map(&c->detour_map, a->detour_map, a)) {
+			free(c->post_map);
+			free(c->info);
+			free(c);
+			return -ENOMEM;
 		}
 		for (unsigned i = 1; i < a->used; i++)
 			c->info[i].site->refs++;

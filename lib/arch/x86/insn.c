@@ -666,3 +666,99 @@ int arch_slot_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t sl
 	}
 	return 0;
 }
+
+/* ---- jump detours (detour.c) ---- */
+
+int arch_insn_flow(const uint8_t *code, size_t avail, bool *ind_jmp, bool *has_target,
+		   int64_t *target_off)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+
+	*ind_jmp = *has_target = false;
+	if (!code || !avail || decoder_init(&dec))
+		return -ENOEXEC;
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, code, avail, &insn, ops)))
+		return -ENOEXEC;
+	for (int i = 0; i < insn.operand_count; i++) {
+		if (ops[i].type == ZYDIS_OPERAND_TYPE_IMMEDIATE && ops[i].imm.is_relative) {
+			*has_target = true;
+			*target_off = (int64_t)insn.length + ops[i].imm.value.s;
+		}
+	}
+	/* jmp *reg / *mem (far ones included): a jump table may land anywhere in the function */
+	if (insn.mnemonic == ZYDIS_MNEMONIC_JMP && !*has_target)
+		*ind_jmp = true;
+	return insn.length;
+}
+
+bool arch_detour_ok(const struct arch_plan *plan, bool last)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction insn;
+
+	if (plan->kind != ARCH_RELOCATE)
+		return false;
+	/*
+	 * A thread found inside a detour is single-stepped out of it: no
+	 * instruction there may block (syscall), show the trap flag (pushf)
+	 * or take a step per iteration (string instructions).
+	 */
+	if (plan->type == ARCH_T_SYSCALL || plan->type == ARCH_T_PUSHF)
+		return false;
+	if (decoder_init(&dec) ||
+	    ZYAN_FAILED(ZydisDecoderDecodeInstruction(&dec, NULL, plan->bytes, plan->len, &insn)) ||
+	    insn.meta.category == ZYDIS_CATEGORY_STRINGOP)
+		return false;
+	/* the copies before the last run one after the other: none may leave the sequence */
+	return last || plan->type == ARCH_T_OTHER || plan->type == ARCH_T_NOP;
+}
+
+bool arch_jump(uint64_t from, uint64_t to, uint8_t out[ARCH_JMP_LEN])
+{
+	int64_t rel = (int64_t)(to - (from + ARCH_JMP_LEN));
+
+	if (!fits_i32(rel))
+		return false;
+	out[0] = 0xe9;
+	put32(out + 1, (uint32_t)rel);
+	return true;
+}
+
+/*
+ * Detour layout:
+ *   int3                      the probe: a thread traps here, at slot_addr + 1
+ *   copy of insn 0 .. n-2     back to back, rip-relative operands re-targeted
+ *   insn n-1 as emit() relocates it: copy + leave(next), or its branch/call form
+ * next of the last instruction is insn_addr + covered, so a thread that falls
+ * through leaves the detour right after the range.
+ */
+int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t insn_addr,
+			 uint64_t slot_addr, uint8_t *out)
+{
+	uint8_t buf[ARCH_SLOT_SIZE + 64];
+	uint64_t off = 0;
+	size_t pos = 1;
+	int ret;
+
+	if (!n)
+		return -EINVAL;
+	memset(buf, 0xcc, sizeof(buf));
+	for (unsigned i = 0; i + 1 < n; i++) {
+		ret = emit_copy(&plans[i], insn_addr + off, slot_addr, buf, pos);
+		if (ret < 0)
+			return ret;
+		pos = (size_t)ret;
+		off += plans[i].len;
+	}
+	if (pos > ARCH_SLOT_SIZE)
+		return -E2BIG;
+	ret = emit(&plans[n - 1], insn_addr + off, slot_addr + pos, buf + pos, NULL, false);
+	if (ret < 0)
+		return ret;
+	if (pos + (size_t)ret > ARCH_SLOT_SIZE)
+		return -E2BIG;
+	memcpy(out, buf, ARCH_SLOT_SIZE);
+	return (int)(pos + (size_t)ret);
+}

@@ -1393,6 +1393,100 @@ static void test_diff_emulate(void **state)
 	emu_run("call *%rax", BYTES(0xff, 0xd0), 2, &in, false);
 }
 
+/* ------------------------------------------------------------ jump detours */
+
+static void plan_of(const uint8_t *b, size_t n, struct arch_plan *plan)
+{
+	analyse_ok(b, n, plan);
+}
+
+static void test_detour_ok(void **state)
+{
+	struct arch_plan p;
+
+	plan_of(B(0x55), &p); /* push %rbp */
+	assert_true(arch_detour_ok(&p, false));
+	plan_of(B(0xf3, 0x0f, 0x1e, 0xfa), &p); /* endbr64 */
+	assert_true(arch_detour_ok(&p, false));
+	plan_of(B(0xe8, 0, 0, 0, 0), &p); /* call: only as the last one */
+	assert_false(arch_detour_ok(&p, false));
+	assert_true(arch_detour_ok(&p, true));
+	plan_of(B(0x74, 0x10), &p); /* je */
+	assert_false(arch_detour_ok(&p, false));
+	assert_true(arch_detour_ok(&p, true));
+	plan_of(B(0x0f, 0x05), &p); /* syscall: stepping out could block */
+	assert_false(arch_detour_ok(&p, true));
+	plan_of(B(0x9c), &p); /* pushf: stepping out would show TF */
+	assert_false(arch_detour_ok(&p, true));
+	plan_of(B(0xf3, 0xa4), &p); /* rep movsb: a step per iteration */
+	assert_false(arch_detour_ok(&p, true));
+	plan_of(B(0xff, 0xd4), &p); /* call *%rsp is single-stepped */
+	assert_false(arch_detour_ok(&p, true));
+}
+
+static void test_detour_flow_and_jump(void **state)
+{
+	uint8_t j[ARCH_JMP_LEN];
+	bool ind, has;
+	int64_t off = 0;
+	struct dec d;
+
+	assert_int_equal(arch_insn_flow(B(0xff, 0xe0), &ind, &has, &off), 2); /* jmp *%rax */
+	assert_true(ind);
+	assert_false(has);
+	assert_int_equal(arch_insn_flow(B(0x75, 0xfb), &ind, &has, &off), 2); /* jne .-3 */
+	assert_false(ind);
+	assert_true(has);
+	assert_int_equal(off, -3);
+	assert_int_equal(arch_insn_flow(B(0xe8, 0x10, 0, 0, 0), &ind, &has, &off), 5);
+	assert_true(has);
+	assert_int_equal(off, 0x15);
+	assert_int_equal(arch_insn_flow(B(0x48, 0x89, 0xe5), &ind, &has, &off), 3);
+	assert_false(ind || has);
+	assert_true(arch_jump(INSN, SLOT_BELOW, j));
+	decode(j, sizeof(j), INSN, &d);
+	assert_int_equal(j[0], 0xe9);
+	assert_int_equal(d.target, SLOT_BELOW);
+	assert_false(arch_jump(INSN, SLOT_FAR, j));
+}
+
+/* push %rbp; mov %rsp,%rbp; mov 0x10(%rip),%rax -> int3 + copies + jmp back */
+static void test_detour_relocate(void **state)
+{
+	static const uint8_t code[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x8b, 0x05, 0x10, 0, 0, 0 };
+	struct arch_plan p[3];
+	uint8_t out[ARCH_SLOT_SIZE];
+	struct dec d;
+	int n;
+
+	plan_of(code, 1, &p[0]);
+	plan_of(code + 1, 3, &p[1]);
+	plan_of(code + 4, 7, &p[2]);
+	memset(out, 0, sizeof(out));
+	n = arch_relocate_detour(p, 3, INSN, SLOT_NEAR, out);
+	assert_int_equal(n, 1 + 11 + 5);
+	assert_int_equal(out[0], 0xcc);
+	/* the copy of the instruction at INSN + k sits at SLOT + 1 + k */
+	assert_memory_equal(out + 1, code, 4);
+	decode(out + 5, 7, SLOT_NEAR + 5, &d);
+	assert_int_equal(d.target, INSN + 4 + 7 + 0x10);
+	check_leave(out, 12, SLOT_NEAR, INSN + 11);
+	assert_int_equal(out[17], 0xcc); /* the rest of the slot */
+
+	/* endbr64; call rel32: the call is relocated, pushing INSN + 9 */
+	plan_of(B(0xf3, 0x0f, 0x1e, 0xfa), &p[0]);
+	plan_of(B(0xe8, 0x00, 0x01, 0x00, 0x00), &p[1]);
+	n = arch_relocate_detour(p, 2, INSN, SLOT_BELOW, out);
+	assert_true(n > 1 + 4 + 14);
+	assert_memory_equal(out + 1, "\xf3\x0f\x1e\xfa\x50\x48\xb8", 7);
+	assert_int_equal(rd64(out + 8), INSN + 9);
+	check_leave(out, 20, SLOT_BELOW, INSN + 4 + 5 + 0x100);
+
+	/* a rip-relative operand out of reach of the slot */
+	plan_of(code + 4, 7, &p[0]);
+	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_FAR, out), -ERANGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -1410,6 +1504,9 @@ int main(void)
 		cmocka_unit_test(test_call_mem),
 		cmocka_unit_test(test_step_fixup),
 		cmocka_unit_test(test_slot_pc),
+		cmocka_unit_test(test_detour_ok),
+		cmocka_unit_test(test_detour_flow_and_jump),
+		cmocka_unit_test(test_detour_relocate),
 	};
 	const struct CMUnitTest diff[] = {
 		cmocka_unit_test(test_diff_jcc),

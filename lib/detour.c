@@ -1,0 +1,710 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Jump-optimized probes: the probed instructions become a jmp to a detour that traps in a slot. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+
+#include "core.h"
+
+/*
+ * The kernel's optimized kprobes, in user space. An int3 probe costs a
+ * register write per hit to send the thread to its slot. Once a probe has
+ * been hit, its instruction and the following ones until ARCH_JMP_LEN bytes
+ * are covered are replaced by `jmp rel32` to a detour:
+ *
+ *   int3; copies of the covered instructions; jmp addr + covered
+ *
+ * A hit traps at detour + 1, which is exactly where the thread must go on:
+ * the handlers see rip = addr, and unless they change a register the thread
+ * is resumed with PTRACE_CONT alone.
+ *
+ * Covering more than one instruction is only safe where no thread can be,
+ * or ever come back to, an address strictly inside (addr, addr + covered):
+ * such an address would now execute the middle of the jmp. Statically
+ * (once per site, from the file) the function must be known from its
+ * symbol and decode fully, no direct branch of it (or of its .cold/.part
+ * pieces) may target the range, it may hold no indirect jump (jump tables),
+ * and only the last covered instruction may branch (a call in the middle
+ * would leave return addresses inside). In the middle of a function the
+ * range must be one instruction: landing pads and blocks re-entered from
+ * other pieces are unknown there. Dynamically, with every thread of the
+ * process held: no other breakpoint in the range, no thread inside it or in
+ * a slot whose exit lands inside it, no pending return into it, and no
+ * 8-byte value inside it on any thread's stack near its rsp (a stand-in for
+ * signal frames and return addresses).
+ *
+ * The attempt is made at a hit, never when probes are added: thousands of
+ * probes added at once cost no stop of the process, and a probe whose
+ * neighbours are probed too is only looked at when it fires. A costly
+ * attempt that fails (a thread in the way) is retried after more and more
+ * hits, then given up.
+ *
+ * Going back to an int3 probe never needs the threads held: the int3 goes
+ * over the jmp's opcode first, so a thread arriving meanwhile traps there,
+ * then the jmp's other bytes get their original values. Detours, like every
+ * slot, never change, so a thread still inside one finishes through it.
+ */
+
+#define INT3 0xcc
+#define MAX_COVERED_INSNS ARCH_JMP_LEN /* all but the last are at least one byte */
+#define DETOUR_LEN_NEVER 0xff           /* site->detour_len: the site cannot have one */
+#define RED_ZONE 128
+#define STACK_SCAN (64 * 1024)
+#define CHEAP_WAIT 4096 /* hits between cheap re-checks (a probe inside the range) */
+#define MAX_TRIES 6     /* costly attempts before giving up */
+
+/*
+ * bp->dstate:
+ *   UNTRIED -> ON     an attempt at a hit wrote the jmp
+ *   UNTRIED -> NEVER  the site cannot have a detour, or attempts kept failing
+ *   ON -> UNTRIED     de-optimized (probe removed, a probe added in the range,
+ *                     a fault inside the detour, optimization switched off)
+ */
+enum detour_state {
+	DETOUR_UNTRIED,
+	DETOUR_ON,
+	DETOUR_NEVER,
+};
+
+/* The instructions a detour of a site covers, decoded from the file. */
+struct covered {
+	struct arch_plan plans[MAX_COVERED_INSNS];
+	unsigned n;
+	unsigned len;
+};
+
+static int covered_plans(const struct site *s, struct covered *c)
+{
+	const struct elf_file *f = s->elf;
+
+	c->n = c->len = 0;
+	while (c->len < ARCH_JMP_LEN) {
+		struct arch_plan *pl = &c->plans[c->n];
+		uint64_t off = s->off + c->len;
+
+		if (c->n == MAX_COVERED_INSNS || off >= f->size ||
+		    arch_analyse(f->data + off, f->size - off, pl, NULL, 0))
+			return -ENOEXEC;
+		c->len += pl->len;
+		c->n++;
+		if (!arch_detour_ok(pl, c->len >= ARCH_JMP_LEN))
+			return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/* 0 when no instruction of [start, start + size) jumps strictly inside (lo, hi); file offsets. */
+static int scan_function(const struct elf_file *f, uint64_t start, uint64_t size, uint64_t lo,
+			 uint64_t hi)
+{
+	if (start > f->size || size > f->size - start)
+		return -ENOEXEC;
+	for (uint64_t cur = 0; cur < size;) {
+		bool ind_jmp, has_target;
+		int64_t target_off = 0;
+		int len = arch_insn_flow(f->data + start + cur, size - cur, &ind_jmp, &has_target,
+					 &target_off);
+		uint64_t target = start + cur + (uint64_t)target_off;
+
+		if (len < 0)
+			return -ENOEXEC;
+		if (ind_jmp || (has_target && target > lo && target < hi))
+			return -EXDEV;
+		cur += (uint64_t)len;
+	}
+	return 0;
+}
+
+struct sibling_scan {
+	const struct elf_file *f;
+	uint64_t self, lo, hi;
+};
+
+static int scan_sibling(const struct elf_sym *sym, void *ctx)
+{
+	struct sibling_scan *c = ctx;
+
+	if (sym->off == c->self || !sym->size)
+		return 0;
+	return scan_function(c->f, sym->off, sym->size, c->lo, c->hi) ? -EXDEV : 0;
+}
+
+/* The static half of the rules above, once per site: sets s->detour_len. */
+static void analyse_site(struct site *s)
+{
+	const struct elf_file *f = s->elf;
+	struct sibling_scan sc = { .f = f, .lo = s->off };
+	const struct elf_sym *sym = NULL;
+	const char *why = NULL;
+	struct covered c;
+	uint64_t vaddr;
+	char pat[512];
+
+	s->detour_len = DETOUR_LEN_NEVER;
+	if (elf_off_to_vaddr(f, s->off, &vaddr) == 0)
+		sym = elf_sym_containing(f, vaddr);
+	if (!sym || !sym->size)
+		why = "no function symbol contains it";
+	else if (covered_plans(s, &c))
+		why = "an instruction it would cover cannot be copied into one";
+	else if (s->off + c.len > sym->off + sym->size)
+		why = "the function ends inside the jump";
+	else if (vaddr != sym->vaddr && c.n > 1)
+		why = "it would cover several instructions in the middle of the function";
+	else if (scan_function(f, sym->off, sym->size, s->off, s->off + c.len))
+		why = "the function has an indirect jump, a jump into the range, or does not decode";
+	else if (strpbrk(sym->name, "*?[\\") ||
+		 snprintf(pat, sizeof(pat), "%s.*", sym->name) >= (int)sizeof(pat))
+		why = "its pieces (.cold, .part) cannot be looked up";
+	if (!why) {
+		sc.self = sym->off;
+		sc.hi = s->off + c.len;
+		if (elf_for_each_match(f, pat, scan_sibling, &sc) < 0)
+			why = "a piece of the function (.cold, .part) jumps into the range";
+	}
+	if (why) {
+		pr_debug("%s+0x%llx: no jump detour: %s", f->path, (unsigned long long)s->off, why);
+		return;
+	}
+	s->detour_len = (uint8_t)c.len;
+}
+
+static bool inside(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v > lo && v < hi;
+}
+
+/* The detour slot of p's scratch areas that addr lies in, or NULL. */
+static const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64_t *slot)
+{
+	struct xol_area *a = xol_area_of(p, addr);
+	unsigned idx;
+
+	if (!a)
+		return NULL;
+	idx = (unsigned)((addr - a->start) / ARCH_SLOT_SIZE);
+	if (!idx || idx >= a->used || !xol_is_detour(a, idx))
+		return NULL;
+	*slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+	return &a->info[idx];
+}
+
+bool detour_at(struct proc *p, uint64_t addr)
+{
+	uint64_t slot;
+
+	return detour_slot(p, addr, &slot) && slot == addr;
+}
+
+/* Identifies a register set; 0 is never returned. */
+static uint64_t regs_sig(const struct user_regs_struct *r)
+{
+	const unsigned long long *w = (const unsigned long long *)r;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < sizeof(*r) / sizeof(*w); i++)
+		h = (h ^ w[i]) * 0x100000001b3ull;
+	return h | 1;
+}
+
+/* Lets k run on from its current registers, remembering them (see detour_trap()). */
+static void let_go(struct task *k)
+{
+	k->detour_sig = regs_sig(&k->regs);
+	k->state = TASK_RUNNING;
+	k->regs_valid = false;
+	if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0 && errno != ESRCH)
+		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
+}
+
+static void enter_detour(struct task *k, uint64_t slot)
+{
+	k->regs.rip = slot + 1;
+	if (task_setregs(k) == 0)
+		let_go(k);
+}
+
+/*
+ * A SIGTRAP with the thread right after a detour's int3. It is our trap
+ * unless the thread never ran since it was let go from that very point:
+ * then it is a SIGTRAP someone sent, pending when it was resumed. Only then
+ * is the siginfo worth a request.
+ */
+uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **bp)
+{
+	struct proc *mm = proc_mm(k->proc);
+	const struct slot_info *si;
+	uint64_t slot, sig = k->detour_sig;
+	struct bp *b;
+
+	si = detour_slot(k->proc, *addr, &slot);
+	if (!si || slot != *addr)
+		return 0;
+	k->detour_sig = 0;
+	if (sig == regs_sig(&k->regs)) {
+		siginfo_t info;
+
+		if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &info) < 0 || info.si_code != SI_KERNEL)
+			return 0;
+	}
+	b = bp_lookup(&mm->bps, si->insn_addr);
+	*addr = si->insn_addr;
+	/* none: the probe went since; the thread is rewound onto the program's own bytes */
+	*bp = b && !b->retired && b->site == si->site ? b : NULL;
+	return slot;
+}
+
+/*
+ * After the handlers of a detour hit: the thread goes on at detour + 1,
+ * where it stopped, with a register write only if a handler changed one.
+ */
+void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
+		   uint64_t detour)
+{
+	k->regs.rip = detour + 1;
+	if (memcmp(&k->regs, saved, sizeof(*saved)) && task_setregs(k) < 0)
+		return;
+	let_go(k);
+}
+
+/* A failed attempt: when to look again, or never. */
+static void later(struct bp *b, bool costly)
+{
+	if (costly && ++b->dtries >= MAX_TRIES) {
+		b->dstate = DETOUR_NEVER;
+		return;
+	}
+	b->dwait = costly ? (uint16_t)(16u << (2 * b->dtries)) : CHEAP_WAIT;
+}
+
+/* A breakpoint strictly inside (addr, addr + len)? */
+static bool range_has_bp(struct proc *p, uint64_t addr, unsigned len)
+{
+	for (unsigned i = 1; i < len; i++) {
+		struct bp *o = bp_lookup(&p->bps, addr + i);
+
+		if (o && !o->retired)
+			return true;
+	}
+	return false;
+}
+
+/* A free slot of p's areas in reach of addr, holding the detour; 0 if none. */
+static uint64_t build_detour(struct proc *p, struct site *s, uint64_t addr,
+			     const struct covered *c)
+{
+	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
+
+	for (struct xol_area *a = p->areas; a; a = a->next) {
+		uint64_t slot = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE;
+
+		if (a->used >= a->nslots || !arch_jump(addr, slot, jmp))
+			continue;
+		memset(code, INT3, sizeof(code));
+		if (arch_relocate_detour(c->plans, c->n, addr, slot, code) < 0)
+			continue;
+		if (a->used >= a->info_cap) {
+			unsigned cap = a->info_cap ? a->info_cap * 2 : 64;
+			struct slot_info *info = reallocarray(a->info, cap, sizeof(*info));
+
+			if (!info)
+				return 0;
+			a->info = info;
+			a->info_cap = cap;
+		}
+		if (xol_mark(a, a->used, &a->detour_map) || mem_write(p, slot, code, sizeof(code)))
+			return 0;
+		a->info[a->used] = (struct slot_info){ .insn_addr = addr, .site = s };
+		s->refs++;
+		a->used++;
+		return slot;
+	}
+	return 0;
+}
+
+/* Could a thread in slot si come back to the program strictly inside (lo, hi)? */
+static bool slot_enters(const struct slot_info *si, bool detour, uint64_t lo, uint64_t hi)
+{
+	const struct arch_plan *pl = &si->site->plan;
+	uint64_t at = si->insn_addr, next = at + pl->len;
+	struct covered c;
+
+	if (detour) {
+		if (covered_plans(si->site, &c))
+			return true;
+		pl = &c.plans[c.n - 1];
+		next = at + c.len;
+		at = next - pl->len;
+	}
+	return inside(next, lo, hi) || (pl->has_branch && inside(at + (uint64_t)pl->branch_off, lo, hi));
+}
+
+/*
+ * An 8-byte value inside (lo, hi) on the stack around rsp (a return address
+ * or a signal frame, maybe): 1 and its address in *where; 0 none; -1 the
+ * stack cannot be read (rsp in no mapping, or in a PROT_NONE one).
+ */
+static int stack_points_into(struct proc *p, uint64_t rsp, uint64_t lo, uint64_t hi, uint8_t *buf,
+			     uint64_t *where)
+{
+	const struct map_entry *m = NULL;
+	uint64_t from = rsp - RED_ZONE, to = rsp + STACK_SCAN;
+
+	for (int i = 0; i < p->nmaps && !m; i++)
+		if (rsp - 1 >= p->maps[i].start && rsp - 1 < p->maps[i].end)
+			m = &p->maps[i];
+	if (!m)
+		return -1;
+	if (from < m->start || from > rsp)
+		from = m->start;
+	if (to > m->end || to < rsp)
+		to = m->end;
+	if (mem_read(p, from, buf, to - from))
+		return -1;
+	for (uint64_t i = 0; i + 8 <= to - from; i++) {
+		uint64_t v;
+
+		memcpy(&v, buf + i, sizeof(v));
+		if (inside(v, lo, hi)) {
+			*where = from + i;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* With p's threads held: can the range (lo, hi) become a jmp? k is at lo, about to enter it. */
+static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
+			  uint64_t hi)
+{
+	uint8_t *buf = malloc(RED_ZONE + STACK_SCAN);
+	const char *why = NULL;
+	uint64_t where = 0;
+	pid_t tid = 0;
+
+	if (!buf || proc_refresh_maps(p) < 0)
+		why = "cannot read its memory map";
+	for (struct proc *q = t->procs; q && !why; q = q->next)
+		if (q->mm_owner == p)
+			why = "a vfork child runs on its memory";
+	for (unsigned i = 0; i < TASK_HASH && !why; i++) {
+		for (struct task *o = t->tasks[i]; o && !why; o = o->hnext) {
+			const struct slot_info *si = NULL;
+			bool detour = false;
+			struct xol_area *a;
+			uint64_t rip;
+
+			if (o->proc != p)
+				continue;
+			tid = o->tid;
+			if (o->state != TASK_STOPPED || (o != k && task_getregs(o) < 0)) {
+				why = "a thread is not held";
+				break;
+			}
+			rip = o == k ? lo : o->regs.rip;
+			a = xol_area_of(p, rip);
+			if (a) {
+				unsigned idx = (unsigned)((rip - a->start) / ARCH_SLOT_SIZE);
+
+				if (idx && idx < a->used) {
+					si = &a->info[idx];
+					detour = xol_is_detour(a, idx);
+				}
+			}
+			if (inside(rip, lo, hi))
+				why = "a thread is inside the range";
+			else if (si && slot_enters(si, detour, lo, hi))
+				why = "a thread is in a slot that returns inside the range";
+			for (struct ret_instance *ri = o->rets; ri && !why; ri = ri->next)
+				if (inside(ri->real_ret, lo, hi))
+					why = "a return-probed call returns inside the range";
+			if (!why) {
+				int r = stack_points_into(p, o->regs.rsp, lo, hi, buf, &where);
+
+				if (r > 0)
+					why = "a thread's stack holds an address inside the range";
+				else if (r < 0)
+					why = "a thread's stack cannot be read";
+			}
+		}
+	}
+	free(buf);
+	if (why)
+		pr_debug("pid %d: jump detour for 0x%llx postponed: tid %d: %s (stack 0x%llx)",
+			 p->pid, (unsigned long long)lo, tid, why, (unsigned long long)where);
+	return !why;
+}
+
+/*
+ * Holding threads handles their events: another thread's exec (or a kill)
+ * may have freed k, and k's process with it when k was its last thread.
+ */
+static bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid)
+{
+	return task_find(t, tid) == k;
+}
+
+/*
+ * Tries to put a jump detour on b, hit by k (handlers run, k->regs ready
+ * with rip = b->vaddr). true: done, and k was sent into the detour (or is
+ * gone).
+ */
+static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
+{
+	struct proc *p = k->proc;
+	struct site *s = b->site;
+	uint64_t addr = b->vaddr, slot;
+	struct user_regs_struct regs;
+	uint8_t jmp[ARCH_JMP_LEN];
+	pid_t tid = k->tid;
+	struct covered c;
+	bool ok;
+	int err;
+
+	if (p->mm_owner || p->fork_child || !p->areas) {
+		later(b, false);
+		return false;
+	}
+	if (!s->detour_len)
+		analyse_site(s);
+	if (s->detour_len == DETOUR_LEN_NEVER || covered_plans(s, &c) || c.len != s->detour_len) {
+		b->dstate = DETOUR_NEVER;
+		return false;
+	}
+	if (range_has_bp(p, addr, c.len)) {
+		later(b, false);
+		return false;
+	}
+	/* holding the others handles their stops, which may read k's registers: keep ours */
+	regs = k->regs;
+	if (!bp_detour(b)) {
+		/* built before the threads are held, to hold them shorter; kept if this fails */
+		slot = build_detour(p, s, addr, &c);
+		if (!slot) {
+			char saved[sizeof(t->errmsg)];
+
+			/* the user's last error message is not ours to replace */
+			memcpy(saved, t->errmsg, sizeof(saved));
+			if (xol_area_near(t, p, addr) == 0)
+				slot = build_detour(p, s, addr, &c);
+			memcpy(t->errmsg, saved, sizeof(saved));
+			if (!still_there(t, k, tid))
+				return true;
+			k->regs = regs;
+			k->regs_valid = true;
+			b = bp_lookup(&p->bps, addr);
+			if (!b || b->retired || b->site != s)
+				return false;
+		}
+		if (!slot) {
+			pr_debug("pid %d: no jump detour for 0x%llx: no scratch slot within reach",
+				 p->pid, (unsigned long long)addr);
+			b->dstate = DETOUR_NEVER;
+			return false;
+		}
+		bp_set_detour(b, slot);
+	}
+	slot = bp_detour(b);
+	if (!arch_jump(addr, slot, jmp)) {
+		b->dstate = DETOUR_NEVER;
+		return false;
+	}
+	task_mark_running(t, p);
+	err = task_stop_all(t, p);
+	if (!still_there(t, k, tid))
+		return true;
+	k->regs = regs;
+	k->regs_valid = true;
+	/* stops handled meanwhile may have changed the table */
+	b = bp_lookup(&p->bps, addr);
+	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
+	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len) &&
+	     threads_clear(t, p, k, addr, addr + c.len);
+	if (ok) {
+		/* the displacement first, the opcode over the int3 last */
+		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0 &&
+		     mem_write(p, addr, jmp, 1) == 0;
+		if (!ok) {
+			static const uint8_t int3 = INT3;
+
+			mem_write(p, addr, &int3, 1);
+			mem_write(p, addr + 1, s->elf->data + s->off + 1, ARCH_JMP_LEN - 1);
+		}
+	}
+	if (ok) {
+		b->dstate = DETOUR_ON;
+		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx", p->pid,
+			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
+			 (unsigned long long)slot);
+	} else if (b) {
+		later(b, true);
+	}
+	task_release(t, p);
+	if (ok)
+		enter_detour(k, slot);
+	return ok;
+}
+
+/* At an int3 hit of b, before k goes to its slot: into a detour instead, where one can be. */
+bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b)
+{
+	if (b->site->npost) {
+		/* post handlers need the post slot's exit int3s, which a detour has not */
+		detour_unoptimize(proc_mm(k->proc), b);
+		return false;
+	}
+	if (b->dstate == DETOUR_ON) {
+		/* trapped on the int3 before the jmp replaced it: the detour serves as its slot */
+		enter_detour(k, bp_detour(b));
+		return true;
+	}
+	if (b->dstate != DETOUR_UNTRIED || t->no_detour || b->internal)
+		return false;
+	if (b->dwait) {
+		b->dwait--;
+		return false;
+	}
+	return attempt(t, k, b);
+}
+
+/*
+ * Where a thread inside a detour is equivalent to a program address: only at
+ * its very start (before the int3), the probed address. Past the int3 its
+ * handlers have run, and the copies' addresses lie inside the range: it is
+ * stepped out instead.
+ */
+bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, struct user_regs_struct *regs)
+{
+	if (regs->rip != slot)
+		return false;
+	regs->rip = si->insn_addr;
+	return true;
+}
+
+/*
+ * A covered instruction faulted in its copy: the fault is reported at its
+ * original address, as untraced. A handler that returns resumes there,
+ * inside the range (unless it is the first instruction): the detour is
+ * taken down first, so that address holds the program's own instruction
+ * again, and the instruction runs again behind an int3 probe. false when
+ * the pc is no copy's start (a relocated branch's later steps): the signal
+ * is then delivered where the thread is, as for slots.
+ */
+bool detour_fault(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *mm = proc_mm(k->proc);
+	const struct slot_info *si;
+	uint64_t slot, off = 0;
+	struct covered c;
+	unsigned i;
+
+	if (!k->regs_valid && task_getregs(k) < 0)
+		return false;
+	si = detour_slot(k->proc, k->regs.rip, &slot);
+	if (!si || covered_plans(si->site, &c))
+		return false;
+	for (i = 0; i < c.n && k->regs.rip != slot + 1 + off; i++)
+		off += c.plans[i].len;
+	if (i == c.n)
+		return false;
+	k->regs.rip = si->insn_addr + off;
+	if (task_setregs(k) < 0)
+		return false;
+	if (off) {
+		struct bp *b = bp_lookup(&mm->bps, si->insn_addr);
+
+		if (b && b->dstate == DETOUR_ON && bp_detour(b) == slot) {
+			detour_unoptimize(mm, b);
+			later(b, true);
+		}
+	}
+	return true;
+}
+
+/* A signal is about to be delivered to k, found inside a detour. */
+void detour_signal(struct uprobe_tracer *t, struct task *k, const siginfo_t *si)
+{
+	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
+				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
+		detour_fault(t, k);
+		return;
+	}
+	xol_move_out(t, k);
+}
+
+/* Puts b's int3 probe back into target's memory (b's own process, or a fork child's copy). */
+void detour_write_back(struct proc *target, const struct bp *b)
+{
+	static const uint8_t int3 = INT3;
+	const struct site *s = b->site;
+
+	if (b->dstate != DETOUR_ON)
+		return;
+	/* the int3 first: a thread arriving meanwhile traps there instead of running half a jmp */
+	mem_write(target, b->vaddr, &int3, 1);
+	mem_write(target, b->vaddr + 1, s->elf->data + s->off + 1, s->detour_len - 1u);
+}
+
+void detour_unoptimize(struct proc *p, struct bp *b)
+{
+	if (b->dstate != DETOUR_ON)
+		return;
+	detour_write_back(p, b);
+	b->dstate = DETOUR_UNTRIED;
+	b->dwait = 0;
+	pr_debug("pid %d: jump detour for 0x%llx taken down", p->pid, (unsigned long long)b->vaddr);
+}
+
+/* The optimized breakpoint of p whose jmp covers vaddr (strictly after its start), or NULL. */
+static struct bp *covering(struct proc *p, uint64_t vaddr)
+{
+	if (!p->bps.cap)
+		return NULL;
+	for (unsigned d = 1; d < ARCH_JMP_LEN - 1 + ARCH_MAX_INSN; d++) {
+		struct bp *b = bp_lookup(&p->bps, vaddr - d);
+
+		if (b && b->dstate == DETOUR_ON && d < b->site->detour_len)
+			return b;
+	}
+	return NULL;
+}
+
+/* A breakpoint is about to be planted at vaddr: no jmp may cover it. */
+void detour_clear_range(struct proc *p, uint64_t vaddr)
+{
+	struct bp *b;
+
+	while ((b = covering(p, vaddr)))
+		detour_unoptimize(p, b);
+}
+
+/* byte was read from vaddr: what the program has there, not a jmp's. */
+void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte)
+{
+	struct bp *b = covering(p, vaddr);
+
+	if (b)
+		*byte = b->site->elf->data[b->site->off + (vaddr - b->vaddr)];
+}
+
+UPROBE_API int uprobe_tracer_set_optimize(struct uprobe_tracer *t, bool on)
+{
+	if (!t) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	t->no_detour = !on;
+	if (on)
+		return 0;
+	for (struct proc *p = t->procs; p; p = p->next) {
+		if (p->mm_owner)
+			continue;
+		for (size_t i = 0; i < p->bps.cap; i++) {
+			struct bp *b = &p->bps.slots[i];
+
+			if (b->vaddr && b->site != BP_TOMB && !b->internal)
+				detour_unoptimize(p, b);
+		}
+	}
+	return 0;
+}

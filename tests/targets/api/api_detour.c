@@ -1,0 +1,268 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Tracee for the jump-detour tests: calls the functions of api_detour_funcs.S, counting. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define PROBED __attribute__((noipa, used))
+#define MAX_PCS (1 << 16)
+
+long dt_push(long x);
+long dt_endbr(long x);
+long dt_riprel(long x);
+long dt_call(long x);
+long dt_loop(long n);
+long dt_switch(long x);
+long dt_add(long a, long b);
+long dt_fault(const long *p);
+
+static volatile sig_atomic_t finish, usr1;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long total_calls, total_bad;
+static int nthreads;
+static long ncalls, max_ms;
+
+/* pcs interrupted by SIGPROF, handed to dt_report() for the test to look at */
+static uint64_t pcs[MAX_PCS];
+static unsigned npcs;
+static volatile long prof_signals;
+
+/* The test reads the tracee at these points through probes of its own. */
+PROBED void dt_checkpoint(void)
+{
+}
+
+PROBED void dt_report(const uint64_t *p, unsigned n)
+{
+	__asm__ volatile("" : : "r"(p), "r"(n) : "memory");
+}
+
+PROBED void dt_after_fork(long child)
+{
+	__asm__ volatile("" : : "r"(child) : "memory");
+}
+
+/* A C caller, so a backtrace from dt_push shows a known frame above it. */
+PROBED long dt_caller(long x)
+{
+	return dt_push(x) + 1;
+}
+
+static long elapsed_ms(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (t1.tv_sec - t0->tv_sec) * 1000 + (t1.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+/* One round over the optimizable functions; returns how many results were wrong. */
+static long round_of_calls(long i)
+{
+	return (dt_push(i) != i + 1) + (dt_endbr(i) != i + 2) + (dt_riprel(i) != i + 1000) +
+	       (dt_call(i) != i + 3);
+}
+
+static volatile sig_atomic_t traps;
+
+static void on_trap(int sig)
+{
+	traps++;
+}
+
+static void on_usr1(int sig)
+{
+	usr1++;
+	finish = 1;
+}
+
+static void on_prof(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+	unsigned i = __atomic_fetch_add(&npcs, 1, __ATOMIC_RELAXED);
+
+	prof_signals++;
+	if (i < MAX_PCS)
+		pcs[i] = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+}
+
+static void *worker(void *arg)
+{
+	long bad = 0, n = 0;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (max_ms) {
+		/* spin mode: until SIGUSR1 or the time limit */
+		while (!finish && elapsed_ms(&t0) < max_ms) {
+			bad += dt_push(n) != n + 1;
+			n++;
+		}
+	} else {
+		for (; n < ncalls; n++)
+			bad += round_of_calls(n);
+	}
+	pthread_mutex_lock(&lock);
+	total_calls += n;
+	total_bad += bad;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+static int run_threads(void)
+{
+	pthread_t th[16];
+
+	for (long i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, worker, (void *)i))
+			return 2;
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	return 0;
+}
+
+static long faulted_at;
+static long fault_ok_value = 77;
+
+static void on_segv(int sig, siginfo_t *si, void *ucv)
+{
+	ucontext_t *uc = ucv;
+
+	faulted_at = (long)uc->uc_mcontext.gregs[REG_RIP];
+	/* retry the load with a good pointer: the handler returns into the function */
+	uc->uc_mcontext.gregs[REG_RDI] = (greg_t)&fault_ok_value;
+}
+
+/*
+ * usage: api_detour calls N | add N | threads T N | spin T MS | prof T N | fork N | fault N |
+ *        trap N
+ */
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "calls";
+	long a = argc > 2 ? atol(argv[2]) : 1000, b = argc > 3 ? atol(argv[3]) : 1000;
+	struct sigaction sa;
+	long bad = 0;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+
+	if (!strcmp(mode, "calls")) {
+		long want_iters = 0;
+
+		for (long i = 0; i < a; i++) {
+			bad += round_of_calls(i);
+			bad += dt_caller(i) != i + 2;
+			want_iters += i % 5 + 1;
+			bad += dt_loop(i % 5 + 1) != want_iters;
+			bad += dt_switch(i) != 10 * (i & 3) + 7;
+		}
+		printf("calls=%ld loop_iters=%ld bad=%ld\n", a, want_iters, bad);
+	} else if (!strcmp(mode, "add")) {
+		long sum = 0, n42 = 0;
+
+		for (long i = 0; i < a; i++) {
+			long r = dt_add(i + 1000, 1);
+
+			sum += r;
+			n42 += r == 42;
+		}
+		printf("add_calls=%ld add_sum=%ld add42=%ld\n", a, sum, n42);
+	} else if (!strcmp(mode, "threads") || !strcmp(mode, "spin") || !strcmp(mode, "prof")) {
+		struct itimerval it = { { 0, 100 }, { 0, 100 } };
+		int r;
+
+		nthreads = a < 1 ? 1 : a > 16 ? 16 : (int)a;
+		if (!strcmp(mode, "spin"))
+			max_ms = b;
+		else
+			ncalls = b;
+		if (!strcmp(mode, "prof")) {
+			sa.sa_sigaction = on_prof;
+			sa.sa_flags = SA_RESTART | SA_SIGINFO;
+			sigaction(SIGPROF, &sa, NULL);
+			setitimer(ITIMER_PROF, &it, NULL);
+		}
+		r = run_threads();
+		memset(&it, 0, sizeof(it));
+		setitimer(ITIMER_PROF, &it, NULL);
+		if (r)
+			return r;
+		dt_checkpoint();
+		dt_report(pcs, npcs < MAX_PCS ? npcs : MAX_PCS);
+		printf("threads=%d total_calls=%ld bad=%ld usr1=%d finished_by_signal=%d "
+		       "prof_signals=%ld\n", nthreads, total_calls, total_bad, (int)usr1,
+		       (int)finish, (long)prof_signals);
+		bad = total_bad;
+	} else if (!strcmp(mode, "fork")) {
+		int go[2], st = 0;
+		long sum = 0;
+		pid_t pid;
+
+		for (long i = 0; i < a; i++)
+			sum += dt_push(i);
+		if (pipe(go) < 0)
+			return 2;
+		pid = fork();
+		if (pid < 0)
+			return 2;
+		if (pid == 0) {
+			char c;
+
+			close(go[1]);
+			if (read(go[0], &c, 1) != 1)
+				_exit(3);
+			for (long i = 0; i < a; i++)
+				sum += dt_push(i);
+			printf("child calls=%ld sum=%ld\n", a, sum);
+			_exit(0);
+		}
+		close(go[0]);
+		dt_after_fork(pid);
+		if (write(go[1], "g", 1) != 1)
+			return 2;
+		for (long i = 0; i < a; i++)
+			sum += dt_push(i);
+		while (waitpid(pid, &st, 0) < 0)
+			;
+		bad = st != 0;
+		printf("parent calls=%ld sum=%ld child_status=%d bad=%ld\n", 2 * a, sum, st, bad);
+	} else if (!strcmp(mode, "fault")) {
+		long good = 5, r;
+
+		sa.sa_sigaction = on_segv;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSEGV, &sa, NULL);
+		for (long i = 0; i < a; i++)
+			bad += dt_fault(&good) != 5;
+		r = dt_fault(NULL);
+		for (long i = 0; i < a; i++)
+			bad += dt_fault(&good) != 5;
+		printf("fault_calls=%ld fault_result=%ld fault_offset=%ld bad=%ld\n", 2 * a + 1, r,
+		       faulted_at - (long)dt_fault, bad);
+		bad += r != 77;
+	} else if (!strcmp(mode, "trap")) {
+		/* the test sends SIGTRAP now and then: they must all arrive here */
+		sa.sa_handler = on_trap;
+		sa.sa_flags = SA_RESTART;
+		sigaction(SIGTRAP, &sa, NULL);
+		for (long i = 0; i < a; i++)
+			bad += dt_push(i) != i + 1;
+		printf("trap_calls=%ld traps=%d bad=%ld\n", a, (int)traps, bad);
+	} else {
+		fprintf(stderr, "api_detour: unknown mode '%s'\n", mode);
+		return 2;
+	}
+	return bad ? 1 : 0;
+}
