@@ -73,7 +73,14 @@ static void *churner(void *arg)
 	struct churn *ch = arg;
 
 	for (int r = 0; r < 100; r++) {
-		if (uprobe_tracer_call(ch->c->t, add_b, ch)) {
+		int err = uprobe_tracer_call(ch->c->t, add_b, ch);
+
+		/* -EBUSY until the test's thread is inside run(): wait for it, boundedly */
+		for (int w = 0; r == 0 && err == -EBUSY && w < 5000; w++) {
+			sleep_ms(1);
+			err = uprobe_tracer_call(ch->c->t, add_b, ch);
+		}
+		if (err) {
 			ch->errors++;
 			break;
 		}
