@@ -597,9 +597,24 @@ static void measure_optimize_off(struct placement *pl)
 	optimize_off = false;
 }
 
-/* One libuprobe row: spawn the target, one probe with an empty handler, run it to the end. */
-static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
-			 struct row *r)
+/*
+ * How a libuprobe row runs: an entry probe, or an entry and a return probe
+ * on the same function (ret), where the tracer runs (cpu, for
+ * uprobe_tracer_set_cpu(); UPROBE_CPU_FOLLOW pins the tracee to pin_cpu and
+ * leaves the tracer to follow it), and in the in-place fallback (inline).
+ */
+struct lu_opts {
+	bool ret;
+	int cpu;
+	bool inline_mode;
+};
+
+/*
+ * One libuprobe row: spawn the target, the probe(s) with empty handlers,
+ * run it to the end. *hits is per call: entries, or returns.
+ */
+static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_opts *lo,
+			      uint64_t *hits, uint64_t *ns, struct row *r)
 {
 	struct uprobe_tracer *t;
 	struct uprobe *u = NULL;
@@ -614,78 +629,7 @@ static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint6
 	t = uprobe_tracer_new();
 	if (!t)
 		return -errno;
-	err = result_pipe(p);
-	if (err)
-		goto out_free;
-	snprintf(nstr, sizeof(nstr), "%llu", (unsigned long long)n);
-	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
-	err = uprobe_tracer_spawn(t, argv, &pid);
-	close(p[1]);
-	if (err) {
-		row_note(r, "spawn: %s", uprobe_tracer_errmsg(t));
-		goto out;
-	}
-	place_child(pid);
-	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler);
-	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
-	if (!u) {
-		err = -errno;
-		row_note(r, "uprobe_add: %s", uprobe_tracer_errmsg(t));
-		kill(pid, SIGKILL);
-		tracer_run_bounded(t, pid, 5);
-		goto out;
-	}
-	detour_setup(t, &detours);
-	if (uprobe_file_offset(u) != f->file_off)
-		row_note(r, "libuprobe says file offset 0x%llx, the ELF says 0x%llx",
-			 (unsigned long long)uprobe_file_offset(u),
-			 (unsigned long long)f->file_off);
-	err = tracer_run_bounded(t, pid, timeout_for(n));
-	*hits = uprobe_hits(u);
-	if (err) {
-		row_note(r, "run: %s", err == -ETIMEDOUT ? "timed out" : uprobe_tracer_errmsg(t));
-		goto out;
-	}
-	st = uprobe_tracer_exit_status(t, pid);
-	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		row_note(r, "target did not exit cleanly (status 0x%x)", st);
-		err = -ECHILD;
-		goto out;
-	}
-	err = read_result(p[0], &done, ns);
-	if (!err && *hits != n)
-		row_note(r, "%llu hits for %llu calls", (unsigned long long)*hits,
-			 (unsigned long long)n);
-	detour_record(r, detours);
-out:
-	close(p[0]);
-out_free:
-	uprobe_tracer_free(t);
-	return err;
-}
-
-/*
- * The in-place fallback for processes without a scratch area
- * (uprobe_tracer_force_inline): the entry probe on the rip-relative load,
- * which is single-stepped where it is. (push, endbr64, call and jumps are
- * emulated instead and cost about what a slot costs.) As run_libuprobe().
- */
-static int run_libuprobe_inline(uint64_t n, uint64_t *hits, uint64_t *ns, struct row *r)
-{
-	const struct func *f = &funcs[2];
-	struct uprobe_tracer *t;
-	struct uprobe *u = NULL;
-	char nstr[32], fdstr[16];
-	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
-	uint64_t done = 0;
-	int p[2], err, st;
-	pid_t pid = 0;
-
-	*hits = 0;
-	t = uprobe_tracer_new();
-	if (!t)
-		return -errno;
-	err = uprobe_tracer_force_inline(t, true);
+	err = lo->inline_mode ? uprobe_tracer_force_inline(t, true) : 0;
 	if (!err)
 		err = result_pipe(p);
 	if (err)
@@ -699,7 +643,22 @@ static int run_libuprobe_inline(uint64_t n, uint64_t *hits, uint64_t *ns, struct
 		goto out;
 	}
 	place_child(pid);
-	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler);
+	if (lo->cpu == UPROBE_CPU_FOLLOW) {
+		cpu_set_t m;
+
+		CPU_ZERO(&m);
+		CPU_SET(pin_cpu, &m);
+		sched_setaffinity(pid, sizeof(m), &m);
+	}
+	err = uprobe_tracer_set_cpu(t, lo->cpu);
+	if (err) {
+		row_note(r, "uprobe_tracer_set_cpu: %s", uprobe_tracer_errmsg(t));
+		kill(pid, SIGKILL);
+		tracer_run_bounded(t, pid, 5);
+		goto out;
+	}
+	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler,
+		    .ret_handler = lo->ret ? empty_handler : NULL);
 	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
 	if (!u) {
 		err = -errno;
@@ -708,7 +667,13 @@ static int run_libuprobe_inline(uint64_t n, uint64_t *hits, uint64_t *ns, struct
 		tracer_run_bounded(t, pid, 5);
 		goto out;
 	}
-	err = tracer_run_bounded(t, pid, timeout_for(n) * 3);
+	detour_setup(t, &detours);
+	if (uprobe_file_offset(u) != f->file_off)
+		row_note(r, "libuprobe says file offset 0x%llx, the ELF says 0x%llx",
+			 (unsigned long long)uprobe_file_offset(u),
+			 (unsigned long long)f->file_off);
+	err = tracer_run_bounded(t, pid, timeout_for(n) * (lo->ret ? 2 : 1) *
+					 (lo->inline_mode ? 3 : 1));
 	*hits = uprobe_hits(u);
 	if (err) {
 		row_note(r, "run: %s", err == -ETIMEDOUT ? "timed out" : uprobe_tracer_errmsg(t));
@@ -721,9 +686,12 @@ static int run_libuprobe_inline(uint64_t n, uint64_t *hits, uint64_t *ns, struct
 		goto out;
 	}
 	err = read_result(p[0], &done, ns);
-	if (!err && *hits != n)
-		row_note(r, "%llu hits for %llu calls", (unsigned long long)*hits,
+	if (!err && (*hits != n || uprobe_missed(u)))
+		row_note(r, "%llu %s, %llu missed, for %llu calls", (unsigned long long)*hits,
+			 lo->ret ? "returns" : "hits", (unsigned long long)uprobe_missed(u),
 			 (unsigned long long)n);
+	if (!lo->inline_mode)
+		detour_record(r, detours);
 out:
 	close(p[0]);
 out_free:
@@ -731,14 +699,31 @@ out_free:
 	return err;
 }
 
+/* The plain row: an entry probe, the tracer placed as the bench places it. */
+static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
+			 struct row *r)
+{
+	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY };
+
+	return run_libuprobe_opts(f, n, &lo, hits, ns, r);
+}
+
+/*
+ * The in-place fallback for processes without a scratch area
+ * (uprobe_tracer_force_inline): the entry probe on the rip-relative load,
+ * which runs where it is with the other threads held. (push, endbr64, call
+ * and jumps are emulated instead and cost about what a slot costs.)
+ */
 static void measure_inline(struct placement *pl)
 {
+	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .inline_mode = true };
+
 	for (int rep = 0; rep < REPS; rep++) {
 		struct row *r = row_get(pl, "libuprobe: entry probe, inline fallback", U_NS_HIT,
 					"hits");
 		uint64_t hits, ns;
 
-		if (!run_libuprobe_inline(nhits, &hits, &ns, r) && hits)
+		if (!run_libuprobe_opts(&funcs[2], nhits, &lo, &hits, &ns, r) && hits)
 			row_add(r, (double)ns / (double)hits, hits);
 	}
 }
@@ -1160,88 +1145,6 @@ static void reg_cpu_rows(struct placement *pl, unsigned count, const char *what,
 /* ---- entry + return probes; the tracer following the tracee's CPU ---- */
 
 /*
- * A libuprobe row with options: an entry probe, or an entry and a return
- * probe on the same function (ret), and where the tracer runs
- * (uprobe_tracer_set_cpu()); UPROBE_CPU_FOLLOW pins the tracee to pin_cpu
- * and leaves the tracer to follow it. *hits is per call: entries, or
- * returns.
- */
-static int run_libuprobe_ex(const struct func *f, uint64_t n, bool ret, int cpu, uint64_t *hits,
-			    uint64_t *ns, struct row *r)
-{
-	struct uprobe_tracer *t;
-	struct uprobe *u;
-	char nstr[32], fdstr[16];
-	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
-	uint64_t done = 0;
-	int p[2], err, st;
-	pid_t pid = 0;
-
-	*hits = 0;
-	t = uprobe_tracer_new();
-	if (!t)
-		return -errno;
-	err = result_pipe(p);
-	if (err)
-		goto out_free;
-	snprintf(nstr, sizeof(nstr), "%llu", (unsigned long long)n);
-	snprintf(fdstr, sizeof(fdstr), "%d", p[1]);
-	err = uprobe_tracer_spawn(t, argv, &pid);
-	close(p[1]);
-	if (err) {
-		row_note(r, "spawn: %s", uprobe_tracer_errmsg(t));
-		goto out;
-	}
-	place_child(pid);
-	if (cpu == UPROBE_CPU_FOLLOW) {
-		cpu_set_t m;
-
-		CPU_ZERO(&m);
-		CPU_SET(pin_cpu, &m);
-		sched_setaffinity(pid, sizeof(m), &m);
-	}
-	err = uprobe_tracer_set_cpu(t, cpu);
-	if (err) {
-		row_note(r, "uprobe_tracer_set_cpu: %s", uprobe_tracer_errmsg(t));
-		kill(pid, SIGKILL);
-		tracer_run_bounded(t, pid, 5);
-		goto out;
-	}
-	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler,
-		    .ret_handler = ret ? empty_handler : NULL);
-	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
-	if (!u) {
-		err = -errno;
-		row_note(r, "uprobe_add: %s", uprobe_tracer_errmsg(t));
-		kill(pid, SIGKILL);
-		tracer_run_bounded(t, pid, 5);
-		goto out;
-	}
-	err = tracer_run_bounded(t, pid, timeout_for(ret ? 2 * n : n));
-	*hits = uprobe_hits(u);
-	if (err) {
-		row_note(r, "run: %s", err == -ETIMEDOUT ? "timed out" : uprobe_tracer_errmsg(t));
-		goto out;
-	}
-	st = uprobe_tracer_exit_status(t, pid);
-	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
-		row_note(r, "target did not exit cleanly (status 0x%x)", st);
-		err = -ECHILD;
-		goto out;
-	}
-	err = read_result(p[0], &done, ns);
-	if (!err && (*hits != n || uprobe_missed(u)))
-		row_note(r, "%llu %s, %llu missed, for %llu calls", (unsigned long long)*hits,
-			 ret ? "returns" : "hits", (unsigned long long)uprobe_missed(u),
-			 (unsigned long long)n);
-out:
-	close(p[0]);
-out_free:
-	uprobe_tracer_free(t);
-	return err;
-}
-
-/*
  * One repetition of: entry + return on the push %rbp function (two stops a
  * call; the target is 3x the floor), and, where the bench leaves CPU
  * placement to the scheduler, a tracee pinned to a CPU that the tracer
@@ -1261,6 +1164,7 @@ static void measure_ret_rows(struct placement *pl)
 	uint64_t hits, ns;
 
 	for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const struct lu_opts lo = { .ret = rows[i].ret, .cpu = rows[i].cpu };
 		struct row *r;
 
 		/* pinned, tracer and tracee already share the one CPU: nothing to follow */
@@ -1268,8 +1172,7 @@ static void measure_ret_rows(struct placement *pl)
 			continue;
 		r = row_get(pl, rows[i].label, rows[i].ret ? U_NS_CALL : U_NS_HIT,
 			    rows[i].ret ? "calls" : "hits");
-		if (!run_libuprobe_ex(&funcs[0], nhits, rows[i].ret, rows[i].cpu, &hits, &ns, r) &&
-		    hits)
+		if (!run_libuprobe_opts(&funcs[0], nhits, &lo, &hits, &ns, r) && hits)
 			row_add(r, (double)ns / (double)hits, hits);
 	}
 }

@@ -267,6 +267,7 @@ struct proc {
 	 * handlers: rare, so kept out of bps, whose entries stay small.
 	 */
 	struct bp_table post_bps;
+	bool had_detour;       /* a jump detour was ever made here (until exec): covering() looks */
 	struct xol_area *areas;
 	uint64_t gadget;       /* address of the syscall gadget, 0 before the first area */
 	bool inline_mode;      /* no scratch area, ever: probed instructions run in place (inline.c) */

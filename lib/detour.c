@@ -533,6 +533,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	if (ok) {
 		b->dstate = DETOUR_ON;
+		p->had_detour = true;
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
 			 (unsigned long long)slot);
@@ -658,7 +659,7 @@ void detour_unoptimize(struct proc *p, struct bp *b)
 /* The optimized breakpoint of p whose jmp covers vaddr (strictly after its start), or NULL. */
 static struct bp *covering(struct proc *p, uint64_t vaddr)
 {
-	if (!p->bps.cap)
+	if (!p->bps.cap || !p->had_detour)
 		return NULL;
 	for (unsigned d = 1; d < ARCH_JMP_LEN - 1 + ARCH_MAX_INSN; d++) {
 		struct bp *b = bp_lookup(&p->bps, vaddr - d);

@@ -461,6 +461,7 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	ck = task_new(t, cp, tid, TASK_STOPPED);
 	if (!ck)
 		goto fail;
+	cp->had_detour = parent->had_detour;
 	if (bp_table_copy(&cp->bps, &parent->bps) < 0 ||
 	    bp_table_copy(&cp->post_bps, &parent->post_bps) < 0)
 		goto fail;
@@ -557,6 +558,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	ret_task_exit(t, k);
 	bp_table_free(&p->bps);
 	bp_table_free(&p->post_bps);
+	p->had_detour = false;
 	xol_forget_all(t, p);
 	p->at_entry = false;
 	/* an open /proc/PID/mem names the old address space: open the new one */
