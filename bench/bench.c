@@ -407,6 +407,15 @@ static void row_note(struct row *r, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* A repetition's outcome: ns over count, or why it failed. */
+static void row_result(struct row *r, int err, uint64_t ns, uint64_t count)
+{
+	if (err)
+		row_note(r, "run failed: %s", strerror(-err));
+	else
+		row_add(r, (double)ns / (double)count, count);
+}
+
 /* The target alone, untraced (the no-probe row and the kernel uprobe rows). */
 static int run_plain(const char *func, uint64_t n, uint64_t *done, uint64_t *ns)
 {
@@ -1287,26 +1296,17 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 	for (int rep = 0; rep < REPS; rep++) {
 		r = row_get(pl, "no probe: target loop alone", U_NS_CALL, "calls");
 		err = run_plain("push", nhits * NOPROBE_FACTOR, &done, &ns);
-		if (err)
-			row_note(r, "run failed: %s", strerror(-err));
-		else
-			row_add(r, (double)ns / (double)done, done);
+		row_result(r, err, ns, done);
 
 		r = row_get(pl, "floor: int3; waitpid+CONT", U_NS_HIT, "hits");
 		pl->floor_row = (int)(r - pl->rows);
 		err = run_floor(false, nhits, &hits, &ns);
-		if (err)
-			row_note(r, "run failed: %s", strerror(-err));
-		else
-			row_add(r, (double)ns / (double)hits, hits);
+		row_result(r, err, ns, hits);
 
 		r = row_get(pl, "floor: + GETREGS+SETREGS", U_NS_HIT, "hits");
 		pl->regs_row = (int)(r - pl->rows);
 		err = run_floor(true, nhits, &hits, &ns);
-		if (err)
-			row_note(r, "run failed: %s", strerror(-err));
-		else
-			row_add(r, (double)ns / (double)hits, hits);
+		row_result(r, err, ns, hits);
 
 		for (int i = 0; i < NFUNCS; i++) {
 			snprintf(label, sizeof(label), "libuprobe: %s", funcs[i].what);
