@@ -40,7 +40,9 @@ extern "C" {
  * must all be called from one thread.
  *
  * Handlers run in the tracer, synchronously, while the thread that hit the
- * probe is stopped; other threads of the tracee keep running.
+ * probe is stopped; other threads of the tracee keep running. No-stop probes
+ * (uprobe_opts.nostop) are the exception: the thread runs on, and the
+ * handler sees a snapshot of its registers later.
  */
 
 struct uprobe_tracer;
@@ -133,8 +135,34 @@ struct uprobe_opts {
 	uprobe_handler_fn post_handler;
 	/* See uprobe_fault_fn; several probes on one instruction are asked in order. */
 	uprobe_fault_fn fault_handler;
+	/*
+	 * A no-stop probe: the thread that hits it is not stopped. Where a
+	 * jump detour can be made (see uprobe_tracer_set_optimize(); here
+	 * at the probe's first hit), the thread writes its registers into a
+	 * ring buffer shared with the tracer (about 30 ns, no system call)
+	 * and runs on; the handler runs later, in uprobe_tracer_run(), with
+	 * those registers: uprobe_hit_is_async() is true, uprobe_hit_regs()
+	 * shows the registers as they were at the instruction (changing them
+	 * has no effect), uprobe_hit_read() reads memory as it is now, and
+	 * uprobe_hit_xmm() and uprobe_hit_backtrace() fail with -EOPNOTSUPP.
+	 * Hits are delivered in order per thread, exactly once, before the
+	 * process's exit or exec is reported and before a probe on that
+	 * instruction is added or removed; while the tracer lags far behind
+	 * (4096 hits not yet handled) a hit stops and waits for it instead of
+	 * being dropped. run() looks at the ring whenever it wakes, and at
+	 * least every 1 to 50 ms (less often while nothing comes).
+	 * Where no detour can be made (an instruction in the middle of a
+	 * function shorter than 5 bytes, a jump into the range, an indirect
+	 * jump in the function, another probe there that stops), or no ring
+	 * (the process's seccomp filter forbids memfd_create; a followed fork
+	 * child, whose copy of the ring its parent shares), each hit stops
+	 * as for any probe, and the handler runs then, with the same
+	 * rules. Not with a return or post handler (-EINVAL). Several probes
+	 * on one instruction are no-stop only when all of them are.
+	 */
+	bool nostop;
 };
-#define uprobe_opts__last_field fault_handler
+#define uprobe_opts__last_field nostop
 
 /* ---- Messages ---- */
 
@@ -378,6 +406,13 @@ UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, vo
 UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h);
 /* True in a post handler (see uprobe_opts.post_handler). */
 UPROBE_API bool uprobe_hit_is_post(const struct uprobe_hit *h);
+/*
+ * True for a hit of a no-stop probe delivered from the ring: the thread
+ * ran on long ago (see uprobe_opts.nostop). uprobe_hit_tid() is then 0
+ * when the thread cannot be told (a CPU without FSGSBASE, a thread that
+ * changed its TLS register since the tracer last saw it).
+ */
+UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h);
 /* The integer return value (rax); meaningful in a return handler. */
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h);
 /* The floating-point return value (low double of xmm0); in a return handler. */

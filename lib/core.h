@@ -25,6 +25,7 @@ struct site {
 	uint16_t nprobes;
 	uint16_t nret;          /* how many of them are return probes */
 	uint16_t npost;         /* how many have a post handler: hits then run the post slot */
+	uint16_t nasync;        /* how many are no-stop (uprobe_opts.nostop) */
 	unsigned refs;          /* probes + slots that still name it */
 	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
 	struct site *hnext;     /* hash chain, for lookup */
@@ -49,6 +50,7 @@ struct uprobe {
 	uint16_t data_size; /* per-call data of a return probe, at most 4096 */
 	bool internal;      /* libuprobe's own (unwinder, longjmp), never shown to the user */
 	bool force;
+	bool nostop;        /* uprobe_opts.nostop */
 	uint64_t hits;
 	uint64_t missed;
 };
@@ -153,6 +155,8 @@ struct xol_area {
 	struct slot_info *info; /* grows with used */
 	uint64_t *post_map;     /* a bit per slot: a post slot (arch_relocate_post); NULL if none */
 	uint64_t *detour_map;   /* a bit per slot: a jump detour (detour.c); NULL if none */
+	uint64_t *rec_map;      /* a bit per slot: a no-stop detour (calls the record gadget) */
+	bool has_rec;           /* the record gadget is written at the area's end (ring.c) */
 	unsigned info_cap;
 	struct xol_area *next;
 };
@@ -167,10 +171,24 @@ static inline bool xol_is_detour(const struct xol_area *a, unsigned idx)
 	return a->detour_map && (a->detour_map[idx / 64] >> (idx % 64) & 1);
 }
 
+static inline bool xol_is_rec(const struct xol_area *a, unsigned idx)
+{
+	return a->rec_map && (a->rec_map[idx / 64] >> (idx % 64) & 1);
+}
+
+/* Where a detour's int3 is: after the record prefix in a no-stop detour. */
+static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
+{
+	return a->start + (uint64_t)idx * ARCH_SLOT_SIZE + (xol_is_rec(a, idx) ? ARCH_DETOUR_REC_INT3 : 0);
+}
+
 /* Offsets of the gadgets in the first slot of every area. */
 #define XOL_GADGET_SYSCALL 0 /* syscall; int3: injected system calls */
 #define XOL_GADGET_TRAP 3    /* int3: return address of injected calls */
 #define XOL_GADGET_RET 4     /* int3: the return-probe trampoline */
+#define XOL_GADGET_NAME 16   /* 16 bytes: the name of the hit ring's memfd (ring.c) */
+/* The end of an area, kept out of its slots, holds the record gadget of no-stop detours. */
+#define XOL_REC_GADGET_SPACE 320
 
 /*
  * A pending call of a return-probed function: its return address was
@@ -286,6 +304,9 @@ struct proc {
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
+	struct ring *ring;     /* the hit ring of no-stop probes (ring.c), NULL before the first */
+	bool ring_failed;      /* no ring can be made: no-stop probes stop */
+	bool no_ring;          /* a followed fork child: it shares its parent's ring mapping */
 };
 
 #define TASK_HASH 256
@@ -348,16 +369,26 @@ struct uprobe_tracer {
 	} bcache[4];
 	unsigned bcache_next;
 	struct tracer_place place;
+	unsigned nrings;       /* processes with a hit ring: the waker ticks while > 0 */
+	/* shared with the waker: how often it wakes run() to drain rings (ms; 0 never) */
+	volatile int *waker_tick;
+	bool waker_traced;     /* the waker's ticks reach run() (it is ptraced) */
+	bool tick_due;         /* the waker ticked */
+	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
 };
 
 struct uprobe_hit {
 	struct uprobe_tracer *t;
-	struct task *task;
+	struct task *task;         /* NULL in a hit from the ring (is_async) */
 	struct uprobe *probe;
 	uint64_t addr;
 	struct ret_instance *inst; /* the call, for return probes */
 	bool is_return;
 	bool is_post;
+	bool is_async;             /* from the hit ring: proc, tid and regs say whose */
+	struct proc *proc;
+	pid_t tid;
+	struct user_regs_struct *regs;
 };
 
 struct call_req {
@@ -482,6 +513,8 @@ struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k);
+/* A held thread of p to inject through (one outside a system call if any), or NULL. */
+struct task *xol_stopped_task(struct uprobe_tracer *t, struct proc *p);
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
 /*
@@ -540,6 +573,18 @@ void unwind_free(struct uprobe_tracer *t);
 void place_run_begin(struct uprobe_tracer *t);
 void place_run_end(struct uprobe_tracer *t);
 void place_follow(struct uprobe_tracer *t, struct task *k);
+/* ring.c: the hit ring of no-stop probes */
+struct ring;
+int ring_ensure(struct uprobe_tracer *t, struct proc *p);
+uint64_t ring_gadget(struct uprobe_tracer *t, struct proc *p, struct xol_area *a);
+bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
+unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
+unsigned ring_drain_all(struct uprobe_tracer *t);
+void ring_forget(struct uprobe_tracer *t, struct proc *p);
+void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k);
+void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+uint64_t ring_addr(const struct proc *p);
+
 /* detour.c: jump-optimized probes */
 uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
 void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
@@ -547,7 +592,11 @@ void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_re
 bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b);
 void detour_signal(struct uprobe_tracer *t, struct task *k, const siginfo_t *si);
 bool detour_fault(struct uprobe_tracer *t, struct task *k);
-bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, struct user_regs_struct *regs);
+bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
+		       struct user_regs_struct *regs);
+/* A probe of s was added or removed: p's detour at b changes kind if it must (no-stop or not). */
+void detour_site_changed(struct uprobe_tracer *t, struct proc *p, struct bp *b);
+void detour_fork_child(struct proc *child);
 bool detour_at(struct proc *p, uint64_t addr);
 void detour_unoptimize(struct proc *p, struct bp *b);
 void detour_write_back(struct proc *target, const struct bp *b);

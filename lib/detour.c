@@ -169,13 +169,19 @@ static void analyse_site(struct site *s)
 	s->detour_len = (uint8_t)c.len;
 }
 
+static bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid);
+
 static bool inside(uint64_t v, uint64_t lo, uint64_t hi)
 {
 	return v > lo && v < hi;
 }
 
-/* The detour slot of p's scratch areas that addr lies in, or NULL. */
-static const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64_t *slot)
+/*
+ * The detour slot of p's scratch areas that addr lies in, or NULL; *int3 is
+ * where its int3 is (after the record prefix of a no-stop detour).
+ */
+static const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64_t *slot,
+					   uint64_t *int3)
 {
 	struct xol_area *a = xol_area_of(p, addr);
 	unsigned idx;
@@ -186,14 +192,36 @@ static const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64
 	if (!idx || idx >= a->used || !xol_is_detour(a, idx))
 		return NULL;
 	*slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+	*int3 = xol_detour_int3(a, idx);
 	return &a->info[idx];
 }
 
+/* The int3 of the detour at slot (p's). */
+static uint64_t int3_of(struct proc *p, uint64_t slot)
+{
+	uint64_t s, int3;
+
+	return detour_slot(p, slot, &s, &int3) ? int3 : slot;
+}
+
+static bool slot_is_rec(struct proc *p, uint64_t slot)
+{
+	return int3_of(p, slot) != slot;
+}
+
+/* Is addr a detour's int3? */
 bool detour_at(struct proc *p, uint64_t addr)
 {
-	uint64_t slot;
+	uint64_t slot, int3;
 
-	return detour_slot(p, addr, &slot) && slot == addr;
+	return detour_slot(p, addr, &slot, &int3) && int3 == addr;
+}
+
+/* Whether s's detours should record into the ring instead of trapping: all its probes are no-stop. */
+static bool wants_rec(const struct proc *p, const struct site *s)
+{
+	return s->nprobes && s->nasync == s->nprobes && !s->nret && !s->npost && !p->no_ring &&
+	       !p->ring_failed && !p->mm_owner;
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -217,9 +245,10 @@ static void let_go(struct task *k)
 		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
 }
 
-static void enter_detour(struct task *k, uint64_t slot)
+/* k goes on right after the detour's int3 at int3: its handlers have run. */
+static void enter_detour(struct task *k, uint64_t int3)
 {
-	k->regs.rip = slot + 1;
+	k->regs.rip = int3 + 1;
 	if (task_setregs(k) == 0)
 		let_go(k);
 }
@@ -234,11 +263,11 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 {
 	struct proc *mm = proc_mm(k->proc);
 	const struct slot_info *si;
-	uint64_t slot, sig = k->detour_sig;
+	uint64_t slot, int3, sig = k->detour_sig;
 	struct bp *b;
 
-	si = detour_slot(k->proc, *addr, &slot);
-	if (!si || slot != *addr)
+	si = detour_slot(k->proc, *addr, &slot, &int3);
+	if (!si || int3 != *addr)
 		return 0;
 	k->detour_sig = 0;
 	if (sig == regs_sig(&k->regs)) {
@@ -247,15 +276,21 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 		if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &info) < 0 || info.si_code != SI_KERNEL)
 			return 0;
 	}
+	if (int3 != slot) {
+		/* the ring was full: what is in it happened before this hit */
+		ring_drain(t, k->proc);
+		if (!still_there(t, k, k->tid))
+			return 0;
+	}
 	b = bp_lookup(&mm->bps, si->insn_addr);
 	*addr = si->insn_addr;
 	/* none: the probe went since; the thread is rewound onto the program's own bytes */
 	*bp = b && !b->retired && b->site == si->site ? b : NULL;
-	return slot;
+	return int3;
 }
 
 /*
- * After the handlers of a detour hit: the thread goes on at detour + 1,
+ * After the handlers of a detour hit: the thread goes on at detour + 1 (the int3's),
  * where it stopped, with a register write only if a handler changed one.
  */
 void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
@@ -290,18 +325,20 @@ static bool range_has_bp(struct proc *p, uint64_t addr, unsigned len)
 }
 
 /* A free slot of p's areas in reach of addr, holding the detour; 0 if none. */
-static uint64_t build_detour(struct proc *p, struct site *s, uint64_t addr,
-			     const struct covered *c)
+static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct site *s,
+			     uint64_t addr, const struct covered *c, bool rec)
 {
 	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
 
 	for (struct xol_area *a = p->areas; a; a = a->next) {
-		uint64_t slot = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE;
+		uint64_t slot = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE, gadget = 0;
 
 		if (a->used >= a->nslots || !arch_jump(addr, slot, jmp))
 			continue;
+		if (rec && !(gadget = ring_gadget(t, p, a)))
+			continue;
 		memset(code, INT3, sizeof(code));
-		if (arch_relocate_detour(c->plans, c->n, addr, slot, code) < 0)
+		if (arch_relocate_detour(c->plans, c->n, addr, slot, gadget, code) < 0)
 			continue;
 		if (a->used >= a->info_cap) {
 			unsigned cap = a->info_cap ? a->info_cap * 2 : 64;
@@ -312,7 +349,8 @@ static uint64_t build_detour(struct proc *p, struct site *s, uint64_t addr,
 			a->info = info;
 			a->info_cap = cap;
 		}
-		if (xol_mark(a, a->used, &a->detour_map) || mem_write(p, slot, code, sizeof(code)))
+		if (xol_mark(a, a->used, &a->detour_map) ||
+		    (rec && xol_mark(a, a->used, &a->rec_map)) || mem_write(p, slot, code, sizeof(code)))
 			return 0;
 		a->info[a->used] = (struct slot_info){ .insn_addr = addr, .site = s };
 		s->refs++;
@@ -458,13 +496,14 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	uint8_t jmp[ARCH_JMP_LEN];
 	pid_t tid = k->tid;
 	struct covered c;
-	bool ok;
+	bool ok, rec;
 	int err;
 
 	if (p->mm_owner || p->fork_child || !p->areas) {
 		later(b, false);
 		return false;
 	}
+	rec = wants_rec(p, s);
 	if (!s->detour_len)
 		analyse_site(s);
 	if (s->detour_len == DETOUR_LEN_NEVER || covered_plans(s, &c) || c.len != s->detour_len) {
@@ -477,16 +516,28 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	/* holding the others handles their stops, which may read k's registers: keep ours */
 	regs = k->regs;
-	if (!bp_detour(b)) {
+	if (rec && !p->ring) {
+		/* the first no-stop detour of the process: its ring first (holds it once) */
+		ring_ensure(t, p);
+		if (!still_there(t, k, tid))
+			return true;
+		k->regs = regs;
+		k->regs_valid = true;
+		b = bp_lookup(&p->bps, addr);
+		if (!b || b->retired || b->site != s)
+			return false;
+		rec = wants_rec(p, s) && p->ring;
+	}
+	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
-		slot = build_detour(p, s, addr, &c);
+		slot = build_detour(t, p, s, addr, &c, rec);
 		if (!slot) {
 			char saved[sizeof(t->errmsg)];
 
 			/* the user's last error message is not ours to replace */
 			memcpy(saved, t->errmsg, sizeof(saved));
 			if (xol_area_near(t, p, addr) == 0)
-				slot = build_detour(p, s, addr, &c);
+				slot = build_detour(t, p, s, addr, &c, rec);
 			memcpy(t->errmsg, saved, sizeof(saved));
 			if (!still_there(t, k, tid))
 				return true;
@@ -542,7 +593,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	task_release(t, p);
 	if (ok)
-		enter_detour(k, slot);
+		enter_detour(k, int3_of(p, slot));
 	return ok;
 }
 
@@ -556,12 +607,13 @@ bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	if (b->dstate == DETOUR_ON) {
 		/* trapped on the int3 before the jmp replaced it: the detour serves as its slot */
-		enter_detour(k, bp_detour(b));
+		enter_detour(k, int3_of(proc_mm(k->proc), bp_detour(b)));
 		return true;
 	}
 	if (b->dstate != DETOUR_UNTRIED || t->no_detour || b->internal)
 		return false;
-	if (b->dwait) {
+	/* a no-stop probe is worth its detour at once: every later hit then costs no stop */
+	if (b->dwait && !(wants_rec(k->proc, b->site) && !b->dtries)) {
 		b->dwait--;
 		return false;
 	}
@@ -574,8 +626,22 @@ bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b)
  * handlers have run, and the copies' addresses lie inside the range: it is
  * stepped out instead.
  */
-bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, struct user_regs_struct *regs)
+bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
+		       struct user_regs_struct *regs)
 {
+	if (rec) {
+		/*
+		 * No-stop detour: before the lea, after it (before the call),
+		 * or on the int3 the gadget returns to when the ring was full
+		 * (everything restored, nothing recorded): all before the hit.
+		 */
+		if (regs->rip == slot + ARCH_DETOUR_REC_LEA)
+			regs->rsp += RED_ZONE;
+		else if (regs->rip != slot && regs->rip != slot + ARCH_DETOUR_REC_INT3)
+			return false;
+		regs->rip = si->insn_addr;
+		return true;
+	}
 	if (regs->rip != slot)
 		return false;
 	regs->rip = si->insn_addr;
@@ -595,16 +661,16 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *mm = proc_mm(k->proc);
 	const struct slot_info *si;
-	uint64_t slot, off = 0;
+	uint64_t slot, int3, off = 0;
 	struct covered c;
 	unsigned i;
 
 	if (!k->regs_valid && task_getregs(k) < 0)
 		return false;
-	si = detour_slot(k->proc, k->regs.rip, &slot);
+	si = detour_slot(k->proc, k->regs.rip, &slot, &int3);
 	if (!si || covered_plans(si->site, &c))
 		return false;
-	for (i = 0; i < c.n && k->regs.rip != slot + 1 + off; i++)
+	for (i = 0; i < c.n && k->regs.rip != int3 + 1 + off; i++)
 		off += c.plans[i].len;
 	if (i == c.n)
 		return false;
@@ -708,4 +774,32 @@ UPROBE_API int uprobe_tracer_set_optimize(struct uprobe_tracer *t, bool on)
 		}
 	}
 	return 0;
+}
+
+void detour_site_changed(struct uprobe_tracer *t, struct proc *p, struct bp *b)
+{
+	(void)t;
+	if (b->dstate != DETOUR_ON || b->retired)
+		return;
+	if (slot_is_rec(p, bp_detour(b)) == wants_rec(p, b->site))
+		return;
+	/* back to an int3; the next hit makes the detour of the other kind */
+	detour_unoptimize(p, b);
+}
+
+/*
+ * A followed fork child got copies of its parent's no-stop detours, whose
+ * ring mapping it shares: they would record its hits as the parent's. Its
+ * copies go back to int3 probes, and it makes trapping detours only.
+ */
+void detour_fork_child(struct proc *child)
+{
+	child->no_ring = true;
+	for (size_t i = 0; i < child->bps.cap; i++) {
+		struct bp *b = &child->bps.slots[i];
+
+		if (b->vaddr && b->site != BP_TOMB && b->dstate == DETOUR_ON &&
+		    slot_is_rec(child, bp_detour(b)))
+			detour_unoptimize(child, b);
+	}
 }

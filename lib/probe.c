@@ -390,6 +390,23 @@ static bool proc_plantable(struct proc *p)
 	return !p->mm_owner && !p->fork_child && p->at_entry;
 }
 
+static int kind_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *ctx)
+{
+	struct bp *b = bp_lookup(&p->bps, vaddr);
+
+	if (b && b->site == s)
+		detour_site_changed(ctx, p, b);
+	return 0;
+}
+
+/* s's probes changed: its jump detours record or trap as its probes now want. */
+static void site_kind_changed(struct uprobe_tracer *t, struct site *s)
+{
+	for (struct proc *p = t->procs; p; p = p->next)
+		if (proc_plantable(p) && p->had_detour)
+			for_each_vaddr(p, s, kind_cb, t);
+}
+
 static int plant_site(struct uprobe_tracer *t, struct site *s)
 {
 	int err;
@@ -905,11 +922,14 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	s->probes[s->nprobes++] = u;
 	if (uprobe_post_fn(u))
 		s->npost++;
+	if (u->nostop)
+		s->nasync++;
 	if (need_plant) {
 		err = plant_site(t, s);
 		if (err) {
 			s->nprobes = 0;
 			s->npost = 0;
+			s->nasync = 0;
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -923,11 +943,14 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			/* the scratch area is full or gone: refuse, the probes there stay as they were */
 			s->nprobes--;
 			s->npost--;
+			s->nasync -= u->nostop;
 			u->site = NULL;
 			site_put(t, s);
 			return err;
 		}
 	}
+	if (!need_plant)
+		site_kind_changed(t, s);
 	if (u->ret_handler) {
 		s->nret++;
 		if (t->nretprobes++ == 0) {
@@ -1022,6 +1045,15 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
 		goto fail;
 	}
+	if (OPTS_GET(opts, nostop, false) &&
+	    (OPTS_GET(opts, ret_handler, NULL) || OPTS_GET(opts, post_handler, NULL))) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: a no-stop probe cannot have a %s handler "
+				 "(it needs the thread stopped)",
+				 OPTS_GET(opts, ret_handler, NULL) ? "return" : "post");
+		goto fail;
+	}
+	/* hits recorded so far belong to the probes as they were */
+	ring_drain_all(t);
 	if (OPTS_GET(opts, data_size, 0) > 4096) {
 		err = tracer_err(t, -EINVAL, "uprobe_opts: data_size %zu is over 4096",
 				 OPTS_GET(opts, data_size, 0));
@@ -1050,6 +1082,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	if (!u->maxactive)
 		u->maxactive = 128;
 	u->force = OPTS_GET(opts, force, false);
+	u->nostop = OPTS_GET(opts, nostop, false);
 	err = place(t, u, binary, symbol, offset, u->force, &no_binary);
 	if (err && no_binary && OPTS_GET(opts, pending, false) && !strchr(binary, '/')) {
 		/* a library to be loaded later: placed when the dynamic linker maps it */
@@ -1119,6 +1152,7 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 	}
 	if (uprobe_post_fn(u))
 		s->npost--;
+	s->nasync -= u->nostop;
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
 			break;
@@ -1134,6 +1168,8 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 		for (struct proc *p = t->procs; p; p = p->next)
 			if (!p->mm_owner)
 				for_each_vaddr(p, s, unplant_cb, NULL);
+	} else {
+		site_kind_changed(t, s);
 	}
 	site_put(t, s);
 	free(u->more);
@@ -1146,6 +1182,8 @@ UPROBE_API int uprobe_remove(struct uprobe *u)
 		errno = EINVAL;
 		return -EINVAL;
 	}
+	/* its hits recorded so far are delivered first */
+	ring_drain_all(u->t);
 	remove_probe(u->t, u);
 	return 0;
 }

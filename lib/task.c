@@ -117,6 +117,8 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 {
 	struct proc **pp;
 
+	/* hits still in its ring are delivered while its threads are known */
+	ring_forget(t, p);
 	for (pp = &t->procs; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
@@ -369,6 +371,12 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 	if (tid < 0)
 		return errno == EINTR ? 0 : -errno;
 	if (tid == t->waker) {
+		if (WIFSTOPPED(status)) {
+			/* a tick (or its seize): run() drains the rings next */
+			t->tick_due = true;
+			ptrace(PTRACE_CONT, tid, NULL, NULL);
+			return 1;
+		}
 		/* another thread woke run(): it looks at its requests next */
 		t->waker = 0;
 		return 1;
@@ -385,6 +393,17 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 		return 1;
 	}
 	place_follow(t, k);
+	/*
+	 * Hits it recorded come before this stop (its exit, exec, signal,
+	 * ...); only at run()'s own wait: handlers never run in the middle
+	 * of holding a process.
+	 */
+	if (t->run_wait && k->proc->ring) {
+		t->run_wait = false;
+		ring_drain(t, k->proc);
+		if (task_find(t, tid) != k)
+			return 1;
+	}
 	trap_dispatch(t, k, status);
 	return 1;
 }

@@ -3,9 +3,11 @@
 #include <dirent.h>
 #include <elf.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
@@ -51,10 +53,45 @@ static void note_owner(struct uprobe_tracer *t)
 }
 
 /*
- * A child of the run thread that exits when a byte arrives on wake_pipe:
- * its exit is an event the run thread's wait sees, which other threads
- * could not cause otherwise (ptrace requests belong to the run thread).
+ * A child of the run thread that exits when a byte 'w' arrives on
+ * wake_pipe: its exit is an event the run thread's wait sees, which other
+ * threads could not cause otherwise (ptrace requests belong to the run
+ * thread). While hit rings exist (ring.c) it also ticks: every
+ * *waker_tick ms it raises SIGURG, which, the run thread tracing it, is a
+ * stop that wakes run() to drain the rings (untraced, SIGURG is ignored).
+ * A byte 't' makes it look at *waker_tick again.
  */
+static void waker_main(struct uprobe_tracer *t, pid_t parent)
+{
+	/*
+	 * Gone with the tracer, even one that exits without freeing it:
+	 * the pipe's last write end closes, or its death signal comes.
+	 */
+	close(t->wake_pipe[1]);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(0);
+	for (;;) {
+		struct pollfd pfd = { .fd = t->wake_pipe[0], .events = POLLIN };
+		int ms = t->waker_tick ? *t->waker_tick : 0;
+		int r = poll(&pfd, 1, ms > 0 ? ms : -1);
+		char c;
+
+		if (r == 0) {
+			raise(SIGURG);
+			continue;
+		}
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			_exit(0);
+		}
+		if (read(t->wake_pipe[0], &c, 1) == 1 && c == 't')
+			continue;
+		_exit(0);
+	}
+}
+
 static void ensure_waker(struct uprobe_tracer *t)
 {
 	pid_t pid, parent;
@@ -63,25 +100,47 @@ static void ensure_waker(struct uprobe_tracer *t)
 		return;
 	if (t->wake_pipe[0] < 0 && pipe2(t->wake_pipe, O_CLOEXEC) < 0)
 		return;
+	if (!t->waker_tick) {
+		void *m = mmap(NULL, sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+			       -1, 0);
+
+		if (m != MAP_FAILED)
+			t->waker_tick = m;
+	}
 	parent = getpid();
 	pid = fork();
-	if (pid == 0) {
-		char c;
-
-		/*
-		 * Gone with the tracer, even one that exits without freeing it:
-		 * the pipe's last write end closes, or its death signal comes.
-		 */
-		close(t->wake_pipe[1]);
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(0);
-		while (read(t->wake_pipe[0], &c, 1) < 0 && errno == EINTR)
-			;
-		_exit(0);
-	}
-	if (pid > 0)
+	if (pid == 0)
+		waker_main(t, parent);
+	if (pid > 0) {
 		t->waker = pid;
+		/* its ticks are stops only for its tracer; without, rings drain at other events */
+		t->waker_traced = ptrace(PTRACE_SEIZE, pid, NULL, NULL) == 0;
+	}
+}
+
+/*
+ * How often the waker wakes run() to drain rings: every 1 ms while hits
+ * come, up to every 50 ms while none does; never without a ring.
+ */
+static void tune_tick(struct uprobe_tracer *t, bool busy)
+{
+	int old, now;
+
+	if (!t->waker_tick)
+		return;
+	old = *t->waker_tick;
+	if (!t->nrings)
+		now = 0;
+	else if (busy || !old)
+		now = 1;
+	else
+		now = old * 2 > 50 ? 50 : old * 2;
+	if (now == old)
+		return;
+	*t->waker_tick = now;
+	if (!old && t->wake_pipe[1] >= 0 && write(t->wake_pipe[1], "t", 1) < 0) {
+		/* a full pipe already wakes it */
+	}
 }
 
 static void wake_run(struct uprobe_tracer *t)
@@ -476,7 +535,18 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 
 		run_calls(t);
 		ensure_waker(t);
+		if (t->nrings || (t->waker_tick && *t->waker_tick)) {
+			unsigned n = ring_drain_all(t);
+
+			if (t->tick_due || n || !*t->waker_tick)
+				tune_tick(t, n > 0);
+			t->tick_due = false;
+			if (t->stop_req || !t->procs)
+				break;
+		}
+		t->run_wait = true;
 		r = task_wait_one(t, -1, true);
+		t->run_wait = false;
 		if (r == -ECHILD)
 			break;
 		if (r < 0) {
@@ -484,6 +554,8 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 			break;
 		}
 	}
+	/* what the rings hold is delivered before run() returns */
+	ring_drain_all(t);
 	place_run_end(t);
 	/* no request may be left waiting once run() is no longer there to take it */
 	pthread_mutex_lock(&t->qlock);
@@ -552,6 +624,8 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 	}
 	if (!p->mm_owner) {
 		probe_unplant_all(t, p, p);
+		/* no detour records any more: the last hits, then the ring goes */
+		ring_unmap(t, p, any);
 		if (any && p->areas)
 			xol_unmap_all(t, p, any);
 	}
@@ -618,6 +692,8 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	if (t->procs)
 		uprobe_tracer_detach(t);
 	end_waker(t);
+	if (t->waker_tick)
+		munmap((void *)t->waker_tick, sizeof(int));
 	probe_remove_all(t);
 	probe_free_all(t);
 	watch_free(t);
@@ -633,14 +709,29 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 
 /* ---- hits ---- */
 
+static struct user_regs_struct *hit_regs(const struct uprobe_hit *h)
+{
+	return h->regs ? h->regs : &h->task->regs;
+}
+
+static struct proc *hit_proc(const struct uprobe_hit *h)
+{
+	return h->task ? h->task->proc : h->proc;
+}
+
 UPROBE_API pid_t uprobe_hit_pid(const struct uprobe_hit *h)
 {
-	return h->task->proc->pid;
+	return hit_proc(h)->pid;
 }
 
 UPROBE_API pid_t uprobe_hit_tid(const struct uprobe_hit *h)
 {
-	return h->task->tid;
+	return h->task ? h->task->tid : h->tid;
+}
+
+UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h)
+{
+	return h->is_async;
 }
 
 UPROBE_API struct uprobe *uprobe_hit_probe(const struct uprobe_hit *h)
@@ -655,12 +746,12 @@ UPROBE_API uint64_t uprobe_hit_addr(const struct uprobe_hit *h)
 
 UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h)
 {
-	return &h->task->regs;
+	return hit_regs(h);
 }
 
 UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
 {
-	const struct user_regs_struct *r = &h->task->regs;
+	const struct user_regs_struct *r = hit_regs(h);
 	uint64_t v = 0;
 
 	switch (n) {
@@ -672,14 +763,14 @@ UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
 	case 5: return r->r9;
 	}
 	/* at a function's first instruction [rsp] is the return address */
-	mem_read(h->task->proc, r->rsp + 8 * (uint64_t)(n - 5), &v, sizeof(v));
+	mem_read(hit_proc(h), r->rsp + 8 * (uint64_t)(n - 5), &v, sizeof(v));
 	return v;
 }
 
 UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, void *buf,
 				   size_t len)
 {
-	struct proc *mm = proc_mm(h->task->proc);
+	struct proc *mm = proc_mm(hit_proc(h));
 	ssize_t n = pread(mm->memfd, buf, len, (off_t)addr);
 
 	if (n < 0)
@@ -702,7 +793,7 @@ UPROBE_API bool uprobe_hit_is_post(const struct uprobe_hit *h)
 
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h)
 {
-	return h->task->regs.rax;
+	return hit_regs(h)->rax;
 }
 
 UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf)
@@ -712,6 +803,11 @@ UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf)
 	if (n > 15) {
 		errno = EINVAL;
 		return -EINVAL;
+	}
+	if (h->is_async) {
+		/* the ring holds the general registers only */
+		errno = EOPNOTSUPP;
+		return -EOPNOTSUPP;
 	}
 	if (ptrace(PTRACE_GETFPREGS, h->task->tid, NULL, &fp) < 0)
 		return -errno;

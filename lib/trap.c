@@ -436,6 +436,8 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	ret_restore_task(t, forker, cp);
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
+	if (ring_addr(parent))
+		ring_unmap_in(t, ck, ring_addr(parent));
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
 	task_free(t, ck);
 	proc_free(t, cp);
@@ -468,6 +470,8 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
+	if (parent->ring || parent->no_ring)
+		detour_fork_child(cp);
 	/* a hold of the parent's memory for a moment does not concern the child's */
 	ck->want_stop = forker->want_stop && !forker->release;
 	resume_or_hold(t, ck);
@@ -498,6 +502,9 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			nk->want_stop = k->want_stop;
 			/* held with its creator for a moment (task_mark_running): let go with it too */
 			nk->release = k->release;
+			/* its fs_base names it in the records of no-stop probes (ring.c) */
+			if (k->proc->ring)
+				task_getregs(nk);
 			resume_or_hold(t, nk);
 		}
 		goto out;
@@ -559,6 +566,9 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	bp_table_free(&p->bps);
 	bp_table_free(&p->post_bps);
 	p->had_detour = false;
+	/* its hits before the exec are delivered; the new image has no ring */
+	ring_forget(t, p);
+	p->ring_failed = p->no_ring = false;
 	xol_forget_all(t, p);
 	p->at_entry = false;
 	/* an open /proc/PID/mem names the old address space: open the new one */
@@ -593,8 +603,12 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 	if (!a)
 		return;
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
-	if (!idx || idx >= a->used)
+	if (!idx || idx >= a->used) {
+		/* in the record gadget of a no-stop detour: stepped out, nothing of it shows */
+		if (ring_gadget_at(a, k->regs.rip))
+			xol_move_out(t, k);
 		return;
+	}
 	if (xol_is_detour(a, idx)) {
 		const struct slot_info *info = &a->info[idx];
 

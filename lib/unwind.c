@@ -104,7 +104,7 @@ static unw_accessors_t bt_accessors = {
 
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
 {
-	struct bt_ctx c = { .k = h->task, .tramp = proc_trampoline(h->task->proc) };
+	struct bt_ctx c = { .k = h->task };
 	unw_addr_space_t as;
 	unw_cursor_t cur;
 	int n = 0, r;
@@ -113,6 +113,12 @@ UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max
 		errno = EINVAL;
 		return -EINVAL;
 	}
+	if (h->is_async || !h->task) {
+		/* the stack the registers of a ring hit point into has moved on */
+		errno = EOPNOTSUPP;
+		return -EOPNOTSUPP;
+	}
+	c.tramp = proc_trampoline(h->task->proc);
 	if (!h->t->unw_as) {
 		h->t->unw_as = unw_create_addr_space(&bt_accessors, 0);
 		if (!h->t->unw_as) {

@@ -82,7 +82,7 @@ static bool inside_syscall(struct task *k)
 }
 
 /* A held thread to inject through: one outside a system call if there is one. */
-static struct task *stopped_task_of(struct uprobe_tracer *t, struct proc *p)
+struct task *xol_stopped_task(struct uprobe_tracer *t, struct proc *p)
 {
 	struct task *any = NULL;
 
@@ -129,7 +129,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	err = task_stop_all(t, p);
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot stop its threads", p->pid);
-	k = stopped_task_of(t, p);
+	k = xol_stopped_task(t, p);
 	if (!k) {
 		err = tracer_err(t, -ESRCH, "pid %d: no thread left", p->pid);
 		goto out;
@@ -188,7 +188,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	}
 	a->start = (uint64_t)ret;
 	a->size = XOL_AREA_SIZE;
-	a->nslots = XOL_AREA_SIZE / ARCH_SLOT_SIZE;
+	a->nslots = (XOL_AREA_SIZE - XOL_REC_GADGET_SPACE) / ARCH_SLOT_SIZE;
 	a->used = 1; /* slot 0 holds the gadgets */
 	err = mem_write(p, a->start, gadget, sizeof(gadget));
 	if (err) {
@@ -428,7 +428,8 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 	struct proc *p = k->proc;
 	uint64_t last = 0;
 
-	for (int steps = 0; steps < 64; steps++) {
+	/* the record gadget of no-stop detours (ring.c) takes most of these steps */
+	for (int steps = 0; steps < 256; steps++) {
 		const struct arch_plan *first = NULL;
 		struct site *fsite = NULL;
 		uint64_t slot = 0, insn_addr = 0;
@@ -446,7 +447,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 		if (idx > 0 && idx < a->used && xol_is_detour(a, idx)) {
 			/* a jump detour (detour.c): rewound from its very start only, else stepped */
 			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
-					      &k->regs))
+					      xol_is_rec(a, idx), &k->regs))
 				return task_setregs(k);
 			idx = 0;
 		}
@@ -520,6 +521,7 @@ static void area_free(struct xol_area *a, struct uprobe_tracer *t)
 	free(a->info);
 	free(a->post_map);
 	free(a->detour_map);
+	free(a->rec_map);
 	free(a);
 }
 
@@ -628,9 +630,11 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 			return -ENOMEM;
 		}
 		memcpy(c->info, a->info, a->used * sizeof(*c->info));
-		c->post_map = c->detour_map = NULL;
-		if (copy_map(&c->post_map, a->post_map, a) || copy_map(&c->detour_map, a->detour_map, a)) {
+		c->post_map = c->detour_map = c->rec_map = NULL;
+		if (copy_map(&c->post_map, a->post_map, a) || copy_map(&c->detour_map, a->detour_map, a) ||
+		    copy_map(&c->rec_map, a->rec_map, a)) {
 			free(c->post_map);
+			free(c->detour_map);
 			free(c->info);
 			free(c);
 			return -ENOMEM;

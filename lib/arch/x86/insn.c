@@ -728,14 +728,15 @@ bool arch_jump(uint64_t from, uint64_t to, uint8_t out[ARCH_JMP_LEN])
 
 /*
  * Detour layout:
- *   int3                      the probe: a thread traps here, at slot_addr + 1
+ *   [lea -128(%rsp),%rsp; call rec_gadget]  no-stop detours only (ARCH_DETOUR_REC_INT3 bytes)
+ *   int3                      the probe: a thread traps here
  *   copy of insn 0 .. n-2     back to back, rip-relative operands re-targeted
  *   insn n-1 as emit() relocates it: copy + leave(next), or its branch/call form
  * next of the last instruction is insn_addr + covered, so a thread that falls
  * through leaves the detour right after the range.
  */
 int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t insn_addr,
-			 uint64_t slot_addr, uint8_t *out)
+			 uint64_t slot_addr, uint64_t rec_gadget, uint8_t *out)
 {
 	uint8_t buf[ARCH_SLOT_SIZE + 64];
 	uint64_t off = 0;
@@ -745,6 +746,18 @@ int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t ins
 	if (!n)
 		return -EINVAL;
 	memset(buf, 0xcc, sizeof(buf));
+	if (rec_gadget) {
+		/* lea -128(%rsp), %rsp; call rec_gadget; then the int3 as above */
+		int64_t rel = (int64_t)(rec_gadget - (slot_addr + ARCH_DETOUR_REC_INT3));
+		static const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
+
+		if (!fits_i32(rel))
+			return -ERANGE;
+		memcpy(buf, lea, sizeof(lea));
+		buf[5] = 0xe8;
+		put32(buf + 6, (uint32_t)rel);
+		pos = ARCH_DETOUR_REC_INT3 + 1;
+	}
 	for (unsigned i = 0; i + 1 < n; i++) {
 		ret = emit_copy(&plans[i], insn_addr + off, slot_addr, buf, pos);
 		if (ret < 0)

@@ -1463,7 +1463,7 @@ static void test_detour_relocate(void **state)
 	plan_of(code + 1, 3, &p[1]);
 	plan_of(code + 4, 7, &p[2]);
 	memset(out, 0, sizeof(out));
-	n = arch_relocate_detour(p, 3, INSN, SLOT_NEAR, out);
+	n = arch_relocate_detour(p, 3, INSN, SLOT_NEAR, 0, out);
 	assert_int_equal(n, 1 + 11 + 5);
 	assert_int_equal(out[0], 0xcc);
 	/* the copy of the instruction at INSN + k sits at SLOT + 1 + k */
@@ -1476,7 +1476,7 @@ static void test_detour_relocate(void **state)
 	/* endbr64; call rel32: the call is relocated, pushing INSN + 9 */
 	plan_of(B(0xf3, 0x0f, 0x1e, 0xfa), &p[0]);
 	plan_of(B(0xe8, 0x00, 0x01, 0x00, 0x00), &p[1]);
-	n = arch_relocate_detour(p, 2, INSN, SLOT_BELOW, out);
+	n = arch_relocate_detour(p, 2, INSN, SLOT_BELOW, 0, out);
 	assert_true(n > 1 + 4 + 14);
 	assert_memory_equal(out + 1, "\xf3\x0f\x1e\xfa\x50\x48\xb8", 7);
 	assert_int_equal(rd64(out + 8), INSN + 9);
@@ -1484,7 +1484,7 @@ static void test_detour_relocate(void **state)
 
 	/* a rip-relative operand out of reach of the slot */
 	plan_of(code + 4, 7, &p[0]);
-	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_FAR, out), -ERANGE);
+	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_FAR, 0, out), -ERANGE);
 }
 
 int main(void)

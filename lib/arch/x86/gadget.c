@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The record gadget of no-stop probes: x86-64 code that libuprobe copies
+ * into a tracee's scratch area (it never runs in the tracer, hence
+ * .rodata). A no-stop detour (detour.c) is
+ *
+ *   lea -128(%rsp), %rsp   ; past the red zone
+ *   call gadget            ; returns to one of:
+ *   int3                   ;   the ring was full: the tracer handles this hit
+ *   copies...; jmp back    ;   recorded (the gadget adds 1 to its return address)
+ *
+ * The gadget takes a ticket in the ring (ring.h), writes every general
+ * register, the flags and rsp as they were at the probed
+ * instruction (it reads no memory of the program), commits the record, restores everything (flags included),
+ * and returns with `ret $128`, undoing the red-zone skip. No system call,
+ * no lock held across instructions: a thread stopped anywhere in it blocks
+ * no other thread (the tracer steps it out before delivering a signal).
+ */
+#include "../../ring.h"
+
+#define S_(x) #x
+#define S(x) S_(x)
+
+/* offsets of struct ring_rec */
+#define R_RET 8
+#define R_FS 16
+#define R_FLAGS 24
+#define R_RAX 32
+#define R_RBX 40
+#define R_RCX 48
+#define R_RDX 56
+#define R_RSI 64
+#define R_RDI 72
+#define R_RBP 80
+#define R_RSP 88
+#define R_R8 96
+
+_Static_assert(__builtin_offsetof(struct ring_rec, ret) == R_RET, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, fs_base) == R_FS, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, flags) == R_FLAGS, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rax) == R_RAX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rsp) == R_RSP, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r8) == R_R8, "");
+_Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
+
+__asm__(
+	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
+	"	.balign 64\n"
+	"	.globl uprobe__rec_gadget\n"
+	"	.hidden uprobe__rec_gadget\n"
+	"uprobe__rec_gadget:\n"
+	/* [rsp] = return address; the program's rsp is rsp + 8 + 128 */
+	"	pushfq\n"
+	"	push %rax\n"
+	"	push %rcx\n"
+	"	push %rdx\n"
+	"	push %rsi\n"
+	/* now: 0 rsi, 8 rdx, 16 rcx, 24 rax, 32 flags, 40 return address; program rsp = rsp + 176 */
+	"	mov .Lring(%rip), %rdx\n"
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"1:	mov %rax, %rcx\n"
+	"	and " S(RING_MASK) "(%rdx), %rcx\n"
+	"	lea (%rcx,%rcx,2), %rcx\n"
+	"	shl $6, %rcx\n"
+	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
+	"	mov (%rcx), %rsi\n"
+	"	sub %rax, %rsi\n"
+	"	js .Lfull\n"   /* the record still holds the previous lap: full */
+	"	jnz .Lagain\n" /* another thread took this ticket */
+	"	lea 1(%rax), %rsi\n"
+	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
+	"	jne 1b\n"      /* rax = the new head */
+	/* ticket rax, record rcx */
+	"	mov %rbx, " S(R_RBX) "(%rcx)\n"
+	"	mov %rdi, " S(R_RDI) "(%rcx)\n"
+	"	mov %rbp, " S(R_RBP) "(%rcx)\n"
+	"	mov %r8, " S(R_R8) "+0(%rcx)\n"
+	"	mov %r9, " S(R_R8) "+8(%rcx)\n"
+	"	mov %r10, " S(R_R8) "+16(%rcx)\n"
+	"	mov %r11, " S(R_R8) "+24(%rcx)\n"
+	"	mov %r12, " S(R_R8) "+32(%rcx)\n"
+	"	mov %r13, " S(R_R8) "+40(%rcx)\n"
+	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
+	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
+	"	mov 0(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
+	"	mov 8(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
+	"	mov 16(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
+	"	mov 24(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
+	"	mov 32(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
+	"	mov 40(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RET) "(%rcx)\n"
+	"	lea 176(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+	"	xor %esi, %esi\n"
+	"	cmpb $0, .Lfsgs(%rip)\n"
+	"	je 2f\n"
+	"	rdfsbase %rsi\n"
+	"2:	mov %rsi, " S(R_FS) "(%rcx)\n"
+	"	inc %rax\n"
+	"	mov %rax, (%rcx)\n"     /* commit: stores are not reordered with older stores */
+	"	addq $1, 40(%rsp)\n"    /* return past the int3 */
+	".Lout:\n"
+	"	pop %rsi\n"
+	"	pop %rdx\n"
+	"	pop %rcx\n"
+	"	pop %rax\n"
+	"	popfq\n"
+	"	ret $128\n"
+	".Lagain:\n"
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"	jmp 1b\n"
+	".Lfull:\n"
+	"	jmp .Lout\n"
+	"	.balign 8\n"
+	"	.globl uprobe__rec_gadget_ring\n"
+	"	.hidden uprobe__rec_gadget_ring\n"
+	"uprobe__rec_gadget_ring:\n"
+	".Lring:	.quad 0\n"
+	"	.globl uprobe__rec_gadget_fsgs\n"
+	"	.hidden uprobe__rec_gadget_fsgs\n"
+	"uprobe__rec_gadget_fsgs:\n"
+	".Lfsgs:	.byte 0\n"
+	"	.globl uprobe__rec_gadget_end\n"
+	"	.hidden uprobe__rec_gadget_end\n"
+	"uprobe__rec_gadget_end:\n"
+	"	.popsection\n");

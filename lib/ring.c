@@ -1,0 +1,411 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The hit ring of no-stop probes: made in the tracee, shared with the tracer, drained by it. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "ring.h"
+
+/*
+ * A probe whose probes all are no-stop (uprobe_opts.nostop) gets a jump
+ * detour that calls the record gadget (arch/x86/gadget.c) instead of
+ * trapping: the thread writes its registers into this ring and runs on.
+ * The ring is a memfd the tracee creates (injected memfd_create, ftruncate,
+ * mmap, close) and the tracer takes with pidfd_getfd and maps too: no
+ * system call per hit on either side. The tracer drains it whenever its
+ * run loop wakes: at every stop of a thread of the process, and on the
+ * waker's ticks (tracer.c) while some ring exists. The records of a
+ * process come before its exit or exec, which drain it first.
+ *
+ * When the ring is full the gadget returns onto the detour's int3: that
+ * thread stops, the tracer drains the ring and runs that hit's handlers
+ * synchronously. No hit is ever lost.
+ */
+
+#define HWCAP2_FSGSBASE_BIT (1ul << 1)
+#define RING_NAME "libuprobe-ring"
+
+struct ring {
+	uint8_t *base;   /* the tracer's mapping */
+	uint64_t addr;   /* the tracee's */
+	uint64_t tail;   /* next ticket to consume */
+	struct task *last; /* the thread of the last record, by fs_base */
+};
+
+static bool use_fsgsbase(void)
+{
+	return getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE_BIT;
+}
+
+static long sys_pidfd_open(pid_t pid)
+{
+	return syscall(SYS_pidfd_open, pid, 0);
+}
+
+static long sys_pidfd_getfd(int pidfd, int fd)
+{
+	return syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+}
+
+/* Injects nr through k when p's seccomp filter certainly allows it. */
+static int inject_checked(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *sc,
+			  long nr, const uint64_t args[6], const char *what, int64_t *ret)
+{
+	int err = seccomp_check_inject(t, k, sc, nr, args, what);
+
+	if (err)
+		return err;
+	err = inject_syscall(t, k, nr, args, ret);
+	if (!err && *ret < 0 && *ret >= -4095)
+		err = (int)*ret;
+	return err;
+}
+
+/* With p's threads held: the ring, mapped in p and here. */
+static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, struct ring *r,
+		       const char **why)
+{
+	struct seccomp_state sc = { 0 };
+	uint64_t name = p->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_NAME;
+	int64_t fd = -1, addr = 0, ret;
+	int err, pidfd = -1, myfd = -1;
+	void *mine = MAP_FAILED;
+
+	seccomp_read(k->tid, &sc);
+	err = mem_write(p, name, RING_NAME, sizeof(RING_NAME));
+	if (err) {
+		*why = "cannot write its scratch area";
+		goto out;
+	}
+	{
+		uint64_t a[6] = { name, MFD_CLOEXEC };
+
+		err = inject_checked(t, k, &sc, SYS_memfd_create, a, "the hit ring's memfd_create",
+				     &fd);
+		if (err) {
+			*why = "memfd_create failed or is not allowed";
+			goto out;
+		}
+	}
+	{
+		uint64_t a[6] = { (uint64_t)fd, RING_SIZE };
+
+		err = inject_checked(t, k, &sc, SYS_ftruncate, a, "the hit ring's ftruncate", &ret);
+		if (err) {
+			*why = "ftruncate failed or is not allowed";
+			goto out;
+		}
+	}
+	{
+		uint64_t a[6] = { 0, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)fd, 0 };
+
+		err = inject_checked(t, k, &sc, SYS_mmap, a, "the hit ring's mmap", &addr);
+		if (err) {
+			addr = 0;
+			*why = "mmap failed or is not allowed";
+			goto out;
+		}
+	}
+	pidfd = (int)sys_pidfd_open(p->pid);
+	if (pidfd >= 0)
+		myfd = (int)sys_pidfd_getfd(pidfd, (int)fd);
+	if (myfd >= 0)
+		mine = mmap(NULL, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, myfd, 0);
+	if (mine == MAP_FAILED) {
+		err = -errno;
+		*why = "cannot take its memfd (pidfd_getfd) or map it";
+		goto out;
+	}
+	r->base = mine;
+	r->addr = (uint64_t)addr;
+	r->tail = 0;
+	*(uint64_t *)(r->base + RING_MASK) = RING_NREC - 1;
+	for (uint64_t i = 0; i < RING_NREC; i++)
+		((struct ring_rec *)(r->base + RING_RECS))[i].seq = i;
+out:
+	if (fd >= 0) {
+		uint64_t a[6] = { (uint64_t)fd };
+
+		/* the mapping stays; a close the filter forbids leaves one fd open: harmless */
+		if (seccomp_inject_allowed(k, &sc, SYS_close, a, &(uint32_t){ 0 }) == 1)
+			inject_syscall(t, k, SYS_close, a, &ret);
+	}
+	if (err && addr) {
+		uint64_t a[6] = { (uint64_t)addr, RING_SIZE };
+
+		if (seccomp_inject_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+			inject_syscall(t, k, SYS_munmap, a, &ret);
+	}
+	if (myfd >= 0)
+		close(myfd);
+	if (pidfd >= 0)
+		close(pidfd);
+	seccomp_state_free(&sc);
+	return err;
+}
+
+int ring_ensure(struct uprobe_tracer *t, struct proc *p)
+{
+	char saved[sizeof(t->errmsg)];
+	const char *why = "no thread to inject through";
+	struct ring *r;
+	struct task *k;
+	int err;
+
+	if (p->ring)
+		return 0;
+	if (p->ring_failed || p->mm_owner || !p->gadget || p->inline_mode)
+		return -EOPNOTSUPP;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	/* the user's last error message is not ours to replace */
+	memcpy(saved, t->errmsg, sizeof(saved));
+	task_mark_running(t, p);
+	err = task_stop_all(t, p);
+	k = err ? NULL : xol_stopped_task(t, p);
+	if (!k)
+		err = err ? err : -ESRCH;
+	else
+		err = ring_create(t, p, k, r, &why);
+	if (!err) {
+		p->ring = r;
+		t->nrings++;
+		/* every thread's fs_base, which records name it by */
+		for (unsigned i = 0; i < TASK_HASH; i++)
+			for (struct task *o = t->tasks[i]; o; o = o->hnext)
+				if (o->proc == p && o->state == TASK_STOPPED && !o->regs_valid)
+					task_getregs(o);
+		pr_debug("pid %d: hit ring at 0x%llx", p->pid, (unsigned long long)r->addr);
+	} else {
+		free(r);
+		if (proc_find(t, p->pid) == p) {
+			p->ring_failed = true;
+			pr_debug("pid %d: no hit ring, no-stop probes stop: %s (%s)", p->pid, why,
+				 strerror(-err));
+		}
+	}
+	memcpy(t->errmsg, saved, sizeof(saved));
+	if (proc_find(t, p->pid) == p)
+		task_release(t, p);
+	return err;
+}
+
+uint64_t ring_gadget(struct uprobe_tracer *t, struct proc *p, struct xol_area *a)
+{
+	size_t len = (size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget);
+	uint64_t at = a->start + a->size - XOL_REC_GADGET_SPACE;
+	uint8_t code[XOL_REC_GADGET_SPACE];
+	uint64_t ring;
+	uint8_t fsgs;
+
+	(void)t;
+	if (!p->ring || len > sizeof(code))
+		return 0;
+	if (a->has_rec)
+		return at;
+	memset(code, 0xcc, sizeof(code));
+	memcpy(code, uprobe__rec_gadget, len);
+	ring = p->ring->addr;
+	fsgs = use_fsgsbase();
+	memcpy(code + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring, sizeof(ring));
+	memcpy(code + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs, sizeof(fsgs));
+	if (mem_write(p, at, code, sizeof(code)))
+		return 0;
+	a->has_rec = true;
+	return at;
+}
+
+bool ring_gadget_at(const struct xol_area *a, uint64_t pc)
+{
+	return a->has_rec && pc >= a->start + a->size - XOL_REC_GADGET_SPACE &&
+	       pc < a->start + a->size;
+}
+
+/* The thread a record names by fs_base; NULL when none is known to have it. */
+static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+				uint64_t fs)
+{
+	struct task *only = NULL;
+	unsigned n = 0;
+
+	if (r->last && r->last->regs.fs_base == fs && fs)
+		return r->last;
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+			if (k->proc != p)
+				continue;
+			n++;
+			only = k;
+			if (fs && k->regs.fs_base == fs) {
+				r->last = k;
+				return k;
+			}
+		}
+	}
+	/* a single thread is the one, whatever its fs_base became (arch_prctl) */
+	return n == 1 ? only : NULL;
+}
+
+/* Runs the handlers of the probes of the record's detour. */
+static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+		    const struct ring_rec *rec)
+{
+	uint64_t slot = rec->ret - ARCH_DETOUR_REC_INT3;
+	struct xol_area *a = xol_area_of(p, slot);
+	struct user_regs_struct regs = { 0 };
+	const struct slot_info *si;
+	struct task *k;
+	struct site *s;
+	unsigned idx;
+
+	if (!a)
+		return;
+	idx = (unsigned)((slot - a->start) / ARCH_SLOT_SIZE);
+	if (!idx || idx >= a->used || slot != a->start + (uint64_t)idx * ARCH_SLOT_SIZE ||
+	    !xol_is_rec(a, idx))
+		return;
+	si = &a->info[idx];
+	s = si->site;
+	k = record_task(t, p, r, rec->fs_base);
+	regs.r15 = rec->r15;
+	regs.r14 = rec->r14;
+	regs.r13 = rec->r13;
+	regs.r12 = rec->r12;
+	regs.rbp = rec->rbp;
+	regs.rbx = rec->rbx;
+	regs.r11 = rec->r11;
+	regs.r10 = rec->r10;
+	regs.r9 = rec->r9;
+	regs.r8 = rec->r8;
+	regs.rax = rec->rax;
+	regs.rcx = rec->rcx;
+	regs.rdx = rec->rdx;
+	regs.rsi = rec->rsi;
+	regs.rdi = rec->rdi;
+	regs.orig_rax = (uint64_t)-1;
+	regs.rip = si->insn_addr;
+	regs.cs = 0x33;
+	regs.eflags = rec->flags & ~0x100ull; /* a trap flag seen while the tracer stepped it */
+	regs.rsp = rec->rsp;
+	regs.ss = 0x2b;
+	regs.fs_base = rec->fs_base;
+	if (k)
+		regs.gs_base = k->regs.gs_base;
+	{
+		struct uprobe_hit h = { .t = t, .proc = p, .tid = k ? k->tid : 0, .regs = &regs,
+					.addr = si->insn_addr, .is_async = true };
+
+		s->refs++; /* a handler removing the last probe must not free the site under us */
+		for (unsigned i = 0; i < s->nprobes; i++) {
+			struct uprobe *u = s->probes[i];
+
+			u->hits++;
+			if (u->handler) {
+				h.probe = u;
+				u->handler(&h, u->data);
+			}
+		}
+		site_put(t, s);
+	}
+}
+
+unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
+{
+	struct ring *r = p->ring;
+	pid_t pid = p->pid;
+	unsigned n = 0;
+
+	while (r && n < RING_NREC * 4) {
+		struct ring_rec *slot = (struct ring_rec *)(r->base + RING_RECS) +
+					(r->tail & (RING_NREC - 1));
+		uint64_t pos = r->tail;
+		struct ring_rec rec;
+
+		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1)
+			break;
+		memcpy(&rec, slot, sizeof(rec));
+		/* copied: the record is free for the next lap before any handler runs */
+		__atomic_store_n(&slot->seq, pos + RING_NREC, __ATOMIC_RELEASE);
+		r->tail = pos + 1;
+		__atomic_store_n((uint64_t *)(r->base + RING_TAIL), r->tail, __ATOMIC_RELAXED);
+		n++;
+		deliver(t, p, r, &rec);
+		/* a handler may have let the process go (its exit handled meanwhile) */
+		if (proc_find(t, pid) != p || p->ring != r)
+			break;
+	}
+	return n;
+}
+
+unsigned ring_drain_all(struct uprobe_tracer *t)
+{
+	unsigned n = 0;
+
+	if (!t->nrings)
+		return 0;
+	for (struct proc *p = t->procs, *next; p; p = next) {
+		pid_t pid = p->pid;
+
+		next = p->next;
+		if (p->ring)
+			n += ring_drain(t, p);
+		/* the list may have changed under a handler: start over from a known proc */
+		if (proc_find(t, pid) != p)
+			break;
+		next = p->next;
+	}
+	return n;
+}
+
+/* Forgets p's ring on the tracer's side, after the records still in it are delivered. */
+void ring_forget(struct uprobe_tracer *t, struct proc *p)
+{
+	struct ring *r = p->ring;
+
+	if (!r)
+		return;
+	ring_drain(t, p);
+	if (p->ring != r)
+		return;
+	p->ring = NULL;
+	t->nrings--;
+	munmap(r->base, RING_SIZE);
+	free(r);
+}
+
+/* Unmaps a ring mapped at addr in k's process, when its seccomp filter certainly allows it. */
+void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	uint64_t a[6] = { addr, RING_SIZE };
+	struct seccomp_state sc;
+	int64_t ret;
+
+	seccomp_read(k->tid, &sc);
+	if (seccomp_inject_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+		inject_syscall(t, k, SYS_munmap, a, &ret);
+	seccomp_state_free(&sc);
+}
+
+uint64_t ring_addr(const struct proc *p)
+{
+	return p->ring ? p->ring->addr : 0;
+}
+
+/* Detach: the ring goes from p (its no-stop detours are gone already) through held thread k. */
+void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	uint64_t addr = ring_addr(p);
+
+	if (!addr)
+		return;
+	ring_forget(t, p);
+	if (k)
+		ring_unmap_in(t, k, addr);
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The hit ring: memory shared by a tracee and the tracer, into which
+ * no-stop probes (uprobe_opts.nostop) write a register snapshot per hit
+ * instead of stopping. Layout shared with the x86 record gadget
+ * (arch/x86/gadget.c): keep the offsets below in step with it.
+ *
+ * A bounded multi-producer queue (Vyukov's): record i of lap L holds
+ * seq == i + L * nrec when free for ticket i + L * nrec, and ticket + 1
+ * once written. A producer takes a ticket with a compare-and-swap on head
+ * only when its record is free, so a full ring is seen before any byte is
+ * written: the producer then traps instead (lossless back-pressure).
+ */
+#ifndef UPROBE_RING_H
+#define UPROBE_RING_H
+
+#include <stdint.h>
+
+#define RING_HEAD 0     /* uint64_t: next ticket (producers) */
+#define RING_TAIL 64    /* uint64_t: next ticket to consume (the tracer; informative) */
+#define RING_MASK 128   /* uint64_t: nrec - 1 */
+#define RING_RECS 4096  /* first record */
+#define RING_NREC 4096u /* records per ring: a power of two */
+#define RING_REC_SIZE 192
+#define RING_SIZE (RING_RECS + RING_NREC * RING_REC_SIZE)
+
+/* One hit: the registers as they were at the probed instruction. */
+struct ring_rec {
+	uint64_t seq;
+	uint64_t ret;     /* the gadget's return address: detour slot + DETOUR_REC_CALL_END */
+	uint64_t fs_base; /* identifies the thread; 0 when the CPU cannot read it (no FSGSBASE) */
+	uint64_t flags;
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t pad[4];
+};
+
+_Static_assert(sizeof(struct ring_rec) == RING_REC_SIZE, "ring record layout");
+
+/* The record gadget, position independent, copied into scratch areas (arch/x86/gadget.c). */
+extern const uint8_t uprobe__rec_gadget[];
+extern const uint8_t uprobe__rec_gadget_end[];
+extern const uint8_t uprobe__rec_gadget_ring[]; /* uint64_t: the ring's address in the tracee */
+extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: 1 when rdfsbase may be used */
+
+#endif
