@@ -52,6 +52,7 @@ static struct {
 	bool count;
 	bool json;
 	bool follow;
+	bool nostop;
 	unsigned nargs;
 	int verbose;
 	const char *out_path;
@@ -94,6 +95,10 @@ static void usage(FILE *fp)
 		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3)\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
+		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
+		"                    optimized: it records each hit and runs on; the line is\n"
+		"                    printed when the tracer reads it (time of printing, arguments\n"
+		"                    as at the hit). Return probes still stop.\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -h, --help        this text\n"
@@ -304,10 +309,12 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	struct uprobe *up;
 	UPROBE_OPTS(uprobe_opts, uopts, .data = label);
 
-	if (kind == 'r')
+	if (kind == 'r') {
 		uopts.ret_handler = on_return;
-	else
+	} else {
 		uopts.handler = on_entry;
+		uopts.nostop = opt.nostop;
+	}
 
 	if (nprobes == probes_cap) {
 		size_t cap = probes_cap ? probes_cap * 2 : 16;
@@ -634,6 +641,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "follow-forks", no_argument, NULL, 'f' },
+		{ "nostop", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
 	};
@@ -653,7 +661,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfnh", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -681,6 +689,9 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 			opt.follow = true;
+			break;
+		case 'n':
+			opt.nostop = true;
 			break;
 		case 'h':
 			usage(stdout);

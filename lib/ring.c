@@ -31,11 +31,17 @@
 #define HWCAP2_FSGSBASE_BIT (1ul << 1)
 #define RING_NAME "libuprobe-ring"
 
+#define FS_CACHE 64 /* a power of two */
+
 struct ring {
 	uint8_t *base;   /* the tracer's mapping */
 	uint64_t addr;   /* the tracee's */
 	uint64_t tail;   /* next ticket to consume */
-	struct task *last; /* the thread of the last record, by fs_base */
+	/* threads recently named by records: fs_base -> tid, checked against the task on use */
+	struct {
+		uint64_t fs;
+		pid_t tid;
+	} fs_cache[FS_CACHE];
 };
 
 static bool use_fsgsbase(void)
@@ -232,19 +238,24 @@ bool ring_gadget_at(const struct xol_area *a, uint64_t pc)
 static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 				uint64_t fs)
 {
-	struct task *only = NULL;
+	unsigned h = (unsigned)((fs >> 12) ^ (fs >> 21)) & (FS_CACHE - 1);
+	struct task *only = NULL, *k;
 	unsigned n = 0;
 
-	if (r->last && r->last->regs.fs_base == fs && fs)
-		return r->last;
+	if (fs && r->fs_cache[h].fs == fs) {
+		k = task_find(t, r->fs_cache[h].tid);
+		if (k && k->proc == p && k->regs.fs_base == fs)
+			return k;
+	}
 	for (unsigned i = 0; i < TASK_HASH; i++) {
-		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+		for (k = t->tasks[i]; k; k = k->hnext) {
 			if (k->proc != p)
 				continue;
 			n++;
 			only = k;
 			if (fs && k->regs.fs_base == fs) {
-				r->last = k;
+				r->fs_cache[h].fs = fs;
+				r->fs_cache[h].tid = k->tid;
 				return k;
 			}
 		}

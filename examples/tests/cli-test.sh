@@ -224,6 +224,36 @@ t_count()
 	expect_eq "$(tail -n 1 "$tmp/out")" "u:./demo:compute  77" "README count line"
 }
 
+# --nostop: the same counts and the same arguments, in order, from entry probes that
+# record hits instead of stopping; a return probe beside them still works.
+t_nostop()
+{
+	local n=1234 lines
+
+	run "$DEMO" $n
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected"
+	lines=$(wc -l <"$tmp/expected")
+	run "$UT" --nostop --count u:demo:compute u:demo:rot13 u:libc:puts r:demo:compute -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	head -n "$lines" "$tmp/out" | cmp -s - "$tmp/expected" || fail "demo output changed"
+	tail -n +$((lines + 1)) "$tmp/out" >"$tmp/counts"
+	expect_eq "$(hits u:demo:compute "$tmp/counts")" "$(demo_calls compute "$tmp/expected")" compute
+	expect_eq "$(hits u:demo:rot13 "$tmp/counts")" "$(demo_calls rot13 "$tmp/expected")" rot13
+	expect_eq "$(hits u:libc:puts "$tmp/counts")" "$(demo_calls puts "$tmp/expected")" puts
+	expect_eq "$(hits r:demo:compute "$tmp/counts")" "$(demo_calls compute "$tmp/expected")" \
+		"return probe beside no-stop ones"
+
+	run "$UT" --nostop -o "$tmp/hits" u:demo:compute -- "$DEMO" 300
+	expect_rc 0
+	no_stderr
+	expect_eq "$(wc -l <"$tmp/hits")" 300 "hit lines"
+	awk '{ if ($4 != sprintf("arg0=0x%x", NR - 1)) exit 1 }' "$tmp/hits" ||
+		fail "arguments out of order: $(head -n 3 "$tmp/hits")"
+	awk '{ split($2, p, "/"); if (p[1] != p[2]) exit 1 }' "$tmp/hits" || fail "pid != tid"
+}
+
 # Default output: one line per hit with time, pid/tid, probe, first arguments.
 t_hits()
 {
@@ -823,7 +853,7 @@ t_spawn_sigint()
 }
 
 case "$CASE" in
-count | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
+count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint)
 	"t_$CASE"
