@@ -229,16 +229,10 @@ static void json_string(FILE *fp, const char *s)
 
 static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 {
-	struct timespec now;
-	long sec, usec;
-
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	sec = (long)(now.tv_sec - opt.start.tv_sec);
-	usec = (now.tv_nsec - opt.start.tv_nsec) / 1000;
-	if (usec < 0) {
-		sec--;
-		usec += 1000000;
-	}
+	/* when the hit happened: for a no-stop probe, earlier than now */
+	uint64_t start = (uint64_t)opt.start.tv_sec * 1000000000ull + (uint64_t)opt.start.tv_nsec;
+	uint64_t at = uprobe_hit_time_ns(h), rel = at > start ? at - start : 0;
+	long sec = (long)(rel / 1000000000u), usec = (long)(rel % 1000000000u / 1000);
 
 	if (opt.json) {
 		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,

@@ -413,6 +413,14 @@ UPROBE_API bool uprobe_hit_is_post(const struct uprobe_hit *h);
  * changed its TLS register since the tracer last saw it).
  */
 UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h);
+/*
+ * When the thread hit the probe, in CLOCK_MONOTONIC nanoseconds: for a
+ * hit that stopped, the time of this call (the thread is still there);
+ * for a hit from the ring, the time-stamp counter the thread read at the
+ * hit, converted (to within a microsecond where the kernel's clock is the
+ * TSC; elsewhere, the time the tracer read the hit).
+ */
+UPROBE_API uint64_t uprobe_hit_time_ns(const struct uprobe_hit *h);
 /* The integer return value (rax); meaningful in a return handler. */
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h);
 /* The floating-point return value (low double of xmm0); in a return handler. */

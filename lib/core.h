@@ -386,6 +386,7 @@ struct uprobe_hit {
 	bool is_return;
 	bool is_post;
 	bool is_async;             /* from the hit ring: proc, tid and regs say whose */
+	uint64_t time_ns;          /* when it happened (CLOCK_MONOTONIC); 0: now */
 	struct proc *proc;
 	pid_t tid;
 	struct user_regs_struct *regs;

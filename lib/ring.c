@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The hit ring of no-stop probes: made in the tracee, shared with the tracer, drained by it. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -37,6 +39,14 @@ struct ring {
 	uint8_t *base;   /* the tracer's mapping */
 	uint64_t addr;   /* the tracee's */
 	uint64_t tail;   /* next ticket to consume */
+	/*
+	 * Records' time-stamp counters become CLOCK_MONOTONIC times through
+	 * the rate seen between this anchor and the drain's own reading;
+	 * only when the kernel itself keeps time with the TSC (synchronised
+	 * across CPUs), else a hit's time is when it was drained.
+	 */
+	bool tsc_ok;
+	uint64_t tsc0, ns0;
 	/* threads recently named by records: fs_base -> tid, checked against the task on use */
 	struct {
 		uint64_t fs;
@@ -47,6 +57,44 @@ struct ring {
 static bool use_fsgsbase(void)
 {
 	return getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE_BIT;
+}
+
+static bool clock_is_tsc(void)
+{
+	char buf[32] = "";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+
+	if (!f)
+		return false;
+	if (!fgets(buf, sizeof(buf), f))
+		buf[0] = 0;
+	fclose(f);
+	return !strcmp(buf, "tsc\n");
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A (tsc, ns) pair read as close together as the two reads allow. */
+static void tsc_sample(uint64_t *tsc, uint64_t *ns)
+{
+	*tsc = __builtin_ia32_rdtsc();
+	*ns = now_ns();
+}
+
+static uint64_t tsc_to_ns(const struct ring *r, uint64_t tsc, uint64_t tsc_now, uint64_t ns_now)
+{
+	double rate;
+
+	if (!r->tsc_ok || tsc_now <= r->tsc0 || tsc >= tsc_now || tsc < r->tsc0)
+		return ns_now;
+	rate = (double)(ns_now - r->ns0) / (double)(tsc_now - r->tsc0);
+	return ns_now - (uint64_t)((double)(tsc_now - tsc) * rate);
 }
 
 static long sys_pidfd_open(pid_t pid)
@@ -131,6 +179,8 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	r->base = mine;
 	r->addr = (uint64_t)addr;
 	r->tail = 0;
+	r->tsc_ok = clock_is_tsc();
+	tsc_sample(&r->tsc0, &r->ns0);
 	*(uint64_t *)(r->base + RING_MASK) = RING_NREC - 1;
 	for (uint64_t i = 0; i < RING_NREC; i++)
 		((struct ring_rec *)(r->base + RING_RECS))[i].seq = i;
@@ -266,7 +316,7 @@ static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct 
 
 /* Runs the handlers of the probes of the record's detour. */
 static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
-		    const struct ring_rec *rec)
+		    const struct ring_rec *rec, uint64_t time_ns)
 {
 	uint64_t slot = rec->ret - ARCH_DETOUR_REC_INT3;
 	struct xol_area *a = xol_area_of(p, slot);
@@ -311,7 +361,7 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		regs.gs_base = k->regs.gs_base;
 	{
 		struct uprobe_hit h = { .t = t, .proc = p, .tid = k ? k->tid : 0, .regs = &regs,
-					.addr = si->insn_addr, .is_async = true };
+					.addr = si->insn_addr, .is_async = true, .time_ns = time_ns };
 
 		s->refs++; /* a handler removing the last probe must not free the site under us */
 		for (unsigned i = 0; i < s->nprobes; i++) {
@@ -331,6 +381,7 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 {
 	struct ring *r = p->ring;
 	pid_t pid = p->pid;
+	uint64_t tsc_now = 0, ns_now = 0;
 	unsigned n = 0;
 
 	while (r && n < RING_NREC * 4) {
@@ -342,12 +393,16 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1)
 			break;
 		memcpy(&rec, slot, sizeof(rec));
+		if (!n)
+			tsc_sample(&tsc_now, &ns_now);
 		/* copied: the record is free for the next lap before any handler runs */
 		__atomic_store_n(&slot->seq, pos + RING_NREC, __ATOMIC_RELEASE);
 		r->tail = pos + 1;
 		__atomic_store_n((uint64_t *)(r->base + RING_TAIL), r->tail, __ATOMIC_RELAXED);
 		n++;
-		deliver(t, p, r, &rec);
+		if (rec.tsc > tsc_now)
+			tsc_sample(&tsc_now, &ns_now); /* written after this drain began */
+		deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, tsc_now, ns_now));
 		/* a handler may have let the process go (its exit handled meanwhile) */
 		if (proc_find(t, pid) != p || p->ring != r)
 			break;

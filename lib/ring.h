@@ -32,7 +32,8 @@ struct ring_rec {
 	uint64_t flags;
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
-	uint64_t pad[4];
+	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc) */
+	uint64_t pad[3];
 };
 
 _Static_assert(sizeof(struct ring_rec) == RING_REC_SIZE, "ring record layout");

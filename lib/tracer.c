@@ -734,6 +734,16 @@ UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h)
 	return h->is_async;
 }
 
+UPROBE_API uint64_t uprobe_hit_time_ns(const struct uprobe_hit *h)
+{
+	struct timespec ts;
+
+	if (h->time_ns)
+		return h->time_ns;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 UPROBE_API struct uprobe *uprobe_hit_probe(const struct uprobe_hit *h)
 {
 	return h->probe;

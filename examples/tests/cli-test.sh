@@ -252,6 +252,8 @@ t_nostop()
 	awk '{ if ($4 != sprintf("arg0=0x%x", NR - 1)) exit 1 }' "$tmp/hits" ||
 		fail "arguments out of order: $(head -n 3 "$tmp/hits")"
 	awk '{ split($2, p, "/"); if (p[1] != p[2]) exit 1 }' "$tmp/hits" || fail "pid != tid"
+	# the times are the hits' own (from the ring), not when they were printed
+	sort -s -n -k1,1 -c "$tmp/hits" 2>/dev/null || fail "time goes backwards"
 }
 
 # Default output: one line per hit with time, pid/tid, probe, first arguments.

@@ -9,8 +9,8 @@
  *   int3                   ;   the ring was full: the tracer handles this hit
  *   copies...; jmp back    ;   recorded (the gadget adds 1 to its return address)
  *
- * The gadget takes a ticket in the ring (ring.h), writes every general
- * register, the flags and rsp as they were at the probed
+ * The gadget reads the time-stamp counter, takes a ticket in the ring
+ * (ring.h), writes every general register, the flags and rsp as they were at the probed
  * instruction (it reads no memory of the program), commits the record, restores everything (flags included),
  * and returns with `ret $128`, undoing the red-zone skip. No system call,
  * no lock held across instructions: a thread stopped anywhere in it blocks
@@ -34,6 +34,7 @@
 #define R_RBP 80
 #define R_RSP 88
 #define R_R8 96
+#define R_TSC 160
 
 _Static_assert(__builtin_offsetof(struct ring_rec, ret) == R_RET, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, fs_base) == R_FS, "");
@@ -41,6 +42,7 @@ _Static_assert(__builtin_offsetof(struct ring_rec, flags) == R_FLAGS, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rax) == R_RAX, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rsp) == R_RSP, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, r8) == R_R8, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, tsc) == R_TSC, "");
 _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
 
 __asm__(
@@ -55,7 +57,11 @@ __asm__(
 	"	push %rcx\n"
 	"	push %rdx\n"
 	"	push %rsi\n"
-	/* now: 0 rsi, 8 rdx, 16 rcx, 24 rax, 32 flags, 40 return address; program rsp = rsp + 176 */
+	"	rdtsc\n"
+	"	shl $32, %rdx\n"
+	"	or %rdx, %rax\n"
+	"	push %rax\n"
+	/* now: 0 tsc, 8 rsi, 16 rdx, 24 rcx, 32 rax, 40 flags, 48 return address; program rsp = rsp + 184 */
 	"	mov .Lring(%rip), %rdx\n"
 	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
 	"1:	mov %rax, %rcx\n"
@@ -83,18 +89,20 @@ __asm__(
 	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
 	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
 	"	mov 0(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
+	"	mov %rsi, " S(R_TSC) "(%rcx)\n"
 	"	mov 8(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
+	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
 	"	mov 16(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
+	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
 	"	mov 24(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
+	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
 	"	mov 32(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
+	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
 	"	mov 40(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
+	"	mov 48(%rsp), %rsi\n"
 	"	mov %rsi, " S(R_RET) "(%rcx)\n"
-	"	lea 176(%rsp), %rsi\n"
+	"	lea 184(%rsp), %rsi\n"
 	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
 	"	xor %esi, %esi\n"
 	"	cmpb $0, .Lfsgs(%rip)\n"
@@ -103,8 +111,9 @@ __asm__(
 	"2:	mov %rsi, " S(R_FS) "(%rcx)\n"
 	"	inc %rax\n"
 	"	mov %rax, (%rcx)\n"     /* commit: stores are not reordered with older stores */
-	"	addq $1, 40(%rsp)\n"    /* return past the int3 */
+	"	addq $1, 48(%rsp)\n"    /* return past the int3 */
 	".Lout:\n"
+	"	lea 8(%rsp), %rsp\n"
 	"	pop %rsi\n"
 	"	pop %rdx\n"
 	"	pop %rcx\n"
