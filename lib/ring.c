@@ -314,6 +314,26 @@ static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct 
 	return n == 1 ? only : NULL;
 }
 
+/*
+ * A vfork child runs on its parent's memory, detours and ring included, with
+ * the TLS of the parent's thread that vforked, which is blocked meanwhile:
+ * a record naming that thread is the child's.
+ */
+static struct task *vfork_child_of(struct uprobe_tracer *t, struct task *k)
+{
+	if (!k || !t->procs || !t->procs->next)
+		return k;
+	for (struct proc *q = t->procs; q; q = q->next) {
+		if (q->mm_owner != k->proc || q->vforker != k->tid)
+			continue;
+		for (unsigned i = 0; i < TASK_HASH; i++)
+			for (struct task *c = t->tasks[i]; c; c = c->hnext)
+				if (c->proc == q)
+					return c;
+	}
+	return k;
+}
+
 /* Runs the handlers of the probes of the record's detour. */
 static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		    const struct ring_rec *rec, uint64_t time_ns)
@@ -334,7 +354,7 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		return;
 	si = &a->info[idx];
 	s = si->site;
-	k = record_task(t, p, r, rec->fs_base);
+	k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
 	regs.r15 = rec->r15;
 	regs.r14 = rec->r14;
 	regs.r13 = rec->r13;
@@ -360,7 +380,7 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	if (k)
 		regs.gs_base = k->regs.gs_base;
 	{
-		struct uprobe_hit h = { .t = t, .proc = p, .tid = k ? k->tid : 0, .regs = &regs,
+		struct uprobe_hit h = { .t = t, .proc = k ? k->proc : p, .tid = k ? k->tid : 0, .regs = &regs,
 					.addr = si->insn_addr, .is_async = true, .time_ns = time_ns };
 
 		s->refs++; /* a handler removing the last probe must not free the site under us */

@@ -398,9 +398,9 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 	 * ...); only at run()'s own wait: handlers never run in the middle
 	 * of holding a process.
 	 */
-	if (t->run_wait && k->proc->ring) {
+	if (t->run_wait && proc_mm(k->proc)->ring) {
 		t->run_wait = false;
-		ring_drain(t, k->proc);
+		ring_drain(t, proc_mm(k->proc));
 		if (task_find(t, tid) != k)
 			return 1;
 	}
