@@ -313,7 +313,8 @@ UPROBE_API int uprobe_tracer_force_inline(struct uprobe_tracer *t, bool on);
  * rip are the probed address). It is not done where a jump could land, or a
  * thread be, inside the replaced bytes: functions with indirect jumps, a
  * jump into those bytes, a call among them, several instructions in the
- * middle of a function, other probes among them. false puts every optimized
+ * middle of a function of a file with exception landing pads (C++, and
+ * glibc) or with any jump into them, other probes among them. false puts every optimized
  * probe back to an int3 at once; true applies from the next hits on.
  * Callable from handlers and through uprobe_tracer_call(). 0 or -EINVAL.
  */

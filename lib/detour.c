@@ -25,9 +25,11 @@
  * symbol and decode fully, no direct branch of it (or of its .cold/.part
  * pieces) may target the range, it may hold no indirect jump (jump tables),
  * and only the last covered instruction may branch (a call in the middle
- * would leave return addresses inside). In the middle of a function the
- * range must be one instruction: landing pads and blocks re-entered from
- * other pieces are unknown there. Dynamically, with every thread of the
+ * would leave return addresses inside). Several instructions in the middle
+ * of a function also need no direct branch of any function of the file
+ * into the range (blocks re-entered from pieces not named after it), and
+ * no exception landing pads in the file (.gcc_except_table): the unwinder
+ * jumps to those, and they are not told apart per function yet. Dynamically, with every thread of the
  * process held: no other breakpoint in the range, no thread inside it or in
  * a slot whose exit lands inside it, no pending return into it, and no
  * 8-byte value inside it on any thread's stack near its rsp (a stand-in for
@@ -129,10 +131,90 @@ static int scan_sibling(const struct elf_sym *sym, void *ctx)
 	return scan_function(c->f, sym->off, sym->size, c->lo, c->hi) ? -EXDEV : 0;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Every direct branch target of every function of f (file offsets, sorted),
+ * made once per file. 0, or -errno when some function does not decode (its
+ * jumps are then unknown, and so is any range of the file).
+ */
+static int file_targets(struct elf_file *f)
+{
+	size_t cap = 0, n = 0;
+	uint64_t *v = NULL, last = UINT64_MAX;
+
+	if (f->targets || f->targets_err)
+		return f->targets_err;
+	for (size_t i = 0; i < f->nsyms; i++) {
+		const struct elf_sym *sym = &f->syms[i];
+
+		if (!sym->size || sym->off == last)
+			continue;
+		last = sym->off;
+		if (sym->off > f->size || sym->size > f->size - sym->off)
+			goto bad;
+		for (uint64_t cur = 0; cur < sym->size;) {
+			bool ind_jmp, has_target;
+			int64_t target_off = 0;
+			int len = arch_insn_flow(f->data + sym->off + cur, sym->size - cur, &ind_jmp,
+						 &has_target, &target_off);
+
+			if (len < 0)
+				goto bad;
+			if (has_target) {
+				if (n == cap) {
+					uint64_t *nv = reallocarray(v, cap ? cap * 2 : 4096, sizeof(*v));
+
+					if (!nv)
+						goto bad;
+					v = nv;
+					cap = cap ? cap * 2 : 4096;
+				}
+				v[n++] = sym->off + cur + (uint64_t)target_off;
+			}
+			cur += (uint64_t)len;
+		}
+	}
+	qsort(v, n, sizeof(*v), cmp_u64);
+	f->targets = v ? v : malloc(1);
+	f->ntargets = n;
+	if (!f->targets)
+		f->targets_err = -ENOMEM;
+	return f->targets_err;
+bad:
+	free(v);
+	f->targets_err = -ENOEXEC;
+	return f->targets_err;
+}
+
+/* Does some direct branch of f land strictly inside (lo, hi)? Unknown counts as yes. */
+static bool file_jumps_into(struct elf_file *f, uint64_t lo, uint64_t hi)
+{
+	size_t a = 0, b;
+
+	if (file_targets(f))
+		return true;
+	b = f->ntargets;
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+
+		if (f->targets[m] <= lo)
+			a = m + 1;
+		else
+			b = m;
+	}
+	return a < f->ntargets && f->targets[a] < hi;
+}
+
 /* The static half of the rules above, once per site: sets s->detour_len. */
 static void analyse_site(struct site *s)
 {
-	const struct elf_file *f = s->elf;
+	struct elf_file *f = s->elf;
 	struct sibling_scan sc = { .f = f, .lo = s->off };
 	const struct elf_sym *sym = NULL;
 	const char *why = NULL;
@@ -149,8 +231,12 @@ static void analyse_site(struct site *s)
 		why = "an instruction it would cover cannot be copied into one";
 	else if (s->off + c.len > sym->off + sym->size)
 		why = "the function ends inside the jump";
-	else if (vaddr != sym->vaddr && c.n > 1)
-		why = "it would cover several instructions in the middle of the function";
+	else if (vaddr != sym->vaddr && c.n > 1 && f->has_lsda)
+		why = "it would cover several instructions in the middle of a function of a "
+		      "file with exception landing pads";
+	else if (vaddr != sym->vaddr && c.n > 1 && file_jumps_into(f, s->off, s->off + c.len))
+		why = "it would cover several instructions in the middle of the function, and a "
+		      "jump of the file lands among them (or the file does not decode)";
 	else if (scan_function(f, sym->off, sym->size, s->off, s->off + c.len))
 		why = "the function has an indirect jump, a jump into the range, or does not decode";
 	else if (strpbrk(sym->name, "*?[\\") ||

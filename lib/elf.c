@@ -506,6 +506,8 @@ static int parse(struct elf_priv *p, int fd, char *why, size_t whylen)
 		name = shstrndx != SHN_UNDEF ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
 		if (name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab")))
 			f->is_go = true;
+		if (name && !strcmp(name, ".gcc_except_table"))
+			f->has_lsda = true;
 		switch (sh.sh_type) {
 		case SHT_SYMTAB:
 			symtab = scn;
@@ -564,6 +566,7 @@ static void elf_free(struct elf_file *f)
 	free(p->max_end);
 	free(p->by_name);
 	free(f->syms);
+	free(f->targets);
 	free(f->segs);
 	free(f->path);
 	free(p);

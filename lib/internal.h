@@ -63,6 +63,14 @@ struct elf_file {
 	size_t size;
 	bool pie;            /* ET_DYN */
 	bool is_go;          /* has a .go.buildinfo section or Go build id note */
+	bool has_lsda;       /* has .gcc_except_table: exception landing pads somewhere */
+	/*
+	 * detour.c: every direct branch target of every function symbol, as
+	 * file offsets, sorted; made on first need (mid-function detours).
+	 */
+	uint64_t *targets;
+	size_t ntargets;
+	int targets_err;     /* 0 not made yet or made; <0 cannot be made */
 	uint64_t entry;      /* e_entry (link-time vaddr) */
 	struct elf_seg *segs; /* PT_LOAD segments */
 	size_t nsegs;
