@@ -243,6 +243,7 @@ struct proc;
 struct task {
 	pid_t tid;
 	struct proc *proc;
+	uint64_t born;     /* creation order: of threads sharing an fs_base, the newest is alive */
 	enum task_state state;
 	bool want_stop;    /* hold it at its next stop (interrupt requested) */
 	bool interrupted;  /* PTRACE_INTERRUPT sent, its EVENT_STOP not yet seen */
@@ -311,6 +312,10 @@ struct proc {
 
 #define TASK_HASH 256
 
+/* The ptrace options of every tracee (spawned ones add PTRACE_O_EXITKILL). */
+#define SEIZE_OPTS                                                                            \
+	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
+
 /* uprobe_tracer_set_cpu() (place.c) */
 struct tracer_place {
 	bool set;            /* want was given */
@@ -325,6 +330,7 @@ struct tracer_place {
 struct uprobe_tracer {
 	struct proc *procs;
 	struct task *tasks[TASK_HASH];
+	uint64_t task_seq;       /* tasks made so far: task.born */
 	struct site **site_hash; /* SITE_HASH buckets by (dev, ino, off) */
 	struct pending_probe *pending, *pending_tail; /* probes waiting for their library */
 	struct pool probe_pool, site_pool;
@@ -585,6 +591,7 @@ void ring_forget(struct uprobe_tracer *t, struct proc *p);
 void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 uint64_t ring_addr(const struct proc *p);
+void ring_thread_new(struct proc *p, const struct task *k);
 
 /* detour.c: jump-optimized probes */
 uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);

@@ -231,13 +231,26 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 	else
 		err = ring_create(t, p, k, r, &why);
 	if (!err) {
+		long opts = SEIZE_OPTS | PTRACE_O_TRACEEXIT | (p->spawned ? PTRACE_O_EXITKILL : 0);
+
 		p->ring = r;
 		t->nrings++;
-		/* every thread's fs_base, which records name it by */
-		for (unsigned i = 0; i < TASK_HASH; i++)
-			for (struct task *o = t->tasks[i]; o; o = o->hnext)
-				if (o->proc == p && o->state == TASK_STOPPED && !o->regs_valid)
+		for (unsigned i = 0; i < TASK_HASH; i++) {
+			for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+				if (o->proc != p || o->state != TASK_STOPPED)
+					continue;
+				/* every thread's fs_base, which records name it by */
+				if (!o->regs_valid)
 					task_getregs(o);
+				/*
+				 * An exit stop, while the process's memory is still
+				 * there: its last hits are delivered then, and their
+				 * handlers can still read it (threads made from now
+				 * on inherit the option).
+				 */
+				ptrace(PTRACE_SETOPTIONS, o->tid, NULL, (void *)opts);
+			}
+		}
 		pr_debug("pid %d: hit ring at 0x%llx", p->pid, (unsigned long long)r->addr);
 	} else {
 		free(r);
@@ -284,12 +297,36 @@ bool ring_gadget_at(const struct xol_area *a, uint64_t pc)
 	       pc < a->start + a->size;
 }
 
-/* The thread a record names by fs_base; NULL when none is known to have it. */
+static unsigned fs_hash(uint64_t fs)
+{
+	return (unsigned)((fs >> 12) ^ (fs >> 21)) & (FS_CACHE - 1);
+}
+
+/*
+ * A new thread of p: records with its fs_base are its own from now on. A
+ * dead thread's TLS block (so its fs_base) is reused by a later thread,
+ * maybe before the dead one's exit is reported; the dead one's records
+ * were drained at this clone event's stop.
+ */
+void ring_thread_new(struct proc *p, const struct task *k)
+{
+	unsigned h = fs_hash(k->regs.fs_base);
+
+	if (!p->ring || !k->regs.fs_base)
+		return;
+	p->ring->fs_cache[h].fs = k->regs.fs_base;
+	p->ring->fs_cache[h].tid = k->tid;
+}
+
+/*
+ * The thread a record names by fs_base (the newest that has it, see
+ * ring_thread_new()); NULL when none is known to have it.
+ */
 static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 				uint64_t fs)
 {
-	unsigned h = (unsigned)((fs >> 12) ^ (fs >> 21)) & (FS_CACHE - 1);
-	struct task *only = NULL, *k;
+	unsigned h = fs_hash(fs);
+	struct task *only = NULL, *best = NULL, *k;
 	unsigned n = 0;
 
 	if (fs && r->fs_cache[h].fs == fs) {
@@ -303,12 +340,14 @@ static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct 
 				continue;
 			n++;
 			only = k;
-			if (fs && k->regs.fs_base == fs) {
-				r->fs_cache[h].fs = fs;
-				r->fs_cache[h].tid = k->tid;
-				return k;
-			}
+			if (fs && k->regs.fs_base == fs && (!best || k->born > best->born))
+				best = k;
 		}
+	}
+	if (best) {
+		r->fs_cache[h].fs = fs;
+		r->fs_cache[h].tid = best->tid;
+		return best;
 	}
 	/* a single thread is the one, whatever its fs_base became (arch_prctl) */
 	return n == 1 ? only : NULL;

@@ -33,6 +33,7 @@ struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum t
 		return NULL;
 	k->tid = tid;
 	k->proc = p;
+	k->born = ++t->task_seq;
 	k->state = st;
 	k->hnext = t->tasks[task_hash(tid)];
 	t->tasks[task_hash(tid)] = k;

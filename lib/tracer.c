@@ -17,8 +17,6 @@
 
 #include "core.h"
 
-#define SEIZE_OPTS                                                                            \
-	(PTRACE_O_TRACECLONE | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACEEXEC)
 
 int tracer_err(struct uprobe_tracer *t, int err, const char *fmt, ...)
 {
@@ -785,6 +783,11 @@ UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, vo
 
 	if (n < 0)
 		return -errno;
+	if (n == 0 && len) {
+		/* the process is gone: its memory with it */
+		errno = ESRCH;
+		return -ESRCH;
+	}
 	/* probes added or removed by a handler are written once it returns: show them already */
 	if (mm->batch)
 		mem_batch_overlay(mm, addr, buf, (size_t)n);

@@ -503,8 +503,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			/* held with its creator for a moment (task_mark_running): let go with it too */
 			nk->release = k->release;
 			/* its fs_base names it in the records of no-stop probes (ring.c) */
-			if (k->proc->ring)
-				task_getregs(nk);
+			if (k->proc->ring && task_getregs(nk) == 0)
+				ring_thread_new(k->proc, nk);
 			resume_or_hold(t, nk);
 		}
 		goto out;

@@ -427,6 +427,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	uint64_t last = 0;
+	bool tf = false;
 
 	/* the record gadget of no-stop detours (ring.c) takes most of these steps */
 	for (int steps = 0; steps < 256; steps++) {
@@ -440,15 +441,30 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 
 		if (!k->regs_valid && task_getregs(k) < 0)
 			return -ESRCH;
+		if (!steps)
+			tf = k->regs.eflags & 0x100;
 		a = xol_area_of(p, k->regs.rip);
-		if (!a)
+		if (!a) {
+			/*
+			 * The gadget's pushfq, stepped, saved the trap flag and its
+			 * popfq set it for good: the program must not run on with it.
+			 */
+			if (steps && !tf && (k->regs.eflags & 0x100)) {
+				k->regs.eflags &= ~0x100ull;
+				return task_setregs(k);
+			}
 			return 0;
+		}
 		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 		if (idx > 0 && idx < a->used && xol_is_detour(a, idx)) {
 			/* a jump detour (detour.c): rewound from its very start only, else stepped */
 			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
-					      xol_is_rec(a, idx), &k->regs))
+					      xol_is_rec(a, idx), &k->regs)) {
+				/* back on the detour's int3 (ring full), maybe through popfq */
+				if (steps && !tf)
+					k->regs.eflags &= ~0x100ull;
 				return task_setregs(k);
+			}
 			idx = 0;
 		}
 		if (idx > 0 && idx < a->used) {

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Tracee for the no-stop probe tests: calls the functions of api_nostop_funcs.S, checking results. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define PROBED __attribute__((noipa, used))
+#define MAX_THREADS 16
+
+long ns_f(long a, long b);
+long ns_mid(long x);
+long ns_allregs(long i);
+
+/* The test acts at these points through stopping probes of its own. */
+PROBED void ns_checkpoint(long n)
+{
+	__asm__ volatile("" : : "r"(n) : "memory");
+}
+
+static long ncalls;
+static pthread_barrier_t calls_done, checked;
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static long total_bad;
+
+/* Worker t calls ns_f(tag, k) with its own tag, reports its thread id, and waits for the checkpoint. */
+static void *worker(void *arg)
+{
+	long t = (long)arg, tag = (t + 1) * 1000000, bad = 0;
+
+	for (long k = 0; k < ncalls; k++)
+		bad += ns_f(tag, k) != tag + k;
+	pthread_mutex_lock(&lock);
+	printf("thread=%ld tag=%ld tid=%ld calls=%ld bad=%ld\n", t, tag, (long)syscall(SYS_gettid),
+	       ncalls, bad);
+	total_bad += bad;
+	pthread_mutex_unlock(&lock);
+	/* alive until the main thread's checkpoint, so the test finds every thread in /proc */
+	pthread_barrier_wait(&calls_done);
+	pthread_barrier_wait(&checked);
+	return NULL;
+}
+
+/* Worker t without the barriers: threads one after another, each on the stack its predecessor left. */
+static void *seq_worker(void *arg)
+{
+	long t = (long)arg, tag = (t + 1) * 1000000, bad = 0;
+
+	for (long k = 0; k < ncalls; k++)
+		bad += ns_f(tag, k) != tag + k;
+	printf("thread=%ld tag=%ld tid=%ld calls=%ld bad=%ld\n", t, tag, (long)syscall(SYS_gettid),
+	       ncalls, bad);
+	total_bad += bad;
+	return NULL;
+}
+
+static long run_threads(int n)
+{
+	pthread_t th[MAX_THREADS];
+
+	pthread_barrier_init(&calls_done, NULL, n + 1);
+	pthread_barrier_init(&checked, NULL, n + 1);
+	for (long i = 0; i < n; i++)
+		if (pthread_create(&th[i], NULL, worker, (void *)i))
+			return -1;
+	pthread_barrier_wait(&calls_done);
+	ns_checkpoint(1);
+	pthread_barrier_wait(&checked);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	return total_bad;
+}
+
+/*
+ * usage: api_nostop single N | allregs N | threads T N | seq T N | phases N | mid N
+ *   single:  ns_f(i, 7i + 3) for i < N, then ns_checkpoint(1)
+ *   allregs: ns_allregs(i) for i < N
+ *   threads: T threads, each ns_f(tag, k) for k < N, then ns_checkpoint(1) with all alive
+ *   seq:     the same, T threads one after another, no checkpoint
+ *   phases:  for phase 1..3: ns_f(i, phase) for i < N, then ns_checkpoint(phase)
+ *   mid:     ns_mid(i) for i < N
+ */
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "single";
+	long a = argc > 2 ? atol(argv[2]) : 1000, b = argc > 3 ? atol(argv[3]) : 1000;
+	long bad = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (!strcmp(mode, "single")) {
+		for (long i = 0; i < a; i++)
+			bad += ns_f(i, 7 * i + 3) != 8 * i + 3;
+		ns_checkpoint(1);
+		printf("pid=%ld calls=%ld bad=%ld\n", (long)getpid(), a, bad);
+	} else if (!strcmp(mode, "allregs")) {
+		for (long i = 0; i < a; i++)
+			bad += ns_allregs(i) != 8 * i + 3;
+		printf("calls=%ld bad=%ld\n", a, bad);
+	} else if (!strcmp(mode, "threads")) {
+		int n = a < 1 ? 1 : a > MAX_THREADS ? MAX_THREADS : (int)a;
+
+		ncalls = b;
+		bad = run_threads(n);
+		if (bad < 0) {
+			fprintf(stderr, "api_nostop: pthread_create failed\n");
+			return 2;
+		}
+		printf("threads=%d total_calls=%ld bad=%ld\n", n, n * b, bad);
+	} else if (!strcmp(mode, "seq")) {
+		int n = a < 1 ? 1 : a > MAX_THREADS ? MAX_THREADS : (int)a;
+
+		ncalls = b;
+		for (long t = 0; t < n; t++) {
+			pthread_t th;
+
+			if (pthread_create(&th, NULL, seq_worker, (void *)t))
+				return 2;
+			pthread_join(th, NULL);
+			/* the tracer has seen the thread's exit before the next one starts */
+			usleep(20000);
+		}
+		printf("threads=%d total_calls=%ld bad=%ld\n", n, n * b, total_bad);
+	} else if (!strcmp(mode, "phases")) {
+		for (long phase = 1; phase <= 3; phase++) {
+			for (long i = 0; i < a; i++)
+				bad += ns_f(i, phase) != i + phase;
+			ns_checkpoint(phase);
+		}
+		printf("calls=%ld bad=%ld\n", 3 * a, bad);
+	} else if (!strcmp(mode, "mid")) {
+		for (long i = 0; i < a; i++)
+			bad += ns_mid(i) != i + 5;
+		printf("calls=%ld bad=%ld\n", a, bad);
+	} else {
+		fprintf(stderr, "api_nostop: unknown mode '%s'\n", mode);
+		return 2;
+	}
+	return bad ? 1 : 0;
+}
