@@ -307,7 +307,11 @@ struct proc {
 	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
 	struct ring *ring;     /* the hit ring of no-stop probes (ring.c), NULL before the first */
 	bool ring_failed;      /* no ring can be made: no-stop probes stop */
-	bool no_ring;          /* a followed fork child: it shares its parent's ring mapping */
+	/*
+	 * A followed fork child: the address of the ring mapping it inherited
+	 * (shared with its parent), which its own ring replaces; 0 none.
+	 */
+	uint64_t stale_ring;
 };
 
 #define TASK_HASH 256
@@ -604,7 +608,7 @@ bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
 		       struct user_regs_struct *regs);
 /* A probe of s was added or removed: p's detour at b changes kind if it must (no-stop or not). */
 void detour_site_changed(struct uprobe_tracer *t, struct proc *p, struct bp *b);
-void detour_fork_child(struct proc *child);
+void detour_fork_child(struct proc *child, uint64_t stale_ring);
 bool detour_at(struct proc *p, uint64_t addr);
 void detour_unoptimize(struct proc *p, struct bp *b);
 void detour_write_back(struct proc *target, const struct bp *b);

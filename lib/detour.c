@@ -306,7 +306,7 @@ bool detour_at(struct proc *p, uint64_t addr)
 /* Whether s's detours should record into the ring instead of trapping: all its probes are no-stop. */
 static bool wants_rec(const struct proc *p, const struct site *s)
 {
-	return s->nprobes && s->nasync == s->nprobes && !s->nret && !s->npost && !p->no_ring &&
+	return s->nprobes && s->nasync == s->nprobes && !s->nret && !s->npost &&
 	       !p->ring_failed && !p->mm_owner;
 }
 
@@ -876,11 +876,12 @@ void detour_site_changed(struct uprobe_tracer *t, struct proc *p, struct bp *b)
 /*
  * A followed fork child got copies of its parent's no-stop detours, whose
  * ring mapping it shares: they would record its hits as the parent's. Its
- * copies go back to int3 probes, and it makes trapping detours only.
+ * copies go back to int3 probes until it has a ring of its own (ring.c
+ * points its gadgets there).
  */
-void detour_fork_child(struct proc *child)
+void detour_fork_child(struct proc *child, uint64_t stale_ring)
 {
-	child->no_ring = true;
+	child->stale_ring = stale_ring;
 	for (size_t i = 0; i < child->bps.cap; i++) {
 		struct bp *b = &child->bps.slots[i];
 

@@ -132,6 +132,13 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	void *mine = MAP_FAILED;
 
 	seccomp_read(k->tid, &sc);
+	if (p->stale_ring) {
+		/* a fork child's copy of its parent's ring: shared with the parent, it goes */
+		uint64_t a[6] = { p->stale_ring, RING_SIZE };
+
+		if (seccomp_inject_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+			inject_syscall(t, k, SYS_munmap, a, &ret);
+	}
 	err = mem_write(p, name, RING_NAME, sizeof(RING_NAME));
 	if (err) {
 		*why = "cannot write its scratch area";
@@ -181,6 +188,21 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	r->tail = 0;
 	r->tsc_ok = clock_is_tsc();
 	tsc_sample(&r->tsc0, &r->ns0);
+	/* gadgets a fork child inherited point at its parent's ring: at this one now */
+	for (struct xol_area *a = p->areas; a && !err; a = a->next) {
+		uint64_t at = a->start + a->size - XOL_REC_GADGET_SPACE +
+			      (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
+
+		if (a->has_rec)
+			err = mem_write(p, at, &r->addr, sizeof(r->addr));
+	}
+	if (err) {
+		munmap(mine, RING_SIZE);
+		r->base = NULL;
+		*why = "cannot write its scratch area";
+		goto out;
+	}
+	p->stale_ring = 0;
 	*(uint64_t *)(r->base + RING_MASK) = RING_NREC - 1;
 	for (uint64_t i = 0; i < RING_NREC; i++)
 		((struct ring_rec *)(r->base + RING_RECS))[i].seq = i;

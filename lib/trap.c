@@ -436,8 +436,8 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	ret_restore_task(t, forker, cp);
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
-	if (ring_addr(parent))
-		ring_unmap_in(t, ck, ring_addr(parent));
+	if (ring_addr(parent) || parent->stale_ring)
+		ring_unmap_in(t, ck, ring_addr(parent) ? ring_addr(parent) : parent->stale_ring);
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
 	task_free(t, ck);
 	proc_free(t, cp);
@@ -470,8 +470,8 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
-	if (parent->ring || parent->no_ring)
-		detour_fork_child(cp);
+	if (ring_addr(parent) || parent->stale_ring)
+		detour_fork_child(cp, ring_addr(parent) ? ring_addr(parent) : parent->stale_ring);
 	/* a hold of the parent's memory for a moment does not concern the child's */
 	ck->want_stop = forker->want_stop && !forker->release;
 	resume_or_hold(t, ck);
@@ -568,7 +568,8 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	p->had_detour = false;
 	/* its hits before the exec are delivered; the new image has no ring */
 	ring_forget(t, p);
-	p->ring_failed = p->no_ring = false;
+	p->ring_failed = false;
+	p->stale_ring = 0;
 	xol_forget_all(t, p);
 	p->at_entry = false;
 	/* an open /proc/PID/mem names the old address space: open the new one */
