@@ -26,7 +26,7 @@
 #define DEFAULT_HITS 30000
 #define NOPROBE_FACTOR 100 /* the bare loop is ~ns per call: run it longer to see it */
 #define KGROUP "uprobe_bench"
-#define MAX_ROWS 48
+#define MAX_ROWS 64
 #define NFUNCS 5
 
 /* bench_big in bench_funcs.S: groups of four instructions, 14 bytes each. */
@@ -66,7 +66,8 @@ struct row {
 	double v[REPS];
 	int nv;
 	char note[160];
-	char how[16];           /* libuprobe rows: "detour" or "int3", how the probe was hit */
+	char how[48];           /* libuprobe rows: "detour" or "int3", how the probe was hit */
+	int kfunc;              /* no-stop rows: 1 + index in funcs[], for the "x kernel" ratio */
 };
 
 struct placement {
@@ -97,6 +98,22 @@ static void kret_remove(void);
 
 static int empty_handler(struct uprobe_hit *h, void *data)
 {
+	return 0;
+}
+
+/* No-stop rows: every hit the handler saw, and those delivered from the ring. */
+struct hit_count {
+	uint64_t hits;
+	uint64_t async;
+};
+
+static int count_handler(struct uprobe_hit *h, void *data)
+{
+	struct hit_count *c = data;
+
+	c->hits++;
+	if (uprobe_hit_is_async(h))
+		c->async++;
 	return 0;
 }
 
@@ -586,6 +603,20 @@ static void detour_record(struct row *r, unsigned long mark)
 static int run_libuprobe(const struct func *f, uint64_t n, uint64_t *hits, uint64_t *ns,
 			 struct row *r);
 
+/*
+ * A no-stop row: how its hits came, from the ring or stopped (the first
+ * hit, which makes the detour; a full ring; every hit where no detour can
+ * be made). The last repetition's counts are shown.
+ */
+static void nostop_record(struct row *r, const struct hit_count *c)
+{
+	if (!c->async)
+		snprintf(r->how, sizeof(r->how), "no detour: every hit stops");
+	else
+		snprintf(r->how, sizeof(r->how), "ring %llu, stopped %llu",
+			 (unsigned long long)c->async, (unsigned long long)(c->hits - c->async));
+}
+
 /* The entry-probe rows again with jump optimization switched off, next to the default ones. */
 static void measure_optimize_off(struct placement *pl)
 {
@@ -610,12 +641,14 @@ static void measure_optimize_off(struct placement *pl)
  * How a libuprobe row runs: an entry probe, or an entry and a return probe
  * on the same function (ret), where the tracer runs (cpu, for
  * uprobe_tracer_set_cpu(); UPROBE_CPU_FOLLOW pins the tracee to pin_cpu and
- * leaves the tracer to follow it), and in the in-place fallback (inline).
+ * leaves the tracer to follow it), in the in-place fallback (inline), and
+ * as a no-stop probe whose handler counts the hits (nostop).
  */
 struct lu_opts {
 	bool ret;
 	int cpu;
 	bool inline_mode;
+	bool nostop;
 };
 
 /*
@@ -629,6 +662,7 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 	struct uprobe *u = NULL;
 	char nstr[32], fdstr[16];
 	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
+	struct hit_count cnt = { 0, 0 };
 	uint64_t done = 0;
 	unsigned long detours = 0;
 	int p[2], err, st;
@@ -666,8 +700,9 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 		tracer_run_bounded(t, pid, 5);
 		goto out;
 	}
-	UPROBE_OPTS(uprobe_opts, o, .handler = empty_handler,
-		    .ret_handler = lo->ret ? empty_handler : NULL);
+	UPROBE_OPTS(uprobe_opts, o, .handler = lo->nostop ? count_handler : empty_handler,
+		    .ret_handler = lo->ret ? empty_handler : NULL, .data = &cnt,
+		    .nostop = lo->nostop);
 	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
 	if (!u) {
 		err = -errno;
@@ -699,7 +734,13 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 		row_note(r, "%llu %s, %llu missed, for %llu calls", (unsigned long long)*hits,
 			 lo->ret ? "returns" : "hits", (unsigned long long)uprobe_missed(u),
 			 (unsigned long long)n);
-	if (!lo->inline_mode)
+	/* the handler's own count: a hit delivered from the ring but not counted shows here */
+	if (!err && lo->nostop && cnt.hits != n)
+		row_note(r, "the handler saw %llu hits for %llu calls",
+			 (unsigned long long)cnt.hits, (unsigned long long)n);
+	if (lo->nostop)
+		nostop_record(r, &cnt);
+	else if (!lo->inline_mode)
 		detour_record(r, detours);
 out:
 	close(p[0]);
@@ -1151,6 +1192,30 @@ static void reg_cpu_rows(struct placement *pl, unsigned count, const char *what,
 	row_add(row_get(pl, label, U_MS, "probes"), cpu_ms[1], count);
 }
 
+/* ---- no-stop probes ---- */
+
+/*
+ * One repetition of the entry probes as no-stop probes: each hit writes the
+ * registers into the ring and runs on; the handler counts them later. The
+ * mid-function instruction gets no detour and stops at every hit.
+ */
+static void measure_nostop(struct placement *pl)
+{
+	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .nostop = true };
+	char label[64];
+	uint64_t hits, ns;
+
+	for (int i = 0; i < NFUNCS; i++) {
+		struct row *r;
+
+		snprintf(label, sizeof(label), "libuprobe: %s, no-stop", funcs[i].what);
+		r = row_get(pl, label, U_NS_HIT, "hits");
+		r->kfunc = i + 1;
+		if (!run_libuprobe_opts(&funcs[i], nhits, &lo, &hits, &ns, r) && hits)
+			row_add(r, (double)ns / (double)hits, hits);
+	}
+}
+
 /* ---- entry + return probes; the tracer following the tracee's CPU ---- */
 
 /*
@@ -1317,6 +1382,7 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 		}
 		measure_ret_rows(pl);
 		measure_optimize_off(pl);
+		measure_nostop(pl);
 	}
 
 	measure_inline(pl);
@@ -1452,6 +1518,8 @@ static void print_machine(uint64_t quick)
 	       (unsigned long long)(nhits * NOPROBE_FACTOR), REPS);
 	printf("x floor = ns/hit / floor (int3; waitpid+CONT); x regs = / floor with "
 	       "GETREGS+SETREGS; same placement\n");
+	printf("no-stop rows: ns per hit in the target's loop; x kernel = / the kernel uprobe "
+	       "row on the same instruction; [ring N, stopped M]: the last run's hits\n");
 	printf("entry + return rows: ns per call (two stops each); \"CPU:\" rows: the tracer "
 	       "thread's CPU time of the row above\n");
 	printf("\"tracer follows\" rows: the tracee pinned to CPU %d, the tracer not, with "
@@ -1472,10 +1540,22 @@ static void print_load(const char *when)
 	printf("loadavg %s: %s\n", when, buf);
 }
 
+/* The kernel uprobe row's median for f in pl, or 0 where it was skipped. */
+static double kernel_median(const struct placement *pl, const struct func *f)
+{
+	char label[64];
+
+	snprintf(label, sizeof(label), "kernel: %s", f->what);
+	for (int i = 0; i < pl->nrows; i++)
+		if (!strcmp(pl->rows[i].label, label))
+			return row_median(&pl->rows[i]);
+	return 0;
+}
+
 static void print_table(struct placement *pls, int npl)
 {
-	printf("\n%-9s %-48s %10s %-6s %12s %-7s %8s %7s %6s\n", "placement", "row", "count", "",
-	       "median", "unit", "x floor", "x regs", "spread");
+	printf("\n%-9s %-48s %10s %-6s %12s %-7s %8s %7s %8s %6s\n", "placement", "row", "count",
+	       "", "median", "unit", "x floor", "x regs", "x kernel", "spread");
 	for (int p = 0; p < npl; p++) {
 		struct placement *pl = &pls[p];
 		double floor = row_median(&pl->rows[pl->floor_row]);
@@ -1483,13 +1563,13 @@ static void print_table(struct placement *pls, int npl)
 
 		for (int i = 0; i < pl->nrows; i++) {
 			const struct row *r = &pl->rows[i];
-			double m = row_median(r);
+			double m = row_median(r), kern;
 			static const char *const units[] = { "ns/call", "ns/hit", "ms" };
 
 			printf("%-9s %-48s ", pl->name, r->label);
 			if (!r->nv) {
-				printf("%10s %-6s %12s %-7s %8s %7s %6s  %s\n", "-", "", "-", "", "-", "-",
-				       "-", r->note);
+				printf("%10s %-6s %12s %-7s %8s %7s %8s %6s  %s\n", "-", "", "-", "", "-",
+				       "-", "-", "-", r->note);
 				continue;
 			}
 			printf("%10llu %-6s %12.1f %-7s ", (unsigned long long)r->count,
@@ -1498,6 +1578,11 @@ static void print_table(struct placement *pls, int npl)
 				printf("%8s %7s", "-", "-");
 			else
 				printf("%8.3f %7.3f", floor > 0 ? m / floor : 0, regs > 0 ? m / regs : 0);
+			kern = r->kfunc ? kernel_median(pl, &funcs[r->kfunc - 1]) : 0;
+			if (kern > 0)
+				printf(" %8.2f", m / kern);
+			else
+				printf(" %8s", "-");
 			printf(" %5.1f%%", row_spread(r));
 			if (r->unit == U_MS)
 				printf("  %.2f us/probe", 1000.0 * m / (double)r->count);
@@ -1537,10 +1622,11 @@ static void usage(const char *argv0)
 	printf("usage: %s [--quick] [--hits N]\n"
 	       "  Measures ns per probe hit: a raw ptrace floor, libuprobe entry probes on\n"
 	       "  several first instructions (tagged [detour] or [int3], and again with jump\n"
-	       "  optimization off), entry + return probes, the inline fallback, kernel\n"
-	       "  uprobes and uretprobes (root, tracefs) on the same instructions, and the\n"
-	       "  cost of adding/removing 1,000 and 10,000 probes; all of it pinned to one\n"
-	       "  CPU and unpinned (there also with the tracer following the tracee's CPU).\n"
+	       "  optimization off, and as no-stop probes), entry + return probes, the inline\n"
+	       "  fallback, kernel uprobes and uretprobes (root, tracefs) on the same\n"
+	       "  instructions, and the cost of adding/removing 1,000 and 10,000 probes; all\n"
+	       "  of it pinned to one CPU and unpinned (there also with the tracer following\n"
+	       "  the tracee's CPU).\n"
 	       "  --quick: 10x fewer hits.\n", argv0);
 }
 

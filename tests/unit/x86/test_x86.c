@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Unit tests of lib/arch/x86/insn.c and emulate.c: analysis, relocated bytes, and differential execution. */
+/*
+ * Unit tests of lib/arch/x86/insn.c, emulate.c and gadget.c: analysis, relocated
+ * bytes, differential execution, and the no-stop record gadget run in place.
+ */
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -19,6 +22,7 @@
 #include <Zydis/Zydis.h>
 
 #include "internal.h"
+#include "ring.h"
 
 /* Fixed addresses for byte-level tests: nothing runs there. */
 #define INSN 0x555555561234ULL
@@ -1487,6 +1491,323 @@ static void test_detour_relocate(void **state)
 	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_FAR, 0, out), -ERANGE);
 }
 
+/*
+ * No-stop detours: lea -128(%rsp),%rsp; call gadget; int3; the copies as
+ * without the gadget, ARCH_DETOUR_REC_INT3 bytes further.
+ */
+static void test_detour_relocate_rec(void **state)
+{
+	static const uint8_t code[] = { 0x55, 0x48, 0x89, 0xe5, 0x48, 0x8b, 0x05, 0x10, 0, 0, 0 };
+	const uint64_t gadget = SLOT_NEAR + 0x2000;
+	const size_t c = ARCH_DETOUR_REC_INT3 + 1; /* the first copy */
+	struct arch_plan p[3];
+	uint8_t out[ARCH_SLOT_SIZE];
+	struct dec d;
+	int n;
+
+	plan_of(code, 1, &p[0]);
+	plan_of(code + 1, 3, &p[1]);
+	plan_of(code + 4, 7, &p[2]);
+	memset(out, 0, sizeof(out));
+	n = arch_relocate_detour(p, 3, INSN, SLOT_NEAR, gadget, out);
+	assert_int_equal(n, ARCH_DETOUR_REC_INT3 + 1 + 11 + 5);
+	assert_memory_equal(out, "\x48\x8d\x64\x24\x80", ARCH_DETOUR_REC_LEA);
+	decode(out, ARCH_DETOUR_REC_LEA, SLOT_NEAR, &d);
+	assert_int_equal(d.i.mnemonic, ZYDIS_MNEMONIC_LEA);
+	assert_int_equal(d.ops[1].mem.base, ZYDIS_REGISTER_RSP);
+	assert_int_equal(d.ops[1].mem.disp.value, -128);
+	assert_int_equal(out[ARCH_DETOUR_REC_LEA], 0xe8);
+	decode(out + ARCH_DETOUR_REC_LEA, 5, SLOT_NEAR + ARCH_DETOUR_REC_LEA, &d);
+	assert_int_equal(d.i.mnemonic, ZYDIS_MNEMONIC_CALL);
+	assert_int_equal(d.target, gadget);
+	/* the gadget's return address is the int3: it returns there, or one past */
+	assert_int_equal(out[ARCH_DETOUR_REC_INT3], 0xcc);
+	assert_memory_equal(out + c, code, 4);
+	decode(out + c + 4, 7, SLOT_NEAR + c + 4, &d);
+	assert_int_equal(d.target, INSN + 4 + 7 + 0x10);
+	check_leave(out, c + 11, SLOT_NEAR, INSN + 11);
+	assert_int_equal(out[c + 16], 0xcc);
+
+	/* a gadget below the slot; the last instruction a relocated call */
+	plan_of(B(0xf3, 0x0f, 0x1e, 0xfa), &p[0]);
+	plan_of(B(0xe8, 0x00, 0x01, 0x00, 0x00), &p[1]);
+	n = arch_relocate_detour(p, 2, INSN, SLOT_BELOW, SLOT_BELOW - 0x70000000ULL, out);
+	assert_true(n > (int)c + 4 + 14);
+	decode(out + ARCH_DETOUR_REC_LEA, 5, SLOT_BELOW + ARCH_DETOUR_REC_LEA, &d);
+	assert_int_equal(d.target, SLOT_BELOW - 0x70000000ULL);
+	assert_int_equal(out[ARCH_DETOUR_REC_INT3], 0xcc);
+	assert_memory_equal(out + c, "\xf3\x0f\x1e\xfa\x50\x48\xb8", 7);
+	assert_int_equal(rd64(out + c + 7), INSN + 9);
+	check_leave(out, c + 19, SLOT_BELOW, INSN + 4 + 5 + 0x100);
+
+	/* the call's reach, from the end of the call (slot + ARCH_DETOUR_REC_INT3) */
+	plan_of(code, 1, &p[0]);
+	n = arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
+				 SLOT_NEAR + ARCH_DETOUR_REC_INT3 + INT32_MAX, out);
+	assert_int_equal(n, ARCH_DETOUR_REC_INT3 + 1 + 1 + 5);
+	memset(out, 0x5a, sizeof(out));
+	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
+					      SLOT_NEAR + ARCH_DETOUR_REC_INT3 + INT32_MAX + 1ULL,
+					      out),
+			 -ERANGE);
+	assert_int_equal(out[0], 0x5a); /* nothing written on failure */
+	n = arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
+				 SLOT_NEAR + ARCH_DETOUR_REC_INT3 - 0x80000000ULL, out);
+	assert_int_equal(n, ARCH_DETOUR_REC_INT3 + 1 + 1 + 5);
+	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
+					      SLOT_NEAR + ARCH_DETOUR_REC_INT3 - 0x80000001ULL,
+					      out),
+			 -ERANGE);
+	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_NEAR, SLOT_FAR, out), -ERANGE);
+	/* the copies' own reach is still checked */
+	plan_of(code + 4, 7, &p[0]);
+	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_FAR, SLOT_FAR + 0x1000, out),
+			 -ERANGE);
+}
+
+/* ------------------------------------------- the record gadget, run for real */
+
+/*
+ * One page, RX once written: a tiny function (mov %rdi,%rax; add $1,%rax;
+ * ret) whose first 7 bytes jump to a no-stop detour, the detour, and a copy
+ * of the record gadget pointing to a ring of ours. The test calls the
+ * function as a tracee's thread would reach the probe, and reads the ring
+ * as the tracer would.
+ */
+#define REC_FN_OFF 0
+#define REC_DETOUR_OFF 64
+#define REC_GADGET_OFF 512
+
+static struct {
+	uint8_t *page;
+	uint8_t *ring;
+	volatile sig_atomic_t traps;
+	volatile uint64_t trap_rip, trap_rsp, trap_rdi;
+} rec;
+
+static void rec_on_trap(int sig, siginfo_t *si, void *uc_)
+{
+	ucontext_t *uc = uc_;
+
+	/* rip is already past the int3: returning continues at the copies */
+	rec.traps++;
+	rec.trap_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
+	rec.trap_rsp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
+	rec.trap_rdi = (uint64_t)uc->uc_mcontext.gregs[REG_RDI];
+}
+
+static struct ring_rec *rec_at(unsigned i)
+{
+	return (struct ring_rec *)(rec.ring + RING_RECS + (size_t)i * RING_REC_SIZE);
+}
+
+static uint64_t ring_u64(unsigned off)
+{
+	uint64_t v;
+
+	memcpy(&v, rec.ring + off, sizeof(v));
+	return v;
+}
+
+static void ring_set_u64(unsigned off, uint64_t v)
+{
+	memcpy(rec.ring + off, &v, sizeof(v));
+}
+
+static int rec_setup(void **state)
+{
+	const size_t glen = (size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget);
+	static const uint8_t fn[] = { 0x48, 0x89, 0xf8, 0x48, 0x83, 0xc0, 0x01, 0xc3 };
+	uint8_t *page, out[ARCH_SLOT_SIZE];
+	uint64_t at, ring;
+	struct arch_plan p[2];
+	uint8_t fsgs = 0;
+
+	if (glen > 4096 - REC_GADGET_OFF)
+		return -1;
+	rec.ring = aligned_alloc(4096, RING_SIZE);
+	if (!rec.ring)
+		return -1;
+	memset(rec.ring, 0, RING_SIZE);
+	for (unsigned i = 0; i < RING_NREC; i++)
+		rec_at(i)->seq = i;
+	ring_set_u64(RING_MASK, RING_NREC - 1);
+
+	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return -1;
+	rec.page = page;
+	memset(page, 0xcc, 4096);
+	at = (uint64_t)(uintptr_t)page;
+
+	memcpy(page + REC_GADGET_OFF, uprobe__rec_gadget, glen);
+	ring = (uint64_t)(uintptr_t)rec.ring;
+	memcpy(page + REC_GADGET_OFF + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring,
+	       sizeof(ring));
+	memcpy(page + REC_GADGET_OFF + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs,
+	       sizeof(fsgs));
+
+	/* the detour covers mov (3 bytes) and add (4): the jmp back lands on the ret */
+	memcpy(page + REC_FN_OFF, fn, sizeof(fn));
+	if (arch_analyse(fn, 3, &p[0], NULL, 0) || arch_analyse(fn + 3, 4, &p[1], NULL, 0) ||
+	    arch_relocate_detour(p, 2, at + REC_FN_OFF, at + REC_DETOUR_OFF,
+				 at + REC_GADGET_OFF, out) <= 0)
+		return -1;
+	memcpy(page + REC_DETOUR_OFF, out, sizeof(out));
+	if (!arch_jump(at + REC_FN_OFF, at + REC_DETOUR_OFF, page + REC_FN_OFF))
+		return -1;
+	page[REC_FN_OFF + 5] = 0xcc; /* never run: the jmp back lands after it */
+	page[REC_FN_OFF + 6] = 0xcc;
+	if (mprotect(page, 4096, PROT_READ | PROT_EXEC))
+		return -1;
+	return 0;
+}
+
+static int rec_teardown(void **state)
+{
+	if (rec.page)
+		munmap(rec.page, 4096);
+	free(rec.ring);
+	rec.page = NULL;
+	rec.ring = NULL;
+	return 0;
+}
+
+struct rec_call {
+	uint64_t ret;    /* the function's result */
+	uint64_t sp;     /* rsp as the function saw it at its first instruction */
+	uint64_t rbx;    /* callee-saved, as it was after the call */
+	uint64_t r12;
+};
+
+#define REC_RAX 0x5a5a00005a5a0000ULL
+#define REC_RSI 0x1111222233334444ULL
+#define REC_RDX 0x0123456789abcdefULL
+#define REC_RCX 0xfedcba9876543210ULL
+#define REC_R8 0x8888000000000008ULL
+#define REC_R9 0x9999000000000009ULL
+#define REC_RBX 0xbbbbbbbb0000bbbbULL
+#define REC_R12 0x1212121212121212ULL
+
+/*
+ * Calls the probed function with rdi = a and known values in the other
+ * argument registers, rax, rbx and r12, and the carry flag set; from asm,
+ * so that the rsp it sees is known. The red zone is skipped first: the
+ * call pushes below the compiler's rsp.
+ */
+static void rec_call(uint64_t a, struct rec_call *rc)
+{
+	register uint64_t r8 __asm__("r8") = REC_R8;
+	register uint64_t r9 __asm__("r9") = REC_R9;
+	register uint64_t r12 __asm__("r12") = REC_R12;
+	uint64_t rax = REC_RAX, rdi = a, rsi = REC_RSI, rdx = REC_RDX, rcx = REC_RCX;
+	uint64_t rbx = REC_RBX, sp;
+	/* registers, not memory: an operand addressed from rsp would be off by the 128 */
+	uint64_t fn = (uint64_t)(uintptr_t)(rec.page + REC_FN_OFF);
+
+	__asm__ volatile("sub $128, %%rsp\n\t"
+			 "lea -8(%%rsp), %[sp]\n\t"
+			 "stc\n\t"
+			 "call *%[fn]\n\t"
+			 "add $128, %%rsp"
+			 : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx), "+r"(r8),
+			   "+r"(r9), "+b"(rbx), "+r"(r12), [sp] "=&r"(sp)
+			 : [fn] "r"(fn)
+			 : "r10", "r11", "memory", "cc");
+	rc->ret = rax;
+	rc->sp = sp;
+	rc->rbx = rbx;
+	rc->r12 = r12;
+}
+
+static void test_rec_gadget_runs(void **state)
+{
+	const uint64_t detour = (uint64_t)(uintptr_t)(rec.page + REC_DETOUR_OFF);
+	struct sigaction sa, old;
+	struct ring_rec *r0 = rec_at(0), *r1 = rec_at(1);
+	struct rec_call rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = rec_on_trap;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGTRAP, &sa, &old), 0);
+	rec.traps = 0;
+	/* a gadget that spins on a ring it misreads kills the test rather than hanging it */
+	alarm(20);
+
+	rec_call(41, &rc);
+	assert_int_equal(rc.ret, 42);
+	assert_int_equal(rec.traps, 0); /* recorded: returned past the int3 */
+	assert_int_equal(rc.rbx, REC_RBX);
+	assert_int_equal(rc.r12, REC_R12);
+	/* one ticket taken, record 0 committed as ticket 0 + 1, record 1 still free */
+	assert_int_equal(ring_u64(RING_HEAD), 1);
+	assert_int_equal(r0->seq, 1);
+	assert_int_equal(r1->seq, 1);
+	assert_int_equal(r1->rdi, 0);
+	/* the registers as they were at the probed instruction, before the mov */
+	assert_int_equal(r0->rdi, 41);
+	assert_int_equal(r0->rax, REC_RAX);
+	assert_int_equal(r0->rsi, REC_RSI);
+	assert_int_equal(r0->rdx, REC_RDX);
+	assert_int_equal(r0->rcx, REC_RCX);
+	assert_int_equal(r0->r8, REC_R8);
+	assert_int_equal(r0->r9, REC_R9);
+	assert_int_equal(r0->rbx, REC_RBX);
+	assert_int_equal(r0->r12, REC_R12);
+	assert_int_equal(r0->rsp, rc.sp);
+	assert_int_equal(r0->flags & 0x2, 0x2); /* the reserved bit: these are rflags */
+	assert_int_equal(r0->flags & 0x1, 0x1); /* the caller's stc */
+	assert_int_equal(r0->ret, detour + ARCH_DETOUR_REC_INT3);
+	assert_int_equal(r0->fs_base, 0); /* fsgs byte 0: rdfsbase not used */
+
+	/* a second hit takes the next record */
+	rec_call(99, &rc);
+	assert_int_equal(rc.ret, 100);
+	assert_int_equal(rec.traps, 0);
+	assert_int_equal(ring_u64(RING_HEAD), 2);
+	assert_int_equal(r1->seq, 2);
+	assert_int_equal(r1->rdi, 99);
+	assert_int_equal(r1->rsp, rc.sp);
+	assert_int_equal(rec_at(2)->seq, 2);
+
+	/*
+	 * Full: every record written in lap 0 and none consumed, head at the
+	 * next lap. The gadget writes nothing and returns onto the int3.
+	 */
+	for (unsigned i = 0; i < RING_NREC; i++)
+		rec_at(i)->seq = i + 1;
+	ring_set_u64(RING_HEAD, RING_NREC);
+	memset(r0, 0, sizeof(*r0));
+	r0->seq = 1;
+	rec_call(7, &rc);
+	assert_int_equal(rc.ret, 8);
+	assert_int_equal(rec.traps, 1);
+	assert_int_equal(rec.trap_rip, detour + ARCH_DETOUR_REC_INT3 + 1);
+	/* at the int3 the gadget has restored the thread: rsp and rdi as at the probe */
+	assert_int_equal(rec.trap_rsp, rc.sp);
+	assert_int_equal(rec.trap_rdi, 7);
+	assert_int_equal(rc.rbx, REC_RBX);
+	assert_int_equal(ring_u64(RING_HEAD), RING_NREC);
+	assert_int_equal(r0->seq, 1);
+	assert_int_equal(r0->rdi, 0);
+	assert_int_equal(r0->ret, 0);
+
+	/* the tracer consumes record 0 (seq = ticket + nrec): the next hit records again */
+	r0->seq = RING_NREC;
+	rec_call(1000, &rc);
+	assert_int_equal(rc.ret, 1001);
+	assert_int_equal(rec.traps, 1);
+	assert_int_equal(ring_u64(RING_HEAD), RING_NREC + 1);
+	assert_int_equal(r0->seq, RING_NREC + 1);
+	assert_int_equal(r0->rdi, 1000);
+	assert_int_equal(r0->ret, detour + ARCH_DETOUR_REC_INT3);
+
+	alarm(0);
+	assert_int_equal(sigaction(SIGTRAP, &old, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -1507,6 +1828,10 @@ int main(void)
 		cmocka_unit_test(test_detour_ok),
 		cmocka_unit_test(test_detour_flow_and_jump),
 		cmocka_unit_test(test_detour_relocate),
+		cmocka_unit_test(test_detour_relocate_rec),
+	};
+	const struct CMUnitTest gadget[] = {
+		cmocka_unit_test(test_rec_gadget_runs),
 	};
 	const struct CMUnitTest diff[] = {
 		cmocka_unit_test(test_diff_jcc),
@@ -1524,5 +1849,7 @@ int main(void)
 	failed = cmocka_run_group_tests_name("x86 analysis and relocation", unit, NULL, NULL);
 	failed += cmocka_run_group_tests_name("x86 differential execution", diff, diff_setup,
 					      diff_teardown);
+	failed += cmocka_run_group_tests_name("x86 record gadget", gadget, rec_setup,
+					      rec_teardown);
 	return failed ? 1 : 0;
 }
