@@ -151,13 +151,13 @@ struct uprobe_opts {
 	 * (4096 hits not yet handled) a hit stops and waits for it instead of
 	 * being dropped. run() looks at the ring whenever it wakes, and at
 	 * least every 1 to 50 ms (less often while nothing comes).
-	 * Where no detour can be made (an instruction in the middle of a
-	 * function shorter than 5 bytes, a jump into the range, an indirect
-	 * jump in the function, another probe there that stops), or no ring
-	 * (the process's seccomp filter forbids memfd_create; a followed fork
-	 * child, whose copy of the ring its parent shares), each hit stops
-	 * as for any probe, and the handler runs then, with the same
-	 * rules. Not with a return or post handler (-EINVAL). Several probes
+	 * Where no detour can be made (a jump into the bytes it would
+	 * cover, an indirect jump in the function, several instructions in
+	 * the middle of a function of a file with exception landing pads,
+	 * another probe there that stops), or no ring (the process's seccomp
+	 * filter forbids memfd_create), each hit stops as for any probe, and
+	 * the handler runs then, with the same rules. A followed fork child
+	 * gets a ring of its own at its first hit. Not with a return or post handler (-EINVAL). Several probes
 	 * on one instruction are no-stop only when all of them are.
 	 */
 	bool nostop;
