@@ -605,9 +605,26 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		return;
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 	if (!idx || idx >= a->used) {
+		uint8_t insn[2];
+
+		if (!ring_gadget_at(a, k->regs.rip))
+			return;
+		/*
+		 * The gadget's rdtsc in a program that made it fault for itself
+		 * (prctl PR_SET_TSC): the hit's time stamp is 0, the program
+		 * never sees it.
+		 */
+		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
+		    mem_read(k->proc, k->regs.rip, insn, 2) == 0 && insn[0] == 0x0f && insn[1] == 0x31) {
+			k->regs.rax = k->regs.rdx = 0;
+			k->regs.rip += 2;
+			task_drop_signal(k, k->npending - 1);
+			k->stop_sig = k->npending ? k->stop_sig : 0;
+			task_setregs(k);
+			return;
+		}
 		/* in the record gadget of a no-stop detour: stepped out, nothing of it shows */
-		if (ring_gadget_at(a, k->regs.rip))
-			xol_move_out(t, k);
+		xol_move_out(t, k);
 		return;
 	}
 	if (xol_is_detour(a, idx)) {
