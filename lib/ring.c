@@ -458,11 +458,19 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	}
 }
 
-unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
+/*
+ * Delivers the records in order up to the first one not committed yet (its
+ * thread is between its ticket and its commit), or, when final (no thread
+ * of the process will ever write again: it exited, exec'd, or was let go
+ * with every thread out of the gadget), every committed one, skipping the
+ * tickets of threads that died holding them.
+ */
+static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 {
 	struct ring *r = p->ring;
 	pid_t pid = p->pid;
 	uint64_t tsc_now = 0, ns_now = 0;
+	uint64_t head = r ? __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE) : 0;
 	unsigned n = 0;
 
 	while (r && n < RING_NREC * 4) {
@@ -471,8 +479,12 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 		uint64_t pos = r->tail;
 		struct ring_rec rec;
 
-		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1)
-			break;
+		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1) {
+			if (!final || pos >= head)
+				break;
+			r->tail = pos + 1;
+			continue;
+		}
 		memcpy(&rec, slot, sizeof(rec));
 		if (!n)
 			tsc_sample(&tsc_now, &ns_now);
@@ -489,6 +501,11 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 			break;
 	}
 	return n;
+}
+
+unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
+{
+	return drain(t, p, false);
 }
 
 unsigned ring_drain_all(struct uprobe_tracer *t)
@@ -518,7 +535,7 @@ void ring_forget(struct uprobe_tracer *t, struct proc *p)
 
 	if (!r)
 		return;
-	ring_drain(t, p);
+	drain(t, p, true);
 	if (p->ring != r)
 		return;
 	p->ring = NULL;
