@@ -143,7 +143,8 @@ struct uprobe_opts {
 	 * and runs on; the handler runs later, in uprobe_tracer_run(), with
 	 * those registers: uprobe_hit_is_async() is true, uprobe_hit_regs()
 	 * shows the registers as they were at the instruction (changing them
-	 * has no effect), uprobe_hit_read() reads memory as it is now, and
+	 * has no effect), uprobe_hit_read() reads memory as it is now (so do
+	 * uprobe_hit_arg() for arguments 6 and up, on the stack), and
 	 * uprobe_hit_xmm() and uprobe_hit_backtrace() fail with -EOPNOTSUPP.
 	 * Hits are delivered in order per thread, exactly once, before the
 	 * process's exit or exec is reported and before a probe on that
