@@ -598,6 +598,12 @@ uint64_t ring_addr(const struct proc *p);
 void ring_thread_new(struct proc *p, const struct task *k);
 
 /* detour.c: jump-optimized probes */
+/*
+ * The static checks of a jump detour at file offset off of f (detour.c's
+ * rules): the bytes it would cover, or -EOPNOTSUPP with *why (may be NULL)
+ * saying why none can be made there.
+ */
+int detour_analyse(struct elf_file *f, uint64_t off, const char **why);
 uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
 void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
 		   uint64_t detour);

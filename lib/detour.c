@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Jump-optimized probes: the probed instructions become a jmp to a detour that traps in a slot. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -28,12 +29,13 @@
  * would leave return addresses inside). Several instructions in the middle
  * of a function also need no direct branch of any function of the file
  * into the range (blocks re-entered from pieces not named after it), and
- * no exception landing pads in the file (.gcc_except_table): the unwinder
- * jumps to those, and they are not told apart per function yet. Dynamically, with every thread of the
- * process held: no other breakpoint in the range, no thread inside it or in
- * a slot whose exit lands inside it, no pending return into it, and no
- * 8-byte value inside it on any thread's stack near its rsp (a stand-in for
- * signal frames and return addresses).
+ * no exception landing pad inside it (the unwinder jumps to those: read
+ * from .eh_frame and the LSDAs, or assumed anywhere in a file with
+ * .gcc_except_table when they cannot be read). Dynamically, with every
+ * thread of the process held: no other breakpoint in the range, no thread
+ * inside it or in a slot whose exit lands inside it, no pending return into
+ * it, and no 8-byte value inside it on any thread's stack near its rsp (a
+ * stand-in for signal frames and return addresses).
  *
  * The attempt is made at a hit, never when probes are added: thousands of
  * probes added at once cost no stop of the process, and a probe whose
@@ -75,14 +77,12 @@ struct covered {
 	unsigned len;
 };
 
-static int covered_plans(const struct site *s, struct covered *c)
+static int covered_at(const struct elf_file *f, uint64_t start, struct covered *c)
 {
-	const struct elf_file *f = s->elf;
-
 	c->n = c->len = 0;
 	while (c->len < ARCH_JMP_LEN) {
 		struct arch_plan *pl = &c->plans[c->n];
-		uint64_t off = s->off + c->len;
+		uint64_t off = start + c->len;
 
 		if (c->n == MAX_COVERED_INSNS || off >= f->size ||
 		    arch_analyse(f->data + off, f->size - off, pl, NULL, 0))
@@ -93,6 +93,11 @@ static int covered_plans(const struct site *s, struct covered *c)
 			return -EOPNOTSUPP;
 	}
 	return 0;
+}
+
+static int covered_plans(const struct site *s, struct covered *c)
+{
+	return covered_at(s->elf, s->off, c);
 }
 
 /* 0 when no instruction of [start, start + size) jumps strictly inside (lo, hi); file offsets. */
@@ -138,18 +143,19 @@ static int cmp_u64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* elf_files are shared by tracers in other threads: one makes the targets, the others wait */
+static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /*
  * Every direct branch target of every function of f (file offsets, sorted),
  * made once per file. 0, or -errno when some function does not decode (its
  * jumps are then unknown, and so is any range of the file).
  */
-static int file_targets(struct elf_file *f)
+static int make_targets(struct elf_file *f)
 {
 	size_t cap = 0, n = 0;
 	uint64_t *v = NULL, last = UINT64_MAX;
 
-	if (f->targets || f->targets_err)
-		return f->targets_err;
 	for (size_t i = 0; i < f->nsyms; i++) {
 		const struct elf_sym *sym = &f->syms[i];
 
@@ -192,67 +198,107 @@ bad:
 	return f->targets_err;
 }
 
-/* Does some direct branch of f land strictly inside (lo, hi)? Unknown counts as yes. */
-static bool file_jumps_into(struct elf_file *f, uint64_t lo, uint64_t hi)
+static int file_targets(struct elf_file *f)
 {
-	size_t a = 0, b;
+	int err;
 
-	if (file_targets(f))
-		return true;
-	b = f->ntargets;
+	pthread_mutex_lock(&targets_lock);
+	err = f->targets || f->targets_err ? f->targets_err : make_targets(f);
+	pthread_mutex_unlock(&targets_lock);
+	return err;
+}
+
+/* Does the sorted v[0..n) hold a value strictly inside (lo, hi)? */
+static bool sorted_inside(const uint64_t *v, size_t n, uint64_t lo, uint64_t hi)
+{
+	size_t a = 0, b = n;
+
 	while (a < b) {
 		size_t m = a + (b - a) / 2;
 
-		if (f->targets[m] <= lo)
+		if (v[m] <= lo)
 			a = m + 1;
 		else
 			b = m;
 	}
-	return a < f->ntargets && f->targets[a] < hi;
+	return a < n && v[a] < hi;
 }
 
-/* The static half of the rules above, once per site: sets s->detour_len. */
-static void analyse_site(struct site *s)
+/* Does some direct branch of f land strictly inside (lo, hi)? Unknown counts as yes. */
+static bool file_jumps_into(struct elf_file *f, uint64_t lo, uint64_t hi)
 {
-	struct elf_file *f = s->elf;
-	struct sibling_scan sc = { .f = f, .lo = s->off };
+	return file_targets(f) || sorted_inside(f->targets, f->ntargets, lo, hi);
+}
+
+/*
+ * Does the unwinder enter (lo, hi) at an exception landing pad of f? When
+ * the file's exception data cannot be read, any file with LSDAs counts as
+ * yes; one without has no landing pads to miss.
+ */
+static bool pad_inside(struct elf_file *f, uint64_t lo, uint64_t hi)
+{
+	if (elf_landing_pads(f))
+		return f->has_lsda;
+	return sorted_inside(f->pads, f->npads, lo, hi);
+}
+
+int detour_analyse(struct elf_file *f, uint64_t off, const char **whyp)
+{
+	struct sibling_scan sc = { .f = f, .lo = off };
 	const struct elf_sym *sym = NULL;
 	const char *why = NULL;
 	struct covered c;
 	uint64_t vaddr;
 	char pat[512];
+	bool mid_multi;
 
-	s->detour_len = DETOUR_LEN_NEVER;
-	if (elf_off_to_vaddr(f, s->off, &vaddr) == 0)
+	if (elf_off_to_vaddr(f, off, &vaddr) == 0)
 		sym = elf_sym_containing(f, vaddr);
 	if (!sym || !sym->size)
 		why = "no function symbol contains it";
-	else if (covered_plans(s, &c))
+	else if (covered_at(f, off, &c))
 		why = "an instruction it would cover cannot be copied into one";
-	else if (s->off + c.len > sym->off + sym->size)
+	else if (off + c.len > sym->off + sym->size)
 		why = "the function ends inside the jump";
-	else if (vaddr != sym->vaddr && c.n > 1 && f->has_lsda)
-		why = "it would cover several instructions in the middle of a function of a "
-		      "file with exception landing pads";
-	else if (vaddr != sym->vaddr && c.n > 1 && file_jumps_into(f, s->off, s->off + c.len))
-		why = "it would cover several instructions in the middle of the function, and a "
-		      "jump of the file lands among them (or the file does not decode)";
-	else if (scan_function(f, sym->off, sym->size, s->off, s->off + c.len))
-		why = "the function has an indirect jump, a jump into the range, or does not decode";
-	else if (strpbrk(sym->name, "*?[\\") ||
-		 snprintf(pat, sizeof(pat), "%s.*", sym->name) >= (int)sizeof(pat))
-		why = "its pieces (.cold, .part) cannot be looked up";
+	if (!why) {
+		mid_multi = vaddr != sym->vaddr && c.n > 1;
+		if (mid_multi && pad_inside(f, off, off + c.len))
+			why = "it would cover several instructions in the middle of the function, and an "
+			      "exception landing pad lies among them (or the file's are unknown)";
+		else if (mid_multi && file_jumps_into(f, off, off + c.len))
+			why = "it would cover several instructions in the middle of the function, and a "
+			      "jump of the file lands among them (or the file does not decode)";
+		else if (scan_function(f, sym->off, sym->size, off, off + c.len))
+			why = "the function has an indirect jump, a jump into the range, or does not "
+			      "decode";
+		else if (strpbrk(sym->name, "*?[\\") ||
+			 snprintf(pat, sizeof(pat), "%s.*", sym->name) >= (int)sizeof(pat))
+			why = "its pieces (.cold, .part) cannot be looked up";
+	}
 	if (!why) {
 		sc.self = sym->off;
-		sc.hi = s->off + c.len;
+		sc.hi = off + c.len;
 		if (elf_for_each_match(f, pat, scan_sibling, &sc) < 0)
 			why = "a piece of the function (.cold, .part) jumps into the range";
 	}
-	if (why) {
-		pr_debug("%s+0x%llx: no jump detour: %s", f->path, (unsigned long long)s->off, why);
+	if (whyp)
+		*whyp = why;
+	return why ? -EOPNOTSUPP : (int)c.len;
+}
+
+/* The static half of the rules above, once per site: sets s->detour_len. */
+static void analyse_site(struct site *s)
+{
+	const char *why;
+	int len = detour_analyse(s->elf, s->off, &why);
+
+	if (len < 0) {
+		pr_debug("%s+0x%llx: no jump detour: %s", s->elf->path, (unsigned long long)s->off,
+			 why);
+		s->detour_len = DETOUR_LEN_NEVER;
 		return;
 	}
-	s->detour_len = (uint8_t)c.len;
+	s->detour_len = (uint8_t)len;
 }
 
 static bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid);

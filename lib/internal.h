@@ -63,7 +63,11 @@ struct elf_file {
 	size_t size;
 	bool pie;            /* ET_DYN */
 	bool is_go;          /* has a .go.buildinfo section or Go build id note */
-	bool has_lsda;       /* has .gcc_except_table: exception landing pads somewhere */
+	/*
+	 * Has .gcc_except_table (exception landing pads somewhere), or no
+	 * section headers to tell: what is assumed when elf_landing_pads() fails.
+	 */
+	bool has_lsda;
 	/*
 	 * detour.c: every direct branch target of every function symbol, as
 	 * file offsets, sorted; made on first need (mid-function detours).
@@ -71,6 +75,14 @@ struct elf_file {
 	uint64_t *targets;
 	size_t ntargets;
 	int targets_err;     /* 0 not made yet or made; <0 cannot be made */
+	/*
+	 * Exception landing pads (the unwinder jumps to them), as file
+	 * offsets, sorted and unique; made by elf_landing_pads().
+	 */
+	uint64_t *pads;
+	size_t npads;
+	int pads_err;
+	bool pads_done;
 	uint64_t entry;      /* e_entry (link-time vaddr) */
 	struct elf_seg *segs; /* PT_LOAD segments */
 	size_t nsegs;
@@ -85,6 +97,14 @@ struct elf_file {
  * *why gets a message on failure.
  */
 int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen);
+/*
+ * Makes f->pads on first call, from the LSDAs that .eh_frame points to: 0,
+ * or -ENOEXEC when some exception data cannot be read exactly (an unknown
+ * augmentation or pointer encoding, an absolute address in a relocated file,
+ * data out of bounds). Nothing is guessed: on failure f->pads is empty and
+ * every landing pad is unknown. Thread-safe.
+ */
+int elf_landing_pads(struct elf_file *f);
 /* The cached file of (dev, ino), or NULL if it was never opened. */
 struct elf_file *elf_cached(dev_t dev, ino_t ino);
 /* Frees every cached file. */
