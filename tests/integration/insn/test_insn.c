@@ -3,7 +3,7 @@
 
 /*
  * insn-test MODE TORTURE [--add-before-spawn] [--signal-every-hit] [--inline] [--every N,K]
- *           [--exclude FUNC]...
+ *           [--post] [--nostop] [--exclude FUNC]...
  *   MODE single:  run the torture program once per phase.
  *   MODE threads: the traced and untraced runs use "threads" (4 threads, ITIMER_PROF);
  *                 the expected counts are 4x the single-thread reference.
@@ -21,6 +21,12 @@
  *   --post:       every probe also has a post handler; the reference records where
  *                 each completed step of an instruction went (its successor rip),
  *                 and the post handlers must see the same successors, as often.
+ *   --nostop:     every probe is a no-stop probe (uprobe_opts.nostop): where a jump detour
+ *                 can be made the thread records its registers into the ring and runs on,
+ *                 and the handler sees the snapshot later (an async hit); elsewhere the hit
+ *                 stops as usual. Counts must stay exact; at least one hit must be async
+ *                 (none with --inline: no scratch area, so no detour and no ring). Not with
+ *                 --post (a no-stop probe cannot have a post handler).
  *
  * Phases (each under its own alarm(); the tracee of the phase is killed on any failure):
  *  1. decode every tort_* function from the symbol table with Zydis (independent of
@@ -46,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
@@ -100,6 +107,9 @@ struct insn {
 	uint64_t hits;     /* counted by on_hit() */
 	uint64_t api_hits; /* uprobe_hits() */
 	uint64_t bad_addr, bad_rip, bad_probe, bad_pid, bad_chk;
+	uint64_t async_hits; /* uprobe_hit_is_async() */
+	uint64_t bad_async;  /* async hit of a probe that must stop */
+	uint64_t chk_skipped; /* --nostop: memory checks not made at async hits */
 	uint64_t first_bad_addr, first_bad_rip, first_bad_val;
 };
 
@@ -118,6 +128,8 @@ static pid_t traced_pid;
 static uint64_t traced_bias;
 static bool signal_every_hit;
 static bool post_mode;
+static bool nostop_mode;
+static bool have_fsgsbase; /* async hits can always tell the thread (uprobe_hit_tid() != 0) */
 static uint64_t torture_lo, torture_hi; /* link-time range of the tort_* functions */
 
 /* A successor rip made comparable across runs: in the torture code, its link address. */
@@ -608,14 +620,25 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	struct user_regs_struct *regs = uprobe_hit_regs(h);
 	uint64_t want = in->vaddr + traced_bias;
 	uint64_t addr = uprobe_hit_addr(h), tos = 0, val = 0;
+	bool async = uprobe_hit_is_async(h);
+	pid_t tid = uprobe_hit_tid(h);
 	bool ok = true;
 
 	in->hits++;
+	in->async_hits += async;
 	g_last_hit = in - insns;
 	if (force_inline && scratch_maps < 0)
 		scratch_maps = anon_exec_maps(traced_pid);
-	if (signal_every_hit)
-		syscall(SYS_tgkill, traced_pid, uprobe_hit_tid(h), SIGUSR1);
+	/*
+	 * At an async hit the thread ran on long ago: the signal cannot reach the
+	 * probed instruction's copy any more and lands wherever the thread is now,
+	 * possibly inside a detour or the record gadget, which the library must step
+	 * out of before delivery (the torture program checks the interrupted rip is
+	 * its own). Still worth sending; the program only counts SIGUSR1. A thread
+	 * that has exited since gets nothing (ESRCH); tid 0 (not known) is skipped.
+	 */
+	if (signal_every_hit && tid > 0)
+		syscall(SYS_tgkill, traced_pid, tid, SIGUSR1);
 	if (addr != want) {
 		if (!in->bad_addr++)
 			in->first_bad_addr = addr;
@@ -626,10 +649,22 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	}
 	if (uprobe_hit_probe(h) != in->p)
 		in->bad_probe++;
-	if (uprobe_hit_pid(h) != traced_pid || uprobe_hit_tid(h) <= 0)
+	/* an async hit may not know its thread, but only on a CPU without FSGSBASE */
+	if (uprobe_hit_pid(h) != traced_pid || tid < 0 || (!tid && (!async || have_fsgsbase)))
 		in->bad_pid++;
+	/* only a no-stop probe has async hits, and never without a scratch area */
+	if (async && (!nostop_mode || force_inline))
+		in->bad_async++;
 	if (!regs || in->chk == CHK_NONE)
 		return 0;
+	/*
+	 * The snapshot's registers are those at the instruction, but memory is read
+	 * as it is now: the stack the [rsp] checks look at has moved on.
+	 */
+	if (async && in->chk != CHK_RCX_IS_ADDR) {
+		in->chk_skipped++;
+		return 0;
+	}
 	if (in->chk != CHK_RCX_IS_ADDR &&
 	    uprobe_hit_read(h, regs->rsp, &tos, sizeof(tos)) != sizeof(tos)) {
 		ok = false;
@@ -684,7 +719,7 @@ static int add_probes(struct uprobe_tracer *t, const char *path)
 	for (size_t i = 0; i < ninsns; i++) {
 		struct insn *in = &insns[i];
 		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .data = in,
-			    .post_handler = post_mode ? on_post : NULL);
+			    .post_handler = post_mode ? on_post : NULL, .nostop = nostop_mode);
 
 		if (funcs[in->fn].excluded || (i - funcs[in->fn].first) % every_n != every_k)
 			continue;
@@ -874,6 +909,9 @@ static void compare_counts(unsigned mult)
 		if (in->bad_pid && n_state++ < MAX_REPORT)
 			printf("FAIL: state %s: uprobe_hit_pid/tid wrong %" PRIu64 "x\n",
 			       insn_name(in, name, sizeof(name)), in->bad_pid);
+		if (in->bad_async && n_state++ < MAX_REPORT)
+			printf("FAIL: state %s: %" PRIu64 " async hits where every hit must stop\n",
+			       insn_name(in, name, sizeof(name)), in->bad_async);
 		if (in->bad_chk && n_state++ < MAX_REPORT)
 			printf("FAIL: state %s: %s: wrong %" PRIu64 "x, first value 0x%" PRIx64
 			       " (address 0x%" PRIx64 ", bias 0x%" PRIx64 ")\n",
@@ -891,6 +929,30 @@ static void compare_counts(unsigned mult)
 	printf("expected hits in total: %" PRIu64 "\n", total);
 }
 
+/*
+ * --nostop: how many hits came from the ring. Where detours can exist at least
+ * one must have, or the test could pass with every no-stop hit stopping.
+ */
+static void check_async(void)
+{
+	uint64_t async = 0, total = 0, skipped = 0;
+	size_t nprobes = 0, nasync = 0;
+
+	for (size_t i = 0; i < ninsns; i++) {
+		if (!insns[i].p)
+			continue;
+		nprobes++;
+		nasync += insns[i].async_hits != 0;
+		async += insns[i].async_hits;
+		total += insns[i].hits;
+		skipped += insns[i].chk_skipped;
+	}
+	printf("async hits: %" PRIu64 " of %" PRIu64 ", at %zu of %zu probes; %" PRIu64
+	       " memory checks skipped at async hits\n", async, total, nasync, nprobes, skipped);
+	if (nostop_mode && !force_inline && !async)
+		fail("--nostop: no hit was async: no probe got a no-stop detour");
+}
+
 int main(int argc, char **argv)
 {
 	bool threads, add_before = false;
@@ -905,7 +967,7 @@ int main(int argc, char **argv)
 	if (argc < 3 || (strcmp(argv[1], "single") && strcmp(argv[1], "threads"))) {
 		fprintf(stderr,
 			"usage: %s single|threads TORTURE [--add-before-spawn] [--signal-every-hit] "
-			"[--post] [--inline] [--every N,K] [--exclude FUNC]...\n",
+			"[--post] [--nostop] [--inline] [--every N,K] [--exclude FUNC]...\n",
 			argv[0]);
 		return 2;
 	}
@@ -921,6 +983,8 @@ int main(int argc, char **argv)
 			signal_every_hit = true;
 		} else if (!strcmp(argv[i], "--post")) {
 			post_mode = true;
+		} else if (!strcmp(argv[i], "--nostop")) {
+			nostop_mode = true;
 		} else if (!strcmp(argv[i], "--inline")) {
 			force_inline = true;
 		} else if (!strcmp(argv[i], "--every") && i + 1 < argc &&
@@ -932,6 +996,12 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
+	if (nostop_mode && post_mode) {
+		fprintf(stderr, "%s: --nostop and --post: a no-stop probe has no post handler\n",
+			argv[0]);
+		return 2;
+	}
+	have_fsgsbase = getauxval(AT_HWCAP2) & 2; /* HWCAP2_FSGSBASE */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGALRM, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -960,11 +1030,12 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ninsns; i++)
 		nchk += insns[i].chk != CHK_NONE;
-	printf("%s: %s, %zu functions, %zu instructions (%zu with state checks), mode %s%s%s%s\n",
+	printf("%s: %s, %zu functions, %zu instructions (%zu with state checks), mode %s%s%s%s%s\n",
 	       abs, elf_pie ? "PIE" : "non-PIE", nfuncs, ninsns, nchk, argv[1],
 	       add_before ? ", probes added before spawn" : "",
 	       signal_every_hit ? ", SIGUSR1 on every hit" : "",
-	       force_inline ? ", in place (no scratch area)" : "");
+	       force_inline ? ", in place (no scratch area)" : "",
+	       nostop_mode ? ", no-stop probes" : "");
 
 	r = reference_run(abs);
 	if (r)
@@ -989,6 +1060,7 @@ int main(int argc, char **argv)
 	} else {
 		compare_outputs(plain_out, plain_st, traced_out, traced_st);
 		compare_counts(threads ? NTHREADS : 1);
+		check_async();
 		if (force_inline && scratch_maps != 0)
 			fail("inline mode: %d anonymous executable mappings in the tracee at its first hit",
 			     scratch_maps);
