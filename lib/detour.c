@@ -186,7 +186,8 @@ static int make_targets(struct elf_file *f)
 			cur += (uint64_t)len;
 		}
 	}
-	qsort(v, n, sizeof(*v), cmp_u64);
+	if (n) /* qsort's array may not be NULL, even empty */
+		qsort(v, n, sizeof(*v), cmp_u64);
 	f->targets = v ? v : malloc(1);
 	f->ntargets = n;
 	if (!f->targets)

@@ -988,7 +988,8 @@ static int find_pads(struct elf_priv *p)
 		free(pv.v);
 		return err;
 	}
-	qsort(pv.v, pv.n, sizeof(*pv.v), cmp_u64);
+	if (pv.n) /* qsort's array may not be NULL, even empty */
+		qsort(pv.v, pv.n, sizeof(*pv.v), cmp_u64);
 	for (size_t i = 0; i < pv.n; i++)
 		if (!n || pv.v[n - 1] != pv.v[i])
 			pv.v[n++] = pv.v[i];
