@@ -249,7 +249,14 @@ struct task {
 	bool interrupted;  /* PTRACE_INTERRUPT sent, its EVENT_STOP not yet seen */
 	bool regs_valid;
 	bool release;      /* held only for a moment: resume it when done */
+	/*
+	 * kregs are the registers the kernel holds for it, as last read or
+	 * written in this stop (kregs_valid; cleared whenever a stop is
+	 * reported): task_setregs() then writes only the words that differ.
+	 */
+	bool kregs_valid;
 	struct user_regs_struct regs;
+	struct user_regs_struct kregs;
 	struct bp step_bp; /* copy of the breakpoint being stepped over */
 	bool group_stop;   /* held while in a group-stop: resume with PTRACE_LISTEN */
 	int stop_sig;      /* signal of the current signal-delivery-stop, 0 for other stops */
@@ -423,6 +430,11 @@ void proc_free(struct uprobe_tracer *t, struct proc *p);
 int proc_reopen_mem(struct proc *p);
 struct proc *proc_find(struct uprobe_tracer *t, pid_t pid);
 int task_getregs(struct task *k);
+/* k reported a new stop: what the kernel holds for it may have changed. */
+static inline void task_stopped(struct task *k)
+{
+	k->kregs_valid = false;
+}
 int task_setregs(struct task *k);
 int task_resume(struct task *k);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);

@@ -22,6 +22,7 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
 			if (errno != EINTR)
 				return -errno;
 		}
+		task_stopped(k);
 		if (!WIFSTOPPED(st))
 			return -ESRCH;
 		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {

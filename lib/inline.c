@@ -285,6 +285,7 @@ static int wait_for(struct uprobe_tracer *t, struct task *o, bool block, struct 
 		return -errno;
 	if (r == 0)
 		return 0;
+	task_stopped(o);
 	if (h->defer && WIFSTOPPED(st) && !(st >> 16) && WSTOPSIG(st) == SIGTRAP &&
 	    o->state != TASK_STEPPING && (e = held_find(h, o->tid))) {
 		e->deferred = true;
@@ -441,6 +442,7 @@ static int run_one(struct task *k, long req, struct outcome *out)
 		while (waitpid(k->tid, &st, __WALL) < 0)
 			if (errno != EINTR)
 				return -errno;
+		task_stopped(k);
 		if (!WIFSTOPPED(st)) {
 			out->status = st;
 			out->died = true;

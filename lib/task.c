@@ -185,16 +185,57 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status)
 
 int task_getregs(struct task *k)
 {
-	if (ptrace(PTRACE_GETREGS, k->tid, NULL, &k->regs) < 0)
+	if (ptrace(PTRACE_GETREGS, k->tid, NULL, &k->regs) < 0) {
+		k->kregs_valid = false;
 		return -errno;
+	}
 	k->regs_valid = true;
+	k->kregs = k->regs;
+	k->kregs_valid = true;
 	return 0;
 }
 
+/* Words of a register write done one by one (PTRACE_POKEUSER) rather than in one PTRACE_SETREGS. */
+#define POKE_MAX 3
+
+/*
+ * Writes k->regs back. PTRACE_SETREGS costs about three PTRACE_POKEUSERs
+ * (it sets every segment and base register too), and most writes change
+ * one word (rip: into a slot, back from the return trampoline) or none:
+ * against the registers the kernel holds in this stop, only what differs
+ * is written, each field through the same kernel path as SETREGS.
+ */
 int task_setregs(struct task *k)
 {
-	if (ptrace(PTRACE_SETREGS, k->tid, NULL, &k->regs) < 0)
+	const unsigned long long *want = (const unsigned long long *)&k->regs;
+	const unsigned long long *have = (const unsigned long long *)&k->kregs;
+	unsigned diff[POKE_MAX], n = 0;
+
+	if (k->kregs_valid) {
+		for (unsigned i = 0; i < sizeof(k->regs) / sizeof(*want); i++) {
+			if (want[i] == have[i])
+				continue;
+			if (n == POKE_MAX)
+				goto all;
+			diff[n++] = i;
+		}
+		for (unsigned i = 0; i < n; i++) {
+			if (ptrace(PTRACE_POKEUSER, k->tid, (void *)(diff[i] * sizeof(*want)),
+				   (void *)want[diff[i]]) < 0) {
+				k->kregs_valid = false;
+				return -errno;
+			}
+		}
+		k->kregs = k->regs;
+		return 0;
+	}
+all:
+	if (ptrace(PTRACE_SETREGS, k->tid, NULL, &k->regs) < 0) {
+		k->kregs_valid = false;
 		return -errno;
+	}
+	k->kregs = k->regs;
+	k->kregs_valid = true;
 	return 0;
 }
 
@@ -218,6 +259,7 @@ int task_resume(struct task *k)
 	mem_flush(k->proc);
 	k->want_stop = false;
 	k->regs_valid = false;
+	k->kregs_valid = false;
 	/*
 	 * An interrupt still outstanding only costs a spurious stop later;
 	 * believing in one that was consumed would leave a wait with no end.
@@ -366,6 +408,8 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 	 * forked are theirs to reap; only this thread's tracees are ours.
 	 */
 	tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
+	if (tid > 0 && (k = task_find(t, tid)))
+		task_stopped(k);
 
 	if (tid == 0)
 		return 0;

@@ -351,6 +351,7 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 		while (waitpid(k->tid, &st, __WALL) < 0)
 			if (errno != EINTR)
 				return -errno;
+		task_stopped(k);
 		if (!WIFSTOPPED(st))
 			return -ESRCH;
 		if (WSTOPSIG(st) == SIGTRAP || (st >> 16)) {
