@@ -307,7 +307,8 @@ static int read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *ver
 				unsigned idx = vs & VERSYM_INDEX;
 
 				/* 0 local, 1 global: both unversioned, hence default. */
-				if (idx > 1 && idx < nverdefs && verdefs[idx]) {
+				/* an empty name is no version, as "foo@" is none in .symtab */
+				if (idx > 1 && idx < nverdefs && verdefs[idx] && *verdefs[idx]) {
 					r.s.version = verdefs[idx];
 					r.s.default_version = !(vs & VERSYM_HIDDEN);
 				}
@@ -429,6 +430,10 @@ static int build_index(struct elf_priv *p, struct sym_vec *vec)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t end = vec->v[i].s.vaddr + vec->v[i].s.size;
 
+		/* a corrupt st_size must not wrap: the walk back would stop short of it */
+		if (end < vec->v[i].s.vaddr)
+			end = UINT64_MAX;
+
 		f->syms[i] = vec->v[i].s;
 		p->rank[i] = vec->v[i].rank;
 		p->max_end[i] = i && p->max_end[i - 1] > end ? p->max_end[i - 1] : end;
@@ -497,6 +502,15 @@ static int parse(struct elf_priv *p, int fd, char *why, size_t whylen)
 
 		if (!gelf_getphdr(elf, (int)i, &ph) || ph.p_type != PT_LOAD)
 			continue;
+		/*
+		 * Only the part the file holds (a corrupt or cut file's segment
+		 * may reach past its end): every offset made from segments, a
+		 * symbol's or a landing pad's, then lies inside f->data.
+		 */
+		if (ph.p_offset > f->size)
+			ph.p_filesz = 0;
+		else if (ph.p_filesz > f->size - ph.p_offset)
+			ph.p_filesz = f->size - ph.p_offset;
 		f->segs[f->nsegs++] = (struct elf_seg){
 			.vaddr = ph.p_vaddr, .memsz = ph.p_memsz,
 			.off = ph.p_offset, .filesz = ph.p_filesz, .flags = ph.p_flags,

@@ -82,6 +82,52 @@ static bool insn_valid(const struct sock_filter *f, unsigned pc, unsigned len)
 	}
 }
 
+/*
+ * The last check of bpf_check_classic(), check_load_and_stores(): a scratch
+ * word may be loaded only where every path to the load stored it. It is
+ * static, so the kernel refuses a program whose load would never run too:
+ * checking only the path taken would give a verdict for a filter the kernel
+ * can never hold.
+ */
+static bool loads_after_stores(const struct sock_filter *f, unsigned len)
+{
+	uint16_t masks[BPF_MAXINSNS], memvalid = 0; /* one bit per scratch word */
+
+	memset(masks, 0xff, len * sizeof(*masks));
+	for (unsigned pc = 0; pc < len; pc++) {
+		memvalid &= masks[pc];
+		switch (f[pc].code) {
+		case BPF_ST:
+		case BPF_STX:
+			memvalid |= 1u << f[pc].k;
+			break;
+		case BPF_LD | BPF_MEM:
+		case BPF_LDX | BPF_MEM:
+			if (!(memvalid & (1u << f[pc].k)))
+				return false;
+			break;
+		case BPF_JMP | BPF_JA:
+			/* insn_valid() keeps every target inside the program */
+			masks[pc + 1 + f[pc].k] &= memvalid;
+			memvalid = 0xffff;
+			break;
+		case BPF_JMP | BPF_JEQ | BPF_K:
+		case BPF_JMP | BPF_JEQ | BPF_X:
+		case BPF_JMP | BPF_JGT | BPF_K:
+		case BPF_JMP | BPF_JGT | BPF_X:
+		case BPF_JMP | BPF_JGE | BPF_K:
+		case BPF_JMP | BPF_JGE | BPF_X:
+		case BPF_JMP | BPF_JSET | BPF_K:
+		case BPF_JMP | BPF_JSET | BPF_X:
+			masks[pc + 1 + f[pc].jt] &= memvalid;
+			masks[pc + 1 + f[pc].jf] &= memvalid;
+			memvalid = 0xffff;
+			break;
+		}
+	}
+	return true;
+}
+
 static uint32_t alu(uint16_t op, uint32_t a, uint32_t v)
 {
 	switch (op) {
@@ -126,7 +172,6 @@ static bool jump_taken(uint16_t op, uint32_t a, uint32_t v)
 int seccomp_eval(const struct sock_fprog *prog, const struct seccomp_data *sd, uint32_t *ret)
 {
 	uint32_t data[sizeof(*sd) / 4], a = 0, x = 0, mem[BPF_MEMWORDS];
-	uint16_t mem_set = 0; /* which mem[] words were stored on this path */
 	unsigned len = prog ? prog->len : 0;
 
 	if (!len || len > BPF_MAXINSNS || !prog->filter)
@@ -134,7 +179,8 @@ int seccomp_eval(const struct sock_fprog *prog, const struct seccomp_data *sd, u
 	for (unsigned pc = 0; pc < len; pc++)
 		if (!insn_valid(&prog->filter[pc], pc, len))
 			return -EINVAL;
-	if (BPF_CLASS(prog->filter[len - 1].code) != BPF_RET)
+	if (BPF_CLASS(prog->filter[len - 1].code) != BPF_RET ||
+	    !loads_after_stores(prog->filter, len))
 		return -EINVAL;
 	/* the kernel loads native-endian 32-bit words of struct seccomp_data */
 	memcpy(data, sd, sizeof(data));
@@ -151,25 +197,20 @@ int seccomp_eval(const struct sock_fprog *prog, const struct seccomp_data *sd, u
 				a = sizeof(*sd);
 			else if (BPF_MODE(f->code) == BPF_IMM)
 				a = f->k;
-			else if (mem_set & (1u << f->k))
-				a = mem[f->k];
 			else
-				return -EINVAL; /* the kernel refuses loads of words never stored */
+				a = mem[f->k]; /* stored before: loads_after_stores() */
 			break;
 		case BPF_LDX:
 			if (BPF_MODE(f->code) == BPF_LEN)
 				x = sizeof(*sd);
 			else if (BPF_MODE(f->code) == BPF_IMM)
 				x = f->k;
-			else if (mem_set & (1u << f->k))
-				x = mem[f->k];
 			else
-				return -EINVAL;
+				x = mem[f->k];
 			break;
 		case BPF_ST:
 		case BPF_STX:
 			mem[f->k] = BPF_CLASS(f->code) == BPF_ST ? a : x;
-			mem_set |= 1u << f->k;
 			break;
 		case BPF_ALU: {
 			uint32_t v = BPF_SRC(f->code) == BPF_X ? x : f->k;
