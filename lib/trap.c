@@ -472,8 +472,13 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 		goto fail;
 	if (ring_addr(parent) || parent->stale_ring)
 		detour_fork_child(cp, ring_addr(parent) ? ring_addr(parent) : parent->stale_ring);
-	/* a hold of the parent's memory for a moment does not concern the child's */
-	ck->want_stop = forker->want_stop && !forker->release;
+	/*
+	 * A hold of the parent (its memory, for a moment, or an in-place
+	 * instruction of inline.c) does not concern the child, which has its
+	 * own memory and would never be let go by that hold's end; a hold of
+	 * every process (detach) interrupts it like any running thread.
+	 */
+	ck->want_stop = false;
 	resume_or_hold(t, ck);
 	return;
 fail:
