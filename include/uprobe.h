@@ -216,8 +216,10 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid);
  * program's other threads are left alone (so run the tracer in a thread of
  * its own when the program has children of its own). Returns 0 then, or a
  * negative errno on an internal failure (the message says which).
- * After a stop, tracees stay attached and stopped threads are resumed when
- * run() is called again; call uprobe_tracer_detach() to let them go.
+ * After a stop, tracees stay attached: threads stopped at that moment (at
+ * a hit, say) stay stopped until run() is called again, the others keep
+ * running (and hit probes that wait for run()); call
+ * uprobe_tracer_detach() to let them go.
  */
 UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t);
 
