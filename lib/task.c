@@ -408,8 +408,6 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 	 * forked are theirs to reap; only this thread's tracees are ours.
 	 */
 	tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
-	if (tid > 0 && (k = task_find(t, tid)))
-		task_stopped(k);
 
 	if (tid == 0)
 		return 0;
@@ -437,6 +435,7 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 			tracer_early_stop(t, tid, status);
 		return 1;
 	}
+	task_stopped(k);
 	place_follow(t, k);
 	/*
 	 * Hits it recorded come before this stop (its exit, exec, signal,
