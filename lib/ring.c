@@ -562,6 +562,12 @@ uint64_t ring_addr(const struct proc *p)
 	return p->ring ? p->ring->addr : 0;
 }
 
+/* Where p has a ring mapped: its own, or the copy of its parent's it inherited; 0 none. */
+uint64_t ring_mapping(const struct proc *p)
+{
+	return p->ring ? p->ring->addr : p->stale_ring;
+}
+
 /* Detach: the ring goes from p (its no-stop detours are gone already) through held thread k. */
 void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {

@@ -436,8 +436,8 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	ret_restore_task(t, forker, cp);
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
-	if (ring_addr(parent) || parent->stale_ring)
-		ring_unmap_in(t, ck, ring_addr(parent) ? ring_addr(parent) : parent->stale_ring);
+	if (ring_mapping(parent))
+		ring_unmap_in(t, ck, ring_mapping(parent));
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
 	task_free(t, ck);
 	proc_free(t, cp);
@@ -470,8 +470,8 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
-	if (ring_addr(parent) || parent->stale_ring)
-		detour_fork_child(cp, ring_addr(parent) ? ring_addr(parent) : parent->stale_ring);
+	if (ring_mapping(parent))
+		detour_fork_child(cp, ring_mapping(parent));
 	/*
 	 * A hold of the parent (its memory, for a moment, or an in-place
 	 * instruction of inline.c) does not concern the child, which has its
