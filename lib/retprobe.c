@@ -15,14 +15,6 @@ uint64_t proc_trampoline(struct proc *p)
 	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : mm->trap;
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void inst_missed(struct ret_instance *ri)
 {
 	for (unsigned i = 0; i < ri->nrefs; i++)
@@ -153,7 +145,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	ri->slot = rsp;
 	ri->real_ret = real_ret;
 	ri->call_id = ++t->next_call_id;
-	ri->entry_ns = now_ns();
+	ri->entry_ns = mono_ns();
 	ri->args[0] = k->regs.rdi;
 	ri->args[1] = k->regs.rsi;
 	ri->args[2] = k->regs.rdx;

@@ -72,19 +72,11 @@ static bool clock_is_tsc(void)
 	return !strcmp(buf, "tsc\n");
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 /* A (tsc, ns) pair read as close together as the two reads allow. */
 static void tsc_sample(uint64_t *tsc, uint64_t *ns)
 {
 	*tsc = __builtin_ia32_rdtsc();
-	*ns = now_ns();
+	*ns = mono_ns();
 }
 
 static uint64_t tsc_to_ns(const struct ring *r, uint64_t tsc, uint64_t tsc_now, uint64_t ns_now)

@@ -734,12 +734,7 @@ UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h)
 
 UPROBE_API uint64_t uprobe_hit_time_ns(const struct uprobe_hit *h)
 {
-	struct timespec ts;
-
-	if (h->time_ns)
-		return h->time_ns;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	return h->time_ns ? h->time_ns : mono_ns();
 }
 
 UPROBE_API struct uprobe *uprobe_hit_probe(const struct uprobe_hit *h)
@@ -857,14 +852,9 @@ UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n)
 
 UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h)
 {
-	struct timespec ts;
-	uint64_t now;
-
 	if (!h->inst || !h->is_return)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-	return now - h->inst->entry_ns;
+	return mono_ns() - h->inst->entry_ns;
 }
 
 UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h)
