@@ -318,7 +318,8 @@ UPROBE_API int uprobe_tracer_force_inline(struct uprobe_tracer *t, bool on);
  * jump into those bytes, a call among them, several instructions in the
  * middle of a function of a file with exception landing pads (C++, and
  * glibc) or with any jump into them, other probes among them. false puts every optimized
- * probe back to an int3 at once; true applies from the next hits on.
+ * probe back to an int3 at once (no-stop probes then stop at every hit
+ * too); true applies from the next hits on.
  * Callable from handlers and through uprobe_tracer_call(). 0 or -EINVAL.
  */
 UPROBE_API int uprobe_tracer_set_optimize(struct uprobe_tracer *t, bool on);
