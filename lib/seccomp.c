@@ -106,21 +106,16 @@ static bool loads_after_stores(const struct sock_filter *f, unsigned len)
 			if (!(memvalid & (1u << f[pc].k)))
 				return false;
 			break;
-		case BPF_JMP | BPF_JA:
+		default:
+			if (BPF_CLASS(f[pc].code) != BPF_JMP)
+				break;
 			/* insn_valid() keeps every target inside the program */
-			masks[pc + 1 + f[pc].k] &= memvalid;
-			memvalid = 0xffff;
-			break;
-		case BPF_JMP | BPF_JEQ | BPF_K:
-		case BPF_JMP | BPF_JEQ | BPF_X:
-		case BPF_JMP | BPF_JGT | BPF_K:
-		case BPF_JMP | BPF_JGT | BPF_X:
-		case BPF_JMP | BPF_JGE | BPF_K:
-		case BPF_JMP | BPF_JGE | BPF_X:
-		case BPF_JMP | BPF_JSET | BPF_K:
-		case BPF_JMP | BPF_JSET | BPF_X:
-			masks[pc + 1 + f[pc].jt] &= memvalid;
-			masks[pc + 1 + f[pc].jf] &= memvalid;
+			if (BPF_OP(f[pc].code) == BPF_JA) {
+				masks[pc + 1 + f[pc].k] &= memvalid;
+			} else {
+				masks[pc + 1 + f[pc].jt] &= memvalid;
+				masks[pc + 1 + f[pc].jf] &= memvalid;
+			}
 			memvalid = 0xffff;
 			break;
 		}
