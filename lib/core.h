@@ -389,7 +389,6 @@ struct uprobe_tracer {
 	unsigned nrings;       /* processes with a hit ring: the waker ticks while > 0 */
 	/* shared with the waker: how often it wakes run() to drain rings (ms; 0 never) */
 	volatile int *waker_tick;
-	bool waker_traced;     /* the waker's ticks reach run() (it is ptraced) */
 	bool tick_due;         /* the waker ticked */
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
 };
@@ -599,7 +598,7 @@ void place_follow(struct uprobe_tracer *t, struct task *k);
 /* ring.c: the hit ring of no-stop probes */
 struct ring;
 int ring_ensure(struct uprobe_tracer *t, struct proc *p);
-uint64_t ring_gadget(struct uprobe_tracer *t, struct proc *p, struct xol_area *a);
+uint64_t ring_gadget(struct proc *p, struct xol_area *a);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
@@ -626,7 +625,7 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k);
 bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
 		       struct user_regs_struct *regs);
 /* A probe of s was added or removed: p's detour at b changes kind if it must (no-stop or not). */
-void detour_site_changed(struct uprobe_tracer *t, struct proc *p, struct bp *b);
+void detour_site_changed(struct proc *p, struct bp *b);
 void detour_fork_child(struct proc *child, uint64_t stale_ring);
 bool detour_at(struct proc *p, uint64_t addr);
 void detour_unoptimize(struct proc *p, struct bp *b);

@@ -468,7 +468,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 
 		if (a->used >= a->nslots || !arch_jump(addr, slot, jmp))
 			continue;
-		if (rec && !(gadget = ring_gadget(t, p, a)))
+		if (rec && !(gadget = ring_gadget(p, a)))
 			continue;
 		memset(code, INT3, sizeof(code));
 		if (arch_relocate_detour(c->plans, c->n, addr, slot, gadget, code) < 0)
@@ -909,9 +909,8 @@ UPROBE_API int uprobe_tracer_set_optimize(struct uprobe_tracer *t, bool on)
 	return 0;
 }
 
-void detour_site_changed(struct uprobe_tracer *t, struct proc *p, struct bp *b)
+void detour_site_changed(struct proc *p, struct bp *b)
 {
-	(void)t;
 	if (b->dstate != DETOUR_ON || b->retired)
 		return;
 	if (slot_is_rec(p, bp_detour(b)) == wants_rec(p, b->site))

@@ -395,7 +395,7 @@ static int kind_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *c
 	struct bp *b = bp_lookup(&p->bps, vaddr);
 
 	if (b && b->site == s)
-		detour_site_changed(ctx, p, b);
+		detour_site_changed(p, b);
 	return 0;
 }
 
@@ -404,7 +404,7 @@ static void site_kind_changed(struct uprobe_tracer *t, struct site *s)
 {
 	for (struct proc *p = t->procs; p; p = p->next)
 		if (proc_plantable(p) && p->had_detour)
-			for_each_vaddr(p, s, kind_cb, t);
+			for_each_vaddr(p, s, kind_cb, NULL);
 }
 
 static int plant_site(struct uprobe_tracer *t, struct site *s)

@@ -54,6 +54,12 @@ struct ring {
 	} fs_cache[FS_CACHE];
 };
 
+/* Where an area's record gadget is: its last XOL_REC_GADGET_SPACE bytes. */
+static uint64_t gadget_at(const struct xol_area *a)
+{
+	return a->start + a->size - XOL_REC_GADGET_SPACE;
+}
+
 static bool use_fsgsbase(void)
 {
 	return getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE_BIT;
@@ -182,8 +188,7 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	tsc_sample(&r->tsc0, &r->ns0);
 	/* gadgets a fork child inherited point at its parent's ring: at this one now */
 	for (struct xol_area *a = p->areas; a && !err; a = a->next) {
-		uint64_t at = a->start + a->size - XOL_REC_GADGET_SPACE +
-			      (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
+		uint64_t at = gadget_at(a) + (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
 
 		if (a->has_rec)
 			err = mem_write(p, at, &r->addr, sizeof(r->addr));
@@ -280,15 +285,14 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 	return err;
 }
 
-uint64_t ring_gadget(struct uprobe_tracer *t, struct proc *p, struct xol_area *a)
+uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 {
 	size_t len = (size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget);
-	uint64_t at = a->start + a->size - XOL_REC_GADGET_SPACE;
+	uint64_t at = gadget_at(a);
 	uint8_t code[XOL_REC_GADGET_SPACE];
 	uint64_t ring;
 	uint8_t fsgs;
 
-	(void)t;
 	if (!p->ring || len > sizeof(code))
 		return 0;
 	if (a->has_rec)
@@ -307,8 +311,7 @@ uint64_t ring_gadget(struct uprobe_tracer *t, struct proc *p, struct xol_area *a
 
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc)
 {
-	return a->has_rec && pc >= a->start + a->size - XOL_REC_GADGET_SPACE &&
-	       pc < a->start + a->size;
+	return a->has_rec && pc >= gadget_at(a) && pc < a->start + a->size;
 }
 
 static unsigned fs_hash(uint64_t fs)

@@ -17,7 +17,6 @@
 
 #include "core.h"
 
-
 int tracer_err(struct uprobe_tracer *t, int err, const char *fmt, ...)
 {
 	va_list ap;
@@ -111,8 +110,8 @@ static void ensure_waker(struct uprobe_tracer *t)
 		waker_main(t, parent);
 	if (pid > 0) {
 		t->waker = pid;
-		/* its ticks are stops only for its tracer; without, rings drain at other events */
-		t->waker_traced = ptrace(PTRACE_SEIZE, pid, NULL, NULL) == 0;
+		/* its ticks are stops only for its tracer; if this fails, rings drain at other stops */
+		ptrace(PTRACE_SEIZE, pid, NULL, NULL);
 	}
 }
 
