@@ -475,6 +475,28 @@ static void test_seccomp_no_ring(void **state)
 	assert_int_equal(f.argsum, n * (n - 1) / 2);
 }
 
+/* ---- 6b. a program that makes rdtsc fault: no-stop hits still recorded, the program unharmed ---- */
+
+static void test_rdtsc_faults(void **state)
+{
+	struct ctx *c = *state;
+	const long n = 3000;
+	struct hits f = { 0 };
+	pid_t pid = spawn_prog(c, "notsc", "3000", NULL, NULL);
+
+	f.pid = pid;
+	add_nostop(c, "nl_f", on_f, &f);
+	run_to_exit(c, pid);
+	assert_int_equal(uprobe_tracer_exit_status(c->t, pid), 0);
+	assert_int_equal(kv(c->outbuf, "calls"), n);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_hits("nl_f", &f, n);
+	/* through the ring, the gadget's rdtsc faulting at every one of them */
+	assert_true(f.async > n / 2);
+	assert_int_equal(f.out_of_order, 0);
+	assert_int_equal(f.argsum, n * (n - 1) / 2);
+}
+
 /* ---- 7. threads made after the ring exists: each hit names its thread ---- */
 
 struct tag_rec {
@@ -552,6 +574,7 @@ int main(int argc, char **argv)
 		T(test_fork_not_followed),
 		T(test_fork_followed),
 		T(test_seccomp_no_ring),
+		T(test_rdtsc_faults),
 		T(test_new_threads),
 	};
 

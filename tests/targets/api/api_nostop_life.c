@@ -262,6 +262,18 @@ int main(int argc, char **argv)
 		}
 		bad = calls_of(0, a, 0);
 		printf("calls=%ld bad=%ld ring=%d\n", a, bad, maps_ring());
+	} else if (!strcmp(mode, "notsc")) {
+		/*
+		 * rdtsc faults for this process from now on; the record gadget
+		 * reads the TSC at every hit: the program must never see that
+		 * fault (a SIGSEGV would kill it, as it has no handler).
+		 */
+		if (prctl(PR_SET_TSC, PR_TSC_SIGSEGV, 0, 0, 0)) {
+			printf("prctl failed: %s\n", strerror(errno));
+			return 3;
+		}
+		bad = calls_of(0, a, 0);
+		printf("calls=%ld bad=%ld\n", a, bad);
 	} else if (!strcmp(mode, "tags")) {
 		int nthreads = a < 1 ? 1 : a > MAX_THREADS ? MAX_THREADS : (int)a;
 		pthread_t th[MAX_THREADS];
