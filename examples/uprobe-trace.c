@@ -101,6 +101,7 @@ static void usage(FILE *fp)
 		"                    as at the hit). Return probes still stop.\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
+		"  -V, --version     libuprobe's version and what it measured of this machine\n"
 		"  -h, --help        this text\n"
 		"\n"
 		"SIGINT/SIGTERM stop tracing: the program is detached and goes on unharmed,\n"
@@ -625,6 +626,17 @@ static int give_up(pid_t child)
 	return EXIT_RUNTIME;
 }
 
+/* The version, and which paths libuprobe takes on this machine (uprobe_caps()). */
+static void print_version(void)
+{
+	unsigned caps = uprobe_caps();
+
+	printf(PROG " (libuprobe) " UPROBE_TRACE_VERSION "\nmachine:");
+	for (unsigned bit = 1; bit && uprobe_cap_name(bit); bit <<= 1)
+		printf("%s %s %s", bit == 1 ? "" : ",", uprobe_cap_name(bit), caps & bit ? "yes" : "no");
+	printf("\n");
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -637,6 +649,7 @@ int main(int argc, char **argv)
 		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "nostop", no_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{}
 	};
 	char **command = NULL;
@@ -655,7 +668,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfnh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfnhV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -689,6 +702,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			print_version();
 			return 0;
 		case ':':
 			usage_error("option '%s' needs an argument", argv[optind - 1]);

@@ -336,6 +336,41 @@ UPROBE_API const char *uprobe_tracer_errmsg(const struct uprobe_tracer *t);
 /* Detaches (if still attached) and frees the tracer and all its probes. NULL is a no-op. */
 UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t);
 
+/* ---- The machine ---- */
+
+/*
+ * Capabilities of this machine, measured once per process at the first
+ * uprobe_tracer_new() (or uprobe_caps()) call: a few milliseconds, one
+ * short-lived child process traced by the calling thread. libuprobe relies
+ * on no feature without measuring it, and every path that would use one has
+ * an exact fallback, so these change speed and detail, never correctness:
+ *
+ * UPROBE_CAP_FSGSBASE: rdfsbase is usable; the record gadget of no-stop
+ *   probes names its thread by fs base directly. Without it the gadget reads
+ *   the word at %fs:0 (the thread pointer under the x86-64 TLS ABI, checked
+ *   per process); uprobe_hit_tid() is right either way.
+ * UPROBE_CAP_TSC: the kernel keeps time with the TSC; no-stop hits get their
+ *   time stamp from rdtsc in the tracee. Without it, a no-stop hit's time is
+ *   when the tracer drained it.
+ * UPROBE_CAP_HW_BREAK: debug registers fire (an execute breakpoint in DR0
+ *   stops a thread). Reported only: libuprobe does not use them.
+ * UPROBE_CAP_STEP_EXACT: a single-step over cpuid stops right after it.
+ *   Some hypervisors report it one instruction late; libuprobe takes such a
+ *   step as done either way. Reported only.
+ *
+ * The environment variable UPROBE_TEST_CAPS_OFF ("all", or names from
+ * uprobe_cap_name() separated by commas) turns capabilities off so that the
+ * test suite runs every fallback on every machine. It is for tests, not for
+ * production. Thread-safe.
+ */
+#define UPROBE_CAP_FSGSBASE (1u << 0)
+#define UPROBE_CAP_TSC (1u << 1)
+#define UPROBE_CAP_HW_BREAK (1u << 2)
+#define UPROBE_CAP_STEP_EXACT (1u << 3)
+UPROBE_API unsigned uprobe_caps(void);
+/* The short name of one UPROBE_CAP_* bit ("fsgsbase", "tsc", "hwbreak", "stepexact"), or NULL. */
+UPROBE_API const char *uprobe_cap_name(unsigned cap);
+
 /* ---- Probes ---- */
 
 /*

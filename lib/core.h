@@ -187,6 +187,7 @@ static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
 #define XOL_GADGET_TRAP 3    /* int3: return address of injected calls */
 #define XOL_GADGET_RET 4     /* int3: the return-probe trampoline */
 #define XOL_GADGET_NAME 16   /* 16 bytes: the name of the hit ring's memfd (ring.c) */
+#define XOL_GADGET_RUNOUT 32 /* 16 bytes: a rep string instruction finished out of its slot (xol.c) */
 /* The end of an area, kept out of its slots, holds the record gadget of no-stop detours. */
 #define XOL_REC_GADGET_SPACE 320
 
@@ -549,7 +550,6 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
-int set_hw_break(struct task *k, uint64_t addr);
 
 /* inline.c */
 int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
@@ -600,6 +600,7 @@ struct ring;
 int ring_ensure(struct uprobe_tracer *t, struct proc *p);
 uint64_t ring_gadget(struct proc *p, struct xol_area *a);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
+bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
 void ring_forget(struct uprobe_tracer *t, struct proc *p);

@@ -523,38 +523,45 @@ static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct
 /*
  * Single-steps the instruction at addr (its original byte back). A step
  * that leaves a non-branch instruction where it was did one iteration of a
- * rep string instruction: the rest runs to a hardware breakpoint after it
- * (or, without one, step by step). A pushf stored the step's TF: it is
- * cleared.
+ * rep string instruction: the rest runs to the int3 of the probe on the
+ * next instruction, where the thread is put back (this is run only when
+ * that int3 is there, or an int3 could not be put there), or step by step.
+ * No debug register: some machines accept them and never fire. A step
+ * over an instruction a hypervisor emulates (cpuid) may stop one
+ * instruction late: where that instruction was the next probe's int3, the
+ * thread is put back onto it. A pushf stored the step's TF: it is cleared.
  */
 static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *plan,
 			 struct outcome *out)
 {
 	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
+	bool falls = plan->type == ARCH_T_OTHER || plan->type == ARCH_T_PUSHF ||
+		     plan->type == ARCH_T_NOP;
+	uint64_t next = addr + plan->len;
+	uint8_t byte = 0;
 	int r = run_one(k, PTRACE_SINGLESTEP, out);
 
 	if (r)
 		return r;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
-	if (k->regs.rip == addr && plan->len && plan->type == ARCH_T_OTHER) {
-		if (set_hw_break(k, addr + plan->len) == 0) {
-			r = run_one(k, PTRACE_CONT, out);
-			if (!out->died)
-				set_hw_break(k, 0);
+	if (falls && mem_read(k->proc, next, &byte, 1) == 0 && byte == 0xcc &&
+	    k->regs.rip == next + 1) {
+		k->regs.rip = next; /* a late step trap: the int3 after it ran too */
+		if (task_setregs(k) < 0)
+			return -ESRCH;
+	} else if (k->regs.rip == addr && plan->len && plan->type == ARCH_T_OTHER) {
+		for (long n = 0; n < (1l << 22) && k->regs.rip == addr; n++) {
+			r = run_one(k, byte == 0xcc ? PTRACE_CONT : PTRACE_SINGLESTEP, out);
 			if (r)
 				return r;
-		} else {
-			for (long n = 0; n < (1l << 22) && k->regs.rip == addr; n++) {
-				r = run_one(k, PTRACE_SINGLESTEP, out);
-				if (r)
-					return r;
-				if (task_getregs(k) < 0)
-					return -ESRCH;
+			if (task_getregs(k) < 0)
+				return -ESRCH;
+			if (byte == 0xcc && k->regs.rip == next + 1) {
+				k->regs.rip = next;
+				return task_setregs(k);
 			}
 		}
-		if (task_getregs(k) < 0)
-			return -ESRCH;
 	}
 	if (plan->type == ARCH_T_PUSHF)
 		return arch_step_fixup(plan, addr, addr, &k->regs, &mem);

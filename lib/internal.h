@@ -33,6 +33,11 @@ __attribute__((format(printf, 2, 3))) void uprobe_log(enum uprobe_print_level le
 #define pr_info(fmt, ...) uprobe_log(UPROBE_INFO, "libuprobe: " fmt "\n", ##__VA_ARGS__)
 #define pr_debug(fmt, ...) uprobe_log(UPROBE_DEBUG, "libuprobe: " fmt "\n", ##__VA_ARGS__)
 
+/* ---- the machine's capabilities (caps.c) ---- */
+
+/* True when every UPROBE_CAP_* bit of cap is measured present and not turned off for tests. */
+bool caps_have(unsigned cap);
+
 /* ---- opts helpers (libbpf's pattern) ---- */
 
 /* True when every byte of opts beyond what this library knows (up to opts->sz) is zero. */

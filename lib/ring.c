@@ -30,7 +30,6 @@
  * synchronously. No hit is ever lost.
  */
 
-#define HWCAP2_FSGSBASE_BIT (1ul << 1)
 #define RING_NAME "libuprobe-ring"
 
 #define FS_CACHE 64 /* a power of two */
@@ -47,6 +46,7 @@ struct ring {
 	 */
 	bool tsc_ok;
 	uint64_t tsc0, ns0;
+	uint8_t fs_mode; /* RING_FS_*: how its gadgets read a record's fs_base */
 	/* threads recently named by records: fs_base -> tid, checked against the task on use */
 	struct {
 		uint64_t fs;
@@ -60,22 +60,31 @@ static uint64_t gadget_at(const struct xol_area *a)
 	return a->start + a->size - XOL_REC_GADGET_SPACE;
 }
 
-static bool use_fsgsbase(void)
+/*
+ * How p's record gadget names threads (RING_FS_*): by rdfsbase where the CPU
+ * has it; else by the word at %fs:0, where every thread's TLS block starts
+ * with its own address (the x86-64 TLS ABI, which glibc and musl follow);
+ * else not at all (uprobe_hit_tid() is then 0 with several threads). Every
+ * thread of p is stopped, its registers read.
+ */
+static uint8_t fs_mode(struct uprobe_tracer *t, struct proc *p)
 {
-	return getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE_BIT;
-}
+	unsigned n = 0;
 
-static bool clock_is_tsc(void)
-{
-	char buf[32] = "";
-	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "re");
+	if (caps_have(UPROBE_CAP_FSGSBASE))
+		return RING_FS_RDFSBASE;
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			uint64_t self;
 
-	if (!f)
-		return false;
-	if (!fgets(buf, sizeof(buf), f))
-		buf[0] = 0;
-	fclose(f);
-	return !strcmp(buf, "tsc\n");
+			if (o->proc != p || !o->regs_valid || !o->regs.fs_base)
+				continue;
+			if (mem_read(p, o->regs.fs_base, &self, sizeof(self)) || self != o->regs.fs_base)
+				return RING_FS_NONE;
+			n++;
+		}
+	}
+	return n ? RING_FS_SELF : RING_FS_NONE;
 }
 
 /* A (tsc, ns) pair read as close together as the two reads allow. */
@@ -184,7 +193,7 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	r->base = mine;
 	r->addr = (uint64_t)addr;
 	r->tail = 0;
-	r->tsc_ok = clock_is_tsc();
+	r->tsc_ok = caps_have(UPROBE_CAP_TSC);
 	tsc_sample(&r->tsc0, &r->ns0);
 	/* gadgets a fork child inherited point at its parent's ring: at this one now */
 	for (struct xol_area *a = p->areas; a && !err; a = a->next) {
@@ -270,7 +279,19 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 				ptrace(PTRACE_SETOPTIONS, o->tid, NULL, (void *)opts);
 			}
 		}
-		pr_debug("pid %d: hit ring at 0x%llx", p->pid, (unsigned long long)r->addr);
+		r->fs_mode = fs_mode(t, p);
+		/* gadgets a fork child inherited read fs_base as this process must */
+		for (struct xol_area *a = p->areas; a; a = a->next) {
+			uint64_t at = gadget_at(a) + (uint64_t)(uprobe__rec_gadget_fsgs - uprobe__rec_gadget);
+
+			if (a->has_rec)
+				mem_write(p, at, &r->fs_mode, sizeof(r->fs_mode));
+		}
+		pr_debug("pid %d: hit ring at 0x%llx, threads named %s", p->pid,
+			 (unsigned long long)r->addr,
+			 r->fs_mode == RING_FS_RDFSBASE ? "by rdfsbase"
+			 : r->fs_mode == RING_FS_SELF	? "by the word at %fs:0"
+							: "not at all");
 	} else {
 		free(r);
 		if (proc_find(t, p->pid) == p) {
@@ -300,13 +321,20 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	memset(code, 0xcc, sizeof(code));
 	memcpy(code, uprobe__rec_gadget, len);
 	ring = p->ring->addr;
-	fsgs = use_fsgsbase();
+	fsgs = p->ring->fs_mode;
 	memcpy(code + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring, sizeof(ring));
 	memcpy(code + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs, sizeof(fsgs));
 	if (mem_write(p, at, code, sizeof(code)))
 		return 0;
 	a->has_rec = true;
 	return at;
+}
+
+/* The gadget's load of %fs:0 (RING_FS_SELF), which faults in a thread without TLS. */
+bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc)
+{
+	return a->has_rec &&
+	       pc == gadget_at(a) + (uint64_t)(uprobe__rec_gadget_fs_load - uprobe__rec_gadget);
 }
 
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc)

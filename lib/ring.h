@@ -28,7 +28,7 @@
 struct ring_rec {
 	uint64_t seq;
 	uint64_t ret;     /* the gadget's return address: detour slot + DETOUR_REC_CALL_END */
-	uint64_t fs_base; /* identifies the thread; 0 when the CPU cannot read it (no FSGSBASE) */
+	uint64_t fs_base; /* identifies the thread (see RING_FS_*); 0 when it cannot be read */
 	uint64_t flags;
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
@@ -42,6 +42,14 @@ _Static_assert(sizeof(struct ring_rec) == RING_REC_SIZE, "ring record layout");
 extern const uint8_t uprobe__rec_gadget[];
 extern const uint8_t uprobe__rec_gadget_end[];
 extern const uint8_t uprobe__rec_gadget_ring[]; /* uint64_t: the ring's address in the tracee */
-extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: 1 when rdfsbase may be used */
+extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: RING_FS_*, how fs_base is read */
+/* The gadget's `mov %fs:0, %rsi` (RING_FS_SELF): it faults where a thread has no TLS yet. */
+extern const uint8_t uprobe__rec_gadget_fs_load[];
+#define RING_FS_LOAD_LEN 9
+
+/* How the gadget reads a record's fs_base, which names the thread. */
+#define RING_FS_NONE 0     /* not at all: 0 */
+#define RING_FS_RDFSBASE 1 /* rdfsbase (FSGSBASE) */
+#define RING_FS_SELF 2     /* the word at %fs:0, the thread pointer itself under the x86-64 TLS ABI */
 
 #endif

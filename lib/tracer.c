@@ -31,8 +31,11 @@ int tracer_err(struct uprobe_tracer *t, int err, const char *fmt, ...)
 
 UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void)
 {
-	struct uprobe_tracer *t = calloc(1, sizeof(*t));
+	struct uprobe_tracer *t;
 
+	/* measured before any run() of this process could wait for the measuring child */
+	uprobe_caps();
+	t = calloc(1, sizeof(*t));
 	if (!t) {
 		errno = ENOMEM;
 		return NULL;

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "ring.h"
 
 #ifndef SI_KERNEL
 #define SI_KERNEL 0x80
@@ -623,6 +624,20 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		    mem_read(k->proc, k->regs.rip, insn, 2) == 0 && insn[0] == 0x0f && insn[1] == 0x31) {
 			k->regs.rax = k->regs.rdx = 0;
 			k->regs.rip += 2;
+			task_drop_signal(k, k->npending - 1);
+			k->stop_sig = k->npending ? k->stop_sig : 0;
+			task_setregs(k);
+			return;
+		}
+		/*
+		 * Its load of %fs:0 in a thread with no TLS yet (fs base 0, as in
+		 * the dynamic loader's first steps): the hit names no thread by
+		 * it, and the program never sees the fault.
+		 */
+		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
+		    ring_gadget_fs_load_at(a, k->regs.rip)) {
+			k->regs.rsi = 0;
+			k->regs.rip += RING_FS_LOAD_LEN;
 			task_drop_signal(k, k->npending - 1);
 			k->stop_sig = k->npending ? k->stop_sig : 0;
 			task_setregs(k);

@@ -316,22 +316,6 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
 }
 
 
-/* Per-thread hardware execute breakpoint 0 (DR0/DR7), or none with addr 0. */
-int set_hw_break(struct task *k, uint64_t addr)
-{
-	size_t dr0 = offsetof(struct user, u_debugreg[0]);
-	size_t dr6 = offsetof(struct user, u_debugreg[6]);
-	size_t dr7 = offsetof(struct user, u_debugreg[7]);
-
-	if (addr && ptrace(PTRACE_POKEUSER, k->tid, (void *)dr0, (void *)addr) < 0)
-		return -errno;
-	ptrace(PTRACE_POKEUSER, k->tid, (void *)dr6, NULL);
-	/* L0, execute, length 1 */
-	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)dr7, (void *)(long)(addr ? 1 : 0)) < 0)
-		return -errno;
-	return 0;
-}
-
 /*
  * Restarts k with `req` (a single-step, or a run to a hardware breakpoint)
  * and waits for the trap that ends it. Asynchronous signals arriving
@@ -367,6 +351,56 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 		return 1;
 	}
 	return -EBUSY;
+}
+
+/*
+ * Finishes the instruction of a slot that a step left where it was (a rep
+ * string instruction part-way through its iterations) with no debug
+ * register: debug registers may accept writes and never fire (some
+ * microVMs), and one step per iteration could take seconds. A post slot
+ * already ends in its exit int3: k runs to it, and stands on it after.
+ * A plain slot jumps back into the program: a copy of the instruction
+ * (it has no rip-relative operand) followed by an int3 runs in the area's
+ * run-out space instead, and k then stands after the original
+ * instruction. Only k runs there, and only until this returns.
+ * 0: done; 1: the instruction faulted (as run_and_wait()); <0: error.
+ */
+static int run_out(struct task *k, struct xol_area *a, unsigned idx, const struct arch_plan *plan,
+		   uint64_t insn_addr)
+{
+	uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+	uint64_t at = slot, end;
+	uint8_t code[ARCH_MAX_INSN + 1], byte;
+
+	if (!xol_is_post(a, idx)) {
+		at = a->start + XOL_GADGET_RUNOUT;
+		memcpy(code, plan->bytes, plan->len);
+		code[plan->len] = 0xcc;
+		if (mem_write(k->proc, at, code, plan->len + 1u))
+			return -EIO;
+		k->regs.rip = at;
+		if (task_setregs(k) < 0)
+			return -ESRCH;
+	}
+	end = at + ARCH_SLOT_SIZE;
+	for (int tries = 0; tries < 16; tries++) {
+		int r = run_and_wait(k, PTRACE_CONT, at, insn_addr);
+
+		if (r)
+			return r;
+		if (task_getregs(k) < 0)
+			return -ESRCH;
+		if (k->regs.rip > at + 1 && k->regs.rip <= end &&
+		    mem_read(k->proc, k->regs.rip - 1, &byte, 1) == 0 && byte == 0xcc) {
+			/* on the int3 after it */
+			k->regs.rip = at == slot ? k->regs.rip - 1 : insn_addr + plan->len;
+			return task_setregs(k);
+		}
+		/* a stop that came before it ran on (a kill of SIGTRAP): again */
+		if (k->regs.rip != at)
+			return -EIO;
+	}
+	return -EIO;
 }
 
 /*
@@ -421,8 +455,8 @@ int xol_enter_syscall(struct task *k, uint64_t slot)
  * execution: it is stepped through the instruction rather than rewound,
  * so no later attach reports the same execution again; a system call there
  * is entered rather than stepped, and a rep string instruction still at
- * work after a step runs to its end under a hardware breakpoint rather than
- * one step per iteration.
+ * work after a step runs to its end in one go (run_out()) rather than one
+ * step per iteration.
  */
 int xol_move_out(struct uprobe_tracer *t, struct task *k)
 {
@@ -503,14 +537,13 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				 * first) must not let the thread run free.
 				 */
 				if (last == slot && plan->type == ARCH_T_OTHER &&
-				    set_hw_break(k, slot + plan->len) == 0)
+				    (!plan->disp_pos || xol_is_post(a, idx)))
 					req = PTRACE_CONT;
 			}
 		}
 		last = k->regs.rip;
-		r = run_and_wait(k, req, slot, insn_addr);
-		if (req == PTRACE_CONT)
-			set_hw_break(k, 0);
+		r = req == PTRACE_CONT ? run_out(k, a, idx, first, insn_addr)
+				       : run_and_wait(k, req, slot, insn_addr);
 		if (r < 0)
 			return r;
 		if (r > 0) {
@@ -524,6 +557,24 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			/* a copy in a detour faulted: reported at its own address (detour.c) */
 			detour_fault(t, k);
 			return 0;
+		}
+		if (first && req == PTRACE_SINGLESTEP && xol_is_post(a, idx) &&
+		    (first->type == ARCH_T_OTHER || first->type == ARCH_T_PUSHF) &&
+		    task_getregs(k) == 0) {
+			uint8_t code[ARCH_MAX_INSN + 1];
+			int len;
+
+			/*
+			 * A late step trap (after a cpuid the hypervisor emulates)
+			 * ran the exit int3 after the relocated instruction too.
+			 */
+			if (mem_read(p, slot, code, sizeof(code)) == 0 &&
+			    (len = arch_insn_len(code, sizeof(code))) > 0 && len < (int)sizeof(code) &&
+			    code[len] == 0xcc && k->regs.rip == slot + (uint64_t)len + 1) {
+				k->regs.rip--;
+				if (task_setregs(k) < 0)
+					return -ESRCH;
+			}
 		}
 		if (first)
 			hide_trap_flag(k, first);

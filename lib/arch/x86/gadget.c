@@ -105,9 +105,16 @@ __asm__(
 	"	lea 184(%rsp), %rsi\n"
 	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
 	"	xor %esi, %esi\n"
-	"	cmpb $0, .Lfsgs(%rip)\n"
-	"	je 2f\n"
+	"	cmpb $" S(RING_FS_RDFSBASE) ", .Lfsgs(%rip)\n"
+	"	jb 2f\n"                /* RING_FS_NONE */
+	"	ja 3f\n"                /* RING_FS_SELF */
 	"	rdfsbase %rsi\n"
+	"	jmp 2f\n"
+	/* the thread pointer's first word is the thread pointer (x86-64 TLS ABI) */
+	"	.globl uprobe__rec_gadget_fs_load\n"
+	"	.hidden uprobe__rec_gadget_fs_load\n"
+	"uprobe__rec_gadget_fs_load:\n"
+	"3:	mov %fs:0, %rsi\n"
 	"2:	mov %rsi, " S(R_FS) "(%rcx)\n"
 	"	inc %rax\n"
 	"	mov %rax, (%rcx)\n"     /* commit: stores are not reordered with older stores */

@@ -5,7 +5,6 @@
 
 #include "tracee_test.h"
 
-#define HWCAP2_FSGSBASE (1ul << 1)
 #define MAX_TIDS 16
 
 static const char *g_prog;
@@ -314,8 +313,6 @@ static void test_threads(void **state)
 	int nthreads = 0;
 	pid_t pid;
 
-	if (!(getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE))
-		skip(); /* records cannot name their thread: uprobe_hit_tid() is 0 */
 	pid = spawn_prog(c, "threads", "4", "3000");
 	th->pid = pid;
 	p = add_nostop(c, "ns_f", 0, on_thread_hit, th);
@@ -379,8 +376,6 @@ static void test_threads_one_after_another(void **state)
 	int nthreads = 0;
 	pid_t pid;
 
-	if (!(getauxval(AT_HWCAP2) & HWCAP2_FSGSBASE))
-		skip();
 	pid = spawn_prog(c, "seq", "6", "500");
 	th->pid = pid;
 	add_nostop(c, "ns_f", 0, on_thread_hit, th);

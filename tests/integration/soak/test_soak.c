@@ -92,7 +92,6 @@ static struct {
 	bool follow, follow_at[MAX_SEG];
 	bool want_detach;
 	int detach_id;
-	bool fsgsbase;
 	char cps[2048]; /* checkpoint ids in the order hit */
 	int errors;    /* failures inside handlers; the first described in err */
 	char err[256];
@@ -121,15 +120,6 @@ static int soak_print(enum uprobe_print_level level, const char *fmt, va_list ap
 		vsnprintf(g.warn + len, sizeof(g.warn) - len, fmt, ap2);
 	va_end(ap2);
 	return capture_print(level, fmt, ap);
-}
-
-static bool cpu_has_fsgsbase(void)
-{
-	char *info = slurp("/proc/cpuinfo");
-	bool yes = info && strstr(info, " fsgsbase");
-
-	free(info);
-	return yes;
 }
 
 /* ---- handlers ---- */
@@ -554,7 +544,7 @@ static void check_probe(int i, const struct counts *k, int *bad)
 	if (*bad != bad0 && r == &g_p[P_NS_A])
 		explain_detach_phases(ITERS);
 	expect_eq(name, "hits after removal", r->removed_hits, 0, bad);
-	expect_eq(name, "hits with tid 0", g.fsgsbase ? r->zero_tid : 0, 0, bad);
+	expect_eq(name, "hits with tid 0", r->zero_tid, 0, bad);
 	expect_eq(name, "hits with another thread's tid", r->bad_tid, 0, bad);
 	expect_eq(name, "hits with rip not the probe's address", r->bad_rip, 0, bad);
 	expect_eq(name, "async hits of a stopping probe", r->bad_async, 0, bad);
@@ -626,7 +616,6 @@ static void test_soak(void **state)
 
 	assert_non_null(k);
 	g.c = c;
-	g.fsgsbase = cpu_has_fsgsbase();
 	uprobe_set_print(soak_print);
 
 	t0 = now_s();

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <asm/prctl.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
@@ -1808,6 +1809,53 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(sigaction(SIGTRAP, &old, NULL), 0);
 }
 
+/* Sets how the gadget reads fs_base (RING_FS_*) and empties the ring. */
+static void rec_reset(uint8_t fs_mode)
+{
+	size_t at = REC_GADGET_OFF + (size_t)(uprobe__rec_gadget_fsgs - uprobe__rec_gadget);
+
+	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_WRITE), 0);
+	rec.page[at] = fs_mode;
+	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_EXEC), 0);
+	memset(rec.ring, 0, RING_SIZE);
+	for (unsigned i = 0; i < RING_NREC; i++)
+		rec_at(i)->seq = i;
+	ring_set_u64(RING_MASK, RING_NREC - 1);
+}
+
+/*
+ * Every way the gadget names the thread: not at all, by the word at %fs:0
+ * (the thread pointer itself: the fallback without FSGSBASE, which runs on
+ * every machine), and by rdfsbase where this CPU and kernel allow it.
+ */
+static void test_rec_gadget_fs_modes(void **state)
+{
+	uint64_t tp = (uint64_t)(uintptr_t)__builtin_thread_pointer();
+	struct rec_call rc;
+
+	alarm(20);
+	rec_reset(RING_FS_NONE);
+	rec_call(1, &rc);
+	assert_int_equal(rc.ret, 2);
+	assert_int_equal(rec_at(0)->seq, 1);
+	assert_int_equal(rec_at(0)->fs_base, 0);
+
+	rec_reset(RING_FS_SELF);
+	rec_call(2, &rc);
+	assert_int_equal(rc.ret, 3);
+	assert_int_equal(rec_at(0)->seq, 1);
+	assert_int_equal(rec_at(0)->fs_base, tp);
+	assert_int_equal(rc.rbx, REC_RBX);
+
+	if (getauxval(AT_HWCAP2) & 2) { /* HWCAP2_FSGSBASE: the kernel lets user space use it */
+		rec_reset(RING_FS_RDFSBASE);
+		rec_call(3, &rc);
+		assert_int_equal(rc.ret, 4);
+		assert_int_equal(rec_at(0)->fs_base, tp);
+	}
+	alarm(0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -1832,6 +1880,7 @@ int main(void)
 	};
 	const struct CMUnitTest gadget[] = {
 		cmocka_unit_test(test_rec_gadget_runs),
+		cmocka_unit_test(test_rec_gadget_fs_modes),
 	};
 	const struct CMUnitTest diff[] = {
 		cmocka_unit_test(test_diff_jcc),
