@@ -56,6 +56,7 @@
 #define STACK_SCAN (64 * 1024)
 #define CHEAP_WAIT 4096 /* hits between cheap re-checks (a probe inside the range) */
 #define MAX_TRIES 6     /* costly attempts before giving up */
+#define MAX_TRIES_NOW 7 /* the same, when only the moment was wrong (dtries holds 0-7) */
 
 /*
  * bp->dstate:
@@ -435,14 +436,25 @@ void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_re
 	let_go(k);
 }
 
-/* A failed attempt: when to look again, or never. */
-static void later(struct bp *b, bool costly)
+/*
+ * A failed attempt: when to look again, or never. A cheap failure (a probe
+ * inside the range) waits CHEAP_WAIT hits. A costly one waits 4x longer
+ * each time, up to MAX_TRIES. A moment's one (`now`: a thread was inside
+ * the range, in a slot or a signal frame returning into it) says nothing of
+ * the next moment: it waits only 2x longer each time, up to
+ * MAX_TRIES_NOW, so that a probe hit by many threads under signals and
+ * load gets its detour within a few thousand hits.
+ */
+static void later(struct bp *b, bool costly, bool now)
 {
-	if (costly && ++b->dtries >= MAX_TRIES) {
+	if (costly && ++b->dtries >= (now ? MAX_TRIES_NOW : MAX_TRIES)) {
 		b->dstate = DETOUR_NEVER;
 		return;
 	}
-	b->dwait = costly ? (uint16_t)(16u << (2 * b->dtries)) : CHEAP_WAIT;
+	if (!costly)
+		b->dwait = CHEAP_WAIT;
+	else
+		b->dwait = now ? (uint16_t)(32u << b->dtries) : (uint16_t)(16u << (2 * b->dtries));
 }
 
 /* A breakpoint strictly inside (addr, addr + len)? */
@@ -629,11 +641,11 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	uint8_t jmp[ARCH_JMP_LEN];
 	pid_t tid = k->tid;
 	struct covered c;
-	bool ok, rec;
+	bool ok, rec, busy_now;
 	int err;
 
 	if (p->mm_owner || p->fork_child || !p->areas) {
-		later(b, false);
+		later(b, false, false);
 		return false;
 	}
 	rec = wants_rec(p, s);
@@ -644,7 +656,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		return false;
 	}
 	if (range_has_bp(p, addr, c.len)) {
-		later(b, false);
+		later(b, false, false);
 		return false;
 	}
 	/* holding the others handles their stops, which may read k's registers: keep ours */
@@ -702,8 +714,9 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	/* stops handled meanwhile may have changed the table */
 	b = bp_lookup(&p->bps, addr);
 	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
-	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len) &&
-	     threads_clear(t, p, k, addr, addr + c.len);
+	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len);
+	busy_now = ok && !threads_clear(t, p, k, addr, addr + c.len);
+	ok = ok && !busy_now;
 	if (ok) {
 		/* the displacement first, the opcode over the int3 last */
 		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0 &&
@@ -722,7 +735,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
 			 (unsigned long long)slot);
 	} else if (b) {
-		later(b, true);
+		later(b, true, busy_now);
 	}
 	task_release(t, p);
 	if (ok)
@@ -815,7 +828,7 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 
 		if (b && b->dstate == DETOUR_ON && bp_detour(b) == slot) {
 			detour_unoptimize(mm, b);
-			later(b, true);
+			later(b, true, false);
 		}
 	}
 	return true;
