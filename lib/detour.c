@@ -796,10 +796,10 @@ bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
 
 /*
  * A covered instruction faulted in its copy: the fault is reported at its
- * original address, as untraced. A handler that returns resumes there,
- * inside the range (unless it is the first instruction): the detour is
- * taken down first, so that address holds the program's own instruction
- * again, and the instruction runs again behind an int3 probe. false when
+ * original address, as untraced. A handler that returns resumes there, or
+ * anywhere after it: the detour is taken down first, for good, so that the
+ * range holds the program's own instructions again, and the instruction
+ * runs again behind an int3 probe. false when
  * the pc is no copy's start (a relocated branch's later steps): the signal
  * is then delivered where the thread is, as for slots.
  */
@@ -807,6 +807,7 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *mm = proc_mm(k->proc);
 	const struct slot_info *si;
+	struct bp *b;
 	uint64_t slot, int3, off = 0;
 	struct covered c;
 	unsigned i;
@@ -823,13 +824,17 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 	k->regs.rip = si->insn_addr + off;
 	if (task_setregs(k) < 0)
 		return false;
-	if (off) {
-		struct bp *b = bp_lookup(&mm->bps, si->insn_addr);
-
-		if (b && b->dstate == DETOUR_ON && bp_detour(b) == slot) {
-			detour_unoptimize(mm, b);
-			later(b, true, false);
-		}
+	b = bp_lookup(&mm->bps, si->insn_addr);
+	if (b && b->dstate == DETOUR_ON && bp_detour(b) == slot) {
+		/*
+		 * The program's handler may resume anywhere after the faulting
+		 * instruction (a JVM's implicit null check skips it): the
+		 * program's own bytes go back before it runs, for good, as the
+		 * kernel never optimizes a probe whose instruction can fault
+		 * into such a handler.
+		 */
+		detour_unoptimize(mm, b);
+		b->dstate = DETOUR_NEVER;
 	}
 	return true;
 }

@@ -223,6 +223,31 @@ static void test_jvm_null_check(void **state)
 	free(plain);
 }
 
+/*
+ * The same with 1,000 calls of a 5-byte function, so that the probe is
+ * jump-optimized (after 32 hits the detour covers the load and the ret): a fault in the detour's
+ * copy must show the handler the original pc, and the pc it resumes at
+ * (the ret, inside the covered bytes) must hold the program's own code.
+ */
+static void test_jvm_null_check_optimized(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_post, "1000", "8", NULL };
+	char *plain = run_untraced(c, argv);
+	uint64_t n = 0;
+	pid_t pid = spawn_or_fail(c, argv);
+
+	add_probe(c, g_post, "jvm_load8", 0, on_count, &n);
+	run_to_exit(c, pid);
+	assert_same_output(plain, c->outbuf);
+	assert_int_equal(kv(c->outbuf, "rounds"), 1000);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(kv(c->outbuf, "bad_pc"), 0);
+	assert_int_equal(kv(c->outbuf, "npe_handled"), 500);
+	assert_int_equal(n, 1000);
+	free(plain);
+}
+
 struct fault_rec {
 	uint64_t n, bad;
 	bool swallow;
@@ -282,7 +307,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_post_sees_result),	 T(test_post_changes_registers),
-		T(test_post_added_later),	 T(test_jvm_null_check),
+		T(test_post_added_later),	 T(test_jvm_null_check), T(test_jvm_null_check_optimized),
 		T(test_fault_handler_delivers), T(test_fault_handler_swallows),
 	};
 
