@@ -4,6 +4,10 @@
 #define UPROBE_H
 
 #include <signal.h>
+#if defined(__GLIBC__) && !defined(__USE_POSIX199309) && !defined(__USE_XOPEN_EXTENDED)
+/* strict ISO C (-std=c11): <signal.h> leaves siginfo_t out, the fault handler needs it */
+#include <bits/types/siginfo_t.h>
+#endif
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,7 +56,7 @@ struct uprobe_hit;
 /* ---- Options (libbpf-style: sz first, new fields only at the end) ---- */
 
 #define UPROBE_OPTS(TYPE, NAME, ...)                                                   \
-	struct TYPE NAME = ({                                                          \
+	struct TYPE NAME = __extension__({                                             \
 		memset(&NAME, 0, sizeof(struct TYPE));                                 \
 		(struct TYPE){ .sz = sizeof(struct TYPE), __VA_ARGS__ };               \
 	})
