@@ -445,6 +445,28 @@ UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h);
 /* Reads tracee memory; returns bytes read or -errno. */
 UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, void *buf,
 				   size_t len);
+/*
+ * Reads the NUL-terminated string at addr into buf, at most size - 1 bytes
+ * of it, and always terminates buf (as bpf_probe_read_user_str()). Reads
+ * page by page: a string that ends right before an unmapped page is read
+ * whole, and one cut by an unmapped page ends there. Returns the bytes put
+ * in buf counting the NUL (so size means the string may go on past it),
+ * -EFAULT when addr cannot be read at all, -ESRCH when the process is gone,
+ * -EINVAL for a NULL buf or a size of 0. Callable from handlers.
+ */
+UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr, char *buf,
+				       size_t size);
+/*
+ * Writes len bytes of buf into the tracee's memory at addr, as the program
+ * itself could: through process_vm_writev(), which honours page protections
+ * (writing read-only memory fails with -EFAULT); where that call is not
+ * available (-ENOSYS, -EPERM), through /proc/PID/mem. For data: writing
+ * over probed code is not supported. Returns len or -errno (-ESRCH: the
+ * process is gone). Callable from handlers, no-stop (asynchronous) ones
+ * included: the write then lands while the program runs.
+ */
+UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
+				    size_t len);
 
 /* True in a return handler. */
 UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h);

@@ -11,6 +11,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -789,6 +790,74 @@ UPROBE_API ssize_t uprobe_hit_read(const struct uprobe_hit *h, uint64_t addr, vo
 	if (mm->batch)
 		mem_batch_overlay(mm, addr, buf, (size_t)n);
 	return n;
+}
+
+UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr, char *buf,
+				       size_t size)
+{
+	struct proc *mm = proc_mm(hit_proc(h));
+	size_t done = 0;
+
+	if (!buf || !size) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	while (done < size - 1) {
+		/* up to the end of this page: the next one may be unmapped */
+		size_t chunk = 4096 - ((addr + done) & 4095);
+		char *nul;
+		ssize_t n;
+
+		if (chunk > size - 1 - done)
+			chunk = size - 1 - done;
+		n = pread(mm->memfd, buf + done, chunk, (off_t)(addr + done));
+		if (n <= 0) {
+			int err = n < 0 ? (errno == EIO ? EFAULT : errno) : ESRCH;
+
+			if (done)
+				break; /* cut by an unreadable page: what came before it */
+			buf[0] = 0;
+			errno = err;
+			return -err;
+		}
+		nul = memchr(buf + done, 0, (size_t)n);
+		if (nul)
+			return nul - buf + 1;
+		done += (size_t)n;
+	}
+	buf[done] = 0;
+	return (ssize_t)done + 1;
+}
+
+UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
+				    size_t len)
+{
+	struct proc *p = hit_proc(h);
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+	int err;
+
+	if (!buf && len) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (!len)
+		return 0;
+	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return n;
+	if (n >= 0 || (errno != ENOSYS && errno != EPERM)) {
+		/* a partial write stopped at a page the program could not write either */
+		err = n >= 0 || errno == EFAULT ? EFAULT : errno;
+		errno = err;
+		return -err;
+	}
+	err = mem_write(p, addr, buf, len);
+	if (err) {
+		errno = -err;
+		return err;
+	}
+	return (ssize_t)len;
 }
 
 UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h)

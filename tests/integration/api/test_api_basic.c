@@ -165,6 +165,81 @@ static void test_entry_probe(void **state)
 	assert_int_equal(kv(out, "done"), 1);
 }
 
+/* ---- strings and writes ---- */
+
+struct str2_rec {
+	int n;
+	ssize_t rc[3];
+	char s[3][512];
+	ssize_t small_rc; /* the long string into 8 bytes */
+	char small[8];
+};
+
+static int on_take_str2(struct uprobe_hit *h, void *data)
+{
+	struct str2_rec *r = data;
+
+	if (r->n >= 3)
+		return 0;
+	r->rc[r->n] = uprobe_hit_read_str(h, uprobe_hit_arg(h, 0), r->s[r->n], sizeof(r->s[0]));
+	if (r->n == 0)
+		r->small_rc = uprobe_hit_read_str(h, uprobe_hit_arg(h, 0), r->small, sizeof(r->small));
+	r->n++;
+	return 0;
+}
+
+struct poke_rec {
+	ssize_t rc, ro_rc, bad_rc;
+};
+
+static int on_poke(struct uprobe_hit *h, void *data)
+{
+	struct poke_rec *r = data;
+	long v = 42;
+
+	r->rc = uprobe_hit_write(h, uprobe_hit_arg(h, 0), &v, sizeof(v));
+	r->ro_rc = uprobe_hit_write(h, uprobe_hit_arg(h, 1), "XX", 2);
+	r->bad_rc = uprobe_hit_write(h, 8, &v, sizeof(v));
+	return 0;
+}
+
+/*
+ * uprobe_hit_read_str(): a 300-byte string whole, a truncated copy, a string
+ * ending right before an unmapped page, one that the unmapped page cuts;
+ * uprobe_hit_write(): a variable the program then prints, read-only memory
+ * and an unmapped address refused.
+ */
+static void test_strings_and_writes(void **state)
+{
+	struct ctx *c = *state;
+	struct str2_rec sr = { 0 };
+	struct poke_rec pr = { 0 };
+	char want[301];
+	pid_t pid = spawn_target(c, "3");
+
+	add_probe(c, g_target, "take_str2", 0, on_take_str2, &sr);
+	add_probe(c, g_target, "poke_point", 0, on_poke, &pr);
+	run_to_exit(c, pid);
+	for (int i = 0; i < 300; i++)
+		want[i] = (char)('a' + i % 26);
+	want[300] = 0;
+	assert_int_equal(kv(c->outbuf, "str2_long_len"), 300);
+	assert_int_equal(sr.n, 3);
+	assert_int_equal(sr.rc[0], 301);
+	assert_string_equal(sr.s[0], want);
+	assert_int_equal(sr.small_rc, 8);
+	assert_string_equal(sr.small, "abcdefg");
+	assert_int_equal(sr.rc[1], 5);
+	assert_string_equal(sr.s[1], "edge");
+	assert_int_equal(sr.rc[2], 17);
+	assert_string_equal(sr.s[2], "zzzzzzzzzzzzzzzz");
+	assert_int_equal(pr.rc, 8);
+	assert_int_equal(kv(c->outbuf, "poked"), 42);
+	assert_int_equal(pr.ro_rc, -EFAULT);
+	assert_non_null(strstr(c->outbuf, "ro=read-only"));
+	assert_int_equal(pr.bad_rc, -EFAULT);
+}
+
 /* ---- handlers changing registers ---- */
 
 static int on_compute_double(struct uprobe_hit *h, void *data)
@@ -549,7 +624,7 @@ int main(int argc, char **argv)
 		T(test_skip_function),	   T(test_symbol_offset),
 		T(test_file_offset),	   T(test_multi_order),
 		T(test_remove_before_run), T(test_remove_between_runs),
-		T(test_remove_last_while_stopped),
+		T(test_remove_last_while_stopped), T(test_strings_and_writes),
 	};
 	int fails = 0;
 

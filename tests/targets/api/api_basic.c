@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 /* noipa: every call is a real call with the real arguments, and no clone replaces the symbol. */
@@ -22,6 +23,22 @@ PROBED size_t take_str(const char *s)
 {
 	return strlen(s);
 }
+
+/* Strings the tests read with uprobe_hit_read_str(): long, and at the edge of a mapping. */
+PROBED size_t take_str2(const char *s, size_t max)
+{
+	return strnlen(s, max);
+}
+
+/* A handler writes 42 into *p with uprobe_hit_write(); ro is read-only memory it must fail on. */
+PROBED void poke_point(volatile long *p, const char *ro)
+{
+	(void)p;
+	(void)ro;
+}
+
+static volatile long poked;
+static const char ro_text[] = "read-only";
 
 PROBED int compute(int x)
 {
@@ -91,6 +108,27 @@ int main(int argc, char **argv)
 		snprintf(buf, sizeof(buf), "str-%d-%d-uprobe", (int)pid, i);
 		size_t len = take_str(buf);
 		printf("str=%s len=%zu\n", buf, len);
+	}
+
+	{
+		char longs[301];
+		long pg = sysconf(_SC_PAGESIZE);
+		char *two = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				 -1, 0);
+
+		for (int i = 0; i < 300; i++)
+			longs[i] = (char)('a' + i % 26);
+		longs[300] = 0;
+		printf("str2_long_len=%zu\n", take_str2(longs, sizeof(longs)));
+		if (two != MAP_FAILED && munmap(two + pg, pg) == 0) {
+			/* "edge" ends right before the unmapped page; then 16 bytes the page cuts */
+			memcpy(two + pg - 5, "edge", 5);
+			printf("str2_edge_len=%zu\n", take_str2(two + pg - 5, 5));
+			memset(two + pg - 16, 'z', 16);
+			take_str2(two + pg - 16, 16);
+		}
+		poke_point(&poked, ro_text);
+		printf("poked=%ld ro=%s\n", poked, ro_text);
 	}
 
 	for (int x = 1; x <= 5; x++)
