@@ -305,6 +305,7 @@ struct proc {
 	pid_t vforker;         /* vfork child: its parent's thread, blocked until it execs or exits */
 	struct map_entry *maps;
 	int nmaps;
+	uint64_t maps_gen;     /* changes with every read of maps (tracer-wide unique) */
 	unsigned ntasks;
 	bool spawned;
 	bool at_entry;         /* reached the spawn-time entry breakpoint */
@@ -379,6 +380,14 @@ struct uprobe_tracer {
 	unsigned nretprobes;   /* user return probes: the unwinder watch is needed while > 0 */
 	struct watched_file *watched; /* files already searched for the symbols watch.c probes */
 	void *unw_as;          /* libunwind address space, made on first backtrace */
+	/*
+	 * What unw_as (its per-IP cache of unwind rules) and unw_upt (the
+	 * ELF image libunwind-ptrace has open) describe: the maps generation
+	 * of one process (proc.maps_gen); 0 none.
+	 */
+	void *unw_upt;
+	uint64_t unw_gen;
+	uint64_t maps_seq;     /* maps generations handed out */
 	struct bound_cache {   /* instruction starts of recently probed functions */
 		const struct elf_file *f;
 		uint64_t sym_off, size;

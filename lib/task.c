@@ -158,6 +158,7 @@ int proc_refresh_maps(struct proc *p)
 	free(p->maps);
 	p->maps = m;
 	p->nmaps = n;
+	p->maps_gen = ++p->t->maps_seq;
 	return 0;
 }
 

@@ -5,10 +5,16 @@
 
 #include "core.h"
 
+#define BT_BLOCK 4096
+
 struct bt_ctx {
 	void *upt;       /* libunwind-ptrace's own state, for what we do not override */
 	struct task *k;
 	uint64_t tramp;
+	/* the last block of tracee memory read: a walk up the stack reads each block once */
+	uint64_t block;  /* its address, BT_BLOCK-aligned; valid when have_block */
+	bool have_block;
+	uint8_t buf[BT_BLOCK];
 };
 
 /*
@@ -45,10 +51,20 @@ static int bt_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, 
 	struct bt_ctx *c = cur_bt;
 	struct ret_instance *ri;
 
+	uint64_t block = addr & ~(uint64_t)(BT_BLOCK - 1);
+
 	if (write)
 		return -UNW_EREADONLYREG;
-	if (mem_read(c->k->proc, addr, val, sizeof(*val)) < 0)
+	if (addr - block <= BT_BLOCK - sizeof(*val) && (c->have_block && c->block == block)) {
+		memcpy(val, c->buf + (addr - block), sizeof(*val));
+	} else if (addr - block <= BT_BLOCK - sizeof(*val) &&
+		   mem_read(c->k->proc, block, c->buf, BT_BLOCK) == 0) {
+		c->block = block;
+		c->have_block = true;
+		memcpy(val, c->buf + (addr - block), sizeof(*val));
+	} else if (mem_read(c->k->proc, addr, val, sizeof(*val)) < 0) {
 		return -UNW_EINVAL;
+	}
 	if (c->tramp && *val == c->tramp && (ri = ret_find(c->k, addr)))
 		*val = ri->real_ret;
 	return 0;
@@ -102,11 +118,37 @@ static unw_accessors_t bt_accessors = {
 	.get_proc_name = bt_get_proc_name,
 };
 
+/*
+ * The unwinder for p: libunwind's address space keeps, per instruction
+ * address, the unwind rules it found (UNW_CACHE_GLOBAL), and
+ * libunwind-ptrace the ELF image it has open. Both stay across backtraces
+ * of the same process while its maps do not change, so a stack seen before
+ * costs memory reads only; another process, or an exec or dlopen since,
+ * flushes them.
+ */
+static int unwinder_for(struct uprobe_tracer *t, struct proc *p)
+{
+	if (!t->unw_as) {
+		t->unw_as = unw_create_addr_space(&bt_accessors, 0);
+		if (!t->unw_as)
+			return -ENOMEM;
+		unw_set_caching_policy(t->unw_as, UNW_CACHE_GLOBAL);
+	}
+	if (t->unw_upt && t->unw_gen == p->maps_gen && p->maps_gen)
+		return 0;
+	unw_flush_cache(t->unw_as, 0, 0);
+	if (t->unw_upt)
+		_UPT_destroy(t->unw_upt);
+	t->unw_upt = _UPT_create(p->pid);
+	t->unw_gen = p->maps_gen;
+	return t->unw_upt ? 0 : -ENOMEM;
+}
+
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
 {
-	struct bt_ctx c = { .k = h->task };
-	unw_addr_space_t as;
+	static __thread struct bt_ctx c;
 	unw_cursor_t cur;
+	struct proc *mm;
 	int n = 0, r;
 
 	if (!pcs || max <= 0) {
@@ -118,24 +160,20 @@ UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max
 		errno = EOPNOTSUPP;
 		return -EOPNOTSUPP;
 	}
+	c.k = h->task;
+	c.have_block = false;
 	c.tramp = proc_trampoline(h->task->proc);
-	if (!h->t->unw_as) {
-		h->t->unw_as = unw_create_addr_space(&bt_accessors, 0);
-		if (!h->t->unw_as) {
-			errno = ENOMEM;
-			return -ENOMEM;
-		}
+	mm = proc_mm(h->task->proc);
+	if (!mm->maps_gen)
+		proc_refresh_maps(mm);
+	r = unwinder_for(h->t, mm);
+	if (r < 0) {
+		errno = -r;
+		return r;
 	}
-	as = h->t->unw_as;
-	/* one address space serves every tracee: what it cached may belong to another */
-	unw_flush_cache(as, 0, 0);
-	c.upt = _UPT_create(h->task->tid);
-	if (!c.upt) {
-		errno = ENOMEM;
-		return -ENOMEM;
-	}
+	c.upt = h->t->unw_upt;
 	cur_bt = &c;
-	r = unw_init_remote(&cur, as, &c);
+	r = unw_init_remote(&cur, h->t->unw_as, &c);
 	if (r < 0) {
 		pcs[n++] = h->task->regs.rip;
 		goto out;
@@ -149,13 +187,16 @@ UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max
 	} while (n < max && unw_step(&cur) > 0);
 out:
 	cur_bt = NULL;
-	_UPT_destroy(c.upt);
 	return n;
 }
 
 void unwind_free(struct uprobe_tracer *t)
 {
+	if (t->unw_upt)
+		_UPT_destroy(t->unw_upt);
 	if (t->unw_as)
 		unw_destroy_addr_space(t->unw_as);
+	t->unw_upt = NULL;
 	t->unw_as = NULL;
+	t->unw_gen = 0;
 }
