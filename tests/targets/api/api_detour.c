@@ -24,7 +24,8 @@ long dt_switch(long x);
 long dt_add(long a, long b);
 long dt_fault(const long *p);
 
-static volatile sig_atomic_t finish, usr1;
+static volatile sig_atomic_t finish;
+static int usr1; /* every thread's handler adds to it: atomically */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long total_calls, total_bad;
 static int nthreads;
@@ -33,7 +34,7 @@ static long ncalls, max_ms;
 /* pcs interrupted by SIGPROF, handed to dt_report() for the test to look at */
 static uint64_t pcs[MAX_PCS];
 static unsigned npcs;
-static volatile long prof_signals;
+static long prof_signals; /* every thread's handler adds to it: atomically */
 
 /* The test reads the tracee at these points through probes of its own. */
 PROBED void dt_checkpoint(void)
@@ -80,7 +81,7 @@ static void on_trap(int sig)
 
 static void on_usr1(int sig)
 {
-	usr1++;
+	__atomic_fetch_add(&usr1, 1, __ATOMIC_RELAXED);
 	finish = 1;
 }
 
@@ -89,7 +90,7 @@ static void on_prof(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	unsigned i = __atomic_fetch_add(&npcs, 1, __ATOMIC_RELAXED);
 
-	prof_signals++;
+	__atomic_fetch_add(&prof_signals, 1, __ATOMIC_RELAXED);
 	if (i < MAX_PCS)
 		pcs[i] = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 }
@@ -202,8 +203,9 @@ int main(int argc, char **argv)
 		dt_checkpoint();
 		dt_report(pcs, npcs < MAX_PCS ? npcs : MAX_PCS);
 		printf("threads=%d total_calls=%ld bad=%ld usr1=%d finished_by_signal=%d "
-		       "prof_signals=%ld\n", nthreads, total_calls, total_bad, (int)usr1,
-		       (int)finish, (long)prof_signals);
+		       "prof_signals=%ld\n", nthreads, total_calls, total_bad,
+		       __atomic_load_n(&usr1, __ATOMIC_RELAXED), (int)finish,
+		       __atomic_load_n(&prof_signals, __ATOMIC_RELAXED));
 		bad = total_bad;
 	} else if (!strcmp(mode, "fork")) {
 		int go[2], st = 0;
