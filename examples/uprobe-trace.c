@@ -69,6 +69,8 @@ static size_t nspecs;
 
 static struct uprobe_tracer *tracer;
 static volatile sig_atomic_t stop_requested;
+/* The signal mask and ignored signals we started with: the spawned command's. */
+static sigset_t orig_mask, orig_ignored;
 /* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
 static bool lib_quiet;
 
@@ -106,6 +108,8 @@ static void usage(FILE *fp)
 		"SIGINT/SIGTERM stop tracing: the program is detached and goes on unharmed,\n"
 		"the counts are printed, and a spawned command is waited for. Processes the\n"
 		"command forks are not traced unless -f; probes follow it through execve.\n"
+		"The command starts with the signal mask and ignored signals " PROG " was\n"
+		"given (under nohup, SIGHUP stays ignored in both).\n"
 		"\n"
 		"Exit status: the command's own (128+N if killed by signal N); with -p, 0;\n"
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
@@ -625,6 +629,29 @@ static int give_up(pid_t child)
 	return EXIT_RUNTIME;
 }
 
+/*
+ * The spawn ended before the command's entry point, with the command
+ * there: it died (in the dynamic linker, a constructor: its status, as a
+ * shell gives it, and the library's line saying how), or a stop let it go
+ * untraced (then it is waited for, as after a stop in run()).
+ */
+static int spawn_ended(int err, pid_t child)
+{
+	int status = uprobe_tracer_exit_status(tracer, child);
+
+	struct uprobe_tracer *t = tracer;
+
+	if (err != -EINTR)
+		fprintf(stderr, PROG ": %s\n", lib_error(err));
+	tracer = NULL; /* before the free: on_signal() may look */
+	uprobe_tracer_free(t);
+	if (err == -EINTR)
+		status = wait_child(child);
+	else if (status >= 0)
+		status = status_to_exit(status);
+	return status >= 0 ? status : EXIT_RUNTIME;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -738,17 +765,33 @@ int main(int argc, char **argv)
 	}
 
 	/*
+	 * The command gets the signal state the shell gave us, not our
+	 * handlers: what was ignored stays ignored in it (nohup's SIGHUP, the
+	 * SIGINT of a background job), and the mask is the one we started with.
+	 */
+	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
+	sigemptyset(&orig_ignored);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction cur;
+
+		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+			sigaddset(&orig_ignored, sig);
+	}
+	/*
 	 * No SA_RESTART: the tracer's blocked wait must return so run() sees the
-	 * stop. SIGPIPE (the reader of the trace went away) is caught rather than
-	 * ignored: an ignored signal would stay ignored in the spawned command.
+	 * stop. SIGINT and SIGTERM always stop tracing; SIGHUP and SIGPIPE (the
+	 * reader of the trace went away) only when they were not ignored: under
+	 * nohup the tracer goes on through a hang-up as the command does.
 	 */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
+	if (!sigismember(&orig_ignored, SIGHUP))
+		sigaction(SIGHUP, &sa, NULL);
+	if (!sigismember(&orig_ignored, SIGPIPE))
+		sigaction(SIGPIPE, &sa, NULL);
 
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
@@ -756,7 +799,11 @@ int main(int argc, char **argv)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		err = uprobe_tracer_spawn(tracer, command, &child);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+
+		err = uprobe_tracer_spawn_opts(tracer, command, &child, &so);
+		if (err && child > 0)
+			return spawn_ended(err, child);
 		if (err) {
 			/* The library's message names the program ("spawn: prog: No such file..."). */
 			if (*uprobe_tracer_errmsg(tracer))

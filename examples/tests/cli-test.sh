@@ -854,10 +854,89 @@ t_spawn_sigint()
 	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt $n ] || fail "hits '$got' not within (0, $n)"
 }
 
+# Stops before the command's entry point (crash's library constructor, CRASH_EARLY): a
+# handled signal is delivered and tracing goes on; a death gives the command's own status
+# and one line saying how; SIGTERM/SIGINT let the command go at once and it finishes untraced.
+t_early()
+{
+	local sig tr cr
+
+	CRASH_EARLY=usr1 run "$CRASH" early
+	expect_rc 0
+	expect_eq "$(cat "$tmp/out")" "usr1=1" "untraced"
+	CRASH_EARLY=usr1 run "$UT" --count u:crash:main -- "$CRASH" early
+	expect_rc 0
+	no_stderr
+	expect_eq "$(head -n 1 "$tmp/out")" "usr1=1" "the constructor's signal reached its handler"
+	expect_eq "$(hits u:crash:main "$tmp/out")" 1 "main traced after the early signal"
+
+	CRASH_EARLY=segv run "$UT" --count u:crash:main -- "$CRASH" 0
+	expect_rc 139
+	one_error_line "killed by SIGSEGV before its entry point"
+	CRASH_EARLY=exit run "$UT" -o "$tmp/trace" u:crash:main -- "$CRASH" 0
+	expect_rc 9
+	one_error_line "exited with status 9 before its entry point"
+	[ ! -s "$tmp/trace" ] || fail "a trace of a program that never started: $(cat "$tmp/trace")"
+
+	for sig in TERM INT; do
+		CRASH_EARLY=sleep "$UT" --count u:crash:main -- "$CRASH" early >"$tmp/out" 2>"$tmp/err" &
+		tr=$!
+		bg_pids+=("$tr")
+		wait_for 10 has_child "$tr"
+		cr=$(cat "/proc/$tr/task/$tr/children")
+		cr=${cr%% *}
+		bg_pids+=("$cr")
+		wait_for 10 traced_by "$cr" "$tr"
+		sleep 0.2
+		kill "-$sig" "$tr"
+		# let go within a second, while its constructor still sleeps
+		wait_for 1 untraced "$cr"
+		alive "$cr" || fail "the command died on SIG$sig to the tracer"
+		reap "$tr"
+		[ "$wrc" -eq 0 ] || fail "tracer exited $wrc after SIG$sig, expected the command's 0"
+		no_stderr
+		expect_eq "$(cat "$tmp/out")" "usr1=0" "the command's output after SIG$sig"
+	done
+}
+
+# The command starts with the signal dispositions and mask the tracer was given, not the
+# tracer's own handlers: the same SigIgn/SigBlk as run untraced (python sets them up, and
+# ignores SIGPIPE itself), and under nohup.
+t_signal_state()
+{
+	local wrap
+
+	need_python
+	wrap='import os, signal as s, sys
+s.pthread_sigmask(s.SIG_BLOCK, [s.SIGUSR1, s.SIGWINCH])
+s.signal(s.SIGINT, s.SIG_IGN)
+s.signal(s.SIGUSR2, s.SIG_IGN)
+os.execvp(sys.argv[1], sys.argv[1:])'
+	run python3 -c "$wrap" grep -E '^Sig(Blk|Ign):' /proc/self/status
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected"
+	grep -q '^SigBlk:.*0000000008000200$' "$tmp/expected" || fail "set-up: $(cat "$tmp/expected")"
+	run python3 -c "$wrap" "$UT" --count -o "$tmp/c" u:libc:malloc -- \
+		grep -E '^Sig(Blk|Ign):' /proc/self/status
+	expect_rc 0
+	no_stderr
+	cmp -s "$tmp/out" "$tmp/expected" ||
+		fail "signal state: $(tr '\n' ' ' <"$tmp/out"), untraced: $(tr '\n' ' ' <"$tmp/expected")"
+
+	run nohup grep -E '^Sig(Blk|Ign):' /proc/self/status
+	cp "$tmp/out" "$tmp/expected"
+	grep -q '^SigIgn:.*[13579bdf]$' "$tmp/expected" || fail "nohup does not ignore SIGHUP: $(cat "$tmp/expected")"
+	run nohup "$UT" --count -o "$tmp/c" u:libc:malloc -- grep -E '^Sig(Blk|Ign):' /proc/self/status
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected" ||
+		fail "under nohup: $(tr '\n' ' ' <"$tmp/out"), untraced: $(tr '\n' ' ' <"$tmp/expected")"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
-	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint)
+	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
+	signal_state)
 	"t_$CASE"
 	;;
 *)
