@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -386,11 +387,18 @@ static long match_functions(const char *path, const char *pattern, char ***out, 
 	Elf_Scn *scn = NULL;
 	long ret = -1;
 	Elf *elf = NULL;
+	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named as BINARY must not block us until a writer comes */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s: not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -629,6 +637,52 @@ static int give_up(pid_t child)
 	return EXIT_RUNTIME;
 }
 
+/* The parent of pid from /proc/PID/stat, or -1. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	int ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	/* pid (comm) state ppid: the comm may hold anything but ends at the last ')' */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+/*
+ * -p of ourselves or of one of our ancestors (`-p $$` from a shell): the
+ * process we would stop and hold waits for us, or holds our terminal or
+ * the pipe we write to, and the two of us would wait for each other.
+ * 0, or -1 after printing the one-line error.
+ */
+static int refuse_ancestor(pid_t pid)
+{
+	pid_t a = getpid();
+
+	if (pid == a) {
+		fprintf(stderr, PROG ": pid %d is " PROG " itself\n", (int)pid);
+		return -1;
+	}
+	for (unsigned depth = 0; a > 1 && depth < 4096; depth++) {
+		a = parent_of(a);
+		if (a == pid) {
+			fprintf(stderr,
+				PROG ": pid %d is an ancestor of " PROG " (%s): tracing it would "
+				"deadlock\n",
+				(int)pid, depth ? "a parent of its parent" : "its parent");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /*
  * The spawn ended before the command's entry point, with the command
  * there: it died (in the dynamic linker, a constructor: its status, as a
@@ -816,6 +870,8 @@ int main(int argc, char **argv)
 		spawned = true;
 		target = child;
 	} else {
+		if (refuse_ancestor(opt.pid))
+			return give_up(0);
 		err = uprobe_tracer_attach(tracer, opt.pid);
 		if (err) {
 			if (*uprobe_tracer_errmsg(tracer))

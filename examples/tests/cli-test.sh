@@ -932,11 +932,39 @@ os.execvp(sys.argv[1], sys.argv[1:])'
 		fail "under nohup: $(tr '\n' ' ' <"$tmp/out"), untraced: $(tr '\n' ' ' <"$tmp/expected")"
 }
 
+# Inputs that would make the tracer wait for ever are refused at once with one line: -p of
+# itself or of an ancestor (`-p $$` from a shell), a FIFO or a device as BINARY.
+t_refuse()
+{
+	run bash -c '"$0" --count -p $$ u:libc:malloc; exit $?' "$UT"
+	expect_rc 1
+	one_error_line "is an ancestor of uprobe-trace (its parent)"
+	# bash's parent is the timeout of run()
+	run bash -c '"$0" --count -p $PPID u:libc:malloc; exit $?' "$UT"
+	expect_rc 1
+	one_error_line "is an ancestor of uprobe-trace (a parent of its parent)"
+	run bash -c 'exec "$0" --count -p $$ u:libc:malloc' "$UT"
+	expect_rc 1
+	one_error_line "is uprobe-trace itself"
+
+	mkfifo "$tmp/fifo" || fail "mkfifo"
+	BOUND=10 run "$UT" --count "u:$tmp/fifo:foo" -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "$tmp/fifo': not a regular file"
+	[ ! -s "$tmp/out" ] || fail "the demo ran"
+	BOUND=10 run "$UT" --count "u:$tmp/fifo:f*" -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "$tmp/fifo: not a regular file"
+	BOUND=10 run "$UT" --count u:/dev/null:foo -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "/dev/null': not a regular file"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
-	signal_state)
+	signal_state | refuse)
 	"t_$CASE"
 	;;
 *)
