@@ -152,6 +152,104 @@ static const char *lib_error(int err)
 	return msg;
 }
 
+/* ---- Text that came from a file or a process ---- */
+
+/*
+ * The length of a well-formed UTF-8 sequence of a printable character at
+ * s (2 to 4 bytes), or 0: C1 controls (U+0080-U+009F, which terminals obey
+ * as they do ESC), overlong forms, surrogates and stray bytes are not.
+ */
+static size_t utf8_printable(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xc2 && s[1] < 0xa0) || (c == 0xe0 && s[1] < 0xa0) ||
+	    (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+	    (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * Writes s for a terminal: symbol names and paths come from files anyone
+ * may have made, and a name holding an escape sequence must not drive the
+ * terminal of whoever reads the trace. Control bytes, DEL and bytes that
+ * are no printable UTF-8 are written as \xNN, a backslash as \\ (so the
+ * text reads back unambiguously); the rest as is. Returns the columns
+ * written (bytes of the escaped form; a multibyte character counts as one).
+ */
+static int fput_text(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	int cols = 0;
+
+	while (*s) {
+		size_t n = *s >= 0x80 ? utf8_printable(s) : 0;
+
+		if (n) {
+			if (fp)
+				fwrite(s, 1, n, fp);
+			s += n;
+			cols++;
+		} else if (*s < 0x20 || *s >= 0x7f) {
+			if (fp)
+				fprintf(fp, "\\x%02x", *s);
+			s++;
+			cols += 4;
+		} else {
+			if (fp && *s == '\\')
+				fputc('\\', fp);
+			if (fp)
+				fputc(*s, fp);
+			cols += *s == '\\' ? 2 : 1;
+			s++;
+		}
+	}
+	return cols;
+}
+
+/*
+ * An error or warning: one line on stderr, whatever the message holds
+ * (names from a hostile file, a library message with a newline in it).
+ */
+static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
+{
+	char *msg = NULL, *line = NULL;
+	size_t len = 0;
+	va_list ap;
+	FILE *mem;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	/* escaped into memory first: stderr is unbuffered, and the line is one write */
+	mem = open_memstream(&line, &len);
+	if (mem) {
+		fputs(PROG ": ", mem);
+		fput_text(mem, n < 0 ? "out of memory" : msg);
+		fputc('\n', mem);
+		fclose(mem);
+		fputs(line, stderr);
+	} else {
+		fputs(PROG ": out of memory\n", stderr);
+	}
+	free(line);
+	free(msg);
+}
+
 /* ---- PROBE parsing ---- */
 
 /* Parses decimal or 0x-hex digits making up all of s. */
@@ -188,7 +286,7 @@ static void parse_probe(const char *text, struct probe_spec *ps)
 	ps->binary = strndup(text + 2, (size_t)(colon - (text + 2)));
 	ps->symbol = strdup(colon + 1);
 	if (!ps->binary || !ps->symbol) {
-		fprintf(stderr, PROG ": out of memory\n");
+		errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 
@@ -257,8 +355,9 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 		return;
 	}
 
-	fprintf(opt.out, "%4ld.%06ld %d/%d %s", sec, usec, (int)uprobe_hit_pid(h),
-		(int)uprobe_hit_tid(h), label);
+	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
+		(int)uprobe_hit_tid(h));
+	fput_text(opt.out, label);
 	if (ret)
 		fprintf(opt.out, " ret=0x%llx", uprobe_hit_regs(h)->rax);
 	else
@@ -487,12 +586,12 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 
 	path = resolve_binary(pid, ps->binary);
 	if (!path) {
-		fprintf(stderr, PROG ": out of memory\n");
+		errline("out of memory");
 		return -1;
 	}
 	n = match_functions(path, ps->symbol, &names, why, sizeof(why));
 	if (n < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", ps->text, why);
+		errline("%s: %s", ps->text, why);
 		goto out;
 	}
 	if (ps->offset)
@@ -502,7 +601,7 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 		int err;
 
 		if (asprintf(&label, "%c:%s:%s%s", ps->kind, path, names[i], offs) < 0) {
-			fprintf(stderr, PROG ": out of memory\n");
+			errline("out of memory");
 			goto out;
 		}
 		err = add_probe(ps->kind, path, names[i], ps->offset, label, true);
@@ -511,24 +610,24 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 			continue;
 		}
 		if (!is_refusal(err)) {
-			fprintf(stderr, PROG ": %s: %s\n", label, lib_error(err));
+			errline("%s: %s", label, lib_error(err));
 			free(label);
 			goto out;
 		}
 		if (opt.verbose || skipped < WILDCARD_WARN_MAX)
-			fprintf(stderr, PROG ": warning: %s: skipped: %s\n", label, lib_error(err));
+			errline("warning: %s: skipped: %s", label, lib_error(err));
 		skipped++;
 		free(label);
 	}
 	if (skipped > WILDCARD_WARN_MAX && !opt.verbose)
-		fprintf(stderr, PROG ": warning: %s: skipped %zu more functions (-v lists them)\n",
+		errline("warning: %s: skipped %zu more functions (-v lists them)",
 			ps->text, skipped - WILDCARD_WARN_MAX);
 	if (!added) {
 		if (!n)
-			fprintf(stderr, PROG ": %s: %s: no function matches '%s'\n", ps->text, path,
+			errline("%s: %s: no function matches '%s'", ps->text, path,
 				ps->symbol);
 		else
-			fprintf(stderr, PROG ": %s: none of the %ld matching functions could be probed\n",
+			errline("%s: none of the %ld matching functions could be probed",
 				ps->text, n);
 		goto out;
 	}
@@ -559,7 +658,7 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 		err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset, (char *)ps->text,
 				false);
 		if (err) {
-			fprintf(stderr, PROG ": %s: %s\n", ps->text, lib_error(err));
+			errline("%s: %s", ps->text, lib_error(err));
 			ret = -1;
 		}
 	}
@@ -580,7 +679,7 @@ static void print_counts(void)
 	int width = 0;
 
 	for (size_t i = 0; i < nprobes; i++) {
-		int len = (int)strlen(probes[i].label);
+		int len = fput_text(NULL, probes[i].label);
 
 		if (len > width)
 			width = len;
@@ -594,11 +693,13 @@ static void print_counts(void)
 			json_string(opt.out, probes[i].label);
 			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": %" PRIu64 "}\n", hits,
 				missed);
-		} else if (missed) {
-			fprintf(opt.out, "%-*s  %" PRIu64 "  missed %" PRIu64 "\n", width,
-				probes[i].label, hits, missed);
 		} else {
-			fprintf(opt.out, "%-*s  %" PRIu64 "\n", width, probes[i].label, hits);
+			int len = fput_text(opt.out, probes[i].label);
+
+			fprintf(opt.out, "%*s  %" PRIu64, width - len, "", hits);
+			if (missed)
+				fprintf(opt.out, "  missed %" PRIu64, missed);
+			fputc('\n', opt.out);
 		}
 	}
 }
@@ -667,15 +768,13 @@ static int refuse_ancestor(pid_t pid)
 	pid_t a = getpid();
 
 	if (pid == a) {
-		fprintf(stderr, PROG ": pid %d is " PROG " itself\n", (int)pid);
+		errline("pid %d is " PROG " itself", (int)pid);
 		return -1;
 	}
 	for (unsigned depth = 0; a > 1 && depth < 4096; depth++) {
 		a = parent_of(a);
 		if (a == pid) {
-			fprintf(stderr,
-				PROG ": pid %d is an ancestor of " PROG " (%s): tracing it would "
-				"deadlock\n",
+			errline("pid %d is an ancestor of " PROG " (%s): tracing it would deadlock",
 				(int)pid, depth ? "a parent of its parent" : "its parent");
 			return -1;
 		}
@@ -696,7 +795,7 @@ static int spawn_ended(int err, pid_t child)
 	struct uprobe_tracer *t = tracer;
 
 	if (err != -EINTR)
-		fprintf(stderr, PROG ": %s\n", lib_error(err));
+		errline("%s", lib_error(err));
 	tracer = NULL; /* before the free: on_signal() may look */
 	uprobe_tracer_free(t);
 	if (err == -EINTR)
@@ -785,7 +884,7 @@ int main(int argc, char **argv)
 		usage_error("no probes given");
 	specs = calloc(nspecs, sizeof(*specs));
 	if (!specs) {
-		fprintf(stderr, PROG ": out of memory\n");
+		errline("out of memory");
 		return EXIT_RUNTIME;
 	}
 	for (size_t i = 0; i < nspecs; i++)
@@ -798,7 +897,7 @@ int main(int argc, char **argv)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
-		fprintf(stderr, PROG ": libelf initialisation failed\n");
+		errline("libelf initialisation failed");
 		return EXIT_RUNTIME;
 	}
 	uprobe_set_print(print_fn);
@@ -807,14 +906,14 @@ int main(int argc, char **argv)
 		/* Close-on-exec: the traced command must not inherit the trace file. */
 		opt.out = fopen(opt.out_path, "we");
 		if (!opt.out) {
-			fprintf(stderr, PROG ": %s: %s\n", opt.out_path, strerror(errno));
+			errline("%s: %s", opt.out_path, strerror(errno));
 			return EXIT_RUNTIME;
 		}
 	}
 
 	tracer = uprobe_tracer_new();
 	if (!tracer) {
-		fprintf(stderr, PROG ": %s\n", strerror(errno));
+		errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
 
@@ -861,9 +960,9 @@ int main(int argc, char **argv)
 		if (err) {
 			/* The library's message names the program ("spawn: prog: No such file..."). */
 			if (*uprobe_tracer_errmsg(tracer))
-				fprintf(stderr, PROG ": %s\n", lib_error(err));
+				errline("%s", lib_error(err));
 			else
-				fprintf(stderr, PROG ": cannot run '%s': %s\n", command[0],
+				errline("cannot run '%s': %s", command[0],
 					strerror(-err));
 			return give_up(0);
 		}
@@ -875,9 +974,9 @@ int main(int argc, char **argv)
 		err = uprobe_tracer_attach(tracer, opt.pid);
 		if (err) {
 			if (*uprobe_tracer_errmsg(tracer))
-				fprintf(stderr, PROG ": %s\n", lib_error(err));
+				errline("%s", lib_error(err));
 			else
-				fprintf(stderr, PROG ": cannot attach to pid %d: %s\n", (int)opt.pid,
+				errline("cannot attach to pid %d: %s", (int)opt.pid,
 					strerror(-err));
 			return give_up(0);
 		}
@@ -891,7 +990,7 @@ int main(int argc, char **argv)
 	if (!stop_requested) {
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
-			fprintf(stderr, PROG ": %s\n", lib_error(err));
+			errline("%s", lib_error(err));
 	}
 	/* run() returned early (a stop or a failure): tracees are still attached. */
 	if (stop_requested || err < 0) {
@@ -899,7 +998,7 @@ int main(int argc, char **argv)
 		int derr = uprobe_tracer_detach(tracer);
 
 		if (derr < 0) {
-			fprintf(stderr, PROG ": detach: %s\n", lib_error(derr));
+			errline("detach: %s", lib_error(derr));
 			detached = false;
 			err = err < 0 ? err : derr;
 		}
@@ -908,7 +1007,7 @@ int main(int argc, char **argv)
 	if (opt.count)
 		print_counts();
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
-		fprintf(stderr, PROG ": %s: %s\n", opt.out_path ? opt.out_path : "stdout",
+		errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
 			strerror(errno));
 		err = err < 0 ? err : -EIO;
 	}

@@ -246,8 +246,9 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 /*
  * Attaches to a running process and all its threads (PTRACE_SEIZE); probes
  * already added apply to it. The process keeps running.
- * Errors: -ESRCH no such process, -EPERM not allowed or already traced,
- * -EEXIST already attached to this tracer.
+ * Errors: -ESRCH no such process, or a zombie (exited, not yet reaped),
+ * -EPERM not allowed or already traced, or its main thread has exited,
+ * -EEXIST already attached to this tracer. The message says which.
  */
 UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid);
 

@@ -543,6 +543,32 @@ static int seize_all_threads(struct uprobe_tracer *t, struct proc *p)
 	return -EAGAIN;
 }
 
+/*
+ * The kernel refuses to seize a thread that has exited (EPERM, as for a
+ * tracer without the right): when pid's main thread is a zombie, say so
+ * rather than blame permissions. True and *err set then.
+ */
+static bool attach_gone(struct uprobe_tracer *t, pid_t pid, int *err)
+{
+	char path[64], line[128];
+	const char *state, *threads;
+	long n;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	state = status_field(path, "State:", line, sizeof(line));
+	if (!state || !(strchr(state, 'Z') || strchr(state, 'X')))
+		return false;
+	threads = status_field(path, "Threads:", line, sizeof(line));
+	n = threads ? strtol(threads, NULL, 10) : 0;
+	if (n > 1)
+		*err = tracer_err(t, -EPERM, "attach: pid %d: its main thread has exited (a zombie "
+				  "until its %ld other threads end, or it is exiting)", pid, n - 1);
+	else
+		*err = tracer_err(t, -ESRCH, "attach: pid %d is a zombie: it has exited and waits "
+				  "for its parent to reap it", pid);
+	return true;
+}
+
 UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 {
 	struct proc *p;
@@ -558,6 +584,8 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 		err = -errno;
 		if (err == -ESRCH)
 			return tracer_err(t, err, "attach: no process %d", pid);
+		if (err == -EPERM && attach_gone(t, pid, &err))
+			return err;
 		return tracer_err(t, err == -EPERM || err == -EACCES ? -EPERM : err,
 				  "attach: pid %d: %s (already traced, or ptrace not permitted)", pid,
 				  strerror(-err));

@@ -960,11 +960,85 @@ t_refuse()
 	one_error_line "/dev/null': not a regular file"
 }
 
+# Symbol names come from files anyone can write: one holding a terminal escape sequence
+# (crash's segv renamed ESC[2J in .strtab) is printed escaped in per-hit lines, counts and
+# warnings, never raw; --json escapes it its own way.
+t_escape()
+{
+	local esc
+
+	need_python
+	cp "$CRASH" "$tmp/crash2" || fail "cp"
+	python3 - "$tmp/crash2" <<'EOF2' || fail "cannot rename segv in .strtab"
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+shoff, = struct.unpack_from("<Q", b, 0x28)
+shentsize, shnum, shstrndx = struct.unpack_from("<HHH", b, 0x3a)
+def sec(i):
+    name, typ, flags, addr, off, size = struct.unpack_from("<IIQQQQ", b, shoff + i * shentsize)
+    return name, typ, off, size
+_, _, stroff, _ = sec(shstrndx)
+for i in range(shnum):
+    name, typ, off, size = sec(i)
+    if b[stroff + name:].startswith(b".strtab\0"):
+        at = b.find(b"\0segv\0", off, off + size)
+        assert at > 0
+        b[at + 1:at + 5] = b"\x1b[2J"
+        open(sys.argv[1], "wb").write(b)
+        sys.exit(0)
+sys.exit(1)
+EOF2
+	# the copy finds crash's library where crash is
+	export LD_LIBRARY_PATH="$(dirname "$CRASH")"
+	esc='u:'"$tmp"'/crash2:\x1b[2J'
+	run "$UT" -o "$tmp/h" "u:$tmp/crash2:*" -- "$tmp/crash2" segv
+	expect_rc 139
+	grep -q $'\x1b' "$tmp/h" "$tmp/err" && fail "a raw ESC was printed"
+	expect_eq "$(grep -cF " $esc arg0=" "$tmp/h")" 1 "escaped hit line"
+	run "$UT" --count -o "$tmp/c" "u:$tmp/crash2:*" -- "$tmp/crash2" segv
+	expect_rc 139
+	grep -q $'\x1b' "$tmp/c" "$tmp/err" && fail "a raw ESC was printed with --count"
+	# (not hits(): awk -v would turn the \x1b back into an ESC)
+	expect_eq "$(grep -F "$esc " "$tmp/c" | awk '{ print $2 }')" 1 "escaped count line"
+	run "$UT" --json --count -o "$tmp/c" "u:$tmp/crash2:*" -- "$tmp/crash2" segv
+	grep -qF '\u001b[2J"' "$tmp/c" || fail "--json: $(cat "$tmp/c")"
+	# a message naming it: the probe on the escaped name of an instruction's middle byte
+	run "$UT" --count "u:$tmp/crash2:*+1" -- "$tmp/crash2" segv
+	grep -q $'\x1b' "$tmp/err" && fail "a raw ESC in a warning"
+	return 0
+}
+
+# -p of a zombie: one line saying it is a zombie, not "Operation not permitted".
+t_zombie()
+{
+	local sl z
+
+	need_attach
+	# the shell forks `true`, then becomes sleep, which never reaps it
+	bash -c 'true & exec sleep 30' &
+	sl=$!
+	bg_pids+=("$sl")
+	wait_for 10 has_child "$sl"
+	z=$(cat "/proc/$sl/task/$sl/children")
+	z=${z%% *}
+	wait_for 10 is_zombie "$z"
+	run "$UT" --count -p "$z" u:libc:malloc
+	expect_rc 1
+	one_error_line "pid $z is a zombie"
+	grep -q "not permitted" "$tmp/err" && fail "blames permissions: $(cat "$tmp/err")"
+	return 0
+}
+
+is_zombie()
+{
+	[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
-	signal_state | refuse)
+	signal_state | refuse | escape | zombie)
 	"t_$CASE"
 	;;
 *)
