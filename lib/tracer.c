@@ -397,11 +397,15 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 						 strerror(child_errno));
 				goto out_close;
 			}
-			/* killed by a signal before or during its exec */
+			/*
+			 * Killed by a signal before or during its exec (the
+			 * kernel kills a program it fails to load past the
+			 * point of no return)
+			 */
 			tracer_record_exit(t, pid, st);
 			if (pidp)
 				*pidp = pid;
-			err = spawn_ended(t, argv[0], st, "before its exec");
+			err = spawn_ended(t, argv[0], st, "before its exec completed");
 			goto out_close;
 		}
 		if ((st >> 16) == PTRACE_EVENT_EXEC)
