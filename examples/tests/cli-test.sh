@@ -1014,13 +1014,15 @@ t_zombie()
 	local sl z
 
 	need_attach
-	# the shell forks `true`, then becomes sleep, which never reaps it
-	bash -c 'true & exec sleep 30' &
+	# the shell forks a short sleep and becomes a long one, which never reaps it (the short
+	# one outlives the exec: a shell reaps a child that ended before it execs)
+	bash -c 'sleep 0.3 & exec sleep 30' &
 	sl=$!
 	bg_pids+=("$sl")
 	wait_for 10 has_child "$sl"
 	z=$(cat "/proc/$sl/task/$sl/children")
 	z=${z%% *}
+	[ -n "$z" ] || fail "no child of $sl"
 	wait_for 10 is_zombie "$z"
 	run "$UT" --count -p "$z" u:libc:malloc
 	expect_rc 1
