@@ -417,7 +417,7 @@ static void on_stop_timer(int sig)
 
 /*
  * uprobe_tracer_stop() from a signal handler while the program is still in
- * a constructor (sleeping 300 ms): the spawn returns at once with -EINTR
+ * a constructor (sleeping 2 s): the spawn returns at once with -EINTR
  * and the program's pid, the program is let go untraced and ends as
  * untraced.
  */
@@ -446,8 +446,11 @@ static void test_stop_during_spawn(void **state)
 		print_error("spawn: %d (%s), want -EINTR\n", r, uprobe_tracer_errmsg(c->t));
 		fail();
 	}
-	/* before the constructor's 300 ms were over */
-	assert_true(now_s() - t0 < 0.28);
+	/* well before the constructor's 2 s were over */
+	if (now_s() - t0 > 1.5) {
+		print_error("spawn returned after %.2f s, the stop came after 0.1 s\n", now_s() - t0);
+		fail();
+	}
 	assert_true(pid > 0);
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
 	{

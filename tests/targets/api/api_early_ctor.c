@@ -21,7 +21,7 @@ int early_usr1_seen(void)
 
 /*
  * API_EARLY: usr1 raises a handled SIGUSR1; segv makes a real invalid
- * access; exit ends with _exit(9); sleep waits 300 ms first (a moment to
+ * access; exit ends with _exit(9); sleep waits 2 s first (a moment to
  * stop the tracer in); unset or anything else: nothing.
  */
 __attribute__((constructor)) static void early(void)
@@ -40,7 +40,7 @@ __attribute__((constructor)) static void early(void)
 	} else if (!strcmp(m, "exit")) {
 		_exit(9);
 	} else if (!strcmp(m, "sleep")) {
-		struct timespec ts = { 0, 300 * 1000000 };
+		struct timespec ts = { 2, 0 };
 
 		while (nanosleep(&ts, &ts) < 0)
 			;
