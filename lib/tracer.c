@@ -272,12 +272,14 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p);
  * program's mask, and it waits until the parent has seized it, so that
  * the exec is traced.
  */
-static void __attribute__((noreturn)) spawn_child(char *const argv[], int go, int ep,
+static void __attribute__((noreturn)) spawn_child(char *const argv[], const int go[2], int ep,
 						  const sigset_t *mask, const sigset_t *ign)
 {
 	int child_errno;
 	char c;
 
+	/* our write end closed: should the parent die before it writes, the read ends */
+	close(go[1]);
 	for (int sig = 1; sig < NSIG; sig++) {
 		struct sigaction sa;
 
@@ -294,7 +296,7 @@ static void __attribute__((noreturn)) spawn_child(char *const argv[], int go, in
 		sigaction(sig, &sa, NULL);
 	}
 	sigprocmask(SIG_SETMASK, mask, NULL);
-	while (read(go, &c, 1) < 0 && errno == EINTR)
+	while (read(go[0], &c, 1) < 0 && errno == EINTR)
 		;
 	execvp(argv[0], argv);
 	child_errno = errno;
@@ -349,7 +351,7 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	pid = fork();
 	if (pid == 0)
-		spawn_child(argv, go[0], ep[1], mask ? mask : &old, ign);
+		spawn_child(argv, go, ep[1], mask ? mask : &old, ign);
 	err = pid < 0 ? -errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
