@@ -887,6 +887,8 @@ t_early()
 		cr=${cr%% *}
 		bg_pids+=("$cr")
 		wait_for 10 traced_by "$cr" "$tr"
+		# past its exec (a stop before it kills the child: the program never ran)
+		wait_for 10 runs_crash "$cr"
 		sleep 0.2
 		kill "-$sig" "$tr"
 		# let go within a second, while its constructor still sleeps
@@ -897,6 +899,11 @@ t_early()
 		no_stderr
 		expect_eq "$(cat "$tmp/out")" "usr1=0" "the command's output after SIG$sig"
 	done
+}
+
+runs_crash()
+{
+	[ "$(readlink "/proc/$1/exe")" = "$CRASH" ]
 }
 
 # The command starts with the signal dispositions and mask the tracer was given, not the
