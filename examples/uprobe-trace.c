@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,6 +70,8 @@ static size_t nspecs;
 
 static struct uprobe_tracer *tracer;
 static volatile sig_atomic_t stop_requested;
+/* The signal mask and ignored signals we started with: the spawned command's. */
+static sigset_t orig_mask, orig_ignored;
 /* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
 static bool lib_quiet;
 
@@ -107,6 +110,8 @@ static void usage(FILE *fp)
 		"SIGINT/SIGTERM stop tracing: the program is detached and goes on unharmed,\n"
 		"the counts are printed, and a spawned command is waited for. Processes the\n"
 		"command forks are not traced unless -f; probes follow it through execve.\n"
+		"The command starts with the signal mask and ignored signals " PROG " was\n"
+		"given (under nohup, SIGHUP stays ignored in both).\n"
 		"\n"
 		"Exit status: the command's own (128+N if killed by signal N); with -p, 0;\n"
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
@@ -148,6 +153,104 @@ static const char *lib_error(int err)
 	return msg;
 }
 
+/* ---- Text that came from a file or a process ---- */
+
+/*
+ * The length of a well-formed UTF-8 sequence of a printable character at
+ * s (2 to 4 bytes), or 0: C1 controls (U+0080-U+009F, which terminals obey
+ * as they do ESC), overlong forms, surrogates and stray bytes are not.
+ */
+static size_t utf8_printable(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xc2 && s[1] < 0xa0) || (c == 0xe0 && s[1] < 0xa0) ||
+	    (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
+	    (c == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
+/*
+ * Writes s for a terminal: symbol names and paths come from files anyone
+ * may have made, and a name holding an escape sequence must not drive the
+ * terminal of whoever reads the trace. Control bytes, DEL and bytes that
+ * are no printable UTF-8 are written as \xNN, a backslash as \\ (so the
+ * text reads back unambiguously); the rest as is. Returns the columns
+ * written (bytes of the escaped form; a multibyte character counts as one).
+ */
+static int fput_text(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	int cols = 0;
+
+	while (*s) {
+		size_t n = *s >= 0x80 ? utf8_printable(s) : 0;
+
+		if (n) {
+			if (fp)
+				fwrite(s, 1, n, fp);
+			s += n;
+			cols++;
+		} else if (*s < 0x20 || *s >= 0x7f) {
+			if (fp)
+				fprintf(fp, "\\x%02x", *s);
+			s++;
+			cols += 4;
+		} else {
+			if (fp && *s == '\\')
+				fputc('\\', fp);
+			if (fp)
+				fputc(*s, fp);
+			cols += *s == '\\' ? 2 : 1;
+			s++;
+		}
+	}
+	return cols;
+}
+
+/*
+ * An error or warning: one line on stderr, whatever the message holds
+ * (names from a hostile file, a library message with a newline in it).
+ */
+static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
+{
+	char *msg = NULL, *line = NULL;
+	size_t len = 0;
+	va_list ap;
+	FILE *mem;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&msg, fmt, ap);
+	va_end(ap);
+	/* escaped into memory first: stderr is unbuffered, and the line is one write */
+	mem = open_memstream(&line, &len);
+	if (mem) {
+		fputs(PROG ": ", mem);
+		fput_text(mem, n < 0 ? "out of memory" : msg);
+		fputc('\n', mem);
+		fclose(mem);
+		fputs(line, stderr);
+	} else {
+		fputs(PROG ": out of memory\n", stderr);
+	}
+	free(line);
+	free(msg);
+}
+
 /* ---- PROBE parsing ---- */
 
 /* Parses decimal or 0x-hex digits making up all of s. */
@@ -184,7 +287,7 @@ static void parse_probe(const char *text, struct probe_spec *ps)
 	ps->binary = strndup(text + 2, (size_t)(colon - (text + 2)));
 	ps->symbol = strdup(colon + 1);
 	if (!ps->binary || !ps->symbol) {
-		fprintf(stderr, PROG ": out of memory\n");
+		errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 
@@ -253,8 +356,9 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 		return;
 	}
 
-	fprintf(opt.out, "%4ld.%06ld %d/%d %s", sec, usec, (int)uprobe_hit_pid(h),
-		(int)uprobe_hit_tid(h), label);
+	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
+		(int)uprobe_hit_tid(h));
+	fput_text(opt.out, label);
 	if (ret)
 		fprintf(opt.out, " ret=0x%llx", uprobe_hit_regs(h)->rax);
 	else
@@ -383,11 +487,18 @@ static long match_functions(const char *path, const char *pattern, char ***out, 
 	Elf_Scn *scn = NULL;
 	long ret = -1;
 	Elf *elf = NULL;
+	struct stat st;
 	int fd;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO named as BINARY must not block us until a writer comes */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0) {
 		snprintf(why, whylen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "%s: not a regular file", path);
+		close(fd);
 		return -1;
 	}
 	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
@@ -476,12 +587,12 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 
 	path = resolve_binary(pid, ps->binary);
 	if (!path) {
-		fprintf(stderr, PROG ": out of memory\n");
+		errline("out of memory");
 		return -1;
 	}
 	n = match_functions(path, ps->symbol, &names, why, sizeof(why));
 	if (n < 0) {
-		fprintf(stderr, PROG ": %s: %s\n", ps->text, why);
+		errline("%s: %s", ps->text, why);
 		goto out;
 	}
 	if (ps->offset)
@@ -491,7 +602,7 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 		int err;
 
 		if (asprintf(&label, "%c:%s:%s%s", ps->kind, path, names[i], offs) < 0) {
-			fprintf(stderr, PROG ": out of memory\n");
+			errline("out of memory");
 			goto out;
 		}
 		err = add_probe(ps->kind, path, names[i], ps->offset, label, true);
@@ -500,24 +611,24 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 			continue;
 		}
 		if (!is_refusal(err)) {
-			fprintf(stderr, PROG ": %s: %s\n", label, lib_error(err));
+			errline("%s: %s", label, lib_error(err));
 			free(label);
 			goto out;
 		}
 		if (opt.verbose || skipped < WILDCARD_WARN_MAX)
-			fprintf(stderr, PROG ": warning: %s: skipped: %s\n", label, lib_error(err));
+			errline("warning: %s: skipped: %s", label, lib_error(err));
 		skipped++;
 		free(label);
 	}
 	if (skipped > WILDCARD_WARN_MAX && !opt.verbose)
-		fprintf(stderr, PROG ": warning: %s: skipped %zu more functions (-v lists them)\n",
+		errline("warning: %s: skipped %zu more functions (-v lists them)",
 			ps->text, skipped - WILDCARD_WARN_MAX);
 	if (!added) {
 		if (!n)
-			fprintf(stderr, PROG ": %s: %s: no function matches '%s'\n", ps->text, path,
+			errline("%s: %s: no function matches '%s'", ps->text, path,
 				ps->symbol);
 		else
-			fprintf(stderr, PROG ": %s: none of the %ld matching functions could be probed\n",
+			errline("%s: none of the %ld matching functions could be probed",
 				ps->text, n);
 		goto out;
 	}
@@ -548,7 +659,7 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 		err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset, (char *)ps->text,
 				false);
 		if (err) {
-			fprintf(stderr, PROG ": %s: %s\n", ps->text, lib_error(err));
+			errline("%s: %s", ps->text, lib_error(err));
 			ret = -1;
 		}
 	}
@@ -569,7 +680,7 @@ static void print_counts(void)
 	int width = 0;
 
 	for (size_t i = 0; i < nprobes; i++) {
-		int len = (int)strlen(probes[i].label);
+		int len = fput_text(NULL, probes[i].label);
 
 		if (len > width)
 			width = len;
@@ -583,11 +694,13 @@ static void print_counts(void)
 			json_string(opt.out, probes[i].label);
 			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": %" PRIu64 "}\n", hits,
 				missed);
-		} else if (missed) {
-			fprintf(opt.out, "%-*s  %" PRIu64 "  missed %" PRIu64 "\n", width,
-				probes[i].label, hits, missed);
 		} else {
-			fprintf(opt.out, "%-*s  %" PRIu64 "\n", width, probes[i].label, hits);
+			int len = fput_text(opt.out, probes[i].label);
+
+			fprintf(opt.out, "%*s  %" PRIu64, width - len, "", hits);
+			if (missed)
+				fprintf(opt.out, "  missed %" PRIu64, missed);
+			fputc('\n', opt.out);
 		}
 	}
 }
@@ -635,6 +748,73 @@ static void print_version(void)
 	for (unsigned bit = 1; bit && uprobe_cap_name(bit); bit <<= 1)
 		printf("%s %s %s", bit == 1 ? "" : ",", uprobe_cap_name(bit), caps & bit ? "yes" : "no");
 	printf("\n");
+}
+
+/* The parent of pid from /proc/PID/stat, or -1. */
+static pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	const char *p;
+	int ppid = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	/* pid (comm) state ppid: the comm may hold anything but ends at the last ')' */
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		sscanf(p + 1, " %*c %d", &ppid);
+	fclose(f);
+	return ppid;
+}
+
+/*
+ * -p of ourselves or of one of our ancestors (`-p $$` from a shell): the
+ * process we would stop and hold waits for us, or holds our terminal or
+ * the pipe we write to, and the two of us would wait for each other.
+ * 0, or -1 after printing the one-line error.
+ */
+static int refuse_ancestor(pid_t pid)
+{
+	pid_t a = getpid();
+
+	if (pid == a) {
+		errline("pid %d is " PROG " itself", (int)pid);
+		return -1;
+	}
+	for (unsigned depth = 0; a > 1 && depth < 4096; depth++) {
+		a = parent_of(a);
+		if (a == pid) {
+			errline("pid %d is an ancestor of " PROG " (%s): tracing it would deadlock",
+				(int)pid, depth ? "a parent of its parent" : "its parent");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The spawn ended before the command's entry point, with the command
+ * there: it died (in the dynamic linker, a constructor: its status, as a
+ * shell gives it, and the library's line saying how), or a stop let it go
+ * untraced (then it is waited for, as after a stop in run()).
+ */
+static int spawn_ended(int err, pid_t child)
+{
+	int status = uprobe_tracer_exit_status(tracer, child);
+
+	struct uprobe_tracer *t = tracer;
+
+	if (err != -EINTR)
+		errline("%s", lib_error(err));
+	tracer = NULL; /* before the free: on_signal() may look */
+	uprobe_tracer_free(t);
+	if (err == -EINTR)
+		status = wait_child(child);
+	else if (status >= 0)
+		status = status_to_exit(status);
+	return status >= 0 ? status : EXIT_RUNTIME;
 }
 
 int main(int argc, char **argv)
@@ -720,7 +900,7 @@ int main(int argc, char **argv)
 		usage_error("no probes given");
 	specs = calloc(nspecs, sizeof(*specs));
 	if (!specs) {
-		fprintf(stderr, PROG ": out of memory\n");
+		errline("out of memory");
 		return EXIT_RUNTIME;
 	}
 	for (size_t i = 0; i < nspecs; i++)
@@ -733,7 +913,7 @@ int main(int argc, char **argv)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
-		fprintf(stderr, PROG ": libelf initialisation failed\n");
+		errline("libelf initialisation failed");
 		return EXIT_RUNTIME;
 	}
 	uprobe_set_print(print_fn);
@@ -742,29 +922,45 @@ int main(int argc, char **argv)
 		/* Close-on-exec: the traced command must not inherit the trace file. */
 		opt.out = fopen(opt.out_path, "we");
 		if (!opt.out) {
-			fprintf(stderr, PROG ": %s: %s\n", opt.out_path, strerror(errno));
+			errline("%s: %s", opt.out_path, strerror(errno));
 			return EXIT_RUNTIME;
 		}
 	}
 
 	tracer = uprobe_tracer_new();
 	if (!tracer) {
-		fprintf(stderr, PROG ": %s\n", strerror(errno));
+		errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
 
 	/*
+	 * The command gets the signal state the shell gave us, not our
+	 * handlers: what was ignored stays ignored in it (nohup's SIGHUP, the
+	 * SIGINT of a background job), and the mask is the one we started with.
+	 */
+	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
+	sigemptyset(&orig_ignored);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction cur;
+
+		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+			sigaddset(&orig_ignored, sig);
+	}
+	/*
 	 * No SA_RESTART: the tracer's blocked wait must return so run() sees the
-	 * stop. SIGPIPE (the reader of the trace went away) is caught rather than
-	 * ignored: an ignored signal would stay ignored in the spawned command.
+	 * stop. SIGINT and SIGTERM always stop tracing; SIGHUP and SIGPIPE (the
+	 * reader of the trace went away) only when they were not ignored: under
+	 * nohup the tracer goes on through a hang-up as the command does.
 	 */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sigaction(SIGPIPE, &sa, NULL);
+	if (!sigismember(&orig_ignored, SIGHUP))
+		sigaction(SIGHUP, &sa, NULL);
+	if (!sigismember(&orig_ignored, SIGPIPE))
+		sigaction(SIGPIPE, &sa, NULL);
 
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
@@ -772,25 +968,31 @@ int main(int argc, char **argv)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		err = uprobe_tracer_spawn(tracer, command, &child);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+
+		err = uprobe_tracer_spawn_opts(tracer, command, &child, &so);
+		if (err && child > 0)
+			return spawn_ended(err, child);
 		if (err) {
 			/* The library's message names the program ("spawn: prog: No such file..."). */
 			if (*uprobe_tracer_errmsg(tracer))
-				fprintf(stderr, PROG ": %s\n", lib_error(err));
+				errline("%s", lib_error(err));
 			else
-				fprintf(stderr, PROG ": cannot run '%s': %s\n", command[0],
+				errline("cannot run '%s': %s", command[0],
 					strerror(-err));
 			return give_up(0);
 		}
 		spawned = true;
 		target = child;
 	} else {
+		if (refuse_ancestor(opt.pid))
+			return give_up(0);
 		err = uprobe_tracer_attach(tracer, opt.pid);
 		if (err) {
 			if (*uprobe_tracer_errmsg(tracer))
-				fprintf(stderr, PROG ": %s\n", lib_error(err));
+				errline("%s", lib_error(err));
 			else
-				fprintf(stderr, PROG ": cannot attach to pid %d: %s\n", (int)opt.pid,
+				errline("cannot attach to pid %d: %s", (int)opt.pid,
 					strerror(-err));
 			return give_up(0);
 		}
@@ -804,7 +1006,7 @@ int main(int argc, char **argv)
 	if (!stop_requested) {
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
-			fprintf(stderr, PROG ": %s\n", lib_error(err));
+			errline("%s", lib_error(err));
 	}
 	/* run() returned early (a stop or a failure): tracees are still attached. */
 	if (stop_requested || err < 0) {
@@ -812,7 +1014,7 @@ int main(int argc, char **argv)
 		int derr = uprobe_tracer_detach(tracer);
 
 		if (derr < 0) {
-			fprintf(stderr, PROG ": detach: %s\n", lib_error(derr));
+			errline("detach: %s", lib_error(derr));
 			detached = false;
 			err = err < 0 ? err : derr;
 		}
@@ -821,7 +1023,7 @@ int main(int argc, char **argv)
 	if (opt.count)
 		print_counts();
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
-		fprintf(stderr, PROG ": %s: %s\n", opt.out_path ? opt.out_path : "stdout",
+		errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
 			strerror(errno));
 		err = err < 0 ? err : -EIO;
 	}

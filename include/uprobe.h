@@ -199,16 +199,60 @@ UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void);
  * have). Probes added now on the executable or those libraries are live
  * before the program's first instruction. The process is killed if the
  * tracer exits (PTRACE_O_EXITKILL). *pid receives its pid (may be NULL).
+ * Until the entry point every stop is handled as in uprobe_tracer_run():
+ * signals are delivered to the program (one a library constructor raises,
+ * a crash in the dynamic linker), threads it creates are traced, forks
+ * follow uprobe_tracer_follow_forks(). The program's signal dispositions
+ * and mask are the calling thread's, as fork and exec make them (caught
+ * signals back to their default); see uprobe_tracer_spawn_opts().
  * Errors: -ENOENT/-EACCES/-ENOEXEC the program cannot be executed (errno of
- * execvp), -EPERM ptrace not allowed, -ECHILD it exited before its entry.
+ * execvp), -EPERM ptrace not allowed;
+ * -ECHILD it ended before its entry point (killed by a signal before or
+ *   during its exec, a crash in the dynamic linker or a constructor, an
+ *   exit): *pid is set, uprobe_tracer_exit_status() gives its status, and
+ *   the message says how it ended;
+ * -EINTR uprobe_tracer_stop() was called meanwhile (from a signal handler
+ *   of the calling thread, or another thread): before its exec the child
+ *   is killed (*pid not set); after it, the program is let go untraced and
+ *   *pid is set, for the caller to wait for it.
+ * Waits only for the program: a program that never reaches its entry
+ * point (a constructor that never returns) keeps it waiting until
+ * uprobe_tracer_stop().
  */
 UPROBE_API int uprobe_tracer_spawn(struct uprobe_tracer *t, char *const argv[], pid_t *pid);
+
+struct uprobe_spawn_opts {
+	size_t sz; /* sizeof(struct uprobe_spawn_opts), for ABI growth */
+	/*
+	 * The signal mask the program starts with; NULL: the calling thread's.
+	 * (glibc's own internal signals cannot be blocked.)
+	 */
+	const sigset_t *sigmask;
+	/*
+	 * The signals the program starts with ignored (SIG_IGN); every other
+	 * starts with its default action. NULL: those the calling process
+	 * ignores. A tracer that catches signals for itself (SIGINT, SIGHUP)
+	 * passes here those that were ignored when it started, so that the
+	 * program inherits them as from a shell (nohup's SIGHUP).
+	 */
+	const sigset_t *sigignore;
+};
+#define uprobe_spawn_opts__last_field sigignore
+
+/*
+ * uprobe_tracer_spawn() with options (NULL: the same). Errors as there,
+ * and -EINVAL for non-zero bytes in opts beyond the fields this library
+ * knows.
+ */
+UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const argv[], pid_t *pid,
+					const struct uprobe_spawn_opts *opts);
 
 /*
  * Attaches to a running process and all its threads (PTRACE_SEIZE); probes
  * already added apply to it. The process keeps running.
- * Errors: -ESRCH no such process, -EPERM not allowed or already traced,
- * -EEXIST already attached to this tracer.
+ * Errors: -ESRCH no such process, or a zombie (exited, not yet reaped),
+ * -EPERM not allowed or already traced, or its main thread has exited,
+ * -EEXIST already attached to this tracer. The message says which.
  */
 UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid);
 

@@ -309,6 +309,12 @@ struct proc {
 	unsigned ntasks;
 	bool spawned;
 	bool at_entry;         /* reached the spawn-time entry breakpoint */
+	/*
+	 * Spawning: the entry breakpoint holds the thread for
+	 * uprobe_tracer_spawn() to return, instead of planting the probes and
+	 * going on. Every other stop before it is handled as in run().
+	 */
+	bool spawn_hold;
 	bool fork_child;       /* fork child being cleaned before detach */
 	uint64_t entry;        /* AT_ENTRY */
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */

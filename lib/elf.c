@@ -1066,8 +1066,12 @@ int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen)
 				goto out;
 			}
 		}
+		/* a FIFO would block the open until a writer came, a device may act on it */
+		if (!S_ISREG(st.st_mode))
+			goto not_regular;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: should it have become a FIFO meanwhile, the open still returns */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st)) {
 		err = -errno;
 		set_why(why, whylen, "'%s': %s", path, strerror(-err));
@@ -1080,7 +1084,13 @@ int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen)
 			goto out;
 		}
 	}
-	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
+	if (!S_ISREG(st.st_mode)) {
+not_regular:
+		err = -ENOEXEC;
+		set_why(why, whylen, "'%s': not a regular file", path);
+		goto out;
+	}
+	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
 		err = -ENOEXEC;
 		set_why(why, whylen, "'%s': not an x86-64 ELF file", path);
 		goto out;

@@ -240,6 +240,7 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 	const char *why = "no thread to inject through";
 	struct ring *r;
 	struct task *k;
+	pid_t pid;
 	int err;
 
 	if (p->ring)
@@ -251,8 +252,15 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 		return -ENOMEM;
 	/* the user's last error message is not ours to replace */
 	memcpy(saved, t->errmsg, sizeof(saved));
+	pid = p->pid;
 	task_mark_running(t, p);
 	err = task_stop_all(t, p);
+	/* holding it handles its stops: killed meanwhile, it is gone, p with it */
+	if (proc_find(t, pid) != p) {
+		free(r);
+		memcpy(t->errmsg, saved, sizeof(saved));
+		return -ESRCH;
+	}
 	k = err ? NULL : xol_stopped_task(t, p);
 	if (!k)
 		err = err ? err : -ESRCH;
@@ -294,14 +302,14 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 							: "not at all");
 	} else {
 		free(r);
-		if (proc_find(t, p->pid) == p) {
+		if (proc_find(t, pid) == p) {
 			p->ring_failed = true;
 			pr_debug("pid %d: no hit ring, no-stop probes stop: %s (%s)", p->pid, why,
 				 strerror(-err));
 		}
 	}
 	memcpy(t->errmsg, saved, sizeof(saved));
-	if (proc_find(t, p->pid) == p)
+	if (proc_find(t, pid) == p)
 		task_release(t, p);
 	return err;
 }

@@ -311,7 +311,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		task_setregs(k);
 		p->at_entry = true;
 		hold(k);
-		if (!k->want_stop) {
+		if (!k->want_stop && !p->spawn_hold) {
 			/* An exec in run(): the new image is ready, plant and go. */
 			probe_plant_all(t, p);
 			task_resume(k);

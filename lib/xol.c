@@ -123,12 +123,16 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	struct xol_area *a = NULL;
 	struct task *k;
 	int64_t ret = -ENOMEM;
+	pid_t pid = p->pid;
 	int err, tries;
 
 	task_mark_running(t, p);
 	err = task_stop_all(t, p);
+	/* holding it handles its stops: killed meanwhile, it is gone, p with it */
+	if (proc_find(t, pid) != p)
+		return tracer_err(t, -ESRCH, "pid %d: it ended", pid);
 	if (err)
-		return tracer_err(t, err, "pid %d: cannot stop its threads", p->pid);
+		return tracer_err(t, err, "pid %d: cannot stop its threads", pid);
 	k = xol_stopped_task(t, p);
 	if (!k) {
 		err = tracer_err(t, -ESRCH, "pid %d: no thread left", p->pid);
@@ -221,7 +225,8 @@ int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 		return 0;
 	if (!p->inline_mode && !p->xol_denied) {
 		err = area_create(t, p, near, &a);
-		if (!err || !p->xol_denied)
+		/* -ESRCH: p may be freed */
+		if (!err || err == -ESRCH || !p->xol_denied)
 			return err;
 	}
 	/* no area: injected calls return to the inline trampoline instead */

@@ -854,10 +854,200 @@ t_spawn_sigint()
 	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt $n ] || fail "hits '$got' not within (0, $n)"
 }
 
+# Stops before the command's entry point (crash's library constructor, CRASH_EARLY): a
+# handled signal is delivered and tracing goes on; a death gives the command's own status
+# and one line saying how; SIGTERM/SIGINT let the command go at once and it finishes untraced.
+t_early()
+{
+	local sig tr cr
+
+	CRASH_EARLY=usr1 run "$CRASH" early
+	expect_rc 0
+	expect_eq "$(cat "$tmp/out")" "usr1=1" "untraced"
+	CRASH_EARLY=usr1 run "$UT" --count u:crash:main -- "$CRASH" early
+	expect_rc 0
+	no_stderr
+	expect_eq "$(head -n 1 "$tmp/out")" "usr1=1" "the constructor's signal reached its handler"
+	expect_eq "$(hits u:crash:main "$tmp/out")" 1 "main traced after the early signal"
+
+	CRASH_EARLY=segv run "$UT" --count u:crash:main -- "$CRASH" 0
+	expect_rc 139
+	one_error_line "killed by SIGSEGV before its entry point"
+	CRASH_EARLY=exit run "$UT" -o "$tmp/trace" u:crash:main -- "$CRASH" 0
+	expect_rc 9
+	one_error_line "exited with status 9 before its entry point"
+	[ ! -s "$tmp/trace" ] || fail "a trace of a program that never started: $(cat "$tmp/trace")"
+
+	for sig in TERM INT; do
+		CRASH_EARLY=sleep "$UT" --count u:crash:main -- "$CRASH" early >"$tmp/out" 2>"$tmp/err" &
+		tr=$!
+		bg_pids+=("$tr")
+		wait_for 10 has_child "$tr"
+		cr=$(cat "/proc/$tr/task/$tr/children")
+		cr=${cr%% *}
+		bg_pids+=("$cr")
+		wait_for 10 traced_by "$cr" "$tr"
+		# past its exec (a stop before it kills the child: the program never ran)
+		wait_for 10 runs_crash "$cr"
+		sleep 0.2
+		kill "-$sig" "$tr"
+		# let go within a second, while its constructor still sleeps
+		wait_for 1 untraced "$cr"
+		alive "$cr" || fail "the command died on SIG$sig to the tracer"
+		reap "$tr"
+		[ "$wrc" -eq 0 ] || fail "tracer exited $wrc after SIG$sig, expected the command's 0"
+		no_stderr
+		expect_eq "$(cat "$tmp/out")" "usr1=0" "the command's output after SIG$sig"
+	done
+}
+
+runs_crash()
+{
+	[ "$(readlink "/proc/$1/exe")" = "$CRASH" ]
+}
+
+# The command starts with the signal dispositions and mask the tracer was given, not the
+# tracer's own handlers: the same SigIgn/SigBlk as run untraced (python sets them up, and
+# ignores SIGPIPE itself), and under nohup.
+t_signal_state()
+{
+	local wrap
+
+	need_python
+	wrap='import os, signal as s, sys
+s.pthread_sigmask(s.SIG_BLOCK, [s.SIGUSR1, s.SIGWINCH])
+s.signal(s.SIGINT, s.SIG_IGN)
+s.signal(s.SIGUSR2, s.SIG_IGN)
+os.execvp(sys.argv[1], sys.argv[1:])'
+	run python3 -c "$wrap" grep -E '^Sig(Blk|Ign):' /proc/self/status
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected"
+	grep -q '^SigBlk:.*0000000008000200$' "$tmp/expected" || fail "set-up: $(cat "$tmp/expected")"
+	run python3 -c "$wrap" "$UT" --count -o "$tmp/c" u:libc:malloc -- \
+		grep -E '^Sig(Blk|Ign):' /proc/self/status
+	expect_rc 0
+	no_stderr
+	cmp -s "$tmp/out" "$tmp/expected" ||
+		fail "signal state: $(tr '\n' ' ' <"$tmp/out"), untraced: $(tr '\n' ' ' <"$tmp/expected")"
+
+	run nohup grep -E '^Sig(Blk|Ign):' /proc/self/status
+	cp "$tmp/out" "$tmp/expected"
+	grep -q '^SigIgn:.*[13579bdf]$' "$tmp/expected" || fail "nohup does not ignore SIGHUP: $(cat "$tmp/expected")"
+	run nohup "$UT" --count -o "$tmp/c" u:libc:malloc -- grep -E '^Sig(Blk|Ign):' /proc/self/status
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected" ||
+		fail "under nohup: $(tr '\n' ' ' <"$tmp/out"), untraced: $(tr '\n' ' ' <"$tmp/expected")"
+}
+
+# Inputs that would make the tracer wait for ever are refused at once with one line: -p of
+# itself or of an ancestor (`-p $$` from a shell), a FIFO or a device as BINARY.
+t_refuse()
+{
+	run bash -c '"$0" --count -p $$ u:libc:malloc; exit $?' "$UT"
+	expect_rc 1
+	one_error_line "is an ancestor of uprobe-trace (its parent)"
+	# bash's parent is the timeout of run()
+	run bash -c '"$0" --count -p $PPID u:libc:malloc; exit $?' "$UT"
+	expect_rc 1
+	one_error_line "is an ancestor of uprobe-trace (a parent of its parent)"
+	run bash -c 'exec "$0" --count -p $$ u:libc:malloc' "$UT"
+	expect_rc 1
+	one_error_line "is uprobe-trace itself"
+
+	mkfifo "$tmp/fifo" || fail "mkfifo"
+	BOUND=10 run "$UT" --count "u:$tmp/fifo:foo" -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "$tmp/fifo': not a regular file"
+	[ ! -s "$tmp/out" ] || fail "the demo ran"
+	BOUND=10 run "$UT" --count "u:$tmp/fifo:f*" -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "$tmp/fifo: not a regular file"
+	BOUND=10 run "$UT" --count u:/dev/null:foo -- "$DEMO" 1
+	expect_rc 1
+	one_error_line "/dev/null': not a regular file"
+}
+
+# Symbol names come from files anyone can write: one holding a terminal escape sequence
+# (crash's segv renamed ESC[2J in .strtab) is printed escaped in per-hit lines, counts and
+# warnings, never raw; --json escapes it its own way.
+t_escape()
+{
+	local esc
+
+	need_python
+	cp "$CRASH" "$tmp/crash2" || fail "cp"
+	python3 - "$tmp/crash2" <<'EOF2' || fail "cannot rename segv in .strtab"
+import struct, sys
+b = bytearray(open(sys.argv[1], "rb").read())
+shoff, = struct.unpack_from("<Q", b, 0x28)
+shentsize, shnum, shstrndx = struct.unpack_from("<HHH", b, 0x3a)
+def sec(i):
+    name, typ, flags, addr, off, size = struct.unpack_from("<IIQQQQ", b, shoff + i * shentsize)
+    return name, typ, off, size
+_, _, stroff, _ = sec(shstrndx)
+for i in range(shnum):
+    name, typ, off, size = sec(i)
+    if b[stroff + name:].startswith(b".strtab\0"):
+        at = b.find(b"\0segv\0", off, off + size)
+        assert at > 0
+        b[at + 1:at + 5] = b"\x1b[2J"
+        open(sys.argv[1], "wb").write(b)
+        sys.exit(0)
+sys.exit(1)
+EOF2
+	# the copy finds crash's library where crash is
+	export LD_LIBRARY_PATH="$(dirname "$CRASH")"
+	esc='u:'"$tmp"'/crash2:\x1b[2J'
+	run "$UT" -o "$tmp/h" "u:$tmp/crash2:*" -- "$tmp/crash2" segv
+	expect_rc 139
+	grep -q $'\x1b' "$tmp/h" "$tmp/err" && fail "a raw ESC was printed"
+	expect_eq "$(grep -cF " $esc arg0=" "$tmp/h")" 1 "escaped hit line"
+	run "$UT" --count -o "$tmp/c" "u:$tmp/crash2:*" -- "$tmp/crash2" segv
+	expect_rc 139
+	grep -q $'\x1b' "$tmp/c" "$tmp/err" && fail "a raw ESC was printed with --count"
+	# (not hits(): awk -v would turn the \x1b back into an ESC)
+	expect_eq "$(grep -F "$esc " "$tmp/c" | awk '{ print $2 }')" 1 "escaped count line"
+	run "$UT" --json --count -o "$tmp/c" "u:$tmp/crash2:*" -- "$tmp/crash2" segv
+	grep -qF '\u001b[2J"' "$tmp/c" || fail "--json: $(cat "$tmp/c")"
+	# a message naming it: the probe on the escaped name of an instruction's middle byte
+	run "$UT" --count "u:$tmp/crash2:*+1" -- "$tmp/crash2" segv
+	grep -q $'\x1b' "$tmp/err" && fail "a raw ESC in a warning"
+	return 0
+}
+
+# -p of a zombie: one line saying it is a zombie, not "Operation not permitted".
+t_zombie()
+{
+	local sl z
+
+	need_attach
+	# the shell forks a short sleep and becomes a long one, which never reaps it (the short
+	# one outlives the exec: a shell reaps a child that ended before it execs)
+	bash -c 'sleep 0.3 & exec sleep 30' &
+	sl=$!
+	bg_pids+=("$sl")
+	wait_for 10 has_child "$sl"
+	z=$(cat "/proc/$sl/task/$sl/children")
+	z=${z%% *}
+	[ -n "$z" ] || fail "no child of $sl"
+	wait_for 10 is_zombie "$z"
+	run "$UT" --count -p "$z" u:libc:malloc
+	expect_rc 1
+	one_error_line "pid $z is a zombie"
+	grep -q "not permitted" "$tmp/err" && fail "blames permissions: $(cat "$tmp/err")"
+	return 0
+}
+
+is_zombie()
+{
+	[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
-	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint)
+	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
+	signal_state | refuse | escape | zombie)
 	"t_$CASE"
 	;;
 *)

@@ -4,10 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+int crash_early_usr1(void);
+
 /*
- * usage: crash segv|abort|ill|N
+ * usage: crash segv|abort|ill|early|N
+ * (CRASH_EARLY in the environment makes its library end or signal itself
+ * before the entry point: crash_early.c.)
  * segv: a real invalid memory access (SIGSEGV); abort: SIGABRT; ill: ud2
- * (SIGILL); N: exit(N). Faults come from the program's own instructions, not
+ * (SIGILL); early: prints how many SIGUSR1 crash_early.c's handler took; N: exit(N). Faults come from the program's own instructions, not
  * from kill(), so the tracer has to pass on a genuine fault signal.
  */
 __attribute__((noinline)) static void segv(void)
@@ -27,5 +31,7 @@ int main(int argc, char **argv)
 		abort();
 	else if (!strcmp(argv[1], "ill"))
 		__asm__ volatile("ud2");
+	else if (!strcmp(argv[1], "early"))
+		printf("usr1=%d\n", crash_early_usr1());
 	return atoi(argv[1]);
 }

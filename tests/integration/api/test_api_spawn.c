@@ -3,10 +3,11 @@
 #include <dirent.h>
 #include <pthread.h>
 #include <sys/prctl.h>
+#include <time.h>
 
 #include "tracee_test.h"
 
-static const char *g_exit;
+static const char *g_exit, *g_early;
 
 /* No zombie or stray child is left behind by the library. */
 static void assert_no_children(void)
@@ -300,6 +301,278 @@ static void test_tracer_exit_leaves_nothing(void **state)
 	}
 }
 
+
+/* ---- stops before the entry point (API_EARLY: what api_early's library constructor does) ---- */
+
+/* Spawns api_early with API_EARLY=mode: the spawn's result, *pid set whenever there was a process. */
+static int spawn_early(struct ctx *c, const char *mode, pid_t *pid)
+{
+	char *argv[] = { (char *)g_early, NULL };
+	int r;
+
+	*pid = 0;
+	setenv("API_EARLY", mode, 1);
+	r = spawn_out(c, argv, pid);
+	unsetenv("API_EARLY");
+	return r;
+}
+
+static uint64_t g_early_hits;
+
+/* The program is traced from its entry point on: its probe counts every call. */
+static void add_early_probe(struct ctx *c, struct uprobe **p)
+{
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &g_early_hits);
+
+	g_early_hits = 0;
+	*p = uprobe_add(c->t, g_early, "early_work", 0, &o);
+	if (!*p) {
+		print_error("uprobe_add: %s\n", uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+}
+
+/*
+ * A library constructor raises a SIGUSR1 it handles, before the entry
+ * point: the signal reaches its handler and the spawn goes on to the entry
+ * point, with the probe in place (it used to be held there for ever).
+ */
+static void test_signal_before_entry(void **state)
+{
+	struct ctx *c = *state;
+	struct uprobe *p;
+	pid_t pid;
+	int st;
+
+	assert_int_equal(spawn_early(c, "usr1", &pid), 0);
+	assert_false(g_wd_fired);
+	add_early_probe(c, &p);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	read_out(c);
+	assert_int_equal(kv(c->outbuf, "usr1"), 1);
+	assert_int_equal(kv(c->outbuf, "sum"), 30);
+	assert_int_equal(uprobe_hits(p), 5);
+	st = uprobe_tracer_exit_status(c->t, pid);
+	assert_true(st >= 0 && WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 3);
+}
+
+/* It ends before its entry point: -ECHILD, its pid, its status, a message that says how. */
+static void early_end(struct ctx *c, const char *mode, const char *msg, int want_sig, int want_exit)
+{
+	pid_t pid;
+	int st;
+
+	errno = 0;
+	assert_int_equal(spawn_early(c, mode, &pid), -ECHILD);
+	assert_int_equal(errno, ECHILD);
+	assert_false(g_wd_fired);
+	assert_true(pid > 0);
+	st = uprobe_tracer_exit_status(c->t, pid);
+	if (st < 0 || (want_sig && (!WIFSIGNALED(st) || WTERMSIG(st) != want_sig)) ||
+	    (!want_sig && (!WIFEXITED(st) || WEXITSTATUS(st) != want_exit))) {
+		print_error("%s: status %#x, want signal %d / exit %d\n", mode, st, want_sig,
+			    want_exit);
+		fail();
+	}
+	if (!strstr(uprobe_tracer_errmsg(c->t), msg) || strchr(uprobe_tracer_errmsg(c->t), '\n')) {
+		print_error("%s: message '%s' does not say '%s'\n", mode, uprobe_tracer_errmsg(c->t),
+			    msg);
+		fail();
+	}
+	/* reaped by the library, nothing left */
+	errno = 0;
+	assert_int_equal(waitpid(pid, &st, WNOHANG | __WALL), -1);
+	assert_int_equal(errno, ECHILD);
+	/* the tracer is still usable */
+	{
+		char *argv[] = { "true", NULL };
+		pid_t p2;
+
+		assert_int_equal(spawn_out(c, argv, &p2), 0);
+		assert_int_equal(uprobe_tracer_run(c->t), 0);
+		st = uprobe_tracer_exit_status(c->t, p2);
+		assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+}
+
+/* A crash in a library constructor, inside the dynamic linker's start-up. */
+static void test_crash_before_entry(void **state)
+{
+	early_end(*state, "segv", "killed by SIGSEGV before its entry point", SIGSEGV, 0);
+}
+
+static void test_exit_before_entry(void **state)
+{
+	early_end(*state, "exit", "exited with status 9 before its entry point", 0, 9);
+}
+
+static struct uprobe_tracer *g_stop_tracer;
+
+static void on_stop_timer(int sig)
+{
+	uprobe_tracer_stop(g_stop_tracer);
+}
+
+/*
+ * uprobe_tracer_stop() from a signal handler while the program is still in
+ * a constructor (sleeping 2 s): the spawn returns at once with -EINTR
+ * and the program's pid, the program is let go untraced and ends as
+ * untraced.
+ */
+static void test_stop_during_spawn(void **state)
+{
+	struct ctx *c = *state;
+	struct sigevent sev = { .sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2 };
+	struct itimerspec its = { .it_value = { 0, 100 * 1000000 } };
+	struct sigaction sa = { .sa_handler = on_stop_timer };
+	char path[64], line[256], *v;
+	timer_t timer;
+	double t0;
+	pid_t pid;
+	int st, r;
+
+	g_stop_tracer = c->t;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGUSR2, &sa, NULL), 0);
+	assert_int_equal(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
+	assert_int_equal(timer_settime(timer, 0, &its, NULL), 0);
+	t0 = now_s();
+	r = spawn_early(c, "sleep", &pid);
+	timer_delete(timer);
+	signal(SIGUSR2, SIG_DFL);
+	if (r != -EINTR) {
+		print_error("spawn: %d (%s), want -EINTR\n", r, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	/* well before the constructor's 2 s were over */
+	if (now_s() - t0 > 1.5) {
+		print_error("spawn returned after %.2f s, the stop came after 0.1 s\n", now_s() - t0);
+		fail();
+	}
+	assert_true(pid > 0);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	{
+		FILE *f = fopen(path, "r");
+
+		v = NULL;
+		while (f && fgets(line, sizeof(line), f))
+			if (!strncmp(line, "TracerPid:", 10))
+				v = line + 10;
+		if (f)
+			fclose(f);
+	}
+	assert_non_null(v);
+	assert_int_equal(atoi(v), 0);
+	st = wait_child(c, pid);
+	assert_true(st >= 0 && WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 3);
+	read_out(c);
+	assert_int_equal(kv(c->outbuf, "sum"), 30);
+	assert_int_equal(kv(c->outbuf, "usr1"), 0);
+}
+
+/* ---- the program's signal dispositions and mask ---- */
+
+/* The SigIgn: and SigBlk: masks that `grep` reports of itself, run by spawn with opts. */
+static void spawned_sigs(struct ctx *c, const struct uprobe_spawn_opts *o, uint64_t *ign,
+			 uint64_t *blk)
+{
+	char *argv[] = { "grep", "-E", "^Sig(Ign|Blk):", "/proc/self/status", NULL };
+	pid_t pid;
+	int st;
+
+	/* fd 1 is c->out: this run's lines only */
+	assert_int_equal(ftruncate(1, 0), 0);
+	assert_int_equal(lseek(1, 0, SEEK_SET), 0);
+	if (uprobe_tracer_spawn_opts(c->t, argv, &pid, o)) {
+		print_error("spawn: %s\n", uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	ctx_track(c, pid);
+	fflush(stdout);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	st = uprobe_tracer_exit_status(c->t, pid);
+	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	read_out(c);
+	assert_non_null(strstr(c->outbuf, "SigIgn:"));
+	*ign = strtoull(strstr(c->outbuf, "SigIgn:") + 7, NULL, 16);
+	*blk = strtoull(strstr(c->outbuf, "SigBlk:") + 7, NULL, 16);
+}
+
+#define BIT(sig) (1ull << ((sig) - 1))
+
+/*
+ * A tracer that catches SIGINT and SIGHUP for itself, ignores SIGQUIT and
+ * blocks SIGTERM. By default the program gets what fork and exec make of
+ * that (SIGQUIT ignored, SIGTERM blocked, the caught ones default); with
+ * .sigignore and .sigmask, exactly those.
+ */
+static void test_spawn_signal_state(void **state)
+{
+	struct ctx *c = *state;
+	struct sigaction sa = { .sa_handler = on_stop_timer }, old_int, old_hup, old_quit;
+	sigset_t block, old_mask, ign, mask;
+	uint64_t got_ign, got_blk;
+	int fd;
+
+	/* stdout of grep into c->out, as spawn_out() does */
+	fd = open(c->out, O_WRONLY | O_TRUNC | O_CLOEXEC);
+	assert_true(fd >= 0);
+	int saved = fcntl(1, F_DUPFD_CLOEXEC, 10);
+
+	dup2(fd, 1);
+	close(fd);
+	g_stop_tracer = NULL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGHUP, &sa, &old_hup);
+	signal(SIGQUIT, SIG_IGN);
+	sigaction(SIGQUIT, NULL, &old_quit);
+	sigemptyset(&block);
+	sigaddset(&block, SIGTERM);
+	sigprocmask(SIG_BLOCK, &block, &old_mask);
+
+	spawned_sigs(c, NULL, &got_ign, &got_blk);
+	if (got_ign != BIT(SIGQUIT) || got_blk != BIT(SIGTERM)) {
+		print_error("defaults: SigIgn %#llx SigBlk %#llx, want %#llx %#llx\n",
+			    (unsigned long long)got_ign, (unsigned long long)got_blk,
+			    BIT(SIGQUIT), BIT(SIGTERM));
+		fail();
+	}
+
+	sigemptyset(&ign);
+	sigaddset(&ign, SIGHUP);
+	sigaddset(&ign, SIGUSR2);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGWINCH);
+	UPROBE_OPTS(uprobe_spawn_opts, o, .sigignore = &ign, .sigmask = &mask);
+	spawned_sigs(c, &o, &got_ign, &got_blk);
+	if (got_ign != (BIT(SIGHUP) | BIT(SIGUSR2)) || got_blk != (BIT(SIGUSR1) | BIT(SIGWINCH))) {
+		print_error("opts: SigIgn %#llx SigBlk %#llx\n", (unsigned long long)got_ign,
+			    (unsigned long long)got_blk);
+		fail();
+	}
+
+	/* unknown bytes past the known fields are refused */
+	struct {
+		struct uprobe_spawn_opts o;
+		long extra;
+	} big = { .o = { .sz = sizeof(big) }, .extra = 1 };
+	char *argv[] = { "true", NULL };
+
+	assert_int_equal(uprobe_tracer_spawn_opts(c->t, argv, NULL, &big.o), -EINVAL);
+
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	signal(SIGQUIT, SIG_DFL);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	dup2(saved, 1);
+	close(saved);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -308,14 +581,17 @@ int main(int argc, char **argv)
 		T(test_path_true),	 T(test_path_false),	    T(test_missing_program),
 		T(test_not_executable), T(test_exit_code),	    T(test_killed_by_segv),
 		T(test_killed_by_abort), T(test_exit_status_unknown), T(test_foreign_child_kept),
-		T(test_tracer_exit_leaves_nothing),
+		T(test_tracer_exit_leaves_nothing), T(test_signal_before_entry),
+		T(test_crash_before_entry), T(test_exit_before_entry), T(test_stop_during_spawn),
+		T(test_spawn_signal_state),
 	};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s API_EXIT\n", argv[0]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s API_EXIT API_EARLY\n", argv[0]);
 		return 2;
 	}
 	g_exit = argv[1];
+	g_early = argv[2];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_spawn", tests, NULL, NULL);
 }

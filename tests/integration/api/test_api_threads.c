@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Probes in multi-threaded and forking programs: exact counts, children left unharmed. */
+#include <pthread.h>
+
 #include "tracee_test.h"
 
 static const char *g_threads, *g_fork, *g_vfork;
@@ -309,6 +311,88 @@ static void test_vfork_children(void **state)
 	assert_int_equal(uprobe_hits(pe), r.exec_parent + r.exec_other);
 }
 
+struct killer {
+	pid_t pid;
+	unsigned ms;
+};
+
+static void *kill_later(void *arg)
+{
+	struct killer *k = arg;
+
+	sleep_ms(k->ms);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+/*
+ * A 200-thread program killed (SIGKILL) while traced, 20 times, at moments
+ * from "threads still being created" to "every thread hitting the probe":
+ * run() returns 0 within a bounded time with the kill as the exit status,
+ * and once the tracer is freed no child of ours is left, running or
+ * unreaped.
+ */
+static void test_kill_200_threads(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_threads, "200", "60000", "exit", NULL };
+
+	for (unsigned i = 0; i < 20; i++) {
+		struct killer k = { .ms = (i % 10) * 15 };
+		uint64_t hits = 0;
+		pthread_t th;
+		double t0;
+		pid_t pid;
+		int st;
+
+		if (!c->t) {
+			c->t = test_tracer_new();
+			assert_non_null(c->t);
+			g_wd_tracer = c->t;
+		}
+		/* each round within its own bound: 20 of them on a busy machine may take long */
+		wd_arm(30);
+		assert_int_equal(spawn_out(c, argv, &pid), 0);
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &hits);
+		struct uprobe *p = uprobe_add(c->t, g_threads, "thread_work", 0, &o);
+
+		assert_non_null(p);
+		k.pid = pid;
+		t0 = now_s();
+		assert_int_equal(pthread_create(&th, NULL, kill_later, &k), 0);
+		st = uprobe_tracer_run(c->t);
+		pthread_join(th, NULL);
+		if (st || g_wd_fired) {
+			print_error("round %u: run: %d %s%s\n", i, st, uprobe_tracer_errmsg(c->t),
+				    g_wd_fired ? " (watchdog)" : "");
+			fail();
+		}
+		if (now_s() - t0 > 25) {
+			print_error("round %u: run() took %.1f s after the kill\n", i, now_s() - t0);
+			fail();
+		}
+		st = uprobe_tracer_exit_status(c->t, pid);
+		if (st < 0 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) {
+			print_error("round %u (kill after %u ms, %llu hits): status %#x, want SIGKILL\n",
+				    i, k.ms, (unsigned long long)hits, st);
+			fail();
+		}
+		assert_int_equal(uprobe_hits(p), hits);
+		uprobe_tracer_free(c->t);
+		c->t = NULL;
+		g_wd_tracer = NULL;
+		ctx_untrack(c, pid);
+		/* the tracee, its threads and the waker are all reaped */
+		errno = 0;
+		st = waitpid(-1, NULL, WNOHANG | __WALL);
+		if (st != -1 || errno != ECHILD) {
+			print_error("round %u: a child is left: waitpid -> %d (errno %d)\n", i, st,
+				    errno);
+			fail();
+		}
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -320,6 +404,7 @@ int main(int argc, char **argv)
 		T(test_follow_fork_children),
 		T(test_exit_while_hitting),
 		T(test_vfork_children),
+		T(test_kill_200_threads),
 	};
 
 	if (argc < 4) {

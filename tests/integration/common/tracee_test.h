@@ -221,7 +221,8 @@ TT_FN int spawn_out(struct ctx *c, char *const argv[], pid_t *pid)
 	e = errno;
 	dup2(saved, 1);
 	close(saved);
-	if (r == 0) {
+	/* a process that ended or was let go during the spawn has a pid too (-ECHILD, -EINTR) */
+	if (p > 0) {
 		ctx_track(c, p);
 		if (pid)
 			*pid = p;

@@ -54,10 +54,10 @@ static void *spinner(void *arg)
 int main(int argc, char **argv)
 {
 	int nt = argc > 1 ? atoi(argv[1]) : 4;
-	pthread_t th[64];
+	pthread_t th[256];
 
 	n_calls = argc > 2 ? atoi(argv[2]) : 1000;
-	if (nt < 1 || nt > 64)
+	if (nt < 1 || nt > 256)
 		return 2;
 	if (argc > 3 && !strcmp(argv[3], "exit")) {
 		pthread_barrier_init(&go, NULL, nt + 1);

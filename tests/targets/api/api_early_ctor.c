@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* A library whose constructor, before the program's entry point, does what API_EARLY says. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t usr1_seen;
+
+static void on_usr1(int sig)
+{
+	usr1_seen++;
+}
+
+/* How many SIGUSR1 the constructor's handler took (the program prints it). */
+int early_usr1_seen(void)
+{
+	return usr1_seen;
+}
+
+/*
+ * API_EARLY: usr1 raises a handled SIGUSR1; segv makes a real invalid
+ * access; exit ends with _exit(9); sleep waits 2 s first (a moment to
+ * stop the tracer in); unset or anything else: nothing.
+ */
+__attribute__((constructor)) static void early(void)
+{
+	const char *m = getenv("API_EARLY");
+
+	if (!m)
+		return;
+	if (!strcmp(m, "usr1")) {
+		signal(SIGUSR1, on_usr1);
+		raise(SIGUSR1);
+	} else if (!strcmp(m, "segv")) {
+		int *volatile bad = (int *)8;
+
+		*bad = 1;
+	} else if (!strcmp(m, "exit")) {
+		_exit(9);
+	} else if (!strcmp(m, "sleep")) {
+		struct timespec ts = { 2, 0 };
+
+		while (nanosleep(&ts, &ts) < 0)
+			;
+	}
+}
