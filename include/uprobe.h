@@ -193,31 +193,40 @@ UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void);
 
 /*
  * Runs argv[0] (searched in PATH when it has no '/') as a new traced process
- * and returns with it stopped at the entry point of its executable: the
- * dynamic linker has mapped the libraries the program needs at start-up, and
- * no instruction of the program's own code has run (library constructors
- * have). Probes added now on the executable or those libraries are live
- * before the program's first instruction. The process is killed if the
- * tracer exits (PTRACE_O_EXITKILL). *pid receives its pid (may be NULL).
- * Until the entry point every stop is handled as in uprobe_tracer_run():
- * signals are delivered to the program (one a library constructor raises,
- * a crash in the dynamic linker), threads it creates are traced, forks
+ * and returns with it stopped before any code of the program or of its
+ * libraries has run:
+ * - a dynamically linked program (glibc's loader): where the dynamic
+ *   linker tells a debugger that the start-up link map is complete, in
+ *   its _dl_debug_state() with _r_debug.r_state RT_CONSISTENT: every
+ *   library needed at start-up (DT_NEEDED, LD_PRELOAD) is mapped and
+ *   relocated (IFUNCs resolved), and no library constructor
+ *   (DT_INIT/DT_INIT_ARRAY, C++ static initializers) has run yet;
+ * - a static program, or one whose loader has no _r_debug (musl): at its
+ *   entry point, before its first instruction.
+ * Probes added now on the executable or those libraries see every call,
+ * constructors' included. The process is killed if the tracer exits
+ * (PTRACE_O_EXITKILL). *pid receives its pid (may be NULL).
+ * Until then every stop is handled as in uprobe_tracer_run():
+ * signals are delivered to the program (a crash in the dynamic linker
+ * while it relocates), threads it creates are traced, forks
  * follow uprobe_tracer_follow_forks(). The program's signal dispositions
  * and mask are the calling thread's, as fork and exec make them (caught
  * signals back to their default); see uprobe_tracer_spawn_opts().
  * Errors: -ENOENT/-EACCES/-ENOEXEC the program cannot be executed (errno of
  * execvp), -EPERM ptrace not allowed;
- * -ECHILD it ended before its entry point (killed by a signal before or
- *   during its exec, a crash in the dynamic linker or a constructor, an
- *   exit): *pid is set, uprobe_tracer_exit_status() gives its status, and
- *   the message says how it ended;
+ * -ECHILD it ended before that point (killed by a signal before or
+ *   during its exec, a crash or an exit in the dynamic linker, an IFUNC
+ *   resolver): *pid is set, uprobe_tracer_exit_status() gives its status,
+ *   and the message says how it ended;
  * -EINTR uprobe_tracer_stop() was called meanwhile (from a signal handler
  *   of the calling thread, or another thread): before its exec the child
  *   is killed (*pid not set); after it, the program is let go untraced and
  *   *pid is set, for the caller to wait for it.
- * Waits only for the program: a program that never reaches its entry
- * point (a constructor that never returns) keeps it waiting until
- * uprobe_tracer_stop().
+ * Waits only for the program: a program that never gets there (an IFUNC
+ * resolver that never returns) keeps it waiting until
+ * uprobe_tracer_stop(). A traced process that execs stops at the same
+ * point of its new image, where probes are planted before its
+ * constructors too.
  */
 UPROBE_API int uprobe_tracer_spawn(struct uprobe_tracer *t, char *const argv[], pid_t *pid);
 

@@ -317,6 +317,8 @@ struct proc {
 	bool spawn_hold;
 	bool fork_child;       /* fork child being cleaned before detach */
 	uint64_t entry;        /* AT_ENTRY */
+	/* the start-up breakpoint is on ld.so's _dl_debug_state(): where _r_debug.r_state is */
+	uint64_t dl_state_addr;
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
@@ -470,6 +472,7 @@ const char *task_status_field(struct task *k, const char *key, char *buf, size_t
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
+bool dl_notify_hit(struct task *k);
 void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int proc_refresh_maps(struct proc *p);

@@ -1187,6 +1187,46 @@ static size_t name_lower_bound(const struct elf_priv *p, const char *key, size_t
 	return lo;
 }
 
+/*
+ * The link-time address of a defined dynamic symbol of any type (a data
+ * object such as ld.so's _r_debug, which the function index leaves out),
+ * read straight from .dynsym with every offset checked against the file.
+ */
+int elf_dynsym_vaddr(const struct elf_file *f, const char *name, uint64_t *vaddr)
+{
+	const Elf64_Ehdr *eh = (const void *)f->data;
+	size_t want = strlen(name);
+
+	if (f->size < sizeof(*eh) || eh->e_shentsize != sizeof(Elf64_Shdr) || !eh->e_shoff ||
+	    eh->e_shoff > f->size || eh->e_shnum > (f->size - eh->e_shoff) / sizeof(Elf64_Shdr))
+		return -ENOENT;
+	for (unsigned i = 0; i < eh->e_shnum; i++) {
+		Elf64_Shdr sh, str;
+
+		memcpy(&sh, f->data + eh->e_shoff + (uint64_t)i * sizeof(sh), sizeof(sh));
+		if (sh.sh_type != SHT_DYNSYM || sh.sh_entsize != sizeof(Elf64_Sym) ||
+		    sh.sh_link >= eh->e_shnum || sh.sh_offset > f->size ||
+		    sh.sh_size > f->size - sh.sh_offset)
+			continue;
+		memcpy(&str, f->data + eh->e_shoff + (uint64_t)sh.sh_link * sizeof(str), sizeof(str));
+		if (str.sh_offset > f->size || str.sh_size > f->size - str.sh_offset)
+			continue;
+		for (uint64_t j = 1; j < sh.sh_size / sizeof(Elf64_Sym); j++) {
+			Elf64_Sym sym;
+
+			memcpy(&sym, f->data + sh.sh_offset + j * sizeof(sym), sizeof(sym));
+			if (sym.st_shndx == SHN_UNDEF || sym.st_name >= str.sh_size ||
+			    str.sh_size - sym.st_name <= want)
+				continue;
+			if (!memcmp(f->data + str.sh_offset + sym.st_name, name, want + 1)) {
+				*vaddr = sym.st_value;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
 const struct elf_sym *elf_find_sym(const struct elf_file *f, const char *name)
 {
 	const struct elf_priv *p = container_of(f, struct elf_priv, f);

@@ -136,6 +136,8 @@ const struct elf_seg *elf_exec_seg_at_off(const struct elf_file *f, uint64_t off
  * NULL if none.
  */
 const struct elf_sym *elf_find_sym(const struct elf_file *f, const char *name);
+/* The link-time address of a defined .dynsym symbol of any type (data objects too); -ENOENT. */
+int elf_dynsym_vaddr(const struct elf_file *f, const char *name, uint64_t *vaddr);
 /* The function symbol whose [vaddr, vaddr+size) contains vaddr (the smallest such), or NULL. */
 const struct elf_sym *elf_sym_containing(const struct elf_file *f, uint64_t vaddr);
 /*

@@ -305,6 +305,11 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (b && b->internal) {
 		uint8_t orig = b->orig;
 
+		if (dl_notify_hit(k)) {
+			resume_or_hold(t, k);
+			return;
+		}
+		p->dl_state_addr = 0;
 		mem_write(p, addr, &orig, 1);
 		bp_delete(&mm->bps, b);
 		k->regs.rip = addr;

@@ -7,7 +7,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_exit, *g_early;
+static const char *g_exit, *g_early, *g_early_reloc[3];
 
 /* No zombie or stray child is left behind by the library. */
 static void assert_no_children(void)
@@ -304,11 +304,23 @@ static void test_tracer_exit_leaves_nothing(void **state)
 
 /* ---- stops before the entry point (API_EARLY: what api_early's library constructor does) ---- */
 
-/* Spawns api_early with API_EARLY=mode: the spawn's result, *pid set whenever there was a process. */
+/*
+ * Spawns api_early with API_EARLY=mode (its library constructor acts, after
+ * spawn returns), or for "reloc-MODE" api_early_MODE (an IFUNC resolver acts
+ * while the program is relocated, before spawn can return): the spawn's
+ * result, *pid set whenever there was a process.
+ */
 static int spawn_early(struct ctx *c, const char *mode, pid_t *pid)
 {
 	char *argv[] = { (char *)g_early, NULL };
 	int r;
+
+	if (!strncmp(mode, "reloc-", 6)) {
+		for (int i = 0; i < 3; i++)
+			if (strstr(g_early_reloc[i], mode + 6))
+				argv[0] = (char *)g_early_reloc[i];
+		mode = "";
+	}
 
 	*pid = 0;
 	setenv("API_EARLY", mode, 1);
@@ -332,10 +344,46 @@ static void add_early_probe(struct ctx *c, struct uprobe **p)
 	}
 }
 
+/* A counting probe on symbol of binary (a path or a mapped library's name), or the test fails. */
+static struct uprobe *count_probe(struct ctx *c, const char *binary, const char *symbol,
+				  uint64_t *n)
+{
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = n);
+	struct uprobe *p = uprobe_add(c->t, binary, symbol, 0, &o);
+
+	if (!p) {
+		print_error("uprobe_add %s:%s: %s\n", binary, symbol, uprobe_tracer_errmsg(c->t));
+		fail();
+	}
+	return p;
+}
+
 /*
- * A library constructor raises a SIGUSR1 it handles, before the entry
- * point: the signal reaches its handler and the spawn goes on to the entry
- * point, with the probe in place (it used to be held there for ever).
+ * Spawn returns before any library constructor runs: probes added then see
+ * every call a constructor makes (4 here, each with a malloc).
+ */
+static void test_constructors_seen(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t ctor = 0, mallocs = 0;
+	pid_t pid;
+	int st;
+
+	assert_int_equal(spawn_early(c, "none", &pid), 0);
+	count_probe(c, "libapi_early_ctor", "early_ctor_fn", &ctor);
+	count_probe(c, "libc", "malloc", &mallocs);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	read_out(c);
+	assert_int_equal(kv(c->outbuf, "ctor_calls"), 4);
+	assert_int_equal(ctor, 4);
+	assert_true(mallocs >= 4);
+	st = uprobe_tracer_exit_status(c->t, pid);
+	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 3);
+}
+
+/*
+ * A library constructor raises a SIGUSR1 it handles (after spawn returned,
+ * in run()): the signal reaches its handler, with the probe in place.
  */
 static void test_signal_before_entry(void **state)
 {
@@ -397,15 +445,44 @@ static void early_end(struct ctx *c, const char *mode, const char *msg, int want
 	}
 }
 
-/* A crash in a library constructor, inside the dynamic linker's start-up. */
+/* A crash inside the dynamic linker's start-up (an IFUNC resolver, while it relocates). */
 static void test_crash_before_entry(void **state)
 {
-	early_end(*state, "segv", "killed by SIGSEGV before its entry point", SIGSEGV, 0);
+	early_end(*state, "reloc-segv", "killed by SIGSEGV before its entry point", SIGSEGV, 0);
 }
 
 static void test_exit_before_entry(void **state)
 {
-	early_end(*state, "exit", "exited with status 9 before its entry point", 0, 9);
+	early_end(*state, "reloc-exit", "exited with status 9 before its entry point", 0, 9);
+}
+
+/* A constructor that crashes or exits runs after spawn: run() reports it, nothing hangs. */
+static void test_constructor_dies(void **state)
+{
+	static const struct {
+		const char *mode;
+		int sig, code;
+	} cases[] = { { "segv", SIGSEGV, 0 }, { "exit", 0, 9 } };
+	struct ctx *c = *state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint64_t ctor = 0;
+		pid_t pid;
+		struct uprobe *p;
+		int st;
+
+		assert_int_equal(spawn_early(c, cases[i].mode, &pid), 0);
+		p = count_probe(c, "libapi_early_ctor", "early_ctor_fn", &ctor);
+		assert_int_equal(uprobe_tracer_run(c->t), 0);
+		assert_false(g_wd_fired);
+		assert_int_equal(ctor, 4);
+		uprobe_remove(p);
+		st = uprobe_tracer_exit_status(c->t, pid);
+		if (cases[i].sig)
+			assert_true(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == cases[i].sig);
+		else
+			assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == cases[i].code);
+	}
 }
 
 static struct uprobe_tracer *g_stop_tracer;
@@ -439,7 +516,7 @@ static void test_stop_during_spawn(void **state)
 	assert_int_equal(timer_create(CLOCK_MONOTONIC, &sev, &timer), 0);
 	assert_int_equal(timer_settime(timer, 0, &its, NULL), 0);
 	t0 = now_s();
-	r = spawn_early(c, "sleep", &pid);
+	r = spawn_early(c, "reloc-sleep", &pid);
 	timer_delete(timer);
 	signal(SIGUSR2, SIG_DFL);
 	if (r != -EINTR) {
@@ -583,15 +660,19 @@ int main(int argc, char **argv)
 		T(test_killed_by_abort), T(test_exit_status_unknown), T(test_foreign_child_kept),
 		T(test_tracer_exit_leaves_nothing), T(test_signal_before_entry),
 		T(test_crash_before_entry), T(test_exit_before_entry), T(test_stop_during_spawn),
+		T(test_constructors_seen), T(test_constructor_dies),
 		T(test_spawn_signal_state),
 	};
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s API_EXIT API_EARLY\n", argv[0]);
+	if (argc < 6) {
+		fprintf(stderr, "usage: %s API_EXIT API_EARLY API_EARLY_SEGV API_EARLY_EXIT "
+			"API_EARLY_SLEEP\n", argv[0]);
 		return 2;
 	}
 	g_exit = argv[1];
 	g_early = argv[2];
+	for (int i = 0; i < 3; i++)
+		g_early_reloc[i] = argv[3 + i];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_spawn", tests, NULL, NULL);
 }

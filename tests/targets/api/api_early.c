@@ -5,6 +5,10 @@
 #define PROBED __attribute__((noipa, used))
 
 int early_usr1_seen(void);
+int early_ctor_calls(void);
+#ifdef EARLY_RELOC
+int early_reloc(int x); /* its library's IFUNC resolver acts while the program is relocated */
+#endif
 
 PROBED int early_work(int x)
 {
@@ -17,6 +21,9 @@ int main(void)
 
 	for (int i = 0; i < 5; i++)
 		sum += early_work(i);
-	printf("usr1=%d sum=%d\n", early_usr1_seen(), sum);
+#ifdef EARLY_RELOC
+	sum += early_reloc(0) - 1;
+#endif
+	printf("usr1=%d sum=%d ctor_calls=%d\n", early_usr1_seen(), sum, early_ctor_calls());
 	return 3;
 }

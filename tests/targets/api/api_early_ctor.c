@@ -7,6 +7,21 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t usr1_seen;
+static int ctor_calls;
+void *volatile early_sink;
+
+/* Called 4 times by the constructor, each time with a malloc: what start-up tracing must see. */
+__attribute__((noipa, used)) void early_ctor_fn(int i)
+{
+	early_sink = malloc(64 + (size_t)i);
+	free(early_sink);
+	ctor_calls++;
+}
+
+int early_ctor_calls(void)
+{
+	return ctor_calls;
+}
 
 static void on_usr1(int sig)
 {
@@ -28,6 +43,8 @@ __attribute__((constructor)) static void early(void)
 {
 	const char *m = getenv("API_EARLY");
 
+	for (int i = 0; i < 4; i++)
+		early_ctor_fn(i);
 	if (!m)
 		return;
 	if (!strcmp(m, "usr1")) {
