@@ -28,6 +28,12 @@ struct site {
 	uint16_t nasync;        /* how many are no-stop (uprobe_opts.nostop) */
 	unsigned refs;          /* probes + slots that still name it */
 	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
+	/*
+	 * kernel.c: a kernel uprobe was seen on or near it (its int3 or
+	 * optimized call in a tracee, its page patched, or listed in tracefs):
+	 * never a jump detour, and its int3s are watched for the kernel's restores.
+	 */
+	bool kernel;
 	struct site *hnext;     /* hash chain, for lookup */
 	struct uprobe *one;     /* the probes array of a site with a single probe */
 };
@@ -374,6 +380,8 @@ struct uprobe_tracer {
 	bool force_inline;     /* processes spawned or attached from now on get no scratch area */
 	bool follow_forks;     /* fork children stay traced, with every probe */
 	bool no_detour;        /* uprobe_tracer_set_optimize(t, false) */
+	bool kwatch;           /* kernel.c: something to watch for kernel uprobes' writes */
+	uint64_t kwatch_last;  /* when kernel_watch() last looked (mono_ns) */
 	/*
 	 * Waking run() from other threads: a child of the run thread blocked
 	 * reading wake_pipe exits when a byte arrives, and its exit ends the
@@ -651,6 +659,20 @@ void detour_unoptimize(struct proc *p, struct bp *b);
 void detour_write_back(struct proc *target, const struct bp *b);
 void detour_clear_range(struct proc *p, uint64_t vaddr);
 void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte);
+
+/* True for a detour that is in place (its jmp written). */
+bool detour_on(const struct bp *b);
+/* b's bytes are back to the int3-first layout: it is no longer optimized, and never will be. */
+void detour_forget(struct proc *p, struct bp *b);
+
+/* kernel.c: coexistence with the kernel's uprobes */
+#define KERNEL_PAGE 4096
+/* Does tracefs list a kernel uprobe on f at a file offset in [lo, hi)? false if unreadable. */
+bool kernel_probe_near(const struct elf_file *f, uint64_t lo, uint64_t hi);
+/* Marks s as sharing its code with a kernel uprobe, and starts the watch. */
+void kernel_site_seen(struct uprobe_tracer *t, struct site *s);
+/* At most every 20 ms: plants again int3s the kernel restored away, mends detours it wrote into. */
+void kernel_watch(struct uprobe_tracer *t);
 
 /* inject.c */
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],

@@ -618,6 +618,61 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 	return !why;
 }
 
+static struct bp *covering(struct proc *p, uint64_t vaddr);
+
+/*
+ * Has the kernel patched, or may it patch, the code a detour at addr would
+ * cover? A kernel uprobe's int3, or its restore of the file's byte, inside
+ * our jmp leaves half a jump (kernel.c). It may come at any time; what we
+ * can see is whether one is there now: a byte of the page(s) of the range
+ * that differs from the file and is none of ours (an int3 or optimized
+ * call of the kernel, or anyone's patch), or a probe tracefs lists on
+ * them. Either marks the site for good: where someone probes, they may
+ * probe again.
+ */
+static bool kernel_near(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t addr,
+			unsigned len)
+{
+	const struct elf_seg *seg = elf_exec_seg_at_off(s->elf, s->off);
+	uint64_t lo = addr & ~(uint64_t)(KERNEL_PAGE - 1);
+	uint64_t hi = ((addr + len - 1) | (KERNEL_PAGE - 1)) + 1;
+	uint64_t seg_lo, seg_hi;
+	uint8_t buf[2 * KERNEL_PAGE];
+
+	if (s->kernel)
+		return true;
+	if (!seg)
+		goto seen;
+	/* only the file's bytes of the segment: the pages' vaddrs as offsets, clamped */
+	seg_lo = addr - (s->off - seg->off);
+	seg_hi = seg_lo + seg->filesz;
+	if (lo < seg_lo)
+		lo = seg_lo;
+	if (hi > seg_hi)
+		hi = seg_hi;
+	if (hi - lo > sizeof(buf) || mem_read(p, lo, buf, hi - lo))
+		goto seen;
+	for (uint64_t v = lo; v < hi; v++) {
+		uint8_t byte = buf[v - lo];
+		const uint8_t want = s->elf->data[s->off - (addr - v)];
+		struct bp *o;
+
+		if (byte == want)
+			continue;
+		o = bp_lookup(&p->bps, v);
+		if ((o && !o->retired && byte == INT3) || (v == p->trap && byte == INT3))
+			continue;
+		if (covering(p, v) || ((o = bp_lookup(&p->bps, v)) && detour_on(o)))
+			continue;
+		goto seen;
+	}
+	if (!kernel_probe_near(s->elf, s->off - (addr - lo), s->off + (hi - addr)))
+		return false;
+seen:
+	kernel_site_seen(t, s);
+	return true;
+}
+
 /*
  * Holding threads handles their events: another thread's exec (or a kill)
  * may have freed k, and k's process with it when k was its last thread.
@@ -657,6 +712,11 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	if (range_has_bp(p, addr, c.len)) {
 		later(b, false, false);
+		return false;
+	}
+	/* the kernel's uprobes and our detours cannot share bytes (kernel.c) */
+	if (kernel_near(t, p, s, addr, c.len)) {
+		b->dstate = DETOUR_NEVER;
 		return false;
 	}
 	/* holding the others handles their stops, which may read k's registers: keep ours */
@@ -731,6 +791,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	if (ok) {
 		b->dstate = DETOUR_ON;
 		p->had_detour = true;
+		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
 			 (unsigned long long)slot);
@@ -861,6 +922,18 @@ void detour_write_back(struct proc *target, const struct bp *b)
 	/* the int3 first: a thread arriving meanwhile traps there instead of running half a jmp */
 	mem_write(target, b->vaddr, &int3, 1);
 	mem_write(target, b->vaddr + 1, s->elf->data + s->off + 1, s->detour_len - 1u);
+}
+
+bool detour_on(const struct bp *b)
+{
+	return b->dstate == DETOUR_ON;
+}
+
+void detour_forget(struct proc *p, struct bp *b)
+{
+	b->dstate = DETOUR_NEVER;
+	pr_debug("pid %d: 0x%llx: no jump detour any more (a kernel uprobe)", p->pid,
+		 (unsigned long long)b->vaddr);
 }
 
 void detour_unoptimize(struct proc *p, struct bp *b)

@@ -1110,8 +1110,18 @@ not_regular:
 	f = &p->f;
 	f->dev = st.st_dev;
 	f->ino = st.st_ino;
-	/* The core decodes instructions from the file, never from the tracee: keep it all. */
-	data = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	/*
+	 * The core decodes instructions from the file, never from the tracee:
+	 * keep it all, and as the file holds it. A kernel uprobe writes its
+	 * int3 into every private mapping of the file that may be executable
+	 * (VM_MAYEXEC, which any mapping of a file on an exec mount has,
+	 * PROT_READ or not): a MAP_PRIVATE view of ours would show it, or the
+	 * 6.18 call over a nop5. A shared mapping is never written
+	 * (uprobes skip VM_MAYSHARE, and patch copy-on-write mappings only),
+	 * and costs what a private one did: page cache, read-only, nothing
+	 * copied into the tracer.
+	 */
+	data = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
 	if (data == MAP_FAILED) {
 		err = -errno;
 		set_why(why, whylen, "'%s': mmap: %s", path, strerror(-err));

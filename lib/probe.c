@@ -10,6 +10,7 @@
 #include "core.h"
 
 #define INT3 0xcc
+#define CALL_REL32 0xe8
 
 /* ---- breakpoint hash table ---- */
 
@@ -289,11 +290,18 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 		return tracer_err(t, err, "pid %d: cannot read 0x%llx: %s", p->pid,
 				  (unsigned long long)vaddr, strerror(-err));
 	detour_orig_byte(p, vaddr, &byte);
-	if (byte == INT3)
-		return tracer_err(t, -EEXIST,
-				  "pid %d: an int3 is already at 0x%llx (%s+0x%llx), placed by "
-				  "someone else", p->pid, (unsigned long long)vaddr, s->elf->path,
-				  (unsigned long long)s->off);
+	/*
+	 * The file's byte is no int3 (arch_analyse() refused those), and no
+	 * other ptracer can be here: an int3 is a kernel uprobe's (or a dead
+	 * tracer's leftover), and a call over a 5-byte nop a kernel uprobe
+	 * optimized by 6.18. Ours shares the place: the kernel takes the hits
+	 * while its probe is there (kernel.c).
+	 */
+	if (byte == INT3 || (byte == CALL_REL32 && s->plan.type == ARCH_T_NOP &&
+			     s->plan.len == ARCH_JMP_LEN)) {
+		kernel_site_seen(t, (struct site *)s);
+		return 0;
+	}
 	if (byte != s->plan.bytes[0])
 		return tracer_err(t, -EEXIST,
 				  "pid %d: the code at 0x%llx differs from %s at offset 0x%llx",
@@ -330,7 +338,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 {
 	struct uprobe_tracer *t = ctx;
 	struct site *s = (struct site *)cs;
-	uint8_t int3 = INT3;
+	uint8_t int3 = INT3, byte;
 	uint64_t slot;
 	struct bp *b = bp_lookup(&p->bps, vaddr);
 	int err;
@@ -364,6 +372,12 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 	}
 	/* inside another probe's jump detour: that one goes back to an int3 first */
 	detour_clear_range(p, vaddr);
+	/*
+	 * Over a kernel's optimized call, nothing: its own removal puts back
+	 * the nop through an int3, and kernel_watch() plants ours then.
+	 */
+	if (s->kernel && mem_read_cached(p, vaddr, &byte, 1) == 0 && byte == CALL_REL32)
+		return 0;
 	err = mem_write_deferred(p, vaddr, &int3, 1, MEM_TEXT);
 	if (err) {
 		b->retired = true;

@@ -131,7 +131,7 @@ static void tune_tick(struct uprobe_tracer *t, bool busy)
 		return;
 	old = *t->waker_tick;
 	if (!t->nrings)
-		now = 0;
+		now = t->kwatch ? 20 : 0; /* kernel_watch()'s pace */
 	else if (busy || !old)
 		now = 1;
 	else
@@ -744,7 +744,8 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 
 		run_calls(t);
 		ensure_waker(t);
-		if (t->nrings || (t->waker_tick && *t->waker_tick)) {
+		kernel_watch(t);
+		if (t->nrings || (t->waker_tick && *t->waker_tick) || t->kwatch) {
 			unsigned n = ring_drain_all(t);
 
 			if (t->tick_due || n || !*t->waker_tick)
