@@ -337,6 +337,32 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
  * with it followed by '.' or '-' ("libc" -> libc.so.6, "ld" -> ld-linux-x86-64.so.2);
  * otherwise the name itself, tried as a path.
  */
+/*
+ * An absolute path as process pid sees it: through /proc/PID/root when it
+ * is in another mount namespace (a container), where the path may name
+ * another file than ours.
+ */
+static char *ns_path(pid_t pid, const char *path)
+{
+	char a[64], b[64], link[64];
+	ssize_t n, m;
+	char *out;
+
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
+	n = readlink(link, a, sizeof(a));
+	m = readlink("/proc/self/ns/mnt", b, sizeof(b));
+	if (path[0] != '/' || n <= 0 || m <= 0 || (n == m && !memcmp(a, b, (size_t)n)))
+		return strdup(path);
+	if (asprintf(&out, "/proc/%d/root%s", (int)pid, path) < 0)
+		return NULL;
+	/* a file only we have: the library looks at both, so may we */
+	if (access(out, F_OK) && !access(path, F_OK)) {
+		free(out);
+		return strdup(path);
+	}
+	return out;
+}
+
 static char *resolve_binary(pid_t pid, const char *name)
 {
 	size_t n = strlen(name);
@@ -345,7 +371,7 @@ static char *resolve_binary(pid_t pid, const char *name)
 	FILE *fp;
 
 	if (strchr(name, '/'))
-		return strdup(name);
+		return ns_path(pid, name);
 	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
 	fp = fopen(maps, "re");
 	while (fp && !found && getline(&line, &cap, fp) > 0) {
@@ -358,7 +384,7 @@ static char *resolve_binary(pid_t pid, const char *name)
 			continue;
 		base = strrchr(path, '/') + 1;
 		if (!strncmp(base, name, n) && (!base[n] || base[n] == '.' || base[n] == '-'))
-			found = strdup(path);
+			found = ns_path(pid, path);
 	}
 	free(line);
 	if (fp)

@@ -4,6 +4,7 @@
 #define UPROBE_CORE_H
 
 #include <pthread.h>
+#include <sys/ptrace.h>
 #include <signal.h>
 #include <sys/user.h>
 
@@ -453,6 +454,11 @@ static inline void task_stopped(struct task *k)
 	k->kregs_valid = false;
 }
 int task_setregs(struct task *k);
+/* How k runs on: to its next syscall stop too when it leaves at its exec (proc.leave_at_exec). */
+static inline long task_cont_req(const struct task *k)
+{
+	return k->proc->leave_at_exec ? PTRACE_SYSCALL : PTRACE_CONT;
+}
 int task_resume(struct task *k);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);

@@ -290,7 +290,7 @@ static void requeue_signal(struct task *k, siginfo_t *si)
 int task_resume(struct task *k)
 {
 	int sig = 0;
-	long req = k->post_sys || k->proc->leave_at_exec ? PTRACE_SYSCALL : PTRACE_CONT;
+	long req = k->post_sys ? PTRACE_SYSCALL : task_cont_req(k);
 
 	mem_flush(k->proc);
 	k->want_stop = false;

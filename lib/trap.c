@@ -201,7 +201,7 @@ static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	k->state = TASK_RUNNING;
 	k->regs_valid = false;
-	if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0 && errno != ESRCH)
+	if (ptrace(task_cont_req(k), k->tid, NULL, NULL) < 0 && errno != ESRCH)
 		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
 }
 

@@ -854,10 +854,45 @@ t_spawn_sigint()
 	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt $n ] || fail "hits '$got' not within (0, $n)"
 }
 
+# A process in another mount namespace (a container), where $tmp/bin is a
+# private bind mount of $tmp/cont: the path u:$tmp/bin/demo names its demo,
+# not the other program ours names, and u:demo finds the file it maps.
+comm_is()
+{
+	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+
+t_mntns()
+{
+	local n=150 demo got
+
+	need_attach
+	[ "$(id -u)" -eq 0 ] || skip "a mount namespace with a bind mount needs root"
+	unshare -m --propagation private true 2>/dev/null || skip "unshare -m is not permitted here"
+	mkdir "$tmp/bin" "$tmp/cont"
+	cp "$DEMO" "$tmp/cont/demo"
+	cp "$CRASH" "$tmp/bin/demo" # ours: another program, without compute()
+	unshare -m --propagation private sh -c \
+		"mount --bind '$tmp/cont' '$tmp/bin' && exec '$tmp/bin/demo' $n 10" >"$tmp/demo.out" 2>&1 &
+	demo=$!
+	bg_pids+=("$demo")
+	wait_for 10 comm_is "$demo" demo
+	run "$UT" --count -p "$demo" "u:$tmp/bin/demo:compute" u:demo:compute
+	expect_rc 0
+	no_stderr
+	got=$(hits "u:$tmp/bin/demo:compute" "$tmp/out")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "path: hits '$got' not within (0, $n]"
+	got=$(hits u:demo:compute "$tmp/out")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "name: hits '$got' not within (0, $n]"
+	reap "$demo"
+	[ "$wrc" -eq 0 ] || fail "demo exited $wrc"
+	expect_eq "$(demo_calls compute "$tmp/demo.out")" $n "demo's own count"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
-	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint)
+	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | mntns)
 	"t_$CASE"
 	;;
 *)

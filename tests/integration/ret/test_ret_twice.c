@@ -2,6 +2,8 @@
 /* Return probes on functions that return twice (setjmp, getcontext, vfork), on fork, on _start; unfollowed vfork and posix_spawn children leave before their exec. */
 #include "tracee_test.h"
 
+#include <grp.h>
+
 static const char *g_twice;
 
 #define MAX_RET 1024
@@ -301,6 +303,121 @@ static void test_spawn_follow(void **state)
 	run_spawn(*state, true);
 }
 
+/* Copies file from to to (mode 0755); false on any error. */
+static bool copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1;
+	ssize_t n = 0;
+	bool ok = false;
+
+	if (in >= 0)
+		out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	ok = out >= 0 && n == 0;
+	if (in >= 0)
+		close(in);
+	if (out >= 0 && close(out))
+		ok = false;
+	return ok;
+}
+
+/*
+ * The tracer runs as nobody (no CAP_SYS_PTRACE), and the program it traces
+ * spawns a setuid-root copy of itself three ways: the copy keeps its
+ * privileges only if its exec was not traced. Unfollowed children leave
+ * before their exec, so they keep them; followed ones are traced through
+ * it, and lose them as the kernel says.
+ */
+static void run_setuid(struct ctx *c, bool follow)
+{
+	char dir[] = "/tmp/uprobe-suid-XXXXXX", copy[64], path[PATH_MAX];
+	const char *old = getenv("PATH");
+	int st;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();
+	assert_non_null(mkdtemp(dir));
+	snprintf(copy, sizeof(copy), "%s/ret_twice", dir);
+	if (chmod(dir, 0755) || !copy_file(g_twice, copy) || chown(copy, 0, 0) ||
+	    chmod(copy, 04755) || chmod(c->out, 0666)) {
+		print_error("cannot make the setuid copy %s: %s\n", copy, strerror(errno));
+		unlink(copy);
+		rmdir(dir);
+		fail();
+	}
+	snprintf(path, sizeof(path), "/nonexistent-uprobe-test:%s:%s", dir, old ? old : "/usr/bin");
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		char *argv[] = { (char *)g_twice, "spawn", copy, NULL };
+		struct uprobe_tracer *t;
+		uint64_t execs = 0;
+		pid_t tp;
+		int fd;
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		setenv("PATH", path, 1);
+		if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(3);
+		/* changing ids made us undumpable: our own children could not be traced */
+		prctl(PR_SET_DUMPABLE, 1);
+		fd = open(c->out, O_WRONLY | O_TRUNC);
+		t = test_tracer_new();
+		if (fd < 0 || !t || dup2(fd, 1) < 0)
+			_exit(4);
+		uprobe_tracer_follow_forks(t, follow);
+		if (uprobe_tracer_spawn(t, argv, &tp) ||
+		    !uprobe_add(t, "libc", "execve", 0,
+				&(struct uprobe_opts){ .sz = sizeof(struct uprobe_opts),
+						       .handler = on_count, .data = &execs })) {
+			fprintf(stderr, "as nobody: %s\n", uprobe_tracer_errmsg(t));
+			_exit(5);
+		}
+		if (uprobe_tracer_run(t) < 0)
+			_exit(6);
+		st = uprobe_tracer_exit_status(t, tp);
+		_exit(st >= 0 && WIFEXITED(st) && !WEXITSTATUS(st) && execs >= 4 ? 0 : 7);
+	}
+	assert_true(pid > 0);
+	ctx_track(c, pid);
+	st = wait_child(c, pid);
+	read_out(c);
+	unlink(copy);
+	rmdir(dir);
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		print_error("tracer as nobody: status %#x, output:\n%s\n", st, c->outbuf);
+		fail();
+	}
+	for (int i = 0; i < 3; i++) {
+		static const char *const hows[] = { "spawn", "spawnp", "vfork" };
+		char exited[64], child[96];
+
+		snprintf(exited, sizeof(exited), "%s: exit 0", hows[i]);
+		snprintf(child, sizeof(child), "%s child: traced=%d privileged=%d", hows[i], follow,
+			 !follow);
+		if (count_lines_with(c->outbuf, exited) != 1 ||
+		    count_lines_with(c->outbuf, child) != 1) {
+			print_error("want '%s' and '%s'; output:\n%s\n", child, exited, c->outbuf);
+			fail();
+		}
+	}
+}
+
+static void test_setuid(void **state)
+{
+	run_setuid(*state, false);
+}
+
+static void test_setuid_follow(void **state)
+{
+	run_setuid(*state, true);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -308,7 +425,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		T(test_setjmp), T(test_getcontext), T(test_setjmp_calls), T(test_vfork),
 		T(test_fork), T(test_fork_follow), T(test_start), T(test_spawn),
-		T(test_spawn_follow),
+		T(test_spawn_follow), T(test_setuid), T(test_setuid_follow),
 	};
 
 	if (argc < 2) {

@@ -119,7 +119,7 @@ static int print_status(const char *how)
 	return tracer < 0 ? 2 : 0;
 }
 
-/* usage: ret_twice jmp N | ctx N | loop N | vfork | fork | spawn [/PROG] | args... | status HOW */
+/* usage: ret_twice jmp N | ctx N | loop N | tick N | vfork | fork | spawn [/PROG] | args... | status HOW */
 int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "jmp";
@@ -170,6 +170,15 @@ int main(int argc, char **argv)
 			printf("%s: exit %d\n", hows[i], run_status(prog, hows[i]));
 	} else if (!strcmp(mode, "status")) {
 		return print_status(argc > 2 ? argv[2] : "?");
+	} else if (!strcmp(mode, "tick")) {
+		/* n calls of jmp_once, 20 ms apart: a process to attach to */
+		int s = 0;
+
+		for (int i = 0; i < n; i++) {
+			s += jmp_once(i);
+			usleep(20000);
+		}
+		printf("tick: %d\n", s);
 	} else if (!strcmp(mode, "args")) {
 		printf("argc=%d\n", argc);
 	} else {
