@@ -71,6 +71,8 @@ static struct uprobe_tracer *tracer;
 static volatile sig_atomic_t stop_requested;
 /* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
 static bool lib_quiet;
+/* The library's last warning while it was quiet, for the CLI to word (see add_probes()). */
+static char lib_warned[512];
 
 static void usage(FILE *fp)
 {
@@ -130,8 +132,10 @@ static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 		return 0;
 	if (level == UPROBE_INFO && opt.verbose < 1)
 		return 0;
-	if (level == UPROBE_WARN && lib_quiet && !opt.verbose)
+	if (level == UPROBE_WARN && lib_quiet && !opt.verbose) {
+		vsnprintf(lib_warned, sizeof(lib_warned), fmt, ap);
 		return 0;
+	}
 	return vfprintf(stderr, fmt, ap);
 }
 
@@ -567,16 +571,25 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 		if (stop_requested)
 			break;
+		lib_warned[0] = '\0';
 		if (ps->wildcard) {
 			ret = add_wildcard(ps, pid);
-			continue;
+		} else {
+			err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset,
+					(char *)ps->text, false);
+			if (err) {
+				fprintf(stderr, PROG ": %s: %s\n", ps->text, lib_error(err));
+				ret = -1;
+			}
 		}
-		err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset, (char *)ps->text,
-				false);
-		if (err) {
-			fprintf(stderr, PROG ": %s: %s\n", ps->text, lib_error(err));
-			ret = -1;
-		}
+		/*
+		 * A probe on a file no traced process maps (another copy, a path
+		 * of another mount namespace) would count 0 hits without a word;
+		 * once per PROBE argument, however many functions it names.
+		 */
+		if (!ret && strstr(lib_warned, "no traced process maps it"))
+			fprintf(stderr, PROG ": warning: %s: %s", ps->text,
+				strncmp(lib_warned, "libuprobe: ", 11) ? lib_warned : lib_warned + 11);
 	}
 	lib_quiet = false;
 	return ret;

@@ -1114,6 +1114,30 @@ static void drop_pending(struct uprobe_tracer *t, struct uprobe *u)
 	}
 }
 
+/*
+ * Does a traced process map site s? A probe whose file none maps may be
+ * waiting for a dlopen, but just as often names a file the process does
+ * not use (another copy, a path of another mount namespace): say so.
+ */
+static bool site_mapped(struct uprobe_tracer *t, const struct site *s)
+{
+	bool any = false;
+
+	for (struct proc *p = t->procs; p; p = p->next) {
+		if (!proc_plantable(p))
+			continue;
+		any = true;
+		for (int i = 0; i < p->nmaps; i++) {
+			const struct map_entry *m = &p->maps[i];
+
+			if (m->x && s->off >= m->off && s->off < m->off + (m->end - m->start) &&
+			    map_is_file(m, s->elf))
+				return true;
+		}
+	}
+	return !any;
+}
+
 UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
 				     const char *symbol, uint64_t offset,
 				     const struct uprobe_opts *opts)
@@ -1180,6 +1204,9 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	}
 	if (err)
 		goto fail;
+	if (u->site && !site_mapped(t, u->site))
+		pr_warn("%s: no traced process maps it: the probe waits for one that does",
+			u->site->elf->path);
 	return u;
 fail:
 	if (u)

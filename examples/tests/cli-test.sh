@@ -857,6 +857,7 @@ t_spawn_sigint()
 # A process in another mount namespace (a container), where $tmp/bin is a
 # private bind mount of $tmp/cont: the path u:$tmp/bin/demo names its demo,
 # not the other program ours names, and u:demo finds the file it maps.
+# A probe on a file that no traced process maps gets a warning.
 comm_is()
 {
 	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
@@ -877,9 +878,12 @@ t_mntns()
 	demo=$!
 	bg_pids+=("$demo")
 	wait_for 10 comm_is "$demo" demo
-	run "$UT" --count -p "$demo" "u:$tmp/bin/demo:compute" u:demo:compute
+	# and a probe on a file it does not map is said to wait, in one warning line
+	run "$UT" --count -p "$demo" "u:$tmp/bin/demo:compute" u:demo:compute "u:$CRASH:main"
 	expect_rc 0
-	no_stderr
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -qF "warning: u:$CRASH:main: " "$tmp/err" &&
+		grep -qF "no traced process maps it" "$tmp/err" ||
+		fail "expected one warning about u:$CRASH:main: $(cat "$tmp/err")"
 	got=$(hits "u:$tmp/bin/demo:compute" "$tmp/out")
 	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "path: hits '$got' not within (0, $n]"
 	got=$(hits u:demo:compute "$tmp/out")
