@@ -854,6 +854,27 @@ t_spawn_sigint()
 	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -lt $n ] || fail "hits '$got' not within (0, $n)"
 }
 
+# r:libc:* on a shell, which calls setjmp (dash at start, and for each
+# command substitution) and fork: return probes on functions that return
+# twice used to kill it (SIGSEGV). Same output and status as untraced,
+# with setjmp's returns counted. And r:PROG:_start is refused in one line.
+t_twice()
+{
+	local cmd='x=$(echo hi); echo "$x"; exit 3' got
+
+	run sh -c "$cmd"
+	expect_rc 3
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" --count -o "$tmp/c" 'r:libc:*' -- sh -c "$cmd"
+	expect_rc 3
+	cmp -s "$tmp/out" "$tmp/expected" || fail "sh output changed under r:libc:*"
+	got=$(awk '$1 ~ /:(_setjmp|__sigsetjmp)$/ { n += $2 } END { print n + 0 }' "$tmp/c")
+	[ "$got" -gt 0 ] || fail "no setjmp returns counted under r:libc:*"
+	run "$UT" "r:$DEMO:_start" -- "$DEMO" 3
+	expect_rc 1
+	one_error_line "_start is the entry point"
+}
+
 # A process in another mount namespace (a container), where $tmp/bin is a
 # private bind mount of $tmp/cont: the path u:$tmp/bin/demo names its demo,
 # not the other program ours names, and u:demo finds the file it maps.
@@ -896,7 +917,7 @@ t_mntns()
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
-	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | mntns)
+	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | mntns | twice)
 	"t_$CASE"
 	;;
 *)
