@@ -74,6 +74,8 @@ static volatile sig_atomic_t stop_requested;
 static sigset_t orig_mask, orig_ignored;
 /* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
 static bool lib_quiet;
+/* The library's last warning while it was quiet, for the CLI to word (see add_probes()). */
+static char lib_warned[512];
 
 static void usage(FILE *fp)
 {
@@ -135,8 +137,10 @@ static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 		return 0;
 	if (level == UPROBE_INFO && opt.verbose < 1)
 		return 0;
-	if (level == UPROBE_WARN && lib_quiet && !opt.verbose)
+	if (level == UPROBE_WARN && lib_quiet && !opt.verbose) {
+		vsnprintf(lib_warned, sizeof(lib_warned), fmt, ap);
 		return 0;
+	}
 	return vfprintf(stderr, fmt, ap);
 }
 
@@ -441,6 +445,32 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
  * with it followed by '.' or '-' ("libc" -> libc.so.6, "ld" -> ld-linux-x86-64.so.2);
  * otherwise the name itself, tried as a path.
  */
+/*
+ * An absolute path as process pid sees it: through /proc/PID/root when it
+ * is in another mount namespace (a container), where the path may name
+ * another file than ours.
+ */
+static char *ns_path(pid_t pid, const char *path)
+{
+	char a[64], b[64], link[64];
+	ssize_t n, m;
+	char *out;
+
+	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
+	n = readlink(link, a, sizeof(a));
+	m = readlink("/proc/self/ns/mnt", b, sizeof(b));
+	if (path[0] != '/' || n <= 0 || m <= 0 || (n == m && !memcmp(a, b, (size_t)n)))
+		return strdup(path);
+	if (asprintf(&out, "/proc/%d/root%s", (int)pid, path) < 0)
+		return NULL;
+	/* a file only we have: the library looks at both, so may we */
+	if (access(out, F_OK) && !access(path, F_OK)) {
+		free(out);
+		return strdup(path);
+	}
+	return out;
+}
+
 static char *resolve_binary(pid_t pid, const char *name)
 {
 	size_t n = strlen(name);
@@ -449,7 +479,7 @@ static char *resolve_binary(pid_t pid, const char *name)
 	FILE *fp;
 
 	if (strchr(name, '/'))
-		return strdup(name);
+		return ns_path(pid, name);
 	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
 	fp = fopen(maps, "re");
 	while (fp && !found && getline(&line, &cap, fp) > 0) {
@@ -462,7 +492,7 @@ static char *resolve_binary(pid_t pid, const char *name)
 			continue;
 		base = strrchr(path, '/') + 1;
 		if (!strncmp(base, name, n) && (!base[n] || base[n] == '.' || base[n] == '-'))
-			found = strdup(path);
+			found = ns_path(pid, path);
 	}
 	free(line);
 	if (fp)
@@ -652,16 +682,25 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 		if (stop_requested)
 			break;
+		lib_warned[0] = '\0';
 		if (ps->wildcard) {
 			ret = add_wildcard(ps, pid);
-			continue;
+		} else {
+			err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset,
+					(char *)ps->text, false);
+			if (err) {
+				errline("%s: %s", ps->text, lib_error(err));
+				ret = -1;
+			}
 		}
-		err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset, (char *)ps->text,
-				false);
-		if (err) {
-			errline("%s: %s", ps->text, lib_error(err));
-			ret = -1;
-		}
+		/*
+		 * A probe on a file no traced process maps (another copy, a path
+		 * of another mount namespace) would count 0 hits without a word;
+		 * once per PROBE argument, however many functions it names.
+		 */
+		if (!ret && strstr(lib_warned, "no traced process maps it"))
+			fprintf(stderr, PROG ": warning: %s: %s", ps->text,
+				strncmp(lib_warned, "libuprobe: ", 11) ? lib_warned : lib_warned + 11);
 	}
 	lib_quiet = false;
 	return ret;

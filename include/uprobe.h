@@ -95,7 +95,16 @@ struct uprobe_opts {
 	/*
 	 * Makes it a return probe: runs each time the function returns, with
 	 * the registers as the caller sees them (rip = the return address).
-	 * Return probes go on a function's first instruction (offset 0).
+	 * Return probes go on a function's first instruction (offset 0), never
+	 * on the entry point (_start: -EOPNOTSUPP, even with force), which is
+	 * not called and never returns.
+	 * A function that returns twice (setjmp, _setjmp, __sigsetjmp,
+	 * sigsetjmp, getcontext, vfork and their aliases, known by name) runs
+	 * the return handler at every return of the call: 0 then each
+	 * longjmp's value, or vfork's 0 in the child (on the child's thread)
+	 * then its pid in the parent. Its return address is not hijacked but
+	 * probed. A function of the program's own marked returns_twice is not
+	 * known as such: a second return through a hijacked address is fatal.
 	 */
 	uprobe_handler_fn ret_handler;
 	void *data;                    /* passed to the handlers */
@@ -312,8 +321,10 @@ UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t);
  * Whether fork and vfork children of tracees are followed: traced from
  * their first instruction with every probe (and their own pending return
  * probes), through exec too. Off by default: a child gets its original
- * bytes and return addresses back and is let go (a vfork child once it
- * execs or exits, since it runs on its parent's memory until then).
+ * bytes and return addresses back and is let go (a vfork or posix_spawn
+ * child, which runs on its parent's memory, at the syscall-entry stop of
+ * an execve whose file exists, so that a setuid program keeps its
+ * privileges; or when it exits).
  * Applies to forks from now on. Returns 0 or -EINVAL.
  */
 UPROBE_API int uprobe_tracer_follow_forks(struct uprobe_tracer *t, bool follow);
@@ -435,7 +446,13 @@ UPROBE_API const char *uprobe_cap_name(unsigned cap);
  * binary: a path (anything containing '/'), or a name matched against the
  *   files mapped by the tracees: "libc", "libc.so" or "libc.so.6" match
  *   /usr/lib/x86_64-linux-gnu/libc.so.6, and the basename of the executable
- *   matches it ("ls"). A name no tracee maps is tried as a path.
+ *   matches it ("ls"). A name no tracee maps is tried as a path. Paths are
+ *   looked up as the tracee sees them: a tracee in another mount namespace
+ *   (a container) has its paths resolved through /proc/PID/root (the file
+ *   it maps under that path first), and mapped files are matched by
+ *   (device, inode). A probe on a file no traced process maps is added
+ *   (it waits for a process that maps it) with a warning to the print
+ *   callback.
  * symbol: a function name, optionally versioned ("malloc", "malloc@@GLIBC_2.2.5",
  *   "memcpy@GLIBC_2.2.5"); NULL makes offset a file offset. With a symbol,
  *   the probe is at exactly `offset` bytes from the symbol's start.

@@ -4,6 +4,7 @@
 #define UPROBE_CORE_H
 
 #include <pthread.h>
+#include <sys/ptrace.h>
 #include <signal.h>
 #include <sys/user.h>
 
@@ -34,6 +35,7 @@ struct site {
 	 * never a jump detour, and its int3s are watched for the kernel's restores.
 	 */
 	bool kernel;
+	bool twice;             /* the entry of a function that may return twice (setjmp, vfork) */
 	struct site *hnext;     /* hash chain, for lookup */
 	struct uprobe *one;     /* the probes array of a site with a single probe */
 };
@@ -219,6 +221,15 @@ struct ret_instance {
 	uint64_t args[6];
 	bool armed;                /* the slot holds the trampoline (not while an unwinder runs) */
 	bool chained;              /* a tail call reusing the slot of the instance below */
+	/*
+	 * A call of a function that may return twice (setjmp, getcontext,
+	 * vfork): its return address is left alone, since the function saves
+	 * it to return through again; a probe of ours on the return address
+	 * reports each return (ret_on_twice_return()). Never armed; it lives
+	 * until its caller's frame is found gone.
+	 */
+	bool twice;
+	bool returned;             /* a twice call returned at least once: not missed when dropped */
 	unsigned nrefs;
 	struct ret_ref *refs;      /* points into this block */
 	uint8_t *data;             /* idem */
@@ -309,6 +320,13 @@ struct proc {
 	struct site **inline_sites; /* sites of breakpoints without a slot: one reference each */
 	unsigned ninline_sites, inline_sites_cap;
 	pid_t vforker;         /* vfork child: its parent's thread, blocked until it execs or exits */
+	/*
+	 * A child on its parent's memory that is not followed: resumed with
+	 * PTRACE_SYSCALL, and let go at its execve's syscall-entry stop,
+	 * before the kernel computes the new image's credentials (a traced
+	 * exec of a setuid program loses them).
+	 */
+	bool leave_at_exec;
 	struct map_entry *maps;
 	int nmaps;
 	uint64_t maps_gen;     /* changes with every read of maps (tracer-wide unique) */
@@ -461,6 +479,11 @@ static inline void task_stopped(struct task *k)
 	k->kregs_valid = false;
 }
 int task_setregs(struct task *k);
+/* How k runs on: to its next syscall stop too when it leaves at its exec (proc.leave_at_exec). */
+static inline long task_cont_req(const struct task *k)
+{
+	return k->proc->leave_at_exec ? PTRACE_SYSCALL : PTRACE_CONT;
+}
 int task_resume(struct task *k);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);
@@ -484,6 +507,14 @@ bool dl_notify_hit(struct task *k);
 void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int proc_refresh_maps(struct proc *p);
+/*
+ * path as p sees it, written to out: through /proc/PID/root when p is in
+ * another mount namespace (a container), where the same path may name
+ * another file or none.
+ */
+const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz);
+/* The parsed file of p's mapping m: by its (dev, ino) if parsed already, else opened as p sees it. */
+int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
 void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
@@ -603,6 +634,7 @@ int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data);
 int ret_on_unwind_done(struct uprobe_hit *h, void *data);
 int ret_on_catch(struct uprobe_hit *h, void *data);
 int ret_on_longjmp(struct uprobe_hit *h, void *data);
+int ret_on_twice_return(struct uprobe_hit *h, void *data);
 
 /* watch.c */
 int watch_proc(struct uprobe_tracer *t, struct proc *p);

@@ -375,7 +375,7 @@ static void let_go(struct task *k)
 	k->detour_sig = regs_sig(&k->regs);
 	k->state = TASK_RUNNING;
 	k->regs_valid = false;
-	if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0 && errno != ESRCH)
+	if (ptrace(task_cont_req(k), k->tid, NULL, NULL) < 0 && errno != ESRCH)
 		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
 }
 

@@ -1100,6 +1100,19 @@ not_regular:
 	p = calloc(1, sizeof(*p));
 	if (p)
 		p->f.path = realpath(path, NULL);
+	/*
+	 * Unless that names another file: realpath() reads /proc/PID/root
+	 * and /proc/PID/exe as text, and for a process in another mount
+	 * namespace that text is a path of its namespace, not ours.
+	 */
+	if (p && p->f.path) {
+		struct stat rst;
+
+		if (stat(p->f.path, &rst) < 0 || rst.st_dev != st.st_dev || rst.st_ino != st.st_ino) {
+			free(p->f.path);
+			p->f.path = NULL;
+		}
+	}
 	if (p && !p->f.path)
 		p->f.path = strdup(path);
 	if (!p || !p->f.path) {

@@ -245,6 +245,21 @@ static int site_register(struct uprobe_tracer *t, struct site *s)
 	return 0;
 }
 
+/* path without a leading /proc/PID/root, which names a file in a tracee's mount namespace */
+static const char *ns_path(const char *path)
+{
+	const char *s = path;
+
+	if (strncmp(s, "/proc/", 6))
+		return path;
+	s += 6;
+	if (*s < '0' || *s > '9')
+		return path;
+	while (*s >= '0' && *s <= '9')
+		s++;
+	return strncmp(s, "/root/", 6) ? path : s + 5;
+}
+
 static bool map_is_file(const struct map_entry *m, const struct elf_file *f)
 {
 	if (m->ino != (uint64_t)f->ino)
@@ -252,7 +267,7 @@ static bool map_is_file(const struct map_entry *m, const struct elf_file *f)
 	if (makedev(m->dev_major, m->dev_minor) == f->dev)
 		return true;
 	/* overlay file systems show another device in maps: fall back to the path */
-	return !strcmp(m->path, f->path);
+	return !strcmp(m->path, ns_path(f->path));
 }
 
 /* Calls cb for every address at which p maps the instruction of site s. */
@@ -559,35 +574,66 @@ static bool name_matches(const char *want, const char *path)
 	return !strncmp(b + n, ".so", 3) && (b[n + 3] == '.' || !b[n + 3]);
 }
 
-static const char *find_mapped(struct uprobe_tracer *t, const char *want)
+/* A file a tracee maps whose name is want, written to out as the tracer can open it. */
+static bool find_mapped(struct uprobe_tracer *t, const char *want, char *out, size_t outsz)
 {
 	for (struct proc *p = t->procs; p; p = p->next) {
 		for (int i = 0; i < p->nmaps; i++) {
 			const struct map_entry *m = &p->maps[i];
 
-			if (m->path[0] == '/' && m->ino && name_matches(want, m->path))
-				return m->path;
+			if (m->path[0] == '/' && m->ino && name_matches(want, m->path)) {
+				proc_path(p, m->path, out, outsz);
+				return true;
+			}
 		}
 	}
-	return NULL;
+	return false;
+}
+
+/*
+ * A path as a tracee in another mount namespace sees it (a container's
+ * /usr/lib/libc.so.6 is not the host's): the file it maps under that name,
+ * else one that exists there and not here. False: the tracer's own.
+ */
+static bool find_in_ns(struct uprobe_tracer *t, const char *path, char *out, size_t outsz)
+{
+	bool here = access(path, F_OK) == 0;
+
+	if (!strncmp(path, "/proc/", 6))
+		return false; /* a tracee's file named through /proc already */
+	for (int pass = 0; pass < 2; pass++) {
+		for (struct proc *p = t->procs; p; p = p->next) {
+			struct stat st;
+
+			if (!proc_plantable(p) || !strcmp(proc_path(p, path, out, outsz), path))
+				continue;
+			if (stat(out, &st) < 0)
+				continue;
+			if (pass == 1 && !here)
+				return true;
+			for (int i = 0; pass == 0 && i < p->nmaps; i++)
+				if (p->maps[i].ino == (uint64_t)st.st_ino &&
+				    (makedev(p->maps[i].dev_major, p->maps[i].dev_minor) == st.st_dev ||
+				     !strcmp(p->maps[i].path, path)))
+					return true;
+		}
+	}
+	return false;
 }
 
 static int resolve_binary(struct uprobe_tracer *t, const char *binary, char *out, size_t outsz)
 {
-	const char *m;
-
 	if (strchr(binary, '/')) {
-		snprintf(out, outsz, "%s", binary);
+		if (binary[0] != '/' || !find_in_ns(t, binary, out, outsz))
+			snprintf(out, outsz, "%s", binary);
 		return 0;
 	}
-	m = find_mapped(t, binary);
-	if (!m) {
+	if (!find_mapped(t, binary, out, outsz)) {
 		for (struct proc *p = t->procs; p; p = p->next)
 			proc_refresh_maps(p);
-		m = find_mapped(t, binary);
-	}
-	if (m) {
-		snprintf(out, outsz, "%s", m);
+		if (find_mapped(t, binary, out, outsz))
+			return 0;
+	} else {
 		return 0;
 	}
 	if (access(binary, F_OK) == 0) {
@@ -672,13 +718,12 @@ static int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const stru
 					  base_name(f->path), sym->name, strerror(-err));
 		for (int i = 0; i < p->nmaps; i++) {
 			const struct map_entry *m = &p->maps[i];
-			char why[256];
 
 			if (impl < m->start || impl >= m->end || m->path[0] != '/')
 				continue;
-			err = elf_open(m->path, impl_file, why, sizeof(why));
+			err = proc_elf_open(p, m, impl_file);
 			if (err)
-				return tracer_err(t, err, "%s", why);
+				return tracer_err(t, err, "%s: cannot open: %s", m->path, strerror(-err));
 			*impl_off = m->off + (impl - m->start);
 			pr_debug("IFUNC %s resolves to %s+0x%llx", sym->name, m->path,
 				 (unsigned long long)*impl_off);
@@ -729,6 +774,17 @@ static int check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 					  "%s: return probes go on a function's first instruction, "
 					  "not %s+0x%llx", base_name(f->path), sym->name,
 					  (unsigned long long)(vaddr - sym->vaddr));
+		/*
+		 * The entry point is jumped to by the kernel, not called: [rsp]
+		 * holds argc, which a hijack would overwrite, and it never
+		 * returns. Even opts.force does not make that a return address.
+		 */
+		if ((f->entry && vaddr == f->entry) || (sym && !strcmp(sym->name, "_start")))
+			return tracer_err(t, -EOPNOTSUPP,
+					  "%s: %s is the entry point: it is not called and never "
+					  "returns ([rsp] holds argc, not a return address), so it "
+					  "cannot have a return probe", base_name(f->path),
+					  sym ? sym->name : "this");
 	}
 	if (force)
 		return 0;
@@ -742,6 +798,35 @@ static int check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 					  "pid %d runs a Go program: Go moves its stacks, so return "
 					  "probes would break it (set opts.force to insist)", p->pid);
 	return 0;
+}
+
+/*
+ * Functions that return more than once per call: each saves its return
+ * address to come back through it later (setjmp, getcontext), or returns
+ * in two processes on one stack (vfork). Their return probes do not
+ * hijack that address (retprobe.c). glibc's names and aliases, and
+ * musl's; fork returns once in each process, with its own copy of the
+ * stack, and needs nothing of this.
+ */
+static const char *const twice_names[] = {
+	"setjmp", "_setjmp", "__setjmp", "sigsetjmp", "__sigsetjmp", "savectx",
+	"getcontext", "__getcontext", "vfork", "__vfork", "__libc_vfork",
+};
+
+static bool returns_twice(const struct elf_file *f, uint64_t off)
+{
+	const struct elf_sym *sym;
+	uint64_t vaddr;
+
+	if (elf_off_to_vaddr(f, off, &vaddr) < 0)
+		return false;
+	sym = elf_sym_containing(f, vaddr);
+	if (!sym || sym->vaddr != vaddr)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(twice_names); i++)
+		if (!strcmp(sym->name, twice_names[i]))
+			return true;
+	return false;
 }
 
 /*
@@ -912,6 +997,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			site_free(t, s);
 			return err;
 		}
+		s->twice = returns_twice(f, off);
 		new_site = true;
 		need_plant = true;
 	}
@@ -1042,6 +1128,30 @@ static void drop_pending(struct uprobe_tracer *t, struct uprobe *u)
 	}
 }
 
+/*
+ * Does a traced process map site s? A probe whose file none maps may be
+ * waiting for a dlopen, but just as often names a file the process does
+ * not use (another copy, a path of another mount namespace): say so.
+ */
+static bool site_mapped(struct uprobe_tracer *t, const struct site *s)
+{
+	bool any = false;
+
+	for (struct proc *p = t->procs; p; p = p->next) {
+		if (!proc_plantable(p))
+			continue;
+		any = true;
+		for (int i = 0; i < p->nmaps; i++) {
+			const struct map_entry *m = &p->maps[i];
+
+			if (m->x && s->off >= m->off && s->off < m->off + (m->end - m->start) &&
+			    map_is_file(m, s->elf))
+				return true;
+		}
+	}
+	return !any;
+}
+
 UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
 				     const char *symbol, uint64_t offset,
 				     const struct uprobe_opts *opts)
@@ -1108,6 +1218,9 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	}
 	if (err)
 		goto fail;
+	if (u->site && !site_mapped(t, u->site))
+		pr_warn("%s: no traced process maps it: the probe waits for one that does",
+			u->site->elf->path);
 	return u;
 fail:
 	if (u)

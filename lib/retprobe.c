@@ -17,6 +17,9 @@ uint64_t proc_trampoline(struct proc *p)
 
 static void inst_missed(struct ret_instance *ri)
 {
+	/* a setjmp that returned once and is never jumped back to lost nothing */
+	if (ri->returned)
+		return;
 	for (unsigned i = 0; i < ri->nrefs; i++)
 		if (ri->refs[i].u)
 			ri->refs[i].u->missed++;
@@ -42,10 +45,15 @@ static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_inst
 	}
 }
 
+/*
+ * The call whose return address at slot is the trampoline. A setjmp's
+ * call (twice) may share the slot, as any call of the same frame does,
+ * but never returns through the trampoline.
+ */
 struct ret_instance *ret_find(struct task *k, uint64_t slot)
 {
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
-		if (ri->slot == slot)
+		if (ri->slot == slot && !ri->twice)
 			return ri;
 	return NULL;
 }
@@ -80,6 +88,19 @@ static bool abandoned(struct task *k, struct ret_instance *ri, void *ctx)
 {
 	uint64_t rsp = *(uint64_t *)ctx, val;
 
+	if (ri->twice) {
+		/*
+		 * Its caller's frame starts right above its slot: a call made
+		 * from higher up the stack means that frame returned, unless it
+		 * lives on another stack, where its slot still holds its return
+		 * address.
+		 */
+		if (ri->slot >= rsp)
+			return false;
+		if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0)
+			return true;
+		return val != ri->real_ret;
+	}
 	if (ri->slot > rsp || !ri->armed)
 		return false;
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0)
@@ -120,7 +141,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	if (real_ret == tramp) {
 		/* a tail call from a return-probed function: share its slot and its real return */
 		below = ret_find(k, rsp);
-		if (!below)
+		if (!below || s->twice)
 			goto missed;
 		real_ret = below->real_ret;
 	}
@@ -153,6 +174,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	ri->args[4] = k->regs.r8;
 	ri->args[5] = k->regs.r9;
 	ri->chained = below != NULL;
+	ri->twice = s->twice;
 	ri->func = addr;
 	return ri;
 missed:
@@ -195,12 +217,71 @@ void ret_discard(struct ret_instance *ri)
 	ri_free(ri);
 }
 
+/*
+ * A probe of ours at address ra of p's code, calling fn, unless one is
+ * there already: the return of _Unwind_Backtrace, the return address of a
+ * setjmp. 0, or -errno when ra is in no file (it cannot be probed).
+ */
+static int watch_code_at(struct uprobe_tracer *t, struct proc *p, uint64_t ra,
+			 uprobe_handler_fn fn)
+{
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		struct elf_file *f;
+		uint64_t off;
+
+		if (ra < m->start || ra >= m->end || !m->x || m->path[0] != '/')
+			continue;
+		off = m->off + (ra - m->start);
+		if (proc_elf_open(p, m, &f) < 0)
+			return -ENOENT;
+		if (watch_has(t, f->dev, f->ino, off, fn))
+			return 0;
+		if (!probe_add_internal(t, f->path, NULL, off, fn))
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * A call of a function that may return twice: instead of its return
+ * address, the code there is probed, and every return through it is the
+ * call's. An older call from the same place with the same slot is over
+ * (its caller called again: setjmp in a loop).
+ */
+static bool same_place(struct task *k, struct ret_instance *ri, void *ctx)
+{
+	const struct ret_instance *n = ctx;
+
+	return ri->twice && ri->slot == n->slot && ri->real_ret == n->real_ret &&
+	       ri->func == n->func;
+}
+
 /* Hijacks the return address: from now on the call returns into the trampoline. */
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
 {
 	uint64_t tramp = proc_trampoline(k->proc);
 
-	if (k->unwind_sp) {
+	if (ri->twice) {
+		char saved[sizeof(t->errmsg)];
+		int err;
+
+		memcpy(saved, t->errmsg, sizeof(saved));
+		err = watch_code_at(t, proc_mm(k->proc), ri->real_ret, ret_on_twice_return);
+		if (err < 0) {
+			pr_warn("tid %d: cannot watch the return address 0x%llx of a function that "
+				"returns twice: %s", k->tid, (unsigned long long)ri->real_ret,
+				err == -ENOENT ? "not in a file" : t->errmsg);
+			memcpy(t->errmsg, saved, sizeof(saved));
+			inst_missed(ri);
+			ri_free(ri);
+			return;
+		}
+		memcpy(t->errmsg, saved, sizeof(saved));
+		drop_if(k, same_place, ri);
+		ri->armed = false;
+	} else if (k->unwind_sp) {
 		/*
 		 * An unwinder is starting (this is one of its entry points, with
 		 * a return probe of its own): it must not meet the trampoline.
@@ -267,7 +348,7 @@ static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, st
 			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
 				struct ret_instance *ri = *pp;
 
-				if (ri->slot != slot)
+				if (ri->slot != slot || ri->twice)
 					continue;
 				*pp = ri->next;
 				o->nrets--;
@@ -305,7 +386,7 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 	 */
 	for (struct ret_instance **pp = &k->rets; *pp;) {
 		ri = *pp;
-		if (ri->slot != slot) {
+		if (ri->slot != slot || ri->twice) {
 			pp = &ri->next;
 			continue;
 		}
@@ -315,6 +396,28 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 		run_ret_handlers(t, k, ri);
 		ri_free(ri);
 	}
+}
+
+/*
+ * Our probe on the return address of a function that returns twice: each
+ * pending call of it by this thread that returns here (its slot just below
+ * rsp) is reported, and stays for the next return. A vfork child returns
+ * on its parent's stack, in its parent's calls.
+ */
+int ret_on_twice_return(struct uprobe_hit *h, void *data)
+{
+	struct task *k = h->task, *owner = k;
+	uint64_t slot = k->regs.rsp - 8;
+
+	if (!k->rets && k->proc->vforker)
+		owner = task_find(h->t, k->proc->vforker);
+	for (struct ret_instance *ri = owner ? owner->rets : NULL; ri; ri = ri->next) {
+		if (!ri->twice || ri->slot != slot || ri->real_ret != h->addr)
+			continue;
+		ri->returned = true;
+		run_ret_handlers(h->t, k, ri);
+	}
+	return 0;
 }
 
 /* ---- keeping instances right through unwinders and longjmp ---- */
@@ -327,6 +430,9 @@ static bool in_range(struct task *k, struct ret_instance *ri, void *ctx)
 {
 	struct below_ctx *c = ctx;
 
+	/* the setjmp longjmp returns through had its return address right below the target */
+	if (ri->twice && ri->slot >= c->hi - 8)
+		return false;
 	return ri->slot >= c->lo && ri->slot < c->hi;
 }
 
@@ -344,6 +450,8 @@ static bool unwound_or_rearmed(struct task *k, struct ret_instance *ri, void *ct
 		return false;
 	if (ri->slot < k->regs.rsp)
 		return true;
+	if (ri->twice)
+		return false; /* its return address was never ours to take back */
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0 || val != ri->real_ret)
 		return true; /* the frame is not what it was: it cannot return through us */
 	if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0)
@@ -405,28 +513,16 @@ int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data)
 {
 	struct uprobe_tracer *t = h->t;
 	struct task *k = h->task;
-	struct proc *p = k->proc;
 	uint64_t ra;
+	int err;
 
 	ret_on_unwind(h, data);
-	if (!k->unwind_sp || mem_read(p, k->regs.rsp, &ra, sizeof(ra)) < 0)
+	if (!k->unwind_sp || mem_read(k->proc, k->regs.rsp, &ra, sizeof(ra)) < 0)
 		return 0;
-	for (int i = 0; i < p->nmaps; i++) {
-		const struct map_entry *m = &p->maps[i];
-		struct elf_file *f;
-		uint64_t off;
-
-		if (ra < m->start || ra >= m->end || m->path[0] != '/')
-			continue;
-		off = m->off + (ra - m->start);
-		if (elf_open(m->path, &f, NULL, 0) < 0)
-			return 0;
-		if (!watch_has(t, f->dev, f->ino, off, ret_on_unwind_done) &&
-		    !probe_add_internal(t, f->path, NULL, off, ret_on_unwind_done))
-			pr_warn("cannot watch the return of _Unwind_Backtrace at %s+0x%llx: %s",
-				f->path, (unsigned long long)off, t->errmsg);
-		return 0;
-	}
+	err = watch_code_at(t, k->proc, ra, ret_on_unwind_done);
+	if (err < 0 && err != -ENOENT)
+		pr_warn("cannot watch the return of _Unwind_Backtrace at 0x%llx: %s",
+			(unsigned long long)ra, t->errmsg);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -102,6 +103,41 @@ struct proc *proc_new(struct uprobe_tracer *t, pid_t pid)
 	p->next = t->procs;
 	t->procs = p;
 	return p;
+}
+
+/*
+ * Not cached: a tracee may unshare its mount namespace at any time (as
+ * `unshare -m` does before it execs), and only probes being added and
+ * files not parsed yet ask.
+ */
+static bool proc_other_mntns(struct proc *p)
+{
+	char path[64], theirs[64], ours[64];
+	ssize_t n, m;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", p->pid);
+	n = readlink(path, theirs, sizeof(theirs));
+	m = readlink("/proc/self/ns/mnt", ours, sizeof(ours));
+	return n > 0 && m > 0 && (n != m || memcmp(theirs, ours, (size_t)n));
+}
+
+const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz)
+{
+	if (path[0] == '/' && proc_other_mntns(p))
+		snprintf(out, outsz, "/proc/%d/root%s", p->pid, path);
+	else
+		snprintf(out, outsz, "%s", path);
+	return out;
+}
+
+int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f)
+{
+	char path[sizeof(m->path) + 32];
+
+	*f = elf_cached(makedev(m->dev_major, m->dev_minor), m->ino);
+	if (*f)
+		return 0;
+	return elf_open(proc_path(p, m->path, path, sizeof(path)), f, NULL, 0);
 }
 
 struct proc *proc_find(struct uprobe_tracer *t, pid_t pid)
@@ -255,7 +291,7 @@ static void requeue_signal(struct task *k, siginfo_t *si)
 int task_resume(struct task *k)
 {
 	int sig = 0;
-	long req = k->post_sys ? PTRACE_SYSCALL : PTRACE_CONT;
+	long req = k->post_sys ? PTRACE_SYSCALL : task_cont_req(k);
 
 	mem_flush(k->proc);
 	k->want_stop = false;

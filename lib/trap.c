@@ -3,7 +3,10 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/ptrace.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -198,7 +201,7 @@ static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	k->state = TASK_RUNNING;
 	k->regs_valid = false;
-	if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0 && errno != ESRCH)
+	if (ptrace(task_cont_req(k), k->tid, NULL, NULL) < 0 && errno != ESRCH)
 		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
 }
 
@@ -533,6 +536,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			goto out;
 		}
 		cp->mm_owner = k->proc;
+		cp->leave_at_exec = !t->follow_forks;
 		if (event == PTRACE_EVENT_VFORK)
 			cp->vforker = k->tid;
 		nk = task_new(t, cp, child, TASK_STOPPED);
@@ -546,6 +550,78 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		release_fork_child(t, k, child);
 out:
 	resume_or_hold(t, k);
+}
+
+/*
+ * Will the exec that k (regs read at its syscall-entry stop) starts find
+ * an executable file? Looked up as k sees it, through its root, cwd or
+ * directory descriptor. Once let go the child cannot be caught again, and
+ * an exec that fails returns it, untraced, to memory full of our int3s
+ * (execvp() tries each directory of PATH in turn): it stays traced then.
+ */
+static bool exec_finds_file(struct task *k)
+{
+	bool at = k->regs.orig_rax == SYS_execveat;
+	uint64_t addr = at ? k->regs.rsi : k->regs.rdi;
+	int dirfd = at ? (int)k->regs.rdi : AT_FDCWD;
+	char name[PATH_MAX], path[PATH_MAX + 64];
+	struct stat st;
+	size_t n = 0;
+
+	/* read in pieces: the string may end just before an unmapped page */
+	while (n < sizeof(name)) {
+		size_t len = 64 - (addr + n) % 64;
+
+		if (len > sizeof(name) - n)
+			len = sizeof(name) - n;
+		if (mem_read(k->proc, addr + n, name + n, len) < 0)
+			return false;
+		if (memchr(name + n, '\0', len))
+			break;
+		n += len;
+	}
+	if (n == sizeof(name))
+		return false;
+	if (at && !name[0] && (k->regs.r8 & AT_EMPTY_PATH))
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", k->tid, dirfd);
+	else if (name[0] == '/')
+		snprintf(path, sizeof(path), "/proc/%d/root%s", k->tid, name);
+	else if (dirfd == AT_FDCWD)
+		snprintf(path, sizeof(path), "/proc/%d/cwd/%s", k->tid, name);
+	else
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d/%s", k->tid, dirfd, name);
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && (st.st_mode & 0111);
+}
+
+/*
+ * A syscall stop of a child that leaves at its exec (leave_at_exec). True
+ * if it was one and is dealt with; false for any other SIGTRAP stop.
+ * Without PTRACE_O_TRACESYSGOOD (the other paths that run a thread to a
+ * syscall stop expect a plain SIGTRAP), a syscall stop is the SIGTRAP
+ * whose si_code is SIGTRAP, and x86-64 enters every system call with
+ * -ENOSYS in rax.
+ */
+static bool leave_at_exec_stop(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	siginfo_t si;
+
+	if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0 || si.si_code != SIGTRAP ||
+	    task_getregs(k) < 0)
+		return false;
+	if (k->regs.rax != (uint64_t)-ENOSYS ||
+	    (k->regs.orig_rax != SYS_execve && k->regs.orig_rax != SYS_execveat) ||
+	    k->want_stop || k->npending || !exec_finds_file(k)) {
+		resume_or_hold(t, k);
+		return true;
+	}
+	/* should the exec fail after all, its return addresses are its own again */
+	ret_restore_task(t, k, p);
+	mem_flush(p);
+	ptrace(PTRACE_DETACH, k->tid, NULL, NULL);
+	task_free(t, k);
+	proc_free(t, p);
+	return true;
 }
 
 static void handle_exec(struct uprobe_tracer *t, struct task *k)
@@ -752,6 +828,8 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 	}
 
 	if (sig == SIGTRAP) {
+		if (k->proc->leave_at_exec && !k->post_sys && leave_at_exec_stop(t, k))
+			return;
 		handle_sigtrap(t, k);
 		return;
 	}

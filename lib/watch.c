@@ -60,7 +60,7 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 
 		if (!m->x || m->path[0] != '/')
 			continue;
-		if (elf_open(m->path, &f, NULL, 0) < 0)
+		if (proc_elf_open(p, m, &f) < 0)
 			continue;
 		for (w = t->watched; w; w = w->next)
 			if (w->dev == f->dev && w->ino == f->ino)
