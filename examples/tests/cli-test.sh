@@ -901,6 +901,66 @@ t_early()
 	done
 }
 
+# r:libc:* on a shell, which calls setjmp (dash at start, and for each
+# command substitution) and fork: return probes on functions that return
+# twice used to kill it (SIGSEGV). Same output and status as untraced,
+# with setjmp's returns counted. And r:PROG:_start is refused in one line.
+t_twice()
+{
+	local cmd='x=$(echo hi); echo "$x"; exit 3' got
+
+	run sh -c "$cmd"
+	expect_rc 3
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" --count -o "$tmp/c" 'r:libc:*' -- sh -c "$cmd"
+	expect_rc 3
+	cmp -s "$tmp/out" "$tmp/expected" || fail "sh output changed under r:libc:*"
+	got=$(awk '$1 ~ /:(_setjmp|__sigsetjmp)$/ { n += $2 } END { print n + 0 }' "$tmp/c")
+	[ "$got" -gt 0 ] || fail "no setjmp returns counted under r:libc:*"
+	run "$UT" "r:$DEMO:_start" -- "$DEMO" 3
+	expect_rc 1
+	one_error_line "_start is the entry point"
+}
+
+# A process in another mount namespace (a container), where $tmp/bin is a
+# private bind mount of $tmp/cont: the path u:$tmp/bin/demo names its demo,
+# not the other program ours names, and u:demo finds the file it maps.
+# A probe on a file that no traced process maps gets a warning.
+comm_is()
+{
+	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
+}
+
+t_mntns()
+{
+	local n=150 demo got
+
+	need_attach
+	[ "$(id -u)" -eq 0 ] || skip "a mount namespace with a bind mount needs root"
+	unshare -m --propagation private true 2>/dev/null || skip "unshare -m is not permitted here"
+	mkdir "$tmp/bin" "$tmp/cont"
+	cp "$DEMO" "$tmp/cont/demo"
+	cp "$CRASH" "$tmp/bin/demo" # ours: another program, without compute()
+	unshare -m --propagation private sh -c \
+		"mount --bind '$tmp/cont' '$tmp/bin' && exec '$tmp/bin/demo' $n 10" >"$tmp/demo.out" 2>&1 &
+	demo=$!
+	bg_pids+=("$demo")
+	wait_for 10 comm_is "$demo" demo
+	# and a probe on a file it does not map is said to wait, in one warning line
+	run "$UT" --count -p "$demo" "u:$tmp/bin/demo:compute" u:demo:compute "u:$CRASH:main"
+	expect_rc 0
+	[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -qF "warning: u:$CRASH:main: " "$tmp/err" &&
+		grep -qF "no traced process maps it" "$tmp/err" ||
+		fail "expected one warning about u:$CRASH:main: $(cat "$tmp/err")"
+	got=$(hits "u:$tmp/bin/demo:compute" "$tmp/out")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "path: hits '$got' not within (0, $n]"
+	got=$(hits u:demo:compute "$tmp/out")
+	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "name: hits '$got' not within (0, $n]"
+	reap "$demo"
+	[ "$wrc" -eq 0 ] || fail "demo exited $wrc"
+	expect_eq "$(demo_calls compute "$tmp/demo.out")" $n "demo's own count"
+}
+
 runs_crash()
 {
 	[ "$(readlink "/proc/$1/exe")" = "$CRASH" ]
@@ -1041,65 +1101,6 @@ t_zombie()
 is_zombie()
 {
 	[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
-
-# r:libc:* on a shell, which calls setjmp (dash at start, and for each
-# command substitution) and fork: return probes on functions that return
-# twice used to kill it (SIGSEGV). Same output and status as untraced,
-# with setjmp's returns counted. And r:PROG:_start is refused in one line.
-t_twice()
-{
-	local cmd='x=$(echo hi); echo "$x"; exit 3' got
-
-	run sh -c "$cmd"
-	expect_rc 3
-	cp "$tmp/out" "$tmp/expected"
-	run "$UT" --count -o "$tmp/c" 'r:libc:*' -- sh -c "$cmd"
-	expect_rc 3
-	cmp -s "$tmp/out" "$tmp/expected" || fail "sh output changed under r:libc:*"
-	got=$(awk '$1 ~ /:(_setjmp|__sigsetjmp)$/ { n += $2 } END { print n + 0 }' "$tmp/c")
-	[ "$got" -gt 0 ] || fail "no setjmp returns counted under r:libc:*"
-	run "$UT" "r:$DEMO:_start" -- "$DEMO" 3
-	expect_rc 1
-	one_error_line "_start is the entry point"
-}
-
-# A process in another mount namespace (a container), where $tmp/bin is a
-# private bind mount of $tmp/cont: the path u:$tmp/bin/demo names its demo,
-# not the other program ours names, and u:demo finds the file it maps.
-# A probe on a file that no traced process maps gets a warning.
-comm_is()
-{
-	[ "$(cat "/proc/$1/comm" 2>/dev/null)" = "$2" ]
-}
-
-t_mntns()
-{
-	local n=150 demo got
-
-	need_attach
-	[ "$(id -u)" -eq 0 ] || skip "a mount namespace with a bind mount needs root"
-	unshare -m --propagation private true 2>/dev/null || skip "unshare -m is not permitted here"
-	mkdir "$tmp/bin" "$tmp/cont"
-	cp "$DEMO" "$tmp/cont/demo"
-	cp "$CRASH" "$tmp/bin/demo" # ours: another program, without compute()
-	unshare -m --propagation private sh -c \
-		"mount --bind '$tmp/cont' '$tmp/bin' && exec '$tmp/bin/demo' $n 10" >"$tmp/demo.out" 2>&1 &
-	demo=$!
-	bg_pids+=("$demo")
-	wait_for 10 comm_is "$demo" demo
-	# and a probe on a file it does not map is said to wait, in one warning line
-	run "$UT" --count -p "$demo" "u:$tmp/bin/demo:compute" u:demo:compute "u:$CRASH:main"
-	expect_rc 0
-	[ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -qF "warning: u:$CRASH:main: " "$tmp/err" &&
-		grep -qF "no traced process maps it" "$tmp/err" ||
-		fail "expected one warning about u:$CRASH:main: $(cat "$tmp/err")"
-	got=$(hits "u:$tmp/bin/demo:compute" "$tmp/out")
-	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "path: hits '$got' not within (0, $n]"
-	got=$(hits u:demo:compute "$tmp/out")
-	[ -n "$got" ] && [ "$got" -gt 0 ] && [ "$got" -le $n ] || fail "name: hits '$got' not within (0, $n]"
-	reap "$demo"
-	[ "$wrc" -eq 0 ] || fail "demo exited $wrc"
-	expect_eq "$(demo_calls compute "$tmp/demo.out")" $n "demo's own count"
 }
 
 case "$CASE" in
