@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* uprobe-trace: command-line tracer printing or counting uprobe hits, on the public API. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -47,6 +48,8 @@ struct probe_ent {
 	struct uprobe *up;
 	char *label; /* the argv text, or an allocated "u:PATH:SYMBOL" for a wildcard match */
 	bool owned;
+	/* the PROBE argument of a library no traced process mapped yet (placed when one does) */
+	const char *pending_spec;
 };
 
 static struct {
@@ -406,11 +409,11 @@ static int on_return(struct uprobe_hit *h, void *data)
 
 /* Adds one probe; 0 or -errno (the library's message is then in uprobe_tracer_errmsg()). */
 static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
-		     char *label, bool owned)
+		     char *label, bool owned, const char *pending_spec)
 {
 	struct probe_ent *e;
 	struct uprobe *up;
-	UPROBE_OPTS(uprobe_opts, uopts, .data = label);
+	UPROBE_OPTS(uprobe_opts, uopts, .data = label, .pending = pending_spec != NULL);
 
 	if (kind == 'r') {
 		uopts.ret_handler = on_return;
@@ -436,6 +439,7 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	e->up = up;
 	e->label = label;
 	e->owned = owned;
+	e->pending_spec = pending_spec;
 	return 0;
 }
 
@@ -469,6 +473,70 @@ static char *ns_path(pid_t pid, const char *path)
 		return strdup(path);
 	}
 	return out;
+}
+
+/* "libc" and "libc.so" name "libc.so.6"; "liblzma" names "liblzma.so.5" (as the library matches). */
+static bool lib_name_matches(const char *want, const char *base)
+{
+	size_t n = strlen(want);
+
+	if (!strcmp(base, want))
+		return true;
+	if (strncmp(base, want, n))
+		return false;
+	if (n > 3 && !strcmp(want + n - 3, ".so"))
+		return base[n] == '.';
+	return !strncmp(base + n, ".so", 3) && (base[n + 3] == '.' || !base[n + 3]);
+}
+
+/*
+ * A library name no traced process maps (yet): the file the dynamic linker
+ * would load for it, found as it finds it, in ld.so.cache (through
+ * `ldconfig -p`), then in the standard directories. NULL when there is none.
+ */
+static char *loader_lookup(const char *name)
+{
+	static const char *const dirs[] = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+					    "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
+	char *line = NULL, *found = NULL;
+	size_t cap = 0;
+	FILE *fp = popen("ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null", "re");
+
+	while (fp && !found && getline(&line, &cap, fp) > 0) {
+		/* "\tlibsqlite3.so.0 (libc6,x86-64) => /lib/x86_64-linux-gnu/libsqlite3.so.0" */
+		char *soname = line + strspn(line, " \t"), *arrow = strstr(line, " => ");
+		size_t len = strcspn(soname, " ");
+		char *path;
+
+		if (!arrow || !strstr(line, "x86-64"))
+			continue;
+		soname[len] = '\0';
+		path = arrow + 4;
+		path[strcspn(path, "\n")] = '\0';
+		if (lib_name_matches(name, soname) && access(path, R_OK) == 0)
+			found = strdup(path);
+	}
+	free(line);
+	if (fp)
+		pclose(fp);
+	for (size_t i = 0; !found && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+
+		while (d && !found && (de = readdir(d))) {
+			char path[PATH_MAX];
+			struct stat st;
+
+			if (!lib_name_matches(name, de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
+			if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+				found = strdup(path);
+		}
+		if (d)
+			closedir(d);
+	}
+	return found;
 }
 
 static char *resolve_binary(pid_t pid, const char *name)
@@ -610,6 +678,7 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 {
 	char why[PATH_MAX + 128], offs[32] = "";
 	size_t added = 0, skipped = 0;
+	bool pending = false;
 	char **names = NULL;
 	char *path;
 	long n;
@@ -619,6 +688,17 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 	if (!path) {
 		errline("out of memory");
 		return -1;
+	}
+	if (!strchr(path, '/')) {
+		/* a library no traced process maps yet: its functions from the file it would be */
+		free(path);
+		path = loader_lookup(ps->binary);
+		if (!path) {
+			errline("%s: '%s': no traced process maps it, and no such library in "
+				"ld.so.cache or the standard directories", ps->text, ps->binary);
+			return -1;
+		}
+		pending = true;
 	}
 	n = match_functions(path, ps->symbol, &names, why, sizeof(why));
 	if (n < 0) {
@@ -631,11 +711,13 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 		char *label;
 		int err;
 
-		if (asprintf(&label, "%c:%s:%s%s", ps->kind, path, names[i], offs) < 0) {
+		if (asprintf(&label, "%c:%s:%s%s", ps->kind, pending ? ps->binary : path, names[i],
+			     offs) < 0) {
 			errline("out of memory");
 			goto out;
 		}
-		err = add_probe(ps->kind, path, names[i], ps->offset, label, true);
+		err = add_probe(ps->kind, pending ? ps->binary : path, names[i], ps->offset, label,
+				true, pending ? ps->text : NULL);
 		if (!err) {
 			added++;
 			continue;
@@ -686,8 +768,16 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 		if (ps->wildcard) {
 			ret = add_wildcard(ps, pid);
 		} else {
+			char *path = NULL, *lib = NULL;
+
+			/* a library no traced process maps yet, that the dynamic linker would find */
+			if (!strchr(ps->binary, '/') && (path = resolve_binary(pid, ps->binary)) &&
+			    !strchr(path, '/'))
+				lib = loader_lookup(ps->binary);
 			err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset,
-					(char *)ps->text, false);
+					(char *)ps->text, false, lib ? ps->text : NULL);
+			free(path);
+			free(lib);
 			if (err) {
 				errline("%s: %s", ps->text, lib_error(err));
 				ret = -1;
@@ -712,6 +802,28 @@ static void on_signal(int sig)
 {
 	stop_requested = 1;
 	uprobe_tracer_stop(tracer);
+}
+
+/*
+ * Probes on a library that no traced process had mapped when they were
+ * added wait for one that maps it (a dlopen, a followed child's exec): once
+ * per PROBE argument, those whose library never came. Not an error.
+ */
+static void report_never_loaded(void)
+{
+	for (size_t i = 0; i < nprobes; i++) {
+		const char *spec = probes[i].pending_spec;
+		bool seen = false, placed = false;
+
+		if (!spec)
+			continue;
+		for (size_t j = 0; j < nprobes && !seen; j++)
+			seen = j < i && probes[j].pending_spec == spec;
+		for (size_t j = i; j < nprobes && !placed; j++)
+			placed = probes[j].pending_spec == spec && uprobe_binary_path(probes[j].up);
+		if (!seen && !placed)
+			errline("%s: never loaded", spec);
+	}
 }
 
 static void print_counts(void)
@@ -1061,6 +1173,7 @@ int main(int argc, char **argv)
 
 	if (opt.count)
 		print_counts();
+	report_never_loaded();
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
 		errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
 			strerror(errno));

@@ -961,6 +961,39 @@ t_mntns()
 	expect_eq "$(demo_calls compute "$tmp/demo.out")" $n "demo's own count"
 }
 
+# A library named before any traced process maps it (python's dlopen of
+# libsqlite3, liblzma in the children of a shell): found as the dynamic linker
+# would find it, the probe waits and counts from the moment it is loaded; one
+# that never loads is said once, not an error; no such library is one.
+t_pending()
+{
+	local md5
+
+	run "$UT" --count u:liblzma:lzma_code -- true
+	expect_rc 0
+	one_error_line "u:liblzma:lzma_code: never loaded"
+	run "$UT" --count u:libnosuchlibrary:foo -- true
+	expect_rc 1
+	one_error_line "libnosuchlibrary"
+
+	if command -v python3 >/dev/null && python3 -c 'import sqlite3' 2>/dev/null; then
+		run "$UT" --count u:libsqlite3:sqlite3_open_v2 -- python3 -c \
+			'import sqlite3; sqlite3.connect(":memory:"); sqlite3.connect(":memory:")'
+		expect_rc 0
+		no_stderr
+		expect_eq "$(hits u:libsqlite3:sqlite3_open_v2 "$tmp/out")" 2 "sqlite3_open_v2 calls"
+	fi
+	command -v xz >/dev/null || skip "xz is not installed"
+	seq 1 20000 >"$tmp/f"
+	run sh -c "xz -3 -c '$tmp/f' | xz -d | md5sum"
+	md5=$(cat "$tmp/out")
+	run "$UT" -f --count -o "$tmp/c" u:liblzma:lzma_code -- sh -c "xz -3 -c '$tmp/f' | xz -d | md5sum"
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/out")" "$md5" "the pipeline's output"
+	[ "$(hits u:liblzma:lzma_code "$tmp/c")" -gt 0 ] || fail "no lzma_code call counted: $(cat "$tmp/c")"
+}
+
 runs_crash()
 {
 	[ "$(readlink "/proc/$1/exe")" = "$CRASH" ]
@@ -1107,7 +1140,7 @@ case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
-	signal_state | refuse | escape | zombie | mntns | twice)
+	signal_state | refuse | escape | zombie | mntns | twice | pending)
 	"t_$CASE"
 	;;
 *)
