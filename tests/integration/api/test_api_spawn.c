@@ -7,7 +7,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_exit, *g_early, *g_early_reloc[3];
+static const char *g_exit, *g_early, *g_early_reloc[3], *g_cxx;
 
 /* No zombie or stray child is left behind by the library. */
 static void assert_no_children(void)
@@ -381,6 +381,25 @@ static void test_constructors_seen(void **state)
 	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 3);
 }
 
+/* A C++ library's static initializer (3 calls before main) is traced too. */
+static void test_cxx_static_initializer(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_cxx, NULL };
+	uint64_t n = 0;
+	pid_t pid;
+	int st;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	count_probe(c, "libapi_cxx_init", "cxx_init_fn", &n);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	read_out(c);
+	assert_int_equal(kv(c->outbuf, "cxx_init_calls"), 3);
+	assert_int_equal(n, 3);
+	st = uprobe_tracer_exit_status(c->t, pid);
+	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
 /*
  * A library constructor raises a SIGUSR1 it handles (after spawn returned,
  * in run()): the signal reaches its handler, with the probe in place.
@@ -660,15 +679,16 @@ int main(int argc, char **argv)
 		T(test_killed_by_abort), T(test_exit_status_unknown), T(test_foreign_child_kept),
 		T(test_tracer_exit_leaves_nothing), T(test_signal_before_entry),
 		T(test_crash_before_entry), T(test_exit_before_entry), T(test_stop_during_spawn),
-		T(test_constructors_seen), T(test_constructor_dies),
+		T(test_constructors_seen), T(test_constructor_dies), T(test_cxx_static_initializer),
 		T(test_spawn_signal_state),
 	};
 
-	if (argc < 6) {
+	if (argc < 7) {
 		fprintf(stderr, "usage: %s API_EXIT API_EARLY API_EARLY_SEGV API_EARLY_EXIT "
-			"API_EARLY_SLEEP\n", argv[0]);
+			"API_EARLY_SLEEP API_CXX\n", argv[0]);
 		return 2;
 	}
+	g_cxx = argv[6];
 	g_exit = argv[1];
 	g_early = argv[2];
 	for (int i = 0; i < 3; i++)
