@@ -994,6 +994,31 @@ t_pending()
 	[ "$(hits u:liblzma:lzma_code "$tmp/c")" -gt 0 ] || fail "no lzma_code call counted: $(cat "$tmp/c")"
 }
 
+# No-stop hits are never lost: on real interpreters (threads and frees at exit
+# included) the counts equal the stopping probes' counts.
+t_nostop_exact()
+{
+	local prog stop nostop ran=0
+
+	for prog in perl python3; do
+		command -v "$prog" >/dev/null || continue
+		case $prog in
+		perl) set -- perl -e 'my @a = map { [$_] } 1 .. 20000; print scalar(@a), "\n"' ;;
+		python3) set -- python3 -c 'import json; print(len(json.dumps([list(range(100)) for i in range(2000)])))' ;;
+		esac
+		run "$UT" --count -o "$tmp/stop" u:libc:free u:libc:malloc -- "$@"
+		expect_rc 0
+		run "$UT" --nostop --count -o "$tmp/nostop" u:libc:free u:libc:malloc -- "$@"
+		expect_rc 0
+		stop=$(hits u:libc:free "$tmp/stop")/$(hits u:libc:malloc "$tmp/stop")
+		nostop=$(hits u:libc:free "$tmp/nostop")/$(hits u:libc:malloc "$tmp/nostop")
+		[ "$(hits u:libc:malloc "$tmp/stop")" -gt 1000 ] || fail "$prog: only $stop free/malloc calls"
+		expect_eq "$nostop" "$stop" "$prog: free/malloc with --nostop"
+		ran=$((ran + 1))
+	done
+	[ "$ran" -gt 0 ] || skip "neither perl nor python3 is installed"
+}
+
 runs_crash()
 {
 	[ "$(readlink "/proc/$1/exe")" = "$CRASH" ]
@@ -1140,7 +1165,7 @@ case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
-	signal_state | refuse | escape | zombie | mntns | twice | pending)
+	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact)
 	"t_$CASE"
 	;;
 *)
