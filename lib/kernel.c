@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Coexistence with the kernel's uprobes: what they write into a tracee's text, and when. */
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -52,40 +54,73 @@ static const char *const events_paths[] = {
  * listed anywhere we can read. 0, or -errno when the list cannot be read
  * (not root, no tracefs).
  */
+static int event_line(char *line, int (*cb)(dev_t dev, ino_t ino, uint64_t off, void *ctx),
+		      void *ctx)
+{
+	char *path, *colon, *end;
+	struct stat st;
+	uint64_t off;
+
+	if (line[0] != 'p' && line[0] != 'r')
+		return 0;
+	path = strchr(line, ' ');
+	if (!path)
+		return 0;
+	path++;
+	end = path + strcspn(path, " ");
+	*end = '\0';
+	/* the offset follows the last colon; a path may hold colons */
+	colon = strrchr(path, ':');
+	if (!colon)
+		return 0;
+	*colon = '\0';
+	off = strtoull(colon + 1, NULL, 0);
+	if (stat(path, &st))
+		return 0;
+	return cb(st.st_dev, st.st_ino, off, ctx);
+}
+
+/*
+ * Read with read(2) into a buffer of our own: this runs at every watch tick
+ * (kernel_watch()), where the return-probe path promises no allocation.
+ */
 static int for_each_event(int (*cb)(dev_t dev, ino_t ino, uint64_t off, void *ctx), void *ctx)
 {
-	char line[4096 + 256];
-	FILE *fp = NULL;
-	int ret = 0;
+	char buf[8192];
+	size_t have = 0;
+	int fd = -1, ret = 0;
 
-	for (size_t i = 0; i < ARRAY_SIZE(events_paths) && !fp; i++)
-		fp = fopen(events_paths[i], "re");
-	if (!fp)
+	for (size_t i = 0; i < ARRAY_SIZE(events_paths) && fd < 0; i++)
+		fd = open(events_paths[i], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
 		return -errno;
-	while (!ret && fgets(line, sizeof(line), fp)) {
-		char *path, *colon, *end;
-		struct stat st;
-		uint64_t off;
+	for (;;) {
+		ssize_t n = read(fd, buf + have, sizeof(buf) - 1 - have);
+		char *line = buf, *nl;
 
-		if (line[0] != 'p' && line[0] != 'r')
+		if (n < 0 && errno == EINTR)
 			continue;
-		path = strchr(line, ' ');
-		if (!path)
-			continue;
-		path++;
-		end = path + strcspn(path, " \n");
-		*end = '\0';
-		/* the offset follows the last colon; a path may hold colons */
-		colon = strrchr(path, ':');
-		if (!colon)
-			continue;
-		*colon = '\0';
-		off = strtoull(colon + 1, NULL, 0);
-		if (stat(path, &st))
-			continue;
-		ret = cb(st.st_dev, st.st_ino, off, ctx);
+		if (n <= 0)
+			break;
+		have += (size_t)n;
+		buf[have] = '\0';
+		while (!ret && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+			*nl = '\0';
+			ret = event_line(line, cb, ctx);
+			line = nl + 1;
+		}
+		have -= (size_t)(line - buf);
+		memmove(buf, line, have);
+		if (ret)
+			break;
+		if (have == sizeof(buf) - 1)
+			have = 0; /* a line longer than the buffer: not an event we can use */
 	}
-	fclose(fp);
+	if (!ret && have) {
+		buf[have] = '\0';
+		ret = event_line(buf, cb, ctx);
+	}
+	close(fd);
 	return ret;
 }
 

@@ -89,7 +89,7 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	struct hits *r = data;
 
 	(void)h;
-	r->n++;
+	__atomic_fetch_add(&r->n, 1, __ATOMIC_RELAXED);
 	return 0;
 }
 
@@ -166,13 +166,20 @@ struct toggler {
 	long add_ms, hold_ms;
 	long kernel_hits;
 	bool ok;
+	const uint64_t *ours; /* our probe's hits: the kernel's comes only once it fired */
 };
 
-/* Adds the kernel probe on our probed instruction a moment after the start, removes it later. */
+/*
+ * Adds the kernel probe on our probed instruction a moment after ours first
+ * fired (on a loaded machine the program may start late: a kernel probe
+ * there first would take every hit), removes it later.
+ */
 static void *toggle(void *arg)
 {
 	struct toggler *tg = arg;
 
+	for (int i = 0; i < 20000 && !__atomic_load_n(tg->ours, __ATOMIC_RELAXED); i++)
+		sleep_ms(1);
 	sleep_ms(tg->add_ms);
 	tg->ok = kprobe_add("ev_entry", g_off);
 	sleep_ms(tg->hold_ms);
@@ -205,7 +212,8 @@ static void toggle_case(struct ctx *c, bool nostop)
 		skip();
 	for (int round = 0; round < 6; round++) {
 		memset(&r, 0, sizeof(r));
-		tg = (struct toggler){ .add_ms = nostop ? 10 : 150, .hold_ms = nostop ? 60 : 250 };
+		tg = (struct toggler){ .add_ms = nostop ? 10 : 150, .hold_ms = nostop ? 60 : 250,
+				       .ours = &r.n };
 		assert_int_equal(spawn_out(c, argv, &pid), 0);
 		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .data = &r, .nostop = nostop);
 		p = add_or_fail(c, g_threads, "thread_work", 0, &o);

@@ -21,6 +21,7 @@ static const char *g_target; /* scale_target */
 #else
 #define COUNTING 1
 static uint64_t g_allocs, g_waits;
+static pid_t g_waits_of; /* the tracee whose stops g_waits counts (not the tracer's waker's) */
 
 extern void *__libc_malloc(size_t n);
 extern void *__libc_calloc(size_t n, size_t m);
@@ -48,7 +49,7 @@ pid_t waitpid(pid_t pid, int *st, int opts)
 {
 	pid_t r = (pid_t)syscall(SYS_wait4, pid, st, opts, NULL);
 
-	if (r > 0)
+	if (r > 0 && r == g_waits_of)
 		g_waits++;
 	return r;
 }
@@ -429,6 +430,9 @@ static void test_ret_no_alloc(void **state)
 
 	snprintf(n, sizeof(n), "%d", RET_CALLS);
 	pid = spawn_target(c, "leaf", n);
+#if COUNTING
+	g_waits_of = pid;
+#endif
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_leaf_entry, .ret_handler = on_leaf_return,
 		    .data = &r);
 	struct uprobe *p = add_or_fail(c, g_target, "leaf", 0, &o);
