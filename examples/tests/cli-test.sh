@@ -152,6 +152,21 @@ has_child()
 	[ -n "$(cat "/proc/$1/task/$1/children" 2>/dev/null)" ]
 }
 
+# child_runs PID PROGRAM: a child of PID has exec'd PROGRAM; its pid in $child. (The tracer
+# has children of its own too: libuprobe's short-lived capability probe, its waker.)
+child_runs()
+{
+	local c
+
+	for c in $(cat "/proc/$1/task/$1/children" 2>/dev/null); do
+		if [ "$(readlink "/proc/$c/exe" 2>/dev/null)" = "$2" ]; then
+			child=$c
+			return 0
+		fi
+	done
+	return 1
+}
+
 need_python()
 {
 	command -v python3 >/dev/null || skip "python3 is not installed"
@@ -839,9 +854,8 @@ t_spawn_sigint()
 	"$UT" --count -o "$tmp/c" u:demo:compute -- "$DEMO" $n 10 >"$tmp/out" 2>"$tmp/err" &
 	tr=$!
 	bg_pids+=("$tr")
-	wait_for 10 has_child "$tr"
-	demo=$(cat "/proc/$tr/task/$tr/children")
-	demo=${demo%% *}
+	wait_for 10 child_runs "$tr" "$DEMO"
+	demo=$child
 	bg_pids+=("$demo")
 	wait_for 10 traced_by "$demo" "$tr"
 	sleep 0.5
@@ -882,13 +896,11 @@ t_early()
 		CRASH_EARLY=sleep "$UT" --count u:crash:main -- "$CRASH" early >"$tmp/out" 2>"$tmp/err" &
 		tr=$!
 		bg_pids+=("$tr")
-		wait_for 10 has_child "$tr"
-		cr=$(cat "/proc/$tr/task/$tr/children")
-		cr=${cr%% *}
+		# past its exec (a stop before it kills the child: the program never ran)
+		wait_for 10 child_runs "$tr" "$CRASH"
+		cr=$child
 		bg_pids+=("$cr")
 		wait_for 10 traced_by "$cr" "$tr"
-		# past its exec (a stop before it kills the child: the program never ran)
-		wait_for 10 runs_crash "$cr"
 		sleep 0.2
 		kill "-$sig" "$tr"
 		# let go within a second, while its constructor still sleeps
@@ -1017,11 +1029,6 @@ t_nostop_exact()
 		ran=$((ran + 1))
 	done
 	[ "$ran" -gt 0 ] || skip "neither perl nor python3 is installed"
-}
-
-runs_crash()
-{
-	[ "$(readlink "/proc/$1/exe")" = "$CRASH" ]
 }
 
 # The command starts with the signal dispositions and mask the tracer was given, not the

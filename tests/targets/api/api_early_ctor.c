@@ -1,10 +1,18 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* A library whose constructor, before the program's entry point, does what API_EARLY says. */
+/*
+ * A library whose constructor, before the program's main, does what the
+ * environment variable EARLY_ENV (API_EARLY; CRASH_EARLY for the CLI tests'
+ * crash program, examples/tests) says.
+ */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef EARLY_ENV
+#define EARLY_ENV "API_EARLY"
+#endif
 
 static volatile sig_atomic_t usr1_seen;
 static int ctor_calls;
@@ -35,13 +43,13 @@ int early_usr1_seen(void)
 }
 
 /*
- * API_EARLY: usr1 raises a handled SIGUSR1; segv makes a real invalid
+ * EARLY_ENV: usr1 raises a handled SIGUSR1; segv makes a real invalid
  * access; exit ends with _exit(9); sleep waits 2 s first (a moment to
  * stop the tracer in); unset or anything else: nothing.
  */
 __attribute__((constructor)) static void early(void)
 {
-	const char *m = getenv("API_EARLY");
+	const char *m = getenv(EARLY_ENV);
 
 	for (int i = 0; i < 4; i++)
 		early_ctor_fn(i);
