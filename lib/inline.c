@@ -2,6 +2,7 @@
 /* The in-place fallback for processes without a scratch area: emulate, or step the original instruction with the other threads held. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -364,12 +365,24 @@ static int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h)
 		if (!wait_on && !leader)
 			return 0;
 		if (!wait_on) {
-			/* last, and looked at first: it may be a zombie that reports nothing */
+			/*
+			 * Last, and never waited for blocking: a leader whose
+			 * process is being killed becomes a zombie that reports
+			 * nothing while its other threads' exits wait to be reaped
+			 * (seen: SIGKILL of a 200-thread program mid-hold). It is
+			 * asked again until it stops or is seen a zombie.
+			 */
+			struct timespec nap = { 0, 20000 };
+
 			wait_on = leader;
 			wtid = leader->tid;
 			r = wait_for(t, leader, false, h);
-			if (r == 0 && !is_zombie(leader))
-				r = wait_for(t, leader, true, h);
+			while (r == 0 && !is_zombie(leader)) {
+				nanosleep(&nap, NULL);
+				if (nap.tv_nsec < 1000000)
+					nap.tv_nsec *= 2;
+				r = wait_for(t, leader, false, h);
+			}
 		} else {
 			wtid = wait_on->tid;
 			r = wait_for(t, wait_on, true, h);
