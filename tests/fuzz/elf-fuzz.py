@@ -21,6 +21,7 @@ A mutant that faults untraced (SIGSEGV, SIGBUS) may instead read what the
 tracer mapped near its code and end otherwise: counted, not failed, when
 the tracer says nothing of its own.
 """
+import errno
 import os
 import random
 import resource
@@ -102,8 +103,23 @@ def compute_calls(out):
     return None
 
 
+def kernel_runs(path):
+    """False when the kernel refuses to execute path (ENOEXEC): execvp() would hand it to
+    /bin/sh as a script, whose garbage commands run in the background at their own pace."""
+    try:
+        p = subprocess.Popen([path, ARG], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    except OSError as e:
+        return e.errno != errno.ENOEXEC
+    p.kill()
+    p.wait()
+    return True
+
+
 def check(ut, path, i, wildcard, tmp):
     """None when mutant i behaves, else why not."""
+    if not kernel_runs(path):
+        return "skip"
     # each run in an empty directory of its own: a mutant that execvp() runs as a shell
     # script (no longer ELF) creates files, which would change what the next run does
     rc0, out0, err0, _ = run([path, ARG], PLAIN_BOUND, tempfile.mkdtemp(dir=tmp))
@@ -189,7 +205,7 @@ def main():
             os.unlink(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("%d mutants of %s in %.1f s: %d failed, %d skipped (did not end untraced), "
+    print("%d mutants of %s in %.1f s: %d failed, %d skipped (not executable, or did not end untraced), "
           "%d faulted only untraced" % (count, os.path.basename(prog), time.monotonic() - t0,
                                          failures, skipped, diverged))
     return 1 if failures else 0
