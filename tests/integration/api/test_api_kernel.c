@@ -212,8 +212,12 @@ static void toggle_case(struct ctx *c, bool nostop)
 		skip();
 	for (int round = 0; round < 6; round++) {
 		memset(&r, 0, sizeof(r));
-		tg = (struct toggler){ .add_ms = nostop ? 10 : 150, .hold_ms = nostop ? 60 : 250,
-				       .ours = &r.n };
+		/*
+		 * The kernel's probe stays a second: our watch (every 20 ms, later
+		 * on a loaded machine) must see it before its removal writes the
+		 * file's byte into our jump (a known limit: README).
+		 */
+		tg = (struct toggler){ .add_ms = nostop ? 10 : 150, .hold_ms = 1000, .ours = &r.n };
 		assert_int_equal(spawn_out(c, argv, &pid), 0);
 		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .data = &r, .nostop = nostop);
 		p = add_or_fail(c, g_threads, "thread_work", 0, &o);
