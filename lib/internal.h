@@ -261,7 +261,8 @@ struct arch_mem {
 /*
  * After an ARCH_STEP single-step of the slot copy: moves rip back into the
  * program (slot_addr + len -> insn_addr + len), rewrites a pushed return
- * address (calls) and clears TF from pushed flags (pushf). 0 or -errno.
+ * address (calls) and clears TF from pushed flags (pushf). Nothing when
+ * rip is still slot_addr (the step ended before the copy ran). 0 or -errno.
  */
 int arch_step_fixup(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
 		    struct user_regs_struct *regs, const struct arch_mem *mem);

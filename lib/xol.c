@@ -304,13 +304,14 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
  * TF set: where the instruction records the flags (pushf on the stack,
  * syscall in r11), the program must not see that TF.
  */
-static void hide_trap_flag(struct task *k, const struct arch_plan *plan)
+static void hide_trap_flag(struct task *k, const struct arch_plan *plan, uint64_t rsp_before)
 {
 	uint64_t flags;
 
 	if (task_getregs(k) < 0)
 		return;
-	if (plan->type == ARCH_T_PUSHF &&
+	/* only what the pushf stored: a step that ran nothing leaves rsp where it was */
+	if (plan->type == ARCH_T_PUSHF && k->regs.rsp < rsp_before &&
 	    mem_read(k->proc, k->regs.rsp, &flags, sizeof(flags)) == 0 && (flags & 0x100)) {
 		flags &= ~0x100ull;
 		mem_write(k->proc, k->regs.rsp, &flags, sizeof(flags));
@@ -343,7 +344,22 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 		task_stopped(k);
 		if (!WIFSTOPPED(st))
 			return -ESRCH;
-		if (WSTOPSIG(st) == SIGTRAP || (st >> 16)) {
+		if (st >> 16) {
+			/*
+			 * An interrupt or a group-stop reported first: nothing ran
+			 * yet. Taken as the step's end, it once made a pushf's fixup
+			 * clear bit 8 of whatever the stack held (a return address).
+			 */
+			if ((st >> 16) == PTRACE_EVENT_STOP) {
+				int sig = WSTOPSIG(st);
+
+				k->interrupted = false;
+				if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					k->group_stop = true;
+			}
+			continue;
+		}
+		if (WSTOPSIG(st) == SIGTRAP) {
 			k->stop_sig = SIGTRAP;
 			return 0;
 		}
@@ -473,7 +489,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 	for (int steps = 0; steps < 256; steps++) {
 		const struct arch_plan *first = NULL;
 		struct site *fsite = NULL;
-		uint64_t slot = 0, insn_addr = 0;
+		uint64_t slot = 0, insn_addr = 0, rsp_before;
 		long req = PTRACE_SINGLESTEP;
 		struct xol_area *a;
 		unsigned idx;
@@ -547,6 +563,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			}
 		}
 		last = k->regs.rip;
+		rsp_before = k->regs.rsp;
 		r = req == PTRACE_CONT ? run_out(k, a, idx, first, insn_addr)
 				       : run_and_wait(k, req, slot, insn_addr);
 		if (r < 0)
@@ -582,7 +599,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			}
 		}
 		if (first)
-			hide_trap_flag(k, first);
+			hide_trap_flag(k, first, rsp_before);
 	}
 	return tracer_err(t, -EBUSY, "tid %d: could not leave the scratch area", k->tid);
 }

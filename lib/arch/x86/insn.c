@@ -590,6 +590,12 @@ int arch_step_fixup(const struct arch_plan *plan, uint64_t insn_addr, uint64_t s
 	uint64_t val;
 	int err;
 
+	/*
+	 * Still on the copy: the step ended before it ran (a stop reported
+	 * first). Nothing was pushed; what is at rsp is the program's own.
+	 */
+	if (regs->rip == slot_addr)
+		return 0;
 	if (regs->rip == slot_addr + plan->len)
 		regs->rip = next;
 

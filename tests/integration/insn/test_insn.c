@@ -3,7 +3,7 @@
 
 /*
  * insn-test MODE TORTURE [--add-before-spawn] [--signal-every-hit] [--inline] [--every N,K]
- *           [--post] [--nostop] [--exclude FUNC]...
+ *           [--post] [--nostop] [--exclude FUNC]... [--repeat N]
  *   MODE single:  run the torture program once per phase.
  *   MODE threads: the traced and untraced runs use "threads" (4 threads, ITIMER_PROF);
  *                 the expected counts are 4x the single-thread reference.
@@ -27,6 +27,9 @@
  *                 stops as usual. Counts must stay exact; at least one hit must be async
  *                 (none with --inline: no scratch area, so no detour and no ring). Not with
  *                 --post (a no-stop probe cannot have a post handler).
+ *   --repeat N:   the traced phase runs N times (default 1), each run checked on its own
+ *                 against the one reference: races that show once in a few runs (a
+ *                 signal landing mid-step) get N chances for the price of one reference.
  *
  * Phases (each under its own alarm(); the tracee of the phase is killed on any failure):
  *  1. decode every tort_* function from the symbol table with Zydis (independent of
@@ -977,6 +980,23 @@ static void check_async(void)
 		fail("--nostop: no hit was async: no probe got a no-stop detour");
 }
 
+/* What one traced run counted, cleared for the next (--repeat). */
+static void forget_traced_run(void)
+{
+	for (size_t i = 0; i < ninsns; i++) {
+		struct insn *in = &insns[i];
+
+		in->post_hits = in->post_sum = in->bad_post_addr = 0;
+		in->p = NULL;
+		in->hits = in->api_hits = 0;
+		in->bad_addr = in->bad_rip = in->bad_probe = in->bad_pid = in->bad_chk = 0;
+		in->async_hits = in->bad_async = in->chk_skipped = 0;
+		in->first_bad_addr = in->first_bad_rip = in->first_bad_val = 0;
+	}
+	scratch_maps = -1;
+	g_last_hit = -1;
+}
+
 int main(int argc, char **argv)
 {
 	bool threads, add_before = false;
@@ -984,7 +1004,7 @@ int main(int argc, char **argv)
 	unsigned nexcludes = 0;
 	const char *path;
 	char *plain_out = NULL, *traced_out = NULL;
-	int plain_st = 0, traced_st = 0, r;
+	int plain_st = 0, traced_st = 0, r, repeat = 1;
 	size_t nchk = 0, nexec = 0;
 	struct sigaction sa = { .sa_handler = on_fatal_signal };
 
@@ -1011,6 +1031,9 @@ int main(int argc, char **argv)
 			nostop_mode = true;
 		} else if (!strcmp(argv[i], "--inline")) {
 			force_inline = true;
+		} else if (!strcmp(argv[i], "--repeat") && i + 1 < argc &&
+			   (repeat = atoi(argv[i + 1])) >= 1 && repeat <= 100) {
+			i++;
 		} else if (!strcmp(argv[i], "--every") && i + 1 < argc &&
 			   sscanf(argv[i + 1], "%u,%u", &every_n, &every_k) == 2 && every_n &&
 			   every_k < every_n) {
@@ -1075,22 +1098,29 @@ int main(int argc, char **argv)
 		printf("FAIL: untraced run failed or timed out\n");
 		return 1;
 	}
-	r = traced_run(targv, add_before, &traced_out, &traced_st);
-	if (r == 77)
-		return 77;
-	if (r) {
-		failures++;
-	} else {
-		compare_outputs(plain_out, plain_st, traced_out, traced_st);
-		compare_counts(threads ? NTHREADS : 1);
-		check_async();
-		if (force_inline && scratch_maps != 0)
-			fail("inline mode: %d anonymous executable mappings in the tracee at its first hit",
-			     scratch_maps);
+	for (int run = 1; run <= repeat && !failures; run++) {
+		if (repeat > 1) {
+			printf("traced run %d of %d\n", run, repeat);
+			forget_traced_run();
+		}
+		r = traced_run(targv, add_before, &traced_out, &traced_st);
+		if (r == 77)
+			return 77;
+		if (r) {
+			failures++;
+		} else {
+			compare_outputs(plain_out, plain_st, traced_out, traced_st);
+			compare_counts(threads ? NTHREADS : 1);
+			check_async();
+			if (force_inline && scratch_maps != 0)
+				fail("inline mode: %d anonymous executable mappings in the tracee at "
+				     "its first hit", scratch_maps);
+		}
+		free(traced_out);
+		traced_out = NULL;
 	}
 	printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
 	free(plain_out);
-	free(traced_out);
 	free(abs);
 	return failures ? 1 : 0;
 }

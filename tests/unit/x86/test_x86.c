@@ -653,6 +653,19 @@ static void test_step_fixup(void **state)
 	assert_int_equal(regs.rip, INSN + 1);
 	assert_int_equal(fm.val, 0x246);
 
+	/*
+	 * pushf whose step ended before it ran (an interrupt reported first):
+	 * what rsp points at is the program's (here a return address with bit
+	 * 8 set), never touched
+	 */
+	fm.val = 0x401d3f;
+	fm.writes = 0;
+	regs.rip = SLOT_NEAR;
+	assert_int_equal(arch_step_fixup(&plan, INSN, SLOT_NEAR, &regs, &mem), 0);
+	assert_int_equal(regs.rip, SLOT_NEAR);
+	assert_int_equal(fm.val, 0x401d3f);
+	assert_int_equal(fm.writes, 0);
+
 	/* plain instruction */
 	analyse_ok(B(0x48, 0x8b, 0x05, 0, 1, 0, 0), &plan);
 	fm.writes = 0;
