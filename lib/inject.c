@@ -1,10 +1,178 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Running code in a held tracee thread: system calls (mmap/munmap of scratch areas) and function calls (IFUNC resolvers). */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include "core.h"
+
+#define SIGTRAP_BIT (1ull << (SIGTRAP - 1))
+
+/*
+ * An int3 trap is a forced SIGTRAP: where the thread has SIGTRAP blocked, or
+ * the process ignores it, the kernel first resets its disposition to the
+ * default and unblocks it (force_sig_info_to_task()), for good, and the
+ * program later dies of a SIGTRAP it meant to ignore. Injections guard
+ * against both: a blocked SIGTRAP is unblocked in the thread's mask only
+ * while the injected code runs (so the trap changes nothing) and put back;
+ * an ignored one is never trapped on at all: the injection ends in the
+ * delivery of a SIGTRAP the thread sends itself (tgkill, a plain signal,
+ * reported to the tracer although ignored), not in an int3.
+ */
+struct trap_guard {
+	uint64_t mask;   /* k's signal mask before */
+	bool unblocked;  /* SIGTRAP taken out of it meanwhile */
+	bool ignored;    /* the process ignores SIGTRAP */
+};
+
+static bool sigtrap_ignored(pid_t pid)
+{
+	char path[64], line[128];
+	unsigned long long ign = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigIgn: %llx", &ign) == 1) {
+			found = true;
+			break;
+		}
+	fclose(f);
+	return found && (ign & SIGTRAP_BIT);
+}
+
+static void guard_begin(struct task *k, struct trap_guard *g)
+{
+	uint64_t m;
+
+	memset(g, 0, sizeof(*g));
+	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(g->mask), &g->mask) == 0 &&
+	    (g->mask & SIGTRAP_BIT)) {
+		m = g->mask & ~SIGTRAP_BIT;
+		g->unblocked = ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0;
+	}
+	g->ignored = sigtrap_ignored(k->proc->pid);
+}
+
+static void guard_end(struct task *k, const struct trap_guard *g)
+{
+	if (g->unblocked)
+		ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(g->mask), &g->mask);
+}
+
+/*
+ * Runs k with PTRACE_SYSCALL to the entry (or exit) stop of the system call
+ * made by the instruction at sys_pc; stops of other system calls (an IFUNC
+ * resolver's own) are passed, signals meanwhile held. With no
+ * PTRACE_O_TRACESYSGOOD a system-call stop is a SIGTRAP stop whose siginfo
+ * has si_code SIGTRAP (PTRACE_GET_SYSCALL_INFO then says nothing); a
+ * call's entry and exit stops come in that order, with the pc after it.
+ */
+static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
+{
+	bool entered = false;
+
+	mem_flush(k->proc);
+	for (int rounds = 0; rounds < 10000; rounds++) {
+		siginfo_t si;
+		int st, sig;
+
+		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		task_stopped(k);
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (st >> 16) {
+			if ((st >> 16) == PTRACE_EVENT_STOP)
+				k->interrupted = false;
+			continue;
+		}
+		sig = WSTOPSIG(st);
+		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
+		    si.si_code == SIGTRAP) {
+			if (task_getregs(k) < 0)
+				return -ESRCH;
+			if (k->regs.rip == sys_pc + 2) {
+				if (!want_exit || entered)
+					return 0;
+				entered = true;
+			}
+			continue;
+		}
+		task_hold_signal(k, sig);
+	}
+	return -EBUSY;
+}
+
+/*
+ * From a stop of the system call made at sys_pc: k sends itself SIGTRAP
+ * with it (at its entry stop the call becomes tgkill; after its exit the
+ * instruction runs again as tgkill) and stops in its delivery, a
+ * signal-delivery-stop as an int3's would be, with no forced signal.
+ * Signals meanwhile are held.
+ */
+static int end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
+{
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	if (at_entry) {
+		k->regs.orig_rax = SYS_tgkill;
+	} else {
+		k->regs.rip = sys_pc;
+		k->regs.rax = SYS_tgkill;
+		k->regs.orig_rax = (uint64_t)-1;
+	}
+	k->regs.rdi = (uint64_t)k->proc->pid;
+	k->regs.rsi = (uint64_t)k->tid;
+	k->regs.rdx = SIGTRAP;
+	if (task_setregs(k) < 0)
+		return -ESRCH;
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		siginfo_t si;
+		int st, sig;
+
+		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		task_stopped(k);
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (st >> 16) {
+			if ((st >> 16) == PTRACE_EVENT_STOP)
+				k->interrupted = false;
+			continue;
+		}
+		sig = WSTOPSIG(st);
+		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
+		    si.si_code == SI_TKILL && si.si_pid == k->proc->pid && task_getregs(k) == 0 &&
+		    k->regs.rip == sys_pc + 2)
+			return 0;
+		task_hold_signal(k, sig);
+	}
+	return -EBUSY;
+}
+
+/* Would k's seccomp filter let end_by_tgkill() through at sys_pc? */
+static bool tgkill_allowed(struct task *k, uint64_t sys_pc)
+{
+	uint64_t args[6] = { (uint64_t)k->proc->pid, (uint64_t)k->tid, SIGTRAP };
+
+	return seccomp_syscall_allowed(k->tid, SYS_tgkill, args, sys_pc + 2) == 1;
+}
 
 /*
  * Lets k run from the prepared registers until it traps at `trap_pc`, keeping
@@ -53,7 +221,8 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	struct proc *p = k->proc;
 	struct user_regs_struct saved;
 	uint8_t orig[sizeof(code)];
-	bool temp = !p->gadget;
+	bool temp = !p->gadget, tgkill_end = false;
+	struct trap_guard g;
 	uint64_t at;
 	int err;
 
@@ -80,17 +249,33 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	k->regs.r8 = args[4];
 	k->regs.r9 = args[5];
 	k->regs.rip = at;
+	guard_begin(k, &g);
+	if (g.ignored && !tgkill_allowed(k, at))
+		pr_debug("pid %d: SIGTRAP is ignored and its seccomp filter denies tgkill: an "
+			 "injection's int3 resets it to the default", p->pid);
+	else if (g.ignored)
+		tgkill_end = true;
 	err = task_setregs(k);
-	if (!err)
+	if (!err && tgkill_end) {
+		err = run_to_syscall_stop(k, at, true);
+		if (!err && task_getregs(k) < 0)
+			err = -ESRCH;
+		if (!err)
+			*ret = (int64_t)k->regs.rax;
+		if (!err)
+			err = end_by_tgkill(k, at, false);
+	} else if (!err) {
 		err = run_until_trap(k, at + 3);
-	if (!err)
-		*ret = (int64_t)k->regs.rax;
+		if (!err)
+			*ret = (int64_t)k->regs.rax;
+	}
+	guard_end(k, &g);
 	if (temp)
 		mem_write(p, at, orig, sizeof(orig));
 	k->regs = saved;
 	task_setregs(k);
 	k->regs_valid = true;
-	k->stop_sig = SIGTRAP; /* k now sits in the int3's signal-delivery-stop */
+	k->stop_sig = SIGTRAP; /* k now sits in a SIGTRAP's signal-delivery-stop */
 	return err;
 }
 
@@ -114,7 +299,11 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 {
 	struct proc *p = k->proc;
 	struct user_regs_struct saved;
+	static const uint8_t syscall_insn[2] = { 0x0f, 0x05 };
 	uint64_t ra, sp;
+	bool tgkill_end = false, patched = false;
+	uint8_t tramp[2];
+	struct trap_guard g;
 	int err;
 
 	/* it returns to an int3 of ours: the trap gadget, or the inline trampoline */
@@ -123,6 +312,23 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 		return -EOPNOTSUPP;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
+	guard_begin(k, &g);
+	if (g.ignored && p->gadget && tgkill_allowed(k, p->gadget + XOL_GADGET_SYSCALL)) {
+		/* to the gadget's syscall instead: its entry stop holds the result in orig_rax */
+		ra = p->gadget + XOL_GADGET_SYSCALL;
+		tgkill_end = true;
+	} else if (g.ignored && tgkill_allowed(k, ra) && mem_read(p, ra, tramp, sizeof(tramp)) == 0 &&
+		   mem_write(p, ra, syscall_insn, sizeof(syscall_insn)) == 0) {
+		/*
+		 * No scratch area (in place): the trampoline's int3 is a syscall
+		 * meanwhile. The caller holds every thread, so only k runs there.
+		 */
+		patched = true;
+		tgkill_end = true;
+	} else if (g.ignored) {
+		pr_debug("pid %d: SIGTRAP is ignored: the int3 an injected call returns to resets "
+			 "it to the default", p->pid);
+	}
 	saved = k->regs;
 	/* below the red zone, 16-byte aligned at the call as the ABI wants */
 	sp = ((saved.rsp - 1024) & ~0xfull) - 8;
@@ -140,10 +346,22 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	k->regs.r8 = args[4];
 	k->regs.r9 = args[5];
 	err = task_setregs(k);
-	if (!err)
+	if (!err && tgkill_end) {
+		err = run_to_syscall_stop(k, ra, false);
+		if (!err && task_getregs(k) < 0)
+			err = -ESRCH;
+		if (!err)
+			*ret = k->regs.orig_rax;
+		if (!err)
+			err = end_by_tgkill(k, ra, true);
+	} else if (!err) {
 		err = run_until_trap(k, ra + 1);
-	if (!err)
-		*ret = k->regs.rax;
+		if (!err)
+			*ret = k->regs.rax;
+	}
+	guard_end(k, &g);
+	if (patched)
+		mem_write(p, ra, tramp, sizeof(tramp));
 	k->regs = saved;
 	task_setregs(k);
 	k->regs_valid = true;

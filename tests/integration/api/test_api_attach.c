@@ -382,6 +382,68 @@ static void test_detach_heavy_syscall(void **state)
 	repeat_cycles(*state, "4", "0", true, 6, 3000);
 }
 
+/*
+ * An int3 trap is a forced SIGTRAP: were one of ours to trap while the
+ * program ignores SIGTRAP or has it blocked, the kernel would reset it to
+ * the default and unblock it, for good (the program later dies of its own
+ * SIGTRAP). Attach and detach inject system calls (the scratch area's mmap
+ * and munmap) and an IFUNC probe runs its resolver: none of that may change
+ * the program's SIGTRAP state. 10 cycles, two threads, probes never hit.
+ */
+static void sigtrap_state_cycles(struct ctx *c, const char *mode)
+{
+	char *argv[] = { (char *)g_loop, "2", "30000", "300", (char *)mode, NULL };
+	pid_t pid = start_untraced(c, argv);
+
+	assert_true(pid > 0);
+	for (int i = 0; i < 5000 && !g_wd_fired; i++) {
+		char *out = slurp(c->out);
+		bool ready = out && strstr(out, "ready pid=");
+
+		free(out);
+		if (ready)
+			break;
+		sleep_ms(1);
+	}
+	for (int cyc = 1; cyc <= 10; cyc++) {
+		struct uprobe *p, *q;
+
+		if (uprobe_tracer_attach(c->t, pid)) {
+			print_error("attach (cycle %d): %s\n", cyc, uprobe_tracer_errmsg(c->t));
+			fail();
+		}
+		/* never called: sys_tick without "sys"; wcsnlen, an IFUNC, by nobody here */
+		p = uprobe_add(c->t, g_loop, "sys_tick", 0, NULL);
+		q = uprobe_add(c->t, "libc", "wcsnlen", 0, NULL);
+		if (!p || !q) {
+			print_error("uprobe_add (cycle %d): %s\n", cyc, uprobe_tracer_errmsg(c->t));
+			fail();
+		}
+		sleep_ms(5);
+		assert_int_equal(uprobe_tracer_detach(c->t), 0);
+	}
+	assert_int_equal(kill(pid, SIGUSR1), 0);
+	int st = wait_child(c, pid);
+	const char *out = read_out(c);
+
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		print_error("api_loop %s: status %#x, output:\n%s\n", mode, st, out);
+		fail();
+	}
+	assert_int_equal(kv(out, "trap_state_bad"), 0);
+	assert_int_equal(kv(out, "finished_by_signal"), 1);
+}
+
+static void test_sigtrap_ignored_kept(void **state)
+{
+	sigtrap_state_cycles(*state, "trap-ign");
+}
+
+static void test_sigtrap_blocked_kept(void **state)
+{
+	sigtrap_state_cycles(*state, "trap-blk");
+}
+
 static void test_attach_esrch(void **state)
 {
 	struct ctx *c = *state;
@@ -484,6 +546,7 @@ int main(int argc, char **argv)
 		T(test_detach_heavy_threads), T(test_attach_detach_syscall),
 		T(test_detach_heavy_syscall), T(test_attach_esrch),
 		T(test_attach_twice), T(test_attach_already_traced), T(test_seccomp_fallback),
+		T(test_sigtrap_ignored_kept), T(test_sigtrap_blocked_kept),
 	};
 
 	if (argc < 3) {

@@ -2,6 +2,7 @@
 /* Long-running tracee for attach/detach: T threads call tick() until SIGUSR1 or MAX_MS. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,35 @@ static void on_trap(int sig, siginfo_t *si, void *uc_)
 	_exit(105);
 }
 
+/*
+ * The program's own SIGTRAP state (trap-ign: ignored; trap-blk: blocked in
+ * every thread), checked in each thread at its end: "trap_state_bad" counts
+ * threads where a tracer left it changed.
+ */
+static int trap_mode; /* 0 handler, 1 ignored, 2 blocked */
+static long trap_state_bad;
+
+static void check_trap_state(void)
+{
+	struct sigaction cur;
+	sigset_t mask;
+	bool ok = true;
+
+	if (sigaction(SIGTRAP, NULL, &cur) || pthread_sigmask(SIG_BLOCK, NULL, &mask))
+		ok = false;
+	else if (trap_mode == 1)
+		ok = cur.sa_handler == SIG_IGN;
+	else if (trap_mode == 2)
+		ok = sigismember(&mask, SIGTRAP) == 1 && cur.sa_sigaction == on_trap;
+	else
+		ok = cur.sa_sigaction == on_trap && sigismember(&mask, SIGTRAP) == 0;
+	if (!ok) {
+		pthread_mutex_lock(&lock);
+		trap_state_bad++;
+		pthread_mutex_unlock(&lock);
+	}
+}
+
 static long ms_since(const struct timespec *t0)
 {
 	struct timespec t;
@@ -102,6 +132,7 @@ static void *worker(void *arg)
 		if (pause_us)
 			usleep(pause_us);
 	}
+	check_trap_state();
 	pthread_mutex_lock(&lock);
 	total_ticks += i;
 	total_bad += bad;
@@ -111,8 +142,10 @@ static void *worker(void *arg)
 }
 
 /*
- * usage: api_loop THREADS MAX_MS PAUSE_US [sys]; prints "ready" once running.
- * With "sys" each iteration also calls sys_tick().
+ * usage: api_loop THREADS MAX_MS PAUSE_US [sys] [trap-ign|trap-blk]; prints
+ * "ready" once running. With "sys" each iteration also calls sys_tick().
+ * With trap-ign or trap-blk the program raises SIGTRAP itself at its end: it
+ * must be ignored, or stay pending.
  */
 int main(int argc, char **argv)
 {
@@ -122,7 +155,16 @@ int main(int argc, char **argv)
 
 	max_ms = argc > 2 ? atol(argv[2]) : 5000;
 	pause_us = argc > 3 ? atol(argv[3]) : 0;
-	use_sys_tick = argc > 4 && !strcmp(argv[4], "sys");
+	for (int a = 4; a < argc; a++) {
+		if (!strcmp(argv[a], "sys"))
+			use_sys_tick = 1;
+		else if (!strcmp(argv[a], "trap-ign"))
+			trap_mode = 1;
+		else if (!strcmp(argv[a], "trap-blk"))
+			trap_mode = 2;
+		else
+			return 2;
+	}
 	if (nt < 1 || nt > 64)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -132,6 +174,15 @@ int main(int argc, char **argv)
 	sa.sa_sigaction = on_trap;
 	sa.sa_flags = SA_SIGINFO;
 	sigaction(SIGTRAP, &sa, NULL);
+	if (trap_mode == 1) {
+		signal(SIGTRAP, SIG_IGN);
+	} else if (trap_mode == 2) {
+		sigset_t trap;
+
+		sigemptyset(&trap);
+		sigaddset(&trap, SIGTRAP);
+		pthread_sigmask(SIG_BLOCK, &trap, NULL); /* inherited by every thread */
+	}
 	for (long i = 1; i < nt; i++)
 		if (pthread_create(&th[i], NULL, worker, (void *)i))
 			return 2;
@@ -139,7 +190,9 @@ int main(int argc, char **argv)
 	worker((void *)0);
 	for (int i = 1; i < nt; i++)
 		pthread_join(th[i], NULL);
-	printf("total_ticks=%ld bad=%ld finished_by_signal=%d\n", total_ticks, total_bad,
-	       (int)finish);
+	if (trap_mode)
+		raise(SIGTRAP); /* ignored, or pending for good: the program goes on */
+	printf("total_ticks=%ld bad=%ld finished_by_signal=%d trap_state_bad=%ld\n", total_ticks,
+	       total_bad, (int)finish, trap_state_bad);
 	return total_bad ? 1 : 0;
 }
