@@ -820,7 +820,8 @@ t_attach_idle()
 # -p until the process exits by itself: the tracer exits 0 with the hits it saw.
 t_attach_exit()
 {
-	local n=60 demo got
+	# long enough (3 s) to outlive a slow tracer's refusal (ASan, a loaded machine)
+	local n=300 demo got
 
 	need_attach
 	"$DEMO" $n 10 >"$tmp/demo.out" 2>&1 &
@@ -831,7 +832,10 @@ t_attach_exit()
 	run "$UT" --count -p "$demo" u:demo:compute u:demo:no_such_func
 	expect_rc 1
 	one_error_line no_such_func
-	alive "$demo" || fail "the demo died after a refused probe"
+	if ! alive "$demo"; then
+		reap "$demo"
+		fail "the demo ended (status $wrc) after a refused probe"
+	fi
 	untraced "$demo" || fail "the demo is still traced after a refused probe"
 	run "$UT" --count -p "$demo" u:demo:compute
 	expect_rc 0
