@@ -496,6 +496,11 @@ bool siginfo_is_fault(const siginfo_t *si);
  * (pending[0]) and rides on this stop (stop_sig). True for a fault.
  */
 bool task_hold_fault_first(struct task *k, int sig);
+/*
+ * Is k's current SIGTRAP stop a signal someone sent (kill, tgkill,
+ * sigqueue: si_code <= 0) rather than a trap (int3, a step, a syscall stop)?
+ */
+bool task_sigtrap_sent(struct task *k);
 /* Forgets held signal i (a fault a fault handler swallowed). */
 void task_drop_signal(struct task *k, unsigned i);
 const char *status_field(const char *path, const char *key, char *buf, size_t len);

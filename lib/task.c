@@ -312,7 +312,12 @@ int task_resume(struct task *k)
 	if (k->npending) {
 		siginfo_t *si = &k->pending[0];
 
-		if (k->stop_sig && k->stop_sig != si->si_signo)
+		/*
+		 * Its own siginfo, even for the same signal number: a held
+		 * SIGTRAP that rides on a step's SIGTRAP stop must not arrive
+		 * as the step trap.
+		 */
+		if (k->stop_sig)
 			ptrace(PTRACE_SETSIGINFO, k->tid, NULL, si);
 		if (k->stop_sig)
 			sig = si->si_signo;
@@ -327,6 +332,14 @@ int task_resume(struct task *k)
 	if (ptrace(req, k->tid, NULL, (void *)(long)sig) < 0)
 		return errno == ESRCH ? 0 : -errno;
 	return 0;
+}
+
+bool task_sigtrap_sent(struct task *k)
+{
+	siginfo_t si;
+
+	return ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_signo == SIGTRAP &&
+	       si.si_code <= 0;
 }
 
 /* Records the signal of the current signal-delivery-stop to deliver later. */

@@ -827,7 +827,12 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		return;
 	}
 
-	if (sig == SIGTRAP) {
+	/*
+	 * A SIGTRAP that kill() or tgkill() sent (the program's own, or
+	 * another's) ends no step of ours: it is held like any signal, and the
+	 * step goes on.
+	 */
+	if (sig == SIGTRAP && !(k->state == TASK_STEPPING && task_sigtrap_sent(k))) {
 		if (k->proc->leave_at_exec && !k->post_sys && leave_at_exec_stop(t, k))
 			return;
 		handle_sigtrap(t, k);

@@ -359,7 +359,7 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 			}
 			continue;
 		}
-		if (WSTOPSIG(st) == SIGTRAP) {
+		if (WSTOPSIG(st) == SIGTRAP && !task_sigtrap_sent(k)) {
 			k->stop_sig = SIGTRAP;
 			return 0;
 		}
