@@ -497,14 +497,6 @@ bool siginfo_is_fault(const siginfo_t *si);
  */
 bool task_hold_fault_first(struct task *k, int sig);
 /*
- * Restarts held k with req (PTRACE_CONT, _SINGLESTEP, _SYSCALL) and waits
- * for its next stop that is no interrupt or group-stop (those report before
- * anything ran: noted, *interrupted set for an interrupt, and req made
- * again). 0: a signal or system-call stop, *st its wait status; -ESRCH: k
- * ended (*st says how, or is -1 when ptrace or wait said ESRCH); other -errno.
- */
-int task_run_to_stop(struct task *k, long req, int *st, bool *interrupted);
-/*
  * Is k's current SIGTRAP stop a signal someone sent (kill, tgkill,
  * sigqueue: si_code <= 0) rather than a trap (int3, a step, a syscall stop)?
  */

@@ -79,13 +79,27 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 {
 	bool entered = false;
 
+	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 10000; rounds++) {
 		siginfo_t si;
-		int st, r = task_run_to_stop(k, PTRACE_SYSCALL, &st, NULL);
+		int st, sig;
 
-		if (r)
-			return r;
-		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
+		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		task_stopped(k);
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (st >> 16) {
+			if ((st >> 16) == PTRACE_EVENT_STOP)
+				k->interrupted = false;
+			continue;
+		}
+		sig = WSTOPSIG(st);
+		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
 		    si.si_code == SIGTRAP) {
 			if (task_getregs(k) < 0)
 				return -ESRCH;
@@ -96,7 +110,7 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 			}
 			continue;
 		}
-		task_hold_signal(k, WSTOPSIG(st));
+		task_hold_signal(k, sig);
 	}
 	return -EBUSY;
 }
@@ -126,15 +140,28 @@ static int end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
 		return -ESRCH;
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		siginfo_t si;
-		int st, r = task_run_to_stop(k, PTRACE_CONT, &st, NULL);
+		int st, sig;
 
-		if (r)
-			return r;
-		if (WSTOPSIG(st) == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
+		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		task_stopped(k);
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (st >> 16) {
+			if ((st >> 16) == PTRACE_EVENT_STOP)
+				k->interrupted = false;
+			continue;
+		}
+		sig = WSTOPSIG(st);
+		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
 		    si.si_code == SI_TKILL && si.si_pid == k->proc->pid && task_getregs(k) == 0 &&
 		    k->regs.rip == sys_pc + 2)
 			return 0;
-		task_hold_signal(k, WSTOPSIG(st));
+		task_hold_signal(k, sig);
 	}
 	return -EBUSY;
 }
@@ -153,19 +180,30 @@ static bool tgkill_allowed(struct task *k, uint64_t sys_pc)
  */
 static int run_until_trap(struct task *k, uint64_t trap_pc)
 {
+	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st, r = task_run_to_stop(k, PTRACE_CONT, &st, NULL);
+		int st;
 
-		if (r)
-			return r;
-		if (WSTOPSIG(st) == SIGTRAP) {
+		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
+			return -errno;
+		while (waitpid(k->tid, &st, __WALL) < 0) {
+			if (errno != EINTR)
+				return -errno;
+		}
+		task_stopped(k);
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {
 			if (task_getregs(k) < 0)
 				return -ESRCH;
 			if (k->regs.rip == trap_pc)
 				return 0;
 			return -EFAULT;
 		}
-		task_hold_signal(k, WSTOPSIG(st));
+		if ((st >> 16) == 0)
+			task_hold_signal(k, WSTOPSIG(st));
+		else if ((st >> 16) == PTRACE_EVENT_STOP)
+			k->interrupted = false;
 	}
 	return -EBUSY;
 }

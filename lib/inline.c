@@ -430,6 +430,11 @@ struct outcome {
 	bool interrupted; /* an interrupt someone sent (uprobe_tracer_stop()) stopped it first */
 };
 
+static bool is_stop_signal(int sig)
+{
+	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
 /*
  * Restarts k with req (single-step, syscall, or a run to a hardware
  * breakpoint) and waits for the kernel's trap that ends it. Signals that
@@ -441,15 +446,33 @@ static int run_one(struct task *k, long req, struct outcome *out)
 {
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		siginfo_t si;
-		int st, sig, r = task_run_to_stop(k, req, &st, &out->interrupted);
+		int st, sig;
 
-		if (r == -ESRCH && st != -1) {
+		mem_flush(k->proc);
+		if (ptrace(req, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		task_stopped(k);
+		if (!WIFSTOPPED(st)) {
 			out->status = st;
 			out->died = true;
+			return -ESRCH;
 		}
-		if (r)
-			return r;
 		sig = WSTOPSIG(st);
+		if (st >> 16) {
+			/* an interrupt (or a group-stop) came first: nothing ran yet */
+			if ((st >> 16) == PTRACE_EVENT_STOP) {
+				k->interrupted = false;
+				if (is_stop_signal(sig))
+					k->group_stop = true;
+				else
+					out->interrupted = true;
+			}
+			continue;
+		}
 		if (sig == SIGTRAP &&
 		    (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0 || si.si_code > 0)) {
 			k->stop_sig = SIGTRAP;

@@ -334,37 +334,6 @@ int task_resume(struct task *k)
 	return 0;
 }
 
-int task_run_to_stop(struct task *k, long req, int *st, bool *interrupted)
-{
-	*st = -1;
-	for (int rounds = 0; rounds < 1000; rounds++) {
-		int sig;
-
-		mem_flush(k->proc);
-		if (ptrace(req, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		while (waitpid(k->tid, st, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		task_stopped(k);
-		if (!WIFSTOPPED(*st))
-			return -ESRCH;
-		if (!(*st >> 16))
-			return 0;
-		if ((*st >> 16) != PTRACE_EVENT_STOP)
-			continue;
-		/* an interrupt or a group-stop came first: nothing ran yet */
-		k->interrupted = false;
-		sig = WSTOPSIG(*st);
-		if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-			k->group_stop = true;
-		else if (interrupted)
-			*interrupted = true;
-	}
-	return -EBUSY;
-}
-
 bool task_sigtrap_sent(struct task *k)
 {
 	siginfo_t si;

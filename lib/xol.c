@@ -331,11 +331,34 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan, uint64_
  */
 static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
 {
+	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st, r = task_run_to_stop(k, req, &st, NULL);
+		int st;
 
-		if (r)
-			return r;
+		if (ptrace(req, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		while (waitpid(k->tid, &st, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+		task_stopped(k);
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		if (st >> 16) {
+			/*
+			 * An interrupt or a group-stop reported first: nothing ran
+			 * yet. Taken as the step's end, it once made a pushf's fixup
+			 * clear bit 8 of whatever the stack held (a return address).
+			 */
+			if ((st >> 16) == PTRACE_EVENT_STOP) {
+				int sig = WSTOPSIG(st);
+
+				k->interrupted = false;
+				if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					k->group_stop = true;
+			}
+			continue;
+		}
 		if (WSTOPSIG(st) == SIGTRAP && !task_sigtrap_sent(k)) {
 			k->stop_sig = SIGTRAP;
 			return 0;

@@ -81,12 +81,10 @@ static struct cycle_rec *cycle_rec_new(struct ctx *c)
 }
 
 /* Starts api_loop untraced and waits until it prints "ready". */
-/* api_loop THREADS 30000 PAUSE_US [FLAG], untraced, once it says it is ready. */
-static pid_t start_loop_flag(struct ctx *c, const char *threads, const char *pause_us,
-			     const char *flag)
+static pid_t start_loop(struct ctx *c, const char *threads, const char *pause_us, bool sys)
 {
 	char *argv[] = { (char *)g_loop, (char *)threads, "30000", (char *)pause_us,
-			 (char *)flag, NULL };
+			 sys ? "sys" : NULL, NULL };
 	pid_t pid = start_untraced(c, argv);
 
 	assert_true(pid > 0);
@@ -101,11 +99,6 @@ static pid_t start_loop_flag(struct ctx *c, const char *threads, const char *pau
 	}
 	fail_msg("api_loop never printed ready");
 	return -1;
-}
-
-static pid_t start_loop(struct ctx *c, const char *threads, const char *pause_us, bool sys)
-{
-	return start_loop_flag(c, threads, pause_us, sys ? "sys" : NULL);
 }
 
 /* How many threads of pid have a /proc/PID/task/TID/FILE for which match() says so. */
@@ -399,8 +392,19 @@ static void test_detach_heavy_syscall(void **state)
  */
 static void sigtrap_state_cycles(struct ctx *c, const char *mode)
 {
-	pid_t pid = start_loop_flag(c, "2", "300", mode);
+	char *argv[] = { (char *)g_loop, "2", "30000", "300", (char *)mode, NULL };
+	pid_t pid = start_untraced(c, argv);
 
+	assert_true(pid > 0);
+	for (int i = 0; i < 5000 && !g_wd_fired; i++) {
+		char *out = slurp(c->out);
+		bool ready = out && strstr(out, "ready pid=");
+
+		free(out);
+		if (ready)
+			break;
+		sleep_ms(1);
+	}
 	for (int cyc = 1; cyc <= 10; cyc++) {
 		struct uprobe *p, *q;
 
