@@ -31,21 +31,11 @@ struct trap_guard {
 static bool sigtrap_ignored(pid_t pid)
 {
 	char path[64], line[128];
-	unsigned long long ign = 0;
-	bool found = false;
-	FILE *f;
+	const char *v;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	f = fopen(path, "re");
-	if (!f)
-		return false;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "SigIgn: %llx", &ign) == 1) {
-			found = true;
-			break;
-		}
-	fclose(f);
-	return found && (ign & SIGTRAP_BIT);
+	v = status_field(path, "SigIgn:", line, sizeof(line));
+	return v && (strtoull(v, NULL, 16) & SIGTRAP_BIT);
 }
 
 static void guard_begin(struct task *k, struct trap_guard *g)

@@ -80,11 +80,15 @@ static struct cycle_rec *cycle_rec_new(struct ctx *c)
 	return &g_cycle;
 }
 
-/* Starts api_loop untraced and waits until it prints "ready". */
-static pid_t start_loop(struct ctx *c, const char *threads, const char *pause_us, bool sys)
+/*
+ * Starts api_loop untraced (flag: its optional mode argument, "sys",
+ * "trap-ign", ...) and waits until it prints "ready".
+ */
+static pid_t start_loop_flag(struct ctx *c, const char *threads, const char *pause_us,
+			     const char *flag)
 {
 	char *argv[] = { (char *)g_loop, (char *)threads, "30000", (char *)pause_us,
-			 sys ? "sys" : NULL, NULL };
+			 (char *)flag, NULL };
 	pid_t pid = start_untraced(c, argv);
 
 	assert_true(pid > 0);
@@ -99,6 +103,11 @@ static pid_t start_loop(struct ctx *c, const char *threads, const char *pause_us
 	}
 	fail_msg("api_loop never printed ready");
 	return -1;
+}
+
+static pid_t start_loop(struct ctx *c, const char *threads, const char *pause_us, bool sys)
+{
+	return start_loop_flag(c, threads, pause_us, sys ? "sys" : NULL);
 }
 
 /* How many threads of pid have a /proc/PID/task/TID/FILE for which match() says so. */
@@ -392,19 +401,8 @@ static void test_detach_heavy_syscall(void **state)
  */
 static void sigtrap_state_cycles(struct ctx *c, const char *mode)
 {
-	char *argv[] = { (char *)g_loop, "2", "30000", "300", (char *)mode, NULL };
-	pid_t pid = start_untraced(c, argv);
+	pid_t pid = start_loop_flag(c, "2", "300", mode);
 
-	assert_true(pid > 0);
-	for (int i = 0; i < 5000 && !g_wd_fired; i++) {
-		char *out = slurp(c->out);
-		bool ready = out && strstr(out, "ready pid=");
-
-		free(out);
-		if (ready)
-			break;
-		sleep_ms(1);
-	}
 	for (int cyc = 1; cyc <= 10; cyc++) {
 		struct uprobe *p, *q;
 
