@@ -29,6 +29,10 @@
 /* How many refused functions of one wildcard are named before only a total is given. */
 #define WILDCARD_WARN_MAX 10
 
+/* --str: the arguments that may be shown as strings (those in registers), and bytes shown of one */
+#define STR_ARGS 6
+#define STR_MAX 256
+
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
 	const char *text; /* as written, the label of an explicit probe */
@@ -58,6 +62,8 @@ static struct {
 	bool follow;
 	bool nostop;
 	unsigned nargs;
+	bool nargs_given;
+	unsigned str_mask; /* --str: bit N shows argument N as a string */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -100,7 +106,14 @@ static void usage(FILE *fp)
 		"  -p, --pid PID     attach to a running process; exit when it exits or on SIGINT/SIGTERM\n"
 		"  -c, --count       no per-hit lines; print each probe's hit count at exit\n"
 		"  -j, --json        one JSON object per line\n"
-		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3)\n"
+		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3, or up to the\n"
+		"                    highest --str)\n"
+		"  -s, --str N       show argument N (0-5, repeatable) as the string it points to:\n"
+		"                    C-escaped in quotes, at most 256 bytes (\"...\"... when cut),\n"
+		"                    (null), or (bad 0xADDR) when unreadable; --json adds \"strs\".\n"
+		"                    Return lines show it as it was at the call's entry. Not with\n"
+		"                    --count or --nostop (a no-stop hit is read after the program\n"
+		"                    ran on, when the string may have changed)\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
 		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
@@ -338,12 +351,176 @@ static void json_string(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
-static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
+/*
+ * A string argument (--str) as read from the tracee. A return probe reads
+ * it at the call's entry into the call's data (what the function was
+ * given; by the return the memory may hold something else), so it holds
+ * no pointer.
+ */
+enum str_state {
+	STR_UNREAD, /* zeroed call data: nothing was read at the entry */
+	STR_OK,
+	STR_NULL,
+	STR_BAD,    /* the address cannot be read */
+};
+
+struct str_arg {
+	uint64_t addr;
+	unsigned char state;
+	bool cut; /* longer than STR_MAX: buf holds its first STR_MAX bytes */
+	uint16_t len;
+	/* one byte more than is shown, and the NUL: tells a cut string from one of STR_MAX bytes */
+	char buf[STR_MAX + 2];
+};
+
+static void read_str_arg(const struct uprobe_hit *h, uint64_t addr, struct str_arg *sa)
 {
+	ssize_t n;
+
+	sa->addr = addr;
+	sa->cut = false;
+	sa->len = 0;
+	if (!addr) {
+		sa->state = STR_NULL;
+		return;
+	}
+	n = uprobe_hit_read_str(h, addr, sa->buf, sizeof(sa->buf));
+	if (n <= 0) {
+		sa->state = STR_BAD;
+		return;
+	}
+	sa->state = STR_OK;
+	sa->len = (uint16_t)(n - 1);
+	if (sa->len > STR_MAX) {
+		sa->len = STR_MAX;
+		sa->cut = true;
+	}
+}
+
+/* The printable UTF-8 character at s[i] that ends within len bytes: its length, or 0. */
+static size_t utf8_within(const unsigned char *s, size_t i, size_t len)
+{
+	size_t n = s[i] >= 0x80 ? utf8_printable(s + i) : 0;
+
+	return i + n <= len ? n : 0;
+}
+
+/*
+ * Text form: in double quotes, C escapes (\n \t \r \" \\), \xHH (always
+ * two digits) for other control bytes, DEL and bytes that are no printable
+ * UTF-8 (so no string drives the terminal); "..." after the quote when cut.
+ */
+static void fput_cstr(FILE *fp, const struct str_arg *sa)
+{
+	const unsigned char *s = (const unsigned char *)sa->buf;
+
+	if (sa->state == STR_NULL) {
+		fputs("(null)", fp);
+		return;
+	}
+	if (sa->state == STR_BAD) {
+		fprintf(fp, "(bad 0x%" PRIx64 ")", sa->addr);
+		return;
+	}
+	if (sa->state == STR_UNREAD) {
+		fputs("(unread)", fp);
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < sa->len;) {
+		size_t n = utf8_within(s, i, sa->len);
+
+		if (n) {
+			fwrite(s + i, 1, n, fp);
+			i += n;
+			continue;
+		}
+		switch (s[i]) {
+		case '\n':
+			fputs("\\n", fp);
+			break;
+		case '\t':
+			fputs("\\t", fp);
+			break;
+		case '\r':
+			fputs("\\r", fp);
+			break;
+		case '"':
+		case '\\':
+			fprintf(fp, "\\%c", s[i]);
+			break;
+		default:
+			if (s[i] < 0x20 || s[i] >= 0x7f)
+				fprintf(fp, "\\x%02x", s[i]);
+			else
+				fputc(s[i], fp);
+		}
+		i++;
+	}
+	fputc('"', fp);
+	if (sa->cut)
+		fputs("...", fp);
+}
+
+/*
+ * JSON form: valid UTF-8 whatever the bytes. A byte that is no printable
+ * UTF-8 is \udcHH, Python's "surrogateescape" (U+DC80 + byte): json.loads()
+ * then s.encode("utf-8", "surrogateescape") gives back the exact bytes.
+ */
+static void json_str_arg(FILE *fp, unsigned arg, const struct str_arg *sa)
+{
+	const unsigned char *s = (const unsigned char *)sa->buf;
+
+	fprintf(fp, "{\"arg\": %u, \"addr\": \"0x%" PRIx64 "\", \"str\": ", arg, sa->addr);
+	if (sa->state != STR_OK) {
+		fprintf(fp, "null, \"truncated\": false, \"error\": \"%s\"}",
+			sa->state == STR_NULL ? "null" : sa->state == STR_BAD ? "bad address" : "unread");
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < sa->len;) {
+		size_t n = utf8_within(s, i, sa->len);
+
+		if (n) {
+			fwrite(s + i, 1, n, fp);
+			i += n;
+			continue;
+		}
+		if (s[i] == '"' || s[i] == '\\')
+			fprintf(fp, "\\%c", s[i]);
+		else if (s[i] == '\n')
+			fputs("\\n", fp);
+		else if (s[i] == '\t')
+			fputs("\\t", fp);
+		else if (s[i] == '\r')
+			fputs("\\r", fp);
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			fprintf(fp, "\\u%04x", s[i]);
+		else if (s[i] >= 0x80)
+			fprintf(fp, "\\udc%02x", s[i]);
+		else
+			fputc(s[i], fp);
+		i++;
+	}
+	fprintf(fp, "\", \"truncated\": %s, \"error\": null}", sa->cut ? "true" : "false");
+}
+
+/* strs: --str arguments read at the call's entry, indexed by argument (return lines only) */
+static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
+		      const struct str_arg *strs)
+{
+	struct str_arg entry_strs[STR_ARGS];
 	/* when the hit happened: for a no-stop probe, earlier than now */
 	uint64_t start = (uint64_t)opt.start.tv_sec * 1000000000ull + (uint64_t)opt.start.tv_nsec;
 	uint64_t at = uprobe_hit_time_ns(h), rel = at > start ? at - start : 0;
 	long sec = (long)(rel / 1000000000u), usec = (long)(rel % 1000000000u / 1000);
+
+	if (!ret && opt.str_mask) {
+		for (unsigned i = 0; i < STR_ARGS; i++)
+			if (opt.str_mask & (1u << i))
+				read_str_arg(h, uprobe_hit_arg(h, i), &entry_strs[i]);
+		strs = entry_strs;
+	}
 
 	if (opt.json) {
 		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
@@ -359,6 +536,19 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 					uprobe_hit_arg(h, i));
 			fputc(']', opt.out);
 		}
+		if (strs) {
+			bool first = true;
+
+			fputs(", \"strs\": [", opt.out);
+			for (unsigned i = 0; i < STR_ARGS; i++) {
+				if (!(opt.str_mask & (1u << i)))
+					continue;
+				fputs(first ? "" : ", ", opt.out);
+				json_str_arg(opt.out, i, &strs[i]);
+				first = false;
+			}
+			fputc(']', opt.out);
+		}
 		fputs("}\n", opt.out);
 		return;
 	}
@@ -366,11 +556,24 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
 		(int)uprobe_hit_tid(h));
 	fput_text(opt.out, label);
-	if (ret)
+	if (ret) {
 		fprintf(opt.out, " ret=0x%llx", uprobe_hit_regs(h)->rax);
-	else
-		for (unsigned i = 0; i < opt.nargs; i++)
-			fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
+		for (unsigned i = 0; strs && i < STR_ARGS; i++) {
+			if (!(opt.str_mask & (1u << i)))
+				continue;
+			fprintf(opt.out, " arg%u=", i);
+			fput_cstr(opt.out, &strs[i]);
+		}
+	} else {
+		for (unsigned i = 0; i < opt.nargs; i++) {
+			if (strs && (opt.str_mask & (1u << i))) {
+				fprintf(opt.out, " arg%u=", i);
+				fput_cstr(opt.out, &strs[i]);
+			} else {
+				fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
+			}
+		}
+	}
 	fputc('\n', opt.out);
 }
 
@@ -390,19 +593,46 @@ static void check_output(void)
 static int on_entry(struct uprobe_hit *h, void *data)
 {
 	if (!opt.count) {
-		print_hit(h, data, false);
+		print_hit(h, data, false, NULL);
 		check_output();
 	}
+	return 0;
+}
+
+/*
+ * The entry of a return probe's call: --str arguments are read now, as
+ * bpftrace users save str(argN) at the uprobe for the uretprobe. By the
+ * return the function may have changed or freed the memory; what it was
+ * given is what a return line shows.
+ */
+static int on_ret_entry(struct uprobe_hit *h, void *data)
+{
+	struct str_arg *strs = uprobe_hit_call_data(h);
+
+	for (unsigned i = 0; strs && i < STR_ARGS; i++)
+		if (opt.str_mask & (1u << i))
+			read_str_arg(h, uprobe_hit_arg(h, i), &strs[i]);
 	return 0;
 }
 
 static int on_return(struct uprobe_hit *h, void *data)
 {
 	if (!opt.count) {
-		print_hit(h, data, true);
+		print_hit(h, data, true, opt.str_mask ? uprobe_hit_call_data(h) : NULL);
 		check_output();
 	}
 	return 0;
+}
+
+/* Call data of a return probe: the --str arguments up to the highest one asked for. */
+static size_t str_data_size(void)
+{
+	unsigned top = 0;
+
+	for (unsigned i = 0; i < STR_ARGS; i++)
+		if (opt.str_mask & (1u << i))
+			top = i + 1;
+	return top * sizeof(struct str_arg);
 }
 
 /* ---- Adding probes ---- */
@@ -417,6 +647,10 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 
 	if (kind == 'r') {
 		uopts.ret_handler = on_return;
+		if (opt.str_mask) {
+			uopts.handler = on_ret_entry;
+			uopts.data_size = str_data_size();
+		}
 	} else {
 		uopts.handler = on_entry;
 		uopts.nostop = opt.nostop;
@@ -798,6 +1032,33 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 /* ---- Main ---- */
 
+/* --str against the other options: each refusal is a usage error. */
+static void check_str_options(void)
+{
+	unsigned top = 0;
+
+	for (unsigned i = 0; i < STR_ARGS; i++)
+		if (opt.str_mask & (1u << i))
+			top = i + 1;
+	if (opt.count)
+		usage_error("--str shows strings in per-hit lines: not with --count");
+	/*
+	 * A no-stop hit is handled after the thread ran on: the string read
+	 * then may be another than the one the function was given, and
+	 * nothing would say so.
+	 */
+	if (opt.nostop)
+		usage_error("--str reads memory at the hit: not with --nostop, whose hits are read "
+			    "after the program ran on");
+	/* entry lines show arguments 0 to nargs - 1; the default grows to the highest --str */
+	if (top > opt.nargs) {
+		if (opt.nargs_given)
+			usage_error("--str %u is beyond the %u arguments --args shows", top - 1,
+				    opt.nargs);
+		opt.nargs = top;
+	}
+}
+
 static void on_signal(int sig)
 {
 	stop_requested = 1;
@@ -979,6 +1240,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "nostop", no_argument, NULL, 'n' },
+		{ "str", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -999,7 +1261,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:hV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1018,6 +1280,12 @@ int main(int argc, char **argv)
 			if (!parse_u64(optarg, &v) || v > 6)
 				usage_error("bad --args '%s' (expected 0 to 6)", optarg);
 			opt.nargs = (unsigned)v;
+			opt.nargs_given = true;
+			break;
+		case 's':
+			if (!parse_u64(optarg, &v) || v >= STR_ARGS)
+				usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
+			opt.str_mask |= 1u << v;
 			break;
 		case 'o':
 			opt.out_path = optarg;
@@ -1062,6 +1330,8 @@ int main(int argc, char **argv)
 		usage_error("both -p and a command given");
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+	if (opt.str_mask)
+		check_str_options();
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		errline("libelf initialisation failed");

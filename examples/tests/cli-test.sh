@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# CLI tests of uprobe-trace against real processes: cli-test.sh CASE UPROBE_TRACE DEMO CRASH
+# CLI tests of uprobe-trace against real processes:
+# cli-test.sh CASE UPROBE_TRACE DEMO CRASH CLITARGET
 #
 # Expected numbers come from the traced programs themselves (the demo reports
 # how often it called each function) or from what the test set up (the number
@@ -14,6 +15,7 @@ CASE=$1
 UT=$(readlink -f "$2")
 DEMO=$(readlink -f "$3")
 CRASH=$(readlink -f "$4")
+TGT=$(readlink -f "$5") # clitarget: known strings and durations
 BOUND=${CLI_TEST_BOUND:-60} # seconds any one command may take
 
 export LC_ALL=C
@@ -523,6 +525,12 @@ r:demo:compute+4 -- touch "$tmp/ran"
 u:demo:compute
 u:demo:compute --
 -p 1 u:demo:compute -- touch "$tmp/ran"
+--str 6 u:demo:compute -- touch "$tmp/ran"
+--str x u:demo:compute -- touch "$tmp/ran"
+--str u:demo:compute -- touch "$tmp/ran"
+--str 0 --count u:demo:compute -- touch "$tmp/ran"
+--str 0 --nostop u:demo:compute -- touch "$tmp/ran"
+--args 1 --str 1 u:demo:compute -- touch "$tmp/ran"
 -p zero u:demo:compute
 --no-such-option u:demo:compute -- touch "$tmp/ran"
 -Q u:demo:compute -- touch "$tmp/ran"
@@ -1172,11 +1180,109 @@ is_zombie()
 	[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
 }
 
+# What --str shows of clitarget's take_str() calls, one line each, in order (bad: its address).
+expected_strs()
+{
+	printf '"hello"\n'
+	printf '"tab\\there\\nnew \\"quoted\\" back\\\\slash"\n'
+	printf '"\\x01\\x7f\\xff\xc3\xa9\\x1b[2J"\n'
+	printf '""\n'
+	printf '"%s"...\n' "$(head -c 256 /dev/zero | tr '\0' a)"
+	printf '"%s"\n' "$(head -c 256 /dev/zero | tr '\0' b)"
+	printf '(null)\n'
+	printf '(bad %s)\n' "$1"
+}
+
+# --str: strings read from the tracee, C-escaped, cut at 256 bytes, NULL and bad pointers named.
+t_str()
+{
+	local bad
+
+	run "$UT" --str 0 -o "$tmp/h" u:clitarget:take_str -- "$TGT" str
+	expect_rc 0
+	no_stderr
+	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
+	[ -n "$bad" ] || fail "clitarget printed no bad address"
+	grep -q $'\x1b' "$tmp/h" && fail "a raw ESC was printed"
+	sed -E 's/^ *[0-9]+\.[0-9]{6} [0-9]+\/[0-9]+ u:clitarget:take_str arg0=//
+		s/ arg1=0x[0-9a-f]+ arg2=0x[0-9a-f]+$//' "$tmp/h" >"$tmp/got"
+	expected_strs "$bad" >"$tmp/want"
+	cmp -s "$tmp/got" "$tmp/want" || fail "strings: $(diff "$tmp/want" "$tmp/got" | head -n 10)"
+
+	# another argument; --args bounds the line, and the default grows to the highest --str
+	run "$UT" -s 1 --args 2 -o "$tmp/h" u:clitarget:take_str2 -- "$TGT" str
+	expect_rc 0
+	expect_eq "$(sed -E 's/^.* u:clitarget:take_str2 //' "$tmp/h")" 'arg0=0x7 arg1="second"' \
+		"--str 1 --args 2"
+	run "$UT" -s 4 -o "$tmp/h" u:clitarget:take_str2 -- "$TGT" str
+	expect_rc 0
+	grep -Eq ' arg3=0x[0-9a-f]+ arg4=(\(bad 0x[0-9a-f]+\)|\(null\)|".*")$' "$tmp/h" ||
+		fail "--str 4 without --args: $(cat "$tmp/h")"
+
+	# --json: one string per --str argument, escaped for JSON, with truncated and error
+	run "$UT" --json -s 0 -o "$tmp/j" u:clitarget:take_str -- "$TGT" str
+	expect_rc 0
+	no_stderr
+	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
+	if command -v python3 >/dev/null; then
+		python3 - "$tmp/j" "$bad" <<'EOF' || fail "--json --str: $(head -c 600 "$tmp/j")"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+strs = [r["strs"] for r in rows]
+assert all(len(s) == 1 and s[0]["arg"] == 0 for s in strs), strs
+got = [(s[0]["str"], s[0]["truncated"], s[0]["error"]) for s in strs]
+want = [("hello", False, None),
+        ('tab\there\nnew "quoted" back\\slash', False, None),
+        ("\x01\x7f\udcff\u00e9\x1b[2J", False, None),
+        ("", False, None),
+        ("a" * 256, True, None),
+        ("b" * 256, False, None),
+        (None, False, "null"),
+        (None, False, "bad address")]
+assert got == want, got
+# the exact bytes come back through Python's surrogateescape
+assert got[2][0].encode("utf-8", "surrogateescape") == b"\x01\x7f\xff\xc3\xa9\x1b[2J"
+assert strs[7][0]["addr"] == sys.argv[2] and strs[6][0]["addr"] == "0x0", strs[7]
+assert all(r["args"][0] == s[0]["addr"] for r, s in zip(rows, strs))
+EOF
+	else
+		grep -qF '"str": "tab\there\nnew \"quoted\" back\\slash", "truncated": false' "$tmp/j" ||
+			fail "--json escapes: $(cat "$tmp/j")"
+		grep -qF '"str": null, "truncated": false, "error": "bad address"}' "$tmp/j" ||
+			fail "--json bad address: $(cat "$tmp/j")"
+	fi
+}
+
+# --str in return lines: the string as the function was given it at its entry, although the
+# function changed it before returning.
+t_str_ret()
+{
+	local bad
+
+	run "$UT" -s 0 -o "$tmp/h" r:clitarget:mutate r:clitarget:take_str -- "$TGT" str
+	expect_rc 0
+	no_stderr
+	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
+	expect_eq "$(grep -F ' r:clitarget:mutate ' "$tmp/h" | sed 's/^.* r:clitarget:mutate //')" \
+		'ret=0x0 arg0="before"' "return line of mutate"
+	grep -F ' r:clitarget:take_str ' "$tmp/h" | sed 's/^.* r:clitarget:take_str ret=0x0 arg0=//' \
+		>"$tmp/got"
+	expected_strs "$bad" >"$tmp/want"
+	cmp -s "$tmp/got" "$tmp/want" || fail "return strings: $(diff "$tmp/want" "$tmp/got" | head)"
+
+	run "$UT" --json -s 0 -o "$tmp/j" r:clitarget:mutate -- "$TGT" str
+	expect_rc 0
+	grep -qF '"retval": "0x0", "strs": [{"arg": 0, "addr": "0x' "$tmp/j" &&
+		grep -qF '"str": "before", "truncated": false, "error": null}]}' "$tmp/j" ||
+		fail "--json return line: $(cat "$tmp/j")"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
-	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact)
+	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
+	str | str_ret)
 	"t_$CASE"
 	;;
 *)
