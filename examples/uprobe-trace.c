@@ -64,6 +64,7 @@ static struct {
 	unsigned nargs;
 	bool nargs_given;
 	unsigned str_mask; /* --str: bit N shows argument N as a string */
+	bool duration;
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -114,6 +115,9 @@ static void usage(FILE *fp)
 		"                    Return lines show it as it was at the call's entry. Not with\n"
 		"                    --count or --nostop (a no-stop hit is read after the program\n"
 		"                    ran on, when the string may have changed)\n"
+		"  -d, --duration    return lines show the call's duration, dur=MICROSECONDS.NNNus\n"
+		"                    (from the entry's stop to the return's, in the tracer;\n"
+		"                    --json: \"duration_ns\")\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
 		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
@@ -529,6 +533,9 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\"", uprobe_hit_addr(h));
 		if (ret) {
 			fprintf(opt.out, ", \"retval\": \"0x%llx\"", uprobe_hit_regs(h)->rax);
+			if (opt.duration)
+				fprintf(opt.out, ", \"duration_ns\": %" PRIu64,
+					uprobe_hit_duration_ns(h));
 		} else {
 			fputs(", \"args\": [", opt.out);
 			for (unsigned i = 0; i < opt.nargs; i++)
@@ -557,7 +564,12 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 		(int)uprobe_hit_tid(h));
 	fput_text(opt.out, label);
 	if (ret) {
+		uint64_t dur = uprobe_hit_duration_ns(h);
+
 		fprintf(opt.out, " ret=0x%llx", uprobe_hit_regs(h)->rax);
+		/* microseconds to the nanosecond: readable, and exact for whoever parses it */
+		if (opt.duration)
+			fprintf(opt.out, " dur=%" PRIu64 ".%03" PRIu64 "us", dur / 1000, dur % 1000);
 		for (unsigned i = 0; strs && i < STR_ARGS; i++) {
 			if (!(opt.str_mask & (1u << i)))
 				continue;
@@ -1241,6 +1253,7 @@ int main(int argc, char **argv)
 		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "nostop", no_argument, NULL, 'n' },
 		{ "str", required_argument, NULL, 's' },
+		{ "duration", no_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -1261,7 +1274,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:hV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:dhV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1286,6 +1299,9 @@ int main(int argc, char **argv)
 			if (!parse_u64(optarg, &v) || v >= STR_ARGS)
 				usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
 			opt.str_mask |= 1u << v;
+			break;
+		case 'd':
+			opt.duration = true;
 			break;
 		case 'o':
 			opt.out_path = optarg;
@@ -1332,6 +1348,16 @@ int main(int argc, char **argv)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 	if (opt.str_mask)
 		check_str_options();
+	if (opt.duration) {
+		bool any_ret = false;
+
+		if (opt.count)
+			usage_error("--duration shows return lines: not with --count");
+		for (size_t i = 0; i < nspecs; i++)
+			any_ret |= specs[i].kind == 'r';
+		if (!any_ret)
+			usage_error("--duration shows return lines: no return probe (r:BINARY:SYMBOL) given");
+	}
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		errline("libelf initialisation failed");

@@ -531,6 +531,8 @@ u:demo:compute --
 --str 0 --count u:demo:compute -- touch "$tmp/ran"
 --str 0 --nostop u:demo:compute -- touch "$tmp/ran"
 --args 1 --str 1 u:demo:compute -- touch "$tmp/ran"
+-d --count r:demo:compute -- touch "$tmp/ran"
+--duration u:demo:compute -- touch "$tmp/ran"
 -p zero u:demo:compute
 --no-such-option u:demo:compute -- touch "$tmp/ran"
 -Q u:demo:compute -- touch "$tmp/ran"
@@ -1277,12 +1279,39 @@ t_str_ret()
 		fail "--json return line: $(cat "$tmp/j")"
 }
 
+# --duration: return lines carry the call's duration, never less than the call spun (a traced
+# call only adds the tracer's round trip); entry lines carry none.
+t_duration()
+{
+	run "$UT" -d -o "$tmp/h" r:clitarget:lat_slow r:clitarget:lat_fast u:clitarget:lat_fast \
+		-- "$TGT" lat
+	expect_rc 0
+	no_stderr
+	expect_eq "$(grep -c ' r:clitarget:lat_slow ret=0x[0-9a-f]* dur=[0-9]*\.[0-9]\{3\}us$' "$tmp/h")" \
+		20 "lat_slow return lines with dur="
+	expect_eq "$(grep -c ' r:clitarget:lat_fast ret=0x[0-9a-f]* dur=[0-9]*\.[0-9]\{3\}us$' "$tmp/h")" \
+		30 "lat_fast return lines with dur="
+	grep ' u:clitarget:lat_fast ' "$tmp/h" | grep -q 'dur=' && fail "an entry line with dur="
+	# clitarget spins 2200 us in lat_slow, 140 us in lat_fast
+	awk '{ d = $5; sub(/^dur=/, "", d); sub(/us$/, "", d); d += 0 }
+	     $3 == "r:clitarget:lat_slow" && d < 2200 { exit 1 }
+	     $3 == "r:clitarget:lat_fast" && d < 140 { exit 1 }' \
+		"$tmp/h" || fail "a duration shorter than the call: $(grep -F ' dur=' "$tmp/h" | head -n 3)"
+
+	run "$UT" --json -d -o "$tmp/j" r:clitarget:lat_slow -- "$TGT" lat
+	expect_rc 0
+	expect_eq "$(grep -c '"retval": "0x[0-9a-f]*", "duration_ns": [0-9]*}$' "$tmp/j")" 20 \
+		"--json duration_ns"
+	sed 's/.*"duration_ns": //; s/}$//' "$tmp/j" | awk '$1 < 2200000 { exit 1 }' ||
+		fail "--json duration_ns shorter than the call: $(head -n 3 "$tmp/j")"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
-	str | str_ret)
+	str | str_ret | duration)
 	"t_$CASE"
 	;;
 *)

@@ -13,17 +13,19 @@
  *
  * str: take_str() and take_str2() get the strings the test expects, one call
  *   each, in this order; mutate() changes its string during the call.
- * lat: lat_fast() 30 times (35 us each), lat_slow() 20 times (2.2 ms each),
+ * lat: lat_fast() 30 times (140 us each), lat_slow() 20 times (2.2 ms each),
  *   lat_mixed() with both durations interleaved (30 + 20 calls), rec(5)
  *   4 times (24 calls of rec), jumper() 15 times of which 10 leave by
  *   longjmp. The durations are spun, never slept: a call lasts at least that
- *   long, and sits low in its power-of-two bucket (32768-65535 ns,
- *   2097152-4194303 ns) so that tracing overhead rarely moves it up one.
+ *   long. Each sits low in its power-of-two bucket (131072-262143 ns,
+ *   2097152-4194303 ns): a traced call also counts one round trip between
+ *   thread and tracer (30 to 130 us on a 2-CPU VM), which then moves it up
+ *   one bucket at most. (A 50 us call would land two buckets up.)
  * noreturn: leave() calls exit(0) and never returns.
  * The functions are global and never inlined so that u:clitarget:NAME names them.
  */
 
-#define FAST_NS 35000ull
+#define FAST_NS 140000ull
 #define SLOW_NS 2200000ull
 
 static uint64_t now_ns(void)
