@@ -33,6 +33,11 @@
 #define STR_ARGS 6
 #define STR_MAX 256
 
+/* --hist: log2 buckets of durations in ns; bucket 0 holds 0, bucket k >= 1 [2^(k-1), 2^k) */
+#define HIST_BUCKETS 65
+/* width of the histogram's bars, as bpftrace's hist() */
+#define HIST_BAR 52
+
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
 	const char *text; /* as written, the label of an explicit probe */
@@ -54,6 +59,21 @@ struct probe_ent {
 	bool owned;
 	/* the PROBE argument of a library no traced process mapped yet (placed when one does) */
 	const char *pending_spec;
+	/* --hist: set on the return probe placed beside a function's entry probe to time its calls */
+	struct fn_hist *hist;
+};
+
+/*
+ * --hist: the durations of one function's calls. Its return probe fills
+ * it: the library keeps each call's entry time per call (recursion, other
+ * threads), and a call that never returns (longjmp, exit, an exception)
+ * has no return and counts as missed instead of as a duration.
+ */
+struct fn_hist {
+	const char *label;
+	bool from_wildcard; /* left out at exit when never called: u:libc:* names thousands */
+	uint64_t count, sum, min, max;
+	uint64_t buckets[HIST_BUCKETS];
 };
 
 static struct {
@@ -65,6 +85,8 @@ static struct {
 	bool nargs_given;
 	unsigned str_mask; /* --str: bit N shows argument N as a string */
 	bool duration;
+	bool hist;
+	bool lines; /* per-hit lines: neither --count nor --hist */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -115,6 +137,12 @@ static void usage(FILE *fp)
 		"                    Return lines show it as it was at the call's entry. Not with\n"
 		"                    --count or --nostop (a no-stop hit is read after the program\n"
 		"                    ran on, when the string may have changed)\n"
+		"  -H, --hist        no per-hit lines; at exit, per function probed (u:BINARY:SYMBOL,\n"
+		"                    wildcards too), a log2 histogram of its calls' durations in\n"
+		"                    ns as bpftrace's hist(), with count, min, avg, max and the\n"
+		"                    calls that never returned (longjmp, exit): \"missed\".\n"
+		"                    Functions a wildcard matched that were never called are left\n"
+		"                    out. With --count, the count lines too\n"
 		"  -d, --duration    return lines show the call's duration, dur=MICROSECONDS.NNNus\n"
 		"                    (from the entry's stop to the return's, in the tracer;\n"
 		"                    --json: \"duration_ns\")\n"
@@ -604,7 +632,7 @@ static void check_output(void)
 
 static int on_entry(struct uprobe_hit *h, void *data)
 {
-	if (!opt.count) {
+	if (opt.lines) {
 		print_hit(h, data, false, NULL);
 		check_output();
 	}
@@ -629,7 +657,7 @@ static int on_ret_entry(struct uprobe_hit *h, void *data)
 
 static int on_return(struct uprobe_hit *h, void *data)
 {
-	if (!opt.count) {
+	if (opt.lines) {
 		print_hit(h, data, true, opt.str_mask ? uprobe_hit_call_data(h) : NULL);
 		check_output();
 	}
@@ -647,7 +675,70 @@ static size_t str_data_size(void)
 	return top * sizeof(struct str_arg);
 }
 
+static unsigned hist_bucket(uint64_t ns)
+{
+	return ns ? 64 - (unsigned)__builtin_clzll(ns) : 0;
+}
+
+static int on_hist_return(struct uprobe_hit *h, void *data)
+{
+	struct fn_hist *fh = data;
+	uint64_t ns = uprobe_hit_duration_ns(h);
+
+	fh->buckets[hist_bucket(ns)]++;
+	if (!fh->count || ns < fh->min)
+		fh->min = ns;
+	if (ns > fh->max)
+		fh->max = ns;
+	fh->sum += ns;
+	fh->count++;
+	return 0;
+}
+
 /* ---- Adding probes ---- */
+
+static int reserve_probes(size_t more)
+{
+	while (nprobes + more > probes_cap) {
+		size_t cap = probes_cap ? probes_cap * 2 : 16;
+		struct probe_ent *n = realloc(probes, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		probes = n;
+		probes_cap = cap;
+	}
+	return 0;
+}
+
+/* --hist: the return probe that times the calls of the function an entry probe is on. */
+static int add_hist_probe(const char *binary, const char *symbol, const char *label,
+			  bool from_wildcard, const char *pending_spec)
+{
+	struct fn_hist *fh = calloc(1, sizeof(*fh));
+	struct probe_ent *e;
+	struct uprobe *up;
+	UPROBE_OPTS(uprobe_opts, uopts, .ret_handler = on_hist_return, .data = fh,
+		    .pending = pending_spec != NULL);
+
+	if (!fh)
+		return -ENOMEM;
+	fh->label = label;
+	fh->from_wildcard = from_wildcard;
+	errno = 0;
+	up = uprobe_add(tracer, binary, symbol, 0, &uopts);
+	if (!up) {
+		free(fh);
+		return errno ? -errno : -EINVAL;
+	}
+	e = &probes[nprobes++];
+	memset(e, 0, sizeof(*e));
+	e->up = up;
+	e->label = (char *)label;
+	e->pending_spec = pending_spec;
+	e->hist = fh;
+	return 0;
+}
 
 /* Adds one probe; 0 or -errno (the library's message is then in uprobe_tracer_errmsg()). */
 static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
@@ -655,6 +746,7 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 {
 	struct probe_ent *e;
 	struct uprobe *up;
+	int err;
 	UPROBE_OPTS(uprobe_opts, uopts, .data = label, .pending = pending_spec != NULL);
 
 	if (kind == 'r') {
@@ -668,24 +760,31 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 		uopts.nostop = opt.nostop;
 	}
 
-	if (nprobes == probes_cap) {
-		size_t cap = probes_cap ? probes_cap * 2 : 16;
-		struct probe_ent *n = realloc(probes, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		probes = n;
-		probes_cap = cap;
-	}
+	err = reserve_probes(opt.hist ? 2 : 1);
+	if (err)
+		return err;
 	errno = 0;
 	up = uprobe_add(tracer, binary, symbol, offset, &uopts);
 	if (!up)
 		return errno ? -errno : -EINVAL;
+	/*
+	 * A function whose calls cannot be timed (_start, which never returns;
+	 * a Go program) is refused whole: its entry count alone is not what
+	 * --hist was asked for. A wildcard skips it with the library's reason.
+	 */
+	if (opt.hist) {
+		err = add_hist_probe(binary, symbol, label, owned, pending_spec);
+		if (err) {
+			uprobe_remove(up);
+			return err;
+		}
+	}
 	e = &probes[nprobes++];
 	e->up = up;
 	e->label = label;
 	e->owned = owned;
 	e->pending_spec = pending_spec;
+	e->hist = NULL;
 	return 0;
 }
 
@@ -1044,6 +1143,25 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 /* ---- Main ---- */
 
+/* --hist measures functions: each PROBE must name one's entry. */
+static void check_hist_options(void)
+{
+	for (size_t i = 0; i < nspecs; i++) {
+		const struct probe_spec *ps = &specs[i];
+
+		if (ps->kind == 'r')
+			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
+				    "return probe", ps->text);
+		if (!ps->symbol || ps->offset)
+			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
+				    "at a function's entry", ps->text);
+	}
+	/* its return probes stop at every call anyway; --nostop would promise what it cannot */
+	if (opt.nostop)
+		usage_error("--hist stops at each call's entry and return to time it: not with "
+			    "--nostop");
+}
+
 /* --str against the other options: each refusal is a usage error. */
 static void check_str_options(void)
 {
@@ -1052,8 +1170,9 @@ static void check_str_options(void)
 	for (unsigned i = 0; i < STR_ARGS; i++)
 		if (opt.str_mask & (1u << i))
 			top = i + 1;
-	if (opt.count)
-		usage_error("--str shows strings in per-hit lines: not with --count");
+	if (opt.count || opt.hist)
+		usage_error("--str shows strings in per-hit lines: not with %s",
+			    opt.count ? "--count" : "--hist");
 	/*
 	 * A no-stop hit is handled after the thread ran on: the string read
 	 * then may be another than the one the function was given, and
@@ -1106,12 +1225,15 @@ static void print_counts(void)
 	for (size_t i = 0; i < nprobes; i++) {
 		int len = fput_text(NULL, probes[i].label);
 
-		if (len > width)
+		if (len > width && !probes[i].hist)
 			width = len;
 	}
 	for (size_t i = 0; i < nprobes; i++) {
 		uint64_t hits = uprobe_hits(probes[i].up);
 		uint64_t missed = uprobe_missed(probes[i].up);
+
+		if (probes[i].hist)
+			continue;
 
 		if (opt.json) {
 			fputs("{\"probe\": ", opt.out);
@@ -1126,6 +1248,118 @@ static void print_counts(void)
 				fprintf(opt.out, "  missed %" PRIu64, missed);
 			fputc('\n', opt.out);
 		}
+	}
+}
+
+/* A bucket bound as bpftrace's hist() writes it: 2^N with K, M, G... for 2^10, 2^20, 2^30... */
+static void hist_bound(char *buf, size_t len, unsigned log2)
+{
+	static const char suffix[] = " KMGTPE";
+
+	snprintf(buf, len, "%llu%.*s", 1ull << (log2 % 10), log2 >= 10, &suffix[log2 / 10]);
+}
+
+static void print_us(const char *name, uint64_t ns)
+{
+	fprintf(opt.out, "  %s %" PRIu64 ".%03" PRIu64 "us", name, ns / 1000, ns % 1000);
+}
+
+static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
+{
+	bool first = true;
+
+	fputs("{\"probe\": ", opt.out);
+	json_string(opt.out, fh->label);
+	fprintf(opt.out, ", \"count\": %" PRIu64 ", \"missed\": %" PRIu64, fh->count, missed);
+	if (fh->count)
+		fprintf(opt.out,
+			", \"min_ns\": %" PRIu64 ", \"avg_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
+			", \"sum_ns\": %" PRIu64,
+			fh->min, fh->sum / fh->count, fh->max, fh->sum);
+	else
+		fputs(", \"min_ns\": null, \"avg_ns\": null, \"max_ns\": null, \"sum_ns\": 0",
+		      opt.out);
+	/* bpftrace's JSON form of a hist(): non-empty buckets, both bounds inclusive */
+	fputs(", \"hist\": [", opt.out);
+	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
+		uint64_t lo = k ? 1ull << (k - 1) : 0, hi = k ? (k < 64 ? (1ull << k) - 1 : UINT64_MAX) : 0;
+
+		if (!fh->buckets[k])
+			continue;
+		fprintf(opt.out, "%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}",
+			first ? "" : ", ", lo, hi, fh->buckets[k]);
+		first = false;
+	}
+	fputs("]}\n", opt.out);
+}
+
+/*
+ * One function's histogram as bpftrace's hist() prints one (and bcc's
+ * funclatency): from the first to the last non-empty bucket, bounds in ns.
+ */
+static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
+{
+	unsigned first = HIST_BUCKETS, last = 0;
+	uint64_t top = 0;
+
+	fput_text(opt.out, fh->label);
+	fprintf(opt.out, "  count %" PRIu64, fh->count);
+	if (fh->count) {
+		print_us("min", fh->min);
+		print_us("avg", fh->sum / fh->count);
+		print_us("max", fh->max);
+	}
+	if (missed)
+		fprintf(opt.out, "  missed %" PRIu64, missed);
+	fputc('\n', opt.out);
+	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
+		if (!fh->buckets[k])
+			continue;
+		if (first == HIST_BUCKETS)
+			first = k;
+		last = k;
+		if (fh->buckets[k] > top)
+			top = fh->buckets[k];
+	}
+	for (unsigned k = first; k <= last && top; k++) {
+		char range[48], lo[16], hi[16];
+		unsigned bar = (unsigned)(fh->buckets[k] * HIST_BAR / top);
+
+		if (k <= 1) {
+			snprintf(range, sizeof(range), "[%u]", k);
+		} else {
+			hist_bound(lo, sizeof(lo), k - 1);
+			hist_bound(hi, sizeof(hi), k);
+			snprintf(range, sizeof(range), "[%s, %s)", lo, hi);
+		}
+		fprintf(opt.out, "%-20s %8" PRIu64 " |", range, fh->buckets[k]);
+		for (unsigned i = 0; i < HIST_BAR; i++)
+			fputc(i < bar ? '@' : ' ', opt.out);
+		fputs("|\n", opt.out);
+	}
+	fputc('\n', opt.out);
+}
+
+/*
+ * --hist at exit: one histogram per function, in the order probed. A
+ * function a wildcard matched that was never called (nor left without
+ * returning) is left out; one named explicitly is shown with count 0.
+ */
+static void print_hists(void)
+{
+	for (size_t i = 0; i < nprobes; i++) {
+		const struct fn_hist *fh = probes[i].hist;
+		uint64_t missed;
+
+		if (!fh)
+			continue;
+		missed = uprobe_missed(probes[i].up);
+		if (fh->from_wildcard && !fh->count && !missed)
+			continue;
+		if (opt.json)
+			print_hist_json(fh, missed);
+		else
+			print_hist_text(fh, missed);
 	}
 }
 
@@ -1254,6 +1488,7 @@ int main(int argc, char **argv)
 		{ "nostop", no_argument, NULL, 'n' },
 		{ "str", required_argument, NULL, 's' },
 		{ "duration", no_argument, NULL, 'd' },
+		{ "hist", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -1274,7 +1509,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:dhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:dHhV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1302,6 +1537,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			opt.duration = true;
+			break;
+		case 'H':
+			opt.hist = true;
 			break;
 		case 'o':
 			opt.out_path = optarg;
@@ -1346,13 +1584,17 @@ int main(int argc, char **argv)
 		usage_error("both -p and a command given");
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+	if (opt.hist)
+		check_hist_options();
 	if (opt.str_mask)
 		check_str_options();
+	opt.lines = !opt.count && !opt.hist;
 	if (opt.duration) {
 		bool any_ret = false;
 
-		if (opt.count)
-			usage_error("--duration shows return lines: not with --count");
+		if (!opt.lines)
+			usage_error("--duration shows return lines: not with %s",
+				    opt.count ? "--count" : "--hist");
 		for (size_t i = 0; i < nspecs; i++)
 			any_ret |= specs[i].kind == 'r';
 		if (!any_ret)
@@ -1469,6 +1711,8 @@ int main(int argc, char **argv)
 
 	if (opt.count)
 		print_counts();
+	if (opt.hist)
+		print_hists();
 	report_never_loaded();
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
 		errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
@@ -1488,9 +1732,11 @@ int main(int argc, char **argv)
 			code = status >= 0 ? status : EXIT_RUNTIME;
 	}
 	uprobe_tracer_free(tracer);
-	for (size_t i = 0; i < nprobes; i++)
+	for (size_t i = 0; i < nprobes; i++) {
 		if (probes[i].owned)
 			free(probes[i].label);
+		free(probes[i].hist);
+	}
 	free(probes);
 	for (size_t i = 0; i < nspecs; i++) {
 		free(specs[i].binary);
