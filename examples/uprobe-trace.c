@@ -59,7 +59,7 @@ struct probe_ent {
 	bool owned;
 	/* the PROBE argument of a library no traced process mapped yet (placed when one does) */
 	const char *pending_spec;
-	/* --hist: set on the return probe placed beside a function's entry probe to time its calls */
+	/* --hist: set on the return probe beside a function's entry probe, that times its calls */
 	struct fn_hist *hist;
 };
 
@@ -505,8 +505,10 @@ static void json_str_arg(FILE *fp, unsigned arg, const struct str_arg *sa)
 
 	fprintf(fp, "{\"arg\": %u, \"addr\": \"0x%" PRIx64 "\", \"str\": ", arg, sa->addr);
 	if (sa->state != STR_OK) {
-		fprintf(fp, "null, \"truncated\": false, \"error\": \"%s\"}",
-			sa->state == STR_NULL ? "null" : sa->state == STR_BAD ? "bad address" : "unread");
+		const char *why = sa->state == STR_NULL ? "null" :
+				  sa->state == STR_BAD ? "bad address" : "unread";
+
+		fprintf(fp, "null, \"truncated\": false, \"error\": \"%s\"}", why);
 		return;
 	}
 	fputc('"', fp);
@@ -1282,11 +1284,13 @@ static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
 	/* bpftrace's JSON form of a hist(): non-empty buckets, both bounds inclusive */
 	fputs(", \"hist\": [", opt.out);
 	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
-		uint64_t lo = k ? 1ull << (k - 1) : 0, hi = k ? (k < 64 ? (1ull << k) - 1 : UINT64_MAX) : 0;
+		uint64_t lo = k ? 1ull << (k - 1) : 0;
+		uint64_t hi = !k ? 0 : k < 64 ? (1ull << k) - 1 : UINT64_MAX;
 
 		if (!fh->buckets[k])
 			continue;
-		fprintf(opt.out, "%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}",
+		fprintf(opt.out,
+			"%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}",
 			first ? "" : ", ", lo, hi, fh->buckets[k]);
 		first = false;
 	}
@@ -1598,7 +1602,8 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < nspecs; i++)
 			any_ret |= specs[i].kind == 'r';
 		if (!any_ret)
-			usage_error("--duration shows return lines: no return probe (r:BINARY:SYMBOL) given");
+			usage_error("--duration shows return lines: no return probe "
+				    "(r:BINARY:SYMBOL) given");
 	}
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {

@@ -1357,7 +1357,7 @@ hist_check()
 # never below; the counts are exact.
 t_hist()
 {
-	local real
+	local real us
 
 	run "$UT" --hist -o "$tmp/h" u:clitarget:lat_fast u:clitarget:lat_slow u:clitarget:lat_mixed \
 		u:clitarget:take_str -- "$TGT" lat
@@ -1375,8 +1375,9 @@ t_hist()
 		($3 " " $4 == "[128K, 256K)" || $3 " " $4 == "[256K, 512K)") { ok++ }
 	     $1 == "u:clitarget:take_str" && $2 == 0 { ok++ }
 	     END { exit ok != 4 }' "$tmp/sum" || fail "histograms: $(cat "$tmp/sum")"
-	grep -Eq '^u:clitarget:lat_fast  count 30  min [0-9]+\.[0-9]{3}us  avg [0-9]+\.[0-9]{3}us  max [0-9]+\.[0-9]{3}us$' \
-		"$tmp/h" || fail "summary line: $(grep '^u:clitarget:lat_fast' "$tmp/h")"
+	us='[0-9]+\.[0-9]{3}us'
+	grep -Eq "^u:clitarget:lat_fast  count 30  min $us  avg $us  max $us\$" "$tmp/h" ||
+		fail "summary line: $(grep '^u:clitarget:lat_fast' "$tmp/h")"
 
 	# --json: one object per function; the numbers agree with each other and with clitarget
 	run "$UT" --hist --json -o "$tmp/j" u:clitarget:lat_fast u:clitarget:lat_slow \
@@ -1445,6 +1446,8 @@ EOF
 # left by longjmp or exit is missed, not measured.
 t_hist_edge()
 {
+	local re
+
 	run "$UT" --hist -o "$tmp/h" u:clitarget:rec u:clitarget:jumper -- "$TGT" lat
 	expect_rc 0
 	no_stderr
@@ -1458,7 +1461,9 @@ t_hist_edge()
 	# each level spins 140 us after its callee: the outermost of 6 lasts at least 840 us
 	run "$UT" --hist --json -o "$tmp/j" u:clitarget:rec -- "$TGT" lat
 	expect_rc 0
-	grep -Eq '^\{"probe": "u:clitarget:rec", "count": 24, "missed": 0, "min_ns": (1[4-9][0-9]{4}|[2-9][0-9]{5}|[0-9]{7,}), ' "$tmp/j" ||
+	re='^\{"probe": "u:clitarget:rec", "count": 24, "missed": 0, '
+	re+='"min_ns": (1[4-9][0-9]{4}|[2-9][0-9]{5}|[0-9]{7,}), '
+	grep -Eq "$re" "$tmp/j" ||
 		fail "rec --json: $(cat "$tmp/j")"
 	sed 's/.*"max_ns": \([0-9]*\),.*/\1/' "$tmp/j" | awk '$1 < 840000 { exit 1 }' ||
 		fail "rec's outermost call shorter than its callees: $(cat "$tmp/j")"
