@@ -29,6 +29,15 @@
 /* How many refused functions of one wildcard are named before only a total is given. */
 #define WILDCARD_WARN_MAX 10
 
+/* --str: the arguments that may be shown as strings (those in registers), and bytes shown of one */
+#define STR_ARGS 6
+#define STR_MAX 256
+
+/* --hist: log2 buckets of durations in ns; bucket 0 holds 0, bucket k >= 1 [2^(k-1), 2^k) */
+#define HIST_BUCKETS 65
+/* width of the histogram's bars, as bpftrace's hist() */
+#define HIST_BAR 52
+
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
 	const char *text; /* as written, the label of an explicit probe */
@@ -50,6 +59,21 @@ struct probe_ent {
 	bool owned;
 	/* the PROBE argument of a library no traced process mapped yet (placed when one does) */
 	const char *pending_spec;
+	/* --hist: set on the return probe beside a function's entry probe, that times its calls */
+	struct fn_hist *hist;
+};
+
+/*
+ * --hist: the durations of one function's calls. Its return probe fills
+ * it: the library keeps each call's entry time per call (recursion, other
+ * threads), and a call that never returns (longjmp, exit, an exception)
+ * has no return and counts as missed instead of as a duration.
+ */
+struct fn_hist {
+	const char *label;
+	bool from_wildcard; /* left out at exit when never called: u:libc:* names thousands */
+	uint64_t count, sum, min, max;
+	uint64_t buckets[HIST_BUCKETS];
 };
 
 static struct {
@@ -58,6 +82,11 @@ static struct {
 	bool follow;
 	bool nostop;
 	unsigned nargs;
+	bool nargs_given;
+	unsigned str_mask; /* --str: bit N shows argument N as a string */
+	bool duration;
+	bool hist;
+	bool lines; /* per-hit lines: neither --count nor --hist */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -100,7 +129,23 @@ static void usage(FILE *fp)
 		"  -p, --pid PID     attach to a running process; exit when it exits or on SIGINT/SIGTERM\n"
 		"  -c, --count       no per-hit lines; print each probe's hit count at exit\n"
 		"  -j, --json        one JSON object per line\n"
-		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3)\n"
+		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3, or up to the\n"
+		"                    highest --str)\n"
+		"  -s, --str N       show argument N (0-5, repeatable) as the string it points to:\n"
+		"                    C-escaped in quotes, at most 256 bytes (\"...\"... when cut),\n"
+		"                    (null), or (bad 0xADDR) when unreadable; --json adds \"strs\".\n"
+		"                    Return lines show it as it was at the call's entry. Not with\n"
+		"                    --count or --nostop (a no-stop hit is read after the program\n"
+		"                    ran on, when the string may have changed)\n"
+		"  -H, --hist        no per-hit lines; at exit, per function probed (u:BINARY:SYMBOL,\n"
+		"                    wildcards too), a log2 histogram of its calls' durations in\n"
+		"                    ns as bpftrace's hist(), with count, min, avg, max and the\n"
+		"                    calls that never returned (longjmp, exit): \"missed\".\n"
+		"                    Functions a wildcard matched that were never called are left\n"
+		"                    out. With --count, the count lines too\n"
+		"  -d, --duration    return lines show the call's duration, dur=MICROSECONDS.NNNus\n"
+		"                    (from the entry's stop to the return's, in the tracer;\n"
+		"                    --json: \"duration_ns\")\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
 		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
@@ -338,12 +383,178 @@ static void json_string(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
-static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
+/*
+ * A string argument (--str) as read from the tracee. A return probe reads
+ * it at the call's entry into the call's data (what the function was
+ * given; by the return the memory may hold something else), so it holds
+ * no pointer.
+ */
+enum str_state {
+	STR_UNREAD, /* zeroed call data: nothing was read at the entry */
+	STR_OK,
+	STR_NULL,
+	STR_BAD,    /* the address cannot be read */
+};
+
+struct str_arg {
+	uint64_t addr;
+	unsigned char state;
+	bool cut; /* longer than STR_MAX: buf holds its first STR_MAX bytes */
+	uint16_t len;
+	/* one byte more than is shown, and the NUL: tells a cut string from one of STR_MAX bytes */
+	char buf[STR_MAX + 2];
+};
+
+static void read_str_arg(const struct uprobe_hit *h, uint64_t addr, struct str_arg *sa)
 {
+	ssize_t n;
+
+	sa->addr = addr;
+	sa->cut = false;
+	sa->len = 0;
+	if (!addr) {
+		sa->state = STR_NULL;
+		return;
+	}
+	n = uprobe_hit_read_str(h, addr, sa->buf, sizeof(sa->buf));
+	if (n <= 0) {
+		sa->state = STR_BAD;
+		return;
+	}
+	sa->state = STR_OK;
+	sa->len = (uint16_t)(n - 1);
+	if (sa->len > STR_MAX) {
+		sa->len = STR_MAX;
+		sa->cut = true;
+	}
+}
+
+/* The printable UTF-8 character at s[i] that ends within len bytes: its length, or 0. */
+static size_t utf8_within(const unsigned char *s, size_t i, size_t len)
+{
+	size_t n = s[i] >= 0x80 ? utf8_printable(s + i) : 0;
+
+	return i + n <= len ? n : 0;
+}
+
+/*
+ * Text form: in double quotes, C escapes (\n \t \r \" \\), \xHH (always
+ * two digits) for other control bytes, DEL and bytes that are no printable
+ * UTF-8 (so no string drives the terminal); "..." after the quote when cut.
+ */
+static void fput_cstr(FILE *fp, const struct str_arg *sa)
+{
+	const unsigned char *s = (const unsigned char *)sa->buf;
+
+	if (sa->state == STR_NULL) {
+		fputs("(null)", fp);
+		return;
+	}
+	if (sa->state == STR_BAD) {
+		fprintf(fp, "(bad 0x%" PRIx64 ")", sa->addr);
+		return;
+	}
+	if (sa->state == STR_UNREAD) {
+		fputs("(unread)", fp);
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < sa->len;) {
+		size_t n = utf8_within(s, i, sa->len);
+
+		if (n) {
+			fwrite(s + i, 1, n, fp);
+			i += n;
+			continue;
+		}
+		switch (s[i]) {
+		case '\n':
+			fputs("\\n", fp);
+			break;
+		case '\t':
+			fputs("\\t", fp);
+			break;
+		case '\r':
+			fputs("\\r", fp);
+			break;
+		case '"':
+		case '\\':
+			fprintf(fp, "\\%c", s[i]);
+			break;
+		default:
+			if (s[i] < 0x20 || s[i] >= 0x7f)
+				fprintf(fp, "\\x%02x", s[i]);
+			else
+				fputc(s[i], fp);
+		}
+		i++;
+	}
+	fputc('"', fp);
+	if (sa->cut)
+		fputs("...", fp);
+}
+
+/*
+ * JSON form: valid UTF-8 whatever the bytes. A byte that is no printable
+ * UTF-8 is \udcHH, Python's "surrogateescape" (U+DC80 + byte): json.loads()
+ * then s.encode("utf-8", "surrogateescape") gives back the exact bytes.
+ */
+static void json_str_arg(FILE *fp, unsigned arg, const struct str_arg *sa)
+{
+	const unsigned char *s = (const unsigned char *)sa->buf;
+
+	fprintf(fp, "{\"arg\": %u, \"addr\": \"0x%" PRIx64 "\", \"str\": ", arg, sa->addr);
+	if (sa->state != STR_OK) {
+		const char *why = sa->state == STR_NULL ? "null" :
+				  sa->state == STR_BAD ? "bad address" : "unread";
+
+		fprintf(fp, "null, \"truncated\": false, \"error\": \"%s\"}", why);
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < sa->len;) {
+		size_t n = utf8_within(s, i, sa->len);
+
+		if (n) {
+			fwrite(s + i, 1, n, fp);
+			i += n;
+			continue;
+		}
+		if (s[i] == '"' || s[i] == '\\')
+			fprintf(fp, "\\%c", s[i]);
+		else if (s[i] == '\n')
+			fputs("\\n", fp);
+		else if (s[i] == '\t')
+			fputs("\\t", fp);
+		else if (s[i] == '\r')
+			fputs("\\r", fp);
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			fprintf(fp, "\\u%04x", s[i]);
+		else if (s[i] >= 0x80)
+			fprintf(fp, "\\udc%02x", s[i]);
+		else
+			fputc(s[i], fp);
+		i++;
+	}
+	fprintf(fp, "\", \"truncated\": %s, \"error\": null}", sa->cut ? "true" : "false");
+}
+
+/* strs: --str arguments read at the call's entry, indexed by argument (return lines only) */
+static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
+		      const struct str_arg *strs)
+{
+	struct str_arg entry_strs[STR_ARGS];
 	/* when the hit happened: for a no-stop probe, earlier than now */
 	uint64_t start = (uint64_t)opt.start.tv_sec * 1000000000ull + (uint64_t)opt.start.tv_nsec;
 	uint64_t at = uprobe_hit_time_ns(h), rel = at > start ? at - start : 0;
 	long sec = (long)(rel / 1000000000u), usec = (long)(rel % 1000000000u / 1000);
+
+	if (!ret && opt.str_mask) {
+		for (unsigned i = 0; i < STR_ARGS; i++)
+			if (opt.str_mask & (1u << i))
+				read_str_arg(h, uprobe_hit_arg(h, i), &entry_strs[i]);
+		strs = entry_strs;
+	}
 
 	if (opt.json) {
 		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
@@ -352,11 +563,27 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\"", uprobe_hit_addr(h));
 		if (ret) {
 			fprintf(opt.out, ", \"retval\": \"0x%llx\"", uprobe_hit_regs(h)->rax);
+			if (opt.duration)
+				fprintf(opt.out, ", \"duration_ns\": %" PRIu64,
+					uprobe_hit_duration_ns(h));
 		} else {
 			fputs(", \"args\": [", opt.out);
 			for (unsigned i = 0; i < opt.nargs; i++)
 				fprintf(opt.out, "%s\"0x%" PRIx64 "\"", i ? ", " : "",
 					uprobe_hit_arg(h, i));
+			fputc(']', opt.out);
+		}
+		if (strs) {
+			bool first = true;
+
+			fputs(", \"strs\": [", opt.out);
+			for (unsigned i = 0; i < STR_ARGS; i++) {
+				if (!(opt.str_mask & (1u << i)))
+					continue;
+				fputs(first ? "" : ", ", opt.out);
+				json_str_arg(opt.out, i, &strs[i]);
+				first = false;
+			}
 			fputc(']', opt.out);
 		}
 		fputs("}\n", opt.out);
@@ -366,11 +593,29 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
 		(int)uprobe_hit_tid(h));
 	fput_text(opt.out, label);
-	if (ret)
+	if (ret) {
+		uint64_t dur = uprobe_hit_duration_ns(h);
+
 		fprintf(opt.out, " ret=0x%llx", uprobe_hit_regs(h)->rax);
-	else
-		for (unsigned i = 0; i < opt.nargs; i++)
-			fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
+		/* microseconds to the nanosecond: readable, and exact for whoever parses it */
+		if (opt.duration)
+			fprintf(opt.out, " dur=%" PRIu64 ".%03" PRIu64 "us", dur / 1000, dur % 1000);
+		for (unsigned i = 0; strs && i < STR_ARGS; i++) {
+			if (!(opt.str_mask & (1u << i)))
+				continue;
+			fprintf(opt.out, " arg%u=", i);
+			fput_cstr(opt.out, &strs[i]);
+		}
+	} else {
+		for (unsigned i = 0; i < opt.nargs; i++) {
+			if (strs && (opt.str_mask & (1u << i))) {
+				fprintf(opt.out, " arg%u=", i);
+				fput_cstr(opt.out, &strs[i]);
+			} else {
+				fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
+			}
+		}
+	}
 	fputc('\n', opt.out);
 }
 
@@ -389,40 +634,74 @@ static void check_output(void)
 
 static int on_entry(struct uprobe_hit *h, void *data)
 {
-	if (!opt.count) {
-		print_hit(h, data, false);
+	if (opt.lines) {
+		print_hit(h, data, false, NULL);
 		check_output();
 	}
+	return 0;
+}
+
+/*
+ * The entry of a return probe's call: --str arguments are read now, as
+ * bpftrace users save str(argN) at the uprobe for the uretprobe. By the
+ * return the function may have changed or freed the memory; what it was
+ * given is what a return line shows.
+ */
+static int on_ret_entry(struct uprobe_hit *h, void *data)
+{
+	struct str_arg *strs = uprobe_hit_call_data(h);
+
+	for (unsigned i = 0; strs && i < STR_ARGS; i++)
+		if (opt.str_mask & (1u << i))
+			read_str_arg(h, uprobe_hit_arg(h, i), &strs[i]);
 	return 0;
 }
 
 static int on_return(struct uprobe_hit *h, void *data)
 {
-	if (!opt.count) {
-		print_hit(h, data, true);
+	if (opt.lines) {
+		print_hit(h, data, true, opt.str_mask ? uprobe_hit_call_data(h) : NULL);
 		check_output();
 	}
 	return 0;
 }
 
+/* Call data of a return probe: the --str arguments up to the highest one asked for. */
+static size_t str_data_size(void)
+{
+	unsigned top = 0;
+
+	for (unsigned i = 0; i < STR_ARGS; i++)
+		if (opt.str_mask & (1u << i))
+			top = i + 1;
+	return top * sizeof(struct str_arg);
+}
+
+static unsigned hist_bucket(uint64_t ns)
+{
+	return ns ? 64 - (unsigned)__builtin_clzll(ns) : 0;
+}
+
+static int on_hist_return(struct uprobe_hit *h, void *data)
+{
+	struct fn_hist *fh = data;
+	uint64_t ns = uprobe_hit_duration_ns(h);
+
+	fh->buckets[hist_bucket(ns)]++;
+	if (!fh->count || ns < fh->min)
+		fh->min = ns;
+	if (ns > fh->max)
+		fh->max = ns;
+	fh->sum += ns;
+	fh->count++;
+	return 0;
+}
+
 /* ---- Adding probes ---- */
 
-/* Adds one probe; 0 or -errno (the library's message is then in uprobe_tracer_errmsg()). */
-static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
-		     char *label, bool owned, const char *pending_spec)
+static int reserve_probes(size_t more)
 {
-	struct probe_ent *e;
-	struct uprobe *up;
-	UPROBE_OPTS(uprobe_opts, uopts, .data = label, .pending = pending_spec != NULL);
-
-	if (kind == 'r') {
-		uopts.ret_handler = on_return;
-	} else {
-		uopts.handler = on_entry;
-		uopts.nostop = opt.nostop;
-	}
-
-	if (nprobes == probes_cap) {
+	while (nprobes + more > probes_cap) {
 		size_t cap = probes_cap ? probes_cap * 2 : 16;
 		struct probe_ent *n = realloc(probes, cap * sizeof(*n));
 
@@ -431,15 +710,83 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 		probes = n;
 		probes_cap = cap;
 	}
+	return 0;
+}
+
+/* --hist: the return probe that times the calls of the function an entry probe is on. */
+static int add_hist_probe(const char *binary, const char *symbol, const char *label,
+			  bool from_wildcard, const char *pending_spec)
+{
+	struct fn_hist *fh = calloc(1, sizeof(*fh));
+	struct probe_ent *e;
+	struct uprobe *up;
+	UPROBE_OPTS(uprobe_opts, uopts, .ret_handler = on_hist_return, .data = fh,
+		    .pending = pending_spec != NULL);
+
+	if (!fh)
+		return -ENOMEM;
+	fh->label = label;
+	fh->from_wildcard = from_wildcard;
+	errno = 0;
+	up = uprobe_add(tracer, binary, symbol, 0, &uopts);
+	if (!up) {
+		free(fh);
+		return errno ? -errno : -EINVAL;
+	}
+	e = &probes[nprobes++];
+	memset(e, 0, sizeof(*e));
+	e->up = up;
+	e->label = (char *)label;
+	e->pending_spec = pending_spec;
+	e->hist = fh;
+	return 0;
+}
+
+/* Adds one probe; 0 or -errno (the library's message is then in uprobe_tracer_errmsg()). */
+static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
+		     char *label, bool owned, const char *pending_spec)
+{
+	struct probe_ent *e;
+	struct uprobe *up;
+	int err;
+	UPROBE_OPTS(uprobe_opts, uopts, .data = label, .pending = pending_spec != NULL);
+
+	if (kind == 'r') {
+		uopts.ret_handler = on_return;
+		if (opt.str_mask) {
+			uopts.handler = on_ret_entry;
+			uopts.data_size = str_data_size();
+		}
+	} else {
+		uopts.handler = on_entry;
+		uopts.nostop = opt.nostop;
+	}
+
+	err = reserve_probes(opt.hist ? 2 : 1);
+	if (err)
+		return err;
 	errno = 0;
 	up = uprobe_add(tracer, binary, symbol, offset, &uopts);
 	if (!up)
 		return errno ? -errno : -EINVAL;
+	/*
+	 * A function whose calls cannot be timed (_start, which never returns;
+	 * a Go program) is refused whole: its entry count alone is not what
+	 * --hist was asked for. A wildcard skips it with the library's reason.
+	 */
+	if (opt.hist) {
+		err = add_hist_probe(binary, symbol, label, owned, pending_spec);
+		if (err) {
+			uprobe_remove(up);
+			return err;
+		}
+	}
 	e = &probes[nprobes++];
 	e->up = up;
 	e->label = label;
 	e->owned = owned;
 	e->pending_spec = pending_spec;
+	e->hist = NULL;
 	return 0;
 }
 
@@ -798,6 +1145,53 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 /* ---- Main ---- */
 
+/* --hist measures functions: each PROBE must name one's entry. */
+static void check_hist_options(void)
+{
+	for (size_t i = 0; i < nspecs; i++) {
+		const struct probe_spec *ps = &specs[i];
+
+		if (ps->kind == 'r')
+			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
+				    "return probe", ps->text);
+		if (!ps->symbol || ps->offset)
+			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
+				    "at a function's entry", ps->text);
+	}
+	/* its return probes stop at every call anyway; --nostop would promise what it cannot */
+	if (opt.nostop)
+		usage_error("--hist stops at each call's entry and return to time it: not with "
+			    "--nostop");
+}
+
+/* --str against the other options: each refusal is a usage error. */
+static void check_str_options(void)
+{
+	unsigned top = 0;
+
+	for (unsigned i = 0; i < STR_ARGS; i++)
+		if (opt.str_mask & (1u << i))
+			top = i + 1;
+	if (opt.count || opt.hist)
+		usage_error("--str shows strings in per-hit lines: not with %s",
+			    opt.count ? "--count" : "--hist");
+	/*
+	 * A no-stop hit is handled after the thread ran on: the string read
+	 * then may be another than the one the function was given, and
+	 * nothing would say so.
+	 */
+	if (opt.nostop)
+		usage_error("--str reads memory at the hit: not with --nostop, whose hits are read "
+			    "after the program ran on");
+	/* entry lines show arguments 0 to nargs - 1; the default grows to the highest --str */
+	if (top > opt.nargs) {
+		if (opt.nargs_given)
+			usage_error("--str %u is beyond the %u arguments --args shows", top - 1,
+				    opt.nargs);
+		opt.nargs = top;
+	}
+}
+
 static void on_signal(int sig)
 {
 	stop_requested = 1;
@@ -833,12 +1227,15 @@ static void print_counts(void)
 	for (size_t i = 0; i < nprobes; i++) {
 		int len = fput_text(NULL, probes[i].label);
 
-		if (len > width)
+		if (len > width && !probes[i].hist)
 			width = len;
 	}
 	for (size_t i = 0; i < nprobes; i++) {
 		uint64_t hits = uprobe_hits(probes[i].up);
 		uint64_t missed = uprobe_missed(probes[i].up);
+
+		if (probes[i].hist)
+			continue;
 
 		if (opt.json) {
 			fputs("{\"probe\": ", opt.out);
@@ -853,6 +1250,120 @@ static void print_counts(void)
 				fprintf(opt.out, "  missed %" PRIu64, missed);
 			fputc('\n', opt.out);
 		}
+	}
+}
+
+/* A bucket bound as bpftrace's hist() writes it: 2^N with K, M, G... for 2^10, 2^20, 2^30... */
+static void hist_bound(char *buf, size_t len, unsigned log2)
+{
+	static const char suffix[] = " KMGTPE";
+
+	snprintf(buf, len, "%llu%.*s", 1ull << (log2 % 10), log2 >= 10, &suffix[log2 / 10]);
+}
+
+static void print_us(const char *name, uint64_t ns)
+{
+	fprintf(opt.out, "  %s %" PRIu64 ".%03" PRIu64 "us", name, ns / 1000, ns % 1000);
+}
+
+static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
+{
+	bool first = true;
+
+	fputs("{\"probe\": ", opt.out);
+	json_string(opt.out, fh->label);
+	fprintf(opt.out, ", \"count\": %" PRIu64 ", \"missed\": %" PRIu64, fh->count, missed);
+	if (fh->count)
+		fprintf(opt.out,
+			", \"min_ns\": %" PRIu64 ", \"avg_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
+			", \"sum_ns\": %" PRIu64,
+			fh->min, fh->sum / fh->count, fh->max, fh->sum);
+	else
+		fputs(", \"min_ns\": null, \"avg_ns\": null, \"max_ns\": null, \"sum_ns\": 0",
+		      opt.out);
+	/* bpftrace's JSON form of a hist(): non-empty buckets, both bounds inclusive */
+	fputs(", \"hist\": [", opt.out);
+	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
+		uint64_t lo = k ? 1ull << (k - 1) : 0;
+		uint64_t hi = !k ? 0 : k < 64 ? (1ull << k) - 1 : UINT64_MAX;
+
+		if (!fh->buckets[k])
+			continue;
+		fprintf(opt.out,
+			"%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}",
+			first ? "" : ", ", lo, hi, fh->buckets[k]);
+		first = false;
+	}
+	fputs("]}\n", opt.out);
+}
+
+/*
+ * One function's histogram as bpftrace's hist() prints one (and bcc's
+ * funclatency): from the first to the last non-empty bucket, bounds in ns.
+ */
+static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
+{
+	unsigned first = HIST_BUCKETS, last = 0;
+	uint64_t top = 0;
+
+	fput_text(opt.out, fh->label);
+	fprintf(opt.out, "  count %" PRIu64, fh->count);
+	if (fh->count) {
+		print_us("min", fh->min);
+		print_us("avg", fh->sum / fh->count);
+		print_us("max", fh->max);
+	}
+	if (missed)
+		fprintf(opt.out, "  missed %" PRIu64, missed);
+	fputc('\n', opt.out);
+	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
+		if (!fh->buckets[k])
+			continue;
+		if (first == HIST_BUCKETS)
+			first = k;
+		last = k;
+		if (fh->buckets[k] > top)
+			top = fh->buckets[k];
+	}
+	for (unsigned k = first; k <= last && top; k++) {
+		char range[48], lo[16], hi[16];
+		unsigned bar = (unsigned)(fh->buckets[k] * HIST_BAR / top);
+
+		if (k <= 1) {
+			snprintf(range, sizeof(range), "[%u]", k);
+		} else {
+			hist_bound(lo, sizeof(lo), k - 1);
+			hist_bound(hi, sizeof(hi), k);
+			snprintf(range, sizeof(range), "[%s, %s)", lo, hi);
+		}
+		fprintf(opt.out, "%-20s %8" PRIu64 " |", range, fh->buckets[k]);
+		for (unsigned i = 0; i < HIST_BAR; i++)
+			fputc(i < bar ? '@' : ' ', opt.out);
+		fputs("|\n", opt.out);
+	}
+	fputc('\n', opt.out);
+}
+
+/*
+ * --hist at exit: one histogram per function, in the order probed. A
+ * function a wildcard matched that was never called (nor left without
+ * returning) is left out; one named explicitly is shown with count 0.
+ */
+static void print_hists(void)
+{
+	for (size_t i = 0; i < nprobes; i++) {
+		const struct fn_hist *fh = probes[i].hist;
+		uint64_t missed;
+
+		if (!fh)
+			continue;
+		missed = uprobe_missed(probes[i].up);
+		if (fh->from_wildcard && !fh->count && !missed)
+			continue;
+		if (opt.json)
+			print_hist_json(fh, missed);
+		else
+			print_hist_text(fh, missed);
 	}
 }
 
@@ -979,6 +1490,9 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "nostop", no_argument, NULL, 'n' },
+		{ "str", required_argument, NULL, 's' },
+		{ "duration", no_argument, NULL, 'd' },
+		{ "hist", no_argument, NULL, 'H' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -999,7 +1513,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:dHhV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1018,6 +1532,18 @@ int main(int argc, char **argv)
 			if (!parse_u64(optarg, &v) || v > 6)
 				usage_error("bad --args '%s' (expected 0 to 6)", optarg);
 			opt.nargs = (unsigned)v;
+			opt.nargs_given = true;
+			break;
+		case 's':
+			if (!parse_u64(optarg, &v) || v >= STR_ARGS)
+				usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
+			opt.str_mask |= 1u << v;
+			break;
+		case 'd':
+			opt.duration = true;
+			break;
+		case 'H':
+			opt.hist = true;
 			break;
 		case 'o':
 			opt.out_path = optarg;
@@ -1062,6 +1588,23 @@ int main(int argc, char **argv)
 		usage_error("both -p and a command given");
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+	if (opt.hist)
+		check_hist_options();
+	if (opt.str_mask)
+		check_str_options();
+	opt.lines = !opt.count && !opt.hist;
+	if (opt.duration) {
+		bool any_ret = false;
+
+		if (!opt.lines)
+			usage_error("--duration shows return lines: not with %s",
+				    opt.count ? "--count" : "--hist");
+		for (size_t i = 0; i < nspecs; i++)
+			any_ret |= specs[i].kind == 'r';
+		if (!any_ret)
+			usage_error("--duration shows return lines: no return probe "
+				    "(r:BINARY:SYMBOL) given");
+	}
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		errline("libelf initialisation failed");
@@ -1173,6 +1716,8 @@ int main(int argc, char **argv)
 
 	if (opt.count)
 		print_counts();
+	if (opt.hist)
+		print_hists();
 	report_never_loaded();
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
 		errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
@@ -1192,9 +1737,11 @@ int main(int argc, char **argv)
 			code = status >= 0 ? status : EXIT_RUNTIME;
 	}
 	uprobe_tracer_free(tracer);
-	for (size_t i = 0; i < nprobes; i++)
+	for (size_t i = 0; i < nprobes; i++) {
 		if (probes[i].owned)
 			free(probes[i].label);
+		free(probes[i].hist);
+	}
 	free(probes);
 	for (size_t i = 0; i < nspecs; i++) {
 		free(specs[i].binary);

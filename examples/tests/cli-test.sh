@@ -1,6 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# CLI tests of uprobe-trace against real processes: cli-test.sh CASE UPROBE_TRACE DEMO CRASH
+# CLI tests of uprobe-trace against real processes:
+# cli-test.sh CASE UPROBE_TRACE DEMO CRASH CLITARGET
 #
 # Expected numbers come from the traced programs themselves (the demo reports
 # how often it called each function) or from what the test set up (the number
@@ -14,6 +15,7 @@ CASE=$1
 UT=$(readlink -f "$2")
 DEMO=$(readlink -f "$3")
 CRASH=$(readlink -f "$4")
+TGT=$(readlink -f "$5") # clitarget: known strings and durations
 BOUND=${CLI_TEST_BOUND:-60} # seconds any one command may take
 
 export LC_ALL=C
@@ -523,6 +525,20 @@ r:demo:compute+4 -- touch "$tmp/ran"
 u:demo:compute
 u:demo:compute --
 -p 1 u:demo:compute -- touch "$tmp/ran"
+--str 6 u:demo:compute -- touch "$tmp/ran"
+--str x u:demo:compute -- touch "$tmp/ran"
+--str u:demo:compute -- touch "$tmp/ran"
+--str 0 --count u:demo:compute -- touch "$tmp/ran"
+--str 0 --nostop u:demo:compute -- touch "$tmp/ran"
+--args 1 --str 1 u:demo:compute -- touch "$tmp/ran"
+-d --count r:demo:compute -- touch "$tmp/ran"
+--duration u:demo:compute -- touch "$tmp/ran"
+--hist r:demo:compute -- touch "$tmp/ran"
+--hist u:demo:compute+4 -- touch "$tmp/ran"
+--hist u:demo:0x1000 -- touch "$tmp/ran"
+--hist --str 0 u:demo:compute -- touch "$tmp/ran"
+--hist --nostop u:demo:compute -- touch "$tmp/ran"
+--hist -d u:demo:compute -- touch "$tmp/ran"
 -p zero u:demo:compute
 --no-such-option u:demo:compute -- touch "$tmp/ran"
 -Q u:demo:compute -- touch "$tmp/ran"
@@ -1172,11 +1188,299 @@ is_zombie()
 	[ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" = Z ]
 }
 
+# What --str shows of clitarget's take_str() calls, one line each, in order (bad: its address).
+expected_strs()
+{
+	printf '"hello"\n'
+	printf '"tab\\there\\nnew \\"quoted\\" back\\\\slash"\n'
+	printf '"\\x01\\x7f\\xff\xc3\xa9\\x1b[2J"\n'
+	printf '""\n'
+	printf '"%s"...\n' "$(head -c 256 /dev/zero | tr '\0' a)"
+	printf '"%s"\n' "$(head -c 256 /dev/zero | tr '\0' b)"
+	printf '(null)\n'
+	printf '(bad %s)\n' "$1"
+}
+
+# --str: strings read from the tracee, C-escaped, cut at 256 bytes, NULL and bad pointers named.
+t_str()
+{
+	local bad
+
+	run "$UT" --str 0 -o "$tmp/h" u:clitarget:take_str -- "$TGT" str
+	expect_rc 0
+	no_stderr
+	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
+	[ -n "$bad" ] || fail "clitarget printed no bad address"
+	grep -q $'\x1b' "$tmp/h" && fail "a raw ESC was printed"
+	sed -E 's/^ *[0-9]+\.[0-9]{6} [0-9]+\/[0-9]+ u:clitarget:take_str arg0=//
+		s/ arg1=0x[0-9a-f]+ arg2=0x[0-9a-f]+$//' "$tmp/h" >"$tmp/got"
+	expected_strs "$bad" >"$tmp/want"
+	cmp -s "$tmp/got" "$tmp/want" || fail "strings: $(diff "$tmp/want" "$tmp/got" | head -n 10)"
+
+	# another argument; --args bounds the line, and the default grows to the highest --str
+	run "$UT" -s 1 --args 2 -o "$tmp/h" u:clitarget:take_str2 -- "$TGT" str
+	expect_rc 0
+	expect_eq "$(sed -E 's/^.* u:clitarget:take_str2 //' "$tmp/h")" 'arg0=0x7 arg1="second"' \
+		"--str 1 --args 2"
+	run "$UT" -s 4 -o "$tmp/h" u:clitarget:take_str2 -- "$TGT" str
+	expect_rc 0
+	grep -Eq ' arg3=0x[0-9a-f]+ arg4=(\(bad 0x[0-9a-f]+\)|\(null\)|".*")$' "$tmp/h" ||
+		fail "--str 4 without --args: $(cat "$tmp/h")"
+
+	# --json: one string per --str argument, escaped for JSON, with truncated and error
+	run "$UT" --json -s 0 -o "$tmp/j" u:clitarget:take_str -- "$TGT" str
+	expect_rc 0
+	no_stderr
+	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
+	if command -v python3 >/dev/null; then
+		python3 - "$tmp/j" "$bad" <<'EOF' || fail "--json --str: $(head -c 600 "$tmp/j")"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1], encoding="utf-8")]
+strs = [r["strs"] for r in rows]
+assert all(len(s) == 1 and s[0]["arg"] == 0 for s in strs), strs
+got = [(s[0]["str"], s[0]["truncated"], s[0]["error"]) for s in strs]
+want = [("hello", False, None),
+        ('tab\there\nnew "quoted" back\\slash', False, None),
+        ("\x01\x7f\udcff\u00e9\x1b[2J", False, None),
+        ("", False, None),
+        ("a" * 256, True, None),
+        ("b" * 256, False, None),
+        (None, False, "null"),
+        (None, False, "bad address")]
+assert got == want, got
+# the exact bytes come back through Python's surrogateescape
+assert got[2][0].encode("utf-8", "surrogateescape") == b"\x01\x7f\xff\xc3\xa9\x1b[2J"
+assert strs[7][0]["addr"] == sys.argv[2] and strs[6][0]["addr"] == "0x0", strs[7]
+assert all(r["args"][0] == s[0]["addr"] for r, s in zip(rows, strs))
+EOF
+	else
+		grep -qF '"str": "tab\there\nnew \"quoted\" back\\slash", "truncated": false' "$tmp/j" ||
+			fail "--json escapes: $(cat "$tmp/j")"
+		grep -qF '"str": null, "truncated": false, "error": "bad address"}' "$tmp/j" ||
+			fail "--json bad address: $(cat "$tmp/j")"
+	fi
+}
+
+# --str in return lines: the string as the function was given it at its entry, although the
+# function changed it before returning.
+t_str_ret()
+{
+	local bad
+
+	run "$UT" -s 0 -o "$tmp/h" r:clitarget:mutate r:clitarget:take_str -- "$TGT" str
+	expect_rc 0
+	no_stderr
+	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
+	expect_eq "$(grep -F ' r:clitarget:mutate ' "$tmp/h" | sed 's/^.* r:clitarget:mutate //')" \
+		'ret=0x0 arg0="before"' "return line of mutate"
+	grep -F ' r:clitarget:take_str ' "$tmp/h" | sed 's/^.* r:clitarget:take_str ret=0x0 arg0=//' \
+		>"$tmp/got"
+	expected_strs "$bad" >"$tmp/want"
+	cmp -s "$tmp/got" "$tmp/want" || fail "return strings: $(diff "$tmp/want" "$tmp/got" | head)"
+
+	run "$UT" --json -s 0 -o "$tmp/j" r:clitarget:mutate -- "$TGT" str
+	expect_rc 0
+	grep -qF '"retval": "0x0", "strs": [{"arg": 0, "addr": "0x' "$tmp/j" &&
+		grep -qF '"str": "before", "truncated": false, "error": null}]}' "$tmp/j" ||
+		fail "--json return line: $(cat "$tmp/j")"
+}
+
+# --duration: return lines carry the call's duration, never less than the call spun (a traced
+# call only adds the tracer's round trip); entry lines carry none.
+t_duration()
+{
+	run "$UT" -d -o "$tmp/h" r:clitarget:lat_slow r:clitarget:lat_fast u:clitarget:lat_fast \
+		-- "$TGT" lat
+	expect_rc 0
+	no_stderr
+	expect_eq "$(grep -c ' r:clitarget:lat_slow ret=0x[0-9a-f]* dur=[0-9]*\.[0-9]\{3\}us$' "$tmp/h")" \
+		20 "lat_slow return lines with dur="
+	expect_eq "$(grep -c ' r:clitarget:lat_fast ret=0x[0-9a-f]* dur=[0-9]*\.[0-9]\{3\}us$' "$tmp/h")" \
+		30 "lat_fast return lines with dur="
+	grep ' u:clitarget:lat_fast ' "$tmp/h" | grep -q 'dur=' && fail "an entry line with dur="
+	# clitarget spins 2200 us in lat_slow, 140 us in lat_fast
+	awk '{ d = $5; sub(/^dur=/, "", d); sub(/us$/, "", d); d += 0 }
+	     $3 == "r:clitarget:lat_slow" && d < 2200 { exit 1 }
+	     $3 == "r:clitarget:lat_fast" && d < 140 { exit 1 }' \
+		"$tmp/h" || fail "a duration shorter than the call: $(grep -F ' dur=' "$tmp/h" | head -n 3)"
+
+	run "$UT" --json -d -o "$tmp/j" r:clitarget:lat_slow -- "$TGT" lat
+	expect_rc 0
+	expect_eq "$(grep -c '"retval": "0x[0-9a-f]*", "duration_ns": [0-9]*}$' "$tmp/j")" 20 \
+		"--json duration_ns"
+	sed 's/.*"duration_ns": //; s/}$//' "$tmp/j" | awk '$1 < 2200000 { exit 1 }' ||
+		fail "--json duration_ns shorter than the call: $(head -n 3 "$tmp/j")"
+}
+
+# hist_check FILE: the --hist text output in FILE is well formed: per function, the bucket
+# counts add up to its count, ranges are bpftrace's, the fullest bucket has the whole bar.
+# Prints "LABEL COUNT FIRST_BUCKET MODE_BUCKET" per function.
+hist_check()
+{
+	awk '
+	function flush() {
+		if (label == "")
+			return
+		if (sum != count) { print "bad: " label " buckets add up to " sum ", count " count; exit 1 }
+		if (count && top_bar != 52) { print "bad: " label " fullest bar " top_bar; exit 1 }
+		print label, count, first, mode
+		label = ""
+	}
+	/^$/ { flush(); next }
+	/^\[/ {
+		if (!match($0, /^\[[0-9]+[KMG]?, [0-9]+[KMG]?\) +[0-9]+ \|@* *\|$/)) {
+			print "bad line: " $0; exit 1
+		}
+		range = substr($0, 1, index($0, ")"))
+		rest = substr($0, index($0, ")") + 1)
+		split(rest, f, " ")
+		n = f[1] + 0
+		bar = rest; gsub(/[^@]/, "", bar)
+		sum += n
+		if (first == "" && n) first = range
+		if (n > best) { best = n; mode = range; top_bar = length(bar) }
+		next
+	}
+	{
+		flush()
+		label = $1; count = -1
+		for (i = 2; i < NF; i++) if ($i == "count") count = $(i + 1) + 0
+		if (count < 0) { print "bad header: " $0; exit 1 }
+		sum = 0; best = 0; first = ""; mode = ""; top_bar = 0
+	}
+	END { flush() }' "$1"
+}
+
+# --hist: per function, a log2 histogram of its calls' durations. clitarget spins 140 us in
+# lat_fast (bucket [128K, 256K) ns), 2.2 ms in lat_slow ([2M, 4M)), both in lat_mixed. A
+# traced call also counts a round trip to the tracer: each group may land one bucket up,
+# never below; the counts are exact.
+t_hist()
+{
+	local real us
+
+	run "$UT" --hist -o "$tmp/h" u:clitarget:lat_fast u:clitarget:lat_slow u:clitarget:lat_mixed \
+		u:clitarget:take_str -- "$TGT" lat
+	expect_rc 0
+	no_stderr
+	grep -q ' u:clitarget:' "$tmp/h" && fail "per-hit lines with --hist: $(head -n 3 "$tmp/h")"
+	hist_check "$tmp/h" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	awk '$1 == "u:clitarget:lat_fast" && $2 == 30 &&
+		($3 " " $4 == "[128K, 256K)" || $3 " " $4 == "[256K, 512K)") &&
+		($5 " " $6 == "[128K, 256K)" || $5 " " $6 == "[256K, 512K)") { ok++ }
+	     $1 == "u:clitarget:lat_slow" && $2 == 20 &&
+		($3 " " $4 == "[2M, 4M)" || $3 " " $4 == "[4M, 8M)") &&
+		($5 " " $6 == "[2M, 4M)" || $5 " " $6 == "[4M, 8M)") { ok++ }
+	     $1 == "u:clitarget:lat_mixed" && $2 == 50 &&
+		($3 " " $4 == "[128K, 256K)" || $3 " " $4 == "[256K, 512K)") { ok++ }
+	     $1 == "u:clitarget:take_str" && $2 == 0 { ok++ }
+	     END { exit ok != 4 }' "$tmp/sum" || fail "histograms: $(cat "$tmp/sum")"
+	us='[0-9]+\.[0-9]{3}us'
+	grep -Eq "^u:clitarget:lat_fast  count 30  min $us  avg $us  max $us\$" "$tmp/h" ||
+		fail "summary line: $(grep '^u:clitarget:lat_fast' "$tmp/h")"
+
+	# --json: one object per function; the numbers agree with each other and with clitarget
+	run "$UT" --hist --json -o "$tmp/j" u:clitarget:lat_fast u:clitarget:lat_slow \
+		u:clitarget:lat_mixed u:clitarget:take_str -- "$TGT" lat
+	expect_rc 0
+	no_stderr
+	if command -v python3 >/dev/null; then
+		python3 - "$tmp/j" <<'EOF' || fail "--hist --json: $(cat "$tmp/j")"
+import json, sys
+rows = {r["probe"]: r for r in map(json.loads, open(sys.argv[1]))}
+assert list(rows) == ["u:clitarget:lat_fast", "u:clitarget:lat_slow", "u:clitarget:lat_mixed",
+                      "u:clitarget:take_str"], list(rows)
+K, M = 1 << 10, 1 << 20
+FAST, SLOW = 140000, 2200000
+def check(name, count, spun, groups):
+    r = rows[name]
+    h = r["hist"]
+    assert r["count"] == count and r["missed"] == 0, r
+    assert sum(b["count"] for b in h) == count, r
+    for b in h:
+        assert b["min"] & (b["min"] - 1) == 0 and b["max"] == 2 * b["min"] - 1, b
+    assert h[0]["min"] <= r["min_ns"] <= h[0]["max"], r
+    assert h[-1]["min"] <= r["max_ns"] <= h[-1]["max"], r
+    assert r["min_ns"] <= r["avg_ns"] <= r["max_ns"] and r["sum_ns"] // count == r["avg_ns"], r
+    # a call lasts at least what it spun
+    assert r["min_ns"] >= spun, r
+    # each group's fullest bucket is its own or the next one up
+    for lo, region in groups:
+        bs = [b for b in h if region(b)]
+        assert bs and max(bs, key=lambda b: b["count"])["min"] in (lo, 2 * lo), (lo, r)
+every = lambda b: True
+check("u:clitarget:lat_fast", 30, FAST, [(128 * K, every)])
+check("u:clitarget:lat_slow", 20, SLOW, [(2 * M, every)])
+check("u:clitarget:lat_mixed", 50, FAST, [(128 * K, lambda b: b["min"] < M),
+                                          (2 * M, lambda b: b["min"] >= M)])
+# every slow call at 2M or above; of the 30 fast ones, 3 may have been held that long
+mixed = rows["u:clitarget:lat_mixed"]["hist"]
+assert sum(b["count"] for b in mixed if b["min"] >= 2 * M) in (20, 21, 22, 23), mixed
+t = rows["u:clitarget:take_str"]
+assert t == {"probe": "u:clitarget:take_str", "count": 0, "missed": 0, "min_ns": None,
+             "avg_ns": None, "max_ns": None, "sum_ns": 0, "hist": []}, t
+EOF
+	else
+		grep -q '^{"probe": "u:clitarget:lat_slow", "count": 20, "missed": 0, .*"hist": \[{"min": ' \
+			"$tmp/j" || fail "--hist --json: $(cat "$tmp/j")"
+	fi
+
+	# wildcards: a histogram per function called, labelled with the file; with --count, the
+	# count lines first
+	real=$(readlink -f "$TGT")
+	run "$UT" --hist --count -o "$tmp/h" 'u:clitarget:lat_*' 'u:clitarget:take_*' -- "$TGT" lat
+	expect_rc 0
+	no_stderr
+	grep -E '^u:[^ ]+ +[0-9]+$' "$tmp/h" >"$tmp/c"
+	expect_eq "$(wc -l <"$tmp/c")" 5 "--count lines"
+	expect_eq "$(hits "u:$real:lat_mixed" "$tmp/c")" 50 "--count line of lat_mixed"
+	expect_eq "$(hits "u:$real:take_str" "$tmp/c")" 0 "--count line of take_str"
+	[ "$(head -n 5 "$tmp/h")" = "$(cat "$tmp/c")" ] || fail "--count lines not first"
+	tail -n +6 "$tmp/h" >"$tmp/hh"
+	hist_check "$tmp/hh" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum" | tr '\n' ' ')" \
+		"u:$real:lat_fast 30 u:$real:lat_mixed 50 u:$real:lat_slow 20 " "wildcard histograms"
+}
+
+# --hist where calls nest or never return: recursion keeps each call's own duration, a call
+# left by longjmp or exit is missed, not measured.
+t_hist_edge()
+{
+	local re
+
+	run "$UT" --hist -o "$tmp/h" u:clitarget:rec u:clitarget:jumper -- "$TGT" lat
+	expect_rc 0
+	no_stderr
+	hist_check "$tmp/h" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	# rec(5) 4 times: 24 calls; 10 of jumper's 15 calls leave by longjmp
+	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum" | tr '\n' ' ')" \
+		"u:clitarget:rec 24 u:clitarget:jumper 5 " "counts"
+	grep -Eq '^u:clitarget:jumper  count 5  min .*  missed 10$' "$tmp/h" ||
+		fail "jumper: $(grep '^u:clitarget:jumper' "$tmp/h")"
+	grep '^u:clitarget:rec ' "$tmp/h" | grep -q missed && fail "rec: $(grep '^u:clitarget:rec' "$tmp/h")"
+	# each level spins 140 us after its callee: the outermost of 6 lasts at least 840 us
+	run "$UT" --hist --json -o "$tmp/j" u:clitarget:rec -- "$TGT" lat
+	expect_rc 0
+	re='^\{"probe": "u:clitarget:rec", "count": 24, "missed": 0, '
+	re+='"min_ns": (1[4-9][0-9]{4}|[2-9][0-9]{5}|[0-9]{7,}), '
+	grep -Eq "$re" "$tmp/j" ||
+		fail "rec --json: $(cat "$tmp/j")"
+	sed 's/.*"max_ns": \([0-9]*\),.*/\1/' "$tmp/j" | awk '$1 < 840000 { exit 1 }' ||
+		fail "rec's outermost call shorter than its callees: $(cat "$tmp/j")"
+
+	# leave() calls exit(): no duration, one missed call
+	run "$UT" --hist -o "$tmp/h" u:clitarget:leave -- "$TGT" noreturn
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/h")" "u:clitarget:leave  count 0  missed 1" "leave"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
-	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact)
+	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
+	str | str_ret | duration | hist | hist_edge)
 	"t_$CASE"
 	;;
 *)

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* Tracee of the CLI's --str, --hist and --duration tests: known strings, known durations. */
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+/*
+ * usage: clitarget str | lat | noreturn
+ *
+ * str: take_str() and take_str2() get the strings the test expects, one call
+ *   each, in this order; mutate() changes its string during the call.
+ * lat: lat_fast() 30 times (140 us each), lat_slow() 20 times (2.2 ms each),
+ *   lat_mixed() with both durations interleaved (30 + 20 calls), rec(5)
+ *   4 times (24 calls of rec), jumper() 15 times of which 10 leave by
+ *   longjmp. The durations are spun, never slept: a call lasts at least that
+ *   long. Each sits low in its power-of-two bucket (131072-262143 ns,
+ *   2097152-4194303 ns): a traced call also counts one round trip between
+ *   thread and tracer (30 to 130 us on a 2-CPU VM), which then moves it up
+ *   one bucket at most. (A 50 us call would land two buckets up.)
+ * noreturn: leave() calls exit(0) and never returns.
+ * The functions are global and never inlined so that u:clitarget:NAME names them.
+ */
+
+#define FAST_NS 140000ull
+#define SLOW_NS 2200000ull
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void spin(uint64_t ns)
+{
+	uint64_t end = now_ns() + ns;
+
+	while (now_ns() < end)
+		;
+}
+
+/* what the functions computed, printed at the end, so that no call is optimised away */
+volatile unsigned long sink;
+
+/* They never read the string: one of them is at an unmapped address. */
+__attribute__((noinline)) int take_str(const char *s)
+{
+	sink += (uintptr_t)s & 1;
+	return 0;
+}
+
+__attribute__((noinline)) int take_str2(int n, const char *s)
+{
+	sink += (unsigned long)n + ((uintptr_t)s & 1);
+	return n;
+}
+
+/* The string as it was at entry differs from the string at return. */
+__attribute__((noinline)) int mutate(char *s)
+{
+	memcpy(s, "after", 6);
+	return 0;
+}
+
+__attribute__((noinline)) void lat_fast(void)
+{
+	spin(FAST_NS);
+}
+
+__attribute__((noinline)) void lat_slow(void)
+{
+	spin(SLOW_NS);
+}
+
+__attribute__((noinline)) void lat_mixed(uint64_t ns)
+{
+	spin(ns);
+}
+
+__attribute__((noinline)) int rec(int depth)
+{
+	int r = depth ? rec(depth - 1) + 1 : 0;
+
+	spin(FAST_NS);
+	return r;
+}
+
+static jmp_buf env;
+
+__attribute__((noinline)) int jumper(int i)
+{
+	spin(FAST_NS);
+	if (i % 3)
+		longjmp(env, 1);
+	return i;
+}
+
+__attribute__((noinline)) void leave(void)
+{
+	fflush(stdout);
+	exit(0);
+}
+
+static int run_str(void)
+{
+	char tab[] = "tab\there\nnew \"quoted\" back\\slash";
+	char bytes[] = "\x01\x7f\xff\xc3\xa9\x1b[2J";
+	char mut[] = "before";
+	char *big = malloc(301), *exact = malloc(257);
+	void *page;
+
+	if (!big || !exact)
+		return 1;
+	memset(big, 'a', 300);
+	big[300] = '\0';
+	memset(exact, 'b', 256);
+	exact[256] = '\0';
+	/* an address certainly unmapped: a page we map and unmap again */
+	page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (page == MAP_FAILED)
+		return 1;
+	munmap(page, 4096);
+
+	take_str("hello");
+	take_str(tab);
+	take_str(bytes);
+	take_str("");
+	take_str(big);
+	take_str(exact);
+	take_str(NULL);
+	take_str(page);
+	take_str2(7, "second");
+	mutate(mut);
+	printf("clitarget: bad %p\n", page);
+	free(big);
+	free(exact);
+	return 0;
+}
+
+static int run_lat(void)
+{
+	volatile int i;
+
+	for (i = 0; i < 50; i++) {
+		if (i < 30)
+			lat_fast();
+		if (i < 20)
+			lat_slow();
+		lat_mixed(i % 5 < 2 ? SLOW_NS : FAST_NS);
+	}
+	for (i = 0; i < 4; i++)
+		sink += (unsigned long)rec(5);
+	for (i = 0; i < 15; i++)
+		if (!setjmp(env))
+			sink += (unsigned long)jumper(i);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *mode = argc > 1 ? argv[1] : "";
+	int ret = 2;
+
+	if (!strcmp(mode, "str")) {
+		ret = run_str();
+	} else if (!strcmp(mode, "lat")) {
+		ret = run_lat();
+	} else if (!strcmp(mode, "noreturn")) {
+		leave();
+	} else {
+		fprintf(stderr, "usage: clitarget str|lat|noreturn\n");
+	}
+	printf("clitarget: done %lu\n", sink);
+	return ret;
+}
