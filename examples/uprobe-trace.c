@@ -2,12 +2,8 @@
 /* uprobe-trace: command-line tracer printing or counting uprobe hits, on the public API. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <fnmatch.h>
-#include <gelf.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <libelf.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -573,97 +569,71 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect_name(const struct uprobe_sym *sym, void *ctx)
+{
+	struct name_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(sym->name);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
 /*
- * The names of every defined function of path (.symtab and .dynsym) that
- * match pattern, sorted, each once. Returns the count, or -1 with a message in why.
+ * The names of every function of path (the library's symbol tables:
+ * .symtab and .dynsym) that match pattern, sorted, each once. Returns the
+ * count, or -1 with a message in why.
  */
 static long match_functions(const char *path, const char *pattern, char ***out, char *why,
 			    size_t whylen)
 {
-	char **names = NULL;
-	size_t n = 0, cap = 0, w = 0;
-	Elf_Scn *scn = NULL;
-	long ret = -1;
-	Elf *elf = NULL;
-	struct stat st;
-	int fd;
+	static const char prefix[] = "libuprobe: ";
+	struct name_list l = {};
+	size_t w = 0;
+	int err;
 
-	/* O_NONBLOCK: a FIFO named as BINARY must not block us until a writer comes */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		snprintf(why, whylen, "%s: not an ELF file", path);
-		goto out;
-	}
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *data;
+	lib_warned[0] = '\0';
+	err = uprobe_symbols(path, pattern, collect_name, &l);
+	if (err) {
+		const char *msg = lib_warned;
 
-		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
-			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data || !sh.sh_entsize)
-			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-			GElf_Sym sym;
-			const char *name;
-			int type;
-
-			if (!gelf_getsym(data, (int)i, &sym))
-				continue;
-			type = GELF_ST_TYPE(sym.st_info);
-			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
-			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
-				continue;
-			name = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (!name || !*name || fnmatch(pattern, name, 0))
-				continue;
-			if (n == cap) {
-				char **nn;
-
-				cap = cap ? cap * 2 : 64;
-				nn = realloc(names, cap * sizeof(*nn));
-				if (!nn)
-					goto nomem;
-				names = nn;
-			}
-			if (!(names[n] = strdup(name)))
-				goto nomem;
-			n++;
-		}
-	}
-	/* .symtab repeats .dynsym's names, and versions repeat a name: keep one of each. */
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
-	for (size_t i = 0; i < n; i++) {
-		if (w && !strcmp(names[w - 1], names[i]))
-			free(names[i]);
+		if (!strncmp(msg, prefix, sizeof(prefix) - 1))
+			msg += sizeof(prefix) - 1;
+		if (err == -ENOMEM || !*msg)
+			snprintf(why, whylen, "%s: %s", path, strerror(-err));
 		else
-			names[w++] = names[i];
+			snprintf(why, whylen, "%.*s", (int)strcspn(msg, "\n"), msg);
+		for (size_t i = 0; i < l.n; i++)
+			free(l.v[i]);
+		free(l.v);
+		return -1;
 	}
-	*out = names;
-	names = NULL;
-	ret = (long)w;
-	goto out;
-nomem:
-	snprintf(why, whylen, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-out:
-	free(names);
-	if (elf)
-		elf_end(elf);
-	close(fd);
-	return ret;
+	/* versions and aliases at other addresses repeat a name: keep one of each */
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+	for (size_t i = 0; i < l.n; i++) {
+		if (w && !strcmp(l.v[w - 1], l.v[i]))
+			free(l.v[i]);
+		else
+			l.v[w++] = l.v[i];
+	}
+	*out = l.v;
+	return (long)w;
 }
 
 /* Refusals a wildcard skips; anything else (the tracee is gone, no memory...) is fatal. */
@@ -1063,10 +1033,6 @@ int main(int argc, char **argv)
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		errline("libelf initialisation failed");
-		return EXIT_RUNTIME;
-	}
 	uprobe_set_print(print_fn);
 	opt.out = stdout;
 	if (opt.out_path) {

@@ -1090,7 +1090,7 @@ t_refuse()
 	[ ! -s "$tmp/out" ] || fail "the demo ran"
 	BOUND=10 run "$UT" --count "u:$tmp/fifo:f*" -- "$DEMO" 1
 	expect_rc 1
-	one_error_line "$tmp/fifo: not a regular file"
+	one_error_line "$tmp/fifo': not a regular file"
 	BOUND=10 run "$UT" --count u:/dev/null:foo -- "$DEMO" 1
 	expect_rc 1
 	one_error_line "/dev/null': not a regular file"
