@@ -22,6 +22,10 @@
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
+/* --stack's depth when none is given, and the most it may be. */
+#define STACK_DEFAULT 16
+#define STACK_MAX 64
+
 /* How many refused functions of one wildcard are named before only a total is given. */
 #define WILDCARD_WARN_MAX 10
 
@@ -54,6 +58,7 @@ static struct {
 	bool follow;
 	bool nostop;
 	unsigned nargs;
+	int stack;           /* --stack: frames shown under each hit, 0 none */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -103,6 +108,10 @@ static void usage(FILE *fp)
 		"                    optimized: it records each hit and runs on; the line is\n"
 		"                    printed when the tracer reads it (time of printing, arguments\n"
 		"                    as at the hit). Return probes still stop.\n"
+		"  -s, --stack[=N]   under each hit, its call stack (N frames, default 16, at most\n"
+		"                    64), one per line: FUNC+0xOFF (FILE), or 0xADDR (FILE) or\n"
+		"                    0xADDR where nothing names it; with --json a \"stack\" array.\n"
+		"                    Not with --count or --nostop.\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -V, --version     libuprobe's version and what it measured of this machine\n"
@@ -334,6 +343,55 @@ static void json_string(FILE *fp, const char *s)
 	fputc('"', fp);
 }
 
+/*
+ * One frame of --stack: "func+0xoff (path)", "0xaddr (path)", or "0xaddr".
+ * Callers' frames are return addresses: looked up one byte back, where the
+ * call is, since a call that ends a function returns past its end.
+ */
+static char *frame_text(struct uprobe_hit *h, uint64_t pc, bool caller)
+{
+	struct uprobe_sym_info si;
+	const char *where;
+	char *text = NULL;
+	int n;
+
+	if (uprobe_tracer_symbolize(tracer, uprobe_hit_pid(h), caller ? pc - 1 : pc, &si))
+		return asprintf(&text, "0x%" PRIx64, pc) < 0 ? NULL : text;
+	where = si.path ? si.path : si.mapping;
+	if (si.name)
+		n = asprintf(&text, "%s+0x%" PRIx64 " (%s)", si.name, pc - si.sym_addr,
+			     *where ? where : "anonymous");
+	else if (*where)
+		n = asprintf(&text, "0x%" PRIx64 " (%s)", pc, where);
+	else
+		n = asprintf(&text, "0x%" PRIx64, pc);
+	return n < 0 ? NULL : text;
+}
+
+static void print_stack(struct uprobe_hit *h)
+{
+	uint64_t pcs[STACK_MAX];
+	int n = uprobe_hit_backtrace(h, pcs, opt.stack);
+
+	if (opt.json)
+		fputs(", \"stack\": [", opt.out);
+	for (int i = 0; i < n; i++) {
+		char *text = frame_text(h, pcs[i], i > 0);
+
+		if (opt.json) {
+			fputs(i ? ", " : "", opt.out);
+			json_string(opt.out, text ? text : "?");
+		} else {
+			fputs("    ", opt.out);
+			fput_text(opt.out, text ? text : "?");
+			fputc('\n', opt.out);
+		}
+		free(text);
+	}
+	if (opt.json)
+		fputc(']', opt.out);
+}
+
 static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 {
 	/* when the hit happened: for a no-stop probe, earlier than now */
@@ -355,6 +413,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 					uprobe_hit_arg(h, i));
 			fputc(']', opt.out);
 		}
+		if (opt.stack)
+			print_stack(h);
 		fputs("}\n", opt.out);
 		return;
 	}
@@ -368,6 +428,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret)
 		for (unsigned i = 0; i < opt.nargs; i++)
 			fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
 	fputc('\n', opt.out);
+	if (opt.stack)
+		print_stack(h);
 }
 
 /*
@@ -949,6 +1011,7 @@ int main(int argc, char **argv)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "nostop", no_argument, NULL, 'n' },
+		{ "stack", optional_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -969,7 +1032,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfnhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns::hV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1001,6 +1064,13 @@ int main(int argc, char **argv)
 		case 'n':
 			opt.nostop = true;
 			break;
+		case 's':
+			opt.stack = STACK_DEFAULT;
+			if (optarg && (!parse_u64(optarg, &v) || !v || v > STACK_MAX))
+				usage_error("bad --stack '%s' (expected 1 to %d)", optarg, STACK_MAX);
+			if (optarg)
+				opt.stack = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1030,6 +1100,11 @@ int main(int argc, char **argv)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
 		usage_error("both -p and a command given");
+	/* a hit read from the ring comes after its thread ran on: no stack to walk */
+	if (opt.stack && opt.nostop)
+		usage_error("--stack needs hits that stop: not with --nostop");
+	if (opt.stack && opt.count)
+		usage_error("--stack prints under each hit line: not with --count");
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
