@@ -172,6 +172,9 @@ struct seen {
 	uint64_t self_off, self_file_off;
 	bool self_debug, callers_debug;
 	int ncallers;
+	uint64_t middle_addr;     /* chain_middle's address, from a probe on it */
+	uint64_t middle_sym_addr; /* what symbolizing the first caller said it is */
+	bool offsets_ok;          /* every caller: sym_addr + sym_offset == pc - 1, inside its size */
 	double repeat_s;
 	/* sym_take: its anonymous page, the vDSO, an unmapped address */
 	int anon_ret, vdso_ret, unmapped_ret;
@@ -211,27 +214,38 @@ static int on_inner(struct uprobe_hit *h, void *data)
 	s->self_file_off = si.file_offset;
 	s->self_debug = si.from_debug_file;
 	n = uprobe_hit_backtrace(h, pcs, 8);
-	if (n < 2) {
+	if (n < 4) {
 		s->errs++;
 		return 0;
 	}
 	s->callers_debug = true;
+	s->offsets_ok = true;
 	for (int i = 1; i < n && s->ncallers < 3; i++) {
 		if (uprobe_tracer_symbolize(s->t, pid, pcs[i] - 1, &si)) {
 			s->errs++;
 			break;
 		}
+		if (i == 1)
+			s->middle_sym_addr = si.sym_addr;
 		copy_name(s->callers[s->ncallers++], sizeof(s->callers[0]), si.name);
 		s->callers_debug &= si.from_debug_file;
+		s->offsets_ok &= si.sym_addr + si.sym_offset == pcs[i] - 1 && si.sym_offset > 0 &&
+				 si.sym_offset < si.sym_size;
 	}
-	/* a stack symbolized over and over: files and maps are cached */
+	/* the program's frames over and over (libc's are named only with its debug file) */
 	t0 = now_s();
 	for (int i = 0; i < REPEAT; i++)
-		if (uprobe_tracer_symbolize(s->t, pid, pcs[1 + i % (n - 1)] - 1, &si))
+		if (uprobe_tracer_symbolize(s->t, pid, pcs[1 + i % 3] - 1, &si))
 			s->errs++;
 		else if (!si.name)
 			s->unnamed++;
 	s->repeat_s = now_s() - t0;
+	return 0;
+}
+
+static int on_middle(struct uprobe_hit *h, void *data)
+{
+	((struct seen *)data)->middle_addr = uprobe_hit_addr(h);
 	return 0;
 }
 
@@ -353,6 +367,9 @@ static void check_chain(const struct seen *s, bool debug)
 	assert_string_equal(s->callers[1], "chain_outer");
 	assert_string_equal(s->callers[2], "main");
 	assert_int_equal(s->callers_debug, debug);
+	assert_true(s->offsets_ok);
+	assert_true(s->middle_addr != 0);
+	assert_int_equal(s->middle_sym_addr, s->middle_addr);
 	/* well under the cost of reading /proc/PID/maps each time (tens of µs) */
 	if (s->repeat_s > REPEAT * 5e-6)
 		print_error("%d lookups took %.3f s\n", REPEAT, s->repeat_s);
@@ -371,6 +388,7 @@ static void test_symbolize(void **state)
 	s.vdso_off = vdso_clock_gettime_off(c);
 	pid = spawn_or_fail(c, argv);
 	p = add_probe(c, "api_sym", "chain_inner", 0, on_inner, &s);
+	add_probe(c, "api_sym", "chain_middle", 0, on_middle, &s);
 	add_probe(c, "api_sym", "sym_take", 0, on_take, &s);
 	add_probe(c, "libc", "strlen", 0, on_strlen, &s);
 	run_to_exit(c, pid);
@@ -410,11 +428,12 @@ static void test_debuglink(void **state)
 	struct listing l = { 0 };
 	pid_t pid;
 
-	assert_int_equal(uprobe_symbols(g_sym, "chain_inner", on_sym, &l), 0);
-	assert_int_equal(l.n, 1);
+	assert_int_equal(uprobe_symbols(g_sym, "chain_[im]*", on_sym, &l), 0);
+	assert_int_equal(l.n, 2);
 	pid = spawn_or_fail(c, argv);
-	/* by offset: the stripped file has no name for it */
-	add_probe(c, g_stripped, NULL, l.offs[0], on_inner, &s);
+	/* by offset: the stripped file has no name for them */
+	add_probe(c, g_stripped, NULL, l.offs[find_name(&l, "chain_inner")], on_inner, &s);
+	add_probe(c, g_stripped, NULL, l.offs[find_name(&l, "chain_middle")], on_middle, &s);
 	run_to_exit(c, pid);
 	check_chain(&s, true);
 }
