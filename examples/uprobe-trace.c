@@ -2,12 +2,8 @@
 /* uprobe-trace: command-line tracer printing or counting uprobe hits, on the public API. */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <fnmatch.h>
-#include <gelf.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <libelf.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -25,6 +21,10 @@
 /* Exit statuses besides the traced command's own. */
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
+
+/* --stack's depth when none is given, and the most it may be. */
+#define STACK_DEFAULT 16
+#define STACK_MAX 64
 
 /* How many refused functions of one wildcard are named before only a total is given. */
 #define WILDCARD_WARN_MAX 10
@@ -87,6 +87,7 @@ static struct {
 	bool duration;
 	bool hist;
 	bool lines; /* per-hit lines: neither --count nor --hist */
+	int stack;  /* --stack: frames shown under each hit, 0 none */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -152,6 +153,10 @@ static void usage(FILE *fp)
 		"                    optimized: it records each hit and runs on; the line is\n"
 		"                    printed when the tracer reads it (time of printing, arguments\n"
 		"                    as at the hit). Return probes still stop.\n"
+		"      --stack[=N]   under each hit, its call stack (N frames, default 16, at most\n"
+		"                    64), one per line: FUNC+0xOFF (FILE), or 0xADDR (FILE) or\n"
+		"                    0xADDR where nothing names it; with --json a \"stack\" array.\n"
+		"                    Not with --count, --hist or --nostop.\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -V, --version     libuprobe's version and what it measured of this machine\n"
@@ -539,6 +544,55 @@ static void json_str_arg(FILE *fp, unsigned arg, const struct str_arg *sa)
 	fprintf(fp, "\", \"truncated\": %s, \"error\": null}", sa->cut ? "true" : "false");
 }
 
+/*
+ * One frame of --stack: "func+0xoff (path)", "0xaddr (path)", or "0xaddr".
+ * Callers' frames are return addresses: looked up one byte back, where the
+ * call is, since a call that ends a function returns past its end.
+ */
+static char *frame_text(struct uprobe_hit *h, uint64_t pc, bool caller)
+{
+	struct uprobe_sym_info si;
+	const char *where;
+	char *text = NULL;
+	int n;
+
+	if (uprobe_tracer_symbolize(tracer, uprobe_hit_pid(h), caller ? pc - 1 : pc, &si))
+		return asprintf(&text, "0x%" PRIx64, pc) < 0 ? NULL : text;
+	where = si.path ? si.path : si.mapping;
+	if (si.name)
+		n = asprintf(&text, "%s+0x%" PRIx64 " (%s)", si.name, pc - si.sym_addr,
+			     *where ? where : "anonymous");
+	else if (*where)
+		n = asprintf(&text, "0x%" PRIx64 " (%s)", pc, where);
+	else
+		n = asprintf(&text, "0x%" PRIx64, pc);
+	return n < 0 ? NULL : text;
+}
+
+static void print_stack(struct uprobe_hit *h)
+{
+	uint64_t pcs[STACK_MAX];
+	int n = uprobe_hit_backtrace(h, pcs, opt.stack);
+
+	if (opt.json)
+		fputs(", \"stack\": [", opt.out);
+	for (int i = 0; i < n; i++) {
+		char *text = frame_text(h, pcs[i], i > 0);
+
+		if (opt.json) {
+			fputs(i ? ", " : "", opt.out);
+			json_string(opt.out, text ? text : "?");
+		} else {
+			fputs("    ", opt.out);
+			fput_text(opt.out, text ? text : "?");
+			fputc('\n', opt.out);
+		}
+		free(text);
+	}
+	if (opt.json)
+		fputc(']', opt.out);
+}
+
 /* strs: --str arguments read at the call's entry, indexed by argument (return lines only) */
 static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 		      const struct str_arg *strs)
@@ -586,6 +640,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 			}
 			fputc(']', opt.out);
 		}
+		if (opt.stack)
+			print_stack(h);
 		fputs("}\n", opt.out);
 		return;
 	}
@@ -617,6 +673,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 		}
 	}
 	fputc('\n', opt.out);
+	if (opt.stack)
+		print_stack(h);
 }
 
 /*
@@ -920,97 +978,71 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+struct name_list {
+	char **v;
+	size_t n, cap;
+};
+
+static int collect_name(const struct uprobe_sym *sym, void *ctx)
+{
+	struct name_list *l = ctx;
+
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		char **v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n] = strdup(sym->name);
+	if (!l->v[l->n])
+		return -ENOMEM;
+	l->n++;
+	return 0;
+}
+
 /*
- * The names of every defined function of path (.symtab and .dynsym) that
- * match pattern, sorted, each once. Returns the count, or -1 with a message in why.
+ * The names of every function of path (the library's symbol tables:
+ * .symtab and .dynsym) that match pattern, sorted, each once. Returns the
+ * count, or -1 with a message in why.
  */
 static long match_functions(const char *path, const char *pattern, char ***out, char *why,
 			    size_t whylen)
 {
-	char **names = NULL;
-	size_t n = 0, cap = 0, w = 0;
-	Elf_Scn *scn = NULL;
-	long ret = -1;
-	Elf *elf = NULL;
-	struct stat st;
-	int fd;
+	static const char prefix[] = "libuprobe: ";
+	struct name_list l = {};
+	size_t w = 0;
+	int err;
 
-	/* O_NONBLOCK: a FIFO named as BINARY must not block us until a writer comes */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	if (fd < 0) {
-		snprintf(why, whylen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
-		snprintf(why, whylen, "%s: not a regular file", path);
-		close(fd);
-		return -1;
-	}
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-	if (!elf || elf_kind(elf) != ELF_K_ELF) {
-		snprintf(why, whylen, "%s: not an ELF file", path);
-		goto out;
-	}
-	while ((scn = elf_nextscn(elf, scn))) {
-		GElf_Shdr sh;
-		Elf_Data *data;
+	lib_warned[0] = '\0';
+	err = uprobe_symbols(path, pattern, collect_name, &l);
+	if (err) {
+		const char *msg = lib_warned;
 
-		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_SYMTAB && sh.sh_type != SHT_DYNSYM))
-			continue;
-		data = elf_getdata(scn, NULL);
-		if (!data || !sh.sh_entsize)
-			continue;
-		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
-			GElf_Sym sym;
-			const char *name;
-			int type;
-
-			if (!gelf_getsym(data, (int)i, &sym))
-				continue;
-			type = GELF_ST_TYPE(sym.st_info);
-			if ((type != STT_FUNC && type != STT_GNU_IFUNC) ||
-			    sym.st_shndx == SHN_UNDEF || !sym.st_value)
-				continue;
-			name = elf_strptr(elf, sh.sh_link, sym.st_name);
-			if (!name || !*name || fnmatch(pattern, name, 0))
-				continue;
-			if (n == cap) {
-				char **nn;
-
-				cap = cap ? cap * 2 : 64;
-				nn = realloc(names, cap * sizeof(*nn));
-				if (!nn)
-					goto nomem;
-				names = nn;
-			}
-			if (!(names[n] = strdup(name)))
-				goto nomem;
-			n++;
-		}
-	}
-	/* .symtab repeats .dynsym's names, and versions repeat a name: keep one of each. */
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_str);
-	for (size_t i = 0; i < n; i++) {
-		if (w && !strcmp(names[w - 1], names[i]))
-			free(names[i]);
+		if (!strncmp(msg, prefix, sizeof(prefix) - 1))
+			msg += sizeof(prefix) - 1;
+		if (err == -ENOMEM || !*msg)
+			snprintf(why, whylen, "%s: %s", path, strerror(-err));
 		else
-			names[w++] = names[i];
+			snprintf(why, whylen, "%.*s", (int)strcspn(msg, "\n"), msg);
+		for (size_t i = 0; i < l.n; i++)
+			free(l.v[i]);
+		free(l.v);
+		return -1;
 	}
-	*out = names;
-	names = NULL;
-	ret = (long)w;
-	goto out;
-nomem:
-	snprintf(why, whylen, "out of memory");
-	for (size_t i = 0; i < n; i++)
-		free(names[i]);
-out:
-	free(names);
-	if (elf)
-		elf_end(elf);
-	close(fd);
-	return ret;
+	/* versions and aliases at other addresses repeat a name: keep one of each */
+	if (l.n)
+		qsort(l.v, l.n, sizeof(*l.v), cmp_str);
+	for (size_t i = 0; i < l.n; i++) {
+		if (w && !strcmp(l.v[w - 1], l.v[i]))
+			free(l.v[i]);
+		else
+			l.v[w++] = l.v[i];
+	}
+	*out = l.v;
+	return (long)w;
 }
 
 /* Refusals a wildcard skips; anything else (the tracee is gone, no memory...) is fatal. */
@@ -1493,6 +1525,7 @@ int main(int argc, char **argv)
 		{ "str", required_argument, NULL, 's' },
 		{ "duration", no_argument, NULL, 'd' },
 		{ "hist", no_argument, NULL, 'H' },
+		{ "stack", optional_argument, NULL, 'K' }, /* long only: -s is --str */
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -1557,6 +1590,13 @@ int main(int argc, char **argv)
 		case 'n':
 			opt.nostop = true;
 			break;
+		case 'K':
+			opt.stack = STACK_DEFAULT;
+			if (optarg && (!parse_u64(optarg, &v) || !v || v > STACK_MAX))
+				usage_error("bad --stack '%s' (expected 1 to %d)", optarg, STACK_MAX);
+			if (optarg)
+				opt.stack = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1586,6 +1626,12 @@ int main(int argc, char **argv)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
 		usage_error("both -p and a command given");
+	/* a hit read from the ring comes after its thread ran on: no stack to walk */
+	if (opt.stack && opt.nostop)
+		usage_error("--stack needs hits that stop: not with --nostop");
+	if (opt.stack && (opt.count || opt.hist))
+		usage_error("--stack prints under each hit line: not with %s",
+			    opt.count ? "--count" : "--hist");
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 	if (opt.hist)
@@ -1606,10 +1652,6 @@ int main(int argc, char **argv)
 				    "(r:BINARY:SYMBOL) given");
 	}
 
-	if (elf_version(EV_CURRENT) == EV_NONE) {
-		errline("libelf initialisation failed");
-		return EXIT_RUNTIME;
-	}
 	uprobe_set_print(print_fn);
 	opt.out = stdout;
 	if (opt.out_path) {

@@ -587,6 +587,106 @@ UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
  */
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
 
+/* ---- Symbols ---- */
+
+/* A function symbol of an ELF file, as uprobe_symbols() reports it. */
+struct uprobe_sym {
+	const char *name;     /* the plain name, without version */
+	/*
+	 * Its version ("GLIBC_2.2.5"), or NULL when unversioned. A name
+	 * defined at one address under several versions is reported once,
+	 * with its default version when it has one.
+	 */
+	const char *version;
+	bool default_version; /* "name@@VER" (or unversioned) rather than "name@VER" */
+	/*
+	 * STT_GNU_IFUNC: offset is the resolver's, not the implementation's;
+	 * uprobe_add() on the name probes what the tracee's resolver picks.
+	 */
+	bool ifunc;
+	uint64_t offset;      /* file offset of its first byte: uprobe_add(t, path, NULL, offset) */
+	uint64_t size;        /* st_size; 0 when the symbol does not say */
+	uint64_t vaddr;       /* its link-time address (st_value) */
+};
+
+typedef int (*uprobe_sym_fn)(const struct uprobe_sym *sym, void *ctx);
+
+/*
+ * Calls cb for every function symbol (STT_FUNC and STT_GNU_IFUNC, defined,
+ * with bytes in the file) of the ELF file at path whose name matches the
+ * fnmatch(3) glob pattern ('*', '?', '[...]'; NULL matches every name),
+ * in address order. .symtab and .dynsym are read as one: a name is
+ * reported once per address, whichever tables hold it; aliases (several
+ * names at one address) are each reported. These are the symbols
+ * uprobe_add() resolves names with, parsed once per file (the cache
+ * uprobe_add() uses). sym and its strings are valid during the call only.
+ * path is a path of the calling process (a short name such as "libc" is
+ * only resolved against a tracee's maps by uprobe_add(); a probe's
+ * uprobe_binary_path() or uprobe_tracer_symbolize()'s path give one).
+ * Returns 0 once every match was reported (none is no error), the first
+ * non-zero value cb returned (listing stops there), or a negative errno:
+ * -EINVAL a NULL path or cb, -ENOENT/-EACCES the file cannot be opened,
+ * -ENOEXEC not a regular file or not an x86-64 ELF executable or shared
+ * object, -ENOMEM. Failures also go to the print callback, one line
+ * naming the file. Needs no tracer; thread-safe.
+ */
+UPROBE_API int uprobe_symbols(const char *path, const char *pattern, uprobe_sym_fn cb, void *ctx);
+
+/* What uprobe_tracer_symbolize() knows of an address. */
+struct uprobe_sym_info {
+	/*
+	 * The file mapped at the address (canonical path, as
+	 * uprobe_binary_path()), or NULL when it is in no file: an anonymous
+	 * mapping (JIT code, the heap, a stack, libuprobe's own scratch
+	 * areas), or the vDSO.
+	 */
+	const char *path;
+	/*
+	 * The mapping's name as /proc/PID/maps writes it: a path, "[vdso]",
+	 * "[heap]", "[stack]", or "" for an anonymous mapping.
+	 */
+	const char *mapping;
+	uint64_t file_offset; /* the address's offset in path; with the vDSO, in its image */
+	/*
+	 * The function containing the address, or NULL when no symbol
+	 * covers it (a stripped file without a debug file, a static
+	 * function only .symtab would name, PLT stubs, anonymous memory).
+	 */
+	const char *name;
+	const char *version;  /* name's version, or NULL */
+	uint64_t sym_addr;    /* the function's first byte in the process */
+	uint64_t sym_offset;  /* the address minus sym_addr */
+	uint64_t sym_size;
+	/* name came from a separate debug file (build id or .gnu_debuglink) */
+	bool from_debug_file;
+};
+
+/*
+ * Tells what is at addr in traced process pid: the mapped file and the
+ * offset in it, and the function that contains it, named from the file's
+ * .symtab when it has one; else, when a separate debug file is found as
+ * gdb finds it (/usr/lib/debug/.build-id/xx/rest.debug by build id; else
+ * .gnu_debuglink's name in the file's directory, its .debug/
+ * subdirectory, or that directory under /usr/lib/debug, checked by
+ * CRC-32), from the debug file's; else from .dynsym. The vDSO is named
+ * from its image in the process's memory. For a return address from
+ * uprobe_hit_backtrace() (frames 1 and up), pass it minus 1: a call that
+ * ends a function returns past its end.
+ * Fast for repeated addresses: files are parsed once (the cache
+ * uprobe_add() uses, debug files kept with them), the process's mappings
+ * are those the tracer last read, read again only for an address that
+ * none of them holds. A mapping made by mmap (not dlopen) over one seen
+ * before is seen at the next dlopen, exec or unknown address.
+ * Returns 0 for an address in any mapping (out->path NULL for one of no
+ * file, out->name NULL when no function is known); -EFAULT in no mapping;
+ * -ESRCH pid is not a process this tracer traces; -EINVAL a NULL t or
+ * out. Strings in *out are valid until the next call on this tracer or
+ * until the handler returns. Callable from handlers and wherever
+ * uprobe_add() is.
+ */
+UPROBE_API int uprobe_tracer_symbolize(struct uprobe_tracer *t, pid_t pid, uint64_t addr,
+				       struct uprobe_sym_info *out);
+
 #ifdef __cplusplus
 }
 #endif

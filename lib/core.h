@@ -330,6 +330,9 @@ struct proc {
 	struct map_entry *maps;
 	int nmaps;
 	uint64_t maps_gen;     /* changes with every read of maps (tracer-wide unique) */
+	uint64_t maps_ns;      /* when they were read (mono_ns) */
+	uint64_t *maps_checked; /* sym.c: per entry, when it was last seen still there */
+	uint64_t maps_checked_gen; /* the maps_gen maps_checked describes */
 	unsigned ntasks;
 	bool spawned;
 	bool at_entry;         /* reached the spawn-time entry breakpoint */
@@ -430,6 +433,9 @@ struct uprobe_tracer {
 	} bcache[4];
 	unsigned bcache_next;
 	struct tracer_place place;
+	/* sym.c: the vDSO image (the same in every process of this kernel), for symbolization */
+	struct elf_file *vdso;
+	bool vdso_failed;
 	unsigned nrings;       /* processes with a hit ring: the waker ticks while > 0 */
 	/* shared with the waker: how often it wakes run() to drain rings (ms; 0 never) */
 	volatile int *waker_tick;
@@ -653,6 +659,9 @@ struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, con
 
 /* unwind.c */
 void unwind_free(struct uprobe_tracer *t);
+
+/* sym.c */
+void sym_free(struct uprobe_tracer *t);
 
 /* place.c */
 void place_run_begin(struct uprobe_tracer *t);

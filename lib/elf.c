@@ -2,6 +2,7 @@
 /* ELF files: segments, function symbols with versions and IFUNCs, vaddr <-> file offset. */
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <gelf.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -40,6 +41,13 @@ struct elf_priv {
 	uint32_t *by_name;  /* indices into syms, sorted by name then preference */
 	char **owned;       /* names we had to copy (split "name@VER" from .symtab) */
 	size_t nowned;
+	/* what names a separate debug file: NT_GNU_BUILD_ID, .gnu_debuglink (name, CRC-32) */
+	uint8_t build_id[64];
+	size_t build_id_len;
+	char *debuglink;
+	uint32_t debuglink_crc;
+	struct elf_file *debug; /* made by elf_debug_file(), under lazy_lock */
+	bool debug_done;
 };
 
 /* A symbol while tables are merged, before it gets its place in syms. */
@@ -254,7 +262,7 @@ static int read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *ver
 	size_t n;
 	int err;
 
-	if (!data || !gelf_getshdr(scn, &shdr) || !shdr.sh_entsize)
+	if (!data || !data->d_buf || !gelf_getshdr(scn, &shdr) || !shdr.sh_entsize)
 		return 0;
 	dynamic = shdr.sh_type == SHT_DYNSYM;
 	strscn = elf_getscn(elf, shdr.sh_link);
@@ -461,7 +469,57 @@ static bool has_go_note(Elf_Scn *scn)
 	return false;
 }
 
-static int parse(struct elf_priv *p, int fd, char *why, size_t whylen)
+/* The GNU build id, kept to find and check a separate debug file (gdb's way). */
+static void read_build_id(struct elf_priv *p, Elf_Scn *scn)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	size_t off = 0, name_off, desc_off, next;
+	GElf_Nhdr nh;
+
+	if (!data || !data->d_buf)
+		return;
+	while ((next = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+		if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+		    !memcmp((const char *)data->d_buf + name_off, "GNU", 4) && nh.n_descsz &&
+		    nh.n_descsz <= sizeof(p->build_id)) {
+			memcpy(p->build_id, (const char *)data->d_buf + desc_off, nh.n_descsz);
+			p->build_id_len = nh.n_descsz;
+			return;
+		}
+		off = next;
+	}
+}
+
+/* .gnu_debuglink: a file name, NUL, padding to 4 bytes, then the file's CRC-32. */
+static int read_debuglink(struct elf_priv *p, Elf_Scn *scn)
+{
+	Elf_Data *data = elf_getdata(scn, NULL);
+	const char *name;
+	size_t len, crc_off;
+
+	if (!data || !data->d_buf)
+		return 0;
+	name = data->d_buf;
+	len = strnlen(name, data->d_size);
+	crc_off = (len + 4) & ~(size_t)3;
+	/* a name with a '/' would leave the directories gdb searches */
+	if (!len || len == data->d_size || crc_off + 4 > data->d_size || strchr(name, '/'))
+		return 0;
+	free(p->debuglink);
+	p->debuglink = strndup(name, len);
+	if (!p->debuglink)
+		return -ENOMEM;
+	memcpy(&p->debuglink_crc, (const char *)data->d_buf + crc_off, 4);
+	return 0;
+}
+
+/*
+ * segs_from: a separate debug file's, whose own program headers describe
+ * a file that no longer holds the bytes: its symbols get the file offsets
+ * of the file it describes.
+ */
+static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, char *why,
+		 size_t whylen)
 {
 	struct elf_file *f = &p->f;
 	struct sym_vec vec = {};
@@ -492,10 +550,17 @@ static int parse(struct elf_priv *p, int fd, char *why, size_t whylen)
 		set_why(why, whylen, "'%s': bad program headers", f->path);
 		goto out;
 	}
+	if (segs_from)
+		phnum = segs_from->nsegs;
 	f->segs = calloc(phnum ? phnum : 1, sizeof(*f->segs));
 	if (!f->segs) {
 		err = -ENOMEM;
 		goto out;
+	}
+	if (segs_from) {
+		memcpy(f->segs, segs_from->segs, phnum * sizeof(*f->segs));
+		f->nsegs = phnum;
+		phnum = 0;
 	}
 	for (size_t i = 0; i < phnum; i++) {
 		GElf_Phdr ph;
@@ -537,10 +602,16 @@ static int parse(struct elf_priv *p, int fd, char *why, size_t whylen)
 		if (name && !strcmp(name, ".eh_frame") &&
 		    (sh.sh_type == SHT_PROGBITS || sh.sh_type == SHT_X86_64_UNWIND))
 			p->eh_frame = (struct span){ sh.sh_offset, sh.sh_addr, sh.sh_size };
+		if (name && !strcmp(name, ".gnu_debuglink") && sh.sh_type == SHT_PROGBITS) {
+			err = read_debuglink(p, scn);
+			if (err)
+				goto out;
+		}
 		nscn++;
 		switch (sh.sh_type) {
 		case SHT_SYMTAB:
 			symtab = scn;
+			f->has_symtab = true;
 			break;
 		case SHT_DYNSYM:
 			dynsym = scn;
@@ -556,6 +627,8 @@ static int parse(struct elf_priv *p, int fd, char *why, size_t whylen)
 		case SHT_NOTE:
 			if (!f->is_go && has_go_note(scn))
 				f->is_go = true;
+			if (!p->build_id_len)
+				read_build_id(p, scn);
 			break;
 		}
 	}
@@ -1037,6 +1110,8 @@ static void elf_free(struct elf_file *f)
 	for (size_t i = 0; i < p->nowned; i++)
 		free(p->owned[i]);
 	free(p->owned);
+	free(p->debuglink);
+	elf_free(p->debug);
 	free(p->rank);
 	free(p->max_end);
 	free(p->by_name);
@@ -1048,12 +1123,85 @@ static void elf_free(struct elf_file *f)
 	free(p);
 }
 
+/*
+ * Maps and parses the regular file open on fd (path names it in messages)
+ * into *out. 0 or -errno with why set.
+ */
+static int load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
+		struct elf_priv **out, char *why, size_t whylen)
+{
+	struct elf_priv *p;
+	struct elf_file *f;
+	void *data;
+	int err;
+
+	if (st->st_size < (off_t)sizeof(Elf64_Ehdr)) {
+		set_why(why, whylen, "'%s': not an x86-64 ELF file", path);
+		return -ENOEXEC;
+	}
+	/* the canonical path: the same file named twice is one cache entry, one name */
+	p = calloc(1, sizeof(*p));
+	if (p)
+		p->f.path = realpath(path, NULL);
+	/*
+	 * Unless that names another file: realpath() reads /proc/PID/root
+	 * and /proc/PID/exe as text, and for a process in another mount
+	 * namespace that text is a path of its namespace, not ours.
+	 */
+	if (p && p->f.path) {
+		struct stat rst;
+
+		if (stat(p->f.path, &rst) < 0 || rst.st_dev != st->st_dev ||
+		    rst.st_ino != st->st_ino) {
+			free(p->f.path);
+			p->f.path = NULL;
+		}
+	}
+	if (p && !p->f.path)
+		p->f.path = strdup(path);
+	if (!p || !p->f.path) {
+		err = -ENOMEM;
+		set_why(why, whylen, "'%s': out of memory", path);
+		goto out;
+	}
+	f = &p->f;
+	f->dev = st->st_dev;
+	f->ino = st->st_ino;
+	/*
+	 * The core decodes instructions from the file, never from the tracee:
+	 * keep it all, and as the file holds it. A kernel uprobe writes its
+	 * int3 into every private mapping of the file that may be executable
+	 * (VM_MAYEXEC, which any mapping of a file on an exec mount has,
+	 * PROT_READ or not): a MAP_PRIVATE view of ours would show it, or the
+	 * 6.18 call over a nop5. A shared mapping is never written
+	 * (uprobes skip VM_MAYSHARE, and patch copy-on-write mappings only),
+	 * and costs what a private one did: page cache, read-only, nothing
+	 * copied into the tracer.
+	 */
+	data = mmap(NULL, st->st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (data == MAP_FAILED) {
+		err = -errno;
+		set_why(why, whylen, "'%s': mmap: %s", path, strerror(-err));
+		goto out;
+	}
+	f->data = data;
+	f->size = st->st_size;
+	err = parse(p, fd, segs_from, why, whylen);
+out:
+	if (err) {
+		if (p)
+			elf_free(&p->f);
+		p = NULL;
+	}
+	*out = p;
+	return err;
+}
+
 int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen)
 {
 	struct elf_priv *p = NULL;
 	struct elf_file *f;
 	struct stat st;
-	void *data;
 	int fd = -1, err;
 
 	pthread_mutex_lock(&cache_lock);
@@ -1090,73 +1238,151 @@ not_regular:
 		set_why(why, whylen, "'%s': not a regular file", path);
 		goto out;
 	}
-	if (st.st_size < (off_t)sizeof(Elf64_Ehdr)) {
-		err = -ENOEXEC;
-		set_why(why, whylen, "'%s': not an x86-64 ELF file", path);
-		goto out;
-	}
-
-	/* the canonical path: the same file named twice is one cache entry, one name */
-	p = calloc(1, sizeof(*p));
-	if (p)
-		p->f.path = realpath(path, NULL);
-	/*
-	 * Unless that names another file: realpath() reads /proc/PID/root
-	 * and /proc/PID/exe as text, and for a process in another mount
-	 * namespace that text is a path of its namespace, not ours.
-	 */
-	if (p && p->f.path) {
-		struct stat rst;
-
-		if (stat(p->f.path, &rst) < 0 || rst.st_dev != st.st_dev || rst.st_ino != st.st_ino) {
-			free(p->f.path);
-			p->f.path = NULL;
-		}
-	}
-	if (p && !p->f.path)
-		p->f.path = strdup(path);
-	if (!p || !p->f.path) {
-		err = -ENOMEM;
-		set_why(why, whylen, "'%s': out of memory", path);
-		goto out;
-	}
-	f = &p->f;
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
-	/*
-	 * The core decodes instructions from the file, never from the tracee:
-	 * keep it all, and as the file holds it. A kernel uprobe writes its
-	 * int3 into every private mapping of the file that may be executable
-	 * (VM_MAYEXEC, which any mapping of a file on an exec mount has,
-	 * PROT_READ or not): a MAP_PRIVATE view of ours would show it, or the
-	 * 6.18 call over a nop5. A shared mapping is never written
-	 * (uprobes skip VM_MAYSHARE, and patch copy-on-write mappings only),
-	 * and costs what a private one did: page cache, read-only, nothing
-	 * copied into the tracer.
-	 */
-	data = mmap(NULL, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
-	if (data == MAP_FAILED) {
-		err = -errno;
-		set_why(why, whylen, "'%s': mmap: %s", path, strerror(-err));
-		goto out;
-	}
-	f->data = data;
-	f->size = st.st_size;
-
-	err = parse(p, fd, why, whylen);
+	err = load(path, fd, &st, NULL, &p, why, whylen);
 	if (err)
 		goto out;
+	f = &p->f;
 	f->next = cache;
 	cache = f;
 	*out = f;
-	p = NULL;
 out:
 	pthread_mutex_unlock(&cache_lock);
-	if (p)
-		elf_free(&p->f);
 	if (fd >= 0)
 		close(fd);
 	return err;
+}
+
+int elf_open_mem(const char *name, const void *buf, size_t len, struct elf_file **out)
+{
+	struct elf_priv *p = NULL;
+	struct stat st;
+	int fd, err;
+
+	/* libelf and the mapping want a file: an anonymous one holds the copy */
+	fd = memfd_create("libuprobe-image", MFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, buf, len) != (ssize_t)len || fstat(fd, &st)) {
+		err = errno ? -errno : -EIO;
+		goto out;
+	}
+	err = load(name, fd, &st, NULL, &p, NULL, 0);
+	if (!err)
+		*out = &p->f;
+out:
+	close(fd);
+	return err;
+}
+
+void elf_close(struct elf_file *f)
+{
+	elf_free(f);
+}
+
+/* ---- Separate debug files, found as gdb finds them ---- */
+
+#define DEBUG_ROOT "/usr/lib/debug"
+
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
+/* CRC-32 (IEEE, reflected), as gdb and objcopy --add-gnu-debuglink compute it. */
+static uint32_t crc32_of(const uint8_t *buf, size_t len)
+{
+	uint32_t crc = 0xffffffffu;
+
+	pthread_once(&crc_once, crc_init);
+	for (size_t i = 0; i < len; i++)
+		crc = crc_table[(crc ^ buf[i]) & 0xff] ^ (crc >> 8);
+	return ~crc;
+}
+
+/*
+ * The debug file at path for `of`, or NULL: a regular file other than `of`
+ * itself, whose build id (by_id) or CRC-32 (not by_id) matches what `of`
+ * says, as gdb checks before trusting it.
+ */
+static struct elf_priv *try_debug(const struct elf_priv *of, const char *path, bool by_id)
+{
+	struct elf_priv *d = NULL;
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
+	    (st.st_dev == of->f.dev && st.st_ino == of->f.ino) ||
+	    load(path, fd, &st, &of->f, &d, NULL, 0))
+		goto out;
+	if (by_id ? d->build_id_len != of->build_id_len ||
+			    memcmp(d->build_id, of->build_id, of->build_id_len)
+		  : crc32_of(d->f.data, d->f.size) != of->debuglink_crc) {
+		pr_debug("%s: %s does not match it", of->f.path, path);
+		elf_free(&d->f);
+		d = NULL;
+	}
+out:
+	close(fd);
+	return d;
+}
+
+static struct elf_priv *find_debug(const struct elf_priv *p)
+{
+	const char *slash = strrchr(p->f.path, '/');
+	struct elf_priv *d = NULL;
+	char path[PATH_MAX];
+	int dirlen = slash ? (int)(slash - p->f.path) : 0;
+
+	if (p->build_id_len >= 2) {
+		int n = snprintf(path, sizeof(path), DEBUG_ROOT "/.build-id/%02x/", p->build_id[0]);
+
+		for (size_t i = 1; i < p->build_id_len && n < (int)sizeof(path) - 3; i++)
+			n += snprintf(path + n, sizeof(path) - n, "%02x", p->build_id[i]);
+		snprintf(path + n, sizeof(path) - n, ".debug");
+		d = try_debug(p, path, true);
+	}
+	if (d || !p->debuglink)
+		return d;
+	/* the file's own directory, its .debug/, and that directory under the debug root */
+	if ((size_t)snprintf(path, sizeof(path), "%.*s/%s", dirlen, p->f.path, p->debuglink) <
+	    sizeof(path))
+		d = try_debug(p, path, false);
+	if (!d && (size_t)snprintf(path, sizeof(path), "%.*s/.debug/%s", dirlen, p->f.path,
+				   p->debuglink) < sizeof(path))
+		d = try_debug(p, path, false);
+	if (!d && (size_t)snprintf(path, sizeof(path), DEBUG_ROOT "%.*s/%s", dirlen, p->f.path,
+				   p->debuglink) < sizeof(path))
+		d = try_debug(p, path, false);
+	return d;
+}
+
+const struct elf_file *elf_debug_file(struct elf_file *f)
+{
+	struct elf_priv *p = container_of(f, struct elf_priv, f);
+	struct elf_priv *d;
+
+	pthread_mutex_lock(&lazy_lock);
+	if (!p->debug_done) {
+		d = find_debug(p);
+		p->debug = d ? &d->f : NULL;
+		p->debug_done = true;
+		if (d)
+			pr_debug("%s: symbols from %s", f->path, d->f.path);
+	}
+	pthread_mutex_unlock(&lazy_lock);
+	return p->debug;
 }
 
 struct elf_file *elf_cached(dev_t dev, ino_t ino)

@@ -78,6 +78,7 @@ struct elf_file {
 	size_t size;
 	bool pie;            /* ET_DYN */
 	bool is_go;          /* has a .go.buildinfo section or Go build id note */
+	bool has_symtab;     /* a .symtab, not only .dynsym: every function is named */
 	/*
 	 * Has .gcc_except_table (exception landing pads somewhere), or no
 	 * section headers to tell: what is assumed when elf_landing_pads() fails.
@@ -122,6 +123,20 @@ int elf_open(const char *path, struct elf_file **out, char *why, size_t whylen);
 int elf_landing_pads(struct elf_file *f);
 /* The cached file of (dev, ino), or NULL if it was never opened. */
 struct elf_file *elf_cached(dev_t dev, ino_t ino);
+/*
+ * f's separate debug file (found through its build id under
+ * /usr/lib/debug/.build-id, then its .gnu_debuglink, and checked against
+ * either), parsed once and kept with f; NULL if none. Its symbols carry
+ * f's file offsets; its bytes are not f's. Thread-safe.
+ */
+const struct elf_file *elf_debug_file(struct elf_file *f);
+/*
+ * Parses an ELF image held in memory (the vDSO, copied out of a process),
+ * named name in messages; not cached: the caller frees it with
+ * elf_close(). 0 or -errno.
+ */
+int elf_open_mem(const char *name, const void *buf, size_t len, struct elf_file **out);
+void elf_close(struct elf_file *f);
 /* Frees every cached file. */
 void elf_cache_clear(void);
 /* File offset of a link-time vaddr inside a PT_LOAD segment's file image; -EINVAL if none. */

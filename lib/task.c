@@ -179,6 +179,7 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 	bp_table_free(&p->bps);
 	bp_table_free(&p->post_bps);
 	free(p->maps);
+	free(p->maps_checked);
 	if (p->memfd >= 0)
 		close(p->memfd);
 	free(p);
@@ -195,6 +196,7 @@ int proc_refresh_maps(struct proc *p)
 	p->maps = m;
 	p->nmaps = n;
 	p->maps_gen = ++p->t->maps_seq;
+	p->maps_ns = mono_ns();
 	return 0;
 }
 

@@ -1106,10 +1106,75 @@ t_refuse()
 	[ ! -s "$tmp/out" ] || fail "the demo ran"
 	BOUND=10 run "$UT" --count "u:$tmp/fifo:f*" -- "$DEMO" 1
 	expect_rc 1
-	one_error_line "$tmp/fifo: not a regular file"
+	one_error_line "$tmp/fifo': not a regular file"
 	BOUND=10 run "$UT" --count u:/dev/null:foo -- "$DEMO" 1
 	expect_rc 1
 	one_error_line "/dev/null': not a regular file"
+}
+
+# --stack: each hit's callers under it, named from the demo's and libc's symbols.
+t_stack()
+{
+	local real args
+
+	need_python
+	real=$(readlink -f "$DEMO")
+	# demo's say() is the only caller of puts: main -> say -> puts
+	run "$UT" --stack -o "$tmp/h" u:libc:puts u:demo:compute -- "$DEMO" 3
+	expect_rc 0
+	no_stderr
+	python3 - "$tmp/h" "$real" <<'EOF' || fail "--stack output: $(head -n 20 "$tmp/h")"
+import re, sys
+lines = open(sys.argv[1]).read().splitlines()
+demo = re.escape(sys.argv[2])
+hits = [i for i, l in enumerate(lines) if not l.startswith("    ")]
+assert len(hits) == 4, hits    # compute x3, puts x1
+for at, nxt in zip(hits, hits[1:] + [len(lines)]):
+    frames = [l[4:] for l in lines[at + 1:nxt]]
+    assert 3 <= len(frames) <= 16, frames
+    for f in frames:
+        assert re.fullmatch(r'[^ ]+\+0x[0-9a-f]+ \((/[^)]*|\[[a-z]+\])\)|0x[0-9a-f]+( \(/[^)]*\))?', f), f
+    if ":compute " in lines[at]:
+        assert re.fullmatch(r'compute\+0x0 \(%s\)' % demo, frames[0]), frames
+        assert re.fullmatch(r'main\+0x[0-9a-f]+ \(%s\)' % demo, frames[1]), frames
+    else:
+        assert re.fullmatch(r'[_A-Za-z]*puts\+0x0 \(/[^)]*libc[^)]*\)', frames[0]), frames
+        assert re.fullmatch(r'say\+0x[0-9a-f]+ \(%s\)' % demo, frames[1]), frames
+        assert re.fullmatch(r'main\+0x[0-9a-f]+ \(%s\)' % demo, frames[2]), frames
+EOF
+
+	# at most N frames
+	run "$UT" --stack=2 -o "$tmp/h" u:demo:compute -- "$DEMO" 3
+	expect_rc 0
+	expect_eq "$(grep -c '^    ' "$tmp/h")" 6 "--stack=2 frame lines"
+	expect_eq "$(grep -c '^    main+0x' "$tmp/h")" 3 "--stack=2 callers"
+
+	run "$UT" --json --stack=3 -o "$tmp/j" u:libc:puts -- "$DEMO" 3
+	expect_rc 0
+	no_stderr
+	python3 - "$tmp/j" "$real" <<'EOF' || fail "--json --stack output: $(cat "$tmp/j")"
+import json, re, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+assert len(rows) == 1, rows
+st = rows[0]["stack"]
+assert len(st) == 3, st
+assert re.fullmatch(r'say\+0x[0-9a-f]+ \(%s\)' % re.escape(sys.argv[2]), st[1]), st
+assert st[2].startswith("main+0x"), st
+EOF
+
+	# combinations it makes no sense in, and bad depths
+	for args in "--stack --nostop" "--stack=4 --count" "--stack --hist" "--stack=0" "--stack=65" \
+		"--stack=x" "--stack="; do
+		run "$UT" $args u:demo:compute -- "$DEMO" 1
+		expect_rc 2
+		[ "$(wc -l <"$tmp/err")" -eq 1 ] || fail "$args: expected one stderr line"
+		grep -q -- "stack" "$tmp/err" || fail "$args: does not name --stack: $(cat "$tmp/err")"
+		[ ! -s "$tmp/out" ] || fail "$args: the demo ran"
+	done
+	run "$UT" --stack --nostop u:demo:compute -- "$DEMO" 1
+	grep -q -- "--nostop" "$tmp/err" || fail "--stack --nostop: not said why: $(cat "$tmp/err")"
+	run "$UT" --help
+	grep -q -- "--stack" "$tmp/out" || fail "--help does not mention --stack"
 }
 
 # Symbol names come from files anyone can write: one holding a terminal escape sequence
@@ -1480,7 +1545,7 @@ count | nostop | hits | json | output | wildcard | offset | exit | usage | error
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
-	str | str_ret | duration | hist | hist_edge)
+	str | str_ret | duration | hist | hist_edge | stack)
 	"t_$CASE"
 	;;
 *)

@@ -36,6 +36,15 @@ __asm__(".symver old_v1, old@VER_1");
 __asm__(".symver qux_v1, qux@VER_1");
 __asm__(".symver qux_v2, qux@VER_2");
 
+/* One function under two versions at one address: listed once, by its default. */
+__attribute__((noinline, used)) int same_impl(int a)
+{
+	return a + 808;
+}
+
+__asm__(".symver same_impl, same@VER_1");
+__asm__(".symver same_impl, same@@VER_2");
+
 __attribute__((noinline, used)) int bar(int a)
 {
 	return a ^ 303;

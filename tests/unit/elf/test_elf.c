@@ -349,13 +349,67 @@ static void check_versioned(const char *path, bool stripped)
 	dlclose(h);
 }
 
+struct pub_list {
+	struct uprobe_sym s[8];
+	int n;
+};
+
+static int pub_cb(const struct uprobe_sym *sym, void *ctx)
+{
+	struct pub_list *l = ctx;
+
+	if (l->n < 8)
+		l->s[l->n] = *sym;
+	l->n++;
+	return 0;
+}
+
+/* uprobe_symbols() over the same file: versions as uprobe_add() resolves them. */
+static void check_versioned_listing(const char *path)
+{
+	struct elf_file *f;
+	struct pub_list l = { 0 };
+	char why[256];
+
+	assert_int_equal(elf_open(path, &f, why, sizeof(why)), 0);
+	assert_int_equal(uprobe_symbols(path, "foo", pub_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	for (int i = 0; i < 2; i++) {
+		const struct elf_sym *e = elf_find_sym(f, l.s[i].default_version ? "foo@@VER_2"
+										  : "foo@VER_1");
+
+		assert_string_equal(l.s[i].name, "foo");
+		assert_string_equal(l.s[i].version, l.s[i].default_version ? "VER_2" : "VER_1");
+		assert_non_null(e);
+		assert_int_equal(l.s[i].offset, e->off);
+		assert_int_equal(l.s[i].vaddr, e->vaddr);
+		assert_int_equal(l.s[i].size, e->size);
+	}
+	assert_true(l.s[0].default_version != l.s[1].default_version);
+	/* one address, two versions: once, under the default */
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(uprobe_symbols(path, "same", pub_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_string_equal(l.s[0].version, "VER_2");
+	assert_true(l.s[0].default_version);
+	memset(&l, 0, sizeof(l));
+	assert_int_equal(uprobe_symbols(path, "baz", pub_cb, &l), 0);
+	assert_int_equal(l.n, 1);
+	assert_true(l.s[0].ifunc);
+	assert_int_equal(uprobe_symbols(path, "baz_impl", pub_cb, &l), 0);
+	assert_int_equal(l.n, 2);
+	assert_false(l.s[1].ifunc);
+}
+
 static void test_versioned(void **state)
 {
+	check_versioned_listing(fx_ver);
 	check_versioned(fx_ver, false);
 }
 
 static void test_versioned_stripped(void **state)
 {
+	check_versioned_listing(fx_ver_stripped);
 	check_versioned(fx_ver_stripped, true);
 }
 
