@@ -273,6 +273,12 @@ struct task {
 	 * reported): task_setregs() then writes only the words that differ.
 	 */
 	bool kregs_valid;
+	/*
+	 * The kernel holds rip - 1, on the int3 this stop trapped at (for the
+	 * lifeline, task.c): task_getregs() reports rip as the trap left it,
+	 * and the next register write or resume puts it there.
+	 */
+	bool rewound;
 	struct user_regs_struct regs;
 	struct user_regs_struct kregs;
 	struct bp step_bp; /* copy of the breakpoint being stepped over */
@@ -356,6 +362,7 @@ struct proc {
 	 * (shared with its parent), which its own ring replaces; 0 none.
 	 */
 	uint64_t stale_ring;
+	struct lifeline *lifeline; /* lifeline.c: what the program needs to outlive us; NULL none */
 };
 
 #define TASK_HASH 256
@@ -483,8 +490,15 @@ int task_getregs(struct task *k);
 static inline void task_stopped(struct task *k)
 {
 	k->kregs_valid = false;
+	k->rewound = false;
 }
 int task_setregs(struct task *k);
+/* Before k runs on: a rip rewound for the lifeline (task.c) goes back where the trap left it. */
+static inline void task_sync_regs(struct task *k)
+{
+	if (k->rewound && (k->regs_valid || task_getregs(k) == 0))
+		task_setregs(k);
+}
 /* How k runs on: to its next syscall stop too when it leaves at its exec (proc.leave_at_exec). */
 static inline long task_cont_req(const struct task *k)
 {
@@ -710,6 +724,28 @@ void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte);
 bool detour_on(const struct bp *b);
 /* b's bytes are back to the int3-first layout: it is no longer optimized, and never will be. */
 void detour_forget(struct proc *p, struct bp *b);
+
+/* lifeline.c: the program outlives its tracer */
+struct seccomp_state;
+void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, struct xol_area *a,
+		    const struct seccomp_state *sc);
+void lifeline_area_added(struct proc *p, const struct xol_area *a);
+void lifeline_note(struct proc *p, uint64_t addr, uint8_t orig, int kind);
+void lifeline_note_ret(struct proc *p, uint64_t slot, uint64_t real_ret);
+void lifeline_forget(struct proc *p, uint64_t addr);
+/* Our handler's address in p, if it was made the SIGTRAP disposition; else 0. */
+uint64_t lifeline_handler(const struct proc *p);
+void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		       const struct seccomp_state *sc, uint64_t handler);
+int lifeline_copy(const struct proc *from, struct proc *to);
+long proc_ptrace_opts(const struct proc *p);
+void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back);
+void lifeline_inject_end(struct proc *p);
+/* Writes `regs` back as k's, rewound again for the lifeline if k was (task.c). */
+int task_restore_regs(struct task *k, const struct user_regs_struct *regs, bool rewound);
+void lifeline_free(struct proc *p);
+/* Where the first area keeps the lifeline: LL_SPACE bytes before the record gadget. */
+uint64_t xol_lifeline_at(const struct xol_area *a);
 
 /* kernel.c: coexistence with the kernel's uprobes */
 #define KERNEL_PAGE 4096

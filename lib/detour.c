@@ -6,6 +6,7 @@
 #include <sys/ptrace.h>
 
 #include "core.h"
+#include "lifeline.h"
 
 /*
  * The kernel's optimized kprobes, in user space. An int3 probe costs a
@@ -373,6 +374,7 @@ static uint64_t regs_sig(const struct user_regs_struct *r)
 static void let_go(struct task *k)
 {
 	k->detour_sig = regs_sig(&k->regs);
+	task_sync_regs(k);
 	k->state = TASK_RUNNING;
 	k->regs_valid = false;
 	if (ptrace(task_cont_req(k), k->tid, NULL, NULL) < 0 && errno != ESRCH)
@@ -500,6 +502,8 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 		a->info[a->used] = (struct slot_info){ .insn_addr = addr, .site = s };
 		s->refs++;
 		a->used++;
+		/* after our death its int3 becomes a nop, and the detour a plain jump */
+		lifeline_note(p, xol_detour_int3(a, a->used - 1), 0x90, LL_DETOUR);
 		return slot;
 	}
 	return 0;

@@ -38,6 +38,19 @@ static bool sigtrap_ignored(pid_t pid)
 	return v && (strtoull(v, NULL, 16) & SIGTRAP_BIT);
 }
 
+/*
+ * What k resumes with if the tracer dies while the injection runs: its
+ * saved registers, back on the int3 it trapped at when it was rewound.
+ */
+static void lifeline_back(struct task *k, const struct user_regs_struct *saved, bool rewound)
+{
+	struct user_regs_struct back = *saved;
+
+	if (rewound)
+		back.rip--;
+	lifeline_inject_begin(proc_mm(k->proc), k, &back);
+}
+
 static void guard_begin(struct task *k, struct trap_guard *g)
 {
 	uint64_t m;
@@ -213,12 +226,14 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	uint8_t orig[sizeof(code)];
 	bool temp = !p->gadget, tgkill_end = false;
 	struct trap_guard g;
+	bool rewound;
 	uint64_t at;
 	int err;
 
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	saved = k->regs;
+	rewound = k->rewound;
 	if (temp) {
 		/* no scratch area yet: every thread is held, borrow the bytes at pc */
 		at = saved.rip;
@@ -245,6 +260,8 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 			 "injection's int3 resets it to the default", p->pid);
 	else if (g.ignored)
 		tgkill_end = true;
+	if (!temp)
+		lifeline_back(k, &saved, rewound);
 	err = task_setregs(k);
 	if (!err && tgkill_end) {
 		err = run_to_syscall_stop(k, at, true);
@@ -262,9 +279,9 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	guard_end(k, &g);
 	if (temp)
 		mem_write(p, at, orig, sizeof(orig));
-	k->regs = saved;
-	task_setregs(k);
-	k->regs_valid = true;
+	task_restore_regs(k, &saved, rewound);
+	if (!temp)
+		lifeline_inject_end(proc_mm(p));
 	k->stop_sig = SIGTRAP; /* k now sits in a SIGTRAP's signal-delivery-stop */
 	return err;
 }
@@ -291,7 +308,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	struct user_regs_struct saved;
 	static const uint8_t syscall_insn[2] = { 0x0f, 0x05 };
 	uint64_t ra, sp;
-	bool tgkill_end = false, patched = false;
+	bool tgkill_end = false, patched = false, rewound;
 	uint8_t tramp[2];
 	struct trap_guard g;
 	int err;
@@ -320,6 +337,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 			 "it to the default", p->pid);
 	}
 	saved = k->regs;
+	rewound = k->rewound;
 	/* below the red zone, 16-byte aligned at the call as the ABI wants */
 	sp = ((saved.rsp - 1024) & ~0xfull) - 8;
 	err = mem_write(p, sp, &ra, sizeof(ra));
@@ -335,6 +353,8 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	k->regs.rcx = args[3];
 	k->regs.r8 = args[4];
 	k->regs.r9 = args[5];
+	if (p->gadget)
+		lifeline_back(k, &saved, rewound);
 	err = task_setregs(k);
 	if (!err && tgkill_end) {
 		err = run_to_syscall_stop(k, ra, false);
@@ -352,9 +372,9 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	guard_end(k, &g);
 	if (patched)
 		mem_write(p, ra, tramp, sizeof(tramp));
-	k->regs = saved;
-	task_setregs(k);
-	k->regs_valid = true;
+	task_restore_regs(k, &saved, rewound);
+	if (p->gadget)
+		lifeline_inject_end(proc_mm(p));
 	k->stop_sig = SIGTRAP;
 	return err;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "lifeline.h"
 
 #define INT3 0xcc
 #define CALL_REL32 0xe8
@@ -393,6 +394,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 	 */
 	if (s->kernel && mem_read_cached(p, vaddr, &byte, 1) == 0 && byte == CALL_REL32)
 		return 0;
+	lifeline_note(p, vaddr, b->orig, LL_CODE);
 	err = mem_write_deferred(p, vaddr, &int3, 1, MEM_TEXT);
 	if (err) {
 		b->retired = true;
@@ -409,6 +411,10 @@ static int unplant_cb(struct proc *p, const struct site *s, uint64_t vaddr, void
 	if (!b || b->site != s || b->retired)
 		return 0;
 	detour_unoptimize(p, b);
+	/*
+	 * Its lifeline entry stays: the byte lands only when the batch is
+	 * flushed, and an entry that names the file's byte is harmless.
+	 */
 	mem_write_deferred(p, vaddr, &b->orig, 1, MEM_TEXT);
 	b->retired = true;
 	return 0;
@@ -504,8 +510,10 @@ static void forget_unmapped(struct proc *p)
 				 map_is_file(m, b->site->elf) &&
 				 m->off + (b->vaddr - m->start) == b->site->off;
 		}
-		if (!mapped)
+		if (!mapped) {
+			lifeline_forget(p, b->vaddr);
 			bp_delete(bt, b);
+		}
 	}
 }
 

@@ -108,6 +108,16 @@ static bool abandoned(struct task *k, struct ret_instance *ri, void *ctx)
 	return val != proc_trampoline(k->proc);
 }
 
+/*
+ * The trampoline into ri's stack slot, its real return address into the
+ * lifeline's table first: a program that outlives us returns through it.
+ */
+static int arm(struct task *k, struct ret_instance *ri, uint64_t tramp)
+{
+	lifeline_note_ret(k->proc, ri->slot, ri->real_ret);
+	return mem_write(k->proc, ri->slot, &tramp, sizeof(tramp));
+}
+
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr)
 {
@@ -288,7 +298,7 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 		 * The call waits disarmed, like the others, for the re-arm.
 		 */
 		ri->armed = false;
-	} else if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0) {
+	} else if (!ri->chained && arm(k, ri, tramp) < 0) {
 		inst_missed(ri);
 		ri_free(ri);
 		return;
@@ -454,7 +464,7 @@ static bool unwound_or_rearmed(struct task *k, struct ret_instance *ri, void *ct
 		return false; /* its return address was never ours to take back */
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0 || val != ri->real_ret)
 		return true; /* the frame is not what it was: it cannot return through us */
-	if (!ri->chained && mem_write(k->proc, ri->slot, &tramp, sizeof(tramp)) < 0)
+	if (!ri->chained && arm(k, ri, tramp) < 0)
 		return true;
 	ri->armed = true;
 	return false;

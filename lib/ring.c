@@ -267,9 +267,10 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 	else
 		err = ring_create(t, p, k, r, &why);
 	if (!err) {
-		long opts = SEIZE_OPTS | PTRACE_O_TRACEEXIT | (p->spawned ? PTRACE_O_EXITKILL : 0);
+		long opts;
 
 		p->ring = r;
+		opts = proc_ptrace_opts(p);
 		t->nrings++;
 		for (unsigned i = 0; i < TASK_HASH; i++) {
 			for (struct task *o = t->tasks[i]; o; o = o->hnext) {

@@ -231,6 +231,9 @@ int task_getregs(struct task *k)
 	k->regs_valid = true;
 	k->kregs = k->regs;
 	k->kregs_valid = true;
+	/* rewound onto its int3 for the lifeline: the trap left it after the int3 */
+	if (k->rewound)
+		k->regs.rip++;
 	return 0;
 }
 
@@ -266,6 +269,7 @@ int task_setregs(struct task *k)
 			}
 		}
 		k->kregs = k->regs;
+		k->rewound = false;
 		return 0;
 	}
 all:
@@ -275,7 +279,22 @@ all:
 	}
 	k->kregs = k->regs;
 	k->kregs_valid = true;
+	k->rewound = false;
 	return 0;
+}
+
+int task_restore_regs(struct task *k, const struct user_regs_struct *regs, bool rewound)
+{
+	int err;
+
+	k->regs = *regs;
+	if (rewound)
+		k->regs.rip--;
+	err = task_setregs(k);
+	k->regs = *regs;
+	k->regs_valid = true;
+	k->rewound = rewound && !err;
+	return err;
 }
 
 /* Queues a held signal again from outside; its siginfo survives where the kernel allows. */
@@ -295,6 +314,7 @@ int task_resume(struct task *k)
 	int sig = 0;
 	long req = k->post_sys ? PTRACE_SYSCALL : task_cont_req(k);
 
+	task_sync_regs(k);
 	mem_flush(k->proc);
 	k->want_stop = false;
 	k->regs_valid = false;
@@ -442,6 +462,88 @@ int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status)
 }
 
 /*
+ * Like waitpid(which, status, __WALL | __WNOTHREAD | [WNOHANG]), but the
+ * event stays reported (WNOWAIT): the caller consumes it with consume().
+ */
+static pid_t peek_event(pid_t which, int *status, bool block)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (waitid(which == -1 ? P_ALL : P_PID, which == -1 ? 0 : (id_t)which, &si,
+		   WEXITED | WSTOPPED | WNOWAIT | __WALL | __WNOTHREAD | (block ? 0 : WNOHANG)) < 0)
+		return -1;
+	if (!si.si_pid)
+		return 0;
+	switch (si.si_code) {
+	case CLD_EXITED:
+		*status = (si.si_status & 0xff) << 8;
+		break;
+	case CLD_KILLED:
+		*status = si.si_status & 0x7f;
+		break;
+	case CLD_DUMPED:
+		*status = (si.si_status & 0x7f) | 0x80;
+		break;
+	default: /* CLD_TRAPPED, CLD_STOPPED: the ptrace event is in si_status's bits 8-15 */
+		*status = (si.si_status << 8) | 0x7f;
+		break;
+	}
+	return si.si_pid;
+}
+
+/*
+ * Takes tid's event that peek_event() saw. What it takes is what counts:
+ * a thread killed in between has its exit taken instead of the stop,
+ * and that exit must not be lost. Nothing taken (a thread still on its
+ * way out): the stop seen stands, and its exit comes later.
+ */
+static void consume(pid_t tid, int *status)
+{
+	int st;
+	pid_t r;
+
+	while ((r = waitpid(tid, &st, __WALL | __WNOTHREAD | WNOHANG)) < 0 && errno == EINTR)
+		;
+	if (r == tid)
+		*status = st;
+}
+
+/*
+ * k stopped on an int3 of ours (a probe's, the trampoline), the stop not
+ * yet consumed: what the kernel holds for k goes back onto
+ * the int3 before it is. Were the tracer to die before resuming k, the
+ * kernel would let k go without the SIGTRAP of a consumed stop, past the
+ * int3, in the middle of an instruction; back on the int3, k traps again
+ * into the lifeline (lifeline.c). k->rewound keeps what the tracer sees
+ * as the trap left it (task_getregs()) until its registers are written.
+ */
+static void rewind_for_lifeline(struct task *k)
+{
+	struct proc *mm = proc_mm(k->proc);
+	struct bp *b;
+	uint64_t at;
+	long rip;
+
+	if (!lifeline_handler(mm))
+		return;
+	/* one word: the registers are read whole once, by whoever handles the stop */
+	errno = 0;
+	rip = ptrace(PTRACE_PEEKUSER, k->tid, (void *)offsetof(struct user_regs_struct, rip), NULL);
+	if (errno)
+		return;
+	k->regs_valid = false;
+	at = (uint64_t)rip - 1;
+	b = bp_lookup(&mm->bps, at);
+	/* a detour's int3 needs none: past it are its copies, which run on by themselves */
+	if (!(b && !b->retired) && at != proc_trampoline(k->proc))
+		return;
+	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)offsetof(struct user_regs_struct, rip),
+		   (void *)at) == 0)
+		k->rewound = true;
+}
+
+/*
  * Waits for one event (of `which`, or any tracee when -1) and dispatches it.
  * 1: an event was handled; 0: none (non-blocking) or interrupted; -ECHILD:
  * nothing left to wait for.
@@ -458,13 +560,23 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 	/*
 	 * __WNOTHREAD: children that other threads of the tracer's program
 	 * forked are theirs to reap; only this thread's tracees are ours.
+	 * Each event is seen first and consumed after: a SIGTRAP stop on an
+	 * int3 of ours is made safe for the tracer's death in between.
 	 */
-	tid = waitpid(which, &status, __WALL | __WNOTHREAD | (block ? 0 : WNOHANG));
+	tid = peek_event(which, &status, block);
 
 	if (tid == 0)
 		return 0;
 	if (tid < 0)
 		return errno == EINTR ? 0 : -errno;
+	k = tid == t->waker ? NULL : task_find(t, tid);
+	if (k) {
+		task_stopped(k);
+		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && !(status >> 16) &&
+		    k->state != TASK_STEPPING)
+			rewind_for_lifeline(k);
+	}
+	consume(tid, &status);
 	if (tid == t->waker) {
 		if (WIFSTOPPED(status)) {
 			/* a tick (or its seize): run() drains the rings next */
@@ -487,7 +599,6 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 			tracer_early_stop(t, tid, status);
 		return 1;
 	}
-	task_stopped(k);
 	place_follow(t, k);
 	/*
 	 * Hits it recorded come before this stop (its exit, exec, signal,

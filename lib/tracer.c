@@ -801,6 +801,7 @@ static void detach_task(struct uprobe_tracer *t, struct task *k)
 {
 	int sig = 0;
 
+	task_sync_regs(k);
 	mem_flush(k->proc);
 	if (k->npending) {
 		siginfo_t *si = &k->pending[0];

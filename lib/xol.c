@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "core.h"
+#include "lifeline.h"
 
 #ifndef MAP_FIXED_NOREPLACE
 #define MAP_FIXED_NOREPLACE 0x100000
@@ -125,6 +126,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	int64_t ret = -ENOMEM;
 	pid_t pid = p->pid;
 	int err, tries;
+	bool first;
 
 	task_mark_running(t, p);
 	err = task_stop_all(t, p);
@@ -192,7 +194,9 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	}
 	a->start = (uint64_t)ret;
 	a->size = XOL_AREA_SIZE;
-	a->nslots = (XOL_AREA_SIZE - XOL_REC_GADGET_SPACE) / ARCH_SLOT_SIZE;
+	/* the first area also keeps the lifeline, before the record gadget */
+	a->nslots = (XOL_AREA_SIZE - XOL_REC_GADGET_SPACE - (p->areas ? 0 : LL_SPACE)) /
+		    ARCH_SLOT_SIZE;
 	a->used = 1; /* slot 0 holds the gadgets */
 	err = mem_write(p, a->start, gadget, sizeof(gadget));
 	if (err) {
@@ -203,10 +207,15 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	}
 	if (!p->gadget)
 		p->gadget = a->start + XOL_GADGET_SYSCALL;
+	first = !p->areas;
 	a->next = p->areas;
 	p->areas = a;
 	proc_refresh_maps(p);
 	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
+	if (first)
+		lifeline_setup(t, p, k, a, &sc);
+	else
+		lifeline_area_added(p, a);
 	*out = a;
 out:
 	seccomp_state_free(&sc);
@@ -626,6 +635,7 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
 	}
 	p->areas = NULL;
 	p->gadget = 0;
+	lifeline_free(p);
 	inline_forget(t, p);
 }
 
@@ -636,7 +646,7 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
  * itself and then return into itself.
  */
 static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
-		       struct xol_area *areas, uint64_t gadget)
+		       struct xol_area *areas, uint64_t gadget, uint64_t ll_handler)
 {
 	struct xol_area *gadget_area = NULL;
 	struct seccomp_state sc;
@@ -644,6 +654,8 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 
 	seccomp_read(k->tid, &sc);
 	p->gadget = gadget;
+	/* SIGTRAP's default back before the handler's code goes */
+	lifeline_teardown(t, p, k, &sc, ll_handler);
 	for (struct xol_area *a = areas; a; a = a->next) {
 		uint64_t args[6] = { a->start, a->size };
 		int64_t r;
@@ -672,7 +684,7 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {
-	int ret = unmap_areas(t, p, k, p->areas, p->gadget);
+	int ret = unmap_areas(t, p, k, p->areas, p->gadget, lifeline_handler(p));
 
 	xol_forget_all(t, p);
 	return ret;
@@ -735,6 +747,8 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 		tail = &c->next;
 	}
 	to->gadget = from->gadget;
+	if (lifeline_copy(from, to))
+		return -ENOMEM;
 	return inline_copy_proc(from, to);
 }
 
@@ -747,7 +761,13 @@ int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc
 	child->areas = parent->areas;
 	ret = xol_move_out(t, k);
 	if (!ret)
-		ret = unmap_areas(t, child, k, parent->areas, parent->gadget);
+		ret = unmap_areas(t, child, k, parent->areas, parent->gadget,
+				  lifeline_handler(parent));
 	child->areas = NULL;
 	return ret;
+}
+
+uint64_t xol_lifeline_at(const struct xol_area *a)
+{
+	return a->start + a->size - XOL_REC_GADGET_SPACE - LL_SPACE;
 }

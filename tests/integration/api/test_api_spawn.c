@@ -257,34 +257,44 @@ static int reap_orphans(void)
 
 /*
  * A tracer process that exits without uprobe_tracer_free() leaves nothing
- * behind: its tracee dies with it (PTRACE_O_EXITKILL) and so does the
- * waker child that run() starts.
+ * of its own behind: the waker child that run() starts ends with it. Its
+ * tracee, left stopped at spawn, runs on untraced to its own end (the
+ * lifeline, lib/lifeline.c): `sleep 1` exits 0 within the bound.
  */
 static void test_tracer_exit_leaves_nothing(void **state)
 {
-	pid_t tracer;
-	int st, left = -1;
+	pid_t tracer, slow_pid = 0;
+	int st, left = -1, pfd[2];
+	bool slow_ok = false;
 
 	(void)state;
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	assert_int_equal(pipe(pfd), 0);
 	tracer = fork();
 	if (tracer == 0) {
 		struct uprobe_tracer *t = uprobe_tracer_new();
-		char *quick[] = { "true", NULL }, *slow[] = { "sleep", "30", NULL };
+		char *quick[] = { "true", NULL }, *slow[] = { "sleep", "1", NULL };
+		pid_t pid;
 
 		/* run() to the end of one tracee (its waker stays), then one left stopped */
 		if (!t || uprobe_tracer_spawn(t, quick, NULL) < 0 || uprobe_tracer_run(t) < 0 ||
-		    uprobe_tracer_spawn(t, slow, NULL) < 0)
+		    uprobe_tracer_spawn(t, slow, &pid) < 0 ||
+		    write(pfd[1], &pid, sizeof(pid)) != sizeof(pid))
 			_exit(3);
 		_exit(0);
 	}
 	assert_true(tracer > 0);
+	close(pfd[1]);
+	assert_int_equal(read(pfd[0], &slow_pid, sizeof(slow_pid)), sizeof(slow_pid));
+	close(pfd[0]);
 	assert_int_equal(waitpid(tracer, &st, 0), tracer);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	/* orphans come to us: wait a bounded time for them to end on their own */
 	for (int i = 0; i < 500; i++) {
-		pid_t r = waitpid(-1, NULL, WNOHANG | __WALL);
+		pid_t r = waitpid(-1, &st, WNOHANG | __WALL);
 
+		if (r == slow_pid)
+			slow_ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 		if (r < 0 && errno == ECHILD) {
 			left = 0;
 			break;
@@ -292,6 +302,8 @@ static void test_tracer_exit_leaves_nothing(void **state)
 		if (r == 0)
 			sleep_ms(10);
 	}
+	if (!slow_ok)
+		print_error("the stopped tracee did not run on to exit 0 on its own\n");
 	if (left)
 		left = reap_orphans();
 	prctl(PR_SET_CHILD_SUBREAPER, 0);
@@ -299,6 +311,7 @@ static void test_tracer_exit_leaves_nothing(void **state)
 		print_error("%d process(es) of the exited tracer still alive after 5 s\n", left);
 		fail();
 	}
+	assert_true(slow_ok);
 }
 
 

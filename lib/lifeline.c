@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The lifeline: the traced program outlives its tracer. A tracer killed
+ * (SIGKILL, the OOM killer, a crash in a user's handler) never detaches:
+ * the kernel lets its tracees go with our int3s in their code, and the
+ * first thread to reach one would die of SIGTRAP, as would every thread
+ * that was stopped on one. So each process with a scratch area gets a
+ * SIGTRAP handler of ours (arch/x86/lifeline.c) where it leaves SIGTRAP at
+ * its default, with a table of our int3s and the file's bytes under them,
+ * kept in step as probes come and go: after the tracer's death each int3
+ * a thread reaches is put back, once, and the program runs as untraced.
+ *
+ * While the tracer lives the handler only ever sees the program's own
+ * SIGTRAPs, and gives them the default action. The program that asks
+ * (sigaction(SIGTRAP, NULL, &old)) sees our handler; one that installs its
+ * own replaces ours, and its handler is never touched. At detach the
+ * default comes back, if ours is still there.
+ */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+
+#include "core.h"
+#include "lifeline.h"
+
+#define SIGTRAP_BIT (1ull << (SIGTRAP - 1))
+
+/* The kernel's struct sigaction for rt_sigaction on x86-64. */
+struct k_sigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
+};
+
+#define K_SA_SIGINFO 0x4
+#define K_SA_ONSTACK 0x08000000
+#define K_SA_RESTORER 0x04000000
+
+struct lifeline {
+	uint64_t at;       /* the handler in the tracee */
+	uint64_t tab;      /* its table */
+	unsigned count;
+	unsigned cap;      /* of addrs; the hash has 2 * cap buckets */
+	uint64_t *addrs;   /* the table's keys, as written */
+	uint32_t *hidx;    /* key -> index + 1 in addrs (0: empty), open addressing */
+	unsigned nareas;
+	bool installed;    /* our handler was made the disposition */
+	bool full_said;
+};
+
+static unsigned home_of(const struct lifeline *l, uint64_t addr)
+{
+	return (unsigned)((addr * 0x9e3779b97f4a7c15ull) >> 32) % (2 * l->cap);
+}
+
+static uint64_t key_at(const struct lifeline *l, unsigned h)
+{
+	return l->hidx[h] ? l->addrs[l->hidx[h] - 1] : 0;
+}
+
+/* The bucket of addr, or the empty one where it would go. */
+static unsigned hslot(const struct lifeline *l, uint64_t addr)
+{
+	unsigned h = home_of(l, addr);
+
+	while (l->hidx[h] && key_at(l, h) != addr)
+		h = (h + 1) % (2 * l->cap);
+	return h;
+}
+
+/* Empties bucket h, moving later entries of its run so that every lookup still finds them. */
+static void hdel(struct lifeline *l, unsigned h)
+{
+	unsigned n = 2 * l->cap, j = h;
+
+	l->hidx[h] = 0;
+	for (;;) {
+		unsigned home;
+
+		j = (j + 1) % n;
+		if (!l->hidx[j])
+			return;
+		home = home_of(l, key_at(l, j));
+		/* the entry at j may fill h when h lies cyclically in [home, j) */
+		if ((j > h && (home <= h || home > j)) || (j < h && home <= h && home > j)) {
+			l->hidx[h] = l->hidx[j];
+			l->hidx[j] = 0;
+			h = j;
+		}
+	}
+}
+
+/* Room for one more entry in the tracer's mirror of the table (a quarter more at a time). */
+static int grow(struct lifeline *l)
+{
+	unsigned cap = l->cap ? l->cap + l->cap / 4 : 64;
+	uint64_t *addrs;
+	uint32_t *hidx;
+
+	if (l->count < l->cap)
+		return 0;
+	addrs = realloc(l->addrs, cap * sizeof(*addrs));
+	if (!addrs)
+		return -ENOMEM;
+	l->addrs = addrs;
+	hidx = calloc(2 * cap, sizeof(*hidx));
+	if (!hidx)
+		return -ENOMEM;
+	free(l->hidx);
+	l->hidx = hidx;
+	l->cap = cap;
+	for (unsigned i = 0; i < l->count; i++)
+		l->hidx[hslot(l, l->addrs[i])] = i + 1;
+	return 0;
+}
+
+static int write_data(struct proc *p, const struct lifeline *l, size_t off, const void *v,
+		      size_t len)
+{
+	uint64_t data = l->at + (uint64_t)(uprobe__lifeline_data - uprobe__lifeline);
+
+	return mem_write(p, data + off, v, len);
+}
+
+static int write_count(struct proc *p, const struct lifeline *l)
+{
+	uint64_t n = l->count;
+
+	return write_data(p, l, offsetof(struct ll_data, count), &n, sizeof(n));
+}
+
+/* Would p's filter let the handler make each of its system calls? */
+static bool handler_allowed(const struct seccomp_state *sc, uint64_t at)
+{
+	static const struct {
+		long nr;
+		uint64_t args[6];
+	} calls[] = {
+		{ SYS_open, { 0, 0x80002 } },
+		{ SYS_pwrite64, { 3, 0, 1 } },
+		{ SYS_close, { 3 } },
+		{ SYS_rt_sigaction, { SIGTRAP, 0, 0, 8 } },
+		{ SYS_getpid, { 0 } },
+		{ SYS_gettid, { 0 } },
+		{ SYS_tgkill, { 0, 0, SIGTRAP } },
+		{ SYS_process_vm_readv, { 0, 0, 1, 0, 1, 0 } },
+		{ SYS_rt_sigreturn, { 0 } },
+	};
+	uint32_t action;
+
+	if (sc->err)
+		return false;
+	for (size_t i = 0; i < ARRAY_SIZE(calls); i++)
+		if (seccomp_decide(sc, calls[i].nr, calls[i].args, at, &action) != 1)
+			return false;
+	return true;
+}
+
+/* Where k may have the kernel read or write a struct k_sigaction: below its red zone. */
+static uint64_t stack_spot(struct task *k)
+{
+	return ((k->regs.rsp - 128 - 2 * sizeof(struct k_sigaction)) & ~15ull);
+}
+
+/* rt_sigaction(SIGTRAP, act, old) injected through k; 0 or -errno. */
+static int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
+			 struct k_sigaction *old)
+{
+	uint64_t spot, args[6] = { SIGTRAP, 0, 0, 8 };
+	int64_t ret;
+	int err;
+
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	spot = stack_spot(k);
+	if (act) {
+		err = mem_write(k->proc, spot, act, sizeof(*act));
+		if (err)
+			return err;
+		args[1] = spot;
+	}
+	if (old)
+		args[2] = spot + sizeof(*act);
+	err = inject_syscall(t, k, SYS_rt_sigaction, args, &ret);
+	if (err)
+		return err;
+	if (ret < 0)
+		return (int)ret;
+	return old ? mem_read(k->proc, spot + sizeof(*act), old, sizeof(*old)) : 0;
+}
+
+static bool sigtrap_default(pid_t pid)
+{
+	char path[64], line[128];
+	const char *cgt, *ign;
+	uint64_t c, i;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	cgt = status_field(path, "SigCgt:", line, sizeof(line));
+	if (!cgt)
+		return false;
+	c = strtoull(cgt, NULL, 16);
+	ign = status_field(path, "SigIgn:", line, sizeof(line));
+	if (!ign)
+		return false;
+	i = strtoull(ign, NULL, 16);
+	return !(c & SIGTRAP_BIT) && !(i & SIGTRAP_BIT);
+}
+
+void lifeline_free(struct proc *p)
+{
+	struct lifeline *l = p->lifeline;
+
+	if (!l)
+		return;
+	free(l->addrs);
+	free(l->hidx);
+	free(l);
+	p->lifeline = NULL;
+}
+
+/*
+ * p's first scratch area a was just mapped, every thread of p held, k one
+ * of them: the handler goes into its reserved end, and becomes p's SIGTRAP
+ * handler if p leaves SIGTRAP at its default and its seccomp filter lets
+ * the handler run. Failing that, p simply has no lifeline.
+ */
+void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, struct xol_area *a,
+		    const struct seccomp_state *sc)
+{
+	size_t len = (size_t)(uprobe__lifeline_end - uprobe__lifeline);
+	struct k_sigaction act, old;
+	struct lifeline *l;
+	struct ll_data d = { 0 };
+	uint8_t code[LL_CODE_SPACE];
+	uint32_t action;
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	int err;
+
+	if (p->lifeline)
+		return;
+	if (len > sizeof(code)) {
+		pr_warn("the lifeline's code (%zu bytes) outgrew its space: no lifeline", len);
+		return;
+	}
+	if (!sigtrap_default(p->pid)) {
+		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l || grow(l)) {
+		free(l);
+		return;
+	}
+	l->at = xol_lifeline_at(a);
+	l->tab = l->at + LL_CODE_SPACE;
+	if (!handler_allowed(sc, l->at) ||
+	    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1) {
+		pr_debug("pid %d: no lifeline: its seccomp filter may deny what the handler does",
+			 p->pid);
+		goto fail;
+	}
+	memcpy(code, uprobe__lifeline, len);
+	d.tab = l->tab;
+	d.tramp = a->start + XOL_GADGET_RET;
+	d.nareas = 1;
+	d.areas[0][0] = a->start;
+	d.areas[0][1] = a->start + a->size;
+	memcpy(code + (uprobe__lifeline_data - uprobe__lifeline), &d, sizeof(d));
+	if (mem_write(p, l->at, code, len))
+		goto fail;
+	l->nareas = 1;
+	act = (struct k_sigaction){
+		.handler = l->at,
+		.flags = K_SA_SIGINFO | K_SA_ONSTACK | K_SA_RESTORER,
+		.restorer = l->at + (uint64_t)(uprobe__lifeline_restorer - uprobe__lifeline),
+		.mask = ~0ull,
+	};
+	err = sigaction_via(t, k, &act, &old);
+	if (err) {
+		pr_debug("pid %d: no lifeline: rt_sigaction: %s", p->pid, strerror(-err));
+		goto fail;
+	}
+	if (old.handler != (uint64_t)(uintptr_t)SIG_DFL) {
+		/* changed since status was read: put it back */
+		sigaction_via(t, k, &old, NULL);
+		goto fail;
+	}
+	l->installed = true;
+	p->lifeline = l;
+	pr_debug("pid %d: lifeline at 0x%llx", p->pid, (unsigned long long)l->at);
+	/* a spawned program need no longer die with us (PTRACE_O_EXITKILL) */
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (o->proc == p && o->state == TASK_STOPPED)
+				ptrace(PTRACE_SETOPTIONS, o->tid, NULL, (void *)proc_ptrace_opts(p));
+	return;
+fail:
+	p->lifeline = l;
+	lifeline_free(p);
+}
+
+/* Another scratch area of p: the handler lets threads found in it run on. */
+void lifeline_area_added(struct proc *p, const struct xol_area *a)
+{
+	struct lifeline *l = p->lifeline;
+	uint64_t span[2] = { a->start, a->start + a->size }, n;
+
+	if (!l || l->nareas == LL_MAX_AREAS)
+		return;
+	if (write_data(p, l, offsetof(struct ll_data, areas) + l->nareas * sizeof(span), span,
+		       sizeof(span)))
+		return;
+	n = ++l->nareas;
+	write_data(p, l, offsetof(struct ll_data, nareas), &n, sizeof(n));
+}
+
+/*
+ * An int3 of ours goes to addr: in the program's code over the file's
+ * byte orig (LL_CODE), or a detour's (LL_DETOUR, orig a nop). Into the
+ * table first (entry, then count), so that a thread trapping on it the
+ * moment after finds it. Nothing when p has no lifeline.
+ */
+static void put(struct proc *p, const struct ll_ent *e)
+{
+	struct lifeline *l = p->lifeline;
+	unsigned h;
+
+	if (!l)
+		return;
+	h = hslot(l, e->addr);
+	if (l->hidx[h]) {
+		/* there already: the same byte again, or a slot's new call */
+		mem_write(p, l->tab + (uint64_t)(l->hidx[h] - 1) * LL_ENT_SIZE, e, sizeof(*e));
+		return;
+	}
+	if (l->count == LL_CAP || grow(l)) {
+		if (!l->full_said)
+			pr_info("pid %d: the lifeline's table is full (%u entries): the program "
+				"would not survive the tracer's death at the other probes", p->pid,
+				l->count);
+		l->full_said = true;
+		return;
+	}
+	if (mem_write(p, l->tab + (uint64_t)l->count * LL_ENT_SIZE, e, sizeof(*e)))
+		return;
+	l->addrs[l->count++] = e->addr;
+	l->hidx[hslot(l, e->addr)] = l->count; /* grow() may have rehashed */
+	write_count(p, l);
+}
+
+void lifeline_note(struct proc *p, uint64_t addr, uint8_t orig, int kind)
+{
+	struct ll_ent e = { .addr = addr, .orig = orig, .kind = (uint8_t)kind };
+
+	put(p, &e);
+}
+
+/*
+ * The trampoline goes into stack slot `slot` for a call returning to
+ * real_ret. Entries stay after the return: a slot's next call overwrites
+ * its entry, and a slot holds the trampoline only after its entry is
+ * written, so the entry the handler finds is always the current call's.
+ */
+void lifeline_note_ret(struct proc *p, uint64_t slot, uint64_t real_ret)
+{
+	struct ll_ent e = { .addr = slot, .val = real_ret, .kind = LL_RET };
+
+	put(proc_mm(p), &e);
+}
+
+/* Our int3 at addr is gone (the file's byte is back): out of the table. */
+void lifeline_forget(struct proc *p, uint64_t addr)
+{
+	struct lifeline *l = p->lifeline;
+	unsigned h, i, last;
+	struct ll_ent e;
+
+	if (!l)
+		return;
+	h = hslot(l, addr);
+	if (!l->hidx[h])
+		return;
+	i = l->hidx[h] - 1;
+	last = l->count - 1;
+	/* the last entry moves into the hole, then the count shrinks */
+	if (i != last && (mem_read(p, l->tab + (uint64_t)last * LL_ENT_SIZE, &e, sizeof(e)) ||
+			  mem_write(p, l->tab + (uint64_t)i * LL_ENT_SIZE, &e, sizeof(e))))
+		return; /* the table stays as it was: a stale entry names a byte of the file */
+	hdel(l, h);
+	if (i != last) {
+		l->addrs[i] = l->addrs[last];
+		l->hidx[hslot(l, l->addrs[i])] = i + 1;
+	}
+	l->count = last;
+	write_count(p, l);
+}
+
+/*
+ * Detach (or a fork child let go): through held thread k, SIGTRAP's
+ * default comes back if our handler (anywhere in [lo, hi), the areas about
+ * to be unmapped) is still the disposition; a handler the program
+ * installed since stays.
+ */
+void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		       const struct seccomp_state *sc, uint64_t handler)
+{
+	struct k_sigaction old, dfl = { 0 };
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	uint32_t action;
+
+	if (!handler || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
+		return;
+	if (sigaction_via(t, k, NULL, &old) || old.handler != handler)
+		return;
+	sigaction_via(t, k, &dfl, NULL);
+}
+
+/*
+ * The ptrace options p's threads get: a spawned program dies with the
+ * tracer (PTRACE_O_EXITKILL) unless it has a lifeline; one with a ring
+ * reports its exit (ring.c).
+ */
+long proc_ptrace_opts(const struct proc *p)
+{
+	long opts = SEIZE_OPTS;
+
+	if (p->ring)
+		opts |= PTRACE_O_TRACEEXIT;
+	if (p->spawned && !lifeline_handler(p))
+		opts |= PTRACE_O_EXITKILL;
+	return opts;
+}
+
+/*
+ * k is about to run code the tracer injects; were the tracer to die
+ * meanwhile, the handler puts back `back` (what k must resume with) when
+ * k reaches the gadget's int3s. p is k's process (its memory's owner).
+ */
+void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back)
+{
+	struct lifeline *l = p->lifeline;
+	uint64_t w[1 + LL_NGREGS] = {
+		(uint64_t)k->tid,
+		back->r8, back->r9, back->r10, back->r11, back->r12, back->r13, back->r14,
+		back->r15, back->rdi, back->rsi, back->rbp, back->rbx, back->rdx, back->rax,
+		back->rcx, back->rsp, back->rip, back->eflags,
+	};
+
+	if (!l || !l->installed)
+		return;
+	/* the registers first, the tid that makes them count last */
+	if (write_data(p, l, offsetof(struct ll_data, inj_gregs), &w[1], sizeof(w) - sizeof(w[0])) == 0)
+		write_data(p, l, offsetof(struct ll_data, inj_tid), &w[0], sizeof(w[0]));
+}
+
+void lifeline_inject_end(struct proc *p)
+{
+	struct lifeline *l = p->lifeline;
+	uint64_t zero = 0;
+
+	if (l && l->installed)
+		write_data(p, l, offsetof(struct ll_data, inj_tid), &zero, sizeof(zero));
+}
+
+uint64_t lifeline_handler(const struct proc *p)
+{
+	return p->lifeline && p->lifeline->installed ? p->lifeline->at : 0;
+}
+
+/* A followed fork child has a copy of from's memory, table and handler included. */
+int lifeline_copy(const struct proc *from, struct proc *to)
+{
+	const struct lifeline *f = from->lifeline;
+	struct lifeline *l;
+
+	if (!f)
+		return 0;
+	l = calloc(1, sizeof(*l));
+	if (!l)
+		return -ENOMEM;
+	*l = *f;
+	l->addrs = malloc(f->cap * sizeof(*l->addrs));
+	l->hidx = malloc(2 * f->cap * sizeof(*l->hidx));
+	to->lifeline = l;
+	if (!l->addrs || !l->hidx) {
+		lifeline_free(to);
+		return -ENOMEM;
+	}
+	memcpy(l->addrs, f->addrs, f->cap * sizeof(*l->addrs));
+	memcpy(l->hidx, f->hidx, 2 * f->cap * sizeof(*l->hidx));
+	return 0;
+}

@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * The traced program outlives its tracer (lib/lifeline.c): a tracer that
+ * dies by SIGKILL (in a handler, or from outside at a random moment) or by
+ * a crash in a user's handler leaves the program running, exact: the
+ * target checks every result of its four threads and exits 0 only if all
+ * are right. Entry probes stopping in place and in jump detours, return
+ * probes, no-stop probes, spawned and attached. Also: the handler is
+ * there only while traced, and the program's own int3 still kills it.
+ *
+ * Each try forks a tracer process; this test is the child subreaper, so
+ * the orphaned target is its child to wait for.
+ */
+#include <pthread.h>
+#include <sys/prctl.h>
+
+#include "tracee_test.h"
+
+static const char *g_target;
+
+enum die {
+	DIE_KILL,    /* SIGKILL in the Nth handler call */
+	DIE_SEGV,    /* a crash (SIGSEGV) in the Nth handler call */
+	DIE_OUTSIDE, /* SIGKILL from this process, a random moment after the first hit */
+};
+
+struct plan {
+	bool optimize;
+	bool ret;    /* a return probe on ll_work, the entry probe on ll_outer */
+	bool nostop;
+	bool attach;
+	enum die die;
+	long n_calls;
+};
+
+/* ---- the tracer process ---- */
+
+static long g_left; /* handler calls before the tracer dies */
+static enum die g_die;
+static int g_hit_fd = -1; /* one byte at the first hit, for DIE_OUTSIDE */
+
+static int on_hit(struct uprobe_hit *h, void *data)
+{
+	(void)h;
+	(void)data;
+	if (g_hit_fd >= 0) {
+		if (write(g_hit_fd, "h", 1) < 0)
+			_exit(97);
+		close(g_hit_fd);
+		g_hit_fd = -1;
+	}
+	if (g_die != DIE_OUTSIDE && --g_left == 0) {
+		if (g_die == DIE_SEGV)
+			raise(SIGSEGV); /* as a NULL write in a user's handler ends the tracer */
+		kill(getpid(), SIGKILL);
+	}
+	return 0;
+}
+
+static void fail_child(const char *what, struct uprobe_tracer *t)
+{
+	fprintf(stderr, "tracer: %s: %s\n", what, t ? uprobe_tracer_errmsg(t) : strerror(errno));
+	_exit(96);
+}
+
+/* Runs in the forked tracer: writes the target's pid to pid_fd, then traces until it dies. */
+static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_fd)
+{
+	struct uprobe_tracer *t = uprobe_tracer_new();
+	char n[32];
+	char *argv[] = { (char *)g_target, n, NULL };
+	pid_t pid;
+	int st;
+
+	snprintf(n, sizeof(n), "%ld", pl->n_calls);
+	g_left = die_at;
+	g_die = pl->die;
+	g_hit_fd = hit_fd;
+	if (!t)
+		fail_child("new", NULL);
+	uprobe_tracer_set_optimize(t, pl->optimize);
+	if (pl->attach) {
+		int ready[2];
+		char c;
+
+		if (pipe(ready))
+			fail_child("pipe", NULL);
+		pid = fork();
+		if (pid == 0) {
+			/* the target waits until it is traced */
+			close(ready[1]);
+			if (read(ready[0], &c, 1) != 1)
+				_exit(95);
+			execv(g_target, argv);
+			_exit(94);
+		}
+		close(ready[0]);
+		if (pid < 0 || uprobe_tracer_attach(t, pid))
+			fail_child("attach", t);
+		if (write(ready[1], "g", 1) != 1)
+			fail_child("start", NULL);
+		close(ready[1]);
+	} else if (uprobe_tracer_spawn(t, argv, &pid)) {
+		fail_child("spawn", t);
+	}
+	if (write(pid_fd, &pid, sizeof(pid)) != sizeof(pid))
+		_exit(93);
+	close(pid_fd);
+	{
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .nostop = pl->nostop);
+		UPROBE_OPTS(uprobe_opts, r, .ret_handler = on_hit);
+
+		if (!uprobe_add(t, g_target, "ll_outer", 0, &o))
+			fail_child("uprobe_add ll_outer", t);
+		if (pl->ret && !uprobe_add(t, g_target, "ll_work", 0, &r))
+			fail_child("uprobe_add ll_work", t);
+	}
+	uprobe_tracer_run(t);
+	/* ended before dying: the target finished first, and it is reaped */
+	st = uprobe_tracer_exit_status(t, pid);
+	_exit(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 90);
+}
+
+/* ---- the test process ---- */
+
+static int wait_bounded(pid_t pid, int *st, unsigned secs)
+{
+	for (unsigned i = 0; i < secs * 100; i++) {
+		pid_t r = waitpid(pid, st, WNOHANG);
+
+		if (r == pid)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static unsigned g_seed = 12345;
+
+static unsigned rnd(unsigned n)
+{
+	g_seed = g_seed * 1103515245u + 12345u;
+	return (g_seed >> 8) % n;
+}
+
+/*
+ * One try: the tracer dies at the die_at'th handler call (or a random
+ * moment after the first hit); the target must then finish with exit 0.
+ * Returns 0, or fails the test with what went wrong.
+ */
+static void one_try(const struct plan *pl, long die_at, int try)
+{
+	int pid_fd[2], hit_fd[2], st, tst, err;
+	pid_t tracer, target = 0;
+	char c;
+
+	assert_int_equal(pipe(pid_fd), 0);
+	assert_int_equal(pipe(hit_fd), 0);
+	tracer = fork();
+	assert_true(tracer >= 0);
+	if (tracer == 0) {
+		/* cmocka's handlers must not catch what ends the tracer */
+		signal(SIGSEGV, SIG_DFL);
+		alarm(0);
+		close(pid_fd[0]);
+		close(hit_fd[0]);
+		tracer_main(pl, die_at, pid_fd[1], pl->die == DIE_OUTSIDE ? hit_fd[1] : -1);
+	}
+	close(pid_fd[1]);
+	close(hit_fd[1]);
+	if (read(pid_fd[0], &target, sizeof(target)) != sizeof(target))
+		target = 0;
+	close(pid_fd[0]);
+	if (pl->die == DIE_OUTSIDE) {
+		if (read(hit_fd[0], &c, 1) == 1)
+			sleep_ms(rnd(150));
+		kill(tracer, SIGKILL);
+	}
+	close(hit_fd[0]);
+	if (wait_bounded(tracer, &st, 60)) {
+		kill(tracer, SIGKILL);
+		waitpid(tracer, &st, 0);
+		if (target > 0)
+			kill(target, SIGKILL);
+		fail_msg("try %d: the tracer never ended", try);
+	}
+	if (target <= 0)
+		fail_msg("try %d: the tracer exited before tracing (status %#x)", try, st);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return; /* the target finished before the tracer died, and exited 0 */
+	tst = st;
+	if (!WIFSIGNALED(st))
+		fail_msg("try %d: the tracer failed (status %#x)", try, st);
+	/* the target is ours now (subreaper) */
+	err = wait_bounded(target, &st, 60);
+	if (err) {
+		kill(target, SIGKILL);
+		waitpid(target, &st, 0);
+		fail_msg("try %d: the target never finished after the tracer (status %#x) died: %s",
+			 try, tst, strerror(-err));
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("try %d (tracer died at call %ld): the target %s %d", try, die_at,
+			 WIFSIGNALED(st) ? "died of signal" : "exited with", WIFSIGNALED(st) ?
+			 WTERMSIG(st) : WEXITSTATUS(st));
+}
+
+static void tries(const struct plan *pl, int n, long max_calls)
+{
+	for (int i = 0; i < n; i++)
+		one_try(pl, 1 + rnd((unsigned)max_calls), i);
+}
+
+static void test_entry_in_place(void **state)
+{
+	struct plan pl = { .die = DIE_KILL, .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 10, 3000);
+}
+
+static void test_entry_detour(void **state)
+{
+	struct plan pl = { .optimize = true, .die = DIE_KILL, .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 10, 3000);
+}
+
+static void test_return_in_place(void **state)
+{
+	struct plan pl = { .ret = true, .die = DIE_KILL, .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 10, 3000);
+}
+
+static void test_return_detour_attached(void **state)
+{
+	struct plan pl = { .optimize = true, .ret = true, .attach = true, .die = DIE_KILL,
+			   .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 10, 3000);
+}
+
+/* A user's handler that crashes the tracer: the program lives on. */
+static void test_handler_segfault(void **state)
+{
+	struct plan pl = { .ret = true, .die = DIE_SEGV, .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 6, 3000);
+}
+
+static void test_killed_from_outside(void **state)
+{
+	struct plan pl = { .ret = true, .die = DIE_OUTSIDE, .n_calls = 4000 };
+
+	(void)state;
+	for (int i = 0; i < 10; i++) {
+		pl.optimize = i % 2;
+		pl.attach = i % 3 == 0;
+		one_try(&pl, 0, i);
+	}
+}
+
+static void test_nostop_killed(void **state)
+{
+	struct plan pl = { .optimize = true, .nostop = true, .die = DIE_OUTSIDE,
+			   .n_calls = 200000 };
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		pl.attach = i % 2;
+		one_try(&pl, 0, i);
+	}
+}
+
+static bool sigtrap_caught(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long cgt = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigCgt: %llx", &cgt) == 1)
+			break;
+	fclose(f);
+	return cgt & (1ull << (SIGTRAP - 1));
+}
+
+static int count_hit(struct uprobe_hit *h, void *data)
+{
+	(void)h;
+	++*(long *)data;
+	return 0;
+}
+
+/*
+ * The handler is the program's SIGTRAP disposition while it is traced,
+ * and SIG_DFL again once detached; the program's own int3, traced or not,
+ * kills it with SIGTRAP as untraced.
+ */
+static void test_detach_and_own_int3(void **state)
+{
+	struct uprobe_tracer *t = uprobe_tracer_new();
+	char *argv[] = { (char *)g_target, "200000", "int3", NULL };
+	long hits = 0;
+	pid_t pid;
+	int st;
+
+	(void)state;
+	assert_non_null(t);
+	assert_int_equal(uprobe_tracer_spawn(t, argv, &pid), 0);
+	{
+		UPROBE_OPTS(uprobe_opts, o, .handler = count_hit, .data = &hits);
+
+		assert_non_null(uprobe_add(t, g_target, "ll_outer", 0, &o));
+	}
+	assert_true(sigtrap_caught(pid));
+	assert_int_equal(uprobe_tracer_detach(t), 0);
+	assert_false(sigtrap_caught(pid));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGTRAP);
+
+	/* traced to the end: the own int3 reaches the program through the handler */
+	argv[1] = "2000";
+	assert_int_equal(uprobe_tracer_spawn(t, argv, &pid), 0);
+	{
+		UPROBE_OPTS(uprobe_opts, o, .handler = count_hit, .data = &hits);
+
+		assert_non_null(uprobe_add(t, g_target, "ll_outer", 0, &o));
+	}
+	assert_int_equal(uprobe_tracer_run(t), 0);
+	st = uprobe_tracer_exit_status(t, pid);
+	assert_true(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGTRAP);
+	uprobe_tracer_free(t);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_detach_and_own_int3),
+		cmocka_unit_test(test_entry_in_place),
+		cmocka_unit_test(test_entry_detour),
+		cmocka_unit_test(test_return_in_place),
+		cmocka_unit_test(test_return_detour_attached),
+		cmocka_unit_test(test_handler_segfault),
+		cmocka_unit_test(test_killed_from_outside),
+		cmocka_unit_test(test_nostop_killed),
+	};
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: %s API_LIFELINE\n", argv[0]);
+		return 2;
+	}
+	g_target = argv[1];
+	g_seed = (unsigned)getpid();
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+		perror("PR_SET_CHILD_SUBREAPER");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
