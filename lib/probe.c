@@ -315,6 +315,10 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 	 */
 	if (byte == INT3 || (byte == CALL_REL32 && s->plan.type == ARCH_T_NOP &&
 			     s->plan.len == ARCH_JMP_LEN)) {
+		if (!s->kernel)
+			pr_warn("%s: offset 0x%llx: a kernel uprobe is on this very instruction: "
+				"while it is there the kernel takes its hits, and ours miss them",
+				s->elf->path, (unsigned long long)s->off);
 		kernel_site_seen(t, (struct site *)s);
 		return 0;
 	}
