@@ -274,11 +274,12 @@ struct task {
 	 */
 	bool kregs_valid;
 	/*
-	 * The kernel holds rip - 1, on the int3 this stop trapped at (for the
-	 * lifeline, task.c): task_getregs() reports rip as the trap left it,
-	 * and the next register write or resume puts it there.
+	 * The rip this stop left k at (the tracer's view), when the kernel
+	 * holds another for the lifeline (task.c: back on the int3, or on
+	 * the instruction's slot); 0 otherwise. task_getregs() reports it,
+	 * and the next register write or resume puts it back.
 	 */
-	bool rewound;
+	uint64_t lrip;
 	struct user_regs_struct regs;
 	struct user_regs_struct kregs;
 	struct bp step_bp; /* copy of the breakpoint being stepped over */
@@ -490,13 +491,13 @@ int task_getregs(struct task *k);
 static inline void task_stopped(struct task *k)
 {
 	k->kregs_valid = false;
-	k->rewound = false;
+	k->lrip = 0;
 }
 int task_setregs(struct task *k);
-/* Before k runs on: a rip rewound for the lifeline (task.c) goes back where the trap left it. */
+/* Before k runs on: a rip moved for the lifeline (task.c) goes back where the trap left it. */
 static inline void task_sync_regs(struct task *k)
 {
-	if (k->rewound && (k->regs_valid || task_getregs(k) == 0))
+	if (k->lrip && (k->regs_valid || task_getregs(k) == 0))
 		task_setregs(k);
 }
 /* How k runs on: to its next syscall stop too when it leaves at its exec (proc.leave_at_exec). */
@@ -741,8 +742,11 @@ int lifeline_copy(const struct proc *from, struct proc *to);
 long proc_ptrace_opts(const struct proc *p);
 void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back);
 void lifeline_inject_end(struct proc *p);
-/* Writes `regs` back as k's, rewound again for the lifeline if k was (task.c). */
-int task_restore_regs(struct task *k, const struct user_regs_struct *regs, bool rewound);
+/*
+ * Writes `regs` back as k's; with krip, the kernel gets that rip instead
+ * (for the lifeline, task.c), and k->regs keeps regs->rip as the tracer's view.
+ */
+int task_restore_regs(struct task *k, const struct user_regs_struct *regs, uint64_t krip);
 void lifeline_free(struct proc *p);
 /* Where the first area keeps the lifeline: LL_SPACE bytes before the record gadget. */
 uint64_t xol_lifeline_at(const struct xol_area *a);

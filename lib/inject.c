@@ -40,14 +40,15 @@ static bool sigtrap_ignored(pid_t pid)
 
 /*
  * What k resumes with if the tracer dies while the injection runs: its
- * saved registers, back on the int3 it trapped at when it was rewound.
+ * saved registers, with the rip the kernel held when it was moved for the
+ * lifeline (task.c).
  */
-static void lifeline_back(struct task *k, const struct user_regs_struct *saved, bool rewound)
+static void lifeline_back(struct task *k, const struct user_regs_struct *saved, uint64_t krip)
 {
 	struct user_regs_struct back = *saved;
 
-	if (rewound)
-		back.rip--;
+	if (krip)
+		back.rip = krip;
 	lifeline_inject_begin(proc_mm(k->proc), k, &back);
 }
 
@@ -226,14 +227,13 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	uint8_t orig[sizeof(code)];
 	bool temp = !p->gadget, tgkill_end = false;
 	struct trap_guard g;
-	bool rewound;
-	uint64_t at;
+	uint64_t at, krip;
 	int err;
 
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	saved = k->regs;
-	rewound = k->rewound;
+	krip = k->lrip ? k->kregs.rip : 0;
 	if (temp) {
 		/* no scratch area yet: every thread is held, borrow the bytes at pc */
 		at = saved.rip;
@@ -261,7 +261,7 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	else if (g.ignored)
 		tgkill_end = true;
 	if (!temp)
-		lifeline_back(k, &saved, rewound);
+		lifeline_back(k, &saved, krip);
 	err = task_setregs(k);
 	if (!err && tgkill_end) {
 		err = run_to_syscall_stop(k, at, true);
@@ -279,7 +279,7 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	guard_end(k, &g);
 	if (temp)
 		mem_write(p, at, orig, sizeof(orig));
-	task_restore_regs(k, &saved, rewound);
+	task_restore_regs(k, &saved, krip);
 	if (!temp)
 		lifeline_inject_end(proc_mm(p));
 	k->stop_sig = SIGTRAP; /* k now sits in a SIGTRAP's signal-delivery-stop */
@@ -308,7 +308,8 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	struct user_regs_struct saved;
 	static const uint8_t syscall_insn[2] = { 0x0f, 0x05 };
 	uint64_t ra, sp;
-	bool tgkill_end = false, patched = false, rewound;
+	bool tgkill_end = false, patched = false;
+	uint64_t krip;
 	uint8_t tramp[2];
 	struct trap_guard g;
 	int err;
@@ -337,7 +338,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 			 "it to the default", p->pid);
 	}
 	saved = k->regs;
-	rewound = k->rewound;
+	krip = k->lrip ? k->kregs.rip : 0;
 	/* below the red zone, 16-byte aligned at the call as the ABI wants */
 	sp = ((saved.rsp - 1024) & ~0xfull) - 8;
 	err = mem_write(p, sp, &ra, sizeof(ra));
@@ -354,7 +355,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	k->regs.r8 = args[4];
 	k->regs.r9 = args[5];
 	if (p->gadget)
-		lifeline_back(k, &saved, rewound);
+		lifeline_back(k, &saved, krip);
 	err = task_setregs(k);
 	if (!err && tgkill_end) {
 		err = run_to_syscall_stop(k, ra, false);
@@ -372,7 +373,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	guard_end(k, &g);
 	if (patched)
 		mem_write(p, ra, tramp, sizeof(tramp));
-	task_restore_regs(k, &saved, rewound);
+	task_restore_regs(k, &saved, krip);
 	if (p->gadget)
 		lifeline_inject_end(proc_mm(p));
 	k->stop_sig = SIGTRAP;

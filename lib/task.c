@@ -231,9 +231,9 @@ int task_getregs(struct task *k)
 	k->regs_valid = true;
 	k->kregs = k->regs;
 	k->kregs_valid = true;
-	/* rewound onto its int3 for the lifeline: the trap left it after the int3 */
-	if (k->rewound)
-		k->regs.rip++;
+	/* moved for the lifeline: the tracer sees where the trap left it */
+	if (k->lrip)
+		k->regs.rip = k->lrip;
 	return 0;
 }
 
@@ -269,7 +269,7 @@ int task_setregs(struct task *k)
 			}
 		}
 		k->kregs = k->regs;
-		k->rewound = false;
+		k->lrip = 0;
 		return 0;
 	}
 all:
@@ -279,21 +279,22 @@ all:
 	}
 	k->kregs = k->regs;
 	k->kregs_valid = true;
-	k->rewound = false;
+	k->lrip = 0;
 	return 0;
 }
 
-int task_restore_regs(struct task *k, const struct user_regs_struct *regs, bool rewound)
+int task_restore_regs(struct task *k, const struct user_regs_struct *regs, uint64_t krip)
 {
 	int err;
 
 	k->regs = *regs;
-	if (rewound)
-		k->regs.rip--;
+	if (krip)
+		k->regs.rip = krip;
 	err = task_setregs(k);
 	k->regs = *regs;
 	k->regs_valid = true;
-	k->rewound = rewound && !err;
+	if (krip && !err)
+		k->lrip = regs->rip;
 	return err;
 }
 
@@ -510,19 +511,22 @@ static void consume(pid_t tid, int *status)
 }
 
 /*
- * k stopped on an int3 of ours (a probe's, the trampoline), the stop not
- * yet consumed: what the kernel holds for k goes back onto
- * the int3 before it is. Were the tracer to die before resuming k, the
- * kernel would let k go without the SIGTRAP of a consumed stop, past the
- * int3, in the middle of an instruction; back on the int3, k traps again
- * into the lifeline (lifeline.c). k->rewound keeps what the tracer sees
- * as the trap left it (task_getregs()) until its registers are written.
+ * k stopped on an int3 of ours (a probe's in the program's code, or the
+ * trampoline), the stop not yet taken: what the kernel holds for k is
+ * made safe to run without us before it is. Were the tracer to die before
+ * resuming k, the kernel would let k go without the SIGTRAP of a taken
+ * stop, past the int3, in the middle of an instruction. k goes back onto
+ * the int3 (it traps again, into the lifeline, lifeline.c), or, for a
+ * plain relocated instruction, straight onto its slot, where the hit's
+ * own register write would put it anyway (so it costs no write more).
+ * k->lrip keeps what the tracer sees (task_getregs()) until its registers
+ * are written. A detour's int3 needs none: past it are its copies.
  */
-static void rewind_for_lifeline(struct task *k)
+static void move_for_lifeline(struct task *k)
 {
 	struct proc *mm = proc_mm(k->proc);
+	uint64_t at, to;
 	struct bp *b;
-	uint64_t at;
 	long rip;
 
 	if (!lifeline_handler(mm))
@@ -535,12 +539,16 @@ static void rewind_for_lifeline(struct task *k)
 	k->regs_valid = false;
 	at = (uint64_t)rip - 1;
 	b = bp_lookup(&mm->bps, at);
-	/* a detour's int3 needs none: past it are its copies, which run on by themselves */
-	if (!(b && !b->retired) && at != proc_trampoline(k->proc))
+	if (b && !b->retired)
+		to = b->slot && !b->internal && !b->site->npost &&
+		     b->site->plan.kind == ARCH_RELOCATE ? b->slot : at;
+	else if (at == proc_trampoline(k->proc))
+		to = at;
+	else
 		return;
 	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)offsetof(struct user_regs_struct, rip),
-		   (void *)at) == 0)
-		k->rewound = true;
+		   (void *)to) == 0)
+		k->lrip = (uint64_t)rip;
 }
 
 /*
@@ -574,7 +582,7 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 		task_stopped(k);
 		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && !(status >> 16) &&
 		    k->state != TASK_STEPPING)
-			rewind_for_lifeline(k);
+			move_for_lifeline(k);
 	}
 	consume(tid, &status);
 	if (tid == t->waker) {
