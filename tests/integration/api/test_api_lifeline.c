@@ -339,6 +339,12 @@ static void test_detach_and_own_int3(void **state)
 		assert_non_null(uprobe_add(t, g_target, "ll_outer", 0, &o));
 	}
 	assert_int_equal(uprobe_tracer_run(t), 0);
+	/*
+	 * Every call of its 4 threads, seen by both probes on ll_outer (the
+	 * first run's stays with the tracer); none in the first run, which
+	 * ran only after the detach.
+	 */
+	assert_int_equal(hits, 2 * 4 * 2000);
 	st = uprobe_tracer_exit_status(t, pid);
 	assert_true(st >= 0 && WIFSIGNALED(st) && WTERMSIG(st) == SIGTRAP);
 	uprobe_tracer_free(t);
