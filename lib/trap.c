@@ -220,6 +220,7 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	memset(b, 0, sizeof(*b));
 	k->state = TASK_STOPPED;
 	k->stop_sig = SIGTRAP; /* a step trap is a signal-delivery-stop: held signals ride on it */
+	lifeline_trap_seen(t, k, true);
 	resume_or_hold(t, k);
 }
 
@@ -284,6 +285,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 				resume_or_hold(t, k);
 			return;
 		}
+		lifeline_trap_seen(t, k, false);
 		/* a return-probed call returns (also while the tracer holds threads) */
 		ret_trampoline_hit(t, k);
 		if (k->state == TASK_RUNNING)
@@ -327,6 +329,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		return;
 	}
 	if (b) {
+		lifeline_trap_seen(t, k, false);
 		if (k->want_stop) {
 			/* Rewound: it hits again once released, and runs its handlers then. */
 			k->regs.rip = addr;
