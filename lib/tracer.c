@@ -1103,7 +1103,7 @@ static const char *no_override_why(const struct uprobe_hit *h)
 	if (h->probe->nostop)
 		return "a no-stop probe";
 	if (!h->probe->site->func_entry)
-		return "a probe that is not at a function's first instruction";
+		return "a probe that is not at the first instruction of a called function";
 	return NULL;
 }
 
