@@ -257,6 +257,9 @@ struct at_entry {
 
 struct retrec {
 	long every;
+	/* a tail-called function returns to where its caller (outer) was to return */
+	const struct retrec *outer;
+	uint64_t last_ra; /* [rsp] at the latest entry (one thread) */
 	uint64_t entries, rets, bad;
 	char why[160];
 };
@@ -279,6 +282,7 @@ static int on_ret_entry(struct uprobe_hit *h, void *data)
 	e->rsp = uprobe_hit_regs(h)->rsp;
 	if (uprobe_hit_read(h, e->rsp, &e->ra, 8) != 8)
 		ret_bad(r, "read [rsp]", 0, 1);
+	r->last_ra = e->ra;
 	return 0;
 }
 
@@ -301,8 +305,8 @@ static int on_ret(struct uprobe_hit *h, void *data)
 	}
 	if (regs->rsp != e->rsp + 8)
 		ret_bad(r, "rsp", regs->rsp, e->rsp + 8);
-	if (regs->rip != e->ra)
-		ret_bad(r, "rip", regs->rip, e->ra);
+	if (regs->rip != (r->outer ? r->outer->last_ra : e->ra))
+		ret_bad(r, "rip", regs->rip, r->outer ? r->outer->last_ra : e->ra);
 	return 0;
 }
 
@@ -346,6 +350,43 @@ static void test_retprobe_after(void **state)
 static void test_retprobe_before_threads(void **state)
 {
 	with_retprobe(*state, true, "3", 3);
+}
+
+/*
+ * fail_outer tail-calls fail_calc, both return-probed: fail_calc's call
+ * shares fail_outer's return address, and an overridden fail_calc
+ * returns for both, each return handler seeing the value.
+ */
+static void test_retprobe_tail_call(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_fail, CALLS_S, "1", "outer", NULL };
+	struct inj calc = { .every = 6, .neg = true };
+	struct retrec ro = { .every = 6 }, rc = { .every = 6, .outer = &ro };
+	UPROBE_OPTS(uprobe_opts, oo, .handler = on_ret_entry, .ret_handler = on_ret, .data = &ro,
+		    .data_size = sizeof(struct at_entry));
+	UPROBE_OPTS(uprobe_opts, oc, .handler = on_ret_entry, .ret_handler = on_ret, .data = &rc,
+		    .data_size = sizeof(struct at_entry));
+	struct uprobe *po, *pc;
+	pid_t pid = spawn_or_fail(c, argv);
+
+	po = add_or_fail(c, g_fail, "fail_outer", 0, &oo);
+	pc = add_or_fail(c, g_fail, "fail_calc", 0, &oc);
+	add_probe(c, g_fail, "fail_calc", 0, on_inject, &calc);
+	g_calc_every = 6;
+	run_expect(c, pid, expected_fates(1));
+	check_inj(&calc, CALLS / 6);
+	for (struct retrec *r = &ro; r; r = r == &ro ? &rc : NULL) {
+		if (r->bad) {
+			print_error("%s: %llu bad, first: %s\n", r == &ro ? "outer" : "calc",
+				    (unsigned long long)r->bad, r->why);
+			fail();
+		}
+		assert_int_equal(r->entries, CALLS);
+		assert_int_equal(r->rets, CALLS);
+	}
+	assert_int_equal(uprobe_missed(po), 0);
+	assert_int_equal(uprobe_missed(pc), 0);
 }
 
 /* ---- several probes on the instruction ---- */
@@ -519,7 +560,8 @@ int main(int argc, char **argv)
 		T(test_expected_untraced),	T(test_every_nth_int3),
 		T(test_every_nth_detour),	T(test_libc_malloc),
 		T(test_threads),		T(test_retprobe_after),
-		T(test_retprobe_before_threads), T(test_later_handlers_run),
+		T(test_retprobe_before_threads), T(test_retprobe_tail_call),
+		T(test_later_handlers_run),
 		T(test_file_offset_entry),	T(test_refuse_mid_function),
 		T(test_refuse_return_handler),	T(test_refuse_post_handler),
 		T(test_refuse_nostop),

@@ -5,7 +5,7 @@
  * not what the function computes, so a test can check exactly which calls
  * failed, with what value, and that nothing else changed.
  *
- *   api_fail CALLS [THREADS]
+ *   api_fail CALLS [THREADS [outer]]
  *
  * Each thread t (0-based) calls fail_calc(t * 100000 + i) for i in
  * 0..CALLS-1 (fail_calc(x) = 3x + 1, counting its body's runs), then
@@ -15,6 +15,8 @@
  * "malloc_null t=T i=I", then per thread "thread t=T calc_sum=S leaf_sum=S
  * calc_ok=N" (sums over the calls that did not fail), then
  * "calc_body=N" (runs of fail_calc's body, all threads) and "done=1".
+ * With "outer", fail_calc is reached through fail_outer, which tail-calls
+ * it (jmp, not call): both return to fail_outer's caller at once.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -46,6 +48,15 @@ __attribute__((noinline)) long fail_calc(long x)
 
 /* Called through a volatile pointer: the compiler can neither inline nor fold the calls. */
 static long (*volatile g_calc)(long) = fail_calc;
+
+/* A tail call: its return address is its caller's, and fail_calc returns for both. */
+__attribute__((noinline)) long fail_outer(long x)
+{
+	return g_calc(x);
+}
+
+static long (*volatile g_outer)(long) = fail_outer;
+static int g_use_outer;
 static long (*volatile g_leaf)(long) = fail_leaf;
 static void *(*volatile g_malloc)(size_t) = malloc;
 
@@ -64,7 +75,7 @@ static void *run(void *arg)
 	if (!f)
 		abort();
 	for (long i = 0; i < g_calls; i++) {
-		long x = th->t * 100000 + i, r = g_calc(x);
+		long x = th->t * 100000 + i, r = g_use_outer ? g_outer(x) : g_calc(x);
 
 		if (r != 3 * x + 1) {
 			fprintf(f, "calc_fail t=%ld i=%ld ret=%ld\n", th->t, i, r);
@@ -104,6 +115,7 @@ int main(int argc, char **argv)
 	long n = argc > 2 ? atol(argv[2]) : 1;
 
 	g_calls = argc > 1 ? atol(argv[1]) : 100;
+	g_use_outer = argc > 3 && !strcmp(argv[3], "outer");
 	if (n < 1 || n > MAX_THREADS || g_calls < 1)
 		return 2;
 	for (long i = 0; i < n; i++) {
