@@ -98,8 +98,8 @@ static void override_return(struct uprobe_tracer *t, struct task *k, struct ret_
 	if (ri)
 		ret_commit(t, k, ri);
 	if (mem_read(k->proc, rsp, &ra, sizeof(ra)) < 0) {
-		/* checked readable in the handler: the process is going away */
-		pr_warn("tid %d: cannot read the return address at 0x%llx: the call runs",
+		/* read in the handler a moment ago: only a process going away gets here */
+		pr_warn("tid %d: cannot read the return address at 0x%llx to override the call",
 			k->tid, (unsigned long long)rsp);
 		task_setregs(k);
 		task_resume(k);
