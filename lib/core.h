@@ -36,6 +36,8 @@ struct site {
 	 */
 	bool kernel;
 	bool twice;             /* the entry of a function that may return twice (setjmp, vfork) */
+	/* a function's first instruction, where [rsp] is the return address (override_return) */
+	bool func_entry;
 	struct site *hnext;     /* hash chain, for lookup */
 	struct uprobe *one;     /* the probes array of a site with a single probe */
 };
@@ -465,6 +467,9 @@ struct uprobe_hit {
 	bool is_return;
 	bool is_post;
 	bool is_async;             /* from the hit ring: proc, tid and regs say whose */
+	bool is_fault;             /* in a fault handler */
+	bool override;             /* uprobe_hit_override_return() was called: return at once */
+	uint64_t override_value;
 	uint64_t time_ns;          /* when it happened (CLOCK_MONOTONIC); 0: now */
 	struct proc *proc;
 	pid_t tid;
