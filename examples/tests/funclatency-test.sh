@@ -180,6 +180,8 @@ field()
 # status is ours.
 t_counts()
 {
+	local ns
+
 	run "$FL" lattarget:work_fast lattarget:work_sleep u:lattarget:work_mid lattarget:worker \
 		lattarget:other lattarget:work_never -- "$TGT" run 3
 	expect_rc 3
@@ -187,15 +189,17 @@ t_counts()
 	expect_eq "$(head -n 1 "$tmp/out")" "Tracing 6 functions. Ctrl-C to end." "first line"
 	summary "$tmp/out" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
 	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum" | tr '\n' ' ')" \
-		"lattarget:work_fast 100 lattarget:work_sleep 10 u:lattarget:work_mid 5 lattarget:worker 7 lattarget:other 3 lattarget:work_never 0 " \
-		"labels and counts"
-	grep -Eq '^lattarget:work_fast  count 100  avg [0-9]+ns  p50 [0-9]+ns  p99 [0-9]+ns  min [0-9]+ns  max [0-9]+ns$' \
+		"lattarget:work_fast 100 lattarget:work_sleep 10 u:lattarget:work_mid 5 \
+lattarget:worker 7 lattarget:other 3 lattarget:work_never 0 " "labels and counts"
+	ns='[0-9]+ns'
+	grep -Eq "^lattarget:work_fast  count 100  avg $ns  p50 $ns  p99 $ns  min $ns  max $ns\$" \
 		"$tmp/out" || fail "summary line: $(grep '^lattarget:work_fast' "$tmp/out")"
 	expect_eq "$(field lattarget:work_sleep 3)" nsecs "default unit"
 	# a 2 ms sleep lasts at least 2 ms
 	[ "$(field lattarget:work_sleep 8 | tr -d ns)" -ge 2000000 ] ||
 		fail "work_sleep min below 2 ms: $(grep '^lattarget:work_sleep' "$tmp/out")"
-	grep -q '^lattarget:work_never  count 0$' "$tmp/out" || fail "work_never: not shown as never called"
+	grep -q '^lattarget:work_never  count 0$' "$tmp/out" ||
+		fail "work_never: not shown as never called"
 
 	# a command killed by a signal: 128 + N, as a shell says; its kill() never returned
 	run "$FL" libc:kill -- sh -c 'kill -USR1 $$'
@@ -220,7 +224,8 @@ t_units()
 	# a loaded machine may hold a call past 4 ms; most are in [2, 4)
 	n=$(awk '/^lattarget:work_sleep /,/^$/' "$tmp/out" | awk '$1 == 2 && $3 == 3 { print $5 }')
 	[ "${n:-0}" -ge 7 ] || fail "only ${n:-0} of 10 work_sleep calls in the 2 ms bucket"
-	grep -Eq '^lattarget:work_sleep  count 10  avg [0-9]+\.[0-9]{3}ms  p50 2\.[0-9]{3}ms ' "$tmp/out" ||
+	grep -Eq '^lattarget:work_sleep  count 10  avg [0-9]+\.[0-9]{3}ms  p50 2\.[0-9]{3}ms ' \
+		"$tmp/out" ||
 		fail "work_sleep -m summary: $(grep '^lattarget:work_sleep' "$tmp/out")"
 	expect_eq "$(field lattarget:work_fast 4)-$(field lattarget:work_fast 5)" 0-1 \
 		"work_fast's fullest -m bucket"

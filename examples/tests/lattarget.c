@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Tracee of uprobe-funclatency's tests: functions called a known number of times, known durations. */
+/* Tracee of uprobe-funclatency's tests: known numbers of calls, known durations. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
