@@ -47,6 +47,7 @@ static struct {
 	unsigned interval;
 	int verbose;
 	pid_t pid;
+	const char *out_path;
 } opt = { .unit = UPROBE_UNIT_NS };
 
 /* each allocated alone: its address is the handler's data */
@@ -55,6 +56,8 @@ static size_t nfuncs, funcs_cap;
 static struct func_spec *specs;
 static size_t nspecs;
 
+/* stdout, or -o FILE */
+static FILE *out;
 static struct uprobe_tracer *tracer;
 static volatile sig_atomic_t stop_requested;
 static sigset_t orig_mask, orig_ignored;
@@ -85,6 +88,7 @@ static void usage(FILE *fp)
 		"  -u, --microseconds      histogram in microseconds (default nanoseconds)\n"
 		"  -m, --milliseconds      histogram in milliseconds\n"
 		"  -i, --interval N        print and reset the histograms every N seconds (1-86400)\n"
+		"  -o, --output FILE       write the histograms to FILE (the command keeps stdout)\n"
 		"  -v, --verbose           list every refused wildcard match, show libuprobe's messages\n"
 		"  -h, --help              this text\n"
 		"\n"
@@ -276,20 +280,20 @@ static char *ns_path(pid_t pid, const char *path)
 {
 	char a[64], b[64], link[64];
 	ssize_t n, m;
-	char *out;
+	char *res;
 
 	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
 	n = readlink(link, a, sizeof(a));
 	m = readlink("/proc/self/ns/mnt", b, sizeof(b));
 	if (path[0] != '/' || n <= 0 || m <= 0 || (n == m && !memcmp(a, b, (size_t)n)))
 		return strdup(path);
-	if (asprintf(&out, "/proc/%d/root%s", (int)pid, path) < 0)
+	if (asprintf(&res, "/proc/%d/root%s", (int)pid, path) < 0)
 		return NULL;
-	if (access(out, F_OK) && !access(path, F_OK)) {
-		free(out);
+	if (access(res, F_OK) && !access(path, F_OK)) {
+		free(res);
 		return strdup(path);
 	}
-	return out;
+	return res;
 }
 
 /*
@@ -483,13 +487,13 @@ static void print_dur(const char *name, uint64_t ns)
 {
 	switch (opt.unit) {
 	case UPROBE_UNIT_US:
-		printf("  %s %" PRIu64 ".%03" PRIu64 "us", name, ns / 1000, ns % 1000);
+		fprintf(out, "  %s %" PRIu64 ".%03" PRIu64 "us", name, ns / 1000, ns % 1000);
 		break;
 	case UPROBE_UNIT_MS:
-		printf("  %s %" PRIu64 ".%03" PRIu64 "ms", name, ns / 1000000, ns / 1000 % 1000);
+		fprintf(out, "  %s %" PRIu64 ".%03" PRIu64 "ms", name, ns / 1000000, ns / 1000 % 1000);
 		break;
 	default:
-		printf("  %s %" PRIu64 "ns", name, ns);
+		fprintf(out, "  %s %" PRIu64 "ns", name, ns);
 	}
 }
 
@@ -506,8 +510,8 @@ static void print_funcs(void)
 
 		if (f->from_wildcard && !count && !missed)
 			continue;
-		fput_text(stdout, f->label);
-		printf("  count %" PRIu64, count);
+		fput_text(out, f->label);
+		fprintf(out, "  count %" PRIu64, count);
 		if (count) {
 			print_dur("avg", uprobe_hist_mean(f->h));
 			print_dur("p50", uprobe_hist_percentile(f->h, 50));
@@ -516,10 +520,10 @@ static void print_funcs(void)
 			print_dur("max", uprobe_hist_max(f->h));
 		}
 		if (missed)
-			printf("  missed %" PRIu64, missed);
-		putchar('\n');
-		uprobe_hist_print(f->h, stdout, UPROBE_HIST_BCC);
-		putchar('\n');
+			fprintf(out, "  missed %" PRIu64, missed);
+		fputc('\n', out);
+		uprobe_hist_print(f->h, out, UPROBE_HIST_BCC);
+		fputc('\n', out);
 		f->missed_shown += missed;
 		uprobe_hist_reset(f->h);
 	}
@@ -527,7 +531,7 @@ static void print_funcs(void)
 		errline("out of memory: %" PRIu64 " calls left out of the histograms", lost);
 		lost = 0;
 	}
-	fflush(stdout);
+	fflush(out);
 }
 
 /* ---- -i: printing from the tracer's thread every N seconds ---- */
@@ -543,7 +547,7 @@ static int print_interval(struct uprobe_tracer *t, void *arg)
 	struct tm tm;
 
 	strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime_r(&now, &tm));
-	printf("%s\n", stamp);
+	fprintf(out, "%s\n", stamp);
 	print_funcs();
 	return 0;
 }
@@ -686,6 +690,7 @@ static void parse_options(int argc, char **argv, int dashdash)
 		{ "microseconds", no_argument, NULL, 'u' },
 		{ "milliseconds", no_argument, NULL, 'm' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -693,7 +698,7 @@ static void parse_options(int argc, char **argv, int dashdash)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:umi:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:umi:o:vh", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -713,6 +718,9 @@ static void parse_options(int argc, char **argv, int dashdash)
 				usage_error("bad interval '%s' (expected 1 to %d seconds)", optarg,
 					    INTERVAL_MAX);
 			opt.interval = (unsigned)v;
+			break;
+		case 'o':
+			opt.out_path = optarg;
 			break;
 		case 'v':
 			opt.verbose++;
@@ -825,6 +833,15 @@ int main(int argc, char **argv)
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
+	out = stdout;
+	if (opt.out_path) {
+		/* close-on-exec: the traced command must not inherit it */
+		out = fopen(opt.out_path, "we");
+		if (!out) {
+			errline("%s: %s", opt.out_path, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+	}
 	uprobe_set_print(print_fn);
 	tracer = uprobe_tracer_new();
 	if (!tracer) {
@@ -839,8 +856,8 @@ int main(int argc, char **argv)
 	}
 	if (add_funcs(target))
 		return give_up(command ? target : 0);
-	printf("Tracing %zu function%s. Ctrl-C to end.\n", nfuncs, nfuncs == 1 ? "" : "s");
-	fflush(stdout);
+	fprintf(out, "Tracing %zu function%s. Ctrl-C to end.\n", nfuncs, nfuncs == 1 ? "" : "s");
+	fflush(out);
 
 	if (opt.interval) {
 		err = ticker_start(&tick);
@@ -870,8 +887,8 @@ int main(int argc, char **argv)
 		print_interval(tracer, NULL);
 	else
 		print_funcs();
-	if (ferror(stdout) || fflush(stdout)) {
-		errline("stdout: %s", strerror(errno));
+	if (ferror(out) || fflush(out) || (out != stdout && fclose(out))) {
+		errline("%s: %s", opt.out_path ? opt.out_path : "stdout", strerror(errno ? errno : EIO));
 		err = err < 0 ? err : -EIO;
 	}
 	code = err < 0 ? EXIT_RUNTIME : 0;

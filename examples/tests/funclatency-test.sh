@@ -201,6 +201,17 @@ lattarget:worker 7 lattarget:other 3 lattarget:work_never 0 " "labels and counts
 	grep -q '^lattarget:work_never  count 0$' "$tmp/out" ||
 		fail "work_never: not shown as never called"
 
+	# -o: the histograms in a file, stdout left to the command
+	run "$FL" -o "$tmp/h" "$TGT:work_fast" -- sh -c "echo from-the-command; exec '$TGT' run 0"
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/out")" from-the-command "stdout with -o"
+	summary "$tmp/h" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum")" "$TGT:work_fast 100" "-o file"
+	run "$FL" -o "$tmp/no/such/dir" lattarget:work_fast -- "$TGT" run 0
+	expect_rc 1
+	one_error_line "$tmp/no/such/dir"
+
 	# a command killed by a signal: 128 + N, as a shell says; its kill() never returned
 	run "$FL" libc:kill -- sh -c 'kill -USR1 $$'
 	[ "$rc" -eq $((128 + 10)) ] || fail "killed command: exit status $rc"
