@@ -45,6 +45,7 @@ struct func {
 static struct {
 	enum uprobe_unit unit;
 	unsigned interval;
+	bool follow;
 	int verbose;
 	pid_t pid;
 	const char *out_path;
@@ -89,6 +90,8 @@ static void usage(FILE *fp)
 		"  -m, --milliseconds      histogram in milliseconds\n"
 		"  -i, --interval N        print and reset the histograms every N seconds (1-86400)\n"
 		"  -o, --output FILE       write the histograms to FILE (the command keeps stdout)\n"
+		"  -f, --follow-forks      time the calls of the processes it forks too (a shell's\n"
+		"                          commands); they are not traced otherwise\n"
 		"  -v, --verbose           list every refused wildcard match, show libuprobe's messages\n"
 		"  -h, --help              this text\n"
 		"\n"
@@ -691,6 +694,7 @@ static void parse_options(int argc, char **argv, int dashdash)
 		{ "milliseconds", no_argument, NULL, 'm' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "output", required_argument, NULL, 'o' },
+		{ "follow-forks", no_argument, NULL, 'f' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{}
@@ -698,7 +702,7 @@ static void parse_options(int argc, char **argv, int dashdash)
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:umi:o:vh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:umi:o:fvh", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -721,6 +725,9 @@ static void parse_options(int argc, char **argv, int dashdash)
 			break;
 		case 'o':
 			opt.out_path = optarg;
+			break;
+		case 'f':
+			opt.follow = true;
 			break;
 		case 'v':
 			opt.verbose++;
@@ -849,6 +856,8 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 	save_signal_state();
+	if (opt.follow)
+		uprobe_tracer_follow_forks(tracer, true);
 	target = start(command, &code);
 	if (target < 0) {
 		uprobe_tracer_free(tracer);

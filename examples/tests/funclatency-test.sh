@@ -212,6 +212,17 @@ lattarget:worker 7 lattarget:other 3 lattarget:work_never 0 " "labels and counts
 	expect_rc 1
 	one_error_line "$tmp/no/such/dir"
 
+	# -f: the calls of a shell's children (each forked); without it, none
+	run "$FL" -f "$TGT:work_mid" -- sh -c "'$TGT' run 0; '$TGT' run 4"
+	expect_rc 4
+	no_stderr
+	summary "$tmp/out" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum")" "$TGT:work_mid 10" "-f count"
+	run "$FL" "$TGT:work_mid" -- sh -c "'$TGT' run 0; '$TGT' run 4"
+	expect_rc 4
+	summary "$tmp/out" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum")" "$TGT:work_mid 0" "count without -f"
+
 	# a command killed by a signal: 128 + N, as a shell says; its kill() never returned
 	run "$FL" libc:kill -- sh -c 'kill -USR1 $$'
 	[ "$rc" -eq $((128 + 10)) ] || fail "killed command: exit status $rc"
