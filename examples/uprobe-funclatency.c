@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* uprobe-funclatency: a latency histogram per function of a traced process, on the public API. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -40,6 +42,8 @@ struct func {
 	bool from_wildcard; /* left out when never called: libc:* names thousands */
 	struct uprobe_hist *h;
 	uint64_t missed_shown; /* -i: missed calls already reported in an earlier interval */
+	/* the FUNC of a library no traced process mapped yet (placed when one loads it) */
+	const char *pending_spec;
 };
 
 static struct {
@@ -82,7 +86,9 @@ static void usage(FILE *fp)
 		"                      process maps (\"libc\", the executable's basename); SYMBOL may\n"
 		"                      hold '*', '?' and '[...]': every matching function is timed,\n"
 		"                      those the library refuses are skipped with a warning, and\n"
-		"                      those never called are left out of the output\n"
+		"                      those never called are left out of the output. A library\n"
+		"                      no traced process maps yet (a dlopen to come) is found as\n"
+		"                      the dynamic linker would find it, and waited for\n"
 		"\n"
 		"options:\n"
 		"  -p, --pid PID           attach to a running process until it exits\n"
@@ -236,7 +242,8 @@ static int on_return(struct uprobe_hit *hit, void *data)
 }
 
 /* Times one function; 0 or -errno (the library's message in uprobe_tracer_errmsg()). */
-static int add_func(const char *binary, const char *symbol, char *label, bool from_wildcard)
+static int add_func(const char *binary, const char *symbol, char *label, bool from_wildcard,
+		    const char *pending_spec)
 {
 	struct func *f;
 
@@ -259,8 +266,10 @@ static int add_func(const char *binary, const char *symbol, char *label, bool fr
 	}
 	f->label = label;
 	f->from_wildcard = from_wildcard;
+	f->pending_spec = pending_spec;
 	{
-		UPROBE_OPTS(uprobe_opts, uo, .ret_handler = on_return, .data = f);
+		UPROBE_OPTS(uprobe_opts, uo, .ret_handler = on_return, .data = f,
+			    .pending = pending_spec != NULL);
 
 		errno = 0;
 		f->up = uprobe_add(tracer, binary, symbol, 0, &uo);
@@ -333,6 +342,70 @@ static char *resolve_binary(pid_t pid, const char *name)
 	return found;
 }
 
+/* "libc" and "libc.so" name "libc.so.6"; "libm" names "libm.so.6" (as the library matches). */
+static bool lib_name_matches(const char *want, const char *base)
+{
+	size_t n = strlen(want);
+
+	if (!strcmp(base, want))
+		return true;
+	if (strncmp(base, want, n))
+		return false;
+	if (n > 3 && !strcmp(want + n - 3, ".so"))
+		return base[n] == '.';
+	return !strncmp(base + n, ".so", 3) && (base[n + 3] == '.' || !base[n + 3]);
+}
+
+/*
+ * A library name no traced process maps (yet): the file the dynamic linker
+ * would load for it, found as it finds it, in ld.so.cache (through
+ * `ldconfig -p`), then in the standard directories. NULL when there is none.
+ */
+static char *loader_lookup(const char *name)
+{
+	static const char *const dirs[] = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
+					    "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
+	char *line = NULL, *found = NULL;
+	size_t cap = 0;
+	FILE *fp = popen("ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null", "re");
+
+	while (fp && !found && getline(&line, &cap, fp) > 0) {
+		/* "\tlibm.so.6 (libc6,x86-64, OS ABI: Linux 3.2.0) => /lib/x86_64-linux-gnu/libm.so.6" */
+		char *soname = line + strspn(line, " \t"), *arrow = strstr(line, " => ");
+		size_t len = strcspn(soname, " ");
+		char *path;
+
+		if (!arrow || !strstr(line, "x86-64"))
+			continue;
+		soname[len] = '\0';
+		path = arrow + 4;
+		path[strcspn(path, "\n")] = '\0';
+		if (lib_name_matches(name, soname) && access(path, R_OK) == 0)
+			found = strdup(path);
+	}
+	free(line);
+	if (fp)
+		pclose(fp);
+	for (size_t i = 0; !found && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+
+		while (d && !found && (de = readdir(d))) {
+			char path[PATH_MAX];
+			struct stat st;
+
+			if (!lib_name_matches(name, de->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
+			if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+				found = strdup(path);
+		}
+		if (d)
+			closedir(d);
+	}
+	return found;
+}
+
 struct name_list {
 	char **v;
 	size_t n, cap;
@@ -397,12 +470,18 @@ static int add_wildcard(const struct func_spec *fs, pid_t pid)
 	struct name_list l = {};
 	size_t added = 0, skipped = 0, w = 0;
 	char *path = resolve_binary(pid, fs->binary);
+	const char *pending = NULL;
 	int ret = -1, err;
 
 	if (!path) {
-		errline("%s: no file named '%s' is mapped by the traced process", fs->text,
-			fs->binary);
-		return -1;
+		/* a library no traced process maps yet: its functions from the file it would be */
+		path = loader_lookup(fs->binary);
+		if (!path) {
+			errline("%s: '%s': no traced process maps it, and no such library in "
+				"ld.so.cache or the standard directories", fs->text, fs->binary);
+			return -1;
+		}
+		pending = fs->text;
 	}
 	lib_warned[0] = '\0';
 	err = uprobe_symbols(path, fs->symbol, collect_name, &l);
@@ -422,11 +501,11 @@ static int add_wildcard(const struct func_spec *fs, pid_t pid)
 	for (size_t i = 0; i < l.n; i++) {
 		char *label;
 
-		if (asprintf(&label, "%s:%s", path, l.v[i]) < 0) {
+		if (asprintf(&label, "%s:%s", pending ? fs->binary : path, l.v[i]) < 0) {
 			errline("out of memory");
 			goto out;
 		}
-		err = add_func(path, l.v[i], label, true);
+		err = add_func(pending ? fs->binary : path, l.v[i], label, true, pending);
 		if (!err) {
 			added++;
 			continue;
@@ -466,6 +545,7 @@ static int add_funcs(pid_t pid)
 	lib_quiet = true;
 	for (size_t i = 0; i < nspecs && !ret && !stop_requested; i++) {
 		const struct func_spec *fs = &specs[i];
+		char *path = NULL, *lib = NULL;
 		int err;
 
 		lib_warned[0] = '\0';
@@ -473,7 +553,13 @@ static int add_funcs(pid_t pid)
 			ret = add_wildcard(fs, pid);
 			continue;
 		}
-		err = add_func(fs->binary, fs->symbol, (char *)fs->text, false);
+		/* a library no traced process maps yet, that the dynamic linker would find */
+		if (!strchr(fs->binary, '/') && !(path = resolve_binary(pid, fs->binary)))
+			lib = loader_lookup(fs->binary);
+		err = add_func(fs->binary, fs->symbol, (char *)fs->text, false,
+			       lib ? fs->text : NULL);
+		free(path);
+		free(lib);
 		if (err) {
 			errline("%s: %s", fs->text, lib_error(err));
 			ret = -1;
@@ -535,6 +621,28 @@ static void print_funcs(void)
 		lost = 0;
 	}
 	fflush(out);
+}
+
+/*
+ * Functions of a library no traced process had mapped when they were added
+ * wait for one that loads it: once per FUNC, those whose library never came.
+ * Not an error.
+ */
+static void report_never_loaded(void)
+{
+	for (size_t i = 0; i < nfuncs; i++) {
+		const char *spec = funcs[i]->pending_spec;
+		bool seen = false, placed = false;
+
+		if (!spec)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = funcs[j]->pending_spec == spec;
+		for (size_t j = i; j < nfuncs && !placed; j++)
+			placed = funcs[j]->pending_spec == spec && uprobe_binary_path(funcs[j]->up);
+		if (!seen && !placed)
+			errline("%s: never loaded", spec);
+	}
 }
 
 /* ---- -i: printing from the tracer's thread every N seconds ---- */
@@ -896,6 +1004,7 @@ int main(int argc, char **argv)
 		print_interval(tracer, NULL);
 	else
 		print_funcs();
+	report_never_loaded();
 	if (ferror(out) || fflush(out) || (out != stdout && fclose(out))) {
 		errline("%s: %s", opt.out_path ? opt.out_path : "stdout", strerror(errno ? errno : EIO));
 		err = err < 0 ? err : -EIO;

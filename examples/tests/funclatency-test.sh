@@ -293,6 +293,31 @@ t_wildcard()
 	one_error_line "no function matches 'zz*'"
 }
 
+# A library the process loads later (dlopen): its functions wait for it, wildcards too, from
+# the file the dynamic linker would load; a library never loaded is said once, not an error.
+t_dlopen()
+{
+	run "$FL" libm:cbrt 'libm:hypo?' 'libm:cbrt?' -- "$TGT" dlopen 3
+	expect_rc 3
+	no_stderr
+	summary "$tmp/out" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	# hypot has two versions: one function, timed once
+	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum" | tr '\n' ' ')" \
+		"libm:cbrt 12 libm:hypot 4 " "dlopen'ed functions"
+	grep -q '^Tracing [1-9][0-9]* functions' "$tmp/out" || fail "$(head -n 1 "$tmp/out")"
+
+	run "$FL" libm:cbrt lattarget:work_fast -- "$TGT" run 0
+	expect_rc 0
+	one_error_line "libm:cbrt: never loaded"
+	grep -q '^libm:cbrt  count 0$' "$tmp/out" || fail "libm:cbrt: $(cat "$tmp/out")"
+	run "$FL" libnosuchlibrary:foo -- "$TGT" run 0
+	expect_rc 1
+	one_error_line "libnosuchlibrary"
+	run "$FL" 'libnosuchlibrary:f*' -- "$TGT" run 0
+	expect_rc 1
+	one_error_line "libnosuchlibrary"
+}
+
 # -p: attach to a running lattarget, time its calls until it exits; it keeps its status.
 t_attach()
 {
@@ -395,7 +420,7 @@ t_usage()
 }
 
 case "$CASE" in
-counts | units | wildcard | attach | interval | usage)
+counts | units | wildcard | dlopen | attach | interval | usage)
 	"t_$CASE"
 	;;
 *)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee of uprobe-funclatency's tests: known numbers of calls, known durations. */
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 #include <unistd.h>
 
 /*
- * usage: lattarget run STATUS | wait FILE [FILE2] STATUS
+ * usage: lattarget run STATUS | wait FILE [FILE2] STATUS | dlopen STATUS
  *
  * run: work_fast() 100 times (returns at once), work_sleep() 10 times
  *   (sleeps 2 ms), work_mid() 5 times, worker() 7 times and other() 3
@@ -17,6 +18,8 @@
  * wait: first waits (at most 60 s) until FILE exists, so that a tracer can
  *   attach to a process that runs; then as run. With FILE2, it then waits
  *   for FILE2 and makes the calls of run a second time.
+ * dlopen: loads libm.so.6 (which it does not link) and calls its cbrt() 12
+ *   times and hypot() 4 times.
  * The functions are global and never inlined so that lattarget:NAME names them.
  */
 
@@ -90,8 +93,23 @@ int main(int argc, char **argv)
 		}
 		return atoi(argv[argc - 1]);
 	}
+	if (argc == 3 && !strcmp(argv[1], "dlopen")) {
+		void *m = dlopen("libm.so.6", RTLD_NOW);
+		double (*cbrt_fn)(double), (*hypot_fn)(double, double);
+
+		if (!m || !(cbrt_fn = (double (*)(double))dlsym(m, "cbrt")) ||
+		    !(hypot_fn = (double (*)(double, double))dlsym(m, "hypot"))) {
+			fprintf(stderr, "lattarget: %s\n", dlerror());
+			return 2;
+		}
+		for (int i = 0; i < 12; i++)
+			sink += (unsigned long)cbrt_fn(i * 27.0);
+		for (int i = 0; i < 4; i++)
+			sink += (unsigned long)hypot_fn(3.0, 4.0 * i);
+		return atoi(argv[2]);
+	}
 	if (argc == 99)
 		work_never();
-	fprintf(stderr, "usage: lattarget run STATUS | wait FILE [FILE2] STATUS\n");
+	fprintf(stderr, "usage: lattarget run STATUS | wait FILE [FILE2] STATUS | dlopen STATUS\n");
 	return 2;
 }
