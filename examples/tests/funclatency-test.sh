@@ -245,8 +245,8 @@ t_units()
 	expect_eq "$(field lattarget:work_sleep 6)" 2 "work_sleep's first -m bucket"
 	# a loaded machine may hold a call past 4 ms; most are in [2, 4)
 	n=$(awk '/^lattarget:work_sleep /,/^$/' "$tmp/out" | awk '$1 == 2 && $3 == 3 { print $5 }')
-	[ "${n:-0}" -ge 7 ] || fail "only ${n:-0} of 10 work_sleep calls in the 2 ms bucket"
-	grep -Eq '^lattarget:work_sleep  count 10  avg [0-9]+\.[0-9]{3}ms  p50 2\.[0-9]{3}ms ' \
+	[ "${n:-0}" -ge 6 ] || fail "only ${n:-0} of 10 work_sleep calls in the 2 ms bucket"
+	grep -Eq '^lattarget:work_sleep  count 10  avg [0-9]+\.[0-9]{3}ms  p50 [23]\.[0-9]{3}ms ' \
 		"$tmp/out" ||
 		fail "work_sleep -m summary: $(grep '^lattarget:work_sleep' "$tmp/out")"
 	expect_eq "$(field lattarget:work_fast 4)-$(field lattarget:work_fast 5)" 0-1 \

@@ -336,6 +336,18 @@ static void test_print_bcc(void **state)
 	free(out);
 	uprobe_hist_free(h);
 
+	/* only values below 1 ms: the one row 0 -> 1 */
+	h = uprobe_hist_new(UPROBE_UNIT_MS);
+	uprobe_hist_add(h, 0);
+	uprobe_hist_add(h, 999999);
+	uprobe_hist_add(h, 5);
+	out = printed(hist_print, h, UPROBE_HIST_BCC);
+	assert_string_equal(out,
+		"     msecs               : count     distribution\n"
+		"         0 -> 1          : 3        |****************************************|\n");
+	free(out);
+	uprobe_hist_free(h);
+
 	/* past 2^32 the columns widen and the bar halves */
 	h = uprobe_hist_new(UPROBE_UNIT_NONE);
 	uprobe_hist_add(h, 1ull << 40);
