@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Diagnostics: the print callback and its default; the tests' die points. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -65,21 +66,18 @@ bool opts_valid(const void *opts, size_t known_sz, size_t user_sz)
  */
 void die_point(const char *name)
 {
-	static const char *want;
+	static char seen[64]; /* the value counted for: a new one counts anew (fork, setenv) */
 	static long left;
-	static bool read_env;
+	const char *want = getenv("UPROBE_TEST_DIE"), *c;
 	size_t n;
 
-	if (!read_env) {
-		const char *c;
-
-		read_env = true;
-		want = getenv("UPROBE_TEST_DIE");
-		c = want ? strchr(want, ':') : NULL;
-		left = c ? atol(c + 1) : 1;
-	}
 	if (!want)
 		return;
+	if (strncmp(want, seen, sizeof(seen))) {
+		snprintf(seen, sizeof(seen), "%s", want);
+		c = strchr(want, ':');
+		left = c ? atol(c + 1) : 1;
+	}
 	n = strcspn(want, ":");
 	if (strlen(name) != n || strncmp(want, name, n) || --left != 0)
 		return;
