@@ -364,6 +364,13 @@ struct proc {
 	 */
 	uint64_t stale_ring;
 	struct lifeline *lifeline; /* lifeline.c: what the program needs to outlive us; NULL none */
+	/*
+	 * Its fork, exec and exit are the tool's events (events.c): a spawned
+	 * or attached process, or a followed child; not a child being let go.
+	 */
+	bool events;
+	bool exited;           /* its leader's exit was seen: exit_status is the process's */
+	int exit_status;
 };
 
 #define TASK_HASH 256
@@ -449,6 +456,11 @@ struct uprobe_tracer {
 	volatile int *waker_tick;
 	bool tick_due;         /* the waker ticked */
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
+	/* events.c: the tool's process events, queued as seen and delivered by run() */
+	uprobe_event_fn event_fn;
+	void *event_data;
+	struct event_rec *events, *events_tail;
+	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
 };
 
 struct uprobe_hit {
@@ -464,6 +476,8 @@ struct uprobe_hit {
 	struct proc *proc;
 	pid_t tid;
 	struct user_regs_struct *regs;
+	int8_t comm_state;         /* uprobe_hit_comm(): 0 not read yet, 1 in comm, -1 unreadable */
+	char comm[16];
 };
 
 struct call_req {
@@ -677,6 +691,15 @@ void unwind_free(struct uprobe_tracer *t);
 
 /* sym.c */
 void sym_free(struct uprobe_tracer *t);
+
+/* events.c */
+void event_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork);
+/* p exec'd (called once its old image's hits are delivered); former_tid: the thread that did */
+void event_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid);
+/* Process pid is gone, every hit of it delivered. */
+void event_exit(struct uprobe_tracer *t, pid_t pid, int status);
+void events_deliver(struct uprobe_tracer *t);
+void events_free(struct uprobe_tracer *t);
 
 /* place.c */
 void place_run_begin(struct uprobe_tracer *t);
