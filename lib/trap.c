@@ -49,9 +49,13 @@ static void handle_exit(struct uprobe_tracer *t, struct task *k, int status)
 		p->exited = true;
 		p->exit_status = status;
 	}
-	/* a vfork child records its no-stop hits in its parent's ring: they come before its exit */
-	if (p->ntasks == 1 && p->mm_owner && p->events && p->mm_owner->ring)
-		ring_drain(t, p->mm_owner);
+	/*
+	 * The last thread: what the ring holds is delivered while the thread
+	 * is known (its hits name it), before the exit; a vfork child records
+	 * into its parent's ring.
+	 */
+	if (p->ntasks == 1 && proc_mm(p)->ring && (p->events || !p->mm_owner))
+		ring_drain(t, proc_mm(p));
 	ret_task_gone(t, k);
 	task_free(t, k);
 	if (p->ntasks)
