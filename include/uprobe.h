@@ -362,7 +362,7 @@ struct uprobe_event {
 	 * probe, its own events reported; false: it was let go.
 	 */
 	bool followed;
-	/* FORK: the child runs on its parent's memory until it execs or exits (vfork, posix_spawn) */
+	/* FORK: the child runs on its parent's memory until it execs or exits (vfork) */
 	bool vfork;
 	/*
 	 * EXEC: the file the process now runs, as /proc/PID/exe names it

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Process events (fork, exec, exit) for the tool: queued where they are seen, delivered by run(). */
+/* Process events (fork, exec, exit) for the tool: queued where seen, delivered by run(). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>

@@ -563,7 +563,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		}
 		cp->mm_owner = k->proc;
 		cp->leave_at_exec = !t->follow_forks;
-		/* not followed, it is traced until its exec only for our int3s in its parent's memory */
+		/* not followed: traced until its exec only for our int3s in its parent's memory */
 		cp->events = t->follow_forks && k->proc->events;
 		if (event == PTRACE_EVENT_VFORK)
 			cp->vforker = k->tid;

@@ -16,7 +16,7 @@ struct trace {
 	pid_t kids[8];      /* A, B, C... */
 	int nkids;
 	bool comm;          /* hit lines show uprobe_hit_comm() */
-	int stop_at_fork;   /* on_event_stop(): stop in the callback of this fork (1: A's); 0 never */
+	int stop_at_fork;   /* on_event_stop() stops run() at this fork (1: A's); 0 never */
 	int kill_after;     /* attach: SIGTERM the process at this hit; 0 never */
 	int async_hits;
 	int bad_event;      /* an event whose sz or fields are wrong */
