@@ -78,7 +78,8 @@ static int on_event(const struct uprobe_event *ev, void *data)
 		break;
 	case UPROBE_EVENT_EXEC:
 		fprintf(tr->fp, "exec %s tid=%s path=%s\n", who(tr, ev->pid, b1),
-			who(tr, ev->tid, b2), !strcmp(ev->path, tr->real) ? "ok" : ev->path);
+			ev->tid == ev->pid ? "main" : "thread",
+			!strcmp(ev->path, tr->real) ? "ok" : ev->path);
 		break;
 	case UPROBE_EVENT_EXIT:
 		if (ev->tid != ev->pid)
@@ -174,7 +175,8 @@ static char *followed_trace(int n, bool comm)
 	fprintf(fp, "exit B signal %d\n", SIGUSR2);
 	fprintf(fp, "fork P C followed\n");
 	fprintf(fp, "hit C 25%s\n", comm ? " ev-before-exec" : "");
-	fprintf(fp, "exec C tid=C path=ok\n");
+	fprintf(fp, "hit C/thread 26%s\n", comm ? " ev-before-exec" : "");
+	fprintf(fp, "exec C tid=thread path=ok\n");
 	fprintf(fp, "hit C 30%s\n", comm ? " api_events" : "");
 	fprintf(fp, "exit C status 0\n");
 	fprintf(fp, "hit P 50%s\n", comm ? " ev-renamed" : "");

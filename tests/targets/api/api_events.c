@@ -26,6 +26,19 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+static char self[PATH_MAX];
+
+/* execve from a thread other than the main one: the process keeps its pid */
+static void *exec_thread(void *arg)
+{
+	char *args[] = { self, "image", NULL };
+
+	(void)arg;
+	ev_mark(26);
+	execv(self, args);
+	_exit(98);
+}
+
 static int wait_for(pid_t pid)
 {
 	int st;
@@ -44,7 +57,6 @@ static int wait_for(pid_t pid)
 int main(int argc, char **argv)
 {
 	long n = argc > 1 ? atol(argv[1]) : 1;
-	char self[PATH_MAX];
 	pthread_t th;
 	ssize_t len;
 	pid_t kid;
@@ -88,15 +100,19 @@ int main(int argc, char **argv)
 		_exit(99);
 	}
 	wait_for(kid);
-	/* a child that renames itself and execs: the name goes back to the file's */
+	/*
+	 * A child that renames itself and execs from a second thread (which
+	 * has the name its creator had): after the exec the name is the
+	 * file's again.
+	 */
 	kid = fork();
 	if (kid == 0) {
-		char *args[] = { self, "image", NULL };
-
 		prctl(PR_SET_NAME, "ev-before-exec");
 		ev_mark(25);
-		execv(self, args);
-		_exit(98);
+		if (pthread_create(&th, NULL, exec_thread, NULL))
+			_exit(97);
+		pthread_join(th, NULL);
+		_exit(96);
 	}
 	wait_for(kid);
 	ev_mark(50);
