@@ -386,8 +386,9 @@ typedef int (*uprobe_event_fn)(const struct uprobe_event *ev, void *data);
 /*
  * Calls fn(ev, data) for every fork, exec and exit of each traced process:
  * spawned, attached, and followed fork children (uprobe_tracer_follow_forks();
- * a fork whose child is let go is reported, with followed false, and
- * nothing of that child after). Threads are not processes: a thread's
+ * a fork whose child is let go is reported, with followed false, and no
+ * event of that child after; a vfork child, on its parent's memory until
+ * it execs, still hits the probes there). Threads are not processes: a thread's
  * creation or exit is no event, and the process's exit is reported once,
  * when its last thread is gone. Not reported: the exec that
  * uprobe_tracer_spawn() itself runs, and anything of a process after
