@@ -399,8 +399,9 @@ typedef int (*uprobe_event_fn)(const struct uprobe_event *ev, void *data);
  * no-stop probes still in its ring included; a fork comes before every
  * hit of its child. Events seen outside run() (during spawn, attach or a
  * handler's uprobe_add()) are delivered by the next run(). The callback
- * may call uprobe_tracer_stop() (run() returns after it, and later events
- * wait for the next run()), uprobe_add() and uprobe_remove().
+ * may call uprobe_tracer_stop() (run() returns after it), uprobe_add() and
+ * uprobe_remove(). Events not yet delivered when run() returns on a stop
+ * wait for the next run(); uprobe_tracer_free() drops them.
  * One callback per tracer: a new one replaces the old; fn NULL turns
  * events off. Returns 0, or -EINVAL for a NULL tracer.
  */

@@ -19,6 +19,10 @@ struct trace {
 	int stop_at_fork;   /* on_event_stop() stops run() at this fork (1: A's); 0 never */
 	int kill_after;     /* attach: SIGTERM the process at this hit; 0 never */
 	int async_hits;
+	/* on_event(): a probe on main added at the first exec, removed at that process's exit */
+	struct uprobe_tracer *add_on_exec;
+	struct uprobe *added;
+	pid_t added_pid;
 	int bad_event;      /* an event whose sz or fields are wrong */
 	char real[PATH_MAX];
 	char *text;
@@ -61,6 +65,15 @@ static int on_mark(struct uprobe_hit *h, void *data)
 	return 0;
 }
 
+static int on_main(struct uprobe_hit *h, void *data)
+{
+	struct trace *tr = data;
+	char b[16];
+
+	fprintf(tr->fp, "main %s\n", who(tr, uprobe_hit_pid(h), b));
+	return 0;
+}
+
 static int on_event(const struct uprobe_event *ev, void *data)
 {
 	struct trace *tr = data;
@@ -80,10 +93,25 @@ static int on_event(const struct uprobe_event *ev, void *data)
 		fprintf(tr->fp, "exec %s tid=%s path=%s\n", who(tr, ev->pid, b1),
 			ev->tid == ev->pid ? "main" : "thread",
 			!strcmp(ev->path, tr->real) ? "ok" : ev->path);
+		if (tr->add_on_exec && !tr->added) {
+			UPROBE_OPTS(uprobe_opts, o, .handler = on_main, .data = tr);
+
+			tr->added = uprobe_add(tr->add_on_exec, g_events, "main", 0, &o);
+			tr->added_pid = ev->pid;
+			if (!tr->added)
+				fprintf(tr->fp, "uprobe_add: %s\n",
+					uprobe_tracer_errmsg(tr->add_on_exec));
+		}
 		break;
 	case UPROBE_EVENT_EXIT:
 		if (ev->tid != ev->pid)
 			tr->bad_event++;
+		if (tr->added && ev->pid == tr->added_pid) {
+			if (uprobe_hits(tr->added) != 1 || uprobe_remove(tr->added))
+				fprintf(tr->fp, "main probe: %llu hits, or not removed\n",
+					(unsigned long long)uprobe_hits(tr->added));
+			tr->added = NULL;
+		}
 		if (WIFEXITED(ev->status))
 			fprintf(tr->fp, "exit %s status %d\n", who(tr, ev->pid, b1),
 				WEXITSTATUS(ev->status));
@@ -157,7 +185,7 @@ static pid_t start_scenario(struct ctx *c, struct trace *tr, const char *n, bool
 }
 
 /* What a followed run delivers: every process's hits between its fork and its exit. */
-static char *followed_trace(int n, bool comm)
+static char *followed_trace(int n, bool comm, bool main_probe)
 {
 	char *s = NULL;
 	size_t len = 0;
@@ -177,6 +205,8 @@ static char *followed_trace(int n, bool comm)
 	fprintf(fp, "hit C 25%s\n", comm ? " ev-before-exec" : "");
 	fprintf(fp, "hit C/thread 26%s\n", comm ? " ev-before-exec" : "");
 	fprintf(fp, "exec C tid=thread path=ok\n");
+	if (main_probe)
+		fprintf(fp, "main C\n");
 	fprintf(fp, "hit C 30%s\n", comm ? " api_events" : "");
 	fprintf(fp, "exit C status 0\n");
 	fprintf(fp, "hit P 50%s\n", comm ? " ev-renamed" : "");
@@ -197,13 +227,15 @@ static void check_statuses(struct ctx *c, struct trace *tr)
  * Followed children: each fork, the exec, each exit (status 7, SIGUSR2, 0,
  * and the parent's 3) in order with the hits, none for the thread, and the
  * comm of each hit as the thread named itself: renamed by prctl, a
- * pthread_setname_np thread, inherited across fork, reset by exec.
+ * pthread_setname_np thread, inherited across fork, reset by exec. The exec
+ * callback adds a probe on main, which the new image hits, and the exit
+ * callback removes it.
  */
 static void test_events_followed(void **state)
 {
 	struct ctx *c = *state;
-	struct trace tr = { .comm = true };
-	char *want = followed_trace(3, true);
+	struct trace tr = { .comm = true, .add_on_exec = c->t };
+	char *want = followed_trace(3, true, true);
 
 	assert_int_equal(uprobe_tracer_follow_forks(c->t, true), 0);
 	start_scenario(c, &tr, "3", false);
@@ -244,7 +276,7 @@ static void test_events_nostop(void **state)
 {
 	struct ctx *c = *state;
 	struct trace tr = { .comm = false };
-	char *want = followed_trace(300, false);
+	char *want = followed_trace(300, false, false);
 
 	assert_int_equal(uprobe_tracer_follow_forks(c->t, true), 0);
 	start_scenario(c, &tr, "300", true);
@@ -265,7 +297,7 @@ static void test_events_stop_in_callback(void **state)
 {
 	struct ctx *c = *state;
 	struct trace tr = { .comm = true, .stop_at_fork = 1 };
-	char *want = followed_trace(3, true);
+	char *want = followed_trace(3, true, false);
 	const char *first = "hit P 1 api_events\n"
 			    "hit P 2 ev-renamed\n"
 			    "hit P/thread 40 ev-worker\n"
