@@ -298,6 +298,7 @@ struct task {
 	uint64_t post_sys_addr;
 	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
 	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
+	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
 };
 
@@ -461,6 +462,7 @@ struct uprobe_tracer {
 	void *event_data;
 	struct event_rec *events, *events_tail;
 	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
+	unsigned ncomm_fds;    /* tasks with comm_fd1 open (tracer.c) */
 };
 
 struct uprobe_hit {
@@ -496,6 +498,8 @@ __attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, in
 struct task *task_find(struct uprobe_tracer *t, pid_t tid);
 struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum task_state st);
 void task_free(struct uprobe_tracer *t, struct task *k);
+/* Closes k's comm file, if uprobe_hit_comm() left one open. */
+void task_close_comm(struct uprobe_tracer *t, struct task *k);
 struct proc *proc_new(struct uprobe_tracer *t, pid_t pid);
 void proc_free(struct uprobe_tracer *t, struct proc *p);
 int proc_reopen_mem(struct proc *p);

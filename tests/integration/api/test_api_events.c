@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Process events (fork, exec, exit) in order with hits, and the comm of hits. */
+#include <dirent.h>
 #include <limits.h>
 
 #include "tracee_test.h"
@@ -215,8 +216,33 @@ static char *followed_trace(int n, bool comm, bool main_probe)
 	return s;
 }
 
+/* The comm files uprobe_hit_comm() keeps open go with their threads: none is left. */
+static void assert_no_comm_fds(void)
+{
+	char path[300], target[PATH_MAX];
+	struct dirent *de;
+	DIR *d = opendir("/proc/self/fd");
+
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		ssize_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/fd/%s", de->d_name);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (!strncmp(target, "/proc/", 6) && strstr(target, "/comm")) {
+			print_error("still open: %s\n", target);
+			fail();
+		}
+	}
+	closedir(d);
+}
+
 static void check_statuses(struct ctx *c, struct trace *tr)
 {
+	assert_no_comm_fds();
 	int st = uprobe_tracer_exit_status(c->t, tr->pid);
 
 	assert_true(st >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 3);
