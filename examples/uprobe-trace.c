@@ -97,6 +97,7 @@ static struct {
 	bool json;
 	bool follow;
 	bool nostop;
+	bool events; /* --events: fork, exec and exit lines */
 	unsigned nargs;
 	bool nargs_given;
 	unsigned str_mask; /* --str: bit N shows argument N as a string */
@@ -146,6 +147,8 @@ static void usage(FILE *fp)
 		"usage: " PROG " [options] PROBE... (-p PID | -- COMMAND [ARG...])\n"
 		"\n"
 		"Prints (or counts) every hit of user-space probes in a traced process.\n"
+		"A hit line is: SECONDS PID/TID COMM PROBE ARGS..., COMM the thread's name at\n"
+		"the hit (a no-stop hit's: when it was read; \"?\" if the thread was gone).\n"
 		"\n"
 		"PROBE:\n"
 		"  u:BINARY:SYMBOL[+OFFSET]  entry probe at a function (+OFFSET bytes, decimal or 0x hex)\n"
@@ -179,6 +182,10 @@ static void usage(FILE *fp)
 		"                    --json: \"duration_ns\")\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
+		"  -e, --events      a line for each fork (\"fork child=PID\", \"untraced\" without\n"
+		"                    -f), exec (\"exec PATH\") and exit (\"exit status=N\", or\n"
+		"                    \"exit signal=SIGNAME\" and \"core\") of a traced process, in\n"
+		"                    order with its hits; with --count or --hist, these lines only\n"
 		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
 		"                    optimized: it records each hit and runs on; the line is\n"
 		"                    printed when the tracer reads it, with the hit's time (where\n"
@@ -585,6 +592,65 @@ static void json_str_arg(FILE *fp, unsigned arg, const struct str_arg *sa)
 	fprintf(fp, "\", \"truncated\": %s, \"error\": null}", sa->cut ? "true" : "false");
 }
 
+/* A JSON string of any bytes, as json_str_arg() writes one ("\udcHH": no UTF-8); NULL: null. */
+static void json_text(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len = str ? strlen(str) : 0;
+
+	if (!str) {
+		fputs("null", fp);
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_within(s, i, len);
+
+		if (n) {
+			fwrite(s + i, 1, n, fp);
+			i += n;
+			continue;
+		}
+		if (s[i] == '"' || s[i] == '\\')
+			fprintf(fp, "\\%c", s[i]);
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			fprintf(fp, "\\u%04x", s[i]);
+		else if (s[i] >= 0x80)
+			fprintf(fp, "\\udc%02x", s[i]);
+		else
+			fputc(s[i], fp);
+		i++;
+	}
+	fputc('"', fp);
+}
+
+/*
+ * A thread's name as one word of a line: escaped as fput_text() does, and
+ * a space as \x20, so that the words after it keep their places; "?" when
+ * it is not known, "" when empty.
+ */
+static void fput_comm(FILE *fp, const char *comm)
+{
+	if (!comm) {
+		fputc('?', fp);
+		return;
+	}
+	if (!*comm)
+		fputs("\"\"", fp);
+	while (*comm) {
+		size_t n = strcspn(comm, " ");
+		char part[32];
+
+		snprintf(part, sizeof(part), "%.*s", (int)n, comm);
+		fput_text(fp, part);
+		comm += n;
+		if (*comm == ' ') {
+			fputs("\\x20", fp);
+			comm++;
+		}
+	}
+}
+
 /*
  * One frame of --stack: "func+0xoff (path)", "0xaddr (path)", or "0xaddr".
  * Callers' frames are return addresses: looked up one byte back, where the
@@ -652,8 +718,10 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 	}
 
 	if (opt.json) {
-		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
+		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"comm\": ", sec,
 			usec, (int)uprobe_hit_pid(h), (int)uprobe_hit_tid(h));
+		json_text(opt.out, uprobe_hit_comm(h));
+		fputs(", \"probe\": ", opt.out);
 		json_string(opt.out, label);
 		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\"", uprobe_hit_addr(h));
 		if (ret) {
@@ -692,6 +760,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 
 	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
 		(int)uprobe_hit_tid(h));
+	fput_comm(opt.out, uprobe_hit_comm(h));
+	fputc(' ', opt.out);
 	fput_text(opt.out, label);
 	if (ret) {
 		uint64_t dur = uprobe_hit_duration_ns(h);
@@ -796,6 +866,93 @@ static int on_return(struct uprobe_hit *h, void *data)
 		print_hit(h, data, true, opt.str_mask ? uprobe_hit_call_data(h) : NULL);
 		check_output();
 	}
+	return 0;
+}
+
+/* ---- Process events (--events) ---- */
+
+/* The seconds since tracing began, for a line: at, a CLOCK_MONOTONIC time in ns. */
+static void line_time(uint64_t at, long *sec, long *usec)
+{
+	uint64_t start = (uint64_t)opt.start.tv_sec * 1000000000ull + (uint64_t)opt.start.tv_nsec;
+	uint64_t rel = at > start ? at - start : 0;
+
+	*sec = (long)(rel / 1000000000u);
+	*usec = (long)(rel % 1000000000u / 1000);
+}
+
+static void json_event(const struct uprobe_event *ev, long sec, long usec)
+{
+	const char *sig = NULL;
+
+	fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"event\": ", sec, usec,
+		(int)ev->pid, (int)ev->tid);
+	switch (ev->kind) {
+	case UPROBE_EVENT_FORK:
+		fprintf(opt.out, "\"fork\", \"child\": %d, \"followed\": %s, \"vfork\": %s}\n",
+			(int)ev->child, ev->followed ? "true" : "false",
+			ev->vfork ? "true" : "false");
+		break;
+	case UPROBE_EVENT_EXEC:
+		fputs("\"exec\", \"path\": ", opt.out);
+		json_text(opt.out, ev->path);
+		fputs("}\n", opt.out);
+		break;
+	default: /* UPROBE_EVENT_EXIT */
+		if (WIFEXITED(ev->status)) {
+			fprintf(opt.out, "\"exit\", \"status\": %d, \"signal\": null, "
+				"\"core\": false}\n", WEXITSTATUS(ev->status));
+			break;
+		}
+		sig = sigabbrev_np(WTERMSIG(ev->status));
+		if (sig)
+			fprintf(opt.out, "\"exit\", \"status\": null, \"signal\": \"SIG%s\"", sig);
+		else
+			fprintf(opt.out, "\"exit\", \"status\": null, \"signal\": %d",
+				WTERMSIG(ev->status));
+		fprintf(opt.out, ", \"core\": %s}\n", WCOREDUMP(ev->status) ? "true" : "false");
+	}
+}
+
+/*
+ * --events: "fork child=PID" (" untraced" when not followed, " vfork" when
+ * it runs on its parent's memory), "exec PATH", "exit status=N" or
+ * "exit signal=SIGNAME" (" core"), after the time and PID/TID as hit lines.
+ */
+static int on_event(const struct uprobe_event *ev, void *data)
+{
+	const char *sig;
+	long sec, usec;
+
+	(void)data;
+	if (ev->kind != UPROBE_EVENT_FORK && ev->kind != UPROBE_EVENT_EXEC &&
+	    ev->kind != UPROBE_EVENT_EXIT)
+		return 0;
+	line_time(ev->time_ns, &sec, &usec);
+	if (opt.json) {
+		json_event(ev, sec, usec);
+		check_output();
+		return 0;
+	}
+	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)ev->pid, (int)ev->tid);
+	if (ev->kind == UPROBE_EVENT_FORK) {
+		fprintf(opt.out, "fork child=%d%s%s\n", (int)ev->child,
+			ev->followed ? "" : " untraced", ev->vfork ? " vfork" : "");
+	} else if (ev->kind == UPROBE_EVENT_EXEC) {
+		fputs("exec ", opt.out);
+		fput_text(opt.out, ev->path);
+		fputc('\n', opt.out);
+	} else if (WIFEXITED(ev->status)) {
+		fprintf(opt.out, "exit status=%d\n", WEXITSTATUS(ev->status));
+	} else {
+		sig = sigabbrev_np(WTERMSIG(ev->status));
+		if (sig)
+			fprintf(opt.out, "exit signal=SIG%s", sig);
+		else
+			fprintf(opt.out, "exit signal=%d", WTERMSIG(ev->status));
+		fputs(WCOREDUMP(ev->status) ? " core\n" : "\n", opt.out);
+	}
+	check_output();
 	return 0;
 }
 
@@ -1677,6 +1834,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "follow-forks", no_argument, NULL, 'f' },
+		{ "events", no_argument, NULL, 'e' },
 		{ "nostop", no_argument, NULL, 'n' },
 		{ "str", required_argument, NULL, 's' },
 		{ "duration", no_argument, NULL, 'd' },
@@ -1706,7 +1864,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:dHhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfens:dHhV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1734,6 +1892,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			opt.duration = true;
+			break;
+		case 'e':
+			opt.events = true;
 			break;
 		case 'H':
 			opt.hist = true;
@@ -1894,6 +2055,8 @@ int main(int argc, char **argv)
 
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
+	if (opt.events)
+		uprobe_tracer_on_event(tracer, on_event, NULL);
 	/* Spawn or attach first: library names ("libc") resolve against the tracee's maps. */
 	lib_quiet = true;
 	fflush(NULL);

@@ -305,6 +305,7 @@ struct task {
 	uint64_t ll_mask;
 	bool ll_mask_valid;
 	bool trap_reblock;
+	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
 };
 
@@ -371,6 +372,13 @@ struct proc {
 	 */
 	uint64_t stale_ring;
 	struct lifeline *lifeline; /* lifeline.c: what the program needs to outlive us; NULL none */
+	/*
+	 * Its fork, exec and exit are the tool's events (events.c): a spawned
+	 * or attached process, or a followed child; not a child being let go.
+	 */
+	bool events;
+	bool exited;           /* its leader's exit was seen: exit_status is the process's */
+	int exit_status;
 };
 
 #define TASK_HASH 256
@@ -456,6 +464,12 @@ struct uprobe_tracer {
 	volatile int *waker_tick;
 	bool tick_due;         /* the waker ticked */
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
+	/* events.c: the tool's process events, queued as seen and delivered by run() */
+	uprobe_event_fn event_fn;
+	void *event_data;
+	struct event_rec *events, *events_tail;
+	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
+	unsigned ncomm_fds;    /* tasks with comm_fd1 open (tracer.c) */
 };
 
 struct uprobe_hit {
@@ -474,6 +488,8 @@ struct uprobe_hit {
 	struct proc *proc;
 	pid_t tid;
 	struct user_regs_struct *regs;
+	int8_t comm_state;         /* uprobe_hit_comm(): 0 not read yet, 1 in comm, -1 unreadable */
+	char comm[16];
 };
 
 struct call_req {
@@ -492,6 +508,8 @@ __attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, in
 struct task *task_find(struct uprobe_tracer *t, pid_t tid);
 struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum task_state st);
 void task_free(struct uprobe_tracer *t, struct task *k);
+/* Closes k's comm file, if uprobe_hit_comm() left one open. */
+void task_close_comm(struct uprobe_tracer *t, struct task *k);
 struct proc *proc_new(struct uprobe_tracer *t, pid_t pid);
 void proc_free(struct uprobe_tracer *t, struct proc *p);
 int proc_reopen_mem(struct proc *p);
@@ -687,6 +705,15 @@ void unwind_free(struct uprobe_tracer *t);
 
 /* sym.c */
 void sym_free(struct uprobe_tracer *t);
+
+/* events.c */
+void event_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork);
+/* p exec'd (called once its old image's hits are delivered); former_tid: the thread that did */
+void event_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid);
+/* Process pid is gone, every hit of it delivered. */
+void event_exit(struct uprobe_tracer *t, pid_t pid, int status);
+void events_deliver(struct uprobe_tracer *t);
+void events_free(struct uprobe_tracer *t);
 
 /* place.c */
 void place_run_begin(struct uprobe_tracer *t);
