@@ -2,7 +2,7 @@
 /* USDT probes on api_usdt (PIE and not) and its library: every site, every argument, semaphores. */
 #include "tracee_test.h"
 
-static const char *g_usdt, *g_usdt_nopie, *g_lib;
+static const char *g_usdt, *g_usdt_nopie, *g_lib, *g_lib_dl;
 
 #define ROUNDS 40
 
@@ -13,7 +13,9 @@ struct seen {
 	long hits, bad;
 	long by_name[8]; /* regs mem consts stack inl work guarded other */
 	long inl_where[2]; /* per site of tst:inl: a bit per `where` value seen */
-	long guarded_last;
+	long guarded_last;    /* tst:guarded's count */
+	long lib_guarded_last; /* tlib:guarded's */
+	int lib_starts;        /* times tlib:guarded's count started at 1 (a load of the library) */
 	long stop_after;   /* uprobe_tracer_stop() at this many guarded hits (0 never) */
 	struct uprobe_usdt *remove_after; /* removed at stop_after guarded hits instead */
 	bool async_seen;
@@ -106,8 +108,15 @@ static int on_usdt(struct uprobe_hit *h, void *data)
 		want[2] = -i;
 		break;
 	case 6: /* guarded: its count, and the semaphore as the program saw it */
-		want[0] = s->guarded_last + 1;
 		want[1] = 1;
+		if (!strcmp(prov, "tlib")) {
+			/* each load of the library counts from 1 */
+			s->lib_starts += v[0] == 1;
+			want[0] = v[0] == 1 ? 1 : s->lib_guarded_last + 1;
+			s->lib_guarded_last = v[0];
+			break;
+		}
+		want[0] = s->guarded_last + 1;
 		s->guarded_last = v[0];
 		break;
 	default:
@@ -117,7 +126,7 @@ static int on_usdt(struct uprobe_hit *h, void *data)
 	for (int n = 0; n < nargs; n++)
 		if (v[n] != want[n] || size[n] != want_size[n])
 			bad(s, name, n, v[n], want[n], size[n], want_size[n]);
-	if (kind == 6 && s->stop_after && s->guarded_last == s->stop_after) {
+	if (kind == 6 && s->stop_after && s->guarded_last == s->stop_after && !strcmp(prov, "tst")) {
 		if (s->remove_after) {
 			assert_int_equal(uprobe_usdt_remove(s->remove_after), 0);
 			s->remove_after = NULL;
@@ -185,6 +194,9 @@ static void check_args(struct ctx *c, const char *prog)
 	assert_int_equal(kv(c->outbuf, "guarded"), ROUNDS);
 	assert_int_equal(kv(c->outbuf, "sem"), 1);
 	assert_int_equal(kv(c->outbuf, "lib"), 3 * (ROUNDS * (ROUNDS - 1) / 2 - 3 * ROUNDS));
+	/* the library's semaphore was not asked for */
+	assert_int_equal(kv(c->outbuf, "lib_guarded"), 0);
+	assert_int_equal(kv(c->outbuf, "lib_sem"), 0);
 }
 
 static void test_args_pie(void **state)
@@ -195,6 +207,84 @@ static void test_args_pie(void **state)
 static void test_args_nopie(void **state)
 {
 	check_args(*state, g_usdt_nopie);
+}
+
+/*
+ * A semaphore in a shared library, wherever it was loaded; the program's
+ * own guarded point, not asked for, stays off. PIE and not: exec'd from
+ * api_usdt_nopie (the address of its semaphore is the same in the new
+ * image, which must be counted anew) and from api_usdt.
+ */
+static void check_lib_semaphore(struct ctx *c, const char *prog, bool exec)
+{
+	char rounds[16];
+	char *argv[] = { (char *)prog, exec ? "exec" : "args", rounds, NULL };
+	struct seen s = { 0 };
+	struct uprobe_usdt *u, *own;
+	pid_t pid;
+
+	snprintf(rounds, sizeof(rounds), "%d", ROUNDS);
+	pid = spawn_or_fail(c, argv);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_usdt, .data = &s);
+	u = usdt_or_fail(c, "libapi_usdt", "tlib", "guarded", &o);
+	assert_int_equal(uprobe_usdt_semaphores(u), 1);
+	if (exec)
+		own = usdt_or_fail(c, prog, "tst", "guarded", &o);
+	run_to_exit(c, pid);
+	if (s.bad)
+		print_error("%ld bad: first %s\n", s.bad, s.first_bad);
+	assert_int_equal(s.bad, 0);
+	assert_int_equal(kv(c->outbuf, "lib_guarded"), ROUNDS);
+	assert_int_equal(kv(c->outbuf, "lib_sem"), 1);
+	assert_int_equal(uprobe_usdt_hits(u), ROUNDS);
+	assert_int_equal(s.lib_starts, 1);
+	if (exec) {
+		assert_int_equal(kv(c->outbuf, "guarded"), ROUNDS);
+		assert_int_equal(kv(c->outbuf, "sem"), 1);
+		assert_int_equal(uprobe_usdt_hits(own), ROUNDS);
+	} else {
+		assert_int_equal(kv(c->outbuf, "guarded"), 0);
+		assert_int_equal(kv(c->outbuf, "sem"), 0);
+	}
+}
+
+static void test_semaphore_library(void **state)
+{
+	check_lib_semaphore(*state, g_usdt, false);
+}
+
+static void test_semaphore_exec_pie(void **state)
+{
+	check_lib_semaphore(*state, g_usdt, true);
+}
+
+static void test_semaphore_exec_nopie(void **state)
+{
+	check_lib_semaphore(*state, g_usdt_nopie, true);
+}
+
+/*
+ * A library dlopen'ed, dlclose'd and dlopen'ed again: its semaphore is set
+ * at each load (the probe was added by path before the first).
+ */
+static void test_semaphore_dlopen(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_usdt, "dlopen", (char *)g_lib_dl, "30", NULL };
+	struct seen s = { 0 };
+	pid_t pid = spawn_or_fail(c, argv);
+
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_usdt, .data = &s);
+	struct uprobe_usdt *u = usdt_or_fail(c, g_lib_dl, "tlib", "guarded", &o);
+
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "load0"), 30);
+	assert_int_equal(kv(c->outbuf, "sem0"), 1);
+	assert_int_equal(kv(c->outbuf, "load1"), 30);
+	assert_int_equal(kv(c->outbuf, "sem1"), 1);
+	assert_int_equal(uprobe_usdt_hits(u), 60);
+	assert_int_equal(s.lib_starts, 2);
+	assert_int_equal(s.bad, 0);
 }
 
 /* Text the program wrote contains line, within about 20 s. */
@@ -356,16 +446,22 @@ int main(int argc, char **argv)
 		T(test_semaphore_attach_detach),
 		T(test_semaphore_remove),
 		T(test_nostop),
+		T(test_semaphore_library),
+		T(test_semaphore_exec_pie),
+		T(test_semaphore_exec_nopie),
+		T(test_semaphore_dlopen),
 		T(test_errors),
 	};
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s API_USDT API_USDT_NOPIE LIBAPI_USDT\n", argv[0]);
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s API_USDT API_USDT_NOPIE LIBAPI_USDT LIBAPI_USDT_DL\n",
+			argv[0]);
 		return 2;
 	}
 	g_usdt = argv[1];
 	g_usdt_nopie = argv[2];
 	g_lib = argv[3];
+	g_lib_dl = argv[4];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_usdt", tests, NULL, NULL);
 }

@@ -6,9 +6,13 @@
  *   api_usdt args N   N rounds of every point; prints how many each fired
  *   api_usdt sem      loops until SIGUSR2, counting its _ENABLED() checks that
  *                     were true per phase (SIGUSR1 starts the next phase)
+ *   api_usdt dlopen LIB N  loads LIB (a copy of libapi_usdt) twice, N of its guarded
+ *                     checks each time; prints how many were true and its semaphore
+ *   api_usdt exec N   execs itself as `api_usdt args N`
  * The expected values of every argument derive from the round i, the first
  * argument of each point, so that a tracer can check them.
  */
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +23,8 @@
 #include <unistd.h>
 
 long usdt_lib_work(int x);
+int usdt_lib_guarded(long *count);
+unsigned usdt_lib_semaphore(void);
 /* api_usdt_guard.c */
 int guarded_step(long *count);
 unsigned guarded_semaphore(void);
@@ -99,7 +105,7 @@ static void pause_ms(long ms)
 static int run_args(long n)
 {
 	volatile long stack[4];
-	long guarded = 0, lib = 0;
+	long guarded = 0, lib = 0, lib_guarded = 0;
 
 	for (long i = 0; i < n; i++) {
 		for (int k = 0; k < 4; k++)
@@ -112,9 +118,10 @@ static int run_args(long n)
 		point_inl(i, 2);
 		lib += usdt_lib_work((int)i - 3);
 		guarded_step(&guarded);
+		usdt_lib_guarded(&lib_guarded);
 	}
-	printf("rounds=%ld\nguarded=%ld\nlib=%ld\nsem=%u\n", n, guarded, lib,
-	       guarded_semaphore());
+	printf("rounds=%ld\nguarded=%ld\nlib=%ld\nsem=%u\nlib_guarded=%ld\nlib_sem=%u\n", n,
+	       guarded, lib, guarded_semaphore(), lib_guarded, usdt_lib_semaphore());
 	return 0;
 }
 
@@ -145,12 +152,45 @@ static int run_sem(void)
 	return 0;
 }
 
+static int run_dlopen(const char *lib, long n)
+{
+	for (int r = 0; r < 2; r++) {
+		void *h = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+		int (*step)(long *);
+		unsigned (*sem)(void);
+		long count = 0;
+
+		if (!h) {
+			printf("dlopen: %s\n", dlerror());
+			return 1;
+		}
+		step = (int (*)(long *))dlsym(h, "usdt_lib_guarded");
+		sem = (unsigned (*)(void))dlsym(h, "usdt_lib_semaphore");
+		if (!step || !sem)
+			return 1;
+		for (long i = 0; i < n; i++)
+			step(&count);
+		printf("load%d=%ld\nsem%d=%u\n", r, count, r, sem());
+		if (dlclose(h))
+			return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "args"))
 		return run_args(atol(argv[2]));
 	if (argc >= 2 && !strcmp(argv[1], "sem"))
 		return run_sem();
-	fprintf(stderr, "usage: api_usdt args N | sem\n");
+	if (argc >= 4 && !strcmp(argv[1], "dlopen"))
+		return run_dlopen(argv[2], atol(argv[3]));
+	if (argc >= 3 && !strcmp(argv[1], "exec")) {
+		char *args[] = { argv[0], "args", argv[2], NULL };
+
+		execv("/proc/self/exe", args);
+		return 127;
+	}
+	fprintf(stderr, "usage: api_usdt args N | sem | dlopen LIB N | exec N\n");
 	return 2;
 }
