@@ -367,14 +367,18 @@ static int take_site(struct uprobe_tracer *t, struct uprobe_usdt *d, struct usdt
 	struct elf_file *f = d->f;
 	char why[256];
 	struct usdt_site *n;
+	uint64_t back;
 
 	if (elf_vaddr_to_off(f, s->pc, &s->off) < 0 || !elf_exec_seg_at_off(f, s->off))
 		return tracer_err(t, -ENOEXEC, "%s: USDT %s:%s: its address 0x%llx is in no "
 				  "executable segment", f->path, s->provider, s->name,
 				  (unsigned long long)s->pc);
-	if (sem && (elf_vaddr_to_off(f, sem, &s->sem_off) < 0 || !s->sem_off))
+	/* sdt.h puts semaphores in .probes, file-backed data: found in the mapping of that data */
+	if (sem && (elf_vaddr_to_off(f, sem, &s->sem_off) < 0 ||
+		    elf_off_to_vaddr(f, s->sem_off, &back) < 0 || back != sem))
 		return tracer_err(t, -ENOEXEC, "%s: USDT %s:%s: its semaphore 0x%llx is not in "
-				  "the file", f->path, s->provider, s->name, (unsigned long long)sem);
+				  "the file's data", f->path, s->provider, s->name,
+				  (unsigned long long)sem);
 	s->nargs = usdt_parse_args(s->argstr, s->args, find_symbol, f, f->pie, why, sizeof(why));
 	if (s->nargs < 0)
 		return tracer_err(t, s->nargs, "%s: USDT %s:%s: %s", f->path, s->provider, s->name,

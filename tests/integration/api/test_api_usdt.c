@@ -287,6 +287,41 @@ static void test_semaphore_dlopen(void **state)
 	assert_int_equal(s.bad, 0);
 }
 
+/*
+ * Fork: a child that is not followed gets its copy of the semaphore back
+ * to 0 before it runs; a followed one keeps it, and is counted for it.
+ * The parent is traced throughout. (The child runs first; the parent waits.)
+ */
+static void check_fork(struct ctx *c, bool follow)
+{
+	char *argv[] = { (char *)g_usdt, "fork", "25", NULL };
+	uint64_t hits = 0;
+	struct uprobe_usdt *u;
+	pid_t pid;
+
+	assert_int_equal(uprobe_tracer_follow_forks(c->t, follow), 0);
+	pid = spawn_or_fail(c, argv);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &hits);
+	u = usdt_or_fail(c, "api_usdt", "tst", "guarded", &o);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "child_guarded"), follow ? 25 : 0);
+	assert_int_equal(kv(c->outbuf, "child_sem"), follow ? 1 : 0);
+	assert_int_equal(kv(c->outbuf, "parent_guarded"), 25);
+	assert_int_equal(kv(c->outbuf, "parent_sem"), 1);
+	assert_int_equal(uprobe_usdt_hits(u), follow ? 50 : 25);
+	assert_int_equal(hits, follow ? 50 : 25);
+}
+
+static void test_semaphore_fork(void **state)
+{
+	check_fork(*state, false);
+}
+
+static void test_semaphore_fork_follow(void **state)
+{
+	check_fork(*state, true);
+}
+
 /* Text the program wrote contains line, within about 20 s. */
 static bool wait_line(struct ctx *c, const char *line)
 {
@@ -307,9 +342,8 @@ static bool wait_line(struct ctx *c, const char *line)
  * check is never true before the attach, true at every hit while attached,
  * and never after the detach, which puts the semaphore back to 0.
  */
-static void test_semaphore_attach_detach(void **state)
+static void check_attach(struct ctx *c, bool free_tracer)
 {
-	struct ctx *c = *state;
 	char *argv[] = { (char *)g_usdt, "sem", NULL };
 	struct seen s = { .t = c->t, .stop_after = 20 };
 	struct uprobe_usdt *u;
@@ -330,7 +364,14 @@ static void test_semaphore_attach_detach(void **state)
 	assert_int_equal(uprobe_tracer_run(c->t), 0);
 	assert_false(g_wd_fired);
 	assert_int_equal(s.guarded_last, 20);
-	assert_int_equal(uprobe_tracer_detach(c->t), 0);
+	if (free_tracer) {
+		/* freeing an attached tracer detaches: the semaphores go back down too */
+		g_wd_tracer = NULL;
+		uprobe_tracer_free(c->t);
+		c->t = NULL;
+	} else {
+		assert_int_equal(uprobe_tracer_detach(c->t), 0);
+	}
 	kill(pid, SIGUSR1);
 	assert_true(wait_line(c, "phase=2"));
 	sleep_ms(30);
@@ -350,16 +391,31 @@ static void test_semaphore_attach_detach(void **state)
 	assert_int_equal(kv(c->outbuf, "sem"), 0);
 }
 
-/* uprobe_usdt_remove() from the probe's own handler: the semaphore goes back down at once. */
+static void test_semaphore_attach_detach(void **state)
+{
+	check_attach(*state, false);
+}
+
+static void test_semaphore_attach_free(void **state)
+{
+	check_attach(*state, true);
+}
+
+/*
+ * Added before the spawn; uprobe_usdt_remove() from the probe's own handler:
+ * the semaphore goes back down at once.
+ */
 static void test_semaphore_remove(void **state)
 {
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_usdt, "args", "60", NULL };
 	struct seen s = { .stop_after = 25 };
-	pid_t pid = spawn_or_fail(c, argv);
+	pid_t pid;
 
+	/* added before the spawn, by path: the semaphore is set when the program is there */
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_usdt, .data = &s);
 	s.remove_after = usdt_or_fail(c, g_usdt, "tst", "guarded", &o);
+	pid = spawn_or_fail(c, argv);
 	run_to_exit(c, pid);
 	assert_int_equal(s.bad, 0);
 	assert_int_equal(s.hits, 25);
@@ -444,12 +500,15 @@ int main(int argc, char **argv)
 		T(test_args_pie),
 		T(test_args_nopie),
 		T(test_semaphore_attach_detach),
+		T(test_semaphore_attach_free),
 		T(test_semaphore_remove),
 		T(test_nostop),
 		T(test_semaphore_library),
 		T(test_semaphore_exec_pie),
 		T(test_semaphore_exec_nopie),
 		T(test_semaphore_dlopen),
+		T(test_semaphore_fork),
+		T(test_semaphore_fork_follow),
 		T(test_errors),
 	};
 

@@ -9,6 +9,8 @@
  *   api_usdt dlopen LIB N  loads LIB (a copy of libapi_usdt) twice, N of its guarded
  *                     checks each time; prints how many were true and its semaphore
  *   api_usdt exec N   execs itself as `api_usdt args N`
+ *   api_usdt fork N   forks; the child, then the parent, make N guarded checks and
+ *                     print how many were true and the semaphore
  * The expected values of every argument derive from the round i, the first
  * argument of each point, so that a tracer can check them.
  */
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <sys/sdt.h>
 #include <time.h>
 #include <unistd.h>
@@ -177,6 +180,29 @@ static int run_dlopen(const char *lib, long n)
 	return 0;
 }
 
+static int run_fork(long n)
+{
+	long count = 0;
+	pid_t pid;
+	int st;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0)
+		return 1;
+	for (long i = 0; i < n; i++)
+		guarded_step(&count);
+	if (pid == 0) {
+		printf("child_guarded=%ld\nchild_sem=%u\n", count, guarded_semaphore());
+		fflush(stdout);
+		_exit(0);
+	}
+	if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+		return 1;
+	printf("parent_guarded=%ld\nparent_sem=%u\n", count, guarded_semaphore());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc >= 3 && !strcmp(argv[1], "args"))
@@ -185,12 +211,14 @@ int main(int argc, char **argv)
 		return run_sem();
 	if (argc >= 4 && !strcmp(argv[1], "dlopen"))
 		return run_dlopen(argv[2], atol(argv[3]));
+	if (argc >= 3 && !strcmp(argv[1], "fork"))
+		return run_fork(atol(argv[2]));
 	if (argc >= 3 && !strcmp(argv[1], "exec")) {
 		char *args[] = { argv[0], "args", argv[2], NULL };
 
 		execv("/proc/self/exe", args);
 		return 127;
 	}
-	fprintf(stderr, "usage: api_usdt args N | sem | dlopen LIB N | exec N\n");
+	fprintf(stderr, "usage: api_usdt args N | sem | dlopen LIB N | exec N | fork N\n");
 	return 2;
 }
