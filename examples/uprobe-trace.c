@@ -732,7 +732,8 @@ static void print_usdt_hit(struct uprobe_hit *h, const char *prefix)
 		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
 			usec, (int)uprobe_hit_pid(h), (int)uprobe_hit_tid(h));
 		json_string(opt.out, label ? label : prefix);
-		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\", \"usdt_args\": [", uprobe_hit_addr(h));
+		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\", \"usdt_args\": [",
+			uprobe_hit_addr(h));
 	} else {
 		fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
 			(int)uprobe_hit_tid(h));

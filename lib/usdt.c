@@ -273,8 +273,9 @@ static void sync_one(struct uprobe_usdt *d, struct proc *p)
 			if (err) {
 				if (err != -ENOMEM)
 					d->nrefs--;
-				pr_warn("pid %d: %s: cannot increment a USDT semaphore at 0x%llx: %s",
-					p->pid, d->f->path, (unsigned long long)a, strerror(-err));
+				pr_warn("pid %d: %s: cannot increment a USDT semaphore at "
+					"0x%llx: %s", p->pid, d->f->path, (unsigned long long)a,
+					strerror(-err));
 			}
 		}
 	}
@@ -329,9 +330,11 @@ void usdt_fork_adopt(struct uprobe_tracer *t, struct proc *parent, struct proc *
 	for (struct uprobe_usdt *d = t->usdts; d; d = d->next) {
 		unsigned n = d->nrefs;
 
-		for (unsigned i = 0; i < n; i++)
-			if (d->refs[i].pid == parent->pid && add_ref(d, child->pid, d->refs[i].addr))
-				pr_warn("pid %d: out of memory: a USDT semaphore stays set", child->pid);
+		for (unsigned i = 0; i < n; i++) {
+			if (d->refs[i].pid != parent->pid || !add_ref(d, child->pid, d->refs[i].addr))
+				continue;
+			pr_warn("pid %d: out of memory: a USDT semaphore stays set", child->pid);
+		}
 	}
 }
 
@@ -385,8 +388,8 @@ static int take_site(struct uprobe_tracer *t, struct uprobe_usdt *d, struct usdt
 				  why);
 	for (int i = 0; nostop && i < s->nargs; i++)
 		if (s->args[i].kind == USDT_ARG_MEM)
-			return tracer_err(t, -EOPNOTSUPP, "%s: USDT %s:%s: argument %d is in memory "
-					  "('%s'), which a no-stop hit would read too late",
+			return tracer_err(t, -EOPNOTSUPP, "%s: USDT %s:%s: argument %d is in "
+					  "memory ('%s'), which a no-stop hit would read too late",
 					  f->path, s->provider, s->name, i + 1, s->argstr);
 	if (s->sem_off && add_sem(d, s->sem_off))
 		return tracer_err(t, -ENOMEM, "out of memory");
@@ -423,7 +426,8 @@ static int collect(struct uprobe_tracer *t, struct uprobe_usdt *d, const char *p
 	if (r < 0)
 		return tracer_err(t, r, "%s: a malformed .note.stapsdt note", d->f->path);
 	if (!d->nsites)
-		return tracer_err(t, -ENOENT, "%s: no USDT probe %s:%s", d->f->path, provider, name);
+		return tracer_err(t, -ENOENT, "%s: no USDT probe %s:%s", d->f->path, provider,
+				  name);
 	return 0;
 }
 

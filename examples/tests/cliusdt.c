@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* USDT points for uprobe-trace's usdt: probes: cli:step (an int, its negation, a string), cli:done. */
+/* USDT points for uprobe-trace's usdt: probes: cli:step (int, its negation, string), cli:done. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/sdt.h>

@@ -164,8 +164,8 @@ static void check_args(struct ctx *c, const char *prog)
 	UPROBE_OPTS(uprobe_opts, o, .handler = on_usdt, .data = &s);
 	for (int k = 0; k < 7; k++) {
 		if (k == 5) /* by the library's name, as mapped, or by its path */
-			u[k] = usdt_or_fail(c, prog == g_usdt ? "libapi_usdt" : g_lib, "tlib", "work",
-					    &o);
+			u[k] = usdt_or_fail(c, prog == g_usdt ? "libapi_usdt" : g_lib, "tlib",
+					    "work", &o);
 		else
 			u[k] = usdt_or_fail(c, prog, "tst", g_names[k], &o);
 	}
@@ -448,7 +448,11 @@ static void test_nostop(void **state)
 	assert_int_equal(s.bad, 0);
 	assert_int_equal(s.by_name[0], ROUNDS * 5);
 	assert_int_equal(s.by_name[2], ROUNDS * 5);
-	assert_true(s.async_seen);
+	/* in place (no scratch area, so no ring) every hit stops: the same values */
+	const char *in = getenv("UPROBE_TEST_INLINE");
+
+	if (!(in && *in && strcmp(in, "0")))
+		assert_true(s.async_seen);
 }
 
 /* Refusals name what was wrong and change nothing: the run is as untraced. */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Unit tests of usdt_args.c: every operand form gcc and clang write, and specs that must be refused. */
+/* Unit tests of usdt_args.c: every operand form gcc and clang write; specs to refuse. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
