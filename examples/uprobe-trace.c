@@ -57,6 +57,7 @@ struct probe_spec {
 struct probe_ent {
 	struct uprobe *up;
 	struct uprobe_usdt *usdt; /* a usdt: probe (up is NULL) */
+	char *usdt_prefix;        /* its handler's data: "usdt:BINARY:", freed at exit */
 	char *label; /* the argv text, or an allocated "u:PATH:SYMBOL" for a wildcard match */
 	bool owned;
 	/* the PROBE argument of a library no traced process mapped yet (placed when one does) */
@@ -973,6 +974,8 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	e->owned = owned;
 	e->pending_spec = pending_spec;
 	e->hist = NULL;
+	e->usdt = NULL;
+	e->usdt_prefix = NULL;
 	return 0;
 }
 
@@ -1000,6 +1003,7 @@ static int add_usdt(const struct probe_spec *ps)
 	e = &probes[nprobes++];
 	memset(e, 0, sizeof(*e));
 	e->usdt = u;
+	e->usdt_prefix = prefix;
 	e->label = (char *)ps->text;
 	return 0;
 }
@@ -1946,11 +1950,13 @@ int main(int argc, char **argv)
 		if (probes[i].owned)
 			free(probes[i].label);
 		free(probes[i].hist);
+		free(probes[i].usdt_prefix);
 	}
 	free(probes);
 	for (size_t i = 0; i < nspecs; i++) {
 		free(specs[i].binary);
 		free(specs[i].symbol);
+		free(specs[i].provider);
 	}
 	free(specs);
 	return code;
