@@ -66,7 +66,8 @@ struct uprobe_hit;
  * A handler may change registers through uprobe_hit_regs(); they are written
  * back when the thread resumes. If a handler of an entry probe changes rip,
  * the probed instruction is skipped and the thread continues at the new rip
- * (the kprobes "modify ip" convention, e.g. for fault injection).
+ * (the kprobes "modify ip" convention; for fault injection at a function's
+ * entry, uprobe_hit_override_return() does it exactly).
  */
 typedef int (*uprobe_handler_fn)(struct uprobe_hit *hit, void *data);
 
@@ -537,6 +538,33 @@ UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr
  */
 UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
 				    size_t len);
+
+/*
+ * Fault injection, as bpf_override_return(): from an entry handler, makes
+ * the probed function return value at once, its body skipped. The thread
+ * goes on exactly as after the function's own ret: rax = value, rip = the
+ * return address that was at [rsp], rsp 8 higher; every other register is
+ * as at the call (with the changes handlers made through
+ * uprobe_hit_regs()). The override takes effect once every entry handler
+ * of the hit has run: handlers of probes added later on the same
+ * instruction still run, and see the call's entry registers (its
+ * arguments, rip the function); when several call this, the last value
+ * wins; rip, rsp and rax written by handlers are replaced. A return probe
+ * on the function sees the call return: its return handler runs with rax =
+ * value and rip the return address, and the call is no longer pending. A
+ * post handler does not run (the instruction is skipped). The same whether
+ * the probe runs through an int3, a jump detour or in place.
+ * Allowed only where it is exact: in the entry handler of a stopping probe
+ * on a function's first instruction (added with a symbol at offset 0, or a
+ * file offset where a function symbol starts; not the program's entry
+ * point, which is not called). Elsewhere -EINVAL, with a message naming the
+ * probe and why: a probe inside a function (the function may have pushed
+ * onto the stack), a return or post handler, a fault handler, a no-stop
+ * probe (uprobe_opts.nostop, even at a hit that stopped). -EFAULT when
+ * [rsp] cannot be read. Returns 0 when the override is set. Only from the
+ * handler, during the hit.
+ */
+UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value);
 
 /* True in a return handler. */
 UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h);
