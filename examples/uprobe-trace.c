@@ -41,11 +41,6 @@ enum {
 #define STR_ARGS 6
 #define STR_MAX 256
 
-/* --hist: log2 buckets of durations in ns; bucket 0 holds 0, bucket k >= 1 [2^(k-1), 2^k) */
-#define HIST_BUCKETS 65
-/* width of the histogram's bars, as bpftrace's hist() */
-#define HIST_BAR 52
-
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
 	const char *text; /* as written, the label of an explicit probe */
@@ -97,8 +92,7 @@ struct fail_fn {
 struct fn_hist {
 	const char *label;
 	bool from_wildcard; /* left out at exit when never called: u:libc:* names thousands */
-	uint64_t count, sum, min, max;
-	uint64_t buckets[HIST_BUCKETS];
+	struct uprobe_hist *h; /* the library's: log2 buckets in ns, as bpftrace's hist() */
 };
 
 static struct {
@@ -146,6 +140,8 @@ static sigset_t orig_mask, orig_ignored;
 static bool lib_quiet;
 /* The library's last warning while it was quiet, for the CLI to word (see add_probes()). */
 static char lib_warned[512];
+/* --hist: calls a histogram could not hold (no memory for its buckets) */
+static uint64_t hist_lost;
 
 static void usage(FILE *fp)
 {
@@ -943,23 +939,13 @@ static size_t str_data_size(void)
 	return top * sizeof(struct str_arg);
 }
 
-static unsigned hist_bucket(uint64_t ns)
-{
-	return ns ? 64 - (unsigned)__builtin_clzll(ns) : 0;
-}
-
 static int on_hist_return(struct uprobe_hit *h, void *data)
 {
 	struct fn_hist *fh = data;
-	uint64_t ns = uprobe_hit_duration_ns(h);
 
-	fh->buckets[hist_bucket(ns)]++;
-	if (!fh->count || ns < fh->min)
-		fh->min = ns;
-	if (ns > fh->max)
-		fh->max = ns;
-	fh->sum += ns;
-	fh->count++;
+	/* only a histogram's first value allocates: a failure there is said at exit */
+	if (uprobe_hist_add(fh->h, uprobe_hit_duration_ns(h)))
+		hist_lost++;
 	return 0;
 }
 
@@ -991,11 +977,17 @@ static int add_hist_probe(const char *binary, const char *symbol, const char *la
 
 	if (!fh)
 		return -ENOMEM;
+	fh->h = uprobe_hist_new(UPROBE_UNIT_NS);
+	if (!fh->h) {
+		free(fh);
+		return -ENOMEM;
+	}
 	fh->label = label;
 	fh->from_wildcard = from_wildcard;
 	errno = 0;
 	up = uprobe_add(tracer, binary, symbol, 0, &uopts);
 	if (!up) {
+		uprobe_hist_free(fh->h);
 		free(fh);
 		return errno ? -errno : -EINVAL;
 	}
@@ -1645,14 +1637,6 @@ static void print_counts(void)
 	}
 }
 
-/* A bucket bound as bpftrace's hist() writes it: 2^N with K, M, G... for 2^10, 2^20, 2^30... */
-static void hist_bound(char *buf, size_t len, unsigned log2)
-{
-	static const char suffix[] = " KMGTPE";
-
-	snprintf(buf, len, "%llu%.*s", 1ull << (log2 % 10), log2 >= 10, &suffix[log2 / 10]);
-}
-
 static void print_us(const char *name, uint64_t ns)
 {
 	fprintf(opt.out, "  %s %" PRIu64 ".%03" PRIu64 "us", name, ns / 1000, ns % 1000);
@@ -1660,30 +1644,32 @@ static void print_us(const char *name, uint64_t ns)
 
 static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
 {
+	uint64_t count = uprobe_hist_count(fh->h);
 	bool first = true;
 
 	fputs("{\"probe\": ", opt.out);
 	json_string(opt.out, fh->label);
-	fprintf(opt.out, ", \"count\": %" PRIu64 ", \"missed\": %" PRIu64, fh->count, missed);
-	if (fh->count)
+	fprintf(opt.out, ", \"count\": %" PRIu64 ", \"missed\": %" PRIu64, count, missed);
+	if (count)
 		fprintf(opt.out,
 			", \"min_ns\": %" PRIu64 ", \"avg_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
 			", \"sum_ns\": %" PRIu64,
-			fh->min, fh->sum / fh->count, fh->max, fh->sum);
+			uprobe_hist_min(fh->h), uprobe_hist_mean(fh->h), uprobe_hist_max(fh->h),
+			uprobe_hist_sum(fh->h));
 	else
 		fputs(", \"min_ns\": null, \"avg_ns\": null, \"max_ns\": null, \"sum_ns\": 0",
 		      opt.out);
 	/* bpftrace's JSON form of a hist(): non-empty buckets, both bounds inclusive */
 	fputs(", \"hist\": [", opt.out);
-	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
-		uint64_t lo = k ? 1ull << (k - 1) : 0;
-		uint64_t hi = !k ? 0 : k < 64 ? (1ull << k) - 1 : UINT64_MAX;
+	for (unsigned k = 0; k < UPROBE_HIST_BUCKETS; k++) {
+		uint64_t lo, hi, n = uprobe_hist_bucket(fh->h, k);
 
-		if (!fh->buckets[k])
+		if (!n)
 			continue;
+		uprobe_hist_bucket_range(k, &lo, &hi);
 		fprintf(opt.out,
 			"%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}",
-			first ? "" : ", ", lo, hi, fh->buckets[k]);
+			first ? "" : ", ", lo, hi, n);
 		first = false;
 	}
 	fputs("]}\n", opt.out);
@@ -1695,44 +1681,19 @@ static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
  */
 static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
 {
-	unsigned first = HIST_BUCKETS, last = 0;
-	uint64_t top = 0;
+	uint64_t count = uprobe_hist_count(fh->h);
 
 	fput_text(opt.out, fh->label);
-	fprintf(opt.out, "  count %" PRIu64, fh->count);
-	if (fh->count) {
-		print_us("min", fh->min);
-		print_us("avg", fh->sum / fh->count);
-		print_us("max", fh->max);
+	fprintf(opt.out, "  count %" PRIu64, count);
+	if (count) {
+		print_us("min", uprobe_hist_min(fh->h));
+		print_us("avg", uprobe_hist_mean(fh->h));
+		print_us("max", uprobe_hist_max(fh->h));
 	}
 	if (missed)
 		fprintf(opt.out, "  missed %" PRIu64, missed);
 	fputc('\n', opt.out);
-	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
-		if (!fh->buckets[k])
-			continue;
-		if (first == HIST_BUCKETS)
-			first = k;
-		last = k;
-		if (fh->buckets[k] > top)
-			top = fh->buckets[k];
-	}
-	for (unsigned k = first; k <= last && top; k++) {
-		char range[48], lo[16], hi[16];
-		unsigned bar = (unsigned)(fh->buckets[k] * HIST_BAR / top);
-
-		if (k <= 1) {
-			snprintf(range, sizeof(range), "[%u]", k);
-		} else {
-			hist_bound(lo, sizeof(lo), k - 1);
-			hist_bound(hi, sizeof(hi), k);
-			snprintf(range, sizeof(range), "[%s, %s)", lo, hi);
-		}
-		fprintf(opt.out, "%-20s %8" PRIu64 " |", range, fh->buckets[k]);
-		for (unsigned i = 0; i < HIST_BAR; i++)
-			fputc(i < bar ? '@' : ' ', opt.out);
-		fputs("|\n", opt.out);
-	}
+	uprobe_hist_print(fh->h, opt.out, UPROBE_HIST_BPFTRACE);
 	fputc('\n', opt.out);
 }
 
@@ -1743,6 +1704,8 @@ static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
  */
 static void print_hists(void)
 {
+	if (hist_lost)
+		errline("out of memory: %" PRIu64 " calls left out of the histograms", hist_lost);
 	for (size_t i = 0; i < nprobes; i++) {
 		const struct fn_hist *fh = probes[i].hist;
 		uint64_t missed;
@@ -1750,7 +1713,7 @@ static void print_hists(void)
 		if (!fh)
 			continue;
 		missed = uprobe_missed(probes[i].up);
-		if (fh->from_wildcard && !fh->count && !missed)
+		if (fh->from_wildcard && !uprobe_hist_count(fh->h) && !missed)
 			continue;
 		if (opt.json)
 			print_hist_json(fh, missed);
@@ -2182,6 +2145,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nprobes; i++) {
 		if (probes[i].owned)
 			free(probes[i].label);
+		if (probes[i].hist)
+			uprobe_hist_free(probes[i].hist->h);
 		free(probes[i].hist);
 		free(probes[i].usdt_prefix);
 	}
