@@ -157,7 +157,8 @@ static void usage(FILE *fp)
 		"  usdt:BINARY:PROVIDER:NAME every site of a USDT point (<sys/sdt.h>); lines show\n"
 		"                            its arguments as the program passed them, in decimal\n"
 		"                            (--json: \"usdt_args\"); NAME and PROVIDER may hold\n"
-		"                            wildcards; --str N reads USDT argument N as a string\n"
+		"                            wildcards; --str N reads USDT argument N as a string;\n"
+		"                            with --nostop, points with an argument in memory stop\n"
 		"  BINARY is a path (contains '/') or the name of a file the process maps\n"
 		"  (\"libc\", \"libc.so.6\", the executable's basename). SYMBOL may contain\n"
 		"  '*', '?' and '[...]' wildcards: every matching function is probed and\n"
@@ -1068,6 +1069,13 @@ static int add_usdt(const struct probe_spec *ps)
 	uopts.data = prefix;
 	errno = 0;
 	u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
+	if (!u && errno == EOPNOTSUPP && uopts.nostop) {
+		/* an argument in memory must be read at the hit: this probe's hits stop */
+		errline("warning: %s: %s: its hits stop", ps->text, lib_error(-EOPNOTSUPP));
+		uopts.nostop = false;
+		errno = 0;
+		u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
+	}
 	if (!u) {
 		free(prefix);
 		return errno ? -errno : -EINVAL;

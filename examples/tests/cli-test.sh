@@ -1578,8 +1578,18 @@ for i, r in enumerate(steps):
     assert r["usdt_args"][:2] == [i, -i], r
     assert r["strs"] == [{"arg": 2, "addr": "0x%x" % r["usdt_args"][2], "str": words[i % 3],
                           "truncated": False, "error": None}], r
-assert done[0]["usdt_args"] == [n] and "strs" not in done[0], done
+assert done[0]["usdt_args"] == [n, n] and "strs" not in done[0], done
 EOF
+
+	# --nostop: cli:done reads memory, which a no-stop hit would read too late: the
+	# probe's hits stop instead (said once), and show the value it had then
+	run "$UT" --nostop -o "$tmp/t" 'usdt:cliusdt:cli:*' -- "$USDT" $n
+	expect_rc 0
+	one_error_line "warning: usdt:cliusdt:cli:*: "
+	grep -q "argument 2 is in memory" "$tmp/err" || fail "the warning: $(cat "$tmp/err")"
+	expect_eq "$(grep -c ' usdt:cliusdt:cli:step arg0=' "$tmp/t")" $n "--nostop step lines"
+	grep -q " usdt:cliusdt:cli:done arg0=$n arg1=$n\$" "$tmp/t" ||
+		fail "--nostop done line: $(cat "$tmp/t")"
 
 	run "$UT" --count 'usdt:cliusdt:cli:*' usdt:cliusdt:cli:done -- "$USDT" $n
 	expect_rc 0

@@ -5,6 +5,8 @@
 #include <sys/sdt.h>
 
 static const char *const words[] = { "alpha", "beta", "gamma" };
+/* volatile: cli:done reads its second argument from memory, g_steps(%rip) */
+volatile int g_steps;
 
 /* usage: cliusdt N: N steps, then done; says how many steps it took */
 int main(int argc, char **argv)
@@ -15,8 +17,9 @@ int main(int argc, char **argv)
 		const char *w = words[i % 3];
 
 		DTRACE_PROBE3(cli, step, i, -i, w);
+		g_steps++;
 	}
-	DTRACE_PROBE1(cli, done, n);
+	DTRACE_PROBE2(cli, done, n, g_steps);
 	printf("cliusdt: %d steps\n", n);
 	return 0;
 }
