@@ -116,12 +116,17 @@ static int note_next(struct note_iter *it, struct usdt_site *s, uint64_t *sem)
 	while (it->end - it->p >= (ptrdiff_t)sizeof(Elf64_Nhdr)) {
 		const Elf64_Nhdr *nh = (const void *)it->p;
 		const uint8_t *name = it->p + sizeof(*nh);
-		size_t nsz = (nh->n_namesz + 3) & ~3u, dsz = (nh->n_descsz + 3) & ~3u;
-		const uint8_t *desc = name + nsz;
+		/* in size_t: a size near 4 GiB must not wrap to a small one */
+		size_t nsz = ((size_t)nh->n_namesz + 3) & ~(size_t)3;
+		size_t dsz = ((size_t)nh->n_descsz + 3) & ~(size_t)3;
+		const uint8_t *desc;
 		const char *str, *dend;
 		uint64_t addr[3];
 
-		if ((size_t)(it->end - name) < nsz || (size_t)(it->end - desc) < dsz)
+		if ((size_t)(it->end - name) < nsz)
+			return -ENOEXEC;
+		desc = name + nsz;
+		if ((size_t)(it->end - desc) < dsz)
 			return -ENOEXEC;
 		it->p = desc + dsz;
 		if (nh->n_type != 3 || nh->n_namesz != 8 || memcmp(name, "stapsdt", 8))

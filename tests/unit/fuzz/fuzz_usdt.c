@@ -169,6 +169,12 @@ static void test_notes(void **state)
 			/* the notes' sizes and strings matter most: often a small change */
 			buf[at] = rng_chance(&r, 2) ? (uint8_t)rng_next(&r) : (uint8_t)(buf[at] ^ 1);
 		}
+		if (it % 16 == 0) {
+			/* a note size just under 4 GiB: rounded up in 32 bits it would wrap to 0 */
+			uint32_t huge = 0xfffffffd - (uint32_t)rng_below(&r, 3);
+
+			memcpy(buf + off + (it % 32 ? 4 : 0), &huge, sizeof(huge));
+		}
 		/* a new file each time: parsed files are cached by (device, inode) */
 		snprintf(path, sizeof(path), "%s/fuzz-usdt-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 		fd = mkstemp(path);
@@ -177,6 +183,9 @@ static void test_notes(void **state)
 		close(fd);
 		errno = 0;
 		u = uprobe_add_usdt(t, path, "*", "*", NULL);
+		if (it % 16 == 0 && (u || errno != ENOEXEC))
+			fail_msg("iteration %u: a first note of 4 GiB: errno %d, %s", it, errno,
+				 uprobe_tracer_errmsg(t));
 		if (u) {
 			ok++;
 			assert_true(uprobe_usdt_nsites(u) > 0);
