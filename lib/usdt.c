@@ -46,7 +46,9 @@ static const Elf64_Shdr *section(const struct elf_file *f, const char *want)
 	const Elf64_Ehdr *eh = (const void *)f->data;
 	const Elf64_Shdr *sh, *strs;
 
-	if (f->size < sizeof(*eh) || !eh->e_shoff || eh->e_shentsize != sizeof(Elf64_Shdr) ||
+	/* the tables are read in place: a file that misaligns them is refused, not misread */
+	if (f->size < sizeof(*eh) || !eh->e_shoff || eh->e_shoff % 8 ||
+	    eh->e_shentsize != sizeof(Elf64_Shdr) ||
 	    eh->e_shoff > f->size || (f->size - eh->e_shoff) / sizeof(*sh) < eh->e_shnum ||
 	    eh->e_shstrndx >= eh->e_shnum)
 		return NULL;
@@ -55,11 +57,13 @@ static const Elf64_Shdr *section(const struct elf_file *f, const char *want)
 	if (strs->sh_offset > f->size || strs->sh_size > f->size - strs->sh_offset)
 		return NULL;
 	for (unsigned i = 0; i < eh->e_shnum; i++) {
-		const char *name = (const char *)f->data + strs->sh_offset + sh[i].sh_name;
+		size_t room = strs->sh_size - sh[i].sh_name;
+		const char *name;
 
-		if (sh[i].sh_name < strs->sh_size &&
-		    strnlen(name, strs->sh_size - sh[i].sh_name) < strs->sh_size - sh[i].sh_name &&
-		    !strcmp(name, want))
+		if (sh[i].sh_name >= strs->sh_size)
+			continue;
+		name = (const char *)f->data + strs->sh_offset + sh[i].sh_name;
+		if (strnlen(name, room) < room && !strcmp(name, want))
 			return &sh[i];
 	}
 	return NULL;
@@ -76,21 +80,22 @@ static int find_symbol(void *ctx, const char *name, uint64_t *vaddr)
 		const Elf64_Shdr *sh = section(f, tabs[t]), *str;
 		const Elf64_Sym *syms;
 
-		if (!sh || sh->sh_link >= eh->e_shnum || sh->sh_offset > f->size ||
-		    sh->sh_size > f->size - sh->sh_offset)
+		if (!sh || sh->sh_link >= eh->e_shnum || sh->sh_offset % 8 ||
+		    sh->sh_offset > f->size || sh->sh_size > f->size - sh->sh_offset)
 			continue;
 		str = (const Elf64_Shdr *)(f->data + eh->e_shoff) + sh->sh_link;
 		if (str->sh_offset > f->size || str->sh_size > f->size - str->sh_offset)
 			continue;
 		syms = (const void *)(f->data + sh->sh_offset);
 		for (size_t i = 0; i < sh->sh_size / sizeof(*syms); i++) {
-			const char *n = (const char *)f->data + str->sh_offset + syms[i].st_name;
 			size_t room = str->sh_size - syms[i].st_name;
+			const char *n;
 
 			if (syms[i].st_shndx == SHN_UNDEF || syms[i].st_name >= str->sh_size ||
 			    ELF64_ST_TYPE(syms[i].st_info) == STT_SECTION ||
 			    ELF64_ST_TYPE(syms[i].st_info) == STT_FILE)
 				continue;
+			n = (const char *)f->data + str->sh_offset + syms[i].st_name;
 			if (strnlen(n, room) < room && !strcmp(n, name)) {
 				*vaddr = syms[i].st_value;
 				return 0;
@@ -169,7 +174,8 @@ static int note_begin(struct uprobe_tracer *t, const struct elf_file *f, struct 
 	if (!notes || notes->sh_type != SHT_NOTE)
 		return tracer_err(t, -ENOENT, "%s: no USDT probes (no .note.stapsdt section)",
 				  f->path);
-	if (notes->sh_offset > f->size || notes->sh_size > f->size - notes->sh_offset)
+	if (notes->sh_offset % 4 || notes->sh_offset > f->size ||
+	    notes->sh_size > f->size - notes->sh_offset)
 		return tracer_err(t, -ENOEXEC, "%s: .note.stapsdt is out of the file", f->path);
 	it->p = f->data + notes->sh_offset;
 	it->end = it->p + notes->sh_size;
@@ -336,9 +342,11 @@ void usdt_fork_adopt(struct uprobe_tracer *t, struct proc *parent, struct proc *
 		unsigned n = d->nrefs;
 
 		for (unsigned i = 0; i < n; i++) {
-			if (d->refs[i].pid != parent->pid || !add_ref(d, child->pid, d->refs[i].addr))
+			if (d->refs[i].pid != parent->pid)
 				continue;
-			pr_warn("pid %d: out of memory: a USDT semaphore stays set", child->pid);
+			if (add_ref(d, child->pid, d->refs[i].addr))
+				pr_warn("pid %d: out of memory: a USDT semaphore stays set",
+					child->pid);
 		}
 	}
 }
