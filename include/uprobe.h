@@ -707,6 +707,93 @@ UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
  */
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
 
+/* ---- USDT probes (systemtap <sys/sdt.h>: DTRACE_PROBE, STAP_PROBE) ---- */
+
+/*
+ * A USDT probe: every site of one or more USDT points of a file. The
+ * compiler may copy a point (inlining, unrolling, cloning a function): each
+ * copy is a site, a probe of its own (uprobe_usdt_site()), and each fires.
+ */
+struct uprobe_usdt;
+
+/*
+ * Probes every site of the USDT points provider:name of binary (the notes
+ * in its .note.stapsdt section). binary is resolved as by uprobe_add(): a
+ * path, or the name of a file a tracee maps ("libfoo" for libfoo.so.1).
+ * provider and name may hold fnmatch(3) wildcards ("*", "?", "[...]").
+ * opts as for uprobe_add(): handler, data, post_handler, fault_handler,
+ * nostop and force apply to every site; ret_handler, data_size, maxactive
+ * and pending are refused (-EINVAL).
+ * Semaphores: a point declared with a semaphore (its _ENABLED() macro,
+ * sdt.h's .probes section) has it incremented in every traced process
+ * that maps the binary while the probe exists: now, in a process attached
+ * or spawned later, after an exec or dlopen that maps it; it is
+ * decremented by uprobe_usdt_remove(), uprobe_tracer_detach() and
+ * uprobe_tracer_free() (a fork child not followed gets its copy
+ * decremented before it is let go), so the program's _ENABLED() is true
+ * exactly while the probe is attached. The semaphore is found at its
+ * address in the file's writable data mapping, wherever the file (PIE,
+ * shared library) was loaded; .stapsdt.base corrects for prelink. The
+ * writes are those of uprobe_hit_write().
+ * Arguments are parsed now, for every site: a spec that cannot be parsed
+ * (an unknown register, a symbol the file does not define) refuses the
+ * probe (-EINVAL, -ENOENT), the message naming the spec.
+ * No-stop probes (opts.nostop): their handlers run after the thread went
+ * on, so an argument in memory could no longer be read as it was: a point
+ * with an argument in memory is refused with nostop (-EOPNOTSUPP);
+ * register and constant arguments are exact.
+ * Errors, before any byte of any tracee changes: -ENOENT the binary, its
+ * .note.stapsdt section, or a point matching provider:name does not exist
+ * (the message names what); -ENOEXEC a malformed note; those of
+ * uprobe_add() for a site. NULL with errno set; callable where
+ * uprobe_add() is.
+ */
+UPROBE_API struct uprobe_usdt *uprobe_add_usdt(struct uprobe_tracer *t, const char *binary,
+					       const char *provider, const char *name,
+					       const struct uprobe_opts *opts);
+
+/*
+ * Removes every site's probe and decrements the semaphores it incremented,
+ * then frees u. Its sites cannot be removed one by one (uprobe_remove() on
+ * one: -EBUSY). Callable where uprobe_remove() is. 0 or -EINVAL.
+ */
+UPROBE_API int uprobe_usdt_remove(struct uprobe_usdt *u);
+
+/* The number of sites (at least one). */
+UPROBE_API unsigned uprobe_usdt_nsites(const struct uprobe_usdt *u);
+/*
+ * Site i's probe, in the order of the notes (for uprobe_hits(),
+ * uprobe_file_offset(), uprobe_binary_path()); NULL with errno EINVAL
+ * when i is out of range. Valid until uprobe_usdt_remove().
+ */
+UPROBE_API struct uprobe *uprobe_usdt_site(const struct uprobe_usdt *u, unsigned i);
+/* Hits of every site together. */
+UPROBE_API uint64_t uprobe_usdt_hits(const struct uprobe_usdt *u);
+/* The number of distinct semaphores its points have (0: none is guarded). */
+UPROBE_API unsigned uprobe_usdt_semaphores(const struct uprobe_usdt *u);
+
+/*
+ * In a handler of a USDT probe: the number of arguments of the site hit
+ * (0 to 12), and its provider and point names (each may be NULL; valid
+ * while the probe exists). -EINVAL for a hit of another probe.
+ */
+UPROBE_API int uprobe_hit_usdt(const struct uprobe_hit *h, const char **provider,
+			       const char **name);
+/*
+ * Argument n (0-based) of the USDT site hit, as the program passed it:
+ * read from the registers, memory or constant its spec names, with the
+ * spec's size and sign applied (zero- or sign-extended to 64 bits: a
+ * `-4@` argument of -5 is -5, a `1@` of 255 is 255, an unsigned `8@`
+ * value is its bits). *size (may be NULL) gets the size in bytes as the
+ * spec gives it, negative when signed; a spec without one is taken as
+ * signed, of its register's width or 8. 0, or -EINVAL (not a USDT hit, n
+ * out of range, NULL value), -EFAULT the memory cannot be read, -ESRCH
+ * the process is gone, -EOPNOTSUPP an argument in memory in a no-stop
+ * (asynchronous) hit, which never happens for a probe uprobe_add_usdt()
+ * accepted.
+ */
+UPROBE_API int uprobe_hit_usdt_arg(struct uprobe_hit *h, unsigned n, int64_t *value, int *size);
+
 /* ---- Symbols ---- */
 
 /* A function symbol of an ELF file, as uprobe_symbols() reports it. */

@@ -61,6 +61,7 @@ struct uprobe {
 	bool internal;      /* libuprobe's own (unwinder, longjmp), never shown to the user */
 	bool force;
 	bool nostop;        /* uprobe_opts.nostop */
+	const struct usdt_site *usdt; /* usdt.c: the USDT site it is, owned by its uprobe_usdt */
 	uint64_t hits;
 	uint64_t missed;
 };
@@ -470,6 +471,7 @@ struct uprobe_tracer {
 	struct event_rec *events, *events_tail;
 	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
 	unsigned ncomm_fds;    /* tasks with comm_fd1 open (tracer.c) */
+	struct uprobe_usdt *usdts; /* usdt.c: USDT probes, for their semaphores */
 };
 
 struct uprobe_hit {
@@ -847,5 +849,26 @@ int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long 
 /* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
 int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
 			 long nr, const uint64_t args[6], const char *what);
+
+/* usdt.c: USDT probes' semaphores, counted once per process that maps them */
+/* p's maps changed (spawn's entry, attach, exec, dlopen): set the semaphores it maps now */
+void usdt_proc_sync(struct uprobe_tracer *t, struct proc *p);
+/* Detach: p's semaphores go back down */
+void usdt_proc_detach(struct uprobe_tracer *t, struct proc *p);
+/* p exited or exec'd: its semaphores are gone with its memory */
+void usdt_proc_gone(struct uprobe_tracer *t, struct proc *p);
+/* A fork child let go: its copy of the parent's semaphores goes back down */
+void usdt_fork_release(struct uprobe_tracer *t, struct proc *parent, struct proc *child);
+/* A followed fork child: its copy of the semaphores is counted for it too */
+void usdt_fork_adopt(struct uprobe_tracer *t, struct proc *parent, struct proc *child);
+void usdt_free_all(struct uprobe_tracer *t);
+
+/* probe.c, for usdt.c */
+/* binary resolved as uprobe_add() does, and parsed. 0 or -errno with the message set. */
+int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
+bool probe_map_is_file(const struct map_entry *m, const struct elf_file *f);
+bool probe_proc_plantable(struct proc *p);
+/* tracer.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
+int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 
 #endif /* UPROBE_CORE_H */

@@ -166,6 +166,7 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 
 	/* hits still in its ring are delivered while its threads are known */
 	ring_forget(t, p);
+	usdt_proc_gone(t, p);
 	for (pp = &t->procs; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;

@@ -848,6 +848,7 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 		}
 	}
 	if (!p->mm_owner) {
+		usdt_proc_detach(t, p);
 		probe_unplant_all(t, p, p);
 		/* no detour records any more: the last hits, then the ring goes */
 		ring_unmap(t, p, any);
@@ -916,6 +917,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		return;
 	if (t->procs)
 		uprobe_tracer_detach(t);
+	usdt_free_all(t);
 	end_waker(t);
 	if (t->waker_tick)
 		munmap((void *)t->waker_tick, sizeof(int));
@@ -1114,12 +1116,23 @@ UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr
 	return (ssize_t)done + 1;
 }
 
+int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+		/* a partial write stopped at a page the program could not write either */
+		return n >= 0 || errno == EFAULT ? -EFAULT : -errno;
+	return mem_write(p, addr, buf, len);
+}
+
 UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
 				    size_t len)
 {
-	struct proc *p = hit_proc(h);
-	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n;
 	int err;
 
 	if (!buf && len) {
@@ -1128,16 +1141,7 @@ UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, c
 	}
 	if (!len)
 		return 0;
-	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
-	if (n == (ssize_t)len)
-		return n;
-	if (n >= 0 || (errno != ENOSYS && errno != EPERM)) {
-		/* a partial write stopped at a page the program could not write either */
-		err = n >= 0 || errno == EFAULT ? EFAULT : errno;
-		errno = err;
-		return -err;
-	}
-	err = mem_write(p, addr, buf, len);
+	err = proc_write_data(hit_proc(h), addr, buf, len);
 	if (err) {
 		errno = -err;
 		return err;

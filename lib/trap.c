@@ -511,6 +511,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 		return;
 	}
 	probe_unplant_all(t, parent, cp);
+	usdt_fork_release(t, parent, cp);
 	ret_restore_task(t, forker, cp);
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
@@ -551,6 +552,7 @@ static bool adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 		goto fail;
 	if (ring_mapping(parent))
 		detour_fork_child(cp, ring_mapping(parent));
+	usdt_fork_adopt(t, parent, cp);
 	/*
 	 * A hold of the parent (its memory, for a moment, or an in-place
 	 * instruction of inline.c) does not concern the child, which has its
@@ -742,6 +744,8 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	p->ring_failed = false;
 	p->stale_ring = 0;
 	xol_forget_all(t, p);
+	/* the new image has semaphores of its own, at 0: the old ones went with the old memory */
+	usdt_proc_gone(t, p);
 	p->at_entry = false;
 	/* an open /proc/PID/mem names the old address space: open the new one */
 	if (proc_reopen_mem(p) < 0)

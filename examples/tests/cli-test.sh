@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # CLI tests of uprobe-trace against real processes:
-# cli-test.sh CASE UPROBE_TRACE DEMO CRASH CLITARGET
+# cli-test.sh CASE UPROBE_TRACE DEMO CRASH CLITARGET CLIUSDT
 #
 # Expected numbers come from the traced programs themselves (the demo reports
 # how often it called each function) or from what the test set up (the number
@@ -16,6 +16,7 @@ UT=$(readlink -f "$2")
 DEMO=$(readlink -f "$3")
 CRASH=$(readlink -f "$4")
 TGT=$(readlink -f "$5") # clitarget: known strings and durations
+USDT=$(readlink -f "${6:-/nonexistent}") # cliusdt: USDT points
 BOUND=${CLI_TEST_BOUND:-60} # seconds any one command may take
 
 export LC_ALL=C
@@ -1540,6 +1541,76 @@ t_hist_edge()
 	expect_eq "$(cat "$tmp/h")" "u:clitarget:leave  count 0  missed 1" "leave"
 }
 
+# usdt:BINARY:PROVIDER:NAME: each hit's USDT arguments as the program passed them, in text
+# (--str for a string argument) and JSON; counts over a wildcard; errors in one line.
+t_usdt()
+{
+	local n=7 i words=(alpha beta gamma)
+
+	run "$USDT" $n
+	expect_eq "$(cat "$tmp/out")" "cliusdt: $n steps" "untraced run"
+	run "$UT" -o "$tmp/t" --str 2 usdt:cliusdt:cli:step -- "$USDT" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/out")" "cliusdt: $n steps" "traced run's output"
+	expect_eq "$(wc -l <"$tmp/t")" $n "step lines"
+	for ((i = 0; i < n; i++)); do
+		sed -n "$((i + 1))p" "$tmp/t" |
+			grep -Eq " usdt:cliusdt:cli:step arg0=$i arg1=-?$i arg2=\"${words[i % 3]}\"\$" ||
+			fail "step $i: $(sed -n "$((i + 1))p" "$tmp/t")"
+	done
+	# arg1 is -i: signed, shown negative
+	grep -q ' arg1=-6 ' "$tmp/t" || fail "negative argument: $(cat "$tmp/t")"
+
+	need_python
+	run "$UT" --json -o "$tmp/j" --str 2 'usdt:cliusdt:cli:*' -- "$USDT" $n
+	expect_rc 0
+	no_stderr
+	python3 - "$tmp/j" $n <<'EOF' || fail "--json usdt output: $(head -n 3 "$tmp/j")"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+n = int(sys.argv[2])
+words = ["alpha", "beta", "gamma"]
+steps = [r for r in rows if r["probe"] == "usdt:cliusdt:cli:step"]
+done = [r for r in rows if r["probe"] == "usdt:cliusdt:cli:done"]
+assert len(steps) == n and len(done) == 1 and len(rows) == n + 1, rows
+for i, r in enumerate(steps):
+    assert r["usdt_args"][:2] == [i, -i], r
+    assert r["strs"] == [{"arg": 2, "addr": "0x%x" % r["usdt_args"][2], "str": words[i % 3],
+                          "truncated": False, "error": None}], r
+assert done[0]["usdt_args"] == [n, n] and "strs" not in done[0], done
+EOF
+
+	# --nostop: cli:done reads memory, which a no-stop hit would read too late: the
+	# probe's hits stop instead (said once), and show the value it had then
+	run "$UT" --nostop -o "$tmp/t" 'usdt:cliusdt:cli:*' -- "$USDT" $n
+	expect_rc 0
+	one_error_line "warning: usdt:cliusdt:cli:*: "
+	grep -q "argument 2 is in memory" "$tmp/err" || fail "the warning: $(cat "$tmp/err")"
+	expect_eq "$(grep -c ' usdt:cliusdt:cli:step arg0=' "$tmp/t")" $n "--nostop step lines"
+	grep -q " usdt:cliusdt:cli:done arg0=$n arg1=$n\$" "$tmp/t" ||
+		fail "--nostop done line: $(cat "$tmp/t")"
+
+	run "$UT" --count 'usdt:cliusdt:cli:*' usdt:cliusdt:cli:done -- "$USDT" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(hits 'usdt:cliusdt:cli:*' "$tmp/out")" $((n + 1)) "wildcard count"
+	expect_eq "$(hits usdt:cliusdt:cli:done "$tmp/out")" 1 "done count"
+
+	run "$UT" usdt:cliusdt:cli:nosuch -- "$USDT" $n
+	expect_rc 1
+	one_error_line "no USDT probe cli:nosuch"
+	run "$UT" usdt:cliusdt:nosuch:step -- "$USDT" $n
+	expect_rc 1
+	one_error_line "no USDT probe nosuch:step"
+	run "$UT" usdt:cliusdt:cli -- "$USDT" $n
+	expect_rc 2
+	one_error_line "expected usdt:BINARY:PROVIDER:NAME"
+	run "$UT" --hist usdt:cliusdt:cli:step -- "$USDT" $n
+	expect_rc 2
+	one_error_line "is a USDT probe"
+}
+
 # --fail: fault injection. Every 100th malloc returns NULL in a program that counts its NULL
 # mallocs, and the 7th, 14th and 21st calls of one of its functions return -2 (by name and by
 # file offset); the program otherwise computes what it does untraced. Refusals are one line.
@@ -1713,7 +1784,7 @@ count | nostop | hits | json | output | wildcard | offset | exit | usage | error
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
-	str | str_ret | duration | hist | hist_edge | stack | fail | events)
+	str | str_ret | duration | hist | hist_edge | stack | usdt | fail | events)
 	"t_$CASE"
 	;;
 *)
