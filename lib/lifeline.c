@@ -431,12 +431,13 @@ static int sigtrap_disposition(struct proc *p, struct lifeline *l, bool *dfl)
  * new since k's last trap or is "everything but SIGTRAP" (which a program
  * blocking everything again leaves unchanged). A reset found: our handler
  * goes back, and SIGTRAP stays unblocked in k while we are attached (so
- * the next hit does not reset it again); detach blocks it again
- * (lifeline_detach_task()). Not seen: a thread that blocks SIGTRAP alone,
- * steps whose instruction blocks it (xol.c and inline.c step alone), and
- * which of several threads that trapped at once with some but not all
- * signals blocked had SIGTRAP among them (the first one looked at is
- * taken for it).
+ * the next hit does not reset it again); detach blocks it again in
+ * threads whose last trap found every other signal blocked and whose mask
+ * is still that one (lifeline_detach_task()). Not seen: a thread that
+ * blocks SIGTRAP alone, steps whose instruction blocks it (xol.c and
+ * inline.c step alone); not put back: a SIGTRAP blocked with some but not
+ * all other signals (which thread's trap reset the disposition is not
+ * known when several trap at once).
  */
 void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 {
@@ -465,14 +466,16 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	 * only from the disposition below: threads trapping together reset it
 	 * together, and whichever is looked at first puts our handler back.
 	 */
-	if (blocks_all_but_trap(m))
-		k->trap_reblock = true;
+	k->trap_reblock = blocks_all_but_trap(m);
 	if (same && (step || !blocks_all_but_trap(m)))
 		return;
 	if (sigtrap_disposition(p, l, &dfl) || !dfl)
 		return; /* still ours (or the program's own choice since) */
-	/* reset by our trap: k had SIGTRAP blocked */
-	k->trap_reblock = true;
+	/*
+	 * Reset by a trap of ours: k's, or another thread's whose stop is
+	 * not looked at yet; which one had SIGTRAP blocked is not known, so
+	 * only threads that block everything else get it back at detach.
+	 */
 	if (seccomp_read(k->tid, &sc) < 0)
 		return;
 	ok = seccomp_inject_allowed(k, &sc, SYS_rt_sigaction, args, &action);
@@ -490,7 +493,11 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 		 p->pid, k->tid, err ? "lost" : "put back");
 }
 
-/* k is about to be let go: the SIGTRAP our traps unblocked in it is blocked again. */
+/*
+ * k is about to be let go: the SIGTRAP our traps unblocked in it is
+ * blocked again, if its mask is still the one they left (a mask the
+ * program set since is its own).
+ */
 void lifeline_detach_task(struct task *k)
 {
 	uint64_t m;
@@ -498,7 +505,7 @@ void lifeline_detach_task(struct task *k)
 	if (!k->trap_reblock)
 		return;
 	k->trap_reblock = false;
-	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0 &&
+	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0 && m == k->ll_mask &&
 	    !(m & SIGTRAP_BIT)) {
 		m |= SIGTRAP_BIT;
 		ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m);

@@ -68,7 +68,7 @@ void die_point(const char *name)
 {
 	static char seen[64]; /* the value counted for: a new one counts anew (fork, setenv) */
 	static long left;
-	const char *want = getenv("UPROBE_TEST_DIE"), *c;
+	const char *want = secure_getenv("UPROBE_TEST_DIE"), *c;
 	size_t n;
 
 	if (!want)

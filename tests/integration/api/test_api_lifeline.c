@@ -395,32 +395,50 @@ static int stop_after(struct uprobe_hit *h, void *data)
  * ... and after a detach, the threads still have SIGTRAP blocked, as they
  * asked: the target checks at its end, untraced by then.
  */
-static void test_blocked_signals_detach(void **state)
+/*
+ * The tracer detaches after `left` hits of ll_outer, or (blockrestore) once
+ * the four threads are done with their calls and back on their own mask.
+ */
+static void blocked_detach(const char *mode, const char *calls, long left)
 {
 	struct uprobe_tracer *t = uprobe_tracer_new();
-	char *argv[] = { (char *)g_target, "100000", "blockcheck", NULL };
-	struct stopper sp = { .t = t, .left = 2000 };
+	char *argv[] = { (char *)g_target, (char *)calls, (char *)mode, NULL };
+	struct stopper sp = { .t = t, .left = left }, done = { .t = t, .left = 4 };
 	pid_t pid;
 	int st;
 
-	(void)state;
 	assert_non_null(t);
 	assert_int_equal(uprobe_tracer_spawn(t, argv, &pid), 0);
 	{
 		UPROBE_OPTS(uprobe_opts, o, .handler = stop_after, .data = &sp);
 		UPROBE_OPTS(uprobe_opts, r, .ret_handler = stop_after, .data = &sp);
 
+		UPROBE_OPTS(uprobe_opts, d, .handler = stop_after, .data = &done);
+
 		assert_non_null(uprobe_add(t, g_target, "ll_outer", 0, &o));
 		assert_non_null(uprobe_add(t, g_target, "ll_work", 0, &r));
+		if (!left)
+			assert_non_null(uprobe_add(t, g_target, "ll_done", 0, &d));
 	}
 	assert_int_equal(uprobe_tracer_run(t), 0);
-	assert_true(sp.left <= 0);
+	assert_true(left ? sp.left <= 0 : done.left <= 0);
 	assert_true(sp.rets > 0);
 	assert_int_equal(uprobe_tracer_detach(t), 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	uprobe_tracer_free(t);
+}
+
+static void test_blocked_signals_detach(void **state)
+{
+	(void)state;
+	blocked_detach("blockcheck", "100000", 2000);
+	/*
+	 * Threads that block every signal only around each call, a mask of
+	 * their own (SIGCHLD) otherwise: SIGTRAP is not blocked after detach.
+	 */
+	blocked_detach("blockrestore", "300", 0);
 }
 
 /*

@@ -12,6 +12,9 @@
  *   do (our traps then find SIGTRAP blocked).
  *   blockcheck: as block, and each thread checks at its end that SIGTRAP
  *   is still blocked (exit 4 if not): for a tracer that detached before.
+ *   blockrestore: the threads block SIGCHLD only, and every signal just
+ *   around each call (a mask saved and put back); each checks at its end
+ *   that it blocks SIGCHLD and not SIGTRAP (exit 4 if not).
  */
 #include <signal.h>
 #include <string.h>
@@ -25,7 +28,7 @@
 
 static long n_calls;
 static unsigned long sums[NTHREADS];
-static bool block, check_mask;
+static bool block, check_mask, block_around;
 static volatile int mask_lost;
 
 __attribute__((noinline)) unsigned long ll_work(unsigned long x)
@@ -43,24 +46,51 @@ __attribute__((noinline)) unsigned long ll_outer(unsigned long x)
 	return r;
 }
 
+/* blockrestore: a thread is done with its calls (its own mask back) */
+__attribute__((noinline)) void ll_done(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
 static void *worker(void *arg)
 {
 	long i = (long)arg;
 	unsigned long s = 0;
 	sigset_t all, cur;
 
-	if (block) {
-		sigfillset(&all);
+	sigfillset(&all);
+	if (block)
 		pthread_sigmask(SIG_BLOCK, &all, NULL);
+	if (block_around) {
+		sigemptyset(&cur);
+		sigaddset(&cur, SIGCHLD);
+		pthread_sigmask(SIG_BLOCK, &cur, NULL);
 	}
 	for (long j = 0; j < n_calls; j++) {
+		sigset_t old;
+
+		if (block_around)
+			pthread_sigmask(SIG_BLOCK, &all, &old);
 		s += ll_outer((unsigned long)j);
+		if (block_around)
+			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if ((j & 255) == 0)
 			usleep(20);
+	}
+	if (block_around) {
+		ll_done();
+		usleep(300000); /* a tracer told by ll_done() detaches meanwhile */
 	}
 	sums[i] = s;
 	if (check_mask && (pthread_sigmask(SIG_BLOCK, NULL, &cur) || !sigismember(&cur, SIGTRAP)))
 		mask_lost = 1;
+	if (block_around && (pthread_sigmask(SIG_BLOCK, NULL, &cur) || sigismember(&cur, SIGTRAP) ||
+			     !sigismember(&cur, SIGCHLD))) {
+		mask_lost = 1;
+		if (getenv("LL_DEBUG"))
+			fprintf(stderr, "mask: trap %d chld %d int %d\n", sigismember(&cur, SIGTRAP),
+				sigismember(&cur, SIGCHLD), sigismember(&cur, SIGINT));
+	}
 	return NULL;
 }
 
@@ -72,6 +102,7 @@ int main(int argc, char **argv)
 	n_calls = argc > 1 ? atol(argv[1]) : 1000;
 	check_mask = argc > 2 && !strcmp(argv[2], "blockcheck");
 	block = check_mask || (argc > 2 && !strcmp(argv[2], "block"));
+	block_around = argc > 2 && !strcmp(argv[2], "blockrestore");
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	for (long i = 0; i < NTHREADS; i++)
@@ -84,8 +115,8 @@ int main(int argc, char **argv)
 		want += ((unsigned long)j * 3 + 1) ^ 0x5a;
 	want *= NTHREADS;
 	printf("total %s\n", got == want ? "ok" : "bad");
-	if (check_mask)
-		printf("SIGTRAP %s\n", mask_lost ? "unblocked" : "still blocked");
+	if (check_mask || block_around)
+		printf("signal mask %s\n", mask_lost ? "changed" : "as set");
 	fflush(stdout);
 	if (argc > 2 && !strcmp(argv[2], "int3"))
 		__asm__ volatile("int3");
