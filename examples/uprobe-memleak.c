@@ -44,7 +44,6 @@ enum fn_kind {
 	FN_POSIX_MEMALIGN, /* (&ptr, align, size) -> 0 or an errno */
 	FN_FREE,           /* (ptr); operator delete in every form */
 	FN_CATCH,          /* __cxa_begin_catch: calls below the catching frame were unwound */
-	FN_EARLY_INIT,     /* __libc_early_init(initial): a new process image (exec) */
 };
 
 struct fn_desc {
@@ -63,7 +62,6 @@ static const struct fn_desc libc_fns[] = {
 	{ "memalign", FN_MEMALIGN },
 	{ "valloc", FN_MALLOC },
 	{ "pvalloc", FN_MALLOC },
-	{ "__libc_early_init", FN_EARLY_INIT },
 };
 
 /*
@@ -77,6 +75,17 @@ static const struct fn_desc cxx_fns[] = {
 	{ "_ZdlPv*", FN_FREE },
 	{ "_ZdaPv*", FN_FREE },
 	{ "__cxa_begin_catch", FN_CATCH },
+};
+
+/*
+ * One probed function: the handlers' data. addr is where it was last hit,
+ * in the process image of generation gen (see new_image()).
+ */
+struct fn_probe {
+	enum fn_kind kind;
+	uint64_t addr;
+	unsigned gen;
+	struct fn_probe *next;
 };
 
 /* A call stack, interned: every allocation made from it points here. Named when first seen. */
@@ -147,6 +156,10 @@ static size_t nthreads, threads_cap;
 
 /* Set when memory runs out in a handler: the report would be wrong, so it says so. */
 static bool lost;
+
+static struct fn_probe *fn_probes;
+/* Process images seen: an exec makes a new one, whose heap starts empty. */
+static unsigned image_gen;
 
 static void usage(FILE *fp)
 {
@@ -581,6 +594,42 @@ static void nested_leave(pid_t tid, uint64_t rsp)
 	thread_put(th);
 }
 
+/* ---- Exec ---- */
+
+/*
+ * Whether the process exec'd since fp was last hit at fp->addr: its
+ * function moved, and nothing starts at the old address any more. Under
+ * address randomization every exec moves libc; a second libc (dlmopen)
+ * leaves the first where it was. An exec that maps libc where it was
+ * (randomization off) is not seen.
+ */
+static bool exec_seen(struct uprobe_hit *h, struct fn_probe *fp)
+{
+	uint64_t addr = uprobe_hit_addr(h);
+	struct uprobe_sym_info si;
+	bool moved;
+
+	if (fp->gen == image_gen && fp->addr == addr)
+		return false;
+	moved = fp->gen == image_gen && fp->addr &&
+		(uprobe_tracer_symbolize(tracer, uprobe_hit_pid(h), fp->addr, &si) || !si.name ||
+		 si.sym_addr != fp->addr);
+	if (moved)
+		image_gen++;
+	fp->addr = addr;
+	fp->gen = image_gen;
+	return moved;
+}
+
+/* Every hit first: after an exec, the old image's blocks and pending calls are gone. */
+static void check_image(struct uprobe_hit *h, struct fn_probe *fp)
+{
+	if (!exec_seen(h, fp))
+		return;
+	allocs_clear();
+	nthreads = 0;
+}
+
 /* ---- Handlers ---- */
 
 static uint64_t mul_size(uint64_t a, uint64_t b, bool *overflow)
@@ -618,9 +667,11 @@ static bool call_size(struct uprobe_hit *h, enum fn_kind kind, uint64_t *size)
 
 static int on_alloc_entry(struct uprobe_hit *h, void *data)
 {
-	enum fn_kind kind = (enum fn_kind)(uintptr_t)data;
+	struct fn_probe *fp = data;
+	enum fn_kind kind = fp->kind;
 	struct call *c = uprobe_hit_call_data(h);
 
+	check_image(h, fp);
 	if (!c)
 		return 0;
 	c->rsp = uprobe_hit_regs(h)->rsp;
@@ -647,7 +698,7 @@ static int on_alloc_entry(struct uprobe_hit *h, void *data)
 
 static int on_alloc_return(struct uprobe_hit *h, void *data)
 {
-	enum fn_kind kind = (enum fn_kind)(uintptr_t)data;
+	enum fn_kind kind = ((struct fn_probe *)data)->kind;
 	struct call *c = uprobe_hit_call_data(h);
 	uint64_t ret = uprobe_hit_retval(h);
 
@@ -680,6 +731,7 @@ static int on_free(struct uprobe_hit *h, void *data)
 {
 	uint64_t ptr = uprobe_hit_arg(h, 0);
 
+	check_image(h, data);
 	if (ptr)
 		alloc_del(ptr, NULL);
 	return 0;
@@ -699,20 +751,6 @@ static int on_catch(struct uprobe_hit *h, void *data)
 		thread_drop(th, uprobe_hit_regs(h)->rsp, true);
 		thread_put(th);
 	}
-	return 0;
-}
-
-/*
- * The dynamic linker initializes the process's libc once per image, before
- * anything calls its malloc: after an exec, the old image's blocks are gone
- * (a second libc in a dlmopen namespace passes initial = false).
- */
-static int on_early_init(struct uprobe_hit *h, void *data)
-{
-	if (!(uprobe_hit_arg(h, 0) & 0xff))
-		return 0;
-	allocs_clear();
-	nthreads = 0;
 	return 0;
 }
 
@@ -771,9 +809,17 @@ static bool seen_before(struct seen *s, uint64_t off)
  */
 static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool pending)
 {
-	void *data = (void *)(uintptr_t)kind;
+	struct fn_probe *fp = calloc(1, sizeof(*fp));
 	struct uprobe *up;
-	UPROBE_OPTS(uprobe_opts, o, .data = data, .pending = pending);
+	UPROBE_OPTS(uprobe_opts, o, .data = fp, .pending = pending);
+
+	if (!fp) {
+		errline("out of memory");
+		return -1;
+	}
+	fp->kind = kind;
+	fp->next = fn_probes;
+	fn_probes = fp;
 
 	switch (kind) {
 	case FN_FREE:
@@ -781,9 +827,6 @@ static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool 
 		break;
 	case FN_CATCH:
 		o.handler = on_catch;
-		break;
-	case FN_EARLY_INIT:
-		o.handler = on_early_init;
 		break;
 	default:
 		o.handler = on_alloc_entry;
@@ -1095,12 +1138,35 @@ static int wait_child(pid_t child)
 	}
 }
 
+/* Everything the tracer kept: a sanitized build checks for leaks of our own. */
+static void free_all(void)
+{
+	for (size_t i = 0; i < stacks_cap; i++) {
+		if (!stacks[i])
+			continue;
+		for (int j = 0; j < stacks[i]->n; j++)
+			free(stacks[i]->frames[j]);
+		free(stacks[i]->frames);
+		free(stacks[i]);
+	}
+	free(stacks);
+	free(allocs);
+	free(threads);
+	while (fn_probes) {
+		struct fn_probe *next = fn_probes->next;
+
+		free(fn_probes);
+		fn_probes = next;
+	}
+}
+
 static int give_up(pid_t child)
 {
 	if (child > 0)
 		kill(child, SIGKILL);
 	uprobe_tracer_free(tracer);
 	tracer = NULL;
+	free_all();
 	if (child > 0)
 		wait_child(child);
 	return EXIT_RUNTIME;
@@ -1390,5 +1456,6 @@ int main(int argc, char **argv)
 			code = status >= 0 ? status : EXIT_RUNTIME;
 	}
 	uprobe_tracer_free(tracer);
+	free_all();
 	return code;
 }

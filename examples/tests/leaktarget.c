@@ -20,7 +20,10 @@
  *                        aligned_alloc(128, 1280)            1280 bytes
  *   leak_shrink          malloc(4000) shrunk to 33             33 bytes
  *   leak_reallocarray    reallocarray(NULL, 7, 9)              63 bytes
+ *   leak_realloc_fail    malloc(21) that a failed realloc keeps  21 bytes
  * Everything else is freed: by free, by realloc to 0, by a moved realloc.
+ * stdin and stdout are unbuffered: stdio allocates nothing for them, so
+ * every block allocated on behalf of its code is one of these.
  * Prints "leaktarget: done" at the end.
  * wait: first prints "leaktarget: ready" and reads a line of stdin (a test
  * attaches meanwhile), then does it all, then reads another before exiting.
@@ -76,6 +79,15 @@ NOINLINE void leak_reallocarray(void)
 	sink = reallocarray(NULL, 7, 9);
 }
 
+NOINLINE void leak_realloc_fail(void)
+{
+	char *p = malloc(21);
+
+	sink = p;
+	if (!realloc(p, (size_t)-1 / 2))
+		sink = p;
+}
+
 /* Everything here is freed again, through every path. */
 NOINLINE void no_leaks(void)
 {
@@ -120,6 +132,7 @@ int main(int argc, char **argv)
 	char line[16];
 
 	setvbuf(stdout, NULL, _IONBF, 0);
+	setvbuf(stdin, NULL, _IONBF, 0);
 	if (wait) {
 		puts("leaktarget: ready");
 		if (!fgets(line, sizeof(line), stdin))
@@ -133,6 +146,7 @@ int main(int argc, char **argv)
 	leak_memalign();
 	leak_shrink();
 	leak_reallocarray();
+	leak_realloc_fail();
 	for (int i = 0; i < 2; i++)
 		no_leaks();
 	puts("leaktarget: done");

@@ -13,7 +13,8 @@
  *   leak_after_catch   1 x new char[32]                     32 bytes
  * Everything else is freed by the matching delete: plain, array, sized,
  * aligned, nothrow. One operator new throws bad_alloc, caught: the calls
- * after it count as before. Prints "leaktarget_cxx: done" at the end.
+ * after it count as before. stdout is unbuffered (no block of stdio's on
+ * behalf of this code). Prints "leaktarget_cxx: done" at the end.
  */
 
 struct Obj {
@@ -89,6 +90,8 @@ NOINLINE void too_big()
 
 int main()
 {
+	/* unbuffered: stdio allocates nothing on behalf of this code */
+	std::setvbuf(stdout, nullptr, _IONBF, 0);
 	too_big();
 	for (int i = 0; i < 2; i++)
 		leak_new();
