@@ -11,6 +11,9 @@
  *   leak_new_nothrow   1 x new (std::nothrow) char[40]      40 bytes
  *   leak_new_aligned   1 x new Aligned (256, align 128)    256 bytes
  *   leak_after_catch   1 x new char[32]                     32 bytes
+ *   leak_new_zero      1 x new char[0]                       0 bytes
+ *                      (operator new gives malloc 1 byte for it: a
+ *                      nested call that must not be counted)
  * Everything else is freed by the matching delete: plain, array, sized,
  * aligned, nothrow. One operator new throws bad_alloc, caught: the calls
  * after it count as before. stdout is unbuffered (no block of stdio's on
@@ -69,6 +72,13 @@ NOINLINE void freed_again()
 	sink = nullptr;
 }
 
+volatile size_t zero;
+
+NOINLINE void leak_new_zero()
+{
+	sink = new char[zero];
+}
+
 volatile size_t huge = (size_t)-1 / 4;
 
 /* called deeper than the new that threw: nested in it, were its unwound call remembered */
@@ -98,6 +108,7 @@ int main()
 	leak_new_array();
 	leak_new_nothrow();
 	leak_new_aligned();
+	leak_new_zero();
 	for (int i = 0; i < 2; i++)
 		freed_again();
 	std::puts("leaktarget_cxx: done");

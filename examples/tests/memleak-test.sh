@@ -258,7 +258,7 @@ EOF
 C_LEAKS="leak_malloc:3:300 leak_calloc:1:200 leak_realloc_grow:1:5000 leak_realloc_null:1:77
 leak_memalign:2:1920 leak_shrink:1:33 leak_reallocarray:1:63 leak_realloc_fail:1:21"
 CXX_LEAKS="_Z8leak_newv:2:128 _Z14leak_new_arrayv:1:300 _Z16leak_new_nothrowv:1:40
-_Z16leak_new_alignedv:1:256 _Z16leak_after_catchv:1:32"
+_Z16leak_new_alignedv:1:256 _Z16leak_after_catchv:1:32 _Z13leak_new_zerov:1:0"
 
 # ---------------------------------------------------------------------------
 
@@ -317,6 +317,12 @@ t_cxx()
 	no_stderr
 	expect_eq "$(cat "$tmp/out")" "leaktarget_cxx: done" "target output"
 	check_report "$tmp/r" "$LTX" exit "$CXX_LEAKS"
+
+	# new char[0] is 0 bytes, under --min-size 1; the malloc(1) it makes is not the program's
+	run "$ML" --top 0 --min-size 1 -o "$tmp/r" -- "$LTX"
+	expect_rc 0
+	no_stderr
+	check_report "$tmp/r" "$LTX" exit "${CXX_LEAKS% *}"
 }
 
 # --top, --min-size, --stack-depth, -i.
