@@ -987,9 +987,13 @@ static int add_probes(pid_t pid)
 		ret = file ? add_fns(cxx, file, cxx_fns, NFNS(cxx_fns), false) : -1;
 		goto out;
 	}
-	/* a C++ plugin the program may dlopen later: the probes wait for libstdc++ */
+	/*
+	 * A C++ plugin the program may dlopen later: the probes wait for
+	 * libstdc++. By the name "libstdc++", which the library matches with
+	 * libstdc++.so.6.0.30 as the maps name it ("libstdc++.so.6" it does not).
+	 */
 	file = libstdcxx_file();
-	ret = file ? add_fns("libstdc++.so.6", file, cxx_fns, NFNS(cxx_fns), true) : 0;
+	ret = file ? add_fns("libstdc++", file, cxx_fns, NFNS(cxx_fns), true) : 0;
 out:
 	lib_quiet = false;
 	free(libc);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee of uprobe-memleak's tests: known leaks of known sizes from known functions. */
+#include <dlfcn.h>
 #include <malloc.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -8,7 +9,7 @@
 #include <unistd.h>
 
 /*
- * usage: leaktarget [wait]
+ * usage: leaktarget [wait | plugin PATH]
  *
  * Leaks, each from its own function (the allocator's direct caller), and
  * nothing else of its own:
@@ -27,6 +28,9 @@
  * Prints "leaktarget: done" at the end.
  * wait: first prints "leaktarget: ready" and reads a line of stdin (a test
  * attaches meanwhile), then does it all, then reads another before exiting.
+ * plugin PATH: also dlopens the C++ library PATH (this program does not
+ * link libstdc++; the plugin does) and calls its plugin_leak(), which
+ * leaks 48 bytes through operator new[].
  */
 
 /* Pointers leave through here so the compiler keeps every call. */
@@ -126,6 +130,18 @@ NOINLINE void no_leaks(void)
 	sink = NULL;
 }
 
+static void load_plugin(const char *path)
+{
+	void *h = dlopen(path, RTLD_NOW);
+	void (*leak)(void) = h ? (void (*)(void))dlsym(h, "plugin_leak") : NULL;
+
+	if (!leak) {
+		fprintf(stderr, "leaktarget: %s\n", dlerror());
+		exit(2);
+	}
+	leak();
+}
+
 int main(int argc, char **argv)
 {
 	bool wait = argc > 1 && !strcmp(argv[1], "wait");
@@ -147,6 +163,8 @@ int main(int argc, char **argv)
 	leak_shrink();
 	leak_reallocarray();
 	leak_realloc_fail();
+	if (argc > 2 && !strcmp(argv[1], "plugin"))
+		load_plugin(argv[2]);
 	for (int i = 0; i < 2; i++)
 		no_leaks();
 	puts("leaktarget: done");

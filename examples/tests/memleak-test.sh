@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Tests of uprobe-memleak against real processes:
-# memleak-test.sh CASE UPROBE_MEMLEAK LEAKTARGET LEAKTARGET_CXX
+# memleak-test.sh CASE UPROBE_MEMLEAK LEAKTARGET LEAKTARGET_CXX LEAKPLUGIN
 #
 # The targets leak known sizes from known functions (see their comments) and
 # free everything else; a report must show exactly those leaks, by their
@@ -15,6 +15,7 @@ CASE=$1
 ML=$(readlink -f "$2")
 LT=$(readlink -f "$3")
 LTX=$(readlink -f "$4")
+PLUGIN=$(readlink -f "$5") # a C++ library leaktarget dlopens
 BOUND=${CLI_TEST_BOUND:-60}
 
 export LC_ALL=C
@@ -325,6 +326,18 @@ t_cxx()
 	check_report "$tmp/r" "$LTX" exit "${CXX_LEAKS% *}"
 }
 
+# libstdc++ loaded after tracing began, with a C++ plugin: operator new is traced from then.
+t_plugin()
+{
+	need_python
+	run "$ML" --top 0 -o "$tmp/r" -- "$LT" plugin "$PLUGIN"
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/out")" "leaktarget: done" "target output"
+	# (dlopen's own blocks have leaktarget's main in their stacks: only the plugin's are checked)
+	check_report "$tmp/r" "$PLUGIN" exit "plugin_leak:1:48"
+}
+
 # --top, --min-size, --stack-depth, -i.
 t_options()
 {
@@ -451,7 +464,7 @@ t_usage()
 }
 
 case "$CASE" in
-leaks | exec | cxx | options | attach | usage)
+leaks | exec | cxx | plugin | options | attach | usage)
 	"t_$CASE"
 	;;
 *)
