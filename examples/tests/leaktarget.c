@@ -2,6 +2,7 @@
 /* Tracee of uprobe-memleak's tests: known leaks of known sizes from known functions. */
 #include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,7 @@
 #include <unistd.h>
 
 /*
- * usage: leaktarget [wait | plugin PATH]
+ * usage: leaktarget [wait | plugin PATH | threads]
  *
  * Leaks, each from its own function (the allocator's direct caller), and
  * nothing else of its own:
@@ -31,6 +32,9 @@
  * plugin PATH: also dlopens the C++ library PATH (this program does not
  * link libstdc++; the plugin does) and calls its plugin_leak(), which
  * leaks 48 bytes through operator new[].
+ * threads: also runs 4 threads at once, each allocating and freeing 2000
+ * blocks (realloc(NULL, n) among them, which nests malloc), then leaking
+ * 1000 + N bytes from thread_leak (N = 0 to 3): 4 blocks, 4006 bytes.
  */
 
 /* Pointers leave through here so the compiler keeps every call. */
@@ -130,6 +134,36 @@ NOINLINE void no_leaks(void)
 	sink = NULL;
 }
 
+NOINLINE void thread_leak(long n)
+{
+	sink = malloc(1000 + (size_t)n);
+}
+
+static void *worker(void *arg)
+{
+	for (int i = 0; i < 500; i++) {
+		void *p = malloc(16 + (size_t)i), *q = realloc(NULL, 8);
+
+		sink = p;
+		q = realloc(q, 4000);
+		free(p);
+		free(q);
+	}
+	thread_leak((long)arg);
+	return NULL;
+}
+
+static void run_threads(void)
+{
+	pthread_t t[4];
+
+	for (long i = 0; i < 4; i++)
+		if (pthread_create(&t[i], NULL, worker, (void *)i))
+			exit(2);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+}
+
 static void load_plugin(const char *path)
 {
 	void *h = dlopen(path, RTLD_NOW);
@@ -165,6 +199,8 @@ int main(int argc, char **argv)
 	leak_realloc_fail();
 	if (argc > 2 && !strcmp(argv[1], "plugin"))
 		load_plugin(argv[2]);
+	if (argc > 1 && !strcmp(argv[1], "threads"))
+		run_threads();
 	for (int i = 0; i < 2; i++)
 		no_leaks();
 	puts("leaktarget: done");
