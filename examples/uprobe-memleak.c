@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* uprobe-memleak: outstanding heap allocations of a traced process, by call stack, on the public API. */
+/* uprobe-memleak: outstanding heap allocations of a traced process by call stack (public API). */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>

@@ -183,8 +183,9 @@ in_file()
 # BINARY, exactly EXPECTED: "caller:count:bytes ..." summed over the stacks of one caller.
 # No other stack of BINARY, and no frame of a function named no_leaks or freed_again
 # anywhere. No stack's first frame is an allocator: that would be an allocator's inner call
-# counted again (malloc under realloc, under operator new). MODE "depth=N": every stack has exactly N frames; "top=N": exactly N stacks
-# shown, then the "more stacks" line; "not=PATH": no frame of file PATH.
+# counted again (malloc under realloc, under operator new). MODE "depth=N": every stack has
+# exactly N frames; "top=N": exactly N stacks shown, then the "more stacks" line;
+# "not=PATH": no frame of file PATH.
 check_report()
 {
 	python3 - "$@" <<'EOF' || fail "report: $(cat "$1" | head -n 60)"
@@ -212,7 +213,8 @@ for l in lines[heads[-1] + 1:]:
         break
     elif re.match(r"\d+ more stacks, ", l):
         more = l
-frame_re = re.compile(r"[^ ]+\+0x[0-9a-f]+ \((/[^)]*|\[[a-z]+\]|anonymous)\)|0x[0-9a-f]+( \(/[^)]*\))?")
+frame_re = re.compile(r"[^ ]+\+0x[0-9a-f]+ \((/[^)]*|\[[a-z]+\]|anonymous)\)"
+                      r"|0x[0-9a-f]+( \(/[^)]*\))?")
 for s in stacks:
     assert s[2], s
     for f in s[2]:
