@@ -83,6 +83,7 @@ static const struct fn_desc cxx_fns[] = {
  */
 struct fn_probe {
 	enum fn_kind kind;
+	bool libc;      /* a function of libc (or of a static program): unmapped only by exec */
 	uint64_t addr;
 	unsigned gen;
 	struct fn_probe *next;
@@ -597,11 +598,12 @@ static void nested_leave(pid_t tid, uint64_t rsp)
 /* ---- Exec ---- */
 
 /*
- * Whether the process exec'd since fp was last hit at fp->addr: its
+ * Whether the process exec'd since fp was last hit at fp->addr: its libc
  * function moved, and nothing starts at the old address any more. Under
  * address randomization every exec moves libc; a second libc (dlmopen)
  * leaves the first where it was. An exec that maps libc where it was
- * (randomization off) is not seen.
+ * (randomization off) is not seen. libstdc++'s functions do not tell: a
+ * dlclose and a dlopen move them too.
  */
 static bool exec_seen(struct uprobe_hit *h, struct fn_probe *fp)
 {
@@ -609,7 +611,7 @@ static bool exec_seen(struct uprobe_hit *h, struct fn_probe *fp)
 	struct uprobe_sym_info si;
 	bool moved;
 
-	if (fp->gen == image_gen && fp->addr == addr)
+	if (!fp->libc || (fp->gen == image_gen && fp->addr == addr))
 		return false;
 	moved = fp->gen == image_gen && fp->addr &&
 		(uprobe_tracer_symbolize(tracer, uprobe_hit_pid(h), fp->addr, &si) || !si.name ||
@@ -640,7 +642,11 @@ static uint64_t mul_size(uint64_t a, uint64_t b, bool *overflow)
 	return r;
 }
 
-/* The size an allocating call asks for; false when it cannot succeed (n * size overflows). */
+/*
+ * The size an allocating call asks for; false when it cannot succeed (n *
+ * size overflows), with *size UINT64_MAX: a realloc that fails so keeps its
+ * block, where one to 0 bytes frees it.
+ */
 static bool call_size(struct uprobe_hit *h, enum fn_kind kind, uint64_t *size)
 {
 	bool overflow = false;
@@ -662,6 +668,8 @@ static bool call_size(struct uprobe_hit *h, enum fn_kind kind, uint64_t *size)
 	default:
 		*size = uprobe_hit_arg(h, 0);
 	}
+	if (overflow)
+		*size = UINT64_MAX;
 	return !overflow;
 }
 
@@ -807,7 +815,8 @@ static bool seen_before(struct seen *s, uint64_t off)
  * Probes one function. binary: the path, or with pending the library
  * name the probe waits for. 0, or -1 after printing the one-line error.
  */
-static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool pending)
+static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool pending,
+		  bool libc)
 {
 	struct fn_probe *fp = calloc(1, sizeof(*fp));
 	struct uprobe *up;
@@ -818,6 +827,7 @@ static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool 
 		return -1;
 	}
 	fp->kind = kind;
+	fp->libc = libc;
 	fp->next = fn_probes;
 	fn_probes = fp;
 
@@ -850,7 +860,7 @@ static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool 
  * the one-line error.
  */
 static int add_fns(const char *binary, const char *file, const struct fn_desc *fns, size_t nfns,
-		   bool pending)
+		   bool pending, bool libc)
 {
 	struct seen seen = {};
 	int ret = 0;
@@ -865,7 +875,7 @@ static int add_fns(const char *binary, const char *file, const struct fn_desc *f
 		}
 		for (size_t j = 0; j < l.n; j++) {
 			if (!ret && !seen_before(&seen, l.offs[j]))
-				ret = add_fn(binary, l.names[j], fns[i].kind, pending);
+				ret = add_fn(binary, l.names[j], fns[i].kind, pending, libc);
 			free(l.names[j]);
 		}
 		free(l.names);
@@ -979,12 +989,12 @@ static int add_probes(pid_t pid)
 		errline("pid %d maps no libc that defines malloc: nothing to trace", (int)pid);
 		goto out;
 	}
-	if (add_fns(libc, file, libc_fns, NFNS(libc_fns), false))
+	if (add_fns(libc, file, libc_fns, NFNS(libc_fns), false, true))
 		goto out;
 	free(file);
 	if (cxx) {
 		file = our_path(pid, cxx);
-		ret = file ? add_fns(cxx, file, cxx_fns, NFNS(cxx_fns), false) : -1;
+		ret = file ? add_fns(cxx, file, cxx_fns, NFNS(cxx_fns), false, false) : -1;
 		goto out;
 	}
 	/*
@@ -993,7 +1003,7 @@ static int add_probes(pid_t pid)
 	 * libstdc++.so.6.0.30 as the maps name it ("libstdc++.so.6" it does not).
 	 */
 	file = libstdcxx_file();
-	ret = file ? add_fns("libstdc++", file, cxx_fns, NFNS(cxx_fns), true) : 0;
+	ret = file ? add_fns("libstdc++", file, cxx_fns, NFNS(cxx_fns), true, false) : 0;
 out:
 	lib_quiet = false;
 	free(libc);

@@ -23,6 +23,7 @@
  *   leak_shrink          malloc(4000) shrunk to 33             33 bytes
  *   leak_reallocarray    reallocarray(NULL, 7, 9)              63 bytes
  *   leak_realloc_fail    malloc(21) that a failed realloc keeps  21 bytes
+ *                        (and a reallocarray whose n * size wraps to 0)
  * Everything else is freed: by free, by realloc to 0, by a moved realloc.
  * stdin and stdout are unbuffered: stdio allocates nothing for them, so
  * every block allocated on behalf of its code is one of these.
@@ -93,6 +94,8 @@ NOINLINE void leak_realloc_fail(void)
 
 	sink = p;
 	if (!realloc(p, (size_t)-1 / 2))
+		sink = p;
+	if (!reallocarray(p, (size_t)1 << 63, 2))
 		sink = p;
 }
 
