@@ -1039,8 +1039,8 @@ static void print_stack(const struct stack *st)
 	fputc('\n', opt.out);
 }
 
-/* Outstanding allocations by stack, largest total first. why: "exit", "SIGINT"... */
-static void report(const char *why)
+/* Outstanding allocations by stack, largest total first. */
+static void write_report(const char *why)
 {
 	struct stack **v = NULL, *none = NULL;
 	uint64_t bytes = 0, shown_bytes = 0, shown_count = 0;
@@ -1099,6 +1099,27 @@ static void report(const char *why)
 	fflush(opt.out);
 	free(none);
 	free(v);
+}
+
+/*
+ * The report, with our signals held: handlers installed without
+ * SA_RESTART would cut a write to a pipe or a terminal short (-i's
+ * SIGALRM every N seconds). They are delivered after it. why: "exit",
+ * "SIGINT", "interval"...
+ */
+static void report(const char *why)
+{
+	sigset_t hold, old;
+
+	sigemptyset(&hold);
+	sigaddset(&hold, SIGALRM);
+	sigaddset(&hold, SIGINT);
+	sigaddset(&hold, SIGTERM);
+	sigaddset(&hold, SIGHUP);
+	sigaddset(&hold, SIGPIPE);
+	sigprocmask(SIG_BLOCK, &hold, &old);
+	write_report(why);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
 /* ---- Main ---- */
