@@ -26,17 +26,20 @@
 #define STACK_DEFAULT 16
 #define STACK_MAX 64
 
+/* Long-only options with no short form. */
+enum {
+	OPT_FAIL = 0x100,
+	OPT_FAIL_EVERY,
+	OPT_FAIL_VALUE,
+	OPT_FAIL_COUNT,
+};
+
 /* How many refused functions of one wildcard are named before only a total is given. */
 #define WILDCARD_WARN_MAX 10
 
 /* --str: the arguments that may be shown as strings (those in registers), and bytes shown of one */
 #define STR_ARGS 6
 #define STR_MAX 256
-
-/* --hist: log2 buckets of durations in ns; bucket 0 holds 0, bucket k >= 1 [2^(k-1), 2^k) */
-#define HIST_BUCKETS 65
-/* width of the histogram's bars, as bpftrace's hist() */
-#define HIST_BAR 52
 
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
@@ -61,6 +64,20 @@ struct probe_ent {
 	const char *pending_spec;
 	/* --hist: set on the return probe beside a function's entry probe, that times its calls */
 	struct fn_hist *hist;
+	/* --fail: set on the probe that makes the function's calls fail */
+	struct fail_fn *fail;
+};
+
+/*
+ * --fail: one function whose calls fail. Its probe's handler counts its
+ * calls in the order the tracer sees them (all threads and processes as
+ * one) and makes every --fail-every'th return --fail-value at once, its
+ * body skipped (uprobe_hit_override_return()), at most --fail-count times.
+ */
+struct fail_fn {
+	struct probe_spec ps;
+	char *label;     /* "--fail SPEC", for the count line */
+	uint64_t calls, failed;
 };
 
 /*
@@ -72,8 +89,7 @@ struct probe_ent {
 struct fn_hist {
 	const char *label;
 	bool from_wildcard; /* left out at exit when never called: u:libc:* names thousands */
-	uint64_t count, sum, min, max;
-	uint64_t buckets[HIST_BUCKETS];
+	struct uprobe_hist *h; /* the library's: log2 buckets in ns, as bpftrace's hist() */
 };
 
 static struct {
@@ -88,6 +104,10 @@ static struct {
 	bool hist;
 	bool lines; /* per-hit lines: neither --count nor --hist */
 	int stack;  /* --stack: frames shown under each hit, 0 none */
+	uint64_t fail_every; /* --fail-every: the Nth, 2Nth... call fails; 0 until given */
+	uint64_t fail_value; /* --fail-value: what a failed call returns (rax) */
+	uint64_t fail_count; /* --fail-count: failures at most; 0 no bound */
+	bool fail_value_given;
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -101,6 +121,14 @@ static size_t nprobes, probes_cap;
 static struct probe_spec *specs;
 static size_t nspecs;
 
+/* The --fail functions. */
+static struct fail_fn *fails;
+static size_t nfails;
+/* A failure a handler could not inject: tracing stops, the program goes on untouched. */
+static int fail_err;
+/* print_hit(): the line is an injected failure's (--fail) */
+static bool hit_is_fail;
+
 static struct uprobe_tracer *tracer;
 static volatile sig_atomic_t stop_requested;
 /* The signal mask and ignored signals we started with: the spawned command's. */
@@ -109,6 +137,8 @@ static sigset_t orig_mask, orig_ignored;
 static bool lib_quiet;
 /* The library's last warning while it was quiet, for the CLI to word (see add_probes()). */
 static char lib_warned[512];
+/* --hist: calls a histogram could not hold (no memory for its buckets) */
+static uint64_t hist_lost;
 
 static void usage(FILE *fp)
 {
@@ -151,12 +181,23 @@ static void usage(FILE *fp)
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
 		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
 		"                    optimized: it records each hit and runs on; the line is\n"
-		"                    printed when the tracer reads it (time of printing, arguments\n"
-		"                    as at the hit). Return probes still stop.\n"
+		"                    printed when the tracer reads it, with the hit's time (where\n"
+		"                    the kernel's clock is the TSC; else the time it was read) and\n"
+		"                    arguments as at the hit. Return probes still stop.\n"
 		"      --stack[=N]   under each hit, its call stack (N frames, default 16, at most\n"
 		"                    64), one per line: FUNC+0xOFF (FILE), or 0xADDR (FILE) or\n"
 		"                    0xADDR where nothing names it; with --json a \"stack\" array.\n"
 		"                    Not with --count, --hist or --nostop.\n"
+		"      --fail SPEC   fault injection: calls of the function SPEC (u:BINARY:SYMBOL or\n"
+		"                    u:BINARY:0xFILEOFFSET of a function's start; repeatable) return\n"
+		"                    --fail-value at once, their body skipped; each failure is a\n"
+		"                    line like an entry hit's, marked FAIL ret=VALUE (--json:\n"
+		"                    \"fail\": true), and --count adds a \"--fail SPEC\" line with\n"
+		"                    its calls and failures\n"
+		"      --fail-every N  the Nth, 2Nth, ... call of each SPEC fails (default 1: all)\n"
+		"      --fail-value V  what a failed call returns (default 0): decimal or 0x hex,\n"
+		"                    negative too (-12 for -ENOMEM)\n"
+		"      --fail-count K  at most K calls of each SPEC fail\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -V, --version     libuprobe's version and what it measured of this machine\n"
@@ -640,6 +681,9 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 			}
 			fputc(']', opt.out);
 		}
+		if (hit_is_fail)
+			fprintf(opt.out, ", \"fail\": true, \"retval\": \"0x%" PRIx64 "\"",
+				opt.fail_value);
 		if (opt.stack)
 			print_stack(h);
 		fputs("}\n", opt.out);
@@ -671,6 +715,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 				fprintf(opt.out, " arg%u=0x%" PRIx64, i, uprobe_hit_arg(h, i));
 			}
 		}
+		if (hit_is_fail)
+			fprintf(opt.out, " FAIL ret=0x%" PRIx64, opt.fail_value);
 	}
 	fputc('\n', opt.out);
 	if (opt.stack)
@@ -694,6 +740,35 @@ static int on_entry(struct uprobe_hit *h, void *data)
 {
 	if (opt.lines) {
 		print_hit(h, data, false, NULL);
+		check_output();
+	}
+	return 0;
+}
+
+/* --fail: the Nth, 2Nth, ... call returns at once, at most --fail-count times. */
+static int on_fail(struct uprobe_hit *h, void *data)
+{
+	struct fail_fn *f = data;
+	int err;
+
+	f->calls++;
+	if (fail_err || f->calls % opt.fail_every ||
+	    (opt.fail_count && f->failed >= opt.fail_count))
+		return 0;
+	err = uprobe_hit_override_return(h, opt.fail_value);
+	if (err) {
+		/* refused before any change: stop here rather than trace without failing */
+		errline("--fail %s: %s", f->ps.text, lib_error(err));
+		fail_err = err;
+		stop_requested = 1;
+		uprobe_tracer_stop(tracer);
+		return 0;
+	}
+	f->failed++;
+	if (opt.lines) {
+		hit_is_fail = true;
+		print_hit(h, f->ps.text, false, NULL);
+		hit_is_fail = false;
 		check_output();
 	}
 	return 0;
@@ -735,23 +810,13 @@ static size_t str_data_size(void)
 	return top * sizeof(struct str_arg);
 }
 
-static unsigned hist_bucket(uint64_t ns)
-{
-	return ns ? 64 - (unsigned)__builtin_clzll(ns) : 0;
-}
-
 static int on_hist_return(struct uprobe_hit *h, void *data)
 {
 	struct fn_hist *fh = data;
-	uint64_t ns = uprobe_hit_duration_ns(h);
 
-	fh->buckets[hist_bucket(ns)]++;
-	if (!fh->count || ns < fh->min)
-		fh->min = ns;
-	if (ns > fh->max)
-		fh->max = ns;
-	fh->sum += ns;
-	fh->count++;
+	/* only a histogram's first value allocates: a failure there is said at exit */
+	if (uprobe_hist_add(fh->h, uprobe_hit_duration_ns(h)))
+		hist_lost++;
 	return 0;
 }
 
@@ -783,11 +848,17 @@ static int add_hist_probe(const char *binary, const char *symbol, const char *la
 
 	if (!fh)
 		return -ENOMEM;
+	fh->h = uprobe_hist_new(UPROBE_UNIT_NS);
+	if (!fh->h) {
+		free(fh);
+		return -ENOMEM;
+	}
 	fh->label = label;
 	fh->from_wildcard = from_wildcard;
 	errno = 0;
 	up = uprobe_add(tracer, binary, symbol, 0, &uopts);
 	if (!up) {
+		uprobe_hist_free(fh->h);
 		free(fh);
 		return errno ? -errno : -EINVAL;
 	}
@@ -845,6 +916,7 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	e->owned = owned;
 	e->pending_spec = pending_spec;
 	e->hist = NULL;
+	e->fail = NULL;
 	return 0;
 }
 
@@ -1175,6 +1247,114 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 	return ret;
 }
 
+/* ---- --fail ---- */
+
+/* Parses --fail-value: what parse_u64() takes, or that after a '-' (two's complement). */
+static bool parse_value(const char *s, uint64_t *v)
+{
+	bool neg = *s == '-';
+
+	if (!parse_u64(s + neg, v))
+		return false;
+	if (neg) {
+		if (*v > (uint64_t)INT64_MAX + 1)
+			return false;
+		*v = -*v;
+	}
+	return true;
+}
+
+/* A --fail SPEC: a function's entry, as u:BINARY:SYMBOL or its file offset. */
+static void parse_fail(const char *text, struct fail_fn *f)
+{
+	parse_probe(text, &f->ps);
+	if (f->ps.kind != 'u')
+		usage_error("--fail '%s': not a return probe but a function's entry, "
+			    "u:BINARY:SYMBOL or u:BINARY:0xFILEOFFSET", text);
+	if (f->ps.wildcard)
+		usage_error("--fail '%s': one function, not a wildcard", text);
+	if (f->ps.symbol && f->ps.offset)
+		usage_error("--fail '%s': a call can only be made to fail at the function's first "
+			    "instruction, not +0x%" PRIx64, text, f->ps.offset);
+	if (asprintf(&f->label, "--fail %s", text) < 0) {
+		errline("out of memory");
+		exit(EXIT_RUNTIME);
+	}
+}
+
+/* uprobe_symbols() callback: stops (1) at a function starting at the file offset *ctx. */
+static int starts_at(const struct uprobe_sym *sym, void *ctx)
+{
+	return sym->offset == *(const uint64_t *)ctx;
+}
+
+/*
+ * Adds the probe that makes f's calls fail; 0, or -1 after printing the
+ * one-line error. A file offset must be a function's start: checked here,
+ * before any byte of the program changes, not at its first call.
+ */
+static int add_fail(struct fail_fn *f, pid_t pid)
+{
+	struct probe_spec *ps = &f->ps;
+	char *path = resolve_binary(pid, ps->binary), *lib = NULL;
+	struct probe_ent *e;
+	struct uprobe *up;
+	int err, ret = -1;
+	UPROBE_OPTS(uprobe_opts, uopts, .handler = on_fail, .data = f);
+
+	if (!path || reserve_probes(1)) {
+		errline("out of memory");
+		goto out;
+	}
+	/* a library no traced process maps yet: placed when one loads it, as for a PROBE */
+	if (!strchr(path, '/') && (lib = loader_lookup(ps->binary)))
+		uopts.pending = true;
+	if (!ps->symbol) {
+		const char *file = lib ? lib : path;
+		uint64_t off = ps->offset;
+
+		err = uprobe_symbols(file, NULL, starts_at, &off);
+		if (err < 0) {
+			errline("--fail %s: %s: %s", ps->text, file, strerror(-err));
+			goto out;
+		}
+		if (!err) {
+			errline("--fail %s: no function of %s starts at file offset 0x%" PRIx64
+				" (a call fails from its function's first instruction)", ps->text,
+				file, ps->offset);
+			goto out;
+		}
+	}
+	errno = 0;
+	up = uprobe_add(tracer, ps->binary, ps->symbol, ps->offset, &uopts);
+	if (!up) {
+		errline("--fail %s: %s", ps->text, lib_error(errno ? -errno : -EINVAL));
+		goto out;
+	}
+	e = &probes[nprobes++];
+	memset(e, 0, sizeof(*e));
+	e->up = up;
+	e->label = f->label;
+	e->pending_spec = lib ? ps->text : NULL;
+	e->fail = f;
+	ret = 0;
+out:
+	free(path);
+	free(lib);
+	return ret;
+}
+
+static int add_fails(pid_t pid)
+{
+	int ret = 0;
+
+	lib_quiet = true;
+	for (size_t i = 0; i < nfails && !ret && !stop_requested; i++)
+		ret = add_fail(&fails[i], pid);
+	lib_quiet = false;
+	return ret;
+}
+
 /* ---- Main ---- */
 
 /* --hist measures functions: each PROBE must name one's entry. */
@@ -1272,25 +1452,22 @@ static void print_counts(void)
 		if (opt.json) {
 			fputs("{\"probe\": ", opt.out);
 			json_string(opt.out, probes[i].label);
-			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": %" PRIu64 "}\n", hits,
+			fprintf(opt.out, ", \"hits\": %" PRIu64 ", \"missed\": %" PRIu64, hits,
 				missed);
+			if (probes[i].fail)
+				fprintf(opt.out, ", \"failed\": %" PRIu64, probes[i].fail->failed);
+			fputs("}\n", opt.out);
 		} else {
 			int len = fput_text(opt.out, probes[i].label);
 
 			fprintf(opt.out, "%*s  %" PRIu64, width - len, "", hits);
 			if (missed)
 				fprintf(opt.out, "  missed %" PRIu64, missed);
+			if (probes[i].fail)
+				fprintf(opt.out, "  failed %" PRIu64, probes[i].fail->failed);
 			fputc('\n', opt.out);
 		}
 	}
-}
-
-/* A bucket bound as bpftrace's hist() writes it: 2^N with K, M, G... for 2^10, 2^20, 2^30... */
-static void hist_bound(char *buf, size_t len, unsigned log2)
-{
-	static const char suffix[] = " KMGTPE";
-
-	snprintf(buf, len, "%llu%.*s", 1ull << (log2 % 10), log2 >= 10, &suffix[log2 / 10]);
 }
 
 static void print_us(const char *name, uint64_t ns)
@@ -1300,30 +1477,32 @@ static void print_us(const char *name, uint64_t ns)
 
 static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
 {
+	uint64_t count = uprobe_hist_count(fh->h);
 	bool first = true;
 
 	fputs("{\"probe\": ", opt.out);
 	json_string(opt.out, fh->label);
-	fprintf(opt.out, ", \"count\": %" PRIu64 ", \"missed\": %" PRIu64, fh->count, missed);
-	if (fh->count)
+	fprintf(opt.out, ", \"count\": %" PRIu64 ", \"missed\": %" PRIu64, count, missed);
+	if (count)
 		fprintf(opt.out,
 			", \"min_ns\": %" PRIu64 ", \"avg_ns\": %" PRIu64 ", \"max_ns\": %" PRIu64
 			", \"sum_ns\": %" PRIu64,
-			fh->min, fh->sum / fh->count, fh->max, fh->sum);
+			uprobe_hist_min(fh->h), uprobe_hist_mean(fh->h), uprobe_hist_max(fh->h),
+			uprobe_hist_sum(fh->h));
 	else
 		fputs(", \"min_ns\": null, \"avg_ns\": null, \"max_ns\": null, \"sum_ns\": 0",
 		      opt.out);
 	/* bpftrace's JSON form of a hist(): non-empty buckets, both bounds inclusive */
 	fputs(", \"hist\": [", opt.out);
-	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
-		uint64_t lo = k ? 1ull << (k - 1) : 0;
-		uint64_t hi = !k ? 0 : k < 64 ? (1ull << k) - 1 : UINT64_MAX;
+	for (unsigned k = 0; k < UPROBE_HIST_BUCKETS; k++) {
+		uint64_t lo, hi, n = uprobe_hist_bucket(fh->h, k);
 
-		if (!fh->buckets[k])
+		if (!n)
 			continue;
+		uprobe_hist_bucket_range(k, &lo, &hi);
 		fprintf(opt.out,
 			"%s{\"min\": %" PRIu64 ", \"max\": %" PRIu64 ", \"count\": %" PRIu64 "}",
-			first ? "" : ", ", lo, hi, fh->buckets[k]);
+			first ? "" : ", ", lo, hi, n);
 		first = false;
 	}
 	fputs("]}\n", opt.out);
@@ -1335,44 +1514,19 @@ static void print_hist_json(const struct fn_hist *fh, uint64_t missed)
  */
 static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
 {
-	unsigned first = HIST_BUCKETS, last = 0;
-	uint64_t top = 0;
+	uint64_t count = uprobe_hist_count(fh->h);
 
 	fput_text(opt.out, fh->label);
-	fprintf(opt.out, "  count %" PRIu64, fh->count);
-	if (fh->count) {
-		print_us("min", fh->min);
-		print_us("avg", fh->sum / fh->count);
-		print_us("max", fh->max);
+	fprintf(opt.out, "  count %" PRIu64, count);
+	if (count) {
+		print_us("min", uprobe_hist_min(fh->h));
+		print_us("avg", uprobe_hist_mean(fh->h));
+		print_us("max", uprobe_hist_max(fh->h));
 	}
 	if (missed)
 		fprintf(opt.out, "  missed %" PRIu64, missed);
 	fputc('\n', opt.out);
-	for (unsigned k = 0; k < HIST_BUCKETS; k++) {
-		if (!fh->buckets[k])
-			continue;
-		if (first == HIST_BUCKETS)
-			first = k;
-		last = k;
-		if (fh->buckets[k] > top)
-			top = fh->buckets[k];
-	}
-	for (unsigned k = first; k <= last && top; k++) {
-		char range[48], lo[16], hi[16];
-		unsigned bar = (unsigned)(fh->buckets[k] * HIST_BAR / top);
-
-		if (k <= 1) {
-			snprintf(range, sizeof(range), "[%u]", k);
-		} else {
-			hist_bound(lo, sizeof(lo), k - 1);
-			hist_bound(hi, sizeof(hi), k);
-			snprintf(range, sizeof(range), "[%s, %s)", lo, hi);
-		}
-		fprintf(opt.out, "%-20s %8" PRIu64 " |", range, fh->buckets[k]);
-		for (unsigned i = 0; i < HIST_BAR; i++)
-			fputc(i < bar ? '@' : ' ', opt.out);
-		fputs("|\n", opt.out);
-	}
+	uprobe_hist_print(fh->h, opt.out, UPROBE_HIST_BPFTRACE);
 	fputc('\n', opt.out);
 }
 
@@ -1383,6 +1537,8 @@ static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
  */
 static void print_hists(void)
 {
+	if (hist_lost)
+		errline("out of memory: %" PRIu64 " calls left out of the histograms", hist_lost);
 	for (size_t i = 0; i < nprobes; i++) {
 		const struct fn_hist *fh = probes[i].hist;
 		uint64_t missed;
@@ -1390,7 +1546,7 @@ static void print_hists(void)
 		if (!fh)
 			continue;
 		missed = uprobe_missed(probes[i].up);
-		if (fh->from_wildcard && !fh->count && !missed)
+		if (fh->from_wildcard && !uprobe_hist_count(fh->h) && !missed)
 			continue;
 		if (opt.json)
 			print_hist_json(fh, missed);
@@ -1526,6 +1682,10 @@ int main(int argc, char **argv)
 		{ "duration", no_argument, NULL, 'd' },
 		{ "hist", no_argument, NULL, 'H' },
 		{ "stack", optional_argument, NULL, 'K' }, /* long only: -s is --str */
+		{ "fail", required_argument, NULL, OPT_FAIL },
+		{ "fail-every", required_argument, NULL, OPT_FAIL_EVERY },
+		{ "fail-value", required_argument, NULL, OPT_FAIL_VALUE },
+		{ "fail-count", required_argument, NULL, OPT_FAIL_COUNT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -1597,6 +1757,35 @@ int main(int argc, char **argv)
 			if (optarg)
 				opt.stack = (int)v;
 			break;
+		case OPT_FAIL: {
+			struct fail_fn *n = realloc(fails, (nfails + 1) * sizeof(*n));
+
+			if (!n) {
+				errline("out of memory");
+				return EXIT_RUNTIME;
+			}
+			fails = n;
+			memset(&fails[nfails], 0, sizeof(*fails));
+			parse_fail(optarg, &fails[nfails++]);
+			break;
+		}
+		case OPT_FAIL_EVERY:
+			if (!parse_u64(optarg, &v) || !v)
+				usage_error("bad --fail-every '%s' (expected a number from 1)", optarg);
+			opt.fail_every = v;
+			break;
+		case OPT_FAIL_VALUE:
+			if (!parse_value(optarg, &v))
+				usage_error("bad --fail-value '%s' (expected a 64-bit integer: decimal "
+					    "or 0x hex, may be negative)", optarg);
+			opt.fail_value = v;
+			opt.fail_value_given = true;
+			break;
+		case OPT_FAIL_COUNT:
+			if (!parse_u64(optarg, &v) || !v)
+				usage_error("bad --fail-count '%s' (expected a number from 1)", optarg);
+			opt.fail_count = v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -1613,8 +1802,13 @@ int main(int argc, char **argv)
 	}
 
 	nspecs = (size_t)(dashdash - optind);
-	if (!nspecs)
+	if (!nspecs && !nfails)
 		usage_error("no probes given");
+	if (!nfails && (opt.fail_every || opt.fail_value_given || opt.fail_count))
+		usage_error("%s without --fail", opt.fail_every ? "--fail-every" :
+			    opt.fail_value_given ? "--fail-value" : "--fail-count");
+	if (!opt.fail_every)
+		opt.fail_every = 1;
 	specs = calloc(nspecs, sizeof(*specs));
 	if (!specs) {
 		errline("out of memory");
@@ -1736,13 +1930,15 @@ int main(int argc, char **argv)
 	}
 	lib_quiet = false;
 
-	if (add_probes(specs, nspecs, target))
+	if (add_probes(specs, nspecs, target) || add_fails(target))
 		return give_up(spawned ? child : 0);
 
 	if (!stop_requested) {
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
 			errline("%s", lib_error(err));
+		else if (fail_err)
+			err = fail_err; /* said by on_fail() */
 	}
 	/* run() returned early (a stop or a failure): tracees are still attached. */
 	if (stop_requested || err < 0) {
@@ -1782,6 +1978,8 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < nprobes; i++) {
 		if (probes[i].owned)
 			free(probes[i].label);
+		if (probes[i].hist)
+			uprobe_hist_free(probes[i].hist->h);
 		free(probes[i].hist);
 	}
 	free(probes);
@@ -1790,5 +1988,11 @@ int main(int argc, char **argv)
 		free(specs[i].symbol);
 	}
 	free(specs);
+	for (size_t i = 0; i < nfails; i++) {
+		free(fails[i].ps.binary);
+		free(fails[i].ps.symbol);
+		free(fails[i].label);
+	}
+	free(fails);
 	return code;
 }

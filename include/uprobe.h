@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
 #include <sys/user.h>
@@ -66,7 +67,8 @@ struct uprobe_hit;
  * A handler may change registers through uprobe_hit_regs(); they are written
  * back when the thread resumes. If a handler of an entry probe changes rip,
  * the probed instruction is skipped and the thread continues at the new rip
- * (the kprobes "modify ip" convention, e.g. for fault injection).
+ * (the kprobes "modify ip" convention; for fault injection at a function's
+ * entry, uprobe_hit_override_return() does it exactly).
  */
 typedef int (*uprobe_handler_fn)(struct uprobe_hit *hit, void *data);
 
@@ -538,6 +540,33 @@ UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr
 UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
 				    size_t len);
 
+/*
+ * Fault injection, as bpf_override_return(): from an entry handler, makes
+ * the probed function return value at once, its body skipped. The thread
+ * goes on exactly as after the function's own ret: rax = value, rip = the
+ * return address that was at [rsp], rsp 8 higher; every other register is
+ * as at the call (with the changes handlers made through
+ * uprobe_hit_regs()). The override takes effect once every entry handler
+ * of the hit has run: handlers of probes added later on the same
+ * instruction still run, and see the call's entry registers (its
+ * arguments, rip the function); when several call this, the last value
+ * wins; rip, rsp and rax written by handlers are replaced. A return probe
+ * on the function sees the call return: its return handler runs with rax =
+ * value and rip the return address, and the call is no longer pending. A
+ * post handler does not run (the instruction is skipped). The same whether
+ * the probe runs through an int3, a jump detour or in place.
+ * Allowed only where it is exact: in the entry handler of a stopping probe
+ * on a function's first instruction (added with a symbol at offset 0, or a
+ * file offset where a function symbol starts; not the program's entry
+ * point, which is not called). Elsewhere -EINVAL, with a message naming the
+ * probe and why: a probe inside a function (the function may have pushed
+ * onto the stack), a return or post handler, a fault handler, a no-stop
+ * probe (uprobe_opts.nostop, even at a hit that stopped). -EFAULT when
+ * [rsp] cannot be read. Returns 0 when the override is set. Only from the
+ * handler, during the hit.
+ */
+UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value);
+
 /* True in a return handler. */
 UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h);
 /* True in a post handler (see uprobe_opts.post_handler). */
@@ -686,6 +715,163 @@ struct uprobe_sym_info {
  */
 UPROBE_API int uprobe_tracer_symbolize(struct uprobe_tracer *t, pid_t pid, uint64_t addr,
 				       struct uprobe_sym_info *out);
+
+/* ---- Aggregations: histograms and keyed counters (no tracer needed) ---- */
+
+/*
+ * What a histogram's values measure. Time units take values in
+ * nanoseconds and show them in their own unit; UPROBE_UNIT_NONE is any
+ * other quantity (bytes, counts), shown as is.
+ */
+enum uprobe_unit {
+	UPROBE_UNIT_NONE = 0,
+	UPROBE_UNIT_NS = 1,
+	UPROBE_UNIT_US = 2,
+	UPROBE_UNIT_MS = 3,
+};
+
+/* How uprobe_hist_print() draws the buckets. */
+enum uprobe_hist_style {
+	/*
+	 * bpftrace's hist(): "[128K, 256K)   28 |@@@@...|" (52 columns of
+	 * bar), bounds as powers of two with K, M, G... for 2^10, 2^20,
+	 * 2^30..., "[0]" and "[1]" for the first two buckets.
+	 */
+	UPROBE_HIST_BPFTRACE = 0,
+	/*
+	 * bcc's print_log2_hist(): a header naming the unit ("nsecs",
+	 * "usecs", "msecs", "value"), then "  128 -> 255  : 28  |****...|"
+	 * (40 columns of bar; 20 when values reach 2^32), 0 and 1 together
+	 * as "0 -> 1".
+	 */
+	UPROBE_HIST_BCC = 1,
+};
+
+/*
+ * A histogram of 64-bit values: count, sum, min, max, log2 buckets (as
+ * bpftrace's hist() and bcc's log2 histograms) and percentiles.
+ * Log2 bucket 0 holds 0, bucket k (1 to 64) holds [2^(k-1), 2^k); for a
+ * time unit, the value in that unit (ns / 1000 for UPROBE_UNIT_US, ns /
+ * 1000000 for UPROBE_UNIT_MS, rounded down) decides the bucket, so a 2.2 ms
+ * call is in the [2, 4) bucket of a UPROBE_UNIT_MS histogram. Everything
+ * else (min, max, sum, mean, percentiles) is in the values' own unit (ns).
+ * Inside each power of two 16 finer buckets of equal width keep
+ * percentiles to within 1/32 (3.2%) of the exact value; below 32 they are
+ * exact. A histogram costs about 600 bytes, and 8 KB more from its first
+ * value on. Adding a value is a few dozen instructions and allocates
+ * nothing after the first. Not thread-safe: one histogram, one thread at
+ * a time (or the caller's lock). Callable from handlers.
+ */
+struct uprobe_hist;
+
+#define UPROBE_HIST_BUCKETS 65
+
+/* A new, empty histogram; NULL with errno EINVAL (unknown unit) or ENOMEM. */
+UPROBE_API struct uprobe_hist *uprobe_hist_new(enum uprobe_unit unit);
+/* Frees it. NULL is a no-op. */
+UPROBE_API void uprobe_hist_free(struct uprobe_hist *h);
+/*
+ * Adds one value. 0, or -ENOMEM when the first value's fine buckets cannot
+ * be allocated (the value is then not counted at all), -EINVAL for NULL h.
+ */
+UPROBE_API int uprobe_hist_add(struct uprobe_hist *h, uint64_t value);
+/* Empties it (as new; the unit stays), as interval printing needs. */
+UPROBE_API void uprobe_hist_reset(struct uprobe_hist *h);
+/* Adds every value of src to dst (same unit, else -EINVAL). 0 or -errno. */
+UPROBE_API int uprobe_hist_merge(struct uprobe_hist *dst, const struct uprobe_hist *src);
+UPROBE_API enum uprobe_unit uprobe_hist_unit(const struct uprobe_hist *h);
+/* Values added. */
+UPROBE_API uint64_t uprobe_hist_count(const struct uprobe_hist *h);
+/* Their sum, UINT64_MAX when it does not fit (kept exactly inside: see the mean). */
+UPROBE_API uint64_t uprobe_hist_sum(const struct uprobe_hist *h);
+/* The smallest and largest value, the mean (exact sum / count, rounded down); 0 when empty. */
+UPROBE_API uint64_t uprobe_hist_min(const struct uprobe_hist *h);
+UPROBE_API uint64_t uprobe_hist_max(const struct uprobe_hist *h);
+UPROBE_API uint64_t uprobe_hist_mean(const struct uprobe_hist *h);
+/*
+ * The p-th percentile (0 to 100, fractions allowed: 99.9) by nearest rank:
+ * the value at rank ceil(p / 100 * count) (at least 1) in sorted order,
+ * to within 1/32 of it (the middle of its fine bucket, kept within [min,
+ * max]); exact below 32, exact for p 0 (min) and 100 (max), and whenever
+ * the rank is the first or the last. 0 when empty or p is out of range
+ * (or NaN).
+ */
+UPROBE_API uint64_t uprobe_hist_percentile(const struct uprobe_hist *h, double p);
+/* The count of log2 bucket k (0 to UPROBE_HIST_BUCKETS - 1), as described above; 0 beyond. */
+UPROBE_API uint64_t uprobe_hist_bucket(const struct uprobe_hist *h, unsigned k);
+/* Bucket k's bounds, both inclusive ([0, 0], [1, 1], [2, 3], ..., [2^63, UINT64_MAX]). */
+UPROBE_API void uprobe_hist_bucket_range(unsigned k, uint64_t *lo, uint64_t *hi);
+/*
+ * Writes the buckets to fp in the given style, from the first non-empty
+ * one to the last (an empty histogram writes nothing), one line each.
+ * Bars are scaled to the fullest bucket. Returns 0, -EINVAL for a NULL
+ * argument or an unknown style, -EIO when fp reports an error.
+ */
+UPROBE_API int uprobe_hist_print(const struct uprobe_hist *h, FILE *fp,
+				 enum uprobe_hist_style style);
+
+/*
+ * Keyed counters: a hash table from a key (any bytes, or a C string) to a
+ * count and a sum, as bpftrace's count() and sum() in a map (@[key] =
+ * count()). Keys are copied. Adding is one hash of the key and, for a key
+ * not seen before, one allocation. Not thread-safe, callable from handlers.
+ */
+struct uprobe_counts;
+
+/* An entry, as iteration shows it: key and its length (a string's without its NUL). */
+struct uprobe_count {
+	const void *key;
+	size_t key_len;
+	uint64_t count; /* the adds for this key */
+	uint64_t sum;   /* the sum of their values (wraps past UINT64_MAX) */
+};
+
+/* Orders of uprobe_counts_sorted() and uprobe_counts_print(). */
+enum uprobe_counts_order {
+	UPROBE_COUNTS_BY_COUNT = 0, /* largest count first; ties by key bytes */
+	UPROBE_COUNTS_BY_SUM = 1,   /* largest sum first; ties by key bytes */
+	UPROBE_COUNTS_BY_KEY = 2,   /* key bytes ascending (memcmp; a shorter prefix first) */
+};
+
+typedef int (*uprobe_count_fn)(const struct uprobe_count *entry, void *ctx);
+
+/* A new, empty table; NULL with errno ENOMEM. */
+UPROBE_API struct uprobe_counts *uprobe_counts_new(void);
+UPROBE_API void uprobe_counts_free(struct uprobe_counts *c);
+/*
+ * Counts one event of key (key_len bytes; 0 is a key too) and adds value
+ * to its sum. 0, or -ENOMEM (nothing counted), -EINVAL for NULL c, or a
+ * NULL key with a non-zero key_len.
+ */
+UPROBE_API int uprobe_counts_add(struct uprobe_counts *c, const void *key, size_t key_len,
+				 uint64_t value);
+/* The same with the bytes of a C string as the key. */
+UPROBE_API int uprobe_counts_add_str(struct uprobe_counts *c, const char *key, uint64_t value);
+/* The count and sum of key (each may be NULL): 0, or -ENOENT when never added. */
+UPROBE_API int uprobe_counts_get(const struct uprobe_counts *c, const void *key, size_t key_len,
+				 uint64_t *count, uint64_t *sum);
+/* Distinct keys. */
+UPROBE_API size_t uprobe_counts_len(const struct uprobe_counts *c);
+/* Forgets every key. */
+UPROBE_API void uprobe_counts_reset(struct uprobe_counts *c);
+/*
+ * Calls cb for each entry in the given order; entries are valid during
+ * the call only, and cb must not change c. Returns 0, the first non-zero
+ * value cb returned (iteration stops), -EINVAL, or -ENOMEM (sorting
+ * needs a pointer per key).
+ */
+UPROBE_API int uprobe_counts_sorted(const struct uprobe_counts *c, enum uprobe_counts_order order,
+				    uprobe_count_fn cb, void *ctx);
+/*
+ * Writes the entries in the given order, at most max of them (0: all),
+ * one per line: the key, left-aligned to the longest shown, then the count,
+ * then the sum unless it is 0 for every key shown. A key is written as
+ * text when it is printable ASCII (a trailing NUL dropped), else as
+ * hex bytes (0x0a1b...); in text, a backslash is written "\\". 0, or
+ * -EINVAL, -ENOMEM, -EIO when fp reports an error.
+ */
+UPROBE_API int uprobe_counts_print(const struct uprobe_counts *c, FILE *fp,
+				   enum uprobe_counts_order order, size_t max);
 
 #ifdef __cplusplus
 }

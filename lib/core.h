@@ -36,6 +36,8 @@ struct site {
 	 */
 	bool kernel;
 	bool twice;             /* the entry of a function that may return twice (setjmp, vfork) */
+	/* a function's first instruction, where [rsp] is the return address (override_return) */
+	bool func_entry;
 	struct site *hnext;     /* hash chain, for lookup */
 	struct uprobe *one;     /* the probes array of a site with a single probe */
 };
@@ -298,6 +300,11 @@ struct task {
 	uint64_t post_sys_addr;
 	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
 	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
+	/* lifeline.c: its signal mask at its last trap of ours (ll_mask_valid), and
+	 * whether our traps unblocked a SIGTRAP it blocks (blocked again at detach) */
+	uint64_t ll_mask;
+	bool ll_mask_valid;
+	bool trap_reblock;
 	struct task *hnext;
 };
 
@@ -460,6 +467,9 @@ struct uprobe_hit {
 	bool is_return;
 	bool is_post;
 	bool is_async;             /* from the hit ring: proc, tid and regs say whose */
+	bool is_fault;             /* in a fault handler */
+	bool override;             /* uprobe_hit_override_return() was called: return at once */
+	uint64_t override_value;
 	uint64_t time_ns;          /* when it happened (CLOCK_MONOTONIC); 0: now */
 	struct proc *proc;
 	pid_t tid;
@@ -732,6 +742,8 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		    const struct seccomp_state *sc);
 void lifeline_area_added(struct proc *p, const struct xol_area *a);
 void lifeline_note(struct proc *p, uint64_t addr, uint8_t orig, int kind);
+void lifeline_note_tail(struct proc *p, uint64_t addr, uint8_t orig, const uint8_t *tail,
+			unsigned len);
 void lifeline_note_ret(struct proc *p, uint64_t slot, uint64_t real_ret);
 void lifeline_forget(struct proc *p, uint64_t addr);
 /* Our handler's address in p, if it was made the SIGTRAP disposition; else 0. */
@@ -742,6 +754,8 @@ int lifeline_copy(const struct proc *from, struct proc *to);
 long proc_ptrace_opts(const struct proc *p);
 void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back);
 void lifeline_inject_end(struct proc *p);
+void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step);
+void lifeline_detach_task(struct task *k);
 /*
  * Writes `regs` back as k's; with krip, the kernel gets that rip instead
  * (for the lifeline, task.c), and k->regs keeps regs->rip as the tracer's view.

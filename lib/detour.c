@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Jump-optimized probes: the probed instructions become a jmp to a detour that traps in a slot. */
+#include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
@@ -561,6 +563,35 @@ static int stack_points_into(struct proc *p, uint64_t rsp, uint64_t lo, uint64_t
 }
 
 /* With p's threads held: can the range (lo, hi) become a jmp? k is at lo, about to enter it. */
+/*
+ * Held threads the lifeline moved onto the slot of addr's instruction
+ * (task.c: the kernel holds the slot, the tracer sees the hit) go back
+ * onto the int3 in the kernel's view: were the tracer to die from now on,
+ * the slot would jump back into the bytes after addr, which the jump is
+ * about to overwrite; the int3's handler puts them back first.
+ */
+static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t addr,
+			    uint64_t slot)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			long rip;
+
+			if (o->proc != p || !o->lrip || o->state != TASK_STOPPED)
+				continue;
+			errno = 0;
+			rip = ptrace(PTRACE_PEEKUSER, o->tid,
+				     (void *)offsetof(struct user_regs_struct, rip), NULL);
+			if (errno || (uint64_t)rip != slot)
+				continue;
+			if (ptrace(PTRACE_POKEUSER, o->tid,
+				   (void *)offsetof(struct user_regs_struct, rip), (void *)addr) == 0 &&
+			    o->kregs_valid)
+				o->kregs.rip = addr;
+		}
+	}
+}
+
 static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
 			  uint64_t hi)
 {
@@ -783,8 +814,14 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	ok = ok && !busy_now;
 	if (ok) {
 		/* the displacement first, the opcode over the int3 last */
-		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0 &&
-		     mem_write(p, addr, jmp, 1) == 0;
+		lifeline_note_tail(p, addr, s->elf->data[s->off], s->elf->data + s->off + 1,
+				   ARCH_JMP_LEN - 1);
+		if (b->slot)
+			lifeline_unslot(t, p, addr, b->slot);
+		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0;
+		if (ok)
+			die_point("detour-jump");
+		ok = ok && mem_write(p, addr, jmp, 1) == 0;
 		if (!ok) {
 			static const uint8_t int3 = INT3;
 
@@ -924,7 +961,10 @@ void detour_write_back(struct proc *target, const struct bp *b)
 	if (b->dstate != DETOUR_ON)
 		return;
 	/* the int3 first: a thread arriving meanwhile traps there instead of running half a jmp */
+	lifeline_note_tail(target, b->vaddr, s->elf->data[s->off], s->elf->data + s->off + 1,
+			   ARCH_JMP_LEN - 1);
 	mem_write(target, b->vaddr, &int3, 1);
+	die_point("detour-back");
 	mem_write(target, b->vaddr + 1, s->elf->data + s->off + 1, s->detour_len - 1u);
 }
 

@@ -275,6 +275,8 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 		err = run_until_trap(k, at + 3);
 		if (!err)
 			*ret = (int64_t)k->regs.rax;
+		if (!err && !temp)
+			die_point("inject-end");
 	}
 	guard_end(k, &g);
 	if (temp)

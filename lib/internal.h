@@ -42,6 +42,8 @@ bool caps_have(unsigned cap);
 
 /* True when every byte of opts beyond what this library knows (up to opts->sz) is zero. */
 bool opts_valid(const void *opts, size_t known_sz, size_t user_sz);
+/* Tests only: the tracer dies here when UPROBE_TEST_DIE names this point (log.c). */
+void die_point(const char *name);
 #define OPTS_VALID(opts, type)                                                                 \
 	(!(opts) || ((opts)->sz >= sizeof(size_t) &&                                            \
 		     opts_valid((opts), offsetofend(struct type, type##__last_field), (opts)->sz)))

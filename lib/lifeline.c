@@ -16,11 +16,15 @@
  * own replaces ours, and its handler is never touched. At detach the
  * default comes back, if ours is still there.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core.h"
 #include "lifeline.h"
@@ -48,6 +52,7 @@ struct lifeline {
 	uint32_t *hidx;    /* key -> index + 1 in addrs (0: empty), open addressing */
 	unsigned nareas;
 	bool installed;    /* our handler was made the disposition */
+	int status_fd;     /* /proc/PID/status, kept open for lifeline_trap_seen(); -1 none */
 	bool full_said;
 };
 
@@ -192,6 +197,51 @@ static int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k
 	return old ? mem_read(k->proc, spot + sizeof(*act), old, sizeof(*old)) : 0;
 }
 
+/*
+ * regs in ucontext's gregs[0..LL_NGREGS) order, as the handler puts them
+ * back (rt_sigreturn). A thread held inside a system call that is to be
+ * restarted (the kernel restarts it when a tracer resumes it without a
+ * signal; rt_sigreturn leaves no system call to restart) gets the restart
+ * made here: back onto the syscall instruction with its number, as
+ * arch_do_signal_or_restart() would, or a futex wait returns -ERESTARTSYS.
+ */
+static void inj_gregs(const struct user_regs_struct *r, uint64_t g[LL_NGREGS])
+{
+	uint64_t rax = r->rax, rip = r->rip;
+
+	if ((int64_t)r->orig_rax >= 0) {
+		switch ((int64_t)r->rax) {
+		case -512: /* ERESTARTSYS */
+		case -513: /* ERESTARTNOINTR */
+		case -514: /* ERESTARTNOHAND */
+			rax = r->orig_rax;
+			rip -= 2;
+			break;
+		case -516: /* ERESTART_RESTARTBLOCK */
+			rax = SYS_restart_syscall;
+			rip -= 2;
+			break;
+		}
+	}
+	const uint64_t w[LL_NGREGS] = {
+		r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15, r->rdi,
+		r->rsi, r->rbp, r->rbx, r->rdx, rax, r->rcx, r->rsp, rip, r->eflags,
+	};
+
+	memcpy(g, w, sizeof(w));
+}
+
+/* Our handler as SIGTRAP's disposition: every signal blocked while it runs. */
+static struct k_sigaction handler_act(const struct lifeline *l)
+{
+	return (struct k_sigaction){
+		.handler = l->at,
+		.flags = K_SA_SIGINFO | K_SA_ONSTACK | K_SA_RESTORER,
+		.restorer = l->at + (uint64_t)(uprobe__lifeline_restorer - uprobe__lifeline),
+		.mask = ~0ull,
+	};
+}
+
 static bool sigtrap_default(pid_t pid)
 {
 	char path[64], line[128];
@@ -216,6 +266,8 @@ void lifeline_free(struct proc *p)
 
 	if (!l)
 		return;
+	if (l->status_fd >= 0)
+		close(l->status_fd);
 	free(l->addrs);
 	free(l->hidx);
 	free(l);
@@ -237,7 +289,8 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	struct ll_data d = { 0 };
 	uint8_t code[LL_CODE_SPACE];
 	uint32_t action;
-	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 }, zero = 0;
+	struct user_regs_struct back;
 	int err;
 
 	if (p->lifeline)
@@ -255,6 +308,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		free(l);
 		return;
 	}
+	l->status_fd = -1;
 	l->at = xol_lifeline_at(a);
 	l->tab = l->at + LL_CODE_SPACE;
 	if (!handler_allowed(sc, l->at) ||
@@ -263,7 +317,15 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 			 p->pid);
 		goto fail;
 	}
+	if (task_getregs(k) < 0)
+		goto fail;
 	memcpy(code, uprobe__lifeline, len);
+	/* the injection below is one too: k's way back, should we die meanwhile */
+	back = k->regs;
+	if (k->lrip)
+		back.rip = k->kregs.rip;
+	d.inj_tid = (uint64_t)k->tid;
+	inj_gregs(&back, d.inj_gregs);
 	d.tab = l->tab;
 	d.tramp = a->start + XOL_GADGET_RET;
 	d.nareas = 1;
@@ -273,13 +335,9 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	if (mem_write(p, l->at, code, len))
 		goto fail;
 	l->nareas = 1;
-	act = (struct k_sigaction){
-		.handler = l->at,
-		.flags = K_SA_SIGINFO | K_SA_ONSTACK | K_SA_RESTORER,
-		.restorer = l->at + (uint64_t)(uprobe__lifeline_restorer - uprobe__lifeline),
-		.mask = ~0ull,
-	};
+	act = handler_act(l);
 	err = sigaction_via(t, k, &act, &old);
+	write_data(p, l, offsetof(struct ll_data, inj_tid), &zero, sizeof(zero));
 	if (err) {
 		pr_debug("pid %d: no lifeline: rt_sigaction: %s", p->pid, strerror(-err));
 		goto fail;
@@ -301,6 +359,150 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 fail:
 	p->lifeline = l;
 	lifeline_free(p);
+}
+
+#define SIG_BIT(sig) (1ull << ((sig) - 1))
+
+/*
+ * "Every signal blocked" as programs ask for it: sigfillset() less what no
+ * mask can hold (SIGKILL, SIGSTOP) and what glibc's pthread_sigmask() never
+ * blocks (its two internal signals, 32 and 33); SIGTRAP left out.
+ */
+static bool blocks_all_but_trap(uint64_t m)
+{
+	uint64_t rest = ~(SIGTRAP_BIT | SIG_BIT(SIGKILL) | SIG_BIT(SIGSTOP) | SIG_BIT(32) |
+			  SIG_BIT(33));
+
+	return (m & rest) == rest;
+}
+
+/* One status field's hex value in text, or false. */
+static bool hex_field(const char *text, const char *key, uint64_t *v)
+{
+	const char *at = strstr(text, key);
+
+	if (!at)
+		return false;
+	*v = strtoull(at + strlen(key), NULL, 16);
+	return true;
+}
+
+/*
+ * Is SIGTRAP at its default in p now (neither caught nor ignored)? Read
+ * from /proc/PID/status through a descriptor kept open: a hit's budget.
+ */
+static int sigtrap_disposition(struct proc *p, struct lifeline *l, bool *dfl)
+{
+	char path[64], buf[4096];
+	uint64_t cgt, ign;
+	ssize_t n;
+
+	if (l->status_fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
+		l->status_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (l->status_fd < 0)
+			return -errno;
+	}
+	n = pread(l->status_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	if (!hex_field(buf, "\nSigCgt:", &cgt) || !hex_field(buf, "\nSigIgn:", &ign))
+		return -EINVAL;
+	*dfl = !(cgt & SIGTRAP_BIT) && !(ign & SIGTRAP_BIT);
+	return 0;
+}
+
+/*
+ * k stopped at a trap of ours (a probe's int3, the trampoline's; step:
+ * the end of a single-step). A trap is a forced SIGTRAP: where k had
+ * SIGTRAP blocked, the kernel has just reset SIGTRAP's disposition to the
+ * default for the whole process and unblocked it in k
+ * (force_sig_info_to_task()). The program sees no difference in the
+ * disposition (ours stands for the default), but the lifeline is gone:
+ * were the tracer to die now, the next of our int3s would kill the
+ * program. Programs block every signal in worker threads, in signal
+ * handlers and around fork and thread creation, so this is common.
+ *
+ * The mask before the trap cannot be read after it, and reading the
+ * disposition (/proc/PID/status) costs more than a hit, so it is read
+ * only where a reset is possible: k blocks some signal now (a mask that
+ * held SIGTRAP holds, after the reset, all of the rest), and that mask is
+ * new since k's last trap or is "everything but SIGTRAP" (which a program
+ * blocking everything again leaves unchanged). A reset found: our handler
+ * goes back, and SIGTRAP stays unblocked in k while we are attached (so
+ * the next hit does not reset it again); detach blocks it again
+ * (lifeline_detach_task()). Not seen: a thread that blocks SIGTRAP alone,
+ * steps whose instruction blocks it (xol.c and inline.c step alone), and
+ * which of several threads that trapped at once with some but not all
+ * signals blocked had SIGTRAP among them (the first one looked at is
+ * taken for it).
+ */
+void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
+{
+	struct proc *p = k->proc;
+	struct lifeline *l = p->lifeline;
+	struct k_sigaction act, old;
+	struct seccomp_state sc;
+	uint64_t m, args[6] = { SIGTRAP, 0, 0, 8 };
+	uint32_t action;
+	bool same, dfl;
+	int ok, err;
+
+	if (!l || !l->installed || p->mm_owner)
+		return;
+	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
+		return;
+	same = k->ll_mask_valid && m == k->ll_mask;
+	k->ll_mask = m;
+	k->ll_mask_valid = true;
+	if (!m) {
+		k->trap_reblock = false; /* it unblocked everything */
+		return;
+	}
+	/*
+	 * Everything else blocked: so was SIGTRAP, as a rule. Said here, not
+	 * only from the disposition below: threads trapping together reset it
+	 * together, and whichever is looked at first puts our handler back.
+	 */
+	if (blocks_all_but_trap(m))
+		k->trap_reblock = true;
+	if (same && (step || !blocks_all_but_trap(m)))
+		return;
+	if (sigtrap_disposition(p, l, &dfl) || !dfl)
+		return; /* still ours (or the program's own choice since) */
+	/* reset by our trap: k had SIGTRAP blocked */
+	k->trap_reblock = true;
+	if (seccomp_read(k->tid, &sc) < 0)
+		return;
+	ok = seccomp_inject_allowed(k, &sc, SYS_rt_sigaction, args, &action);
+	seccomp_state_free(&sc);
+	if (ok != 1) {
+		pr_debug("pid %d: SIGTRAP reset by a trap in thread %d; its seccomp filter now "
+			 "denies putting the lifeline back", p->pid, k->tid);
+		return;
+	}
+	act = handler_act(l);
+	err = sigaction_via(t, k, &act, &old);
+	if (!err && old.handler != (uint64_t)(uintptr_t)SIG_DFL)
+		sigaction_via(t, k, &old, NULL); /* the program's own, installed meanwhile */
+	pr_debug("pid %d: SIGTRAP reset by a trap in thread %d (it blocked SIGTRAP): lifeline %s",
+		 p->pid, k->tid, err ? "lost" : "put back");
+}
+
+/* k is about to be let go: the SIGTRAP our traps unblocked in it is blocked again. */
+void lifeline_detach_task(struct task *k)
+{
+	uint64_t m;
+
+	if (!k->trap_reblock)
+		return;
+	k->trap_reblock = false;
+	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0 &&
+	    !(m & SIGTRAP_BIT)) {
+		m |= SIGTRAP_BIT;
+		ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m);
+	}
 }
 
 /* Another scratch area of p: the handler lets threads found in it run on. */
@@ -356,6 +558,24 @@ void lifeline_note(struct proc *p, uint64_t addr, uint8_t orig, int kind)
 {
 	struct ll_ent e = { .addr = addr, .orig = orig, .kind = (uint8_t)kind };
 
+	put(p, &e);
+}
+
+/*
+ * Our int3 at addr heads a jump detour being made or taken back: the
+ * tracer writes the displacement (or the file's bytes) after it while the
+ * int3 stands, so the handler must put back the len file bytes after it
+ * too, before the int3, or a thread would run a half-written jump.
+ */
+void lifeline_note_tail(struct proc *p, uint64_t addr, uint8_t orig, const uint8_t *tail,
+			unsigned len)
+{
+	struct ll_ent e = { .addr = addr, .orig = orig, .kind = LL_CODE };
+
+	if (len > sizeof(e.val))
+		len = sizeof(e.val);
+	memcpy(&e.val, tail, len);
+	e.tail = (uint8_t)len;
 	put(p, &e);
 }
 
@@ -443,15 +663,11 @@ long proc_ptrace_opts(const struct proc *p)
 void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back)
 {
 	struct lifeline *l = p->lifeline;
-	uint64_t w[1 + LL_NGREGS] = {
-		(uint64_t)k->tid,
-		back->r8, back->r9, back->r10, back->r11, back->r12, back->r13, back->r14,
-		back->r15, back->rdi, back->rsi, back->rbp, back->rbx, back->rdx, back->rax,
-		back->rcx, back->rsp, back->rip, back->eflags,
-	};
+	uint64_t w[1 + LL_NGREGS] = { (uint64_t)k->tid };
 
 	if (!l || !l->installed)
 		return;
+	inj_gregs(back, &w[1]);
 	/* the registers first, the tid that makes them count last */
 	if (write_data(p, l, offsetof(struct ll_data, inj_gregs), &w[1], sizeof(w) - sizeof(w[0])) == 0)
 		write_data(p, l, offsetof(struct ll_data, inj_tid), &w[0], sizeof(w[0]));
@@ -483,6 +699,7 @@ int lifeline_copy(const struct proc *from, struct proc *to)
 	if (!l)
 		return -ENOMEM;
 	*l = *f;
+	l->status_fd = -1;
 	l->addrs = malloc(f->cap * sizeof(*l->addrs));
 	l->hidx = malloc(2 * f->cap * sizeof(*l->hidx));
 	to->lifeline = l;

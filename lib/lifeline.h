@@ -18,6 +18,12 @@
 #define LL_ENT_VAL 8   /* uint64_t: LL_RET: the real return address; the key is at 0 */
 #define LL_ENT_ORIG 16 /* uint8_t: the byte to write over the int3 */
 #define LL_ENT_KIND 17 /* uint8_t: LL_* below */
+/*
+ * uint8_t: LL_CODE: how many bytes after the int3 (held in val) go back
+ * first: a jump detour's head, whose displacement may be written while the
+ * int3 still stands (made, or taken back), for a tracer dying in between.
+ */
+#define LL_ENT_TAIL 18
 #define LL_CODE 1      /* key: our int3 in the program's code, over the file's byte */
 #define LL_DETOUR 2    /* key: a jump detour's int3 in a scratch area: becomes a nop */
 #define LL_RET 3       /* key: a stack slot holding the trampoline for val */
@@ -33,13 +39,15 @@ struct ll_ent {
 	uint64_t val;
 	uint8_t orig;
 	uint8_t kind;
-	uint8_t pad[6];
+	uint8_t tail;
+	uint8_t pad[5];
 };
 
 _Static_assert(sizeof(struct ll_ent) == LL_ENT_SIZE, "lifeline entry layout");
 _Static_assert(__builtin_offsetof(struct ll_ent, val) == LL_ENT_VAL, "lifeline entry layout");
 _Static_assert(__builtin_offsetof(struct ll_ent, orig) == LL_ENT_ORIG, "lifeline entry layout");
 _Static_assert(__builtin_offsetof(struct ll_ent, kind) == LL_ENT_KIND, "lifeline entry layout");
+_Static_assert(__builtin_offsetof(struct ll_ent, tail) == LL_ENT_TAIL, "lifeline entry layout");
 
 /* uprobe__lifeline_data: the words the tracer writes */
 struct ll_data {

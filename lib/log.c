@@ -1,6 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Diagnostics: the print callback and its default. */
+/* Diagnostics: the print callback and its default; the tests' die points. */
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -51,4 +55,32 @@ bool opts_valid(const void *opts, size_t known_sz, size_t user_sz)
 		}
 	}
 	return true;
+}
+
+/*
+ * Tests only (tests/integration/api/test_api_lifeline.c): with
+ * UPROBE_TEST_DIE=NAME[:N] in the tracer's environment, the Nth time (the
+ * first by default) the tracer passes the point so named it kills itself
+ * with SIGKILL, as the OOM killer would: the moments between two writes
+ * that a tracer's death must not turn into a damaged tracee.
+ */
+void die_point(const char *name)
+{
+	static char seen[64]; /* the value counted for: a new one counts anew (fork, setenv) */
+	static long left;
+	const char *want = getenv("UPROBE_TEST_DIE"), *c;
+	size_t n;
+
+	if (!want)
+		return;
+	if (strncmp(want, seen, sizeof(seen))) {
+		snprintf(seen, sizeof(seen), "%s", want);
+		c = strchr(want, ':');
+		left = c ? atol(c + 1) : 1;
+	}
+	n = strcspn(want, ":");
+	if (strlen(name) != n || strncmp(want, name, n) || --left != 0)
+		return;
+	pr_debug("UPROBE_TEST_DIE: dying at %s", name);
+	kill(getpid(), SIGKILL);
 }

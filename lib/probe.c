@@ -842,6 +842,26 @@ static bool returns_twice(const struct elf_file *f, uint64_t off)
 }
 
 /*
+ * Is off a function's first instruction, where [rsp] holds the return
+ * address that uprobe_hit_override_return() returns to? A symbol's start
+ * (or the symbol the probe was added with, at offset 0: an IFUNC's
+ * implementation may have no symbol of its own), never the entry point,
+ * which is jumped to with argc at [rsp].
+ */
+static bool is_func_entry(const struct elf_file *f, uint64_t off, bool sym_start)
+{
+	const struct elf_sym *sym;
+	uint64_t vaddr;
+
+	if (elf_off_to_vaddr(f, off, &vaddr) < 0 || (f->entry && vaddr == f->entry))
+		return false;
+	sym = elf_sym_containing(f, vaddr);
+	if (sym && !strcmp(sym->name, "_start"))
+		return false;
+	return sym_start || (sym && sym->vaddr == vaddr);
+}
+
+/*
  * The instruction starts of a function, decoded once from its symbol's
  * start: adding a probe at every instruction of a large function must not
  * decode it again for each one.
@@ -1010,8 +1030,12 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			return err;
 		}
 		s->twice = returns_twice(f, off);
+		s->func_entry = is_func_entry(f, off, symbol && !offset);
 		new_site = true;
 		need_plant = true;
+	} else if (!s->func_entry && symbol && !offset) {
+		/* first probed by a file offset no symbol starts at: an IFUNC's implementation */
+		s->func_entry = is_func_entry(f, off, true);
 	}
 	if (s->nprobes == UINT16_MAX)
 		return tracer_err(t, -ENOSPC, "%s: offset 0x%llx already has %u probes",

@@ -803,6 +803,7 @@ static void detach_task(struct uprobe_tracer *t, struct task *k)
 
 	task_sync_regs(k);
 	mem_flush(k->proc);
+	lifeline_detach_task(k);
 	if (k->npending) {
 		siginfo_t *si = &k->pending[0];
 
@@ -1085,6 +1086,49 @@ UPROBE_API bool uprobe_hit_is_return(const struct uprobe_hit *h)
 UPROBE_API bool uprobe_hit_is_post(const struct uprobe_hit *h)
 {
 	return h->is_post;
+}
+
+/* Why h cannot return at once from its function, or NULL when it can. */
+static const char *no_override_why(const struct uprobe_hit *h)
+{
+	if (h->is_async || !h->task)
+		return "a no-stop hit: the thread ran on long ago";
+	if (h->is_return)
+		return "a return handler: the function has returned";
+	if (h->is_post)
+		return "a post handler: the instruction has run";
+	if (h->is_fault)
+		return "a fault handler";
+	if (!h->probe || !h->probe->site)
+		return "a hit of no probe";
+	if (h->probe->nostop)
+		return "a no-stop probe";
+	if (!h->probe->site->func_entry)
+		return "a probe that is not at the first instruction of a called function";
+	return NULL;
+}
+
+UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value)
+{
+	const char *why = no_override_why(h), *path, *base;
+	uint64_t ra;
+
+	if (why) {
+		if (!h->probe || !h->probe->site)
+			return tracer_err(h->t, -EINVAL, "cannot override a return value from %s",
+					  why);
+		path = h->probe->site->elf->path;
+		base = strrchr(path, '/');
+		return tracer_err(h->t, -EINVAL, "%s: offset 0x%llx: cannot override the return "
+				  "value from %s", base ? base + 1 : path,
+				  (unsigned long long)h->probe->site->off, why);
+	}
+	if (mem_read(h->task->proc, h->task->regs.rsp, &ra, sizeof(ra)) < 0)
+		return tracer_err(h->t, -EFAULT, "tid %d: cannot read the return address at 0x%llx",
+				  h->task->tid, (unsigned long long)h->task->regs.rsp);
+	h->override = true;
+	h->override_value = value;
+	return 0;
 }
 
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h)

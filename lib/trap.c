@@ -55,8 +55,14 @@ static bool trap_is_int3(struct task *k)
 	return si.si_code == SI_KERNEL;
 }
 
-static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
-			 struct ret_instance *ri)
+/*
+ * Every entry handler of the hit runs, in the order the probes were added,
+ * an override_return() or not: later handlers still see the call's entry
+ * registers (its arguments), and the function returns only once they are
+ * done. True when one of them asked for that; *value is the last value asked.
+ */
+static bool run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
+			 struct ret_instance *ri, uint64_t *value)
 {
 	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .inst = ri };
 
@@ -71,6 +77,39 @@ static void run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s
 			u->handler(&h, u->data);
 		}
 	}
+	*value = h.override_value;
+	return h.override;
+}
+
+/*
+ * uprobe_hit_override_return(): the function returns value at once, the
+ * thread left as its own ret would leave it: rip the return address popped
+ * from [rsp], rsp 8 higher, rax the value. With a return probe on it, the
+ * call is hijacked first, as when it runs: the address popped is then the
+ * trampoline, whose stop runs the return handlers with rax the value and
+ * ends the pending call, tail calls and functions that return twice
+ * included, exactly as a real return does.
+ */
+static void override_return(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri,
+			    uint64_t rsp, uint64_t value)
+{
+	uint64_t ra;
+
+	if (ri)
+		ret_commit(t, k, ri);
+	if (mem_read(k->proc, rsp, &ra, sizeof(ra)) < 0) {
+		/* read in the handler a moment ago: only a process going away gets here */
+		pr_warn("tid %d: cannot read the return address at 0x%llx to override the call",
+			k->tid, (unsigned long long)rsp);
+		task_setregs(k);
+		task_resume(k);
+		return;
+	}
+	k->regs.rip = ra;
+	k->regs.rsp = rsp + 8;
+	k->regs.rax = value;
+	task_setregs(k);
+	task_resume(k);
 }
 
 static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
@@ -134,7 +173,7 @@ int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t 
 bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
 			uint64_t insn_addr, const siginfo_t *si)
 {
-	struct uprobe_hit h = { .t = t, .task = k, .addr = insn_addr };
+	struct uprobe_hit h = { .t = t, .task = k, .addr = insn_addr, .is_fault = true };
 
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
@@ -220,6 +259,7 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	memset(b, 0, sizeof(*b));
 	k->state = TASK_STOPPED;
 	k->stop_sig = SIGTRAP; /* a step trap is a signal-delivery-stop: held signals ride on it */
+	lifeline_trap_seen(t, k, true);
 	resume_or_hold(t, k);
 }
 
@@ -263,7 +303,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	struct proc *mm = proc_mm(p);
 	struct user_regs_struct saved;
 	struct ret_instance *ri;
-	uint64_t addr, detour = 0;
+	uint64_t addr, value, detour = 0;
 	struct bp *b;
 
 	if (k->state == TASK_STEPPING) {
@@ -284,6 +324,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 				resume_or_hold(t, k);
 			return;
 		}
+		lifeline_trap_seen(t, k, false);
 		/* a return-probed call returns (also while the tracer holds threads) */
 		ret_trampoline_hit(t, k);
 		if (k->state == TASK_RUNNING)
@@ -327,6 +368,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		return;
 	}
 	if (b) {
+		lifeline_trap_seen(t, k, false);
 		if (k->want_stop) {
 			/* Rewound: it hits again once released, and runs its handlers then. */
 			k->regs.rip = addr;
@@ -339,7 +381,11 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (k->unwind_sp)
 			ret_event(t, k);
 		ri = b->site->nret ? ret_prepare(t, k, b->site, addr) : NULL;
-		run_handlers(t, k, b->site, addr, ri);
+		if (run_handlers(t, k, b->site, addr, ri, &value)) {
+			/* its body is skipped, wherever the thread was: int3, detour, in place */
+			override_return(t, k, ri, saved.rsp, value);
+			return;
+		}
 		if (k->regs.rip != addr) {
 			/* A handler redirected the thread: the instruction is skipped. */
 			ret_discard(ri);

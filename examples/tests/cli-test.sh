@@ -1540,12 +1540,100 @@ t_hist_edge()
 	expect_eq "$(cat "$tmp/h")" "u:clitarget:leave  count 0  missed 1" "leave"
 }
 
+# --fail: fault injection. Every 100th malloc returns NULL in a program that counts its NULL
+# mallocs, and the 7th, 14th and 21st calls of one of its functions return -2 (by name and by
+# file offset); the program otherwise computes what it does untraced. Refusals are one line.
+t_fail()
+{
+	local line calls failed nulls first want off spec sum
+
+	run "$UT" --count --fail u:libc:malloc --fail-every 100 --fail-value 0 -o "$tmp/h" \
+		-- "$TGT" fail
+	expect_rc 0
+	no_stderr
+	line=$(grep -F -- '--fail u:libc:malloc ' "$tmp/h") || fail "no count line: $(cat "$tmp/h")"
+	set -- $line
+	calls=$3 failed=$5
+	[ "$4" = failed ] && [ "$calls" -ge 1000 ] || fail "count line: $line"
+	expect_eq "$failed" "$((calls / 100))" "failed mallocs (of $calls)"
+	# the loop's 1000 mallocs come in a row: NULL at every 100th of the process's calls
+	nulls=$(sed -n 's/^clitarget: null_at //p' "$tmp/out" | tr '\n' ' ')
+	first=${nulls%% *}
+	[ -n "$first" ] && [ "$first" -lt 100 ] || fail "first NULL malloc at '$first'"
+	expect_eq "$nulls" "$(seq -s ' ' "$first" 100 999) " "loop indices of the NULL mallocs"
+	expect_eq "$(sed -n 's/^clitarget: mallocs 1000 null //p' "$tmp/out")" \
+		"$(echo $nulls | wc -w)" "NULL mallocs the program counted"
+	grep -qx 'clitarget: open_config 50 failed 0 sum 250' "$tmp/out" || fail "open_config"
+
+	# beside a PROBE on the same function: both count every call
+	run "$UT" --count u:libc:malloc --fail u:libc:malloc --fail-every 100 -o "$tmp/h" \
+		-- "$TGT" fail
+	expect_rc 0
+	no_stderr
+	calls=$(hits u:libc:malloc "$tmp/h")
+	expect_eq "$(grep -F -- '--fail u:libc:malloc ' "$tmp/h")" \
+		"--fail u:libc:malloc  $calls  failed $((calls / 100))" "count lines"
+
+	# per-failure lines: one per NULL of the loop, marked, with the size asked (4321)
+	run "$UT" --fail u:libc:malloc --fail-every 100 -o "$tmp/h" -- "$TGT" fail
+	expect_rc 0
+	no_stderr
+	expect_eq "$(grep -c ' u:libc:malloc arg0=0x10e1 .* FAIL ret=0x0$' "$tmp/h")" \
+		"$(grep -c '^clitarget: null_at ' "$tmp/out")" "FAIL lines"
+
+	off=$(file_offset open_config "$TGT")
+	sum=$(awk 'BEGIN { for (i = 0; i < 50; i++) if (i != 6 && i != 13 && i != 20) s += 3 + i % 5
+		print s }')
+	for spec in u:clitarget:open_config "u:$TGT:$(printf 0x%x "$off")"; do
+		run "$UT" --fail "$spec" --fail-every 7 --fail-value -2 --fail-count 3 -o "$tmp/h" \
+			-- "$TGT" fail
+		expect_rc 0
+		no_stderr
+		expect_eq "$(grep '^clitarget: open_config' "$tmp/out")" \
+			"$(printf 'clitarget: open_config failed i=%d ret=-2\n' 6 13 20
+			echo "clitarget: open_config 50 failed 3 sum $sum")" "$spec: failed calls"
+		expect_eq "$(sed -n 's/^ *[0-9.]* [0-9/]* \(.*\) arg1=.* \(FAIL.*\)/\1 \2/p' "$tmp/h")" \
+			"$(printf "$spec arg0=%s FAIL ret=0xfffffffffffffffe\n" 0x6 0xd 0x14)" \
+			"$spec: FAIL lines"
+	done
+
+	run "$UT" --json --fail u:clitarget:open_config --fail-every 25 -o "$tmp/j" -- "$TGT" fail
+	expect_rc 0
+	expect_eq "$(grep -c '"args": \["0x\(18\|31\)", .*"fail": true, "retval": "0x0"}$' "$tmp/j")" \
+		2 "--json failure lines"
+
+	run "$UT" --help
+	grep -q -- "--fail-every N" "$tmp/out" || fail "--help does not mention --fail-every"
+
+	# refused before the program runs: a call fails from its function's first instruction only
+	run "$UT" --fail "u:$TGT:$(printf 0x%x $((off + 1)))" -- "$TGT" fail
+	expect_rc 1
+	one_error_line "no function of $TGT starts at file offset"
+	[ ! -s "$tmp/out" ] || fail "the program ran: $(head -n 3 "$tmp/out")"
+	# _start is not called: refused at its hit, before any change; the program goes on
+	run "$UT" --fail u:clitarget:_start -- "$TGT" fail
+	expect_rc 1
+	one_error_line "cannot override the return value"
+	grep -qx 'clitarget: open_config 50 failed 0 sum 250' "$tmp/out" ||
+		fail "the program after a refusal: $(tail -n 3 "$tmp/out")"
+	for args in "--fail r:clitarget:open_config" "--fail u:clitarget:open_config+4" \
+		"--fail u:clitarget:open_*" "--fail-every 3 u:clitarget:open_config" \
+		"--fail u:clitarget:open_config --fail-every 0" \
+		"--fail u:clitarget:open_config --fail-value 12x" \
+		"--fail u:clitarget:open_config --fail-count -1"; do
+		run "$UT" $args -- "$TGT" fail
+		expect_rc 2
+		one_error_line "fail"
+		[ ! -s "$tmp/out" ] || fail "$args: the program ran"
+	done
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
-	str | str_ret | duration | hist | hist_edge | stack)
+	str | str_ret | duration | hist | hist_edge | stack | fail)
 	"t_$CASE"
 	;;
 *)

@@ -22,6 +22,11 @@
  *   thread and tracer (30 to 130 us on a 2-CPU VM), which then moves it up
  *   one bucket at most. (A 50 us call would land two buckets up.)
  * noreturn: leave() calls exit(0) and never returns.
+ * fail: 1000 calls of malloc(4321) in a row, then 50 of open_config(i),
+ *   which returns 3 + i % 5; prints the loop index of each NULL malloc
+ *   ("null_at I"), each open_config that returned something else
+ *   ("open_config failed i=I ret=R"), and the counts, with the sum of what
+ *   the other open_config calls returned (uprobe-trace --fail).
  * The functions are global and never inlined so that u:clitarget:NAME names them.
  */
 
@@ -106,6 +111,46 @@ __attribute__((noinline)) void leave(void)
 	exit(0);
 }
 
+__attribute__((noinline)) int open_config(int i)
+{
+	sink += (unsigned long)i;
+	return 3 + i % 5;
+}
+
+/* Through a volatile pointer: the calls are made, never folded. */
+static void *(*volatile do_malloc)(size_t) = malloc;
+
+static int run_fail(void)
+{
+	static void *ptrs[1000];
+	int nulls = 0, failed = 0;
+	long sum = 0;
+
+	/* nothing else allocates in between: the Nth malloc of the loop is its Nth in a row */
+	for (int i = 0; i < 1000; i++)
+		ptrs[i] = do_malloc(4321);
+	for (int i = 0; i < 1000; i++) {
+		if (!ptrs[i]) {
+			printf("clitarget: null_at %d\n", i);
+			nulls++;
+		}
+		free(ptrs[i]);
+	}
+	for (int i = 0; i < 50; i++) {
+		int r = open_config(i);
+
+		if (r != 3 + i % 5) {
+			printf("clitarget: open_config failed i=%d ret=%d\n", i, r);
+			failed++;
+		} else {
+			sum += r;
+		}
+	}
+	printf("clitarget: mallocs 1000 null %d\n", nulls);
+	printf("clitarget: open_config 50 failed %d sum %ld\n", failed, sum);
+	return 0;
+}
+
 static int run_str(void)
 {
 	char tab[] = "tab\there\nnew \"quoted\" back\\slash";
@@ -172,8 +217,10 @@ int main(int argc, char **argv)
 		ret = run_lat();
 	} else if (!strcmp(mode, "noreturn")) {
 		leave();
+	} else if (!strcmp(mode, "fail")) {
+		ret = run_fail();
 	} else {
-		fprintf(stderr, "usage: clitarget str|lat|noreturn\n");
+		fprintf(stderr, "usage: clitarget str|lat|noreturn|fail\n");
 	}
 	printf("clitarget: done %lu\n", sink);
 	return ret;

@@ -10,7 +10,9 @@
  *
  *   - at one of our int3s in the program's code (the table: address and
  *     the file's byte), writes the byte back through /proc/self/mem and
- *     returns onto the instruction, which now runs as if never traced;
+ *     returns onto the instruction, which now runs as if never traced (a
+ *     jump detour's head, its jump half written or half taken back, gets
+ *     the file's bytes after the int3 back first);
  *   - at a jump detour's int3 (in the table too), makes it a nop the same
  *     way and returns past it, into the copies that follow it;
  *   - at the return-probe trampoline, returns to the real return address
@@ -76,7 +78,17 @@ __asm__(
 	"	test %rax, %rax\n"
 	"	js .Lforeign\n"
 	"	mov %rax, %r15\n"
-	"	mov %rax, %rdi\n"
+	/* a jump detour's head: the file's bytes after the int3 first */
+	"	movzbl " S(LL_ENT_TAIL) "(%r14), %edx\n"
+	"	test %edx, %edx\n"
+	"	jz 2f\n"
+	"	mov %r15, %rdi\n"
+	"	lea " S(LL_ENT_VAL) "(%r14), %rsi\n"
+	"	lea 1(%rbx), %r10\n"
+	"	mov $18, %eax\n"               /* pwrite64 */
+	"	syscall\n"
+	"2:\n"
+	"	mov %r15, %rdi\n"
 	"	lea " S(LL_ENT_ORIG) "(%r14), %rsi\n"
 	"	mov $1, %edx\n"
 	"	mov %rbx, %r10\n"
@@ -94,17 +106,23 @@ __asm__(
 	"	mov %rbx, " S(UC_RIP) "(%r12)\n" /* onto the instruction, whole again */
 	"	jmp .Lout\n"
 	".Lnot_ours:\n"
-	/* a SIGTRAP that came with the thread on the trampoline: it traps there next */
+	/*
+	 * The end of an injection: the gadget's int3s before the trampoline.
+	 * Asked first: a thread let go past the first (its stop taken by a
+	 * tracer that died) traps on the second, with its pc on the trampoline.
+	 */
 	"	mov .Ltramp(%rip), %rax\n"
-	"	cmp %rax, %r13\n"
-	"	je .Lout\n"
-	/* the end of an injection: the gadget's int3s before the trampoline */
 	"	lea -2(%rax), %rcx\n"
 	"	cmp %rcx, %rbx\n"
 	"	je .Linjected\n"
 	"	lea -1(%rax), %rcx\n"
 	"	cmp %rcx, %rbx\n"
 	"	je .Linjected\n"
+	".Lnot_injected:\n"
+	/* a SIGTRAP that came with the thread on the trampoline: it traps there next */
+	"	mov .Ltramp(%rip), %rax\n"
+	"	cmp %rax, %r13\n"
+	"	je .Lout\n"
 	"	cmp .Ltramp(%rip), %rbx\n"
 	"	jne 1f\n"
 	/* a return through the trampoline: the slot its ret popped */
@@ -155,7 +173,7 @@ __asm__(
 	"	mov $186, %eax\n"               /* gettid */
 	"	syscall\n"
 	"	cmp .Linj_tid(%rip), %rax\n"
-	"	jne .Lforeign\n"
+	"	jne .Lnot_injected\n"
 	"	lea .Linj_gregs(%rip), %rsi\n"
 	"	lea 40(%r12), %rdi\n"           /* uc_mcontext.gregs */
 	"	mov $" S(LL_NGREGS) ", %ecx\n"
