@@ -418,7 +418,7 @@ static void allocs_clear(void)
 /*
  * One frame's name. Callers' frames are return addresses: looked up one
  * byte back, where the call is, since a call that ends a function returns
- * past its end; the offset shown is the return address's, as gdb's.
+ * past its end; the offset shown is the return address's, as uprobe-trace's.
  */
 static char *frame_text(pid_t pid, uint64_t pc)
 {
