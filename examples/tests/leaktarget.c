@@ -115,8 +115,11 @@ NOINLINE void no_leaks(void)
 	free(d);
 	d = valloc(123);
 	free(d);
-	d = pvalloc(55);
-	free(d);
+	/* valgrind aborts at pvalloc: LEAKTARGET_VALGRIND leaves it out */
+	if (!getenv("LEAKTARGET_VALGRIND")) {
+		d = pvalloc(55);
+		free(d);
+	}
 	/* grown far enough to move, then shrunk, then freed by realloc to 0 */
 	e = malloc(24);
 	sink = e;
