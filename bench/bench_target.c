@@ -37,12 +37,13 @@ int main(int argc, char **argv)
 {
 	/* volatile: the call stays an indirect call through memory, never folded away */
 	uint64_t (*volatile fn)(uint64_t) = NULL;
-	uint64_t n, t0, t1, sum = 0;
+	uint64_t n, t0, tf, t1, sum = 0;
 	int fd = 1;
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: %s push|endbr|riprel|call|mid|big|none N [FD]\n"
-				"  calls the function N times; prints the loop's ns to FD (default 1)\n",
+				"  calls the function N times; prints N, the loop's ns, a checksum\n"
+				"  and the first call's ns to FD (default 1)\n",
 			argv[0]);
 		return 2;
 	}
@@ -58,11 +59,17 @@ int main(int argc, char **argv)
 		fd = atoi(argv[3]);
 	if (!fn)
 		n = 0;
+	/* the first call apart too: a no-stop probe's first hit stops and makes its detour */
 	t0 = now_ns();
-	for (uint64_t i = 0; i < n; i++)
+	tf = t0;
+	if (n) {
+		sum += fn(0);
+		tf = now_ns();
+	}
+	for (uint64_t i = 1; i < n; i++)
 		sum += fn(i);
 	t1 = now_ns();
-	dprintf(fd, "%llu %llu %llu\n", (unsigned long long)n, (unsigned long long)(t1 - t0),
-		(unsigned long long)sum);
+	dprintf(fd, "%llu %llu %llu %llu\n", (unsigned long long)n, (unsigned long long)(t1 - t0),
+		(unsigned long long)sum, (unsigned long long)(tf - t0));
 	return 0;
 }

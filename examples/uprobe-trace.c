@@ -44,9 +44,10 @@ enum {
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
 	const char *text; /* as written, the label of an explicit probe */
-	char kind;        /* 'u' entry, 'r' return */
+	char kind;        /* 'u' entry, 'r' return, 'U' USDT */
 	char *binary;
-	char *symbol;     /* NULL: offset is a file offset */
+	char *symbol;     /* NULL: offset is a file offset; USDT: the point's name */
+	char *provider;   /* USDT: the provider */
 	uint64_t offset;
 	bool wildcard;
 };
@@ -58,6 +59,8 @@ struct probe_spec {
  */
 struct probe_ent {
 	struct uprobe *up;
+	struct uprobe_usdt *usdt; /* a usdt: probe (up is NULL) */
+	char *usdt_prefix;        /* its handler's data: "usdt:BINARY:", freed at exit */
 	char *label; /* the argv text, or an allocated "u:PATH:SYMBOL" for a wildcard match */
 	bool owned;
 	/* the PROBE argument of a library no traced process mapped yet (placed when one does) */
@@ -97,6 +100,7 @@ static struct {
 	bool json;
 	bool follow;
 	bool nostop;
+	bool events; /* --events: fork, exec and exit lines */
 	unsigned nargs;
 	bool nargs_given;
 	unsigned str_mask; /* --str: bit N shows argument N as a string */
@@ -146,11 +150,18 @@ static void usage(FILE *fp)
 		"usage: " PROG " [options] PROBE... (-p PID | -- COMMAND [ARG...])\n"
 		"\n"
 		"Prints (or counts) every hit of user-space probes in a traced process.\n"
+		"A hit line is: SECONDS PID/TID COMM PROBE ARGS..., COMM the thread's name at\n"
+		"the hit (a no-stop hit's: when it was read; \"?\" if the thread was gone).\n"
 		"\n"
 		"PROBE:\n"
 		"  u:BINARY:SYMBOL[+OFFSET]  entry probe at a function (+OFFSET bytes, decimal or 0x hex)\n"
 		"  u:BINARY:0xFILEOFFSET     entry probe at a file offset of BINARY\n"
 		"  r:BINARY:SYMBOL           return probe of a function\n"
+		"  usdt:BINARY:PROVIDER:NAME every site of a USDT point (<sys/sdt.h>); lines show\n"
+		"                            its arguments as the program passed them, in decimal\n"
+		"                            (--json: \"usdt_args\"); NAME and PROVIDER may hold\n"
+		"                            wildcards; --str N reads USDT argument N as a string;\n"
+		"                            with --nostop, points with an argument in memory stop\n"
 		"  BINARY is a path (contains '/') or the name of a file the process maps\n"
 		"  (\"libc\", \"libc.so.6\", the executable's basename). SYMBOL may contain\n"
 		"  '*', '?' and '[...]' wildcards: every matching function is probed and\n"
@@ -179,6 +190,10 @@ static void usage(FILE *fp)
 		"                    --json: \"duration_ns\")\n"
 		"  -o, --output FILE write the trace to FILE (the program keeps its stdout/stderr)\n"
 		"  -f, --follow-forks  trace the processes the command forks too, with every probe\n"
+		"  -e, --events      a line for each fork (\"fork child=PID\", \"untraced\" without\n"
+		"                    -f), exec (\"exec PATH\") and exit (\"exit status=N\", or\n"
+		"                    \"exit signal=SIGNAME\" and \"core\") of a traced process, in\n"
+		"                    order with its hits; with --count or --hist, these lines only\n"
 		"  -n, --nostop      entry probes do not stop the program where they can be jump-\n"
 		"                    optimized: it records each hit and runs on; the line is\n"
 		"                    printed when the tracer reads it, with the hit's time (where\n"
@@ -368,6 +383,30 @@ static bool parse_u64(const char *s, uint64_t *v)
 	return !errno && !*end;
 }
 
+/* usdt:BINARY:PROVIDER:NAME; BINARY may hold ':', provider and point names do not. */
+static void parse_usdt(const char *text, struct probe_spec *ps)
+{
+	const char *name = strrchr(text + 5, ':'), *prov;
+
+	if (!name || name == text + 5 || !name[1])
+		goto bad;
+	for (prov = name - 1; prov > text + 5 && *prov != ':'; prov--)
+		;
+	if (prov <= text + 5 || prov + 1 == name)
+		goto bad;
+	ps->kind = 'U';
+	ps->binary = strndup(text + 5, (size_t)(prov - (text + 5)));
+	ps->provider = strndup(prov + 1, (size_t)(name - prov - 1));
+	ps->symbol = strdup(name + 1);
+	if (!ps->binary || !ps->provider || !ps->symbol) {
+		errline("out of memory");
+		exit(EXIT_RUNTIME);
+	}
+	return;
+bad:
+	usage_error("bad probe '%s' (expected usdt:BINARY:PROVIDER:NAME)", text);
+}
+
 static void parse_probe(const char *text, struct probe_spec *ps)
 {
 	const char *colon;
@@ -375,6 +414,10 @@ static void parse_probe(const char *text, struct probe_spec *ps)
 
 	memset(ps, 0, sizeof(*ps));
 	ps->text = text;
+	if (!strncmp(text, "usdt:", 5)) {
+		parse_usdt(text, ps);
+		return;
+	}
 	if ((text[0] != 'u' && text[0] != 'r') || text[1] != ':')
 		goto bad;
 	ps->kind = text[0];
@@ -585,6 +628,65 @@ static void json_str_arg(FILE *fp, unsigned arg, const struct str_arg *sa)
 	fprintf(fp, "\", \"truncated\": %s, \"error\": null}", sa->cut ? "true" : "false");
 }
 
+/* A JSON string of any bytes, as json_str_arg() writes one ("\udcHH": no UTF-8); NULL: null. */
+static void json_text(FILE *fp, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t len = str ? strlen(str) : 0;
+
+	if (!str) {
+		fputs("null", fp);
+		return;
+	}
+	fputc('"', fp);
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_within(s, i, len);
+
+		if (n) {
+			fwrite(s + i, 1, n, fp);
+			i += n;
+			continue;
+		}
+		if (s[i] == '"' || s[i] == '\\')
+			fprintf(fp, "\\%c", s[i]);
+		else if (s[i] < 0x20 || s[i] == 0x7f)
+			fprintf(fp, "\\u%04x", s[i]);
+		else if (s[i] >= 0x80)
+			fprintf(fp, "\\udc%02x", s[i]);
+		else
+			fputc(s[i], fp);
+		i++;
+	}
+	fputc('"', fp);
+}
+
+/*
+ * A thread's name as one word of a line: escaped as fput_text() does, and
+ * a space as \x20, so that the words after it keep their places; "?" when
+ * it is not known, "" when empty.
+ */
+static void fput_comm(FILE *fp, const char *comm)
+{
+	if (!comm) {
+		fputc('?', fp);
+		return;
+	}
+	if (!*comm)
+		fputs("\"\"", fp);
+	while (*comm) {
+		size_t n = strcspn(comm, " ");
+		char part[32];
+
+		snprintf(part, sizeof(part), "%.*s", (int)n, comm);
+		fput_text(fp, part);
+		comm += n;
+		if (*comm == ' ') {
+			fputs("\\x20", fp);
+			comm++;
+		}
+	}
+}
+
 /*
  * One frame of --stack: "func+0xoff (path)", "0xaddr (path)", or "0xaddr".
  * Callers' frames are return addresses: looked up one byte back, where the
@@ -652,8 +754,10 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 	}
 
 	if (opt.json) {
-		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
+		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"comm\": ", sec,
 			usec, (int)uprobe_hit_pid(h), (int)uprobe_hit_tid(h));
+		json_text(opt.out, uprobe_hit_comm(h));
+		fputs(", \"probe\": ", opt.out);
 		json_string(opt.out, label);
 		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\"", uprobe_hit_addr(h));
 		if (ret) {
@@ -692,6 +796,8 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 
 	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
 		(int)uprobe_hit_tid(h));
+	fput_comm(opt.out, uprobe_hit_comm(h));
+	fputc(' ', opt.out);
 	fput_text(opt.out, label);
 	if (ret) {
 		uint64_t dur = uprobe_hit_duration_ns(h);
@@ -724,6 +830,91 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 }
 
 /*
+ * A USDT hit: its arguments as the program passed them (size and sign of
+ * their specs applied), in decimal; --str N shows argument N as a string.
+ * The label names the point hit, which a wildcard leaves to the hit to say.
+ */
+static void print_usdt_hit(struct uprobe_hit *h, const char *prefix)
+{
+	uint64_t start = (uint64_t)opt.start.tv_sec * 1000000000ull + (uint64_t)opt.start.tv_nsec;
+	uint64_t at = uprobe_hit_time_ns(h), rel = at > start ? at - start : 0;
+	long sec = (long)(rel / 1000000000u), usec = (long)(rel % 1000000000u / 1000);
+	const char *prov = "?", *name = "?";
+	int nargs = uprobe_hit_usdt(h, &prov, &name);
+	char *label = NULL;
+	bool any_str = false;
+
+	if (asprintf(&label, "%s%s:%s", prefix, prov, name) < 0)
+		label = NULL;
+	if (opt.json) {
+		fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"probe\": ", sec,
+			usec, (int)uprobe_hit_pid(h), (int)uprobe_hit_tid(h));
+		json_string(opt.out, label ? label : prefix);
+		fprintf(opt.out, ", \"addr\": \"0x%" PRIx64 "\", \"usdt_args\": [",
+			uprobe_hit_addr(h));
+	} else {
+		fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
+			(int)uprobe_hit_tid(h));
+		fput_text(opt.out, label ? label : prefix);
+	}
+	for (int i = 0; i < nargs; i++) {
+		int64_t v;
+		int size;
+		int err = uprobe_hit_usdt_arg(h, (unsigned)i, &v, &size);
+
+		if (opt.json) {
+			fputs(i ? ", " : "", opt.out);
+			if (err)
+				fputs("null", opt.out);
+			else if (size < 0)
+				fprintf(opt.out, "%" PRId64, v);
+			else
+				fprintf(opt.out, "%" PRIu64, (uint64_t)v);
+			continue;
+		}
+		fprintf(opt.out, " arg%d=", i);
+		if (err) {
+			fprintf(opt.out, "(%s)", strerror(-err));
+		} else if (i < STR_ARGS && (opt.str_mask & (1u << i))) {
+			struct str_arg sa;
+
+			read_str_arg(h, (uint64_t)v, &sa);
+			fput_cstr(opt.out, &sa);
+		} else if (size < 0) {
+			fprintf(opt.out, "%" PRId64, v);
+		} else {
+			fprintf(opt.out, "%" PRIu64, (uint64_t)v);
+		}
+	}
+	if (opt.json) {
+		fputc(']', opt.out);
+		for (int i = 0; i < nargs && i < STR_ARGS; i++) {
+			struct str_arg sa;
+			int64_t v;
+
+			if (!(opt.str_mask & (1u << i)))
+				continue;
+			if (uprobe_hit_usdt_arg(h, (unsigned)i, &v, NULL))
+				v = 0;
+			read_str_arg(h, (uint64_t)v, &sa);
+			fputs(any_str ? ", " : ", \"strs\": [", opt.out);
+			json_str_arg(opt.out, (unsigned)i, &sa);
+			any_str = true;
+		}
+		if (any_str)
+			fputc(']', opt.out);
+		if (opt.stack)
+			print_stack(h);
+		fputs("}\n", opt.out);
+	} else {
+		fputc('\n', opt.out);
+		if (opt.stack)
+			print_stack(h);
+	}
+	free(label);
+}
+
+/*
  * A trace that cannot be written (a closed pipe, a full disk) ends tracing the
  * way SIGINT does: dying instead would leave an attached process with our
  * breakpoints in it.
@@ -740,6 +931,15 @@ static int on_entry(struct uprobe_hit *h, void *data)
 {
 	if (opt.lines) {
 		print_hit(h, data, false, NULL);
+		check_output();
+	}
+	return 0;
+}
+
+static int on_usdt(struct uprobe_hit *h, void *data)
+{
+	if (opt.lines) {
+		print_usdt_hit(h, data);
 		check_output();
 	}
 	return 0;
@@ -796,6 +996,93 @@ static int on_return(struct uprobe_hit *h, void *data)
 		print_hit(h, data, true, opt.str_mask ? uprobe_hit_call_data(h) : NULL);
 		check_output();
 	}
+	return 0;
+}
+
+/* ---- Process events (--events) ---- */
+
+/* The seconds since tracing began, for a line: at, a CLOCK_MONOTONIC time in ns. */
+static void line_time(uint64_t at, long *sec, long *usec)
+{
+	uint64_t start = (uint64_t)opt.start.tv_sec * 1000000000ull + (uint64_t)opt.start.tv_nsec;
+	uint64_t rel = at > start ? at - start : 0;
+
+	*sec = (long)(rel / 1000000000u);
+	*usec = (long)(rel % 1000000000u / 1000);
+}
+
+static void json_event(const struct uprobe_event *ev, long sec, long usec)
+{
+	const char *sig = NULL;
+
+	fprintf(opt.out, "{\"time\": %ld.%06ld, \"pid\": %d, \"tid\": %d, \"event\": ", sec, usec,
+		(int)ev->pid, (int)ev->tid);
+	switch (ev->kind) {
+	case UPROBE_EVENT_FORK:
+		fprintf(opt.out, "\"fork\", \"child\": %d, \"followed\": %s, \"vfork\": %s}\n",
+			(int)ev->child, ev->followed ? "true" : "false",
+			ev->vfork ? "true" : "false");
+		break;
+	case UPROBE_EVENT_EXEC:
+		fputs("\"exec\", \"path\": ", opt.out);
+		json_text(opt.out, ev->path);
+		fputs("}\n", opt.out);
+		break;
+	default: /* UPROBE_EVENT_EXIT */
+		if (WIFEXITED(ev->status)) {
+			fprintf(opt.out, "\"exit\", \"status\": %d, \"signal\": null, "
+				"\"core\": false}\n", WEXITSTATUS(ev->status));
+			break;
+		}
+		sig = sigabbrev_np(WTERMSIG(ev->status));
+		if (sig)
+			fprintf(opt.out, "\"exit\", \"status\": null, \"signal\": \"SIG%s\"", sig);
+		else
+			fprintf(opt.out, "\"exit\", \"status\": null, \"signal\": %d",
+				WTERMSIG(ev->status));
+		fprintf(opt.out, ", \"core\": %s}\n", WCOREDUMP(ev->status) ? "true" : "false");
+	}
+}
+
+/*
+ * --events: "fork child=PID" (" untraced" when not followed, " vfork" when
+ * it runs on its parent's memory), "exec PATH", "exit status=N" or
+ * "exit signal=SIGNAME" (" core"), after the time and PID/TID as hit lines.
+ */
+static int on_event(const struct uprobe_event *ev, void *data)
+{
+	const char *sig;
+	long sec, usec;
+
+	(void)data;
+	if (ev->kind != UPROBE_EVENT_FORK && ev->kind != UPROBE_EVENT_EXEC &&
+	    ev->kind != UPROBE_EVENT_EXIT)
+		return 0;
+	line_time(ev->time_ns, &sec, &usec);
+	if (opt.json) {
+		json_event(ev, sec, usec);
+		check_output();
+		return 0;
+	}
+	fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)ev->pid, (int)ev->tid);
+	if (ev->kind == UPROBE_EVENT_FORK) {
+		fprintf(opt.out, "fork child=%d%s%s\n", (int)ev->child,
+			ev->followed ? "" : " untraced", ev->vfork ? " vfork" : "");
+	} else if (ev->kind == UPROBE_EVENT_EXEC) {
+		fputs("exec ", opt.out);
+		fput_text(opt.out, ev->path);
+		fputc('\n', opt.out);
+	} else if (WIFEXITED(ev->status)) {
+		fprintf(opt.out, "exit status=%d\n", WEXITSTATUS(ev->status));
+	} else {
+		sig = sigabbrev_np(WTERMSIG(ev->status));
+		if (sig)
+			fprintf(opt.out, "exit signal=SIG%s", sig);
+		else
+			fprintf(opt.out, "exit signal=%d", WTERMSIG(ev->status));
+		fputs(WCOREDUMP(ev->status) ? " core\n" : "\n", opt.out);
+	}
+	check_output();
 	return 0;
 }
 
@@ -917,6 +1204,44 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	e->pending_spec = pending_spec;
 	e->hist = NULL;
 	e->fail = NULL;
+	e->usdt = NULL;
+	e->usdt_prefix = NULL;
+	return 0;
+}
+
+/* A usdt: probe, every site of the points it names; 0 or -errno. */
+static int add_usdt(const struct probe_spec *ps)
+{
+	struct probe_ent *e;
+	struct uprobe_usdt *u;
+	char *prefix;
+	int err;
+	UPROBE_OPTS(uprobe_opts, uopts, .handler = on_usdt, .nostop = opt.nostop);
+
+	err = reserve_probes(1);
+	if (err)
+		return err;
+	if (asprintf(&prefix, "usdt:%s:", ps->binary) < 0)
+		return -ENOMEM;
+	uopts.data = prefix;
+	errno = 0;
+	u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
+	if (!u && errno == EOPNOTSUPP && uopts.nostop) {
+		/* an argument in memory must be read at the hit: this probe's hits stop */
+		errline("warning: %s: %s: its hits stop", ps->text, lib_error(-EOPNOTSUPP));
+		uopts.nostop = false;
+		errno = 0;
+		u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
+	}
+	if (!u) {
+		free(prefix);
+		return errno ? -errno : -EINVAL;
+	}
+	e = &probes[nprobes++];
+	memset(e, 0, sizeof(*e));
+	e->usdt = u;
+	e->usdt_prefix = prefix;
+	e->label = (char *)ps->text;
 	return 0;
 }
 
@@ -1216,7 +1541,13 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 		if (stop_requested)
 			break;
 		lib_warned[0] = '\0';
-		if (ps->wildcard) {
+		if (ps->kind == 'U') {
+			err = add_usdt(ps);
+			if (err) {
+				errline("%s: %s", ps->text, lib_error(err));
+				ret = -1;
+			}
+		} else if (ps->wildcard) {
 			ret = add_wildcard(ps, pid);
 		} else {
 			char *path = NULL, *lib = NULL;
@@ -1363,9 +1694,9 @@ static void check_hist_options(void)
 	for (size_t i = 0; i < nspecs; i++) {
 		const struct probe_spec *ps = &specs[i];
 
-		if (ps->kind == 'r')
+		if (ps->kind == 'r' || ps->kind == 'U')
 			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
-				    "return probe", ps->text);
+				    "%s probe", ps->text, ps->kind == 'r' ? "return" : "USDT");
 		if (!ps->symbol || ps->offset)
 			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
 				    "at a function's entry", ps->text);
@@ -1443,8 +1774,9 @@ static void print_counts(void)
 			width = len;
 	}
 	for (size_t i = 0; i < nprobes; i++) {
-		uint64_t hits = uprobe_hits(probes[i].up);
-		uint64_t missed = uprobe_missed(probes[i].up);
+		uint64_t hits = probes[i].usdt ? uprobe_usdt_hits(probes[i].usdt) :
+						 uprobe_hits(probes[i].up);
+		uint64_t missed = probes[i].usdt ? 0 : uprobe_missed(probes[i].up);
 
 		if (probes[i].hist)
 			continue;
@@ -1677,6 +2009,7 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'o' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "follow-forks", no_argument, NULL, 'f' },
+		{ "events", no_argument, NULL, 'e' },
 		{ "nostop", no_argument, NULL, 'n' },
 		{ "str", required_argument, NULL, 's' },
 		{ "duration", no_argument, NULL, 'd' },
@@ -1706,7 +2039,7 @@ int main(int argc, char **argv)
 		}
 	}
 	opterr = 0;
-	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfns:dHhV", longopts, NULL)) != -1) {
+	while ((c = getopt_long(dashdash, argv, ":p:cja:o:vfens:dHhV", longopts, NULL)) != -1) {
 		uint64_t v;
 
 		switch (c) {
@@ -1734,6 +2067,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			opt.duration = true;
+			break;
+		case 'e':
+			opt.events = true;
 			break;
 		case 'H':
 			opt.hist = true;
@@ -1894,6 +2230,8 @@ int main(int argc, char **argv)
 
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
+	if (opt.events)
+		uprobe_tracer_on_event(tracer, on_event, NULL);
 	/* Spawn or attach first: library names ("libc") resolve against the tracee's maps. */
 	lib_quiet = true;
 	fflush(NULL);
@@ -1981,11 +2319,13 @@ int main(int argc, char **argv)
 		if (probes[i].hist)
 			uprobe_hist_free(probes[i].hist->h);
 		free(probes[i].hist);
+		free(probes[i].usdt_prefix);
 	}
 	free(probes);
 	for (size_t i = 0; i < nspecs; i++) {
 		free(specs[i].binary);
 		free(specs[i].symbol);
+		free(specs[i].provider);
 	}
 	free(specs);
 	for (size_t i = 0; i < nfails; i++) {

@@ -331,6 +331,84 @@ UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t);
  */
 UPROBE_API int uprobe_tracer_follow_forks(struct uprobe_tracer *t, bool follow);
 
+/* ---- Process events ---- */
+
+/* What happened to a traced process. Kinds may be added: ignore those you do not know. */
+enum uprobe_event_kind {
+	UPROBE_EVENT_FORK = 1, /* it forked (fork, vfork, clone of a process, posix_spawn) */
+	UPROBE_EVENT_EXEC = 2, /* it ran execve: a new program, probes planted as at spawn */
+	UPROBE_EVENT_EXIT = 3, /* it ended: its last thread exited, or it was killed */
+};
+
+/*
+ * An event, as passed to a uprobe_event_fn. The library fills it; fields
+ * are only ever added at the end, so a callback built against a newer
+ * header than the library it runs with checks UPROBE_EVENT_HAS(ev, field)
+ * before reading a field its library may not know (sz is what was filled).
+ */
+struct uprobe_event {
+	size_t sz;                   /* bytes of this struct the library filled in */
+	enum uprobe_event_kind kind;
+	pid_t pid;                   /* the process: for FORK, the parent */
+	/*
+	 * The thread: FORK the one that forked; EXEC the one that called
+	 * execve, by its tid before the exec (after it, it has pid as tid);
+	 * EXIT pid.
+	 */
+	pid_t tid;
+	uint64_t time_ns;            /* when the tracer saw it: CLOCK_MONOTONIC nanoseconds */
+	/* FORK: the child's pid */
+	pid_t child;
+	/*
+	 * FORK: the child is traced (uprobe_tracer_follow_forks()), with every
+	 * probe, its own events reported; false: it was let go.
+	 */
+	bool followed;
+	/* FORK: the child runs on its parent's memory until it execs or exits (vfork) */
+	bool vfork;
+	/*
+	 * EXEC: the file the process now runs, as /proc/PID/exe names it
+	 * after the exec (its path in the process's mount namespace; for a
+	 * script, its interpreter); "" when it cannot be read. Valid during
+	 * the callback only.
+	 */
+	const char *path;
+	/*
+	 * EXIT: the wait status, as from waitpid: WIFEXITED() and
+	 * WEXITSTATUS(), or WIFSIGNALED(), WTERMSIG() and WCOREDUMP().
+	 */
+	int status;
+};
+#define UPROBE_EVENT_HAS(ev, field)                                                          \
+	((ev)->sz >= offsetof(struct uprobe_event, field) + sizeof((ev)->field))
+
+/* An event callback. Return 0. (Other values are reserved.) */
+typedef int (*uprobe_event_fn)(const struct uprobe_event *ev, void *data);
+
+/*
+ * Calls fn(ev, data) for every fork, exec and exit of each traced process:
+ * spawned, attached, and followed fork children (uprobe_tracer_follow_forks();
+ * a fork whose child is let go is reported, with followed false, and no
+ * event of that child after; a vfork child, on its parent's memory until
+ * it execs, still hits the probes there). Threads are not processes: a thread's
+ * creation or exit is no event, and the process's exit is reported once,
+ * when its last thread is gone. Not reported: the exec that
+ * uprobe_tracer_spawn() itself runs, and anything of a process after
+ * uprobe_tracer_detach().
+ * Order: events are delivered by uprobe_tracer_run(), in the tracer's
+ * thread, never while a handler runs, in the order the tracer saw them. An
+ * exec or exit comes after every hit of the process before it, hits of
+ * no-stop probes still in its ring included; a fork comes before every
+ * hit of its child. Events seen outside run() (during spawn, attach or a
+ * handler's uprobe_add()) are delivered by the next run(). The callback
+ * may call uprobe_tracer_stop() (run() returns after it), uprobe_add() and
+ * uprobe_remove(). Events not yet delivered when run() returns on a stop
+ * wait for the next run(); uprobe_tracer_free() drops them.
+ * One callback per tracer: a new one replaces the old; fn NULL turns
+ * events off. Returns 0, or -EINVAL for a NULL tracer.
+ */
+UPROBE_API int uprobe_tracer_on_event(struct uprobe_tracer *t, uprobe_event_fn fn, void *data);
+
 #define UPROBE_CPU_ANY (-1)    /* no placement: the scheduler decides (the default) */
 #define UPROBE_CPU_FOLLOW (-2) /* the tracer follows the CPUs of the threads it serves */
 
@@ -505,6 +583,19 @@ UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *p);
 
 UPROBE_API pid_t uprobe_hit_pid(const struct uprobe_hit *h);
 UPROBE_API pid_t uprobe_hit_tid(const struct uprobe_hit *h);
+/*
+ * The name of the thread that hit (/proc/PID/task/TID/comm, at most 15
+ * bytes): what prctl(PR_SET_NAME) or pthread_setname_np() set, else the
+ * program's file name as its last exec made it. Read once, when first
+ * asked for in a hit, and kept for that hit (so a handler that does not
+ * ask pays nothing). For a hit that stopped, the name at the hit; for one
+ * from the ring (uprobe_hit_is_async()), the name when the tracer read
+ * the hit, which may be later than the thread renamed itself or exec'd.
+ * NULL with errno ESRCH when it cannot be read: the thread had exited by
+ * then (hits read at the process's exit), or it is not known
+ * (uprobe_hit_tid() 0). The string is valid until the handler returns.
+ */
+UPROBE_API const char *uprobe_hit_comm(struct uprobe_hit *h);
 /* The probe that fired. */
 UPROBE_API struct uprobe *uprobe_hit_probe(const struct uprobe_hit *h);
 /* Address of the probed instruction in the tracee. */
@@ -615,6 +706,93 @@ UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
  * trampoline. Returns the number of pcs written, or -errno.
  */
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
+
+/* ---- USDT probes (systemtap <sys/sdt.h>: DTRACE_PROBE, STAP_PROBE) ---- */
+
+/*
+ * A USDT probe: every site of one or more USDT points of a file. The
+ * compiler may copy a point (inlining, unrolling, cloning a function): each
+ * copy is a site, a probe of its own (uprobe_usdt_site()), and each fires.
+ */
+struct uprobe_usdt;
+
+/*
+ * Probes every site of the USDT points provider:name of binary (the notes
+ * in its .note.stapsdt section). binary is resolved as by uprobe_add(): a
+ * path, or the name of a file a tracee maps ("libfoo" for libfoo.so.1).
+ * provider and name may hold fnmatch(3) wildcards ("*", "?", "[...]").
+ * opts as for uprobe_add(): handler, data, post_handler, fault_handler,
+ * nostop and force apply to every site; ret_handler, data_size, maxactive
+ * and pending are refused (-EINVAL).
+ * Semaphores: a point declared with a semaphore (its _ENABLED() macro,
+ * sdt.h's .probes section) has it incremented in every traced process
+ * that maps the binary while the probe exists: now, in a process attached
+ * or spawned later, after an exec or dlopen that maps it; it is
+ * decremented by uprobe_usdt_remove(), uprobe_tracer_detach() and
+ * uprobe_tracer_free() (a fork child not followed gets its copy
+ * decremented before it is let go), so the program's _ENABLED() is true
+ * exactly while the probe is attached. The semaphore is found at its
+ * address in the file's writable data mapping, wherever the file (PIE,
+ * shared library) was loaded; .stapsdt.base corrects for prelink. The
+ * writes are those of uprobe_hit_write().
+ * Arguments are parsed now, for every site: a spec that cannot be parsed
+ * (an unknown register, a symbol the file does not define) refuses the
+ * probe (-EINVAL, -ENOENT), the message naming the spec.
+ * No-stop probes (opts.nostop): their handlers run after the thread went
+ * on, so an argument in memory could no longer be read as it was: a point
+ * with an argument in memory is refused with nostop (-EOPNOTSUPP);
+ * register and constant arguments are exact.
+ * Errors, before any byte of any tracee changes: -ENOENT the binary, its
+ * .note.stapsdt section, or a point matching provider:name does not exist
+ * (the message names what); -ENOEXEC a malformed note; those of
+ * uprobe_add() for a site. NULL with errno set; callable where
+ * uprobe_add() is.
+ */
+UPROBE_API struct uprobe_usdt *uprobe_add_usdt(struct uprobe_tracer *t, const char *binary,
+					       const char *provider, const char *name,
+					       const struct uprobe_opts *opts);
+
+/*
+ * Removes every site's probe and decrements the semaphores it incremented,
+ * then frees u. Its sites cannot be removed one by one (uprobe_remove() on
+ * one: -EBUSY). Callable where uprobe_remove() is. 0 or -EINVAL.
+ */
+UPROBE_API int uprobe_usdt_remove(struct uprobe_usdt *u);
+
+/* The number of sites (at least one). */
+UPROBE_API unsigned uprobe_usdt_nsites(const struct uprobe_usdt *u);
+/*
+ * Site i's probe, in the order of the notes (for uprobe_hits(),
+ * uprobe_file_offset(), uprobe_binary_path()); NULL with errno EINVAL
+ * when i is out of range. Valid until uprobe_usdt_remove().
+ */
+UPROBE_API struct uprobe *uprobe_usdt_site(const struct uprobe_usdt *u, unsigned i);
+/* Hits of every site together. */
+UPROBE_API uint64_t uprobe_usdt_hits(const struct uprobe_usdt *u);
+/* The number of distinct semaphores its points have (0: none is guarded). */
+UPROBE_API unsigned uprobe_usdt_semaphores(const struct uprobe_usdt *u);
+
+/*
+ * In a handler of a USDT probe: the number of arguments of the site hit
+ * (0 to 12), and its provider and point names (each may be NULL; valid
+ * while the probe exists). -EINVAL for a hit of another probe.
+ */
+UPROBE_API int uprobe_hit_usdt(const struct uprobe_hit *h, const char **provider,
+			       const char **name);
+/*
+ * Argument n (0-based) of the USDT site hit, as the program passed it:
+ * read from the registers, memory or constant its spec names, with the
+ * spec's size and sign applied (zero- or sign-extended to 64 bits: a
+ * `-4@` argument of -5 is -5, a `1@` of 255 is 255, an unsigned `8@`
+ * value is its bits). *size (may be NULL) gets the size in bytes as the
+ * spec gives it, negative when signed; a spec without one is taken as
+ * signed, of its register's width or 8. 0, or -EINVAL (not a USDT hit, n
+ * out of range, NULL value), -EFAULT the memory cannot be read, -ESRCH
+ * the process is gone, -EOPNOTSUPP an argument in memory in a no-stop
+ * (asynchronous) hit, which never happens for a probe uprobe_add_usdt()
+ * accepted.
+ */
+UPROBE_API int uprobe_hit_usdt_arg(struct uprobe_hit *h, unsigned n, int64_t *value, int *size);
 
 /* ---- Symbols ---- */
 

@@ -61,6 +61,7 @@ struct uprobe {
 	bool internal;      /* libuprobe's own (unwinder, longjmp), never shown to the user */
 	bool force;
 	bool nostop;        /* uprobe_opts.nostop */
+	const struct usdt_site *usdt; /* usdt.c: the USDT site it is, owned by its uprobe_usdt */
 	uint64_t hits;
 	uint64_t missed;
 };
@@ -305,6 +306,7 @@ struct task {
 	uint64_t ll_mask;
 	bool ll_mask_valid;
 	bool trap_reblock;
+	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
 };
 
@@ -371,6 +373,13 @@ struct proc {
 	 */
 	uint64_t stale_ring;
 	struct lifeline *lifeline; /* lifeline.c: what the program needs to outlive us; NULL none */
+	/*
+	 * Its fork, exec and exit are the tool's events (events.c): a spawned
+	 * or attached process, or a followed child; not a child being let go.
+	 */
+	bool events;
+	bool exited;           /* its leader's exit was seen: exit_status is the process's */
+	int exit_status;
 };
 
 #define TASK_HASH 256
@@ -456,6 +465,13 @@ struct uprobe_tracer {
 	volatile int *waker_tick;
 	bool tick_due;         /* the waker ticked */
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
+	/* events.c: the tool's process events, queued as seen and delivered by run() */
+	uprobe_event_fn event_fn;
+	void *event_data;
+	struct event_rec *events, *events_tail;
+	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
+	unsigned ncomm_fds;    /* tasks with comm_fd1 open (tracer.c) */
+	struct uprobe_usdt *usdts; /* usdt.c: USDT probes, for their semaphores */
 };
 
 struct uprobe_hit {
@@ -474,6 +490,8 @@ struct uprobe_hit {
 	struct proc *proc;
 	pid_t tid;
 	struct user_regs_struct *regs;
+	int8_t comm_state;         /* uprobe_hit_comm(): 0 not read yet, 1 in comm, -1 unreadable */
+	char comm[16];
 };
 
 struct call_req {
@@ -492,6 +510,8 @@ __attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, in
 struct task *task_find(struct uprobe_tracer *t, pid_t tid);
 struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum task_state st);
 void task_free(struct uprobe_tracer *t, struct task *k);
+/* Closes k's comm file, if uprobe_hit_comm() left one open. */
+void task_close_comm(struct uprobe_tracer *t, struct task *k);
 struct proc *proc_new(struct uprobe_tracer *t, pid_t pid);
 void proc_free(struct uprobe_tracer *t, struct proc *p);
 int proc_reopen_mem(struct proc *p);
@@ -688,6 +708,15 @@ void unwind_free(struct uprobe_tracer *t);
 /* sym.c */
 void sym_free(struct uprobe_tracer *t);
 
+/* events.c */
+void event_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork);
+/* p exec'd (called once its old image's hits are delivered); former_tid: the thread that did */
+void event_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid);
+/* Process pid is gone, every hit of it delivered. */
+void event_exit(struct uprobe_tracer *t, pid_t pid, int status);
+void events_deliver(struct uprobe_tracer *t);
+void events_free(struct uprobe_tracer *t);
+
 /* place.c */
 void place_run_begin(struct uprobe_tracer *t);
 void place_run_end(struct uprobe_tracer *t);
@@ -820,5 +849,26 @@ int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long 
 /* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
 int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
 			 long nr, const uint64_t args[6], const char *what);
+
+/* usdt.c: USDT probes' semaphores, counted once per process that maps them */
+/* p's maps changed (spawn's entry, attach, exec, dlopen): set the semaphores it maps now */
+void usdt_proc_sync(struct uprobe_tracer *t, struct proc *p);
+/* Detach: p's semaphores go back down */
+void usdt_proc_detach(struct uprobe_tracer *t, struct proc *p);
+/* p exited or exec'd: its semaphores are gone with its memory */
+void usdt_proc_gone(struct uprobe_tracer *t, struct proc *p);
+/* A fork child let go: its copy of the parent's semaphores goes back down */
+void usdt_fork_release(struct uprobe_tracer *t, struct proc *parent, struct proc *child);
+/* A followed fork child: its copy of the semaphores is counted for it too */
+void usdt_fork_adopt(struct uprobe_tracer *t, struct proc *parent, struct proc *child);
+void usdt_free_all(struct uprobe_tracer *t);
+
+/* probe.c, for usdt.c */
+/* binary resolved as uprobe_add() does, and parsed. 0 or -errno with the message set. */
+int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
+bool probe_map_is_file(const struct map_entry *m, const struct elf_file *f);
+bool probe_proc_plantable(struct proc *p);
+/* tracer.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
+int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 
 #endif /* UPROBE_CORE_H */

@@ -165,6 +165,57 @@ const struct elf_sym *elf_sym_containing(const struct elf_file *f, uint64_t vadd
 int elf_for_each_match(const struct elf_file *f, const char *pattern,
 		       int (*cb)(const struct elf_sym *sym, void *ctx), void *ctx);
 
+/* ---- USDT argument specs (usdt.c) ---- */
+
+#define USDT_MAX_ARGS 12 /* <sys/sdt.h> takes at most 12 */
+
+enum usdt_arg_kind {
+	USDT_ARG_CONST, /* $imm, $sym: value */
+	USDT_ARG_REG,   /* %reg */
+	USDT_ARG_MEM,   /* disp(base,index,scale), sym(%rip), an absolute address */
+};
+
+#define USDT_NO_REG 0xff
+
+/*
+ * One parsed argument of a USDT probe ("-4@-20(%rbp,%rax,4)"). Registers
+ * are word indexes into struct user_regs_struct. Symbols are resolved at
+ * parse time to link-time addresses: with `biased`, the process's load bias
+ * is added to disp (a PIE or shared library's symbol, sym(%rip)).
+ */
+struct usdt_arg {
+	uint8_t kind;      /* enum usdt_arg_kind */
+	int8_t size;       /* bytes as the spec gives them, negative when signed; 0 none given */
+	uint8_t reg;       /* USDT_ARG_REG: the register */
+	uint8_t reg_width; /* its width in bytes (eax: 4) */
+	uint8_t reg_shift; /* 8 for ah, bh, ch, dh */
+	uint8_t base, index; /* USDT_ARG_MEM: registers or USDT_NO_REG */
+	uint8_t scale;
+	bool biased;
+	int64_t disp;      /* displacement, or the constant */
+};
+
+/* Looks a symbol up for usdt_parse_args(): its link-time address, or -ENOENT. */
+typedef int (*usdt_sym_fn)(void *ctx, const char *name, uint64_t *vaddr);
+
+/*
+ * Parses a note's argument string (space-separated specs: "-4@%eax 8@$5
+ * 8@foo(%rip)") into args (USDT_MAX_ARGS entries). sym (may be NULL: then
+ * symbols are refused) resolves symbol operands; pie says whether symbol
+ * addresses move with the load bias. Returns the number of arguments, or
+ * -EINVAL with why naming the spec that could not be parsed (-ENOENT for
+ * an unknown symbol, -E2BIG for more than USDT_MAX_ARGS).
+ */
+int usdt_parse_args(const char *str, struct usdt_arg *args, usdt_sym_fn sym, void *ctx, bool pie,
+		    char *why, size_t whylen);
+/*
+ * Applies arg's size and sign to raw (the operand's value, memory read as
+ * little-endian bytes): zero- or sign-extended to 64 bits.
+ */
+int64_t usdt_arg_extend(const struct usdt_arg *arg, uint64_t raw);
+/* Bytes of memory an argument reads (its size, 8 when none is given). */
+unsigned usdt_arg_bytes(const struct usdt_arg *arg);
+
 /* ---- /proc/PID/maps (maps.c) ---- */
 
 struct map_entry {

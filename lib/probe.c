@@ -493,6 +493,7 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 			ret = err;
 		}
 	}
+	usdt_proc_sync(t, p);
 	return ret;
 }
 
@@ -1345,6 +1346,9 @@ UPROBE_API int uprobe_remove(struct uprobe *u)
 		errno = EINVAL;
 		return -EINVAL;
 	}
+	if (u->usdt)
+		return tracer_err(u->t, -EBUSY, "uprobe_remove: a site of a USDT probe goes with "
+				  "uprobe_usdt_remove()");
 	/* its hits recorded so far are delivered first */
 	ring_drain_all(u->t);
 	remove_probe(u->t, u);
@@ -1417,4 +1421,31 @@ UPROBE_API const char *uprobe_binary_path(const struct uprobe *u)
 UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *u)
 {
 	return u && u->site ? u->site->off : 0;
+}
+
+/* ---- for usdt.c ---- */
+
+int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f)
+{
+	char path[4096], why[256];
+	int err;
+
+	err = resolve_binary(t, binary, path, sizeof(path));
+	if (err)
+		return err;
+	*f = mapped_elf(t, path);
+	if (*f)
+		return 0;
+	err = elf_open(path, f, why, sizeof(why));
+	return err ? tracer_err(t, err, "%s", why) : 0;
+}
+
+bool probe_map_is_file(const struct map_entry *m, const struct elf_file *f)
+{
+	return map_is_file(m, f);
+}
+
+bool probe_proc_plantable(struct proc *p)
+{
+	return proc_plantable(p);
 }

@@ -56,6 +56,7 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 	}
 	ret_task_exit(t, k);
 	trap_drop_post_sys(t, k);
+	task_close_comm(t, k);
 	if (k->proc)
 		k->proc->ntasks--;
 	if (t->wake_tid == k->tid) {
@@ -65,6 +66,15 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 				t->wake_tid = t->tasks[i]->tid;
 	}
 	free(k);
+}
+
+void task_close_comm(struct uprobe_tracer *t, struct task *k)
+{
+	if (!k->comm_fd1)
+		return;
+	close(k->comm_fd1 - 1);
+	k->comm_fd1 = 0;
+	t->ncomm_fds--;
 }
 
 int proc_reopen_mem(struct proc *p)
@@ -156,6 +166,7 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 
 	/* hits still in its ring are delivered while its threads are known */
 	ring_forget(t, p);
+	usdt_proc_gone(t, p);
 	for (pp = &t->procs; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;

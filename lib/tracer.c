@@ -492,6 +492,7 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 		goto out_close;
 	}
 	p->spawned = true;
+	p->events = true;
 	k = task_new(t, p, pid, TASK_STOPPED);
 	if (!k || proc_set_entry_bp(t, p) < 0) {
 		err = tracer_err(t, -ENOEXEC, "spawn: %s: cannot find its entry point", argv[0]);
@@ -671,6 +672,7 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 		return tracer_err(t, err, "attach: pid %d: cannot open its memory: %s", pid,
 				  strerror(-err));
 	}
+	p->events = true;
 	if (!task_new(t, p, pid, TASK_RUNNING)) {
 		ptrace(PTRACE_DETACH, pid, NULL, NULL);
 		proc_free(t, p);
@@ -742,6 +744,10 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 	while (!t->stop_req && t->procs) {
 		int r;
 
+		/* before any ring is drained: a fork comes before its child's hits */
+		events_deliver(t);
+		if (t->stop_req)
+			break;
 		run_calls(t);
 		ensure_waker(t);
 		kernel_watch(t);
@@ -764,8 +770,9 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 			break;
 		}
 	}
-	/* what the rings hold is delivered before run() returns */
+	/* what the rings hold is delivered before run() returns, and then the events after it */
 	ring_drain_all(t);
+	events_deliver(t);
 	place_run_end(t);
 	/* no request may be left waiting once run() is no longer there to take it */
 	pthread_mutex_lock(&t->qlock);
@@ -841,6 +848,7 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 		}
 	}
 	if (!p->mm_owner) {
+		usdt_proc_detach(t, p);
 		probe_unplant_all(t, p, p);
 		/* no detour records any more: the last hits, then the ring goes */
 		ring_unmap(t, p, any);
@@ -909,6 +917,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		return;
 	if (t->procs)
 		uprobe_tracer_detach(t);
+	usdt_free_all(t);
 	end_waker(t);
 	if (t->waker_tick)
 		munmap((void *)t->waker_tick, sizeof(int));
@@ -918,6 +927,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	unwind_free(t);
 	sym_free(t);
 	probe_bcache_free(t);
+	events_free(t);
 	pthread_mutex_destroy(&t->qlock);
 	pthread_cond_destroy(&t->qdone);
 	free(t->exits);
@@ -946,6 +956,65 @@ UPROBE_API pid_t uprobe_hit_pid(const struct uprobe_hit *h)
 UPROBE_API pid_t uprobe_hit_tid(const struct uprobe_hit *h)
 {
 	return h->task ? h->task->tid : h->tid;
+}
+
+/*
+ * Threads whose comm file stays open (task.comm_fd1): a tool that shows
+ * every hit's comm then pays one pread per hit (5 us on the VMs here), not
+ * an open, a read and a close (25 to 35 us: the path walk through /proc,
+ * as much as the rest of a stopping hit); a program of thousands of
+ * threads must not use up the tracer's descriptors.
+ */
+#define COMM_FDS_MAX 256
+
+/* Reads /proc/PID/task/TID/comm into buf (16 bytes), without its newline; k's file if open. */
+static bool read_comm(struct uprobe_tracer *t, struct task *k, pid_t pid, pid_t tid, char *buf)
+{
+	char path[64];
+	ssize_t n = -1;
+	int fd;
+
+	if (tid <= 0)
+		return false;
+	/* a file opened before an exec by another thread names a thread that is gone: reopen */
+	if (k && k->comm_fd1) {
+		n = pread(k->comm_fd1 - 1, buf, 16, 0);
+		if (n <= 0)
+			task_close_comm(t, k);
+	}
+	if (n <= 0) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", pid, tid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return false;
+		n = read(fd, buf, 16);
+		if (k && n > 0 && t->ncomm_fds < COMM_FDS_MAX) {
+			k->comm_fd1 = fd + 1;
+			t->ncomm_fds++;
+		} else {
+			close(fd);
+		}
+	}
+	if (n <= 0)
+		return false;
+	if (buf[n - 1] == '\n')
+		n--;
+	buf[n < 16 ? n : 15] = 0;
+	return true;
+}
+
+UPROBE_API const char *uprobe_hit_comm(struct uprobe_hit *h)
+{
+	pid_t tid = uprobe_hit_tid(h);
+	struct task *k = h->task ? h->task : tid > 0 ? task_find(h->t, tid) : NULL;
+
+	if (!h->comm_state)
+		h->comm_state = read_comm(h->t, k, uprobe_hit_pid(h), tid, h->comm) ? 1 : -1;
+	if (h->comm_state < 0) {
+		errno = ESRCH;
+		return NULL;
+	}
+	return h->comm;
 }
 
 UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h)
@@ -1047,12 +1116,23 @@ UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr
 	return (ssize_t)done + 1;
 }
 
+int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+		/* a partial write stopped at a page the program could not write either */
+		return n >= 0 || errno == EFAULT ? -EFAULT : -errno;
+	return mem_write(p, addr, buf, len);
+}
+
 UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
 				    size_t len)
 {
-	struct proc *p = hit_proc(h);
-	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n;
 	int err;
 
 	if (!buf && len) {
@@ -1061,16 +1141,7 @@ UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, c
 	}
 	if (!len)
 		return 0;
-	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
-	if (n == (ssize_t)len)
-		return n;
-	if (n >= 0 || (errno != ENOSYS && errno != EPERM)) {
-		/* a partial write stopped at a page the program could not write either */
-		err = n >= 0 || errno == EFAULT ? EFAULT : errno;
-		errno = err;
-		return -err;
-	}
-	err = mem_write(p, addr, buf, len);
+	err = proc_write_data(hit_proc(h), addr, buf, len);
 	if (err) {
 		errno = -err;
 		return err;

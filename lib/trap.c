@@ -33,16 +33,39 @@ static void resume_or_hold(struct uprobe_tracer *t, struct task *k)
 	task_resume(k);
 }
 
+/*
+ * A thread is gone. The process is gone with its last thread, whose exit
+ * the kernel reports last: the leader's, held back until every other
+ * thread has been reaped, and carrying the process's status.
+ */
 static void handle_exit(struct uprobe_tracer *t, struct task *k, int status)
 {
 	struct proc *p = k->proc;
+	pid_t pid = p->pid;
+	bool report;
 
-	if (k->tid == p->pid)
+	if (k->tid == p->pid) {
 		tracer_record_exit(t, p->pid, status);
+		p->exited = true;
+		p->exit_status = status;
+	}
+	/*
+	 * The last thread: what the ring holds is delivered while the thread
+	 * is known (its hits name it), before the exit; a vfork child records
+	 * into its parent's ring.
+	 */
+	if (p->ntasks == 1 && proc_mm(p)->ring && (p->events || !p->mm_owner))
+		ring_drain(t, proc_mm(p));
 	ret_task_gone(t, k);
 	task_free(t, k);
-	if (!p->ntasks)
-		proc_free(t, p);
+	if (p->ntasks)
+		return;
+	report = p->events && p->exited;
+	status = p->exit_status;
+	/* what its ring still holds is delivered by proc_free(), before the exit is queued */
+	proc_free(t, p);
+	if (report)
+		event_exit(t, pid, status);
 }
 
 /* Is `addr` (rip - 1 after a SIGTRAP) a real int3 trap rather than some other SIGTRAP? */
@@ -488,6 +511,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 		return;
 	}
 	probe_unplant_all(t, parent, cp);
+	usdt_fork_release(t, parent, cp);
 	ret_restore_task(t, forker, cp);
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
@@ -503,15 +527,16 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
  * scratch areas and hijacked return addresses included, so it takes copies
  * of the parent's tables and is traced from its first instruction.
  */
-static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t tid)
+static bool adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t tid)
 {
 	struct proc *parent = forker->proc, *cp = proc_new(t, tid);
 	struct task *ck;
 
 	if (!cp) {
 		release_fork_child(t, forker, tid);
-		return;
+		return false;
 	}
+	cp->events = true;
 	cp->at_entry = true;
 	cp->entry = parent->entry;
 	cp->hwcap = parent->hwcap;
@@ -527,6 +552,7 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 		goto fail;
 	if (ring_mapping(parent))
 		detour_fork_child(cp, ring_mapping(parent));
+	usdt_fork_adopt(t, parent, cp);
 	/*
 	 * A hold of the parent (its memory, for a moment, or an in-place
 	 * instruction of inline.c) does not concern the child, which has its
@@ -535,13 +561,14 @@ static void adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	 */
 	ck->want_stop = false;
 	resume_or_hold(t, ck);
-	return;
+	return true;
 fail:
 	pr_warn("pid %d: cannot follow fork child %d: out of memory", parent->pid, tid);
 	if (ck)
 		task_free(t, ck);
 	proc_free(t, cp);
 	release_fork_child(t, forker, tid);
+	return false;
 }
 
 static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
@@ -579,21 +606,31 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 
 		if (!cp) {
 			ptrace(PTRACE_DETACH, child, NULL, NULL);
+			event_fork(t, k, child, false, true);
 			goto out;
 		}
 		cp->mm_owner = k->proc;
 		cp->leave_at_exec = !t->follow_forks;
+		/* not followed: traced until its exec only for our int3s in its parent's memory */
+		cp->events = t->follow_forks && k->proc->events;
 		if (event == PTRACE_EVENT_VFORK)
 			cp->vforker = k->tid;
+		/* queued before it runs: its own events and hits come after */
+		event_fork(t, k, child, t->follow_forks, true);
 		nk = task_new(t, cp, child, TASK_STOPPED);
 		if (nk)
 			resume_or_hold(t, nk);
 		goto out;
 	}
-	if (t->follow_forks)
-		adopt_fork_child(t, k, child);
-	else
+	if (t->follow_forks) {
+		bool followed = adopt_fork_child(t, k, child);
+
+		/* after the adoption, whose child has not run yet: it must say whether it worked */
+		event_fork(t, k, child, followed, false);
+	} else {
 		release_fork_child(t, k, child);
+		event_fork(t, k, child, false, false);
+	}
 out:
 	resume_or_hold(t, k);
 }
@@ -693,6 +730,9 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 		proc_free(t, p);
 		return;
 	}
+	/* a followed vfork child's hits before the exec are in its parent's ring */
+	if (p->mm_owner && p->events && p->mm_owner->ring)
+		ring_drain(t, p->mm_owner);
 	p->mm_owner = NULL; /* a followed vfork child has a memory of its own now */
 	trap_drop_post_sys(t, k);
 	ret_task_exit(t, k);
@@ -704,6 +744,8 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	p->ring_failed = false;
 	p->stale_ring = 0;
 	xol_forget_all(t, p);
+	/* the new image has semaphores of its own, at 0: the old ones went with the old memory */
+	usdt_proc_gone(t, p);
 	p->at_entry = false;
 	/* an open /proc/PID/mem names the old address space: open the new one */
 	if (proc_reopen_mem(p) < 0)
@@ -711,6 +753,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	proc_refresh_maps(p);
 	if (proc_set_entry_bp(t, p) < 0)
 		pr_warn("pid %d: exec: cannot find the new program's entry point", p->pid);
+	event_exec(t, p, (pid_t)former);
 	resume_or_hold(t, k);
 }
 

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # CLI tests of uprobe-trace against real processes:
-# cli-test.sh CASE UPROBE_TRACE DEMO CRASH CLITARGET
+# cli-test.sh CASE UPROBE_TRACE DEMO CRASH CLITARGET CLIUSDT
 #
 # Expected numbers come from the traced programs themselves (the demo reports
 # how often it called each function) or from what the test set up (the number
@@ -16,6 +16,7 @@ UT=$(readlink -f "$2")
 DEMO=$(readlink -f "$3")
 CRASH=$(readlink -f "$4")
 TGT=$(readlink -f "$5") # clitarget: known strings and durations
+USDT=$(readlink -f "${6:-/nonexistent}") # cliusdt: USDT points
 BOUND=${CLI_TEST_BOUND:-60} # seconds any one command may take
 
 export LC_ALL=C
@@ -266,14 +267,14 @@ t_nostop()
 	expect_rc 0
 	no_stderr
 	expect_eq "$(wc -l <"$tmp/hits")" 300 "hit lines"
-	awk '{ if ($4 != sprintf("arg0=0x%x", NR - 1)) exit 1 }' "$tmp/hits" ||
+	awk '{ if ($5 != sprintf("arg0=0x%x", NR - 1)) exit 1 }' "$tmp/hits" ||
 		fail "arguments out of order: $(head -n 3 "$tmp/hits")"
 	awk '{ split($2, p, "/"); if (p[1] != p[2]) exit 1 }' "$tmp/hits" || fail "pid != tid"
 	# the times are the hits' own (from the ring), not when they were printed
 	sort -s -n -k1,1 -c "$tmp/hits" 2>/dev/null || fail "time goes backwards"
 }
 
-# Default output: one line per hit with time, pid/tid, probe, first arguments.
+# Default output: one line per hit with time, pid/tid, comm, probe, first arguments.
 t_hits()
 {
 	local n=5 re
@@ -282,11 +283,11 @@ t_hits()
 	expect_rc 0
 	no_stderr
 	expect_eq "$(wc -l <"$tmp/hits")" $n "hit lines"
-	re='^ *[0-9]+\.[0-9]{6} [0-9]+/[0-9]+ u:demo:compute'
+	re='^ *[0-9]+\.[0-9]{6} [0-9]+/[0-9]+ demo u:demo:compute'
 	re+=' arg0=0x[0-9a-f]+ arg1=0x[0-9a-f]+ arg2=0x[0-9a-f]+$'
 	grep -Evq "$re" "$tmp/hits" && fail "bad hit line: $(grep -Ev "$re" "$tmp/hits" | head -n 1)"
 	# compute(i) for i = 0..n-1, in order, from one single-threaded process.
-	expect_eq "$(awk '{ print $4 }' "$tmp/hits" | tr '\n' ' ')" \
+	expect_eq "$(awk '{ print $5 }' "$tmp/hits" | tr '\n' ' ')" \
 		"arg0=0x0 arg0=0x1 arg0=0x2 arg0=0x3 arg0=0x4 " "arguments"
 	awk '{ split($2, p, "/"); if (p[1] != p[2]) exit 1 }' "$tmp/hits" || fail "pid != tid"
 	[ "$(awk '{ print $2 }' "$tmp/hits" | sort -u | wc -l)" -eq 1 ] || fail "several pids"
@@ -320,14 +321,14 @@ t_json()
 import json, sys
 rows = [json.loads(line) for line in open(sys.argv[1])]
 assert all(isinstance(r, dict) for r in rows)
-keys = {"time", "pid", "tid", "probe", "addr", "args"}
+keys = {"time", "pid", "tid", "comm", "probe", "addr", "args"}
 assert all(set(r) == keys for r in rows), rows[0]
 comp = [r for r in rows if r["probe"] == "u:demo:compute"]
 rot = [r for r in rows if r["probe"] == "u:demo:rot13"]
 assert len(comp) == int(sys.argv[2]) and len(rot) == int(sys.argv[3]), (len(comp), len(rot))
 assert [int(r["args"][0], 16) for r in comp] == list(range(len(comp)))
 assert all(len(r["args"]) == 3 for r in rows)
-assert all(r["time"] >= 0 and r["pid"] == r["tid"] for r in rows)
+assert all(r["time"] >= 0 and r["pid"] == r["tid"] and r["comm"] == "demo" for r in rows)
 assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
 EOF
 
@@ -1277,7 +1278,7 @@ t_str()
 	bad=$(sed -n 's/^clitarget: bad //p' "$tmp/out")
 	[ -n "$bad" ] || fail "clitarget printed no bad address"
 	grep -q $'\x1b' "$tmp/h" && fail "a raw ESC was printed"
-	sed -E 's/^ *[0-9]+\.[0-9]{6} [0-9]+\/[0-9]+ u:clitarget:take_str arg0=//
+	sed -E 's/^ *[0-9]+\.[0-9]{6} [0-9]+\/[0-9]+ clitarget u:clitarget:take_str arg0=//
 		s/ arg1=0x[0-9a-f]+ arg2=0x[0-9a-f]+$//' "$tmp/h" >"$tmp/got"
 	expected_strs "$bad" >"$tmp/want"
 	cmp -s "$tmp/got" "$tmp/want" || fail "strings: $(diff "$tmp/want" "$tmp/got" | head -n 10)"
@@ -1364,9 +1365,9 @@ t_duration()
 		30 "lat_fast return lines with dur="
 	grep ' u:clitarget:lat_fast ' "$tmp/h" | grep -q 'dur=' && fail "an entry line with dur="
 	# clitarget spins 2200 us in lat_slow, 140 us in lat_fast
-	awk '{ d = $5; sub(/^dur=/, "", d); sub(/us$/, "", d); d += 0 }
-	     $3 == "r:clitarget:lat_slow" && d < 2200 { exit 1 }
-	     $3 == "r:clitarget:lat_fast" && d < 140 { exit 1 }' \
+	awk '{ d = $6; sub(/^dur=/, "", d); sub(/us$/, "", d); d += 0 }
+	     $4 == "r:clitarget:lat_slow" && d < 2200 { exit 1 }
+	     $4 == "r:clitarget:lat_fast" && d < 140 { exit 1 }' \
 		"$tmp/h" || fail "a duration shorter than the call: $(grep -F ' dur=' "$tmp/h" | head -n 3)"
 
 	run "$UT" --json -d -o "$tmp/j" r:clitarget:lat_slow -- "$TGT" lat
@@ -1540,6 +1541,76 @@ t_hist_edge()
 	expect_eq "$(cat "$tmp/h")" "u:clitarget:leave  count 0  missed 1" "leave"
 }
 
+# usdt:BINARY:PROVIDER:NAME: each hit's USDT arguments as the program passed them, in text
+# (--str for a string argument) and JSON; counts over a wildcard; errors in one line.
+t_usdt()
+{
+	local n=7 i words=(alpha beta gamma)
+
+	run "$USDT" $n
+	expect_eq "$(cat "$tmp/out")" "cliusdt: $n steps" "untraced run"
+	run "$UT" -o "$tmp/t" --str 2 usdt:cliusdt:cli:step -- "$USDT" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(cat "$tmp/out")" "cliusdt: $n steps" "traced run's output"
+	expect_eq "$(wc -l <"$tmp/t")" $n "step lines"
+	for ((i = 0; i < n; i++)); do
+		sed -n "$((i + 1))p" "$tmp/t" |
+			grep -Eq " usdt:cliusdt:cli:step arg0=$i arg1=-?$i arg2=\"${words[i % 3]}\"\$" ||
+			fail "step $i: $(sed -n "$((i + 1))p" "$tmp/t")"
+	done
+	# arg1 is -i: signed, shown negative
+	grep -q ' arg1=-6 ' "$tmp/t" || fail "negative argument: $(cat "$tmp/t")"
+
+	need_python
+	run "$UT" --json -o "$tmp/j" --str 2 'usdt:cliusdt:cli:*' -- "$USDT" $n
+	expect_rc 0
+	no_stderr
+	python3 - "$tmp/j" $n <<'EOF' || fail "--json usdt output: $(head -n 3 "$tmp/j")"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+n = int(sys.argv[2])
+words = ["alpha", "beta", "gamma"]
+steps = [r for r in rows if r["probe"] == "usdt:cliusdt:cli:step"]
+done = [r for r in rows if r["probe"] == "usdt:cliusdt:cli:done"]
+assert len(steps) == n and len(done) == 1 and len(rows) == n + 1, rows
+for i, r in enumerate(steps):
+    assert r["usdt_args"][:2] == [i, -i], r
+    assert r["strs"] == [{"arg": 2, "addr": "0x%x" % r["usdt_args"][2], "str": words[i % 3],
+                          "truncated": False, "error": None}], r
+assert done[0]["usdt_args"] == [n, n] and "strs" not in done[0], done
+EOF
+
+	# --nostop: cli:done reads memory, which a no-stop hit would read too late: the
+	# probe's hits stop instead (said once), and show the value it had then
+	run "$UT" --nostop -o "$tmp/t" 'usdt:cliusdt:cli:*' -- "$USDT" $n
+	expect_rc 0
+	one_error_line "warning: usdt:cliusdt:cli:*: "
+	grep -q "argument 2 is in memory" "$tmp/err" || fail "the warning: $(cat "$tmp/err")"
+	expect_eq "$(grep -c ' usdt:cliusdt:cli:step arg0=' "$tmp/t")" $n "--nostop step lines"
+	grep -q " usdt:cliusdt:cli:done arg0=$n arg1=$n\$" "$tmp/t" ||
+		fail "--nostop done line: $(cat "$tmp/t")"
+
+	run "$UT" --count 'usdt:cliusdt:cli:*' usdt:cliusdt:cli:done -- "$USDT" $n
+	expect_rc 0
+	no_stderr
+	expect_eq "$(hits 'usdt:cliusdt:cli:*' "$tmp/out")" $((n + 1)) "wildcard count"
+	expect_eq "$(hits usdt:cliusdt:cli:done "$tmp/out")" 1 "done count"
+
+	run "$UT" usdt:cliusdt:cli:nosuch -- "$USDT" $n
+	expect_rc 1
+	one_error_line "no USDT probe cli:nosuch"
+	run "$UT" usdt:cliusdt:nosuch:step -- "$USDT" $n
+	expect_rc 1
+	one_error_line "no USDT probe nosuch:step"
+	run "$UT" usdt:cliusdt:cli -- "$USDT" $n
+	expect_rc 2
+	one_error_line "expected usdt:BINARY:PROVIDER:NAME"
+	run "$UT" --hist usdt:cliusdt:cli:step -- "$USDT" $n
+	expect_rc 2
+	one_error_line "is a USDT probe"
+}
+
 # --fail: fault injection. Every 100th malloc returns NULL in a program that counts its NULL
 # mallocs, and the 7th, 14th and 21st calls of one of its functions return -2 (by name and by
 # file offset); the program otherwise computes what it does untraced. Refusals are one line.
@@ -1592,7 +1663,7 @@ t_fail()
 		expect_eq "$(grep '^clitarget: open_config' "$tmp/out")" \
 			"$(printf 'clitarget: open_config failed i=%d ret=-2\n' 6 13 20
 			echo "clitarget: open_config 50 failed 3 sum $sum")" "$spec: failed calls"
-		expect_eq "$(sed -n 's/^ *[0-9.]* [0-9/]* \(.*\) arg1=.* \(FAIL.*\)/\1 \2/p' "$tmp/h")" \
+		expect_eq "$(sed -n 's/^ *[0-9.]* [0-9/]* [^ ]* \(.*\) arg1=.* \(FAIL.*\)/\1 \2/p' "$tmp/h")" \
 			"$(printf "$spec arg0=%s FAIL ret=0xfffffffffffffffe\n" 0x6 0xd 0x14)" \
 			"$spec: FAIL lines"
 	done
@@ -1628,12 +1699,92 @@ t_fail()
 	done
 }
 
+# --events: a shell forks crash twice (exit 4, SIGABRT), then execs the demo (dash forks
+# with vfork: "fork child=N vfork", which is not checked, bash does not). With -f each
+# child's fork, exec and exit in order with its hits; without, the forks marked untraced and
+# nothing of the children. Hit lines name the thread: "crash", then "demo" after the exec.
+t_events()
+{
+	local script='"$0" 4; "$0" abort; exec "$1" 2' crash demo sh_pid re
+
+	crash=$(readlink -f "$CRASH")
+	demo=$(readlink -f "$DEMO")
+	run "$UT" -f -e -o "$tmp/e" "u:$demo:compute" "u:$crash:main" -- \
+		sh -c "$script" "$CRASH" "$DEMO"
+	expect_rc 0
+	grep -q $'\x1b' "$tmp/e" && fail "a raw ESC was printed"
+	re='^ *[0-9]+\.[0-9]{6} [0-9]+/[0-9]+ (fork child=[0-9]+|exec /|exit |(crash|demo) u:)'
+	grep -Evq "$re" "$tmp/e" && fail "bad line: $(grep -Ev "$re" "$tmp/e" | head -n 1)"
+	sort -s -n -k1,1 -c "$tmp/e" 2>/dev/null || fail "time goes backwards: $(cat "$tmp/e")"
+	# processes by name: P the shell, A and B its children in the order of their forks
+	sh_pid=$(awk 'NR == 1 { split($2, p, "/"); print p[1] }' "$tmp/e")
+	awk -v sh="$sh_pid" '
+	{
+		split($2, p, "/")
+		if (p[1] != p[2]) { print "a thread: " $0; exit }
+		if ($3 == "fork") {
+			c = $4
+			sub(/^child=/, "", c)
+			name[c] = sprintf("%c", 64 + ++n)
+		}
+		who = p[1] == sh ? "P" : name[p[1]]
+		$1 = ""; $2 = who
+		sub(/^ /, "")
+		sub(/ arg0=.*/, "")
+		sub(/ core$/, "")
+		sub(/ vfork$/, "")
+		sub(/child=[0-9]+/, "child=X")
+		print
+	}' "$tmp/e" >"$tmp/got"
+	printf '%s\n' "P fork child=X" "A exec $crash" "A crash u:$crash:main" "A exit status=4" \
+		"P fork child=X" "B exec $crash" "B crash u:$crash:main" "B exit signal=SIGABRT" \
+		"P exec $demo" "P demo u:$demo:compute" "P demo u:$demo:compute" "P exit status=0" \
+		>"$tmp/want"
+	cmp -s "$tmp/got" "$tmp/want" || fail "--events -f: $(diff "$tmp/want" "$tmp/got")"
+
+	# not followed: the forks say so, and only the shell's own exec and exit follow
+	run "$UT" -e -o "$tmp/e" "u:$demo:compute" "u:$crash:main" -- \
+		sh -c "$script" "$CRASH" "$DEMO"
+	expect_rc 0
+	sed -E 's/^ *[0-9.]+ [0-9]+\/[0-9]+ //; s/ arg0=.*//; s/child=[0-9]+/child=X/' "$tmp/e" |
+		sed 's/ vfork$//' >"$tmp/got"
+	printf '%s\n' "fork child=X untraced" "fork child=X untraced" "exec $demo" \
+		"demo u:$demo:compute" "demo u:$demo:compute" "exit status=0" >"$tmp/want"
+	cmp -s "$tmp/got" "$tmp/want" || fail "--events: $(diff "$tmp/want" "$tmp/got")"
+
+	# --json: the same events as objects, and the hits' comm
+	need_python
+	run "$UT" -f -e --json -o "$tmp/j" "u:$demo:compute" -- sh -c "$script" "$CRASH" "$DEMO"
+	expect_rc 0
+	python3 - "$tmp/j" "$crash" "$demo" <<'EOF' || fail "--events --json: $(cat "$tmp/j")"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1])]
+ev = [r for r in rows if "event" in r]
+assert [r["event"] for r in ev] == ["fork", "exec", "exit", "fork", "exec", "exit", "exec",
+                                    "exit"], ev
+sh = ev[0]["pid"]
+a, b = ev[0]["child"], ev[3]["child"]
+assert ev[0]["followed"] is True and ev[0]["vfork"] in (True, False), ev[0]
+assert ev[1] == dict(ev[1], pid=a, tid=a, path=sys.argv[2]), ev[1]
+assert ev[2] == dict(ev[2], pid=a, status=4, signal=None, core=False), ev[2]
+assert ev[5]["pid"] == b and ev[5]["status"] is None and ev[5]["signal"] == "SIGABRT", ev[5]
+assert ev[6] == dict(ev[6], pid=sh, path=sys.argv[3]), ev[6]
+assert ev[7] == dict(ev[7], pid=sh, status=0, signal=None, core=False), ev[7]
+hits = [r for r in rows if "probe" in r]
+assert len(hits) == 2 and all(r["comm"] == "demo" and r["pid"] == sh for r in hits), hits
+assert rows.index(hits[0]) > rows.index(ev[6]) and rows[-1] == ev[7]
+EOF
+
+	run "$UT" --help
+	grep -q -- "--events" "$tmp/out" || fail "--help does not mention --events"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
-	str | str_ret | duration | hist | hist_edge | stack | fail)
+	str | str_ret | duration | hist | hist_edge | stack | usdt | fail | events)
 	"t_$CASE"
 	;;
 *)
