@@ -301,6 +301,7 @@ struct task {
 	uint64_t post_sys_addr;
 	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
 	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
+	unsigned ring_retries;     /* detour.c: full-ring hits sent to record again in a row */
 	/* lifeline.c: its signal mask at its last trap of ours (ll_mask_valid), and
 	 * whether our traps unblocked a SIGTRAP it blocks (blocked again at detach) */
 	uint64_t ll_mask;
@@ -728,6 +729,7 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
+bool ring_settled(const struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
 void ring_forget(struct uprobe_tracer *t, struct proc *p);
 void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k);
@@ -743,6 +745,8 @@ void ring_thread_new(struct proc *p, const struct task *k);
  * saying why none can be made there.
  */
 int detour_analyse(struct elf_file *f, uint64_t off, const char **why);
+/* detour_trap()'s answer for a hit sent to record itself again (the thread runs on) */
+#define DETOUR_RETRIED 1
 uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
 void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
 		   uint64_t detour);

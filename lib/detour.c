@@ -308,6 +308,9 @@ static void analyse_site(struct site *s)
 
 static bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid);
 
+/* Full-ring hits of one thread sent to record again in a row, at most (detour_trap()). */
+#define RING_RETRIES 10000
+
 static bool inside(uint64_t v, uint64_t lo, uint64_t hi)
 {
 	return v > lo && v < hi;
@@ -419,6 +422,22 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 		ring_drain(t, k->proc);
 		if (!still_there(t, k, k->tid))
 			return 0;
+		/*
+		 * Not all of it: the drain stops at a ticket whose thread has
+		 * not committed yet, and k's own earlier hits may wait behind
+		 * it. Delivered now, this hit would come before them: k goes
+		 * back to the detour's start to record it again, after them,
+		 * now that the ring has room (a bounded number of times: a
+		 * thread held up for good is not waited for).
+		 */
+		if (!ring_settled(proc_mm(k->proc)) && k->ring_retries < RING_RETRIES) {
+			k->ring_retries++;
+			k->regs.rip = slot;
+			if (task_setregs(k) == 0)
+				let_go(k);
+			return DETOUR_RETRIED;
+		}
+		k->ring_retries = 0;
 	}
 	b = bp_lookup(&mm->bps, si->insn_addr);
 	*addr = si->insn_addr;

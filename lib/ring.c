@@ -540,6 +540,14 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 	return drain(t, p, false);
 }
 
+/* Has every ticket taken in p's ring so far been delivered? */
+bool ring_settled(const struct proc *p)
+{
+	const struct ring *r = p->ring;
+
+	return !r || r->tail == __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
+}
+
 unsigned ring_drain_all(struct uprobe_tracer *t)
 {
 	unsigned n = 0;

@@ -369,6 +369,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	/* a jump detour's int3 (detour.c): addr becomes the probed instruction's */
 	if (!b && mm->areas)
 		detour = detour_trap(t, k, &addr, &b);
+	if (detour == DETOUR_RETRIED)
+		return; /* it records the hit again, after its earlier ones */
 	if (b && b->internal) {
 		uint8_t orig = b->orig;
 

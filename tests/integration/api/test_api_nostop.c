@@ -324,6 +324,13 @@ static void test_threads(void **state)
 	assert_int_equal(th->checkpoints, 1);
 	assert_int_equal(th->n, THR_T * THR_N);
 	assert_int_equal(uprobe_hits(p), THR_T * THR_N);
+	if (th->bad.n) {
+		print_error("(%llu hits without a tid, %d tids)\n", (unsigned long long)th->tid0,
+			    th->ntids);
+		for (int i = 0; i < th->ntids; i++)
+			print_error("  tid %d: tag %ld, %llu hits, next call %ld\n", (int)th->t[i].tid,
+				    th->t[i].tag, (unsigned long long)th->t[i].n, th->t[i].next);
+	}
 	assert_no_bad("ns_f", &th->bad);
 	if (th->tid0 || th->overflow) {
 		print_error("%llu hits without a tid, %llu under more than %d tids\n",
