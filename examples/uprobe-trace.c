@@ -39,7 +39,7 @@ enum {
 
 /* --str: the arguments that may be shown as strings (those in registers), and bytes shown of one */
 #define STR_ARGS 6
-#define STR_MAX 256
+#define STR_MAX 4096 /* PATH_MAX: a path is shown whole */
 
 /* One PROBE argument as parsed from the command line. */
 struct probe_spec {
@@ -174,7 +174,7 @@ static void usage(FILE *fp)
 		"  -a, --args N      integer arguments shown per hit, 0-6 (default 3, or up to the\n"
 		"                    highest --str)\n"
 		"  -s, --str N       show argument N (0-5, repeatable) as the string it points to:\n"
-		"                    C-escaped in quotes, at most 256 bytes (\"...\"... when cut),\n"
+		"                    C-escaped in quotes, at most 4096 bytes (\"...\"... when cut),\n"
 		"                    (null), or (bad 0xADDR) when unreadable; --json adds \"strs\".\n"
 		"                    Return lines show it as it was at the call's entry. Not with\n"
 		"                    --count or --nostop (a no-stop hit is read after the program\n"

@@ -113,7 +113,7 @@ struct uprobe_opts {
 	/*
 	 * Return probes: bytes of per-call data (uprobe_hit_call_data()),
 	 * zeroed at entry, seen by the entry handler and by the return handler
-	 * of the same call. At most 4096.
+	 * of the same call. At most 65535 (allocated per pending call).
 	 */
 	size_t data_size;
 	/*

@@ -1215,8 +1215,8 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	}
 	/* hits recorded so far belong to the probes as they were */
 	ring_drain_all(t);
-	if (OPTS_GET(opts, data_size, 0) > 4096) {
-		err = tracer_err(t, -EINVAL, "uprobe_opts: data_size %zu is over 4096",
+	if (OPTS_GET(opts, data_size, 0) > UINT16_MAX) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: data_size %zu is over 65535",
 				 OPTS_GET(opts, data_size, 0));
 		goto fail;
 	}

@@ -1261,13 +1261,13 @@ expected_strs()
 	printf '"tab\\there\\nnew \\"quoted\\" back\\\\slash"\n'
 	printf '"\\x01\\x7f\\xff\xc3\xa9\\x1b[2J"\n'
 	printf '""\n'
-	printf '"%s"...\n' "$(head -c 256 /dev/zero | tr '\0' a)"
-	printf '"%s"\n' "$(head -c 256 /dev/zero | tr '\0' b)"
+	printf '"%s"...\n' "$(head -c 4096 /dev/zero | tr '\0' a)"
+	printf '"%s"\n' "$(head -c 4096 /dev/zero | tr '\0' b)"
 	printf '(null)\n'
 	printf '(bad %s)\n' "$1"
 }
 
-# --str: strings read from the tracee, C-escaped, cut at 256 bytes, NULL and bad pointers named.
+# --str: strings read from the tracee, C-escaped, cut at 4096 bytes (paths whole), NULL and bad pointers named.
 t_str()
 {
 	local bad
@@ -1309,8 +1309,8 @@ want = [("hello", False, None),
         ('tab\there\nnew "quoted" back\\slash', False, None),
         ("\x01\x7f\udcff\u00e9\x1b[2J", False, None),
         ("", False, None),
-        ("a" * 256, True, None),
-        ("b" * 256, False, None),
+        ("a" * 4096, True, None),
+        ("b" * 4096, False, None),
         (None, False, "null"),
         (None, False, "bad address")]
 assert got == want, got

@@ -156,15 +156,15 @@ static int run_str(void)
 	char tab[] = "tab\there\nnew \"quoted\" back\\slash";
 	char bytes[] = "\x01\x7f\xff\xc3\xa9\x1b[2J";
 	char mut[] = "before";
-	char *big = malloc(301), *exact = malloc(257);
+	char *big = malloc(4201), *exact = malloc(4097);
 	void *page;
 
 	if (!big || !exact)
 		return 1;
-	memset(big, 'a', 300);
-	big[300] = '\0';
-	memset(exact, 'b', 256);
-	exact[256] = '\0';
+	memset(big, 'a', 4200);
+	big[4200] = '\0';
+	memset(exact, 'b', 4096); /* PATH_MAX: shown whole */
+	exact[4096] = '\0';
 	/* an address certainly unmapped: a page we map and unmap again */
 	page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (page == MAP_FAILED)

@@ -490,8 +490,8 @@ static void test_ret_errors(void **state)
 	char *argv[] = { (char *)g_vals, "vals", NULL };
 	struct dur_rec r = { 0 };
 	pid_t pid = spawn_or_fail(c, argv);
-	UPROBE_OPTS(uprobe_opts, big, .ret_handler = on_dur, .data = &r, .data_size = 4097);
-	UPROBE_OPTS(uprobe_opts, ok, .ret_handler = on_dur, .data = &r, .data_size = 4096);
+	UPROBE_OPTS(uprobe_opts, big, .ret_handler = on_dur, .data = &r, .data_size = 65536);
+	UPROBE_OPTS(uprobe_opts, ok, .ret_handler = on_dur, .data = &r, .data_size = 65535);
 	struct uprobe *p;
 
 	errno = 0;
