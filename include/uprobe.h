@@ -691,7 +691,15 @@ UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf);
 UPROBE_API void *uprobe_hit_call_data(struct uprobe_hit *h);
 /* In a return handler: integer argument n (0-5) as it was at the call's entry. */
 UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n);
-/* In a return handler: nanoseconds (CLOCK_MONOTONIC, in the tracer) since the call's entry. */
+/*
+ * In a return handler: the call's duration in nanoseconds (CLOCK_MONOTONIC,
+ * in the tracer): from the end of its entry's handling (the entry handlers
+ * and the tracer's own work there excluded) to the moment the tracer saw the
+ * return's stop (the return handlers excluded). What remains beside the
+ * call itself is the kernel's part of one ptrace round trip: resuming the
+ * thread after its entry, and reporting its return trap (a few
+ * microseconds; more on a loaded machine).
+ */
 UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h);
 /*
  * A number identifying the call of a return-probed function: the same in

@@ -302,6 +302,7 @@ struct task {
 	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
 	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
 	unsigned ring_retries;     /* detour.c: full-ring hits sent to record again in a row */
+	uint64_t stop_ns;          /* when its latest stop was seen (CLOCK_MONOTONIC) */
 	/* lifeline.c: its signal mask at its last trap of ours (ll_mask_valid), and
 	 * whether our traps unblocked a SIGTRAP it blocks (blocked again at detach) */
 	uint64_t ll_mask;

@@ -273,6 +273,8 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 {
 	uint64_t tramp = proc_trampoline(k->proc);
 
+	/* the call's time starts once its entry handlers are done: theirs is not its */
+	ri->entry_ns = mono_ns();
 	if (ri->twice) {
 		char saved[sizeof(t->errmsg)];
 		int err;

@@ -590,6 +590,8 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 		return errno == EINTR ? 0 : -errno;
 	k = tid == t->waker ? NULL : task_find(t, tid);
 	if (k) {
+		/* a return's duration ends here, not when its handler asks (tracer.c) */
+		k->stop_ns = mono_ns();
 		task_stopped(k);
 		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && !(status >> 16) &&
 		    k->state != TASK_STEPPING)

@@ -1253,11 +1253,19 @@ UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n)
 	return h->inst->args[n];
 }
 
+/*
+ * From the end of the entry's handling (ret_commit()) to the moment the
+ * tracer saw the return's stop: neither side's handlers nor the tracer's
+ * work between the stop and the handler count.
+ */
 UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h)
 {
+	uint64_t end;
+
 	if (!h->inst || !h->is_return)
 		return 0;
-	return mono_ns() - h->inst->entry_ns;
+	end = h->task && h->task->stop_ns ? h->task->stop_ns : mono_ns();
+	return end > h->inst->entry_ns ? end - h->inst->entry_ns : 0;
 }
 
 UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h)

@@ -425,6 +425,51 @@ static void test_duration(void **state)
 	}
 }
 
+/* Handlers that take 150 ms each, around a call that returns at once. */
+static int on_slow_entry(struct uprobe_hit *h, void *data)
+{
+	(void)h;
+	(void)data;
+	usleep(150 * 1000);
+	return 0;
+}
+
+static int on_slow_dur(struct uprobe_hit *h, void *data)
+{
+	usleep(150 * 1000);
+	return on_dur(h, data);
+}
+
+/*
+ * A call's duration is the call's, not its handlers' nor the tracer's:
+ * 300 ms of handlers around rv_fast do not show in it (a loaded machine's
+ * resume and trap may, hence the 100 ms bound), while rv_sleep10 still
+ * shows its 10 ms.
+ */
+static void test_duration_not_handlers(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_vals, "vals", NULL };
+	struct dur_rec slow = { 0 }, fast = { 0 };
+	pid_t pid = spawn_or_fail(c, argv);
+	UPROBE_OPTS(uprobe_opts, so, .handler = on_slow_entry, .ret_handler = on_slow_dur,
+		    .data = &slow);
+	UPROBE_OPTS(uprobe_opts, fo, .handler = on_slow_entry, .ret_handler = on_slow_dur,
+		    .data = &fast);
+
+	add_or_fail(c, g_vals, "rv_sleep10", 0, &so);
+	add_or_fail(c, g_vals, "rv_fast", 0, &fo);
+	run_to_exit(c, pid);
+	assert_int_equal(slow.n, 1);
+	assert_int_equal(fast.n, 1);
+	if (slow.ns < 10 * 1000 * 1000 || fast.ns >= 100 * 1000 * 1000) {
+		print_error("duration: rv_sleep10 %llu ns (want >= 10 ms), rv_fast %llu ns (want "
+			    "< 100 ms: its handlers' 300 ms are not its own)\n",
+			    (unsigned long long)slow.ns, (unsigned long long)fast.ns);
+		fail();
+	}
+}
+
 /* ---- an entry handler that makes the function return at once (modify ip) ---- */
 
 struct redirect_rec {
@@ -973,6 +1018,7 @@ int main(int argc, char **argv)
 		T(test_call_data),
 		T(test_two_retprobes),
 		T(test_duration),
+		T(test_duration_not_handlers),
 		T(test_ret_errors),
 		T(test_entry_redirect),
 		T(test_backtrace),
