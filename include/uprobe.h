@@ -967,7 +967,8 @@ UPROBE_API uint64_t uprobe_hist_min(const struct uprobe_hist *h);
 UPROBE_API uint64_t uprobe_hist_max(const struct uprobe_hist *h);
 UPROBE_API uint64_t uprobe_hist_mean(const struct uprobe_hist *h);
 /*
- * The p-th percentile (0 to 100, fractions allowed: 99.9) by nearest rank:
+ * The p-th percentile (0 to 100, fractions allowed: 99.9; p is rounded to
+ * the nearest 1e-6 percent, so decimal p are taken exactly) by nearest rank:
  * the value at rank ceil(p / 100 * count) (at least 1) in sorted order,
  * to within 1/32 of it (the middle of its fine bucket, kept within [min,
  * max]); exact below 32, exact for p 0 (min) and 100 (max), and whenever

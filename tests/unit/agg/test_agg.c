@@ -31,11 +31,21 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The nearest rank ceil(p/100 * n) in integers: p in units of 1e-6 percent,
+ * so a decimal p such as 99.9 is not taken as the double just above it.
+ */
+static size_t exact_rank(size_t n, double p)
+{
+	unsigned __int128 q = (unsigned __int128)(uint64_t)(p * 1e6 + 0.5) * n;
+
+	return (size_t)((q + 100000000 - 1) / 100000000);
+}
+
 /* The exact nearest-rank percentile of sorted v[0..n). */
 static uint64_t exact_pct(const uint64_t *v, size_t n, double p)
 {
-	long double r = (long double)p / 100 * n;
-	size_t rank = (size_t)r + ((long double)(size_t)r < r);
+	size_t rank = exact_rank(n, p);
 
 	return v[rank ? rank - 1 : 0];
 }
@@ -168,6 +178,35 @@ static void test_percentile_exact_small(void **state)
 		assert_int_equal(uprobe_hist_percentile(h, p), exact_pct(v, 32, p));
 	assert_int_equal(uprobe_hist_percentile(h, 50), 15);
 	assert_int_equal(uprobe_hist_percentile(h, 99), 31);
+	uprobe_hist_free(h);
+}
+
+/*
+ * Decimal percentiles whose double is just above the decimal: p=99.9 of 1000
+ * values is rank 999, not 1000; p=1.1 is rank 11, not 12. The values either
+ * side of the rank are far apart, so a rank off by one shows.
+ */
+static void test_percentile_decimal_rank(void **state)
+{
+	struct uprobe_hist *h = uprobe_hist_new(UPROBE_UNIT_NONE);
+
+	assert_int_equal(exact_rank(1000, 99.9), 999);
+	assert_int_equal(exact_rank(1000, 1.1), 11);
+	assert_int_equal(exact_rank(1000, 0.1), 1);
+	assert_int_equal(exact_rank(1000, 100), 1000);
+	assert_int_equal(exact_rank(3, 50), 2);
+	/* 999 values of 10 and one of 1000000: rank 999 is 10 */
+	for (unsigned i = 0; i < 999; i++)
+		uprobe_hist_add(h, 10);
+	uprobe_hist_add(h, 1000000);
+	assert_int_equal(uprobe_hist_percentile(h, 99.9), 10);
+	assert_int_equal(uprobe_hist_percentile(h, 100), 1000000);
+	uprobe_hist_reset(h);
+	/* 11 values of 10 and 989 of 1000000: rank 11 is 10 */
+	for (unsigned i = 0; i < 1000; i++)
+		uprobe_hist_add(h, i < 11 ? 10 : 1000000);
+	assert_int_equal(uprobe_hist_percentile(h, 1.1), 10);
+	assert_close(uprobe_hist_percentile(h, 1.2), 1000000);
 	uprobe_hist_free(h);
 }
 
@@ -521,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_percentile_exact_small),
+		cmocka_unit_test(test_percentile_decimal_rank),
 		cmocka_unit_test(test_percentile_precision),
 		cmocka_unit_test(test_percentile_distributions),
 		cmocka_unit_test(test_units),
