@@ -453,7 +453,8 @@ static struct count_ent *counts_find(const struct uprobe_counts *c, const void *
 			return NULL;
 		}
 		e = &c->ents[s - 1];
-		if (e->hash == hash && e->key_len == len && !memcmp(e->key, key, len))
+		/* key may be NULL when len is 0: memcmp must not see it */
+		if (e->hash == hash && e->key_len == len && (!len || !memcmp(e->key, key, len)))
 			return e;
 	}
 }

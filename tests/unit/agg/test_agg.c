@@ -482,6 +482,9 @@ static void test_counts_keys(void **state)
 	/* the empty key, bytes with a NUL in them, a key shared as bytes and as string */
 	assert_int_equal(uprobe_counts_add(c, NULL, 0, 1), 0);
 	assert_int_equal(uprobe_counts_add(c, "", 0, 1), 0);
+	assert_int_equal(uprobe_counts_add(c, NULL, 0, 1), 0); /* NULL key met twice */
+	assert_int_equal(uprobe_counts_get(c, NULL, 0, &count, NULL), 0);
+	assert_int_equal(count, 3);
 	assert_int_equal(uprobe_counts_add(c, bin, sizeof(bin), 7), 0);
 	assert_int_equal(uprobe_counts_add(c, bin, 2, 0), 0);
 	assert_int_equal(uprobe_counts_add(c, "read", 4, 10), 0);
@@ -492,8 +495,8 @@ static void test_counts_keys(void **state)
 	assert_int_equal(uprobe_counts_add(c, "wrap", 4, 2), 0);
 	assert_int_equal(uprobe_counts_len(c), 7);
 	assert_int_equal(uprobe_counts_get(c, "", 0, &count, &sum), 0);
-	assert_int_equal(count, 2);
-	assert_int_equal(sum, 2);
+	assert_int_equal(count, 3);
+	assert_int_equal(sum, 3);
 	assert_int_equal(uprobe_counts_get(c, "read", 4, &count, &sum), 0);
 	assert_int_equal(count, 2);
 	assert_int_equal(sum, 30);
@@ -506,7 +509,7 @@ static void test_counts_keys(void **state)
 
 	out = printed(counts_print, c, UPROBE_COUNTS_BY_COUNT);
 	assert_string_equal(out,
-		"0x        2  2\n"
+		"0x        3  3\n"
 		"read      2  30\n"
 		"wrap      2  1\n"
 		"0x0001    1  0\n"
@@ -516,7 +519,7 @@ static void test_counts_keys(void **state)
 	free(out);
 	out = printed(counts_print, c, UPROBE_COUNTS_BY_KEY);
 	assert_string_equal(out,
-		"0x        2  2\n"
+		"0x        3  3\n"
 		"0x0001    1  0\n"
 		"0x0001ff  1  7\n"
 		"a\\\\b      1  0\n"
@@ -528,7 +531,7 @@ static void test_counts_keys(void **state)
 	assert_string_equal(out,
 		"read      2  30\n"
 		"0x0001ff  1  7\n"
-		"0x        2  2\n"
+		"0x        3  3\n"
 		"open      1  1\n"
 		"wrap      2  1\n"
 		"0x0001    1  0\n"
