@@ -241,13 +241,14 @@ lattarget:worker 7 lattarget:other 3 lattarget:work_never 0 " "labels and counts
 	expect_rc 1
 	one_error_line "$tmp/no/such/dir"
 
-	# -f: the calls of a shell's children (each forked); without it, none
-	run "$FL" -f "$TGT:work_mid" -- sh -c "'$TGT' run 0; '$TGT' run 4"
+	# -f: the calls of a shell's children; without it, none. 'exit' last, so that no
+	# shell runs the last lattarget in its own process (dash and bash may exec it)
+	run "$FL" -f "$TGT:work_mid" -- sh -c "'$TGT' run 0; '$TGT' run 4; exit \$?"
 	expect_rc 4
 	no_stderr
 	summary "$tmp/out" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
 	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum")" "$TGT:work_mid 10" "-f count"
-	run "$FL" "$TGT:work_mid" -- sh -c "'$TGT' run 0; '$TGT' run 4"
+	run "$FL" "$TGT:work_mid" -- sh -c "'$TGT' run 0; '$TGT' run 4; exit \$?"
 	expect_rc 4
 	summary "$tmp/out" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
 	expect_eq "$(awk '{ print $1, $2 }' "$tmp/sum")" "$TGT:work_mid 0" "count without -f"
