@@ -652,9 +652,15 @@ UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, c
  * point, which is not called). Elsewhere -EINVAL, with a message naming the
  * probe and why: a probe inside a function (the function may have pushed
  * onto the stack), a return or post handler, a fault handler, a no-stop
- * probe (uprobe_opts.nostop, even at a hit that stopped). -EFAULT when
- * [rsp] cannot be read. Returns 0 when the override is set. Only from the
- * handler, during the hit.
+ * probe (uprobe_opts.nostop, even at a hit that stopped), code that is
+ * jumped to rather than called (the entry point, _start, ld.so's
+ * _dl_runtime_resolve* and _dl_runtime_profile*, __restore_rt, _dl_start*).
+ * The function must be entered by a call (or a tail jmp from a called
+ * function), so that [rsp] is the return address. -EOPNOTSUPP in a thread
+ * with an x86 CET user shadow stack (shstk in /proc's x86_Thread_features):
+ * returning without its ret would desynchronise the shadow stack. -EFAULT
+ * when [rsp] cannot be read. Returns 0 when the override is set. Only from
+ * the handler, during the hit.
  */
 UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value);
 
@@ -975,7 +981,8 @@ UPROBE_API uint64_t uprobe_hist_min(const struct uprobe_hist *h);
 UPROBE_API uint64_t uprobe_hist_max(const struct uprobe_hist *h);
 UPROBE_API uint64_t uprobe_hist_mean(const struct uprobe_hist *h);
 /*
- * The p-th percentile (0 to 100, fractions allowed: 99.9) by nearest rank:
+ * The p-th percentile (0 to 100, fractions allowed: 99.9; p is rounded to
+ * the nearest 1e-6 percent, so decimal p are taken exactly) by nearest rank:
  * the value at rank ceil(p / 100 * count) (at least 1) in sorted order,
  * to within 1/32 of it (the middle of its fine bucket, kept within [min,
  * max]); exact below 32, exact for p 0 (min) and 100 (max), and whenever

@@ -2,7 +2,6 @@
 /* Aggregations: log2 histograms with percentiles, and keyed counters; no tracer involved. */
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,17 +198,26 @@ UPROBE_API uint64_t uprobe_hist_mean(const struct uprobe_hist *h)
 	return h && h->count ? (uint64_t)(h->sum / h->count) : 0;
 }
 
+/*
+ * Nearest rank ceil(p/100 * n), computed exactly: p is rounded to units of
+ * 1e-6 percent (so 99.9 is exactly 99900000, not the double just above it)
+ * and the product with n is done in 128 bits.
+ */
+static uint64_t pct_rank(double p, uint64_t n)
+{
+	unsigned __int128 q = (unsigned __int128)(uint64_t)(p * 1e6 + 0.5) * n;
+	const uint64_t scale = 100000000; /* 100 percent in units of 1e-6 percent */
+
+	return (uint64_t)((q + scale - 1) / scale);
+}
+
 UPROBE_API uint64_t uprobe_hist_percentile(const struct uprobe_hist *h, double p)
 {
 	uint64_t rank, seen = 0;
 
 	if (!h || !h->count || !(p >= 0 && p <= 100))
 		return 0;
-	/*
-	 * Nearest rank: ceil(p/100 * n). In long double a double p and a
-	 * 64-bit count multiply without losing the integer part.
-	 */
-	rank = (uint64_t)ceill((long double)p / 100 * (long double)h->count);
+	rank = pct_rank(p, h->count);
 	if (rank <= 1)
 		return h->min;
 	if (rank >= h->count)
@@ -445,7 +453,8 @@ static struct count_ent *counts_find(const struct uprobe_counts *c, const void *
 			return NULL;
 		}
 		e = &c->ents[s - 1];
-		if (e->hash == hash && e->key_len == len && !memcmp(e->key, key, len))
+		/* key may be NULL when len is 0: memcmp must not see it */
+		if (e->hash == hash && e->key_len == len && (!len || !memcmp(e->key, key, len)))
 			return e;
 	}
 }

@@ -843,13 +843,38 @@ static bool returns_twice(const struct elf_file *f, uint64_t off)
 }
 
 /*
+ * Code that is jumped to, not called, so [rsp] holds no return address at
+ * its first instruction: ld.so's lazy-binding trampolines (the PLT pushes
+ * a relocation index after the caller's return address), the signal
+ * return trampoline (rt_sigreturn's frame), and ld.so's and the program's
+ * startup. Name prefixes: _dl_runtime_resolve_xsavec, _dl_start_user, ...
+ */
+static const char *const not_called_prefixes[] = {
+	"_dl_runtime_resolve", "_dl_runtime_profile", "__restore_rt", "_dl_start",
+};
+
+static bool not_called(const char *name)
+{
+	if (!name)
+		return false;
+	if (!strcmp(name, "_start"))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(not_called_prefixes); i++)
+		if (!strncmp(name, not_called_prefixes[i], strlen(not_called_prefixes[i])))
+			return true;
+	return false;
+}
+
+/*
  * Is off a function's first instruction, where [rsp] holds the return
  * address that uprobe_hit_override_return() returns to? A symbol's start
  * (or the symbol the probe was added with, at offset 0: an IFUNC's
  * implementation may have no symbol of its own), never the entry point,
- * which is jumped to with argc at [rsp].
+ * which is jumped to with argc at [rsp], nor code only jumped to
+ * (not_called(), by the symbol there or the one the probe was added with).
  */
-static bool is_func_entry(const struct elf_file *f, uint64_t off, bool sym_start)
+static bool is_func_entry(const struct elf_file *f, uint64_t off, const char *symbol,
+			  bool sym_start)
 {
 	const struct elf_sym *sym;
 	uint64_t vaddr;
@@ -857,7 +882,7 @@ static bool is_func_entry(const struct elf_file *f, uint64_t off, bool sym_start
 	if (elf_off_to_vaddr(f, off, &vaddr) < 0 || (f->entry && vaddr == f->entry))
 		return false;
 	sym = elf_sym_containing(f, vaddr);
-	if (sym && !strcmp(sym->name, "_start"))
+	if ((sym && not_called(sym->name)) || not_called(symbol))
 		return false;
 	return sym_start || (sym && sym->vaddr == vaddr);
 }
@@ -1031,12 +1056,12 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			return err;
 		}
 		s->twice = returns_twice(f, off);
-		s->func_entry = is_func_entry(f, off, symbol && !offset);
+		s->func_entry = is_func_entry(f, off, symbol, symbol && !offset);
 		new_site = true;
 		need_plant = true;
 	} else if (!s->func_entry && symbol && !offset) {
 		/* first probed by a file offset no symbol starts at: an IFUNC's implementation */
-		s->func_entry = is_func_entry(f, off, true);
+		s->func_entry = is_func_entry(f, off, symbol, true);
 	}
 	if (s->nprobes == UINT16_MAX)
 		return tracer_err(t, -ENOSPC, "%s: offset 0x%llx already has %u probes",

@@ -1179,6 +1179,20 @@ static const char *no_override_why(const struct uprobe_hit *h)
 	return NULL;
 }
 
+/*
+ * Whether the thread runs with an x86 CET user shadow stack: a ret then
+ * checks its target against the shadow stack, which an override (rip and
+ * rsp set as by a ret) would leave one entry behind. Kernels without user
+ * shadow stacks have no x86_Thread_features line: none then.
+ */
+static bool has_shadow_stack(struct task *k)
+{
+	char line[256];
+	const char *v = task_status_field(k, "x86_Thread_features:", line, sizeof(line));
+
+	return v && strstr(v, "shstk");
+}
+
 UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value)
 {
 	const char *why = no_override_why(h), *path, *base;
@@ -1194,6 +1208,9 @@ UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value)
 				  "value from %s", base ? base + 1 : path,
 				  (unsigned long long)h->probe->site->off, why);
 	}
+	if (has_shadow_stack(h->task))
+		return tracer_err(h->t, -EOPNOTSUPP, "tid %d: cannot override a return value in a "
+				  "thread with a shadow stack (x86 CET shstk)", h->task->tid);
 	if (mem_read(h->task->proc, h->task->regs.rsp, &ra, sizeof(ra)) < 0)
 		return tracer_err(h->t, -EFAULT, "tid %d: cannot read the return address at 0x%llx",
 				  h->task->tid, (unsigned long long)h->task->regs.rsp);

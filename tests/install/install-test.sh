@@ -113,6 +113,12 @@ run pkg-config --exists --print-errors libuprobe
 run pkg-config --cflags --libs libuprobe
 grep -qF -- "-I$root$INCLUDEDIR" "$tmp/out" || fail "pkg-config --cflags: not the installed include dir"
 grep -qF -- "-L$root$LIBDIR" "$tmp/out" || fail "pkg-config --libs: not the installed lib dir"
+# A user without libelf's or libunwind's -dev package (no .pc files of theirs): libuprobe.pc
+# alone must do, so it names no other package (pkgconf checks Requires.private always).
+(export PKG_CONFIG_LIBDIR=$root$LIBDIR/pkgconfig; unset PKG_CONFIG_PATH
+ exec timeout -k 5 "$BOUND" pkg-config --print-errors --cflags --libs libuprobe) \
+	>"$tmp/out" 2>"$tmp/err"
+[ "$?" -eq 0 ] || fail "pkg-config libuprobe with no other .pc file: $(cat "$tmp/err")"
 # What libuprobe links itself: for --static and for packagers.
 run pkg-config --static --libs libuprobe
 for l in -lelf -lunwind-ptrace -lZydis -lZycore; do

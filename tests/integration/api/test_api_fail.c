@@ -543,6 +543,22 @@ static void test_refuse_nostop(void **state)
 	check_refused(c, pid, &r, CALLS, "no-stop");
 }
 
+/*
+ * ld.so's lazy-binding trampolines are jumped to with no return address at
+ * [rsp]: refused by name (ld.so has no symbol table here, so a function of
+ * api_fail's under that name stands in; were it overridden, api_fail would
+ * print "resolve_fail ret=99").
+ */
+static void test_refuse_dl_runtime_resolve(void **state)
+{
+	struct ctx *c = *state;
+	struct refusal r = { 0 };
+	pid_t pid = spawn_fail(c, "1");
+
+	add_probe(c, g_fail, "_dl_runtime_resolve_fake", 0, on_refused, &r);
+	check_refused(c, pid, &r, 1, "first instruction");
+}
+
 static int fail_setup(void **state)
 {
 	g_calc_every = g_leaf_every = g_malloc_every = 0;
@@ -564,7 +580,7 @@ int main(int argc, char **argv)
 		T(test_later_handlers_run),
 		T(test_file_offset_entry),	T(test_refuse_mid_function),
 		T(test_refuse_return_handler),	T(test_refuse_post_handler),
-		T(test_refuse_nostop),
+		T(test_refuse_nostop),		T(test_refuse_dl_runtime_resolve),
 	};
 
 	if (argc < 2) {

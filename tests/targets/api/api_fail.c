@@ -14,7 +14,9 @@
  * Lines: "calc_fail t=T i=I ret=R", "leaf_fail t=T i=I ret=R",
  * "malloc_null t=T i=I", then per thread "thread t=T calc_sum=S leaf_sum=S
  * calc_ok=N" (sums over the calls that did not fail), then
- * "calc_body=N" (runs of fail_calc's body, all threads) and "done=1".
+ * "resolve_fail ret=R" if _dl_runtime_resolve_fake(41) (called once, after
+ * the threads) did not return 42, "calc_body=N" (runs of fail_calc's body,
+ * all threads) and "done=1".
  * With "outer", fail_calc is reached through fail_outer, which tail-calls
  * it (jmp, not call): both return to fail_outer's caller at once.
  */
@@ -36,6 +38,21 @@ asm(".text\n"
     "	lea 1(%rdi),%rax\n"
     "	pop %rbp\n"
     "	ret\n.size fail_leaf,.-fail_leaf\n");
+
+/*
+ * A called function under the name of ld.so's lazy-binding trampoline: the
+ * library refuses an override at every symbol of that name, called or not.
+ * main calls it once; a line says if it returned anything but x + 1.
+ */
+long _dl_runtime_resolve_fake(long x);
+
+asm(".text\n"
+    ".globl _dl_runtime_resolve_fake\n.type _dl_runtime_resolve_fake,@function\n"
+    "_dl_runtime_resolve_fake:\n"
+    "	lea 1(%rdi),%rax\n"
+    "	ret\n.size _dl_runtime_resolve_fake,.-_dl_runtime_resolve_fake\n");
+
+static long (*volatile g_resolve)(long) = _dl_runtime_resolve_fake;
 
 static atomic_long g_calc_body;
 static long g_calls;
@@ -112,7 +129,7 @@ int main(int argc, char **argv)
 {
 	struct thr th[MAX_THREADS];
 	pthread_t tid[MAX_THREADS];
-	long n = argc > 2 ? atol(argv[2]) : 1;
+	long n = argc > 2 ? atol(argv[2]) : 1, r;
 
 	g_calls = argc > 1 ? atol(argv[1]) : 100;
 	g_use_outer = argc > 3 && !strcmp(argv[3], "outer");
@@ -131,6 +148,9 @@ int main(int argc, char **argv)
 		fputs(th[i].out, stdout);
 		free(th[i].out);
 	}
+	r = g_resolve(41);
+	if (r != 42)
+		printf("resolve_fail ret=%ld\n", r);
 	printf("calc_body=%ld\ndone=1\n", (long)atomic_load(&g_calc_body));
 	return 0;
 }

@@ -31,11 +31,21 @@ static int cmp_u64(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/*
+ * The nearest rank ceil(p/100 * n) in integers: p in units of 1e-6 percent,
+ * so a decimal p such as 99.9 is not taken as the double just above it.
+ */
+static size_t exact_rank(size_t n, double p)
+{
+	unsigned __int128 q = (unsigned __int128)(uint64_t)(p * 1e6 + 0.5) * n;
+
+	return (size_t)((q + 100000000 - 1) / 100000000);
+}
+
 /* The exact nearest-rank percentile of sorted v[0..n). */
 static uint64_t exact_pct(const uint64_t *v, size_t n, double p)
 {
-	long double r = (long double)p / 100 * n;
-	size_t rank = (size_t)r + ((long double)(size_t)r < r);
+	size_t rank = exact_rank(n, p);
 
 	return v[rank ? rank - 1 : 0];
 }
@@ -168,6 +178,35 @@ static void test_percentile_exact_small(void **state)
 		assert_int_equal(uprobe_hist_percentile(h, p), exact_pct(v, 32, p));
 	assert_int_equal(uprobe_hist_percentile(h, 50), 15);
 	assert_int_equal(uprobe_hist_percentile(h, 99), 31);
+	uprobe_hist_free(h);
+}
+
+/*
+ * Decimal percentiles whose double is just above the decimal: p=99.9 of 1000
+ * values is rank 999, not 1000; p=1.1 is rank 11, not 12. The values either
+ * side of the rank are far apart, so a rank off by one shows.
+ */
+static void test_percentile_decimal_rank(void **state)
+{
+	struct uprobe_hist *h = uprobe_hist_new(UPROBE_UNIT_NONE);
+
+	assert_int_equal(exact_rank(1000, 99.9), 999);
+	assert_int_equal(exact_rank(1000, 1.1), 11);
+	assert_int_equal(exact_rank(1000, 0.1), 1);
+	assert_int_equal(exact_rank(1000, 100), 1000);
+	assert_int_equal(exact_rank(3, 50), 2);
+	/* 999 values of 10 and one of 1000000: rank 999 is 10 */
+	for (unsigned i = 0; i < 999; i++)
+		uprobe_hist_add(h, 10);
+	uprobe_hist_add(h, 1000000);
+	assert_int_equal(uprobe_hist_percentile(h, 99.9), 10);
+	assert_int_equal(uprobe_hist_percentile(h, 100), 1000000);
+	uprobe_hist_reset(h);
+	/* 11 values of 10 and 989 of 1000000: rank 11 is 10 */
+	for (unsigned i = 0; i < 1000; i++)
+		uprobe_hist_add(h, i < 11 ? 10 : 1000000);
+	assert_int_equal(uprobe_hist_percentile(h, 1.1), 10);
+	assert_close(uprobe_hist_percentile(h, 1.2), 1000000);
 	uprobe_hist_free(h);
 }
 
@@ -443,6 +482,9 @@ static void test_counts_keys(void **state)
 	/* the empty key, bytes with a NUL in them, a key shared as bytes and as string */
 	assert_int_equal(uprobe_counts_add(c, NULL, 0, 1), 0);
 	assert_int_equal(uprobe_counts_add(c, "", 0, 1), 0);
+	assert_int_equal(uprobe_counts_add(c, NULL, 0, 1), 0); /* NULL key met twice */
+	assert_int_equal(uprobe_counts_get(c, NULL, 0, &count, NULL), 0);
+	assert_int_equal(count, 3);
 	assert_int_equal(uprobe_counts_add(c, bin, sizeof(bin), 7), 0);
 	assert_int_equal(uprobe_counts_add(c, bin, 2, 0), 0);
 	assert_int_equal(uprobe_counts_add(c, "read", 4, 10), 0);
@@ -453,8 +495,8 @@ static void test_counts_keys(void **state)
 	assert_int_equal(uprobe_counts_add(c, "wrap", 4, 2), 0);
 	assert_int_equal(uprobe_counts_len(c), 7);
 	assert_int_equal(uprobe_counts_get(c, "", 0, &count, &sum), 0);
-	assert_int_equal(count, 2);
-	assert_int_equal(sum, 2);
+	assert_int_equal(count, 3);
+	assert_int_equal(sum, 3);
 	assert_int_equal(uprobe_counts_get(c, "read", 4, &count, &sum), 0);
 	assert_int_equal(count, 2);
 	assert_int_equal(sum, 30);
@@ -467,7 +509,7 @@ static void test_counts_keys(void **state)
 
 	out = printed(counts_print, c, UPROBE_COUNTS_BY_COUNT);
 	assert_string_equal(out,
-		"0x        2  2\n"
+		"0x        3  3\n"
 		"read      2  30\n"
 		"wrap      2  1\n"
 		"0x0001    1  0\n"
@@ -477,7 +519,7 @@ static void test_counts_keys(void **state)
 	free(out);
 	out = printed(counts_print, c, UPROBE_COUNTS_BY_KEY);
 	assert_string_equal(out,
-		"0x        2  2\n"
+		"0x        3  3\n"
 		"0x0001    1  0\n"
 		"0x0001ff  1  7\n"
 		"a\\\\b      1  0\n"
@@ -489,7 +531,7 @@ static void test_counts_keys(void **state)
 	assert_string_equal(out,
 		"read      2  30\n"
 		"0x0001ff  1  7\n"
-		"0x        2  2\n"
+		"0x        3  3\n"
 		"open      1  1\n"
 		"wrap      2  1\n"
 		"0x0001    1  0\n"
@@ -521,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_buckets),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_percentile_exact_small),
+		cmocka_unit_test(test_percentile_decimal_rank),
 		cmocka_unit_test(test_percentile_precision),
 		cmocka_unit_test(test_percentile_distributions),
 		cmocka_unit_test(test_units),
