@@ -878,7 +878,7 @@ struct uprobe_sym_info {
 	uint64_t sym_addr;    /* the function's first byte in the process */
 	uint64_t sym_offset;  /* the address minus sym_addr */
 	uint64_t sym_size;
-	/* name came from a separate debug file (build id or .gnu_debuglink) */
+	/* name came from a debug file (build id, .gnu_debuglink, MiniDebugInfo) */
 	bool from_debug_file;
 };
 
@@ -889,7 +889,9 @@ struct uprobe_sym_info {
  * gdb finds it (/usr/lib/debug/.build-id/xx/rest.debug by build id; else
  * .gnu_debuglink's name in the file's directory, its .debug/
  * subdirectory, or that directory under /usr/lib/debug, checked by
- * CRC-32), from the debug file's; else from .dynsym. The vDSO is named
+ * CRC-32), from the debug file's; else from its MiniDebugInfo (an
+ * xz-compressed ELF file of symbols in .gnu_debugdata); else from .dynsym.
+ * The vDSO is named
  * from its image in the process's memory. For a return address from
  * uprobe_hit_backtrace() (frames 1 and up), pass it minus 1: a call that
  * ends a function returns past its end.

@@ -4,6 +4,7 @@
 #include <fnmatch.h>
 #include <limits.h>
 #include <gelf.h>
+#include <lzma.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,7 @@ struct elf_priv {
 	size_t build_id_len;
 	char *debuglink;
 	uint32_t debuglink_crc;
+	struct span debugdata; /* .gnu_debugdata: MiniDebugInfo, an xz-compressed ELF of symbols */
 	struct elf_file *debug; /* made by elf_debug_file(), under lazy_lock */
 	bool debug_done;
 };
@@ -602,6 +604,8 @@ static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, c
 		if (name && !strcmp(name, ".eh_frame") &&
 		    (sh.sh_type == SHT_PROGBITS || sh.sh_type == SHT_X86_64_UNWIND))
 			p->eh_frame = (struct span){ sh.sh_offset, sh.sh_addr, sh.sh_size };
+		if (name && !strcmp(name, ".gnu_debugdata") && sh.sh_type == SHT_PROGBITS)
+			p->debugdata = (struct span){ sh.sh_offset, sh.sh_addr, sh.sh_size };
 		if (name && !strcmp(name, ".gnu_debuglink") && sh.sh_type == SHT_PROGBITS) {
 			err = read_debuglink(p, scn);
 			if (err)
@@ -1338,6 +1342,61 @@ out:
 	return d;
 }
 
+/* The most a MiniDebugInfo may decompress to: symbols, not a whole debug file. */
+#define MINIDEBUG_MAX (64u << 20)
+
+/*
+ * MiniDebugInfo (Fedora's, and others'): .gnu_debugdata holds an
+ * xz-compressed ELF file with the .symtab that stripping removed (the
+ * functions .dynsym lacks). Decompressed into a memfd, it is loaded as a
+ * debug file; its symbols are the file's own, so no identity is checked.
+ */
+static struct elf_priv *mini_debug(const struct elf_priv *p)
+{
+	const struct span *dd = &p->debugdata;
+	uint64_t memlimit = MINIDEBUG_MAX;
+	size_t in_pos = 0, out_pos = 0, cap = 0;
+	struct elf_priv *d = NULL;
+	uint8_t *out = NULL, *more;
+	char label[PATH_MAX];
+	struct stat st;
+	lzma_ret ret;
+	int fd;
+
+	if (!dd->size || dd->off > p->f.size || dd->size > p->f.size - dd->off)
+		return NULL;
+	do {
+		cap = cap ? cap * 2 : (size_t)dd->size * 4 + 4096;
+		if (cap > MINIDEBUG_MAX)
+			cap = MINIDEBUG_MAX;
+		more = realloc(out, cap);
+		if (!more)
+			goto out;
+		out = more;
+		in_pos = 0;
+		out_pos = 0;
+		ret = lzma_stream_buffer_decode(&memlimit, 0, NULL, p->f.data + dd->off, &in_pos,
+						dd->size, out, &out_pos, cap);
+	} while (ret == LZMA_BUF_ERROR && cap < MINIDEBUG_MAX);
+	if (ret != LZMA_OK) {
+		pr_debug("%s: .gnu_debugdata: not a MiniDebugInfo xz stream (%d)", p->f.path, ret);
+		goto out;
+	}
+	fd = memfd_create("libuprobe-minidebuginfo", MFD_CLOEXEC);
+	if (fd < 0)
+		goto out;
+	snprintf(label, sizeof(label), "%s (.gnu_debugdata)", p->f.path);
+	if (write(fd, out, out_pos) == (ssize_t)out_pos && fstat(fd, &st) == 0 &&
+	    load(label, fd, &st, &p->f, &d, NULL, 0) == 0 && !d->f.has_symtab) {
+		elf_free(&d->f);
+		d = NULL;
+	}
+	close(fd);
+out:
+	free(out);
+	return d;
+}
+
 static struct elf_priv *find_debug(const struct elf_priv *p)
 {
 	const char *slash = strrchr(p->f.path, '/');
@@ -1353,7 +1412,9 @@ static struct elf_priv *find_debug(const struct elf_priv *p)
 		snprintf(path + n, sizeof(path) - n, ".debug");
 		d = try_debug(p, path, true);
 	}
-	if (d || !p->debuglink)
+	if (!d && !p->debuglink)
+		return mini_debug(p);
+	if (d)
 		return d;
 	/* the file's own directory, its .debug/, and that directory under the debug root */
 	if ((size_t)snprintf(path, sizeof(path), "%.*s/%s", dirlen, p->f.path, p->debuglink) <
@@ -1365,7 +1426,8 @@ static struct elf_priv *find_debug(const struct elf_priv *p)
 	if (!d && (size_t)snprintf(path, sizeof(path), DEBUG_ROOT "%.*s/%s", dirlen, p->f.path,
 				   p->debuglink) < sizeof(path))
 		d = try_debug(p, path, false);
-	return d;
+	/* no separate debug file: the one inside it, if any */
+	return d ? d : mini_debug(p);
 }
 
 const struct elf_file *elf_debug_file(struct elf_file *f)

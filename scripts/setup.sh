@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 
-PKGS="gcc g++ libc6-dev pkg-config meson ninja-build libelf-dev libunwind-dev libzydis-dev libzycore-dev libcmocka-dev python3 binutils groff-base systemtap-sdt-dev"
+PKGS="gcc g++ libc6-dev pkg-config meson ninja-build libelf-dev liblzma-dev libunwind-dev libzydis-dev libzycore-dev libcmocka-dev python3 binutils groff-base systemtap-sdt-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -6,7 +6,7 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-static const char *g_sym, *g_stripped;
+static const char *g_sym, *g_stripped, *g_mini;
 
 /* ---- listing ---- */
 
@@ -438,6 +438,27 @@ static void test_debuglink(void **state)
 	check_chain(&s, true);
 }
 
+/*
+ * The copy with MiniDebugInfo: stripped, its functions named only by the
+ * xz-compressed ELF file in its .gnu_debugdata section.
+ */
+static void test_minidebuginfo(void **state)
+{
+	struct ctx *c = *state;
+	struct seen s = { .t = c->t };
+	char *argv[] = { (char *)g_mini, "3", NULL };
+	struct listing l = { 0 };
+	pid_t pid;
+
+	assert_int_equal(uprobe_symbols(g_sym, "chain_[im]*", on_sym, &l), 0);
+	assert_int_equal(l.n, 2);
+	pid = spawn_or_fail(c, argv);
+	add_probe(c, g_mini, NULL, l.offs[find_name(&l, "chain_inner")], on_inner, &s);
+	add_probe(c, g_mini, NULL, l.offs[find_name(&l, "chain_middle")], on_middle, &s);
+	run_to_exit(c, pid);
+	check_chain(&s, true);
+}
+
 static void copy_file(const char *from, const char *to, mode_t mode)
 {
 	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, mode);
@@ -523,15 +544,17 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		T(test_list_target),	   T(test_list_libc), T(test_list_errors),
 		T(test_symbolize),	   T(test_debuglink), T(test_debuglink_missing),
+		T(test_minidebuginfo),
 		T(test_symbolize_errors),
 	};
 
-	if (argc < 3) {
-		fprintf(stderr, "usage: %s API_SYM API_SYM_STRIPPED\n", argv[0]);
+	if (argc < 4) {
+		fprintf(stderr, "usage: %s API_SYM API_SYM_STRIPPED API_SYM_MINI\n", argv[0]);
 		return 2;
 	}
 	g_sym = argv[1];
 	g_stripped = argv[2];
+	g_mini = argv[3];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_sym", tests, NULL, NULL) ? 1 : 0;
 }
