@@ -581,7 +581,6 @@ static int stack_points_into(struct proc *p, uint64_t rsp, uint64_t lo, uint64_t
 	return 0;
 }
 
-/* With p's threads held: can the range (lo, hi) become a jmp? k is at lo, about to enter it. */
 /*
  * Held threads the lifeline moved onto the slot of addr's instruction
  * (task.c: the kernel holds the slot, the tracer sees the hit) go back
@@ -611,6 +610,7 @@ static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t ad
 	}
 }
 
+/* With p's threads held: can the range (lo, hi) become a jmp? k is at lo, about to enter it. */
 static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
 			  uint64_t hi)
 {
