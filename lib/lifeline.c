@@ -242,24 +242,6 @@ static struct k_sigaction handler_act(const struct lifeline *l)
 	};
 }
 
-static bool sigtrap_default(pid_t pid)
-{
-	char path[64], line[128];
-	const char *cgt, *ign;
-	uint64_t c, i;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	cgt = status_field(path, "SigCgt:", line, sizeof(line));
-	if (!cgt)
-		return false;
-	c = strtoull(cgt, NULL, 16);
-	ign = status_field(path, "SigIgn:", line, sizeof(line));
-	if (!ign)
-		return false;
-	i = strtoull(ign, NULL, 16);
-	return !(c & SIGTRAP_BIT) && !(i & SIGTRAP_BIT);
-}
-
 void lifeline_free(struct proc *p)
 {
 	struct lifeline *l = p->lifeline;
@@ -272,6 +254,43 @@ void lifeline_free(struct proc *p)
 	free(l->hidx);
 	free(l);
 	p->lifeline = NULL;
+}
+
+/* One status field's hex value in text, or false. */
+static bool hex_field(const char *text, const char *key, uint64_t *v)
+{
+	const char *at = strstr(text, key);
+
+	if (!at)
+		return false;
+	*v = strtoull(at + strlen(key), NULL, 16);
+	return true;
+}
+
+/*
+ * Is SIGTRAP at its default in p now (neither caught nor ignored)? Read
+ * from /proc/PID/status through a descriptor kept open: a hit's budget.
+ */
+static int sigtrap_disposition(struct proc *p, struct lifeline *l, bool *dfl)
+{
+	char path[64], buf[4096];
+	uint64_t cgt, ign;
+	ssize_t n;
+
+	if (l->status_fd < 0) {
+		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
+		l->status_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (l->status_fd < 0)
+			return -errno;
+	}
+	n = pread(l->status_fd, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	if (!hex_field(buf, "\nSigCgt:", &cgt) || !hex_field(buf, "\nSigIgn:", &ign))
+		return -EINVAL;
+	*dfl = !(cgt & SIGTRAP_BIT) && !(ign & SIGTRAP_BIT);
+	return 0;
 }
 
 /*
@@ -291,6 +310,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	uint32_t action;
 	uint64_t args[6] = { SIGTRAP, 0, 0, 8 }, zero = 0;
 	struct user_regs_struct back;
+	bool dfl;
 	int err;
 
 	if (p->lifeline)
@@ -299,16 +319,16 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		pr_warn("the lifeline's code (%zu bytes) outgrew its space: no lifeline", len);
 		return;
 	}
-	if (!sigtrap_default(p->pid)) {
-		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
-		return;
-	}
 	l = calloc(1, sizeof(*l));
 	if (!l || grow(l)) {
 		free(l);
 		return;
 	}
 	l->status_fd = -1;
+	if (sigtrap_disposition(p, l, &dfl) || !dfl) {
+		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
+		goto fail;
+	}
 	l->at = xol_lifeline_at(a);
 	l->tab = l->at + LL_CODE_SPACE;
 	if (!handler_allowed(sc, l->at) ||
@@ -376,42 +396,6 @@ static bool blocks_all_but_trap(uint64_t m)
 	return (m & rest) == rest;
 }
 
-/* One status field's hex value in text, or false. */
-static bool hex_field(const char *text, const char *key, uint64_t *v)
-{
-	const char *at = strstr(text, key);
-
-	if (!at)
-		return false;
-	*v = strtoull(at + strlen(key), NULL, 16);
-	return true;
-}
-
-/*
- * Is SIGTRAP at its default in p now (neither caught nor ignored)? Read
- * from /proc/PID/status through a descriptor kept open: a hit's budget.
- */
-static int sigtrap_disposition(struct proc *p, struct lifeline *l, bool *dfl)
-{
-	char path[64], buf[4096];
-	uint64_t cgt, ign;
-	ssize_t n;
-
-	if (l->status_fd < 0) {
-		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
-		l->status_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (l->status_fd < 0)
-			return -errno;
-	}
-	n = pread(l->status_fd, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return n < 0 ? -errno : -ESRCH;
-	buf[n] = '\0';
-	if (!hex_field(buf, "\nSigCgt:", &cgt) || !hex_field(buf, "\nSigIgn:", &ign))
-		return -EINVAL;
-	*dfl = !(cgt & SIGTRAP_BIT) && !(ign & SIGTRAP_BIT);
-	return 0;
-}
 
 /*
  * k stopped at a trap of ours (a probe's int3, the trampoline's; step:

@@ -419,23 +419,30 @@ static void test_symbolize(void **state)
 	}
 }
 
-/* The stripped copy: every name comes from the debug file its .gnu_debuglink names. */
-static void test_debuglink(void **state)
+/*
+ * A copy of api_sym without symbols of its own (path): probes by offset,
+ * and every name of the chain must still come out, from its debug file.
+ */
+static void chain_by_offset(struct ctx *c, const char *path)
 {
-	struct ctx *c = *state;
 	struct seen s = { .t = c->t };
-	char *argv[] = { (char *)g_stripped, "3", NULL };
+	char *argv[] = { (char *)path, "3", NULL };
 	struct listing l = { 0 };
 	pid_t pid;
 
 	assert_int_equal(uprobe_symbols(g_sym, "chain_[im]*", on_sym, &l), 0);
 	assert_int_equal(l.n, 2);
 	pid = spawn_or_fail(c, argv);
-	/* by offset: the stripped file has no name for them */
-	add_probe(c, g_stripped, NULL, l.offs[find_name(&l, "chain_inner")], on_inner, &s);
-	add_probe(c, g_stripped, NULL, l.offs[find_name(&l, "chain_middle")], on_middle, &s);
+	add_probe(c, path, NULL, l.offs[find_name(&l, "chain_inner")], on_inner, &s);
+	add_probe(c, path, NULL, l.offs[find_name(&l, "chain_middle")], on_middle, &s);
 	run_to_exit(c, pid);
 	check_chain(&s, true);
+}
+
+/* The stripped copy: every name comes from the debug file its .gnu_debuglink names. */
+static void test_debuglink(void **state)
+{
+	chain_by_offset(*state, g_stripped);
 }
 
 /*
@@ -444,19 +451,7 @@ static void test_debuglink(void **state)
  */
 static void test_minidebuginfo(void **state)
 {
-	struct ctx *c = *state;
-	struct seen s = { .t = c->t };
-	char *argv[] = { (char *)g_mini, "3", NULL };
-	struct listing l = { 0 };
-	pid_t pid;
-
-	assert_int_equal(uprobe_symbols(g_sym, "chain_[im]*", on_sym, &l), 0);
-	assert_int_equal(l.n, 2);
-	pid = spawn_or_fail(c, argv);
-	add_probe(c, g_mini, NULL, l.offs[find_name(&l, "chain_inner")], on_inner, &s);
-	add_probe(c, g_mini, NULL, l.offs[find_name(&l, "chain_middle")], on_middle, &s);
-	run_to_exit(c, pid);
-	check_chain(&s, true);
+	chain_by_offset(*state, g_mini);
 }
 
 static void copy_file(const char *from, const char *to, mode_t mode)
