@@ -419,6 +419,16 @@ struct uprobe_tracer {
 	pid_t *early;      /* stops of tids not known yet (child reported before its parent's event) */
 	int *early_status;
 	unsigned nearly, early_cap;
+	/*
+	 * Events taken outside task_wait_one() and not handled where they were
+	 * taken (an exit reaped by a private run-and-wait, siblings' events
+	 * taken while waiting for a leader): handled by it before it waits.
+	 */
+	struct tid_status {
+		pid_t tid;
+		int status;
+	} *deferred;
+	unsigned ndeferred, deferred_cap;
 	volatile sig_atomic_t stop_req;
 	volatile pid_t run_tid;  /* thread inside run(), for stop() from a signal handler */
 	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
@@ -564,6 +574,8 @@ int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
 bool dl_notify_hit(struct task *k);
 void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
+int task_wait_own(struct task *k, int *status);
+pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
 int proc_refresh_maps(struct proc *p);
 /*
  * path as p sees it, written to out: through /proc/PID/root when p is in

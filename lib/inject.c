@@ -86,17 +86,14 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 10000; rounds++) {
 		siginfo_t si;
-		int st, sig;
+		int st, sig, err;
 
 		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
 			return -errno;
 		k->regs_valid = false;
-		while (waitpid(k->tid, &st, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		task_stopped(k);
-		if (!WIFSTOPPED(st))
-			return -ESRCH;
+		err = task_wait_own(k, &st);
+		if (err)
+			return err;
 		if (st >> 16) {
 			if ((st >> 16) == PTRACE_EVENT_STOP)
 				k->interrupted = false;
@@ -144,17 +141,14 @@ static int end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
 		return -ESRCH;
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		siginfo_t si;
-		int st, sig;
+		int st, sig, err;
 
 		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
 			return -errno;
 		k->regs_valid = false;
-		while (waitpid(k->tid, &st, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		task_stopped(k);
-		if (!WIFSTOPPED(st))
-			return -ESRCH;
+		err = task_wait_own(k, &st);
+		if (err)
+			return err;
 		if (st >> 16) {
 			if ((st >> 16) == PTRACE_EVENT_STOP)
 				k->interrupted = false;
@@ -186,17 +180,13 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
 {
 	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st;
+		int st, err;
 
 		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
 			return -errno;
-		while (waitpid(k->tid, &st, __WALL) < 0) {
-			if (errno != EINTR)
-				return -errno;
-		}
-		task_stopped(k);
-		if (!WIFSTOPPED(st))
-			return -ESRCH;
+		err = task_wait_own(k, &st);
+		if (err)
+			return err;
 		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {
 			if (task_getregs(k) < 0)
 				return -ESRCH;

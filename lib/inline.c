@@ -279,9 +279,13 @@ static int wait_for(struct uprobe_tracer *t, struct task *o, bool block, struct 
 	int st;
 	pid_t r;
 
-	do
-		r = waitpid(o->tid, &st, __WALL | (block ? 0 : WNOHANG));
-	while (r < 0 && errno == EINTR);
+	/* taken already, while another wait took every tracee's (task_wait_own()) */
+	r = t->ndeferred ? task_deferred_take(t, o->tid, &st) : 0;
+	if (!r) {
+		do
+			r = waitpid(o->tid, &st, __WALL | (block ? 0 : WNOHANG));
+		while (r < 0 && errno == EINTR);
+	}
 	if (r < 0)
 		return -errno;
 	if (r == 0)
@@ -446,21 +450,20 @@ static int run_one(struct task *k, long req, struct outcome *out)
 {
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		siginfo_t si;
-		int st, sig;
+		int st, sig, r;
 
 		mem_flush(k->proc);
 		if (ptrace(req, k->tid, NULL, NULL) < 0)
 			return -errno;
 		k->regs_valid = false;
-		while (waitpid(k->tid, &st, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		task_stopped(k);
-		if (!WIFSTOPPED(st)) {
+		r = task_wait_own(k, &st);
+		if (r == -ESRCH && task_deferred_take(k->proc->t, k->tid, &st) == k->tid) {
+			/* its exit: handled by the caller, after the release */
 			out->status = st;
 			out->died = true;
-			return -ESRCH;
 		}
+		if (r)
+			return r;
 		sig = WSTOPSIG(st);
 		if (st >> 16) {
 			/* an interrupt (or a group-stop) came first: nothing ran yet */

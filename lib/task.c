@@ -461,7 +461,7 @@ void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status)
  */
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status)
 {
-	if (early_take(t, tid, status))
+	if (early_take(t, tid, status) || (t->ndeferred && task_deferred_take(t, tid, status)))
 		return 0;
 	for (;;) {
 		pid_t r = waitpid(tid, status, __WALL);
@@ -563,6 +563,108 @@ static void move_for_lifeline(struct task *k)
 }
 
 /*
+ * Takes one event (of `which`, or any tracee when -1): seen first, consumed
+ * after, a SIGTRAP stop on an int3 of ours made safe for the tracer's death
+ * in between. Returns the tid, 0 when none (non-blocking), -1 with errno.
+ */
+static pid_t take_event(struct uprobe_tracer *t, pid_t which, int *status, bool block)
+{
+	struct task *k;
+	pid_t tid;
+
+	/*
+	 * __WNOTHREAD: children that other threads of the tracer's program
+	 * forked are theirs to reap; only this thread's tracees are ours.
+	 */
+	tid = peek_event(which, status, block);
+	if (tid <= 0)
+		return tid;
+	k = tid == t->waker ? NULL : task_find(t, tid);
+	if (k) {
+		/* a return's duration ends here, not when its handler asks (tracer.c) */
+		k->stop_ns = mono_ns();
+		task_stopped(k);
+		if (WIFSTOPPED(*status) && WSTOPSIG(*status) == SIGTRAP && !(*status >> 16) &&
+		    k->state != TASK_STEPPING)
+			move_for_lifeline(k);
+	}
+	consume(tid, status);
+	return tid;
+}
+
+static void defer_event(struct uprobe_tracer *t, pid_t tid, int status)
+{
+	if (t->ndeferred == t->deferred_cap) {
+		unsigned cap = t->deferred_cap ? t->deferred_cap * 2 : 8;
+		struct tid_status *d = realloc(t->deferred, cap * sizeof(*d));
+
+		if (!d) {
+			/* the event is lost: say so, a wait for it may never end */
+			pr_warn("tid %d: out of memory keeping its event %#x", tid, status);
+			return;
+		}
+		t->deferred = d;
+		t->deferred_cap = cap;
+	}
+	t->deferred[t->ndeferred++] = (struct tid_status){ tid, status };
+}
+
+/* The oldest deferred event of `which` (any when -1), removed; 0 when none. */
+pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status)
+{
+	for (unsigned i = 0; i < t->ndeferred; i++) {
+		pid_t tid = t->deferred[i].tid;
+
+		if (which != -1 && tid != which)
+			continue;
+		*status = t->deferred[i].status;
+		memmove(&t->deferred[i], &t->deferred[i + 1],
+			(t->ndeferred - i - 1) * sizeof(t->deferred[0]));
+		t->ndeferred--;
+		return tid;
+	}
+	return 0;
+}
+
+/*
+ * Waits for k's own next event, for a run-and-wait of k's (a step, an
+ * injected call) that handles what it gets itself. An exit is handed to
+ * task_wait_one() (deferred) and -ESRCH returned: reaped here and lost,
+ * it would leave k's process waiting forever for a thread that is gone.
+ * A killed leader is reaped only after its other threads: waiting for it
+ * alone would wait forever, so while it has others every tracee's events
+ * are taken, theirs deferred. 0: *status is a stop of k; -errno.
+ */
+int task_wait_own(struct task *k, int *status)
+{
+	struct uprobe_tracer *t = k->proc->t;
+	pid_t tid;
+
+	if (k->tid == k->proc->pid && k->proc->ntasks > 1) {
+		for (;;) {
+			tid = peek_event(-1, status, true);
+			if (tid < 0 && errno != EINTR)
+				return -errno;
+			if (tid == k->tid) {
+				consume(k->tid, status);
+				break;
+			}
+			if (tid > 0 && take_event(t, tid, status, false) == tid)
+				defer_event(t, tid, *status);
+		}
+	} else {
+		while (waitpid(k->tid, status, __WALL) < 0)
+			if (errno != EINTR)
+				return -errno;
+	}
+	task_stopped(k);
+	if (WIFSTOPPED(*status))
+		return 0;
+	defer_event(t, k->tid, *status);
+	return -ESRCH;
+}
+
+/*
  * Waits for one event (of `which`, or any tracee when -1) and dispatches it.
  * 1: an event was handled; 0: none (non-blocking) or interrupted; -ECHILD:
  * nothing left to wait for.
@@ -576,28 +678,13 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 	/* a resume path that forgot mem_flush() only delays its writes to here */
 	if (block)
 		mem_flush_all(t);
-	/*
-	 * __WNOTHREAD: children that other threads of the tracer's program
-	 * forked are theirs to reap; only this thread's tracees are ours.
-	 * Each event is seen first and consumed after: a SIGTRAP stop on an
-	 * int3 of ours is made safe for the tracer's death in between.
-	 */
-	tid = peek_event(which, &status, block);
-
+	tid = t->ndeferred ? task_deferred_take(t, which, &status) : 0;
+	if (!tid)
+		tid = take_event(t, which, &status, block);
 	if (tid == 0)
 		return 0;
 	if (tid < 0)
 		return errno == EINTR ? 0 : -errno;
-	k = tid == t->waker ? NULL : task_find(t, tid);
-	if (k) {
-		/* a return's duration ends here, not when its handler asks (tracer.c) */
-		k->stop_ns = mono_ns();
-		task_stopped(k);
-		if (WIFSTOPPED(status) && WSTOPSIG(status) == SIGTRAP && !(status >> 16) &&
-		    k->state != TASK_STEPPING)
-			move_for_lifeline(k);
-	}
-	consume(tid, &status);
 	if (tid == t->waker) {
 		if (WIFSTOPPED(status)) {
 			/* a tick (or its seize): run() drains the rings next */

@@ -933,6 +933,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	free(t->exits);
 	free(t->early);
 	free(t->early_status);
+	free(t->deferred);
 	free(t);
 }
 

@@ -342,17 +342,14 @@ static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_a
 {
 	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st;
+		int st, err;
 
 		if (ptrace(req, k->tid, NULL, NULL) < 0)
 			return -errno;
 		k->regs_valid = false;
-		while (waitpid(k->tid, &st, __WALL) < 0)
-			if (errno != EINTR)
-				return -errno;
-		task_stopped(k);
-		if (!WIFSTOPPED(st))
-			return -ESRCH;
+		err = task_wait_own(k, &st);
+		if (err)
+			return err;
 		if (st >> 16) {
 			/*
 			 * An interrupt or a group-stop reported first: nothing ran

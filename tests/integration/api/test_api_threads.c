@@ -4,7 +4,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_threads, *g_fork, *g_vfork;
+static const char *g_threads, *g_fork, *g_vfork, *g_repkill;
 
 struct tid_rec {
 	uint64_t n;
@@ -393,6 +393,99 @@ static void test_kill_200_threads(void **state)
 	}
 }
 
+struct rep_kill {
+	pid_t pid;
+	volatile int hit;
+};
+
+static int on_rep(struct uprobe_hit *h, void *data)
+{
+	(void)h;
+	((struct rep_kill *)data)->hit = 1;
+	return 0;
+}
+
+/*
+ * SIGUSR1 5 ms after the first hit, while the thread copies in its slot,
+ * and SIGKILL 20 ms later, while the tracer runs the copy to its end.
+ */
+static void *kill_in_copy(void *arg)
+{
+	struct rep_kill *r = arg;
+
+	for (int i = 0; i < 20000 && !r->hit; i++)
+		sleep_ms(1);
+	sleep_ms(5);
+	kill(r->pid, SIGUSR1);
+	sleep_ms(20);
+	kill(r->pid, SIGKILL);
+	return NULL;
+}
+
+/*
+ * The program is killed while the tracer waits for one of its threads
+ * alone: a probed `rep movsb` of 512 MiB that a signal makes the tracer
+ * run to its end (xol.c's run-out) for the only thread, for the leader
+ * while another thread sleeps (a killed leader is reaped only after its
+ * other threads: a wait for it alone never ends), and for a second thread. The exit the
+ * private wait reaps must reach the dispatcher: run() returns 0 with the
+ * kill as the exit status, and no child of ours is left.
+ */
+static void test_killed_in_private_wait(void **state)
+{
+	static const char *modes[] = { "leader", "sibling", "worker" };
+	struct ctx *c = *state;
+
+	for (unsigned i = 0; i < 6; i++) {
+		char *argv[] = { (char *)g_repkill, (char *)modes[i % 3], NULL };
+		struct rep_kill r = { 0 };
+		pthread_t th;
+		pid_t pid;
+		int st;
+
+		if (!c->t) {
+			c->t = test_tracer_new();
+			assert_non_null(c->t);
+			g_wd_tracer = c->t;
+		}
+		wd_arm(30);
+		assert_int_equal(spawn_out(c, argv, &pid), 0);
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_rep, .data = &r);
+		struct uprobe *p = uprobe_add(c->t, g_repkill, "rep_copy", 3, &o);
+
+		if (!p) {
+			print_error("uprobe_add(rep_copy+3): %s\n", uprobe_tracer_errmsg(c->t));
+			fail();
+		}
+		r.pid = pid;
+		assert_int_equal(pthread_create(&th, NULL, kill_in_copy, &r), 0);
+		st = uprobe_tracer_run(c->t);
+		pthread_join(th, NULL);
+		if (st || g_wd_fired) {
+			print_error("%s: run: %d %s%s\n", modes[i % 3], st,
+				    uprobe_tracer_errmsg(c->t), g_wd_fired ? " (watchdog)" : "");
+			fail();
+		}
+		st = uprobe_tracer_exit_status(c->t, pid);
+		if (st < 0 || !WIFSIGNALED(st) || WTERMSIG(st) != SIGKILL) {
+			print_error("%s: status %#x, want SIGKILL\n", modes[i % 3], st);
+			fail();
+		}
+		assert_true(uprobe_hits(p) >= 1);
+		uprobe_tracer_free(c->t);
+		c->t = NULL;
+		g_wd_tracer = NULL;
+		ctx_untrack(c, pid);
+		errno = 0;
+		st = waitpid(-1, NULL, WNOHANG | __WALL);
+		if (st != -1 || errno != ECHILD) {
+			print_error("%s: a child is left: waitpid -> %d (errno %d)\n", modes[i % 3],
+				    st, errno);
+			fail();
+		}
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -405,15 +498,17 @@ int main(int argc, char **argv)
 		T(test_exit_while_hitting),
 		T(test_vfork_children),
 		T(test_kill_200_threads),
+		T(test_killed_in_private_wait),
 	};
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s API_THREADS API_FORK API_VFORK\n", argv[0]);
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s API_THREADS API_FORK API_VFORK API_REPKILL\n", argv[0]);
 		return 2;
 	}
 	g_threads = argv[1];
 	g_fork = argv[2];
 	g_vfork = argv[3];
+	g_repkill = argv[4];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_threads", tests, NULL, NULL);
 }
