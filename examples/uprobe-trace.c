@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@ enum {
 	OPT_FAIL_VALUE,
 	OPT_FAIL_COUNT,
 	OPT_FILTER,
+	OPT_NO_LIVE,
 };
 
 /* How many refused functions of one wildcard are named before only a total is given. */
@@ -127,6 +129,7 @@ static struct {
 	uint64_t fail_value; /* --fail-value: what a failed call returns (rax) */
 	uint64_t fail_count; /* --fail-count: failures at most; 0 no bound */
 	bool fail_value_given;
+	bool no_live; /* --no-live */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -229,19 +232,25 @@ static void usage(FILE *fp)
 		"                    negative too (-12 for -ENOMEM)\n"
 		"      --fail-count K  at most K calls of each SPEC fail\n"
 		"      --filter EXPR  only the hits for which EXPR holds are printed and counted\n"
-		"                    (--count, --hist, --duration); for every PROBE, as all\n"
-		"                    options are (not --fail calls); repeatable, each must hold.\n"
-		"                    Operands: arg0-arg5 (a return probe's as at\n"
+		"                    (--count, --hist, --duration, the live line); for every\n"
+		"                    PROBE, as all options are (not --fail calls); repeatable,\n"
+		"                    each must hold. Operands: arg0-arg5 (a return probe's as at\n"
 		"                    its call's entry; USDT: the point's), ret (return probes\n"
 		"                    only), pid, tid (0 in a no-stop hit it could not tell), comm\n"
 		"                    (the thread's name); numbers: decimal, 0x hex, -N; \"strings\".\n"
 		"                    Operators: == != < <= > >=, comm ~ \"GLOB\" and !~, & (tighter\n"
 		"                    than comparisons, unlike C), !, &&, ||, parentheses. Values\n"
-		"                    are 64-bit signed: s8() s16() s32() u8() u16() u32() u64()\n"
-		"                    convert (s32(ret) < 0 for a function returning int). Costs:\n"
-		"                    a hit left out still stopped the program (a no-stop hit was\n"
-		"                    still recorded): it is tested in the tracer; --count adds\n"
-		"                    \"filtered N\". E.g. --filter 'arg0 > 4096 && comm == \"nginx\"'\n"
+		"                    are 64-bit signed: s8() s16() s32() s64() u8() u16() u32()\n"
+		"                    u64() convert (s32(ret) < 0 for a function returning int).\n"
+		"                    Cost: a hit left out still stopped the program (a no-stop\n"
+		"                    hit was still recorded): it is tested in the tracer.\n"
+		"                    --count adds \"filtered N\".\n"
+		"                    E.g. --filter 'arg0 > 4096 && comm == \"nginx\"'\n"
+		"      --no-live     no live line. By default, while stderr is a terminal and hit\n"
+		"                    lines do not go to it too (--count, --hist, -o FILE, stdout\n"
+		"                    elsewhere), a line there says the hits so far and hits/s,\n"
+		"                    redrawn each second and erased at exit (the program's own\n"
+		"                    output to that terminal may come after it on its line)\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -V, --version     libuprobe's version and what it measured of this machine\n"
@@ -269,17 +278,59 @@ static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const ch
 	exit(EXIT_USAGE);
 }
 
+/*
+ * The live line: "uprobe-trace: N hits, R/s" on a terminal's stderr,
+ * redrawn in place each second by a thread of its own while run() waits,
+ * from counters the handlers bump. Whoever else writes to stderr meanwhile
+ * takes live_mutex and erases it first; the next tick draws it again.
+ */
+static struct {
+	bool on;
+	bool done;      /* tells the thread to end */
+	bool drawn;     /* a line is on the terminal */
+	pthread_t thread;
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	uint64_t hits;     /* PROBE hits that passed --filter, and --fail calls: atomic */
+	uint64_t filtered; /* atomic */
+} live = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+
+/* Before a write to stderr: the live line erased, and kept away until live_unlock(). */
+static void live_lock(void)
+{
+	static const char erase[] = "\r\033[K";
+
+	if (!live.on)
+		return;
+	pthread_mutex_lock(&live.mutex);
+	/* a write that fails: the terminal is gone, nothing is left to erase */
+	if (live.drawn && write(STDERR_FILENO, erase, sizeof(erase) - 1) < 0)
+		live.drawn = false;
+	live.drawn = false;
+}
+
+static void live_unlock(void)
+{
+	if (live.on)
+		pthread_mutex_unlock(&live.mutex);
+}
+
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
 		return 0;
 	if (level == UPROBE_INFO && opt.verbose < 1)
 		return 0;
+	int n;
+
 	if (level == UPROBE_WARN && lib_quiet && !opt.verbose) {
 		vsnprintf(lib_warned, sizeof(lib_warned), fmt, ap);
 		return 0;
 	}
-	return vfprintf(stderr, fmt, ap);
+	live_lock();
+	n = vfprintf(stderr, fmt, ap);
+	live_unlock();
+	return n;
 }
 
 /* The library's last message without its "libuprobe: " prefix, or strerror(err). */
@@ -385,7 +436,9 @@ static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
 		fput_text(mem, n < 0 ? "out of memory" : msg);
 		fputc('\n', mem);
 		fclose(mem);
+		live_lock();
 		fputs(line, stderr);
+		live_unlock();
 	} else {
 		fputs(PROG ": out of memory\n", stderr);
 	}
@@ -1426,9 +1479,11 @@ static bool count_hit(struct probe_hits *ph, bool pass)
 {
 	if (!pass) {
 		ph->filtered++;
+		__atomic_fetch_add(&live.filtered, 1, __ATOMIC_RELAXED);
 		return false;
 	}
 	ph->hits++;
+	__atomic_fetch_add(&live.hits, 1, __ATOMIC_RELAXED);
 	return true;
 }
 
@@ -1465,6 +1520,7 @@ static int on_fail(struct uprobe_hit *h, void *data)
 	int err;
 
 	f->calls++;
+	__atomic_fetch_add(&live.hits, 1, __ATOMIC_RELAXED);
 	if (fail_err || f->calls % opt.fail_every ||
 	    (opt.fail_count && f->failed >= opt.fail_count))
 		return 0;
@@ -1643,6 +1699,110 @@ static int on_hist_return(struct uprobe_hit *h, void *data)
 	if (uprobe_hist_add(fh->h, uprobe_hit_duration_ns(h)))
 		hist_lost++;
 	return 0;
+}
+
+/* ---- The live line ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Draws the line with live.mutex held: the hits so far and their rate
+ * since the last one (rate < 0: none, the last line).
+ */
+static void live_draw(uint64_t hits, int64_t rate)
+{
+	uint64_t filtered = __atomic_load_n(&live.filtered, __ATOMIC_RELAXED);
+	char line[160];
+	int n;
+
+	n = snprintf(line, sizeof(line), "\r\033[K" PROG ": %" PRIu64 " hits", hits);
+	if (rate >= 0 && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %" PRId64 "/s", rate);
+	if (filter && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %" PRIu64 " filtered out",
+			      filtered);
+	if (n > 0 && write(STDERR_FILENO, line, strnlen(line, sizeof(line))) > 0)
+		live.drawn = true;
+}
+
+static void *live_main(void *arg)
+{
+	uint64_t prev = 0, prev_ns = mono_ns();
+	struct timespec until;
+
+	pthread_mutex_lock(&live.mutex);
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	while (!live.done) {
+		uint64_t hits, now;
+
+		until.tv_sec++;
+		while (!live.done && pthread_cond_timedwait(&live.cond, &live.mutex, &until) == 0)
+			;
+		if (live.done)
+			break;
+		now = mono_ns();
+		hits = __atomic_load_n(&live.hits, __ATOMIC_RELAXED);
+		live_draw(hits, now > prev_ns ?
+				(int64_t)((hits - prev) * 1000000000ull / (now - prev_ns)) : 0);
+		prev = hits;
+		prev_ns = now;
+	}
+	pthread_mutex_unlock(&live.mutex);
+	return arg;
+}
+
+/*
+ * Starts the live line when stderr is a terminal that hit lines do not go
+ * to as well (they would scroll it away): with --count, --hist, -o FILE or
+ * stdout elsewhere. A thread that cannot start only means no line.
+ */
+static void live_start(void)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+
+	if (opt.no_live || !isatty(STDERR_FILENO) || (opt.lines && isatty(fileno(opt.out))))
+		return;
+	if (pthread_condattr_init(&ca))
+		return;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	/* signals go to the tracer's thread, whose wait they must interrupt: the drawer blocks all */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (!pthread_cond_init(&live.cond, &ca) &&
+	    !pthread_create(&live.thread, NULL, live_main, NULL))
+		live.on = true;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_condattr_destroy(&ca);
+}
+
+/*
+ * Ends it: drawn a last time with the final total (what --count adds up
+ * to), then erased, so the terminal is as before.
+ */
+static void live_stop(void)
+{
+	static const char erase[] = "\r\033[K";
+
+	if (!live.on)
+		return;
+	pthread_mutex_lock(&live.mutex);
+	live.done = true;
+	pthread_cond_signal(&live.cond);
+	pthread_mutex_unlock(&live.mutex);
+	pthread_join(live.thread, NULL);
+	live_draw(__atomic_load_n(&live.hits, __ATOMIC_RELAXED), -1);
+	live.drawn = false;
+	live.on = false;
+	/* nothing to do about a terminal gone */
+	if (write(STDERR_FILENO, erase, sizeof(erase) - 1) < 0)
+		return;
 }
 
 /* ---- Adding probes ---- */
@@ -2602,6 +2762,7 @@ int main(int argc, char **argv)
 		{ "fail-value", required_argument, NULL, OPT_FAIL_VALUE },
 		{ "fail-count", required_argument, NULL, OPT_FAIL_COUNT },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "no-live", no_argument, NULL, OPT_NO_LIVE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -2707,6 +2868,9 @@ int main(int argc, char **argv)
 			break;
 		case OPT_FILTER:
 			parse_filter(optarg);
+			break;
+		case OPT_NO_LIVE:
+			opt.no_live = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -2860,6 +3024,7 @@ int main(int argc, char **argv)
 		return give_up(spawned ? child : 0);
 
 	if (!stop_requested) {
+		live_start();
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
 			errline("%s", lib_error(err));
@@ -2878,6 +3043,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	live_stop();
 	if (opt.count)
 		print_counts();
 	if (opt.hist)

@@ -2012,13 +2012,71 @@ CASES
 	one_error_line "--filter selects hits of PROBEs"
 }
 
+# The live line: on a terminal's stderr each second while tracing, its last total what
+# --count adds up to, erased at the end; never when stderr is no terminal or with --no-live.
+t_live()
+{
+	need_python
+	cat >"$tmp/ptyrun.py" <<'PY'
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=open(sys.argv[1], "wb"),
+                     stderr=slave)
+os.close(slave)
+data = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:  # EIO: every writer closed the terminal
+        break
+    if not chunk:
+        break
+    data += chunk
+sys.stderr.buffer.write(data)
+sys.exit(p.wait())
+PY
+	run python3 "$tmp/ptyrun.py" "$tmp/t" "$UT" --count -o "$tmp/c" --filter 'arg1 & 1' \
+		u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	python3 - "$tmp/err" "$tmp/c" <<'PY' || fail "live line: $(od -c "$tmp/err" | head -n 20)"
+import re, sys
+err = open(sys.argv[1], "rb").read().decode()
+counts = open(sys.argv[2]).read().split("\n")
+total = sum(int(l.split()[1]) for l in counts if l.strip())
+filtered = sum(int(l.split()[3]) for l in counts if "filtered" in l)
+lines = re.findall(r"\r\x1b\[Kuprobe-trace: (\d+) hits(?:, (\d+)/s)?, (\d+) filtered out", err)
+assert len(lines) >= 3, lines       # 4 s of calls: 1 s, 2 s, 3 s, and the final one
+ticks, last = lines[:-1], lines[-1]
+assert all(rate for _, rate, _ in ticks) and not last[1], lines
+hits = [int(h) for h, _, _ in lines]
+assert hits == sorted(hits) and hits[0] > 0, hits
+assert (int(last[0]), int(last[2])) == (total, filtered) == (20, 20), (last, total, filtered)
+# each rate is what the hits grew by over about a second: 20 hits in 4 s at least
+assert all(0 < int(r) <= 20 for _, r, _ in ticks), ticks
+assert err.endswith("\r\x1b[K"), repr(err[-40:])
+assert "clitarget: done" not in err
+PY
+	# hit lines go to a file: the line too; to the terminal: no line to scroll away
+	run python3 "$tmp/ptyrun.py" "$tmp/t" "$UT" -o "$tmp/o" u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	grep -q 'uprobe-trace: [0-9]* hits, [0-9]*/s' "$tmp/err" || fail "no live line with -o"
+	run python3 "$tmp/ptyrun.py" "$tmp/t" "$UT" --no-live --count u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	no_stderr
+	# not a terminal: nothing
+	run "$UT" --count u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	no_stderr
+	expect_eq "$(hits u:clitarget:pick "$tmp/out")" 40 "hits"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
 	str | str_ret | duration | hist | hist_edge | stack | usdt | fail | events | \
-	filter | filter_ret | filter_procs | filter_errors)
+	filter | filter_ret | filter_procs | filter_errors | live)
 	"t_$CASE"
 	;;
 *)

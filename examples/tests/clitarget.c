@@ -37,6 +37,8 @@
  *   "fworker", pick(3, 0) in a forked child; each prints "clitarget: pick
  *   N pid P tid T" first; the fork comes after the thread ended. With
  *   "procs wait", reads a byte of stdin first (a test attaches meanwhile).
+ * tick: pick(i * 1000, i) for i 0 to 39, 100 ms apart (4 s at least: the
+ *   live line of uprobe-trace is drawn each second).
  * The functions are global and never inlined so that u:clitarget:NAME names them.
  */
 
@@ -139,6 +141,17 @@ static int run_filter(void)
 		long a = i * 1000, b = i % 3 ? i : -i;
 
 		printf("clitarget: pick %ld %ld %ld\n", a, b, pick(a, b));
+	}
+	return 0;
+}
+
+static int run_tick(void)
+{
+	const struct timespec gap = { 0, 100000000 };
+
+	for (long i = 0; i < 40; i++) {
+		pick(i * 1000, i);
+		nanosleep(&gap, NULL);
 	}
 	return 0;
 }
@@ -286,10 +299,12 @@ int main(int argc, char **argv)
 		ret = run_fail();
 	} else if (!strcmp(mode, "filter")) {
 		ret = run_filter();
+	} else if (!strcmp(mode, "tick")) {
+		ret = run_tick();
 	} else if (!strcmp(mode, "procs")) {
 		ret = run_procs(argc > 2 && !strcmp(argv[2], "wait"));
 	} else {
-		fprintf(stderr, "usage: clitarget str|lat|noreturn|fail|filter|procs\n");
+		fprintf(stderr, "usage: clitarget str|lat|noreturn|fail|filter|procs|tick\n");
 	}
 	printf("clitarget: done %lu\n", sink);
 	return ret;
