@@ -295,18 +295,25 @@ static struct {
 	uint64_t filtered; /* atomic */
 } live = { .mutex = PTHREAD_MUTEX_INITIALIZER };
 
+/* Erases the live line: back to the line's start, cleared to its end. */
+static void live_erase(void)
+{
+	static const char erase[] = "\r\033[K";
+	/* a write that fails: the terminal is gone, and with it what there was to erase */
+	ssize_t n = write(STDERR_FILENO, erase, sizeof(erase) - 1);
+
+	(void)n;
+	live.drawn = false;
+}
+
 /* Before a write to stderr: the live line erased, and kept away until live_unlock(). */
 static void live_lock(void)
 {
-	static const char erase[] = "\r\033[K";
-
 	if (!live.on)
 		return;
 	pthread_mutex_lock(&live.mutex);
-	/* a write that fails: the terminal is gone, nothing is left to erase */
-	if (live.drawn && write(STDERR_FILENO, erase, sizeof(erase) - 1) < 0)
-		live.drawn = false;
-	live.drawn = false;
+	if (live.drawn)
+		live_erase();
 }
 
 static void live_unlock(void)
@@ -1737,10 +1744,11 @@ static void *live_main(void *arg)
 	struct timespec until;
 
 	pthread_mutex_lock(&live.mutex);
-	clock_gettime(CLOCK_MONOTONIC, &until);
 	while (!live.done) {
 		uint64_t hits, now;
 
+		/* a second from now, not from the last tick: a stalled thread does not catch up */
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_sec++;
 		while (!live.done && pthread_cond_timedwait(&live.cond, &live.mutex, &until) == 0)
 			;
@@ -1788,8 +1796,6 @@ static void live_start(void)
  */
 static void live_stop(void)
 {
-	static const char erase[] = "\r\033[K";
-
 	if (!live.on)
 		return;
 	pthread_mutex_lock(&live.mutex);
@@ -1798,11 +1804,8 @@ static void live_stop(void)
 	pthread_mutex_unlock(&live.mutex);
 	pthread_join(live.thread, NULL);
 	live_draw(__atomic_load_n(&live.hits, __ATOMIC_RELAXED), -1);
-	live.drawn = false;
+	live_erase();
 	live.on = false;
-	/* nothing to do about a terminal gone */
-	if (write(STDERR_FILENO, erase, sizeof(erase) - 1) < 0)
-		return;
 }
 
 /* ---- Adding probes ---- */
