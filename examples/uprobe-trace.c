@@ -2,9 +2,11 @@
 /* uprobe-trace: command-line tracer printing or counting uprobe hits, on the public API. */
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +34,8 @@ enum {
 	OPT_FAIL_EVERY,
 	OPT_FAIL_VALUE,
 	OPT_FAIL_COUNT,
+	OPT_FILTER,
+	OPT_NO_LIVE,
 };
 
 /* How many refused functions of one wildcard are named before only a total is given. */
@@ -69,7 +73,20 @@ struct probe_ent {
 	struct fn_hist *hist;
 	/* --fail: set on the probe that makes the function's calls fail */
 	struct fail_fn *fail;
+	/* a PROBE's handler data: its label and the hits that passed --filter */
+	struct probe_hits *ph;
 };
+
+/*
+ * The handler data of a PROBE's probe. With --filter the library's count
+ * is no longer what --count shows: the hits that passed are counted here.
+ */
+struct probe_hits {
+	const char *label;
+	uint64_t hits;     /* passed --filter (all hits without one) */
+	uint64_t filtered; /* left out by --filter */
+};
+
 
 /*
  * --fail: one function whose calls fail. Its probe's handler counts its
@@ -112,6 +129,7 @@ static struct {
 	uint64_t fail_value; /* --fail-value: what a failed call returns (rax) */
 	uint64_t fail_count; /* --fail-count: failures at most; 0 no bound */
 	bool fail_value_given;
+	bool no_live; /* --no-live */
 	int verbose;
 	const char *out_path;
 	pid_t pid;
@@ -213,6 +231,26 @@ static void usage(FILE *fp)
 		"      --fail-value V  what a failed call returns (default 0): decimal or 0x hex,\n"
 		"                    negative too (-12 for -ENOMEM)\n"
 		"      --fail-count K  at most K calls of each SPEC fail\n"
+		"      --filter EXPR  only the hits for which EXPR holds are printed and counted\n"
+		"                    (--count, --hist, --duration, the live line); for every\n"
+		"                    PROBE, as all options are (not --fail calls); repeatable,\n"
+		"                    each must hold. Operands: arg0-arg5 (a return probe's as at\n"
+		"                    its call's entry; USDT: the point's), ret (return probes\n"
+		"                    only), pid, tid (0 in a no-stop hit it could not tell), comm\n"
+		"                    (the thread's name); numbers: decimal, 0x hex, -N; \"strings\".\n"
+		"                    Operators: == != < <= > >=, comm ~ \"GLOB\" and !~, & (tighter\n"
+		"                    than comparisons, unlike C), !, &&, ||, parentheses. Values\n"
+		"                    are 64-bit signed: s8() s16() s32() s64() u8() u16() u32()\n"
+		"                    u64() convert (s32(ret) < 0 for a function returning int).\n"
+		"                    Cost: a hit left out still stopped the program (a no-stop\n"
+		"                    hit was still recorded): it is tested in the tracer.\n"
+		"                    --count adds \"filtered N\".\n"
+		"                    E.g. --filter 'arg0 > 4096 && comm == \"nginx\"'\n"
+		"      --no-live     no live line. By default, while stderr is a terminal and hit\n"
+		"                    lines do not go to it too (--count, --hist, -o FILE, stdout\n"
+		"                    elsewhere), a line there says the hits so far and hits/s,\n"
+		"                    redrawn each second and erased at exit (the program's own\n"
+		"                    output to that terminal may come after it on its line)\n"
 		"  -v, --verbose     list every refused wildcard match and show libuprobe's messages\n"
 		"                    (twice: its debug messages too)\n"
 		"  -V, --version     libuprobe's version and what it measured of this machine\n"
@@ -240,17 +278,66 @@ static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const ch
 	exit(EXIT_USAGE);
 }
 
+/*
+ * The live line: "uprobe-trace: N hits, R/s" on a terminal's stderr,
+ * redrawn in place each second by a thread of its own while run() waits,
+ * from counters the handlers bump. Whoever else writes to stderr meanwhile
+ * takes live_mutex and erases it first; the next tick draws it again.
+ */
+static struct {
+	bool on;
+	bool done;      /* tells the thread to end */
+	bool drawn;     /* a line is on the terminal */
+	pthread_t thread;
+	pthread_mutex_t mutex;
+	pthread_cond_t cond;
+	uint64_t hits;     /* PROBE hits that passed --filter, and --fail calls: atomic */
+	uint64_t filtered; /* atomic */
+} live = { .mutex = PTHREAD_MUTEX_INITIALIZER };
+
+/* Erases the live line: back to the line's start, cleared to its end. */
+static void live_erase(void)
+{
+	static const char erase[] = "\r\033[K";
+	/* a write that fails: the terminal is gone, and with it what there was to erase */
+	ssize_t n = write(STDERR_FILENO, erase, sizeof(erase) - 1);
+
+	(void)n;
+	live.drawn = false;
+}
+
+/* Before a write to stderr: the live line erased, and kept away until live_unlock(). */
+static void live_lock(void)
+{
+	if (!live.on)
+		return;
+	pthread_mutex_lock(&live.mutex);
+	if (live.drawn)
+		live_erase();
+}
+
+static void live_unlock(void)
+{
+	if (live.on)
+		pthread_mutex_unlock(&live.mutex);
+}
+
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
 		return 0;
 	if (level == UPROBE_INFO && opt.verbose < 1)
 		return 0;
+	int n;
+
 	if (level == UPROBE_WARN && lib_quiet && !opt.verbose) {
 		vsnprintf(lib_warned, sizeof(lib_warned), fmt, ap);
 		return 0;
 	}
-	return vfprintf(stderr, fmt, ap);
+	live_lock();
+	n = vfprintf(stderr, fmt, ap);
+	live_unlock();
+	return n;
 }
 
 /* The library's last message without its "libuprobe: " prefix, or strerror(err). */
@@ -356,7 +443,9 @@ static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
 		fput_text(mem, n < 0 ? "out of memory" : msg);
 		fputc('\n', mem);
 		fclose(mem);
+		live_lock();
 		fputs(line, stderr);
+		live_unlock();
 	} else {
 		fputs(PROG ": out of memory\n", stderr);
 	}
@@ -454,6 +543,462 @@ bad:
 		    text);
 }
 
+/* ---- --filter ---- */
+
+/*
+ * A --filter expression, parsed once into a tree before the program is
+ * touched, evaluated at each hit in the tracer. Precedence, low to high:
+ * ||, &&, comparisons (== != < <= > >= and ~ !~ for a glob on comm; not
+ * chained), & (tighter than comparisons, unlike C: "arg1 & 4 == 4" means
+ * what it reads), then ! and operands. An integer alone is true when it is
+ * not 0. Values are 64-bit, compared signed unless an operand is unsigned
+ * (a u8/u16/u32/u64() cast, a literal above INT64_MAX): "ret < 0" finds
+ * errors of a function returning long; s32(ret) those of one returning int.
+ */
+enum fnode_kind {
+	F_NUM, F_STR, F_ARG, F_RET, F_PID, F_TID, F_COMM,
+	F_CAST, F_NOT, F_BAND, F_AND, F_OR, F_CMP,
+};
+
+enum fcmp { C_EQ, C_NE, C_LT, C_LE, C_GT, C_GE, C_GLOB, C_NGLOB };
+
+struct fnode {
+	enum fnode_kind kind;
+	enum fcmp cmp;
+	bool is_str;   /* a string: comm or a literal */
+	bool uns;      /* compared unsigned */
+	unsigned bits; /* F_CAST: 8, 16, 32 or 64 */
+	int64_t val;   /* F_NUM; F_ARG: the argument's number */
+	char *str;     /* F_STR */
+	struct fnode *l, *r;
+};
+
+/* What a hit gives the filter: args NULL reads them from the hit (entry, USDT). */
+struct fctx {
+	struct uprobe_hit *h;
+	const uint64_t *args; /* a return probe's arguments, saved at the call's entry */
+	bool usdt;
+	bool missing; /* an operand the hit does not have (a USDT argument, a gone comm) */
+};
+
+struct fparser {
+	const char *text; /* the whole --filter argument */
+	const char *p;
+	const char *tok;  /* start of the token being looked at */
+	bool uses_ret;
+	int ret_pos;
+};
+
+static struct fnode *filter;
+/* The first --filter that reads ret, and where: refused unless every PROBE is a return probe. */
+static const char *filter_ret;
+static int filter_ret_pos;
+
+/* "--filter 'TEXT': WHY 'TOKEN' at position N (HINT)": the token at is the bad one. */
+static void __attribute__((noreturn)) filter_error(struct fparser *fp, const char *at,
+						   const char *why, const char *hint)
+{
+	int pos = (int)(at - fp->text) + 1;
+	int len = 1;
+
+	if (!*at)
+		usage_error("--filter '%s': %s end of input at position %d%s%s%s", fp->text, why,
+			    pos, hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+	/* the token: a word, a number, a string or one operator */
+	if ((*at >= 'a' && *at <= 'z') || (*at >= '0' && *at <= '9') || *at == '_') {
+		while ((at[len] >= 'a' && at[len] <= 'z') || (at[len] >= 'A' && at[len] <= 'Z') ||
+		       (at[len] >= '0' && at[len] <= '9') || at[len] == '_')
+			len++;
+	} else if (strchr("=!<>&|", *at) && at[1] && strchr("=&|~", at[1])) {
+		len = 2;
+	}
+	usage_error("--filter '%s': %s '%.*s' at position %d%s%s%s", fp->text, why, len, at, pos,
+		    hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+}
+
+static struct fnode *fnode_new(struct fparser *fp, enum fnode_kind kind)
+{
+	struct fnode *n = calloc(1, sizeof(*n));
+
+	if (!n) {
+		errline("out of memory");
+		exit(EXIT_RUNTIME);
+	}
+	n->kind = kind;
+	return n;
+}
+
+static void fskip(struct fparser *fp)
+{
+	while (*fp->p == ' ' || *fp->p == '\t' || *fp->p == '\n')
+		fp->p++;
+	fp->tok = fp->p;
+}
+
+/* Consumes the one-character token c ("!" not of "!=" or "!~"). */
+static bool faccept(struct fparser *fp, char c)
+{
+	fskip(fp);
+	if (*fp->p != c || (c == '!' && (fp->p[1] == '=' || fp->p[1] == '~')))
+		return false;
+	fp->p++;
+	return true;
+}
+
+static struct fnode *fparse_expr(struct fparser *fp, int min_prec);
+
+static struct fnode *fparse_number(struct fparser *fp, bool neg)
+{
+	const char *start = fp->p;
+	struct fnode *n;
+	uint64_t v;
+	char *end;
+	int base = 10;
+
+	if (start[0] == '0' && (start[1] == 'x' || start[1] == 'X'))
+		base = 16;
+	errno = 0;
+	v = strtoull(start + (base == 16 ? 2 : 0), &end, base);
+	if (errno || end == start + (base == 16 ? 2 : 0) || (*end >= 'a' && *end <= 'z') ||
+	    (*end >= 'A' && *end <= 'Z') || (*end >= '0' && *end <= '9') || *end == '_')
+		filter_error(fp, start, "bad number", "decimal, 0x hex, or -decimal");
+	if (neg && v > (uint64_t)INT64_MAX + 1)
+		filter_error(fp, start, "number out of range", "64 bits");
+	fp->p = end;
+	n = fnode_new(fp, F_NUM);
+	n->val = neg ? (int64_t)-v : (int64_t)v;
+	n->uns = !neg && v > (uint64_t)INT64_MAX;
+	return n;
+}
+
+static struct fnode *fparse_string(struct fparser *fp)
+{
+	const char *start = fp->p;
+	struct fnode *n = fnode_new(fp, F_STR);
+	size_t len = 0;
+	char *s = malloc(strlen(start));
+
+	if (!s) {
+		errline("out of memory");
+		exit(EXIT_RUNTIME);
+	}
+	for (fp->p++; *fp->p != '"'; fp->p++) {
+		if (!*fp->p)
+			filter_error(fp, start, "unterminated string", NULL);
+		if (*fp->p == '\\' && (fp->p[1] == '"' || fp->p[1] == '\\'))
+			fp->p++;
+		s[len++] = *fp->p;
+	}
+	fp->p++;
+	s[len] = '\0';
+	n->str = s;
+	n->is_str = true;
+	return n;
+}
+
+/* arg0-arg5, ret, pid, tid, comm, or a cast s8()...u64(). */
+static struct fnode *fparse_word(struct fparser *fp)
+{
+	static const char *const casts[] = { "s8", "s16", "s32", "s64", "u8", "u16", "u32", "u64" };
+	const char *start = fp->p;
+	struct fnode *n;
+	size_t len = 0;
+
+	while ((start[len] >= 'a' && start[len] <= 'z') || (start[len] >= '0' && start[len] <= '9') ||
+	       start[len] == '_' || (start[len] >= 'A' && start[len] <= 'Z'))
+		len++;
+	fp->p = start + len;
+	if (len == 4 && !strncmp(start, "arg", 3) && start[3] >= '0' && start[3] <= '5') {
+		n = fnode_new(fp, F_ARG);
+		n->val = start[3] - '0';
+		return n;
+	}
+	if (len == 3 && !strncmp(start, "ret", 3)) {
+		if (!fp->uses_ret)
+			fp->ret_pos = (int)(start - fp->text) + 1;
+		fp->uses_ret = true;
+		return fnode_new(fp, F_RET);
+	}
+	if (len == 3 && !strncmp(start, "pid", 3))
+		return fnode_new(fp, F_PID);
+	if (len == 3 && !strncmp(start, "tid", 3))
+		return fnode_new(fp, F_TID);
+	if (len == 4 && !strncmp(start, "comm", 4)) {
+		n = fnode_new(fp, F_COMM);
+		n->is_str = true;
+		return n;
+	}
+	for (size_t i = 0; i < sizeof(casts) / sizeof(casts[0]); i++) {
+		if (strlen(casts[i]) != len || strncmp(start, casts[i], len))
+			continue;
+		if (!faccept(fp, '('))
+			filter_error(fp, fp->tok, "expected '(' after a cast, got", NULL);
+		n = fnode_new(fp, F_CAST);
+		n->uns = start[0] == 'u';
+		n->bits = (unsigned)atoi(start + 1);
+		n->l = fparse_expr(fp, 0);
+		if (n->l->is_str)
+			filter_error(fp, start, "cannot cast a string:", NULL);
+		if (!faccept(fp, ')'))
+			filter_error(fp, fp->tok, "expected ')', got", NULL);
+		return n;
+	}
+	filter_error(fp, start, "unknown operand",
+		     "expected arg0-arg5, ret, pid, tid, comm or a cast s8() to u64()");
+}
+
+static struct fnode *fparse_unary(struct fparser *fp)
+{
+	struct fnode *n;
+
+	fskip(fp);
+	if (faccept(fp, '!')) {
+		const char *at = fp->tok;
+
+		n = fnode_new(fp, F_NOT);
+		n->l = fparse_unary(fp);
+		if (n->l->is_str)
+			filter_error(fp, at, "'!' of a string:", NULL);
+		return n;
+	}
+	if (faccept(fp, '(')) {
+		n = fparse_expr(fp, 0);
+		if (!faccept(fp, ')'))
+			filter_error(fp, fp->tok, "expected ')', got", NULL);
+		return n;
+	}
+	if (*fp->p == '-' && fp->p[1] >= '0' && fp->p[1] <= '9') {
+		fp->p++;
+		return fparse_number(fp, true);
+	}
+	if (*fp->p >= '0' && *fp->p <= '9')
+		return fparse_number(fp, false);
+	if (*fp->p == '"')
+		return fparse_string(fp);
+	if ((*fp->p >= 'a' && *fp->p <= 'z') || (*fp->p >= 'A' && *fp->p <= 'Z') || *fp->p == '_')
+		return fparse_word(fp);
+	filter_error(fp, fp->p, "expected an operand, got",
+		     "arg0-arg5, ret, pid, tid, comm, a number, a \"string\", '!' or '('");
+}
+
+struct fbinop {
+	const char *text;
+	enum fnode_kind kind;
+	enum fcmp cmp;
+	int prec;
+};
+
+/* Longest first: "<=" before "<", "!~" before... "!" is no binary operator. */
+static const struct fbinop fbinops[] = {
+	{ "||", F_OR, 0, 1 },   { "&&", F_AND, 0, 2 }, { "==", F_CMP, C_EQ, 3 },
+	{ "!=", F_CMP, C_NE, 3 }, { "<=", F_CMP, C_LE, 3 }, { ">=", F_CMP, C_GE, 3 },
+	{ "!~", F_CMP, C_NGLOB, 3 }, { "<", F_CMP, C_LT, 3 }, { ">", F_CMP, C_GT, 3 },
+	{ "~", F_CMP, C_GLOB, 3 }, { "&", F_BAND, 0, 4 },
+};
+
+static const struct fbinop *fpeek_binop(struct fparser *fp)
+{
+	fskip(fp);
+	for (size_t i = 0; i < sizeof(fbinops) / sizeof(fbinops[0]); i++) {
+		size_t n = strlen(fbinops[i].text);
+
+		if (strncmp(fp->p, fbinops[i].text, n))
+			continue;
+		/* "&" of "&&", "=" alone and "|" alone are no operators here */
+		if (n == 1 && *fbinops[i].text == '&' && fp->p[1] == '&')
+			continue;
+		return &fbinops[i];
+	}
+	return NULL;
+}
+
+/* Types: strings only in ==, !=, ~, !~ between comm and a literal. */
+static void fcheck_binop(struct fparser *fp, const char *at, struct fnode *n)
+{
+	bool ls = n->l->is_str, rs = n->r->is_str;
+
+	if (n->kind == F_CMP && (ls || rs)) {
+		if (!(ls && rs) || (n->l->kind == F_COMM) == (n->r->kind == F_COMM))
+			filter_error(fp, at, "comm compares with a \"string\" only:", NULL);
+		if (n->cmp != C_EQ && n->cmp != C_NE && n->cmp != C_GLOB && n->cmp != C_NGLOB)
+			filter_error(fp, at, "strings compare with ==, !=, ~ or !~ only, not", NULL);
+		return;
+	}
+	if (n->kind == F_CMP && (n->cmp == C_GLOB || n->cmp == C_NGLOB))
+		filter_error(fp, at, "a glob matches comm against a \"string\":", NULL);
+	if (ls || rs)
+		filter_error(fp, at, "a string cannot be an operand of", NULL);
+}
+
+static struct fnode *fparse_expr(struct fparser *fp, int min_prec)
+{
+	struct fnode *left = fparse_unary(fp);
+	const struct fbinop *op;
+
+	while ((op = fpeek_binop(fp)) && op->prec >= min_prec) {
+		const char *at = fp->p;
+		struct fnode *n = fnode_new(fp, op->kind);
+
+		fp->p += strlen(op->text);
+		n->cmp = op->cmp;
+		n->l = left;
+		n->r = fparse_expr(fp, op->prec + 1);
+		fcheck_binop(fp, at, n);
+		n->uns = n->kind == F_BAND && (n->l->uns || n->r->uns);
+		left = n;
+		/* "a < b < c" is no range test in C either: refused rather than guessed */
+		if (op->prec == 3 && (op = fpeek_binop(fp)) && op->prec == 3)
+			filter_error(fp, fp->p, "comparisons do not chain:", "use &&");
+	}
+	return left;
+}
+
+/* Parses one --filter; several are ANDed. Refused with one line naming the bad token. */
+static void parse_filter(const char *text)
+{
+	struct fparser fp = { .text = text, .p = text };
+	struct fnode *n = fparse_expr(&fp, 0);
+
+	fskip(&fp);
+	if (*fp.p)
+		filter_error(&fp, fp.p, *fp.p == ')' ? "unbalanced" : "unexpected", NULL);
+	if (n->is_str)
+		usage_error("--filter '%s': comm alone is no condition (comm == \"NAME\")", text);
+	if (fp.uses_ret && !filter_ret) {
+		filter_ret = text;
+		filter_ret_pos = fp.ret_pos;
+	}
+	if (filter) {
+		struct fnode *both = fnode_new(&fp, F_AND);
+
+		both->l = filter;
+		both->r = n;
+		n = both;
+	}
+	filter = n;
+}
+
+static void filter_free(struct fnode *n)
+{
+	if (!n)
+		return;
+	filter_free(n->l);
+	filter_free(n->r);
+	free(n->str);
+	free(n);
+}
+
+static int64_t feval(const struct fnode *n, struct fctx *c);
+
+static bool fcompare(const struct fnode *n, struct fctx *c)
+{
+	int64_t a, b;
+	bool uns;
+
+	if (n->l->is_str) {
+		const char *comm = uprobe_hit_comm(c->h);
+		const char *lit = n->l->kind == F_STR ? n->l->str : n->r->str;
+		bool match;
+
+		if (!comm) {
+			c->missing = true;
+			return false;
+		}
+		match = n->cmp == C_EQ || n->cmp == C_NE ? !strcmp(comm, lit) :
+							   !fnmatch(lit, comm, 0);
+		return n->cmp == C_EQ || n->cmp == C_GLOB ? match : !match;
+	}
+	a = feval(n->l, c);
+	b = feval(n->r, c);
+	uns = n->l->uns || n->r->uns;
+
+	switch (n->cmp) {
+	case C_EQ:
+		return a == b;
+	case C_NE:
+		return a != b;
+	case C_LT:
+		return uns ? (uint64_t)a < (uint64_t)b : a < b;
+	case C_LE:
+		return uns ? (uint64_t)a <= (uint64_t)b : a <= b;
+	case C_GT:
+		return uns ? (uint64_t)a > (uint64_t)b : a > b;
+	default: /* C_GE */
+		return uns ? (uint64_t)a >= (uint64_t)b : a >= b;
+	}
+}
+
+static int64_t fcast(int64_t v, unsigned bits, bool uns)
+{
+	if (bits == 64)
+		return v;
+	if (uns)
+		return (int64_t)((uint64_t)v & ((1ull << bits) - 1));
+	return bits == 32 ? (int32_t)v : bits == 16 ? (int16_t)v : (int8_t)v;
+}
+
+static int64_t farg(unsigned i, struct fctx *c)
+{
+	int64_t v;
+
+	if (c->args)
+		return (int64_t)c->args[i];
+	if (!c->usdt)
+		return (int64_t)uprobe_hit_arg(c->h, i);
+	/* a USDT point's argument as the program passed it, sign-extended per its spec */
+	if (uprobe_hit_usdt_arg(c->h, i, &v, NULL)) {
+		c->missing = true;
+		return 0;
+	}
+	return v;
+}
+
+static int64_t feval(const struct fnode *n, struct fctx *c)
+{
+	switch (n->kind) {
+	case F_NUM:
+		return n->val;
+	case F_ARG:
+		return farg((unsigned)n->val, c);
+	case F_RET:
+		return (int64_t)uprobe_hit_regs(c->h)->rax;
+	case F_PID:
+		return uprobe_hit_pid(c->h);
+	case F_TID:
+		return uprobe_hit_tid(c->h);
+	case F_CAST:
+		return fcast(feval(n->l, c), n->bits, n->uns);
+	case F_NOT:
+		return !feval(n->l, c);
+	case F_BAND:
+		return feval(n->l, c) & feval(n->r, c);
+	case F_AND:
+		return feval(n->l, c) && feval(n->r, c);
+	case F_OR:
+		return feval(n->l, c) || feval(n->r, c);
+	case F_CMP:
+		return fcompare(n, c);
+	default: /* strings are checked away at parse time */
+		return 0;
+	}
+}
+
+/*
+ * Whether a hit passes --filter (no filter: all do). A hit that lacks an
+ * operand (a USDT point with fewer arguments, a thread gone before its
+ * name was read) does not pass, whatever the expression says.
+ */
+static bool filter_pass(struct uprobe_hit *h, const uint64_t *args, bool usdt)
+{
+	struct fctx c = { .h = h, .args = args, .usdt = usdt };
+	bool pass;
+
+	if (!filter)
+		return true;
+	pass = feval(filter, &c) != 0;
+	return pass && !c.missing;
+}
+
 /* ---- Hits ---- */
 
 static void json_string(FILE *fp, const char *s)
@@ -492,6 +1037,15 @@ struct str_arg {
 	uint16_t len;
 	/* one byte more than is shown, and the NUL: tells a cut string from one of STR_MAX bytes */
 	char buf[STR_MAX + 2];
+};
+
+/*
+ * A return probe's call data, filled at the call's entry: its arguments
+ * (for --filter) and the --str strings up to the highest one asked for.
+ */
+struct ret_data {
+	uint64_t args[STR_ARGS];
+	struct str_arg strs[];
 };
 
 static void read_str_arg(const struct uprobe_hit *h, uint64_t addr, struct str_arg *sa)
@@ -927,10 +1481,27 @@ static void check_output(void)
 	}
 }
 
+/* Counts a hit of a PROBE that passed --filter, or one left out; true when it passed. */
+static bool count_hit(struct probe_hits *ph, bool pass)
+{
+	if (!pass) {
+		ph->filtered++;
+		__atomic_fetch_add(&live.filtered, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	ph->hits++;
+	__atomic_fetch_add(&live.hits, 1, __ATOMIC_RELAXED);
+	return true;
+}
+
 static int on_entry(struct uprobe_hit *h, void *data)
 {
+	struct probe_hits *ph = data;
+
+	if (!count_hit(ph, filter_pass(h, NULL, false)))
+		return 0;
 	if (opt.lines) {
-		print_hit(h, data, false, NULL);
+		print_hit(h, ph->label, false, NULL);
 		check_output();
 	}
 	return 0;
@@ -938,8 +1509,12 @@ static int on_entry(struct uprobe_hit *h, void *data)
 
 static int on_usdt(struct uprobe_hit *h, void *data)
 {
+	struct probe_hits *ph = data;
+
+	if (!count_hit(ph, filter_pass(h, NULL, true)))
+		return 0;
 	if (opt.lines) {
-		print_usdt_hit(h, data);
+		print_usdt_hit(h, ph->label);
 		check_output();
 	}
 	return 0;
@@ -952,6 +1527,7 @@ static int on_fail(struct uprobe_hit *h, void *data)
 	int err;
 
 	f->calls++;
+	__atomic_fetch_add(&live.hits, 1, __ATOMIC_RELAXED);
 	if (fail_err || f->calls % opt.fail_every ||
 	    (opt.fail_count && f->failed >= opt.fail_count))
 		return 0;
@@ -982,18 +1558,29 @@ static int on_fail(struct uprobe_hit *h, void *data)
  */
 static int on_ret_entry(struct uprobe_hit *h, void *data)
 {
-	struct str_arg *strs = uprobe_hit_call_data(h);
+	struct ret_data *rd = uprobe_hit_call_data(h);
 
-	for (unsigned i = 0; strs && i < STR_ARGS; i++)
+	if (!rd)
+		return 0;
+	/* what --filter reads of the arguments at the return: they were in registers */
+	for (unsigned i = 0; i < STR_ARGS; i++)
+		rd->args[i] = uprobe_hit_arg(h, i);
+	for (unsigned i = 0; i < STR_ARGS; i++)
 		if (opt.str_mask & (1u << i))
-			read_str_arg(h, uprobe_hit_arg(h, i), &strs[i]);
+			read_str_arg(h, rd->args[i], &rd->strs[i]);
 	return 0;
 }
 
 static int on_return(struct uprobe_hit *h, void *data)
 {
+	struct probe_hits *ph = data;
+	struct ret_data *rd = uprobe_hit_call_data(h);
+
+	/* no call data: the entry was not seen (no memory for it); arguments cannot be told */
+	if (!count_hit(ph, filter_pass(h, rd ? rd->args : NULL, false) && (rd || !filter)))
+		return 0;
 	if (opt.lines) {
-		print_hit(h, data, true, opt.str_mask ? uprobe_hit_call_data(h) : NULL);
+		print_hit(h, ph->label, true, opt.str_mask && rd ? rd->strs : NULL);
 		check_output();
 	}
 	return 0;
@@ -1086,25 +1673,139 @@ static int on_event(const struct uprobe_event *ev, void *data)
 	return 0;
 }
 
-/* Call data of a return probe: the --str arguments up to the highest one asked for. */
-static size_t str_data_size(void)
+/* Call data of a return probe: the arguments, and the --str ones up to the highest asked for. */
+static size_t ret_data_size(void)
 {
 	unsigned top = 0;
 
 	for (unsigned i = 0; i < STR_ARGS; i++)
 		if (opt.str_mask & (1u << i))
 			top = i + 1;
-	return top * sizeof(struct str_arg);
+	return sizeof(struct ret_data) + top * sizeof(struct str_arg);
+}
+
+/* --hist with --filter: whether the call passed, decided at its entry where its arguments are. */
+static int on_hist_entry(struct uprobe_hit *h, void *data)
+{
+	bool *pass = uprobe_hit_call_data(h);
+
+	if (pass)
+		*pass = filter_pass(h, NULL, false);
+	return 0;
 }
 
 static int on_hist_return(struct uprobe_hit *h, void *data)
 {
 	struct fn_hist *fh = data;
+	bool *pass = uprobe_hit_call_data(h);
+
+	if (filter && !(pass && *pass))
+		return 0;
 
 	/* only a histogram's first value allocates: a failure there is said at exit */
 	if (uprobe_hist_add(fh->h, uprobe_hit_duration_ns(h)))
 		hist_lost++;
 	return 0;
+}
+
+/* ---- The live line ---- */
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * Draws the line with live.mutex held: the hits so far and their rate
+ * since the last one (rate < 0: none, the last line).
+ */
+static void live_draw(uint64_t hits, int64_t rate)
+{
+	uint64_t filtered = __atomic_load_n(&live.filtered, __ATOMIC_RELAXED);
+	char line[160];
+	int n;
+
+	n = snprintf(line, sizeof(line), "\r\033[K" PROG ": %" PRIu64 " hits", hits);
+	if (rate >= 0 && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %" PRId64 "/s", rate);
+	if (filter && n > 0 && (size_t)n < sizeof(line))
+		n += snprintf(line + n, sizeof(line) - (size_t)n, ", %" PRIu64 " filtered out",
+			      filtered);
+	if (n > 0 && write(STDERR_FILENO, line, strnlen(line, sizeof(line))) > 0)
+		live.drawn = true;
+}
+
+static void *live_main(void *arg)
+{
+	uint64_t prev = 0, prev_ns = mono_ns();
+	struct timespec until;
+
+	pthread_mutex_lock(&live.mutex);
+	while (!live.done) {
+		uint64_t hits, now;
+
+		/* a second from now, not from the last tick: a stalled thread does not catch up */
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_sec++;
+		while (!live.done && pthread_cond_timedwait(&live.cond, &live.mutex, &until) == 0)
+			;
+		if (live.done)
+			break;
+		now = mono_ns();
+		hits = __atomic_load_n(&live.hits, __ATOMIC_RELAXED);
+		live_draw(hits, now > prev_ns ?
+				(int64_t)((hits - prev) * 1000000000ull / (now - prev_ns)) : 0);
+		prev = hits;
+		prev_ns = now;
+	}
+	pthread_mutex_unlock(&live.mutex);
+	return arg;
+}
+
+/*
+ * Starts the live line when stderr is a terminal that hit lines do not go
+ * to as well (they would scroll it away): with --count, --hist, -o FILE or
+ * stdout elsewhere. A thread that cannot start only means no line.
+ */
+static void live_start(void)
+{
+	pthread_condattr_t ca;
+	sigset_t all, old;
+
+	if (opt.no_live || !isatty(STDERR_FILENO) || (opt.lines && isatty(fileno(opt.out))))
+		return;
+	if (pthread_condattr_init(&ca))
+		return;
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	/* signals go to the tracer's thread, whose wait they must interrupt: the drawer blocks all */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	if (!pthread_cond_init(&live.cond, &ca) &&
+	    !pthread_create(&live.thread, NULL, live_main, NULL))
+		live.on = true;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_condattr_destroy(&ca);
+}
+
+/*
+ * Ends it: drawn a last time with the final total (what --count adds up
+ * to), then erased, so the terminal is as before.
+ */
+static void live_stop(void)
+{
+	if (!live.on)
+		return;
+	pthread_mutex_lock(&live.mutex);
+	live.done = true;
+	pthread_cond_signal(&live.cond);
+	pthread_mutex_unlock(&live.mutex);
+	pthread_join(live.thread, NULL);
+	live_draw(__atomic_load_n(&live.hits, __ATOMIC_RELAXED), -1);
+	live_erase();
+	live.on = false;
 }
 
 /* ---- Adding probes ---- */
@@ -1132,6 +1833,11 @@ static int add_hist_probe(const char *binary, const char *symbol, const char *la
 	struct uprobe *up;
 	UPROBE_OPTS(uprobe_opts, uopts, .ret_handler = on_hist_return, .data = fh,
 		    .pending = pending_spec != NULL);
+
+	if (filter) {
+		uopts.handler = on_hist_entry;
+		uopts.data_size = sizeof(bool);
+	}
 
 	if (!fh)
 		return -ENOMEM;
@@ -1162,16 +1868,20 @@ static int add_hist_probe(const char *binary, const char *symbol, const char *la
 static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
 		     char *label, bool owned, const char *pending_spec)
 {
+	struct probe_hits *ph = calloc(1, sizeof(*ph));
 	struct probe_ent *e;
 	struct uprobe *up;
 	int err;
-	UPROBE_OPTS(uprobe_opts, uopts, .data = label, .pending = pending_spec != NULL);
+	UPROBE_OPTS(uprobe_opts, uopts, .data = ph, .pending = pending_spec != NULL);
 
+	if (!ph)
+		return -ENOMEM;
+	ph->label = label;
 	if (kind == 'r') {
 		uopts.ret_handler = on_return;
-		if (opt.str_mask) {
+		if (opt.str_mask || filter) {
 			uopts.handler = on_ret_entry;
-			uopts.data_size = str_data_size();
+			uopts.data_size = ret_data_size();
 		}
 	} else {
 		uopts.handler = on_entry;
@@ -1180,11 +1890,13 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 
 	err = reserve_probes(opt.hist ? 2 : 1);
 	if (err)
-		return err;
+		goto err;
 	errno = 0;
 	up = uprobe_add(tracer, binary, symbol, offset, &uopts);
-	if (!up)
-		return errno ? -errno : -EINVAL;
+	if (!up) {
+		err = errno ? -errno : -EINVAL;
+		goto err;
+	}
 	/*
 	 * A function whose calls cannot be timed (_start, which never returns;
 	 * a Go program) is refused whole: its entry count alone is not what
@@ -1194,7 +1906,7 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 		err = add_hist_probe(binary, symbol, label, owned, pending_spec);
 		if (err) {
 			uprobe_remove(up);
-			return err;
+			goto err;
 		}
 	}
 	e = &probes[nprobes++];
@@ -1206,12 +1918,17 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	e->fail = NULL;
 	e->usdt = NULL;
 	e->usdt_prefix = NULL;
+	e->ph = ph;
 	return 0;
+err:
+	free(ph);
+	return err;
 }
 
 /* A usdt: probe, every site of the points it names; 0 or -errno. */
 static int add_usdt(const struct probe_spec *ps)
 {
+	struct probe_hits *ph;
 	struct probe_ent *e;
 	struct uprobe_usdt *u;
 	char *prefix;
@@ -1221,9 +1938,15 @@ static int add_usdt(const struct probe_spec *ps)
 	err = reserve_probes(1);
 	if (err)
 		return err;
-	if (asprintf(&prefix, "usdt:%s:", ps->binary) < 0)
+	ph = calloc(1, sizeof(*ph));
+	if (!ph)
 		return -ENOMEM;
-	uopts.data = prefix;
+	if (asprintf(&prefix, "usdt:%s:", ps->binary) < 0) {
+		free(ph);
+		return -ENOMEM;
+	}
+	ph->label = prefix;
+	uopts.data = ph;
 	errno = 0;
 	u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
 	if (!u && errno == EOPNOTSUPP && uopts.nostop) {
@@ -1235,12 +1958,14 @@ static int add_usdt(const struct probe_spec *ps)
 	}
 	if (!u) {
 		free(prefix);
+		free(ph);
 		return errno ? -errno : -EINVAL;
 	}
 	e = &probes[nprobes++];
 	memset(e, 0, sizeof(*e));
 	e->usdt = u;
 	e->usdt_prefix = prefix;
+	e->ph = ph;
 	e->label = (char *)ps->text;
 	return 0;
 }
@@ -1707,6 +2432,19 @@ static void check_hist_options(void)
 			    "--nostop");
 }
 
+/* --filter applies to every PROBE: ret only when each of them has a return value. */
+static void check_filter_options(void)
+{
+	if (!nspecs)
+		usage_error("--filter selects hits of PROBEs: none given (--fail calls are not "
+			    "filtered)");
+	for (size_t i = 0; filter_ret && i < nspecs; i++)
+		if (specs[i].kind != 'r')
+			usage_error("--filter '%s': 'ret' at position %d: '%s' is no return probe "
+				    "(r:BINARY:SYMBOL), it has no return value", filter_ret,
+				    filter_ret_pos, specs[i].text);
+}
+
 /* --str against the other options: each refusal is a usage error. */
 static void check_str_options(void)
 {
@@ -1777,9 +2515,12 @@ static void print_counts(void)
 		uint64_t hits = probes[i].usdt ? uprobe_usdt_hits(probes[i].usdt) :
 						 uprobe_hits(probes[i].up);
 		uint64_t missed = probes[i].usdt ? 0 : uprobe_missed(probes[i].up);
+		const struct probe_hits *ph = filter ? probes[i].ph : NULL;
 
 		if (probes[i].hist)
 			continue;
+		if (ph)
+			hits = ph->hits;
 
 		if (opt.json) {
 			fputs("{\"probe\": ", opt.out);
@@ -1788,6 +2529,8 @@ static void print_counts(void)
 				missed);
 			if (probes[i].fail)
 				fprintf(opt.out, ", \"failed\": %" PRIu64, probes[i].fail->failed);
+			if (ph)
+				fprintf(opt.out, ", \"filtered\": %" PRIu64, ph->filtered);
 			fputs("}\n", opt.out);
 		} else {
 			int len = fput_text(opt.out, probes[i].label);
@@ -1797,6 +2540,8 @@ static void print_counts(void)
 				fprintf(opt.out, "  missed %" PRIu64, missed);
 			if (probes[i].fail)
 				fprintf(opt.out, "  failed %" PRIu64, probes[i].fail->failed);
+			if (ph)
+				fprintf(opt.out, "  filtered %" PRIu64, ph->filtered);
 			fputc('\n', opt.out);
 		}
 	}
@@ -2019,6 +2764,8 @@ int main(int argc, char **argv)
 		{ "fail-every", required_argument, NULL, OPT_FAIL_EVERY },
 		{ "fail-value", required_argument, NULL, OPT_FAIL_VALUE },
 		{ "fail-count", required_argument, NULL, OPT_FAIL_COUNT },
+		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "no-live", no_argument, NULL, OPT_NO_LIVE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{}
@@ -2122,6 +2869,12 @@ int main(int argc, char **argv)
 				usage_error("bad --fail-count '%s' (expected a number from 1)", optarg);
 			opt.fail_count = v;
 			break;
+		case OPT_FILTER:
+			parse_filter(optarg);
+			break;
+		case OPT_NO_LIVE:
+			opt.no_live = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -2164,6 +2917,8 @@ int main(int argc, char **argv)
 			    opt.count ? "--count" : "--hist");
 	if (!opt.pid && !command)
 		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+	if (filter)
+		check_filter_options();
 	if (opt.hist)
 		check_hist_options();
 	if (opt.str_mask)
@@ -2272,6 +3027,7 @@ int main(int argc, char **argv)
 		return give_up(spawned ? child : 0);
 
 	if (!stop_requested) {
+		live_start();
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
 			errline("%s", lib_error(err));
@@ -2290,6 +3046,7 @@ int main(int argc, char **argv)
 		}
 	}
 
+	live_stop();
 	if (opt.count)
 		print_counts();
 	if (opt.hist)
@@ -2320,7 +3077,9 @@ int main(int argc, char **argv)
 			uprobe_hist_free(probes[i].hist->h);
 		free(probes[i].hist);
 		free(probes[i].usdt_prefix);
+		free(probes[i].ph);
 	}
+	filter_free(filter);
 	free(probes);
 	for (size_t i = 0; i < nspecs; i++) {
 		free(specs[i].binary);

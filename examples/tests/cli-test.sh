@@ -144,6 +144,11 @@ traced_by()
 	[ "$(tracer_of "$1")" = "$2" ]
 }
 
+traced()
+{
+	! untraced "$1" && alive "$1"
+}
+
 untraced()
 {
 	[ "$(tracer_of "$1")" = 0 ]
@@ -1778,12 +1783,299 @@ EOF
 	grep -q -- "--events" "$tmp/out" || fail "--help does not mention --events"
 }
 
+# picks_where EXPR: the pick() calls clitarget reported in $tmp/out (bash arithmetic on a, b
+# and r, its arguments and return) for which EXPR holds, as "A B" in the trace's hex.
+picks_where()
+{
+	local a b r
+
+	while read -r a b r; do
+		if (($1)); then
+			printf '0x%x 0x%x\n' "$a" "$b"
+		fi
+	done < <(sed -n 's/^clitarget: pick \(-\{0,1\}[0-9]* -\{0,1\}[0-9]* -\{0,1\}[0-9]*\)$/\1/p' "$tmp/out")
+}
+
+# traced_picks FILE: the arguments of the u:clitarget:pick lines in FILE, as "A B".
+traced_picks()
+{
+	sed -n 's/.* u:clitarget:pick arg0=\(0x[0-9a-f]*\) arg1=\(0x[0-9a-f]*\).*/\1 \2/p' "$1"
+}
+
+# --filter on entry probes: exactly the calls whose arguments the condition selects, as the
+# program reports them; decimal, hex and negative literals, signed and unsigned, &, !, ().
+t_filter()
+{
+	local f expr n want
+
+	while IFS='@' read -r f expr; do
+		run "$UT" -o "$tmp/t" --filter "$f" u:clitarget:pick -- "$TGT" filter
+		expect_rc 0
+		no_stderr
+		want=$(picks_where "$expr")
+		n=$(echo "$want" | grep -c .)
+		[ "$n" -gt 0 ] && [ "$n" -lt 20 ] || fail "--filter '$f' selects $n calls of 20"
+		expect_eq "$(traced_picks "$tmp/t")" "$want" "--filter '$f'"
+	done <<'CASES'
+arg0 > 4096@a > 4096
+arg1 < 0@b < 0
+arg1 >= 0x10 || arg1 == -3@b >= 16 || b == -3
+!(arg0 <= 0x3e8) && (arg1 & 1)@!(a <= 1000) && (b & 1)
+u64(arg1) > 100@b < 0 || b > 100
+s8(arg0) < 0@(a & 0xff) >= 0x80
+(arg0 == 0 || arg0 == 19000) && arg1 == -0@(a == 0 || a == 19000) && b == 0
+arg0&0x800 && !(arg1 > 9)@(a & 0x800) && !(b > 9)
+CASES
+
+	# --count counts only the hits that passed, and says how many did not
+	run "$UT" --count -o "$tmp/c" --filter 'arg0 > 4096' --filter 'arg1 > 0' \
+		u:clitarget:pick -- "$TGT" filter
+	expect_rc 0
+	no_stderr
+	n=$(picks_where 'a > 4096 && b > 0' | wc -l)
+	expect_eq "$(cat "$tmp/c")" "u:clitarget:pick  $n  filtered $((20 - n))" "--count"
+	run "$UT" --count --json -o "$tmp/c" --filter 'arg0 > 4096' u:clitarget:pick \
+		-- "$TGT" filter
+	n=$(picks_where 'a > 4096' | wc -l)
+	expect_eq "$(cat "$tmp/c")" \
+		"{\"probe\": \"u:clitarget:pick\", \"hits\": $n, \"missed\": 0, \"filtered\": $((20 - n))}" \
+		"--count --json"
+
+	# --hist times only the calls that passed (decided at their entry)
+	run "$UT" --hist -o "$tmp/c" --filter 'arg0 > 4096' u:clitarget:pick -- "$TGT" filter
+	expect_rc 0
+	no_stderr
+	n=$(picks_where 'a > 4096' | wc -l)
+	grep -q "^u:clitarget:pick  count $n  min " "$tmp/c" || fail "--hist: $(head -n 1 "$tmp/c")"
+
+	# USDT: argN is the point's argument, with its sign; a point without it never passes
+	run "$UT" -o "$tmp/t" --filter 'arg1 < -6 || arg2 == 0' 'usdt:cliusdt:cli:*' -- "$USDT" 10
+	expect_rc 0
+	no_stderr
+	expect_eq "$(sed 's/^ *[0-9.]* [0-9/]* //; s/ arg2=.*//' "$tmp/t" | tr '\n' ' ')" \
+		"$(for i in 7 8 9; do printf 'usdt:cliusdt:cli:step arg0=%d arg1=-%d ' $i $i; done)" \
+		"usdt --filter"
+
+	# no-stop hits are filtered when the tracer reads them: the same calls
+	run "$UT" -n -o "$tmp/t" --filter 'arg0 > 4096' u:clitarget:pick -- "$TGT" filter
+	expect_rc 0
+	expect_eq "$(traced_picks "$tmp/t")" "$(picks_where 'a > 4096')" "--nostop --filter"
+
+	run "$UT" --help
+	grep -q -- "--filter EXPR" "$tmp/out" || fail "--help does not mention --filter"
+}
+
+# ret on return probes: the return value (signed, or cast), with the call's arguments as they
+# were at its entry; --duration lines only for the calls that passed.
+t_filter_ret()
+{
+	local f expr want
+
+	while IFS='@' read -r f expr; do
+		run "$UT" -d -o "$tmp/t" --filter "$f" r:clitarget:pick -- "$TGT" filter
+		expect_rc 0
+		no_stderr
+		want=$(sed -n 's/^clitarget: pick \(-\{0,1\}[0-9]*\) \(-\{0,1\}[0-9]*\) \(-\{0,1\}[0-9]*\)$/\1 \2 \3/p' \
+			"$tmp/out" | while read -r a b r; do
+			if (($expr)); then printf 'ret=0x%x\n' "$r"; fi; done)
+		[ -n "$want" ] || fail "--filter '$f' selects no call"
+		expect_eq "$(sed -n 's/.* r:clitarget:pick \(ret=0x[0-9a-f]*\) dur=[0-9.]*us$/\1/p' \
+			"$tmp/t")" "$want" "--filter '$f'"
+		expect_eq "$(wc -l <"$tmp/t")" "$(echo "$want" | wc -l)" "lines of --filter '$f'"
+	done <<'CASES'
+ret < 0 && arg1 < 0@r < 0 && b < 0
+ret >= 5@r >= 5
+u64(ret) > 0xfffffffffffffff0 || ret == 0@r < 0 && r > -16 || r == 0
+s32(ret) == -1 || u8(ret) == 0xf7@r == -1 || (r & 0xff) == 0xf7
+arg0 >= 10000 && !(ret & 1)@a >= 10000 && !(r & 1)
+CASES
+
+	# ret where a PROBE has no return value: refused before the program runs
+	for args in "u:clitarget:pick" "r:clitarget:pick u:clitarget:pick" \
+		"r:clitarget:pick usdt:clitarget:p:n"; do
+		run "$UT" --filter 'arg0 > 1 && ret < 0' $args -- "$TGT" filter
+		expect_rc 2
+		one_error_line "'ret' at position 13"
+		grep -q "is no return probe" "$tmp/err" || fail "$args: $(cat "$tmp/err")"
+		[ ! -s "$tmp/out" ] || fail "$args: the program ran"
+	done
+}
+
+# text_changed PID OFFSET FILE: the byte at file offset OFFSET of FILE differs in PID's memory
+# from the file's: a probe is planted there.
+text_changed()
+{
+	python3 - "$@" <<'PY' 2>/dev/null
+import os, sys
+pid, off, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+want = open(path, "rb").read()[off:off + 1]
+for line in open("/proc/%s/maps" % pid):
+    f = line.split()
+    if len(f) < 6 or f[5] != path:
+        continue
+    start, end = (int(x, 16) for x in f[0].split("-"))
+    foff = int(f[2], 16)
+    if foff <= off < foff + end - start:
+        with open("/proc/%s/mem" % pid, "rb") as m:
+            m.seek(start + off - foff)
+            sys.exit(0 if m.read(1) != want else 1)
+sys.exit(1)
+PY
+}
+
+# pid, tid and comm with a program of two threads and a child (-f): the lines of the
+# threads the condition names, as the program reports its pids and tids.
+t_filter_procs()
+{
+	local f want fifo tgt ut
+
+	while IFS='@' read -r f want; do
+		run "$UT" -f -o "$tmp/t" --filter "$f" u:clitarget:pick -- "$TGT" procs
+		expect_rc 0
+		no_stderr
+		[ "$(grep -c '^clitarget: pick ' "$tmp/out")" = 3 ] || fail "$f: $(cat "$tmp/out")"
+		expect_eq "$(sed -n 's/^ *[0-9.]* \([0-9]*\)\/\([0-9]*\) \([^ ]*\) u:clitarget:pick arg0=0x\([0-9]\) .*/pick \4 pid \1 tid \2 \3/p' \
+			"$tmp/t")" \
+			"$(sed -n 's/^clitarget: pick \([0-9]\) pid \([0-9]*\) tid \([0-9]*\)$/pick \1 pid \2 tid \3/p' \
+			"$tmp/out" | grep -E "^pick [$want] " | sed 's/^pick 2 .*/& fworker/; /fworker$/!s/$/ clitarget/')" \
+			"--filter '$f'"
+	done <<'CASES'
+comm == "fworker"@2
+comm != "fworker"@13
+comm ~ "fw*"@2
+comm !~ "f?orker" && tid == pid@13
+tid != pid@2
+CASES
+
+	# pid and tid as numbers: a process started here, attached to before it forks
+	need_attach
+	need_python
+	fifo=$tmp/fifo
+	mkfifo "$fifo" || fail "mkfifo"
+	"$TGT" procs wait <"$fifo" >"$tmp/procs" &
+	tgt=$!
+	bg_pids+=("$tgt")
+	exec 3>"$fifo"
+	timeout -k 5 "$BOUND" "$UT" -f -o "$tmp/t" --filter "pid == $tgt && tid != $tgt" \
+		--filter "pid == $tgt || tid == $tgt" u:clitarget:pick -p "$tgt" 2>"$tmp/err" &
+	ut=$!
+	bg_pids+=("$ut")
+	# $ut is timeout's pid: the tracer is its child; the probe is in once pick() changed
+	wait_for "$BOUND" text_changed "$tgt" "$(file_offset pick "$TGT")" "$TGT"
+	echo >&3
+	exec 3>&-
+	reap "$ut"
+	[ "$wrc" -eq 0 ] || fail "uprobe-trace -p exited $wrc: $(cat "$tmp/err")"
+	reap "$tgt"
+	no_stderr
+	expect_eq "$(sed -n 's/.* \([0-9]*\)\/\([0-9]*\) fworker u:clitarget:pick arg0=0x2 .*/\1 \2/p' "$tmp/t")" \
+		"$(sed -n 's/^clitarget: pick 2 pid \([0-9]*\) tid \([0-9]*\)$/\1 \2/p' "$tmp/procs")" \
+		"pid == $tgt && tid != $tgt"
+	expect_eq "$(wc -l <"$tmp/t")" 1 "lines of pid == $tgt && tid != $tgt"
+}
+
+# Bad expressions: one line naming the bad token and its position, before the program runs.
+t_filter_errors()
+{
+	local f want
+
+	while IFS='@' read -r f want; do
+		run "$UT" --filter "$f" u:clitarget:pick -- "$TGT" filter
+		expect_rc 2
+		one_error_line "$want"
+		[ ! -s "$tmp/out" ] || fail "'$f': the program ran"
+	done <<'CASES'
+arg0 >> 3@'>' at position 7
+arg6 == 1@unknown operand 'arg6' at position 1
+(arg0 == 1@expected ')', got end of input at position 11
+arg0 == 1)@unbalanced ')' at position 10
+arg0 = 1@unexpected '=' at position 6
+comm > "x"@'>' at position 6
+comm == 3@'==' at position 6
+arg0 ~ "x"@'~' at position 6
+"x" == "y"@'==' at position 5
+comm == "x@unterminated string '"' at position 9
+comm@comm alone
+arg0 < 1 < 2@comparisons do not chain: '<' at position 10
+0x == 1@bad number '0x' at position 1
+99999999999999999999 > arg0@bad number '99999999999999999999' at position 1
+arg0 > -9223372036854775809@number out of range '9223372036854775809' at position 9
+u32 arg0@expected '(' after a cast, got 'arg0' at position 5
+arg0 > 1 &&@expected an operand, got end of input at position 12
+! arg0 ||| arg1@expected an operand, got '|' at position 10
+@expected an operand, got end of input at position 1
+CASES
+	# --filter without a PROBE: --fail calls are not filtered
+	run "$UT" --filter 'arg0 > 1' --fail u:clitarget:pick -- "$TGT" filter
+	expect_rc 2
+	one_error_line "--filter selects hits of PROBEs"
+}
+
+# The live line: on a terminal's stderr each second while tracing, its last total what
+# --count adds up to, erased at the end; never when stderr is no terminal or with --no-live.
+t_live()
+{
+	need_python
+	cat >"$tmp/ptyrun.py" <<'PY'
+import os, pty, subprocess, sys
+master, slave = pty.openpty()
+p = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=open(sys.argv[1], "wb"),
+                     stderr=slave)
+os.close(slave)
+data = b""
+while True:
+    try:
+        chunk = os.read(master, 4096)
+    except OSError:  # EIO: every writer closed the terminal
+        break
+    if not chunk:
+        break
+    data += chunk
+sys.stderr.buffer.write(data)
+sys.exit(p.wait())
+PY
+	run python3 "$tmp/ptyrun.py" "$tmp/t" "$UT" --count -o "$tmp/c" --filter 'arg1 & 1' \
+		u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	python3 - "$tmp/err" "$tmp/c" <<'PY' || fail "live line: $(od -c "$tmp/err" | head -n 20)"
+import re, sys
+err = open(sys.argv[1], "rb").read().decode()
+counts = open(sys.argv[2]).read().split("\n")
+total = sum(int(l.split()[1]) for l in counts if l.strip())
+filtered = sum(int(l.split()[3]) for l in counts if "filtered" in l)
+lines = re.findall(r"\r\x1b\[Kuprobe-trace: (\d+) hits(?:, (\d+)/s)?, (\d+) filtered out", err)
+assert len(lines) >= 3, lines       # 4 s of calls: 1 s, 2 s, 3 s, and the final one
+ticks, last = lines[:-1], lines[-1]
+assert all(rate for _, rate, _ in ticks) and not last[1], lines
+hits = [int(h) for h, _, _ in lines]
+assert hits == sorted(hits) and hits[0] > 0, hits
+assert (int(last[0]), int(last[2])) == (total, filtered) == (20, 20), (last, total, filtered)
+# each rate is what the hits grew by over about a second: 20 hits in 4 s at least
+assert all(0 < int(r) <= 20 for _, r, _ in ticks), ticks
+assert err.endswith("\r\x1b[K"), repr(err[-40:])
+assert "clitarget: done" not in err
+PY
+	# hit lines go to a file: the line too; to the terminal: no line to scroll away
+	run python3 "$tmp/ptyrun.py" "$tmp/t" "$UT" -o "$tmp/o" u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	grep -q 'uprobe-trace: [0-9]* hits, [0-9]*/s' "$tmp/err" || fail "no live line with -o"
+	run python3 "$tmp/ptyrun.py" "$tmp/t" "$UT" --no-live --count u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	no_stderr
+	# not a terminal: nothing
+	run "$UT" --count u:clitarget:pick -- "$TGT" tick
+	expect_rc 0
+	no_stderr
+	expect_eq "$(hits u:clitarget:pick "$tmp/out")" 40 "hits"
+}
+
 case "$CASE" in
 count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \
-	str | str_ret | duration | hist | hist_edge | stack | usdt | fail | events)
+	str | str_ret | duration | hist | hist_edge | stack | usdt | fail | events | \
+	filter | filter_ret | filter_procs | filter_errors | live)
 	"t_$CASE"
 	;;
 *)

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee of the CLI's --str, --hist and --duration tests: known strings, known durations. */
+#include <pthread.h>
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 /*
  * usage: clitarget str | lat | noreturn
@@ -27,6 +31,14 @@
  *   ("null_at I"), each open_config that returned something else
  *   ("open_config failed i=I ret=R"), and the counts, with the sum of what
  *   the other open_config calls returned (uprobe-trace --fail).
+ * filter: pick(i * 1000, i % 3 ? i : -i) for i 0 to 19, each returning
+ *   i - 10; prints "clitarget: pick A B RET" for each (uprobe-trace --filter).
+ * procs: pick(1, 0) in the main thread, pick(2, 0) in a thread named
+ *   "fworker", pick(3, 0) in a forked child; each prints "clitarget: pick
+ *   N pid P tid T" first; the fork comes after the thread ended. With
+ *   "procs wait", reads a byte of stdin first (a test attaches meanwhile).
+ * tick: pick(i * 1000, i) for i 0 to 39, 100 ms apart (4 s at least: the
+ *   live line of uprobe-trace is drawn each second).
  * The functions are global and never inlined so that u:clitarget:NAME names them.
  */
 
@@ -115,6 +127,72 @@ __attribute__((noinline)) int open_config(int i)
 {
 	sink += (unsigned long)i;
 	return 3 + i % 5;
+}
+
+__attribute__((noinline)) long pick(long a, long b)
+{
+	sink += (unsigned long)(a + b);
+	return a / 1000 - 10;
+}
+
+static int run_filter(void)
+{
+	for (long i = 0; i < 20; i++) {
+		long a = i * 1000, b = i % 3 ? i : -i;
+
+		printf("clitarget: pick %ld %ld %ld\n", a, b, pick(a, b));
+	}
+	return 0;
+}
+
+static int run_tick(void)
+{
+	const struct timespec gap = { 0, 100000000 };
+
+	for (long i = 0; i < 40; i++) {
+		pick(i * 1000, i);
+		nanosleep(&gap, NULL);
+	}
+	return 0;
+}
+
+static void say_pick(long n)
+{
+	printf("clitarget: pick %ld pid %d tid %d\n", n, (int)getpid(), (int)gettid());
+	fflush(stdout);
+	pick(n, 0);
+}
+
+static void *worker(void *arg)
+{
+	pthread_setname_np(pthread_self(), "fworker");
+	say_pick(2);
+	return arg;
+}
+
+static int run_procs(bool wait)
+{
+	pthread_t t;
+	pid_t child;
+	char c;
+	int st;
+
+	if (wait && read(STDIN_FILENO, &c, 1) != 1)
+		return 1;
+	say_pick(1);
+	if (pthread_create(&t, NULL, worker, NULL))
+		return 1;
+	pthread_join(t, NULL);
+	child = fork();
+	if (child < 0)
+		return 1;
+	if (!child) {
+		say_pick(3);
+		_exit(0);
+	}
+	if (waitpid(child, &st, 0) != child || !WIFEXITED(st))
+		return 1;
+	return 0;
 }
 
 /* Through a volatile pointer: the calls are made, never folded. */
@@ -219,8 +297,14 @@ int main(int argc, char **argv)
 		leave();
 	} else if (!strcmp(mode, "fail")) {
 		ret = run_fail();
+	} else if (!strcmp(mode, "filter")) {
+		ret = run_filter();
+	} else if (!strcmp(mode, "tick")) {
+		ret = run_tick();
+	} else if (!strcmp(mode, "procs")) {
+		ret = run_procs(argc > 2 && !strcmp(argv[2], "wait"));
 	} else {
-		fprintf(stderr, "usage: clitarget str|lat|noreturn|fail\n");
+		fprintf(stderr, "usage: clitarget str|lat|noreturn|fail|filter|procs|tick\n");
 	}
 	printf("clitarget: done %lu\n", sink);
 	return ret;
