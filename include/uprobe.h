@@ -588,6 +588,16 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *name, char *buf,
 			       size_t size);
 
+/*
+ * How well the library name name (no '/') names the file at path, by its
+ * base name, with the rules of uprobe_lib_path(): 0 not at all, else 1 (a
+ * name going on after '-'), 2 (a version of it: "libc" for libc.so.6) or 3
+ * (the very name); of several candidates the highest is meant. For files
+ * no tracee maps yet (ld.so.cache entries, a directory listing). Needs no
+ * tracer; thread-safe.
+ */
+UPROBE_API int uprobe_lib_name_match(const char *name, const char *path);
+
 /* Removes a probe (its breakpoint goes when no other probe shares the
  * instruction) and frees it; calls of a return probe still pending return
  * normally, unreported. Callable where uprobe_add() is, a probe's own

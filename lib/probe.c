@@ -1607,6 +1607,11 @@ UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *n
 	return 0;
 }
 
+UPROBE_API int uprobe_lib_name_match(const char *name, const char *path)
+{
+	return name && path && !strchr(name, '/') ? (int)name_rank(name, path) : 0;
+}
+
 /* ---- for usdt.c ---- */
 
 int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f)
