@@ -105,6 +105,34 @@ void tool_errline(const char *fmt, ...)
 	free(msg);
 }
 
+void tool_usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "%s: ", tool_prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see %s --help)\n", tool_prog);
+	exit(TOOL_EXIT_USAGE);
+}
+
+bool tool_parse_u64(const char *s, uint64_t *v)
+{
+	int base = 10;
+	char *end;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+		base = 16;
+		s += 2;
+	}
+	if (!*s || *s == '-' || *s == '+' || *s == ' ')
+		return false;
+	errno = 0;
+	*v = strtoull(s, &end, base);
+	return !errno && !*end;
+}
+
 /* ---- Library names ---- */
 
 /*
@@ -213,6 +241,31 @@ char *tool_loader_lookup(const char *name)
 }
 
 /* ---- Processes ---- */
+
+sigset_t tool_orig_mask, tool_orig_ignored;
+
+void tool_catch_signals(void (*handler)(int), bool sigpipe)
+{
+	struct sigaction sa;
+
+	sigprocmask(SIG_SETMASK, NULL, &tool_orig_mask);
+	sigemptyset(&tool_orig_ignored);
+	for (int sig = 1; sig < NSIG; sig++) {
+		struct sigaction cur;
+
+		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
+			sigaddset(&tool_orig_ignored, sig);
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = handler;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	if (!sigismember(&tool_orig_ignored, SIGHUP))
+		sigaction(SIGHUP, &sa, NULL);
+	if (sigpipe && !sigismember(&tool_orig_ignored, SIGPIPE))
+		sigaction(SIGPIPE, &sa, NULL);
+}
 
 int tool_status_to_exit(int status)
 {

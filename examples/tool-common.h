@@ -3,7 +3,10 @@
 #ifndef TOOL_COMMON_H
 #define TOOL_COMMON_H
 
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -12,8 +15,12 @@
 /* The tool's name, the prefix of its error lines; each tool defines it. */
 extern const char tool_prog[];
 
-/* The status a runtime error ends a tool with. */
+/* The statuses a runtime error and a usage error end a tool with. */
 #define TOOL_EXIT_RUNTIME 1
+#define TOOL_EXIT_USAGE 2
+
+/* The signal state we started with, which the command gets: saved by tool_catch_signals(). */
+extern sigset_t tool_orig_mask, tool_orig_ignored;
 
 /* The library's last message without its "libuprobe: " prefix, or strerror(err). */
 const char *tool_lib_error(struct uprobe_tracer *t, int err);
@@ -41,6 +48,23 @@ int tool_fput_text(FILE *fp, const char *str);
  * newline in it).
  */
 void tool_errline(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A usage error: "tool_prog: ... (see tool_prog --help)" on stderr, then exit(TOOL_EXIT_USAGE). */
+void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* Parses decimal or 0x-hex digits making up all of s (no sign, no space). */
+bool tool_parse_u64(const char *s, uint64_t *v);
+
+/*
+ * Saves the signal state the shell gave us (tool_orig_mask,
+ * tool_orig_ignored: the command gets it, not our handlers; what was ignored
+ * stays ignored in it, nohup's SIGHUP, the SIGINT of a background job), then
+ * has handler catch SIGINT and SIGTERM, and SIGHUP and (with sigpipe) SIGPIPE
+ * when they were not ignored: under nohup the tracer goes on through a
+ * hang-up as the command does. No SA_RESTART: the tracer's blocked wait
+ * must return so run() sees the stop.
+ */
+void tool_catch_signals(void (*handler)(int), bool sigpipe);
 
 /*
  * The file BINARY (a path, or a library name as uprobe_add() takes it)

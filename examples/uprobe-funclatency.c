@@ -74,7 +74,6 @@ static const char *lib_error(int err)
 	return tool_lib_error(tracer, err);
 }
 static volatile sig_atomic_t stop_requested;
-static sigset_t orig_mask, orig_ignored;
 /* While functions are added the tool words failures itself; the library stays quiet. */
 static bool lib_quiet;
 static char lib_warned[512];
@@ -121,18 +120,6 @@ static void usage(FILE *fp)
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
@@ -167,13 +154,13 @@ static void parse_spec(const char *text, struct func_spec *fs)
 	if (!strncmp(text, "u:", 2))
 		body += 2;
 	else if (!strncmp(text, "r:", 2))
-		usage_error("'%s': functions are timed from entry to return: name them as "
+		tool_usage_error("'%s': functions are timed from entry to return: name them as "
 			    "BINARY:SYMBOL", text);
 	colon = strrchr(body, ':');
 	if (!colon || colon == body || !colon[1])
-		usage_error("bad function '%s' (expected BINARY:SYMBOL)", text);
+		tool_usage_error("bad function '%s' (expected BINARY:SYMBOL)", text);
 	if (strchr(colon + 1, '+') || (colon[1] >= '0' && colon[1] <= '9'))
-		usage_error("'%s': functions are timed from their entry: no offsets", text);
+		tool_usage_error("'%s': functions are timed from their entry: no offsets", text);
 	fs->binary = strndup(body, (size_t)(colon - body));
 	fs->symbol = strdup(colon + 1);
 	if (!fs->binary || !fs->symbol) {
@@ -595,18 +582,18 @@ static void parse_options(int argc, char **argv, int dashdash)
 		switch (c) {
 		case 'p':
 			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
-				usage_error("bad pid '%s'", optarg);
+				tool_usage_error("bad pid '%s'", optarg);
 			opt.pid = (pid_t)v;
 			break;
 		case 'u':
 		case 'm':
 			if (opt.unit != UPROBE_UNIT_NS)
-				usage_error("-u and -m are exclusive");
+				tool_usage_error("-u and -m are exclusive");
 			opt.unit = c == 'u' ? UPROBE_UNIT_US : UPROBE_UNIT_MS;
 			break;
 		case 'i':
 			if (!parse_u64(optarg, &v) || !v || v > INTERVAL_MAX)
-				usage_error("bad interval '%s' (expected 1 to %d seconds)", optarg,
+				tool_usage_error("bad interval '%s' (expected 1 to %d seconds)", optarg,
 					    INTERVAL_MAX);
 			opt.interval = (unsigned)v;
 			break;
@@ -623,11 +610,11 @@ static void parse_options(int argc, char **argv, int dashdash)
 			usage(stdout);
 			exit(0);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			tool_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+				tool_usage_error("unknown option '-%c'", optopt);
+			tool_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 }
@@ -641,7 +628,8 @@ static pid_t start(char **command, int *code)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &tool_orig_mask,
+			    .sigignore = &tool_orig_ignored);
 
 		err = uprobe_tracer_spawn_opts(tracer, command, &child, &so);
 		if (err) {
@@ -673,28 +661,6 @@ static pid_t start(char **command, int *code)
 	return child;
 }
 
-static void save_signal_state(void)
-{
-	struct sigaction sa;
-
-	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-	sigemptyset(&orig_ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-
-		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
-			sigaddset(&orig_ignored, sig);
-	}
-	/* no SA_RESTART: the tracer's wait must return so that run() sees the stop */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGHUP))
-		sigaction(SIGHUP, &sa, NULL);
-}
-
 int main(int argc, char **argv)
 {
 	char **command = NULL;
@@ -712,7 +678,7 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, dashdash);
 	nspecs = (size_t)(dashdash - optind);
 	if (!nspecs)
-		usage_error("no functions given");
+		tool_usage_error("no functions given");
 	specs = calloc(nspecs, sizeof(*specs));
 	if (!specs) {
 		tool_errline("out of memory");
@@ -723,9 +689,9 @@ int main(int argc, char **argv)
 	if (dashdash + 1 < argc)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
-		usage_error("both -p and a command given");
+		tool_usage_error("both -p and a command given");
 	if (!opt.pid && !command)
-		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+		tool_usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
 	out = stdout;
 	if (opt.out_path) {
@@ -742,7 +708,7 @@ int main(int argc, char **argv)
 		tool_errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	save_signal_state();
+	tool_catch_signals(on_signal, false);
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
 	target = start(command, &code);

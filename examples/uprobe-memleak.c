@@ -151,7 +151,6 @@ static const char *lib_error(int err)
 }
 static pid_t target;
 static volatile sig_atomic_t stop_requested, report_due;
-static sigset_t orig_mask, orig_ignored;
 static bool lib_quiet;
 
 /* Outstanding allocations: open addressing, linear probing, deletion by backward shift. */
@@ -209,18 +208,6 @@ static void usage(FILE *fp)
 		"Exit status: the command's own (128+N if killed by signal N); with -p, 0;\n"
 		"1 on a runtime error, 2 on a usage error.\n",
 		TOP_DEFAULT, DEPTH_MAX, DEPTH_DEFAULT);
-}
-
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	exit(EXIT_USAGE);
 }
 
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
@@ -1028,22 +1015,6 @@ static void report(const char *why)
 
 /* ---- Main ---- */
 
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	int base = 10;
-	char *end;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, base);
-	return !errno && !*end;
-}
-
 static void on_signal(int sig)
 {
 	stop_requested = sig;
@@ -1111,29 +1082,29 @@ static void parse_options(int argc, char **argv, int dashdash)
 
 		switch (c) {
 		case 'p':
-			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
-				usage_error("bad pid '%s'", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v || v > INT_MAX)
+				tool_usage_error("bad pid '%s'", optarg);
 			opt.pid = (pid_t)v;
 			break;
 		case 't':
-			if (!parse_u64(optarg, &v) || v > UINT_MAX)
-				usage_error("bad --top '%s' (expected a count, 0 for all)", optarg);
+			if (!tool_parse_u64(optarg, &v) || v > UINT_MAX)
+				tool_usage_error("bad --top '%s' (expected a count, 0 for all)", optarg);
 			opt.top = (unsigned)v;
 			break;
 		case 'z':
-			if (!parse_u64(optarg, &v))
-				usage_error("bad --min-size '%s' (expected bytes)", optarg);
+			if (!tool_parse_u64(optarg, &v))
+				tool_usage_error("bad --min-size '%s' (expected bytes)", optarg);
 			opt.min_size = v;
 			break;
 		case 'd':
-			if (!parse_u64(optarg, &v) || !v || v > DEPTH_MAX)
-				usage_error("bad --stack-depth '%s' (expected 1 to %d)", optarg,
+			if (!tool_parse_u64(optarg, &v) || !v || v > DEPTH_MAX)
+				tool_usage_error("bad --stack-depth '%s' (expected 1 to %d)", optarg,
 					    DEPTH_MAX);
 			opt.depth = (int)v;
 			break;
 		case 'i':
-			if (!parse_u64(optarg, &v) || !v || v > 86400)
-				usage_error("bad --interval '%s' (expected 1 to 86400 seconds)",
+			if (!tool_parse_u64(optarg, &v) || !v || v > 86400)
+				tool_usage_error("bad --interval '%s' (expected 1 to 86400 seconds)",
 					    optarg);
 			opt.interval = (unsigned)v;
 			break;
@@ -1147,40 +1118,24 @@ static void parse_options(int argc, char **argv, int dashdash)
 			usage(stdout);
 			exit(0);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			tool_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+				tool_usage_error("unknown option '-%c'", optopt);
+			tool_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < dashdash)
-		usage_error("unexpected argument '%s' (the command goes after --)", argv[optind]);
+		tool_usage_error("unexpected argument '%s' (the command goes after --)", argv[optind]);
 }
 
-static void install_signals(void)
+/* The --interval reports: SIGALRM, without SA_RESTART either (see tool_catch_signals()). */
+static void catch_alarm(void)
 {
 	struct sigaction sa;
 
-	/* the command gets the signal state the shell gave us, not our handlers */
-	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-	sigemptyset(&orig_ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-
-		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
-			sigaddset(&orig_ignored, sig);
-	}
-	/* no SA_RESTART: the tracer's blocked wait must return so run() sees the stop */
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGHUP))
-		sigaction(SIGHUP, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGPIPE))
-		sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
 }
@@ -1193,7 +1148,8 @@ static int start(char **command, pid_t *child, int *code)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &tool_orig_mask,
+			    .sigignore = &tool_orig_ignored);
 
 		err = uprobe_tracer_spawn_opts(tracer, command, child, &so);
 		lib_quiet = false;
@@ -1266,9 +1222,9 @@ int main(int argc, char **argv)
 	if (dashdash + 1 < argc)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
-		usage_error("both -p and a command given");
+		tool_usage_error("both -p and a command given");
 	if (!opt.pid && !command)
-		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+		tool_usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
 	uprobe_set_print(print_fn);
 	opt.out = stdout;
@@ -1284,7 +1240,8 @@ int main(int argc, char **argv)
 		tool_errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	install_signals();
+	tool_catch_signals(on_signal, true);
+	catch_alarm();
 	if (start(command, &child, &code))
 		return code;
 	if (add_probes(target))

@@ -145,7 +145,6 @@ static const char *lib_error(int err)
 }
 static volatile sig_atomic_t stop_requested;
 /* The signal mask and ignored signals we started with: the spawned command's. */
-static sigset_t orig_mask, orig_ignored;
 /* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
 static bool lib_quiet;
 /* The library's last warning while it was quiet, for the CLI to word (see add_probes()). */
@@ -237,18 +236,6 @@ static void usage(FILE *fp)
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
@@ -265,23 +252,6 @@ static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 /* ---- Text that came from a file or a process ---- */
 
 /* ---- PROBE parsing ---- */
-
-/* Parses decimal or 0x-hex digits making up all of s. */
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	int base = 10;
-	char *end;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, base);
-	return !errno && !*end;
-}
 
 /* usdt:BINARY:PROVIDER:NAME; BINARY may hold ':', provider and point names do not. */
 static void parse_usdt(const char *text, struct probe_spec *ps)
@@ -304,7 +274,7 @@ static void parse_usdt(const char *text, struct probe_spec *ps)
 	}
 	return;
 bad:
-	usage_error("bad probe '%s' (expected usdt:BINARY:PROVIDER:NAME)", text);
+	tool_usage_error("bad probe '%s' (expected usdt:BINARY:PROVIDER:NAME)", text);
 }
 
 static void parse_probe(const char *text, struct probe_spec *ps)
@@ -335,21 +305,21 @@ static void parse_probe(const char *text, struct probe_spec *ps)
 	if (ps->symbol[0] >= '0' && ps->symbol[0] <= '9') {
 		/* No symbol starts with a digit: this is a file offset. */
 		if (ps->symbol[0] != '0' || (ps->symbol[1] != 'x' && ps->symbol[1] != 'X') ||
-		    !parse_u64(ps->symbol, &ps->offset))
-			usage_error("bad file offset in probe '%s' (expected 0xHEX)", text);
+		    !tool_parse_u64(ps->symbol, &ps->offset))
+			tool_usage_error("bad file offset in probe '%s' (expected 0xHEX)", text);
 		free(ps->symbol);
 		ps->symbol = NULL;
 	} else if ((plus = strrchr(ps->symbol, '+'))) {
-		if (plus == ps->symbol || !parse_u64(plus + 1, &ps->offset))
-			usage_error("bad offset in probe '%s' (expected SYMBOL+N or SYMBOL+0xN)", text);
+		if (plus == ps->symbol || !tool_parse_u64(plus + 1, &ps->offset))
+			tool_usage_error("bad offset in probe '%s' (expected SYMBOL+N or SYMBOL+0xN)", text);
 		*plus = '\0';
 	}
 	if (ps->kind == 'r' && (!ps->symbol || ps->offset))
-		usage_error("return probe '%s' must name a function (r:BINARY:SYMBOL)", text);
+		tool_usage_error("return probe '%s' must name a function (r:BINARY:SYMBOL)", text);
 	ps->wildcard = ps->symbol && strpbrk(ps->symbol, "*?[");
 	return;
 bad:
-	usage_error("bad probe '%s' (expected u:BINARY:SYMBOL[+OFFSET], u:BINARY:0xFILEOFFSET "
+	tool_usage_error("bad probe '%s' (expected u:BINARY:SYMBOL[+OFFSET], u:BINARY:0xFILEOFFSET "
 		    "or r:BINARY:SYMBOL)",
 		    text);
 }
@@ -1352,12 +1322,12 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 /* ---- --fail ---- */
 
-/* Parses --fail-value: what parse_u64() takes, or that after a '-' (two's complement). */
+/* Parses --fail-value: what tool_parse_u64() takes, or that after a '-' (two's complement). */
 static bool parse_value(const char *s, uint64_t *v)
 {
 	bool neg = *s == '-';
 
-	if (!parse_u64(s + neg, v))
+	if (!tool_parse_u64(s + neg, v))
 		return false;
 	if (neg) {
 		if (*v > (uint64_t)INT64_MAX + 1)
@@ -1372,12 +1342,12 @@ static void parse_fail(const char *text, struct fail_fn *f)
 {
 	parse_probe(text, &f->ps);
 	if (f->ps.kind != 'u')
-		usage_error("--fail '%s': not a return probe but a function's entry, "
+		tool_usage_error("--fail '%s': not a return probe but a function's entry, "
 			    "u:BINARY:SYMBOL or u:BINARY:0xFILEOFFSET", text);
 	if (f->ps.wildcard)
-		usage_error("--fail '%s': one function, not a wildcard", text);
+		tool_usage_error("--fail '%s': one function, not a wildcard", text);
 	if (f->ps.symbol && f->ps.offset)
-		usage_error("--fail '%s': a call can only be made to fail at the function's first "
+		tool_usage_error("--fail '%s': a call can only be made to fail at the function's first "
 			    "instruction, not +0x%" PRIx64, text, f->ps.offset);
 	if (asprintf(&f->label, "--fail %s", text) < 0) {
 		tool_errline("out of memory");
@@ -1473,15 +1443,15 @@ static void check_hist_options(void)
 		const struct probe_spec *ps = &specs[i];
 
 		if (ps->kind == 'r' || ps->kind == 'U')
-			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
+			tool_usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
 				    "%s probe", ps->text, ps->kind == 'r' ? "return" : "USDT");
 		if (!ps->symbol || ps->offset)
-			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
+			tool_usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
 				    "at a function's entry", ps->text);
 	}
 	/* its return probes stop at every call anyway; --nostop would promise what it cannot */
 	if (opt.nostop)
-		usage_error("--hist stops at each call's entry and return to time it: not with "
+		tool_usage_error("--hist stops at each call's entry and return to time it: not with "
 			    "--nostop");
 }
 
@@ -1494,7 +1464,7 @@ static void check_str_options(void)
 		if (opt.str_mask & (1u << i))
 			top = i + 1;
 	if (opt.count || opt.hist)
-		usage_error("--str shows strings in per-hit lines: not with %s",
+		tool_usage_error("--str shows strings in per-hit lines: not with %s",
 			    opt.count ? "--count" : "--hist");
 	/*
 	 * A no-stop hit is handled after the thread ran on: the string read
@@ -1502,12 +1472,12 @@ static void check_str_options(void)
 	 * nothing would say so.
 	 */
 	if (opt.nostop)
-		usage_error("--str reads memory at the hit: not with --nostop, whose hits are read "
+		tool_usage_error("--str reads memory at the hit: not with --nostop, whose hits are read "
 			    "after the program ran on");
 	/* entry lines show arguments 0 to nargs - 1; the default grows to the highest --str */
 	if (top > opt.nargs) {
 		if (opt.nargs_given)
-			usage_error("--str %u is beyond the %u arguments --args shows", top - 1,
+			tool_usage_error("--str %u is beyond the %u arguments --args shows", top - 1,
 				    opt.nargs);
 		opt.nargs = top;
 	}
@@ -1716,7 +1686,6 @@ int main(int argc, char **argv)
 	int dashdash = argc, c, err = 0, code;
 	pid_t child = 0, target;
 	bool spawned = false, detached = true;
-	struct sigaction sa;
 
 	clock_gettime(CLOCK_MONOTONIC, &opt.start);
 
@@ -1733,8 +1702,8 @@ int main(int argc, char **argv)
 
 		switch (c) {
 		case 'p':
-			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
-				usage_error("bad pid '%s'", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v || v > INT_MAX)
+				tool_usage_error("bad pid '%s'", optarg);
 			opt.pid = (pid_t)v;
 			break;
 		case 'c':
@@ -1744,14 +1713,14 @@ int main(int argc, char **argv)
 			opt.json = true;
 			break;
 		case 'a':
-			if (!parse_u64(optarg, &v) || v > 6)
-				usage_error("bad --args '%s' (expected 0 to 6)", optarg);
+			if (!tool_parse_u64(optarg, &v) || v > 6)
+				tool_usage_error("bad --args '%s' (expected 0 to 6)", optarg);
 			opt.nargs = (unsigned)v;
 			opt.nargs_given = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, &v) || v >= STR_ARGS)
-				usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
+			if (!tool_parse_u64(optarg, &v) || v >= STR_ARGS)
+				tool_usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
 			opt.str_mask |= 1u << v;
 			break;
 		case 'd':
@@ -1777,8 +1746,8 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			opt.stack = STACK_DEFAULT;
-			if (optarg && (!parse_u64(optarg, &v) || !v || v > STACK_MAX))
-				usage_error("bad --stack '%s' (expected 1 to %d)", optarg, STACK_MAX);
+			if (optarg && (!tool_parse_u64(optarg, &v) || !v || v > STACK_MAX))
+				tool_usage_error("bad --stack '%s' (expected 1 to %d)", optarg, STACK_MAX);
 			if (optarg)
 				opt.stack = (int)v;
 			break;
@@ -1795,20 +1764,20 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_FAIL_EVERY:
-			if (!parse_u64(optarg, &v) || !v)
-				usage_error("bad --fail-every '%s' (expected a number from 1)", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v)
+				tool_usage_error("bad --fail-every '%s' (expected a number from 1)", optarg);
 			opt.fail_every = v;
 			break;
 		case OPT_FAIL_VALUE:
 			if (!parse_value(optarg, &v))
-				usage_error("bad --fail-value '%s' (expected a 64-bit integer: decimal "
+				tool_usage_error("bad --fail-value '%s' (expected a 64-bit integer: decimal "
 					    "or 0x hex, may be negative)", optarg);
 			opt.fail_value = v;
 			opt.fail_value_given = true;
 			break;
 		case OPT_FAIL_COUNT:
-			if (!parse_u64(optarg, &v) || !v)
-				usage_error("bad --fail-count '%s' (expected a number from 1)", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v)
+				tool_usage_error("bad --fail-count '%s' (expected a number from 1)", optarg);
 			opt.fail_count = v;
 			break;
 		case 'h':
@@ -1818,19 +1787,19 @@ int main(int argc, char **argv)
 			print_version();
 			return 0;
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			tool_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+				tool_usage_error("unknown option '-%c'", optopt);
+			tool_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 
 	nspecs = (size_t)(dashdash - optind);
 	if (!nspecs && !nfails)
-		usage_error("no probes given");
+		tool_usage_error("no probes given");
 	if (!nfails && (opt.fail_every || opt.fail_value_given || opt.fail_count))
-		usage_error("%s without --fail", opt.fail_every ? "--fail-every" :
+		tool_usage_error("%s without --fail", opt.fail_every ? "--fail-every" :
 			    opt.fail_value_given ? "--fail-value" : "--fail-count");
 	if (!opt.fail_every)
 		opt.fail_every = 1;
@@ -1844,15 +1813,15 @@ int main(int argc, char **argv)
 	if (dashdash + 1 < argc)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
-		usage_error("both -p and a command given");
+		tool_usage_error("both -p and a command given");
 	/* a hit read from the ring comes after its thread ran on: no stack to walk */
 	if (opt.stack && opt.nostop)
-		usage_error("--stack needs hits that stop: not with --nostop");
+		tool_usage_error("--stack needs hits that stop: not with --nostop");
 	if (opt.stack && (opt.count || opt.hist))
-		usage_error("--stack prints under each hit line: not with %s",
+		tool_usage_error("--stack prints under each hit line: not with %s",
 			    opt.count ? "--count" : "--hist");
 	if (!opt.pid && !command)
-		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+		tool_usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 	if (opt.hist)
 		check_hist_options();
 	if (opt.str_mask)
@@ -1862,12 +1831,12 @@ int main(int argc, char **argv)
 		bool any_ret = false;
 
 		if (!opt.lines)
-			usage_error("--duration shows return lines: not with %s",
+			tool_usage_error("--duration shows return lines: not with %s",
 				    opt.count ? "--count" : "--hist");
 		for (size_t i = 0; i < nspecs; i++)
 			any_ret |= specs[i].kind == 'r';
 		if (!any_ret)
-			usage_error("--duration shows return lines: no return probe "
+			tool_usage_error("--duration shows return lines: no return probe "
 				    "(r:BINARY:SYMBOL) given");
 	}
 
@@ -1888,34 +1857,7 @@ int main(int argc, char **argv)
 		return EXIT_RUNTIME;
 	}
 
-	/*
-	 * The command gets the signal state the shell gave us, not our
-	 * handlers: what was ignored stays ignored in it (nohup's SIGHUP, the
-	 * SIGINT of a background job), and the mask is the one we started with.
-	 */
-	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-	sigemptyset(&orig_ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-
-		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
-			sigaddset(&orig_ignored, sig);
-	}
-	/*
-	 * No SA_RESTART: the tracer's blocked wait must return so run() sees the
-	 * stop. SIGINT and SIGTERM always stop tracing; SIGHUP and SIGPIPE (the
-	 * reader of the trace went away) only when they were not ignored: under
-	 * nohup the tracer goes on through a hang-up as the command does.
-	 */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGHUP))
-		sigaction(SIGHUP, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGPIPE))
-		sigaction(SIGPIPE, &sa, NULL);
+	tool_catch_signals(on_signal, true);
 
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
@@ -1925,7 +1867,8 @@ int main(int argc, char **argv)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &tool_orig_mask,
+			    .sigignore = &tool_orig_ignored);
 
 		err = uprobe_tracer_spawn_opts(tracer, command, &child, &so);
 		if (err && child > 0)
