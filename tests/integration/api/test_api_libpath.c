@@ -160,6 +160,26 @@ static void test_no_match(void **state)
 	run_to_exit(c, pid);
 }
 
+/* uprobe_lib_name_match(): the same rules, for files nothing maps (ld.so.cache entries). */
+static void test_name_match(void **state)
+{
+	(void)state;
+	assert_int_equal(uprobe_lib_name_match("libc.so.6", "/usr/lib/libc.so.6"), 3);
+	assert_int_equal(uprobe_lib_name_match("libc", "libc.so.6"), 2);
+	assert_int_equal(uprobe_lib_name_match("libc.so", "libc.so.6"), 2);
+	assert_int_equal(uprobe_lib_name_match("libstdc++.so.6", "libstdc++.so.6.0.30"), 2);
+	assert_int_equal(uprobe_lib_name_match("libstdc++", "/x/libstdc++.so.6.0.30"), 2);
+	assert_int_equal(uprobe_lib_name_match("ld", "ld-linux-x86-64.so.2"), 1);
+	assert_int_equal(uprobe_lib_name_match("libc", "libc-2.31.so"), 1);
+	assert_int_equal(uprobe_lib_name_match("ld", "/etc/ld.so.cache"), 0);
+	assert_int_equal(uprobe_lib_name_match("libc", "libcrypt.so.1"), 0);
+	assert_int_equal(uprobe_lib_name_match("libc.so.6", "libc.so.61"), 0);
+	assert_int_equal(uprobe_lib_name_match("libc.so.6", "libc.so.6x"), 0);
+	assert_int_equal(uprobe_lib_name_match("/usr/lib/libc.so.6", "libc.so.6"), 0);
+	assert_int_equal(uprobe_lib_name_match("", "libc.so.6"), 0);
+	assert_int_equal(uprobe_lib_name_match(NULL, "libc.so.6"), 0);
+}
+
 /* Copies the plugin to dir/name; returns the new path (malloc'd). */
 static char *copy_plugin(const char *dir, const char *name)
 {
@@ -212,6 +232,7 @@ int main(int argc, char **argv)
 		T(test_dlopen),
 		T(test_no_match),
 		T(test_ambiguous),
+		cmocka_unit_test(test_name_match),
 	};
 
 	if (argc < 4) {
