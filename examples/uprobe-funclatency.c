@@ -17,6 +17,8 @@
 
 #include <uprobe.h>
 
+#include "tool-common.h"
+
 #define PROG "uprobe-funclatency"
 
 #define EXIT_RUNTIME 1
@@ -64,8 +66,14 @@ static size_t nspecs;
 /* stdout, or -o FILE */
 static FILE *out;
 static struct uprobe_tracer *tracer;
+const char tool_prog[] = PROG;
+
+/* The library's last message, or strerror(err): see tool_lib_error(). */
+static const char *lib_error(int err)
+{
+	return tool_lib_error(tracer, err);
+}
 static volatile sig_atomic_t stop_requested;
-static sigset_t orig_mask, orig_ignored;
 /* While functions are added the tool words failures itself; the library stays quiet. */
 static bool lib_quiet;
 static char lib_warned[512];
@@ -112,18 +120,6 @@ static void usage(FILE *fp)
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
@@ -135,61 +131,6 @@ static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 		return 0;
 	}
 	return vfprintf(stderr, fmt, ap);
-}
-
-static const char *lib_error(int err)
-{
-	static const char prefix[] = "libuprobe: ";
-	const char *msg = uprobe_tracer_errmsg(tracer);
-
-	if (!msg || !*msg)
-		return strerror(err < 0 ? -err : err);
-	if (!strncmp(msg, prefix, sizeof(prefix) - 1))
-		msg += sizeof(prefix) - 1;
-	return msg;
-}
-
-/*
- * Writes s for a terminal: names come from files anyone may have made.
- * Control bytes, DEL and bytes of 0x80 and up are written as \xNN, a
- * backslash as \\; the rest as is.
- */
-static void fput_text(FILE *fp, const char *str)
-{
-	for (const unsigned char *s = (const unsigned char *)str; *s; s++) {
-		if (*s < 0x20 || *s >= 0x7f)
-			fprintf(fp, "\\x%02x", *s);
-		else if (*s == '\\')
-			fputs("\\\\", fp);
-		else
-			fputc(*s, fp);
-	}
-}
-
-/* An error or warning: one line on stderr, whatever the message holds. */
-static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
-{
-	char *msg = NULL, *line = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *mem;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	mem = open_memstream(&line, &len);
-	if (mem) {
-		fputs(PROG ": ", mem);
-		fput_text(mem, n < 0 ? "out of memory" : msg);
-		fputc('\n', mem);
-		fclose(mem);
-		fputs(line, stderr);
-	} else {
-		fputs(PROG ": out of memory\n", stderr);
-	}
-	free(line);
-	free(msg);
 }
 
 static bool parse_u64(const char *s, uint64_t *v)
@@ -213,17 +154,17 @@ static void parse_spec(const char *text, struct func_spec *fs)
 	if (!strncmp(text, "u:", 2))
 		body += 2;
 	else if (!strncmp(text, "r:", 2))
-		usage_error("'%s': functions are timed from entry to return: name them as "
+		tool_usage_error("'%s': functions are timed from entry to return: name them as "
 			    "BINARY:SYMBOL", text);
 	colon = strrchr(body, ':');
 	if (!colon || colon == body || !colon[1])
-		usage_error("bad function '%s' (expected BINARY:SYMBOL)", text);
+		tool_usage_error("bad function '%s' (expected BINARY:SYMBOL)", text);
 	if (strchr(colon + 1, '+') || (colon[1] >= '0' && colon[1] <= '9'))
-		usage_error("'%s': functions are timed from their entry: no offsets", text);
+		tool_usage_error("'%s': functions are timed from their entry: no offsets", text);
 	fs->binary = strndup(body, (size_t)(colon - body));
 	fs->symbol = strdup(colon + 1);
 	if (!fs->binary || !fs->symbol) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 	fs->wildcard = strpbrk(fs->symbol, "*?[") != NULL;
@@ -285,125 +226,6 @@ static int add_func(const char *binary, const char *symbol, char *label, bool fr
 }
 
 /* ---- Wildcards ---- */
-
-/* An absolute path as process pid sees it: through /proc/PID/root in another mount namespace. */
-static char *ns_path(pid_t pid, const char *path)
-{
-	char a[64], b[64], link[64];
-	ssize_t n, m;
-	char *res;
-
-	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
-	n = readlink(link, a, sizeof(a));
-	m = readlink("/proc/self/ns/mnt", b, sizeof(b));
-	if (path[0] != '/' || n <= 0 || m <= 0 || (n == m && !memcmp(a, b, (size_t)n)))
-		return strdup(path);
-	if (asprintf(&res, "/proc/%d/root%s", (int)pid, path) < 0)
-		return NULL;
-	if (access(res, F_OK) && !access(path, F_OK)) {
-		free(res);
-		return strdup(path);
-	}
-	return res;
-}
-
-/*
- * The file BINARY names in process pid, as the library resolves it: a path
- * as is; else a mapped file whose basename is the name or starts with it
- * and '.' or '-' ("libc" -> libc.so.6); else NULL.
- */
-static char *resolve_binary(pid_t pid, const char *name)
-{
-	size_t n = strlen(name);
-	char maps[64], *line = NULL, *found = NULL;
-	size_t cap = 0;
-	FILE *fp;
-
-	if (strchr(name, '/'))
-		return ns_path(pid, name);
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
-	fp = fopen(maps, "re");
-	while (fp && !found && getline(&line, &cap, fp) > 0) {
-		char *path = strchr(line, '/'), *base;
-
-		if (!path)
-			continue;
-		path[strcspn(path, "\n")] = '\0';
-		if (strstr(path, " (deleted)"))
-			continue;
-		base = strrchr(path, '/') + 1;
-		if (!strncmp(base, name, n) && (!base[n] || base[n] == '.' || base[n] == '-'))
-			found = ns_path(pid, path);
-	}
-	free(line);
-	if (fp)
-		fclose(fp);
-	return found;
-}
-
-/* "libc" and "libc.so" name "libc.so.6"; "libm" names "libm.so.6" (as the library matches). */
-static bool lib_name_matches(const char *want, const char *base)
-{
-	size_t n = strlen(want);
-
-	if (!strcmp(base, want))
-		return true;
-	if (strncmp(base, want, n))
-		return false;
-	if (n > 3 && !strcmp(want + n - 3, ".so"))
-		return base[n] == '.';
-	return !strncmp(base + n, ".so", 3) && (base[n + 3] == '.' || !base[n + 3]);
-}
-
-/*
- * A library name no traced process maps (yet): the file the dynamic linker
- * would load for it, found as it finds it, in ld.so.cache (through
- * `ldconfig -p`), then in the standard directories. NULL when there is none.
- */
-static char *loader_lookup(const char *name)
-{
-	static const char *const dirs[] = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-					    "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
-	char *line = NULL, *found = NULL;
-	size_t cap = 0;
-	FILE *fp = popen("ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null", "re");
-
-	while (fp && !found && getline(&line, &cap, fp) > 0) {
-		/* "\tlibm.so.6 (libc6,x86-64, OS ABI: Linux 3.2.0) => /lib/x86_64-linux-gnu/libm.so.6" */
-		char *soname = line + strspn(line, " \t"), *arrow = strstr(line, " => ");
-		size_t len = strcspn(soname, " ");
-		char *path;
-
-		if (!arrow || !strstr(line, "x86-64"))
-			continue;
-		soname[len] = '\0';
-		path = arrow + 4;
-		path[strcspn(path, "\n")] = '\0';
-		if (lib_name_matches(name, soname) && access(path, R_OK) == 0)
-			found = strdup(path);
-	}
-	free(line);
-	if (fp)
-		pclose(fp);
-	for (size_t i = 0; !found && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		DIR *d = opendir(dirs[i]);
-		struct dirent *de;
-
-		while (d && !found && (de = readdir(d))) {
-			char path[PATH_MAX];
-			struct stat st;
-
-			if (!lib_name_matches(name, de->d_name))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
-			if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-				found = strdup(path);
-		}
-		if (d)
-			closedir(d);
-	}
-	return found;
-}
 
 struct name_list {
 	char **v;
@@ -468,24 +290,27 @@ static int add_wildcard(const struct func_spec *fs, pid_t pid)
 {
 	struct name_list l = {};
 	size_t added = 0, skipped = 0, w = 0;
-	char *path = resolve_binary(pid, fs->binary);
 	const char *pending = NULL;
-	int ret = -1, err;
+	char *path = NULL;
+	int ret = -1, err = tool_resolve_binary(tracer, pid, fs->binary, &path);
 
-	if (!path) {
+	if (err == -ENOENT) {
 		/* a library no traced process maps yet: its functions from the file it would be */
-		path = loader_lookup(fs->binary);
+		path = tool_loader_lookup(fs->binary);
 		if (!path) {
-			errline("%s: '%s': no traced process maps it, and no such library in "
+			tool_errline("%s: '%s': no traced process maps it, and no such library in "
 				"ld.so.cache or the standard directories", fs->text, fs->binary);
 			return -1;
 		}
 		pending = fs->text;
+	} else if (err) {
+		tool_errline("%s: %s", fs->text, lib_error(err));
+		return -1;
 	}
 	lib_warned[0] = '\0';
 	err = uprobe_symbols(path, fs->symbol, collect_name, &l);
 	if (err) {
-		errline("%s: %s", fs->text, warned_or(err));
+		tool_errline("%s: %s", fs->text, warned_or(err));
 		goto out;
 	}
 	if (l.n)
@@ -501,7 +326,7 @@ static int add_wildcard(const struct func_spec *fs, pid_t pid)
 		char *label;
 
 		if (asprintf(&label, "%s:%s", pending ? fs->binary : path, l.v[i]) < 0) {
-			errline("out of memory");
+			tool_errline("out of memory");
 			goto out;
 		}
 		err = add_func(pending ? fs->binary : path, l.v[i], label, true, pending);
@@ -510,23 +335,23 @@ static int add_wildcard(const struct func_spec *fs, pid_t pid)
 			continue;
 		}
 		if (!is_refusal(err)) {
-			errline("%s: %s", label, lib_error(err));
+			tool_errline("%s: %s", label, lib_error(err));
 			free(label);
 			goto out;
 		}
 		if (opt.verbose || skipped < WILDCARD_WARN_MAX)
-			errline("warning: %s: skipped: %s", label, lib_error(err));
+			tool_errline("warning: %s: skipped: %s", label, lib_error(err));
 		skipped++;
 		free(label);
 	}
 	if (skipped > WILDCARD_WARN_MAX && !opt.verbose)
-		errline("warning: %s: skipped %zu more functions (-v lists them)", fs->text,
+		tool_errline("warning: %s: skipped %zu more functions (-v lists them)", fs->text,
 			skipped - WILDCARD_WARN_MAX);
 	if (!added) {
 		if (!l.n)
-			errline("%s: %s: no function matches '%s'", fs->text, path, fs->symbol);
+			tool_errline("%s: %s: no function matches '%s'", fs->text, path, fs->symbol);
 		else
-			errline("%s: none of the %zu matching functions could be probed", fs->text,
+			tool_errline("%s: none of the %zu matching functions could be probed", fs->text,
 				l.n);
 		goto out;
 	}
@@ -553,14 +378,15 @@ static int add_funcs(pid_t pid)
 			continue;
 		}
 		/* a library no traced process maps yet, that the dynamic linker would find */
-		if (!strchr(fs->binary, '/') && !(path = resolve_binary(pid, fs->binary)))
-			lib = loader_lookup(fs->binary);
+		if (!strchr(fs->binary, '/') &&
+		    tool_resolve_binary(tracer, pid, fs->binary, &path) == -ENOENT)
+			lib = tool_loader_lookup(fs->binary);
 		err = add_func(fs->binary, fs->symbol, (char *)fs->text, false,
 			       lib ? fs->text : NULL);
 		free(path);
 		free(lib);
 		if (err) {
-			errline("%s: %s", fs->text, lib_error(err));
+			tool_errline("%s: %s", fs->text, lib_error(err));
 			ret = -1;
 		}
 	}
@@ -598,7 +424,7 @@ static void print_funcs(void)
 
 		if (f->from_wildcard && !count && !missed)
 			continue;
-		fput_text(out, f->label);
+		tool_fput_text(out, f->label);
 		fprintf(out, "  count %" PRIu64, count);
 		if (count) {
 			print_dur("avg", uprobe_hist_mean(f->h));
@@ -616,7 +442,7 @@ static void print_funcs(void)
 		uprobe_hist_reset(f->h);
 	}
 	if (lost) {
-		errline("out of memory: %" PRIu64 " calls left out of the histograms", lost);
+		tool_errline("out of memory: %" PRIu64 " calls left out of the histograms", lost);
 		lost = 0;
 	}
 	fflush(out);
@@ -640,7 +466,7 @@ static void report_never_loaded(void)
 		for (size_t j = i; j < nfuncs && !placed; j++)
 			placed = funcs[j]->pending_spec == spec && uprobe_binary_path(funcs[j]->up);
 		if (!seen && !placed)
-			errline("%s: never loaded", spec);
+			tool_errline("%s: never loaded", spec);
 	}
 }
 
@@ -722,27 +548,6 @@ static void on_signal(int sig)
 	uprobe_tracer_stop(tracer);
 }
 
-static int status_to_exit(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_RUNTIME;
-}
-
-static int wait_child(pid_t child)
-{
-	int status;
-
-	for (;;) {
-		if (waitpid(child, &status, 0) == child)
-			return status_to_exit(status);
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
 /* A runtime error before run(): a spawned child dies, an attached process is let go. */
 static int give_up(pid_t child)
 {
@@ -751,46 +556,8 @@ static int give_up(pid_t child)
 	uprobe_tracer_free(tracer);
 	tracer = NULL;
 	if (child > 0)
-		wait_child(child);
+		tool_wait_child(child);
 	return EXIT_RUNTIME;
-}
-
-/* The parent of pid from /proc/PID/stat, or -1. */
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512];
-	const char *p;
-	int ppid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %*c %d", &ppid);
-	fclose(f);
-	return ppid;
-}
-
-/* -p of ourselves or an ancestor (`-p $$`): each would wait for the other. */
-static int refuse_ancestor(pid_t pid)
-{
-	pid_t a = getpid();
-
-	if (pid == a) {
-		errline("pid %d is " PROG " itself", (int)pid);
-		return -1;
-	}
-	for (unsigned depth = 0; a > 1 && depth < 4096; depth++) {
-		a = parent_of(a);
-		if (a == pid) {
-			errline("pid %d is an ancestor of " PROG ": tracing it would deadlock",
-				(int)pid);
-			return -1;
-		}
-	}
-	return 0;
 }
 
 static void parse_options(int argc, char **argv, int dashdash)
@@ -815,18 +582,18 @@ static void parse_options(int argc, char **argv, int dashdash)
 		switch (c) {
 		case 'p':
 			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
-				usage_error("bad pid '%s'", optarg);
+				tool_usage_error("bad pid '%s'", optarg);
 			opt.pid = (pid_t)v;
 			break;
 		case 'u':
 		case 'm':
 			if (opt.unit != UPROBE_UNIT_NS)
-				usage_error("-u and -m are exclusive");
+				tool_usage_error("-u and -m are exclusive");
 			opt.unit = c == 'u' ? UPROBE_UNIT_US : UPROBE_UNIT_MS;
 			break;
 		case 'i':
 			if (!parse_u64(optarg, &v) || !v || v > INTERVAL_MAX)
-				usage_error("bad interval '%s' (expected 1 to %d seconds)", optarg,
+				tool_usage_error("bad interval '%s' (expected 1 to %d seconds)", optarg,
 					    INTERVAL_MAX);
 			opt.interval = (unsigned)v;
 			break;
@@ -843,11 +610,11 @@ static void parse_options(int argc, char **argv, int dashdash)
 			usage(stdout);
 			exit(0);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			tool_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+				tool_usage_error("unknown option '-%c'", optopt);
+			tool_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 }
@@ -861,29 +628,30 @@ static pid_t start(char **command, int *code)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &tool_orig_mask,
+			    .sigignore = &tool_orig_ignored);
 
 		err = uprobe_tracer_spawn_opts(tracer, command, &child, &so);
 		if (err) {
 			int status = child > 0 ? uprobe_tracer_exit_status(tracer, child) : -1;
 
 			if (err != -EINTR)
-				errline("%s", lib_error(err));
+				tool_errline("%s", lib_error(err));
 			if (err == -EINTR && child > 0)
-				status = wait_child(child);
+				status = tool_wait_child(child);
 			else if (status >= 0)
-				status = status_to_exit(status);
+				status = tool_status_to_exit(status);
 			*code = status >= 0 ? status : EXIT_RUNTIME;
 			return -1;
 		}
 	} else {
-		if (refuse_ancestor(opt.pid)) {
+		if (tool_refuse_ancestor(opt.pid)) {
 			*code = EXIT_RUNTIME;
 			return -1;
 		}
 		err = uprobe_tracer_attach(tracer, opt.pid);
 		if (err) {
-			errline("%s", lib_error(err));
+			tool_errline("%s", lib_error(err));
 			*code = EXIT_RUNTIME;
 			return -1;
 		}
@@ -891,28 +659,6 @@ static pid_t start(char **command, int *code)
 	}
 	lib_quiet = false;
 	return child;
-}
-
-static void save_signal_state(void)
-{
-	struct sigaction sa;
-
-	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-	sigemptyset(&orig_ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-
-		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
-			sigaddset(&orig_ignored, sig);
-	}
-	/* no SA_RESTART: the tracer's wait must return so that run() sees the stop */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGHUP))
-		sigaction(SIGHUP, &sa, NULL);
 }
 
 int main(int argc, char **argv)
@@ -932,10 +678,10 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, dashdash);
 	nspecs = (size_t)(dashdash - optind);
 	if (!nspecs)
-		usage_error("no functions given");
+		tool_usage_error("no functions given");
 	specs = calloc(nspecs, sizeof(*specs));
 	if (!specs) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		return EXIT_RUNTIME;
 	}
 	for (size_t i = 0; i < nspecs; i++)
@@ -943,26 +689,26 @@ int main(int argc, char **argv)
 	if (dashdash + 1 < argc)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
-		usage_error("both -p and a command given");
+		tool_usage_error("both -p and a command given");
 	if (!opt.pid && !command)
-		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+		tool_usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
 	out = stdout;
 	if (opt.out_path) {
 		/* close-on-exec: the traced command must not inherit it */
 		out = fopen(opt.out_path, "we");
 		if (!out) {
-			errline("%s: %s", opt.out_path, strerror(errno));
+			tool_errline("%s: %s", opt.out_path, strerror(errno));
 			return EXIT_RUNTIME;
 		}
 	}
 	uprobe_set_print(print_fn);
 	tracer = uprobe_tracer_new();
 	if (!tracer) {
-		errline("%s", strerror(errno));
+		tool_errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	save_signal_state();
+	tool_catch_signals(on_signal, false);
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
 	target = start(command, &code);
@@ -978,7 +724,7 @@ int main(int argc, char **argv)
 	if (opt.interval) {
 		err = ticker_start(&tick);
 		if (err) {
-			errline("interval thread: %s", strerror(-err));
+			tool_errline("interval thread: %s", strerror(-err));
 			return give_up(command ? target : 0);
 		}
 		ticking = true;
@@ -986,7 +732,7 @@ int main(int argc, char **argv)
 	if (!stop_requested) {
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
-			errline("%s", lib_error(err));
+			tool_errline("%s", lib_error(err));
 	}
 	if (ticking)
 		ticker_stop(tick);
@@ -995,7 +741,7 @@ int main(int argc, char **argv)
 		int derr = uprobe_tracer_detach(tracer);
 
 		if (derr < 0) {
-			errline("detach: %s", lib_error(derr));
+			tool_errline("detach: %s", lib_error(derr));
 			err = err < 0 ? err : derr;
 		}
 	}
@@ -1005,14 +751,14 @@ int main(int argc, char **argv)
 		print_funcs();
 	report_never_loaded();
 	if (ferror(out) || fflush(out) || (out != stdout && fclose(out))) {
-		errline("%s: %s", opt.out_path ? opt.out_path : "stdout", strerror(errno ? errno : EIO));
+		tool_errline("%s: %s", opt.out_path ? opt.out_path : "stdout", strerror(errno ? errno : EIO));
 		err = err < 0 ? err : -EIO;
 	}
 	code = err < 0 ? EXIT_RUNTIME : 0;
 	if (command) {
 		int status = uprobe_tracer_exit_status(tracer, target);
 
-		status = status >= 0 ? status_to_exit(status) : wait_child(target);
+		status = status >= 0 ? tool_status_to_exit(status) : tool_wait_child(target);
 		if (!code)
 			code = status >= 0 ? status : EXIT_RUNTIME;
 	}

@@ -16,6 +16,8 @@
 
 #include <uprobe.h>
 
+#include "tool-common.h"
+
 #define PROG "uprobe-memleak"
 
 /* Exit statuses besides the traced command's own. */
@@ -140,9 +142,15 @@ static struct {
 } opt = { .depth = DEPTH_DEFAULT, .top = TOP_DEFAULT };
 
 static struct uprobe_tracer *tracer;
+const char tool_prog[] = PROG;
+
+/* The library's last message, or strerror(err): see tool_lib_error(). */
+static const char *lib_error(int err)
+{
+	return tool_lib_error(tracer, err);
+}
 static pid_t target;
 static volatile sig_atomic_t stop_requested, report_due;
-static sigset_t orig_mask, orig_ignored;
 static bool lib_quiet;
 
 /* Outstanding allocations: open addressing, linear probing, deletion by backward shift. */
@@ -202,18 +210,6 @@ static void usage(FILE *fp)
 		TOP_DEFAULT, DEPTH_MAX, DEPTH_DEFAULT);
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
@@ -225,95 +221,7 @@ static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 	return vfprintf(stderr, fmt, ap);
 }
 
-/* The library's last message without its "libuprobe: " prefix, or strerror(err). */
-static const char *lib_error(int err)
-{
-	const char *msg = uprobe_tracer_errmsg(tracer);
-	static const char prefix[] = "libuprobe: ";
-
-	if (!msg || !*msg)
-		return strerror(err < 0 ? -err : err);
-	if (!strncmp(msg, prefix, sizeof(prefix) - 1))
-		msg += sizeof(prefix) - 1;
-	return msg;
-}
-
 /* ---- Text that came from a file or a process ---- */
-
-/* The length of a printable UTF-8 character at s (2 to 4 bytes), or 0. */
-static size_t utf8_printable(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xc2 && s[1] < 0xa0) || (c == 0xe0 && s[1] < 0xa0) ||
-	    (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-	    (c == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return n;
-}
-
-/*
- * Writes s for a terminal, as uprobe-trace does: symbol names and paths
- * come from files anyone may have made. Control bytes, DEL and bytes that
- * are no printable UTF-8 are written as \xNN, a backslash as \\.
- */
-static void fput_text(FILE *fp, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	while (*s) {
-		size_t n = *s >= 0x80 ? utf8_printable(s) : 0;
-
-		if (n) {
-			fwrite(s, 1, n, fp);
-			s += n;
-		} else if (*s < 0x20 || *s >= 0x7f) {
-			fprintf(fp, "\\x%02x", *s++);
-		} else {
-			if (*s == '\\')
-				fputc('\\', fp);
-			fputc(*s++, fp);
-		}
-	}
-}
-
-/* An error or warning: one line on stderr, whatever the message holds. */
-static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
-{
-	char *msg = NULL, *line = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *mem;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	mem = open_memstream(&line, &len);
-	if (mem) {
-		fputs(PROG ": ", mem);
-		fput_text(mem, n < 0 ? "out of memory" : msg);
-		fputc('\n', mem);
-		fclose(mem);
-		fputs(line, stderr);
-	} else {
-		fputs(PROG ": out of memory\n", stderr);
-	}
-	free(line);
-	free(msg);
-}
 
 /* ---- Outstanding allocations ---- */
 
@@ -823,7 +731,7 @@ static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool 
 	UPROBE_OPTS(uprobe_opts, o, .data = fp, .pending = pending);
 
 	if (!fp) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		return -1;
 	}
 	fp->kind = kind;
@@ -846,7 +754,7 @@ static int add_fn(const char *binary, const char *name, enum fn_kind kind, bool 
 	errno = 0;
 	up = uprobe_add(tracer, binary, name, 0, &o);
 	if (!up) {
-		errline("%s:%s: %s", binary, name, lib_error(errno ? -errno : -EINVAL));
+		tool_errline("%s:%s: %s", binary, name, lib_error(errno ? -errno : -EINVAL));
 		return -1;
 	}
 	return 0;
@@ -870,7 +778,7 @@ static int add_fns(const char *binary, const char *file, const struct fn_desc *f
 		int err = uprobe_symbols(file, fns[i].pattern, collect_sym, &l);
 
 		if (err) {
-			errline("%s: %s", binary, strerror(-err));
+			tool_errline("%s: %s", binary, strerror(-err));
 			ret = -1;
 		}
 		for (size_t j = 0; j < l.n; j++) {
@@ -885,34 +793,17 @@ static int add_fns(const char *binary, const char *file, const struct fn_desc *f
 }
 
 /*
- * A file process pid maps whose basename starts with prefix followed by
- * ".so" or "-" (libc.so.6, libc-2.31.so): its path as the tracee names it
- * (what uprobe_add() takes); NULL when none.
+ * The file process pid maps under a library name (uprobe_lib_path()), as
+ * the tracee names it (what uprobe_add() takes); NULL when none.
  */
-static char *mapped_lib(pid_t pid, const char *prefix)
+static char *mapped_lib(pid_t pid, const char *name)
 {
-	size_t n = strlen(prefix), cap = 0;
-	char maps[64], *line = NULL, *found = NULL;
-	FILE *fp;
+	char buf[PATH_MAX], root[64];
+	int n = snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
 
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
-	fp = fopen(maps, "re");
-	while (fp && !found && getline(&line, &cap, fp) > 0) {
-		char *path = strchr(line, '/'), *base;
-
-		if (!path)
-			continue;
-		path[strcspn(path, "\n")] = '\0';
-		if (strstr(path, " (deleted)"))
-			continue;
-		base = strrchr(path, '/') + 1;
-		if (!strncmp(base, prefix, n) && (!strncmp(base + n, ".so", 3) || base[n] == '-'))
-			found = strdup(path);
-	}
-	free(line);
-	if (fp)
-		fclose(fp);
-	return found;
+	if (uprobe_lib_path(tracer, pid, name, buf, sizeof(buf)))
+		return NULL;
+	return strdup(strncmp(buf, root, (size_t)n) ? buf : buf + n);
 }
 
 /* libstdc++ where the dynamic linker would find it for a later dlopen, or NULL. */
@@ -986,7 +877,7 @@ static int add_probes(pid_t pid)
 		file = our_path(pid, libc);
 	}
 	if (!libc || !file || !defines(file, "malloc")) {
-		errline("pid %d maps no libc that defines malloc: nothing to trace", (int)pid);
+		tool_errline("pid %d maps no libc that defines malloc: nothing to trace", (int)pid);
 		goto out;
 	}
 	if (add_fns(libc, file, libc_fns, NFNS(libc_fns), false, true))
@@ -1000,7 +891,7 @@ static int add_probes(pid_t pid)
 	/*
 	 * A C++ plugin the program may dlopen later: the probes wait for
 	 * libstdc++. By the name "libstdc++", which the library matches with
-	 * libstdc++.so.6.0.30 as the maps name it ("libstdc++.so.6" it does not).
+	 * libstdc++.so.6.0.30 as the maps name it.
 	 */
 	file = libstdcxx_file();
 	ret = file ? add_fns("libstdc++", file, cxx_fns, NFNS(cxx_fns), true, false) : 0;
@@ -1033,7 +924,7 @@ static void print_stack(const struct stack *st)
 		fputs("    (no stack)\n", opt.out);
 	for (int i = 0; i < st->n; i++) {
 		fputs("    ", opt.out);
-		fput_text(opt.out, st->frames[i] ? st->frames[i] : "?");
+		tool_fput_text(opt.out, st->frames[i] ? st->frames[i] : "?");
 		fputc('\n', opt.out);
 	}
 	fputc('\n', opt.out);
@@ -1124,22 +1015,6 @@ static void report(const char *why)
 
 /* ---- Main ---- */
 
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	int base = 10;
-	char *end;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, base);
-	return !errno && !*end;
-}
-
 static void on_signal(int sig)
 {
 	stop_requested = sig;
@@ -1150,27 +1025,6 @@ static void on_alarm(int sig)
 {
 	report_due = 1;
 	uprobe_tracer_stop(tracer);
-}
-
-static int status_to_exit(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_RUNTIME;
-}
-
-static int wait_child(pid_t child)
-{
-	int status;
-
-	for (;;) {
-		if (waitpid(child, &status, 0) == child)
-			return status_to_exit(status);
-		if (errno != EINTR)
-			return -1;
-	}
 }
 
 /* Everything the tracer kept: a sanitized build checks for leaks of our own. */
@@ -1203,61 +1057,8 @@ static int give_up(pid_t child)
 	tracer = NULL;
 	free_all();
 	if (child > 0)
-		wait_child(child);
+		tool_wait_child(child);
 	return EXIT_RUNTIME;
-}
-
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512];
-	const char *p;
-	int ppid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %*c %d", &ppid);
-	fclose(f);
-	return ppid;
-}
-
-/* -p of ourselves or an ancestor would deadlock (see uprobe-trace). 0, or -1 after the error. */
-static int refuse_ancestor(pid_t pid)
-{
-	pid_t a = getpid();
-
-	if (pid == a) {
-		errline("pid %d is " PROG " itself", (int)pid);
-		return -1;
-	}
-	for (unsigned depth = 0; a > 1 && depth < 4096; depth++) {
-		a = parent_of(a);
-		if (a == pid) {
-			errline("pid %d is an ancestor of " PROG ": tracing it would deadlock",
-				(int)pid);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-static int spawn_ended(int err, pid_t child)
-{
-	int status = uprobe_tracer_exit_status(tracer, child);
-	struct uprobe_tracer *t = tracer;
-
-	if (err != -EINTR)
-		errline("%s", lib_error(err));
-	tracer = NULL;
-	uprobe_tracer_free(t);
-	if (err == -EINTR)
-		status = wait_child(child);
-	else if (status >= 0)
-		status = status_to_exit(status);
-	return status >= 0 ? status : EXIT_RUNTIME;
 }
 
 static void parse_options(int argc, char **argv, int dashdash)
@@ -1281,29 +1082,29 @@ static void parse_options(int argc, char **argv, int dashdash)
 
 		switch (c) {
 		case 'p':
-			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
-				usage_error("bad pid '%s'", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v || v > INT_MAX)
+				tool_usage_error("bad pid '%s'", optarg);
 			opt.pid = (pid_t)v;
 			break;
 		case 't':
-			if (!parse_u64(optarg, &v) || v > UINT_MAX)
-				usage_error("bad --top '%s' (expected a count, 0 for all)", optarg);
+			if (!tool_parse_u64(optarg, &v) || v > UINT_MAX)
+				tool_usage_error("bad --top '%s' (expected a count, 0 for all)", optarg);
 			opt.top = (unsigned)v;
 			break;
 		case 'z':
-			if (!parse_u64(optarg, &v))
-				usage_error("bad --min-size '%s' (expected bytes)", optarg);
+			if (!tool_parse_u64(optarg, &v))
+				tool_usage_error("bad --min-size '%s' (expected bytes)", optarg);
 			opt.min_size = v;
 			break;
 		case 'd':
-			if (!parse_u64(optarg, &v) || !v || v > DEPTH_MAX)
-				usage_error("bad --stack-depth '%s' (expected 1 to %d)", optarg,
+			if (!tool_parse_u64(optarg, &v) || !v || v > DEPTH_MAX)
+				tool_usage_error("bad --stack-depth '%s' (expected 1 to %d)", optarg,
 					    DEPTH_MAX);
 			opt.depth = (int)v;
 			break;
 		case 'i':
-			if (!parse_u64(optarg, &v) || !v || v > 86400)
-				usage_error("bad --interval '%s' (expected 1 to 86400 seconds)",
+			if (!tool_parse_u64(optarg, &v) || !v || v > 86400)
+				tool_usage_error("bad --interval '%s' (expected 1 to 86400 seconds)",
 					    optarg);
 			opt.interval = (unsigned)v;
 			break;
@@ -1317,40 +1118,24 @@ static void parse_options(int argc, char **argv, int dashdash)
 			usage(stdout);
 			exit(0);
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			tool_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+				tool_usage_error("unknown option '-%c'", optopt);
+			tool_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < dashdash)
-		usage_error("unexpected argument '%s' (the command goes after --)", argv[optind]);
+		tool_usage_error("unexpected argument '%s' (the command goes after --)", argv[optind]);
 }
 
-static void install_signals(void)
+/* The --interval reports: SIGALRM, without SA_RESTART either (see tool_catch_signals()). */
+static void catch_alarm(void)
 {
 	struct sigaction sa;
 
-	/* the command gets the signal state the shell gave us, not our handlers */
-	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-	sigemptyset(&orig_ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-
-		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
-			sigaddset(&orig_ignored, sig);
-	}
-	/* no SA_RESTART: the tracer's blocked wait must return so run() sees the stop */
 	memset(&sa, 0, sizeof(sa));
 	sigemptyset(&sa.sa_mask);
-	sa.sa_handler = on_signal;
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGHUP))
-		sigaction(SIGHUP, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGPIPE))
-		sigaction(SIGPIPE, &sa, NULL);
 	sa.sa_handler = on_alarm;
 	sigaction(SIGALRM, &sa, NULL);
 }
@@ -1363,30 +1148,31 @@ static int start(char **command, pid_t *child, int *code)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &tool_orig_mask,
+			    .sigignore = &tool_orig_ignored);
 
 		err = uprobe_tracer_spawn_opts(tracer, command, child, &so);
 		lib_quiet = false;
 		if (err && *child > 0) {
-			*code = spawn_ended(err, *child);
+			*code = tool_spawn_ended(&tracer, err, *child);
 			return -1;
 		}
 		if (err) {
-			errline("%s", lib_error(err));
+			tool_errline("%s", lib_error(err));
 			*code = give_up(0);
 			return -1;
 		}
 		target = *child;
 		return 0;
 	}
-	if (refuse_ancestor(opt.pid)) {
+	if (tool_refuse_ancestor(opt.pid)) {
 		*code = give_up(0);
 		return -1;
 	}
 	err = uprobe_tracer_attach(tracer, opt.pid);
 	lib_quiet = false;
 	if (err) {
-		errline("%s", lib_error(err));
+		tool_errline("%s", lib_error(err));
 		*code = give_up(0);
 		return -1;
 	}
@@ -1436,25 +1222,26 @@ int main(int argc, char **argv)
 	if (dashdash + 1 < argc)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
-		usage_error("both -p and a command given");
+		tool_usage_error("both -p and a command given");
 	if (!opt.pid && !command)
-		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+		tool_usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 
 	uprobe_set_print(print_fn);
 	opt.out = stdout;
 	if (opt.out_path) {
 		opt.out = fopen(opt.out_path, "we");
 		if (!opt.out) {
-			errline("%s: %s", opt.out_path, strerror(errno));
+			tool_errline("%s: %s", opt.out_path, strerror(errno));
 			return EXIT_RUNTIME;
 		}
 	}
 	tracer = uprobe_tracer_new();
 	if (!tracer) {
-		errline("%s", strerror(errno));
+		tool_errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
-	install_signals();
+	tool_catch_signals(on_signal, true);
+	catch_alarm();
 	if (start(command, &child, &code))
 		return code;
 	if (add_probes(target))
@@ -1462,21 +1249,21 @@ int main(int argc, char **argv)
 
 	err = stop_requested ? 0 : trace();
 	if (err < 0)
-		errline("%s", lib_error(err));
+		tool_errline("%s", lib_error(err));
 	if (stop_requested || err < 0) {
 		/* the report first: the process is still ours, and stands still for it */
 		report(stop_requested == SIGINT ? "SIGINT" : stop_requested == SIGTERM ? "SIGTERM" :
 			stop_requested ? "signal" : "error");
 		err = uprobe_tracer_detach(tracer);
 		if (err < 0) {
-			errline("detach: %s", lib_error(err));
+			tool_errline("detach: %s", lib_error(err));
 			detached = false;
 		}
 	} else {
 		report("exit");
 	}
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
-		errline("%s: %s", opt.out_path ? opt.out_path : "stdout", strerror(errno));
+		tool_errline("%s: %s", opt.out_path ? opt.out_path : "stdout", strerror(errno));
 		err = -EIO;
 	}
 	code = err < 0 ? EXIT_RUNTIME : 0;
@@ -1484,9 +1271,9 @@ int main(int argc, char **argv)
 		int status = uprobe_tracer_exit_status(tracer, child);
 
 		if (status >= 0)
-			status = status_to_exit(status);
+			status = tool_status_to_exit(status);
 		else if (detached)
-			status = wait_child(child);
+			status = tool_wait_child(child);
 		if (!code)
 			code = status >= 0 ? status : EXIT_RUNTIME;
 	}

@@ -18,6 +18,8 @@
 
 #include <uprobe.h>
 
+#include "tool-common.h"
+
 #define PROG "uprobe-trace"
 
 /* Exit statuses besides the traced command's own. */
@@ -152,9 +154,15 @@ static int fail_err;
 static bool hit_is_fail;
 
 static struct uprobe_tracer *tracer;
+const char tool_prog[] = PROG;
+
+/* The library's last message, or strerror(err): see tool_lib_error(). */
+static const char *lib_error(int err)
+{
+	return tool_lib_error(tracer, err);
+}
 static volatile sig_atomic_t stop_requested;
 /* The signal mask and ignored signals we started with: the spawned command's. */
-static sigset_t orig_mask, orig_ignored;
 /* While probes are added the CLI reports failures itself, in one line; the library stays quiet. */
 static bool lib_quiet;
 /* The library's last warning while it was quiet, for the CLI to word (see add_probes()). */
@@ -266,18 +274,6 @@ static void usage(FILE *fp)
 		"1 on a runtime error (e.g. symbol not found), 2 on a usage error.\n");
 }
 
-static void __attribute__((format(printf, 1, 2), noreturn)) usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs(PROG ": ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see " PROG " --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
 /*
  * The live line: "uprobe-trace: N hits, R/s" on a terminal's stderr,
  * redrawn in place each second by a thread of its own while run() waits,
@@ -322,6 +318,15 @@ static void live_unlock(void)
 		pthread_mutex_unlock(&live.mutex);
 }
 
+/* tool_errline()'s lines keep the live line away too */
+static void live_hook(bool before)
+{
+	if (before)
+		live_lock();
+	else
+		live_unlock();
+}
+
 static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	if (level == UPROBE_DEBUG && opt.verbose < 2)
@@ -340,137 +345,9 @@ static int print_fn(enum uprobe_print_level level, const char *fmt, va_list ap)
 	return n;
 }
 
-/* The library's last message without its "libuprobe: " prefix, or strerror(err). */
-static const char *lib_error(int err)
-{
-	const char *msg = uprobe_tracer_errmsg(tracer);
-	static const char prefix[] = "libuprobe: ";
-
-	if (!msg || !*msg)
-		return strerror(err < 0 ? -err : err);
-	if (!strncmp(msg, prefix, sizeof(prefix) - 1))
-		msg += sizeof(prefix) - 1;
-	return msg;
-}
-
 /* ---- Text that came from a file or a process ---- */
 
-/*
- * The length of a well-formed UTF-8 sequence of a printable character at
- * s (2 to 4 bytes), or 0: C1 controls (U+0080-U+009F, which terminals obey
- * as they do ESC), overlong forms, surrogates and stray bytes are not.
- */
-static size_t utf8_printable(const unsigned char *s)
-{
-	unsigned char c = s[0];
-	size_t n;
-
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		n = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		n = 4;
-	else
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((c == 0xc2 && s[1] < 0xa0) || (c == 0xe0 && s[1] < 0xa0) ||
-	    (c == 0xed && s[1] >= 0xa0) || (c == 0xf0 && s[1] < 0x90) ||
-	    (c == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return n;
-}
-
-/*
- * Writes s for a terminal: symbol names and paths come from files anyone
- * may have made, and a name holding an escape sequence must not drive the
- * terminal of whoever reads the trace. Control bytes, DEL and bytes that
- * are no printable UTF-8 are written as \xNN, a backslash as \\ (so the
- * text reads back unambiguously); the rest as is. Returns the columns
- * written (bytes of the escaped form; a multibyte character counts as one).
- */
-static int fput_text(FILE *fp, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	int cols = 0;
-
-	while (*s) {
-		size_t n = *s >= 0x80 ? utf8_printable(s) : 0;
-
-		if (n) {
-			if (fp)
-				fwrite(s, 1, n, fp);
-			s += n;
-			cols++;
-		} else if (*s < 0x20 || *s >= 0x7f) {
-			if (fp)
-				fprintf(fp, "\\x%02x", *s);
-			s++;
-			cols += 4;
-		} else {
-			if (fp && *s == '\\')
-				fputc('\\', fp);
-			if (fp)
-				fputc(*s, fp);
-			cols += *s == '\\' ? 2 : 1;
-			s++;
-		}
-	}
-	return cols;
-}
-
-/*
- * An error or warning: one line on stderr, whatever the message holds
- * (names from a hostile file, a library message with a newline in it).
- */
-static void __attribute__((format(printf, 1, 2))) errline(const char *fmt, ...)
-{
-	char *msg = NULL, *line = NULL;
-	size_t len = 0;
-	va_list ap;
-	FILE *mem;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&msg, fmt, ap);
-	va_end(ap);
-	/* escaped into memory first: stderr is unbuffered, and the line is one write */
-	mem = open_memstream(&line, &len);
-	if (mem) {
-		fputs(PROG ": ", mem);
-		fput_text(mem, n < 0 ? "out of memory" : msg);
-		fputc('\n', mem);
-		fclose(mem);
-		live_lock();
-		fputs(line, stderr);
-		live_unlock();
-	} else {
-		fputs(PROG ": out of memory\n", stderr);
-	}
-	free(line);
-	free(msg);
-}
-
 /* ---- PROBE parsing ---- */
-
-/* Parses decimal or 0x-hex digits making up all of s. */
-static bool parse_u64(const char *s, uint64_t *v)
-{
-	int base = 10;
-	char *end;
-
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
-		base = 16;
-		s += 2;
-	}
-	if (!*s || *s == '-' || *s == '+' || *s == ' ')
-		return false;
-	errno = 0;
-	*v = strtoull(s, &end, base);
-	return !errno && !*end;
-}
 
 /* usdt:BINARY:PROVIDER:NAME; BINARY may hold ':', provider and point names do not. */
 static void parse_usdt(const char *text, struct probe_spec *ps)
@@ -488,12 +365,12 @@ static void parse_usdt(const char *text, struct probe_spec *ps)
 	ps->provider = strndup(prov + 1, (size_t)(name - prov - 1));
 	ps->symbol = strdup(name + 1);
 	if (!ps->binary || !ps->provider || !ps->symbol) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 	return;
 bad:
-	usage_error("bad probe '%s' (expected usdt:BINARY:PROVIDER:NAME)", text);
+	tool_usage_error("bad probe '%s' (expected usdt:BINARY:PROVIDER:NAME)", text);
 }
 
 static void parse_probe(const char *text, struct probe_spec *ps)
@@ -517,28 +394,28 @@ static void parse_probe(const char *text, struct probe_spec *ps)
 	ps->binary = strndup(text + 2, (size_t)(colon - (text + 2)));
 	ps->symbol = strdup(colon + 1);
 	if (!ps->binary || !ps->symbol) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 
 	if (ps->symbol[0] >= '0' && ps->symbol[0] <= '9') {
 		/* No symbol starts with a digit: this is a file offset. */
 		if (ps->symbol[0] != '0' || (ps->symbol[1] != 'x' && ps->symbol[1] != 'X') ||
-		    !parse_u64(ps->symbol, &ps->offset))
-			usage_error("bad file offset in probe '%s' (expected 0xHEX)", text);
+		    !tool_parse_u64(ps->symbol, &ps->offset))
+			tool_usage_error("bad file offset in probe '%s' (expected 0xHEX)", text);
 		free(ps->symbol);
 		ps->symbol = NULL;
 	} else if ((plus = strrchr(ps->symbol, '+'))) {
-		if (plus == ps->symbol || !parse_u64(plus + 1, &ps->offset))
-			usage_error("bad offset in probe '%s' (expected SYMBOL+N or SYMBOL+0xN)", text);
+		if (plus == ps->symbol || !tool_parse_u64(plus + 1, &ps->offset))
+			tool_usage_error("bad offset in probe '%s' (expected SYMBOL+N or SYMBOL+0xN)", text);
 		*plus = '\0';
 	}
 	if (ps->kind == 'r' && (!ps->symbol || ps->offset))
-		usage_error("return probe '%s' must name a function (r:BINARY:SYMBOL)", text);
+		tool_usage_error("return probe '%s' must name a function (r:BINARY:SYMBOL)", text);
 	ps->wildcard = ps->symbol && strpbrk(ps->symbol, "*?[");
 	return;
 bad:
-	usage_error("bad probe '%s' (expected u:BINARY:SYMBOL[+OFFSET], u:BINARY:0xFILEOFFSET "
+	tool_usage_error("bad probe '%s' (expected u:BINARY:SYMBOL[+OFFSET], u:BINARY:0xFILEOFFSET "
 		    "or r:BINARY:SYMBOL)",
 		    text);
 }
@@ -602,7 +479,7 @@ static void __attribute__((noreturn)) filter_error(struct fparser *fp, const cha
 	int len = 1;
 
 	if (!*at)
-		usage_error("--filter '%s': %s end of input at position %d%s%s%s", fp->text, why,
+		tool_usage_error("--filter '%s': %s end of input at position %d%s%s%s", fp->text, why,
 			    pos, hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 	/* the token: a word, a number, a string or one operator */
 	if ((*at >= 'a' && *at <= 'z') || (*at >= '0' && *at <= '9') || *at == '_') {
@@ -612,7 +489,7 @@ static void __attribute__((noreturn)) filter_error(struct fparser *fp, const cha
 	} else if (strchr("=!<>&|", *at) && at[1] && strchr("=&|~", at[1])) {
 		len = 2;
 	}
-	usage_error("--filter '%s': %s '%.*s' at position %d%s%s%s", fp->text, why, len, at, pos,
+	tool_usage_error("--filter '%s': %s '%.*s' at position %d%s%s%s", fp->text, why, len, at, pos,
 		    hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 }
 
@@ -621,7 +498,7 @@ static struct fnode *fnode_new(struct fparser *fp, enum fnode_kind kind)
 	struct fnode *n = calloc(1, sizeof(*n));
 
 	if (!n) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 	n->kind = kind;
@@ -679,7 +556,7 @@ static struct fnode *fparse_string(struct fparser *fp)
 	char *s = malloc(strlen(start));
 
 	if (!s) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 	for (fp->p++; *fp->p != '"'; fp->p++) {
@@ -863,7 +740,7 @@ static void parse_filter(const char *text)
 	if (*fp.p)
 		filter_error(&fp, fp.p, *fp.p == ')' ? "unbalanced" : "unexpected", NULL);
 	if (n->is_str)
-		usage_error("--filter '%s': comm alone is no condition (comm == \"NAME\")", text);
+		tool_usage_error("--filter '%s': comm alone is no condition (comm == \"NAME\")", text);
 	if (fp.uses_ret && !filter_ret) {
 		filter_ret = text;
 		filter_ret_pos = fp.ret_pos;
@@ -1075,7 +952,7 @@ static void read_str_arg(const struct uprobe_hit *h, uint64_t addr, struct str_a
 /* The printable UTF-8 character at s[i] that ends within len bytes: its length, or 0. */
 static size_t utf8_within(const unsigned char *s, size_t i, size_t len)
 {
-	size_t n = s[i] >= 0x80 ? utf8_printable(s + i) : 0;
+	size_t n = s[i] >= 0x80 ? tool_utf8_printable(s + i) : 0;
 
 	return i + n <= len ? n : 0;
 }
@@ -1215,7 +1092,7 @@ static void json_text(FILE *fp, const char *str)
 }
 
 /*
- * A thread's name as one word of a line: escaped as fput_text() does, and
+ * A thread's name as one word of a line: escaped as tool_fput_text() does, and
  * a space as \x20, so that the words after it keep their places; "?" when
  * it is not known, "" when empty.
  */
@@ -1232,7 +1109,7 @@ static void fput_comm(FILE *fp, const char *comm)
 		char part[32];
 
 		snprintf(part, sizeof(part), "%.*s", (int)n, comm);
-		fput_text(fp, part);
+		tool_fput_text(fp, part);
 		comm += n;
 		if (*comm == ' ') {
 			fputs("\\x20", fp);
@@ -1281,7 +1158,7 @@ static void print_stack(struct uprobe_hit *h)
 			json_string(opt.out, text ? text : "?");
 		} else {
 			fputs("    ", opt.out);
-			fput_text(opt.out, text ? text : "?");
+			tool_fput_text(opt.out, text ? text : "?");
 			fputc('\n', opt.out);
 		}
 		free(text);
@@ -1352,7 +1229,7 @@ static void print_hit(struct uprobe_hit *h, const char *label, bool ret,
 		(int)uprobe_hit_tid(h));
 	fput_comm(opt.out, uprobe_hit_comm(h));
 	fputc(' ', opt.out);
-	fput_text(opt.out, label);
+	tool_fput_text(opt.out, label);
 	if (ret) {
 		uint64_t dur = uprobe_hit_duration_ns(h);
 
@@ -1409,7 +1286,7 @@ static void print_usdt_hit(struct uprobe_hit *h, const char *prefix)
 	} else {
 		fprintf(opt.out, "%4ld.%06ld %d/%d ", sec, usec, (int)uprobe_hit_pid(h),
 			(int)uprobe_hit_tid(h));
-		fput_text(opt.out, label ? label : prefix);
+		tool_fput_text(opt.out, label ? label : prefix);
 	}
 	for (int i = 0; i < nargs; i++) {
 		int64_t v;
@@ -1534,7 +1411,7 @@ static int on_fail(struct uprobe_hit *h, void *data)
 	err = uprobe_hit_override_return(h, opt.fail_value);
 	if (err) {
 		/* refused before any change: stop here rather than trace without failing */
-		errline("--fail %s: %s", f->ps.text, lib_error(err));
+		tool_errline("--fail %s: %s", f->ps.text, lib_error(err));
 		fail_err = err;
 		stop_requested = 1;
 		uprobe_tracer_stop(tracer);
@@ -1657,7 +1534,7 @@ static int on_event(const struct uprobe_event *ev, void *data)
 			ev->followed ? "" : " untraced", ev->vfork ? " vfork" : "");
 	} else if (ev->kind == UPROBE_EVENT_EXEC) {
 		fputs("exec ", opt.out);
-		fput_text(opt.out, ev->path);
+		tool_fput_text(opt.out, ev->path);
 		fputc('\n', opt.out);
 	} else if (WIFEXITED(ev->status)) {
 		fprintf(opt.out, "exit status=%d\n", WEXITSTATUS(ev->status));
@@ -1951,7 +1828,7 @@ static int add_usdt(const struct probe_spec *ps)
 	u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
 	if (!u && errno == EOPNOTSUPP && uopts.nostop) {
 		/* an argument in memory must be read at the hit: this probe's hits stop */
-		errline("warning: %s: %s: its hits stop", ps->text, lib_error(-EOPNOTSUPP));
+		tool_errline("warning: %s: %s: its hits stop", ps->text, lib_error(-EOPNOTSUPP));
 		uopts.nostop = false;
 		errno = 0;
 		u = uprobe_add_usdt(tracer, ps->binary, ps->provider, ps->symbol, &uopts);
@@ -1968,131 +1845,6 @@ static int add_usdt(const struct probe_spec *ps)
 	e->ph = ph;
 	e->label = (char *)ps->text;
 	return 0;
-}
-
-/*
- * The file that BINARY names in process pid, as the library resolves it: a
- * path as is; otherwise a mapped file whose basename is the name, or starts
- * with it followed by '.' or '-' ("libc" -> libc.so.6, "ld" -> ld-linux-x86-64.so.2);
- * otherwise the name itself, tried as a path.
- */
-/*
- * An absolute path as process pid sees it: through /proc/PID/root when it
- * is in another mount namespace (a container), where the path may name
- * another file than ours.
- */
-static char *ns_path(pid_t pid, const char *path)
-{
-	char a[64], b[64], link[64];
-	ssize_t n, m;
-	char *out;
-
-	snprintf(link, sizeof(link), "/proc/%d/ns/mnt", (int)pid);
-	n = readlink(link, a, sizeof(a));
-	m = readlink("/proc/self/ns/mnt", b, sizeof(b));
-	if (path[0] != '/' || n <= 0 || m <= 0 || (n == m && !memcmp(a, b, (size_t)n)))
-		return strdup(path);
-	if (asprintf(&out, "/proc/%d/root%s", (int)pid, path) < 0)
-		return NULL;
-	/* a file only we have: the library looks at both, so may we */
-	if (access(out, F_OK) && !access(path, F_OK)) {
-		free(out);
-		return strdup(path);
-	}
-	return out;
-}
-
-/* "libc" and "libc.so" name "libc.so.6"; "liblzma" names "liblzma.so.5" (as the library matches). */
-static bool lib_name_matches(const char *want, const char *base)
-{
-	size_t n = strlen(want);
-
-	if (!strcmp(base, want))
-		return true;
-	if (strncmp(base, want, n))
-		return false;
-	if (n > 3 && !strcmp(want + n - 3, ".so"))
-		return base[n] == '.';
-	return !strncmp(base + n, ".so", 3) && (base[n + 3] == '.' || !base[n + 3]);
-}
-
-/*
- * A library name no traced process maps (yet): the file the dynamic linker
- * would load for it, found as it finds it, in ld.so.cache (through
- * `ldconfig -p`), then in the standard directories. NULL when there is none.
- */
-static char *loader_lookup(const char *name)
-{
-	static const char *const dirs[] = { "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-					    "/lib64", "/usr/lib64", "/lib", "/usr/lib" };
-	char *line = NULL, *found = NULL;
-	size_t cap = 0;
-	FILE *fp = popen("ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null", "re");
-
-	while (fp && !found && getline(&line, &cap, fp) > 0) {
-		/* "\tlibsqlite3.so.0 (libc6,x86-64) => /lib/x86_64-linux-gnu/libsqlite3.so.0" */
-		char *soname = line + strspn(line, " \t"), *arrow = strstr(line, " => ");
-		size_t len = strcspn(soname, " ");
-		char *path;
-
-		if (!arrow || !strstr(line, "x86-64"))
-			continue;
-		soname[len] = '\0';
-		path = arrow + 4;
-		path[strcspn(path, "\n")] = '\0';
-		if (lib_name_matches(name, soname) && access(path, R_OK) == 0)
-			found = strdup(path);
-	}
-	free(line);
-	if (fp)
-		pclose(fp);
-	for (size_t i = 0; !found && i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-		DIR *d = opendir(dirs[i]);
-		struct dirent *de;
-
-		while (d && !found && (de = readdir(d))) {
-			char path[PATH_MAX];
-			struct stat st;
-
-			if (!lib_name_matches(name, de->d_name))
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", dirs[i], de->d_name);
-			if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-				found = strdup(path);
-		}
-		if (d)
-			closedir(d);
-	}
-	return found;
-}
-
-static char *resolve_binary(pid_t pid, const char *name)
-{
-	size_t n = strlen(name);
-	char maps[64], *line = NULL, *found = NULL;
-	size_t cap = 0;
-	FILE *fp;
-
-	if (strchr(name, '/'))
-		return ns_path(pid, name);
-	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
-	fp = fopen(maps, "re");
-	while (fp && !found && getline(&line, &cap, fp) > 0) {
-		char *path = strchr(line, '/'), *base;
-
-		if (!path)
-			continue;
-		path[strcspn(path, "\n")] = '\0';
-		if (strstr(path, " (deleted)"))
-			continue;
-		base = strrchr(path, '/') + 1;
-		if (!strncmp(base, name, n) && (!base[n] || base[n] == '.' || base[n] == '-'))
-			found = ns_path(pid, path);
-	}
-	free(line);
-	if (fp)
-		fclose(fp);
-	return found ? found : strdup(name);
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -2183,19 +1935,17 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 	char **names = NULL;
 	char *path;
 	long n;
-	int ret = -1;
+	int ret = -1, err = tool_resolve_binary(tracer, pid, ps->binary, &path);
 
-	path = resolve_binary(pid, ps->binary);
-	if (!path) {
-		errline("out of memory");
+	if (err && err != -ENOENT) {
+		tool_errline("%s: %s", ps->text, lib_error(err));
 		return -1;
 	}
-	if (!strchr(path, '/')) {
+	if (err) {
 		/* a library no traced process maps yet: its functions from the file it would be */
-		free(path);
-		path = loader_lookup(ps->binary);
+		path = tool_loader_lookup(ps->binary);
 		if (!path) {
-			errline("%s: '%s': no traced process maps it, and no such library in "
+			tool_errline("%s: '%s': no traced process maps it, and no such library in "
 				"ld.so.cache or the standard directories", ps->text, ps->binary);
 			return -1;
 		}
@@ -2203,18 +1953,17 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 	}
 	n = match_functions(path, ps->symbol, &names, why, sizeof(why));
 	if (n < 0) {
-		errline("%s: %s", ps->text, why);
+		tool_errline("%s: %s", ps->text, why);
 		goto out;
 	}
 	if (ps->offset)
 		snprintf(offs, sizeof(offs), "+0x%" PRIx64, ps->offset);
 	for (long i = 0; i < n; i++) {
 		char *label;
-		int err;
 
 		if (asprintf(&label, "%c:%s:%s%s", ps->kind, pending ? ps->binary : path, names[i],
 			     offs) < 0) {
-			errline("out of memory");
+			tool_errline("out of memory");
 			goto out;
 		}
 		err = add_probe(ps->kind, pending ? ps->binary : path, names[i], ps->offset, label,
@@ -2224,24 +1973,24 @@ static int add_wildcard(const struct probe_spec *ps, pid_t pid)
 			continue;
 		}
 		if (!is_refusal(err)) {
-			errline("%s: %s", label, lib_error(err));
+			tool_errline("%s: %s", label, lib_error(err));
 			free(label);
 			goto out;
 		}
 		if (opt.verbose || skipped < WILDCARD_WARN_MAX)
-			errline("warning: %s: skipped: %s", label, lib_error(err));
+			tool_errline("warning: %s: skipped: %s", label, lib_error(err));
 		skipped++;
 		free(label);
 	}
 	if (skipped > WILDCARD_WARN_MAX && !opt.verbose)
-		errline("warning: %s: skipped %zu more functions (-v lists them)",
+		tool_errline("warning: %s: skipped %zu more functions (-v lists them)",
 			ps->text, skipped - WILDCARD_WARN_MAX);
 	if (!added) {
 		if (!n)
-			errline("%s: %s: no function matches '%s'", ps->text, path,
+			tool_errline("%s: %s: no function matches '%s'", ps->text, path,
 				ps->symbol);
 		else
-			errline("%s: none of the %ld matching functions could be probed",
+			tool_errline("%s: none of the %ld matching functions could be probed",
 				ps->text, n);
 		goto out;
 	}
@@ -2269,7 +2018,7 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 		if (ps->kind == 'U') {
 			err = add_usdt(ps);
 			if (err) {
-				errline("%s: %s", ps->text, lib_error(err));
+				tool_errline("%s: %s", ps->text, lib_error(err));
 				ret = -1;
 			}
 		} else if (ps->wildcard) {
@@ -2278,15 +2027,15 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 			char *path = NULL, *lib = NULL;
 
 			/* a library no traced process maps yet, that the dynamic linker would find */
-			if (!strchr(ps->binary, '/') && (path = resolve_binary(pid, ps->binary)) &&
-			    !strchr(path, '/'))
-				lib = loader_lookup(ps->binary);
+			if (!strchr(ps->binary, '/') &&
+			    tool_resolve_binary(tracer, pid, ps->binary, &path) == -ENOENT)
+				lib = tool_loader_lookup(ps->binary);
 			err = add_probe(ps->kind, ps->binary, ps->symbol, ps->offset,
 					(char *)ps->text, false, lib ? ps->text : NULL);
 			free(path);
 			free(lib);
 			if (err) {
-				errline("%s: %s", ps->text, lib_error(err));
+				tool_errline("%s: %s", ps->text, lib_error(err));
 				ret = -1;
 			}
 		}
@@ -2305,12 +2054,12 @@ static int add_probes(struct probe_spec *specs, size_t nspecs, pid_t pid)
 
 /* ---- --fail ---- */
 
-/* Parses --fail-value: what parse_u64() takes, or that after a '-' (two's complement). */
+/* Parses --fail-value: what tool_parse_u64() takes, or that after a '-' (two's complement). */
 static bool parse_value(const char *s, uint64_t *v)
 {
 	bool neg = *s == '-';
 
-	if (!parse_u64(s + neg, v))
+	if (!tool_parse_u64(s + neg, v))
 		return false;
 	if (neg) {
 		if (*v > (uint64_t)INT64_MAX + 1)
@@ -2325,15 +2074,15 @@ static void parse_fail(const char *text, struct fail_fn *f)
 {
 	parse_probe(text, &f->ps);
 	if (f->ps.kind != 'u')
-		usage_error("--fail '%s': not a return probe but a function's entry, "
+		tool_usage_error("--fail '%s': not a return probe but a function's entry, "
 			    "u:BINARY:SYMBOL or u:BINARY:0xFILEOFFSET", text);
 	if (f->ps.wildcard)
-		usage_error("--fail '%s': one function, not a wildcard", text);
+		tool_usage_error("--fail '%s': one function, not a wildcard", text);
 	if (f->ps.symbol && f->ps.offset)
-		usage_error("--fail '%s': a call can only be made to fail at the function's first "
+		tool_usage_error("--fail '%s': a call can only be made to fail at the function's first "
 			    "instruction, not +0x%" PRIx64, text, f->ps.offset);
 	if (asprintf(&f->label, "--fail %s", text) < 0) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
 }
@@ -2352,30 +2101,36 @@ static int starts_at(const struct uprobe_sym *sym, void *ctx)
 static int add_fail(struct fail_fn *f, pid_t pid)
 {
 	struct probe_spec *ps = &f->ps;
-	char *path = resolve_binary(pid, ps->binary), *lib = NULL;
+	char *path = NULL, *lib = NULL;
 	struct probe_ent *e;
 	struct uprobe *up;
-	int err, ret = -1;
+	int ret = -1, err = tool_resolve_binary(tracer, pid, ps->binary, &path);
 	UPROBE_OPTS(uprobe_opts, uopts, .handler = on_fail, .data = f);
 
-	if (!path || reserve_probes(1)) {
-		errline("out of memory");
+	/* a library no traced process maps yet: placed when one loads it, as for a PROBE */
+	if (err == -ENOENT) {
+		lib = tool_loader_lookup(ps->binary);
+		uopts.pending = lib != NULL;
+		path = lib ? NULL : strdup(ps->binary);
+	} else if (err && err != -ENOMEM) {
+		tool_errline("--fail %s: %s", ps->text, lib_error(err));
 		goto out;
 	}
-	/* a library no traced process maps yet: placed when one loads it, as for a PROBE */
-	if (!strchr(path, '/') && (lib = loader_lookup(ps->binary)))
-		uopts.pending = true;
+	if ((!path && !lib) || reserve_probes(1)) {
+		tool_errline("out of memory");
+		goto out;
+	}
 	if (!ps->symbol) {
 		const char *file = lib ? lib : path;
 		uint64_t off = ps->offset;
 
 		err = uprobe_symbols(file, NULL, starts_at, &off);
 		if (err < 0) {
-			errline("--fail %s: %s: %s", ps->text, file, strerror(-err));
+			tool_errline("--fail %s: %s: %s", ps->text, file, strerror(-err));
 			goto out;
 		}
 		if (!err) {
-			errline("--fail %s: no function of %s starts at file offset 0x%" PRIx64
+			tool_errline("--fail %s: no function of %s starts at file offset 0x%" PRIx64
 				" (a call fails from its function's first instruction)", ps->text,
 				file, ps->offset);
 			goto out;
@@ -2384,7 +2139,7 @@ static int add_fail(struct fail_fn *f, pid_t pid)
 	errno = 0;
 	up = uprobe_add(tracer, ps->binary, ps->symbol, ps->offset, &uopts);
 	if (!up) {
-		errline("--fail %s: %s", ps->text, lib_error(errno ? -errno : -EINVAL));
+		tool_errline("--fail %s: %s", ps->text, lib_error(errno ? -errno : -EINVAL));
 		goto out;
 	}
 	e = &probes[nprobes++];
@@ -2420,15 +2175,15 @@ static void check_hist_options(void)
 		const struct probe_spec *ps = &specs[i];
 
 		if (ps->kind == 'r' || ps->kind == 'U')
-			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
+			tool_usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is a "
 				    "%s probe", ps->text, ps->kind == 'r' ? "return" : "USDT");
 		if (!ps->symbol || ps->offset)
-			usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
+			tool_usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
 				    "at a function's entry", ps->text);
 	}
 	/* its return probes stop at every call anyway; --nostop would promise what it cannot */
 	if (opt.nostop)
-		usage_error("--hist stops at each call's entry and return to time it: not with "
+		tool_usage_error("--hist stops at each call's entry and return to time it: not with "
 			    "--nostop");
 }
 
@@ -2436,11 +2191,11 @@ static void check_hist_options(void)
 static void check_filter_options(void)
 {
 	if (!nspecs)
-		usage_error("--filter selects hits of PROBEs: none given (--fail calls are not "
+		tool_usage_error("--filter selects hits of PROBEs: none given (--fail calls are not "
 			    "filtered)");
 	for (size_t i = 0; filter_ret && i < nspecs; i++)
 		if (specs[i].kind != 'r')
-			usage_error("--filter '%s': 'ret' at position %d: '%s' is no return probe "
+			tool_usage_error("--filter '%s': 'ret' at position %d: '%s' is no return probe "
 				    "(r:BINARY:SYMBOL), it has no return value", filter_ret,
 				    filter_ret_pos, specs[i].text);
 }
@@ -2454,7 +2209,7 @@ static void check_str_options(void)
 		if (opt.str_mask & (1u << i))
 			top = i + 1;
 	if (opt.count || opt.hist)
-		usage_error("--str shows strings in per-hit lines: not with %s",
+		tool_usage_error("--str shows strings in per-hit lines: not with %s",
 			    opt.count ? "--count" : "--hist");
 	/*
 	 * A no-stop hit is handled after the thread ran on: the string read
@@ -2462,12 +2217,12 @@ static void check_str_options(void)
 	 * nothing would say so.
 	 */
 	if (opt.nostop)
-		usage_error("--str reads memory at the hit: not with --nostop, whose hits are read "
+		tool_usage_error("--str reads memory at the hit: not with --nostop, whose hits are read "
 			    "after the program ran on");
 	/* entry lines show arguments 0 to nargs - 1; the default grows to the highest --str */
 	if (top > opt.nargs) {
 		if (opt.nargs_given)
-			usage_error("--str %u is beyond the %u arguments --args shows", top - 1,
+			tool_usage_error("--str %u is beyond the %u arguments --args shows", top - 1,
 				    opt.nargs);
 		opt.nargs = top;
 	}
@@ -2497,7 +2252,7 @@ static void report_never_loaded(void)
 		for (size_t j = i; j < nprobes && !placed; j++)
 			placed = probes[j].pending_spec == spec && uprobe_binary_path(probes[j].up);
 		if (!seen && !placed)
-			errline("%s: never loaded", spec);
+			tool_errline("%s: never loaded", spec);
 	}
 }
 
@@ -2506,7 +2261,7 @@ static void print_counts(void)
 	int width = 0;
 
 	for (size_t i = 0; i < nprobes; i++) {
-		int len = fput_text(NULL, probes[i].label);
+		int len = tool_fput_text(NULL, probes[i].label);
 
 		if (len > width && !probes[i].hist)
 			width = len;
@@ -2533,7 +2288,7 @@ static void print_counts(void)
 				fprintf(opt.out, ", \"filtered\": %" PRIu64, ph->filtered);
 			fputs("}\n", opt.out);
 		} else {
-			int len = fput_text(opt.out, probes[i].label);
+			int len = tool_fput_text(opt.out, probes[i].label);
 
 			fprintf(opt.out, "%*s  %" PRIu64, width - len, "", hits);
 			if (missed)
@@ -2593,7 +2348,7 @@ static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
 {
 	uint64_t count = uprobe_hist_count(fh->h);
 
-	fput_text(opt.out, fh->label);
+	tool_fput_text(opt.out, fh->label);
 	fprintf(opt.out, "  count %" PRIu64, count);
 	if (count) {
 		print_us("min", uprobe_hist_min(fh->h));
@@ -2615,7 +2370,7 @@ static void print_hist_text(const struct fn_hist *fh, uint64_t missed)
 static void print_hists(void)
 {
 	if (hist_lost)
-		errline("out of memory: %" PRIu64 " calls left out of the histograms", hist_lost);
+		tool_errline("out of memory: %" PRIu64 " calls left out of the histograms", hist_lost);
 	for (size_t i = 0; i < nprobes; i++) {
 		const struct fn_hist *fh = probes[i].hist;
 		uint64_t missed;
@@ -2632,28 +2387,6 @@ static void print_hists(void)
 	}
 }
 
-static int status_to_exit(int status)
-{
-	if (WIFEXITED(status))
-		return WEXITSTATUS(status);
-	if (WIFSIGNALED(status))
-		return 128 + WTERMSIG(status);
-	return EXIT_RUNTIME;
-}
-
-/* Waits for our (detached) child; its exit code, or -1 if it was already reaped. */
-static int wait_child(pid_t child)
-{
-	int status;
-
-	for (;;) {
-		if (waitpid(child, &status, 0) == child)
-			return status_to_exit(status);
-		if (errno != EINTR)
-			return -1;
-	}
-}
-
 /* A runtime error before run(): a spawned child dies, an attached process is let go. */
 static int give_up(pid_t child)
 {
@@ -2662,7 +2395,7 @@ static int give_up(pid_t child)
 	uprobe_tracer_free(tracer);
 	tracer = NULL;
 	if (child > 0)
-		wait_child(child);
+		tool_wait_child(child);
 	return EXIT_RUNTIME;
 }
 
@@ -2675,73 +2408,6 @@ static void print_version(void)
 	for (unsigned bit = 1; bit && uprobe_cap_name(bit); bit <<= 1)
 		printf("%s %s %s", bit == 1 ? "" : ",", uprobe_cap_name(bit), caps & bit ? "yes" : "no");
 	printf("\n");
-}
-
-/* The parent of pid from /proc/PID/stat, or -1. */
-static pid_t parent_of(pid_t pid)
-{
-	char path[64], buf[512];
-	const char *p;
-	int ppid = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	f = fopen(path, "re");
-	if (!f)
-		return -1;
-	/* pid (comm) state ppid: the comm may hold anything but ends at the last ')' */
-	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
-		sscanf(p + 1, " %*c %d", &ppid);
-	fclose(f);
-	return ppid;
-}
-
-/*
- * -p of ourselves or of one of our ancestors (`-p $$` from a shell): the
- * process we would stop and hold waits for us, or holds our terminal or
- * the pipe we write to, and the two of us would wait for each other.
- * 0, or -1 after printing the one-line error.
- */
-static int refuse_ancestor(pid_t pid)
-{
-	pid_t a = getpid();
-
-	if (pid == a) {
-		errline("pid %d is " PROG " itself", (int)pid);
-		return -1;
-	}
-	for (unsigned depth = 0; a > 1 && depth < 4096; depth++) {
-		a = parent_of(a);
-		if (a == pid) {
-			errline("pid %d is an ancestor of " PROG " (%s): tracing it would deadlock",
-				(int)pid, depth ? "a parent of its parent" : "its parent");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/*
- * The spawn ended before the command's entry point, with the command
- * there: it died (in the dynamic linker, a constructor: its status, as a
- * shell gives it, and the library's line saying how), or a stop let it go
- * untraced (then it is waited for, as after a stop in run()).
- */
-static int spawn_ended(int err, pid_t child)
-{
-	int status = uprobe_tracer_exit_status(tracer, child);
-
-	struct uprobe_tracer *t = tracer;
-
-	if (err != -EINTR)
-		errline("%s", lib_error(err));
-	tracer = NULL; /* before the free: on_signal() may look */
-	uprobe_tracer_free(t);
-	if (err == -EINTR)
-		status = wait_child(child);
-	else if (status >= 0)
-		status = status_to_exit(status);
-	return status >= 0 ? status : EXIT_RUNTIME;
 }
 
 int main(int argc, char **argv)
@@ -2774,7 +2440,6 @@ int main(int argc, char **argv)
 	int dashdash = argc, c, err = 0, code;
 	pid_t child = 0, target;
 	bool spawned = false, detached = true;
-	struct sigaction sa;
 
 	clock_gettime(CLOCK_MONOTONIC, &opt.start);
 
@@ -2791,8 +2456,8 @@ int main(int argc, char **argv)
 
 		switch (c) {
 		case 'p':
-			if (!parse_u64(optarg, &v) || !v || v > INT_MAX)
-				usage_error("bad pid '%s'", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v || v > INT_MAX)
+				tool_usage_error("bad pid '%s'", optarg);
 			opt.pid = (pid_t)v;
 			break;
 		case 'c':
@@ -2802,14 +2467,14 @@ int main(int argc, char **argv)
 			opt.json = true;
 			break;
 		case 'a':
-			if (!parse_u64(optarg, &v) || v > 6)
-				usage_error("bad --args '%s' (expected 0 to 6)", optarg);
+			if (!tool_parse_u64(optarg, &v) || v > 6)
+				tool_usage_error("bad --args '%s' (expected 0 to 6)", optarg);
 			opt.nargs = (unsigned)v;
 			opt.nargs_given = true;
 			break;
 		case 's':
-			if (!parse_u64(optarg, &v) || v >= STR_ARGS)
-				usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
+			if (!tool_parse_u64(optarg, &v) || v >= STR_ARGS)
+				tool_usage_error("bad --str '%s' (expected 0 to %d)", optarg, STR_ARGS - 1);
 			opt.str_mask |= 1u << v;
 			break;
 		case 'd':
@@ -2835,8 +2500,8 @@ int main(int argc, char **argv)
 			break;
 		case 'K':
 			opt.stack = STACK_DEFAULT;
-			if (optarg && (!parse_u64(optarg, &v) || !v || v > STACK_MAX))
-				usage_error("bad --stack '%s' (expected 1 to %d)", optarg, STACK_MAX);
+			if (optarg && (!tool_parse_u64(optarg, &v) || !v || v > STACK_MAX))
+				tool_usage_error("bad --stack '%s' (expected 1 to %d)", optarg, STACK_MAX);
 			if (optarg)
 				opt.stack = (int)v;
 			break;
@@ -2844,7 +2509,7 @@ int main(int argc, char **argv)
 			struct fail_fn *n = realloc(fails, (nfails + 1) * sizeof(*n));
 
 			if (!n) {
-				errline("out of memory");
+				tool_errline("out of memory");
 				return EXIT_RUNTIME;
 			}
 			fails = n;
@@ -2853,20 +2518,20 @@ int main(int argc, char **argv)
 			break;
 		}
 		case OPT_FAIL_EVERY:
-			if (!parse_u64(optarg, &v) || !v)
-				usage_error("bad --fail-every '%s' (expected a number from 1)", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v)
+				tool_usage_error("bad --fail-every '%s' (expected a number from 1)", optarg);
 			opt.fail_every = v;
 			break;
 		case OPT_FAIL_VALUE:
 			if (!parse_value(optarg, &v))
-				usage_error("bad --fail-value '%s' (expected a 64-bit integer: decimal "
+				tool_usage_error("bad --fail-value '%s' (expected a 64-bit integer: decimal "
 					    "or 0x hex, may be negative)", optarg);
 			opt.fail_value = v;
 			opt.fail_value_given = true;
 			break;
 		case OPT_FAIL_COUNT:
-			if (!parse_u64(optarg, &v) || !v)
-				usage_error("bad --fail-count '%s' (expected a number from 1)", optarg);
+			if (!tool_parse_u64(optarg, &v) || !v)
+				tool_usage_error("bad --fail-count '%s' (expected a number from 1)", optarg);
 			opt.fail_count = v;
 			break;
 		case OPT_FILTER:
@@ -2882,25 +2547,25 @@ int main(int argc, char **argv)
 			print_version();
 			return 0;
 		case ':':
-			usage_error("option '%s' needs an argument", argv[optind - 1]);
+			tool_usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
 			if (optopt)
-				usage_error("unknown option '-%c'", optopt);
-			usage_error("unknown option '%s'", argv[optind - 1]);
+				tool_usage_error("unknown option '-%c'", optopt);
+			tool_usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 
 	nspecs = (size_t)(dashdash - optind);
 	if (!nspecs && !nfails)
-		usage_error("no probes given");
+		tool_usage_error("no probes given");
 	if (!nfails && (opt.fail_every || opt.fail_value_given || opt.fail_count))
-		usage_error("%s without --fail", opt.fail_every ? "--fail-every" :
+		tool_usage_error("%s without --fail", opt.fail_every ? "--fail-every" :
 			    opt.fail_value_given ? "--fail-value" : "--fail-count");
 	if (!opt.fail_every)
 		opt.fail_every = 1;
 	specs = calloc(nspecs, sizeof(*specs));
 	if (!specs) {
-		errline("out of memory");
+		tool_errline("out of memory");
 		return EXIT_RUNTIME;
 	}
 	for (size_t i = 0; i < nspecs; i++)
@@ -2908,15 +2573,15 @@ int main(int argc, char **argv)
 	if (dashdash + 1 < argc)
 		command = &argv[dashdash + 1];
 	if (opt.pid && command)
-		usage_error("both -p and a command given");
+		tool_usage_error("both -p and a command given");
 	/* a hit read from the ring comes after its thread ran on: no stack to walk */
 	if (opt.stack && opt.nostop)
-		usage_error("--stack needs hits that stop: not with --nostop");
+		tool_usage_error("--stack needs hits that stop: not with --nostop");
 	if (opt.stack && (opt.count || opt.hist))
-		usage_error("--stack prints under each hit line: not with %s",
+		tool_usage_error("--stack prints under each hit line: not with %s",
 			    opt.count ? "--count" : "--hist");
 	if (!opt.pid && !command)
-		usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
+		tool_usage_error("no command given (use -p PID or -- COMMAND [ARG...])");
 	if (filter)
 		check_filter_options();
 	if (opt.hist)
@@ -2928,60 +2593,34 @@ int main(int argc, char **argv)
 		bool any_ret = false;
 
 		if (!opt.lines)
-			usage_error("--duration shows return lines: not with %s",
+			tool_usage_error("--duration shows return lines: not with %s",
 				    opt.count ? "--count" : "--hist");
 		for (size_t i = 0; i < nspecs; i++)
 			any_ret |= specs[i].kind == 'r';
 		if (!any_ret)
-			usage_error("--duration shows return lines: no return probe "
+			tool_usage_error("--duration shows return lines: no return probe "
 				    "(r:BINARY:SYMBOL) given");
 	}
 
 	uprobe_set_print(print_fn);
+	tool_stderr_hook = live_hook;
 	opt.out = stdout;
 	if (opt.out_path) {
 		/* Close-on-exec: the traced command must not inherit the trace file. */
 		opt.out = fopen(opt.out_path, "we");
 		if (!opt.out) {
-			errline("%s: %s", opt.out_path, strerror(errno));
+			tool_errline("%s: %s", opt.out_path, strerror(errno));
 			return EXIT_RUNTIME;
 		}
 	}
 
 	tracer = uprobe_tracer_new();
 	if (!tracer) {
-		errline("%s", strerror(errno));
+		tool_errline("%s", strerror(errno));
 		return EXIT_RUNTIME;
 	}
 
-	/*
-	 * The command gets the signal state the shell gave us, not our
-	 * handlers: what was ignored stays ignored in it (nohup's SIGHUP, the
-	 * SIGINT of a background job), and the mask is the one we started with.
-	 */
-	sigprocmask(SIG_SETMASK, NULL, &orig_mask);
-	sigemptyset(&orig_ignored);
-	for (int sig = 1; sig < NSIG; sig++) {
-		struct sigaction cur;
-
-		if (sigaction(sig, NULL, &cur) == 0 && cur.sa_handler == SIG_IGN)
-			sigaddset(&orig_ignored, sig);
-	}
-	/*
-	 * No SA_RESTART: the tracer's blocked wait must return so run() sees the
-	 * stop. SIGINT and SIGTERM always stop tracing; SIGHUP and SIGPIPE (the
-	 * reader of the trace went away) only when they were not ignored: under
-	 * nohup the tracer goes on through a hang-up as the command does.
-	 */
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGHUP))
-		sigaction(SIGHUP, &sa, NULL);
-	if (!sigismember(&orig_ignored, SIGPIPE))
-		sigaction(SIGPIPE, &sa, NULL);
+	tool_catch_signals(on_signal, true);
 
 	if (opt.follow)
 		uprobe_tracer_follow_forks(tracer, true);
@@ -2991,31 +2630,32 @@ int main(int argc, char **argv)
 	lib_quiet = true;
 	fflush(NULL);
 	if (command) {
-		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &orig_mask, .sigignore = &orig_ignored);
+		UPROBE_OPTS(uprobe_spawn_opts, so, .sigmask = &tool_orig_mask,
+			    .sigignore = &tool_orig_ignored);
 
 		err = uprobe_tracer_spawn_opts(tracer, command, &child, &so);
 		if (err && child > 0)
-			return spawn_ended(err, child);
+			return tool_spawn_ended(&tracer, err, child);
 		if (err) {
 			/* The library's message names the program ("spawn: prog: No such file..."). */
 			if (*uprobe_tracer_errmsg(tracer))
-				errline("%s", lib_error(err));
+				tool_errline("%s", lib_error(err));
 			else
-				errline("cannot run '%s': %s", command[0],
+				tool_errline("cannot run '%s': %s", command[0],
 					strerror(-err));
 			return give_up(0);
 		}
 		spawned = true;
 		target = child;
 	} else {
-		if (refuse_ancestor(opt.pid))
+		if (tool_refuse_ancestor(opt.pid))
 			return give_up(0);
 		err = uprobe_tracer_attach(tracer, opt.pid);
 		if (err) {
 			if (*uprobe_tracer_errmsg(tracer))
-				errline("%s", lib_error(err));
+				tool_errline("%s", lib_error(err));
 			else
-				errline("cannot attach to pid %d: %s", (int)opt.pid,
+				tool_errline("cannot attach to pid %d: %s", (int)opt.pid,
 					strerror(-err));
 			return give_up(0);
 		}
@@ -3030,7 +2670,7 @@ int main(int argc, char **argv)
 		live_start();
 		err = uprobe_tracer_run(tracer);
 		if (err < 0)
-			errline("%s", lib_error(err));
+			tool_errline("%s", lib_error(err));
 		else if (fail_err)
 			err = fail_err; /* said by on_fail() */
 	}
@@ -3040,7 +2680,7 @@ int main(int argc, char **argv)
 		int derr = uprobe_tracer_detach(tracer);
 
 		if (derr < 0) {
-			errline("detach: %s", lib_error(derr));
+			tool_errline("detach: %s", lib_error(derr));
 			detached = false;
 			err = err < 0 ? err : derr;
 		}
@@ -3053,7 +2693,7 @@ int main(int argc, char **argv)
 		print_hists();
 	report_never_loaded();
 	if (fflush(opt.out) || (opt.out != stdout && fclose(opt.out))) {
-		errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
+		tool_errline("%s: %s", opt.out_path ? opt.out_path : "stdout",
 			strerror(errno));
 		err = err < 0 ? err : -EIO;
 	}
@@ -3063,9 +2703,9 @@ int main(int argc, char **argv)
 		int status = uprobe_tracer_exit_status(tracer, child);
 
 		if (status >= 0)
-			status = status_to_exit(status);
+			status = tool_status_to_exit(status);
 		else if (detached)
-			status = wait_child(child); /* it ended after the detach, or still runs */
+			status = tool_wait_child(child); /* it ended after the detach, or still runs */
 		if (!code)
 			code = status >= 0 ? status : EXIT_RUNTIME;
 	}

@@ -526,7 +526,10 @@ UPROBE_API const char *uprobe_cap_name(unsigned cap);
  * binary: a path (anything containing '/'), or a name matched against the
  *   files mapped by the tracees: "libc", "libc.so" or "libc.so.6" match
  *   /usr/lib/x86_64-linux-gnu/libc.so.6, and the basename of the executable
- *   matches it ("ls"). A name no tracee maps is tried as a path. Paths are
+ *   matches it ("ls"); "libstdc++.so.6" matches libstdc++.so.6.0.30 (see
+ *   uprobe_lib_path() for the rules). A name two different mapped files
+ *   match equally well is refused (-EINVAL, the message names both). A
+ *   name no tracee maps is tried as a path. Paths are
  *   looked up as the tracee sees them: a tracee in another mount namespace
  *   (a container) has its paths resolved through /proc/PID/root (the file
  *   it maps under that path first), and mapped files are matched by
@@ -558,6 +561,42 @@ UPROBE_API const char *uprobe_cap_name(unsigned cap);
 UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
 				     const char *symbol, uint64_t offset,
 				     const struct uprobe_opts *opts);
+
+/*
+ * The file a traced process maps under a library name, as the tracer can
+ * open it: in buf (size bytes, '\0' included) a path of the calling
+ * process, /proc/PID/root/... when the tracee lives in another mount
+ * namespace (a container).
+ * pid: a traced process, or 0 for the first one spawned or attached.
+ * name: as uprobe_add() takes binary: a file name matched against the
+ *   files the process maps, "libc", "libc.so" and "libc.so.6" all naming
+ *   /usr/lib/x86_64-linux-gnu/libc.so.6, "libstdc++" and "libstdc++.so.6"
+ *   naming libstdc++.so.6.0.30, and a name going on after a '-' as a last
+ *   resort ("ld" -> ld-linux-x86-64.so.2); or a path (containing '/'), as
+ *   the tracee sees it, which must be mapped.
+ * The process's maps as last read are asked first, read again when they
+ * answer nothing (a library dlopen'ed since); a library unmapped since may
+ * still be named until then.
+ * Returns 0, or a negative errno with a one-line message
+ * (uprobe_tracer_errmsg()): -ENOENT the process maps no such file, -EINVAL
+ * NULL or empty arguments or a name that matches two different files
+ * equally well (the message names both), -ESRCH pid is not traced (or
+ * nothing is), -ERANGE the path does not fit in size bytes.
+ * Callable where uprobe_add() is; not thread-safe against the tracer's own
+ * thread.
+ */
+UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *name, char *buf,
+			       size_t size);
+
+/*
+ * How well the library name name (no '/') names the file at path, by its
+ * base name, with the rules of uprobe_lib_path(): 0 not at all, else 1 (a
+ * name going on after '-'), 2 (a version of it: "libc" for libc.so.6) or 3
+ * (the very name); of several candidates the highest is meant. For files
+ * no tracee maps yet (ld.so.cache entries, a directory listing). Needs no
+ * tracer; thread-safe.
+ */
+UPROBE_API int uprobe_lib_name_match(const char *name, const char *path);
 
 /* Removes a probe (its breakpoint goes when no other probe shares the
  * instruction) and frees it; calls of a return probe still pending return

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The probe registry keyed by (dev, ino, offset): resolve, refuse before touching, plant, remove. */
+#include <ctype.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
@@ -572,35 +573,109 @@ static const char *base_name(const char *path)
 	return s ? s + 1 : path;
 }
 
-static bool name_matches(const char *want, const char *path)
+/* A name that spells a shared object's version: "libc.so", "libstdc++.so.6". */
+static bool names_so_version(const char *want)
+{
+	size_t n = strlen(want);
+
+	return strstr(want, ".so.") || (n > 3 && !strcmp(want + n - 3, ".so"));
+}
+
+/*
+ * How well the file at path answers the library name want, best highest:
+ * its very name; a version of it, as the dynamic linker's names go
+ * ("libc" or "libc.so" -> libc.so.6, "libstdc++.so.6" -> libstdc++.so.6.0.30,
+ * the file behind the soname link); or, as bcc's bcc_procutils_which_so()
+ * does, a name going on after a '-' ("ld" -> ld-linux-x86-64.so.2,
+ * "libc" -> libc-2.31.so). NAME_NONE: not at all.
+ */
+enum name_rank { NAME_NONE, NAME_DASH, NAME_SO, NAME_EXACT };
+
+static enum name_rank name_rank(const char *want, const char *path)
 {
 	const char *b = base_name(path);
 	size_t n = strlen(want);
+	const char *rest = b + n;
 
 	if (!strcmp(b, want))
-		return true;
-	/* "libc" and "libc.so" match "libc.so.6" */
-	if (strncmp(b, want, n))
-		return false;
-	if (!strncmp(want + (n > 3 ? n - 3 : 0), ".so", 3) && n > 3)
-		return b[n] == '.';
-	return !strncmp(b + n, ".so", 3) && (b[n + 3] == '.' || !b[n + 3]);
+		return NAME_EXACT;
+	if (!*want || strncmp(b, want, n))
+		return NAME_NONE;
+	if (names_so_version(want))
+		return rest[0] == '.' && isdigit((unsigned char)rest[1]) ? NAME_SO : NAME_NONE;
+	/* a version, not any suffix: "ld" is no name of /etc/ld.so.cache */
+	if (!strncmp(rest, ".so", 3) &&
+	    (!rest[3] || (rest[3] == '.' && isdigit((unsigned char)rest[4]))))
+		return NAME_SO;
+	if (rest[0] == '-' && strstr(rest, ".so"))
+		return NAME_DASH;
+	return NAME_NONE;
 }
 
-/* A file a tracee maps whose name is want, written to out as the tracer can open it. */
-static bool find_mapped(struct uprobe_tracer *t, const char *want, char *out, size_t outsz)
+static bool same_file(const struct map_entry *a, const struct map_entry *b)
 {
-	for (struct proc *p = t->procs; p; p = p->next) {
-		for (int i = 0; i < p->nmaps; i++) {
-			const struct map_entry *m = &p->maps[i];
+	return a->ino == b->ino && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
+}
 
-			if (m->path[0] == '/' && m->ino && name_matches(want, m->path)) {
-				proc_path(p, m->path, out, outsz);
-				return true;
-			}
+/*
+ * The file process p maps under the library name want, in *out. Of several
+ * matches the best ranked wins; two different files at that rank are
+ * refused (-EINVAL), naming both: the caller cannot have meant both, and
+ * picking one by the order of maps would probe a library it did not mean.
+ * -ENOENT: none (no message; the caller words it).
+ */
+static int proc_find_lib(struct uprobe_tracer *t, struct proc *p, const char *want,
+			 const struct map_entry **out)
+{
+	const struct map_entry *best = NULL, *other = NULL;
+	struct proc *mm = proc_mm(p);
+	enum name_rank rank = NAME_NONE;
+
+	for (int i = 0; i < mm->nmaps; i++) {
+		const struct map_entry *m = &mm->maps[i];
+		size_t len = strlen(m->path);
+		enum name_rank r;
+
+		if (m->path[0] != '/' || !m->ino ||
+		    (len > 10 && !strcmp(m->path + len - 10, " (deleted)")))
+			continue;
+		r = name_rank(want, m->path);
+		if (r == NAME_NONE || r < rank)
+			continue;
+		if (r > rank) {
+			best = m;
+			rank = r;
+			other = NULL;
+		} else if (!other && !same_file(m, best)) {
+			other = m;
 		}
 	}
-	return false;
+	if (!best)
+		return -ENOENT;
+	if (other)
+		return tracer_err(t, -EINVAL, "'%s' is ambiguous in process %d: %s and %s both match",
+				  want, p->pid, best->path, other->path);
+	*out = best;
+	return 0;
+}
+
+/*
+ * A file a tracee maps whose name is want, written to out as the tracer can
+ * open it: 0, -ENOENT when none does, or -EINVAL for an ambiguous name.
+ */
+static int find_mapped(struct uprobe_tracer *t, const char *want, char *out, size_t outsz)
+{
+	for (struct proc *p = t->procs; p; p = p->next) {
+		const struct map_entry *m;
+		int err = proc_find_lib(t, p, want, &m);
+
+		if (err == -ENOENT)
+			continue;
+		if (!err)
+			proc_path(p, m->path, out, outsz);
+		return err;
+	}
+	return -ENOENT;
 }
 
 /*
@@ -636,19 +711,21 @@ static bool find_in_ns(struct uprobe_tracer *t, const char *path, char *out, siz
 
 static int resolve_binary(struct uprobe_tracer *t, const char *binary, char *out, size_t outsz)
 {
+	int err;
+
 	if (strchr(binary, '/')) {
 		if (binary[0] != '/' || !find_in_ns(t, binary, out, outsz))
 			snprintf(out, outsz, "%s", binary);
 		return 0;
 	}
-	if (!find_mapped(t, binary, out, outsz)) {
+	err = find_mapped(t, binary, out, outsz);
+	if (err == -ENOENT) {
 		for (struct proc *p = t->procs; p; p = p->next)
 			proc_refresh_maps(p);
-		if (find_mapped(t, binary, out, outsz))
-			return 0;
-	} else {
-		return 0;
+		err = find_mapped(t, binary, out, outsz);
 	}
+	if (err != -ENOENT)
+		return err;
 	if (access(binary, F_OK) == 0) {
 		snprintf(out, outsz, "%s", binary);
 		return 0;
@@ -1446,6 +1523,93 @@ UPROBE_API const char *uprobe_binary_path(const struct uprobe *u)
 UPROBE_API uint64_t uprobe_file_offset(const struct uprobe *u)
 {
 	return u && u->site ? u->site->off : 0;
+}
+
+/* ---- library name -> path ---- */
+
+/* The process uprobe_lib_path() asks: pid, or with 0 the first traced that is still traced. */
+static struct proc *lib_proc(struct uprobe_tracer *t, pid_t pid)
+{
+	struct proc *first = NULL;
+
+	if (pid)
+		return proc_find(t, pid);
+	for (struct proc *p = t->procs; p; p = p->next)
+		if (!p->fork_child)
+			first = p; /* procs is newest first */
+	return first;
+}
+
+/* A path name: the entry of p's maps that is that file, by name or by (dev, ino). */
+static const struct map_entry *proc_maps_path(struct proc *p, const char *path)
+{
+	struct proc *mm = proc_mm(p);
+	char ours[4096];
+	struct stat st;
+	bool have_st = path[0] == '/' &&
+		       stat(proc_path(p, path, ours, sizeof(ours)), &st) == 0;
+
+	for (int i = 0; i < mm->nmaps; i++) {
+		const struct map_entry *m = &mm->maps[i];
+
+		if (m->path[0] != '/' || !m->ino)
+			continue;
+		if (!strcmp(m->path, path) ||
+		    (have_st && m->ino == (uint64_t)st.st_ino &&
+		     makedev(m->dev_major, m->dev_minor) == st.st_dev))
+			return m;
+	}
+	return NULL;
+}
+
+static int lib_lookup(struct uprobe_tracer *t, struct proc *p, const char *name,
+		      const struct map_entry **m)
+{
+	if (strchr(name, '/')) {
+		*m = proc_maps_path(p, name);
+		return *m ? 0 : -ENOENT;
+	}
+	return proc_find_lib(t, p, name, m);
+}
+
+UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *name, char *buf,
+			       size_t size)
+{
+	const struct map_entry *m = NULL;
+	char path[4096];
+	struct proc *p;
+	int err;
+
+	if (!t || !name || !*name || !buf || !size) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	p = lib_proc(t, pid);
+	if (!p && pid)
+		return tracer_err(t, -ESRCH, "process %d is not traced", (int)pid);
+	if (!p)
+		return tracer_err(t, -ESRCH, "no traced process");
+	/* maps as last read first: a name resolved again and again costs nothing */
+	err = lib_lookup(t, p, name, &m);
+	if (err == -ENOENT) {
+		proc_refresh_maps(proc_mm(p));
+		err = lib_lookup(t, p, name, &m);
+	}
+	if (err == -ENOENT)
+		return tracer_err(t, -ENOENT, "'%s': process %d maps no such file", name, p->pid);
+	if (err)
+		return err;
+	proc_path(p, m->path, path, sizeof(path));
+	if (strlen(path) >= size)
+		return tracer_err(t, -ERANGE, "'%s': path %s does not fit in %zu bytes", name, path,
+				  size);
+	memcpy(buf, path, strlen(path) + 1);
+	return 0;
+}
+
+UPROBE_API int uprobe_lib_name_match(const char *name, const char *path)
+{
+	return name && path && !strchr(name, '/') ? (int)name_rank(name, path) : 0;
 }
 
 /* ---- for usdt.c ---- */
