@@ -1841,10 +1841,10 @@ t_sigstate()
 		sig_same "$feat" r:libc:getcontext r:libc:swapcontext
 		sig_same "$feat" r:libc:vfork r:libc:fork r:libc:posix_spawn
 	done
-	# every return counted: getcontext's twice per call (2 threads x 200 calls); vfork's
+	# every return counted: getcontext's 4 per call (2 threads x 200 calls); vfork's
 	# in the child and the parent (2 calls); fork's in the parent, its child untraced
 	sig_same ucontext r:libc:getcontext r:libc:swapcontext
-	expect_eq "$(hits_of :getcontext)" 800 "getcontext returns"
+	expect_eq "$(hits_of :getcontext)" 1600 "getcontext returns"
 	sig_same children r:libc:vfork r:libc:fork r:libc:posix_spawn
 	expect_eq "$(hits_of :vfork)/$(hits_of :fork)" 4/1 "vfork/fork returns"
 	for feat in ucontext children int3; do

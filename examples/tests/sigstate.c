@@ -29,7 +29,8 @@
  *   late      the handler is installed (and SIGTRAP raised) half-way through, while traced
  *   jmp       each call also goes through setjmp/longjmp, _setjmp, and sigsetjmp/siglongjmp
  *             out of the SIGTRAP handler (with handler)
- *   ucontext  each call also goes through getcontext and a swapcontext to a second context
+ *   ucontext  each call also goes through getcontext and a swapcontext to a second context,
+ *             and a getcontext that setcontext makes return twice
  *   children  fork, vfork and posix_spawn children, each checked by its exit status
  *   int3      at the end an int3 with SIGTRAP at its default: it dies of SIGTRAP
  * N: how many calls of sig_work(), by the main thread and by a second thread.
@@ -180,6 +181,14 @@ static long one_call(long i)
 		}
 		if (uc_ret != r)
 			return -1;
+		/* and getcontext returning twice, through setcontext */
+		done = 0;
+		getcontext(&uc_side);
+		if (!done) {
+			done = 1;
+			setcontext(&uc_side);
+			return -1;
+		}
 	}
 	if (i % 10 == 0 && (f_handler || f_ignore || f_block)) {
 		raise(SIGTRAP);
