@@ -429,6 +429,7 @@ struct uprobe_tracer {
 		int status;
 	} *deferred;
 	unsigned ndeferred, deferred_cap;
+	struct guardian *guard; /* guardian.c; NULL until the first lifeline */
 	volatile sig_atomic_t stop_req;
 	volatile pid_t run_tid;  /* thread inside run(), for stop() from a signal handler */
 	volatile pid_t wake_tid; /* a tracee thread to interrupt to wake a blocked wait */
@@ -576,6 +577,11 @@ void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
+/* guardian.c */
+void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);
+void guardian_remove(struct uprobe_tracer *t, pid_t pid);
+void guardian_stop(struct uprobe_tracer *t);
+pid_t guardian_pid(const struct uprobe_tracer *t);
 int proc_refresh_maps(struct proc *p);
 /*
  * path as p sees it, written to out: through /proc/PID/root when p is in

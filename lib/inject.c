@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Running code in a held tracee thread: system calls (mmap/munmap of scratch areas) and function calls (IFUNC resolvers). */
+#include <elf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,146 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
 }
 
 /*
+ * The first injection into a process (its first scratch area's mmap) has
+ * no gadget to run: it runs a stub written into dead bytes of one of its
+ * executable file mappings (past the end of the executable segment, to
+ * the page's end: no code of the program ever runs there), not into the
+ * bytes at the thread's pc, which every other thread may run the moment
+ * a dying tracer lets them go. The stub ends the way back by itself:
+ *
+ *   movabs $nr, %rax; movabs $args, %rdi ... %r9; syscall;
+ *   movabs $back, %rax, %rdi, %rsi, %rdx, %r10, %r8, %r9, %rcx, %r11;
+ *   jmp *back_rip
+ *
+ * where `back` is what the thread resumes with (a system call it was held
+ * in restarted, as the kernel would); the syscall keeps the flags (sysret
+ * puts back those r11 held). The tracer takes the result at the system
+ * call's exit stop and writes the registers back itself; a tracer that
+ * dies at any moment leaves a thread that finishes the stub and goes on
+ * exactly where it was, and no other thread ever meets the stub.
+ */
+#define STUB_MOVABS 10
+#define STUB_LEN (7 * STUB_MOVABS + 2 + 9 * STUB_MOVABS + 14)
+
+static uint8_t *put_movabs(uint8_t *c, uint8_t rex, uint8_t op, uint64_t v)
+{
+	*c++ = rex;
+	*c++ = op;
+	memcpy(c, &v, sizeof(v));
+	return c + sizeof(v);
+}
+
+/* Where the stub goes: 16-aligned dead bytes of an executable file mapping; 0 for none. */
+static uint64_t stub_at(struct proc *p)
+{
+	if (!p->maps && proc_refresh_maps(p) < 0)
+		return 0;
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		struct elf_file *f;
+
+		if (!m->x || m->path[0] != '/' || proc_elf_open(p, m, &f))
+			continue;
+		for (size_t j = 0; j < f->nsegs; j++) {
+			const struct elf_seg *sg = &f->segs[j];
+			uint64_t end = sg->off + (sg->memsz > sg->filesz ? sg->memsz : sg->filesz);
+			uint64_t at;
+
+			if (!(sg->flags & PF_X) || end < m->off || end >= m->off + (m->end - m->start))
+				continue;
+			at = (m->start + (end - m->off) + 15) & ~15ull;
+			if (at + STUB_LEN <= m->end)
+				return at;
+		}
+	}
+	return 0;
+}
+
+/* The stub for system call nr(args) by a thread that goes back to `back` after. */
+static void stub_code(uint8_t code[STUB_LEN], long nr, const uint64_t args[6],
+		      const struct user_regs_struct *back)
+{
+	uint64_t rax = back->rax, rip = back->rip;
+	uint8_t *c = code;
+
+	/* as inj_gregs() (lifeline.c): a system call it was held in starts again */
+	if ((int64_t)back->orig_rax >= 0) {
+		switch ((int64_t)back->rax) {
+		case -512: /* ERESTARTSYS */
+		case -513: /* ERESTARTNOINTR */
+		case -514: /* ERESTARTNOHAND */
+			rax = back->orig_rax;
+			rip -= 2;
+			break;
+		case -516: /* ERESTART_RESTARTBLOCK */
+			rax = SYS_restart_syscall;
+			rip -= 2;
+			break;
+		}
+	}
+	c = put_movabs(c, 0x48, 0xb8, (uint64_t)nr);   /* rax */
+	c = put_movabs(c, 0x48, 0xbf, args[0]);        /* rdi */
+	c = put_movabs(c, 0x48, 0xbe, args[1]);        /* rsi */
+	c = put_movabs(c, 0x48, 0xba, args[2]);        /* rdx */
+	c = put_movabs(c, 0x49, 0xba, args[3]);        /* r10 */
+	c = put_movabs(c, 0x49, 0xb8, args[4]);        /* r8 */
+	c = put_movabs(c, 0x49, 0xb9, args[5]);        /* r9 */
+	*c++ = 0x0f;                                   /* syscall */
+	*c++ = 0x05;
+	c = put_movabs(c, 0x48, 0xb8, rax);
+	c = put_movabs(c, 0x48, 0xbf, back->rdi);
+	c = put_movabs(c, 0x48, 0xbe, back->rsi);
+	c = put_movabs(c, 0x48, 0xba, back->rdx);
+	c = put_movabs(c, 0x49, 0xba, back->r10);
+	c = put_movabs(c, 0x49, 0xb8, back->r8);
+	c = put_movabs(c, 0x49, 0xb9, back->r9);
+	c = put_movabs(c, 0x48, 0xb9, back->rcx);
+	c = put_movabs(c, 0x49, 0xbb, back->r11);
+	memcpy(c, (const uint8_t[]){ 0xff, 0x25, 0, 0, 0, 0 }, 6); /* jmp *0(%rip) */
+	memcpy(c + 6, &rip, sizeof(rip));
+}
+
+/*
+ * inject_syscall() through the stub. k stands at the call's exit stop after
+ * (no signal: held ones are queued again on resume).
+ */
+static int stub_syscall(struct task *k, uint64_t at, long nr, const uint64_t args[6],
+			int64_t *ret)
+{
+	struct proc *p = k->proc;
+	struct user_regs_struct saved = k->regs, back = k->regs;
+	uint64_t krip = k->lrip ? k->kregs.rip : 0;
+	uint8_t code[STUB_LEN], orig[STUB_LEN];
+	int err;
+
+	if (krip)
+		back.rip = krip;
+	stub_code(code, nr, args, &back);
+	err = mem_read(p, at, orig, sizeof(orig));
+	if (!err)
+		err = mem_write(p, at, code, sizeof(code));
+	if (err)
+		return err;
+	pr_debug("pid %d: system call %ld through a stub at 0x%llx", p->pid, nr,
+		 (unsigned long long)at);
+	/* the stub first, then the thread onto it; only its pc changes */
+	k->regs.rip = at;
+	k->regs.orig_rax = (uint64_t)-1;
+	err = task_setregs(k);
+	if (!err)
+		err = run_to_syscall_stop(k, at + 7 * STUB_MOVABS, true);
+	if (!err && task_getregs(k) < 0)
+		err = -ESRCH;
+	if (!err)
+		*ret = (int64_t)k->regs.rax;
+	/* the thread back first, then the bytes: it never runs them half put back */
+	task_restore_regs(k, &saved, krip);
+	mem_write(p, at, orig, sizeof(orig));
+	k->stop_sig = 0;
+	return err;
+}
+
+/*
  * The registers are saved and restored around the call, orig_rax included:
  * a thread held inside an interrupted system call still restarts it
  * correctly afterwards, and -1 in orig_rax meanwhile keeps the kernel from
@@ -222,10 +363,15 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 
 	if (task_getregs(k) < 0)
 		return -ESRCH;
+	if (temp && (at = stub_at(p)))
+		return stub_syscall(k, at, nr, args, ret);
 	saved = k->regs;
 	krip = k->lrip ? k->kregs.rip : 0;
 	if (temp) {
-		/* no scratch area yet: every thread is held, borrow the bytes at pc */
+		/*
+		 * No dead bytes for a stub: every thread is held, borrow the
+		 * bytes at pc (a tracer dying now would leave them there).
+		 */
 		at = saved.rip;
 		err = mem_read(p, at, orig, sizeof(orig));
 		if (!err)
@@ -287,9 +433,16 @@ int inject_syscall_ip(struct task *k, uint64_t *ip)
 {
 	struct proc *p = k->proc;
 
-	if (!p->gadget && task_getregs(k) < 0)
+	uint64_t at;
+
+	if (p->gadget) {
+		*ip = p->gadget + XOL_GADGET_SYSCALL + 2;
+		return 0;
+	}
+	if (task_getregs(k) < 0)
 		return -ESRCH;
-	*ip = (p->gadget ? p->gadget + XOL_GADGET_SYSCALL : k->regs.rip) + 2;
+	at = stub_at(p);
+	*ip = (at ? at + 7 * STUB_MOVABS : k->regs.rip) + 2;
 	return 0;
 }
 

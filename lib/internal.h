@@ -371,6 +371,8 @@ int arch_slot_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t sl
  * covered, become one jmp rel32 to a detour in a scratch area.
  */
 #define ARCH_JMP_LEN 5
+#define ARCH_JMP_OPCODE 0xe9 /* its first byte */
+#define ARCH_INT3 0xcc
 /*
  * For the scan of a whole function: the length of the instruction at code
  * (or -ENOEXEC); *ind_jmp when it is an indirect jump; *has_target and

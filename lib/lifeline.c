@@ -56,6 +56,12 @@ struct lifeline {
 	bool full_said;
 };
 
+/* Where the handler's data (struct ll_data) is in the tracee. */
+static uint64_t lifeline_data_at(const struct lifeline *l)
+{
+	return l->at + (uint64_t)(uprobe__lifeline_data - uprobe__lifeline);
+}
+
 static unsigned home_of(const struct lifeline *l, uint64_t addr)
 {
 	return (unsigned)((addr * 0x9e3779b97f4a7c15ull) >> 32) % (2 * l->cap);
@@ -125,9 +131,7 @@ static int grow(struct lifeline *l)
 static int write_data(struct proc *p, const struct lifeline *l, size_t off, const void *v,
 		      size_t len)
 {
-	uint64_t data = l->at + (uint64_t)(uprobe__lifeline_data - uprobe__lifeline);
-
-	return mem_write(p, data + off, v, len);
+	return mem_write(p, lifeline_data_at(l) + off, v, len);
 }
 
 static int write_count(struct proc *p, const struct lifeline *l)
@@ -248,6 +252,8 @@ void lifeline_free(struct proc *p)
 
 	if (!l)
 		return;
+	if (l->installed)
+		guardian_remove(p->t, p->pid);
 	if (l->status_fd >= 0)
 		close(l->status_fd);
 	free(l->addrs);
@@ -370,6 +376,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	l->installed = true;
 	p->lifeline = l;
 	pr_debug("pid %d: lifeline at 0x%llx", p->pid, (unsigned long long)l->at);
+	guardian_add(t, p->pid, lifeline_data_at(l));
 	/* a spawned program need no longer die with us (PTRACE_O_EXITKILL) */
 	for (unsigned i = 0; i < TASK_HASH; i++)
 		for (struct task *o = t->tasks[i]; o; o = o->hnext)
@@ -700,5 +707,7 @@ int lifeline_copy(const struct proc *from, struct proc *to)
 	}
 	memcpy(l->addrs, f->addrs, f->cap * sizeof(*l->addrs));
 	memcpy(l->hidx, f->hidx, 2 * f->cap * sizeof(*l->hidx));
+	if (l->installed)
+		guardian_add(to->t, to->pid, lifeline_data_at(l));
 	return 0;
 }

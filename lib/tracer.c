@@ -917,6 +917,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 		return;
 	if (t->procs)
 		uprobe_tracer_detach(t);
+	guardian_stop(t);
 	usdt_free_all(t);
 	end_waker(t);
 	if (t->waker_tick)

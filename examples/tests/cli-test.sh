@@ -1432,12 +1432,11 @@ t_hist()
 	no_stderr
 	grep -q ' u:clitarget:' "$tmp/h" && fail "per-hit lines with --hist: $(head -n 3 "$tmp/h")"
 	hist_check "$tmp/h" >"$tmp/sum" || fail "$(tail -n 1 "$tmp/sum")"
+	# the lowest bucket only: a loaded machine stretches a sleep, never shortens it
 	awk '$1 == "u:clitarget:lat_fast" && $2 == 30 &&
-		($3 " " $4 == "[128K, 256K)" || $3 " " $4 == "[256K, 512K)") &&
-		($5 " " $6 == "[128K, 256K)" || $5 " " $6 == "[256K, 512K)") { ok++ }
+		($3 " " $4 == "[128K, 256K)" || $3 " " $4 == "[256K, 512K)") { ok++ }
 	     $1 == "u:clitarget:lat_slow" && $2 == 20 &&
-		($3 " " $4 == "[2M, 4M)" || $3 " " $4 == "[4M, 8M)") &&
-		($5 " " $6 == "[2M, 4M)" || $5 " " $6 == "[4M, 8M)") { ok++ }
+		($3 " " $4 == "[2M, 4M)" || $3 " " $4 == "[4M, 8M)") { ok++ }
 	     $1 == "u:clitarget:lat_mixed" && $2 == 50 &&
 		($3 " " $4 == "[128K, 256K)" || $3 " " $4 == "[256K, 512K)") { ok++ }
 	     $1 == "u:clitarget:take_str" && $2 == 0 { ok++ }

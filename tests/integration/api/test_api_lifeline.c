@@ -548,6 +548,148 @@ static void test_detach_and_own_int3(void **state)
 	uprobe_tracer_free(t);
 }
 
+/* ---- a tracer thread that ends without a word (test_tracer_thread_exits) ---- */
+
+struct thread_tracer {
+	pid_t target;
+	uint64_t at;    /* ll_outer in the target */
+	uint8_t code[16]; /* its bytes before any probe */
+	long left;      /* hits before the thread stops tracing */
+	struct uprobe_tracer *t;
+	int err;
+};
+
+static int on_thread_hit(struct uprobe_hit *h, void *data)
+{
+	struct thread_tracer *tt = data;
+
+	tt->at = uprobe_hit_addr(h);
+	if (--tt->left == 0)
+		uprobe_tracer_stop(tt->t);
+	return 0;
+}
+
+static int read_mem(pid_t pid, uint64_t at, void *buf, size_t len)
+{
+	char path[64];
+	int fd, ok;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)pid);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ok = pread(fd, buf, len, (off_t)at) == (ssize_t)len ? 0 : -1;
+	close(fd);
+	return ok;
+}
+
+/* The tracer thread: spawns, probes ll_outer (a jump detour when hot), and returns mid-run. */
+static void *tracer_thread(void *arg)
+{
+	struct thread_tracer *tt = arg;
+	char *argv[] = { (char *)g_target, "3000000", NULL };
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_thread_hit, .data = tt);
+
+	tt->t = uprobe_tracer_new();
+	if (!tt->t || uprobe_tracer_spawn(tt->t, argv, &tt->target)) {
+		tt->err = 1;
+		return NULL;
+	}
+	uprobe_tracer_set_optimize(tt->t, true);
+	if (!uprobe_add(tt->t, g_target, "ll_outer", 0, &o)) {
+		tt->err = 2;
+		return NULL;
+	}
+	uprobe_tracer_run(tt->t);
+	/* no detach, no free: the thread simply ends, and the kernel lets the target go */
+	return NULL;
+}
+
+/*
+ * Runs in a forked tracer process: its tracing thread ends without
+ * detaching while the process lives on. The guardian (the thread's child,
+ * PR_SET_PDEATHSIG) must put ll_outer's code back; the target must finish
+ * exact. Exit 0 if both.
+ */
+static void thread_tracer_main(void)
+{
+	struct thread_tracer tt = { .left = 3000 };
+	uint8_t now[16], file[16];
+	pthread_t th;
+	int st, i;
+
+	if (pthread_create(&th, NULL, tracer_thread, &tt) || pthread_join(th, NULL))
+		_exit(80);
+	if (tt.err || !tt.at)
+		_exit(81 + tt.err);
+	/* the file's bytes: what the target had before its tracer touched it */
+	{
+		char exe[64];
+		FILE *m;
+		char line[512];
+		unsigned long lo, hi, foff;
+		int fd = -1;
+
+		snprintf(exe, sizeof(exe), "/proc/%d/maps", (int)tt.target);
+		m = fopen(exe, "r");
+		if (!m)
+			_exit(84);
+		while (fgets(line, sizeof(line), m))
+			if (sscanf(line, "%lx-%lx %*s %lx", &lo, &hi, &foff) == 3 && tt.at >= lo &&
+			    tt.at < hi)
+				break;
+		fclose(m);
+		fd = open(g_target, O_RDONLY);
+		if (fd < 0 || pread(fd, file, sizeof(file), (off_t)(tt.at - lo + foff)) != 16)
+			_exit(85);
+		close(fd);
+	}
+	for (i = 0; i < 500; i++) {
+		if (read_mem(tt.target, tt.at, now, sizeof(now)) == 0 && !memcmp(now, file, 16))
+			break;
+		sleep_ms(10);
+	}
+	if (i == 500) {
+		fprintf(stderr, "thread tracer: ll_outer not put back in 5 s: %02x %02x, file %02x "
+				"%02x\n", now[0], now[1], file[0], file[1]);
+		kill(tt.target, SIGKILL);
+		_exit(86);
+	}
+	/* the target was the thread's child: now this thread's (the group's) */
+	if (waitpid(tt.target, &st, 0) != tt.target)
+		_exit(87);
+	_exit(WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 88);
+}
+
+/*
+ * A tracer *thread* that ends without detaching (its process lives on):
+ * the kernel lets the target go, the guardian hears of it through
+ * PR_SET_PDEATHSIG (no pipe closes: the process is alive) and puts the
+ * jump detour's bytes back; the target finishes with exit 0.
+ */
+static void test_tracer_thread_exits(void **state)
+{
+	pid_t tracer;
+	int st;
+
+	(void)state;
+	for (int try = 0; try < 3; try++) {
+		tracer = fork();
+		assert_true(tracer >= 0);
+		if (tracer == 0) {
+			alarm(0);
+			thread_tracer_main();
+		}
+		if (wait_bounded(tracer, &st, 60)) {
+			kill(tracer, SIGKILL);
+			waitpid(tracer, &st, 0);
+			fail_msg("try %d: the tracer process never ended", try);
+		}
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			fail_msg("try %d: the tracer process: status %#x", try, st);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -562,6 +704,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_blocked_signals),
 		cmocka_unit_test(test_blocked_signals_detach),
 		cmocka_unit_test(test_die_points),
+		cmocka_unit_test(test_tracer_thread_exits),
 	};
 
 	if (argc < 2) {
