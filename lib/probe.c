@@ -1086,12 +1086,14 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		s->npost++;
 	if (u->nostop)
 		s->nasync++;
+	s->ncount += uprobe_counts_only(u);
 	if (need_plant) {
 		err = plant_site(t, s);
 		if (err) {
 			s->nprobes = 0;
 			s->npost = 0;
 			s->nasync = 0;
+			s->ncount = 0;
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -1106,6 +1108,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			s->nprobes--;
 			s->npost--;
 			s->nasync -= u->nostop;
+			s->ncount -= uprobe_counts_only(u);
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -1342,6 +1345,7 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 	if (uprobe_post_fn(u))
 		s->npost--;
 	s->nasync -= u->nostop;
+	s->ncount -= uprobe_counts_only(u);
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
 			break;
@@ -1418,7 +1422,12 @@ void probe_free_all(struct uprobe_tracer *t)
 
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)
 {
-	return u ? u->hits : 0;
+	if (!u)
+		return 0;
+	/* count-only detours count in the tracees: what they counted so far */
+	if (u->site && u->nostop && !u->handler)
+		ring_count_all(u->t);
+	return u->hits;
 }
 
 UPROBE_API uint64_t uprobe_missed(const struct uprobe *u)
