@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -1424,8 +1425,13 @@ UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)
 {
 	if (!u)
 		return 0;
-	/* count-only detours count in the tracees: what they counted so far */
-	if (u->site && u->nostop && !u->handler)
+	/*
+	 * Count-only detours count in the tracees: what they counted so far
+	 * (read from the tracer's thread only, which owns the tables; from
+	 * another, what was last read).
+	 */
+	if (u->site && uprobe_counts_only(u) &&
+	    (!u->t->owner_tid || u->t->owner_tid == (pid_t)syscall(SYS_gettid)))
 		ring_count_all(u->t);
 	return u->hits;
 }

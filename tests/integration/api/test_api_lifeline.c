@@ -29,6 +29,7 @@ struct plan {
 	bool optimize;
 	bool ret;    /* a return probe on ll_work, the entry probe on ll_outer */
 	bool nostop;
+	bool count;  /* the no-stop probe has no handler: a count-only probe */
 	bool attach;
 	enum die die;
 	long n_calls;
@@ -151,13 +152,21 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 	}
 	close(pid_fd);
 	{
-		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .nostop = pl->nostop);
+		UPROBE_OPTS(uprobe_opts, o, .handler = pl->count ? NULL : on_hit,
+			    .nostop = pl->nostop || pl->count);
 		UPROBE_OPTS(uprobe_opts, r, .ret_handler = on_hit);
 
 		if (!uprobe_add(t, g_target, "ll_outer", 0, &o))
 			fail_child("uprobe_add ll_outer", t);
 		if (pl->ret && !uprobe_add(t, g_target, "ll_work", 0, &r))
 			fail_child("uprobe_add ll_work", t);
+	}
+	if (pl->count && g_hit_fd >= 0) {
+		/* no handler tells of the first hit: the random moment counts from now */
+		if (write(g_hit_fd, "h", 1) < 0)
+			_exit(97);
+		close(g_hit_fd);
+		g_hit_fd = -1;
 	}
 	uprobe_tracer_run(t);
 	if (pl->detach_after) {
@@ -346,6 +355,19 @@ static void test_nostop_killed(void **state)
 	}
 }
 
+/* The same with a count-only probe: its detour keeps counting, the program stays exact. */
+static void test_count_only_killed(void **state)
+{
+	struct plan pl = { .optimize = true, .count = true, .die = DIE_OUTSIDE,
+			   .n_calls = 200000 };
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		pl.attach = i % 2;
+		one_try(&pl, 0, i);
+	}
+}
+
 /*
  * Threads that block every signal: our first trap in each finds SIGTRAP
  * blocked, and the kernel resets SIGTRAP to the default for the process
@@ -469,6 +491,10 @@ static void test_die_points(void **state)
 		{ .optimize = true, .die = DIE_POINT, .die_env = "inject-end:2", .n_calls = 2000 },
 		{ .optimize = true, .nostop = true, .die = DIE_POINT, .die_env = "inject-end:3",
 		  .n_calls = 20000 },
+		{ .optimize = true, .count = true, .die = DIE_POINT, .die_env = "detour-jump",
+		  .n_calls = 20000 },
+		{ .optimize = true, .count = true, .die = DIE_POINT, .die_env = "inject-end:3",
+		  .n_calls = 20000 },
 	};
 
 	(void)state;
@@ -559,6 +585,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_handler_segfault),
 		cmocka_unit_test(test_killed_from_outside),
 		cmocka_unit_test(test_nostop_killed),
+		cmocka_unit_test(test_count_only_killed),
 		cmocka_unit_test(test_blocked_signals),
 		cmocka_unit_test(test_blocked_signals_detach),
 		cmocka_unit_test(test_die_points),

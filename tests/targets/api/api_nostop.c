@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee for the no-stop probe tests: calls the functions of api_nostop_funcs.S, checking results. */
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,6 +82,8 @@ static long run_threads(int n)
  *   seq:     the same, T threads one after another, no checkpoint
  *   phases:  for phase 1..3: ns_f(i, phase) for i < N, then ns_checkpoint(phase)
  *   mid:     ns_mid(i) for i < N
+ *   reattach: ns_f(i, 1) for i < N, ns_checkpoint(1), waits for SIGUSR1 (the test detaches
+ *            and attaches again meanwhile), ns_f(i, 2) for i < N, ns_checkpoint(2)
  */
 int main(int argc, char **argv)
 {
@@ -129,6 +132,21 @@ int main(int argc, char **argv)
 			ns_checkpoint(phase);
 		}
 		printf("calls=%ld bad=%ld\n", 3 * a, bad);
+	} else if (!strcmp(mode, "reattach")) {
+		sigset_t set;
+		int sig;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		for (long phase = 1; phase <= 2; phase++) {
+			for (long i = 0; i < a; i++)
+				bad += ns_f(i, phase) != i + phase;
+			ns_checkpoint(phase);
+			if (phase == 1 && sigwait(&set, &sig))
+				return 2;
+		}
+		printf("calls=%ld bad=%ld\n", 2 * a, bad);
 	} else if (!strcmp(mode, "mid")) {
 		for (long i = 0; i < a; i++)
 			bad += ns_mid(i) != i + 5;
