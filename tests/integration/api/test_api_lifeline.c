@@ -90,6 +90,17 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	return 0;
 }
 
+static struct uprobe *g_first;
+
+/* Tells of the first hit as on_hit() does, then removes its own probe. */
+static int on_first(struct uprobe_hit *h, void *data)
+{
+	on_hit(h, data);
+	if (g_first && uprobe_remove(g_first) == 0)
+		g_first = NULL;
+	return 0;
+}
+
 static void fail_child(const char *what, struct uprobe_tracer *t)
 {
 	fprintf(stderr, "tracer: %s: %s\n", what, t ? uprobe_tracer_errmsg(t) : strerror(errno));
@@ -161,12 +172,17 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 		if (pl->ret && !uprobe_add(t, g_target, "ll_work", 0, &r))
 			fail_child("uprobe_add ll_work", t);
 	}
-	if (pl->count && g_hit_fd >= 0) {
-		/* no handler tells of the first hit: the random moment counts from now */
-		if (write(g_hit_fd, "h", 1) < 0)
-			_exit(97);
-		close(g_hit_fd);
-		g_hit_fd = -1;
+	if (pl->count) {
+		/*
+		 * The count-only probe has no handler to tell of the first hit:
+		 * a stopping probe on ll_work does, once (ll_outer's first hit,
+		 * which made its detour, came just before), and goes.
+		 */
+		UPROBE_OPTS(uprobe_opts, f, .handler = on_first);
+
+		g_first = uprobe_add(t, g_target, "ll_work", 0, &f);
+		if (!g_first)
+			fail_child("uprobe_add ll_work", t);
 	}
 	uprobe_tracer_run(t);
 	if (pl->detach_after) {
