@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The hit ring of no-stop probes: made in the tracee, shared with the tracer, drained by it. */
+#include <cpuid.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -371,11 +372,19 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	return at;
 }
 
+/* The count gadget keeps the flags with lahf/sahf, which the first x86-64 CPUs lack in 64-bit mode. */
+static bool have_lahf(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
+}
+
 uint64_t ring_count_gadget(struct proc *p, struct xol_area *a)
 {
 	uint64_t at;
 
-	if (!counts_of(a) || !(at = ring_gadget(p, a)))
+	if (!have_lahf() || !counts_of(a) || !(at = ring_gadget(p, a)))
 		return 0;
 	return at + (uint64_t)(uprobe__count_gadget - uprobe__rec_gadget);
 }
