@@ -372,7 +372,7 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	return at;
 }
 
-/* The count gadget keeps the flags with lahf/sahf, which the first x86-64 CPUs lack in 64-bit mode. */
+/* lahf/sahf, which the count gadget keeps the flags with: not in the first x86-64 CPUs. */
 static bool have_lahf(void)
 {
 	unsigned a, b, c, d;
