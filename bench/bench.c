@@ -582,6 +582,7 @@ static int tracer_run_bounded(struct uprobe_tracer *t, pid_t pid, unsigned secs)
 /* ---- jump detours: which libuprobe rows got one; rows with optimization off ---- */
 
 static unsigned long detour_lines; /* libuprobe's "jump detour for ..., at ..." debug lines */
+static unsigned long count_lines;  /* ... of count-only detours */
 static bool optimize_off;          /* next libuprobe rows: uprobe_tracer_set_optimize(false) */
 
 /* libuprobe's messages: warnings to stderr as by default; detours made are counted. */
@@ -592,6 +593,8 @@ static int bench_print(enum uprobe_print_level level, const char *fmt, va_list a
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	if (strstr(buf, ": jump detour for ") && strstr(buf, " bytes, at 0x"))
 		detour_lines++;
+	if (strstr(buf, ": jump detour for ") && strstr(buf, ", count-only"))
+		count_lines++;
 	if (level == UPROBE_WARN || getenv("LIBUPROBE_DEBUG"))
 		fputs(buf, stderr);
 	return 0;
@@ -659,6 +662,7 @@ struct lu_opts {
 	int cpu;
 	bool inline_mode;
 	bool nostop;
+	bool count; /* no-stop with no handler: a count-only probe (uprobe_hits() counts) */
 };
 
 /*
@@ -674,7 +678,7 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 	char *argv[] = { target_path, (char *)f->name, nstr, fdstr, NULL };
 	struct hit_count cnt = { 0, 0 };
 	uint64_t done = 0;
-	unsigned long detours = 0;
+	unsigned long detours = 0, counts = 0;
 	int p[2], err, st;
 	pid_t pid = 0;
 
@@ -710,7 +714,8 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 		tracer_run_bounded(t, pid, 5);
 		goto out;
 	}
-	UPROBE_OPTS(uprobe_opts, o, .handler = lo->nostop ? count_handler : empty_handler,
+	UPROBE_OPTS(uprobe_opts, o, .handler = lo->count ? NULL : lo->nostop ? count_handler :
+		    empty_handler,
 		    .ret_handler = lo->ret ? empty_handler : NULL, .data = &cnt,
 		    .nostop = lo->nostop);
 	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
@@ -722,6 +727,7 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 		goto out;
 	}
 	detour_setup(t, &detours);
+	counts = count_lines;
 	if (uprobe_file_offset(u) != f->file_off)
 		row_note(r, "libuprobe says file offset 0x%llx, the ELF says 0x%llx",
 			 (unsigned long long)uprobe_file_offset(u),
@@ -745,10 +751,13 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 			 lo->ret ? "returns" : "hits", (unsigned long long)uprobe_missed(u),
 			 (unsigned long long)n);
 	/* the handler's own count: a hit delivered from the ring but not counted shows here */
-	if (!err && lo->nostop && cnt.hits != n)
+	if (!err && lo->nostop && !lo->count && cnt.hits != n)
 		row_note(r, "the handler saw %llu hits for %llu calls",
 			 (unsigned long long)cnt.hits, (unsigned long long)n);
-	if (lo->nostop)
+	if (lo->count)
+		snprintf(r->how, sizeof(r->how), "%s",
+			 count_lines > counts ? "counter in the program" : "no count-only detour");
+	else if (lo->nostop)
 		nostop_record(r, &cnt);
 	else if (!lo->inline_mode)
 		detour_record(r, detours);
@@ -1209,36 +1218,47 @@ static void reg_cpu_rows(struct placement *pl, unsigned count, const char *what,
  * registers into the ring and runs on; the handler counts them later. The
  * mid-function instruction gets no detour and stops at every hit.
  */
-static void measure_nostop(struct placement *pl)
+static void measure_nostop_as(struct placement *pl, int i, bool count)
 {
-	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .nostop = true };
+	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .nostop = true, .count = count };
+	const char *kind = count ? "no-stop count-only" : "no-stop";
 	char label[64];
 	uint64_t hits, ns, n;
+	struct row *r, *first;
 
+	snprintf(label, sizeof(label), "libuprobe: %s, %s", funcs[i].what, kind);
+	r = row_get(pl, label, U_NS_HIT, "hits");
+	r->kfunc = i + 1;
+	/*
+	 * Hits that do not stop cost ~100x less: 100x more of them
+	 * (3,000,000 by default), the first one (it stops, and makes the
+	 * detour) in a row of its own. Where no detour is made every hit
+	 * stops: as many as the stopping rows.
+	 */
+	n = funcs[i].sym_off ? nhits : nhits * NOPROBE_FACTOR;
+	if (run_libuprobe_opts(&funcs[i], n, &lo, &hits, &ns, r) || hits < 2)
+		return;
+	if (funcs[i].sym_off || last_first_ns >= ns) {
+		row_add(r, (double)ns / (double)hits, hits);
+		return;
+	}
+	row_add(r, (double)(ns - last_first_ns) / (double)(hits - 1), hits - 1);
+	/* its detour is made at this hit, which stops */
+	snprintf(label, sizeof(label), "libuprobe: %s, %s 1st", funcs[i].what, kind);
+	first = row_get(pl, label, U_NS_HIT, "hits");
+	row_add(first, (double)last_first_ns, 1);
+}
+
+/*
+ * Each function as a no-stop probe, then beside it as a count-only one (no
+ * handler at all: each hit adds 1 to a counter in the program, no record;
+ * uprobe_hits() reads it).
+ */
+static void measure_nostop(struct placement *pl)
+{
 	for (int i = 0; i < NFUNCS; i++) {
-		struct row *r, *first;
-
-		snprintf(label, sizeof(label), "libuprobe: %s, no-stop", funcs[i].what);
-		r = row_get(pl, label, U_NS_HIT, "hits");
-		r->kfunc = i + 1;
-		/*
-		 * Hits that do not stop cost ~100x less: 100x more of them
-		 * (3,000,000 by default), the first one (it stops, and makes the
-		 * detour) in a row of its own. Where no detour is made every hit
-		 * stops: as many as the stopping rows.
-		 */
-		n = funcs[i].sym_off ? nhits : nhits * NOPROBE_FACTOR;
-		if (run_libuprobe_opts(&funcs[i], n, &lo, &hits, &ns, r) || hits < 2)
-			continue;
-		if (funcs[i].sym_off || last_first_ns >= ns) {
-			row_add(r, (double)ns / (double)hits, hits);
-			continue;
-		}
-		row_add(r, (double)(ns - last_first_ns) / (double)(hits - 1), hits - 1);
-		/* its detour is made at this hit, which stops */
-		snprintf(label, sizeof(label), "libuprobe: %s, no-stop 1st", funcs[i].what);
-		first = row_get(pl, label, U_NS_HIT, "hits");
-		row_add(first, (double)last_first_ns, 1);
+		measure_nostop_as(pl, i, false);
+		measure_nostop_as(pl, i, true);
 	}
 }
 

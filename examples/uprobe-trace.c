@@ -224,7 +224,8 @@ static void usage(FILE *fp)
 		"                    optimized: it records each hit and runs on; the line is\n"
 		"                    printed when the tracer reads it, with the hit's time (where\n"
 		"                    the kernel's clock is the TSC; else the time it was read) and\n"
-		"                    arguments as at the hit. Return probes still stop.\n"
+		"                    arguments as at the hit. Return probes still stop. With\n"
+		"                    --count, a hit only adds 1 to a counter in the program\n"
 		"      --stack[=N]   under each hit, its call stack (N frames, default 16, at most\n"
 		"                    64), one per line: FUNC+0xOFF (FILE), or 0xADDR (FILE) or\n"
 		"                    0xADDR where nothing names it; with --json a \"stack\" array.\n"
@@ -1761,7 +1762,8 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 			uopts.data_size = ret_data_size();
 		}
 	} else {
-		uopts.handler = on_entry;
+		/* no-stop without lines: count-only probes, counted in the program itself */
+		uopts.handler = opt.nostop && !opt.lines ? NULL : on_entry;
 		uopts.nostop = opt.nostop;
 	}
 
@@ -1810,7 +1812,8 @@ static int add_usdt(const struct probe_spec *ps)
 	struct uprobe_usdt *u;
 	char *prefix;
 	int err;
-	UPROBE_OPTS(uprobe_opts, uopts, .handler = on_usdt, .nostop = opt.nostop);
+	UPROBE_OPTS(uprobe_opts, uopts, .handler = opt.nostop && !opt.lines ? NULL : on_usdt,
+		    .nostop = opt.nostop);
 
 	err = reserve_probes(1);
 	if (err)

@@ -175,6 +175,17 @@ struct uprobe_opts {
 	 * the handler runs then, with the same rules. A followed fork child
 	 * gets a ring of its own at its first hit. Not with a return or post handler (-EINVAL). Several probes
 	 * on one instruction are no-stop only when all of them are.
+	 * Count-only: a no-stop probe with no handler at all records
+	 * nothing; its detour adds 1 to a 64-bit counter in the tracee
+	 * (one locked increment, flags and registers kept), and
+	 * uprobe_hits() reads the counters (in the tracer's thread; from
+	 * another, it returns what was last read), plus the hits that
+	 * stopped (the first, which makes the detour; every hit where no
+	 * detour or counter can be had). Only where every probe on the
+	 * instruction is count-only; counts of a followed fork child are
+	 * its own, and uprobe_hits() is their sum over every traced
+	 * process, as for other probes. The counters are read one last
+	 * time before a process exits, execs or is detached from.
 	 */
 	bool nostop;
 };

@@ -27,6 +27,7 @@ struct site {
 	uint16_t nret;          /* how many of them are return probes */
 	uint16_t npost;         /* how many have a post handler: hits then run the post slot */
 	uint16_t nasync;        /* how many are no-stop (uprobe_opts.nostop) */
+	uint16_t ncount;        /* how many are count-only: no-stop with no handler at all */
 	unsigned refs;          /* probes + slots that still name it */
 	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
 	/*
@@ -65,6 +66,12 @@ struct uprobe {
 	uint64_t hits;
 	uint64_t missed;
 };
+
+/* A no-stop probe with no handler at all: its hits are only counted (ring.c). */
+static inline bool uprobe_counts_only(const struct uprobe *u)
+{
+	return u->nostop && !u->handler;
+}
 
 static inline uprobe_handler_fn uprobe_post_fn(const struct uprobe *u)
 {
@@ -151,6 +158,7 @@ struct bp_table {
 struct slot_info {
 	uint64_t insn_addr;
 	struct site *site; /* holds a reference: the plan outlives probe removal */
+	uint64_t seen;     /* a count-only detour's counter as last added to its probes (ring.c) */
 };
 
 /*
@@ -167,6 +175,8 @@ struct xol_area {
 	uint64_t *post_map;     /* a bit per slot: a post slot (arch_relocate_post); NULL if none */
 	uint64_t *detour_map;   /* a bit per slot: a jump detour (detour.c); NULL if none */
 	uint64_t *rec_map;      /* a bit per slot: a no-stop detour (calls the record gadget) */
+	uint64_t *count_map;    /* a bit per slot: of those, a count-only one (the count gadget) */
+	unsigned ord;           /* the how-manieth area of its process: its counter block (ring.h) */
 	bool has_rec;           /* the record gadget is written at the area's end (ring.c) */
 	unsigned info_cap;
 	struct xol_area *next;
@@ -187,6 +197,11 @@ static inline bool xol_is_rec(const struct xol_area *a, unsigned idx)
 	return a->rec_map && (a->rec_map[idx / 64] >> (idx % 64) & 1);
 }
 
+static inline bool xol_is_count(const struct xol_area *a, unsigned idx)
+{
+	return a->count_map && (a->count_map[idx / 64] >> (idx % 64) & 1);
+}
+
 /* Where a detour's int3 is: after the record prefix in a no-stop detour. */
 static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
 {
@@ -200,7 +215,7 @@ static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
 #define XOL_GADGET_NAME 16   /* 16 bytes: the name of the hit ring's memfd (ring.c) */
 #define XOL_GADGET_RUNOUT 32 /* 16 bytes: a rep string instruction finished out of its slot (xol.c) */
 /* The end of an area, kept out of its slots, holds the record gadget of no-stop detours. */
-#define XOL_REC_GADGET_SPACE 320
+#define XOL_REC_GADGET_SPACE 384
 
 /*
  * A pending call of a return-probed function: its return address was
@@ -367,6 +382,7 @@ struct proc {
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
+	unsigned areas_made;   /* scratch areas mapped so far (xol_area.ord) */
 	struct ring *ring;     /* the hit ring of no-stop probes (ring.c), NULL before the first */
 	bool ring_failed;      /* no ring can be made: no-stop probes stop */
 	/*
@@ -745,6 +761,11 @@ void place_follow(struct uprobe_tracer *t, struct task *k);
 struct ring;
 int ring_ensure(struct uprobe_tracer *t, struct proc *p);
 uint64_t ring_gadget(struct proc *p, struct xol_area *a);
+/* a's count gadget (writing a's gadgets first), 0 when a has no counter block */
+uint64_t ring_count_gadget(struct proc *p, struct xol_area *a);
+/* Adds what p's count-only detours counted since last time to their probes' hits. */
+void ring_count(struct proc *p);
+void ring_count_all(struct uprobe_tracer *t);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);

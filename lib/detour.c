@@ -349,6 +349,14 @@ static bool slot_is_rec(struct proc *p, uint64_t slot)
 	return int3_of(p, slot) != slot;
 }
 
+/* Is slot a count-only detour (calls the count gadget)? */
+static bool slot_is_count(struct proc *p, uint64_t slot)
+{
+	struct xol_area *a = xol_area_of(p, slot);
+
+	return a && xol_is_count(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
+}
+
 /* Is addr a detour's int3? */
 bool detour_at(struct proc *p, uint64_t addr)
 {
@@ -362,6 +370,19 @@ static bool wants_rec(const struct proc *p, const struct site *s)
 {
 	return s->nprobes && s->nasync == s->nprobes && !s->nret && !s->npost &&
 	       !p->ring_failed && !p->mm_owner;
+}
+
+/* Whether s's detours should only count: all its probes are no-stop with no handler at all. */
+static bool wants_count(const struct proc *p, const struct site *s)
+{
+	return wants_rec(p, s) && s->ncount == s->nprobes;
+}
+
+/* Is the detour at slot of the kind s wants now? */
+static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
+{
+	return slot_is_rec(p, slot) == wants_rec(p, s) &&
+	       slot_is_count(p, slot) == wants_count(p, s);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -494,7 +515,7 @@ static bool range_has_bp(struct proc *p, uint64_t addr, unsigned len)
 
 /* A free slot of p's areas in reach of addr, holding the detour; 0 if none. */
 static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct site *s,
-			     uint64_t addr, const struct covered *c, bool rec)
+			     uint64_t addr, const struct covered *c, bool rec, bool count)
 {
 	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
 
@@ -503,7 +524,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 
 		if (a->used >= a->nslots || !arch_jump(addr, slot, jmp))
 			continue;
-		if (rec && !(gadget = ring_gadget(p, a)))
+		if (rec && !(gadget = count ? ring_count_gadget(p, a) : ring_gadget(p, a)))
 			continue;
 		memset(code, INT3, sizeof(code));
 		if (arch_relocate_detour(c->plans, c->n, addr, slot, gadget, code) < 0)
@@ -518,7 +539,9 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 			a->info_cap = cap;
 		}
 		if (xol_mark(a, a->used, &a->detour_map) ||
-		    (rec && xol_mark(a, a->used, &a->rec_map)) || mem_write(p, slot, code, sizeof(code)))
+		    (rec && xol_mark(a, a->used, &a->rec_map)) ||
+		    (count && xol_mark(a, a->used, &a->count_map)) ||
+		    mem_write(p, slot, code, sizeof(code)))
 			return 0;
 		a->info[a->used] = (struct slot_info){ .insn_addr = addr, .site = s };
 		s->refs++;
@@ -750,7 +773,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	uint8_t jmp[ARCH_JMP_LEN];
 	pid_t tid = k->tid;
 	struct covered c;
-	bool ok, rec, busy_now;
+	bool ok, rec, count, busy_now;
 	int err;
 
 	if (p->mm_owner || p->fork_child || !p->areas) {
@@ -787,16 +810,22 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 			return false;
 		rec = wants_rec(p, s) && p->ring;
 	}
-	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec) {
+	count = rec && wants_count(p, s);
+	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec ||
+	    slot_is_count(p, bp_detour(b)) != count) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
-		slot = build_detour(t, p, s, addr, &c, rec);
+		slot = build_detour(t, p, s, addr, &c, rec, count);
+		if (!slot && count) /* no counter block in reach: it records instead */
+			slot = build_detour(t, p, s, addr, &c, rec, false);
 		if (!slot) {
 			char saved[sizeof(t->errmsg)];
 
 			/* the user's last error message is not ours to replace */
 			memcpy(saved, t->errmsg, sizeof(saved));
 			if (xol_area_near(t, p, addr) == 0)
-				slot = build_detour(t, p, s, addr, &c, rec);
+				slot = build_detour(t, p, s, addr, &c, rec, count);
+			if (!slot && count)
+				slot = build_detour(t, p, s, addr, &c, rec, false);
 			memcpy(t->errmsg, saved, sizeof(saved));
 			if (!still_there(t, k, tid))
 				return true;
@@ -852,9 +881,9 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		b->dstate = DETOUR_ON;
 		p->had_detour = true;
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
-		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx", p->pid,
+		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot);
+			 (unsigned long long)slot, slot_is_count(p, slot) ? ", count-only" : "");
 	} else if (b) {
 		later(b, true, busy_now);
 	}
@@ -1067,7 +1096,7 @@ void detour_site_changed(struct proc *p, struct bp *b)
 {
 	if (b->dstate != DETOUR_ON || b->retired)
 		return;
-	if (slot_is_rec(p, bp_detour(b)) == wants_rec(p, b->site))
+	if (slot_fits(p, b->site, bp_detour(b)))
 		return;
 	/* back to an int3; the next hit makes the detour of the other kind */
 	detour_unoptimize(p, b);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -1163,12 +1164,14 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		s->npost++;
 	if (u->nostop)
 		s->nasync++;
+	s->ncount += uprobe_counts_only(u);
 	if (need_plant) {
 		err = plant_site(t, s);
 		if (err) {
 			s->nprobes = 0;
 			s->npost = 0;
 			s->nasync = 0;
+			s->ncount = 0;
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -1183,6 +1186,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			s->nprobes--;
 			s->npost--;
 			s->nasync -= u->nostop;
+			s->ncount -= uprobe_counts_only(u);
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -1419,6 +1423,7 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 	if (uprobe_post_fn(u))
 		s->npost--;
 	s->nasync -= u->nostop;
+	s->ncount -= uprobe_counts_only(u);
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
 			break;
@@ -1495,7 +1500,17 @@ void probe_free_all(struct uprobe_tracer *t)
 
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)
 {
-	return u ? u->hits : 0;
+	if (!u)
+		return 0;
+	/*
+	 * Count-only detours count in the tracees: what they counted so far
+	 * (read from the tracer's thread only, which owns the tables; from
+	 * another, what was last read).
+	 */
+	if (u->site && uprobe_counts_only(u) &&
+	    (!u->t->owner_tid || u->t->owner_tid == (pid_t)syscall(SYS_gettid)))
+		ring_count_all(u->t);
+	return u->hits;
 }
 
 UPROBE_API uint64_t uprobe_missed(const struct uprobe *u)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The hit ring of no-stop probes: made in the tracee, shared with the tracer, drained by it. */
+#include <cpuid.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,8 @@
 
 #define RING_NAME "libuprobe-ring"
 
+_Static_assert(RING_COUNT_SLOTS == XOL_AREA_SIZE / ARCH_SLOT_SIZE, "a counter per slot");
+
 #define FS_CACHE 64 /* a power of two */
 
 struct ring {
@@ -58,6 +61,20 @@ struct ring {
 static uint64_t gadget_at(const struct xol_area *a)
 {
 	return a->start + a->size - XOL_REC_GADGET_SPACE;
+}
+
+/* The offset of a's counter block in the ring; 0 when a has none (too many areas). */
+static uint64_t counts_of(const struct xol_area *a)
+{
+	if (a->ord >= RING_COUNT_AREAS)
+		return 0;
+	return RING_COUNTS + (uint64_t)a->ord * RING_COUNT_SLOTS * sizeof(uint64_t);
+}
+
+/* The tracee's address of a's counter block in ring address `ring` (0: none). */
+static uint64_t count_base(const struct xol_area *a, uint64_t ring)
+{
+	return counts_of(a) ? ring + counts_of(a) : 0;
 }
 
 /*
@@ -199,8 +216,16 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	for (struct xol_area *a = p->areas; a && !err; a = a->next) {
 		uint64_t at = gadget_at(a) + (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
 
+		uint64_t cat = gadget_at(a) +
+			       (uint64_t)(uprobe__count_gadget_base - uprobe__rec_gadget);
+		uint64_t cbase = count_base(a, r->addr);
+
 		if (a->has_rec)
-			err = mem_write(p, at, &r->addr, sizeof(r->addr));
+			err = mem_write(p, at, &r->addr, sizeof(r->addr)) ||
+			      mem_write(p, cat, &cbase, sizeof(cbase));
+		/* a fresh ring counts from 0 */
+		for (unsigned i = 1; i < a->used; i++)
+			a->info[i].seen = 0;
 	}
 	if (err) {
 		munmap(mine, RING_SIZE);
@@ -333,10 +358,77 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	fsgs = p->ring->fs_mode;
 	memcpy(code + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring, sizeof(ring));
 	memcpy(code + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs, sizeof(fsgs));
+	{
+		uint64_t cbase = count_base(a, ring);
+
+		memcpy(code + (uprobe__count_gadget_base - uprobe__rec_gadget), &cbase,
+		       sizeof(cbase));
+		memcpy(code + (uprobe__count_gadget_area - uprobe__rec_gadget), &a->start,
+		       sizeof(a->start));
+	}
 	if (mem_write(p, at, code, sizeof(code)))
 		return 0;
 	a->has_rec = true;
 	return at;
+}
+
+/* lahf/sahf, which the count gadget keeps the flags with: not in the first x86-64 CPUs. */
+static bool have_lahf(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
+}
+
+uint64_t ring_count_gadget(struct proc *p, struct xol_area *a)
+{
+	uint64_t at;
+
+	if (!have_lahf() || !counts_of(a) || !(at = ring_gadget(p, a)))
+		return 0;
+	return at + (uint64_t)(uprobe__count_gadget - uprobe__rec_gadget);
+}
+
+/*
+ * The counters live in the ring, which the tracer maps too: reading them is
+ * a load. Each count-only slot's new hits go to the probes its site has
+ * now, as records are delivered to them (ring_drain() runs this first, so
+ * hits counted before a probe is added or removed go to the probes as they
+ * were).
+ */
+void ring_count(struct proc *p)
+{
+	const struct ring *r = p->ring;
+
+	if (!r)
+		return;
+	for (struct xol_area *a = p->areas; a; a = a->next) {
+		const uint64_t *counts;
+
+		if (!a->count_map || !counts_of(a))
+			continue;
+		counts = (const uint64_t *)(r->base + counts_of(a));
+		for (unsigned i = 1; i < a->used; i++) {
+			struct slot_info *si = &a->info[i];
+			uint64_t n, d;
+
+			if (!xol_is_count(a, i))
+				continue;
+			n = __atomic_load_n(&counts[i], __ATOMIC_RELAXED);
+			d = n - si->seen;
+			si->seen = n;
+			for (unsigned j = 0; d && j < si->site->nprobes; j++)
+				si->site->probes[j]->hits += d;
+		}
+	}
+}
+
+void ring_count_all(struct uprobe_tracer *t)
+{
+	if (!t->nrings)
+		return;
+	for (struct proc *p = t->procs; p; p = p->next)
+		ring_count(p);
 }
 
 /* The gadget's load of %fs:0 (RING_FS_SELF), which faults in a thread without TLS. */
@@ -505,6 +597,7 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 	uint64_t head = r ? __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE) : 0;
 	unsigned n = 0;
 
+	ring_count(p);
 	while (r && n < RING_NREC * 4) {
 		struct ring_rec *slot = (struct ring_rec *)(r->base + RING_RECS) +
 					(r->tail & (RING_NREC - 1));

@@ -22,7 +22,16 @@
 #define RING_RECS 4096  /* first record */
 #define RING_NREC 4096u /* records per ring: a power of two */
 #define RING_REC_SIZE 192
-#define RING_SIZE (RING_RECS + RING_NREC * RING_REC_SIZE)
+/*
+ * Counters of count-only detours (arch/x86/gadget.c's count gadget), after
+ * the records: a block of RING_COUNT_SLOTS uint64_t per scratch area, for
+ * the first RING_COUNT_AREAS areas a process gets (xol_area.ord); slot i
+ * of an area counts in its block's word i. Pages never touched cost nothing.
+ */
+#define RING_COUNTS (RING_RECS + RING_NREC * RING_REC_SIZE)
+#define RING_COUNT_SLOTS 16384u /* XOL_AREA_SIZE / ARCH_SLOT_SIZE */
+#define RING_COUNT_AREAS 16u
+#define RING_SIZE (RING_COUNTS + RING_COUNT_AREAS * RING_COUNT_SLOTS * 8)
 
 /* One hit: the registers as they were at the probed instruction. */
 struct ring_rec {
@@ -43,6 +52,10 @@ extern const uint8_t uprobe__rec_gadget[];
 extern const uint8_t uprobe__rec_gadget_end[];
 extern const uint8_t uprobe__rec_gadget_ring[]; /* uint64_t: the ring's address in the tracee */
 extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: RING_FS_*, how fs_base is read */
+/* The count gadget, in the same copy; its two words: the area's counter block and start. */
+extern const uint8_t uprobe__count_gadget[];
+extern const uint8_t uprobe__count_gadget_base[];
+extern const uint8_t uprobe__count_gadget_area[];
 /* The gadget's `mov %fs:0, %rsi` (RING_FS_SELF): it faults where a thread has no TLS yet. */
 extern const uint8_t uprobe__rec_gadget_fs_load[];
 #define RING_FS_LOAD_LEN 9

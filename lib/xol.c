@@ -194,6 +194,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	}
 	a->start = (uint64_t)ret;
 	a->size = XOL_AREA_SIZE;
+	a->ord = p->areas_made++;
 	/* the first area also keeps the lifeline, before the record gadget */
 	a->nslots = (XOL_AREA_SIZE - XOL_REC_GADGET_SPACE - (p->areas ? 0 : LL_SPACE)) /
 		    ARCH_SLOT_SIZE;
@@ -618,6 +619,7 @@ static void area_free(struct xol_area *a, struct uprobe_tracer *t)
 	free(a->post_map);
 	free(a->detour_map);
 	free(a->rec_map);
+	free(a->count_map);
 	free(a);
 }
 
@@ -729,11 +731,12 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 			return -ENOMEM;
 		}
 		memcpy(c->info, a->info, a->used * sizeof(*c->info));
-		c->post_map = c->detour_map = c->rec_map = NULL;
+		c->post_map = c->detour_map = c->rec_map = c->count_map = NULL;
 		if (copy_map(&c->post_map, a->post_map, a) || copy_map(&c->detour_map, a->detour_map, a) ||
-		    copy_map(&c->rec_map, a->rec_map, a)) {
+		    copy_map(&c->rec_map, a->rec_map, a) || copy_map(&c->count_map, a->count_map, a)) {
 			free(c->post_map);
 			free(c->detour_map);
+			free(c->rec_map);
 			free(c->info);
 			free(c);
 			return -ENOMEM;
@@ -744,6 +747,7 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 		tail = &c->next;
 	}
 	to->gadget = from->gadget;
+	to->areas_made = from->areas_made;
 	if (lifeline_copy(from, to))
 		return -ENOMEM;
 	return inline_copy_proc(from, to);

@@ -1047,8 +1047,11 @@ t_nostop_exact()
 		esac
 		run "$UT" --count -o "$tmp/stop" u:libc:free u:libc:malloc -- "$@"
 		expect_rc 0
-		run "$UT" --nostop --count -o "$tmp/nostop" u:libc:free u:libc:malloc -- "$@"
+		run "$UT" -vv --nostop --count -o "$tmp/nostop" u:libc:free u:libc:malloc -- "$@"
 		expect_rc 0
+		# counted by count-only detours (a counter in the program, no record per hit)
+		grep -q 'jump detour for .*, count-only$' "$tmp/err" ||
+			fail "$prog: no count-only detour with --nostop --count"
 		stop=$(hits u:libc:free "$tmp/stop")/$(hits u:libc:malloc "$tmp/stop")
 		nostop=$(hits u:libc:free "$tmp/nostop")/$(hits u:libc:malloc "$tmp/nostop")
 		[ "$(hits u:libc:malloc "$tmp/stop")" -gt 1000 ] || fail "$prog: only $stop free/malloc calls"

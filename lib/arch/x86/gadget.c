@@ -132,6 +132,46 @@ __asm__(
 	"	jmp 1b\n"
 	".Lfull:\n"
 	"	jmp .Lout\n"
+	/*
+	 * The count gadget of count-only detours (no handler at all): the
+	 * detour's lea and call are the same, the gadget adds 1 to its slot's
+	 * 64-bit counter in the ring's counter block with one `lock incq`
+	 * and returns past the int3. No record, no rdtsc, no pushf/popf: the
+	 * flags the increment changes are kept in rax (lahf + seto) and put
+	 * back (add $0x7f, %al sets OF from seto's 0/1; sahf the others).
+	 * Its slot's counter: counters[(return address - area start) / 64].
+	 */
+	"	.globl uprobe__count_gadget\n"
+	"	.hidden uprobe__count_gadget\n"
+	"uprobe__count_gadget:\n"
+	/* [rsp] = return address (the detour's int3) */
+	"	push %rax\n"
+	"	push %rcx\n"
+	"	push %rdx\n"
+	"	lahf\n"
+	"	seto %al\n"
+	"	mov 24(%rsp), %rcx\n"
+	"	lea 1(%rcx), %rdx\n"
+	"	mov %rdx, 24(%rsp)\n"  /* return past the int3 */
+	"	sub .Lcarea(%rip), %rcx\n"
+	"	shr $6, %rcx\n"
+	"	mov .Lcbase(%rip), %rdx\n"
+	"	lock incq (%rdx,%rcx,8)\n"
+	"	add $0x7f, %al\n"
+	"	sahf\n"
+	"	pop %rdx\n"
+	"	pop %rcx\n"
+	"	pop %rax\n"
+	"	ret $128\n"
+	"	.balign 8\n"
+	"	.globl uprobe__count_gadget_base\n"
+	"	.hidden uprobe__count_gadget_base\n"
+	"uprobe__count_gadget_base:\n"
+	".Lcbase:	.quad 0\n"            /* the area's counter block in the tracee */
+	"	.globl uprobe__count_gadget_area\n"
+	"	.hidden uprobe__count_gadget_area\n"
+	"uprobe__count_gadget_area:\n"
+	".Lcarea:	.quad 0\n"            /* the area's start */
 	"	.balign 8\n"
 	"	.globl uprobe__rec_gadget_ring\n"
 	"	.hidden uprobe__rec_gadget_ring\n"

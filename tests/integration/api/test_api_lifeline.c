@@ -29,6 +29,7 @@ struct plan {
 	bool optimize;
 	bool ret;    /* a return probe on ll_work, the entry probe on ll_outer */
 	bool nostop;
+	bool count;  /* the no-stop probe has no handler: a count-only probe */
 	bool attach;
 	enum die die;
 	long n_calls;
@@ -86,6 +87,17 @@ static int on_hit(struct uprobe_hit *h, void *data)
 			raise(SIGSEGV); /* as a NULL write in a user's handler ends the tracer */
 		kill(getpid(), SIGKILL);
 	}
+	return 0;
+}
+
+static struct uprobe *g_first;
+
+/* Tells of the first hit as on_hit() does, then removes its own probe. */
+static int on_first(struct uprobe_hit *h, void *data)
+{
+	on_hit(h, data);
+	if (g_first && uprobe_remove(g_first) == 0)
+		g_first = NULL;
 	return 0;
 }
 
@@ -151,12 +163,25 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 	}
 	close(pid_fd);
 	{
-		UPROBE_OPTS(uprobe_opts, o, .handler = on_hit, .nostop = pl->nostop);
+		UPROBE_OPTS(uprobe_opts, o, .handler = pl->count ? NULL : on_hit,
+			    .nostop = pl->nostop || pl->count);
 		UPROBE_OPTS(uprobe_opts, r, .ret_handler = on_hit);
 
 		if (!uprobe_add(t, g_target, "ll_outer", 0, &o))
 			fail_child("uprobe_add ll_outer", t);
 		if (pl->ret && !uprobe_add(t, g_target, "ll_work", 0, &r))
+			fail_child("uprobe_add ll_work", t);
+	}
+	if (pl->count) {
+		/*
+		 * The count-only probe has no handler to tell of the first hit:
+		 * a stopping probe on ll_work does, once (ll_outer's first hit,
+		 * which made its detour, came just before), and goes.
+		 */
+		UPROBE_OPTS(uprobe_opts, f, .handler = on_first);
+
+		g_first = uprobe_add(t, g_target, "ll_work", 0, &f);
+		if (!g_first)
 			fail_child("uprobe_add ll_work", t);
 	}
 	uprobe_tracer_run(t);
@@ -346,6 +371,19 @@ static void test_nostop_killed(void **state)
 	}
 }
 
+/* The same with a count-only probe: its detour keeps counting, the program stays exact. */
+static void test_count_only_killed(void **state)
+{
+	struct plan pl = { .optimize = true, .count = true, .die = DIE_OUTSIDE,
+			   .n_calls = 200000 };
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		pl.attach = i % 2;
+		one_try(&pl, 0, i);
+	}
+}
+
 /*
  * Threads that block every signal: our first trap in each finds SIGTRAP
  * blocked, and the kernel resets SIGTRAP to the default for the process
@@ -468,6 +506,10 @@ static void test_die_points(void **state)
 		 */
 		{ .optimize = true, .die = DIE_POINT, .die_env = "inject-end:2", .n_calls = 2000 },
 		{ .optimize = true, .nostop = true, .die = DIE_POINT, .die_env = "inject-end:3",
+		  .n_calls = 20000 },
+		{ .optimize = true, .count = true, .die = DIE_POINT, .die_env = "detour-jump",
+		  .n_calls = 20000 },
+		{ .optimize = true, .count = true, .die = DIE_POINT, .die_env = "inject-end:3",
 		  .n_calls = 20000 },
 	};
 
@@ -701,6 +743,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_handler_segfault),
 		cmocka_unit_test(test_killed_from_outside),
 		cmocka_unit_test(test_nostop_killed),
+		cmocka_unit_test(test_count_only_killed),
 		cmocka_unit_test(test_blocked_signals),
 		cmocka_unit_test(test_blocked_signals_detach),
 		cmocka_unit_test(test_die_points),

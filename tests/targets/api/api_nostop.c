@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee for the no-stop probe tests: calls the functions of api_nostop_funcs.S, checking results. */
 #include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,8 @@
 long ns_f(long a, long b);
 long ns_mid(long x);
 long ns_allregs(long i);
+long ns_flags(long a, long b);
+long ns_flags_ref(long a, long b);
 
 /* The test acts at these points through stopping probes of its own. */
 PROBED void ns_checkpoint(long n)
@@ -81,6 +85,9 @@ static long run_threads(int n)
  *   seq:     the same, T threads one after another, no checkpoint
  *   phases:  for phase 1..3: ns_f(i, phase) for i < N, then ns_checkpoint(phase)
  *   mid:     ns_mid(i) for i < N
+ *   flags:   ns_flags(a, b) == ns_flags_ref(a, b) for N pairs setting every flag both ways
+ *   reattach: ns_f(i, 1) for i < N, ns_checkpoint(1), waits for SIGUSR1 (the test detaches
+ *            and attaches again meanwhile), ns_f(i, 2) for i < N, ns_checkpoint(2)
  */
 int main(int argc, char **argv)
 {
@@ -129,6 +136,41 @@ int main(int argc, char **argv)
 			ns_checkpoint(phase);
 		}
 		printf("calls=%ld bad=%ld\n", 3 * a, bad);
+	} else if (!strcmp(mode, "flags")) {
+		static const long edge[] = { 0, 1, -1, 2, 0x7fffffffffffffff, -0x7fffffffffffffff - 1,
+					     0x80, 0x7f, 0x10, 0xf };
+		uint64_t x = 88172645463325252ull, seen_or = 0, seen_and = ~0ull;
+
+		for (long i = 0; i < a; i++) {
+			long u, v, got, want;
+
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			u = i % 3 ? (long)x : edge[i % 10];
+			v = i % 5 ? (long)(x >> 3) : i % 2 ? u : edge[(i / 10) % 10];
+			got = ns_flags(u, v);
+			want = ns_flags_ref(u, v);
+			bad += got != want || want < 0;
+			seen_or |= (uint64_t)want;
+			seen_and &= (uint64_t)want;
+		}
+		/* every flag seen set and clear */
+		printf("calls=%ld bad=%ld flags_set=%#llx flags_clear=%#llx\n", a, bad,
+		       (unsigned long long)seen_or, (unsigned long long)(~seen_and & 0x8d5));
+	} else if (!strcmp(mode, "reattach")) {
+		sigset_t set;
+		int sig;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, NULL);
+		for (long phase = 1; phase <= 2; phase++) {
+			for (long i = 0; i < a; i++)
+				bad += ns_f(i, phase) != i + phase;
+			ns_checkpoint(phase);
+			if (phase == 1 && sigwait(&set, &sig))
+				return 2;
+		}
+		printf("calls=%ld bad=%ld\n", 2 * a, bad);
 	} else if (!strcmp(mode, "mid")) {
 		for (long i = 0; i < a; i++)
 			bad += ns_mid(i) != i + 5;

@@ -128,4 +128,65 @@ ns_allregs:
 	.cfi_endproc
 	.size	ns_allregs, . - ns_allregs
 
+/*
+ * ns_flags(a, b) and ns_flags_ref(a, b): the flags of `cmp b, a` as the
+ * callee sees them at its entry (pushfq; masked to CF PF AF ZF SF OF), or
+ * -1 when rcx or rdx (set before the call) changed across it. ns_flags
+ * calls ns_flags_in, which a count-only probe's detour replaces at its
+ * entry: its increment must leave every flag and register as it was.
+ * ns_flags_ref calls the same code unprobed.
+ */
+	.macro	FLAGS_OUTER name, callee
+	.globl	\name
+	.type	\name, @function
+\name:
+	.cfi_startproc
+	push	%rbp
+	.cfi_def_cfa_offset 16
+	.cfi_offset %rbp, -16
+	mov	%rsp, %rbp
+	.cfi_def_cfa_register %rbp
+	mov	%rdi, %rcx
+	lea	1(%rsi), %rdx
+	cmp	%rsi, %rdi
+	call	\callee
+	and	$0x8d5, %eax
+	cmp	%rdi, %rcx
+	jne	1f
+	lea	1(%rsi), %r8
+	cmp	%r8, %rdx
+	je	2f
+1:	mov	$-1, %rax
+2:	pop	%rbp
+	.cfi_def_cfa %rsp, 8
+	ret
+	.cfi_endproc
+	.size	\name, . - \name
+	.endm
+
+	.macro	FLAGS_INNER name
+	.globl	\name
+	.type	\name, @function
+\name:
+	.cfi_startproc
+	push	%rbp
+	.cfi_def_cfa_offset 16
+	.cfi_offset %rbp, -16
+	mov	%rsp, %rbp
+	.cfi_def_cfa_register %rbp
+	nop			/* the detour covers 5 bytes, pushfq not among them */
+	pushfq
+	pop	%rax
+	pop	%rbp
+	.cfi_def_cfa %rsp, 8
+	ret
+	.cfi_endproc
+	.size	\name, . - \name
+	.endm
+
+	FLAGS_INNER ns_flags_in
+	FLAGS_INNER ns_flags_in_ref
+	FLAGS_OUTER ns_flags, ns_flags_in
+	FLAGS_OUTER ns_flags_ref, ns_flags_in_ref
+
 	.section .note.GNU-stack, "", @progbits
