@@ -225,7 +225,8 @@ static void usage(FILE *fp)
 		"                    printed when the tracer reads it, with the hit's time (where\n"
 		"                    the kernel's clock is the TSC; else the time it was read) and\n"
 		"                    arguments as at the hit. Return probes still stop. With\n"
-		"                    --count, a hit only adds 1 to a counter in the program\n"
+		"                    --count (no --filter, no live line), a hit only adds 1 to a\n"
+		"                    counter in the program.\n"
 		"      --stack[=N]   under each hit, its call stack (N frames, default 16, at most\n"
 		"                    64), one per line: FUNC+0xOFF (FILE), or 0xADDR (FILE) or\n"
 		"                    0xADDR where nothing names it; with --json a \"stack\" array.\n"
@@ -1648,12 +1649,17 @@ static void *live_main(void *arg)
  * to as well (they would scroll it away): with --count, --hist, -o FILE or
  * stdout elsewhere. A thread that cannot start only means no line.
  */
+static bool live_wanted(void)
+{
+	return !opt.no_live && isatty(STDERR_FILENO) && !(opt.lines && isatty(fileno(opt.out)));
+}
+
 static void live_start(void)
 {
 	pthread_condattr_t ca;
 	sigset_t all, old;
 
-	if (opt.no_live || !isatty(STDERR_FILENO) || (opt.lines && isatty(fileno(opt.out))))
+	if (!live_wanted())
 		return;
 	if (pthread_condattr_init(&ca))
 		return;
@@ -1743,6 +1749,17 @@ static int add_hist_probe(const char *binary, const char *symbol, const char *la
 }
 
 /* Adds one probe; 0 or -errno (the library's message is then in uprobe_tracer_errmsg()). */
+static bool live_wanted(void);
+
+/*
+ * No-stop hits only counted (--count, no --filter, no live line, which count
+ * in the handlers): count-only probes, counted in the program itself.
+ */
+static bool count_only(void)
+{
+	return opt.nostop && opt.count && !filter && !live_wanted();
+}
+
 static int add_probe(char kind, const char *binary, const char *symbol, uint64_t offset,
 		     char *label, bool owned, const char *pending_spec)
 {
@@ -1762,8 +1779,7 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 			uopts.data_size = ret_data_size();
 		}
 	} else {
-		/* no-stop without lines: count-only probes, counted in the program itself */
-		uopts.handler = opt.nostop && !opt.lines ? NULL : on_entry;
+		uopts.handler = count_only() ? NULL : on_entry;
 		uopts.nostop = opt.nostop;
 	}
 
@@ -1812,7 +1828,7 @@ static int add_usdt(const struct probe_spec *ps)
 	struct uprobe_usdt *u;
 	char *prefix;
 	int err;
-	UPROBE_OPTS(uprobe_opts, uopts, .handler = opt.nostop && !opt.lines ? NULL : on_usdt,
+	UPROBE_OPTS(uprobe_opts, uopts, .handler = count_only() ? NULL : on_usdt,
 		    .nostop = opt.nostop);
 
 	err = reserve_probes(1);
