@@ -593,6 +593,12 @@ void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
+/*
+ * lifeline.c: where a thread held with registers r resumes without a
+ * tracer: a system call it was held in made to start again (rip back onto
+ * the syscall, rax its number), as the kernel's signal return would.
+ */
+void regs_restarted(const struct user_regs_struct *r, uint64_t *rax, uint64_t *rip);
 /* guardian.c */
 void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);
 void guardian_remove(struct uprobe_tracer *t, pid_t pid);

@@ -263,24 +263,11 @@ static uint64_t stub_at(struct proc *p)
 static void stub_code(uint8_t code[STUB_LEN], long nr, const uint64_t args[6],
 		      const struct user_regs_struct *back)
 {
-	uint64_t rax = back->rax, rip = back->rip;
+	uint64_t rax, rip;
 	uint8_t *c = code;
 
-	/* as inj_gregs() (lifeline.c): a system call it was held in starts again */
-	if ((int64_t)back->orig_rax >= 0) {
-		switch ((int64_t)back->rax) {
-		case -512: /* ERESTARTSYS */
-		case -513: /* ERESTARTNOINTR */
-		case -514: /* ERESTARTNOHAND */
-			rax = back->orig_rax;
-			rip -= 2;
-			break;
-		case -516: /* ERESTART_RESTARTBLOCK */
-			rax = SYS_restart_syscall;
-			rip -= 2;
-			break;
-		}
-	}
+	/* a system call it was held in starts again */
+	regs_restarted(back, &rax, &rip);
 	c = put_movabs(c, 0x48, 0xb8, (uint64_t)nr);   /* rax */
 	c = put_movabs(c, 0x48, 0xbf, args[0]);        /* rdi */
 	c = put_movabs(c, 0x48, 0xbe, args[1]);        /* rsi */

@@ -316,6 +316,33 @@ struct killer {
 	unsigned ms;
 };
 
+/* A new tracer for a round of a test that frees the last one (the watchdog stops it) */
+static void round_tracer(struct ctx *c)
+{
+	if (!c->t) {
+		c->t = test_tracer_new();
+		assert_non_null(c->t);
+		g_wd_tracer = c->t;
+	}
+}
+
+/* The round's tracer freed: pid untracked, and no child of ours left, running or unreaped. */
+static void round_end(struct ctx *c, pid_t pid, const char *what)
+{
+	int st;
+
+	uprobe_tracer_free(c->t);
+	c->t = NULL;
+	g_wd_tracer = NULL;
+	ctx_untrack(c, pid);
+	errno = 0;
+	st = waitpid(-1, NULL, WNOHANG | __WALL);
+	if (st != -1 || errno != ECHILD) {
+		print_error("%s: a child is left: waitpid -> %d (errno %d)\n", what, st, errno);
+		fail();
+	}
+}
+
 static void *kill_later(void *arg)
 {
 	struct killer *k = arg;
@@ -339,17 +366,14 @@ static void test_kill_200_threads(void **state)
 
 	for (unsigned i = 0; i < 20; i++) {
 		struct killer k = { .ms = (i % 10) * 15 };
+		char what[32];
 		uint64_t hits = 0;
 		pthread_t th;
 		double t0;
 		pid_t pid;
 		int st;
 
-		if (!c->t) {
-			c->t = test_tracer_new();
-			assert_non_null(c->t);
-			g_wd_tracer = c->t;
-		}
+		round_tracer(c);
 		/* each round within its own bound: 20 of them on a busy machine may take long */
 		wd_arm(30);
 		assert_int_equal(spawn_out(c, argv, &pid), 0);
@@ -378,18 +402,9 @@ static void test_kill_200_threads(void **state)
 			fail();
 		}
 		assert_int_equal(uprobe_hits(p), hits);
-		uprobe_tracer_free(c->t);
-		c->t = NULL;
-		g_wd_tracer = NULL;
-		ctx_untrack(c, pid);
-		/* the tracee, its threads and the waker are all reaped */
-		errno = 0;
-		st = waitpid(-1, NULL, WNOHANG | __WALL);
-		if (st != -1 || errno != ECHILD) {
-			print_error("round %u: a child is left: waitpid -> %d (errno %d)\n", i, st,
-				    errno);
-			fail();
-		}
+		/* the tracee, its threads, the waker and the guardian are all reaped */
+		snprintf(what, sizeof(what), "round %u", i);
+		round_end(c, pid, what);
 	}
 }
 
@@ -443,11 +458,7 @@ static void test_killed_in_private_wait(void **state)
 		pid_t pid;
 		int st;
 
-		if (!c->t) {
-			c->t = test_tracer_new();
-			assert_non_null(c->t);
-			g_wd_tracer = c->t;
-		}
+		round_tracer(c);
 		wd_arm(30);
 		assert_int_equal(spawn_out(c, argv, &pid), 0);
 		UPROBE_OPTS(uprobe_opts, o, .handler = on_rep, .data = &r);
@@ -472,17 +483,7 @@ static void test_killed_in_private_wait(void **state)
 			fail();
 		}
 		assert_true(uprobe_hits(p) >= 1);
-		uprobe_tracer_free(c->t);
-		c->t = NULL;
-		g_wd_tracer = NULL;
-		ctx_untrack(c, pid);
-		errno = 0;
-		st = waitpid(-1, NULL, WNOHANG | __WALL);
-		if (st != -1 || errno != ECHILD) {
-			print_error("%s: a child is left: waitpid -> %d (errno %d)\n", modes[i % 3],
-				    st, errno);
-			fail();
-		}
+		round_end(c, pid, modes[i % 3]);
 	}
 }
 
