@@ -27,7 +27,6 @@ struct site {
 	uint16_t nret;          /* how many of them are return probes */
 	uint16_t npost;         /* how many have a post handler: hits then run the post slot */
 	uint16_t nasync;        /* how many are no-stop (uprobe_opts.nostop) */
-	uint16_t ncount;        /* how many are count-only: no-stop with no handler at all */
 	unsigned refs;          /* probes + slots that still name it */
 	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
 	/*
@@ -158,7 +157,6 @@ struct bp_table {
 struct slot_info {
 	uint64_t insn_addr;
 	struct site *site; /* holds a reference: the plan outlives probe removal */
-	uint64_t seen;     /* a count-only detour's counter as last added to its probes (ring.c) */
 };
 
 /*
@@ -176,6 +174,12 @@ struct xol_area {
 	uint64_t *detour_map;   /* a bit per slot: a jump detour (detour.c); NULL if none */
 	uint64_t *rec_map;      /* a bit per slot: a no-stop detour (calls the record gadget) */
 	uint64_t *count_map;    /* a bit per slot: of those, a count-only one (the count gadget) */
+	/*
+	 * Per slot, a count-only detour's counter as last added to its probes
+	 * (ring.c); made at the first count, apart from info: most areas have
+	 * none, and info's size is every probe's memory.
+	 */
+	uint64_t *count_seen;
 	unsigned ord;           /* the how-manieth area of its process: its counter block (ring.h) */
 	bool has_rec;           /* the record gadget is written at the area's end (ring.c) */
 	unsigned info_cap;

@@ -372,10 +372,19 @@ static bool wants_rec(const struct proc *p, const struct site *s)
 	       !p->ring_failed && !p->mm_owner;
 }
 
-/* Whether s's detours should only count: all its probes are no-stop with no handler at all. */
+/*
+ * Whether s's detours should only count: all its probes are no-stop with no
+ * handler at all (asked of the probes: a count in struct site would grow
+ * every probe's memory).
+ */
 static bool wants_count(const struct proc *p, const struct site *s)
 {
-	return wants_rec(p, s) && s->ncount == s->nprobes;
+	if (!wants_rec(p, s))
+		return false;
+	for (unsigned i = 0; i < s->nprobes; i++)
+		if (!uprobe_counts_only(s->probes[i]))
+			return false;
+	return true;
 }
 
 /* Is the detour at slot of the kind s wants now? */

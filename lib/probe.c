@@ -1164,14 +1164,12 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		s->npost++;
 	if (u->nostop)
 		s->nasync++;
-	s->ncount += uprobe_counts_only(u);
 	if (need_plant) {
 		err = plant_site(t, s);
 		if (err) {
 			s->nprobes = 0;
 			s->npost = 0;
 			s->nasync = 0;
-			s->ncount = 0;
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -1186,7 +1184,6 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 			s->nprobes--;
 			s->npost--;
 			s->nasync -= u->nostop;
-			s->ncount -= uprobe_counts_only(u);
 			u->site = NULL;
 			site_put(t, s);
 			return err;
@@ -1423,7 +1420,6 @@ static void remove_probe(struct uprobe_tracer *t, struct uprobe *u)
 	if (uprobe_post_fn(u))
 		s->npost--;
 	s->nasync -= u->nostop;
-	s->ncount -= uprobe_counts_only(u);
 	for (i = 0; i < s->nprobes; i++)
 		if (s->probes[i] == u)
 			break;

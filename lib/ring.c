@@ -224,8 +224,8 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 			err = mem_write(p, at, &r->addr, sizeof(r->addr)) ||
 			      mem_write(p, cat, &cbase, sizeof(cbase));
 		/* a fresh ring counts from 0 */
-		for (unsigned i = 1; i < a->used; i++)
-			a->info[i].seen = 0;
+		if (a->count_seen)
+			memset(a->count_seen, 0, a->nslots * sizeof(*a->count_seen));
 	}
 	if (err) {
 		munmap(mine, RING_SIZE);
@@ -407,6 +407,8 @@ void ring_count(struct proc *p)
 
 		if (!a->count_map || !counts_of(a))
 			continue;
+		if (!a->count_seen && !(a->count_seen = calloc(a->nslots, sizeof(*a->count_seen))))
+			continue; /* counted at the next drain */
 		counts = (const uint64_t *)(r->base + counts_of(a));
 		for (unsigned i = 1; i < a->used; i++) {
 			struct slot_info *si = &a->info[i];
@@ -415,8 +417,8 @@ void ring_count(struct proc *p)
 			if (!xol_is_count(a, i))
 				continue;
 			n = __atomic_load_n(&counts[i], __ATOMIC_RELAXED);
-			d = n - si->seen;
-			si->seen = n;
+			d = n - a->count_seen[i];
+			a->count_seen[i] = n;
 			for (unsigned j = 0; d && j < si->site->nprobes; j++)
 				si->site->probes[j]->hits += d;
 		}
