@@ -450,6 +450,7 @@ struct fnode {
 	int64_t val;   /* F_NUM; F_ARG: the argument's number */
 	char *str;     /* F_STR */
 	struct fnode *l, *r;
+	struct fnode *all; /* every node made, so that none is lost on a parse error's exit */
 };
 
 /* What a hit gives the filter: args NULL reads them from the hit (entry, USDT). */
@@ -495,6 +496,8 @@ static void __attribute__((noreturn)) filter_error(struct fparser *fp, const cha
 		    hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
 }
 
+static struct fnode *fnode_all;
+
 static struct fnode *fnode_new(struct fparser *fp, enum fnode_kind kind)
 {
 	struct fnode *n = calloc(1, sizeof(*n));
@@ -503,6 +506,8 @@ static struct fnode *fnode_new(struct fparser *fp, enum fnode_kind kind)
 		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
+	n->all = fnode_all;
+	fnode_all = n;
 	n->kind = kind;
 	return n;
 }
@@ -561,6 +566,7 @@ static struct fnode *fparse_string(struct fparser *fp)
 		tool_errline("out of memory");
 		exit(EXIT_RUNTIME);
 	}
+	n->str = s; /* the node's from here: an error below loses nothing */
 	for (fp->p++; *fp->p != '"'; fp->p++) {
 		if (!*fp->p)
 			filter_error(fp, start, "unterminated string", NULL);
@@ -570,7 +576,6 @@ static struct fnode *fparse_string(struct fparser *fp)
 	}
 	fp->p++;
 	s[len] = '\0';
-	n->str = s;
 	n->is_str = true;
 	return n;
 }

@@ -43,11 +43,13 @@ static void test_libc(void **state)
 	struct ctx *c = *state;
 	char *argv[] = { (char *)g_target, NULL };
 	char buf[16];
-	char *libc;
+	char *libc, *exe, *ld;
 	pid_t pid;
 
 	assert_int_equal(spawn_out(c, argv, &pid), 0);
 	libc = mapped(pid, "libc.so.6");
+	exe = mapped(pid, "api_libpath");
+	ld = mapped(pid, "ld-linux");
 	assert_non_null(libc);
 	assert_lib_path(c, pid, "libc", libc);
 	assert_lib_path(c, pid, "libc.so", libc);
@@ -55,12 +57,14 @@ static void test_libc(void **state)
 	assert_lib_path(c, 0, "libc", libc);
 	assert_lib_path(c, pid, libc, libc);
 	/* the executable by its name, the loader by the start of its name */
-	assert_lib_path(c, pid, strrchr(g_target, '/') + 1, mapped(pid, "api_libpath"));
-	assert_non_null(mapped(pid, "ld-linux"));
-	assert_lib_path(c, pid, "ld", mapped(pid, "ld-linux"));
+	assert_lib_path(c, pid, strrchr(g_target, '/') + 1, exe);
+	assert_non_null(ld);
+	assert_lib_path(c, pid, "ld", ld);
 	/* too small a buffer: refused, nothing half-written matters */
 	assert_int_equal(uprobe_lib_path(c->t, pid, "libc", buf, sizeof(buf)), -ERANGE);
 	free(libc);
+	free(exe);
+	free(ld);
 	run_to_exit(c, pid);
 	assert_int_equal(kv(read_out(c), "loaded"), 0);
 }
