@@ -327,8 +327,17 @@ struct task {
 	uint64_t ll_mask;
 	bool ll_mask_valid;
 	bool trap_reblock;
+	unsigned ll_resets; /* p->trap_resets at its last trap */
 	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
+};
+
+/* The kernel's struct sigaction for rt_sigaction on x86-64. */
+struct k_sigaction {
+	uint64_t handler;
+	uint64_t flags;
+	uint64_t restorer;
+	uint64_t mask;
 };
 
 struct exit_rec {
@@ -395,6 +404,18 @@ struct proc {
 	 */
 	uint64_t stale_ring;
 	struct lifeline *lifeline; /* lifeline.c: what the program needs to outlive us; NULL none */
+	/*
+	 * lifeline.c: SIGTRAP's disposition as the program set it, which a
+	 * trap of ours resets to the default where SIGTRAP is blocked or
+	 * ignored (the kernel's forced signal): what is put back then. Known
+	 * once trap_learned (its handler; flags, mask and restorer too once
+	 * trap_want_full). trap_check: a reset was seen, every trap is checked.
+	 */
+	struct k_sigaction trap_want;
+	bool trap_learned, trap_want_full, trap_check;
+	unsigned trap_resets;    /* resets seen so far */
+	uint64_t trap_reset_mask; /* the mask of the thread whose trap showed the last */
+	int trap_fd1; /* its /proc/PID/status kept open for those checks, plus 1; 0 none */
 	/*
 	 * Its fork, exec and exit are the tool's events (events.c): a spawned
 	 * or attached process, or a followed child; not a child being let go.
@@ -838,6 +859,10 @@ long proc_ptrace_opts(const struct proc *p);
 void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back);
 void lifeline_inject_end(struct proc *p);
 void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step);
+bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k);
+bool lifeline_trap_surfaced(struct task *k);
+void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec);
+int lifeline_on_sigaction(struct uprobe_hit *h, void *data);
 void lifeline_detach_task(struct task *k);
 /*
  * Writes `regs` back as k's; with krip, the kernel gets that rip instead

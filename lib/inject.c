@@ -66,6 +66,16 @@ static void guard_begin(struct task *k, struct trap_guard *g)
 	g->ignored = sigtrap_ignored(k->proc->pid);
 }
 
+/* Does the system call nr(args) make SIGTRAP ignored? */
+static bool sets_sigtrap_ign(struct proc *p, long nr, const uint64_t args[6])
+{
+	uint64_t handler;
+
+	return nr == SYS_rt_sigaction && args[0] == SIGTRAP && args[1] &&
+	       mem_read(p, args[1], &handler, sizeof(handler)) == 0 &&
+	       handler == (uint64_t)(uintptr_t)SIG_IGN;
+}
+
 static void guard_end(struct task *k, const struct trap_guard *g)
 {
 	if (g->unblocked)
@@ -189,10 +199,21 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
 		if (err)
 			return err;
 		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {
+			siginfo_t si;
+
 			if (task_getregs(k) < 0)
 				return -ESRCH;
 			if (k->regs.rip == trap_pc)
 				return 0;
+			/*
+			 * A SIGTRAP sent to it (si_code <= 0), pending while it
+			 * blocked SIGTRAP, which guard_begin() unblocked: held,
+			 * pending again once resumed with its mask back.
+			 */
+			if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_code <= 0) {
+				task_hold_signal(k, SIGTRAP);
+				continue;
+			}
 			return -EFAULT;
 		}
 		if ((st >> 16) == 0)
@@ -378,6 +399,8 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	k->regs.r9 = args[5];
 	k->regs.rip = at;
 	guard_begin(k, &g);
+	if (sets_sigtrap_ign(p, nr, args))
+		g.ignored = true; /* from the call on: its end must not be an int3 either */
 	if (g.ignored && !tgkill_allowed(k, at))
 		pr_debug("pid %d: SIGTRAP is ignored and its seccomp filter denies tgkill: an "
 			 "injection's int3 resets it to the default", p->pid);

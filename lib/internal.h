@@ -294,6 +294,13 @@ int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char
 /* Length of the instruction at code, or -ENOEXEC. */
 int arch_insn_len(const uint8_t *code, size_t avail);
 /*
+ * The offsets in code[0..len), decoded from its start, just after each
+ * `syscall` of system call nr: its number loaded into %eax (or %rax) by a
+ * `mov $nr` at most three instructions before it, as libc's wrappers do.
+ * At most max; returns how many.
+ */
+int arch_syscall_sites(const uint8_t *code, size_t len, long nr, size_t *offs, int max);
+/*
  * Writes into out (ARCH_SLOT_SIZE bytes) the out-of-line code for plan, as
  * if the instruction were at insn_addr, to run at slot_addr. For
  * ARCH_RELOCATE, executing it has exactly the instruction's effect and then

@@ -31,14 +31,6 @@
 
 #define SIGTRAP_BIT (1ull << (SIGTRAP - 1))
 
-/* The kernel's struct sigaction for rt_sigaction on x86-64. */
-struct k_sigaction {
-	uint64_t handler;
-	uint64_t flags;
-	uint64_t restorer;
-	uint64_t mask;
-};
-
 #define K_SA_SIGINFO 0x4
 #define K_SA_ONSTACK 0x08000000
 #define K_SA_RESTORER 0x04000000
@@ -52,7 +44,7 @@ struct lifeline {
 	uint32_t *hidx;    /* key -> index + 1 in addrs (0: empty), open addressing */
 	unsigned nareas;
 	bool installed;    /* our handler was made the disposition */
-	int status_fd;     /* /proc/PID/status, kept open for lifeline_trap_seen(); -1 none */
+	bool guarded;      /* listed with the guardian */
 	bool full_said;
 };
 
@@ -253,16 +245,16 @@ static struct k_sigaction handler_act(const struct lifeline *l)
 	};
 }
 
+static int trap_put_back(struct uprobe_tracer *t, struct task *k);
+
 void lifeline_free(struct proc *p)
 {
 	struct lifeline *l = p->lifeline;
 
 	if (!l)
 		return;
-	if (l->installed)
+	if (l->guarded)
 		guardian_remove(p->t, p->pid);
-	if (l->status_fd >= 0)
-		close(l->status_fd);
 	free(l->addrs);
 	free(l->hidx);
 	free(l);
@@ -280,29 +272,35 @@ static bool hex_field(const char *text, const char *key, uint64_t *v)
 	return true;
 }
 
+enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
+
 /*
- * Is SIGTRAP at its default in p now (neither caught nor ignored)? Read
- * from /proc/PID/status through a descriptor kept open: a hit's budget.
+ * SIGTRAP's disposition in p now (*state: TRAP_*), from /proc/PID/status
+ * through a descriptor kept open: a few microseconds, so read only where a
+ * reset may have happened.
  */
-static int sigtrap_disposition(struct proc *p, struct lifeline *l, bool *dfl)
+static int trap_status(struct proc *p, int *state)
 {
 	char path[64], buf[4096];
 	uint64_t cgt, ign;
 	ssize_t n;
 
-	if (l->status_fd < 0) {
+	if (!p->trap_fd1) {
+		int fd;
+
 		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
-		l->status_fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (l->status_fd < 0)
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
 			return -errno;
+		p->trap_fd1 = fd + 1;
 	}
-	n = pread(l->status_fd, buf, sizeof(buf) - 1, 0);
+	n = pread(p->trap_fd1 - 1, buf, sizeof(buf) - 1, 0);
 	if (n <= 0)
 		return n < 0 ? -errno : -ESRCH;
 	buf[n] = '\0';
 	if (!hex_field(buf, "\nSigCgt:", &cgt) || !hex_field(buf, "\nSigIgn:", &ign))
 		return -EINVAL;
-	*dfl = !(cgt & SIGTRAP_BIT) && !(ign & SIGTRAP_BIT);
+	*state = cgt & SIGTRAP_BIT ? TRAP_CAUGHT : ign & SIGTRAP_BIT ? TRAP_IGN : TRAP_DFL;
 	return 0;
 }
 
@@ -323,8 +321,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	uint32_t action;
 	uint64_t args[6] = { SIGTRAP, 0, 0, 8 }, zero = 0;
 	struct user_regs_struct back;
-	bool dfl;
-	int err;
+	int err, state;
 
 	if (p->lifeline)
 		return;
@@ -337,8 +334,14 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		free(l);
 		return;
 	}
-	l->status_fd = -1;
-	if (sigtrap_disposition(p, l, &dfl) || !dfl) {
+	if (p->trap_learned && p->trap_want.handler) {
+		/* its own: a trap of ours before this area may have reset it already */
+		if (trap_status(p, &state) == 0 && state == TRAP_DFL)
+			trap_put_back(t, k);
+		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
+		goto fail;
+	}
+	if (trap_status(p, &state) || state != TRAP_DFL) {
 		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
 		goto fail;
 	}
@@ -382,8 +385,12 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	}
 	l->installed = true;
 	p->lifeline = l;
+	/* the program's default, as it would see it: what its sigaction() calls are told */
+	p->trap_want = old;
+	p->trap_want_full = p->trap_learned = true;
 	pr_debug("pid %d: lifeline at 0x%llx", p->pid, (unsigned long long)l->at);
 	guardian_add(t, p->pid, lifeline_data_at(l));
+	l->guarded = true;
 	/* a spawned program need no longer die with us (PTRACE_O_EXITKILL) */
 	for (unsigned i = 0; i < TASK_HASH; i++)
 		for (struct task *o = t->tasks[i]; o; o = o->hnext)
@@ -412,83 +419,320 @@ static bool blocks_all_but_trap(uint64_t m)
 
 
 /*
+ * SIGTRAP's disposition as it must be while we are attached: our handler,
+ * standing for the program's default, or the program's own; false where
+ * it is the default (no reset can change it).
+ */
+static bool trap_real(const struct proc *p, struct k_sigaction *act)
+{
+	const struct lifeline *l = p->lifeline;
+
+	if (l && l->installed) {
+		*act = handler_act(l);
+		return true;
+	}
+	if (!p->trap_learned || !p->trap_want.handler)
+		return false;
+	*act = p->trap_want;
+	return true;
+}
+
+static bool injectable(struct task *k, long nr, const uint64_t args[6])
+{
+	struct seccomp_state sc;
+	uint32_t action;
+	int ok;
+
+	if (seccomp_read(k->tid, &sc) < 0)
+		return false;
+	ok = seccomp_inject_allowed(k, &sc, nr, args, &action);
+	seccomp_state_free(&sc);
+	return ok == 1;
+}
+
+/*
+ * A trap of ours reset SIGTRAP to the default: the disposition it must
+ * have goes back, through held thread k. 0 or -errno.
+ */
+static int trap_put_back(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	struct k_sigaction act, cur;
+	int err;
+
+	if (!trap_real(p, &act))
+		return 0;
+	if (!injectable(k, SYS_rt_sigaction, args)) {
+		pr_debug("pid %d: SIGTRAP reset by a trap of ours; its seccomp filter denies "
+			 "putting it back", p->pid);
+		return -EPERM;
+	}
+	if (!(p->lifeline && p->lifeline->installed) && !p->trap_want_full) {
+		/* the reset changed the handler alone: the rest is still the program's */
+		err = sigaction_via(t, k, NULL, &cur);
+		if (err)
+			return err;
+		cur.handler = act.handler;
+		act = cur;
+	}
+	err = sigaction_via(t, k, &act, &cur);
+	if (!err && cur.handler) {
+		/* not the default after all: one the program set meanwhile stays */
+		sigaction_via(t, k, &cur, NULL);
+		return -EAGAIN;
+	}
+	pr_debug("pid %d: SIGTRAP reset by a trap of ours in thread %d: put back (%s)", p->pid,
+		 k->tid, err ? strerror(-err) : "done");
+	return err;
+}
+
+/*
+ * The program blocks SIGTRAP in k, which a trap of ours unblocked: blocked
+ * again, with si (a SIGTRAP of its own the trap took) pending again.
+ */
+static void reblock(struct task *k, uint64_t m, const siginfo_t *si)
+{
+	m |= SIGTRAP_BIT;
+	if (ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0)
+		k->ll_mask = m;
+	k->trap_reblock = false;
+	/* delivered at k's resume, with SIGTRAP blocked: the kernel makes it pending again */
+	if (si && k->npending < ARRAY_SIZE(k->pending))
+		k->pending[k->npending++] = *si;
+}
+
+/*
  * k stopped at a trap of ours (a probe's int3, the trampoline's; step:
  * the end of a single-step). A trap is a forced SIGTRAP: where k had
- * SIGTRAP blocked, the kernel has just reset SIGTRAP's disposition to the
- * default for the whole process and unblocked it in k
- * (force_sig_info_to_task()). The program sees no difference in the
- * disposition (ours stands for the default), but the lifeline is gone:
- * were the tracer to die now, the next of our int3s would kill the
- * program. Programs block every signal in worker threads, in signal
- * handlers and around fork and thread creation, so this is common.
+ * SIGTRAP blocked, or the program ignores it, the kernel has just reset
+ * SIGTRAP's disposition to the default for the whole process, and
+ * unblocked it in k (force_sig_info_to_task()); where a SIGTRAP of the
+ * program's was pending in k, ours was dropped and that one taken.
  *
- * The mask before the trap cannot be read after it, and reading the
- * disposition (/proc/PID/status) costs more than a hit, so it is read
- * only where a reset is possible: k blocks some signal now (a mask that
- * held SIGTRAP holds, after the reset, all of the rest), and that mask is
- * new since k's last trap or is "everything but SIGTRAP" (which a program
- * blocking everything again leaves unchanged). A reset found: our handler
- * goes back, and SIGTRAP stays unblocked in k while we are attached (so
- * the next hit does not reset it again); detach blocks it again in
- * threads whose last trap found every other signal blocked and whose mask
- * is still that one (lifeline_detach_task()). Not seen: a thread that
- * blocks SIGTRAP alone, steps whose instruction blocks it (xol.c and
- * inline.c step alone); not put back: a SIGTRAP blocked with some but not
- * all other signals (which thread's trap reset the disposition is not
- * known when several trap at once).
+ * The mask before the trap cannot be read after it, but the reset shows
+ * it: with a handler as the disposition (ours or the program's), a reset
+ * means a thread trapped with SIGTRAP blocked. Reading the disposition
+ * (/proc/PID/status) costs a few microseconds, so it is read at each
+ * thread's first trap, where its mask is new or blocks everything else,
+ * and at every trap once a reset was seen in the process. A reset found:
+ * the disposition goes back (ours, or exactly the program's), and
+ * - where the program has its own disposition, SIGTRAP is blocked in k
+ *   again at once (exact; its next trap resets it again, and costs an
+ *   injection);
+ * - where ours stands for the default, SIGTRAP stays unblocked in k while
+ *   we are attached, so that the lifeline works for k should we die
+ *   (with SIGTRAP blocked no handler can save it), and is blocked again
+ *   at detach (lifeline_detach_task()) - unless a SIGTRAP of the
+ *   program's is pending: then it is blocked again, the signal pending,
+ *   as untraced (delivered, the default action would kill the program).
+ * The thread whose stop shows the reset is taken as the one that had
+ * SIGTRAP blocked: two threads trapping within microseconds, one with it
+ * blocked and one without, may be taken the wrong way round.
  */
 void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 {
 	struct proc *p = k->proc;
 	struct lifeline *l = p->lifeline;
-	struct k_sigaction act, old;
-	struct seccomp_state sc;
-	uint64_t m, args[6] = { SIGTRAP, 0, 0, 8 };
-	uint32_t action;
-	bool same, dfl;
-	int ok, err;
+	bool ours = l && l->installed, first, same, surfaced, suspect;
+	struct k_sigaction act;
+	siginfo_t si;
+	uint64_t m;
+	int state;
 
-	if (!l || !l->installed || p->mm_owner)
+	if (p->mm_owner || !trap_real(p, &act))
 		return;
 	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
 		return;
-	same = k->ll_mask_valid && m == k->ll_mask;
+	first = !k->ll_mask_valid;
+	same = !first && m == k->ll_mask;
 	k->ll_mask = m;
 	k->ll_mask_valid = true;
-	if (!m) {
-		k->trap_reblock = false; /* it unblocked everything */
-		return;
-	}
 	/*
 	 * Everything else blocked: so was SIGTRAP, as a rule. Said here, not
 	 * only from the disposition below: threads trapping together reset it
-	 * together, and whichever is looked at first puts our handler back.
+	 * together, and whichever is looked at first puts it back.
 	 */
-	k->trap_reblock = blocks_all_but_trap(m);
-	if (same && (step || !blocks_all_but_trap(m)))
-		return;
-	if (sigtrap_disposition(p, l, &dfl) || !dfl)
-		return; /* still ours (or the program's own choice since) */
+	if (ours && !same)
+		k->trap_reblock = blocks_all_but_trap(m); /* the same mask: as it was */
 	/*
-	 * Reset by a trap of ours: k's, or another thread's whose stop is
-	 * not looked at yet; which one had SIGTRAP blocked is not known, so
-	 * only threads that block everything else get it back at detach.
+	 * Another thread's trap showed a reset since k's last, and k traps
+	 * with a new mask that is that thread's: taken as a thread that
+	 * trapped with it, its reset hidden by the other's (both blocking
+	 * SIGTRAP alike, as threads made by one another do).
 	 */
-	if (seccomp_read(k->tid, &sc) < 0)
+	suspect = k->ll_resets != p->trap_resets && (first || !same) && m == p->trap_reset_mask;
+	k->ll_resets = p->trap_resets;
+	if (!suspect && !p->trap_check && !first && act.handler != (uint64_t)(uintptr_t)SIG_IGN &&
+	    (!m || (same && (step || !blocks_all_but_trap(m)))))
 		return;
-	ok = seccomp_inject_allowed(k, &sc, SYS_rt_sigaction, args, &action);
-	seccomp_state_free(&sc);
-	if (ok != 1) {
-		pr_debug("pid %d: SIGTRAP reset by a trap in thread %d; its seccomp filter now "
-			 "denies putting the lifeline back", p->pid, k->tid);
+	if (!suspect && (trap_status(p, &state) || state != TRAP_DFL))
+		return; /* still there (or the program's own choice since) */
+	p->trap_check = true;
+	surfaced = ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_code <= 0;
+	if (!suspect) {
+		k->ll_resets = ++p->trap_resets;
+		p->trap_reset_mask = m;
+		trap_put_back(t, k);
+	}
+	if (act.handler == (uint64_t)(uintptr_t)SIG_IGN && !surfaced && !blocks_all_but_trap(m))
+		return; /* ignored: every trap resets it, blocked or not */
+	if (ours && !surfaced)
+		k->trap_reblock = true;
+	else
+		reblock(k, m, surfaced ? &si : NULL);
+}
+
+/*
+ * A SIGTRAP of the program's own is about to be delivered to k: the
+ * disposition it meets is the program's (put back if a trap of ours reset
+ * it), and where the program blocks SIGTRAP in k (our traps unblocked it)
+ * it stays pending instead, as untraced. True: it was made pending again,
+ * deliver nothing.
+ */
+bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	bool ign, reset;
+	struct k_sigaction act;
+	siginfo_t si;
+	uint64_t m;
+	int state;
+
+	if (p->mm_owner || !trap_real(p, &act) || ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) ||
+	    ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
+		return false;
+	ign = act.handler == (uint64_t)(uintptr_t)SIG_IGN;
+	reset = trap_status(p, &state) == 0 && state == TRAP_DFL;
+	/*
+	 * Sent to k (not a fault's), with k's mask as its last trap of ours
+	 * left it: where that trap unblocked a SIGTRAP the program blocks
+	 * (known then, or shown now by a reset none of our checks saw), it
+	 * stays pending, as untraced.
+	 */
+	if (si.si_code <= 0 && k->ll_mask_valid && m == k->ll_mask &&
+	    (k->trap_reblock || (reset && !ign))) {
+		if (reset) {
+			p->trap_check = true;
+			trap_put_back(t, k);
+		}
+		reblock(k, m, &si);
+		return true;
+	}
+	/*
+	 * Ignored, and sent: gone, as untraced. Not delivered even after
+	 * SIG_IGN is put back, as any other thread's trap of ours resets it
+	 * meanwhile.
+	 */
+	if (ign && si.si_code <= 0)
+		return true;
+	/* the program's own handler, reset by a trap of ours: back first */
+	if (p->trap_want.handler && reset) {
+		p->trap_check = true;
+		trap_put_back(t, k);
+	}
+	/*
+	 * Ours stands for the default, whose action (a core dump) it takes
+	 * by putting SIG_DFL back and sending SIGTRAP again, a second signal
+	 * that would look like a reset here: the default goes back now.
+	 */
+	if (p->lifeline && p->lifeline->installed && !reset &&
+	    sigaction_via(t, k, &p->trap_want, NULL) == 0)
+		p->lifeline->installed = false;
+	return false;
+}
+
+/*
+ * k stopped with a SIGTRAP not from an int3 at the address after a
+ * one-byte instruction we probe: the program's own signal there, or one
+ * that was pending in k with SIGTRAP blocked, taken by the kernel in place
+ * of our trap's (which then reset the disposition). True for the second.
+ */
+bool lifeline_trap_surfaced(struct task *k)
+{
+	struct proc *p = k->proc;
+	struct k_sigaction act;
+	int state;
+
+	return !p->mm_owner && trap_real(p, &act) && trap_status(p, &state) == 0 &&
+	       state == TRAP_DFL;
+}
+
+/*
+ * SIGTRAP's disposition when p is traced from now on: at an exec (what
+ * the program starts with: the default or, inherited, ignored; no flags),
+ * or an attach through held thread k (the program's handler read whole).
+ */
+void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec)
+{
+	int state;
+
+	p->trap_learned = p->trap_check = false;
+	memset(&p->trap_want, 0, sizeof(p->trap_want));
+	if (trap_status(p, &state))
 		return;
+	p->trap_want.handler = state == TRAP_IGN ? (uint64_t)(uintptr_t)SIG_IGN : 0;
+	p->trap_want_full = exec;
+	if (state == TRAP_CAUGHT) {
+		uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+
+		if (exec || !k || !injectable(k, SYS_rt_sigaction, args) ||
+		    sigaction_via(t, k, NULL, &p->trap_want))
+			return;
+		p->trap_want_full = true;
+	}
+	p->trap_learned = true;
+}
+
+/*
+ * libuprobe's probe after libc's rt_sigaction system call (watch.c): the
+ * program set or asked SIGTRAP's disposition. What it set is its own from
+ * now on (our handler goes where it sets the default, and away where it
+ * sets its own); what it asked is told as it would be untraced (not our
+ * handler, not a reset of ours).
+ */
+int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
+{
+	struct uprobe_tracer *t = h->t;
+	struct task *k = h->task;
+	struct proc *p = k->proc;
+	struct lifeline *l = p->lifeline;
+	struct k_sigaction act, old;
+	uint64_t sa, osa;
+
+	(void)data;
+	if (p->mm_owner || task_getregs(k) < 0 || k->regs.rdi != SIGTRAP || k->regs.rax != 0)
+		return 0;
+	sa = k->regs.rsi;
+	osa = k->regs.rdx;
+	if (osa && p->trap_learned && mem_read(p, osa, &old, sizeof(old)) == 0 &&
+	    old.handler != p->trap_want.handler) {
+		if (p->trap_want_full)
+			old = p->trap_want;
+		else
+			old.handler = p->trap_want.handler;
+		mem_write(p, osa, &old, sizeof(old));
+	}
+	if (!sa || mem_read(p, sa, &act, sizeof(act)))
+		return 0;
+	p->trap_want = act;
+	p->trap_want_full = p->trap_learned = true;
+	if (!l)
+		return 0;
+	l->installed = false;
+	if (act.handler) {
+		/* its own, made the disposition again (a trap of ours at this very call may have reset it) */
+		sigaction_via(t, k, &act, NULL);
+		return 0;
 	}
 	act = handler_act(l);
-	err = sigaction_via(t, k, &act, &old);
-	if (!err && old.handler != (uint64_t)(uintptr_t)SIG_DFL)
-		sigaction_via(t, k, &old, NULL); /* the program's own, installed meanwhile */
-	pr_debug("pid %d: SIGTRAP reset by a trap in thread %d (it blocked SIGTRAP): lifeline %s",
-		 p->pid, k->tid, err ? "lost" : "put back");
+	if (sigaction_via(t, k, &act, NULL) == 0) {
+		l->installed = true;
+		if (!l->guarded)
+			guardian_add(t, p->pid, lifeline_data_at(l));
+		l->guarded = true;
+	}
+	return 0;
 }
 
 /*
@@ -636,7 +880,11 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 	struct k_sigaction old, dfl = { 0 };
 	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
 	uint32_t action;
+	int state;
 
+	if (!handler && p->trap_learned && p->trap_want.handler && !p->mm_owner &&
+	    trap_status(p, &state) == 0 && state == TRAP_DFL)
+		trap_put_back(t, k); /* the program's own, reset by a trap of ours */
 	if (!handler || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
 		return;
 	if (sigaction_via(t, k, NULL, &old) || old.handler != handler)
@@ -698,13 +946,16 @@ int lifeline_copy(const struct proc *from, struct proc *to)
 	const struct lifeline *f = from->lifeline;
 	struct lifeline *l;
 
+	to->trap_want = from->trap_want;
+	to->trap_learned = from->trap_learned;
+	to->trap_want_full = from->trap_want_full;
+	to->trap_check = from->trap_check;
 	if (!f)
 		return 0;
 	l = calloc(1, sizeof(*l));
 	if (!l)
 		return -ENOMEM;
 	*l = *f;
-	l->status_fd = -1;
 	l->addrs = malloc(f->cap * sizeof(*l->addrs));
 	l->hidx = malloc(2 * f->cap * sizeof(*l->hidx));
 	to->lifeline = l;
@@ -714,7 +965,7 @@ int lifeline_copy(const struct proc *from, struct proc *to)
 	}
 	memcpy(l->addrs, f->addrs, f->cap * sizeof(*l->addrs));
 	memcpy(l->hidx, f->hidx, 2 * f->cap * sizeof(*l->hidx));
-	if (l->installed)
+	if (l->guarded)
 		guardian_add(to->t, to->pid, lifeline_data_at(l));
 	return 0;
 }

@@ -477,11 +477,34 @@ undo:
 static void place_pending(struct uprobe_tracer *t);
 
 /* Plants every registered probe into p (after spawn reached the entry, attach, exec). */
+/*
+ * p's first scratch area, made before any trap of ours can happen in it
+ * (at the entry point of a spawned program, at attach): the lifeline made
+ * with it is what shows every reset of SIGTRAP our traps cause
+ * (lifeline.c); one made at a first hit comes after that hit's.
+ */
+static void early_area(struct uprobe_tracer *t, struct proc *p)
+{
+	if (p->gadget || p->xol_denied || p->inline_mode || p->mm_owner)
+		return;
+	/* only where a probe will be: near the first file of one it maps */
+	for (struct site *s = site_iter(t, NULL); s; s = site_iter(t, s)) {
+		if (!s->nprobes)
+			continue;
+		for (int i = 0; i < p->nmaps; i++)
+			if (p->maps[i].x && map_is_file(&p->maps[i], s->elf)) {
+				xol_ensure_area(t, p, p->maps[i].start);
+				return;
+			}
+	}
+}
+
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 {
 	int err, ret = 0;
 
 	proc_refresh_maps(p);
+	early_area(t, p);
 	watch_proc(t, p);
 	place_pending(t);
 	for (struct site *s = site_iter(t, NULL); s; s = site_iter(t, s)) {

@@ -193,6 +193,8 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 	free(p->maps_checked);
 	if (p->memfd >= 0)
 		close(p->memfd);
+	if (p->trap_fd1)
+		close(p->trap_fd1 - 1);
 	free(p);
 }
 

@@ -493,6 +493,7 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 	}
 	p->spawned = true;
 	p->events = true;
+	lifeline_learn(t, p, NULL, true);
 	k = task_new(t, p, pid, TASK_STOPPED);
 	if (!k || proc_set_entry_bp(t, p) < 0) {
 		err = tracer_err(t, -ENOEXEC, "spawn: %s: cannot find its entry point", argv[0]);
@@ -700,6 +701,7 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 	}
 	read_auxv(p, &(uint64_t){ 0 });
 	p->at_entry = true;
+	lifeline_learn(t, p, task_find(t, pid), false);
 	err = probe_plant_all(t, p);
 	if (err)
 		goto fail;

@@ -364,7 +364,8 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	 * addr + 1 and get a SIGTRAP from kill(); only then is the cause
 	 * ambiguous, so only then is it worth a request to ask.
 	 */
-	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k))
+	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k) &&
+	    !lifeline_trap_surfaced(k))
 		b = NULL;
 	/* a jump detour's int3 (detour.c): addr becomes the probed instruction's */
 	if (!b && mm->areas)
@@ -469,6 +470,11 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	}
 	/* The program's own SIGTRAP (its int3, raise(), kill from outside): deliver it. */
 	k->stop_sig = SIGTRAP;
+	if (lifeline_own_sigtrap(t, k)) {
+		/* it blocks SIGTRAP, which our traps unblocked: pending again, as untraced */
+		resume_or_hold(t, k);
+		return;
+	}
 	task_hold_signal(k, SIGTRAP);
 	if (mm->areas)
 		signal_out_of_slot(t, k);
@@ -755,6 +761,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	proc_refresh_maps(p);
 	if (proc_set_entry_bp(t, p) < 0)
 		pr_warn("pid %d: exec: cannot find the new program's entry point", p->pid);
+	lifeline_learn(t, p, k, true);
 	event_exec(t, p, (pid_t)former);
 	resume_or_hold(t, k);
 }

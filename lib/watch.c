@@ -2,6 +2,7 @@
 /* libuprobe's own probes on the program's runtime: the dynamic linker's r_debug hook, unwinders, longjmp. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #include "core.h"
 
@@ -30,6 +31,40 @@ static const struct {
 	{ "siglongjmp", ret_on_longjmp, true },
 	{ "__longjmp_chk", ret_on_longjmp, true },
 };
+
+/*
+ * Probes after a system call made in a function, rather than at its
+ * entry: glibc's sigaction(), signal(), sigset() ... all make theirs in
+ * __libc_sigaction; after it the registers still hold the call's
+ * arguments and its result is in %rax.
+ */
+static const struct {
+	const char *name;
+	long nr;
+	uprobe_handler_fn fn;
+} watch_calls[] = {
+	{ "__libc_sigaction", SYS_rt_sigaction, lifeline_on_sigaction },
+};
+
+/* Our probe after each system call of watch_calls[j] in f. */
+static void watch_call(struct uprobe_tracer *t, struct elf_file *f, size_t j)
+{
+	const struct elf_sym *sym = elf_find_sym(f, watch_calls[j].name);
+	size_t offs[4];
+	int n;
+
+	if (!sym || !sym->size || sym->off + sym->size > f->size)
+		return;
+	n = arch_syscall_sites(f->data + sym->off, sym->size, watch_calls[j].nr, offs,
+			       (int)ARRAY_SIZE(offs));
+	for (int i = 0; i < n; i++) {
+		if (watch_has(t, f->dev, f->ino, sym->off + offs[i], watch_calls[j].fn))
+			continue;
+		if (!probe_add_internal(t, f->path, NULL, sym->off + offs[i], watch_calls[j].fn))
+			pr_warn("cannot watch %s's system call in %s: %s", watch_calls[j].name,
+				f->path, t->errmsg);
+	}
+}
 
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off,
 			      uprobe_handler_fn fn)
@@ -76,6 +111,8 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 			w->next = t->watched;
 			t->watched = w;
 		}
+		for (size_t j = 0; j < ARRAY_SIZE(watch_calls); j++)
+			watch_call(t, f, j);
 		w->retprobes = retprobes;
 		for (size_t j = 0; j < ARRAY_SIZE(watch_syms); j++) {
 			const struct elf_sym *sym;

@@ -101,6 +101,43 @@ int arch_insn_len(const uint8_t *code, size_t avail)
 	return insn.length;
 }
 
+/* The number `mov $imm32, %eax` (or %rax) at code[0..n) loads, or -1 for another instruction. */
+static long mov_eax_imm(const uint8_t *c, int n)
+{
+	if (n == 5 && c[0] == 0xb8)
+		return (long)(c[1] | c[2] << 8 | c[3] << 16 | (uint32_t)c[4] << 24);
+	if (n == 7 && c[0] == 0x48 && c[1] == 0xc7 && c[2] == 0xc0)
+		return (long)(int32_t)(c[3] | c[4] << 8 | c[5] << 16 | (uint32_t)c[6] << 24);
+	return -1;
+}
+
+int arch_syscall_sites(const uint8_t *code, size_t len, long nr, size_t *offs, int max)
+{
+	long num = -1;
+	int n = 0, since = 0;
+
+	for (size_t off = 0; off < len && n < max;) {
+		int l = arch_insn_len(code + off, len - off);
+		long v;
+
+		if (l <= 0)
+			break;
+		v = mov_eax_imm(code + off, l);
+		if (v >= 0) {
+			num = v;
+			since = 0;
+		} else if (l == 2 && code[off] == 0x0f && code[off + 1] == 0x05) {
+			if (num == nr && since <= 3)
+				offs[n++] = off + 2;
+			num = -1;
+		} else {
+			since++;
+		}
+		off += (size_t)l;
+	}
+	return n;
+}
+
 static int refuse(char *why, size_t whylen, int err, const char *msg)
 {
 	set_why(why, whylen, msg);
