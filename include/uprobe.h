@@ -537,8 +537,8 @@ UPROBE_API const char *uprobe_cap_name(unsigned cap);
  * binary: a path (anything containing '/'), or a name matched against the
  *   files mapped by the tracees: "libc", "libc.so" or "libc.so.6" match
  *   /usr/lib/x86_64-linux-gnu/libc.so.6, and the basename of the executable
- *   matches it ("ls"); "libstdc++.so.6" matches libstdc++.so.6.0.30 (see
- *   uprobe_lib_path() for the rules). A name two different mapped files
+ *   matches it ("ls"); "libstdc++.so.6" matches libstdc++.so.6.0.30, and a
+ *   library's DT_SONAME names it too (see uprobe_lib_path() for the rules). A name two different mapped files
  *   match equally well is refused (-EINVAL, the message names both). A
  *   name no tracee maps is tried as a path. Paths are
  *   looked up as the tracee sees them: a tracee in another mount namespace
@@ -584,7 +584,12 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
  *   /usr/lib/x86_64-linux-gnu/libc.so.6, "libstdc++" and "libstdc++.so.6"
  *   naming libstdc++.so.6.0.30, and a name going on after a '-' as a last
  *   resort ("ld" -> ld-linux-x86-64.so.2); or a path (containing '/'), as
- *   the tracee sees it, which must be mapped.
+ *   the tracee sees it, which must be mapped. A library's DT_SONAME names
+ *   it as its file name does: "libfoo.so.1" is the very name of a file
+ *   libfoo-impl.so whose soname it is (and "libfoo", "libfoo.so" a version
+ *   of it), as the dynamic linker knows it. Sonames are read (each file
+ *   parsed once, the cache uprobe_add() uses; only files mapped
+ *   executable) when no mapped file's base name is name itself.
  * The process's maps as last read are asked first, read again when they
  * answer nothing (a library dlopen'ed since); a library unmapped since may
  * still be named until then.
@@ -604,8 +609,11 @@ UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *n
  * base name, with the rules of uprobe_lib_path(): 0 not at all, else 1 (a
  * name going on after '-'), 2 (a version of it: "libc" for libc.so.6) or 3
  * (the very name); of several candidates the highest is meant. For files
- * no tracee maps yet (ld.so.cache entries, a directory listing). Needs no
- * tracer; thread-safe.
+ * no tracee maps yet (ld.so.cache entries, a directory listing). When path
+ * holds a '/' and its base name is not name itself, the file is read (an
+ * ELF file is parsed once, with the cache uprobe_add() uses) and its
+ * DT_SONAME counts as a name of it too: the better rank wins. A bare name
+ * (no '/') is only compared, never opened. Needs no tracer; thread-safe.
  */
 UPROBE_API int uprobe_lib_name_match(const char *name, const char *path);
 
