@@ -779,6 +779,60 @@ UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
  */
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
 
+/* How uprobe_hit_backtrace_opts() finds each caller. */
+enum uprobe_unwinder {
+	/*
+	 * The unwind rules of each file (.eh_frame, through libunwind), as
+	 * uprobe_hit_backtrace(): right in any function that has them, frame
+	 * pointer or not; rules are cached per process and address, so a
+	 * stack seen before costs memory reads only.
+	 */
+	UPROBE_UNWIND_CFI = 0,
+	/*
+	 * Saved frame pointers: pcs[0] is the hit's pc, then the return
+	 * address at [rbp + 8], the next frame at [rbp], and so on; the stack
+	 * is read in 8 KB windows (one read for a usual chain), no file is
+	 * looked at: a few times faster than CFI (bench/bench_backtrace.c).
+	 * At a function's first instruction (an entry or fault handler of a
+	 * probe there; a post handler there after an endbr64 or a `push
+	 * %rbp`) the function has no frame yet, and the caller's return
+	 * address is taken from the stack pointer ([rsp], or [rsp + 8] after
+	 * the push), so the direct caller is never missed there. The walk
+	 * stops, never faulting nor looping, at a frame pointer that is 0,
+	 * not 8-aligned, not above the previous one (or below rsp), or
+	 * unreadable, at a return address below 4096, or at max.
+	 * What it gets wrong, as every frame-pointer unwinder does: code
+	 * built without frame pointers (-fomit-frame-pointer, gcc's default
+	 * at -O1 and above; most distributions' libc) keeps other data in
+	 * rbp, so the chain through it skips its callers or shows wrong
+	 * frames (a hit in such a function: frame 1 is rbp's owner's caller,
+	 * not its own); a probe elsewhere in a prologue or an epilogue (after
+	 * `push %rbp` but before `mov %rsp,%rbp`, after `leave` or `pop
+	 * %rbp`) misses its direct caller; a signal handler's frame is
+	 * followed by the interrupted function's caller, not the interrupted
+	 * pc itself. For such programs use UPROBE_UNWIND_CFI.
+	 */
+	UPROBE_UNWIND_FP = 1,
+};
+
+struct uprobe_backtrace_opts {
+	size_t sz; /* sizeof(struct uprobe_backtrace_opts), for ABI growth */
+	enum uprobe_unwinder unwinder; /* default UPROBE_UNWIND_CFI */
+};
+#define uprobe_backtrace_opts__last_field unwinder
+
+/*
+ * uprobe_hit_backtrace() with options (NULL: the same). Both unwinders
+ * show the real callers through return-probed frames, never libuprobe's
+ * trampoline. Returns the number of pcs written (at least 1: pcs[0]), or
+ * -EINVAL (NULL h or pcs, max below 1, an unknown unwinder, non-zero
+ * bytes in opts beyond the fields this library knows), -EOPNOTSUPP in a
+ * no-stop hit delivered from the ring (its stack has moved on). Only
+ * from a handler, during the hit.
+ */
+UPROBE_API int uprobe_hit_backtrace_opts(struct uprobe_hit *h, uint64_t *pcs, int max,
+					 const struct uprobe_backtrace_opts *opts);
+
 /* ---- USDT probes (systemtap <sys/sdt.h>: DTRACE_PROBE, STAP_PROBE) ---- */
 
 /*
