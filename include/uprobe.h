@@ -1022,6 +1022,49 @@ struct uprobe_sym_info {
 UPROBE_API int uprobe_tracer_symbolize(struct uprobe_tracer *t, pid_t pid, uint64_t addr,
 				       struct uprobe_sym_info *out);
 
+/* Flags of uprobe_tracer_frame_str() */
+/* pc is a return address (frames 1 and up of a backtrace): named at pc - 1, see above */
+#define UPROBE_FRAME_CALLER (1u << 0)
+/* the address first: "0x55d0c1a2b139 main+0x2c (/path/prog)" */
+#define UPROBE_FRAME_ADDR (1u << 1)
+
+/*
+ * One frame of a stack as text, the way uprobe-trace --stack prints it, into
+ * buf (size bytes, always '\0'-terminated when size > 0, as snprintf()):
+ * "func+0xOFF (/path/to/file)" where a function is known, OFF from its
+ * first byte to pc (for a return address, the offset of the return address
+ * itself, as gdb shows it, though the function is looked up at pc - 1);
+ * "0xADDR (/path/to/file)" in a file or mapping ("[vdso]", "[heap]") with
+ * no function known; "0xADDR" in anonymous or unmapped memory. With
+ * UPROBE_FRAME_ADDR the address comes first: "0xADDR func+0xOFF (file)",
+ * "0xADDR (file)", "0xADDR". Names and paths are as the files hold them
+ * (bytes no terminal should be sent unescaped may be in them). pid is a
+ * traced process (uprobe_hit_pid()), named with uprobe_tracer_symbolize()'s
+ * rules and caches. Returns the length of the whole text (without the
+ * '\0'; size or more: it was cut), or -EINVAL (NULL t, NULL buf with a
+ * non-zero size, unknown flags), -ESRCH (pid is not traced). An address in
+ * no mapping is no error: it is shown as an address. Callable from
+ * handlers and wherever uprobe_add() is.
+ */
+UPROBE_API int uprobe_tracer_frame_str(struct uprobe_tracer *t, pid_t pid, uint64_t pc,
+				       unsigned flags, char *buf, size_t size);
+
+/*
+ * The hit's call stack, symbolized: uprobe_hit_backtrace_opts(h, ..., max,
+ * opts) (NULL opts: the CFI unwinder), then one line per frame, each
+ * ending in '\n', into buf (as snprintf(): always terminated when size >
+ * 0, the return value the length of the whole text):
+ *   #0 0x55d0c1a2b139 compute+0x0 (/home/me/prog)
+ *   #1 0x55d0c1a2b3f1 main+0x2c (/home/me/prog)
+ *   #2 0x7f3a12c2724a __libc_start_call_main+0x7a (/usr/lib/x86_64-linux-gnu/libc.so.6)
+ * that is "#N " and uprobe_tracer_frame_str() with UPROBE_FRAME_ADDR, and
+ * UPROBE_FRAME_CALLER for frames 1 and up (return addresses, looked up at
+ * pc - 1). Returns the length, or the errors of uprobe_hit_backtrace_opts()
+ * (buf then holds ""), -ENOMEM. Only from a handler, during the hit.
+ */
+UPROBE_API int uprobe_hit_stack_str(struct uprobe_hit *h, char *buf, size_t size, int max,
+				    const struct uprobe_backtrace_opts *opts);
+
 /* ---- Aggregations: histograms and keyed counters (no tracer needed) ---- */
 
 /*

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Frame-pointer backtraces (uprobe_hit_backtrace_opts) against libunwind's and the
- * target's own symbols, on api_stack's known call chain.
+ * target's own symbols, and symbolized stacks (uprobe_hit_stack_str,
+ * uprobe_tracer_frame_str), on api_stack's known call chain.
  */
 #include "tracee_test.h"
 
@@ -25,6 +26,15 @@ struct seen {
 	int nhits;
 	struct hit_bt hits[MAX_HITS];
 	int errs;
+	char stack[4096];    /* uprobe_hit_stack_str() at the first hit */
+	int stack_len;
+	char cut[16];        /* the same into 16 bytes */
+	int cut_len;
+	char fp_stack[4096]; /* with the FP unwinder */
+	/* errors of bad arguments, at the first hit */
+	int err_unwinder, err_tail, err_max, err_flags;
+	char unmapped[64], unmapped_addr[64];
+	int unmapped_len;
 };
 
 /* Names every FP frame from /proc/PID/maps and the target's ELF symbols, without libuprobe. */
@@ -61,6 +71,35 @@ static int on_hit(struct uprobe_hit *h, void *data)
 		s->errs++;
 	name_frames(uprobe_hit_pid(h), b);
 	return 0;
+}
+
+static int on_hit_str(struct uprobe_hit *h, void *data)
+{
+	struct seen *s = data;
+	UPROBE_OPTS(uprobe_backtrace_opts, fp, .unwinder = UPROBE_UNWIND_FP);
+	struct uprobe_backtrace_opts bad = { .sz = sizeof(bad), .unwinder = 7 };
+	struct {
+		struct uprobe_backtrace_opts o;
+		uint64_t more;
+	} tail = { { .sz = sizeof(tail) }, 1 };
+	uint64_t pcs[4];
+
+	if (s->nhits == 0) {
+		s->stack_len = uprobe_hit_stack_str(h, s->stack, sizeof(s->stack), 16, NULL);
+		s->cut_len = uprobe_hit_stack_str(h, s->cut, sizeof(s->cut), 16, NULL);
+		if (uprobe_hit_stack_str(h, s->fp_stack, sizeof(s->fp_stack), 16, &fp) < 0)
+			s->errs++;
+		s->err_unwinder = uprobe_hit_backtrace_opts(h, pcs, 4, &bad);
+		s->err_tail = uprobe_hit_backtrace_opts(h, pcs, 4, &tail.o);
+		s->err_max = uprobe_hit_backtrace_opts(h, pcs, 0, NULL);
+		s->err_flags = uprobe_tracer_frame_str(s->t, uprobe_hit_pid(h), 0, 4, (char *)pcs, 8);
+		s->unmapped_len = uprobe_tracer_frame_str(s->t, uprobe_hit_pid(h), 0x10,
+							  UPROBE_FRAME_CALLER, s->unmapped,
+							  sizeof(s->unmapped));
+		uprobe_tracer_frame_str(s->t, uprobe_hit_pid(h), 0x10, UPROBE_FRAME_ADDR,
+					s->unmapped_addr, sizeof(s->unmapped_addr));
+	}
+	return on_hit(h, data);
 }
 
 static void spawn_chain(struct ctx *c, const char *n, pid_t *pid)
@@ -246,6 +285,131 @@ static void test_fp_max(void **state)
 	assert_memory_equal(s.hits[0].cfi, s.hits[0].fp, 3 * sizeof(uint64_t));
 }
 
+/* Parses "#N 0xADDR NAME+0xOFF (PATH)"; false when line is not one. */
+static bool parse_line(const char *line, int *n, uint64_t *addr, char *name, uint64_t *off,
+		       char *path)
+{
+	unsigned long long a, o;
+	int used = 0;
+
+	if (sscanf(line, "#%d 0x%llx %63[^+ ]+0x%llx (%1023[^)])%n", n, &a, name, &o, path,
+		   &used) != 5 || line[used] != '\n')
+		return false;
+	*addr = a;
+	*off = o;
+	return true;
+}
+
+/*
+ * uprobe_hit_stack_str(): a line per frame, "#N 0xADDR func+0xOFF (path)",
+ * OFF from the function's start to the address (the return address for
+ * callers), snprintf's rules for a short buffer; the FP unwinder gives the
+ * same lines down to main's.
+ */
+static void test_stack_str(void **state)
+{
+	struct ctx *c = *state;
+	struct seen s = { .t = c->t };
+	char exe[PATH_MAX], name[64], path[1024];
+	const char *line;
+	uint64_t addr, off = 0, sym_off, size;
+	int n, frames = 0;
+	pid_t pid;
+
+	assert_non_null(realpath(g_target, exe));
+	spawn_chain(c, "1", &pid);
+	add_probe(c, g_target, "st_leaf", 0, on_hit_str, &s);
+	run_to_exit(c, pid);
+	assert_int_equal(s.nhits, 1);
+	assert_int_equal(s.errs, 0);
+	assert_int_equal(s.stack_len, (int)strlen(s.stack));
+	/* cut: the same length, 15 bytes of it */
+	assert_int_equal(s.cut_len, s.stack_len);
+	assert_int_equal(strlen(s.cut), 15);
+	assert_memory_equal(s.cut, s.stack, 15);
+	for (line = s.stack; *line && frames <= NCHAIN + 1; line = strchr(line, '\n') + 1, frames++) {
+		if (!parse_line(line, &n, &addr, name, &off, path)) {
+			print_error("line %d: %.*s\n", frames, (int)strcspn(line, "\n"), line);
+			fail();
+		}
+		assert_int_equal(n, frames);
+		assert_int_equal(addr, s.hits[0].cfi[frames]);
+		if (frames == NCHAIN + 1) {
+			/* main's return into libc */
+			assert_non_null(strstr(path, "libc"));
+			break;
+		}
+		assert_string_equal(path, exe);
+		assert_string_equal(name, frames ? chain[frames - 1] : "st_leaf");
+		/* the offset: from the function's start in the file to the address */
+		assert_true(elf_sym_off(g_target, name, &sym_off, &size));
+		if (frames == 0)
+			assert_int_equal(off, 0);
+		else
+			assert_true(off > 0 && off <= size);
+	}
+	assert_int_equal(frames, NCHAIN + 1);
+	/* FP: the same text down to main's return into libc */
+	line = strstr(s.stack, "\n#9 ");
+	assert_non_null(line);
+	assert_memory_equal(s.fp_stack, s.stack, line - s.stack);
+	/* bad arguments */
+	assert_int_equal(s.err_unwinder, -EINVAL);
+	assert_int_equal(s.err_tail, -EINVAL);
+	assert_int_equal(s.err_max, -EINVAL);
+	assert_int_equal(s.err_flags, -EINVAL);
+	/* an address in no mapping is shown as one, with or without the address flag */
+	assert_string_equal(s.unmapped, "0x10");
+	assert_int_equal(s.unmapped_len, 4);
+	assert_string_equal(s.unmapped_addr, "0x10");
+}
+
+static int on_end(struct uprobe_hit *h, void *data)
+{
+	struct seen *s = data;
+
+	s->stack_len = uprobe_hit_stack_str(h, s->stack, sizeof(s->stack), 3, NULL);
+	s->nhits++;
+	return 0;
+}
+
+/*
+ * A call that ends its function (st_last calls st_end, which never returns):
+ * the return address is past st_last's last byte, where the next function
+ * starts. Frame 1 is named at the address minus 1: st_last, its offset the
+ * return address's (st_last's size).
+ */
+static void test_stack_str_noreturn(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_target, "noreturn", NULL };
+	struct seen s = { .t = c->t };
+	char name[64], path[1024];
+	uint64_t addr, off, last_off, size;
+	const char *line;
+	int n;
+	pid_t pid;
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	add_probe(c, g_target, "st_end", 0, on_end, &s);
+	run_to_exit(c, pid);
+	assert_int_equal(s.nhits, 1);
+	assert_true(s.stack_len > 0);
+	line = strchr(s.stack, '\n') + 1;
+	if (!parse_line(line, &n, &addr, name, &off, path)) {
+		print_error("%s", s.stack);
+		fail();
+	}
+	assert_int_equal(n, 1);
+	assert_string_equal(name, "st_last");
+	assert_true(elf_sym_off(g_target, "st_last", &last_off, &size));
+	assert_int_equal(off, size);
+	line = strchr(line, '\n') + 1;
+	assert_true(parse_line(line, &n, &addr, name, &off, path));
+	assert_string_equal(name, "main");
+	assert_int_equal(strlen(line), strcspn(line, "\n") + 1);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -257,6 +421,8 @@ int main(int argc, char **argv)
 		T(test_fp_post_push),
 		T(test_fp_stops),
 		T(test_fp_max),
+		T(test_stack_str),
+		T(test_stack_str_noreturn),
 	};
 
 	if (argc < 2) {
