@@ -794,23 +794,28 @@ enum uprobe_unwinder {
 	 * is read in 8 KB windows (one read for a usual chain), no file is
 	 * looked at: a few times faster than CFI (bench/bench_backtrace.c).
 	 * At a function's first instruction (an entry or fault handler of a
-	 * probe there; a post handler there after an endbr64 or a `push
-	 * %rbp`) the function has no frame yet, and the caller's return
+	 * probe there; a post handler there after an endbr64, a nop, a jump or
+	 * a `push %rbp`) the function has no frame yet, and the caller's return
 	 * address is taken from the stack pointer ([rsp], or [rsp + 8] after
 	 * the push), so the direct caller is never missed there. The walk
 	 * stops, never faulting nor looping, at a frame pointer that is 0,
 	 * not 8-aligned, not above the previous one (or below rsp), or
 	 * unreadable, at a return address below 4096, or at max.
-	 * What it gets wrong, as every frame-pointer unwinder does: code
-	 * built without frame pointers (-fomit-frame-pointer, gcc's default
-	 * at -O1 and above; most distributions' libc) keeps other data in
-	 * rbp, so the chain through it skips its callers or shows wrong
-	 * frames (a hit in such a function: frame 1 is rbp's owner's caller,
-	 * not its own); a probe elsewhere in a prologue or an epilogue (after
-	 * `push %rbp` but before `mov %rsp,%rbp`, after `leave` or `pop
-	 * %rbp`) misses its direct caller; a signal handler's frame is
-	 * followed by the interrupted function's caller, not the interrupted
-	 * pc itself. For such programs use UPROBE_UNWIND_CFI.
+	 * What it gets wrong, as every frame-pointer unwinder does:
+	 * - code without frame pointers (gcc's default from -O1 on; most
+	 *   distributions' libc; leaf functions, which gcc leaves frameless
+	 *   even with -fno-omit-frame-pointer unless -mno-omit-leaf-frame-
+	 *   pointer is given): a hit past such a function's first
+	 *   instruction misses its direct caller (frame 1 is the caller of
+	 *   the innermost function that made a frame), and a function that
+	 *   uses rbp for data shows wrong frames above it, or ends the walk;
+	 * - a hit elsewhere in a prologue or an epilogue (after `push %rbp`
+	 *   but before `mov %rsp,%rbp`, after `leave` or `pop %rbp`) misses
+	 *   its direct caller;
+	 * - above a signal handler comes the interrupted function's caller,
+	 *   not the interrupted pc.
+	 * UPROBE_UNWIND_CFI gets each of these right wherever the files have
+	 * unwind rules (.eh_frame: every gcc and clang build by default).
 	 */
 	UPROBE_UNWIND_FP = 1,
 };

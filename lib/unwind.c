@@ -238,8 +238,8 @@ static uint64_t fp_real_ret(struct task *k, uint64_t tramp, uint64_t slot, uint6
  * Where the caller's return address is while the hit's function has not
  * made its frame yet, 0 when it has (or nothing says it has not): at a
  * function's first instruction (entry and fault handlers) it is [rsp] and
- * rbp is still the caller's; in a post handler there, after an endbr64 or
- * a nop it is still [rsp], after `push %rbp` [rsp + 8].
+ * rbp is still the caller's; in a post handler there, after an endbr64, a
+ * nop or a jump it is still [rsp], after `push %rbp` [rsp + 8].
  */
 static uint64_t fp_entry_slot(const struct uprobe_hit *h)
 {
@@ -250,7 +250,8 @@ static uint64_t fp_entry_slot(const struct uprobe_hit *h)
 		return 0;
 	if (!h->is_post)
 		return rsp;
-	if (s->plan.type == ARCH_T_NOP)
+	/* nothing pushed yet: still no frame (a jump at the entry goes where none is made either) */
+	if (s->plan.type == ARCH_T_NOP || s->plan.type == ARCH_T_JMP || s->plan.type == ARCH_T_JCC)
 		return rsp;
 	if (s->plan.len == 1 && s->plan.bytes[0] == 0x55)
 		return rsp + 8;
