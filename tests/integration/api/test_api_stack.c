@@ -184,8 +184,9 @@ static void test_fp_retprobes(void **state)
 {
 	struct ctx *c = *state;
 	struct seen s = { .t = c->t }, r = { .t = c->t };
+	uint64_t returns = 0;
 	UPROBE_OPTS(uprobe_opts, ro, .ret_handler = on_hit, .data = &r);
-	UPROBE_OPTS(uprobe_opts, hijack, .ret_handler = on_count, .data = &(uint64_t){ 0 });
+	UPROBE_OPTS(uprobe_opts, hijack, .ret_handler = on_count, .data = &returns);
 	pid_t pid;
 
 	spawn_chain(c, "2", &pid);
@@ -197,6 +198,8 @@ static void test_fp_retprobes(void **state)
 	assert_int_equal(s.nhits, 2);
 	assert_int_equal(r.nhits, 2);
 	assert_int_equal(s.errs + r.errs, 0);
+	/* st_c's and st_e's returns, twice each: the hijacked slots were real */
+	assert_int_equal(returns, 4);
 	for (int i = 0; i < 2; i++) {
 		assert_chain(&s.hits[i], "st_leaf", 0);
 		assert_chain(&r.hits[i], "st_f", 1);
