@@ -618,7 +618,7 @@ static bool same_file(const struct map_entry *a, const struct map_entry *b)
 	return a->ino == b->ino && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
 }
 
-/* The better of name_rank() by path's base name and by the file's DT_SONAME (soname may be NULL). */
+/* The better of name_rank() by path's base name and by the file's DT_SONAME (may be NULL). */
 static enum name_rank lib_rank(const char *want, const char *path, const char *soname)
 {
 	enum name_rank r = name_rank(want, path);

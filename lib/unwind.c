@@ -224,7 +224,7 @@ static int fp_word(struct fp_win *w, uint64_t addr, uint64_t *val)
 	return 0;
 }
 
-/* A return address read from the stack slot at slot: the real one where a return probe hijacked it. */
+/* ret, read from stack slot slot: the real return address where a return probe hijacked it. */
 static uint64_t fp_real_ret(struct task *k, uint64_t tramp, uint64_t slot, uint64_t ret)
 {
 	struct ret_instance *ri;
