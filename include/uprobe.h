@@ -775,7 +775,9 @@ UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
  * The call stack of the thread that hit: pcs[0] is the current pc, then
  * the return addresses of the callers, at most max of them. Through
  * return-probed frames it shows the real callers, never libuprobe's
- * trampoline. Returns the number of pcs written, or -errno.
+ * trampoline. Returns the number of pcs written, or -errno. Unwinds with
+ * each file's unwind rules; uprobe_hit_backtrace_opts() can follow frame
+ * pointers instead, and uprobe_hit_stack_str() names the frames.
  */
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
 
