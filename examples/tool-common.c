@@ -246,6 +246,20 @@ char *tool_loader_lookup(const char *name)
 	return found;
 }
 
+char *tool_frame_text(struct uprobe_tracer *t, pid_t pid, uint64_t pc, unsigned flags)
+{
+	int n = uprobe_tracer_frame_str(t, pid, pc, flags, NULL, 0);
+	char *text;
+
+	if (n < 0 || !(text = malloc((size_t)n + 1)))
+		return NULL;
+	if (uprobe_tracer_frame_str(t, pid, pc, flags, text, (size_t)n + 1) != n) {
+		free(text);
+		return NULL;
+	}
+	return text;
+}
+
 /* ---- Processes ---- */
 
 sigset_t tool_orig_mask, tool_orig_ignored;

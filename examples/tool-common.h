@@ -86,6 +86,13 @@ int tool_resolve_binary(struct uprobe_tracer *t, pid_t pid, const char *binary, 
  */
 char *tool_loader_lookup(const char *name);
 
+/*
+ * One stack frame of process pid as the library writes it
+ * (uprobe_tracer_frame_str() with flags): "func+0xoff (path)", "0xaddr
+ * (path)" or "0xaddr", malloc'd; NULL on failure.
+ */
+char *tool_frame_text(struct uprobe_tracer *t, pid_t pid, uint64_t pc, unsigned flags);
+
 /* An exit status as a shell gives it: the code, or 128 + the signal. */
 int tool_status_to_exit(int status);
 

@@ -323,31 +323,6 @@ static void allocs_clear(void)
 
 /* ---- Stacks ---- */
 
-/*
- * One frame's name. Callers' frames are return addresses: looked up one
- * byte back, where the call is, since a call that ends a function returns
- * past its end; the offset shown is the return address's, as uprobe-trace's.
- */
-static char *frame_text(pid_t pid, uint64_t pc)
-{
-	struct uprobe_sym_info si;
-	const char *where;
-	char *text = NULL;
-	int n;
-
-	if (uprobe_tracer_symbolize(tracer, pid, pc - 1, &si))
-		return asprintf(&text, "0x%" PRIx64, pc) < 0 ? NULL : text;
-	where = si.path ? si.path : si.mapping;
-	if (si.name)
-		n = asprintf(&text, "%s+0x%" PRIx64 " (%s)", si.name, pc - si.sym_addr,
-			     *where ? where : "anonymous");
-	else if (*where)
-		n = asprintf(&text, "0x%" PRIx64 " (%s)", pc, where);
-	else
-		n = asprintf(&text, "0x%" PRIx64, pc);
-	return n < 0 ? NULL : text;
-}
-
 static uint32_t stack_hash(const uint64_t *pcs, int n)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -395,7 +370,7 @@ static struct stack *stack_new(pid_t pid, const uint64_t *pcs, int n, uint32_t h
 	memcpy(st->pcs, pcs, (size_t)n * sizeof(pcs[0]));
 	/* named now: at the report the process may be gone, or have unloaded the library */
 	for (int i = 0; i < n; i++)
-		st->frames[i] = frame_text(pid, pcs[i]);
+		st->frames[i] = tool_frame_text(tracer, pid, pcs[i], UPROBE_FRAME_CALLER);
 	return st;
 }
 

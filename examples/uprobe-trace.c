@@ -1125,31 +1125,6 @@ static void fput_comm(FILE *fp, const char *comm)
 	}
 }
 
-/*
- * One frame of --stack: "func+0xoff (path)", "0xaddr (path)", or "0xaddr".
- * Callers' frames are return addresses: looked up one byte back, where the
- * call is, since a call that ends a function returns past its end.
- */
-static char *frame_text(struct uprobe_hit *h, uint64_t pc, bool caller)
-{
-	struct uprobe_sym_info si;
-	const char *where;
-	char *text = NULL;
-	int n;
-
-	if (uprobe_tracer_symbolize(tracer, uprobe_hit_pid(h), caller ? pc - 1 : pc, &si))
-		return asprintf(&text, "0x%" PRIx64, pc) < 0 ? NULL : text;
-	where = si.path ? si.path : si.mapping;
-	if (si.name)
-		n = asprintf(&text, "%s+0x%" PRIx64 " (%s)", si.name, pc - si.sym_addr,
-			     *where ? where : "anonymous");
-	else if (*where)
-		n = asprintf(&text, "0x%" PRIx64 " (%s)", pc, where);
-	else
-		n = asprintf(&text, "0x%" PRIx64, pc);
-	return n < 0 ? NULL : text;
-}
-
 static void print_stack(struct uprobe_hit *h)
 {
 	uint64_t pcs[STACK_MAX];
@@ -1158,7 +1133,9 @@ static void print_stack(struct uprobe_hit *h)
 	if (opt.json)
 		fputs(", \"stack\": [", opt.out);
 	for (int i = 0; i < n; i++) {
-		char *text = frame_text(h, pcs[i], i > 0);
+		/* callers' frames are return addresses: looked up one byte back, where the call is */
+		char *text = tool_frame_text(tracer, uprobe_hit_pid(h), pcs[i],
+					     i ? UPROBE_FRAME_CALLER : 0);
 
 		if (opt.json) {
 			fputs(i ? ", " : "", opt.out);

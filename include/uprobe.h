@@ -537,8 +537,8 @@ UPROBE_API const char *uprobe_cap_name(unsigned cap);
  * binary: a path (anything containing '/'), or a name matched against the
  *   files mapped by the tracees: "libc", "libc.so" or "libc.so.6" match
  *   /usr/lib/x86_64-linux-gnu/libc.so.6, and the basename of the executable
- *   matches it ("ls"); "libstdc++.so.6" matches libstdc++.so.6.0.30 (see
- *   uprobe_lib_path() for the rules). A name two different mapped files
+ *   matches it ("ls"); "libstdc++.so.6" matches libstdc++.so.6.0.30, and a
+ *   library's DT_SONAME names it too (see uprobe_lib_path() for the rules). A name two different mapped files
  *   match equally well is refused (-EINVAL, the message names both). A
  *   name no tracee maps is tried as a path. Paths are
  *   looked up as the tracee sees them: a tracee in another mount namespace
@@ -584,7 +584,12 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
  *   /usr/lib/x86_64-linux-gnu/libc.so.6, "libstdc++" and "libstdc++.so.6"
  *   naming libstdc++.so.6.0.30, and a name going on after a '-' as a last
  *   resort ("ld" -> ld-linux-x86-64.so.2); or a path (containing '/'), as
- *   the tracee sees it, which must be mapped.
+ *   the tracee sees it, which must be mapped. A library's DT_SONAME names
+ *   it as its file name does: "libfoo.so.1" is the very name of a file
+ *   libfoo-impl.so whose soname it is (and "libfoo", "libfoo.so" a version
+ *   of it), as the dynamic linker knows it. Sonames are read (each file
+ *   parsed once, the cache uprobe_add() uses; only files mapped
+ *   executable) when no mapped file's base name is name itself.
  * The process's maps as last read are asked first, read again when they
  * answer nothing (a library dlopen'ed since); a library unmapped since may
  * still be named until then.
@@ -604,8 +609,11 @@ UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *n
  * base name, with the rules of uprobe_lib_path(): 0 not at all, else 1 (a
  * name going on after '-'), 2 (a version of it: "libc" for libc.so.6) or 3
  * (the very name); of several candidates the highest is meant. For files
- * no tracee maps yet (ld.so.cache entries, a directory listing). Needs no
- * tracer; thread-safe.
+ * no tracee maps yet (ld.so.cache entries, a directory listing). When path
+ * holds a '/' and its base name is not name itself, the file is read (an
+ * ELF file is parsed once, with the cache uprobe_add() uses) and its
+ * DT_SONAME counts as a name of it too: the better rank wins. A bare name
+ * (no '/') is only compared, never opened. Needs no tracer; thread-safe.
  */
 UPROBE_API int uprobe_lib_name_match(const char *name, const char *path);
 
@@ -767,9 +775,70 @@ UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h);
  * The call stack of the thread that hit: pcs[0] is the current pc, then
  * the return addresses of the callers, at most max of them. Through
  * return-probed frames it shows the real callers, never libuprobe's
- * trampoline. Returns the number of pcs written, or -errno.
+ * trampoline. Returns the number of pcs written, or -errno. Unwinds with
+ * each file's unwind rules; uprobe_hit_backtrace_opts() can follow frame
+ * pointers instead, and uprobe_hit_stack_str() names the frames.
  */
 UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max);
+
+/* How uprobe_hit_backtrace_opts() finds each caller. */
+enum uprobe_unwinder {
+	/*
+	 * The unwind rules of each file (.eh_frame, through libunwind), as
+	 * uprobe_hit_backtrace(): right in any function that has them, frame
+	 * pointer or not; rules are cached per process and address, so a
+	 * stack seen before costs memory reads only.
+	 */
+	UPROBE_UNWIND_CFI = 0,
+	/*
+	 * Saved frame pointers: pcs[0] is the hit's pc, then the return
+	 * address at [rbp + 8], the next frame at [rbp], and so on; the stack
+	 * is read in 8 KB windows (one read for a usual chain), no file is
+	 * looked at: a few times faster than CFI (bench/bench_backtrace.c).
+	 * At a function's first instruction (an entry or fault handler of a
+	 * probe there; a post handler there after an endbr64, a nop, a jump or
+	 * a `push %rbp`) the function has no frame yet, and the caller's return
+	 * address is taken from the stack pointer ([rsp], or [rsp + 8] after
+	 * the push), so the direct caller is never missed there. The walk
+	 * stops, never faulting nor looping, at a frame pointer that is 0,
+	 * not 8-aligned, not above the previous one (or below rsp), or
+	 * unreadable, at a return address below 4096, or at max.
+	 * What it gets wrong, as every frame-pointer unwinder does:
+	 * - code without frame pointers (gcc's default from -O1 on; most
+	 *   distributions' libc; leaf functions, which gcc leaves frameless
+	 *   even with -fno-omit-frame-pointer unless -mno-omit-leaf-frame-
+	 *   pointer is given): a hit past such a function's first
+	 *   instruction misses its direct caller (frame 1 is the caller of
+	 *   the innermost function that made a frame), and a function that
+	 *   uses rbp for data shows wrong frames above it, or ends the walk;
+	 * - a hit elsewhere in a prologue or an epilogue (after `push %rbp`
+	 *   but before `mov %rsp,%rbp`, after `leave` or `pop %rbp`) misses
+	 *   its direct caller;
+	 * - above a signal handler comes the interrupted function's caller,
+	 *   not the interrupted pc.
+	 * UPROBE_UNWIND_CFI gets each of these right wherever the files have
+	 * unwind rules (.eh_frame: every gcc and clang build by default).
+	 */
+	UPROBE_UNWIND_FP = 1,
+};
+
+struct uprobe_backtrace_opts {
+	size_t sz; /* sizeof(struct uprobe_backtrace_opts), for ABI growth */
+	enum uprobe_unwinder unwinder; /* default UPROBE_UNWIND_CFI */
+};
+#define uprobe_backtrace_opts__last_field unwinder
+
+/*
+ * uprobe_hit_backtrace() with options (NULL: the same). Both unwinders
+ * show the real callers through return-probed frames, never libuprobe's
+ * trampoline. Returns the number of pcs written (at least 1: pcs[0]), or
+ * -EINVAL (NULL h or pcs, max below 1, an unknown unwinder, non-zero
+ * bytes in opts beyond the fields this library knows), -EOPNOTSUPP in a
+ * no-stop hit delivered from the ring (its stack has moved on). Only
+ * from a handler, during the hit.
+ */
+UPROBE_API int uprobe_hit_backtrace_opts(struct uprobe_hit *h, uint64_t *pcs, int max,
+					 const struct uprobe_backtrace_opts *opts);
 
 /* ---- USDT probes (systemtap <sys/sdt.h>: DTRACE_PROBE, STAP_PROBE) ---- */
 
@@ -959,6 +1028,49 @@ struct uprobe_sym_info {
  */
 UPROBE_API int uprobe_tracer_symbolize(struct uprobe_tracer *t, pid_t pid, uint64_t addr,
 				       struct uprobe_sym_info *out);
+
+/* Flags of uprobe_tracer_frame_str() */
+/* pc is a return address (frames 1 and up of a backtrace): named at pc - 1, see above */
+#define UPROBE_FRAME_CALLER (1u << 0)
+/* the address first: "0x55d0c1a2b139 main+0x2c (/path/prog)" */
+#define UPROBE_FRAME_ADDR (1u << 1)
+
+/*
+ * One frame of a stack as text, the way uprobe-trace --stack prints it, into
+ * buf (size bytes, always '\0'-terminated when size > 0, as snprintf()):
+ * "func+0xOFF (/path/to/file)" where a function is known, OFF from its
+ * first byte to pc (for a return address, the offset of the return address
+ * itself, as gdb shows it, though the function is looked up at pc - 1);
+ * "0xADDR (/path/to/file)" in a file or mapping ("[vdso]", "[heap]") with
+ * no function known; "0xADDR" in anonymous or unmapped memory. With
+ * UPROBE_FRAME_ADDR the address comes first: "0xADDR func+0xOFF (file)",
+ * "0xADDR (file)", "0xADDR". Names and paths are as the files hold them
+ * (bytes no terminal should be sent unescaped may be in them). pid is a
+ * traced process (uprobe_hit_pid()), named with uprobe_tracer_symbolize()'s
+ * rules and caches. Returns the length of the whole text (without the
+ * '\0'; size or more: it was cut), or -EINVAL (NULL t, NULL buf with a
+ * non-zero size, unknown flags), -ESRCH (pid is not traced). An address in
+ * no mapping is no error: it is shown as an address. Callable from
+ * handlers and wherever uprobe_add() is.
+ */
+UPROBE_API int uprobe_tracer_frame_str(struct uprobe_tracer *t, pid_t pid, uint64_t pc,
+				       unsigned flags, char *buf, size_t size);
+
+/*
+ * The hit's call stack, symbolized: uprobe_hit_backtrace_opts(h, ..., max,
+ * opts) (NULL opts: the CFI unwinder), then one line per frame, each
+ * ending in '\n', into buf (as snprintf(): always terminated when size >
+ * 0, the return value the length of the whole text):
+ *   #0 0x55d0c1a2b139 compute+0x0 (/home/me/prog)
+ *   #1 0x55d0c1a2b3f1 main+0x2c (/home/me/prog)
+ *   #2 0x7f3a12c2724a __libc_start_call_main+0x7a (/usr/lib/x86_64-linux-gnu/libc.so.6)
+ * that is "#N " and uprobe_tracer_frame_str() with UPROBE_FRAME_ADDR, and
+ * UPROBE_FRAME_CALLER for frames 1 and up (return addresses, looked up at
+ * pc - 1). Returns the length, or the errors of uprobe_hit_backtrace_opts()
+ * (buf then holds ""), -ENOMEM. Only from a handler, during the hit.
+ */
+UPROBE_API int uprobe_hit_stack_str(struct uprobe_hit *h, char *buf, size_t size, int max,
+				    const struct uprobe_backtrace_opts *opts);
 
 /* ---- Aggregations: histograms and keyed counters (no tracer needed) ---- */
 

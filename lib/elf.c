@@ -493,6 +493,31 @@ static void read_build_id(struct elf_priv *p, Elf_Scn *scn)
 }
 
 /* .gnu_debuglink: a file name, NUL, padding to 4 bytes, then the file's CRC-32. */
+/*
+ * DT_SONAME from the dynamic section scn: the name a library's users link
+ * it by, which its file name need not be ("libfoo.so.1" for libfoo-impl.so).
+ * 0, or -ENOMEM.
+ */
+static int read_soname(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh)
+{
+	Elf_Data *d = elf_getdata(scn, NULL);
+	size_t n = d && d->d_buf && sh->sh_entsize ? d->d_size / sh->sh_entsize : 0;
+
+	for (size_t i = 0; i < n && !f->soname; i++) {
+		GElf_Dyn dyn;
+		const char *name;
+
+		if (!gelf_getdyn(d, (int)i, &dyn) || dyn.d_tag == DT_NULL)
+			break;
+		if (dyn.d_tag != DT_SONAME)
+			continue;
+		name = elf_strptr(elf, sh->sh_link, dyn.d_un.d_val);
+		if (name && *name && !(f->soname = strdup(name)))
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int read_debuglink(struct elf_priv *p, Elf_Scn *scn)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -619,6 +644,11 @@ static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, c
 			break;
 		case SHT_DYNSYM:
 			dynsym = scn;
+			break;
+		case SHT_DYNAMIC:
+			err = f->soname ? 0 : read_soname(f, elf, scn, &sh);
+			if (err)
+				goto out;
 			break;
 		case SHT_GNU_versym:
 			versym = elf_getdata(scn, NULL);
@@ -1115,6 +1145,7 @@ static void elf_free(struct elf_file *f)
 		free(p->owned[i]);
 	free(p->owned);
 	free(p->debuglink);
+	free(f->soname);
 	elf_free(p->debug);
 	free(p->rank);
 	free(p->max_end);

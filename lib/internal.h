@@ -102,6 +102,7 @@ struct elf_file {
 	int pads_err;
 	bool pads_done;
 	uint64_t entry;      /* e_entry (link-time vaddr) */
+	char *soname;        /* DT_SONAME, the name the dynamic linker knows it by; NULL none */
 	struct elf_seg *segs; /* PT_LOAD segments */
 	size_t nsegs;
 	struct elf_sym *syms; /* function symbols (.symtab and .dynsym merged), sorted by vaddr */

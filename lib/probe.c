@@ -641,20 +641,36 @@ static bool same_file(const struct map_entry *a, const struct map_entry *b)
 	return a->ino == b->ino && a->dev_major == b->dev_major && a->dev_minor == b->dev_minor;
 }
 
-/*
- * The file process p maps under the library name want, in *out. Of several
- * matches the best ranked wins; two different files at that rank are
- * refused (-EINVAL), naming both: the caller cannot have meant both, and
- * picking one by the order of maps would probe a library it did not mean.
- * -ENOENT: none (no message; the caller words it).
- */
-static int proc_find_lib(struct uprobe_tracer *t, struct proc *p, const char *want,
-			 const struct map_entry **out)
+/* The better of name_rank() by path's base name and by the file's DT_SONAME (may be NULL). */
+static enum name_rank lib_rank(const char *want, const char *path, const char *soname)
 {
-	const struct map_entry *best = NULL, *other = NULL;
-	struct proc *mm = proc_mm(p);
+	enum name_rank r = name_rank(want, path);
+	enum name_rank s = soname ? name_rank(want, soname) : NAME_NONE;
+
+	return s > r ? s : r;
+}
+
+/*
+ * The DT_SONAME of the file of mapping m, from its parsed file (the cache
+ * uprobe_add() uses: parsed once); NULL when it has none or is no ELF
+ * file. Only files mapped executable are asked, code being what is probed:
+ * a library has such a mapping, data files (locale-archive, fonts) do not,
+ * and are never opened for this.
+ */
+static const char *map_soname(struct proc *mm, const struct map_entry *m)
+{
+	struct elf_file *f;
+
+	return m->x && proc_elf_open(mm, m, &f) == 0 ? f->soname : NULL;
+}
+
+/* One look at mm's files for want (by soname too with sonames): the best rank, *best, *other. */
+static enum name_rank scan_libs(struct proc *mm, const char *want, bool sonames,
+				const struct map_entry **best, const struct map_entry **other)
+{
 	enum name_rank rank = NAME_NONE;
 
+	*best = *other = NULL;
 	for (int i = 0; i < mm->nmaps; i++) {
 		const struct map_entry *m = &mm->maps[i];
 		size_t len = strlen(m->path);
@@ -663,17 +679,39 @@ static int proc_find_lib(struct uprobe_tracer *t, struct proc *p, const char *wa
 		if (m->path[0] != '/' || !m->ino ||
 		    (len > 10 && !strcmp(m->path + len - 10, " (deleted)")))
 			continue;
-		r = name_rank(want, m->path);
+		r = lib_rank(want, m->path, sonames ? map_soname(mm, m) : NULL);
 		if (r == NAME_NONE || r < rank)
 			continue;
 		if (r > rank) {
-			best = m;
+			*best = m;
 			rank = r;
-			other = NULL;
-		} else if (!other && !same_file(m, best)) {
-			other = m;
+			*other = NULL;
+		} else if (!*other && !same_file(m, *best)) {
+			*other = m;
 		}
 	}
+	return rank;
+}
+
+/*
+ * The file process p maps under the library name want, in *out. Of several
+ * matches the best ranked wins; two different files at that rank are
+ * refused (-EINVAL), naming both: the caller cannot have meant both, and
+ * picking one by the order of maps would probe a library it did not mean.
+ * A file is named by its base name and by its DT_SONAME (libfoo.so.1 for
+ * libfoo-impl.so), as the dynamic linker knows it; sonames are read only
+ * when no file's base name is want itself (they could at best tie), so a
+ * name spelled exactly opens no file. -ENOENT: none (no message; the
+ * caller words it).
+ */
+static int proc_find_lib(struct uprobe_tracer *t, struct proc *p, const char *want,
+			 const struct map_entry **out)
+{
+	const struct map_entry *best, *other;
+	struct proc *mm = proc_mm(p);
+
+	if (scan_libs(mm, want, false, &best, &other) < NAME_EXACT)
+		scan_libs(mm, want, true, &best, &other);
 	if (!best)
 		return -ENOENT;
 	if (other)
@@ -1643,7 +1681,16 @@ UPROBE_API int uprobe_lib_path(struct uprobe_tracer *t, pid_t pid, const char *n
 
 UPROBE_API int uprobe_lib_name_match(const char *name, const char *path)
 {
-	return name && path && !strchr(name, '/') ? (int)name_rank(name, path) : 0;
+	struct elf_file *f;
+	char why[64];
+
+	if (!name || !path || strchr(name, '/'))
+		return 0;
+	/* a path names a file, whose soname is a name of it too; a bare name is only a name */
+	if (strchr(path, '/') && name_rank(name, path) < NAME_EXACT &&
+	    elf_open(path, &f, why, sizeof(why)) == 0)
+		return (int)lib_rank(name, path, f->soname);
+	return (int)name_rank(name, path);
 }
 
 /* ---- for usdt.c ---- */

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The symbols API: listing a file's functions, and naming an address of a traced process. */
 #include <fnmatch.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -220,6 +223,119 @@ UPROBE_API int uprobe_tracer_symbolize(struct uprobe_tracer *t, pid_t pid, uint6
 	out->sym_offset = vaddr - s->vaddr;
 	out->sym_size = s->size;
 	return 0;
+}
+
+/* ---- Symbolized stacks ---- */
+
+/* snprintf() appending at *len into buf (size bytes): *len grows by what the text needs. */
+__attribute__((format(printf, 4, 5))) static void put(char *buf, size_t size, size_t *len,
+						      const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(*len < size ? buf + *len : NULL, *len < size ? size - *len : 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*len += (size_t)n;
+}
+
+/* One frame's text (uprobe_tracer_frame_str()) appended at *len. 0 or -errno. */
+static int frame_put(struct uprobe_tracer *t, pid_t pid, uint64_t pc, unsigned flags, char *buf,
+		     size_t size, size_t *len)
+{
+	bool addr = flags & UPROBE_FRAME_ADDR;
+	struct uprobe_sym_info si;
+	const char *where;
+	int err;
+
+	/* a return address may be one past its function's end: the call is before it */
+	err = uprobe_tracer_symbolize(t, pid, flags & UPROBE_FRAME_CALLER ? pc - 1 : pc, &si);
+	if (err == -ESRCH || err == -EINVAL)
+		return err;
+	where = err ? "" : si.path ? si.path : si.mapping;
+	if (addr || err || !si.name)
+		put(buf, size, len, "0x%" PRIx64, pc);
+	if (!err && si.name)
+		put(buf, size, len, "%s%s+0x%" PRIx64 " (%s)", addr ? " " : "", si.name,
+		    pc - si.sym_addr, *where ? where : "anonymous");
+	else if (*where)
+		put(buf, size, len, " (%s)", where);
+	return 0;
+}
+
+/* What is left of buf after len bytes of text: terminated, as snprintf() leaves it. */
+static int put_end(char *buf, size_t size, size_t len)
+{
+	if (size)
+		buf[len < size ? len : size - 1] = '\0';
+	if (len > INT_MAX) {
+		errno = EOVERFLOW;
+		return -EOVERFLOW;
+	}
+	return (int)len;
+}
+
+UPROBE_API int uprobe_tracer_frame_str(struct uprobe_tracer *t, pid_t pid, uint64_t pc,
+				       unsigned flags, char *buf, size_t size)
+{
+	size_t len = 0;
+	int err;
+
+	if (!t || (!buf && size)) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (flags & ~(UPROBE_FRAME_CALLER | UPROBE_FRAME_ADDR))
+		return tracer_err(t, -EINVAL, "frame_str: unknown flags 0x%x", flags);
+	err = frame_put(t, pid, pc, flags, buf, size, &len);
+	if (err) {
+		if (size)
+			buf[0] = '\0';
+		return err;
+	}
+	return put_end(buf, size, len);
+}
+
+#define STACK_ON_STACK 64
+
+UPROBE_API int uprobe_hit_stack_str(struct uprobe_hit *h, char *buf, size_t size, int max,
+				    const struct uprobe_backtrace_opts *opts)
+{
+	uint64_t local[STACK_ON_STACK], *pcs = local;
+	size_t len = 0;
+	int n, err = 0;
+
+	if (!h || (!buf && size)) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (size)
+		buf[0] = '\0';
+	if (max > STACK_ON_STACK) {
+		pcs = malloc((size_t)max * sizeof(*pcs));
+		if (!pcs)
+			return tracer_err(h->t, -ENOMEM, "stack_str: no memory for %d frames", max);
+	}
+	n = uprobe_hit_backtrace_opts(h, pcs, max, opts);
+	if (n < 0)
+		err = n;
+	for (int i = 0; i < n && !err; i++) {
+		put(buf, size, &len, "#%d ", i);
+		err = frame_put(h->t, uprobe_hit_pid(h), pcs[i],
+				UPROBE_FRAME_ADDR | (i ? UPROBE_FRAME_CALLER : 0), buf, size, &len);
+		put(buf, size, &len, "\n");
+	}
+	if (pcs != local)
+		free(pcs);
+	if (err) {
+		if (size)
+			buf[0] = '\0';
+		errno = -err;
+		return err;
+	}
+	return put_end(buf, size, len);
 }
 
 void sym_free(struct uprobe_tracer *t)

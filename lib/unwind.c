@@ -2,6 +2,7 @@
 /* Backtraces of a stopped thread with libunwind-ptrace, over the registers we already hold and with hijacked return addresses shown as the real ones. */
 #include <libunwind-ptrace.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core.h"
 
@@ -144,22 +145,13 @@ static int unwinder_for(struct uprobe_tracer *t, struct proc *p)
 	return t->unw_upt ? 0 : -ENOMEM;
 }
 
-UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
+static int cfi_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
 {
 	static __thread struct bt_ctx c;
 	unw_cursor_t cur;
 	struct proc *mm;
 	int n = 0, r;
 
-	if (!pcs || max <= 0) {
-		errno = EINVAL;
-		return -EINVAL;
-	}
-	if (h->is_async || !h->task) {
-		/* the stack the registers of a ring hit point into has moved on */
-		errno = EOPNOTSUPP;
-		return -EOPNOTSUPP;
-	}
 	c.k = h->task;
 	c.have_block = false;
 	c.tramp = proc_trampoline(h->task->proc);
@@ -188,6 +180,157 @@ UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max
 out:
 	cur_bt = NULL;
 	return n;
+}
+
+/* ---- Frame pointers ---- */
+
+/*
+ * Stack bytes read at once, from the page holding the first word wanted:
+ * the frames of a usual chain lie in one read, and a read that runs into
+ * an unmapped page stops there (pread of /proc/PID/mem returns what it
+ * could read) instead of failing whole.
+ */
+#define FP_WINDOW 8192
+#define FP_PAGE 4096ull
+/* User addresses lie below 2^56 even with five-level paging: anything above is no frame. */
+#define FP_USER_END (1ull << 56)
+
+struct fp_win {
+	struct proc *mm;
+	uint64_t start; /* the tracee address of buf[0] */
+	size_t len;     /* bytes of buf read; 0 none */
+	uint8_t buf[FP_WINDOW];
+};
+
+/* The word at addr (8-aligned, below FP_USER_END) through the window: 0, or -EFAULT unreadable. */
+static int fp_word(struct fp_win *w, uint64_t addr, uint64_t *val)
+{
+	if (addr < w->start || addr + 8 > w->start + w->len) {
+		uint64_t page = addr & ~(FP_PAGE - 1);
+		ssize_t n;
+
+		do
+			n = pread(w->mm->memfd, w->buf, sizeof(w->buf), (off_t)page);
+		while (n < 0 && errno == EINTR);
+		w->start = page;
+		w->len = n > 0 ? (size_t)n : 0;
+		/* stack slots written while every thread is held (a hijacked return) are queued */
+		if (w->len && w->mm->batch)
+			mem_batch_overlay(w->mm, page, w->buf, w->len);
+		if (addr + 8 > w->start + w->len)
+			return -EFAULT;
+	}
+	memcpy(val, w->buf + (addr - w->start), sizeof(*val));
+	return 0;
+}
+
+/* ret, read from stack slot slot: the real return address where a return probe hijacked it. */
+static uint64_t fp_real_ret(struct task *k, uint64_t tramp, uint64_t slot, uint64_t ret)
+{
+	struct ret_instance *ri;
+
+	if (tramp && ret == tramp && (ri = ret_find(k, slot)))
+		return ri->real_ret;
+	return ret;
+}
+
+/*
+ * Where the caller's return address is while the hit's function has not
+ * made its frame yet, 0 when it has (or nothing says it has not): at a
+ * function's first instruction (entry and fault handlers) it is [rsp] and
+ * rbp is still the caller's; in a post handler there, after an endbr64, a
+ * nop or a jump it is still [rsp], after `push %rbp` [rsp + 8].
+ */
+static uint64_t fp_entry_slot(const struct uprobe_hit *h)
+{
+	const struct site *s = h->probe ? h->probe->site : NULL;
+	uint64_t rsp = h->task->regs.rsp;
+
+	if (!s || !s->func_entry || h->is_return)
+		return 0;
+	if (!h->is_post)
+		return rsp;
+	/* nothing pushed yet: still no frame (a jump at the entry goes where none is made either) */
+	if (s->plan.type == ARCH_T_NOP || s->plan.type == ARCH_T_JMP || s->plan.type == ARCH_T_JCC)
+		return rsp;
+	if (s->plan.len == 1 && s->plan.bytes[0] == 0x55)
+		return rsp + 8;
+	return 0;
+}
+
+/* Could ret be a return address: in user space, not in the first page (0 ends a chain). */
+static bool fp_code_addr(uint64_t ret)
+{
+	return ret >= FP_PAGE && ret < FP_USER_END;
+}
+
+/*
+ * The chain of saved frame pointers: each frame's rbp points at the
+ * caller's saved rbp, with the return address above it ([rbp + 8]). Every
+ * frame pointer must be 8-aligned, above the previous one (stacks grow
+ * down: callers' frames are higher), and readable; the walk stops at the
+ * first that is not, at a return address that cannot be one, or at max:
+ * never more steps than the stack has words.
+ */
+static int fp_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
+{
+	static __thread struct fp_win w;
+	struct task *k = h->task;
+	uint64_t tramp = proc_trampoline(k->proc);
+	uint64_t fp = k->regs.rbp, lo = k->regs.rsp, slot, ret;
+	int n = 0;
+
+	w.mm = proc_mm(k->proc);
+	w.len = 0;
+	pcs[n++] = k->regs.rip;
+	slot = fp_entry_slot(h);
+	if (slot && n < max) {
+		if (slot & 7 || slot >= FP_USER_END - 8 || fp_word(&w, slot, &ret) ||
+		    !fp_code_addr(ret))
+			return n;
+		pcs[n++] = fp_real_ret(k, tramp, slot, ret);
+		lo = slot + 8;
+	}
+	while (n < max) {
+		uint64_t next;
+
+		if (!fp || fp & 7 || fp < lo || fp >= FP_USER_END - 16)
+			break;
+		if (fp_word(&w, fp + 8, &ret) || fp_word(&w, fp, &next) || !fp_code_addr(ret))
+			break;
+		pcs[n++] = fp_real_ret(k, tramp, fp + 8, ret);
+		lo = fp + 16;
+		fp = next;
+	}
+	return n;
+}
+
+UPROBE_API int uprobe_hit_backtrace_opts(struct uprobe_hit *h, uint64_t *pcs, int max,
+					 const struct uprobe_backtrace_opts *opts)
+{
+	enum uprobe_unwinder how;
+
+	if (!h) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (!pcs || max <= 0)
+		return tracer_err(h->t, -EINVAL, "backtrace: %s", pcs ? "max must be at least 1" :
+				  "no buffer for the frames");
+	if (!OPTS_VALID(opts, uprobe_backtrace_opts))
+		return tracer_err(h->t, -EINVAL, "backtrace: unknown fields in uprobe_backtrace_opts");
+	how = OPTS_GET(opts, unwinder, UPROBE_UNWIND_CFI);
+	if (how != UPROBE_UNWIND_CFI && how != UPROBE_UNWIND_FP)
+		return tracer_err(h->t, -EINVAL, "backtrace: unknown unwinder %d", (int)how);
+	if (h->is_async || !h->task)
+		/* the stack the registers of a ring hit point into has moved on */
+		return tracer_err(h->t, -EOPNOTSUPP, "backtrace: a no-stop hit's stack has moved on");
+	return how == UPROBE_UNWIND_FP ? fp_backtrace(h, pcs, max) : cfi_backtrace(h, pcs, max);
+}
+
+UPROBE_API int uprobe_hit_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
+{
+	return uprobe_hit_backtrace_opts(h, pcs, max, NULL);
 }
 
 void unwind_free(struct uprobe_tracer *t)

@@ -4,7 +4,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_target, *g_plugin, *g_cxx;
+static const char *g_target, *g_plugin, *g_cxx, *g_soname;
 
 /* The first file pid maps whose base name starts with prefix, from /proc/PID/maps; NULL: none. */
 static char *mapped(pid_t pid, const char *prefix)
@@ -226,6 +226,70 @@ static void test_ambiguous(void **state)
 	free(libs[1]);
 }
 
+/* Names resolved at all_loaded(), while the library is mapped. */
+struct at_loaded_n {
+	struct uprobe_tracer *t;
+	const char *const *names;
+	int n, errs[4];
+	char paths[4][PATH_MAX];
+};
+
+static int on_loaded_n(struct uprobe_hit *h, void *data)
+{
+	struct at_loaded_n *al = data;
+
+	for (int i = 0; i < al->n; i++)
+		al->errs[i] = uprobe_lib_path(al->t, uprobe_hit_pid(h), al->names[i], al->paths[i],
+					      sizeof(al->paths[i]));
+	return 0;
+}
+
+/*
+ * A library whose file name (libapi_soname_impl.so) is not its DT_SONAME
+ * (libapi_soname.so.1): the soname names it as its very name, and its
+ * versions ("libapi_soname") as they would a file of that name; for
+ * uprobe_add() too, a pending probe placed when it is dlopen'ed by path.
+ */
+static void test_soname(void **state)
+{
+	struct ctx *c = *state;
+	static const char *const names[] = { "libapi_soname.so.1", "libapi_soname",
+					      "libapi_soname.so", "libapi_soname.so.2" };
+	struct at_loaded_n al = { .t = c->t, .names = names, .n = 4 };
+	char *argv[] = { (char *)g_target, (char *)g_soname, NULL };
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .pending = true);
+	char real[PATH_MAX];
+	uint64_t work = 0;
+	struct uprobe *p;
+	pid_t pid;
+
+	assert_non_null(realpath(g_soname, real));
+	/* the file name is not the soname: nothing here is a match by name alone */
+	assert_null(strstr(real, "libapi_soname.so"));
+	assert_int_equal(uprobe_lib_name_match("libapi_soname.so.1", real), 3);
+	assert_int_equal(uprobe_lib_name_match("libapi_soname", real), 2);
+	assert_int_equal(uprobe_lib_name_match("libapi_soname.so", real), 2);
+	assert_int_equal(uprobe_lib_name_match("libapi_soname.so.2", real), 0);
+	/* a bare name is only a name: never opened */
+	assert_int_equal(uprobe_lib_name_match("libapi_soname.so.1", "libapi_soname_impl.so"), 0);
+
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	o.data = &work;
+	p = add_or_fail(c, "libapi_soname.so.1", "plugin_work", 0, &o);
+	add_probe(c, g_target, "all_loaded", 0, on_loaded_n, &al);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(read_out(c), "loaded"), 1);
+	for (int i = 0; i < 3; i++) {
+		if (al.errs[i])
+			print_error("%s: %d\n", names[i], al.errs[i]);
+		assert_int_equal(al.errs[i], 0);
+		assert_string_equal(al.paths[i], real);
+	}
+	assert_int_equal(al.errs[3], -ENOENT);
+	assert_int_equal(work, 1);
+	assert_string_equal(uprobe_binary_path(p), real);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -236,16 +300,18 @@ int main(int argc, char **argv)
 		T(test_dlopen),
 		T(test_no_match),
 		T(test_ambiguous),
+		T(test_soname),
 		cmocka_unit_test(test_name_match),
 	};
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s API_LIBPATH PLUGIN API_CXX\n", argv[0]);
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s API_LIBPATH PLUGIN API_CXX SONAME_LIB\n", argv[0]);
 		return 2;
 	}
 	g_target = argv[1];
 	g_plugin = argv[2];
 	g_cxx = argv[3];
+	g_soname = argv[4];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_libpath", tests, NULL, NULL);
 }
