@@ -179,7 +179,7 @@ static __attribute__((noreturn)) void guardian_main(struct guard_shm *shm, int r
 	struct pollfd pf[2];
 	sigset_t death;
 	char c;
-	int sfd;
+	int sfd, nfd;
 
 	/* what the tracer's program had open is not ours to hold (a pipe's reader waits for EOF) */
 	if (rfd != 3) {
@@ -190,6 +190,13 @@ static __attribute__((noreturn)) void guardian_main(struct guard_shm *shm, int r
 	if (syscall(SYS_close_range, 4, ~0u, 0) < 0)
 		for (int fd = 4; fd < 1024; fd++)
 			close(fd);
+	/* nor its terminal or pipes as stdin, stdout, stderr: /dev/null there */
+	nfd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; nfd >= 0 && fd < 3; fd++)
+		if (fd != nfd)
+			dup2(nfd, fd);
+	if (nfd > 3)
+		close(nfd);
 	sigemptyset(&death);
 	sigaddset(&death, GUARD_DEATH_SIG);
 	sfd = signalfd(-1, &death, SFD_CLOEXEC);

@@ -76,6 +76,7 @@ timeout 30 "$TGT" 0.2 >"$tmp/untraced" 2>/dev/null || fail "untraced run failed"
 	fail "untraced run: $(cat "$tmp/untraced")"
 
 traced=0
+guards=0
 for try in $(seq 1 "$TRIES"); do
 	at=$(moment)
 	out=$tmp/t$try.out
@@ -110,6 +111,15 @@ for try in $(seq 1 "$TRIES"); do
 	bg_pids+=("$ut")
 	sleep "$at"
 	[ "$(tracer_of "$pid")" = "$ut" ] && traced=$((traced + 1))
+	# the guardian holds none of the tracer's stdin, stdout, stderr (a pipe's reader waits)
+	for g in $(cat /proc/"$ut"/task/*/children 2>/dev/null); do
+		[ "$(cat /proc/"$g"/comm 2>/dev/null)" = uprobe-guard ] || continue
+		guards=$((guards + 1))
+		for fd in 0 1 2; do
+			f=$(readlink /proc/"$g"/fd/$fd 2>/dev/null) || continue
+			[ "$f" = /dev/null ] || fail "try $try: the guardian's fd $fd is $f"
+		done
+	done
 	kill -KILL "$ut" 2>/dev/null
 	wait "$ut" 2>/dev/null
 	# bounded: the program's own SECS and its slower lifeline hits after
@@ -125,5 +135,6 @@ for try in $(seq 1 "$TRIES"); do
 done
 # a try whose tracer died before it attached proves nothing: most must have been traced
 [ "$traced" -ge $((TRIES / 2)) ] || fail "only $traced of $TRIES programs were traced at the kill"
+[ "$MODE" = spawn ] || [ "$guards" -ge 1 ] || fail "no guardian seen in $TRIES tries"
 echo "lifeline $MODE: $TRIES of $TRIES programs survived their tracer's SIGKILL ($traced traced at the kill)"
 exit 0
