@@ -27,7 +27,7 @@
 #define NOPROBE_FACTOR 100 /* the bare loop is ~ns per call: run it longer to see it */
 #define KGROUP "uprobe_bench"
 #define MAX_ROWS 64
-#define NFUNCS 5
+#define NFUNCS 6
 
 /* bench_big in bench_funcs.S: groups of four instructions, 14 bytes each. */
 #define BIG_GROUPS 2600
@@ -54,7 +54,10 @@ static struct func funcs[NFUNCS] = {
 	{ "riprel", "bench_riprel", 0, "mov x(%rip),%rax (entry)" },
 	{ "call", "bench_call", 0, "call rel32 (entry)" },
 	{ "mid", "bench_mid", 4, "add %rdi,%rax (mid-function)" },
+	/* the kernel optimizes a uprobe on a nop5 (6.18): the row no-stop probes must beat */
+	{ "nop5", "bench_nop5", 0, "nop5 (entry)" },
 };
+#define NOP5 5 /* funcs[NOP5] */
 
 enum unit { U_NS_CALL, U_NS_HIT, U_MS };
 
@@ -68,6 +71,7 @@ struct row {
 	char note[160];
 	char how[48];           /* libuprobe rows: "detour" or "int3", how the probe was hit */
 	int kfunc;              /* no-stop rows: 1 + index in funcs[], for the "x kernel" ratio */
+	int delivered;          /* no-stop rows: runs with every call's hit delivered */
 };
 
 struct placement {
@@ -83,6 +87,13 @@ static uint64_t nhits = DEFAULT_HITS;
 static cpu_set_t orig_mask;
 static int pin_cpu = -1;
 static bool cur_pinned;
+static int only_func = -1; /* --func: the index in funcs[] of the only function measured */
+
+/* Are the rows of funcs[i] measured (--func)? */
+static bool func_wanted(int i)
+{
+	return only_func < 0 || only_func == i;
+}
 
 static volatile sig_atomic_t timed_out;
 static struct uprobe_tracer *volatile cur_tracer;
@@ -273,23 +284,26 @@ static int result_pipe(int p[2])
 }
 
 /* Reads "N NS ..." written by a child that has already exited. */
-/* The first call's ns of the last target read_result() read (bench_target.c). */
+/* The first call's ns, and the function's first byte after the loop, of the last target read. */
 static uint64_t last_first_ns;
+static unsigned last_first_byte;
 
 static int read_result(int fd, uint64_t *n, uint64_t *ns)
 {
 	char buf[128];
 	unsigned long long a, b, sum, first = 0;
+	unsigned byte = 0;
 	ssize_t r = read(fd, buf, sizeof(buf) - 1);
 
 	if (r <= 0)
 		return -EIO;
 	buf[r] = 0;
-	if (sscanf(buf, "%llu %llu %llu %llu", &a, &b, &sum, &first) < 2)
+	if (sscanf(buf, "%llu %llu %llu %llu %u", &a, &b, &sum, &first, &byte) < 2)
 		return -EIO;
 	*n = a;
 	*ns = b;
 	last_first_ns = first;
+	last_first_byte = byte;
 	return 0;
 }
 
@@ -638,6 +652,8 @@ static void measure_optimize_off(struct placement *pl)
 
 	optimize_off = true;
 	for (int i = 0; i < NFUNCS; i++) {
+		if (!func_wanted(i))
+			continue;
 		struct row *r;
 
 		if (funcs[i].sym_off)
@@ -754,6 +770,8 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 	if (!err && lo->nostop && !lo->count && cnt.hits != n)
 		row_note(r, "the handler saw %llu hits for %llu calls",
 			 (unsigned long long)cnt.hits, (unsigned long long)n);
+	if (!err && lo->nostop && *hits == n && !uprobe_missed(u) && (lo->count || cnt.hits == n))
+		r->delivered++;
 	if (lo->count)
 		snprintf(r->how, sizeof(r->how), "%s",
 			 count_lines > counts ? "counter in the program" : "no count-only detour");
@@ -1257,6 +1275,8 @@ static void measure_nostop_as(struct placement *pl, int i, bool count)
 static void measure_nostop(struct placement *pl)
 {
 	for (int i = 0; i < NFUNCS; i++) {
+		if (!func_wanted(i))
+			continue;
 		measure_nostop_as(pl, i, false);
 		measure_nostop_as(pl, i, true);
 	}
@@ -1394,6 +1414,32 @@ static void measure_kernel_ret(struct placement *pl, bool kernel_ok, const char 
 	kret_remove();
 }
 
+/*
+ * A kernel row's hits: the nop5's uprobe, optimized into a call, costs a
+ * system call rather than a trap; 10x more hits keep its run as long as
+ * the others'.
+ */
+static uint64_t kernel_hits(int i)
+{
+	return i == NOP5 ? nhits * 10 : nhits;
+}
+
+/*
+ * How the kernel hit the probe, from the function's first byte the target
+ * read after its loop: its int3, or (6.18+, a uprobe on a nop5 once hit)
+ * the call to its uprobe trampoline that replaced the nop5.
+ */
+static void kernel_how(struct row *r)
+{
+	if (last_first_byte == 0xe8)
+		snprintf(r->how, sizeof(r->how), "optimized: a call, no int3");
+	else if (last_first_byte == 0xcc)
+		snprintf(r->how, sizeof(r->how), "int3");
+	else
+		snprintf(r->how, sizeof(r->how), "first byte 0x%02x: not probed?",
+			 last_first_byte);
+}
+
 /* ---- one placement: every row, REPS times, interleaved ---- */
 
 static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why)
@@ -1420,19 +1466,25 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 		row_result(r, err, ns, hits);
 
 		for (int i = 0; i < NFUNCS; i++) {
+			if (!func_wanted(i))
+				continue;
 			snprintf(label, sizeof(label), "libuprobe: %s", funcs[i].what);
 			r = row_get(pl, label, U_NS_HIT, "hits");
 			err = run_libuprobe(&funcs[i], nhits, &hits, &ns, r);
 			if (!err && hits)
 				row_add(r, (double)ns / (double)hits, hits);
 		}
-		measure_ret_rows(pl);
+		if (func_wanted(0))
+			measure_ret_rows(pl);
 		measure_optimize_off(pl);
 		measure_nostop(pl);
 	}
 
-	measure_inline(pl);
+	if (only_func < 0)
+		measure_inline(pl);
 	for (int i = 0; i < NFUNCS; i++) {
+		if (!func_wanted(i))
+			continue;
 		snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
 		r = row_get(pl, label, U_NS_HIT, "hits");
 		if (!kernel_ok)
@@ -1444,10 +1496,12 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 			for (int i = 0; i < NFUNCS; i++) {
 				long long h0, h1;
 
+				if (!func_wanted(i))
+					continue;
 				snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
 				r = row_get(pl, label, U_NS_HIT, "hits");
 				h0 = kevent_hits(funcs[i].name);
-				err = run_plain(funcs[i].name, nhits, &done, &ns);
+				err = run_plain(funcs[i].name, kernel_hits(i), &done, &ns);
 				h1 = kevent_hits(funcs[i].name);
 				if (err) {
 					row_note(r, "run failed: %s", strerror(-err));
@@ -1461,19 +1515,24 @@ static void measure(struct placement *pl, bool kernel_ok, const char *kernel_why
 						 (unsigned long long)done);
 				row_add(r, (double)ns / (double)done, h0 >= 0 && h1 >= 0 ?
 					(uint64_t)(h1 - h0) : done);
+				if (!funcs[i].sym_off) /* the byte read is the function's first */
+					kernel_how(r);
 			}
 		}
 		if (err) {
 			for (int i = 0; i < NFUNCS; i++) {
+				if (!func_wanted(i))
+					continue;
 				snprintf(label, sizeof(label), "kernel: %s", funcs[i].what);
 				row_note(row_get(pl, label, U_NS_HIT, "hits"), "skipped: %s", why);
 			}
 		}
 		kevents_remove();
 	}
-	measure_kernel_ret(pl, kernel_ok, kernel_why);
+	if (func_wanted(0))
+		measure_kernel_ret(pl, kernel_ok, kernel_why);
 
-	for (int rep = 0; rep < REPS; rep++) {
+	for (int rep = 0; rep < REPS && only_func < 0; rep++) {
 		static const struct {
 			enum reg_set set;
 			unsigned count;
@@ -1566,6 +1625,10 @@ static void print_machine(uint64_t quick)
 	       "GETREGS+SETREGS; same placement\n");
 	printf("no-stop rows: ns per hit in the target's loop; x kernel = / the kernel uprobe "
 	       "row on the same instruction; [ring N, stopped M]: the last run's hits\n");
+	printf("kernel rows: [int3], or [optimized: a call, no int3] (a uprobe on a nop5, 6.18+), "
+	       "as the target saw its function's first byte after its loop; nop5: 10x the hits\n");
+	printf("no-stop rows exclude the first hit (it stops and makes the detour): its own "
+	       "\"1st\" row\n");
 	printf("entry + return rows: ns per call (two stops each); \"CPU:\" rows: the tracer "
 	       "thread's CPU time of the row above\n");
 	printf("\"tracer follows\" rows: the tracee pinned to CPU %d, the tracer not, with "
@@ -1643,6 +1706,73 @@ static void print_table(struct placement *pls, int npl)
 	}
 }
 
+static const struct row *find_row(const struct placement *pl, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static const struct row *find_row(const struct placement *pl, const char *fmt, ...)
+{
+	char label[64];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(label, sizeof(label), fmt, ap);
+	va_end(ap);
+	for (int i = 0; i < pl->nrows; i++)
+		if (!strcmp(pl->rows[i].label, label) && pl->rows[i].nv)
+			return &pl->rows[i];
+	return NULL;
+}
+
+/*
+ * The nop5 function's rows again, side by side: the kernel's (optimized)
+ * uprobe, and libuprobe's no-stop, count-only and stopping entry probes on
+ * the same instruction, each against the kernel's.
+ */
+static void print_nop5(const struct placement *pls, int npl)
+{
+	const char *what = funcs[NOP5].what;
+
+	for (int p = 0; p < npl; p++) {
+		const struct placement *pl = &pls[p];
+		const struct row *k = find_row(pl, "kernel: %s", what);
+		const struct {
+			const struct row *r;
+			const char *what;
+		} rows[] = {
+			{ find_row(pl, "libuprobe: %s, no-stop", what), "no-stop entry, a record a hit" },
+			{ find_row(pl, "libuprobe: %s, no-stop count-only", what), "no-stop count-only" },
+			{ find_row(pl, "libuprobe: %s", what), "stopping entry probe" },
+			{ find_row(pl, "libuprobe: %s, no-stop 1st", what),
+			  "no-stop first hit (makes the detour)" },
+		};
+		double km = k ? row_median(k) : 0;
+
+		printf("\n%s, %s: the same instruction side by side\n", funcs[NOP5].sym, pl->name);
+		if (k)
+			printf("  %-40s %10.1f ns/hit  [%s]\n", "kernel uprobe", km, k->how);
+		else
+			printf("  %-40s %10s\n", "kernel uprobe", "not measured");
+		for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			const struct row *r = rows[i].r;
+			double m;
+
+			if (!r) {
+				printf("  %-40s %10s\n", rows[i].what, "not measured");
+				continue;
+			}
+			m = row_median(r);
+			printf("  %-40s %10.1f ns/hit", rows[i].what, m);
+			if (km > 0 && m > 0 && m < km)
+				printf("  %8.3f x kernel (1/%.0f)", m / km, km / m);
+			else if (km > 0)
+				printf("  %8.1f x kernel", m / km);
+			if (r->kfunc)
+				printf("  %llu hits, every one delivered in %d of %d runs",
+				       (unsigned long long)r->count, r->delivered, REPS);
+			printf("\n");
+		}
+	}
+}
+
 static int find_target(const char *argv0)
 {
 	char self[PATH_MAX];
@@ -1665,15 +1795,21 @@ static int find_target(const char *argv0)
 
 static void usage(const char *argv0)
 {
-	printf("usage: %s [--quick] [--hits N]\n"
+	printf("usage: %s [--quick] [--hits N] [--func NAME]\n"
 	       "  Measures ns per probe hit: a raw ptrace floor, libuprobe entry probes on\n"
 	       "  several first instructions (tagged [detour] or [int3], and again with jump\n"
 	       "  optimization off, and as no-stop probes), entry + return probes, the inline\n"
 	       "  fallback, kernel uprobes and uretprobes (root, tracefs) on the same\n"
 	       "  instructions, and the cost of adding/removing 1,000 and 10,000 probes; all\n"
 	       "  of it pinned to one CPU and unpinned (there also with the tracer following\n"
-	       "  the tracee's CPU).\n"
-	       "  --quick: 10x fewer hits.\n", argv0);
+	       "  the tracee's CPU). A function that starts with a 5-byte nop, where a 6.18\n"
+	       "  kernel optimizes its uprobe into a call, gets its rows again side by side\n"
+	       "  at the end: kernel, no-stop, count-only, stopping, and the no-stop first hit.\n"
+	       "  --quick: 10x fewer hits.\n"
+	       "  --hits N: hits per stopping row (default %d); no-stop rows 100x that.\n"
+	       "  --func NAME: only the rows of one probed function (push, endbr, riprel,\n"
+	       "  call, mid, nop5), with the floor; no registration rows.\n", argv0,
+	       DEFAULT_HITS);
 }
 
 int main(int argc, char **argv)
@@ -1689,6 +1825,18 @@ int main(int argc, char **argv)
 			quick = true;
 		} else if (!strcmp(argv[i], "--hits") && i + 1 < argc) {
 			nhits = strtoull(argv[++i], NULL, 0);
+		} else if (!strcmp(argv[i], "--func") && i + 1 < argc) {
+			i++;
+			for (int f = 0; f < NFUNCS; f++)
+				if (!strcmp(argv[i], funcs[f].name))
+					only_func = f;
+			if (only_func < 0) {
+				fprintf(stderr, "%s: --func %s: no such function (", argv[0], argv[i]);
+				for (int f = 0; f < NFUNCS; f++)
+					fprintf(stderr, "%s%s", f ? ", " : "", funcs[f].name);
+				fprintf(stderr, ")\n");
+				return 2;
+			}
 		} else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
 			usage(argv[0]);
 			return 0;
@@ -1726,6 +1874,7 @@ int main(int argc, char **argv)
 	}
 	set_placement(false);
 	print_table(pls, 2);
+	print_nop5(pls, 2);
 	printf("\n");
 	print_load("at end");
 	printf("total time %.1f s\n", (double)(now_ns() - t0) / 1e9);

@@ -23,6 +23,20 @@ bench_endbr:
 	ret
 	.size	bench_endbr, . - bench_endbr
 
+/*
+ * The first instruction is a 5-byte nop (0f 1f 44 00 00, nopl 0(%rax,%rax,1)), as
+ * -fpatchable-function-entry and USDT-style sites leave: a kernel since 6.18 optimizes a
+ * uprobe there into a call to its trampoline (no int3). Bytes, not the mnemonic, so the
+ * assembler cannot pick another encoding.
+ */
+	.globl	bench_nop5
+	.type	bench_nop5, @function
+bench_nop5:
+	.byte	0x0f, 0x1f, 0x44, 0x00, 0x00
+	mov	%rdi, %rax
+	ret
+	.size	bench_nop5, . - bench_nop5
+
 /* The first instruction is a rip-relative load, which a slot must re-target. */
 	.globl	bench_riprel
 	.type	bench_riprel, @function

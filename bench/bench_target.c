@@ -12,6 +12,7 @@ uint64_t bench_riprel(uint64_t x);
 uint64_t bench_call(uint64_t x);
 uint64_t bench_mid(uint64_t x);
 uint64_t bench_big(uint64_t x);
+uint64_t bench_nop5(uint64_t x);
 
 static const struct {
 	const char *name;
@@ -23,6 +24,7 @@ static const struct {
 	{ "call", bench_call },
 	{ "mid", bench_mid },
 	{ "big", bench_big },
+	{ "nop5", bench_nop5 },
 };
 
 static uint64_t now_ns(void)
@@ -38,12 +40,14 @@ int main(int argc, char **argv)
 	/* volatile: the call stays an indirect call through memory, never folded away */
 	uint64_t (*volatile fn)(uint64_t) = NULL;
 	uint64_t n, t0, tf, t1, sum = 0;
+	unsigned first;
 	int fd = 1;
 
 	if (argc < 3) {
-		fprintf(stderr, "usage: %s push|endbr|riprel|call|mid|big|none N [FD]\n"
-				"  calls the function N times; prints N, the loop's ns, a checksum\n"
-				"  and the first call's ns to FD (default 1)\n",
+		fprintf(stderr, "usage: %s push|endbr|riprel|call|mid|big|nop5|none N [FD]\n"
+				"  calls the function N times; prints N, the loop's ns, a checksum,\n"
+				"  the first call's ns and the function's first byte as it is after\n"
+				"  the loop to FD (default 1)\n",
 			argv[0]);
 		return 2;
 	}
@@ -69,7 +73,12 @@ int main(int argc, char **argv)
 	for (uint64_t i = 1; i < n; i++)
 		sum += fn(i);
 	t1 = now_ns();
-	dprintf(fd, "%llu %llu %llu %llu\n", (unsigned long long)n, (unsigned long long)(t1 - t0),
-		(unsigned long long)sum, (unsigned long long)(tf - t0));
+	/*
+	 * The first byte as the program sees it now: a kernel uprobe shows
+	 * its int3 (cc), an optimized one (6.18, on a nop5) its call (e8).
+	 */
+	first = fn ? *(volatile const uint8_t *)(uintptr_t)fn : 0;
+	dprintf(fd, "%llu %llu %llu %llu %u\n", (unsigned long long)n, (unsigned long long)(t1 - t0),
+		(unsigned long long)sum, (unsigned long long)(tf - t0), first);
 	return 0;
 }
