@@ -808,6 +808,7 @@ void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 uint64_t ring_addr(const struct proc *p);
 uint64_t ring_mapping(const struct proc *p);
 void ring_thread_new(struct proc *p, const struct task *k);
+void ring_thread_gone(struct proc *p, const struct task *k);
 
 /* detour.c: jump-optimized probes */
 /*

@@ -467,6 +467,25 @@ void ring_thread_new(struct proc *p, const struct task *k)
 }
 
 /*
+ * Thread k of p is gone (its exit reported): records of its still in the
+ * ring (a drain stops at another thread's record not yet committed) name
+ * it by its tid all the same, unless a newer thread took its TLS block.
+ */
+void ring_thread_gone(struct proc *p, const struct task *k)
+{
+	if (p->ring && k->regs.fs_base)
+		ring_thread_new(p, k);
+}
+
+/* The tid of the thread that last had fs_base fs, alive or gone; 0 when not known. */
+static pid_t cached_tid(const struct ring *r, uint64_t fs)
+{
+	unsigned h = fs_hash(fs);
+
+	return fs && r->fs_cache[h].fs == fs ? r->fs_cache[h].tid : 0;
+}
+
+/*
  * The thread a record names by fs_base (the newest that has it, see
  * ring_thread_new()); NULL when none is known to have it.
  */
@@ -497,6 +516,9 @@ static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct 
 		r->fs_cache[h].tid = best->tid;
 		return best;
 	}
+	/* one gone since (ring_thread_gone()): named by deliver() */
+	if (n == 1 && cached_tid(r, fs) && cached_tid(r, fs) != only->tid)
+		return NULL;
 	/* a single thread is the one, whatever its fs_base became (arch_prctl) */
 	return n == 1 ? only : NULL;
 }
@@ -610,6 +632,8 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
 	rec_regs(&regs, rec, si->insn_addr, k);
 	rec_hit(&h, t, p, k, &regs, si->insn_addr, time_ns);
+	if (!k)
+		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 	s->refs++; /* a handler removing the last probe must not free the site under us */
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];

@@ -57,8 +57,10 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 	ret_task_exit(t, k);
 	trap_drop_post_sys(t, k);
 	task_close_comm(t, k);
-	if (k->proc)
+	if (k->proc) {
+		ring_thread_gone(k->proc, k);
 		k->proc->ntasks--;
+	}
 	if (t->wake_tid == k->tid) {
 		t->wake_tid = 0;
 		for (unsigned i = 0; i < TASK_HASH && !t->wake_tid; i++)
