@@ -334,15 +334,15 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		free(l);
 		return;
 	}
-	if (p->trap_learned && p->trap_want.handler) {
+	if (p->trap_learned && p->trap_want.handler && p->trap_want.handler != (uint64_t)(uintptr_t)SIG_IGN) {
 		/* its own: a trap of ours before this area may have reset it already */
 		if (trap_status(p, &state) == 0 && state == TRAP_DFL)
 			trap_put_back(t, k);
 		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
 		goto fail;
 	}
-	if (trap_status(p, &state) || state != TRAP_DFL) {
-		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
+	if (trap_status(p, &state) || state == TRAP_CAUGHT) {
+		pr_debug("pid %d: no lifeline: it handles SIGTRAP itself", p->pid);
 		goto fail;
 	}
 	l->at = xol_lifeline_at(a);
@@ -365,6 +365,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	d.tab = l->tab;
 	d.tramp = a->start + XOL_GADGET_RET;
 	d.nareas = 1;
+	d.ign = state == TRAP_IGN || (p->trap_learned && p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN);
 	d.areas[0][0] = a->start;
 	d.areas[0][1] = a->start + a->size;
 	memcpy(code + (uprobe__lifeline_data - uprobe__lifeline), &d, sizeof(d));
@@ -378,7 +379,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		pr_debug("pid %d: no lifeline: rt_sigaction: %s", p->pid, strerror(-err));
 		goto fail;
 	}
-	if (old.handler != (uint64_t)(uintptr_t)SIG_DFL) {
+	if (old.handler != (uint64_t)(uintptr_t)SIG_DFL && old.handler != (uint64_t)(uintptr_t)SIG_IGN) {
 		/* changed since status was read: put it back */
 		sigaction_via(t, k, &old, NULL);
 		goto fail;
@@ -386,6 +387,8 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	l->installed = true;
 	p->lifeline = l;
 	/* the program's default, as it would see it: what its sigaction() calls are told */
+	if (old.handler != (uint64_t)(uintptr_t)SIG_IGN && p->trap_learned)
+		old.handler = p->trap_want.handler; /* reset by a trap of ours before this area */
 	p->trap_want = old;
 	p->trap_want_full = p->trap_learned = true;
 	pr_debug("pid %d: lifeline at 0x%llx", p->pid, (unsigned long long)l->at);
@@ -431,7 +434,15 @@ static bool trap_real(const struct proc *p, struct k_sigaction *act)
 		*act = handler_act(l);
 		return true;
 	}
-	if (!p->trap_learned || !p->trap_want.handler)
+	/*
+	 * Nor SIG_IGN: setting it discards the SIGTRAPs pending in every
+	 * thread, our traps' in flight included. A program that ignores
+	 * SIGTRAP with no handler of ours has the default while traced
+	 * (lifeline_own_sigtrap() drops what is sent to it) and SIG_IGN back
+	 * at detach.
+	 */
+	if (!p->trap_learned || !p->trap_want.handler ||
+	    p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN)
 		return false;
 	*act = p->trap_want;
 	return true;
@@ -599,10 +610,12 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	uint64_t m;
 	int state;
 
-	if (p->mm_owner || !trap_real(p, &act) || ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) ||
+	if (p->mm_owner || ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) ||
 	    ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
 		return false;
-	ign = act.handler == (uint64_t)(uintptr_t)SIG_IGN;
+	ign = p->trap_learned && p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN;
+	if (!trap_real(p, &act))
+		return ign && si.si_code <= 0; /* ignored, with no handler of ours: dropped */
 	reset = trap_status(p, &state) == 0 && state == TRAP_DFL;
 	/*
 	 * Sent to k (not a fault's), with k's mask as its last trap of ours
@@ -697,12 +710,14 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
 	struct task *k = h->task;
 	struct proc *p = k->proc;
 	struct lifeline *l = p->lifeline;
+	struct user_regs_struct regs;
 	struct k_sigaction act, old;
 	uint64_t sa, osa;
 
 	(void)data;
-	if (p->mm_owner || task_getregs(k) < 0 || k->regs.rdi != SIGTRAP || k->regs.rax != 0)
+	if (p->mm_owner || !k->regs_valid || k->regs.rdi != SIGTRAP || k->regs.rax != 0)
 		return 0;
+	regs = k->regs; /* what the hit made of them (rip on the instruction) outlives our injections */
 	sa = k->regs.rsi;
 	osa = k->regs.rdx;
 	if (osa && p->trap_learned && mem_read(p, osa, &old, sizeof(old)) == 0 &&
@@ -720,18 +735,23 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
 	if (!l)
 		return 0;
 	l->installed = false;
-	if (act.handler) {
+	if (act.handler != (uint64_t)(uintptr_t)SIG_DFL && act.handler != (uint64_t)(uintptr_t)SIG_IGN) {
 		/* its own, made the disposition again (a trap of ours at this very call may have reset it) */
 		sigaction_via(t, k, &act, NULL);
-		return 0;
+	} else {
+		/* ours stands for either (SIG_IGN set by us would discard our traps in flight) */
+		uint64_t ign = act.handler != (uint64_t)(uintptr_t)SIG_DFL;
+
+		write_data(p, l, offsetof(struct ll_data, ign), &ign, sizeof(ign));
+		act = handler_act(l);
+		if (sigaction_via(t, k, &act, NULL) == 0) {
+			l->installed = true;
+			if (!l->guarded)
+				guardian_add(t, p->pid, lifeline_data_at(l));
+			l->guarded = true;
+		}
 	}
-	act = handler_act(l);
-	if (sigaction_via(t, k, &act, NULL) == 0) {
-		l->installed = true;
-		if (!l->guarded)
-			guardian_add(t, p->pid, lifeline_data_at(l));
-		l->guarded = true;
-	}
+	k->regs = regs;
 	return 0;
 }
 
@@ -877,19 +897,32 @@ void lifeline_forget(struct proc *p, uint64_t addr)
 void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler)
 {
-	struct k_sigaction old, dfl = { 0 };
+	struct k_sigaction old, want = { 0 };
 	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
 	uint32_t action;
 	int state;
 
-	if (!handler && p->trap_learned && p->trap_want.handler && !p->mm_owner &&
-	    trap_status(p, &state) == 0 && state == TRAP_DFL)
-		trap_put_back(t, k); /* the program's own, reset by a trap of ours */
-	if (!handler || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
+	if (p->mm_owner || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
 		return;
+	if (p->trap_learned && p->trap_want_full)
+		want = p->trap_want;
+	else if (p->trap_learned)
+		want.handler = p->trap_want.handler;
+	if (!handler) {
+		/* the program's own or SIG_IGN, reset by a trap of ours (SIG_IGN never put back meanwhile) */
+		if (want.handler && trap_status(p, &state) == 0 && state == TRAP_DFL &&
+		    sigaction_via(t, k, NULL, &old) == 0 && !old.handler) {
+			if (!p->trap_want_full) {
+				old.handler = want.handler;
+				want = old;
+			}
+			sigaction_via(t, k, &want, NULL);
+		}
+		return;
+	}
 	if (sigaction_via(t, k, NULL, &old) || old.handler != handler)
 		return;
-	sigaction_via(t, k, &dfl, NULL);
+	sigaction_via(t, k, &want, NULL);
 }
 
 /*

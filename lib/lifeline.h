@@ -63,6 +63,13 @@ struct ll_data {
 	uint64_t inj_gregs[LL_NGREGS];
 	uint64_t nareas; /* scratch areas listed below */
 	uint64_t areas[LL_MAX_AREAS][2]; /* [start, end) */
+	/*
+	 * The program ignores SIGTRAP (ours stands for SIG_IGN, which the
+	 * tracer never sets itself: setting it discards the SIGTRAPs pending
+	 * in every thread, our traps' in flight included): a SIGTRAP sent to
+	 * it is ignored; one a fault raised still gets the default action.
+	 */
+	uint64_t ign;
 };
 
 extern const uint8_t uprobe__lifeline[], uprobe__lifeline_restorer[], uprobe__lifeline_data[],

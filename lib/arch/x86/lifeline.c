@@ -58,6 +58,8 @@ __asm__(
 	"	sub $56, %rsp\n"
 	"	mov %rdx, %r12\n"
 	"	mov " S(UC_RIP) "(%r12), %r13\n"
+	"	movslq 8(%rsi), %rax\n"
+	"	mov %rax, 40(%rsp)\n"          /* si_code, for .Lforeign */
 	"	cmpl $0x80, 8(%rsi)\n"          /* si_code SI_KERNEL: an int3 */
 	"	jne .Lnot_int3\n"
 	"	lea -1(%r13), %rbx\n"           /* where the int3 was */
@@ -194,7 +196,13 @@ __asm__(
 	"	cmpl $4, 8(%rsi)\n"             /* TRAP_HWBKPT */
 	"	je .Lout\n"
 	".Lforeign:\n"
-	/* the program's own SIGTRAP: the default action, as untraced */
+	/* the program's own SIGTRAP: ignored where it ignores SIGTRAP and it was sent, */
+	"	cmpq $0, .Lign(%rip)\n"
+	"	je 1f\n"
+	"	cmpq $0, 40(%rsp)\n"           /* si_code <= 0: sent, not a fault's */
+	"	jle .Lout\n"
+	"1:\n"
+	/* else the default action, as untraced */
 	"	xor %eax, %eax\n"
 	"	mov %rax, 0(%rsp)\n"
 	"	mov %rax, 8(%rsp)\n"
@@ -275,6 +283,7 @@ __asm__(
 	".Linj_gregs:	.fill " S(LL_NGREGS) " * 8, 1, 0\n"
 	".Lnareas:	.quad 0\n"
 	".Lareas:	.fill " S(LL_MAX_AREAS) " * 16, 1, 0\n"
+	".Lign:	.quad 0\n"
 	"	.globl uprobe__lifeline_end\n"
 	"	.hidden uprobe__lifeline_end\n"
 	"uprobe__lifeline_end:\n"
