@@ -588,9 +588,13 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	}
 	if (act.handler == (uint64_t)(uintptr_t)SIG_IGN && !surfaced && !blocks_all_but_trap(m))
 		return; /* ignored: every trap resets it, blocked or not */
-	if (ours && !surfaced)
-		k->trap_reblock = true;
-	else
+	/*
+	 * Where ours stands for the default, SIGTRAP stays unblocked: blocked
+	 * again at detach only where k's mask said so (above), as the thread
+	 * whose stop shows a reset may not be the one whose trap made it (a
+	 * thread blocked again wrongly would keep it blocked after detach).
+	 */
+	if (!ours || surfaced)
 		reblock(k, m, surfaced ? &si : NULL);
 }
 
