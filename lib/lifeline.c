@@ -531,12 +531,13 @@ static void reblock(struct task *k, uint64_t m, const siginfo_t *si)
  * - where the program has its own disposition, SIGTRAP is blocked in k
  *   again at once (exact; its next trap resets it again, and costs an
  *   injection);
- * - where ours stands for the default, SIGTRAP stays unblocked in k while
- *   we are attached, so that the lifeline works for k should we die
- *   (with SIGTRAP blocked no handler can save it), and is blocked again
- *   at detach (lifeline_detach_task()) - unless a SIGTRAP of the
- *   program's is pending: then it is blocked again, the signal pending,
- *   as untraced (delivered, the default action would kill the program).
+ * - where ours stands for the default (or SIG_IGN), SIGTRAP stays
+ *   unblocked in k while we are attached, so that the lifeline works for
+ *   k should we die (with SIGTRAP blocked no handler can save it), and is
+ *   blocked again at detach where k's mask blocks every other signal
+ *   (lifeline_detach_task()) - unless a SIGTRAP of the program's is
+ *   pending: then it is blocked again, the signal pending, as untraced
+ *   (delivered, the default action would kill the program).
  * The thread whose stop shows the reset is taken as the one that had
  * SIGTRAP blocked: two threads trapping within microseconds, one with it
  * blocked and one without, may be taken the wrong way round.
@@ -574,7 +575,7 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	 */
 	suspect = k->ll_resets != p->trap_resets && (first || !same) && m == p->trap_reset_mask;
 	k->ll_resets = p->trap_resets;
-	if (!suspect && !p->trap_check && !first && act.handler != (uint64_t)(uintptr_t)SIG_IGN &&
+	if (!suspect && !p->trap_check && !first &&
 	    (!m || (same && (step || !blocks_all_but_trap(m)))))
 		return;
 	if (!suspect && (trap_status(p, &state) || state != TRAP_DFL))
@@ -586,8 +587,6 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 		p->trap_reset_mask = m;
 		trap_put_back(t, k);
 	}
-	if (act.handler == (uint64_t)(uintptr_t)SIG_IGN && !surfaced && !blocks_all_but_trap(m))
-		return; /* ignored: every trap resets it, blocked or not */
 	/*
 	 * Where ours stands for the default, SIGTRAP stays unblocked: blocked
 	 * again at detach only where k's mask said so (above), as the thread
