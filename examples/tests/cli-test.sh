@@ -20,20 +20,7 @@ USDT=$(readlink -f "${6:-/nonexistent}") # cliusdt: USDT points
 SIGST=$(readlink -f "${7:-/nonexistent}") # sigstate: its own SIGTRAP use, prints its signal state
 BOUND=${CLI_TEST_BOUND:-60} # seconds any one command may take
 
-export LC_ALL=C
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uprobe-cli.XXXXXX") || exit 1
-bg_pids=()
-
-cleanup()
-{
-	local p
-
-	for p in "${bg_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/test-common.sh" cli
 
 fail()
 {

@@ -14,20 +14,7 @@ FL=$(readlink -f "$2")
 TGT=$(readlink -f "$3")
 BOUND=${CLI_TEST_BOUND:-60}
 
-export LC_ALL=C
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uprobe-fl.XXXXXX") || exit 1
-bg_pids=()
-
-cleanup()
-{
-	local p
-
-	for p in "${bg_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/test-common.sh" fl
 
 fail()
 {

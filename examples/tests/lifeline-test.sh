@@ -17,20 +17,7 @@ TGT=$(readlink -f "$3")
 TRIES=${LIFELINE_TRIES:-20}
 SECS=2.0 # the program's own run time (killtarget SECONDS)
 
-export LC_ALL=C
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uprobe-ll.XXXXXX") || exit 1
-bg_pids=()
-
-cleanup()
-{
-	local p
-
-	for p in "${bg_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/test-common.sh" ll
 
 fail()
 {

@@ -18,20 +18,7 @@ LTX=$(readlink -f "$4")
 PLUGIN=$(readlink -f "$5") # a C++ library leaktarget dlopens
 BOUND=${CLI_TEST_BOUND:-60}
 
-export LC_ALL=C
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/uprobe-memleak.XXXXXX") || exit 1
-bg_pids=()
-
-cleanup()
-{
-	local p
-
-	for p in "${bg_pids[@]}"; do
-		kill -KILL "$p" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/test-common.sh" memleak
 
 fail()
 {
