@@ -546,7 +546,7 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 {
 	struct proc *p = k->proc;
 	struct lifeline *l = p->lifeline;
-	bool ours = l && l->installed, first, same, surfaced, suspect;
+	bool ours = l && l->installed, first, same, surfaced, suspect, reset;
 	struct k_sigaction act;
 	siginfo_t si;
 	uint64_t m;
@@ -578,11 +578,19 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	if (!suspect && !p->trap_check && !first &&
 	    (!m || (same && (step || !blocks_all_but_trap(m)))))
 		return;
-	if (!suspect && (trap_status(p, &state) || state != TRAP_DFL))
+	/*
+	 * Read even for a suspect: its trap may have come after the other
+	 * thread's reset was put back, and reset it again; left so until
+	 * the next trap, a tracer dying meanwhile would leave the default.
+	 */
+	if (trap_status(p, &state))
+		return;
+	reset = state == TRAP_DFL;
+	if (!reset && !suspect)
 		return; /* still there (or the program's own choice since) */
 	p->trap_check = true;
 	surfaced = ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_code <= 0;
-	if (!suspect) {
+	if (reset) {
 		k->ll_resets = ++p->trap_resets;
 		p->trap_reset_mask = m;
 		trap_put_back(t, k);
