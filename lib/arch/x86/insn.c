@@ -26,7 +26,18 @@
  *                xchg %rax,(%rsp); ret
  *   RET/JMP_IND  copy (re-targeted); never falls through
  *   SYSCALL      syscall; R movabs $next,%rcx; R leave(next)
- *   ARCH_STEP    copy (re-targeted), single-stepped by the core
+ *   ARCH_STEP    copy (re-targeted), single-stepped by the core; leave(next)
+ *
+ * Post slots (arch_relocate_post()) stop at an int3 (R) where the leave
+ * would be, for the post handlers; the tracer then moves the thread on.
+ * After the int3 comes what the thread would have run there: the leave
+ * (with the movabs for a syscall), `ret` where the destination is on the
+ * stack, `jmp *%reg` for CALL_REG. While the tracer lives no thread runs
+ * those bytes; should it die with a thread in the slot (one asleep in a
+ * probed system call, say), the lifeline returns from the int3's SIGTRAP
+ * onto them, and the thread goes where the instruction leads. Likewise the
+ * leave after a single-stepped copy, for a thread whose step the tracer
+ * did not live to finish, and for the return of a stepped `call *%rsp`.
  */
 
 /* Keeps arch_slot_reachable() strictly inside what arch_relocate() accepts, even if the
@@ -370,6 +381,15 @@ static size_t post_pop(uint8_t *out, size_t pos, struct layout *lay, uint16_t ex
 	return pos + 1;
 }
 
+/* movabs $val, %rcx */
+static size_t emit_set_rcx(uint8_t *out, size_t pos, uint64_t val)
+{
+	out[pos++] = 0x48;
+	out[pos++] = 0xb9;
+	put64(out + pos, val);
+	return pos + 8;
+}
+
 /*
  * Where the relocated code has done the instruction's work and continues
  * at dest in the program: a jump there, or in a post slot an int3 whose
@@ -380,8 +400,10 @@ static size_t exit_to(uint8_t *out, size_t pos, uint64_t slot_addr, uint64_t des
 {
 	add_resume(lay, pos, dest, false, set_rcx);
 	if (post) {
-		out[pos] = 0xcc;
-		return pos + 1;
+		/* the int3 of the post handlers; after it, for a tracer gone, what it stands for */
+		out[pos++] = 0xcc;
+		if (set_rcx)
+			pos = emit_set_rcx(out, pos, dest);
 	}
 	return emit_leave(out, pos, slot_addr, dest);
 }
@@ -455,8 +477,10 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 	if (plan->len == 0 || plan->len > ARCH_MAX_INSN)
 		return -EINVAL;
 
-	if (plan->kind == ARCH_STEP)
-		return emit_copy(plan, insn_addr, slot_addr, out, 0);
+	if (plan->kind == ARCH_STEP) {
+		ret = emit_copy(plan, insn_addr, slot_addr, out, 0);
+		return ret < 0 ? ret : (int)emit_leave(out, (size_t)ret, slot_addr, next);
+	}
 
 	switch (plan->type) {
 	case ARCH_T_NOP:
@@ -489,10 +513,8 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 	case ARCH_T_CALL_REG:
 		pos = emit_push_ret(out, 0, next);
 		add_resume(lay, pos, 0, true, false);
-		if (post) {
-			out[pos++] = 0xcc;
-			break;
-		}
+		if (post)
+			out[pos++] = 0xcc; /* then the jump, for a tracer gone (above) */
 		/* jmp *%reg: [41] ff /4, mod=11 */
 		if (plan->reg & 8)
 			out[pos++] = 0x41;
@@ -515,8 +537,7 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 		pos += 4;
 		if (post)
 			pos = post_pop(out, pos, lay, 0); /* the target is on top */
-		else
-			out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
+		out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
 		break;
 	case ARCH_T_RET:
 		if (!post)
@@ -540,10 +561,7 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 			break;
 		}
 		add_resume(lay, pos, next, false, true);
-		out[pos++] = 0x48; /* movabs $next, %rcx */
-		out[pos++] = 0xb9;
-		put64(out + pos, next);
-		pos += 8;
+		pos = emit_set_rcx(out, pos, next);
 		add_resume(lay, pos, next, false, false);
 		pos = emit_leave(out, pos, slot_addr, next);
 		break;

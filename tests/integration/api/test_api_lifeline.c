@@ -34,6 +34,7 @@ struct plan {
 	enum die die;
 	long n_calls;
 	bool block; /* the target's threads block every signal */
+	bool nap;   /* a post probe on the system call a fifth thread sleeps in */
 	/*
 	 * The tracer's death (its Nth handler call, or the random moment of
 	 * DIE_OUTSIDE) is counted from when each of the target's threads has
@@ -112,7 +113,7 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 {
 	struct uprobe_tracer *t;
 	char n[32];
-	char *argv[] = { (char *)g_target, n, pl->block ? "block" : NULL, NULL };
+	char *argv[] = { (char *)g_target, n, pl->block ? "block" : pl->nap ? "nap" : NULL, NULL };
 	pid_t pid;
 	int st;
 
@@ -171,6 +172,13 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 			fail_child("uprobe_add ll_outer", t);
 		if (pl->ret && !uprobe_add(t, g_target, "ll_work", 0, &r))
 			fail_child("uprobe_add ll_work", t);
+		if (pl->nap) {
+			UPROBE_OPTS(uprobe_opts, s, .post_handler = on_hit);
+
+			/* ll_nap_sys + 5: its syscall */
+			if (!uprobe_add(t, g_target, "ll_nap_sys", 5, &s))
+				fail_child("uprobe_add ll_nap_sys+5", t);
+		}
 	}
 	if (pl->count) {
 		/*
@@ -408,6 +416,24 @@ static void test_blocked_signals(void **state)
 	for (int i = 0; i < 4; i++) {
 		pl.optimize = i % 2;
 		pl.attach = i >= 2;
+		one_try(&pl, 0, i);
+	}
+}
+
+/*
+ * A thread sleeps in a system call run in its post slot (the probe's post
+ * handler runs once it returns) when the tracer dies: the call returns
+ * into the slot's int3, and the thread must go on to the instruction after
+ * the call, as untraced.
+ */
+static void test_post_slot_killed(void **state)
+{
+	struct plan pl = { .nap = true, .die = DIE_OUTSIDE, .n_calls = 4000 };
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		pl.optimize = i % 2;
+		pl.attach = i >= 4;
 		one_try(&pl, 0, i);
 	}
 }
@@ -748,6 +774,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_blocked_signals_detach),
 		cmocka_unit_test(test_die_points),
 		cmocka_unit_test(test_tracer_thread_exits),
+		cmocka_unit_test(test_post_slot_killed),
 	};
 
 	if (argc < 2) {

@@ -5,7 +5,7 @@
  * one instruction run wrong (resumed in the middle of an instruction, a
  * return to a wrong address) shows as "total bad" or a crash.
  *
- * usage: api_lifeline N [int3|block|blockcheck]
+ * usage: api_lifeline N [int3|block|blockcheck|blockrestore|nap]
  *   int3: then executes an int3 of its own, which (SIGTRAP left at its
  *   default) kills it, traced or not.
  *   block: the four threads block every signal first, as server workers
@@ -15,9 +15,13 @@
  *   blockrestore: the threads block SIGCHLD only, and every signal just
  *   around each call (a mask saved and put back); each checks at its end
  *   that it blocks SIGCHLD and not SIGTRAP (exit 4 if not).
+ *   nap: a fifth thread sleeps 3 ms at a time in ll_nap_sys's system call
+ *   until the four are done, and checks that each returned 0 (exit 5 if
+ *   not): a post probe there has that thread in its slot most of the time.
  */
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -30,6 +34,18 @@ static long n_calls;
 static unsigned long sums[NTHREADS];
 static bool block, check_mask, block_around;
 static volatile int mask_lost;
+static volatile int workers_done, nap_bad;
+
+/* nanosleep(req, rem), its system call at ll_nap_sys + 5 */
+long ll_nap_sys(const struct timespec *req, struct timespec *rem);
+__asm__(".text\n"
+	".globl ll_nap_sys\n"
+	".type ll_nap_sys, @function\n"
+	"ll_nap_sys:\n"
+	"	mov $35, %eax\n"
+	"	syscall\n"
+	"	ret\n"
+	".size ll_nap_sys, . - ll_nap_sys\n");
 
 __attribute__((noinline)) unsigned long ll_work(unsigned long x)
 {
@@ -50,6 +66,17 @@ __attribute__((noinline)) unsigned long ll_outer(unsigned long x)
 __attribute__((noinline)) void ll_done(void)
 {
 	__asm__ volatile("" ::: "memory");
+}
+
+static void *napper(void *arg)
+{
+	struct timespec ts = { 0, 3000000 };
+
+	(void)arg;
+	while (!workers_done)
+		if (ll_nap_sys(&ts, NULL) != 0)
+			nap_bad = 1;
+	return NULL;
 }
 
 static void *worker(void *arg)
@@ -96,8 +123,9 @@ static void *worker(void *arg)
 
 int main(int argc, char **argv)
 {
-	pthread_t th[NTHREADS];
+	pthread_t th[NTHREADS], nap;
 	unsigned long want = 0, got = 0;
+	bool naps = argc > 2 && !strcmp(argv[2], "nap");
 
 	n_calls = argc > 1 ? atol(argv[1]) : 1000;
 	check_mask = argc > 2 && !strcmp(argv[2], "blockcheck");
@@ -105,11 +133,18 @@ int main(int argc, char **argv)
 	block_around = argc > 2 && !strcmp(argv[2], "blockrestore");
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
+	if (naps)
+		pthread_create(&nap, NULL, napper, NULL);
 	for (long i = 0; i < NTHREADS; i++)
 		pthread_create(&th[i], NULL, worker, (void *)i);
 	for (int i = 0; i < NTHREADS; i++) {
 		pthread_join(th[i], NULL);
 		got += sums[i];
+	}
+	workers_done = 1;
+	if (naps) {
+		pthread_join(nap, NULL);
+		printf("naps %s\n", nap_bad ? "bad" : "ok");
 	}
 	for (long j = 0; j < n_calls; j++)
 		want += ((unsigned long)j * 3 + 1) ^ 0x5a;
@@ -120,5 +155,5 @@ int main(int argc, char **argv)
 	fflush(stdout);
 	if (argc > 2 && !strcmp(argv[2], "int3"))
 		__asm__ volatile("int3");
-	return got != want ? 3 : mask_lost ? 4 : 0;
+	return got != want ? 3 : mask_lost ? 4 : nap_bad ? 5 : 0;
 }

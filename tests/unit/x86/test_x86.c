@@ -535,11 +535,78 @@ static void test_call_reg(void **state)
 	assert_int_equal(reloc(B(0x3e, 0xff, 0xd1), INSN, SLOT_NEAR, out, &plan), 17);
 	assert_memory_equal(out + 15, "\xff\xe1", 2);
 
-	/* call *%rsp: the emulation's push would change the target: single-step it */
-	assert_int_equal(reloc(B(0xff, 0xd4), INSN, SLOT_NEAR, out, &plan), 2);
+	/*
+	 * call *%rsp: the emulation's push would change the target: single-step
+	 * it. The leave after it: for a step the tracer did not live to finish
+	 * and for the return to the address the copy pushed.
+	 */
+	assert_int_equal(reloc(B(0xff, 0xd4), INSN, SLOT_NEAR, out, &plan), 7);
 	assert_int_equal(plan.kind, ARCH_STEP);
 	assert_int_equal(plan.type, ARCH_T_CALL_REG);
 	assert_memory_equal(out, "\xff\xd4", 2);
+	check_leave(out, 2, SLOT_NEAR, INSN + 2);
+}
+
+static int reloc_post(const uint8_t *b, size_t n, uint64_t slot, uint8_t *out,
+		      struct arch_plan *plan)
+{
+	analyse_ok(b, n, plan);
+	memset(out, 0xcc, ARCH_SLOT_SIZE);
+	return arch_relocate_post(plan, INSN, slot, out);
+}
+
+/*
+ * Post slots: an int3 where the thread has done the instruction's work,
+ * and after it what the thread runs should the tracer die with it there
+ * (the lifeline returns past the int3).
+ */
+static void test_post_layouts(void **state)
+{
+	static const uint64_t slots[] = { SLOT_NEAR, SLOT_FAR };
+	struct arch_plan plan;
+	uint8_t out[ARCH_SLOT_SIZE];
+	size_t pos;
+	int len;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(slots); i++) {
+		uint64_t slot = slots[i];
+
+		/* mov %rdi, %rax: the copy, the int3, leave(next) */
+		len = reloc_post(B(0x48, 0x89, 0xf8), slot, out, &plan);
+		assert_memory_equal(out, "\x48\x89\xf8\xcc", 4);
+		assert_int_equal(len, 4 + check_leave(out, 4, slot, INSN + 3));
+
+		/* syscall: rcx as the untraced call leaves it, then next */
+		len = reloc_post(B(0x0f, 0x05), slot, out, &plan);
+		assert_memory_equal(out, "\x0f\x05\xcc\x48\xb9", 5);
+		assert_int_equal(rd64(out + 5), INSN + 2);
+		assert_int_equal(len, 13 + check_leave(out, 13, slot, INSN + 2));
+
+		/* jne: both exits stop, then go on */
+		len = reloc_post(B(0x75, 0x10), slot, out, &plan);
+		assert_memory_equal(out, "\x0f\x85", 2);
+		assert_int_equal(out[6], 0xcc);
+		pos = 7 + check_leave(out, 7, slot, INSN + 2);
+		assert_int_equal(rd64(out + 2) & 0xffffffff, pos - 6);
+		assert_int_equal(out[pos], 0xcc);
+		assert_int_equal(len, pos + 1 + check_leave(out, pos + 1, slot, INSN + 2 + 0x10));
+
+		/* call *%rax: the return address pushed, the int3, the jump */
+		len = reloc_post(B(0xff, 0xd0), slot, out, &plan);
+		assert_int_equal(rd64(out + 3), INSN + 2);
+		assert_memory_equal(out + 15, "\xcc\xff\xe0", 3);
+		assert_int_equal(len, 18);
+
+		/* call *(%rax): the target on top of the stack at the int3, then ret */
+		len = reloc_post(B(0xff, 0x10), slot, out, &plan);
+		assert_memory_equal(out + len - 2, "\xcc\xc3", 2);
+
+		/* ret: the int3, then the copy */
+		len = reloc_post(B(0xc3), slot, out, &plan);
+		assert_memory_equal(out, "\xcc\xc3", 2);
+		assert_int_equal(len, 2);
+	}
 }
 
 static void check_call_mem_tail(const uint8_t *out, size_t pos, uint64_t next, int len)
@@ -1883,6 +1950,7 @@ int main(void)
 		cmocka_unit_test(test_branches),
 		cmocka_unit_test(test_call_rel),
 		cmocka_unit_test(test_call_reg),
+		cmocka_unit_test(test_post_layouts),
 		cmocka_unit_test(test_call_mem),
 		cmocka_unit_test(test_step_fixup),
 		cmocka_unit_test(test_slot_pc),
