@@ -755,6 +755,7 @@ void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
 int ret_on_unwind(struct uprobe_hit *h, void *data);
 int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data);
 int ret_on_unwind_done(struct uprobe_hit *h, void *data);
+bool ret_site_unwinds(const struct site *s);
 int ret_on_catch(struct uprobe_hit *h, void *data);
 int ret_on_longjmp(struct uprobe_hit *h, void *data);
 int ret_on_twice_return(struct uprobe_hit *h, void *data);

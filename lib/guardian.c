@@ -19,8 +19,11 @@
  * back, then the first (a thread never meets half a jump: one that comes
  * meanwhile traps into the handler, which does the same). Pending returns
  * through the trampoline stay the handler's (a stack slot is only safe to
- * write with its thread stopped), and so do the scratch areas (a thread may
- * be in one; the kernel leaves its own uretprobe page mapped too).
+ * write with its thread stopped, or atomically from inside the program),
+ * and so do the int3s at the unwinders' entries (LL_UNWIND: the handler
+ * there gives the slots their return addresses back before an exception
+ * unwinds through them) and the scratch areas (a thread may be in one; the
+ * kernel leaves its own uretprobe page mapped too).
  *
  * The guardian needs no ptrace and holds nothing the tracer did not: it
  * writes as the tracer's user, where /proc/PID/mem lets it. It exits when
@@ -131,7 +134,7 @@ static void restore_ent(int fd, const struct ll_ent *e)
 	uint8_t cur;
 
 	if (e->kind != LL_CODE && e->kind != LL_DETOUR)
-		return; /* LL_RET: the handler's, at the trampoline */
+		return; /* LL_RET, LL_UNWIND: the handler's (above) */
 	if (mem_pread(fd, &cur, 1, e->addr) != 1)
 		return;
 	if (e->kind == LL_CODE && e->tail && cur == ARCH_JMP_OPCODE) {

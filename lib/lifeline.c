@@ -802,7 +802,8 @@ void lifeline_area_added(struct proc *p, const struct xol_area *a)
 
 /*
  * An int3 of ours goes to addr: in the program's code over the file's
- * byte orig (LL_CODE), or a detour's (LL_DETOUR, orig a nop). Into the
+ * byte orig (LL_CODE; LL_UNWIND at an unwinder's entry), or a detour's
+ * (LL_DETOUR, orig a nop). Into the
  * table first (entry, then count), so that a thread trapping on it the
  * moment after finds it. Nothing when p has no lifeline.
  */

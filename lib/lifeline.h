@@ -27,6 +27,14 @@
 #define LL_CODE 1      /* key: our int3 in the program's code, over the file's byte */
 #define LL_DETOUR 2    /* key: a jump detour's int3 in a scratch area: becomes a nop */
 #define LL_RET 3       /* key: a stack slot holding the trampoline for val */
+/*
+ * key: our int3 at the entry of an unwinder (_Unwind_RaiseException ...),
+ * over the file's byte orig; kept by the guardian for the handler, which
+ * first gives every stack slot holding the trampoline its real return
+ * address back, so that an exception thrown after the tracer's death
+ * unwinds through return-probed frames.
+ */
+#define LL_UNWIND 4
 #define LL_CAP ((LL_SPACE - LL_CODE_SPACE) / LL_ENT_SIZE)
 #define LL_MAX_AREAS 16
 #define LL_NGREGS 18 /* r8 .. eflags of ucontext's gregs */

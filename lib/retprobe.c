@@ -507,6 +507,20 @@ int ret_on_unwind(struct uprobe_hit *h, void *data)
 }
 
 
+/*
+ * Is s an unwinder's entry we watch? Its int3 is then the lifeline's
+ * LL_UNWIND: after the tracer's death the handler there gives the stack
+ * slots their real return addresses back, as ret_on_unwind() does now.
+ */
+bool ret_site_unwinds(const struct site *s)
+{
+	for (unsigned i = 0; i < s->nprobes; i++)
+		if (s->probes[i]->handler == ret_on_unwind ||
+		    s->probes[i]->handler == ret_on_unwind_backtrace)
+			return true;
+	return false;
+}
+
 /* Back from _Unwind_Backtrace: it walked the stack and returned; re-arm. */
 int ret_on_unwind_done(struct uprobe_hit *h, void *data)
 {

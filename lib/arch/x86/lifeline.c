@@ -17,6 +17,12 @@
  *     way and returns past it, into the copies that follow it;
  *   - at the return-probe trampoline, returns to the real return address
  *     the table holds for the stack slot the thread's ret popped;
+ *   - at an unwinder's entry (LL_UNWIND: an exception thrown, a forced
+ *     unwind, a backtrace), first puts the real return address back into
+ *     every stack slot the table lists that still holds the trampoline
+ *     (read with process_vm_readv, swapped with lock cmpxchg: a thread
+ *     returning through it meanwhile gets one or the other, both right),
+ *     as an unwinder cannot step through the trampoline; then as above;
  *   - at the gadget's int3s ending code the tracer injected into this
  *     thread (a system call, an IFUNC resolver), puts back the registers
  *     the tracer saved for it;
@@ -42,6 +48,15 @@
 #define UC_RIP 168
 #define UC_EFL 176
 
+/*
+ * The handler's frame, below its six pushes (so that rsp stays 16-byte
+ * aligned): 0-31 a sigaction or two iovecs, 40 the si_code, 48 a byte
+ * read; for LL_UNWIND, 56 and 72
+ * the local and remote iovecs of a process_vm_readv, 88 its 8 bytes, 96
+ * the pid.
+ */
+#define FRAME 104
+
 __asm__(
 	"	.pushsection .rodata.uprobe_lifeline, \"a\"\n"
 	"	.balign 64\n"
@@ -55,7 +70,7 @@ __asm__(
 	"	push %r13\n"
 	"	push %r14\n"
 	"	push %r15\n"
-	"	sub $56, %rsp\n"
+	"	sub $" S(FRAME) ", %rsp\n"
 	"	mov %rdx, %r12\n"
 	"	mov " S(UC_RIP) "(%r12), %r13\n"
 	"	movslq 8(%rsi), %rax\n"
@@ -70,6 +85,47 @@ __asm__(
 	"	cmpb $" S(LL_RET) ", " S(LL_ENT_KIND) "(%rax)\n"
 	"	je .Lnot_ours\n"
 	"	mov %rax, %r14\n"
+	"	cmpb $" S(LL_UNWIND) ", " S(LL_ENT_KIND) "(%r14)\n"
+	"	jne 6f\n"
+	/* an unwinder's: every slot holding the trampoline gets its return address back */
+	"	mov .Ltramp(%rip), %r13\n"
+	"	test %r13, %r13\n"
+	"	jz 6f\n"
+	"	mov $39, %eax\n"               /* getpid */
+	"	syscall\n"
+	"	mov %rax, 96(%rsp)\n"
+	"	mov .Ltab(%rip), %r15\n"
+	"	mov .Lcount(%rip), %rbp\n"
+	"4:	test %rbp, %rbp\n"
+	"	jz 6f\n"
+	"	cmpb $" S(LL_RET) ", " S(LL_ENT_KIND) "(%r15)\n"
+	"	jne 5f\n"
+	"	lea 88(%rsp), %rax\n"
+	"	mov %rax, 56(%rsp)\n"
+	"	movq $8, 64(%rsp)\n"
+	"	mov (%r15), %rax\n"
+	"	mov %rax, 72(%rsp)\n"
+	"	movq $8, 80(%rsp)\n"
+	"	mov 96(%rsp), %rdi\n"
+	"	lea 56(%rsp), %rsi\n"
+	"	mov $1, %edx\n"
+	"	lea 72(%rsp), %r10\n"
+	"	mov $1, %r8d\n"
+	"	xor %r9d, %r9d\n"
+	"	mov $310, %eax\n"              /* process_vm_readv: the slot may be gone */
+	"	syscall\n"
+	"	cmp $8, %rax\n"
+	"	jne 5f\n"
+	"	cmp %r13, 88(%rsp)\n"
+	"	jne 5f\n"
+	"	mov (%r15), %rcx\n"
+	"	mov " S(LL_ENT_VAL) "(%r15), %rdx\n"
+	"	mov %r13, %rax\n"
+	"	lock cmpxchg %rdx, (%rcx)\n"
+	"5:	add $" S(LL_ENT_SIZE) ", %r15\n"
+	"	dec %rbp\n"
+	"	jmp 4b\n"
+	"6:\n"
 	"	cmpb $0xcc, (%rbx)\n"           /* another thread may have put the byte back */
 	"	jne .Lwritten\n"
 	"	lea .Lpath(%rip), %rdi\n"
@@ -226,7 +282,7 @@ __asm__(
 	"	syscall\n"
 	".Lout:\n"
 	"	andq $-257, " S(UC_EFL) "(%r12)\n" /* TF off */
-	"	add $56, %rsp\n"
+	"	add $" S(FRAME) ", %rsp\n"
 	"	pop %r15\n"
 	"	pop %r14\n"
 	"	pop %r13\n"

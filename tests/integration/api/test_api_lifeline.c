@@ -16,7 +16,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_target;
+static const char *g_target, *g_cxx_target;
 
 enum die {
 	DIE_KILL,    /* SIGKILL in the Nth handler call */
@@ -35,6 +35,7 @@ struct plan {
 	long n_calls;
 	bool block; /* the target's threads block every signal */
 	bool nap;   /* a post probe on the system call a fifth thread sleeps in */
+	bool cxx;   /* api_lifeline_cxx: return probe on llx_throw, which throws */
 	/*
 	 * The tracer's death (its Nth handler call, or the random moment of
 	 * DIE_OUTSIDE) is counted from when each of the target's threads has
@@ -113,7 +114,8 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 {
 	struct uprobe_tracer *t;
 	char n[32];
-	char *argv[] = { (char *)g_target, n, pl->block ? "block" : pl->nap ? "nap" : NULL, NULL };
+	const char *target = pl->cxx ? g_cxx_target : g_target;
+	char *argv[] = { (char *)target, n, pl->block ? "block" : pl->nap ? "nap" : NULL, NULL };
 	pid_t pid;
 	int st;
 
@@ -145,7 +147,7 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 			close(ready[1]);
 			if (read(ready[0], &c, 1) != 1)
 				_exit(95);
-			execv(g_target, argv);
+			execv(target, argv);
 			_exit(94);
 		}
 		close(ready[0]);
@@ -168,8 +170,14 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 			    .nostop = pl->nostop || pl->count);
 		UPROBE_OPTS(uprobe_opts, r, .ret_handler = on_hit);
 
-		if (!uprobe_add(t, g_target, "ll_outer", 0, &o))
+		if (pl->cxx) {
+			if (!uprobe_add(t, target, "llx_call", 0, &o))
+				fail_child("uprobe_add llx_call", t);
+			if (!uprobe_add(t, target, "llx_throw", 0, &r))
+				fail_child("uprobe_add llx_throw", t);
+		} else if (!uprobe_add(t, g_target, "ll_outer", 0, &o)) {
 			fail_child("uprobe_add ll_outer", t);
+		}
 		if (pl->ret && !uprobe_add(t, g_target, "ll_work", 0, &r))
 			fail_child("uprobe_add ll_work", t);
 		if (pl->nap) {
@@ -429,6 +437,24 @@ static void test_blocked_signals(void **state)
 static void test_post_slot_killed(void **state)
 {
 	struct plan pl = { .nap = true, .die = DIE_OUTSIDE, .n_calls = 4000 };
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		pl.optimize = i % 2;
+		pl.attach = i >= 4;
+		one_try(&pl, 0, i);
+	}
+}
+
+/*
+ * A C++ exception thrown after the tracer's death through a frame whose
+ * return address is the trampoline (the thread was inside a return-probed
+ * function then): the unwinder must find real return addresses, or the
+ * program ends in std::terminate.
+ */
+static void test_exception_after_death(void **state)
+{
+	struct plan pl = { .cxx = true, .die = DIE_OUTSIDE, .n_calls = 150 };
 
 	(void)state;
 	for (int i = 0; i < 6; i++) {
@@ -775,13 +801,15 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_die_points),
 		cmocka_unit_test(test_tracer_thread_exits),
 		cmocka_unit_test(test_post_slot_killed),
+		cmocka_unit_test(test_exception_after_death),
 	};
 
-	if (argc < 2) {
-		fprintf(stderr, "usage: %s API_LIFELINE\n", argv[0]);
+	if (argc < 3) {
+		fprintf(stderr, "usage: %s API_LIFELINE API_LIFELINE_CXX\n", argv[0]);
 		return 2;
 	}
 	g_target = argv[1];
+	g_cxx_target = argv[2];
 	g_seed = (unsigned)getpid();
 	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
 		perror("PR_SET_CHILD_SUBREAPER");
