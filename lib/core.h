@@ -688,7 +688,7 @@ void mem_batch_overlay(struct proc *mm, uint64_t addr, void *buf, size_t len);
 void mem_batch_before_write(struct proc *mm);
 void mem_batch_after_write(struct proc *mm, uint64_t addr, const void *buf, size_t len);
 
-/* bp table (probe.c) */
+/* bptable.c: the breakpoints of one address space */
 int bp_table_copy(struct bp_table *to, const struct bp_table *from);
 struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr);
 struct bp *bp_insert(struct bp_table *bt, uint64_t vaddr);
