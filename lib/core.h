@@ -524,7 +524,7 @@ struct uprobe_tracer {
 	void *event_data;
 	struct event_rec *events, *events_tail;
 	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
-	unsigned ncomm_fds;    /* tasks with comm_fd1 open (tracer.c) */
+	unsigned ncomm_fds;    /* tasks with comm_fd1 open (hit.c) */
 	struct uprobe_usdt *usdts; /* usdt.c: USDT probes, for their semaphores */
 };
 
@@ -948,7 +948,7 @@ void usdt_free_all(struct uprobe_tracer *t);
 int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
 bool probe_map_is_file(const struct map_entry *m, const struct elf_file *f);
 bool probe_proc_plantable(struct proc *p);
-/* tracer.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
+/* hit.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
 int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 
 #endif /* UPROBE_CORE_H */
