@@ -556,7 +556,7 @@ struct call_req {
 	struct call_req *next;
 };
 
-/* errors: set the message, log it at debug level, set errno; returns -err */
+/* err.c: set the message, log it at debug level, set errno; returns -err */
 __attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, int err,
 						      const char *fmt, ...);
 

@@ -17,18 +17,6 @@
 
 #include "core.h"
 
-int tracer_err(struct uprobe_tracer *t, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(t->errmsg, sizeof(t->errmsg), fmt, ap);
-	va_end(ap);
-	uprobe_log(UPROBE_INFO, "libuprobe: %s\n", t->errmsg);
-	errno = -err;
-	return err;
-}
-
 UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void)
 {
 	struct uprobe_tracer *t;
