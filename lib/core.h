@@ -96,11 +96,6 @@ void pool_init(struct pool *pl, size_t size);
 void *pool_alloc(struct pool *pl);
 void pool_free(struct pool *pl, void *obj);
 void pool_destroy(struct pool *pl);
-struct ret_instance;
-/* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
-struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
-void ri_free(struct ret_instance *ri);
-void ri_pool_destroy(struct uprobe_tracer *t);
 
 /* A planted breakpoint in one address space. */
 struct bp {
@@ -741,6 +736,10 @@ void inline_forget(struct uprobe_tracer *t, struct proc *p);
 int inline_copy_proc(struct proc *from, struct proc *to);
 
 /* retprobe.c */
+/* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
+struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
+void ri_free(struct ret_instance *ri);
+void ri_pool_destroy(struct uprobe_tracer *t);
 uint64_t proc_trampoline(struct proc *p);
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
