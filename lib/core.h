@@ -725,6 +725,7 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
+uint64_t proc_trampoline(struct proc *p);
 
 /* inline.c */
 int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
@@ -740,7 +741,6 @@ int inline_copy_proc(struct proc *from, struct proc *to);
 struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
-uint64_t proc_trampoline(struct proc *p);
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);

@@ -75,14 +75,6 @@ void ri_pool_destroy(struct uprobe_tracer *t)
 	t->ri_cached = 0;
 }
 
-
-uint64_t proc_trampoline(struct proc *p)
-{
-	struct proc *mm = proc_mm(p);
-
-	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : mm->trap;
-}
-
 static void inst_missed(struct ret_instance *ri)
 {
 	/* a setjmp that returned once and is never jumped back to lost nothing */
