@@ -637,8 +637,6 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
-/* Forgets k's pending syscall post handlers (post_sys). */
-void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 /* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
 void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
 /*
@@ -735,6 +733,8 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 void inline_restore_trap(struct proc *p, struct proc *target);
 void inline_forget(struct uprobe_tracer *t, struct proc *p);
 int inline_copy_proc(struct proc *from, struct proc *to);
+/* Forgets k's pending syscall post handlers (post_sys). */
+void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 
 /* retprobe.c */
 /* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
