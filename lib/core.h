@@ -888,6 +888,12 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],
 		uint64_t *ret);
 int inject_syscall_ip(struct task *k, uint64_t *ip);
+/* seccomp_decide() for inject_syscall(k, nr, args) made now: 1, 0 or -errno. */
+int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
+			   const uint64_t args[6], uint32_t *action);
+/* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
+int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
+			 long nr, const uint64_t args[6], const char *what);
 
 /* seccomp.c */
 struct sock_fprog;
@@ -922,12 +928,6 @@ int seccomp_read(pid_t tid, struct seccomp_state *st);
 void seccomp_state_free(struct seccomp_state *st);
 /* seccomp_read() and seccomp_decide() in one: 1 certainly allowed, 0 not, -errno unknown. */
 int seccomp_syscall_allowed(pid_t tid, long nr, const uint64_t args[6], uint64_t ip);
-/* seccomp_decide() for inject_syscall(k, nr, args) made now: 1, 0 or -errno. */
-int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
-			   const uint64_t args[6], uint32_t *action);
-/* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
-int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
-			 long nr, const uint64_t args[6], const char *what);
 
 /* usdt.c: USDT probes' semaphores, counted once per process that maps them */
 /* p's maps changed (spawn's entry, attach, exec, dlopen): set the semaphores it maps now */
