@@ -389,7 +389,7 @@ struct proc {
 	uint64_t dl_state_addr;
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
-	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
+	struct mem_batch *batch; /* writes deferred while every thread is held (mem.c) */
 	unsigned areas_made;   /* scratch areas mapped so far (xol_area.ord) */
 	struct ring *ring;     /* the hit ring of no-stop probes (ring.c), NULL before the first */
 	bool ring_failed;      /* no ring can be made: no-stop probes stop */
@@ -665,7 +665,7 @@ static inline struct proc *proc_mm(struct proc *p)
 }
 
 /*
- * membatch.c: while every thread sharing p's memory is held, slot and text
+ * mem.c: while every thread sharing p's memory is held, slot and text
  * writes are queued and done together by mem_flush(), which every path
  * that lets such a thread run calls first. Slots (MEM_SLOT) are written
  * before text (MEM_TEXT). Reads see queued writes.

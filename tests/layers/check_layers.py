@@ -50,8 +50,7 @@ LAYERS = {
     'arch/x86/gadget.c': 1,   # -> arch/x86/gadget.c
     'arch/x86/lifeline.c': 1,  # -> arch/x86/ (the handler copied into the tracee)
     'task.c': 2,            # -> os/task.c, os/wait.c, os/hold.c, os/procfs.c (status fields)
-    'mem.c': 2,             # -> os/mem.c
-    'membatch.c': 2,        # -> os/mem.c (merged in step 1)
+    'mem.c': 2,             # -> os/mem.c (membatch.c merged into it in step 1)
     'inject.c': 2,          # -> os/remote.c
     'place.c': 2,           # -> os/place.c (uprobe_tracer_set_cpu -> api/tracer.c)
     'guardian.c': 2,        # -> os/ (a process of its own that restores bytes after our death)
