@@ -39,6 +39,7 @@ SKIP = 77
 #   3 engine data   4 mechanisms   5 orchestration   6 api (public entry points)
 LAYERS = {
     'log.c': 0,             # -> log.c
+    'err.c': 0,             # -> log.c (err_set() behind tracer_err; step 1 made err.c)
     'pool.c': 0,            # -> pool.c (its ri_* -> retprobe.c, step 1)
     'maps.c': 1,            # -> os/procfs.c
     'seccomp.c': 1,         # -> os/seccomp.c (its injection policy -> os/remote.c, step 1)
@@ -55,7 +56,7 @@ LAYERS = {
     'place.c': 2,           # -> os/place.c (uprobe_tracer_set_cpu -> api/tracer.c)
     'guardian.c': 2,        # -> os/ (a process of its own that restores bytes after our death)
     'xol.c': 3,             # -> xol.c, stepout.c (moving threads out, layer 4), os/remote.c
-    'bptable.c': 3,         # -> bptable.c
+    'bptable.c': 3,         # -> bptable.c (step 1 made it, out of probe.c)
     'retprobe.c': 4,        # -> retprobe.c, watch.c (ret_on_*), xol.c (proc_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3), stepout.c (detour_signal)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
@@ -69,10 +70,9 @@ LAYERS = {
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
     'usdt.c': 5,            # -> probes.c's neighbour: USDT sites as probes, semaphores
     'tracer.c': 6,          # -> api/tracer.c, lifecycle.c (seize, detach), os/wait.c (waker)
-    'hit.c': 6,             # -> api/hit.c
+    'hit.c': 6,             # -> api/hit.c (step 1 made it, out of tracer.c)
     'sym.c': 6,             # -> api/ (the symbols API)
     'agg.c': 6,             # -> api/ (aggregations; no tracer involved)
-    'err.c': 0,             # -> log.c (err_set() behind tracer_err)
 }
 
 
