@@ -96,11 +96,6 @@ void pool_init(struct pool *pl, size_t size);
 void *pool_alloc(struct pool *pl);
 void pool_free(struct pool *pl, void *obj);
 void pool_destroy(struct pool *pl);
-struct ret_instance;
-/* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
-struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
-void ri_free(struct ret_instance *ri);
-void ri_pool_destroy(struct uprobe_tracer *t);
 
 /* A planted breakpoint in one address space. */
 struct bp {
@@ -394,7 +389,7 @@ struct proc {
 	uint64_t dl_state_addr;
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
-	struct mem_batch *batch; /* writes deferred while every thread is held (membatch.c) */
+	struct mem_batch *batch; /* writes deferred while every thread is held (mem.c) */
 	unsigned areas_made;   /* scratch areas mapped so far (xol_area.ord) */
 	struct ring *ring;     /* the hit ring of no-stop probes (ring.c), NULL before the first */
 	bool ring_failed;      /* no ring can be made: no-stop probes stop */
@@ -524,7 +519,7 @@ struct uprobe_tracer {
 	void *event_data;
 	struct event_rec *events, *events_tail;
 	bool in_events;        /* events_deliver() runs: a callback cannot nest another */
-	unsigned ncomm_fds;    /* tasks with comm_fd1 open (tracer.c) */
+	unsigned ncomm_fds;    /* tasks with comm_fd1 open (hit.c) */
 	struct uprobe_usdt *usdts; /* usdt.c: USDT probes, for their semaphores */
 };
 
@@ -556,7 +551,7 @@ struct call_req {
 	struct call_req *next;
 };
 
-/* errors: set the message, log it at debug level, set errno; returns -err */
+/* err.c: set the message, log it at debug level, set errno; returns -err */
 __attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, int err,
 						      const char *fmt, ...);
 
@@ -642,8 +637,6 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
-/* Forgets k's pending syscall post handlers (post_sys). */
-void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 /* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
 void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
 /*
@@ -672,7 +665,7 @@ static inline struct proc *proc_mm(struct proc *p)
 }
 
 /*
- * membatch.c: while every thread sharing p's memory is held, slot and text
+ * mem.c: while every thread sharing p's memory is held, slot and text
  * writes are queued and done together by mem_flush(), which every path
  * that lets such a thread run calls first. Slots (MEM_SLOT) are written
  * before text (MEM_TEXT). Reads see queued writes.
@@ -688,7 +681,7 @@ void mem_batch_overlay(struct proc *mm, uint64_t addr, void *buf, size_t len);
 void mem_batch_before_write(struct proc *mm);
 void mem_batch_after_write(struct proc *mm, uint64_t addr, const void *buf, size_t len);
 
-/* bp table (probe.c) */
+/* bptable.c: the breakpoints of one address space */
 int bp_table_copy(struct bp_table *to, const struct bp_table *from);
 struct bp *bp_lookup(struct bp_table *bt, uint64_t vaddr);
 struct bp *bp_insert(struct bp_table *bt, uint64_t vaddr);
@@ -730,6 +723,7 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
 int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
 		       struct task *k);
+uint64_t proc_trampoline(struct proc *p);
 
 /* inline.c */
 int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
@@ -739,9 +733,14 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 void inline_restore_trap(struct proc *p, struct proc *target);
 void inline_forget(struct uprobe_tracer *t, struct proc *p);
 int inline_copy_proc(struct proc *from, struct proc *to);
+/* Forgets k's pending syscall post handlers (post_sys). */
+void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 
 /* retprobe.c */
-uint64_t proc_trampoline(struct proc *p);
+/* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
+struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
+void ri_free(struct ret_instance *ri);
+void ri_pool_destroy(struct uprobe_tracer *t);
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
@@ -890,6 +889,12 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],
 		uint64_t *ret);
 int inject_syscall_ip(struct task *k, uint64_t *ip);
+/* seccomp_decide() for inject_syscall(k, nr, args) made now: 1, 0 or -errno. */
+int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
+			   const uint64_t args[6], uint32_t *action);
+/* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
+int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
+			 long nr, const uint64_t args[6], const char *what);
 
 /* seccomp.c */
 struct sock_fprog;
@@ -924,12 +929,6 @@ int seccomp_read(pid_t tid, struct seccomp_state *st);
 void seccomp_state_free(struct seccomp_state *st);
 /* seccomp_read() and seccomp_decide() in one: 1 certainly allowed, 0 not, -errno unknown. */
 int seccomp_syscall_allowed(pid_t tid, long nr, const uint64_t args[6], uint64_t ip);
-/* seccomp_decide() for inject_syscall(k, nr, args) made now: 1, 0 or -errno. */
-int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
-			   const uint64_t args[6], uint32_t *action);
-/* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
-int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
-			 long nr, const uint64_t args[6], const char *what);
 
 /* usdt.c: USDT probes' semaphores, counted once per process that maps them */
 /* p's maps changed (spawn's entry, attach, exec, dlopen): set the semaphores it maps now */
@@ -949,7 +948,7 @@ void usdt_free_all(struct uprobe_tracer *t);
 int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
 bool probe_map_is_file(const struct map_entry *m, const struct elf_file *f);
 bool probe_proc_plantable(struct proc *p);
-/* tracer.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
+/* hit.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
 int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 
 #endif /* UPROBE_CORE_H */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Running code in a held tracee thread: system calls (mmap/munmap of scratch areas) and function calls (IFUNC resolvers). */
 #include <elf.h>
+#include <linux/seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -454,6 +455,34 @@ int inject_syscall_ip(struct task *k, uint64_t *ip)
 	at = stub_at(p);
 	*ip = (at ? at + 7 * STUB_MOVABS : k->regs.rip) + 2;
 	return 0;
+}
+
+int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
+			   const uint64_t args[6], uint32_t *action)
+{
+	uint64_t ip;
+	int err = inject_syscall_ip(k, &ip);
+
+	if (err)
+		return err;
+	return seccomp_decide(st, nr, args, ip, action);
+}
+
+int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
+			 long nr, const uint64_t args[6], const char *what)
+{
+	uint32_t action = 0;
+	int r = seccomp_inject_allowed(k, st, nr, args, &action);
+
+	if (r == 1)
+		return 0;
+	if (r == 0)
+		return tracer_err(t, -EPERM, "pid %d: its seccomp %s would deny %s (%s)",
+				  k->proc->pid,
+				  st->mode == SECCOMP_MODE_STRICT ? "strict mode" : "filter", what,
+				  seccomp_action_name(action));
+	return tracer_err(t, -EPERM, "pid %d: cannot read its seccomp filter (%s): libuprobe does "
+			  "not inject %s into it", k->proc->pid, strerror(-r), what);
 }
 
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],

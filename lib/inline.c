@@ -741,3 +741,10 @@ out:
 		site_put(t, site);
 	return r;
 }
+
+void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k)
+{
+	if (k->post_sys)
+		site_put(t, k->post_sys);
+	k->post_sys = NULL;
+}

@@ -7,12 +7,72 @@
 
 #include "core.h"
 
+/* ---- return-probe instances ---- */
 
-uint64_t proc_trampoline(struct proc *p)
+/*
+ * An instance lives from a return-probed function's entry to its return:
+ * one malloc and one free per call on the hot path, unless freed blocks
+ * are kept. They are, by size class, up to RI_CACHE_MAX bytes per tracer
+ * (beyond that, and for blocks above the largest class, malloc as usual).
+ */
+#define RI_STEP 64
+#define RI_CLASSES ARRAY_SIZE(((struct uprobe_tracer *)0)->ri_free)
+#define RI_CACHE_MAX (256 * 1024)
+
+static size_t ri_class(size_t size)
 {
-	struct proc *mm = proc_mm(p);
+	return (size - 1) / RI_STEP;
+}
 
-	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : mm->trap;
+struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size)
+{
+	size_t c = ri_class(size);
+	struct ret_instance *ri = NULL;
+
+	if (c < RI_CLASSES && t->ri_free[c]) {
+		ri = t->ri_free[c];
+		t->ri_free[c] = ri->next;
+		t->ri_cached -= (c + 1) * RI_STEP;
+		memset(ri, 0, size);
+	} else {
+		ri = calloc(1, c < RI_CLASSES ? (c + 1) * RI_STEP : size);
+		if (!ri)
+			return NULL;
+	}
+	ri->size = size;
+	ri->t = t;
+	return ri;
+}
+
+void ri_free(struct ret_instance *ri)
+{
+	struct uprobe_tracer *t;
+	size_t c;
+
+	if (!ri)
+		return;
+	t = ri->t;
+	c = ri_class(ri->size);
+	if (c >= RI_CLASSES || t->ri_cached + (c + 1) * RI_STEP > RI_CACHE_MAX) {
+		free(ri);
+		return;
+	}
+	ri->next = t->ri_free[c];
+	t->ri_free[c] = ri;
+	t->ri_cached += (c + 1) * RI_STEP;
+}
+
+void ri_pool_destroy(struct uprobe_tracer *t)
+{
+	for (size_t c = 0; c < RI_CLASSES; c++) {
+		while (t->ri_free[c]) {
+			struct ret_instance *ri = t->ri_free[c];
+
+			t->ri_free[c] = ri->next;
+			free(ri);
+		}
+	}
+	t->ri_cached = 0;
 }
 
 static void inst_missed(struct ret_instance *ri)

@@ -439,31 +439,3 @@ int seccomp_syscall_allowed(pid_t tid, long nr, const uint64_t args[6], uint64_t
 	seccomp_state_free(&st);
 	return r;
 }
-
-int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
-			   const uint64_t args[6], uint32_t *action)
-{
-	uint64_t ip;
-	int err = inject_syscall_ip(k, &ip);
-
-	if (err)
-		return err;
-	return seccomp_decide(st, nr, args, ip, action);
-}
-
-int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
-			 long nr, const uint64_t args[6], const char *what)
-{
-	uint32_t action = 0;
-	int r = seccomp_inject_allowed(k, st, nr, args, &action);
-
-	if (r == 1)
-		return 0;
-	if (r == 0)
-		return tracer_err(t, -EPERM, "pid %d: its seccomp %s would deny %s (%s)",
-				  k->proc->pid,
-				  st->mode == SECCOMP_MODE_STRICT ? "strict mode" : "filter", what,
-				  seccomp_action_name(action));
-	return tracer_err(t, -EPERM, "pid %d: cannot read its seccomp filter (%s): libuprobe does "
-			  "not inject %s into it", k->proc->pid, strerror(-r), what);
-}

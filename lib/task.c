@@ -585,7 +585,7 @@ static pid_t take_event(struct uprobe_tracer *t, pid_t which, int *status, bool 
 		return tid;
 	k = tid == t->waker ? NULL : task_find(t, tid);
 	if (k) {
-		/* a return's duration ends here, not when its handler asks (tracer.c) */
+		/* a return's duration ends here, not when its handler asks (hit.c) */
 		k->stop_ns = mono_ns();
 		task_stopped(k);
 		if (WIFSTOPPED(*status) && WSTOPSIG(*status) == SIGTRAP && !(*status >> 16) &&

@@ -286,13 +286,6 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	resume_or_hold(t, k);
 }
 
-void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k)
-{
-	if (k->post_sys)
-		site_put(t, k->post_sys);
-	k->post_sys = NULL;
-}
-
 /*
  * The syscall-exit stop of a probed syscall run in place: its post
  * handlers run now that its result is there. Resumed with PTRACE_SYSCALL

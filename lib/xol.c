@@ -774,3 +774,10 @@ uint64_t xol_lifeline_at(const struct xol_area *a)
 {
 	return a->start + a->size - XOL_REC_GADGET_SPACE - LL_SPACE;
 }
+
+uint64_t proc_trampoline(struct proc *p)
+{
+	struct proc *mm = proc_mm(p);
+
+	return mm->gadget ? mm->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_RET : mm->trap;
+}
