@@ -317,7 +317,7 @@ struct task {
 	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
 	unsigned ring_retries;     /* detour.c: full-ring hits sent to record again in a row */
 	uint64_t stop_ns;          /* when its latest stop was seen (CLOCK_MONOTONIC) */
-	/* lifeline.c: its signal mask at its last trap of ours (ll_mask_valid), and
+	/* sigtrap.c: its signal mask at its last trap of ours (ll_mask_valid), and
 	 * whether our traps unblocked a SIGTRAP it blocks (blocked again at detach) */
 	uint64_t ll_mask;
 	bool ll_mask_valid;
@@ -400,7 +400,7 @@ struct proc {
 	uint64_t stale_ring;
 	struct lifeline *lifeline; /* lifeline.c: what the program needs to outlive us; NULL none */
 	/*
-	 * lifeline.c: SIGTRAP's disposition as the program set it, which a
+	 * sigtrap.c: SIGTRAP's disposition as the program set it, which a
 	 * trap of ours resets to the default where SIGTRAP is blocked or
 	 * ignored (the kernel's forced signal): what is put back then. Known
 	 * once trap_learned (its handler; flags, mask and restorer too once
@@ -853,18 +853,19 @@ void lifeline_note_ret(struct proc *p, uint64_t slot, uint64_t real_ret);
 void lifeline_forget(struct proc *p, uint64_t addr);
 /* Our handler's address in p, if it was made the SIGTRAP disposition; else 0. */
 uint64_t lifeline_handler(const struct proc *p);
-void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
-		       const struct seccomp_state *sc, uint64_t handler);
 int lifeline_copy(const struct proc *from, struct proc *to);
 long proc_ptrace_opts(const struct proc *p);
 void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back);
 void lifeline_inject_end(struct proc *p);
+/* sigtrap.c: SIGTRAP as the program set it, while traced */
 void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step);
 bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k);
 bool lifeline_trap_surfaced(struct task *k);
 void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec);
 int lifeline_on_sigaction(struct uprobe_hit *h, void *data);
 void lifeline_detach_task(struct task *k);
+void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		       const struct seccomp_state *sc, uint64_t handler);
 /*
  * Writes `regs` back as k's; with krip, the kernel gets that rip instead
  * (for the lifeline, task.c), and k->regs keeps regs->rip as the tracer's view.

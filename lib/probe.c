@@ -363,7 +363,7 @@ static void place_pending(struct uprobe_tracer *t);
  * p's first scratch area, made before any trap of ours can happen in it
  * (at the entry point of a spawned program, at attach): the lifeline made
  * with it is what shows every reset of SIGTRAP our traps cause
- * (lifeline.c); one made at a first hit comes after that hit's.
+ * (sigtrap.c); one made at a first hit comes after that hit's.
  */
 static void early_area(struct uprobe_tracer *t, struct proc *p)
 {

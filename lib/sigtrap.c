@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/*
+ * SIGTRAP as the program set it, while we trace it. Our traps (an int3, a
+ * single-step) are forced SIGTRAPs: where the trapping thread has SIGTRAP
+ * blocked, or the program ignores it, the kernel resets its disposition to
+ * the default for the whole process and unblocks it in that thread, before
+ * we hear of it. Here: the program's disposition, learnt at attach and exec
+ * and followed through libc's rt_sigaction (a probe of ours after the
+ * system call, watch.c), its queries answered as untraced; resets found
+ * (/proc/PID/status, where one may have happened) and put back; SIGTRAP
+ * blocked again where the program blocks it; its own SIGTRAPs delivered,
+ * left pending or dropped as untraced; the disposition as it was at detach.
+ * Our own handler, and the table it works from, are lifeline.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "sigtrap.h"
+
+/* Where k may have the kernel read or write a struct k_sigaction: below its red zone. */
+static uint64_t stack_spot(struct task *k)
+{
+	return ((k->regs.rsp - 128 - 2 * sizeof(struct k_sigaction)) & ~15ull);
+}
+
+/* rt_sigaction(SIGTRAP, act, old) injected through k; 0 or -errno. */
+int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
+			 struct k_sigaction *old)
+{
+	uint64_t spot, args[6] = { SIGTRAP, 0, 0, 8 };
+	int64_t ret;
+	int err;
+
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	spot = stack_spot(k);
+	if (act) {
+		err = mem_write(k->proc, spot, act, sizeof(*act));
+		if (err)
+			return err;
+		args[1] = spot;
+	}
+	if (old)
+		args[2] = spot + sizeof(*act);
+	err = inject_syscall(t, k, SYS_rt_sigaction, args, &ret);
+	if (err)
+		return err;
+	if (ret < 0)
+		return (int)ret;
+	return old ? mem_read(k->proc, spot + sizeof(*act), old, sizeof(*old)) : 0;
+}
+
+/* One status field's hex value in text, or false. */
+static bool hex_field(const char *text, const char *key, uint64_t *v)
+{
+	const char *at = strstr(text, key);
+
+	if (!at)
+		return false;
+	*v = strtoull(at + strlen(key), NULL, 16);
+	return true;
+}
+
+
+/*
+ * SIGTRAP's disposition in p now (*state: TRAP_*), from /proc/PID/status
+ * through a descriptor kept open: a few microseconds, so read only where a
+ * reset may have happened.
+ */
+int trap_status(struct proc *p, int *state)
+{
+	char path[64], buf[4096];
+	uint64_t cgt, ign;
+	ssize_t n;
+
+	if (!p->trap_fd1) {
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -errno;
+		p->trap_fd1 = fd + 1;
+	}
+	n = pread(p->trap_fd1 - 1, buf, sizeof(buf) - 1, 0);
+	if (n <= 0)
+		return n < 0 ? -errno : -ESRCH;
+	buf[n] = '\0';
+	if (!hex_field(buf, "\nSigCgt:", &cgt) || !hex_field(buf, "\nSigIgn:", &ign))
+		return -EINVAL;
+	*state = cgt & SIGTRAP_BIT ? TRAP_CAUGHT : ign & SIGTRAP_BIT ? TRAP_IGN : TRAP_DFL;
+	return 0;
+}
+
+#define SIG_BIT(sig) (1ull << ((sig) - 1))
+
+/*
+ * "Every signal blocked" as programs ask for it: sigfillset() less what no
+ * mask can hold (SIGKILL, SIGSTOP) and what glibc's pthread_sigmask() never
+ * blocks (its two internal signals, 32 and 33); SIGTRAP left out.
+ */
+static bool blocks_all_but_trap(uint64_t m)
+{
+	uint64_t rest = ~(SIGTRAP_BIT | SIG_BIT(SIGKILL) | SIG_BIT(SIGSTOP) | SIG_BIT(32) |
+			  SIG_BIT(33));
+
+	return (m & rest) == rest;
+}
+
+
+/*
+ * SIGTRAP's disposition as it must be while we are attached: our handler,
+ * standing for the program's default, or the program's own; false where
+ * it is the default (no reset can change it).
+ */
+static bool trap_real(const struct proc *p, struct k_sigaction *act)
+{
+	if (lifeline_installed(p)) {
+		*act = lifeline_act(p);
+		return true;
+	}
+	/*
+	 * Nor SIG_IGN: setting it discards the SIGTRAPs pending in every
+	 * thread, our traps' in flight included. A program that ignores
+	 * SIGTRAP with no handler of ours has the default while traced
+	 * (lifeline_own_sigtrap() drops what is sent to it) and SIG_IGN back
+	 * at detach.
+	 */
+	if (!p->trap_learned || !p->trap_want.handler ||
+	    p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN)
+		return false;
+	*act = p->trap_want;
+	return true;
+}
+
+static bool injectable(struct task *k, long nr, const uint64_t args[6])
+{
+	struct seccomp_state sc;
+	uint32_t action;
+	int ok;
+
+	if (seccomp_read(k->tid, &sc) < 0)
+		return false;
+	ok = seccomp_inject_allowed(k, &sc, nr, args, &action);
+	seccomp_state_free(&sc);
+	return ok == 1;
+}
+
+/*
+ * A trap of ours reset SIGTRAP to the default: the disposition it must
+ * have goes back, through held thread k. 0 or -errno.
+ */
+int trap_put_back(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	struct k_sigaction act, cur;
+	int err;
+
+	if (!trap_real(p, &act))
+		return 0;
+	if (!injectable(k, SYS_rt_sigaction, args)) {
+		pr_debug("pid %d: SIGTRAP reset by a trap of ours; its seccomp filter denies "
+			 "putting it back", p->pid);
+		return -EPERM;
+	}
+	if (!lifeline_installed(p) && !p->trap_want_full) {
+		/* the reset changed the handler alone: the rest is still the program's */
+		err = sigaction_via(t, k, NULL, &cur);
+		if (err)
+			return err;
+		cur.handler = act.handler;
+		act = cur;
+	}
+	err = sigaction_via(t, k, &act, &cur);
+	if (!err && cur.handler) {
+		/* not the default after all: one the program set meanwhile stays */
+		sigaction_via(t, k, &cur, NULL);
+		return -EAGAIN;
+	}
+	pr_debug("pid %d: SIGTRAP reset by a trap of ours in thread %d: put back (%s)", p->pid,
+		 k->tid, err ? strerror(-err) : "done");
+	return err;
+}
+
+/*
+ * The program blocks SIGTRAP in k, which a trap of ours unblocked: blocked
+ * again, with si (a SIGTRAP of its own the trap took) pending again.
+ */
+static void reblock(struct task *k, uint64_t m, const siginfo_t *si)
+{
+	m |= SIGTRAP_BIT;
+	if (ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0)
+		k->ll_mask = m;
+	k->trap_reblock = false;
+	/* delivered at k's resume, with SIGTRAP blocked: the kernel makes it pending again */
+	if (si && k->npending < ARRAY_SIZE(k->pending))
+		k->pending[k->npending++] = *si;
+}
+
+/*
+ * k stopped at a trap of ours (a probe's int3, the trampoline's; step:
+ * the end of a single-step). A trap is a forced SIGTRAP: where k had
+ * SIGTRAP blocked, or the program ignores it, the kernel has just reset
+ * SIGTRAP's disposition to the default for the whole process, and
+ * unblocked it in k (force_sig_info_to_task()); where a SIGTRAP of the
+ * program's was pending in k, ours was dropped and that one taken.
+ *
+ * The mask before the trap cannot be read after it, but the reset shows
+ * it: with a handler as the disposition (ours or the program's), a reset
+ * means a thread trapped with SIGTRAP blocked. Reading the disposition
+ * (/proc/PID/status) costs a few microseconds, so it is read at each
+ * thread's first trap, where its mask is new or blocks everything else,
+ * and at every trap once a reset was seen in the process. A reset found:
+ * the disposition goes back (ours, or exactly the program's), and
+ * - where the program has its own disposition, SIGTRAP is blocked in k
+ *   again at once (exact; its next trap resets it again, and costs an
+ *   injection);
+ * - where ours stands for the default (or SIG_IGN), SIGTRAP stays
+ *   unblocked in k while we are attached, so that the lifeline works for
+ *   k should we die (with SIGTRAP blocked no handler can save it), and is
+ *   blocked again at detach where k's mask blocks every other signal
+ *   (lifeline_detach_task()) - unless a SIGTRAP of the program's is
+ *   pending: then it is blocked again, the signal pending, as untraced
+ *   (delivered, the default action would kill the program).
+ * The thread whose stop shows the reset is taken as the one that had
+ * SIGTRAP blocked: two threads trapping within microseconds, one with it
+ * blocked and one without, may be taken the wrong way round.
+ */
+void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
+{
+	struct proc *p = k->proc;
+	bool ours = lifeline_installed(p), first, same, surfaced, suspect, reset;
+	struct k_sigaction act;
+	siginfo_t si;
+	uint64_t m;
+	int state;
+
+	if (p->mm_owner || !trap_real(p, &act))
+		return;
+	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
+		return;
+	first = !k->ll_mask_valid;
+	same = !first && m == k->ll_mask;
+	k->ll_mask = m;
+	k->ll_mask_valid = true;
+	/*
+	 * Everything else blocked: so was SIGTRAP, as a rule. Said here, not
+	 * only from the disposition below: threads trapping together reset it
+	 * together, and whichever is looked at first puts it back.
+	 */
+	if (ours && !same)
+		k->trap_reblock = blocks_all_but_trap(m); /* the same mask: as it was */
+	/*
+	 * Another thread's trap showed a reset since k's last, and k traps
+	 * with a new mask that is that thread's: taken as a thread that
+	 * trapped with it, its reset hidden by the other's (both blocking
+	 * SIGTRAP alike, as threads made by one another do).
+	 */
+	suspect = k->ll_resets != p->trap_resets && (first || !same) && m == p->trap_reset_mask;
+	k->ll_resets = p->trap_resets;
+	if (!suspect && !p->trap_check && !first &&
+	    (!m || (same && (step || !blocks_all_but_trap(m)))))
+		return;
+	/*
+	 * Read even for a suspect: its trap may have come after the other
+	 * thread's reset was put back, and reset it again; left so until
+	 * the next trap, a tracer dying meanwhile would leave the default.
+	 */
+	if (trap_status(p, &state))
+		return;
+	reset = state == TRAP_DFL;
+	if (!reset && !suspect)
+		return; /* still there (or the program's own choice since) */
+	p->trap_check = true;
+	surfaced = ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_code <= 0;
+	if (reset) {
+		k->ll_resets = ++p->trap_resets;
+		p->trap_reset_mask = m;
+		trap_put_back(t, k);
+	}
+	/*
+	 * Where ours stands for the default, SIGTRAP stays unblocked: blocked
+	 * again at detach only where k's mask said so (above), as the thread
+	 * whose stop shows a reset may not be the one whose trap made it (a
+	 * thread blocked again wrongly would keep it blocked after detach).
+	 */
+	if (!ours || surfaced)
+		reblock(k, m, surfaced ? &si : NULL);
+}
+
+/*
+ * A SIGTRAP of the program's own is about to be delivered to k: the
+ * disposition it meets is the program's (put back if a trap of ours reset
+ * it), and where the program blocks SIGTRAP in k (our traps unblocked it)
+ * it stays pending instead, as untraced. True: it was made pending again,
+ * deliver nothing.
+ */
+bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	bool ign, reset;
+	struct k_sigaction act;
+	siginfo_t si;
+	uint64_t m;
+	int state;
+
+	if (p->mm_owner || ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) ||
+	    ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
+		return false;
+	ign = p->trap_learned && p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN;
+	if (!trap_real(p, &act))
+		return ign && si.si_code <= 0; /* ignored, with no handler of ours: dropped */
+	reset = trap_status(p, &state) == 0 && state == TRAP_DFL;
+	/*
+	 * Sent to k (not a fault's), with k's mask as its last trap of ours
+	 * left it: where that trap unblocked a SIGTRAP the program blocks
+	 * (known then, or shown now by a reset none of our checks saw), it
+	 * stays pending, as untraced.
+	 */
+	if (si.si_code <= 0 && k->ll_mask_valid && m == k->ll_mask &&
+	    (k->trap_reblock || (reset && !ign))) {
+		if (reset) {
+			p->trap_check = true;
+			trap_put_back(t, k);
+		}
+		reblock(k, m, &si);
+		return true;
+	}
+	/*
+	 * Ignored, and sent: gone, as untraced. Not delivered even after
+	 * SIG_IGN is put back, as any other thread's trap of ours resets it
+	 * meanwhile.
+	 */
+	if (ign && si.si_code <= 0)
+		return true;
+	/* the program's own handler, reset by a trap of ours: back first */
+	if (p->trap_want.handler && reset) {
+		p->trap_check = true;
+		trap_put_back(t, k);
+	}
+	/*
+	 * Ours stands for the default, whose action (a core dump) it takes
+	 * by putting SIG_DFL back and sending SIGTRAP again, a second signal
+	 * that would look like a reset here: the default goes back now.
+	 */
+	if (lifeline_installed(p) && !reset && sigaction_via(t, k, &p->trap_want, NULL) == 0)
+		lifeline_now_installed(t, p, false);
+	return false;
+}
+
+/*
+ * k stopped with a SIGTRAP not from an int3 at the address after a
+ * one-byte instruction we probe: the program's own signal there, or one
+ * that was pending in k with SIGTRAP blocked, taken by the kernel in place
+ * of our trap's (which then reset the disposition). True for the second.
+ */
+bool lifeline_trap_surfaced(struct task *k)
+{
+	struct proc *p = k->proc;
+	struct k_sigaction act;
+	int state;
+
+	return !p->mm_owner && trap_real(p, &act) && trap_status(p, &state) == 0 &&
+	       state == TRAP_DFL;
+}
+
+/*
+ * SIGTRAP's disposition when p is traced from now on: at an exec (what
+ * the program starts with: the default or, inherited, ignored; no flags),
+ * or an attach through held thread k (the program's handler read whole).
+ */
+void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec)
+{
+	int state;
+
+	p->trap_learned = p->trap_check = false;
+	memset(&p->trap_want, 0, sizeof(p->trap_want));
+	if (trap_status(p, &state))
+		return;
+	p->trap_want.handler = state == TRAP_IGN ? (uint64_t)(uintptr_t)SIG_IGN : 0;
+	p->trap_want_full = exec;
+	if (state == TRAP_CAUGHT) {
+		uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+
+		if (exec || !k || !injectable(k, SYS_rt_sigaction, args) ||
+		    sigaction_via(t, k, NULL, &p->trap_want))
+			return;
+		p->trap_want_full = true;
+	}
+	p->trap_learned = true;
+}
+
+/*
+ * libuprobe's probe after libc's rt_sigaction system call (watch.c): the
+ * program set or asked SIGTRAP's disposition. What it set is its own from
+ * now on (our handler goes where it sets the default, and away where it
+ * sets its own); what it asked is told as it would be untraced (not our
+ * handler, not a reset of ours).
+ */
+int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
+{
+	struct uprobe_tracer *t = h->t;
+	struct task *k = h->task;
+	struct proc *p = k->proc;
+	struct user_regs_struct regs;
+	struct k_sigaction act, old;
+	uint64_t sa, osa;
+
+	(void)data;
+	if (p->mm_owner || !k->regs_valid || k->regs.rdi != SIGTRAP || k->regs.rax != 0)
+		return 0;
+	regs = k->regs; /* what the hit made of them (rip on the instruction) outlives our injections */
+	sa = k->regs.rsi;
+	osa = k->regs.rdx;
+	if (osa && p->trap_learned && mem_read(p, osa, &old, sizeof(old)) == 0 &&
+	    old.handler != p->trap_want.handler) {
+		if (p->trap_want_full)
+			old = p->trap_want;
+		else
+			old.handler = p->trap_want.handler;
+		mem_write(p, osa, &old, sizeof(old));
+	}
+	if (!sa || mem_read(p, sa, &act, sizeof(act)))
+		return 0;
+	p->trap_want = act;
+	p->trap_want_full = p->trap_learned = true;
+	if (!p->lifeline)
+		return 0;
+	lifeline_now_installed(t, p, false);
+	if (act.handler != (uint64_t)(uintptr_t)SIG_DFL && act.handler != (uint64_t)(uintptr_t)SIG_IGN) {
+		/* its own, made the disposition again (a trap of ours at this very call may have reset it) */
+		sigaction_via(t, k, &act, NULL);
+	} else {
+		/* ours stands for either (SIG_IGN set by us would discard our traps in flight) */
+		uint64_t ign = act.handler != (uint64_t)(uintptr_t)SIG_DFL;
+
+		lifeline_set_ign(p, ign != 0);
+		act = lifeline_act(p);
+		if (sigaction_via(t, k, &act, NULL) == 0)
+			lifeline_now_installed(t, p, true);
+	}
+	k->regs = regs;
+	return 0;
+}
+
+/*
+ * k is about to be let go: the SIGTRAP our traps unblocked in it is
+ * blocked again, if its mask is still the one they left (a mask the
+ * program set since is its own).
+ */
+void lifeline_detach_task(struct task *k)
+{
+	uint64_t m;
+
+	if (!k->trap_reblock)
+		return;
+	k->trap_reblock = false;
+	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0 && m == k->ll_mask &&
+	    !(m & SIGTRAP_BIT)) {
+		m |= SIGTRAP_BIT;
+		ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m);
+	}
+}
+
+/*
+ * Detach (or a fork child let go): through held thread k, SIGTRAP's
+ * default comes back if our handler (anywhere in [lo, hi), the areas about
+ * to be unmapped) is still the disposition; a handler the program
+ * installed since stays.
+ */
+void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		       const struct seccomp_state *sc, uint64_t handler)
+{
+	struct k_sigaction old, want = { 0 };
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	uint32_t action;
+	int state;
+
+	if (p->mm_owner || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
+		return;
+	if (p->trap_learned && p->trap_want_full)
+		want = p->trap_want;
+	else if (p->trap_learned)
+		want.handler = p->trap_want.handler;
+	if (!handler) {
+		/* the program's own or SIG_IGN, reset by a trap of ours (SIG_IGN never put back meanwhile) */
+		if (want.handler && trap_status(p, &state) == 0 && state == TRAP_DFL &&
+		    sigaction_via(t, k, NULL, &old) == 0 && !old.handler) {
+			if (!p->trap_want_full) {
+				old.handler = want.handler;
+				want = old;
+			}
+			sigaction_via(t, k, &want, NULL);
+		}
+		return;
+	}
+	if (sigaction_via(t, k, NULL, &old) || old.handler != handler)
+		return;
+	sigaction_via(t, k, &want, NULL);
+}
