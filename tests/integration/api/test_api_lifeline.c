@@ -321,6 +321,17 @@ static void tries(const struct plan *pl, int n, long max_calls)
 		one_try(pl, 1 + rnd((unsigned)max_calls), i);
 }
 
+/* n tries of a tracer killed from outside, in place and optimized in turn, attached from try a on. */
+static void outside_tries(struct plan *pl, int n, int a)
+{
+	pl->die = DIE_OUTSIDE;
+	for (int i = 0; i < n; i++) {
+		pl->optimize = i % 2;
+		pl->attach = i >= a;
+		one_try(pl, 0, i);
+	}
+}
+
 static void test_entry_in_place(void **state)
 {
 	struct plan pl = { .die = DIE_KILL, .n_calls = 2000 };
@@ -419,13 +430,8 @@ static void test_blocked_signals(void **state)
 
 	(void)state;
 	tries(&pl, 6, 3000);
-	pl.die = DIE_OUTSIDE;
 	pl.n_calls = 4000;
-	for (int i = 0; i < 4; i++) {
-		pl.optimize = i % 2;
-		pl.attach = i >= 2;
-		one_try(&pl, 0, i);
-	}
+	outside_tries(&pl, 4, 2);
 }
 
 /*
@@ -436,14 +442,10 @@ static void test_blocked_signals(void **state)
  */
 static void test_post_slot_killed(void **state)
 {
-	struct plan pl = { .nap = true, .die = DIE_OUTSIDE, .n_calls = 4000 };
+	struct plan pl = { .nap = true, .n_calls = 4000 };
 
 	(void)state;
-	for (int i = 0; i < 6; i++) {
-		pl.optimize = i % 2;
-		pl.attach = i >= 4;
-		one_try(&pl, 0, i);
-	}
+	outside_tries(&pl, 6, 4);
 }
 
 /*
@@ -454,14 +456,10 @@ static void test_post_slot_killed(void **state)
  */
 static void test_exception_after_death(void **state)
 {
-	struct plan pl = { .cxx = true, .die = DIE_OUTSIDE, .n_calls = 150 };
+	struct plan pl = { .cxx = true, .n_calls = 150 };
 
 	(void)state;
-	for (int i = 0; i < 6; i++) {
-		pl.optimize = i % 2;
-		pl.attach = i >= 4;
-		one_try(&pl, 0, i);
-	}
+	outside_tries(&pl, 6, 4);
 }
 
 struct stopper {
