@@ -64,6 +64,7 @@ LAYERS = {
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
+    'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
     'trap.c': 5,            # -> dispatch.c, lifecycle.c, registry.c (runners), stepout.c
     'probe.c': 5,           # -> probes.c, registry.c (3), plant.c (4), resolve.c (4), api/probe.c
     'watch.c': 5,           # -> watch.c
