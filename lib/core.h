@@ -420,6 +420,33 @@ struct proc {
 	int exit_status;
 };
 
+/*
+ * The thread layer's (task.c's, and inline.c's holding) only way up into
+ * the engine, as the kernel's uprobe_free_utask() and mm hooks are for
+ * its uprobes: one table, installed by uprobe_tracer_new() (hooks.c).
+ * Every entry is set; each is called at one moment, written beside it.
+ */
+struct tracer_hooks {
+	/* k reported status (waitpid()'s): handle the stop or exit. k may be freed after. */
+	void (*stop)(struct uprobe_tracer *t, struct task *k, int status);
+	/*
+	 * At run()'s own wait, before stop() gets k's stop: what k's process
+	 * recorded meanwhile comes first. False: k went away in between.
+	 */
+	bool (*before_stop)(struct uprobe_tracer *t, struct task *k);
+	/* k is gone, unlinked but its proc still counting it: drop what is kept for it. */
+	void (*task_gone)(struct uprobe_tracer *t, struct task *k);
+	/* p goes, its threads still known: what it recorded is delivered. */
+	void (*proc_going)(struct uprobe_tracer *t, struct proc *p);
+	/* p goes, its threads freed: forget its scratch areas and breakpoints. */
+	void (*proc_gone)(struct uprobe_tracer *t, struct proc *p);
+	/* Is the int3 at addr in k's memory one of ours (a probe's, the trampoline, a detour's)? */
+	bool (*owns_trap)(struct task *k, uint64_t addr);
+};
+
+/* hooks.c: the table uprobe_tracer_new() installs */
+extern const struct tracer_hooks tracer_hooks;
+
 #define TASK_HASH 256
 
 /* The ptrace options of every tracee (spawned ones add PTRACE_O_EXITKILL). */
@@ -438,6 +465,7 @@ struct tracer_place {
 };
 
 struct uprobe_tracer {
+	const struct tracer_hooks *hooks; /* the thread layer's way up (hooks.c) */
 	struct proc *procs;
 	struct task *tasks[TASK_HASH];
 	uint64_t task_seq;       /* tasks made so far: task.born */

@@ -299,7 +299,7 @@ static int wait_for(struct uprobe_tracer *t, struct task *o, bool block, struct 
 		o->regs_valid = false;
 		return 1;
 	}
-	trap_dispatch(t, o, st);
+	t->hooks->stop(t, o, st);
 	return 1;
 }
 
@@ -420,7 +420,7 @@ static void handle_deferred(struct uprobe_tracer *t, struct held *h)
 		if (!h->v[i].deferred || !(o = task_find(t, h->v[i].tid)))
 			continue;
 		o->want_stop = false;
-		trap_dispatch(t, o, h->v[i].status);
+		t->hooks->stop(t, o, h->v[i].status);
 	}
 	defer_depth--;
 }
@@ -713,7 +713,7 @@ out:
 		k->interrupted = true; /* it was meant to stop at once: it will, once resumed */
 	release_others(t, &h);
 	if (out.died)
-		trap_dispatch(t, k, out.status); /* k is freed */
+		t->hooks->stop(t, k, out.status); /* k is freed */
 	handle_deferred(t, &h);
 	if (h.v != h.stack)
 		free(h.v);

@@ -54,13 +54,10 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 			break;
 		}
 	}
-	ret_task_exit(t, k);
-	trap_drop_post_sys(t, k);
+	t->hooks->task_gone(t, k);
 	task_close_comm(t, k);
-	if (k->proc) {
-		ring_thread_gone(k->proc, k);
+	if (k->proc)
 		k->proc->ntasks--;
-	}
 	if (t->wake_tid == k->tid) {
 		t->wake_tid = 0;
 		for (unsigned i = 0; i < TASK_HASH && !t->wake_tid; i++)
@@ -166,9 +163,7 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 {
 	struct proc **pp;
 
-	/* hits still in its ring are delivered while its threads are known */
-	ring_forget(t, p);
-	usdt_proc_gone(t, p);
+	t->hooks->proc_going(t, p);
 	for (pp = &t->procs; *pp; pp = &(*pp)->next) {
 		if (*pp == p) {
 			*pp = p->next;
@@ -188,9 +183,7 @@ void proc_free(struct uprobe_tracer *t, struct proc *p)
 		}
 	}
 	mem_batch_free(p);
-	xol_forget_all(t, p);
-	bp_table_free(&p->bps);
-	bp_table_free(&p->post_bps);
+	t->hooks->proc_gone(t, p);
 	free(p->maps);
 	free(p->maps_checked);
 	if (p->memfd >= 0)
@@ -712,18 +705,9 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 		return 1;
 	}
 	place_follow(t, k);
-	/*
-	 * Hits it recorded come before this stop (its exit, exec, signal,
-	 * ...); only at run()'s own wait: handlers never run in the middle
-	 * of holding a process.
-	 */
-	if (t->run_wait && proc_mm(k->proc)->ring) {
-		t->run_wait = false;
-		ring_drain(t, proc_mm(k->proc));
-		if (task_find(t, tid) != k)
-			return 1;
-	}
-	trap_dispatch(t, k, status);
+	if (t->run_wait && !t->hooks->before_stop(t, k))
+		return 1;
+	t->hooks->stop(t, k, status);
 	return 1;
 }
 
@@ -780,19 +764,11 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
-			struct proc *mm;
-			struct bp *b;
-			uint64_t addr;
-
 			if ((p && k->proc != p) || k->state != TASK_STOPPED || k->stop_sig)
 				continue;
 			if (task_getregs(k) < 0)
 				continue;
-			mm = proc_mm(k->proc);
-			addr = k->regs.rip - 1;
-			b = bp_lookup(&mm->bps, addr);
-			if (!b && !((mm->areas || mm->trap) && (addr == proc_trampoline(k->proc) ||
-								detour_at(k->proc, addr))))
+			if (!t->hooks->owns_trap(k, k->regs.rip - 1))
 				continue;
 			if (!sigtrap_pending(k))
 				continue;

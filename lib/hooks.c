@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* The engine's side of struct tracer_hooks: what the thread layer calls up into, and when. */
+#include "core.h"
+
+/*
+ * Hits k's process recorded come before this stop (its exit, exec,
+ * signal, ...); only at run()'s own wait: handlers never run in the
+ * middle of holding a process.
+ */
+static bool hook_before_stop(struct uprobe_tracer *t, struct task *k)
+{
+	pid_t tid = k->tid;
+
+	if (!proc_mm(k->proc)->ring)
+		return true;
+	t->run_wait = false;
+	ring_drain(t, proc_mm(k->proc));
+	return task_find(t, tid) == k;
+}
+
+static void hook_task_gone(struct uprobe_tracer *t, struct task *k)
+{
+	ret_task_exit(t, k);
+	trap_drop_post_sys(t, k);
+	if (k->proc)
+		ring_thread_gone(k->proc, k);
+}
+
+/* Hits still in p's ring are delivered while its threads are known. */
+static void hook_proc_going(struct uprobe_tracer *t, struct proc *p)
+{
+	ring_forget(t, p);
+	usdt_proc_gone(t, p);
+}
+
+static void hook_proc_gone(struct uprobe_tracer *t, struct proc *p)
+{
+	xol_forget_all(t, p);
+	bp_table_free(&p->bps);
+	bp_table_free(&p->post_bps);
+}
+
+static bool hook_owns_trap(struct task *k, uint64_t addr)
+{
+	struct proc *mm = proc_mm(k->proc);
+
+	return bp_lookup(&mm->bps, addr) ||
+	       ((mm->areas || mm->trap) &&
+		(addr == proc_trampoline(k->proc) || detour_at(k->proc, addr)));
+}
+
+const struct tracer_hooks tracer_hooks = {
+	.stop = trap_dispatch,
+	.before_stop = hook_before_stop,
+	.task_gone = hook_task_gone,
+	.proc_going = hook_proc_going,
+	.proc_gone = hook_proc_gone,
+	.owns_trap = hook_owns_trap,
+};
