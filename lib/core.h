@@ -442,6 +442,14 @@ struct tracer_hooks {
 	void (*proc_gone)(struct uprobe_tracer *t, struct proc *p);
 	/* Is the int3 at addr in k's memory one of ours (a probe's, the trampoline, a detour's)? */
 	bool (*owns_trap)(struct task *k, uint64_t addr);
+	/*
+	 * k is on a SIGTRAP stop not yet taken (task.c, move_for_lifeline()):
+	 * has its memory a lifeline, and where must k be put, stopped after
+	 * the int3 at addr, should the tracer die before resuming it (its
+	 * slot, addr itself; 0: not one of ours, leave it)?
+	 */
+	bool (*has_lifeline)(struct task *k);
+	uint64_t (*lifeline_pc)(struct task *k, uint64_t addr);
 };
 
 /* hooks.c: the table uprobe_tracer_new() installs */

@@ -49,6 +49,27 @@ static bool hook_owns_trap(struct task *k, uint64_t addr)
 		(addr == proc_trampoline(k->proc) || detour_at(k->proc, addr)));
 }
 
+static bool hook_has_lifeline(struct task *k)
+{
+	return lifeline_handler(proc_mm(k->proc)) != 0;
+}
+
+/*
+ * A plain relocated instruction's thread goes straight onto its slot (the
+ * hit's own register write would put it there anyway); any other int3 of
+ * ours, the trampoline's too, has its thread back on it.
+ */
+static uint64_t hook_lifeline_pc(struct task *k, uint64_t addr)
+{
+	struct proc *mm = proc_mm(k->proc);
+	struct bp *b = bp_lookup(&mm->bps, addr);
+
+	if (b && !b->retired)
+		return b->slot && !b->internal && !b->site->npost &&
+		       b->site->plan.kind == ARCH_RELOCATE ? b->slot : addr;
+	return addr == proc_trampoline(k->proc) ? addr : 0;
+}
+
 const struct tracer_hooks tracer_hooks = {
 	.stop = trap_dispatch,
 	.before_stop = hook_before_stop,
@@ -56,4 +77,6 @@ const struct tracer_hooks tracer_hooks = {
 	.proc_going = hook_proc_going,
 	.proc_gone = hook_proc_gone,
 	.owns_trap = hook_owns_trap,
+	.has_lifeline = hook_has_lifeline,
+	.lifeline_pc = hook_lifeline_pc,
 };

@@ -530,14 +530,12 @@ static void consume(pid_t tid, int *status)
  * k->lrip keeps what the tracer sees (task_getregs()) until its registers
  * are written. A detour's int3 needs none: past it are its copies.
  */
-static void move_for_lifeline(struct task *k)
+static void move_for_lifeline(struct uprobe_tracer *t, struct task *k)
 {
-	struct proc *mm = proc_mm(k->proc);
-	uint64_t at, to;
-	struct bp *b;
+	uint64_t to;
 	long rip;
 
-	if (!lifeline_handler(mm))
+	if (!t->hooks->has_lifeline(k))
 		return;
 	/* one word: the registers are read whole once, by whoever handles the stop */
 	errno = 0;
@@ -545,14 +543,8 @@ static void move_for_lifeline(struct task *k)
 	if (errno)
 		return;
 	k->regs_valid = false;
-	at = (uint64_t)rip - 1;
-	b = bp_lookup(&mm->bps, at);
-	if (b && !b->retired)
-		to = b->slot && !b->internal && !b->site->npost &&
-		     b->site->plan.kind == ARCH_RELOCATE ? b->slot : at;
-	else if (at == proc_trampoline(k->proc))
-		to = at;
-	else
+	to = t->hooks->lifeline_pc(k, (uint64_t)rip - 1);
+	if (!to)
 		return;
 	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)offsetof(struct user_regs_struct, rip),
 		   (void *)to) == 0)
@@ -583,7 +575,7 @@ static pid_t take_event(struct uprobe_tracer *t, pid_t which, int *status, bool 
 		task_stopped(k);
 		if (WIFSTOPPED(*status) && WSTOPSIG(*status) == SIGTRAP && !(*status >> 16) &&
 		    k->state != TASK_STEPPING)
-			move_for_lifeline(k);
+			move_for_lifeline(t, k);
 	}
 	consume(tid, status);
 	return tid;

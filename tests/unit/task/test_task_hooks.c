@@ -20,7 +20,10 @@
 static struct {
 	struct uprobe_tracer *t;
 	char log[256];
-	unsigned nstop, nbefore, nowns;
+	unsigned nstop, nbefore, nowns, nlifeline, npc;
+	bool lifeline;       /* has_lifeline()'s answer */
+	uint64_t pc_addr;    /* what lifeline_pc() was asked about */
+	uint64_t pc_to;      /* and its answer */
 	struct task *stop_k;
 	int stop_status;
 	bool before_ret;
@@ -87,6 +90,21 @@ static bool fake_owns_trap(struct task *k, uint64_t addr)
 	return false;
 }
 
+static bool fake_has_lifeline(struct task *k)
+{
+	assert_int_equal(k->tid, seen.tid);
+	seen.nlifeline++;
+	return seen.lifeline;
+}
+
+static uint64_t fake_lifeline_pc(struct task *k, uint64_t addr)
+{
+	assert_int_equal(k->tid, seen.tid);
+	seen.npc++;
+	seen.pc_addr = addr;
+	return seen.pc_to;
+}
+
 static const struct tracer_hooks fake_hooks = {
 	.stop = fake_stop,
 	.before_stop = fake_before_stop,
@@ -94,6 +112,8 @@ static const struct tracer_hooks fake_hooks = {
 	.proc_going = fake_proc_going,
 	.proc_gone = fake_proc_gone,
 	.owns_trap = fake_owns_trap,
+	.has_lifeline = fake_has_lifeline,
+	.lifeline_pc = fake_lifeline_pc,
 };
 
 struct fixture {
@@ -195,6 +215,36 @@ static void test_before_stop(void **state)
 }
 
 /*
+ * A SIGTRAP stop, before it is taken, asks whether k's memory has a
+ * lifeline, and only then where k goes (the int3 before its pc given):
+ * k's pc becomes that, and k->lrip keeps the one the stop had.
+ */
+static void test_lifeline_move(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t rip;
+
+	signal_and_wait(fx, SIGTRAP);
+	assert_int_equal(seen.nlifeline, 1);
+	assert_int_equal(seen.npc, 0);
+	assert_int_equal(fx->k->lrip, 0);
+	assert_int_equal(ptrace(PTRACE_CONT, fx->pid, NULL, NULL), 0);
+
+	seen.lifeline = true;
+	seen.pc_to = 0x1000;
+	signal_and_wait(fx, SIGTRAP);
+	assert_int_equal(seen.nlifeline, 2);
+	assert_int_equal(seen.npc, 1);
+	assert_int_not_equal(fx->k->lrip, 0);
+	assert_int_equal(seen.pc_addr, fx->k->lrip - 1);
+	errno = 0;
+	rip = (uint64_t)ptrace(PTRACE_PEEKUSER, fx->pid, (void *)offsetof(struct user_regs_struct, rip),
+			       NULL);
+	assert_int_equal(errno, 0);
+	assert_int_equal(rip, 0x1000);
+}
+
+/*
  * Holding a thread already stopped past no signal, task_stop_all() asks
  * whether the int3 just before its pc is ours (one not, it stays held).
  */
@@ -245,6 +295,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_before_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owns_trap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lifeline_move, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_task_free, setup, teardown),
 	};
