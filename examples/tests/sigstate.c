@@ -78,7 +78,8 @@ static void on_trap(int sig, siginfo_t *si, void *uc)
 	(void)sig;
 	(void)si;
 	(void)uc;
-	traps++;
+	/* both threads' handlers may run at once: traps++ would lose a count */
+	__atomic_add_fetch(&traps, 1, __ATOMIC_RELAXED);
 	thread_traps++;
 	if (trap_jmp_armed) {
 		trap_jmp_armed = 0;
