@@ -323,6 +323,18 @@ struct task {
 	bool ll_mask_valid;
 	bool trap_reblock;
 	unsigned ll_resets; /* p->trap_resets at its last trap */
+	/*
+	 * sigmask.c: its signal mask as the program set it (mask_known),
+	 * followed through libc's rt_sigprocmask calls, which sigtrap.c makes
+	 * itself: the kernel's keeps SIGTRAP unblocked, so that no trap of
+	 * ours resets anything, unless trap_hold (the program blocks SIGTRAP
+	 * and one of its own is pending in k, which needs it blocked).
+	 */
+	uint64_t prog_mask;
+	bool mask_known;
+	bool trap_hold;
+	bool sig_entry; /* resumed stepping into a signal's handler (sigmask.c) */
+	bool sig_entry_tf; /* ... with TF set by the program itself */
 	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
 };
@@ -412,6 +424,11 @@ struct proc {
 	uint64_t trap_reset_mask; /* the mask of the thread whose trap showed the last */
 	int trap_fd1; /* its /proc/PID/status kept open for those checks, plus 1; 0 none */
 	/*
+	 * sigmask.c: SIGW_* of what its libc does to signal masks is watched:
+	 * every rt_sigprocmask call, the return from a signal handler.
+	 */
+	unsigned char sig_watch;
+	/*
 	 * Its fork, exec and exit are the tool's events (events.c): a spawned
 	 * or attached process, or a followed child; not a child being let go.
 	 */
@@ -450,6 +467,12 @@ struct tracer_hooks {
 	 */
 	bool (*has_lifeline)(struct task *k);
 	uint64_t (*lifeline_pc)(struct task *k, uint64_t addr);
+	/*
+	 * k is resumed delivering signal sig: true to step it into sig's
+	 * handler (it stops at the handler's first instruction, before it
+	 * runs), to see the mask the handler runs with.
+	 */
+	bool (*deliver_step)(struct task *k, int sig);
 };
 
 /* hooks.c: the table uprobe_tracer_new() installs */
@@ -902,6 +925,18 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data);
 void lifeline_detach_task(struct task *k);
 void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler);
+
+/* sigmask.c: each thread's signal mask as the program set it, SIGTRAP unblocked in the kernel */
+enum { SIGW_MASKS = 1, SIGW_RETURN = 2 };
+void sigmask_watched(struct uprobe_tracer *t, struct proc *p, unsigned what);
+int sigmask_on_sigprocmask(struct uprobe_hit *h, void *data);
+int sigmask_on_sigreturn(struct uprobe_hit *h, void *data);
+bool sigmask_deliver_step(struct task *k, int sig);
+int sigmask_handler_entry(struct task *k);
+int sigmask_ll_kind(const struct site *s);
+void sigmask_new_task(struct task *from, struct task *k);
+void sigmask_child_leaves(struct task *forker, pid_t tid);
+void sigmask_exec(struct task *k);
 /*
  * Writes `regs` back as k's; with krip, the kernel gets that rip instead
  * (for the lifeline, task.c), and k->regs keeps regs->rip as the tracer's view.

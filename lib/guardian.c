@@ -128,12 +128,17 @@ static void put_byte(int fd, uint64_t at, uint8_t b)
 		return;
 }
 
-/* One table entry, as the handler would at its trap, only at once. */
-static void restore_ent(int fd, const struct ll_ent *e)
+/*
+ * One table entry, as the handler would at its trap, only at once; the int3s
+ * on libc's mask changes (masks: LL_MASK, LL_SIGRET) in a pass of their own,
+ * the last, as they keep SIGTRAP unblocked for the others.
+ */
+static void restore_ent(int fd, const struct ll_ent *e, bool masks)
 {
 	uint8_t cur;
 
-	if (e->kind != LL_CODE && e->kind != LL_DETOUR)
+	if (masks ? e->kind != LL_MASK && e->kind != LL_SIGRET :
+		    e->kind != LL_CODE && e->kind != LL_DETOUR)
 		return; /* LL_RET, LL_UNWIND: the handler's (above) */
 	if (mem_pread(fd, &cur, 1, e->addr) != 1)
 		return;
@@ -162,7 +167,9 @@ static void restore_proc(const struct guard_ent *g)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (mem_pread(fd, &d, sizeof(d), g->data) == (ssize_t)sizeof(d) && d.count <= LL_CAP) {
+	for (int masks = 0; masks < 2; masks++) {
+		if (mem_pread(fd, &d, sizeof(d), g->data) != (ssize_t)sizeof(d) || d.count > LL_CAP)
+			break;
 		for (uint64_t i = 0; i < d.count; i += 128) {
 			uint64_t n = d.count - i < 128 ? d.count - i : 128;
 
@@ -170,7 +177,7 @@ static void restore_proc(const struct guard_ent *g)
 			    (ssize_t)(n * sizeof(ents[0])))
 				break;
 			for (uint64_t j = 0; j < n; j++)
-				restore_ent(fd, &ents[j]);
+				restore_ent(fd, &ents[j], masks);
 		}
 	}
 	close(fd);

@@ -78,5 +78,6 @@ const struct tracer_hooks tracer_hooks = {
 	.proc_gone = hook_proc_gone,
 	.owns_trap = hook_owns_trap,
 	.has_lifeline = hook_has_lifeline,
+	.deliver_step = sigmask_deliver_step,
 	.lifeline_pc = hook_lifeline_pc,
 };

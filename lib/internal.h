@@ -301,6 +301,7 @@ int arch_insn_len(const uint8_t *code, size_t avail);
  * At most max; returns how many.
  */
 int arch_syscall_sites(const uint8_t *code, size_t len, long nr, size_t *offs, int max);
+#define ARCH_SYSCALL_LEN 2 /* `syscall`: 0f 05 */
 /*
  * Writes into out (ARCH_SLOT_SIZE bytes) the out-of-line code for plan, as
  * if the instruction were at insn_addr, to run at slot_addr. For

@@ -148,6 +148,7 @@ static bool handler_allowed(const struct seccomp_state *sc, uint64_t at)
 		{ SYS_gettid, { 0 } },
 		{ SYS_tgkill, { 0, 0, SIGTRAP } },
 		{ SYS_process_vm_readv, { 0, 0, 1, 0, 1, 0 } },
+		{ SYS_process_vm_writev, { 0, 0, 1, 0, 1, 0 } },
 		{ SYS_rt_sigreturn, { 0 } },
 	};
 	uint32_t action;

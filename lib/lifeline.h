@@ -35,6 +35,17 @@
  * unwinds through return-probed frames.
  */
 #define LL_UNWIND 4
+/*
+ * key: our int3 on an rt_sigprocmask system call of libc's (LL_MASK) or on
+ * its signal return's first instruction (LL_SIGRET), over the file's byte
+ * orig; kept while any other int3 of ours stands (the guardian puts them
+ * back last): the handler makes the call itself, on the mask the kernel
+ * puts back at its return, SIGTRAP left unblocked (at a signal return: the
+ * frame's mask loses SIGTRAP, then %rax gets the call's number), so that
+ * no thread blocks SIGTRAP while another int3 of ours may meet it.
+ */
+#define LL_MASK 5
+#define LL_SIGRET 6
 #define LL_CAP ((LL_SPACE - LL_CODE_SPACE) / LL_ENT_SIZE)
 #define LL_MAX_AREAS 16
 #define LL_NGREGS 18 /* r8 .. eflags of ucontext's gregs */

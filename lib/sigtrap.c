@@ -15,14 +15,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
 #include <unistd.h>
 
 #include "core.h"
+#include "lifeline.h"
 #include "sigtrap.h"
 
 /* Where k may have the kernel read or write a struct k_sigaction: below its red zone. */
@@ -59,7 +62,7 @@ int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigact
 }
 
 /* One status field's hex value in text, or false. */
-static bool hex_field(const char *text, const char *key, uint64_t *v)
+bool hex_field(const char *text, const char *key, uint64_t *v)
 {
 	const char *at = strstr(text, key);
 
@@ -70,15 +73,10 @@ static bool hex_field(const char *text, const char *key, uint64_t *v)
 }
 
 
-/*
- * SIGTRAP's disposition in p now (*state: TRAP_*), from /proc/PID/status
- * through a descriptor kept open: a few microseconds, so read only where a
- * reset may have happened.
- */
-int trap_status(struct proc *p, int *state)
+/* p's caught and ignored signals (SigCgt, SigIgn) from /proc/PID/status, kept open. */
+int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign)
 {
 	char path[64], buf[4096];
-	uint64_t cgt, ign;
 	ssize_t n;
 
 	if (!p->trap_fd1) {
@@ -94,13 +92,26 @@ int trap_status(struct proc *p, int *state)
 	if (n <= 0)
 		return n < 0 ? -errno : -ESRCH;
 	buf[n] = '\0';
-	if (!hex_field(buf, "\nSigCgt:", &cgt) || !hex_field(buf, "\nSigIgn:", &ign))
+	if (!hex_field(buf, "\nSigCgt:", cgt) || !hex_field(buf, "\nSigIgn:", ign))
 		return -EINVAL;
-	*state = cgt & SIGTRAP_BIT ? TRAP_CAUGHT : ign & SIGTRAP_BIT ? TRAP_IGN : TRAP_DFL;
 	return 0;
 }
 
-#define SIG_BIT(sig) (1ull << ((sig) - 1))
+/*
+ * SIGTRAP's disposition in p now (*state: TRAP_*), from /proc/PID/status
+ * through a descriptor kept open: a few microseconds, so read only where a
+ * reset may have happened.
+ */
+int trap_status(struct proc *p, int *state)
+{
+	uint64_t cgt, ign;
+	int err = status_masks(p, &cgt, &ign);
+
+	if (err)
+		return err;
+	*state = cgt & SIGTRAP_BIT ? TRAP_CAUGHT : ign & SIGTRAP_BIT ? TRAP_IGN : TRAP_DFL;
+	return 0;
+}
 
 /*
  * "Every signal blocked" as programs ask for it: sigfillset() less what no
@@ -248,6 +259,8 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 		return;
 	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
 		return;
+	if (k->mask_known && sigmask_trap_seen(t, k, m))
+		return;
 	first = !k->ll_mask_valid;
 	same = !first && m == k->ll_mask;
 	k->ll_mask = m;
@@ -316,6 +329,19 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (p->mm_owner || ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) ||
 	    ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
 		return false;
+	/*
+	 * Sent to k (not a fault's), k's mask followed: where the program
+	 * blocks SIGTRAP it stays pending in k, as untraced, SIGTRAP blocked
+	 * there until the program unblocks it.
+	 */
+	if (si.si_code <= 0 && k->mask_known && m == sigmask_kernel(k, k->prog_mask) &&
+	    (k->prog_mask & SIGTRAP_BIT)) {
+		if (k->trap_hold)
+			trap_put_back(t, k); /* a forced trap (a step's) took it in place of ours */
+		k->trap_hold = true;
+		reblock(k, m, &si);
+		return true;
+	}
 	ign = p->trap_learned && p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN;
 	if (!trap_real(p, &act))
 		return ign && si.si_code <= 0; /* ignored, with no handler of ours: dropped */
@@ -461,6 +487,14 @@ void lifeline_detach_task(struct task *k)
 {
 	uint64_t m;
 
+	if (k->mask_known) {
+		/* followed: the mask the program set, where ours is still the kernel's */
+		if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0 &&
+		    m == sigmask_kernel(k, k->prog_mask) && m != k->prog_mask)
+			sigmask_set(k->tid, k->prog_mask);
+		k->mask_known = false;
+		return;
+	}
 	if (!k->trap_reblock)
 		return;
 	k->trap_reblock = false;

@@ -8,7 +8,8 @@
 
 #include "core.h"
 
-#define SIGTRAP_BIT (1ull << (SIGTRAP - 1))
+#define SIG_BIT(sig) (1ull << ((sig) - 1))
+#define SIGTRAP_BIT SIG_BIT(SIGTRAP)
 
 /* sigtrap.c */
 enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
@@ -16,6 +17,13 @@ int trap_status(struct proc *p, int *state);
 int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
 		  struct k_sigaction *old);
 int trap_put_back(struct uprobe_tracer *t, struct task *k);
+bool hex_field(const char *text, const char *key, uint64_t *v);
+int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
+
+/* sigmask.c */
+uint64_t sigmask_kernel(const struct task *k, uint64_t pm);
+int sigmask_set(pid_t tid, uint64_t m);
+bool sigmask_trap_seen(struct uprobe_tracer *t, struct task *k, uint64_t m);
 
 /* lifeline.c */
 bool lifeline_installed(const struct proc *p);

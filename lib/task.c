@@ -360,6 +360,8 @@ int task_resume(struct task *k)
 	}
 	k->stop_sig = 0;
 	k->state = TASK_RUNNING;
+	if (sig && req == PTRACE_CONT && k->proc->t->hooks->deliver_step(k, sig))
+		req = PTRACE_SINGLESTEP;
 	if (ptrace(req, k->tid, NULL, (void *)(long)sig) < 0)
 		return errno == ESRCH ? 0 : -errno;
 	return 0;

@@ -326,6 +326,15 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		step_done(t, k);
 		return;
 	}
+	if (k->sig_entry) {
+		/* stepped into a signal's handler: its mask seen to (sigmask.c) */
+		int r = sigmask_handler_entry(k);
+
+		if (r > 0) {
+			resume_or_hold(t, k);
+			return;
+		}
+	}
 	if (k->post_sys && post_sys_exit(t, k))
 		return;
 	if (task_getregs(k) < 0)
@@ -518,6 +527,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 		xol_release_copies(t, parent, cp, ck);
 	if (ring_mapping(parent))
 		ring_unmap_in(t, ck, ring_mapping(parent));
+	sigmask_child_leaves(forker, tid);
 	ptrace(PTRACE_DETACH, tid, NULL, NULL);
 	task_free(t, ck);
 	proc_free(t, cp);
@@ -544,6 +554,8 @@ static bool adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	ck = task_new(t, cp, tid, TASK_STOPPED);
 	if (!ck)
 		goto fail;
+	sigmask_new_task(forker, ck);
+	cp->sig_watch = parent->sig_watch; /* the same code, the same probes */
 	cp->had_detour = parent->had_detour;
 	if (bp_table_copy(&cp->bps, &parent->bps) < 0 ||
 	    bp_table_copy(&cp->post_bps, &parent->post_bps) < 0)
@@ -593,6 +605,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			/* its fs_base names it in the records of no-stop probes (ring.c) */
 			if (k->proc->ring && task_getregs(nk) == 0)
 				ring_thread_new(k->proc, nk);
+			/* its mask, its creator's at the clone, followed from here (sigmask.c) */
+			sigmask_new_task(k, nk);
 			resume_or_hold(t, nk);
 		}
 		goto out;
@@ -619,8 +633,10 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		/* queued before it runs: its own events and hits come after */
 		event_fork(t, k, child, t->follow_forks, true);
 		nk = task_new(t, cp, child, TASK_STOPPED);
-		if (nk)
+		if (nk) {
+			sigmask_new_task(k, nk);
 			resume_or_hold(t, nk);
+		}
 		goto out;
 	}
 	if (t->follow_forks) {
@@ -755,6 +771,8 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	if (proc_set_entry_bp(t, p) < 0)
 		pr_warn("pid %d: exec: cannot find the new program's entry point", p->pid);
 	lifeline_learn(t, p, k, true);
+	p->sig_watch = 0; /* a new image: its libc is watched from its entry */
+	sigmask_exec(k);
 	event_exec(t, p, (pid_t)former);
 	resume_or_hold(t, k);
 }

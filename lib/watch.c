@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* libuprobe's own probes on the program's runtime: the dynamic linker's r_debug hook, unwinders, longjmp. */
+#include <elf.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +20,7 @@ struct watched_file {
 	 * addresses unreadable, and its new image maps the same files).
 	 */
 	unsigned char failed;
+	unsigned char sig_watch; /* SIGW_* of its code watched (sigmask.c) */
 	struct watched_file *next;
 };
 
@@ -62,34 +65,169 @@ static const struct {
 	const char *name;
 	long nr;
 	uprobe_handler_fn fn;
+	/*
+	 * at: on the system call instruction, before it runs (its handler
+	 * does the call itself). all: every such call in the executable code
+	 * of a file that defines name: glibc changes masks from many
+	 * functions (pthread_sigmask, raise, pthread_create, the ucontext
+	 * ones, posix_spawn ...), some of them static, with no symbol left.
+	 */
+	bool at, all;
+	/*
+	 * restorer: on the `mov $nr,%rax` just before it (libc's signal
+	 * return, __restore_rt, with no symbol of its own). sig_watch: the
+	 * SIGW_* it makes (sigmask.c).
+	 */
+	bool restorer;
+	unsigned char sig_watch;
 } watch_calls[] = {
-	{ "__libc_sigaction", SYS_rt_sigaction, lifeline_on_sigaction },
+	{ "__libc_sigaction", SYS_rt_sigaction, lifeline_on_sigaction, false, false, false, 0 },
+	{ "pthread_sigmask", SYS_rt_sigprocmask, sigmask_on_sigprocmask, true, true, false,
+	  SIGW_MASKS },
+	{ "__libc_sigaction", SYS_rt_sigreturn, sigmask_on_sigreturn, false, true, true,
+	  SIGW_RETURN },
 };
 
-/* Our probe after each system call of watch_calls[j] in f; false if one could not be placed. */
-static bool watch_call(struct uprobe_tracer *t, const struct watched_file *w, struct elf_file *f,
-		       size_t j)
-{
-	const struct elf_sym *sym = elf_find_sym(f, watch_calls[j].name);
-	char what[128];
-	size_t offs[4];
-	bool ok = true;
-	int n;
+/* The restorer's first instruction: `mov $SYS_rt_sigreturn,%rax` (REX.W c7 /0 imm32). */
+static const uint8_t restorer_mov[] = { 0x48, 0xc7, 0xc0, SYS_rt_sigreturn, 0, 0, 0 };
 
-	if (!sym || !sym->size || sym->off + sym->size > f->size)
-		return true;
-	n = arch_syscall_sites(f->data + sym->off, sym->size, watch_calls[j].nr, offs,
-			       (int)ARRAY_SIZE(offs));
-	for (int i = 0; i < n; i++) {
-		if (watch_has(t, f->dev, f->ino, sym->off + offs[i], watch_calls[j].fn))
+/* At most this many calls of one kind in one file: more, and none is watched. */
+#define WATCH_MAX_SITES 64
+/* How far before a `syscall` its `mov $nr,%eax` may be: three instructions and the mov. */
+#define WATCH_NEAR (3 * 15 + 7)
+
+/* The file offset where the last function symbol of f at or before file offset x starts, or lo. */
+static uint64_t func_start(const struct elf_file *f, uint64_t lo, uint64_t x)
+{
+	size_t a = 0, b = f->nsyms;
+	uint64_t best = lo;
+
+	/* syms are sorted by vaddr, and within one segment so are their file offsets */
+	while (a < b) {
+		size_t m = a + (b - a) / 2;
+
+		if (f->syms[m].off <= x)
+			a = m + 1;
+		else
+			b = m;
+	}
+	for (size_t i = a; i-- > 0;) {
+		if (f->syms[i].off >= lo && f->syms[i].off <= x) {
+			best = f->syms[i].off;
+			break;
+		}
+		if (f->syms[i].off < lo)
+			break;
+	}
+	return best;
+}
+
+/*
+ * The system calls nr in [off, off + size) of f, as arch_syscall_sites()
+ * finds them decoding from off (offsets from off, just after each), only
+ * faster: a `0f 05` with a `mov $nr` in the bytes before it is decoded
+ * from the nearest function symbol before it, not the whole segment
+ * (libc's code is over a megabyte; its candidates a few dozen).
+ */
+static int syscall_sites(const struct elf_file *f, uint64_t off, uint64_t size, long nr,
+			 size_t *offs, int max)
+{
+	const uint8_t mov32[] = { 0xb8, (uint8_t)nr, (uint8_t)(nr >> 8), 0, 0 };
+	const uint8_t mov64[] = { 0x48, 0xc7, 0xc0, (uint8_t)nr, (uint8_t)(nr >> 8), 0, 0 };
+	const uint8_t *code = f->data + off;
+	uint64_t next = 0; /* decoded up to here already */
+	int n = 0;
+
+	for (uint64_t x = 0; x + ARCH_SYSCALL_LEN <= size && n < max; x++) {
+		uint64_t from = x > WATCH_NEAR ? x - WATCH_NEAR : 0, start;
+		size_t found[WATCH_MAX_SITES];
+		int k;
+
+		if (code[x] != 0x0f || code[x + 1] != 0x05 ||
+		    (!memmem(code + from, x - from, mov32, sizeof(mov32)) &&
+		     !memmem(code + from, x - from, mov64, sizeof(mov64))))
 			continue;
-		if (!probe_add_internal(t, f->path, NULL, sym->off + offs[i], watch_calls[j].fn)) {
-			snprintf(what, sizeof(what), "%s's system call", watch_calls[j].name);
-			watch_failed(t, w, what, f->path);
-			ok = false;
+		start = func_start(f, off, off + x) - off;
+		if (start < next && next <= x)
+			start = next; /* (the same function as the last: decoded on from there) */
+		k = arch_syscall_sites(code + start, x + ARCH_SYSCALL_LEN - start, nr, found,
+				       (int)ARRAY_SIZE(found));
+		if (k > 0 && found[k - 1] == x + ARCH_SYSCALL_LEN - start) {
+			offs[n++] = x + ARCH_SYSCALL_LEN;
+			next = x + ARCH_SYSCALL_LEN;
 		}
 	}
-	return ok;
+	return n;
+}
+
+/*
+ * Our probe at or after each system call of watch_calls[j] in [off, off +
+ * size) of f, decoded from off; how many, or -1 if one could not be placed
+ * (or there may be more than WATCH_MAX_SITES).
+ */
+static int watch_sites(struct uprobe_tracer *t, const struct watched_file *w, struct elf_file *f,
+		       uint64_t off, uint64_t size, size_t j)
+{
+	size_t offs[WATCH_MAX_SITES];
+	char what[128];
+	int n, watched = 0;
+
+	n = syscall_sites(f, off, size, watch_calls[j].nr, offs, (int)ARRAY_SIZE(offs));
+	if (n == (int)ARRAY_SIZE(offs))
+		return -1;
+	for (int i = 0; i < n; i++) {
+		/* offs[i] is after the call: the instruction itself is 2 bytes before */
+		uint64_t at = off + offs[i] - (watch_calls[j].at ? ARCH_SYSCALL_LEN : 0);
+
+		if (watch_calls[j].restorer) {
+			if (offs[i] < ARCH_SYSCALL_LEN + sizeof(restorer_mov))
+				continue;
+			at = off + offs[i] - ARCH_SYSCALL_LEN - sizeof(restorer_mov);
+			if (memcmp(f->data + at, restorer_mov, sizeof(restorer_mov)))
+				continue;
+		}
+		watched++;
+		if (watch_has(t, f->dev, f->ino, at, watch_calls[j].fn))
+			continue;
+		if (!probe_add_internal(t, f->path, NULL, at, watch_calls[j].fn)) {
+			snprintf(what, sizeof(what), "%s's system call", watch_calls[j].name);
+			watch_failed(t, w, what, f->path);
+			return -1;
+		}
+	}
+	return watched;
+}
+
+/*
+ * Our probes at the system calls of watch_calls[j] in f: in its function,
+ * or (all) in the whole of each executable segment, decoded from its start
+ * as objdump does (compilers put no data there). 1: some watched, 0: f has
+ * none, -1: one could not be placed.
+ */
+static int watch_call(struct uprobe_tracer *t, const struct watched_file *w, struct elf_file *f,
+		      size_t j)
+{
+	const struct elf_sym *sym = elf_find_sym(f, watch_calls[j].name);
+	uint64_t last = UINT64_MAX;
+	int n, any = 0;
+
+	if (!sym || !sym->size || sym->off + sym->size > f->size)
+		return 0;
+	if (!watch_calls[j].all)
+		return watch_sites(t, w, f, sym->off, sym->size, j) < 0 ? -1 : 1;
+	for (size_t i = 0; i < f->nsegs; i++) {
+		const struct elf_seg *g = &f->segs[i];
+
+		if (!(g->flags & PF_X) || g->off == last || g->off + g->filesz > f->size)
+			continue;
+		last = g->off;
+		n = watch_sites(t, w, f, g->off, g->filesz, j);
+		if (n < 0)
+			return -1;
+		pr_debug("%s: %d system calls %ld watched", f->path, n, watch_calls[j].nr);
+		any |= n > 0;
+	}
+	return any;
 }
 
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off,
@@ -126,6 +264,8 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 		for (w = t->watched; w; w = w->next)
 			if (w->dev == f->dev && w->ino == f->ino)
 				break;
+		if (w && w->sig_watch)
+			sigmask_watched(t, p, w->sig_watch);
 		if (w && (w->retprobes || !retprobes) &&
 		    (!w->failed || w->failed >= WATCH_TRIES))
 			continue;
@@ -139,8 +279,15 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 			t->watched = w;
 		}
 		ok = true;
-		for (size_t j = 0; j < ARRAY_SIZE(watch_calls); j++)
-			ok &= watch_call(t, w, f, j);
+		for (size_t j = 0; j < ARRAY_SIZE(watch_calls); j++) {
+			int r = watch_call(t, w, f, j);
+
+			ok &= r >= 0;
+			if (r > 0 && watch_calls[j].sig_watch) {
+				w->sig_watch |= watch_calls[j].sig_watch;
+				sigmask_watched(t, p, w->sig_watch);
+			}
+		}
 		w->retprobes = retprobes;
 		for (size_t j = 0; j < ARRAY_SIZE(watch_syms); j++) {
 			const struct elf_sym *sym;

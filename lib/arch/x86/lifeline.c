@@ -47,6 +47,19 @@
 #define UC_RSP 160
 #define UC_RIP 168
 #define UC_EFL 176
+/* gregs[] of the other registers the system call emulation uses; uc_sigmask */
+#define UC_R10 56
+#define UC_R11 64
+#define UC_RDI 104
+#define UC_RSI 112
+#define UC_RDX 136
+#define UC_RAX 144
+#define UC_RCX 152
+#define UC_SIGMASK 296
+/* bits of a 64-bit sigset_t: SIGTRAP, SIGKILL, SIGSTOP */
+#define BIT_TRAP 4
+#define BIT_KILL 8
+#define BIT_STOP 18
 
 /*
  * The handler's frame, below its six pushes (so that rsp stays 16-byte
@@ -85,6 +98,10 @@ __asm__(
 	"	cmpb $" S(LL_RET) ", " S(LL_ENT_KIND) "(%rax)\n"
 	"	je .Lnot_ours\n"
 	"	mov %rax, %r14\n"
+	"	cmpb $" S(LL_MASK) ", " S(LL_ENT_KIND) "(%r14)\n"
+	"	je .Lmask\n"
+	"	cmpb $" S(LL_SIGRET) ", " S(LL_ENT_KIND) "(%r14)\n"
+	"	je .Lsigret\n"
 	"	cmpb $" S(LL_UNWIND) ", " S(LL_ENT_KIND) "(%r14)\n"
 	"	jne 6f\n"
 	/* an unwinder's: every slot holding the trampoline gets its return address back */
@@ -162,6 +179,72 @@ __asm__(
 	"	cmpb $" S(LL_DETOUR) ", " S(LL_ENT_KIND) "(%r14)\n"
 	"	je .Lout\n"                    /* a detour's: on into its copies */
 	"	mov %rbx, " S(UC_RIP) "(%r12)\n" /* onto the instruction, whole again */
+	"	jmp .Lout\n"
+	/*
+	 * rt_sigprocmask(rdi how, rsi set, rdx oset, r10 size), made here on
+	 * the mask sigreturn puts back, as the kernel makes it (the set read
+	 * first, then how, the new mask in force even where oset faults),
+	 * SIGTRAP kept unblocked; the int3 stays.
+	 */
+	".Lmask:\n"
+	"	mov " S(UC_SIGMASK) "(%r12), %rbp\n"  /* the old mask */
+	"	mov $-22, %r15\n"                    /* EINVAL */
+	"	cmpq $8, " S(UC_R10) "(%r12)\n"
+	"	jne .Lmask_ret\n"
+	"	mov " S(UC_RSI) "(%r12), %rsi\n"
+	"	test %rsi, %rsi\n"
+	"	jz .Lmask_old\n"
+	"	mov $310, %eax\n"                    /* process_vm_readv: *set */
+	"	call .Lvm\n"
+	"	mov $-14, %r15\n"                    /* EFAULT */
+	"	cmp $8, %rax\n"
+	"	jne .Lmask_ret\n"
+	"	mov 88(%rsp), %rax\n"
+	"	btr $" S(BIT_KILL) ", %rax\n"
+	"	btr $" S(BIT_STOP) ", %rax\n"
+	"	mov $-22, %r15\n"
+	"	mov " S(UC_RDI) "(%r12), %rcx\n"
+	"	mov %rbp, %rdx\n"
+	"	cmp $0, %ecx\n"                       /* SIG_BLOCK (how is an int) */
+	"	jne 1f\n"
+	"	or %rax, %rdx\n"
+	"	jmp 3f\n"
+	"1:	cmp $1, %ecx\n"                       /* SIG_UNBLOCK */
+	"	jne 2f\n"
+	"	not %rax\n"
+	"	and %rax, %rdx\n"
+	"	jmp 3f\n"
+	"2:	cmp $2, %ecx\n"                       /* SIG_SETMASK */
+	"	jne .Lmask_ret\n"
+	"	mov %rax, %rdx\n"
+	"3:	btr $" S(BIT_TRAP) ", %rdx\n"
+	"	mov %rdx, " S(UC_SIGMASK) "(%r12)\n"
+	".Lmask_old:\n"
+	"	xor %r15d, %r15d\n"
+	"	mov " S(UC_RDX) "(%r12), %rsi\n"
+	"	test %rsi, %rsi\n"
+	"	jz .Lmask_ret\n"
+	"	mov %rbp, 88(%rsp)\n"
+	"	mov $311, %eax\n"                    /* process_vm_writev: *oset */
+	"	call .Lvm\n"
+	"	cmp $8, %rax\n"
+	"	je .Lmask_ret\n"
+	"	mov $-14, %r15\n"
+	".Lmask_ret:\n"
+	"	mov %r15, " S(UC_RAX) "(%r12)\n"
+	"	lea 2(%rbx), %rax\n"                 /* past the syscall, as it leaves rcx, r11 */
+	"	mov %rax, " S(UC_RIP) "(%r12)\n"
+	"	mov %rax, " S(UC_RCX) "(%r12)\n"
+	"	mov " S(UC_EFL) "(%r12), %rax\n"
+	"	mov %rax, " S(UC_R11) "(%r12)\n"
+	"	jmp .Lout\n"
+	/* the signal return: SIGTRAP out of its frame's mask, then its mov $15,%rax */
+	".Lsigret:\n"
+	"	mov " S(UC_RSP) "(%r12), %rax\n"
+	"	btrq $" S(BIT_TRAP) ", " S(UC_SIGMASK) "(%rax)\n"
+	"	movq $15, " S(UC_RAX) "(%r12)\n"
+	"	lea 7(%rbx), %rax\n"
+	"	mov %rax, " S(UC_RIP) "(%r12)\n"
 	"	jmp .Lout\n"
 	".Lnot_ours:\n"
 	/*
@@ -289,6 +372,29 @@ __asm__(
 	"	pop %r12\n"
 	"	pop %rbp\n"
 	"	pop %rbx\n"
+	"	ret\n"
+	/*
+	 * eax: process_vm_readv or _writev of the 8 bytes at 88(%rsp) and
+	 * those at rsi in this process; rax: its result. The frame's 56 and
+	 * 72 hold the iovecs (one deeper: the call's return address).
+	 */
+	".Lvm:\n"
+	"	mov %rax, %r13\n"
+	"	lea 96(%rsp), %rax\n"
+	"	mov %rax, 64(%rsp)\n"
+	"	movq $8, 72(%rsp)\n"
+	"	mov %rsi, 80(%rsp)\n"
+	"	movq $8, 88(%rsp)\n"
+	"	mov $39, %eax\n"                     /* getpid */
+	"	syscall\n"
+	"	mov %rax, %rdi\n"
+	"	lea 64(%rsp), %rsi\n"
+	"	mov $1, %edx\n"
+	"	lea 80(%rsp), %r10\n"
+	"	mov $1, %r8d\n"
+	"	xor %r9d, %r9d\n"
+	"	mov %r13, %rax\n"
+	"	syscall\n"
 	"	ret\n"
 	/* rdi: an address; rax: its table entry, or 0 */
 	".Lfind:\n"
