@@ -34,6 +34,7 @@ struct plan {
 	enum die die;
 	long n_calls;
 	bool block; /* the target's threads block every signal */
+	bool block_around; /* ... every signal around each call only (blockrestore) */
 	bool nap;   /* a post probe on the system call a fifth thread sleeps in */
 	bool cxx;   /* api_lifeline_cxx: return probe on llx_throw, which throws */
 	/*
@@ -115,7 +116,9 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 	struct uprobe_tracer *t;
 	char n[32];
 	const char *target = pl->cxx ? g_cxx_target : g_target;
-	char *argv[] = { (char *)target, n, pl->block ? "block" : pl->nap ? "nap" : NULL, NULL };
+	char *argv[] = { (char *)target, n,
+			 pl->block ? "block" : pl->block_around ? "blockrestore" : pl->nap ? "nap" : NULL,
+			 NULL };
 	pid_t pid;
 	int st;
 
@@ -432,6 +435,38 @@ static void test_blocked_signals(void **state)
 	tries(&pl, 6, 3000);
 	pl.n_calls = 4000;
 	outside_tries(&pl, 4, 2);
+}
+
+/*
+ * The same with the tracer dying at any moment from its first hit, before
+ * the threads were all seen: their masks are followed (libc's rt_sigprocmask
+ * calls made by the tracer), SIGTRAP kept unblocked in the kernel's view
+ * while they block it, so that no trap of ours resets the handler.
+ */
+static void test_blocked_any_moment(void **state)
+{
+	struct plan pl = { .ret = true, .block = true, .die = DIE_KILL, .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 8, 100);
+	pl.n_calls = 4000;
+	outside_tries(&pl, 4, 2);
+}
+
+/*
+ * Each call between pthread_sigmask(SIG_BLOCK, every signal) and the mask
+ * set back, the tracer killed from outside: our int3s on those system calls
+ * stay until the guardian has put back every other (the lifeline makes the
+ * calls itself meanwhile, SIGTRAP left unblocked), so that no thread blocks
+ * SIGTRAP where another int3 of ours waits. Each thread checks at its end
+ * that it blocks SIGCHLD, as it set, and not SIGTRAP.
+ */
+static void test_mask_calls_killed(void **state)
+{
+	struct plan pl = { .ret = true, .block_around = true, .n_calls = 4000 };
+
+	(void)state;
+	outside_tries(&pl, 6, 3);
 }
 
 /*
@@ -796,6 +831,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_count_only_killed),
 		cmocka_unit_test(test_blocked_signals),
 		cmocka_unit_test(test_blocked_signals_detach),
+		cmocka_unit_test(test_blocked_any_moment),
+		cmocka_unit_test(test_mask_calls_killed),
 		cmocka_unit_test(test_die_points),
 		cmocka_unit_test(test_tracer_thread_exits),
 		cmocka_unit_test(test_post_slot_killed),
