@@ -38,8 +38,9 @@
  * (bounded: 60 s), before the N calls: a moment to attach and detach in.
  *
  * At its end: the sum of the calls, the number of SIGTRAPs its handler took, each thread's
- * SigBlk and SigPnd, the process's SigIgn, SigCgt and ShdPnd, and every signal's sigaction
- * (handler, flags, mask). Nothing that differs between two untraced runs (no pid, no address).
+ * SigBlk and SigPnd (/proc) and its mask and pending signals as it asks for them
+ * (pthread_sigmask, sigpending), the process's SigIgn, SigCgt and ShdPnd, and every signal's
+ * sigaction (handler, flags, mask). Nothing that differs between two untraced runs (no pid, no address).
  */
 
 #define PROBED __attribute__((noipa, used))
@@ -236,13 +237,31 @@ static void status_field(const char *path, const char *name, char *out, size_t s
 	fclose(f);
 }
 
+/* One 64-bit sigset_t as /proc prints it. */
+static unsigned long long set_bits(const sigset_t *set)
+{
+	unsigned long long v = 0;
+
+	for (int s = 1; s <= 64 && s < NSIG; s++)
+		if (sigismember(set, s) == 1)
+			v |= 1ull << (s - 1);
+	return v;
+}
+
+/* The thread's mask and pending signals as the kernel shows them, and as it asks for them. */
 static void thread_state(const char *who, char *out, size_t size)
 {
 	char blk[64], pnd[64];
+	sigset_t mask, pending;
 
 	status_field("/proc/thread-self/status", "SigBlk", blk, sizeof(blk));
 	status_field("/proc/thread-self/status", "SigPnd", pnd, sizeof(pnd));
-	snprintf(out, size, "%s SigBlk=%s SigPnd=%s\n", who, blk, pnd);
+	sigemptyset(&mask);
+	sigemptyset(&pending);
+	pthread_sigmask(SIG_BLOCK, NULL, &mask);
+	sigpending(&pending);
+	snprintf(out, size, "%s SigBlk=%s SigPnd=%s mask=%016llx pending=%016llx\n", who, blk, pnd,
+		 set_bits(&mask), set_bits(&pending));
 }
 
 static void setup_thread(void)
