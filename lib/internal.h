@@ -235,7 +235,7 @@ int maps_read(FILE *fp, struct map_entry **out);
 /* Same for /proc/PID/maps. */
 int maps_read_pid(pid_t pid, struct map_entry **out);
 
-/* ---- x86 instruction analysis and relocation (arch/x86/insn.c) ---- */
+/* ---- x86 instruction analysis and relocation (arch/x86/decode.c, relocate.c) ---- */
 
 #define ARCH_MAX_INSN 15
 #define ARCH_SLOT_SIZE 64 /* bytes of out-of-line code per probed instruction */
