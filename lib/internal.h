@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <sys/user.h>
 #include <time.h>
 
 #include "uprobe.h"
@@ -285,6 +286,94 @@ enum arch_insn_type {
 };
 
 /*
+ * What generic code asks of a plan: ARCH_T_* stays arch/x86's vocabulary. Inline, as the
+ * hot path asks them on every hit.
+ */
+
+/* The plan of an instruction of unknown length (a program's entry point): stepped only. */
+#define ARCH_PLAN_UNKNOWN { .kind = ARCH_RELOCATE, .type = ARCH_T_OTHER }
+
+/* `syscall`: it may block, and writes the next address and the flags into rcx and r11. */
+static inline bool arch_plan_is_syscall(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_SYSCALL;
+}
+
+/* A nop (or endbr64): no effect but moving on. */
+static inline bool arch_plan_is_nop(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_NOP;
+}
+
+/* A return (ret, ret imm16): where it goes is on the stack. */
+static inline bool arch_plan_is_return(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_RET;
+}
+
+/* pushf: a single-step of it stores TF, which the program must not see. */
+static inline bool arch_plan_pushes_flags(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_PUSHF;
+}
+
+/*
+ * Copied as is, no branch in it: run anywhere, it continues at the next instruction (or
+ * faults, or stays where it was for another iteration of a rep string instruction).
+ */
+static inline bool arch_plan_is_copy(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_OTHER || plan->type == ARCH_T_PUSHF;
+}
+
+/* Never branches: a copy or a nop, it ends at the next instruction if it ends. */
+static inline bool arch_plan_falls_through(const struct arch_plan *plan)
+{
+	return arch_plan_is_copy(plan) || arch_plan_is_nop(plan);
+}
+
+/*
+ * A step may leave it where it was: one iteration of a rep string instruction done (any
+ * instruction the analysis did not classify may be one).
+ */
+static inline bool arch_plan_may_repeat(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_OTHER;
+}
+
+/*
+ * A function's first instruction, run: how many bytes it pushed (0 for a nop or a jump,
+ * 8 for push %rbp), so that a post handler there still finds the return address; -1 when
+ * not known.
+ */
+static inline int arch_plan_entry_pushed(const struct arch_plan *plan)
+{
+	if (plan->type == ARCH_T_NOP || plan->type == ARCH_T_JMP || plan->type == ARCH_T_JCC)
+		return 0;
+	if (plan->len == 1 && plan->bytes[0] == 0x55)
+		return 8;
+	return -1;
+}
+
+/*
+ * Post handlers without a stop: nops and direct jumps only move rip, so their effect is
+ * given to regs here. False (regs untouched) when the instruction needs its slot.
+ */
+static inline bool arch_post_emulate(const struct arch_plan *plan, uint64_t insn_addr,
+				     struct user_regs_struct *regs)
+{
+	if (plan->kind != ARCH_RELOCATE)
+		return false;
+	if (plan->type == ARCH_T_NOP)
+		regs->rip = insn_addr + plan->len;
+	else if (plan->type == ARCH_T_JMP)
+		regs->rip = insn_addr + (uint64_t)plan->branch_off;
+	else
+		return false;
+	return true;
+}
+
+/*
  * Decodes the instruction at code[0..avail) and fills a plan.
  * 0 on success; -ENOEXEC undecodable; -EOPNOTSUPP cannot run out of line
  * (far transfers, iret, xbegin, ...); -EEXIST it is an int3.
@@ -324,6 +413,14 @@ int arch_relocate_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_
 static inline bool arch_post_steps(const struct arch_plan *plan)
 {
 	return plan->kind == ARCH_STEP || (plan->type == ARCH_T_JMP_IND && !plan->ind_reg);
+}
+/*
+ * Single-stepped in its slot: `call *%rsp` always, and `jmp *mem` under a post handler
+ * (post: the site has post handlers).
+ */
+static inline bool arch_needs_step(const struct arch_plan *plan, bool post)
+{
+	return plan->kind == ARCH_STEP || (post && arch_post_steps(plan));
 }
 /* Largest distance between slot and insn_addr for which arch_relocate() works (2 GiB minus slack) */
 bool arch_slot_reachable(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr);

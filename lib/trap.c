@@ -186,7 +186,7 @@ int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t 
 	}
 	if (!r)
 		return 0;
-	if (s->plan.type == ARCH_T_SYSCALL &&
+	if (arch_plan_is_syscall(&s->plan) &&
 	    (syscall_restarts(&k->regs) || k->at_sys_entry))
 		return 1; /* not done yet: it runs again from the probed instruction, or now */
 	trap_post_handlers(t, k, s, insn_addr);
@@ -216,15 +216,7 @@ bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
  */
 static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
-	const struct arch_plan *plan = &b->site->plan;
-
-	if (plan->kind != ARCH_RELOCATE)
-		return false;
-	if (plan->type == ARCH_T_NOP)
-		k->regs.rip = b->vaddr + plan->len;
-	else if (plan->type == ARCH_T_JMP)
-		k->regs.rip = b->vaddr + (uint64_t)plan->branch_off;
-	else
+	if (!arch_post_emulate(&b->site->plan, b->vaddr, &k->regs))
 		return false;
 	trap_post_handlers(t, k, b->site, b->vaddr);
 	if (task_setregs(k) == 0)
@@ -235,7 +227,7 @@ static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
 /* Single-stepped in its slot: `call *%rsp`, and `jmp *mem` under a post handler. */
 static bool needs_step(const struct site *s)
 {
-	return s->plan.kind == ARCH_STEP || (s->npost && arch_post_steps(&s->plan));
+	return arch_needs_step(&s->plan, s->npost);
 }
 
 /* After the original instruction's effect: continue the thread in the program. */
@@ -837,7 +829,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 
 		/* a post slot's ret copy sits after its int3 */
 		if (k->regs.rip == start ||
-		    (xol_is_post(a, idx) && info->site->plan.type == ARCH_T_RET &&
+		    (xol_is_post(a, idx) && arch_plan_is_return(&info->site->plan) &&
 		     k->regs.rip == start + 1)) {
 			k->regs.rip = info->insn_addr;
 			if (trap_fault_handled(t, k, info->site, info->insn_addr, si))
@@ -846,7 +838,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		}
 		return;
 	}
-	if (xol_is_post(a, idx) && a->info[idx].site->plan.type == ARCH_T_SYSCALL &&
+	if (xol_is_post(a, idx) && arch_plan_is_syscall(&a->info[idx].site->plan) &&
 	    k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE &&
 	    xol_enter_syscall(k, k->regs.rip) == 0) {
 		/*
