@@ -321,11 +321,11 @@ static void hide_trap_flag(struct task *k, const struct arch_plan *plan, uint64_
 	if (task_getregs(k) < 0)
 		return;
 	/* only what the pushf stored: a step that ran nothing leaves rsp where it was */
-	if (plan->type == ARCH_T_PUSHF && k->regs.rsp < rsp_before &&
+	if (arch_plan_pushes_flags(plan) && k->regs.rsp < rsp_before &&
 	    mem_read(k->proc, k->regs.rsp, &flags, sizeof(flags)) == 0 && (flags & 0x100)) {
 		flags &= ~0x100ull;
 		mem_write(k->proc, k->regs.rsp, &flags, sizeof(flags));
-	} else if (plan->type == ARCH_T_SYSCALL && (k->regs.r11 & 0x100)) {
+	} else if (arch_plan_is_syscall(plan) && (k->regs.r11 & 0x100)) {
 		k->regs.r11 &= ~0x100ull;
 		task_setregs(k);
 	}
@@ -542,7 +542,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 					return -ESRCH;
 				continue; /* out, unless a failed ret is still to fault */
 			}
-			if (k->regs.rip == slot && plan->type == ARCH_T_SYSCALL) {
+			if (k->regs.rip == slot && arch_plan_is_syscall(plan)) {
 				/*
 				 * Stepping it could block in the system call with the
 				 * tracer waiting: enter it instead, and return to the
@@ -564,7 +564,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				 * step that did not move a ret or jump (an interrupt reported
 				 * first) must not let the thread run free.
 				 */
-				if (last == slot && plan->type == ARCH_T_OTHER &&
+				if (last == slot && arch_plan_may_repeat(plan) &&
 				    (!plan->disp_pos || xol_is_post(a, idx)))
 					req = PTRACE_CONT;
 			}
@@ -588,7 +588,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			return 0;
 		}
 		if (first && req == PTRACE_SINGLESTEP && xol_is_post(a, idx) &&
-		    (first->type == ARCH_T_OTHER || first->type == ARCH_T_PUSHF) &&
+		    arch_plan_is_copy(first) &&
 		    task_getregs(k) == 0) {
 			uint8_t code[ARCH_MAX_INSN + 1];
 			int len;
