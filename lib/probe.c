@@ -197,7 +197,7 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 	 * optimized by 6.18. Ours shares the place: the kernel takes the hits
 	 * while its probe is there (kernel.c).
 	 */
-	if (byte == INT3 || (byte == CALL_REL32 && s->plan.type == ARCH_T_NOP &&
+	if (byte == INT3 || (byte == CALL_REL32 && arch_plan_is_nop(&s->plan) &&
 			     s->plan.len == ARCH_JMP_LEN)) {
 		if (!s->kernel)
 			pr_warn("%s: offset 0x%llx: a kernel uprobe is on this very instruction: "
