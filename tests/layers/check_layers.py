@@ -48,6 +48,7 @@ LAYERS = {
     'caps.c': 1,            # -> arch/x86/linux.c (what this machine does, measured)
     'arch/x86/decode.c': 1,   # -> arch/x86/decode.c (out of insn.c, step 3)
     'arch/x86/relocate.c': 1,  # -> arch/x86/relocate.c (out of insn.c, step 3)
+    'arch/x86/linux.c': 1,     # -> arch/x86/linux.c (x86-64 Linux register/ABI facts, step 3)
     'arch/x86/emulate.c': 1,  # -> arch/x86/emulate.c
     'arch/x86/gadget.c': 1,   # -> arch/x86/gadget.c
     'arch/x86/lifeline.c': 1,  # -> arch/x86/ (the handler copied into the tracee)
