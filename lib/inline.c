@@ -97,7 +97,7 @@ int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_
 /* The trampoline of a process without scratch area: an int3 on its entry point, planted once. */
 int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr)
 {
-	static const uint8_t int3 = 0xcc;
+	static const uint8_t int3 = ARCH_INT3;
 	struct proc *mm = proc_mm(p);
 	struct bp *b;
 	uint8_t orig;
@@ -515,15 +515,15 @@ static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct
 	uint8_t buf[ARCH_MAX_INSN + 1], saved;
 	int r;
 
-	if (mem_read(mm, next, &saved, 1) || saved == 0xcc)
+	if (mem_read(mm, next, &saved, 1) || saved == ARCH_INT3)
 		return -EAGAIN;
 	/* the instruction's own bytes are the file's, as the plan and every slot assume */
 	memcpy(buf, plan->bytes, plan->len);
-	buf[plan->len] = 0xcc;
+	buf[plan->len] = ARCH_INT3;
 	if (mem_write(mm, addr, buf, plan->len + 1u))
 		return -EAGAIN;
 	r = run_one(k, PTRACE_CONT, out);
-	buf[0] = 0xcc;
+	buf[0] = ARCH_INT3;
 	buf[plan->len] = saved;
 	mem_write(mm, addr, buf, plan->len + 1u);
 	if (r)
@@ -560,19 +560,19 @@ static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *
 		return r;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
-	if (falls && mem_read(k->proc, next, &byte, 1) == 0 && byte == 0xcc &&
+	if (falls && mem_read(k->proc, next, &byte, 1) == 0 && byte == ARCH_INT3 &&
 	    k->regs.rip == next + 1) {
 		k->regs.rip = next; /* a late step trap: the int3 after it ran too */
 		if (task_setregs(k) < 0)
 			return -ESRCH;
 	} else if (k->regs.rip == addr && plan->len && arch_plan_may_repeat(plan)) {
 		for (long n = 0; n < (1l << 22) && k->regs.rip == addr; n++) {
-			r = run_one(k, byte == 0xcc ? PTRACE_CONT : PTRACE_SINGLESTEP, out);
+			r = run_one(k, byte == ARCH_INT3 ? PTRACE_CONT : PTRACE_SINGLESTEP, out);
 			if (r)
 				return r;
 			if (task_getregs(k) < 0)
 				return -ESRCH;
-			if (byte == 0xcc && k->regs.rip == next + 1) {
+			if (byte == ARCH_INT3 && k->regs.rip == next + 1) {
 				k->regs.rip = next;
 				return task_setregs(k);
 			}
@@ -650,7 +650,7 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 	struct arch_mem user = { .ctx = k, .read = user_read, .write = user_write };
 	/* the entry point's first instruction, of unknown length (0): stepped, nothing else */
 	static const struct arch_plan entry_plan = ARCH_PLAN_UNKNOWN;
-	static const uint8_t int3 = 0xcc;
+	static const uint8_t int3 = ARCH_INT3;
 	const struct arch_plan *plan = NULL;
 	struct site *site = NULL;
 	struct held h = { 0 };
