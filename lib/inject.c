@@ -240,9 +240,9 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
  * puts back those r11 held). The tracer takes the result at the system
  * call's exit stop and writes the registers back itself; a tracer that
  * dies at any moment leaves a thread that finishes the stub and goes on
- * exactly where it was, and no other thread ever meets the stub.
+ * exactly where it was, and no other thread ever meets the stub. Its
+ * bytes are arch_syscall_stub()'s (arch/x86/linux.c).
  */
-#define STUB_LEN ARCH_STUB_LEN
 
 /* Where the stub goes: 16-aligned dead bytes of an executable file mapping; 0 for none. */
 static uint64_t stub_at(struct proc *p)
@@ -263,7 +263,7 @@ static uint64_t stub_at(struct proc *p)
 			if (!(sg->flags & PF_X) || end < m->off || end >= m->off + (m->end - m->start))
 				continue;
 			at = (m->start + (end - m->off) + 15) & ~15ull;
-			if (at + STUB_LEN <= m->end)
+			if (at + ARCH_STUB_LEN <= m->end)
 				return at;
 		}
 	}
@@ -271,7 +271,7 @@ static uint64_t stub_at(struct proc *p)
 }
 
 /* The stub for system call nr(args) by a thread that goes back to `back` after. */
-static void stub_code(uint8_t code[STUB_LEN], long nr, const uint64_t args[6],
+static void stub_code(uint8_t code[ARCH_STUB_LEN], long nr, const uint64_t args[6],
 		      const struct user_regs_struct *back)
 {
 	uint64_t rax, rip;
@@ -291,7 +291,7 @@ static int stub_syscall(struct task *k, uint64_t at, long nr, const uint64_t arg
 	struct proc *p = k->proc;
 	struct user_regs_struct saved = k->regs, back = k->regs;
 	uint64_t krip = k->lrip ? k->kregs.rip : 0;
-	uint8_t code[STUB_LEN], orig[STUB_LEN];
+	uint8_t code[ARCH_STUB_LEN], orig[ARCH_STUB_LEN];
 	int err;
 
 	if (krip)
