@@ -125,8 +125,6 @@ static bool wait_bounded(pid_t pid, int *st)
 /* Debug registers and a step over cpuid, on a child of our own. */
 static unsigned measure_child(void)
 {
-	size_t dr0 = offsetof(struct user, u_debugreg[0]);
-	size_t dr7 = offsetof(struct user, u_debugreg[7]);
 	struct user_regs_struct regs;
 	unsigned caps = 0;
 	int st;
@@ -157,8 +155,7 @@ static unsigned measure_child(void)
 		pr_debug("capabilities: a step over cpuid stopped at an unexpected place");
 	regs.rip = (uint64_t)(uintptr_t)uprobe__caps_hw_entry;
 	if (ptrace(PTRACE_SETREGS, pid, NULL, &regs) < 0 ||
-	    ptrace(PTRACE_POKEUSER, pid, (void *)dr0, (void *)uprobe__caps_hw_target) < 0 ||
-	    ptrace(PTRACE_POKEUSER, pid, (void *)dr7, (void *)1l) < 0 ||
+	    arch_hw_break_set(pid, (uint64_t)(uintptr_t)uprobe__caps_hw_target) < 0 ||
 	    ptrace(PTRACE_CONT, pid, NULL, NULL) < 0 || !wait_bounded(pid, &st))
 		goto out;
 	if (WIFSTOPPED(st) && WSTOPSIG(st) == SIGTRAP &&

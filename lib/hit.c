@@ -117,16 +117,9 @@ UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
 	const struct user_regs_struct *r = hit_regs(h);
 	uint64_t v = 0;
 
-	switch (n) {
-	case 0: return r->rdi;
-	case 1: return r->rsi;
-	case 2: return r->rdx;
-	case 3: return r->rcx;
-	case 4: return r->r8;
-	case 5: return r->r9;
-	}
-	/* at a function's first instruction [rsp] is the return address */
-	mem_read(hit_proc(h), r->rsp + 8 * (uint64_t)(n - 5), &v, sizeof(v));
+	if (arch_regs_arg(r, n, &v))
+		return v;
+	mem_read(hit_proc(h), arch_stack_arg_addr(r, n), &v, sizeof(v));
 	return v;
 }
 
@@ -291,7 +284,7 @@ UPROBE_API int uprobe_hit_override_return(struct uprobe_hit *h, uint64_t value)
 
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h)
 {
-	return hit_regs(h)->rax;
+	return arch_regs_retval(hit_regs(h));
 }
 
 UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf)

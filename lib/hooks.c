@@ -66,7 +66,7 @@ static uint64_t hook_lifeline_pc(struct task *k, uint64_t addr)
 
 	if (b && !b->retired)
 		return b->slot && !b->internal && !b->site->npost &&
-		       b->site->plan.kind == ARCH_RELOCATE ? b->slot : addr;
+		       !arch_needs_step(&b->site->plan, false) ? b->slot : addr;
 	return addr == proc_trampoline(k->proc) ? addr : 0;
 }
 

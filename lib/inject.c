@@ -116,7 +116,7 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 		    si.si_code == SIGTRAP) {
 			if (task_getregs(k) < 0)
 				return -ESRCH;
-			if (k->regs.rip == sys_pc + 2) {
+			if (k->regs.rip == sys_pc + ARCH_SYSCALL_LEN) {
 				if (!want_exit || entered)
 					return 0;
 				entered = true;
@@ -137,18 +137,16 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
  */
 static int end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
 {
+	uint64_t args[3] = { (uint64_t)k->proc->pid, (uint64_t)k->tid, SIGTRAP };
+
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	if (at_entry) {
-		k->regs.orig_rax = SYS_tgkill;
+		arch_regs_change_syscall(&k->regs, SYS_tgkill, args, 3);
 	} else {
 		k->regs.rip = sys_pc;
-		k->regs.rax = SYS_tgkill;
-		k->regs.orig_rax = (uint64_t)-1;
+		arch_regs_set_syscall(&k->regs, SYS_tgkill, args, 3);
 	}
-	k->regs.rdi = (uint64_t)k->proc->pid;
-	k->regs.rsi = (uint64_t)k->tid;
-	k->regs.rdx = SIGTRAP;
 	if (task_setregs(k) < 0)
 		return -ESRCH;
 	for (int rounds = 0; rounds < 1000; rounds++) {
@@ -169,7 +167,7 @@ static int end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
 		sig = WSTOPSIG(st);
 		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
 		    si.si_code == SI_TKILL && si.si_pid == k->proc->pid && task_getregs(k) == 0 &&
-		    k->regs.rip == sys_pc + 2)
+		    k->regs.rip == sys_pc + ARCH_SYSCALL_LEN)
 			return 0;
 		task_hold_signal(k, sig);
 	}
@@ -181,7 +179,7 @@ static bool tgkill_allowed(struct task *k, uint64_t sys_pc)
 {
 	uint64_t args[6] = { (uint64_t)k->proc->pid, (uint64_t)k->tid, SIGTRAP };
 
-	return seccomp_syscall_allowed(k->tid, SYS_tgkill, args, sys_pc + 2) == 1;
+	return seccomp_syscall_allowed(k->tid, SYS_tgkill, args, sys_pc + ARCH_SYSCALL_LEN) == 1;
 }
 
 /*
@@ -242,18 +240,9 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
  * puts back those r11 held). The tracer takes the result at the system
  * call's exit stop and writes the registers back itself; a tracer that
  * dies at any moment leaves a thread that finishes the stub and goes on
- * exactly where it was, and no other thread ever meets the stub.
+ * exactly where it was, and no other thread ever meets the stub. Its
+ * bytes are arch_syscall_stub()'s (arch/x86/linux.c).
  */
-#define STUB_MOVABS 10
-#define STUB_LEN (7 * STUB_MOVABS + 2 + 9 * STUB_MOVABS + 14)
-
-static uint8_t *put_movabs(uint8_t *c, uint8_t rex, uint8_t op, uint64_t v)
-{
-	*c++ = rex;
-	*c++ = op;
-	memcpy(c, &v, sizeof(v));
-	return c + sizeof(v);
-}
 
 /* Where the stub goes: 16-aligned dead bytes of an executable file mapping; 0 for none. */
 static uint64_t stub_at(struct proc *p)
@@ -274,7 +263,7 @@ static uint64_t stub_at(struct proc *p)
 			if (!(sg->flags & PF_X) || end < m->off || end >= m->off + (m->end - m->start))
 				continue;
 			at = (m->start + (end - m->off) + 15) & ~15ull;
-			if (at + STUB_LEN <= m->end)
+			if (at + ARCH_STUB_LEN <= m->end)
 				return at;
 		}
 	}
@@ -282,34 +271,14 @@ static uint64_t stub_at(struct proc *p)
 }
 
 /* The stub for system call nr(args) by a thread that goes back to `back` after. */
-static void stub_code(uint8_t code[STUB_LEN], long nr, const uint64_t args[6],
+static void stub_code(uint8_t code[ARCH_STUB_LEN], long nr, const uint64_t args[6],
 		      const struct user_regs_struct *back)
 {
 	uint64_t rax, rip;
-	uint8_t *c = code;
 
 	/* a system call it was held in starts again */
 	regs_restarted(back, &rax, &rip);
-	c = put_movabs(c, 0x48, 0xb8, (uint64_t)nr);   /* rax */
-	c = put_movabs(c, 0x48, 0xbf, args[0]);        /* rdi */
-	c = put_movabs(c, 0x48, 0xbe, args[1]);        /* rsi */
-	c = put_movabs(c, 0x48, 0xba, args[2]);        /* rdx */
-	c = put_movabs(c, 0x49, 0xba, args[3]);        /* r10 */
-	c = put_movabs(c, 0x49, 0xb8, args[4]);        /* r8 */
-	c = put_movabs(c, 0x49, 0xb9, args[5]);        /* r9 */
-	*c++ = 0x0f;                                   /* syscall */
-	*c++ = 0x05;
-	c = put_movabs(c, 0x48, 0xb8, rax);
-	c = put_movabs(c, 0x48, 0xbf, back->rdi);
-	c = put_movabs(c, 0x48, 0xbe, back->rsi);
-	c = put_movabs(c, 0x48, 0xba, back->rdx);
-	c = put_movabs(c, 0x49, 0xba, back->r10);
-	c = put_movabs(c, 0x49, 0xb8, back->r8);
-	c = put_movabs(c, 0x49, 0xb9, back->r9);
-	c = put_movabs(c, 0x48, 0xb9, back->rcx);
-	c = put_movabs(c, 0x49, 0xbb, back->r11);
-	memcpy(c, (const uint8_t[]){ 0xff, 0x25, 0, 0, 0, 0 }, 6); /* jmp *0(%rip) */
-	memcpy(c + 6, &rip, sizeof(rip));
+	arch_syscall_stub(code, nr, args, back, rax, rip);
 }
 
 /*
@@ -322,7 +291,7 @@ static int stub_syscall(struct task *k, uint64_t at, long nr, const uint64_t arg
 	struct proc *p = k->proc;
 	struct user_regs_struct saved = k->regs, back = k->regs;
 	uint64_t krip = k->lrip ? k->kregs.rip : 0;
-	uint8_t code[STUB_LEN], orig[STUB_LEN];
+	uint8_t code[ARCH_STUB_LEN], orig[ARCH_STUB_LEN];
 	int err;
 
 	if (krip)
@@ -337,14 +306,14 @@ static int stub_syscall(struct task *k, uint64_t at, long nr, const uint64_t arg
 		 (unsigned long long)at);
 	/* the stub first, then the thread onto it; only its pc changes */
 	k->regs.rip = at;
-	k->regs.orig_rax = (uint64_t)-1;
+	arch_regs_no_syscall(&k->regs);
 	err = task_setregs(k);
 	if (!err)
-		err = run_to_syscall_stop(k, at + 7 * STUB_MOVABS, true);
+		err = run_to_syscall_stop(k, at + ARCH_STUB_SYSCALL, true);
 	if (!err && task_getregs(k) < 0)
 		err = -ESRCH;
 	if (!err)
-		*ret = (int64_t)k->regs.rax;
+		*ret = (int64_t)arch_regs_retval(&k->regs);
 	/* the thread back first, then the bytes: it never runs them half put back */
 	task_restore_regs(k, &saved, krip);
 	mem_write(p, at, orig, sizeof(orig));
@@ -361,7 +330,7 @@ static int stub_syscall(struct task *k, uint64_t at, long nr, const uint64_t arg
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],
 		   int64_t *ret)
 {
-	static const uint8_t code[] = { 0x0f, 0x05, 0xcc }; /* syscall; int3 */
+	static const uint8_t code[] = { ARCH_SYSCALL_INSN, ARCH_INT3 }; /* syscall; int3 */
 	struct proc *p = k->proc;
 	struct user_regs_struct saved;
 	uint8_t orig[sizeof(code)];
@@ -390,14 +359,7 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	} else {
 		at = p->gadget + XOL_GADGET_SYSCALL;
 	}
-	k->regs.rax = nr;
-	k->regs.orig_rax = (uint64_t)-1;
-	k->regs.rdi = args[0];
-	k->regs.rsi = args[1];
-	k->regs.rdx = args[2];
-	k->regs.r10 = args[3];
-	k->regs.r8 = args[4];
-	k->regs.r9 = args[5];
+	arch_regs_set_syscall(&k->regs, nr, args, 6);
 	k->regs.rip = at;
 	guard_begin(k, &g);
 	if (sets_sigtrap_ign(p, nr, args))
@@ -415,13 +377,13 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 		if (!err && task_getregs(k) < 0)
 			err = -ESRCH;
 		if (!err)
-			*ret = (int64_t)k->regs.rax;
+			*ret = (int64_t)arch_regs_retval(&k->regs);
 		if (!err)
 			err = end_by_tgkill(k, at, false);
 	} else if (!err) {
 		err = run_until_trap(k, at + 3);
 		if (!err)
-			*ret = (int64_t)k->regs.rax;
+			*ret = (int64_t)arch_regs_retval(&k->regs);
 		if (!err && !temp)
 			die_point("inject-end");
 	}
@@ -447,13 +409,13 @@ int inject_syscall_ip(struct task *k, uint64_t *ip)
 	uint64_t at;
 
 	if (p->gadget) {
-		*ip = p->gadget + XOL_GADGET_SYSCALL + 2;
+		*ip = p->gadget + XOL_GADGET_SYSCALL + ARCH_SYSCALL_LEN;
 		return 0;
 	}
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	at = stub_at(p);
-	*ip = (at ? at + 7 * STUB_MOVABS : k->regs.rip) + 2;
+	*ip = (at ? at + ARCH_STUB_SYSCALL : k->regs.rip) + ARCH_SYSCALL_LEN;
 	return 0;
 }
 
@@ -490,7 +452,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 {
 	struct proc *p = k->proc;
 	struct user_regs_struct saved;
-	static const uint8_t syscall_insn[2] = { 0x0f, 0x05 };
+	static const uint8_t syscall_insn[ARCH_SYSCALL_LEN] = { ARCH_SYSCALL_INSN };
 	uint64_t ra, sp;
 	bool tgkill_end = false, patched = false;
 	uint64_t krip;
@@ -523,21 +485,11 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	}
 	saved = k->regs;
 	krip = k->lrip ? k->kregs.rip : 0;
-	/* below the red zone, 16-byte aligned at the call as the ABI wants */
-	sp = ((saved.rsp - 1024) & ~0xfull) - 8;
+	sp = arch_call_sp(saved.rsp);
 	err = mem_write(p, sp, &ra, sizeof(ra));
 	if (err)
 		return err;
-	k->regs.rsp = sp;
-	k->regs.rip = fn;
-	k->regs.orig_rax = (uint64_t)-1;
-	k->regs.rax = 0;
-	k->regs.rdi = args[0];
-	k->regs.rsi = args[1];
-	k->regs.rdx = args[2];
-	k->regs.rcx = args[3];
-	k->regs.r8 = args[4];
-	k->regs.r9 = args[5];
+	arch_regs_set_call(&k->regs, fn, sp, args);
 	if (p->gadget)
 		lifeline_back(k, &saved, krip);
 	err = task_setregs(k);
@@ -546,13 +498,13 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 		if (!err && task_getregs(k) < 0)
 			err = -ESRCH;
 		if (!err)
-			*ret = k->regs.orig_rax;
+			*ret = arch_regs_syscall_nr(&k->regs);
 		if (!err)
 			err = end_by_tgkill(k, ra, true);
 	} else if (!err) {
 		err = run_until_trap(k, ra + 1);
 		if (!err)
-			*ret = k->regs.rax;
+			*ret = arch_regs_retval(&k->regs);
 	}
 	guard_end(k, &g);
 	if (patched)

@@ -97,7 +97,7 @@ int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_
 /* The trampoline of a process without scratch area: an int3 on its entry point, planted once. */
 int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr)
 {
-	static const uint8_t int3 = 0xcc;
+	static const uint8_t int3 = ARCH_INT3;
 	struct proc *mm = proc_mm(p);
 	struct bp *b;
 	uint8_t orig;
@@ -515,15 +515,15 @@ static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct
 	uint8_t buf[ARCH_MAX_INSN + 1], saved;
 	int r;
 
-	if (mem_read(mm, next, &saved, 1) || saved == 0xcc)
+	if (mem_read(mm, next, &saved, 1) || saved == ARCH_INT3)
 		return -EAGAIN;
 	/* the instruction's own bytes are the file's, as the plan and every slot assume */
 	memcpy(buf, plan->bytes, plan->len);
-	buf[plan->len] = 0xcc;
+	buf[plan->len] = ARCH_INT3;
 	if (mem_write(mm, addr, buf, plan->len + 1u))
 		return -EAGAIN;
 	r = run_one(k, PTRACE_CONT, out);
-	buf[0] = 0xcc;
+	buf[0] = ARCH_INT3;
 	buf[plan->len] = saved;
 	mem_write(mm, addr, buf, plan->len + 1u);
 	if (r)
@@ -551,8 +551,7 @@ static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *
 			 struct outcome *out)
 {
 	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
-	bool falls = plan->type == ARCH_T_OTHER || plan->type == ARCH_T_PUSHF ||
-		     plan->type == ARCH_T_NOP;
+	bool falls = arch_plan_falls_through(plan);
 	uint64_t next = addr + plan->len;
 	uint8_t byte = 0;
 	int r = run_one(k, PTRACE_SINGLESTEP, out);
@@ -561,25 +560,25 @@ static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *
 		return r;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
-	if (falls && mem_read(k->proc, next, &byte, 1) == 0 && byte == 0xcc &&
+	if (falls && mem_read(k->proc, next, &byte, 1) == 0 && byte == ARCH_INT3 &&
 	    k->regs.rip == next + 1) {
 		k->regs.rip = next; /* a late step trap: the int3 after it ran too */
 		if (task_setregs(k) < 0)
 			return -ESRCH;
-	} else if (k->regs.rip == addr && plan->len && plan->type == ARCH_T_OTHER) {
+	} else if (k->regs.rip == addr && plan->len && arch_plan_may_repeat(plan)) {
 		for (long n = 0; n < (1l << 22) && k->regs.rip == addr; n++) {
-			r = run_one(k, byte == 0xcc ? PTRACE_CONT : PTRACE_SINGLESTEP, out);
+			r = run_one(k, byte == ARCH_INT3 ? PTRACE_CONT : PTRACE_SINGLESTEP, out);
 			if (r)
 				return r;
 			if (task_getregs(k) < 0)
 				return -ESRCH;
-			if (byte == 0xcc && k->regs.rip == next + 1) {
+			if (byte == ARCH_INT3 && k->regs.rip == next + 1) {
 				k->regs.rip = next;
 				return task_setregs(k);
 			}
 		}
 	}
-	if (plan->type == ARCH_T_PUSHF)
+	if (arch_plan_pushes_flags(plan))
 		return arch_step_fixup(plan, addr, addr, &k->regs, &mem);
 	return 0;
 }
@@ -650,8 +649,8 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 {
 	struct arch_mem user = { .ctx = k, .read = user_read, .write = user_write };
 	/* the entry point's first instruction, of unknown length (0): stepped, nothing else */
-	static const struct arch_plan entry_plan = { .type = ARCH_T_OTHER };
-	static const uint8_t int3 = 0xcc;
+	static const struct arch_plan entry_plan = ARCH_PLAN_UNKNOWN;
+	static const uint8_t int3 = ARCH_INT3;
 	const struct arch_plan *plan = NULL;
 	struct site *site = NULL;
 	struct held h = { 0 };
@@ -693,12 +692,12 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 		goto out; /* the int3 is gone: the real instruction runs */
 	}
 	r = -EAGAIN;
-	if (plan->len && (plan->type == ARCH_T_OTHER || plan->type == ARCH_T_PUSHF))
+	if (plan->len && arch_plan_is_copy(plan))
 		r = run_over(k, mm, addr, plan, &out);
 	if (r == -EAGAIN) {
 		if (mem_write(mm, addr, &orig, 1) < 0)
 			goto out;
-		if (plan->type == ARCH_T_SYSCALL)
+		if (arch_plan_is_syscall(plan))
 			r = enter_syscall(k, addr, plan, &out);
 		else
 			r = step_in_place(k, addr, plan, &out);
@@ -725,7 +724,7 @@ out:
 		/* a fault handler swallowed the fault: resume with its registers */
 		task_drop_signal(k, 0);
 		r = task_setregs(k) < 0 ? -ESRCH : 0;
-	} else if (site && r == 0 && site->npost && plan->type == ARCH_T_SYSCALL) {
+	} else if (site && r == 0 && site->npost && arch_plan_is_syscall(plan)) {
 		/* only entered, no result yet: its post handlers wait for the syscall-exit stop */
 		k->post_sys = site;
 		k->post_sys_addr = addr;

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <sys/user.h>
 #include <time.h>
 
 #include "uprobe.h"
@@ -235,7 +236,7 @@ int maps_read(FILE *fp, struct map_entry **out);
 /* Same for /proc/PID/maps. */
 int maps_read_pid(pid_t pid, struct map_entry **out);
 
-/* ---- x86 instruction analysis and relocation (arch/x86/insn.c) ---- */
+/* ---- x86 instruction analysis and relocation (arch/x86/decode.c, relocate.c) ---- */
 
 #define ARCH_MAX_INSN 15
 #define ARCH_SLOT_SIZE 64 /* bytes of out-of-line code per probed instruction */
@@ -285,6 +286,94 @@ enum arch_insn_type {
 };
 
 /*
+ * What generic code asks of a plan: ARCH_T_* stays arch/x86's vocabulary. Inline, as the
+ * hot path asks them on every hit.
+ */
+
+/* The plan of an instruction of unknown length (a program's entry point): stepped only. */
+#define ARCH_PLAN_UNKNOWN { .kind = ARCH_RELOCATE, .type = ARCH_T_OTHER }
+
+/* `syscall`: it may block, and writes the next address and the flags into rcx and r11. */
+static inline bool arch_plan_is_syscall(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_SYSCALL;
+}
+
+/* A nop (or endbr64): no effect but moving on. */
+static inline bool arch_plan_is_nop(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_NOP;
+}
+
+/* A return (ret, ret imm16): where it goes is on the stack. */
+static inline bool arch_plan_is_return(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_RET;
+}
+
+/* pushf: a single-step of it stores TF, which the program must not see. */
+static inline bool arch_plan_pushes_flags(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_PUSHF;
+}
+
+/*
+ * Copied as is, no branch in it: run anywhere, it continues at the next instruction (or
+ * faults, or stays where it was for another iteration of a rep string instruction).
+ */
+static inline bool arch_plan_is_copy(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_OTHER || plan->type == ARCH_T_PUSHF;
+}
+
+/* Never branches: a copy or a nop, it ends at the next instruction if it ends. */
+static inline bool arch_plan_falls_through(const struct arch_plan *plan)
+{
+	return arch_plan_is_copy(plan) || arch_plan_is_nop(plan);
+}
+
+/*
+ * A step may leave it where it was: one iteration of a rep string instruction done (any
+ * instruction the analysis did not classify may be one).
+ */
+static inline bool arch_plan_may_repeat(const struct arch_plan *plan)
+{
+	return plan->type == ARCH_T_OTHER;
+}
+
+/*
+ * A function's first instruction, run: how many bytes it pushed (0 for a nop or a jump,
+ * 8 for push %rbp), so that a post handler there still finds the return address; -1 when
+ * not known.
+ */
+static inline int arch_plan_entry_pushed(const struct arch_plan *plan)
+{
+	if (plan->type == ARCH_T_NOP || plan->type == ARCH_T_JMP || plan->type == ARCH_T_JCC)
+		return 0;
+	if (plan->len == 1 && plan->bytes[0] == 0x55)
+		return 8;
+	return -1;
+}
+
+/*
+ * Post handlers without a stop: nops and direct jumps only move rip, so their effect is
+ * given to regs here. False (regs untouched) when the instruction needs its slot.
+ */
+static inline bool arch_post_emulate(const struct arch_plan *plan, uint64_t insn_addr,
+				     struct user_regs_struct *regs)
+{
+	if (plan->kind != ARCH_RELOCATE)
+		return false;
+	if (plan->type == ARCH_T_NOP)
+		regs->rip = insn_addr + plan->len;
+	else if (plan->type == ARCH_T_JMP)
+		regs->rip = insn_addr + (uint64_t)plan->branch_off;
+	else
+		return false;
+	return true;
+}
+
+/*
  * Decodes the instruction at code[0..avail) and fills a plan.
  * 0 on success; -ENOEXEC undecodable; -EOPNOTSUPP cannot run out of line
  * (far transfers, iret, xbegin, ...); -EEXIST it is an int3.
@@ -325,6 +414,14 @@ int arch_relocate_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_
 static inline bool arch_post_steps(const struct arch_plan *plan)
 {
 	return plan->kind == ARCH_STEP || (plan->type == ARCH_T_JMP_IND && !plan->ind_reg);
+}
+/*
+ * Single-stepped in its slot: `call *%rsp` always, and `jmp *mem` under a post handler
+ * (post: the site has post handlers).
+ */
+static inline bool arch_needs_step(const struct arch_plan *plan, bool post)
+{
+	return plan->kind == ARCH_STEP || (post && arch_post_steps(plan));
 }
 /* Largest distance between slot and insn_addr for which arch_relocate() works (2 GiB minus slack) */
 bool arch_slot_reachable(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr);
@@ -381,7 +478,6 @@ int arch_slot_post(const struct arch_plan *plan, uint64_t insn_addr, uint64_t sl
  */
 #define ARCH_JMP_LEN 5
 #define ARCH_JMP_OPCODE 0xe9 /* its first byte */
-#define ARCH_INT3 0xcc
 /*
  * For the scan of a whole function: the length of the instruction at code
  * (or -ENOEXEC); *ind_jmp when it is an indirect jump; *has_target and
@@ -411,5 +507,166 @@ int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t ins
  */
 #define ARCH_DETOUR_REC_INT3 10
 #define ARCH_DETOUR_REC_LEA 5 /* after the lea, before the call */
+
+/* ---- x86-64 Linux registers and ABI (arch/x86/linux.c) ---- */
+
+/* Instruction bytes generic code writes or recognises */
+#define ARCH_INT3 0xcc
+#define ARCH_INT3_LEN 1         /* a SIGTRAP stop of an int3 has the pc this far past it */
+#define ARCH_CALL_OPCODE 0xe8   /* call rel32: a kernel uprobe optimizes a 5-byte nop into one */
+#define ARCH_SYSCALL_INSN 0x0f, 0x05 /* `syscall`, for an initializer */
+#define ARCH_SYSCALL_LEN 2
+#define ARCH_RDTSC_LEN 2
+
+/* Where the pc is in the USER area (PTRACE_PEEKUSER, PTRACE_POKEUSER) */
+#define ARCH_REGS_PC_OFF offsetof(struct user_regs_struct, rip)
+
+/* The trap flag of rflags: the CPU traps after the next instruction (a single-step). */
+#define ARCH_FLAGS_TF 0x100ull
+
+static inline bool arch_regs_tf(const struct user_regs_struct *r)
+{
+	return r->eflags & ARCH_FLAGS_TF;
+}
+
+static inline void arch_regs_clear_tf(struct user_regs_struct *r)
+{
+	r->eflags &= ~ARCH_FLAGS_TF;
+}
+
+/*
+ * After a single-step of plan's instruction with TF set: where it stored the flags (pushf
+ * on the stack below rsp_before, syscall in r11), TF is cleared, so the program never sees
+ * it. True when regs changed (to be written back); a stack word is rewritten through mem.
+ */
+bool arch_step_hide_tf(const struct arch_plan *plan, struct user_regs_struct *regs,
+		       uint64_t rsp_before, const struct arch_mem *mem);
+
+/* At a system call's exit: -ERESTARTSYS .. -ERESTART_RESTARTBLOCK, the kernel runs it again. */
+static inline bool arch_syscall_restarts(const struct user_regs_struct *r)
+{
+	int64_t rax = (int64_t)r->rax;
+
+	return rax <= -512 && rax >= -516;
+}
+
+/* Past a `syscall` that ended at next: rip there, and rcx as the instruction leaves it. */
+static inline void arch_regs_after_syscall(struct user_regs_struct *r, uint64_t next)
+{
+	r->rip = next;
+	r->rcx = next;
+}
+
+/* Stopped inside a system call (a clone or fork event): its result is not in rax yet. */
+static inline bool arch_regs_inside_syscall(const struct user_regs_struct *r)
+{
+	return r->orig_rax != (uint64_t)-1 && r->rax == (uint64_t)-ENOSYS;
+}
+
+/*
+ * Argument n of a function at its first instruction (SysV ABI): true with *v for the six
+ * in registers; false for the others, on the stack at arch_stack_arg_addr().
+ */
+static inline bool arch_regs_arg(const struct user_regs_struct *r, unsigned n, uint64_t *v)
+{
+	switch (n) {
+	case 0: *v = r->rdi; return true;
+	case 1: *v = r->rsi; return true;
+	case 2: *v = r->rdx; return true;
+	case 3: *v = r->rcx; return true;
+	case 4: *v = r->r8; return true;
+	case 5: *v = r->r9; return true;
+	}
+	return false;
+}
+
+/* Where stack argument n (6 or more) is: [rsp] is the return address at the first instruction. */
+static inline uint64_t arch_stack_arg_addr(const struct user_regs_struct *r, unsigned n)
+{
+	return r->rsp + 8 * (uint64_t)(n - 5);
+}
+
+/* Argument n (0-5) of a system call, at its entry stop: rdi, rsi, rdx, r10, r8, r9. */
+static inline uint64_t arch_regs_syscall_arg(const struct user_regs_struct *r, unsigned n)
+{
+	switch (n) {
+	case 0: return r->rdi;
+	case 1: return r->rsi;
+	case 2: return r->rdx;
+	case 3: return r->r10;
+	case 4: return r->r8;
+	default: return r->r9;
+	}
+}
+
+/*
+ * A return from a function's first instruction, its return address ra read at sp: rip
+ * ra, the address popped.
+ */
+static inline void arch_regs_return(struct user_regs_struct *r, uint64_t sp, uint64_t ra)
+{
+	r->rip = ra;
+	r->rsp = sp + 8;
+}
+
+static inline void arch_regs_set_retval(struct user_regs_struct *r, uint64_t v)
+{
+	r->rax = v;
+}
+
+/* A function's return value, or a system call's at its exit. */
+static inline uint64_t arch_regs_retval(const struct user_regs_struct *r)
+{
+	return r->rax;
+}
+
+/* Out of any system call: the kernel restarts none when the thread resumes. */
+static inline void arch_regs_no_syscall(struct user_regs_struct *r)
+{
+	r->orig_rax = (uint64_t)-1;
+}
+
+/* At a system call's entry stop: the number the kernel is about to run. */
+static inline uint64_t arch_regs_syscall_nr(const struct user_regs_struct *r)
+{
+	return r->orig_rax;
+}
+
+/*
+ * Registers for a system call nr with the first nargs of args, run from a stop outside
+ * one (orig_rax -1: the kernel sees no call of its own to restart).
+ */
+void arch_regs_set_syscall(struct user_regs_struct *r, long nr, const uint64_t *args,
+			   unsigned nargs);
+/* At a system call's entry stop: makes it system call nr with the first nargs of args. */
+void arch_regs_change_syscall(struct user_regs_struct *r, long nr, const uint64_t *args,
+			      unsigned nargs);
+/*
+ * Registers for a call of fn(args) with the stack pointer at sp, which holds the return
+ * address; arch_call_sp() gives an sp for a thread whose stack pointer is rsp.
+ */
+void arch_regs_set_call(struct user_regs_struct *r, uint64_t fn, uint64_t sp,
+			const uint64_t args[6]);
+uint64_t arch_call_sp(uint64_t rsp);
+
+/*
+ * A stub that makes system call nr(args) and then goes back to the program: the argument
+ * registers back as in `back`, rax as rax, on at rip (regs_restarted() gives both).
+ * Position-independent; the syscall instruction is at ARCH_STUB_SYSCALL.
+ */
+#define ARCH_STUB_MOVABS 10
+#define ARCH_STUB_SYSCALL (7 * ARCH_STUB_MOVABS)
+#define ARCH_STUB_LEN (7 * ARCH_STUB_MOVABS + 2 + 9 * ARCH_STUB_MOVABS + 14)
+void arch_syscall_stub(uint8_t code[ARCH_STUB_LEN], long nr, const uint64_t args[6],
+		       const struct user_regs_struct *back, uint64_t rax, uint64_t rip);
+
+/*
+ * A thread stopped on a fault of the rdtsc at the start of insn (a program that made it
+ * fault, prctl PR_SET_TSC): true with regs past it, as if it read a time stamp of 0.
+ */
+bool arch_rdtsc_skip(struct user_regs_struct *regs, const uint8_t insn[ARCH_RDTSC_LEN]);
+
+/* Hardware breakpoint 0 of stopped thread tid on execution at addr. 0 or -errno. */
+int arch_hw_break_set(pid_t tid, uint64_t addr);
 
 #endif /* UPROBE_INTERNAL_H */

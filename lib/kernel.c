@@ -39,8 +39,6 @@
  */
 
 #define KWATCH_NS (20 * 1000000ull)
-#define INT3 0xcc
-#define JMP_REL32 0xe9
 
 static const char *const events_paths[] = {
 	"/sys/kernel/tracing/uprobe_events",
@@ -171,14 +169,14 @@ static int mark_cb(dev_t dev, ino_t ino, uint64_t off, void *ctx)
  */
 static void check_bp(struct proc *p, struct bp *b)
 {
-	static const uint8_t int3 = INT3;
+	static const uint8_t int3 = ARCH_INT3;
 	const struct site *s = b->site;
 	uint8_t byte;
 
 	if (mem_read(p, b->vaddr, &byte, 1))
 		return;
 	if (detour_on(b)) {
-		if (byte == JMP_REL32 && !s->kernel)
+		if (byte == ARCH_JMP_OPCODE && !s->kernel)
 			return;
 		/*
 		 * The kernel's int3 over our jmp's opcode (or, too late, its
@@ -198,7 +196,7 @@ static void check_bp(struct proc *p, struct bp *b)
 	 * kernel's optimized call (6.18, over a nop5) goes back to the nop
 	 * through an int3 on its removal, and is left alone meanwhile.
 	 */
-	if (byte == INT3)
+	if (byte == ARCH_INT3)
 		return;
 	/* the kernel's restore: the file's byte where our int3 was */
 	if (byte == s->plan.bytes[0]) {

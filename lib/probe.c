@@ -12,9 +12,6 @@
 #include "core.h"
 #include "lifeline.h"
 
-#define INT3 0xcc
-#define CALL_REL32 0xe8
-
 uint64_t probe_post_slot(struct proc *mm, uint64_t vaddr)
 {
 	struct bp *pb = bp_lookup(&mm->post_bps, vaddr);
@@ -197,7 +194,7 @@ static int check_cb(struct proc *p, const struct site *s, uint64_t vaddr, void *
 	 * optimized by 6.18. Ours shares the place: the kernel takes the hits
 	 * while its probe is there (kernel.c).
 	 */
-	if (byte == INT3 || (byte == CALL_REL32 && s->plan.type == ARCH_T_NOP &&
+	if (byte == ARCH_INT3 || (byte == ARCH_CALL_OPCODE && arch_plan_is_nop(&s->plan) &&
 			     s->plan.len == ARCH_JMP_LEN)) {
 		if (!s->kernel)
 			pr_warn("%s: offset 0x%llx: a kernel uprobe is on this very instruction: "
@@ -242,7 +239,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 {
 	struct uprobe_tracer *t = ctx;
 	struct site *s = (struct site *)cs;
-	uint8_t int3 = INT3, byte;
+	uint8_t int3 = ARCH_INT3, byte;
 	uint64_t slot;
 	struct bp *b = bp_lookup(&p->bps, vaddr);
 	int err;
@@ -280,7 +277,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 	 * Over a kernel's optimized call, nothing: its own removal puts back
 	 * the nop through an int3, and kernel_watch() plants ours then.
 	 */
-	if (s->kernel && mem_read_cached(p, vaddr, &byte, 1) == 0 && byte == CALL_REL32)
+	if (s->kernel && mem_read_cached(p, vaddr, &byte, 1) == 0 && byte == ARCH_CALL_OPCODE)
 		return 0;
 	lifeline_note(p, vaddr, b->orig,
 		      ret_site_unwinds(s) ? LL_UNWIND : sigmask_ll_kind(s) ?: LL_CODE);

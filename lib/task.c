@@ -541,14 +541,14 @@ static void move_for_lifeline(struct uprobe_tracer *t, struct task *k)
 		return;
 	/* one word: the registers are read whole once, by whoever handles the stop */
 	errno = 0;
-	rip = ptrace(PTRACE_PEEKUSER, k->tid, (void *)offsetof(struct user_regs_struct, rip), NULL);
+	rip = ptrace(PTRACE_PEEKUSER, k->tid, (void *)ARCH_REGS_PC_OFF, NULL);
 	if (errno)
 		return;
 	k->regs_valid = false;
-	to = t->hooks->lifeline_pc(k, (uint64_t)rip - 1);
+	to = t->hooks->lifeline_pc(k, (uint64_t)rip - ARCH_INT3_LEN);
 	if (!to)
 		return;
-	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)offsetof(struct user_regs_struct, rip),
+	if (ptrace(PTRACE_POKEUSER, k->tid, (void *)ARCH_REGS_PC_OFF,
 		   (void *)to) == 0)
 		k->lrip = (uint64_t)rip;
 }
@@ -762,7 +762,7 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 				continue;
 			if (task_getregs(k) < 0)
 				continue;
-			if (!t->hooks->owns_trap(k, k->regs.rip - 1))
+			if (!t->hooks->owns_trap(k, k->regs.rip - ARCH_INT3_LEN))
 				continue;
 			if (!sigtrap_pending(k))
 				continue;

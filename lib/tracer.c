@@ -268,7 +268,7 @@ static int dl_notify_addrs(struct proc *p, uint64_t base, uint64_t *brk, uint64_
  */
 int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p)
 {
-	static const uint8_t int3 = 0xcc;
+	static const uint8_t int3 = ARCH_INT3;
 	uint64_t base, at, brk, state;
 	struct bp *b;
 	uint8_t orig;
@@ -313,8 +313,7 @@ bool dl_notify_hit(struct task *k)
 	    state == 0 /* RT_CONSISTENT */ || task_getregs(k) < 0 ||
 	    mem_read(p, k->regs.rsp, &ret, sizeof(ret)) < 0)
 		return false;
-	k->regs.rip = ret;
-	k->regs.rsp += 8;
+	arch_regs_return(&k->regs, k->regs.rsp, ret);
 	return task_setregs(k) == 0;
 }
 

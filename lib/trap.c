@@ -128,9 +128,8 @@ static void override_return(struct uprobe_tracer *t, struct task *k, struct ret_
 		task_resume(k);
 		return;
 	}
-	k->regs.rip = ra;
-	k->regs.rsp = rsp + 8;
-	k->regs.rax = value;
+	arch_regs_return(&k->regs, rsp, ra);
+	arch_regs_set_retval(&k->regs, value);
 	task_setregs(k);
 	task_resume(k);
 }
@@ -159,14 +158,6 @@ void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s,
 	}
 }
 
-/* -ERESTARTSYS .. -ERESTART_RESTARTBLOCK: the kernel will run the syscall again */
-static bool syscall_restarts(const struct user_regs_struct *regs)
-{
-	int64_t rax = (int64_t)regs->rax;
-
-	return rax <= -512 && rax >= -516;
-}
-
 int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
 	      uint64_t pc)
 {
@@ -186,8 +177,8 @@ int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t 
 	}
 	if (!r)
 		return 0;
-	if (s->plan.type == ARCH_T_SYSCALL &&
-	    (syscall_restarts(&k->regs) || k->at_sys_entry))
+	if (arch_plan_is_syscall(&s->plan) &&
+	    (arch_syscall_restarts(&k->regs) || k->at_sys_entry))
 		return 1; /* not done yet: it runs again from the probed instruction, or now */
 	trap_post_handlers(t, k, s, insn_addr);
 	return 1;
@@ -216,15 +207,7 @@ bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
  */
 static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
-	const struct arch_plan *plan = &b->site->plan;
-
-	if (plan->kind != ARCH_RELOCATE)
-		return false;
-	if (plan->type == ARCH_T_NOP)
-		k->regs.rip = b->vaddr + plan->len;
-	else if (plan->type == ARCH_T_JMP)
-		k->regs.rip = b->vaddr + (uint64_t)plan->branch_off;
-	else
+	if (!arch_post_emulate(&b->site->plan, b->vaddr, &k->regs))
 		return false;
 	trap_post_handlers(t, k, b->site, b->vaddr);
 	if (task_setregs(k) == 0)
@@ -235,7 +218,7 @@ static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
 /* Single-stepped in its slot: `call *%rsp`, and `jmp *mem` under a post handler. */
 static bool needs_step(const struct site *s)
 {
-	return s->plan.kind == ARCH_STEP || (s->npost && arch_post_steps(&s->plan));
+	return arch_needs_step(&s->plan, s->npost);
 }
 
 /* After the original instruction's effect: continue the thread in the program. */
@@ -302,7 +285,7 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 		return false;
 	}
 	k->post_sys = NULL;
-	if (!syscall_restarts(&k->regs)) {
+	if (!arch_syscall_restarts(&k->regs)) {
 		trap_post_handlers(t, k, s, k->post_sys_addr);
 		task_setregs(k);
 	}
@@ -339,7 +322,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		return;
 	if (task_getregs(k) < 0)
 		return;
-	addr = k->regs.rip - 1;
+	addr = k->regs.rip - ARCH_INT3_LEN;
 	if ((mm->areas || mm->trap) && addr == proc_trampoline(p)) {
 		int r = inline_trap_hit(t, k, addr);
 
@@ -462,7 +445,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (trap_is_int3(k)) {
 		uint8_t byte = 0;
 
-		if (mem_read(p, addr, &byte, 1) == 0 && byte != 0xcc) {
+		if (mem_read(p, addr, &byte, 1) == 0 && byte != ARCH_INT3) {
 			/* Our breakpoint, removed after it trapped: run the real instruction. */
 			k->regs.rip = addr;
 			task_setregs(k);
@@ -661,9 +644,9 @@ out:
  */
 static bool exec_finds_file(struct task *k)
 {
-	bool at = k->regs.orig_rax == SYS_execveat;
-	uint64_t addr = at ? k->regs.rsi : k->regs.rdi;
-	int dirfd = at ? (int)k->regs.rdi : AT_FDCWD;
+	bool at = arch_regs_syscall_nr(&k->regs) == SYS_execveat;
+	uint64_t addr = arch_regs_syscall_arg(&k->regs, at ? 1 : 0);
+	int dirfd = at ? (int)arch_regs_syscall_arg(&k->regs, 0) : AT_FDCWD;
 	char name[PATH_MAX], path[PATH_MAX + 64];
 	struct stat st;
 	size_t n = 0;
@@ -682,7 +665,7 @@ static bool exec_finds_file(struct task *k)
 	}
 	if (n == sizeof(name))
 		return false;
-	if (at && !name[0] && (k->regs.r8 & AT_EMPTY_PATH))
+	if (at && !name[0] && (arch_regs_syscall_arg(&k->regs, 4) & AT_EMPTY_PATH))
 		snprintf(path, sizeof(path), "/proc/%d/fd/%d", k->tid, dirfd);
 	else if (name[0] == '/')
 		snprintf(path, sizeof(path), "/proc/%d/root%s", k->tid, name);
@@ -698,8 +681,8 @@ static bool exec_finds_file(struct task *k)
  * if it was one and is dealt with; false for any other SIGTRAP stop.
  * Without PTRACE_O_TRACESYSGOOD (the other paths that run a thread to a
  * syscall stop expect a plain SIGTRAP), a syscall stop is the SIGTRAP
- * whose si_code is SIGTRAP, and x86-64 enters every system call with
- * -ENOSYS in rax.
+ * whose si_code is SIGTRAP, and the thread is inside the call
+ * (arch_regs_inside_syscall(): x86-64 enters every one with -ENOSYS in rax).
  */
 static bool leave_at_exec_stop(struct uprobe_tracer *t, struct task *k)
 {
@@ -709,8 +692,9 @@ static bool leave_at_exec_stop(struct uprobe_tracer *t, struct task *k)
 	if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0 || si.si_code != SIGTRAP ||
 	    task_getregs(k) < 0)
 		return false;
-	if (k->regs.rax != (uint64_t)-ENOSYS ||
-	    (k->regs.orig_rax != SYS_execve && k->regs.orig_rax != SYS_execveat) ||
+	if (!arch_regs_inside_syscall(&k->regs) ||
+	    (arch_regs_syscall_nr(&k->regs) != SYS_execve &&
+	     arch_regs_syscall_nr(&k->regs) != SYS_execveat) ||
 	    k->want_stop || k->npending || !exec_finds_file(k)) {
 		resume_or_hold(t, k);
 		return true;
@@ -801,7 +785,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		return;
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 	if (!idx || idx >= a->used) {
-		uint8_t insn[2];
+		uint8_t insn[ARCH_RDTSC_LEN];
 
 		if (!ring_gadget_at(a, k->regs.rip))
 			return;
@@ -811,9 +795,8 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		 * never sees it.
 		 */
 		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
-		    mem_read(k->proc, k->regs.rip, insn, 2) == 0 && insn[0] == 0x0f && insn[1] == 0x31) {
-			k->regs.rax = k->regs.rdx = 0;
-			k->regs.rip += 2;
+		    mem_read(k->proc, k->regs.rip, insn, sizeof(insn)) == 0 &&
+		    arch_rdtsc_skip(&k->regs, insn)) {
 			task_drop_signal(k, k->npending - 1);
 			k->stop_sig = k->npending ? k->stop_sig : 0;
 			task_setregs(k);
@@ -855,7 +838,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 
 		/* a post slot's ret copy sits after its int3 */
 		if (k->regs.rip == start ||
-		    (xol_is_post(a, idx) && info->site->plan.type == ARCH_T_RET &&
+		    (xol_is_post(a, idx) && arch_plan_is_return(&info->site->plan) &&
 		     k->regs.rip == start + 1)) {
 			k->regs.rip = info->insn_addr;
 			if (trap_fault_handled(t, k, info->site, info->insn_addr, si))
@@ -864,7 +847,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		}
 		return;
 	}
-	if (xol_is_post(a, idx) && a->info[idx].site->plan.type == ARCH_T_SYSCALL &&
+	if (xol_is_post(a, idx) && arch_plan_is_syscall(&a->info[idx].site->plan) &&
 	    k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE &&
 	    xol_enter_syscall(k, k->regs.rip) == 0) {
 		/*

@@ -245,17 +245,18 @@ static uint64_t fp_entry_slot(const struct uprobe_hit *h)
 {
 	const struct site *s = h->probe ? h->probe->site : NULL;
 	uint64_t rsp = h->task->regs.rsp;
+	int pushed;
 
 	if (!s || !s->func_entry || h->is_return)
 		return 0;
 	if (!h->is_post)
 		return rsp;
-	/* nothing pushed yet: still no frame (a jump at the entry goes where none is made either) */
-	if (s->plan.type == ARCH_T_NOP || s->plan.type == ARCH_T_JMP || s->plan.type == ARCH_T_JCC)
-		return rsp;
-	if (s->plan.len == 1 && s->plan.bytes[0] == 0x55)
-		return rsp + 8;
-	return 0;
+	/*
+	 * Nothing pushed yet: still no frame (a jump at the entry goes where none is made
+	 * either); or only the frame pointer.
+	 */
+	pushed = arch_plan_entry_pushed(&s->plan);
+	return pushed < 0 ? 0 : rsp + (uint64_t)pushed;
 }
 
 /* Could ret be a return address: in user space, not in the first page (0 ends a chain). */

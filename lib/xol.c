@@ -78,8 +78,7 @@ static bool inside_syscall(struct task *k)
 {
 	struct user_regs_struct r;
 
-	return ptrace(PTRACE_GETREGS, k->tid, NULL, &r) == 0 && r.orig_rax != (uint64_t)-1 &&
-	       r.rax == (uint64_t)-ENOSYS;
+	return ptrace(PTRACE_GETREGS, k->tid, NULL, &r) == 0 && arch_regs_inside_syscall(&r);
 }
 
 /* A held thread to inject through: one outside a system call if there is one. */
@@ -119,7 +118,7 @@ static bool may_unmap(struct task *k, const struct seccomp_state *sc, const uint
 static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		       struct xol_area **out)
 {
-	static const uint8_t gadget[] = { 0x0f, 0x05, 0xcc, 0xcc, 0xcc }; /* see XOL_GADGET_* */
+	static const uint8_t gadget[] = { ARCH_SYSCALL_INSN, ARCH_INT3, ARCH_INT3, ARCH_INT3 }; /* see XOL_GADGET_* */
 	struct seccomp_state sc = { 0 };
 	struct xol_area *a = NULL;
 	struct task *k;
@@ -290,7 +289,7 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 		a->info_cap = cap;
 	}
 	addr = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE;
-	memset(code, 0xcc, sizeof(code));
+	memset(code, ARCH_INT3, sizeof(code));
 	n = post ? arch_relocate_post(&s->plan, vaddr, addr, code)
 		 : arch_relocate(&s->plan, vaddr, addr, code);
 	if (n < 0)
@@ -314,21 +313,24 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
  * TF set: where the instruction records the flags (pushf on the stack,
  * syscall in r11), the program must not see that TF.
  */
+static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
+{
+	return mem_read(ctx, addr, buf, len);
+}
+
+static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
+{
+	return mem_write(ctx, addr, buf, len);
+}
+
 static void hide_trap_flag(struct task *k, const struct arch_plan *plan, uint64_t rsp_before)
 {
-	uint64_t flags;
+	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
 
 	if (task_getregs(k) < 0)
 		return;
-	/* only what the pushf stored: a step that ran nothing leaves rsp where it was */
-	if (plan->type == ARCH_T_PUSHF && k->regs.rsp < rsp_before &&
-	    mem_read(k->proc, k->regs.rsp, &flags, sizeof(flags)) == 0 && (flags & 0x100)) {
-		flags &= ~0x100ull;
-		mem_write(k->proc, k->regs.rsp, &flags, sizeof(flags));
-	} else if (plan->type == ARCH_T_SYSCALL && (k->regs.r11 & 0x100)) {
-		k->regs.r11 &= ~0x100ull;
+	if (arch_step_hide_tf(plan, &k->regs, rsp_before, &mem))
 		task_setregs(k);
-	}
 }
 
 
@@ -403,7 +405,7 @@ static int run_out(struct task *k, struct xol_area *a, unsigned idx, const struc
 	if (!xol_is_post(a, idx)) {
 		at = a->start + XOL_GADGET_RUNOUT;
 		memcpy(code, plan->bytes, plan->len);
-		code[plan->len] = 0xcc;
+		code[plan->len] = ARCH_INT3;
 		if (mem_write(k->proc, at, code, plan->len + 1u))
 			return -EIO;
 		k->regs.rip = at;
@@ -419,9 +421,9 @@ static int run_out(struct task *k, struct xol_area *a, unsigned idx, const struc
 		if (task_getregs(k) < 0)
 			return -ESRCH;
 		if (k->regs.rip > at + 1 && k->regs.rip <= end &&
-		    mem_read(k->proc, k->regs.rip - 1, &byte, 1) == 0 && byte == 0xcc) {
+		    mem_read(k->proc, k->regs.rip - ARCH_INT3_LEN, &byte, 1) == 0 && byte == ARCH_INT3) {
 			/* on the int3 after it */
-			k->regs.rip = at == slot ? k->regs.rip - 1 : insn_addr + plan->len;
+			k->regs.rip = at == slot ? k->regs.rip - ARCH_INT3_LEN : insn_addr + plan->len;
 			return task_setregs(k);
 		}
 		/* a stop that came before it ran on (a kill of SIGTRAP): again */
@@ -454,8 +456,7 @@ static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *pla
 		if (k->regs.rip != slot || tries == 16)
 			return -EIO;
 	}
-	k->regs.rip = insn_addr + plan->len;
-	k->regs.rcx = insn_addr + plan->len;
+	arch_regs_after_syscall(&k->regs, insn_addr + plan->len);
 	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
 	return task_setregs(k);
 }
@@ -469,7 +470,7 @@ int xol_enter_syscall(struct task *k, uint64_t slot)
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
-	if (k->regs.rip != slot + 2)
+	if (k->regs.rip != slot + ARCH_SYSCALL_LEN)
 		return -EIO;
 	k->at_sys_entry = true;
 	return 0;
@@ -505,15 +506,15 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 		if (!k->regs_valid && task_getregs(k) < 0)
 			return -ESRCH;
 		if (!steps)
-			tf = k->regs.eflags & 0x100;
+			tf = arch_regs_tf(&k->regs);
 		a = xol_area_of(p, k->regs.rip);
 		if (!a) {
 			/*
 			 * The gadget's pushfq, stepped, saved the trap flag and its
 			 * popfq set it for good: the program must not run on with it.
 			 */
-			if (steps && !tf && (k->regs.eflags & 0x100)) {
-				k->regs.eflags &= ~0x100ull;
+			if (steps && !tf && arch_regs_tf(&k->regs)) {
+				arch_regs_clear_tf(&k->regs);
 				return task_setregs(k);
 			}
 			return 0;
@@ -525,7 +526,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 					      xol_is_rec(a, idx), &k->regs)) {
 				/* back on the detour's int3 (ring full), maybe through popfq */
 				if (steps && !tf)
-					k->regs.eflags &= ~0x100ull;
+					arch_regs_clear_tf(&k->regs);
 				return task_setregs(k);
 			}
 			idx = 0;
@@ -542,7 +543,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 					return -ESRCH;
 				continue; /* out, unless a failed ret is still to fault */
 			}
-			if (k->regs.rip == slot && plan->type == ARCH_T_SYSCALL) {
+			if (k->regs.rip == slot && arch_plan_is_syscall(plan)) {
 				/*
 				 * Stepping it could block in the system call with the
 				 * tracer waiting: enter it instead, and return to the
@@ -564,7 +565,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 				 * step that did not move a ret or jump (an interrupt reported
 				 * first) must not let the thread run free.
 				 */
-				if (last == slot && plan->type == ARCH_T_OTHER &&
+				if (last == slot && arch_plan_may_repeat(plan) &&
 				    (!plan->disp_pos || xol_is_post(a, idx)))
 					req = PTRACE_CONT;
 			}
@@ -588,7 +589,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			return 0;
 		}
 		if (first && req == PTRACE_SINGLESTEP && xol_is_post(a, idx) &&
-		    (first->type == ARCH_T_OTHER || first->type == ARCH_T_PUSHF) &&
+		    arch_plan_is_copy(first) &&
 		    task_getregs(k) == 0) {
 			uint8_t code[ARCH_MAX_INSN + 1];
 			int len;
@@ -599,7 +600,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 			 */
 			if (mem_read(p, slot, code, sizeof(code)) == 0 &&
 			    (len = arch_insn_len(code, sizeof(code))) > 0 && len < (int)sizeof(code) &&
-			    code[len] == 0xcc && k->regs.rip == slot + (uint64_t)len + 1) {
+			    code[len] == ARCH_INT3 && k->regs.rip == slot + (uint64_t)len + 1) {
 				k->regs.rip--;
 				if (task_setregs(k) < 0)
 					return -ESRCH;

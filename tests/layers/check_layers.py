@@ -46,7 +46,9 @@ LAYERS = {
     'elf.c': 1,             # -> elf/elf.c, elf/ehframe.c
     'usdt_args.c': 1,       # -> elf/ (a format: the operands of .note.stapsdt)
     'caps.c': 1,            # -> arch/x86/linux.c (what this machine does, measured)
-    'arch/x86/insn.c': 1,   # -> arch/x86/decode.c, arch/x86/relocate.c
+    'arch/x86/decode.c': 1,   # -> arch/x86/decode.c (out of insn.c, step 3)
+    'arch/x86/relocate.c': 1,  # -> arch/x86/relocate.c (out of insn.c, step 3)
+    'arch/x86/linux.c': 1,     # -> arch/x86/linux.c (x86-64 Linux register/ABI facts, step 3)
     'arch/x86/emulate.c': 1,  # -> arch/x86/emulate.c
     'arch/x86/gadget.c': 1,   # -> arch/x86/gadget.c
     'arch/x86/lifeline.c': 1,  # -> arch/x86/ (the handler copied into the tracee)

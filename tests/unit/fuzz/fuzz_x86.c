@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Fuzzing of the x86 analyser (lib/arch/x86/insn.c): random byte strings
+ * Fuzzing of the x86 analyser (lib/arch/x86/decode.c, relocate.c): random byte strings
  * through arch_analyse(), arch_insn_flow() and every relocation, checking
  * that what is accepted is described consistently and that no relocation
  * writes past ARCH_SLOT_SIZE.
