@@ -390,7 +390,16 @@ int arch_insn_len(const uint8_t *code, size_t avail);
  * At most max; returns how many.
  */
 int arch_syscall_sites(const uint8_t *code, size_t len, long nr, size_t *offs, int max);
-#define ARCH_SYSCALL_LEN 2 /* `syscall`: 0f 05 */
+/*
+ * May code[x] start a `syscall` of system call nr, as arch_syscall_sites()
+ * would find it (the bytes only: a `mov $nr` among the bytes before it)?
+ * A quick filter before decoding; x >= 0, code[x + 1] readable.
+ */
+bool arch_syscall_candidate(const uint8_t *code, size_t x, long nr);
+/* Is code[0..len) exactly a `mov $nr,%eax` (or %rax), as a signal restorer starts? */
+bool arch_is_mov_nr(const uint8_t *code, size_t len, long nr);
+/* The length of a signal restorer's `mov $SYS_rt_sigreturn,%rax`, before its `syscall`. */
+#define ARCH_RESTORER_MOV_LEN 7
 /*
  * Writes into out (ARCH_SLOT_SIZE bytes) the out-of-line code for plan, as
  * if the instruction were at insn_addr, to run at slot_addr. For

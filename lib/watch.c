@@ -88,13 +88,9 @@ static const struct {
 	  SIGW_RETURN },
 };
 
-/* The restorer's first instruction: `mov $SYS_rt_sigreturn,%rax` (REX.W c7 /0 imm32). */
-static const uint8_t restorer_mov[] = { 0x48, 0xc7, 0xc0, SYS_rt_sigreturn, 0, 0, 0 };
 
 /* At most this many calls of one kind in one file: more, and none is watched. */
 #define WATCH_MAX_SITES 64
-/* How far before a `syscall` its `mov $nr,%eax` may be: three instructions and the mov. */
-#define WATCH_NEAR (3 * 15 + 7)
 
 /* The file offset where the last function symbol of f at or before file offset x starts, or lo. */
 static uint64_t func_start(const struct elf_file *f, uint64_t lo, uint64_t x)
@@ -132,20 +128,16 @@ static uint64_t func_start(const struct elf_file *f, uint64_t lo, uint64_t x)
 static int syscall_sites(const struct elf_file *f, uint64_t off, uint64_t size, long nr,
 			 size_t *offs, int max)
 {
-	const uint8_t mov32[] = { 0xb8, (uint8_t)nr, (uint8_t)(nr >> 8), 0, 0 };
-	const uint8_t mov64[] = { 0x48, 0xc7, 0xc0, (uint8_t)nr, (uint8_t)(nr >> 8), 0, 0 };
 	const uint8_t *code = f->data + off;
 	uint64_t next = 0; /* decoded up to here already */
 	int n = 0;
 
 	for (uint64_t x = 0; x + ARCH_SYSCALL_LEN <= size && n < max; x++) {
-		uint64_t from = x > WATCH_NEAR ? x - WATCH_NEAR : 0, start;
 		size_t found[WATCH_MAX_SITES];
+		uint64_t start;
 		int k;
 
-		if (code[x] != 0x0f || code[x + 1] != 0x05 ||
-		    (!memmem(code + from, x - from, mov32, sizeof(mov32)) &&
-		     !memmem(code + from, x - from, mov64, sizeof(mov64))))
+		if (!arch_syscall_candidate(code, x, nr))
 			continue;
 		start = func_start(f, off, off + x) - off;
 		if (start < next && next <= x)
@@ -180,10 +172,10 @@ static int watch_sites(struct uprobe_tracer *t, const struct watched_file *w, st
 		uint64_t at = off + offs[i] - (watch_calls[j].at ? ARCH_SYSCALL_LEN : 0);
 
 		if (watch_calls[j].restorer) {
-			if (offs[i] < ARCH_SYSCALL_LEN + sizeof(restorer_mov))
+			if (offs[i] < ARCH_SYSCALL_LEN + ARCH_RESTORER_MOV_LEN)
 				continue;
-			at = off + offs[i] - ARCH_SYSCALL_LEN - sizeof(restorer_mov);
-			if (memcmp(f->data + at, restorer_mov, sizeof(restorer_mov)))
+			at = off + offs[i] - ARCH_SYSCALL_LEN - ARCH_RESTORER_MOV_LEN;
+			if (!arch_is_mov_nr(f->data + at, ARCH_RESTORER_MOV_LEN, watch_calls[j].nr))
 				continue;
 		}
 		watched++;

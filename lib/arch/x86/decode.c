@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* x86-64 instruction decoding (Zydis, used nowhere else): analysis into a plan, lengths, flow. */
+#include <limits.h>
 #include <string.h>
 
 #include <Zydis/Zydis.h>
@@ -51,6 +52,26 @@ static long mov_eax_imm(const uint8_t *c, int n)
 	if (n == 7 && c[0] == 0x48 && c[1] == 0xc7 && c[2] == 0xc0)
 		return (long)(int32_t)(c[3] | c[4] << 8 | c[5] << 16 | (uint32_t)c[6] << 24);
 	return -1;
+}
+
+/* How far before a `syscall` its `mov $nr` may start: three instructions, and the mov. */
+#define SYSCALL_NEAR (3 * 15 + 7)
+
+bool arch_syscall_candidate(const uint8_t *code, size_t x, long nr)
+{
+	const uint8_t mov32[] = { 0xb8, (uint8_t)nr, (uint8_t)(nr >> 8), 0, 0 };
+	const uint8_t mov64[] = { 0x48, 0xc7, 0xc0, (uint8_t)nr, (uint8_t)(nr >> 8), 0, 0 };
+	size_t from = x > SYSCALL_NEAR ? x - SYSCALL_NEAR : 0;
+
+	if (code[x] != 0x0f || code[x + 1] != 0x05)
+		return false;
+	return memmem(code + from, x - from, mov32, sizeof(mov32)) ||
+	       memmem(code + from, x - from, mov64, sizeof(mov64));
+}
+
+bool arch_is_mov_nr(const uint8_t *code, size_t len, long nr)
+{
+	return len <= INT_MAX && mov_eax_imm(code, (int)len) == nr;
 }
 
 int arch_syscall_sites(const uint8_t *code, size_t len, long nr, size_t *offs, int max)
