@@ -711,6 +711,20 @@ static bool unwound_or_rearmed(struct task *k, struct ret_instance *ri, void *ct
 		return true;
 	if (ri->twice)
 		return false; /* its return address was never ours to take back */
+	if (!ri->chained && (ri->real_ret == tramp || ri->real_ret == ring_retg(proc_mm(k->proc)))) {
+		/*
+		 * A tail call between a stopping and a no-stop return-probed
+		 * function: the older call of the slot has the real return,
+		 * and both come back as one chain through the trampoline.
+		 */
+		for (struct ret_instance *o = ri->next; o; o = o->next) {
+			if (o->slot == ri->slot && !o->twice && !o->chained) {
+				ri->real_ret = o->real_ret;
+				ri->chained = true;
+				break;
+			}
+		}
+	}
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0 || val != ri->real_ret)
 		return true; /* the frame is not what it was: it cannot return through us */
 	/* a no-stop call comes back as a stopping one: its table entry went at the unwinder */
