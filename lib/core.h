@@ -860,6 +860,7 @@ void ring_count_all(struct uprobe_tracer *t);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
+void ring_drain_past(struct uprobe_tracer *t, struct proc *p);
 bool ring_settled(const struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
 void ring_forget(struct uprobe_tracer *t, struct proc *p);

@@ -756,8 +756,8 @@ int ret_on_unwind(struct uprobe_hit *h, void *data)
 	pid_t tid = k->tid;
 
 	if (ring_retg(proc_mm(k->proc))) {
-		/* no-stop calls: the ones recorded so far first, then every slot of the table */
-		ring_drain(h->t, proc_mm(k->proc));
+		/* no-stop calls: every one recorded so far first, then every slot of the table */
+		ring_drain_past(h->t, proc_mm(k->proc));
 		if (task_find(h->t, tid) != k)
 			return 0;
 		ring_nsret_unwind(proc_mm(k->proc), k);

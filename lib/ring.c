@@ -9,6 +9,7 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -776,6 +777,29 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 {
 	return drain(t, p, false);
+}
+
+/*
+ * Delivers every record taken in p's ring so far, a stopped thread's all
+ * among them: the drain stops at a ticket whose thread has not committed
+ * its record yet, which a running thread does within nanoseconds; a
+ * thread held there is not waited for long (about a millisecond).
+ */
+void ring_drain_past(struct uprobe_tracer *t, struct proc *p)
+{
+	struct ring *r = p->ring;
+	pid_t pid = p->pid;
+	uint64_t head;
+
+	if (!r)
+		return;
+	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < 1000; i++) {
+		drain(t, p, false);
+		if (proc_find(t, pid) != p || p->ring != r || (int64_t)(r->tail - head) >= 0)
+			return;
+		sched_yield();
+	}
 }
 
 /* Has every ticket taken in p's ring so far been delivered? */
