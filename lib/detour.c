@@ -917,7 +917,9 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot, slot_is_count(p, slot) ? ", count-only" : "");
+			 (unsigned long long)slot, slot_is_count(p, slot) ? ", count-only"
+						   : slot_is_nsret(p, slot) ? ", no-stop return"
+									    : "");
 	} else if (b) {
 		later(b, true, busy_now);
 	}
