@@ -851,6 +851,7 @@ bool ring_nsret_full(const struct proc *p, uint64_t slot);
 void ring_nsret_release(struct proc *p, uint64_t slot, bool force);
 void ring_nsret_restore(struct proc *p, struct proc *target);
 void ring_nsret_unwind(struct proc *p, const struct task *k);
+uint64_t ring_nsret_real(const struct proc *p, uint64_t slot, uint64_t val);
 bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 /* a's count gadget (writing a's gadgets first), 0 when a has no counter block */
 uint64_t ring_count_gadget(struct proc *p, struct xol_area *a);

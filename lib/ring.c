@@ -939,6 +939,24 @@ void ring_nsret_release(struct proc *p, uint64_t slot, bool force)
 	}
 }
 
+/* val, read from stack slot slot: the real return address where it is the return gadget's. */
+uint64_t ring_nsret_real(const struct proc *p, uint64_t slot, uint64_t val)
+{
+	const struct ring *r = p->ring;
+	unsigned h;
+
+	if (!r || !r->retg || val != r->retg)
+		return val;
+	h = ring_nsret_hash(slot);
+	for (unsigned i = 0; i < RING_NSRET_PROBE; i++) {
+		const struct ring_nsret_ent *e = nsret_ent(r, h + i);
+
+		if (__atomic_load_n(&e->slot, __ATOMIC_ACQUIRE) == slot)
+			return e->real;
+	}
+	return val;
+}
+
 /*
  * Every slot of target (p itself, or a fork child's copy of its memory)
  * that holds p's return gadget gets its real return address back from the

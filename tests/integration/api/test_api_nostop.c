@@ -679,6 +679,68 @@ static void nsret_threads(struct ctx *c, bool sleep)
 	assert_true(r.rasync > 0);
 }
 
+/*
+ * A stopping probe's backtrace through a frame whose return address is the
+ * return gadget's reads the real one: ns_allregs (no-stop return probe)
+ * calls ns_g (stopping entry probe); ns_g's backtrace goes through
+ * ns_allregs into main, never into the scratch area.
+ */
+struct nsret_bt {
+	uint64_t text_lo, text_hi, n, bad, rets;
+	char first[160];
+};
+
+static int on_nsret_bt(struct uprobe_hit *h, void *data)
+{
+	struct nsret_bt *b = data;
+	uint64_t pcs[8];
+	int n = uprobe_hit_backtrace(h, pcs, 8);
+
+	b->n++;
+	if (n < 3 || pcs[2] < b->text_lo || pcs[2] >= b->text_hi) {
+		if (!b->bad++)
+			snprintf(b->first, sizeof(b->first), "%d frames, pcs[1] %#llx pcs[2] %#llx", n,
+				 n > 1 ? (unsigned long long)pcs[1] : 0ull,
+				 n > 2 ? (unsigned long long)pcs[2] : 0ull);
+	}
+	return 0;
+}
+
+static int on_nsret_bt_ret(struct uprobe_hit *h, void *data)
+{
+	((struct nsret_bt *)data)->rets++;
+	return 0;
+}
+
+static void test_ret_backtrace_through(void **state)
+{
+	struct ctx *c = *state;
+	struct nsret_bt b = { 0 };
+	pid_t pid = spawn_prog(c, "allregs", "200", NULL);
+	struct maps m;
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_nsret_bt_ret, .data = &b, .nostop = true);
+
+	assert_true(maps_read(pid, &m));
+	for (int i = 0; i < m.n; i++) {
+		if (m.e[i].perms[2] == 'x' && strstr(m.e[i].path, "api_nostop")) {
+			b.text_lo = m.e[i].start;
+			b.text_hi = m.e[i].end;
+		}
+	}
+	maps_free(&m);
+	add_or_fail(c, g_prog, "ns_allregs", 0, &o);
+	add_probe(c, g_prog, "ns_g", 0, on_nsret_bt, &b);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(b.n, 200);
+	assert_int_equal(b.rets, 200);
+	if (b.bad) {
+		print_error("%llu of %llu backtraces not through main, first: %s\n",
+			    (unsigned long long)b.bad, (unsigned long long)b.n, b.first);
+		fail();
+	}
+}
+
 static void test_ret_threads(void **state)
 {
 	nsret_threads(*state, false);
@@ -1009,6 +1071,7 @@ int main(int argc, char **argv)
 		T(test_refused_with_post),
 		T(test_ret_single),
 		T(test_ret_back_pressure),
+		T(test_ret_backtrace_through),
 		T(test_ret_threads),
 		T(test_ret_threads_back_pressure),
 		T(test_stopping_probe_added_and_removed),
