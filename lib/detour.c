@@ -446,15 +446,15 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 	uint64_t slot, int3, sig = k->detour_sig;
 	struct bp *b;
 
-	if (ring_nsret_trap(t, k, *addr)) {
+	si = detour_slot(k->proc, *addr, &slot, &int3);
+	if (!si || int3 != *addr) {
+		if (!ring_nsret_trap(t, k, *addr))
+			return 0;
 		/* the return gadget's: it goes on where that says */
 		if (still_there(t, k, k->tid) && task_setregs(k) == 0)
 			let_go(k);
 		return DETOUR_RETRIED;
 	}
-	si = detour_slot(k->proc, *addr, &slot, &int3);
-	if (!si || int3 != *addr)
-		return 0;
 	k->detour_sig = 0;
 	if (sig == regs_sig(&k->regs)) {
 		siginfo_t info;
