@@ -636,20 +636,41 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
  * newest first (a tail-called function before the one that jumped to it),
  * its return handlers run with the value and the time stamps' duration.
  */
+/*
+ * Where the calls of a record's thread are kept: the thread, or, when it
+ * is gone since (its exit handled before a drain reached its last
+ * records), any thread of the process, as ret_task_gone() hands a dying
+ * thread's calls to a sibling; returns find them there by their slot.
+ */
+static struct task *calls_owner(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	if (k)
+		return k;
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (o->proc == p)
+				return o;
+	return NULL;
+}
+
 static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 			   const struct ring_rec *rec, uint64_t time_ns)
 {
 	struct task *k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
+	struct task *owner = calls_owner(t, p, k);
 	struct user_regs_struct regs;
 	struct ret_instance *ri;
 	struct uprobe_hit h;
-	pid_t pid = p->pid;
+	pid_t pid = p->pid, otid;
 
-	if (!k)
-		return; /* its thread is gone: its calls went with it */
-	while ((ri = ret_ns_take(t, k, rec->ns_slot))) {
+	if (!owner)
+		return;
+	otid = owner->tid;
+	while ((ri = ret_ns_take(t, owner, rec->ns_slot))) {
 		rec_regs(&regs, rec, ri->real_ret, k);
 		rec_hit(&h, t, p, k, &regs, ri->func, time_ns);
+		if (!k)
+			h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 		h.is_return = true;
 		h.inst = ri;
 		/* unused by async hits: uprobe_hit_retval_double() reads xmm0 there */
@@ -665,7 +686,7 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 		}
 		ri_free(ri);
 		/* a handler may have let the process go */
-		if (proc_find(t, pid) != p || task_find(t, h.tid) != k)
+		if (proc_find(t, pid) != p || task_find(t, otid) != owner)
 			return;
 	}
 }
@@ -676,6 +697,8 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 {
 	uint64_t slot = rec->ret - ARCH_DETOUR_REC_INT3;
 	struct ret_instance *ri = NULL;
+	struct task *owner = NULL;
+	pid_t pid = p->pid, otid = 0;
 	struct xol_area *a;
 	struct user_regs_struct regs;
 	const struct slot_info *si;
@@ -705,8 +728,12 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	if (!k)
 		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 	s->refs++; /* a handler removing the last probe must not free the site under us */
-	if (k && xol_is_nsret(a, idx) && rec->kind == RING_KIND_ENTRY)
-		ri = ret_ns_entry(t, k, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real, time_ns);
+	if (xol_is_nsret(a, idx) && rec->kind == RING_KIND_ENTRY &&
+	    (owner = calls_owner(t, p, k))) {
+		otid = owner->tid;
+		ri = ret_ns_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real,
+				  time_ns);
+	}
 	h.inst = ri;
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
@@ -720,8 +747,8 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		}
 	}
 	if (ri) {
-		if (task_find(t, h.tid) == k)
-			ret_ns_commit(k, ri);
+		if (proc_find(t, pid) == p && task_find(t, otid) == owner)
+			ret_ns_commit(owner, ri);
 		else
 			ri_free(ri);
 	}

@@ -751,6 +751,29 @@ static void test_ret_threads_back_pressure(void **state)
 	nsret_threads(*state, true);
 }
 
+/*
+ * Threads that exit right after their calls, one after another: their last
+ * records may be drained after their exit is handled; every return still
+ * comes, with its value and no miss.
+ */
+static void test_ret_threads_exiting(void **state)
+{
+	struct ctx *c = *state;
+	struct nsret_thr r = { 0 };
+	pid_t pid = spawn_prog(c, "seq", "6", "500");
+	struct uprobe *p;
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_nsret_thr, .data = &r, .nostop = true);
+
+	r.pid = pid;
+	p = add_or_fail(c, g_prog, "ns_f", 0, &o);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(kv(c->outbuf, "total_calls"), SEQ_T * SEQ_N);
+	assert_int_equal(r.rets, SEQ_T * SEQ_N);
+	assert_int_equal(uprobe_hits(p), SEQ_T * SEQ_N);
+	assert_int_equal(uprobe_missed(p), 0);
+}
+
 /* ---- 5. a stopping probe added to the same instruction, then removed ---- */
 
 #define PH_N 2000
@@ -1074,6 +1097,7 @@ int main(int argc, char **argv)
 		T(test_ret_backtrace_through),
 		T(test_ret_threads),
 		T(test_ret_threads_back_pressure),
+		T(test_ret_threads_exiting),
 		T(test_stopping_probe_added_and_removed),
 		T(test_remove_drains),
 		T(test_fallback_mid_function),
