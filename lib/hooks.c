@@ -57,7 +57,9 @@ static bool hook_has_lifeline(struct task *k)
 /*
  * A plain relocated instruction's thread goes straight onto its slot (the
  * hit's own register write would put it there anyway); any other int3 of
- * ours, the trampoline's too, has its thread back on it.
+ * ours, the trampoline's too, has its thread back on it: on libc's mask
+ * changes too, where the lifeline makes the call, SIGTRAP left unblocked
+ * (the slot would make it as the program asks).
  */
 static uint64_t hook_lifeline_pc(struct task *k, uint64_t addr)
 {
@@ -66,7 +68,8 @@ static uint64_t hook_lifeline_pc(struct task *k, uint64_t addr)
 
 	if (b && !b->retired)
 		return b->slot && !b->internal && !b->site->npost &&
-		       !arch_needs_step(&b->site->plan, false) ? b->slot : addr;
+		       !arch_needs_step(&b->site->plan, false) && !sigmask_ll_kind(b->site) ?
+		       b->slot : addr;
 	return addr == proc_trampoline(k->proc) ? addr : 0;
 }
 
