@@ -415,18 +415,16 @@ static void test_count_only_killed(void **state)
 }
 
 /*
- * Threads that block every signal: our first trap in each finds SIGTRAP
- * blocked, and the kernel resets SIGTRAP to the default for the process
- * (our handler gone) before it stops: the handler must be put back, or
- * the tracer's death kills the program.
+ * Threads that block every signal: a trap of ours finding SIGTRAP blocked
+ * would reset it to the default for the process (our handler gone) before
+ * the tracer hears of it, and the tracer's death then kills the program;
+ * so their masks are followed and SIGTRAP stays unblocked in the kernel.
  */
 static void test_blocked_signals(void **state)
 {
 	/*
-	 * Not covered: a tracer dying between such a reset and our putting
-	 * the handler back (a thread's first trap after it blocks SIGTRAP; the
-	 * kernel resets before we hear of it): the next int3 hit kills. So
-	 * the tracer dies only once every thread was seen at a probe.
+	 * The tracer dies once every thread was seen at a probe; from the
+	 * first hit on: test_blocked_any_moment.
 	 */
 	struct plan pl = { .ret = true, .block = true, .after_all_threads = true,
 			   .die = DIE_KILL, .n_calls = 2000 };
