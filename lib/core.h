@@ -347,6 +347,7 @@ struct task {
 	bool trap_hold;
 	bool sig_entry; /* resumed stepping into a signal's handler (sigmask.c) */
 	bool sig_entry_tf; /* ... with TF set by the program itself */
+	int sig_entry_sig; /* ... delivering this signal */
 	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
 };

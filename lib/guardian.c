@@ -129,17 +129,35 @@ static void put_byte(int fd, uint64_t at, uint8_t b)
 }
 
 /*
- * One table entry, as the handler would at its trap, only at once; the int3s
- * on libc's mask changes (masks: LL_MASK, LL_SIGRET) in a pass of their own,
- * the last, as they keep SIGTRAP unblocked for the others.
+ * Which pass puts an entry's byte back: first the int3 on libc's signal
+ * return (LL_SIGRET), which every handler's return meets, with the mask the
+ * handler ran with (SIGTRAP blocked there, the handler cannot catch it);
+ * then the others; last those on libc's mask changes (LL_MASK), which keep
+ * SIGTRAP unblocked for the others. -1: none (LL_RET, LL_UNWIND: the
+ * handler's, above).
  */
-static void restore_ent(int fd, const struct ll_ent *e, bool masks)
+static int pass_of(const struct ll_ent *e)
+{
+	switch (e->kind) {
+	case LL_SIGRET:
+		return 0;
+	case LL_CODE:
+	case LL_DETOUR:
+		return 1;
+	case LL_MASK:
+		return 2;
+	default:
+		return -1;
+	}
+}
+
+/* One table entry, as the handler would at its trap, only at once. */
+static void restore_ent(int fd, const struct ll_ent *e, int pass)
 {
 	uint8_t cur;
 
-	if (masks ? e->kind != LL_MASK && e->kind != LL_SIGRET :
-		    e->kind != LL_CODE && e->kind != LL_DETOUR)
-		return; /* LL_RET, LL_UNWIND: the handler's (above) */
+	if (pass_of(e) != pass)
+		return;
 	if (mem_pread(fd, &cur, 1, e->addr) != 1)
 		return;
 	if (e->kind == LL_CODE && e->tail && cur == ARCH_JMP_OPCODE) {
@@ -167,7 +185,7 @@ static void restore_proc(const struct guard_ent *g)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	for (int masks = 0; masks < 2; masks++) {
+	for (int pass = 0; pass < 3; pass++) {
 		if (mem_pread(fd, &d, sizeof(d), g->data) != (ssize_t)sizeof(d) || d.count > LL_CAP)
 			break;
 		for (uint64_t i = 0; i < d.count; i += 128) {
@@ -177,7 +195,7 @@ static void restore_proc(const struct guard_ent *g)
 			    (ssize_t)(n * sizeof(ents[0])))
 				break;
 			for (uint64_t j = 0; j < n; j++)
-				restore_ent(fd, &ents[j], masks);
+				restore_ent(fd, &ents[j], pass);
 		}
 	}
 	close(fd);

@@ -34,6 +34,7 @@
 #define K_SA_SIGINFO 0x4
 #define K_SA_ONSTACK 0x08000000
 #define K_SA_RESTORER 0x04000000
+#define K_SA_NODEFER 0x40000000
 
 struct lifeline {
 	uint64_t at;       /* the handler in the tracee */
@@ -44,6 +45,8 @@ struct lifeline {
 	uint32_t *hidx;    /* key -> index + 1 in addrs (0: empty), open addressing */
 	unsigned nareas;
 	bool installed;    /* our handler was made the disposition */
+	/* the program's own handler, ours passing it what is not ours (ll_data.prog) */
+	struct k_sigaction prog;
 	bool guarded;      /* listed with the guardian */
 	bool full_said;
 };
@@ -205,12 +208,58 @@ static void inj_gregs(const struct user_regs_struct *r, uint64_t g[LL_NGREGS])
 /* Our handler as SIGTRAP's disposition: every signal blocked while it runs. */
 static struct k_sigaction handler_act(const struct lifeline *l)
 {
-	return (struct k_sigaction){
+	struct k_sigaction act = {
 		.handler = l->at,
 		.flags = K_SA_SIGINFO | K_SA_ONSTACK | K_SA_RESTORER,
 		.restorer = l->at + (uint64_t)(uprobe__lifeline_restorer - uprobe__lifeline),
 		.mask = ~0ull,
 	};
+
+	if (l->prog.handler) {
+		/*
+		 * In front of the program's: its flags, mask and restorer (libc's
+		 * signal return, which sigmask.c watches), as the kernel applies
+		 * them to its handler; SIGTRAP itself never blocked, so that our
+		 * int3 on that signal return can be caught after the tracer's
+		 * death (sigmask.c gives the program the mask it asked for).
+		 */
+		act.flags = l->prog.flags | K_SA_SIGINFO | K_SA_RESTORER | K_SA_NODEFER;
+		act.mask = l->prog.mask & ~(1ull << (SIGTRAP - 1));
+		if (l->prog.flags & K_SA_RESTORER)
+			act.restorer = l->prog.restorer;
+	}
+	return act;
+}
+
+/* Does p's lifeline stand in front of a SIGTRAP handler of the program's own? */
+bool lifeline_chained(const struct proc *p)
+{
+	return p->lifeline && p->lifeline->prog.handler;
+}
+
+/*
+ * The program set its own SIGTRAP handler prog (its handler field 0: none,
+ * ours stands for the default or SIG_IGN): ours is made the disposition in
+ * front of it, through held thread k. 0 or -errno.
+ */
+int lifeline_chain(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		   const struct k_sigaction *prog)
+{
+	struct lifeline *l = p->lifeline;
+	struct k_sigaction act;
+	uint64_t h = prog ? prog->handler : 0;
+	int err;
+
+	memset(&l->prog, 0, sizeof(l->prog));
+	if (prog)
+		l->prog = *prog;
+	/* the program's handler first, then ours in front of it: a trap meanwhile finds both */
+	write_data(p, l, offsetof(struct ll_data, prog), &h, sizeof(h));
+	act = handler_act(l);
+	err = sigaction_via(t, k, &act, NULL);
+	if (!err)
+		lifeline_now_installed(t, p, true);
+	return err;
 }
 
 /* Is our handler p's SIGTRAP disposition now? */
@@ -275,7 +324,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	uint32_t action;
 	uint64_t args[6] = { SIGTRAP, 0, 0, 8 }, zero = 0;
 	struct user_regs_struct back;
-	int err, state;
+	int err, state = TRAP_DFL;
 
 	if (p->lifeline)
 		return;
@@ -289,13 +338,16 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		return;
 	}
 	if (p->trap_learned && p->trap_want.handler && p->trap_want.handler != (uint64_t)(uintptr_t)SIG_IGN) {
-		/* its own: a trap of ours before this area may have reset it already */
-		if (trap_status(p, &state) == 0 && state == TRAP_DFL)
-			trap_put_back(t, k);
-		pr_debug("pid %d: no lifeline: it handles or ignores SIGTRAP itself", p->pid);
-		goto fail;
-	}
-	if (trap_status(p, &state) || state == TRAP_CAUGHT) {
+		if (!p->trap_want_full) {
+			/* its own, known only in part: a trap of ours may have reset it already */
+			if (trap_status(p, &state) == 0 && state == TRAP_DFL)
+				trap_put_back(t, k);
+			pr_debug("pid %d: no lifeline: its own SIGTRAP handler is not known whole",
+				 p->pid);
+			goto fail;
+		}
+		l->prog = p->trap_want; /* ours in front of it */
+	} else if (trap_status(p, &state) || state == TRAP_CAUGHT) {
 		pr_debug("pid %d: no lifeline: it handles SIGTRAP itself", p->pid);
 		goto fail;
 	}
@@ -319,7 +371,9 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	d.tab = l->tab;
 	d.tramp = a->start + XOL_GADGET_RET;
 	d.nareas = 1;
-	d.ign = state == TRAP_IGN || (p->trap_learned && p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN);
+	d.ign = !l->prog.handler && (state == TRAP_IGN || (p->trap_learned &&
+				     p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN));
+	d.prog = l->prog.handler;
 	d.areas[0][0] = a->start;
 	d.areas[0][1] = a->start + a->size;
 	memcpy(code + (uprobe__lifeline_data - uprobe__lifeline), &d, sizeof(d));
@@ -333,19 +387,26 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		pr_debug("pid %d: no lifeline: rt_sigaction: %s", p->pid, strerror(-err));
 		goto fail;
 	}
-	if (old.handler != (uint64_t)(uintptr_t)SIG_DFL && old.handler != (uint64_t)(uintptr_t)SIG_IGN) {
+	if (old.handler != (uint64_t)(uintptr_t)SIG_DFL && old.handler != (uint64_t)(uintptr_t)SIG_IGN &&
+	    old.handler != l->prog.handler) {
 		/* changed since status was read: put it back */
 		sigaction_via(t, k, &old, NULL);
 		goto fail;
 	}
 	l->installed = true;
 	p->lifeline = l;
+	if (l->prog.handler) {
+		pr_debug("pid %d: lifeline at 0x%llx, in front of its own SIGTRAP handler", p->pid,
+			 (unsigned long long)l->at);
+		goto guard;
+	}
 	/* the program's default, as it would see it: what its sigaction() calls are told */
 	if (old.handler != (uint64_t)(uintptr_t)SIG_IGN && p->trap_learned)
 		old.handler = p->trap_want.handler; /* reset by a trap of ours before this area */
 	p->trap_want = old;
 	p->trap_want_full = p->trap_learned = true;
 	pr_debug("pid %d: lifeline at 0x%llx", p->pid, (unsigned long long)l->at);
+guard:
 	guardian_add(t, p->pid, lifeline_data_at(l));
 	l->guarded = true;
 	/* a spawned program need no longer die with us (PTRACE_O_EXITKILL) */

@@ -38,11 +38,12 @@
 /*
  * key: our int3 on an rt_sigprocmask system call of libc's (LL_MASK) or on
  * its signal return's first instruction (LL_SIGRET), over the file's byte
- * orig; kept while any other int3 of ours stands (the guardian puts them
- * back last): the handler makes the call itself, on the mask the kernel
- * puts back at its return, SIGTRAP left unblocked (at a signal return: the
+ * orig; the handler makes the call itself, on the mask the kernel puts
+ * back at its return, SIGTRAP left unblocked (at a signal return: the
  * frame's mask loses SIGTRAP, then %rax gets the call's number), so that
- * no thread blocks SIGTRAP while another int3 of ours may meet it.
+ * no thread blocks SIGTRAP while another int3 of ours may meet it. The
+ * guardian puts LL_MASK bytes back last, LL_SIGRET ones first (a handler
+ * whose mask blocks SIGTRAP returns through it: no handler catches that).
  */
 #define LL_MASK 5
 #define LL_SIGRET 6
@@ -89,6 +90,13 @@ struct ll_data {
 	 * it is ignored; one a fault raised still gets the default action.
 	 */
 	uint64_t ign;
+	/*
+	 * The program's own SIGTRAP handler, where it has one (0: none): ours
+	 * is the disposition all the same, with the program's flags and mask,
+	 * and passes it every SIGTRAP not ours, with the same arguments and
+	 * frame, so that a trap of ours after the tracer's death never reaches it.
+	 */
+	uint64_t prog;
 };
 
 extern const uint8_t uprobe__lifeline[], uprobe__lifeline_restorer[], uprobe__lifeline_data[],

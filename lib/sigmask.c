@@ -204,6 +204,7 @@ int sigmask_on_sigprocmask(struct uprobe_hit *h, void *data)
 /* ... and the flags it puts back: uc_mcontext.gregs[REG_EFL] */
 #define UC_EFLAGS_OFF (8 + 8 + 24 + 17 * 8)
 #define EFLAGS_TF 0x100
+#define K_SA_NODEFER 0x40000000
 
 /*
  * k, its mask followed, is resumed delivering sig: where the program has a
@@ -214,23 +215,29 @@ int sigmask_on_sigprocmask(struct uprobe_hit *h, void *data)
 bool sigmask_deliver_step(struct task *k, int sig)
 {
 	struct proc *p = k->proc;
+	/* the program's own SIGTRAP, for its handler behind ours: stepped to go straight there */
+	bool chained = sig == SIGTRAP && !p->mm_owner && lifeline_chained(p);
 	uint64_t cgt, ign, m;
 	long fl;
 
-	if (!k->mask_known)
+	if (!k->mask_known && !chained)
 		return false;
 	/* blocked: queued again, no handler runs */
 	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m) || (m & SIG_BIT(sig)))
 		return false;
-	if (sig == SIGTRAP) {
+	if (chained) {
+		if (!(proc_mm(p)->sig_watch & SIGW_RETURN))
+			k->mask_known = false;
+	} else if (sig == SIGTRAP) {
 		/* ours stands for the default or SIG_IGN: no frame, no mask */
-		if (lifeline_installed(p) || !p->trap_learned || !p->trap_want.handler ||
+		if ((lifeline_installed(p) && !lifeline_chained(p)) || !p->trap_learned ||
+		    !p->trap_want.handler ||
 		    p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN)
 			return false;
 	} else if (status_masks(p, &cgt, &ign) || !(cgt & SIG_BIT(sig))) {
 		return false; /* the default action or ignored: the mask stays */
 	}
-	if (p->mm_owner || !(proc_mm(p)->sig_watch & SIGW_RETURN)) {
+	if (!chained && (p->mm_owner || !(proc_mm(p)->sig_watch & SIGW_RETURN))) {
 		k->mask_known = false; /* the handler's mask, and its return, unseen */
 		return false;
 	}
@@ -245,6 +252,7 @@ bool sigmask_deliver_step(struct task *k, int sig)
 	if (errno)
 		return false;
 	k->sig_entry_tf = (fl & EFLAGS_TF) != 0;
+	k->sig_entry_sig = sig;
 	k->sig_entry = true;
 	return true;
 }
@@ -271,17 +279,34 @@ int sigmask_handler_entry(struct task *k)
 		return 1;
 	if (si.si_code != SIGTRAP)
 		return 0; /* (ptrace_notify() after the frame is set up says SIGTRAP) */
-	if (!k->mask_known || task_getregs(k) < 0 ||
-	    ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m)) {
+	if (task_getregs(k) < 0) {
 		k->mask_known = false;
 		return 1;
 	}
-	pm = m | (before & SIGTRAP_BIT);
 	at = k->regs.rsp + FRAME_UC_OFF + UC_EFLAGS_OFF;
 	if (!k->sig_entry_tf && mem_read(k->proc, at, &fl, sizeof(fl)) == 0 && (fl & EFLAGS_TF)) {
 		fl &= ~EFLAGS_TF;
 		mem_write(k->proc, at, &fl, sizeof(fl));
 	}
+	/*
+	 * The program's own SIGTRAP, in our handler in front of its own
+	 * (lifeline.c): straight to its own, which the kernel would have
+	 * called the same way (ours is for what comes after our death).
+	 */
+	if (k->sig_entry_sig == SIGTRAP && lifeline_chained(k->proc) &&
+	    k->regs.rip == lifeline_handler(k->proc)) {
+		k->regs.rip = k->proc->trap_want.handler;
+		task_setregs(k);
+	}
+	if (!k->mask_known || ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m)) {
+		k->mask_known = false;
+		return 1;
+	}
+	pm = m | (before & SIGTRAP_BIT);
+	/* ours in front of the program's SIGTRAP handler never blocks SIGTRAP: the program's does */
+	if (k->sig_entry_sig == SIGTRAP && lifeline_chained(k->proc) &&
+	    (!(k->proc->trap_want.flags & K_SA_NODEFER) || (k->proc->trap_want.mask & SIGTRAP_BIT)))
+		pm |= SIGTRAP_BIT;
 	at = k->regs.rsp + FRAME_UC_OFF + UC_SIGMASK_OFF;
 	if (mem_read(k->proc, at, &fm, sizeof(fm)) ||
 	    (fm != before && mem_write(k->proc, at, &before, sizeof(before))) ||

@@ -249,7 +249,7 @@ static void reblock(struct task *k, uint64_t m, const siginfo_t *si)
 void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 {
 	struct proc *p = k->proc;
-	bool ours = lifeline_installed(p), first, same, surfaced, suspect, reset;
+	bool ours = lifeline_installed(p) && !lifeline_chained(p), first, same, surfaced, suspect, reset;
 	struct k_sigaction act;
 	siginfo_t si;
 	uint64_t m;
@@ -378,7 +378,8 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	 * by putting SIG_DFL back and sending SIGTRAP again, a second signal
 	 * that would look like a reset here: the default goes back now.
 	 */
-	if (lifeline_installed(p) && !reset && sigaction_via(t, k, &p->trap_want, NULL) == 0)
+	if (lifeline_installed(p) && !lifeline_chained(p) && !reset &&
+	    sigaction_via(t, k, &p->trap_want, NULL) == 0)
 		lifeline_now_installed(t, p, false);
 	return false;
 }
@@ -463,16 +464,18 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
 		return 0;
 	lifeline_now_installed(t, p, false);
 	if (act.handler != (uint64_t)(uintptr_t)SIG_DFL && act.handler != (uint64_t)(uintptr_t)SIG_IGN) {
-		/* its own, made the disposition again (a trap of ours at this very call may have reset it) */
-		sigaction_via(t, k, &act, NULL);
+		/*
+		 * Its own: ours in front of it, which passes it every SIGTRAP
+		 * not ours (a trap of ours at this very call may have reset
+		 * it: made the disposition again either way).
+		 */
+		lifeline_set_ign(p, false);
+		if (lifeline_chain(t, p, k, &act))
+			sigaction_via(t, k, &act, NULL);
 	} else {
 		/* ours stands for either (SIG_IGN set by us would discard our traps in flight) */
-		uint64_t ign = act.handler != (uint64_t)(uintptr_t)SIG_DFL;
-
-		lifeline_set_ign(p, ign != 0);
-		act = lifeline_act(p);
-		if (sigaction_via(t, k, &act, NULL) == 0)
-			lifeline_now_installed(t, p, true);
+		lifeline_set_ign(p, act.handler != (uint64_t)(uintptr_t)SIG_DFL);
+		lifeline_chain(t, p, k, NULL);
 	}
 	k->regs = regs;
 	return 0;

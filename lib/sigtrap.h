@@ -27,6 +27,9 @@ bool sigmask_trap_seen(struct uprobe_tracer *t, struct task *k, uint64_t m);
 
 /* lifeline.c */
 bool lifeline_installed(const struct proc *p);
+bool lifeline_chained(const struct proc *p);
+int lifeline_chain(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		   const struct k_sigaction *prog);
 struct k_sigaction lifeline_act(const struct proc *p);
 void lifeline_now_installed(struct uprobe_tracer *t, struct proc *p, bool on);
 void lifeline_set_ign(struct proc *p, bool ign);

@@ -66,9 +66,9 @@
  * aligned): 0-31 a sigaction or two iovecs, 40 the si_code, 48 a byte
  * read; for LL_UNWIND, 56 and 72
  * the local and remote iovecs of a process_vm_readv, 88 its 8 bytes, 96
- * the pid.
+ * the pid; 104 the siginfo pointer, for the program's own handler.
  */
-#define FRAME 104
+#define FRAME 120
 
 __asm__(
 	"	.pushsection .rodata.uprobe_lifeline, \"a\"\n"
@@ -84,6 +84,7 @@ __asm__(
 	"	push %r14\n"
 	"	push %r15\n"
 	"	sub $" S(FRAME) ", %rsp\n"
+	"	mov %rsi, 104(%rsp)\n"
 	"	mov %rdx, %r12\n"
 	"	mov " S(UC_RIP) "(%r12), %r13\n"
 	"	movslq 8(%rsi), %rax\n"
@@ -335,7 +336,27 @@ __asm__(
 	"	cmpl $4, 8(%rsi)\n"             /* TRAP_HWBKPT */
 	"	je .Lout\n"
 	".Lforeign:\n"
-	/* the program's own SIGTRAP: ignored where it ignores SIGTRAP and it was sent, */
+	/*
+	 * the program's own SIGTRAP: to its own handler where it has one, as
+	 * the kernel would have called it (the same arguments, registers and
+	 * frame: it returns through the restorer to the interrupted code),
+	 */
+	"	mov .Lprog(%rip), %rax\n"
+	"	test %rax, %rax\n"
+	"	jz 7f\n"
+	"	mov $5, %edi\n"
+	"	mov 104(%rsp), %rsi\n"
+	"	mov %r12, %rdx\n"
+	"	add $" S(FRAME) ", %rsp\n"
+	"	pop %r15\n"
+	"	pop %r14\n"
+	"	pop %r13\n"
+	"	pop %r12\n"
+	"	pop %rbp\n"
+	"	pop %rbx\n"
+	"	jmp *%rax\n"
+	"7:\n"
+	/* ignored where it ignores SIGTRAP and it was sent, */
 	"	cmpq $0, .Lign(%rip)\n"
 	"	je 1f\n"
 	"	cmpq $0, 40(%rsp)\n"           /* si_code <= 0: sent, not a fault's */
@@ -446,6 +467,7 @@ __asm__(
 	".Lnareas:	.quad 0\n"
 	".Lareas:	.fill " S(LL_MAX_AREAS) " * 16, 1, 0\n"
 	".Lign:	.quad 0\n"
+	".Lprog:	.quad 0\n"
 	"	.globl uprobe__lifeline_end\n"
 	"	.hidden uprobe__lifeline_end\n"
 	"uprobe__lifeline_end:\n"
