@@ -35,6 +35,7 @@ struct plan {
 	long n_calls;
 	bool block; /* the target's threads block every signal */
 	bool block_around; /* ... every signal around each call only (blockrestore) */
+	bool own_trap; /* a SIGTRAP handler of the target's own, which raise()s SIGTRAP */
 	bool nap;   /* a post probe on the system call a fifth thread sleeps in */
 	bool cxx;   /* api_lifeline_cxx: return probe on llx_throw, which throws */
 	/*
@@ -117,7 +118,8 @@ static void tracer_main(const struct plan *pl, long die_at, int pid_fd, int hit_
 	char n[32];
 	const char *target = pl->cxx ? g_cxx_target : g_target;
 	char *argv[] = { (char *)target, n,
-			 pl->block ? "block" : pl->block_around ? "blockrestore" : pl->nap ? "nap" : NULL,
+			 pl->block ? "block" : pl->block_around ? "blockrestore" : pl->nap ? "nap" :
+			 pl->own_trap ? "trap" : NULL,
 			 NULL };
 	pid_t pid;
 	int st;
@@ -464,6 +466,24 @@ static void test_mask_calls_killed(void **state)
 	struct plan pl = { .ret = true, .block_around = true, .n_calls = 4000 };
 
 	(void)state;
+	outside_tries(&pl, 6, 3);
+}
+
+/*
+ * A program with a SIGTRAP handler of its own, installed once traced (by
+ * main, spawned or attached), which raise()s SIGTRAP: ours stands in front
+ * of it and passes it every SIGTRAP not ours, so that no trap of ours a
+ * thread meets after the tracer's death reaches it (its count of its own
+ * SIGTRAPs stays exact: exit 6 if not; before, a trap of ours reached it,
+ * and it returned into the middle of an instruction).
+ */
+static void test_own_handler_killed(void **state)
+{
+	struct plan pl = { .ret = true, .own_trap = true, .die = DIE_KILL, .n_calls = 2000 };
+
+	(void)state;
+	tries(&pl, 6, 3000);
+	pl.n_calls = 4000;
 	outside_tries(&pl, 6, 3);
 }
 
@@ -831,6 +851,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_blocked_signals_detach),
 		cmocka_unit_test(test_blocked_any_moment),
 		cmocka_unit_test(test_mask_calls_killed),
+		cmocka_unit_test(test_own_handler_killed),
 		cmocka_unit_test(test_die_points),
 		cmocka_unit_test(test_tracer_thread_exits),
 		cmocka_unit_test(test_post_slot_killed),

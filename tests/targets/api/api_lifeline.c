@@ -5,7 +5,7 @@
  * one instruction run wrong (resumed in the middle of an instruction, a
  * return to a wrong address) shows as "total bad" or a crash.
  *
- * usage: api_lifeline N [int3|block|blockcheck|blockrestore|nap]
+ * usage: api_lifeline N [int3|block|blockcheck|blockrestore|nap|trap]
  *   int3: then executes an int3 of its own, which (SIGTRAP left at its
  *   default) kills it, traced or not.
  *   block: the four threads block every signal first, as server workers
@@ -18,6 +18,10 @@
  *   nap: a fifth thread sleeps 3 ms at a time in ll_nap_sys's system call
  *   until the four are done, and checks that each returned 0 (exit 5 if
  *   not): a post probe there has that thread in its slot most of the time.
+ *   trap: a SIGTRAP handler of its own, installed by main (so once traced,
+ *   spawned or attached), and each thread raise()s SIGTRAP every 256th
+ *   call: the handler's count must be exact at the end (exit 6 if not), no
+ *   trap of ours reaching it, after the tracer's death included.
  */
 #include <signal.h>
 #include <string.h>
@@ -35,6 +39,18 @@ static unsigned long sums[NTHREADS];
 static bool block, check_mask, block_around;
 static volatile int mask_lost;
 static volatile int workers_done, nap_bad;
+static bool own_trap;
+static volatile long own_traps;
+
+static void on_trap(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	if (si->si_code == SI_TKILL)
+		__atomic_add_fetch(&own_traps, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_add_fetch(&own_traps, 1000000, __ATOMIC_RELAXED); /* not a raise() */
+}
 
 /* nanosleep(req, rem), its system call at ll_nap_sys + 5 */
 long ll_nap_sys(const struct timespec *req, struct timespec *rem);
@@ -99,6 +115,8 @@ static void *worker(void *arg)
 		if (block_around)
 			pthread_sigmask(SIG_BLOCK, &all, &old);
 		s += ll_outer((unsigned long)j);
+		if (own_trap && (j & 255) == 7)
+			raise(SIGTRAP);
 		if (block_around)
 			pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if ((j & 255) == 0)
@@ -131,6 +149,15 @@ int main(int argc, char **argv)
 	check_mask = argc > 2 && !strcmp(argv[2], "blockcheck");
 	block = check_mask || (argc > 2 && !strcmp(argv[2], "block"));
 	block_around = argc > 2 && !strcmp(argv[2], "blockrestore");
+	own_trap = argc > 2 && !strcmp(argv[2], "trap");
+	if (own_trap) {
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = on_trap;
+		sa.sa_flags = SA_SIGINFO | SA_RESTART;
+		sigaction(SIGTRAP, &sa, NULL);
+	}
 	printf("ready %d\n", (int)getpid());
 	fflush(stdout);
 	if (naps)
@@ -150,6 +177,18 @@ int main(int argc, char **argv)
 		want += ((unsigned long)j * 3 + 1) ^ 0x5a;
 	want *= NTHREADS;
 	printf("total %s\n", got == want ? "ok" : "bad");
+	if (own_trap) {
+		long raised = 0;
+
+		for (long j = 0; j < n_calls; j++)
+			raised += (j & 255) == 7;
+		raised *= NTHREADS;
+		printf("own traps %s\n", own_traps == raised ? "ok" : "bad");
+		if (own_traps != raised) {
+			fprintf(stderr, "own traps %ld, raised %ld\n", own_traps, raised);
+			return 6;
+		}
+	}
 	if (check_mask || block_around)
 		printf("signal mask %s\n", mask_lost ? "changed" : "as set");
 	fflush(stdout);
