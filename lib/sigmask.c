@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <unistd.h>
 
@@ -330,22 +331,30 @@ int sigmask_on_sigreturn(struct uprobe_hit *h, void *data)
 	uint64_t at, fm, km;
 
 	(void)data;
-	if (!k->mask_known || !k->regs_valid)
+	if (!k->regs_valid)
 		return 0;
 	at = k->regs.rsp + UC_SIGMASK_OFF;
-	if (mem_read(k->proc, at, &fm, sizeof(fm))) {
+	if (!k->mask_known) {
+		/* nothing to follow */
+	} else if (mem_read(k->proc, at, &fm, sizeof(fm))) {
 		k->mask_known = false;
-		return 0;
+	} else {
+		fm &= ~SIG_UNBLOCKABLE;
+		if (!(fm & SIGTRAP_BIT))
+			k->trap_hold = false;
+		km = sigmask_kernel(k, fm);
+		if (km != fm && mem_write(k->proc, at, &km, sizeof(km)))
+			k->mask_known = false;
+		else
+			k->prog_mask = fm;
 	}
-	fm &= ~SIG_UNBLOCKABLE;
-	if (!(fm & SIGTRAP_BIT))
-		k->trap_hold = false;
-	km = sigmask_kernel(k, fm);
-	if (km != fm && mem_write(k->proc, at, &km, sizeof(km))) {
-		k->mask_known = false;
-		return 0;
-	}
-	k->prog_mask = fm;
+	/*
+	 * Its `mov $SYS_rt_sigreturn,%rax` done here: the thread goes on to
+	 * the system call, and no copy of the instruction runs (in place, that
+	 * would hold every other thread).
+	 */
+	k->regs.rax = SYS_rt_sigreturn;
+	k->regs.rip += ARCH_RESTORER_MOV_LEN;
 	return 0;
 }
 
