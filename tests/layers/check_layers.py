@@ -67,6 +67,7 @@ LAYERS = {
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
     'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c)
+    'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
     'trap.c': 5,            # -> dispatch.c, lifecycle.c, registry.c (runners), stepout.c
     'probe.c': 5,           # -> probes.c, registry.c (3), plant.c (4), resolve.c (4), api/probe.c
