@@ -49,6 +49,19 @@ tracer_of()
 	awk '$1 == "TracerPid:" { print $2 }' "/proc/$1/status" 2>/dev/null
 }
 
+# child_of TRACER: the program uprobe-trace spawned (before its exec too), not the guardian.
+# Not a search by command line: the other lifeline tests, run alongside, start the same one.
+child_of()
+{
+	local c
+
+	for c in $(cat /proc/"$1"/task/*/children 2>/dev/null); do
+		[ "$(cat /proc/"$c"/comm 2>/dev/null)" = uprobe-guard ] && continue
+		echo "$c"
+		return
+	done
+}
+
 case $MODE in
 entry) probes=("u:$TGT:kt_work" "u:$TGT:kt_outer") ;;
 ret) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
@@ -75,7 +88,7 @@ for try in $(seq 1 "$TRIES"); do
 		ut=$!
 		bg_pids+=("$ut")
 		sleep "$at"
-		pid=$(pgrep -f -n -x "$TGT $SECS")
+		pid=$(child_of "$ut")
 		[ -n "$pid" ] && [ "$(tracer_of "$pid")" = "$ut" ] && traced=$((traced + 1))
 		kill -KILL "$ut" 2>/dev/null
 		wait "$ut" 2>/dev/null
