@@ -430,6 +430,14 @@ struct proc {
 	 */
 	unsigned char sig_watch;
 	/*
+	 * sigmask.c: the signals whose handler's sa_mask holds SIGTRAP as the
+	 * program set it, and not in the kernel's (a handler entered after our
+	 * death must not run with SIGTRAP blocked); sa_strip: followed so,
+	 * since p's lifeline and libc's rt_sigaction watch both stand.
+	 */
+	uint64_t sa_trap;
+	bool sa_strip;
+	/*
 	 * Its fork, exec and exit are the tool's events (events.c): a spawned
 	 * or attached process, or a followed child; not a child being let go.
 	 */
@@ -928,8 +936,13 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler);
 
 /* sigmask.c: each thread's signal mask as the program set it, SIGTRAP unblocked in the kernel */
-enum { SIGW_MASKS = 1, SIGW_RETURN = 2 };
+enum { SIGW_MASKS = 1, SIGW_RETURN = 2, SIGW_ACTIONS = 4 };
 void sigmask_watched(struct uprobe_tracer *t, struct proc *p, unsigned what);
+void sigmask_actions_watch(struct uprobe_tracer *t, struct proc *p);
+void sigmask_actions_start(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			   const struct seccomp_state *sc);
+void sigmask_actions_end(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			 const struct seccomp_state *sc);
 int sigmask_on_sigprocmask(struct uprobe_hit *h, void *data);
 int sigmask_on_sigreturn(struct uprobe_hit *h, void *data);
 bool sigmask_deliver_step(struct task *k, int sig);

@@ -11,6 +11,15 @@
  * mask changes out of our sight (a raw system call, a restorer of its
  * own), the thread is not followed until its next watched call and
  * sigtrap.c's checks stand in.
+ *
+ * Handlers' masks too (sa_mask, proc.sa_trap): a handler whose sa_mask
+ * holds SIGTRAP (sigfillset()'s do) would run with SIGTRAP blocked in the
+ * kernel. Entered after our death, with no stop of ours to unblock it, the
+ * first trap of ours in it (its return through __restore_rt has one) would
+ * be a forced SIGTRAP: the lifeline reset to the default, the program
+ * killed. So while a lifeline stands, the kernel's sa_masks lack SIGTRAP;
+ * the program is told its own in its sigaction() queries, gets SIGTRAP in
+ * its mask at each such handler's entry, and has them back at detach.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -133,11 +142,152 @@ void sigmask_child_leaves(struct task *forker, pid_t tid)
  */
 void sigmask_exec(struct task *k)
 {
+	/* (and every handler the program had: the new image's are its own, whole) */
+	k->proc->sa_trap = 0;
+	k->proc->sa_strip = false;
 	if (!k->mask_known)
 		return;
 	k->mask_known = false;
 	if (sigmask_kernel(k, k->prog_mask) != k->prog_mask)
 		sigmask_set(k->tid, k->prog_mask);
+}
+
+#define K_SIG_DFL 0
+#define K_SIG_IGN 1
+
+/*
+ * Whether a handler of k_sigaction a, with SIGTRAP in its sa_mask, gets
+ * it taken out in the kernel: a handler (not the default, not ignored)
+ * for another signal than SIGTRAP (whose disposition is lifeline.c's).
+ */
+static bool strippable(int sig, const struct k_sigaction *a)
+{
+	return sig != SIGTRAP && a->handler != K_SIG_DFL && a->handler != K_SIG_IGN &&
+	       (a->mask & SIGTRAP_BIT);
+}
+
+/*
+ * p's handlers' masks are followed from now on (p->sa_strip), every thread
+ * of p held, k one of them, sc its seccomp filter: where p has a lifeline
+ * and libc's rt_sigaction calls are watched, each handler it already has
+ * (SigCgt) is read and, where its sa_mask holds SIGTRAP, set again
+ * without. A signal whose call the filter may refuse is left as it is.
+ */
+void sigmask_actions_start(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			   const struct seccomp_state *sc)
+{
+	uint64_t cgt, ign;
+
+	if (p->sa_strip || p->mm_owner || !lifeline_installed(p) ||
+	    !(p->sig_watch & SIGW_ACTIONS) || status_masks(p, &cgt, &ign))
+		return;
+	p->sa_strip = true;
+	for (int sig = 1; sig <= 64; sig++) {
+		uint64_t args[6] = { (uint64_t)sig, 0, 0, 8 };
+		struct k_sigaction act;
+		uint32_t action;
+
+		if (!(cgt & SIG_BIT(sig)) || sig == SIGTRAP ||
+		    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1 ||
+		    sigaction_sig_via(t, k, sig, NULL, &act) || !strippable(sig, &act))
+			continue;
+		act.mask &= ~SIGTRAP_BIT;
+		if (sigaction_sig_via(t, k, sig, &act, NULL) == 0)
+			p->sa_trap |= SIG_BIT(sig);
+	}
+	if (p->sa_trap)
+		pr_debug("pid %d: SIGTRAP taken out of the sa_mask of signals %#llx", p->pid,
+			 (unsigned long long)p->sa_trap);
+}
+
+/*
+ * libc's rt_sigaction calls of p are watched now (watch.c): its handlers'
+ * masks are followed from here where it has a lifeline, every thread held
+ * for that.
+ */
+void sigmask_actions_watch(struct uprobe_tracer *t, struct proc *p)
+{
+	struct seccomp_state sc = { 0 };
+	uint64_t cgt, ign;
+	pid_t pid = p->pid;
+	struct task *k;
+
+	if (p->sa_strip || p->mm_owner || !lifeline_installed(p) ||
+	    !(p->sig_watch & SIGW_ACTIONS) || status_masks(p, &cgt, &ign))
+		return;
+	if (!(cgt & ~SIGTRAP_BIT)) {
+		/* no handler yet (most programs): nothing to read, no hold */
+		p->sa_strip = true;
+		return;
+	}
+	task_mark_running(t, p);
+	if (task_stop_all(t, p) < 0) {
+		if (proc_find(t, pid) == p)
+			task_release(t, p);
+		return;
+	}
+	/* holding it handles its stops: killed meanwhile, it is gone, p with it */
+	if (proc_find(t, pid) != p)
+		return;
+	k = xol_stopped_task(t, p);
+	if (k && seccomp_read(k->tid, &sc) == 0)
+		sigmask_actions_start(t, p, k, &sc);
+	seccomp_state_free(&sc);
+	task_release(t, p);
+}
+
+/*
+ * Our probe after libc's rt_sigaction system call (lifeline_on_sigaction()),
+ * which succeeded for sig other than SIGTRAP, through stopped k: what it
+ * was told of a handler whose sa_mask we took SIGTRAP out of gets it back;
+ * a handler it set with SIGTRAP in its sa_mask loses it in the kernel.
+ */
+void sigmask_on_action(struct uprobe_tracer *t, struct task *k, int sig, uint64_t sa,
+		       uint64_t osa)
+{
+	struct proc *p = k->proc;
+	struct k_sigaction act;
+	uint64_t bit = SIG_BIT(sig);
+
+	if (sig < 1 || sig > 64 || sig == SIGTRAP || p->mm_owner)
+		return;
+	if (osa && (p->sa_trap & bit) && mem_read(p, osa, &act, sizeof(act)) == 0) {
+		act.mask |= SIGTRAP_BIT;
+		mem_write(p, osa, &act, sizeof(act));
+	}
+	if (!sa || mem_read(p, sa, &act, sizeof(act)))
+		return;
+	p->sa_trap &= ~bit;
+	if (!p->sa_strip || !strippable(sig, &act))
+		return;
+	act.mask &= ~SIGTRAP_BIT;
+	if (sigaction_sig_via(t, k, sig, &act, NULL) == 0)
+		p->sa_trap |= bit;
+}
+
+/*
+ * p is let go (detach, or a fork child not followed) through held k: each
+ * handler whose sa_mask lost SIGTRAP gets it back, where it is still the
+ * one we left.
+ */
+void sigmask_actions_end(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			 const struct seccomp_state *sc)
+{
+	for (int sig = 1; sig <= 64 && p->sa_trap && !p->mm_owner; sig++) {
+		uint64_t args[6] = { (uint64_t)sig, 0, 0, 8 };
+		struct k_sigaction act;
+		uint32_t action;
+
+		if (!(p->sa_trap & SIG_BIT(sig)) ||
+		    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1 ||
+		    sigaction_sig_via(t, k, sig, NULL, &act) || act.handler == K_SIG_DFL ||
+		    act.handler == K_SIG_IGN || (act.mask & SIGTRAP_BIT))
+			continue;
+		act.mask |= SIGTRAP_BIT;
+		sigaction_sig_via(t, k, sig, &act, NULL);
+	}
+	p->sa_trap = 0;
+	p->sa_strip = false;
 }
 
 /*
@@ -304,6 +454,9 @@ int sigmask_handler_entry(struct task *k)
 		return 1;
 	}
 	pm = m | (before & SIGTRAP_BIT);
+	/* a handler whose sa_mask has SIGTRAP, which the kernel's lacks (sa_trap) */
+	if (k->sig_entry_sig != SIGTRAP && (k->proc->sa_trap & SIG_BIT(k->sig_entry_sig)))
+		pm |= SIGTRAP_BIT;
 	/* ours in front of the program's SIGTRAP handler never blocks SIGTRAP: the program's does */
 	if (k->sig_entry_sig == SIGTRAP && lifeline_chained(k->proc) &&
 	    (!(k->proc->trap_want.flags & K_SA_NODEFER) || (k->proc->trap_want.mask & SIGTRAP_BIT)))

@@ -34,11 +34,11 @@ static uint64_t stack_spot(struct task *k)
 	return ((k->regs.rsp - 128 - 2 * sizeof(struct k_sigaction)) & ~15ull);
 }
 
-/* rt_sigaction(SIGTRAP, act, old) injected through k; 0 or -errno. */
-int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
-			 struct k_sigaction *old)
+/* rt_sigaction(sig, act, old) injected through k; 0 or -errno. */
+int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
+		      const struct k_sigaction *act, struct k_sigaction *old)
 {
-	uint64_t spot, args[6] = { SIGTRAP, 0, 0, 8 };
+	uint64_t spot, args[6] = { (uint64_t)sig, 0, 0, 8 };
 	int64_t ret;
 	int err;
 
@@ -59,6 +59,13 @@ int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigact
 	if (ret < 0)
 		return (int)ret;
 	return old ? mem_read(k->proc, spot + sizeof(*act), old, sizeof(*old)) : 0;
+}
+
+/* rt_sigaction(SIGTRAP, act, old) injected through k; 0 or -errno. */
+int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
+		  struct k_sigaction *old)
+{
+	return sigaction_sig_via(t, k, SIGTRAP, act, old);
 }
 
 /* One status field's hex value in text, or false. */
@@ -443,9 +450,15 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
 	uint64_t sa, osa;
 
 	(void)data;
-	if (p->mm_owner || !k->regs_valid || k->regs.rdi != SIGTRAP || k->regs.rax != 0)
+	if (p->mm_owner || !k->regs_valid || k->regs.rax != 0)
 		return 0;
 	regs = k->regs; /* what the hit made of them (rip on the instruction) outlives our injections */
+	if (k->regs.rdi != SIGTRAP) {
+		/* another signal's handler: its sa_mask as the program set it (sigmask.c) */
+		sigmask_on_action(t, k, (int)k->regs.rdi, k->regs.rsi, k->regs.rdx);
+		k->regs = regs;
+		return 0;
+	}
 	sa = k->regs.rsi;
 	osa = k->regs.rdx;
 	if (osa && p->trap_learned && mem_read(p, osa, &old, sizeof(old)) == 0 &&

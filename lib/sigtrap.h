@@ -16,6 +16,8 @@ enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
 int trap_status(struct proc *p, int *state);
 int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
 		  struct k_sigaction *old);
+int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
+		      const struct k_sigaction *act, struct k_sigaction *old);
 int trap_put_back(struct uprobe_tracer *t, struct task *k);
 bool hex_field(const char *text, const char *key, uint64_t *v);
 int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
@@ -24,6 +26,8 @@ int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
 uint64_t sigmask_kernel(const struct task *k, uint64_t pm);
 int sigmask_set(pid_t tid, uint64_t m);
 bool sigmask_trap_seen(struct uprobe_tracer *t, struct task *k, uint64_t m);
+void sigmask_on_action(struct uprobe_tracer *t, struct task *k, int sig, uint64_t sa,
+		       uint64_t osa);
 
 /* lifeline.c */
 bool lifeline_installed(const struct proc *p);

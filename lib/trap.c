@@ -506,6 +506,8 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	probe_unplant_all(t, parent, cp);
 	usdt_fork_release(t, parent, cp);
 	ret_restore_task(t, forker, cp);
+	/* its handlers are its parent's copies: their sa_masks go back too (sigmask.c) */
+	cp->sa_trap = parent->sa_trap;
 	if (parent->areas)
 		xol_release_copies(t, parent, cp, ck);
 	if (ring_mapping(parent))
@@ -539,6 +541,8 @@ static bool adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 		goto fail;
 	sigmask_new_task(forker, ck);
 	cp->sig_watch = parent->sig_watch; /* the same code, the same probes */
+	cp->sa_trap = parent->sa_trap; /* and copies of its handlers */
+	cp->sa_strip = parent->sa_strip;
 	cp->had_detour = parent->had_detour;
 	if (bp_table_copy(&cp->bps, &parent->bps) < 0 ||
 	    bp_table_copy(&cp->post_bps, &parent->post_bps) < 0)
@@ -608,6 +612,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			goto out;
 		}
 		cp->mm_owner = k->proc;
+		cp->sa_trap = k->proc->sa_trap; /* copies of its handlers, until its exec */
 		cp->leave_at_exec = !t->follow_forks;
 		/* not followed: traced until its exec only for our int3s in its parent's memory */
 		cp->events = t->follow_forks && k->proc->events;

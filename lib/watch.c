@@ -81,7 +81,8 @@ static const struct {
 	bool restorer;
 	unsigned char sig_watch;
 } watch_calls[] = {
-	{ "__libc_sigaction", SYS_rt_sigaction, lifeline_on_sigaction, false, false, false, 0 },
+	{ "__libc_sigaction", SYS_rt_sigaction, lifeline_on_sigaction, false, false, false,
+	  SIGW_ACTIONS },
 	{ "pthread_sigmask", SYS_rt_sigprocmask, sigmask_on_sigprocmask, true, true, false,
 	  SIGW_MASKS },
 	{ "__libc_sigaction", SYS_rt_sigreturn, sigmask_on_sigreturn, false, true, true,
@@ -242,6 +243,7 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 {
 	char saved[sizeof(t->errmsg)];
 	bool retprobes = t->nretprobes > 0, ok;
+	pid_t pid = p->pid;
 
 	memcpy(saved, t->errmsg, sizeof(saved));
 	for (int i = 0; i < p->nmaps; i++) {
@@ -296,6 +298,9 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 		}
 		w->failed = ok ? 0 : (unsigned char)(w->failed + 1);
 	}
+	/* its handlers' masks, once its rt_sigaction calls are watched (sigmask.c) */
+	if (proc_find(t, pid) == p)
+		sigmask_actions_watch(t, p);
 	memcpy(t->errmsg, saved, sizeof(saved));
 	return 0;
 }

@@ -657,6 +657,7 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 	p->gadget = gadget;
 	/* SIGTRAP's default back before the handler's code goes */
 	lifeline_teardown(t, p, k, &sc, ll_handler);
+	sigmask_actions_end(t, p, k, &sc);
 	for (struct xol_area *a = areas; a; a = a->next) {
 		uint64_t args[6] = { a->start, a->size };
 		int64_t r;

@@ -2129,7 +2129,7 @@ t_sigstate()
 
 	need_python
 	for feat in handler late ignore ucontext children int3 ucontext,children block ctor blockall \
-		handler,jmp; do
+		handler,jmp usr1 usr1,block; do
 		sig_same "$feat" u:sigstate:sig_work r:sigstate:sig_work
 		# entry and return, 2 threads x 200 calls at least (the fork child's is untraced)
 		[ "$(hits_of :sig_work)" -ge 800 ] || fail "$feat: sig_work hits: $(cat "$tmp/c")"
@@ -2177,7 +2177,7 @@ t_sigstate_attach()
 	local feat i urc sg tr
 
 	need_attach
-	for feat in handler ignore block blockall ctor handler,jmp,ucontext int3; do
+	for feat in handler ignore block blockall ctor handler,jmp,ucontext int3 usr1; do
 		rm -f "$tmp/go"
 		"$SIGST" "$feat" 100 "$tmp/go" >"$tmp/expected" 2>"$tmp/sg.err" &
 		sg=$!

@@ -6,13 +6,18 @@
  * (resumed mid-instruction, a return to a wrong address) shows as a crash
  * or "total bad". At its end it also says whether the code of both
  * functions is the file's ("code ok"): once the tracer is gone, no int3
- * or jump of its may stay.  usage: killtarget SECONDS
+ * or jump of its may stay.  usage: killtarget SECONDS [signals]
+ * signals: a SIGALRM handler whose sa_mask blocks every signal (SIGTRAP
+ * with it, as sigfillset() does), every 2 ms, calls kt_outer() too: a
+ * handler entered after the tracer's death must still survive our int3s.
  */
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -34,6 +39,39 @@ __attribute__((noinline)) unsigned long kt_outer(unsigned long x)
 
 	__asm__ volatile("" ::: "memory");
 	return r;
+}
+
+static volatile sig_atomic_t sig_calls, sig_bad;
+
+static void on_alarm(int sig)
+{
+	unsigned long j = 0x7000 + (unsigned long)sig_calls;
+
+	(void)sig;
+	if (kt_outer(j) != ((j * 3 + 1) ^ 0x5a))
+		sig_bad = sig_bad + 1;
+	sig_calls = sig_calls + 1;
+}
+
+static int start_signals(void)
+{
+	struct itimerval it = { { 0, 2000 }, { 0, 2000 } };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_alarm;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	if (sigaction(SIGALRM, &sa, NULL))
+		return -1;
+	return setitimer(ITIMER_REAL, &it, NULL);
+}
+
+static void stop_signals(void)
+{
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+
+	setitimer(ITIMER_REAL, &off, NULL);
 }
 
 static unsigned char code0[2][16];
@@ -98,11 +136,13 @@ int main(int argc, char **argv)
 	long total = 0, nbad = 0;
 
 	unsigned char code[2][16];
-	int same = 0;
+	int same = 0, sigs = argc > 2 && !strcmp(argv[2], "signals");
 
 	if (file_bytes((const void *)kt_work, code0[0]) || file_bytes((const void *)kt_outer, code0[1]))
 		return 2;
 	seconds = argc > 1 ? atof(argv[1]) : 2.0;
+	if (sigs && start_signals())
+		return 2;
 	for (long i = 0; i < NTHREADS; i++)
 		if (pthread_create(&th[i], NULL, worker, (void *)i))
 			return 2;
@@ -110,6 +150,13 @@ int main(int argc, char **argv)
 		pthread_join(th[i], NULL);
 		total += calls[i];
 		nbad += bad[i];
+	}
+	if (sigs) {
+		stop_signals();
+		if (!sig_calls || sig_bad)
+			fprintf(stderr, "killtarget: %ld signals, %ld bad\n", (long)sig_calls,
+				(long)sig_bad);
+		nbad += sig_bad + !sig_calls;
 	}
 	printf("total %s\n", total > 0 && !nbad ? "ok" : "bad");
 	/* a tracer that died just now: what puts the code back gets a moment */

@@ -9,6 +9,8 @@
 # lifeline-test.sh MODE UPROBE_TRACE KILLTARGET
 #   entry   -p, entry probes              ret     -p, entry + return probes
 #   nostop  -p, no-stop entry probes      spawn   -- CMD, entry + return probes
+#   signals -p, entry + return probes, the program's SIGALRM handler (every
+#           signal in its sa_mask, SIGTRAP too) calling the probed functions
 set -u
 
 MODE=$1
@@ -16,6 +18,8 @@ UT=$(readlink -f "$2")
 TGT=$(readlink -f "$3")
 TRIES=${LIFELINE_TRIES:-20}
 SECS=2.0 # the program's own run time (killtarget SECONDS)
+EXTRA=()
+[ "$MODE" = signals ] && EXTRA=(signals)
 
 . "$(dirname "$0")/test-common.sh" ll
 
@@ -67,11 +71,12 @@ entry) probes=("u:$TGT:kt_work" "u:$TGT:kt_outer") ;;
 ret) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
 nostop) probes=(--nostop "u:$TGT:kt_work" "u:$TGT:kt_outer") ;;
 spawn) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
+signals) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
 *) echo "unknown mode $MODE" >&2; exit 2 ;;
 esac
 
 # Untraced first: what "its untraced result" is.
-timeout 30 "$TGT" 0.2 >"$tmp/untraced" 2>/dev/null || fail "untraced run failed"
+timeout 30 "$TGT" 0.2 "${EXTRA[@]}" >"$tmp/untraced" 2>/dev/null || fail "untraced run failed"
 [ "$(cat "$tmp/untraced")" = "$(printf 'total ok\ncode ok')" ] ||
 	fail "untraced run: $(cat "$tmp/untraced")"
 
@@ -102,7 +107,7 @@ for try in $(seq 1 "$TRIES"); do
 			fail "try $try (tracer killed after $at s): program said: $(cat "$out")"
 		continue
 	fi
-	"$TGT" "$SECS" >"$out" 2>/dev/null &
+	"$TGT" "$SECS" "${EXTRA[@]}" >"$out" 2>/dev/null &
 	pid=$!
 	bg_pids+=("$pid")
 	# uprobe-trace itself is killed (not a wrapper that would leave it running)

@@ -33,6 +33,8 @@
  *             and a getcontext that setcontext makes return twice
  *   children  fork, vfork and posix_spawn children, each checked by its exit status
  *   int3      at the end an int3 with SIGTRAP at its default: it dies of SIGTRAP
+ *   usr1      a SIGUSR1 handler blocking every signal (sigfillset() sa_mask, SIGTRAP in it),
+ *             raised every 10th call; it calls sig_work() and notes the mask it runs with
  * N: how many calls of sig_work(), by the main thread and by a second thread.
  * GOFILE: once set up, "ready" on stderr, then sig_work() every 10 ms until GOFILE exists
  * (bounded: 60 s), before the N calls: a moment to attach and detach in.
@@ -48,7 +50,10 @@
 
 static volatile sig_atomic_t traps;
 static int f_handler, f_ignore, f_block, f_blockall, f_ctor, f_late, f_jmp, f_ucontext;
-static int f_children, f_int3;
+static int f_children, f_int3, f_usr1;
+/* the masks SIGUSR1's handler ran with, as it asked for them: all ORed, all ANDed */
+static unsigned long long usr1_or, usr1_and = ~0ull;
+static int usr1_runs;
 static long n_calls;
 /* per thread: both threads jump and switch contexts at once */
 static __thread sigjmp_buf trap_jmp;
@@ -86,6 +91,32 @@ static void on_trap(int sig, siginfo_t *si, void *uc)
 		trap_jmp_armed = 0;
 		siglongjmp(trap_jmp, 1);
 	}
+}
+
+static unsigned long long set_bits(const sigset_t *set);
+
+static void on_usr1(int sig)
+{
+	sigset_t m;
+
+	(void)sig;
+	sig_work(sig);
+	sigemptyset(&m);
+	pthread_sigmask(SIG_BLOCK, NULL, &m);
+	__atomic_or_fetch(&usr1_or, set_bits(&m), __ATOMIC_RELAXED);
+	__atomic_and_fetch(&usr1_and, set_bits(&m), __ATOMIC_RELAXED);
+	__atomic_add_fetch(&usr1_runs, 1, __ATOMIC_RELAXED);
+}
+
+static void set_usr1(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGUSR1, &sa, NULL);
 }
 
 static void set_handler(void)
@@ -192,6 +223,8 @@ static long one_call(long i)
 			return -1;
 		}
 	}
+	if (f_usr1 && i % 10 == 5)
+		raise(SIGUSR1);
 	if (i % 10 == 0 && (f_handler || f_ignore || f_block)) {
 		raise(SIGTRAP);
 		if (f_handler && !f_block)
@@ -367,12 +400,15 @@ int main(int argc, char **argv)
 	f_ucontext = has(argv[1], "ucontext");
 	f_children = has(argv[1], "children");
 	f_int3 = has(argv[1], "int3");
+	f_usr1 = has(argv[1], "usr1");
 	n_calls = atol(argv[2]);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (f_handler && !f_ctor)
 		set_handler();
 	if (f_ignore)
 		signal(SIGTRAP, SIG_IGN);
+	if (f_usr1)
+		set_usr1();
 	setup_thread();
 	if (argc > 3) {
 		fprintf(stderr, "ready\n");
@@ -390,6 +426,9 @@ int main(int argc, char **argv)
 		bad += children();
 	printf("calls=%ld sum=%ld thread2_sum=%ld traps=%d bad=%d\n", n_calls, sum, w.sum,
 	       (int)traps, bad);
+	if (f_usr1)
+		printf("usr1 runs=%d mask_or=%016llx mask_and=%016llx\n", usr1_runs, usr1_or,
+		       usr1_and);
 	fputs(main_state, stdout);
 	fputs(w.state, stdout);
 	status_field("/proc/self/status", "SigIgn", v, sizeof(v));
