@@ -20,7 +20,9 @@
 static struct {
 	struct uprobe_tracer *t;
 	char log[256];
-	unsigned nstop, nbefore, nowns, nlifeline, npc;
+	unsigned nstop, nbefore, nowns, nlifeline, npc, ndeliver;
+	int deliver_sig;     /* what deliver_step() was asked about */
+	bool deliver_ret;    /* and its answer */
 	bool lifeline;       /* has_lifeline()'s answer */
 	uint64_t pc_addr;    /* what lifeline_pc() was asked about */
 	uint64_t pc_to;      /* and its answer */
@@ -105,6 +107,16 @@ static uint64_t fake_lifeline_pc(struct task *k, uint64_t addr)
 	return seen.pc_to;
 }
 
+static bool fake_deliver_step(struct task *k, int sig)
+{
+	assert_int_equal(k->tid, seen.tid);
+	assert_int_equal(k->state, TASK_RUNNING); /* asked as it is resumed */
+	seen.ndeliver++;
+	seen.deliver_sig = sig;
+	note("deliver ");
+	return seen.deliver_ret;
+}
+
 static const struct tracer_hooks fake_hooks = {
 	.stop = fake_stop,
 	.before_stop = fake_before_stop,
@@ -114,6 +126,7 @@ static const struct tracer_hooks fake_hooks = {
 	.owns_trap = fake_owns_trap,
 	.has_lifeline = fake_has_lifeline,
 	.lifeline_pc = fake_lifeline_pc,
+	.deliver_step = fake_deliver_step,
 };
 
 struct fixture {
@@ -262,6 +275,29 @@ static void test_owns_trap(void **state)
 }
 
 /*
+ * Resumed with a signal to deliver, k is asked about once, with that
+ * signal; resumed with none, never.
+ */
+static void test_deliver_step(void **state)
+{
+	struct fixture *fx = *state;
+
+	signal_and_wait(fx, SIGWINCH); /* (its default: ignored) */
+	assert_int_equal(task_resume(fx->k), 0);
+	assert_int_equal(seen.ndeliver, 0); /* the signal not kept: none to deliver */
+
+	signal_and_wait(fx, SIGWINCH);
+	fx->k->stop_sig = SIGWINCH;
+	task_hold_signal(fx->k, SIGWINCH);
+	seen.deliver_ret = true;
+	assert_int_equal(task_resume(fx->k), 0);
+	assert_int_equal(seen.ndeliver, 1);
+	assert_int_equal(seen.deliver_sig, SIGWINCH);
+	assert_int_equal(fx->k->state, TASK_RUNNING);
+	assert_string_equal(seen.log, "stop stop deliver ");
+}
+
+/*
  * proc_free(): proc_going() while its thread is still known, then each
  * thread's task_gone() (unlinked, still counted), then proc_gone() after.
  */
@@ -296,6 +332,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_before_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_owns_trap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lifeline_move, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deliver_step, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_task_free, setup, teardown),
 	};
