@@ -778,7 +778,6 @@ int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_move_out(struct uprobe_tracer *t, struct task *k);
 /* A held thread of p to inject through (one outside a system call if any), or NULL. */
-struct task *xol_stopped_task(struct uprobe_tracer *t, struct proc *p);
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
 /*
@@ -970,6 +969,8 @@ void kernel_site_seen(struct uprobe_tracer *t, struct site *s);
 void kernel_watch(struct uprobe_tracer *t);
 
 /* inject.c */
+/* A held thread of p to inject through: one outside a system call if there is one. */
+struct task *inject_task(struct uprobe_tracer *t, struct proc *p);
 int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint64_t args[6],
 		   int64_t *ret);
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],

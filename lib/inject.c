@@ -515,3 +515,34 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	k->stop_sig = SIGTRAP;
 	return err;
 }
+
+/*
+ * Held in a stop inside a system call (a clone or fork event): its return
+ * value is not in rax yet, so the registers an injected call restores would
+ * make the call return -ENOSYS (and glibc's pthread_create then clones a
+ * second thread onto the same stack).
+ */
+static bool inside_syscall(struct task *k)
+{
+	struct user_regs_struct r;
+
+	return ptrace(PTRACE_GETREGS, k->tid, NULL, &r) == 0 && arch_regs_inside_syscall(&r);
+}
+
+/* A held thread to inject through: one outside a system call if there is one. */
+struct task *inject_task(struct uprobe_tracer *t, struct proc *p)
+{
+	struct task *any = NULL;
+
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
+			if (k->proc != p || k->state != TASK_STOPPED)
+				continue;
+			if (!inside_syscall(k))
+				return k;
+			if (!any)
+				any = k;
+		}
+	}
+	return any;
+}

@@ -286,7 +286,7 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 		memcpy(t->errmsg, saved, sizeof(saved));
 		return -ESRCH;
 	}
-	k = err ? NULL : xol_stopped_task(t, p);
+	k = err ? NULL : inject_task(t, p);
 	if (!k)
 		err = err ? err : -ESRCH;
 	else

@@ -229,7 +229,7 @@ void sigmask_actions_watch(struct uprobe_tracer *t, struct proc *p)
 	/* holding it handles its stops: killed meanwhile, it is gone, p with it */
 	if (proc_find(t, pid) != p)
 		return;
-	k = xol_stopped_task(t, p);
+	k = inject_task(t, p);
 	if (k && seccomp_read(k->tid, &sc) == 0)
 		sigmask_actions_start(t, p, k, &sc);
 	seccomp_state_free(&sc);

@@ -525,7 +525,8 @@ void lifeline_detach_task(struct task *k)
  * Detach (or a fork child let go): through held thread k, SIGTRAP's
  * default comes back if our handler (anywhere in [lo, hi), the areas about
  * to be unmapped) is still the disposition; a handler the program
- * installed since stays.
+ * installed since stays. The other handlers get SIGTRAP back in their
+ * sa_mask where it was taken out (sigmask.c).
  */
 void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler)
@@ -535,6 +536,8 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 	uint32_t action;
 	int state;
 
+	/* the other handlers' masks first (sigmask.c) */
+	sigmask_actions_end(t, p, k, sc);
 	if (p->mm_owner || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
 		return;
 	if (p->trap_learned && p->trap_want_full)

@@ -68,37 +68,6 @@ static uint64_t find_gap(struct proc *p, uint64_t near, uint64_t size)
 	return best;
 }
 
-/*
- * Held in a stop inside a system call (a clone or fork event): its return
- * value is not in rax yet, so the registers an injected call restores would
- * make the call return -ENOSYS (and glibc's pthread_create then clones a
- * second thread onto the same stack).
- */
-static bool inside_syscall(struct task *k)
-{
-	struct user_regs_struct r;
-
-	return ptrace(PTRACE_GETREGS, k->tid, NULL, &r) == 0 && arch_regs_inside_syscall(&r);
-}
-
-/* A held thread to inject through: one outside a system call if there is one. */
-struct task *xol_stopped_task(struct uprobe_tracer *t, struct proc *p)
-{
-	struct task *any = NULL;
-
-	for (unsigned i = 0; i < TASK_HASH; i++) {
-		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
-			if (k->proc != p || k->state != TASK_STOPPED)
-				continue;
-			if (!inside_syscall(k))
-				return k;
-			if (!any)
-				any = k;
-		}
-	}
-	return any;
-}
-
 /* An area whose munmap k's seccomp filter would not certainly allow stays mapped: harmless. */
 static bool may_unmap(struct task *k, const struct seccomp_state *sc, const uint64_t args[6])
 {
@@ -134,7 +103,7 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		return tracer_err(t, -ESRCH, "pid %d: it ended", pid);
 	if (err)
 		return tracer_err(t, err, "pid %d: cannot stop its threads", pid);
-	k = xol_stopped_task(t, p);
+	k = inject_task(t, p);
 	if (!k) {
 		err = tracer_err(t, -ESRCH, "pid %d: no thread left", p->pid);
 		goto out;
@@ -657,7 +626,6 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 	p->gadget = gadget;
 	/* SIGTRAP's default back before the handler's code goes */
 	lifeline_teardown(t, p, k, &sc, ll_handler);
-	sigmask_actions_end(t, p, k, &sc);
 	for (struct xol_area *a = areas; a; a = a->next) {
 		uint64_t args[6] = { a->start, a->size };
 		int64_t r;
