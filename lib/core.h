@@ -633,6 +633,7 @@ struct proc *proc_new(struct uprobe_tracer *t, pid_t pid);
 void proc_free(struct uprobe_tracer *t, struct proc *p);
 int proc_reopen_mem(struct proc *p);
 struct proc *proc_find(struct uprobe_tracer *t, pid_t pid);
+bool proc_plantable(const struct proc *p);
 int task_getregs(struct task *k);
 /* k reported a new stop: what the kernel holds for it may have changed. */
 static inline void task_stopped(struct task *k)
@@ -765,7 +766,6 @@ void site_put(struct uprobe_tracer *t, struct site *s);
 struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off);
 struct site *site_iter(struct uprobe_tracer *t, struct site *s);
 void probe_free_all(struct uprobe_tracer *t);
-void probe_bcache_free(struct uprobe_tracer *t);
 
 /* xol.c */
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
@@ -1030,11 +1030,21 @@ void usdt_fork_release(struct uprobe_tracer *t, struct proc *parent, struct proc
 void usdt_fork_adopt(struct uprobe_tracer *t, struct proc *parent, struct proc *child);
 void usdt_free_all(struct uprobe_tracer *t);
 
-/* probe.c, for usdt.c */
+/* resolve.c: what a probe names, to a file and an offset, checked before any byte changes */
+const char *resolve_base_name(const char *path);
+bool resolve_map_is_file(const struct map_entry *m, const struct elf_file *f);
+int resolve_binary(struct uprobe_tracer *t, const char *binary, char *out, size_t outsz);
+struct elf_file *resolve_mapped_elf(struct uprobe_tracer *t, const char *path);
 /* binary resolved as uprobe_add() does, and parsed. 0 or -errno with the message set. */
-int probe_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
-bool probe_map_is_file(const struct map_entry *m, const struct elf_file *f);
-bool probe_proc_plantable(struct proc *p);
+int resolve_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
+int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const struct elf_sym *sym,
+		  struct elf_file **impl_file, uint64_t *impl_off);
+int resolve_check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t off, bool force);
+bool resolve_returns_twice(const struct elf_file *f, uint64_t off);
+bool resolve_is_func_entry(const struct elf_file *f, uint64_t off, const char *symbol,
+			   bool sym_start);
+int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off);
+void resolve_bcache_free(struct uprobe_tracer *t);
 /* hit.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
 int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 

@@ -149,6 +149,12 @@ int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f
 	return elf_open(proc_path(p, m->path, path, sizeof(path)), f, NULL, 0);
 }
 
+/* p's code can get our probes now: a process of its own (not a vfork child, nor a fork child being let go), past its entry. */
+bool proc_plantable(const struct proc *p)
+{
+	return !p->mm_owner && !p->fork_child && p->at_entry;
+}
+
 struct proc *proc_find(struct uprobe_tracer *t, pid_t pid)
 {
 	struct proc *p;

@@ -916,7 +916,7 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	watch_free(t);
 	unwind_free(t);
 	sym_free(t);
-	probe_bcache_free(t);
+	resolve_bcache_free(t);
 	events_free(t);
 	pthread_mutex_destroy(&t->qlock);
 	pthread_cond_destroy(&t->qdone);

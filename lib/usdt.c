@@ -249,7 +249,7 @@ static bool ref_mapped(const struct uprobe_usdt *d, struct proc *p, uint64_t add
 		const struct map_entry *m = &p->maps[i];
 		uint64_t a;
 
-		if (!probe_map_is_file(m, d->f))
+		if (!resolve_map_is_file(m, d->f))
 			continue;
 		for (unsigned j = 0; j < d->nsems; j++)
 			if (sem_addr(m, d->sems[j], &a) && a == addr)
@@ -271,7 +271,7 @@ static void sync_one(struct uprobe_usdt *d, struct proc *p)
 		const struct map_entry *m = &p->maps[i];
 		uint64_t a;
 
-		if (!probe_map_is_file(m, d->f))
+		if (!resolve_map_is_file(m, d->f))
 			continue;
 		for (unsigned j = 0; j < d->nsems; j++) {
 			int err;
@@ -294,7 +294,7 @@ static void sync_one(struct uprobe_usdt *d, struct proc *p)
 
 void usdt_proc_sync(struct uprobe_tracer *t, struct proc *p)
 {
-	if (!probe_proc_plantable(p))
+	if (!proc_plantable(p))
 		return;
 	for (struct uprobe_usdt *d = t->usdts; d; d = d->next)
 		if (d->nsems)
@@ -489,7 +489,7 @@ UPROBE_API struct uprobe_usdt *uprobe_add_usdt(struct uprobe_tracer *t, const ch
 		goto fail;
 	}
 	d->t = t;
-	err = probe_open_binary(t, binary, &d->f);
+	err = resolve_open_binary(t, binary, &d->f);
 	if (err)
 		goto fail;
 	err = collect(t, d, provider, name, o.nostop);
