@@ -758,10 +758,7 @@ void bp_delete(struct bp_table *bt, struct bp *b);
 void bp_table_free(struct bp_table *bt);
 
 /* probe.c */
-/* The post slot of the breakpoint at vaddr, 0 if it has none. */
-uint64_t probe_post_slot(struct proc *mm, uint64_t vaddr);
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p);
-int probe_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target);
 void site_put(struct uprobe_tracer *t, struct site *s);
 struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off);
 struct site *site_iter(struct uprobe_tracer *t, struct site *s);
@@ -1029,6 +1026,17 @@ void usdt_fork_release(struct uprobe_tracer *t, struct proc *parent, struct proc
 /* A followed fork child: its copy of the semaphores is counted for it too */
 void usdt_fork_adopt(struct uprobe_tracer *t, struct proc *parent, struct proc *child);
 void usdt_free_all(struct uprobe_tracer *t);
+
+/* plant.c: a site's int3s in every process that maps it, and out again */
+int plant_site(struct uprobe_tracer *t, struct site *s);
+int plant_in(struct uprobe_tracer *t, struct proc *p, struct site *s);
+int plant_post_slots(struct uprobe_tracer *t, struct site *s);
+void plant_remove_site(struct uprobe_tracer *t, struct site *s);
+void plant_kind_changed(struct uprobe_tracer *t, struct site *s);
+void plant_forget_unmapped(struct proc *p);
+int plant_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target);
+/* The post slot of the breakpoint at vaddr, 0 if it has none. */
+uint64_t plant_post_slot(struct proc *mm, uint64_t vaddr);
 
 /* resolve.c: what a probe names, to a file and an offset, checked before any byte changes */
 const char *resolve_base_name(const char *path);

@@ -838,7 +838,7 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 	}
 	if (!p->mm_owner) {
 		usdt_proc_detach(t, p);
-		probe_unplant_all(t, p, p);
+		plant_unplant_all(t, p, p);
 		/* no detour records any more: the last hits, then the ring goes */
 		ring_unmap(t, p, any);
 		if (any && p->areas)

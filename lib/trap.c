@@ -229,7 +229,7 @@ static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		return;
 	k->regs.rip = b->slot;
 	if (b->site->npost) {
-		uint64_t post = probe_post_slot(proc_mm(k->proc), b->vaddr);
+		uint64_t post = plant_post_slot(proc_mm(k->proc), b->vaddr);
 
 		if (post)
 			k->regs.rip = post;
@@ -503,7 +503,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 		proc_free(t, cp);
 		return;
 	}
-	probe_unplant_all(t, parent, cp);
+	plant_unplant_all(t, parent, cp);
 	usdt_fork_release(t, parent, cp);
 	ret_restore_task(t, forker, cp);
 	/* its handlers are its parent's copies: their sa_masks go back too (sigmask.c) */

@@ -64,6 +64,7 @@ LAYERS = {
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
     'inline.c': 4,          # -> inline.c, os/hold.c (holding), xol.c (inline_trap)
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
+    'plant.c': 4,           # -> plant.c (out of probe.c, step 5)
     'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5)
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
