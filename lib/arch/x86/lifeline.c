@@ -393,7 +393,16 @@ __asm__(
 	"	pop %r12\n"
 	"	pop %rbp\n"
 	"	pop %rbx\n"
-	"	ret\n"
+	/*
+	 * The signal return made here, not through the restorer (what a ret
+	 * would do): in front of the program's own handler that is libc's
+	 * __restore_rt, whose first instruction holds an int3 of ours
+	 * (LL_SIGRET); each return of ours would trap there again, a frame
+	 * deeper each time, until the stack overflowed.
+	 */
+	"	add $8, %rsp\n"                 /* the restorer's address: rsp at the ucontext */
+	"	mov $15, %eax\n"                /* rt_sigreturn */
+	"	syscall\n"
 	/*
 	 * eax: process_vm_readv or _writev of the 8 bytes at 88(%rsp) and
 	 * those at rsi in this process; rax: its result. The frame's 56 and
