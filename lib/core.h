@@ -818,6 +818,7 @@ void ret_ns_commit(struct task *k, struct ret_instance *ri);
 struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
+void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri);
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);

@@ -190,6 +190,48 @@ static int arm(struct task *k, struct ret_instance *ri, uint64_t tramp)
 	return mem_write(k->proc, ri->slot, &tramp, sizeof(tramp));
 }
 
+/*
+ * The return probes of s that take k's call (maxactive aside): their
+ * number in *n and the bytes of their per-call data; the others miss it.
+ */
+static size_t ret_takers(struct task *k, const struct site *s, unsigned *n)
+{
+	size_t data = 0;
+
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (!u->ret_handler)
+			continue;
+		if (!takes(k, u)) {
+			u->missed++;
+			continue;
+		}
+		(*n)++;
+		data += (u->data_size + 15) & ~(size_t)15;
+	}
+	return data;
+}
+
+/* ri's references (n of them, after it) and their data: one per return probe taking the call. */
+static void ri_fill(struct task *k, const struct site *s, struct ret_instance *ri, unsigned n)
+{
+	size_t data = 0;
+
+	ri->refs = (struct ret_ref *)(ri + 1);
+	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
+	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (!takes(k, u))
+			continue;
+		ri->refs[ri->nrefs].u = u;
+		ri->refs[ri->nrefs].data_off = data;
+		ri->nrefs++;
+		data += (u->data_size + 15) & ~(size_t)15;
+	}
+}
+
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr)
 {
@@ -202,18 +244,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 		ret_event(t, k);
 	if (k->rets)
 		drop_if(k, abandoned, &rsp);
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (!u->ret_handler)
-			continue;
-		if (!takes(k, u)) {
-			u->missed++;
-			continue;
-		}
-		n++;
-		data += (u->data_size + 15) & ~(size_t)15;
-	}
+	data = ret_takers(k, s, &n);
 	if (!n)
 		return NULL;
 	if (!tramp && inline_trap(t, k->proc, &tramp) < 0)
@@ -232,19 +263,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	if (!ri)
 		goto missed;
 	ri->size = size;
-	ri->refs = (struct ret_ref *)(ri + 1);
-	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
-	data = 0;
-	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (!takes(k, u))
-			continue;
-		ri->refs[ri->nrefs].u = u;
-		ri->refs[ri->nrefs].data_off = data;
-		ri->nrefs++;
-		data += (u->data_size + 15) & ~(size_t)15;
-	}
+	ri_fill(k, s, ri, n);
 	ri->slot = rsp;
 	ri->real_ret = real_ret;
 	ri->call_id = ++t->next_call_id;
@@ -324,18 +343,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 	unsigned n = 0;
 	bool chained;
 
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (!u->ret_handler)
-			continue;
-		if (!takes(k, u)) {
-			u->missed++;
-			continue;
-		}
-		n++;
-		data += (u->data_size + 15) & ~(size_t)15;
-	}
+	data = ret_takers(k, s, &n);
 	if (!n)
 		return NULL;
 	chained = real == ring_retg(proc_mm(k->proc));
@@ -354,19 +362,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 				s->probes[i]->missed++;
 		return NULL;
 	}
-	ri->refs = (struct ret_ref *)(ri + 1);
-	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
-	data = 0;
-	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (!takes(k, u))
-			continue;
-		ri->refs[ri->nrefs].u = u;
-		ri->refs[ri->nrefs].data_off = data;
-		ri->nrefs++;
-		data += (u->data_size + 15) & ~(size_t)15;
-	}
+	ri_fill(k, s, ri, n);
 	ri->slot = slot;
 	ri->real_ret = real;
 	ri->call_id = ++t->next_call_id;
@@ -553,19 +549,25 @@ static bool dead_below(struct task *k, struct ret_instance *ri, void *ctx)
 	return val != hijack_of(k, ri);
 }
 
-static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+/* The return handlers of ri's probes (those still there), with hit h. */
+void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri)
 {
-	struct uprobe_hit h = { .t = t, .task = k, .addr = ri->func, .inst = ri, .is_return = true };
-
 	for (unsigned i = 0; i < ri->nrefs; i++) {
 		struct uprobe *u = ri->refs[i].u;
 
 		if (!u)
 			continue;
 		u->hits++;
-		h.probe = u;
-		u->ret_handler(&h, u->data);
+		h->probe = u;
+		u->ret_handler(h, u->data);
 	}
+}
+
+static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+{
+	struct uprobe_hit h = { .t = t, .task = k, .addr = ri->func, .inst = ri, .is_return = true };
+
+	ret_run_handlers(&h, ri);
 }
 
 static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,

@@ -675,15 +675,7 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 		h.inst = ri;
 		/* unused by async hits: uprobe_hit_retval_double() reads xmm0 there */
 		h.override_value = rec->ns_real;
-		for (unsigned i = 0; i < ri->nrefs; i++) {
-			struct uprobe *u = ri->refs[i].u;
-
-			if (!u)
-				continue;
-			u->hits++;
-			h.probe = u;
-			u->ret_handler(&h, u->data);
-		}
+		ret_run_handlers(&h, ri);
 		ri_free(ri);
 		/* a handler may have let the process go */
 		if (proc_find(t, pid) != p || task_find(t, otid) != owner)

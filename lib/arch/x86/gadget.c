@@ -50,6 +50,40 @@ _Static_assert(__builtin_offsetof(struct ring_rec, ns_slot) == R_NS_SLOT, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, kind) == R_KIND, "");
 _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
 
+/*
+ * Into record rcx: the registers the gadgets saw, those they pushed read back
+ * from their frame (the time stamp, rsi, rdx, rcx, rax, the flags, the return
+ * address), and rsp as it was at the probed instruction.
+ */
+#define REC_REGS \
+	"	mov %rbx, " S(R_RBX) "(%rcx)\n" \
+	"	mov %rdi, " S(R_RDI) "(%rcx)\n" \
+	"	mov %rbp, " S(R_RBP) "(%rcx)\n" \
+	"	mov %r8, " S(R_R8) "+0(%rcx)\n" \
+	"	mov %r9, " S(R_R8) "+8(%rcx)\n" \
+	"	mov %r10, " S(R_R8) "+16(%rcx)\n" \
+	"	mov %r11, " S(R_R8) "+24(%rcx)\n" \
+	"	mov %r12, " S(R_R8) "+32(%rcx)\n" \
+	"	mov %r13, " S(R_R8) "+40(%rcx)\n" \
+	"	mov %r14, " S(R_R8) "+48(%rcx)\n" \
+	"	mov %r15, " S(R_R8) "+56(%rcx)\n" \
+	"	mov 0(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_TSC) "(%rcx)\n" \
+	"	mov 8(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RSI) "(%rcx)\n" \
+	"	mov 16(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RDX) "(%rcx)\n" \
+	"	mov 24(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RCX) "(%rcx)\n" \
+	"	mov 32(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RAX) "(%rcx)\n" \
+	"	mov 40(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n" \
+	"	mov 48(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RET) "(%rcx)\n" \
+	"	lea 184(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+
 __asm__(
 	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
 	"	.balign 64\n"
@@ -82,33 +116,7 @@ __asm__(
 	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
 	"	jne 1b\n"      /* rax = the new head */
 	/* ticket rax, record rcx */
-	"	mov %rbx, " S(R_RBX) "(%rcx)\n"
-	"	mov %rdi, " S(R_RDI) "(%rcx)\n"
-	"	mov %rbp, " S(R_RBP) "(%rcx)\n"
-	"	mov %r8, " S(R_R8) "+0(%rcx)\n"
-	"	mov %r9, " S(R_R8) "+8(%rcx)\n"
-	"	mov %r10, " S(R_R8) "+16(%rcx)\n"
-	"	mov %r11, " S(R_R8) "+24(%rcx)\n"
-	"	mov %r12, " S(R_R8) "+32(%rcx)\n"
-	"	mov %r13, " S(R_R8) "+40(%rcx)\n"
-	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
-	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
-	"	mov 0(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_TSC) "(%rcx)\n"
-	"	mov 8(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
-	"	mov 16(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
-	"	mov 24(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
-	"	mov 32(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
-	"	mov 40(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
-	"	mov 48(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RET) "(%rcx)\n"
-	"	lea 184(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+	REC_REGS
 	".Lfscommit:\n"
 	"	xor %esi, %esi\n"
 	"	cmpb $" S(RING_FS_RDFSBASE) ", .Lfsgs(%rip)\n"
@@ -209,33 +217,8 @@ __asm__(
 	"	jmp 3f\n"
 	"2:	mov " S(RING_HEAD) "(%rdx), %rax\n"
 	"	jmp 1b\n"
-	"3:	mov %rbx, " S(R_RBX) "(%rcx)\n"
-	"	mov %rdi, " S(R_RDI) "(%rcx)\n"
-	"	mov %rbp, " S(R_RBP) "(%rcx)\n"
-	"	mov %r8, " S(R_R8) "+0(%rcx)\n"
-	"	mov %r9, " S(R_R8) "+8(%rcx)\n"
-	"	mov %r10, " S(R_R8) "+16(%rcx)\n"
-	"	mov %r11, " S(R_R8) "+24(%rcx)\n"
-	"	mov %r12, " S(R_R8) "+32(%rcx)\n"
-	"	mov %r13, " S(R_R8) "+40(%rcx)\n"
-	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
-	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
-	"	mov 0(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_TSC) "(%rcx)\n"
-	"	mov 8(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
-	"	mov 16(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
-	"	mov 24(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
-	"	mov 32(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
-	"	mov 40(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
-	"	mov 48(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RET) "(%rcx)\n"
-	"	lea 184(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+	"3:\n"
+	REC_REGS
 	/* rsi = the slot, rdi = the real return address */
 	"	mov (%rsi), %rdi\n"
 	"	mov %rsi, " S(R_NS_SLOT) "(%rcx)\n"
