@@ -1081,6 +1081,71 @@ static void test_two_million_hits(void **state)
 		      (unsigned long long)m.nasync, (unsigned long long)(m.n - m.nasync));
 }
 
+/* ---- 10. detach while the program is in a clone: the clone returns what it made ---- */
+
+#define CHURN_N 4000
+#define CHURN_N_S "4000"
+
+struct stop_at {
+	struct uprobe_tracer *t;
+	uint64_t n, at;
+};
+
+static int on_stop_at(struct uprobe_hit *h, void *data)
+{
+	struct stop_at *sa = data;
+
+	if (++sa->n == sa->at)
+		uprobe_tracer_stop(sa->t);
+	return 0;
+}
+
+/*
+ * The program's main thread does nothing but create and join threads;
+ * with run() returned it soon waits in a clone's event stop, where
+ * uprobe_tracer_detach() then holds it. The ring's and the scratch areas'
+ * munmaps, injected through that thread, once made its clone return
+ * -ENOSYS: glibc's pthread_create then cloned again, a second thread on
+ * the same stack (a crash, or a thread started twice). Several rounds:
+ * which held thread detach took first went by the tracer's hash order.
+ */
+static void test_detach_in_clone(void **state)
+{
+	struct ctx *c = *state;
+
+	for (int round = 0; round < 12; round++) {
+		struct stop_at sa = { .at = 20 };
+		pid_t pid;
+		int st;
+
+		if (round) {
+			g_wd_tracer = NULL;
+			uprobe_tracer_free(c->t);
+			c->t = test_tracer_new();
+			assert_non_null(c->t);
+			g_wd_tracer = c->t;
+		}
+		sa.t = c->t;
+		pid = spawn_prog(c, "churn", CHURN_N_S, NULL);
+		add_nostop(c, "ns_f", 0, on_stop_at, &sa);
+		assert_int_equal(uprobe_tracer_run(c->t), 0);
+		assert_false(g_wd_fired);
+		assert_true(sa.n >= sa.at);
+		/* the main thread gets to its next clone and waits there for the tracer */
+		sleep_ms(30);
+		assert_int_equal(uprobe_tracer_detach(c->t), 0);
+		st = wait_child(c, pid);
+		read_out(c);
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			print_error("round %d: status %#x, output:\n%s\n", round, st, c->outbuf);
+			fail();
+		}
+		assert_int_equal(kv(c->outbuf, "threads"), CHURN_N);
+		assert_int_equal(kv(c->outbuf, "started"), CHURN_N);
+		assert_int_equal(kv(c->outbuf, "bad"), 0);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -1103,6 +1168,7 @@ int main(int argc, char **argv)
 		T(test_fallback_mid_function),
 		T(test_back_pressure),
 		T(test_two_million_hits),
+		T(test_detach_in_clone),
 	};
 
 	if (argc < 2) {
