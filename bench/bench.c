@@ -1267,10 +1267,40 @@ static void measure_nostop_as(struct placement *pl, int i, bool count)
 	row_add(first, (double)last_first_ns, 1);
 }
 
+/* No-stop entry + return rows: at least this many calls (issue 15), --quick or not. */
+#define NSRET_MIN_CALLS 1000000
+
+/*
+ * One repetition of an entry and a return probe, both no-stop, on the push
+ * %rbp function: the entry gadget records the entry and hijacks the return
+ * address, the return gadget records the return. The first call stops at
+ * both ends (it makes the detour): a row of its own, out of the average.
+ */
+static void measure_nostop_ret(struct placement *pl)
+{
+	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .nostop = true, .ret = true };
+	uint64_t hits, ns, n = nhits * NOPROBE_FACTOR;
+	struct row *r, *first;
+
+	if (n < NSRET_MIN_CALLS)
+		n = NSRET_MIN_CALLS;
+	r = row_get(pl, "libuprobe: entry + return, no-stop", U_NS_CALL, "calls");
+	if (run_libuprobe_opts(&funcs[0], n, &lo, &hits, &ns, r) || hits < 2)
+		return;
+	if (last_first_ns >= ns) {
+		row_add(r, (double)ns / (double)hits, hits);
+		return;
+	}
+	row_add(r, (double)(ns - last_first_ns) / (double)(hits - 1), hits - 1);
+	first = row_get(pl, "libuprobe: entry + return, no-stop 1st", U_NS_CALL,
+			"calls");
+	row_add(first, (double)last_first_ns, 1);
+}
+
 /*
  * Each function as a no-stop probe, then beside it as a count-only one (no
  * handler at all: each hit adds 1 to a counter in the program, no record;
- * uprobe_hits() reads it).
+ * uprobe_hits() reads it); the push %rbp function with a return probe too.
  */
 static void measure_nostop(struct placement *pl)
 {
@@ -1280,6 +1310,8 @@ static void measure_nostop(struct placement *pl)
 		measure_nostop_as(pl, i, false);
 		measure_nostop_as(pl, i, true);
 	}
+	if (func_wanted(0))
+		measure_nostop_ret(pl);
 }
 
 /* ---- entry + return probes; the tracer following the tracee's CPU ---- */
@@ -1773,6 +1805,58 @@ static void print_nop5(const struct placement *pls, int npl)
 	}
 }
 
+/*
+ * The push %rbp function's calls timed at entry and return, side by side:
+ * the kernel's uprobe + uretprobe, libuprobe's no-stop pair (the first
+ * call, which stops at both ends to make the detour, apart) and its
+ * stopping pair.
+ */
+static void print_nsret(const struct placement *pls, int npl)
+{
+	for (int p = 0; p < npl; p++) {
+		const struct placement *pl = &pls[p];
+		const struct row *k = find_row(pl, "kernel: uprobe + uretprobe, push %%rbp function");
+		const struct {
+			const struct row *r;
+			const char *what;
+		} rows[] = {
+			{ find_row(pl, "libuprobe: entry + return, no-stop"),
+			  "no-stop entry + return" },
+			{ find_row(pl, "libuprobe: entry + return, push %%rbp function"),
+			  "stopping entry + return" },
+			{ find_row(pl, "libuprobe: entry + return, no-stop 1st"),
+			  "no-stop first call (makes the detour)" },
+		};
+		double km = k ? row_median(k) : 0;
+
+		printf("\n%s, %s: entry + return per call, side by side\n", funcs[0].sym, pl->name);
+		if (k)
+			printf("  %-40s %10.1f ns/call\n", "kernel uprobe + uretprobe", km);
+		else
+			printf("  %-40s %10s\n", "kernel uprobe + uretprobe", "not measured");
+		for (unsigned i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+			const struct row *r = rows[i].r;
+			double m;
+
+			if (!r) {
+				printf("  %-40s %10s\n", rows[i].what, "not measured");
+				continue;
+			}
+			m = row_median(r);
+			printf("  %-40s %10.1f ns/call", rows[i].what, m);
+			if (km > 0 && m > 0 && m < km)
+				printf("  %8.3f x kernel (1/%.0f)", m / km, km / m);
+			else if (km > 0)
+				printf("  %8.1f x kernel", m / km);
+			if (r->count > 1)
+				printf("  %llu calls", (unsigned long long)r->count);
+			if (r->how[0])
+				printf("  [%s]", r->how);
+			printf("\n");
+		}
+	}
+}
+
 static int find_target(const char *argv0)
 {
 	char self[PATH_MAX];
@@ -1875,6 +1959,7 @@ int main(int argc, char **argv)
 	set_placement(false);
 	print_table(pls, 2);
 	print_nop5(pls, 2);
+	print_nsret(pls, 2);
 	printf("\n");
 	print_load("at end");
 	printf("total time %.1f s\n", (double)(now_ns() - t0) / 1e9);

@@ -224,7 +224,8 @@ static void usage(FILE *fp)
 		"                    optimized: it records each hit and runs on; the line is\n"
 		"                    printed when the tracer reads it, with the hit's time (where\n"
 		"                    the kernel's clock is the TSC; else the time it was read) and\n"
-		"                    arguments as at the hit. Return probes still stop. With\n"
+		"                    arguments as at the hit; r: probes and --hist too (the\n"
+		"                    return is recorded on its way back to the caller). With\n"
 		"                    --count (no --filter, no live line), a hit only adds 1 to a\n"
 		"                    counter in the program.\n"
 		"      --stack[=N]   under each hit, its call stack (N frames, default 16, at most\n"
@@ -1698,7 +1699,7 @@ static int add_hist_probe(const char *binary, const char *symbol, const char *la
 	struct probe_ent *e;
 	struct uprobe *up;
 	UPROBE_OPTS(uprobe_opts, uopts, .ret_handler = on_hist_return, .data = fh,
-		    .pending = pending_spec != NULL);
+		    .pending = pending_spec != NULL, .nostop = opt.nostop);
 
 	if (filter) {
 		uopts.handler = on_hist_entry;
@@ -1756,6 +1757,7 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	ph->label = label;
 	if (kind == 'r') {
 		uopts.ret_handler = on_return;
+		uopts.nostop = opt.nostop;
 		if (opt.str_mask || filter) {
 			uopts.handler = on_ret_entry;
 			uopts.data_size = ret_data_size();
@@ -2182,10 +2184,6 @@ static void check_hist_options(void)
 			tool_usage_error("--hist times the calls of u:BINARY:SYMBOL probes: '%s' is not "
 				    "at a function's entry", ps->text);
 	}
-	/* its return probes stop at every call anyway; --nostop would promise what it cannot */
-	if (opt.nostop)
-		tool_usage_error("--hist stops at each call's entry and return to time it: not with "
-			    "--nostop");
 }
 
 /* --filter applies to every PROBE: ret only when each of them has a return value. */

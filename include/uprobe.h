@@ -107,6 +107,12 @@ struct uprobe_opts {
 	 * then its pid in the parent. Its return address is not hijacked but
 	 * probed. A function of the program's own marked returns_twice is not
 	 * known as such: a second return through a hijacked address is fatal.
+	 * With nostop (below) neither the entry nor the return stops: the
+	 * return address goes through a gadget in the scratch area that
+	 * records the return (rax, rdx, the low double of xmm0, a time
+	 * stamp); the return handler runs later, as a no-stop hit. Calls
+	 * caught up in a C++ exception come back as stopping ones; functions
+	 * that return twice always stop.
 	 */
 	uprobe_handler_fn ret_handler;
 	void *data;                    /* passed to the handlers */
@@ -173,7 +179,7 @@ struct uprobe_opts {
 	 * another probe there that stops), or no ring (the process's seccomp
 	 * filter forbids memfd_create), each hit stops as for any probe, and
 	 * the handler runs then, with the same rules. A followed fork child
-	 * gets a ring of its own at its first hit. Not with a return or post handler (-EINVAL). Several probes
+	 * gets a ring of its own at its first hit. Not with a post handler (-EINVAL). Several probes
 	 * on one instruction are no-stop only when all of them are.
 	 * Count-only: a no-stop probe with no handler at all records
 	 * nothing; its detour adds 1 to a 64-bit counter in the tracee
@@ -743,7 +749,10 @@ UPROBE_API bool uprobe_hit_is_async(const struct uprobe_hit *h);
 UPROBE_API uint64_t uprobe_hit_time_ns(const struct uprobe_hit *h);
 /* The integer return value (rax); meaningful in a return handler. */
 UPROBE_API uint64_t uprobe_hit_retval(const struct uprobe_hit *h);
-/* The floating-point return value (low double of xmm0); in a return handler. */
+/*
+ * The floating-point return value (low double of xmm0); in a return handler
+ * (a no-stop return's record holds that half of xmm0, uprobe_hit_xmm() fails).
+ */
 UPROBE_API double uprobe_hit_retval_double(struct uprobe_hit *h);
 /* Copies the 16 bytes of register xmmN (0-15) into buf. 0 or -errno. */
 UPROBE_API int uprobe_hit_xmm(struct uprobe_hit *h, unsigned n, void *buf);
@@ -762,7 +771,10 @@ UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n)
  * return's stop (the return handlers excluded). What remains beside the
  * call itself is the kernel's part of one ptrace round trip: resuming the
  * thread after its entry, and reporting its return trap (a few
- * microseconds; more on a loaded machine).
+ * microseconds; more on a loaded machine). A no-stop return probe's call
+ * (opts.nostop with a ret_handler): from the entry's time stamp to the
+ * return's (uprobe_hit_time_ns() of each), the call alone plus the
+ * gadgets' few nanoseconds.
  */
 UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h);
 /*

@@ -69,7 +69,7 @@ struct uprobe {
 /* A no-stop probe with no handler at all: its hits are only counted (ring.c). */
 static inline bool uprobe_counts_only(const struct uprobe *u)
 {
-	return u->nostop && !u->handler;
+	return u->nostop && !u->handler && !u->ret_handler;
 }
 
 static inline uprobe_handler_fn uprobe_post_fn(const struct uprobe *u)
@@ -169,6 +169,7 @@ struct xol_area {
 	uint64_t *detour_map;   /* a bit per slot: a jump detour (detour.c); NULL if none */
 	uint64_t *rec_map;      /* a bit per slot: a no-stop detour (calls the record gadget) */
 	uint64_t *count_map;    /* a bit per slot: of those, a count-only one (the count gadget) */
+	uint64_t *nsret_map;    /* a bit per slot: of those, one that calls the entry gadget (ring.h) */
 	/*
 	 * Per slot, a count-only detour's counter as last added to its probes
 	 * (ring.c); made at the first count, apart from info: most areas have
@@ -196,6 +197,11 @@ static inline bool xol_is_rec(const struct xol_area *a, unsigned idx)
 	return a->rec_map && (a->rec_map[idx / 64] >> (idx % 64) & 1);
 }
 
+static inline bool xol_is_nsret(const struct xol_area *a, unsigned idx)
+{
+	return a->nsret_map && (a->nsret_map[idx / 64] >> (idx % 64) & 1);
+}
+
 static inline bool xol_is_count(const struct xol_area *a, unsigned idx)
 {
 	return a->count_map && (a->count_map[idx / 64] >> (idx % 64) & 1);
@@ -214,7 +220,7 @@ static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
 #define XOL_GADGET_NAME 16   /* 16 bytes: the name of the hit ring's memfd (ring.c) */
 #define XOL_GADGET_RUNOUT 32 /* 16 bytes: a rep string instruction finished out of its slot (xol.c) */
 /* The end of an area, kept out of its slots, holds the record gadget of no-stop detours. */
-#define XOL_REC_GADGET_SPACE 384
+#define XOL_REC_GADGET_SPACE 1280
 
 /*
  * A pending call of a return-probed function: its return address was
@@ -247,6 +253,12 @@ struct ret_instance {
 	 */
 	bool twice;
 	bool returned;             /* a twice call returned at least once: not missed when dropped */
+	/*
+	 * A no-stop call (ring.c): its slot holds the return gadget, its real
+	 * return address is in the ring's table too, and its return comes as
+	 * a record. Unwinders and fork children turn it into a stopping one.
+	 */
+	bool nostop;
 	unsigned nrefs;
 	struct ret_ref *refs;      /* points into this block */
 	uint8_t *data;             /* idem */
@@ -803,8 +815,14 @@ void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 /* retprobe.c */
 /* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
 struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
+struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+				  uint64_t addr, const struct user_regs_struct *regs,
+				  uint64_t slot, uint64_t real, uint64_t time_ns);
+void ret_ns_commit(struct task *k, struct ret_instance *ri);
+struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
+void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri);
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
@@ -856,6 +874,14 @@ void place_follow(struct uprobe_tracer *t, struct task *k);
 struct ring;
 int ring_ensure(struct uprobe_tracer *t, struct proc *p);
 uint64_t ring_gadget(struct proc *p, struct xol_area *a);
+uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a);
+uint64_t ring_retg(const struct proc *p);
+bool ring_nsret_full(const struct proc *p, uint64_t slot);
+void ring_nsret_release(struct proc *p, uint64_t slot, bool force);
+void ring_nsret_restore(struct proc *p, struct proc *target);
+void ring_nsret_unwind(struct proc *p, const struct task *k);
+uint64_t ring_nsret_real(const struct proc *p, uint64_t slot, uint64_t val);
+bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 /* a's count gadget (writing a's gadgets first), 0 when a has no counter block */
 uint64_t ring_count_gadget(struct proc *p, struct xol_area *a);
 /* Adds what p's count-only detours counted since last time to their probes' hits. */
@@ -864,6 +890,7 @@ void ring_count_all(struct uprobe_tracer *t);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
+void ring_drain_past(struct uprobe_tracer *t, struct proc *p);
 bool ring_settled(const struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
 void ring_forget(struct uprobe_tracer *t, struct proc *p);

@@ -349,6 +349,14 @@ static bool slot_is_rec(struct proc *p, uint64_t slot)
 	return int3_of(p, slot) != slot;
 }
 
+/* Is slot a no-stop return probe's detour (calls the entry gadget)? */
+static bool slot_is_nsret(struct proc *p, uint64_t slot)
+{
+	struct xol_area *a = xol_area_of(p, slot);
+
+	return a && xol_is_nsret(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
+}
+
 /* Is slot a count-only detour (calls the count gadget)? */
 static bool slot_is_count(struct proc *p, uint64_t slot)
 {
@@ -368,7 +376,7 @@ bool detour_at(struct proc *p, uint64_t addr)
 /* Whether s's detours should record into the ring instead of trapping: all its probes are no-stop. */
 static bool wants_rec(const struct proc *p, const struct site *s)
 {
-	return s->nprobes && s->nasync == s->nprobes && !s->nret && !s->npost &&
+	return s->nprobes && s->nasync == s->nprobes && !s->twice && !s->npost &&
 	       !p->ring_failed && !p->mm_owner;
 }
 
@@ -391,7 +399,8 @@ static bool wants_count(const struct proc *p, const struct site *s)
 static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
 {
 	return slot_is_rec(p, slot) == wants_rec(p, s) &&
-	       slot_is_count(p, slot) == wants_count(p, s);
+	       slot_is_count(p, slot) == wants_count(p, s) &&
+	       slot_is_nsret(p, slot) == (wants_rec(p, s) && s->nret);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -438,8 +447,14 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 	struct bp *b;
 
 	si = detour_slot(k->proc, *addr, &slot, &int3);
-	if (!si || int3 != *addr)
-		return 0;
+	if (!si || int3 != *addr) {
+		if (!ring_nsret_trap(t, k, *addr))
+			return 0;
+		/* the return gadget's: it goes on where that says */
+		if (still_there(t, k, k->tid) && task_setregs(k) == 0)
+			let_go(k);
+		return DETOUR_RETRIED;
+	}
 	k->detour_sig = 0;
 	if (sig == regs_sig(&k->regs)) {
 		siginfo_t info;
@@ -460,7 +475,13 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 		 * now that the ring has room (a bounded number of times: a
 		 * thread held up for good is not waited for).
 		 */
-		if (!ring_settled(proc_mm(k->proc)) && k->ring_retries < RING_RETRIES) {
+		/*
+		 * An entry gadget that found no table entry free for its slot
+		 * returns here too: that hit stops, its return through the
+		 * trampoline, whatever the ring holds.
+		 */
+		if (!ring_settled(proc_mm(k->proc)) && k->ring_retries < RING_RETRIES &&
+		    !(slot_is_nsret(k->proc, slot) && ring_nsret_full(proc_mm(k->proc), k->regs.rsp))) {
 			k->ring_retries++;
 			k->regs.rip = slot;
 			if (task_setregs(k) == 0)
@@ -533,7 +554,9 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 
 		if (a->used >= a->nslots || !arch_jump(addr, slot, jmp))
 			continue;
-		if (rec && !(gadget = count ? ring_count_gadget(p, a) : ring_gadget(p, a)))
+		if (rec && !(gadget = count	 ? ring_count_gadget(p, a)
+				      : s->nret ? ring_nsent_gadget(p, a)
+						: ring_gadget(p, a)))
 			continue;
 		memset(code, INT3, sizeof(code));
 		if (arch_relocate_detour(c->plans, c->n, addr, slot, gadget, code) < 0)
@@ -550,6 +573,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 		if (xol_mark(a, a->used, &a->detour_map) ||
 		    (rec && xol_mark(a, a->used, &a->rec_map)) ||
 		    (count && xol_mark(a, a->used, &a->count_map)) ||
+		    (rec && s->nret && xol_mark(a, a->used, &a->nsret_map)) ||
 		    mem_write(p, slot, code, sizeof(code)))
 			return 0;
 		a->info[a->used] = (struct slot_info){ .insn_addr = addr, .site = s };
@@ -821,7 +845,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	count = rec && wants_count(p, s);
 	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec ||
-	    slot_is_count(p, bp_detour(b)) != count) {
+	    slot_is_count(p, bp_detour(b)) != count ||
+	    slot_is_nsret(p, bp_detour(b)) != (rec && s->nret)) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
 		slot = build_detour(t, p, s, addr, &c, rec, count);
 		if (!slot && count) /* no counter block in reach: it records instead */
@@ -892,7 +917,9 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot, slot_is_count(p, slot) ? ", count-only" : "");
+			 (unsigned long long)slot, slot_is_count(p, slot) ? ", count-only"
+						   : slot_is_nsret(p, slot) ? ", no-stop return"
+									    : "");
 	} else if (b) {
 		later(b, true, busy_now);
 	}

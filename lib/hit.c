@@ -311,6 +311,11 @@ UPROBE_API double uprobe_hit_retval_double(struct uprobe_hit *h)
 	uint8_t b[16];
 	double d = 0;
 
+	if (h->is_async && h->is_return) {
+		/* a no-stop return's record holds xmm0's low half (ring.c) */
+		memcpy(&d, &h->override_value, sizeof(d));
+		return d;
+	}
 	if (uprobe_hit_xmm(h, 0, b) == 0)
 		memcpy(&d, b, sizeof(d));
 	return d;
@@ -344,7 +349,11 @@ UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h)
 
 	if (!h->inst || !h->is_return)
 		return 0;
-	end = h->task && h->task->stop_ns ? h->task->stop_ns : mono_ns();
+	/* a no-stop return: its record's time stamp */
+	if (h->is_async)
+		end = h->time_ns;
+	else
+		end = h->task && h->task->stop_ns ? h->task->stop_ns : mono_ns();
 	return end > h->inst->entry_ns ? end - h->inst->entry_ns : 0;
 }
 

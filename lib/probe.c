@@ -439,11 +439,9 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
 		goto fail;
 	}
-	if (OPTS_GET(opts, nostop, false) &&
-	    (OPTS_GET(opts, ret_handler, NULL) || OPTS_GET(opts, post_handler, NULL))) {
-		err = tracer_err(t, -EINVAL, "uprobe_opts: a no-stop probe cannot have a %s handler "
-				 "(it needs the thread stopped)",
-				 OPTS_GET(opts, ret_handler, NULL) ? "return" : "post");
+	if (OPTS_GET(opts, nostop, false) && OPTS_GET(opts, post_handler, NULL)) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: a no-stop probe cannot have a post handler "
+				 "(it needs the thread stopped)");
 		goto fail;
 	}
 	/* hits recorded so far belong to the probes as they were */

@@ -75,6 +75,15 @@ void ri_pool_destroy(struct uprobe_tracer *t)
 	t->ri_cached = 0;
 }
 
+static bool in_range(struct task *k, struct ret_instance *ri, void *ctx);
+static bool steal_ns(struct uprobe_tracer *t, struct task *k, uint64_t slot);
+
+/* What ri's slot holds while it is armed: the trampoline, or a no-stop call's return gadget. */
+static uint64_t hijack_of(struct task *k, const struct ret_instance *ri)
+{
+	return ri->nostop ? ring_retg(proc_mm(k->proc)) : proc_trampoline(k->proc);
+}
+
 static void inst_missed(struct ret_instance *ri)
 {
 	/* a setjmp that returned once and is never jumped back to lost nothing */
@@ -97,6 +106,9 @@ static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_inst
 		if (drop(k, ri, ctx)) {
 			*pp = ri->next;
 			k->nrets--;
+			/* a frame known gone (longjmp): its entry goes, whatever its stale slot says */
+			if (ri->nostop && !ri->chained)
+				ring_nsret_release(k->proc, ri->slot, drop == in_range);
 			inst_missed(ri);
 			ri_free(ri);
 		} else {
@@ -113,7 +125,7 @@ static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_inst
 struct ret_instance *ret_find(struct task *k, uint64_t slot)
 {
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
-		if (ri->slot == slot && !ri->twice)
+		if (ri->slot == slot && !ri->twice && !ri->nostop)
 			return ri;
 	return NULL;
 }
@@ -165,7 +177,7 @@ static bool abandoned(struct task *k, struct ret_instance *ri, void *ctx)
 		return false;
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0)
 		return true;
-	return val != proc_trampoline(k->proc);
+	return val != hijack_of(k, ri);
 }
 
 /*
@@ -176,6 +188,48 @@ static int arm(struct task *k, struct ret_instance *ri, uint64_t tramp)
 {
 	lifeline_note_ret(k->proc, ri->slot, ri->real_ret);
 	return mem_write(k->proc, ri->slot, &tramp, sizeof(tramp));
+}
+
+/*
+ * The return probes of s that take k's call (maxactive aside): their
+ * number in *n and the bytes of their per-call data; the others miss it.
+ */
+static size_t ret_takers(struct task *k, const struct site *s, unsigned *n)
+{
+	size_t data = 0;
+
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (!u->ret_handler)
+			continue;
+		if (!takes(k, u)) {
+			u->missed++;
+			continue;
+		}
+		(*n)++;
+		data += (u->data_size + 15) & ~(size_t)15;
+	}
+	return data;
+}
+
+/* ri's references (n of them, after it) and their data: one per return probe taking the call. */
+static void ri_fill(struct task *k, const struct site *s, struct ret_instance *ri, unsigned n)
+{
+	size_t data = 0;
+
+	ri->refs = (struct ret_ref *)(ri + 1);
+	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
+	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
+		struct uprobe *u = s->probes[i];
+
+		if (!takes(k, u))
+			continue;
+		ri->refs[ri->nrefs].u = u;
+		ri->refs[ri->nrefs].data_off = data;
+		ri->nrefs++;
+		data += (u->data_size + 15) & ~(size_t)15;
+	}
 }
 
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
@@ -190,18 +244,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 		ret_event(t, k);
 	if (k->rets)
 		drop_if(k, abandoned, &rsp);
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (!u->ret_handler)
-			continue;
-		if (!takes(k, u)) {
-			u->missed++;
-			continue;
-		}
-		n++;
-		data += (u->data_size + 15) & ~(size_t)15;
-	}
+	data = ret_takers(k, s, &n);
 	if (!n)
 		return NULL;
 	if (!tramp && inline_trap(t, k->proc, &tramp) < 0)
@@ -220,19 +263,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	if (!ri)
 		goto missed;
 	ri->size = size;
-	ri->refs = (struct ret_ref *)(ri + 1);
-	ri->data = (uint8_t *)(((uintptr_t)(ri->refs + n) + 15) & ~(uintptr_t)15);
-	data = 0;
-	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (!takes(k, u))
-			continue;
-		ri->refs[ri->nrefs].u = u;
-		ri->refs[ri->nrefs].data_off = data;
-		ri->nrefs++;
-		data += (u->data_size + 15) & ~(size_t)15;
-	}
+	ri_fill(k, s, ri, n);
 	ri->slot = rsp;
 	ri->real_ret = real_ret;
 	ri->call_id = ++t->next_call_id;
@@ -271,11 +302,137 @@ int ret_copy_task(struct task *from, struct task *to)
 		c->refs = (struct ret_ref *)((uint8_t *)c + ((uint8_t *)ri->refs - (uint8_t *)ri));
 		c->data = (uint8_t *)c + (ri->data - (uint8_t *)ri);
 		c->next = NULL;
+		if (c->nostop) {
+			/*
+			 * The child shares its parent's ring and table until it
+			 * has its own: its copy of the call returns through the
+			 * trampoline instead.
+			 */
+			uint64_t val, tramp = proc_trampoline(to->proc);
+
+			c->nostop = false;
+			if (!c->chained && c->armed && tramp &&
+			    mem_read(to->proc, c->slot, &val, sizeof(val)) == 0 &&
+			    val == ring_retg(proc_mm(from->proc))) {
+				lifeline_note_ret(to->proc, c->slot, c->real_ret);
+				mem_write(to->proc, c->slot, &tramp, sizeof(tramp));
+			}
+		}
 		*tail = c;
 		tail = &c->next;
 		to->nrets++;
 	}
+	/* the slots of calls not delivered yet get their real return address */
+	ring_nsret_restore(proc_mm(from->proc), to->proc);
 	return 0;
+}
+
+/*
+ * A no-stop return probe's entry record (ring.c): the call, whose entry
+ * gadget hijacked slot (real: what it held; the return gadget itself for a
+ * tail call from a no-stop return-probed function, which shares the older
+ * call's slot and real return). NULL when no probe takes it (maxactive):
+ * its return record then finds no call.
+ */
+struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+				  uint64_t addr, const struct user_regs_struct *regs,
+				  uint64_t slot, uint64_t real, uint64_t time_ns)
+{
+	struct ret_instance *ri, *below = NULL;
+	size_t size, data = 0;
+	unsigned n = 0;
+	bool chained;
+
+	data = ret_takers(k, s, &n);
+	if (!n)
+		return NULL;
+	chained = real == ring_retg(proc_mm(k->proc));
+	if (chained) {
+		for (ri = k->rets; ri && !below; ri = ri->next)
+			if (ri->nostop && ri->slot == slot)
+				below = ri;
+		if (below)
+			real = below->real_ret;
+	}
+	size = sizeof(*ri) + n * sizeof(struct ret_ref) + 15 + data;
+	ri = ri_alloc(t, size);
+	if (!ri) {
+		for (unsigned i = 0; i < s->nprobes; i++)
+			if (takes(k, s->probes[i]))
+				s->probes[i]->missed++;
+		return NULL;
+	}
+	ri_fill(k, s, ri, n);
+	ri->slot = slot;
+	ri->real_ret = real;
+	ri->call_id = ++t->next_call_id;
+	ri->entry_ns = time_ns;
+	ri->args[0] = regs->rdi;
+	ri->args[1] = regs->rsi;
+	ri->args[2] = regs->rdx;
+	ri->args[3] = regs->rcx;
+	ri->args[4] = regs->r8;
+	ri->args[5] = regs->r9;
+	ri->chained = chained;
+	ri->func = addr;
+	ri->nostop = true;
+	ri->armed = true;
+	return ri;
+}
+
+static bool same_slot_ns(struct task *k, struct ret_instance *ri, void *ctx)
+{
+	return ri->nostop && ri->slot == *(uint64_t *)ctx;
+}
+
+/*
+ * After its entry handlers: a call that is no tail call owns its slot, so
+ * an older no-stop call recorded there was abandoned (a longjmp we could
+ * not follow, a coroutine stack reused).
+ */
+void ret_ns_commit(struct task *k, struct ret_instance *ri)
+{
+	if (!ri->chained) {
+		struct ret_instance **pp = &k->rets;
+
+		/* not drop_if(): the table entry is the new call's now */
+		while (*pp) {
+			struct ret_instance *o = *pp;
+
+			if (same_slot_ns(k, o, &ri->slot)) {
+				*pp = o->next;
+				k->nrets--;
+				inst_missed(o);
+				ri_free(o);
+			} else {
+				pp = &o->next;
+			}
+		}
+	}
+	ri->next = k->rets;
+	k->rets = ri;
+	k->nrets++;
+}
+
+/* The newest no-stop call of k (or of another thread: a coroutine moved) at slot, unlinked. */
+struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot)
+{
+	struct ret_instance **pp;
+
+	for (int pass = 0; pass < 2; pass++) {
+		for (pp = &k->rets; *pp; pp = &(*pp)->next) {
+			struct ret_instance *ri = *pp;
+
+			if (!ri->nostop || ri->slot != slot)
+				continue;
+			*pp = ri->next;
+			k->nrets--;
+			return ri;
+		}
+		if (pass || !steal_ns(t, k, slot))
+			break;
+	}
+	return NULL;
 }
 
 /* The entry handler skipped the function (it changed rip): the call never returns. */
@@ -389,22 +546,28 @@ static bool dead_below(struct task *k, struct ret_instance *ri, void *ctx)
 		return true;
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0)
 		return true;
-	return val != proc_trampoline(k->proc);
+	return val != hijack_of(k, ri);
 }
 
-static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+/* The return handlers of ri's probes (those still there), with hit h. */
+void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri)
 {
-	struct uprobe_hit h = { .t = t, .task = k, .addr = ri->func, .inst = ri, .is_return = true };
-
 	for (unsigned i = 0; i < ri->nrefs; i++) {
 		struct uprobe *u = ri->refs[i].u;
 
 		if (!u)
 			continue;
 		u->hits++;
-		h.probe = u;
-		u->ret_handler(&h, u->data);
+		h->probe = u;
+		u->ret_handler(h, u->data);
 	}
+}
+
+static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+{
+	struct uprobe_hit h = { .t = t, .task = k, .addr = ri->func, .inst = ri, .is_return = true };
+
+	ret_run_handlers(&h, ri);
 }
 
 static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
@@ -420,7 +583,7 @@ static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, st
 			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
 				struct ret_instance *ri = *pp;
 
-				if (ri->slot != slot || ri->twice)
+				if (ri->slot != slot || ri->twice || ri->nostop)
 					continue;
 				*pp = ri->next;
 				o->nrets--;
@@ -432,6 +595,32 @@ static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, st
 		}
 	}
 	return NULL;
+}
+
+/* A no-stop call at slot started on another thread (a coroutine that moved): now k's. */
+static bool steal_ns(struct uprobe_tracer *t, struct task *k, uint64_t slot)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			struct ret_instance **pp;
+
+			if (o == k || proc_mm(o->proc) != proc_mm(k->proc))
+				continue;
+			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
+				struct ret_instance *ri = *pp;
+
+				if (ri->slot != slot || !ri->nostop)
+					continue;
+				*pp = ri->next;
+				o->nrets--;
+				ri->next = k->rets;
+				k->rets = ri;
+				k->nrets++;
+				return true;
+			}
+		}
+	}
+	return false;
 }
 
 void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
@@ -458,7 +647,7 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 	 */
 	for (struct ret_instance **pp = &k->rets; *pp;) {
 		ri = *pp;
-		if (ri->slot != slot || ri->twice) {
+		if (ri->slot != slot || ri->twice || ri->nostop) {
 			pp = &ri->next;
 			continue;
 		}
@@ -524,8 +713,24 @@ static bool unwound_or_rearmed(struct task *k, struct ret_instance *ri, void *ct
 		return true;
 	if (ri->twice)
 		return false; /* its return address was never ours to take back */
+	if (!ri->chained && (ri->real_ret == tramp || ri->real_ret == ring_retg(proc_mm(k->proc)))) {
+		/*
+		 * A tail call between a stopping and a no-stop return-probed
+		 * function: the older call of the slot has the real return,
+		 * and both come back as one chain through the trampoline.
+		 */
+		for (struct ret_instance *o = ri->next; o; o = o->next) {
+			if (o->slot == ri->slot && !o->twice && !o->chained) {
+				ri->real_ret = o->real_ret;
+				ri->chained = true;
+				break;
+			}
+		}
+	}
 	if (mem_read(k->proc, ri->slot, &val, sizeof(val)) < 0 || val != ri->real_ret)
 		return true; /* the frame is not what it was: it cannot return through us */
+	/* a no-stop call comes back as a stopping one: its table entry went at the unwinder */
+	ri->nostop = false;
 	if (!ri->chained && arm(k, ri, tramp) < 0)
 		return true;
 	ri->armed = true;
@@ -550,7 +755,15 @@ int ret_on_unwind(struct uprobe_hit *h, void *data)
 {
 	struct task *k = h->task;
 	uint64_t tramp = proc_trampoline(k->proc);
+	pid_t tid = k->tid;
 
+	if (ring_retg(proc_mm(k->proc))) {
+		/* no-stop calls: every one recorded so far first, then every slot of the table */
+		ring_drain_past(h->t, proc_mm(k->proc));
+		if (task_find(h->t, tid) != k)
+			return 0;
+		ring_nsret_unwind(proc_mm(k->proc), k);
+	}
 	if (!k->rets)
 		return 0;
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
@@ -558,9 +771,20 @@ int ret_on_unwind(struct uprobe_hit *h, void *data)
 
 		if (!ri->armed)
 			continue;
-		if (mem_read(k->proc, ri->slot, &val, sizeof(val)) == 0 && val == tramp)
+		if (mem_read(k->proc, ri->slot, &val, sizeof(val)) == 0 &&
+		    val == (ri->nostop ? ring_retg(proc_mm(k->proc)) : tramp))
 			mem_write(k->proc, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
+		if (ri->nostop && !ri->chained)
+			ring_nsret_release(k->proc, ri->slot, true);
 		ri->armed = false;
+	}
+	/* a tail call from a stopping call into a no-stop one: the no-stop one's real return */
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
+		uint64_t val;
+
+		if (!ri->nostop && !ri->chained &&
+		    mem_read(k->proc, ri->slot, &val, sizeof(val)) == 0 && val == tramp)
+			mem_write(k->proc, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
 	}
 	k->unwind_sp = k->regs.rsp;
 	return 0;
@@ -709,6 +933,9 @@ void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *targ
 {
 	uint64_t tramp = proc_trampoline(k->proc);
 
+	/* a fork child's copy of the stack: the table has every no-stop call, even undelivered */
+	if (target != k->proc)
+		ring_nsret_restore(proc_mm(k->proc), target);
 	if (!tramp)
 		return;
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
@@ -716,7 +943,7 @@ void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *targ
 
 		if (ri->chained)
 			continue;
-		if (mem_read(target, ri->slot, &val, sizeof(val)) == 0 && val == tramp)
+		if (mem_read(target, ri->slot, &val, sizeof(val)) == 0 && val == hijack_of(k, ri))
 			mem_write(target, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
 	}
 	if (target == k->proc && k->regs_valid && k->regs.rip == tramp) {

@@ -9,10 +9,12 @@
 #include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core.h"
+#include "lifeline.h"
 #include "ring.h"
 
 /*
@@ -50,6 +52,7 @@ struct ring {
 	bool tsc_ok;
 	uint64_t tsc0, ns0;
 	uint8_t fs_mode; /* RING_FS_*: how its gadgets read a record's fs_base */
+	uint64_t retg;   /* the return gadget every hijacked return address names (0: none yet) */
 	/* threads recently named by records: fs_base -> tid, checked against the task on use */
 	struct {
 		uint64_t fs;
@@ -220,6 +223,8 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 			       (uint64_t)(uprobe__count_gadget_base - uprobe__rec_gadget);
 		uint64_t cbase = count_base(a, r->addr);
 
+		if (a->has_rec && !r->retg)
+			r->retg = gadget_at(a) + (uint64_t)(uprobe__nsret_gadget - uprobe__rec_gadget);
 		if (a->has_rec)
 			err = mem_write(p, at, &r->addr, sizeof(r->addr)) ||
 			      mem_write(p, cat, &cbase, sizeof(cbase));
@@ -354,6 +359,11 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 		return at;
 	memset(code, 0xcc, sizeof(code));
 	memcpy(code, uprobe__rec_gadget, len);
+	/* every area's entry gadget hijacks with the same return gadget: a tail call knows it */
+	if (!p->ring->retg)
+		p->ring->retg = at + (uint64_t)(uprobe__nsret_gadget - uprobe__rec_gadget);
+	memcpy(code + (uprobe__nsret_gadget_retg - uprobe__rec_gadget), &p->ring->retg,
+	       sizeof(p->ring->retg));
 	ring = p->ring->addr;
 	fsgs = p->ring->fs_mode;
 	memcpy(code + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring, sizeof(ring));
@@ -369,7 +379,17 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	if (mem_write(p, at, code, sizeof(code)))
 		return 0;
 	a->has_rec = true;
+	/* after our death, a return finding the ring full goes on unrecorded */
+	lifeline_note(p, at + (uint64_t)(uprobe__nsret_gadget_full - uprobe__rec_gadget), 0x90,
+		      LL_DETOUR);
 	return at;
+}
+
+uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a)
+{
+	uint64_t at = ring_gadget(p, a);
+
+	return at ? at + (uint64_t)(uprobe__nsent_gadget - uprobe__rec_gadget) : 0;
 }
 
 /* lahf/sahf, which the count gadget keeps the flags with: not in the first x86-64 CPUs. */
@@ -437,7 +457,9 @@ void ring_count_all(struct uprobe_tracer *t)
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc)
 {
 	return a->has_rec &&
-	       pc == gadget_at(a) + (uint64_t)(uprobe__rec_gadget_fs_load - uprobe__rec_gadget);
+	       (pc == gadget_at(a) + (uint64_t)(uprobe__rec_gadget_fs_load - uprobe__rec_gadget) ||
+		pc == gadget_at(a) + (uint64_t)(uprobe__nsret_gadget_fs_load - uprobe__rec_gadget) ||
+		pc == gadget_at(a) + (uint64_t)(uprobe__nsent_gadget_fs_load - uprobe__rec_gadget));
 }
 
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc)
@@ -608,12 +630,68 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
 	h->comm_state = 0;
 }
 
+/*
+ * The return of a no-stop return-probed call (a return gadget's record):
+ * every call of the thread whose return address sat in that slot returns,
+ * newest first (a tail-called function before the one that jumped to it),
+ * its return handlers run with the value and the time stamps' duration.
+ */
+/*
+ * Where the calls of a record's thread are kept: the thread, or, when it
+ * is gone since (its exit handled before a drain reached its last
+ * records), any thread of the process, as ret_task_gone() hands a dying
+ * thread's calls to a sibling; returns find them there by their slot.
+ */
+static struct task *calls_owner(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	if (k)
+		return k;
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (o->proc == p)
+				return o;
+	return NULL;
+}
+
+static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+			   const struct ring_rec *rec, uint64_t time_ns)
+{
+	struct task *k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
+	struct task *owner = calls_owner(t, p, k);
+	struct user_regs_struct regs;
+	struct ret_instance *ri;
+	struct uprobe_hit h;
+	pid_t pid = p->pid, otid;
+
+	if (!owner)
+		return;
+	otid = owner->tid;
+	while ((ri = ret_ns_take(t, owner, rec->ns_slot))) {
+		rec_regs(&regs, rec, ri->real_ret, k);
+		rec_hit(&h, t, p, k, &regs, ri->func, time_ns);
+		if (!k)
+			h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
+		h.is_return = true;
+		h.inst = ri;
+		/* unused by async hits: uprobe_hit_retval_double() reads xmm0 there */
+		h.override_value = rec->ns_real;
+		ret_run_handlers(&h, ri);
+		ri_free(ri);
+		/* a handler may have let the process go */
+		if (proc_find(t, pid) != p || task_find(t, otid) != owner)
+			return;
+	}
+}
+
 /* Runs the handlers of the probes of the record's detour. */
 static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		    const struct ring_rec *rec, uint64_t time_ns)
 {
 	uint64_t slot = rec->ret - ARCH_DETOUR_REC_INT3;
-	struct xol_area *a = xol_area_of(p, slot);
+	struct ret_instance *ri = NULL;
+	struct task *owner = NULL;
+	pid_t pid = p->pid, otid = 0;
+	struct xol_area *a;
 	struct user_regs_struct regs;
 	const struct slot_info *si;
 	struct uprobe_hit h;
@@ -621,6 +699,13 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	struct site *s;
 	unsigned idx;
 
+	if (!rec->ret) {
+		/* an entry gadget's record with no table entry free is empty (it stopped) */
+		if (rec->kind == RING_KIND_RET)
+			deliver_return(t, p, r, rec, time_ns);
+		return;
+	}
+	a = xol_area_of(p, slot);
 	if (!a)
 		return;
 	idx = (unsigned)((slot - a->start) / ARCH_SLOT_SIZE);
@@ -635,14 +720,29 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	if (!k)
 		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 	s->refs++; /* a handler removing the last probe must not free the site under us */
+	if (xol_is_nsret(a, idx) && rec->kind == RING_KIND_ENTRY &&
+	    (owner = calls_owner(t, p, k))) {
+		otid = owner->tid;
+		ri = ret_ns_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real,
+				  time_ns);
+	}
+	h.inst = ri;
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
 
-		u->hits++;
+		/* a return probe counts its returns; its entry handler still runs here */
+		if (!u->ret_handler)
+			u->hits++;
 		if (u->handler) {
 			h.probe = u;
 			u->handler(&h, u->data);
 		}
+	}
+	if (ri) {
+		if (proc_find(t, pid) == p && task_find(t, otid) == owner)
+			ret_ns_commit(owner, ri);
+		else
+			ri_free(ri);
 	}
 	site_put(t, s);
 }
@@ -696,6 +796,29 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 {
 	return drain(t, p, false);
+}
+
+/*
+ * Delivers every record taken in p's ring so far, a stopped thread's all
+ * among them: the drain stops at a ticket whose thread has not committed
+ * its record yet, which a running thread does within nanoseconds; a
+ * thread held there is not waited for long (about a millisecond).
+ */
+void ring_drain_past(struct uprobe_tracer *t, struct proc *p)
+{
+	struct ring *r = p->ring;
+	pid_t pid = p->pid;
+	uint64_t head;
+
+	if (!r)
+		return;
+	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < 1000; i++) {
+		drain(t, p, false);
+		if (proc_find(t, pid) != p || p->ring != r || (int64_t)(r->tail - head) >= 0)
+			return;
+		sched_yield();
+	}
 }
 
 /* Has every ticket taken in p's ring so far been delivered? */
@@ -773,7 +896,189 @@ void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k)
 
 	if (!addr)
 		return;
+	/* every thread is out of the gadgets: each hijacked slot gets its real return back */
+	ring_nsret_restore(p, p);
 	ring_forget(t, p);
 	if (k)
 		ring_unmap_in(t, k, addr);
+}
+
+/* ---- no-stop return probes: the table of hijacked return addresses (ring.h) ---- */
+
+/* The return gadget hijacked slots of p hold; 0 when p has none. */
+uint64_t ring_retg(const struct proc *p)
+{
+	return p->ring ? p->ring->retg : 0;
+}
+
+static struct ring_nsret_ent *nsret_ent(const struct ring *r, unsigned i)
+{
+	return (struct ring_nsret_ent *)(r->base + RING_NSRET) + (i & RING_NSRET_MASK);
+}
+
+/* Would the entry gadget find no entry for slot (the same search as its own)? */
+bool ring_nsret_full(const struct proc *p, uint64_t slot)
+{
+	const struct ring *r = p->ring;
+	unsigned h = ring_nsret_hash(slot);
+
+	if (!r)
+		return false;
+	for (unsigned i = 0; i < RING_NSRET_PROBE; i++) {
+		uint64_t key = __atomic_load_n(&nsret_ent(r, h + i)->slot, __ATOMIC_ACQUIRE);
+
+		if (!key || key == slot)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The entry of slot goes, where the slot no longer holds the return gadget
+ * (or force: its frame is known gone, whatever the stale stack says). Only
+ * its own thread, stopped, or a return through the slot, frees an entry.
+ */
+void ring_nsret_release(struct proc *p, uint64_t slot, bool force)
+{
+	const struct ring *r = p->ring;
+	unsigned h = ring_nsret_hash(slot);
+	uint64_t val;
+
+	if (!r)
+		return;
+	if (!force && (mem_read(p, slot, &val, sizeof(val)) || val == r->retg))
+		return;
+	for (unsigned i = 0; i < RING_NSRET_PROBE; i++) {
+		struct ring_nsret_ent *e = nsret_ent(r, h + i);
+		uint64_t key = slot;
+
+		if (__atomic_compare_exchange_n(&e->slot, &key, 0, false, __ATOMIC_ACQ_REL,
+						__ATOMIC_RELAXED))
+			return;
+	}
+}
+
+/* val, read from stack slot slot: the real return address where it is the return gadget's. */
+uint64_t ring_nsret_real(const struct proc *p, uint64_t slot, uint64_t val)
+{
+	const struct ring *r = p->ring;
+	unsigned h;
+
+	if (!r || !r->retg || val != r->retg)
+		return val;
+	h = ring_nsret_hash(slot);
+	for (unsigned i = 0; i < RING_NSRET_PROBE; i++) {
+		const struct ring_nsret_ent *e = nsret_ent(r, h + i);
+
+		if (__atomic_load_n(&e->slot, __ATOMIC_ACQUIRE) == slot)
+			return e->real;
+	}
+	return val;
+}
+
+/*
+ * Every slot of target (p itself, or a fork child's copy of its memory)
+ * that holds p's return gadget gets its real return address back from the
+ * table; p's own entries go too. With every thread of p out of the gadgets.
+ */
+void ring_nsret_restore(struct proc *p, struct proc *target)
+{
+	const struct ring *r = p->ring;
+
+	if (!r || !r->retg)
+		return;
+	for (unsigned i = 0; i < RING_NSRET_N; i++) {
+		struct ring_nsret_ent *e = nsret_ent(r, i);
+		uint64_t slot = e->slot, val;
+
+		if (!slot)
+			continue;
+		if (mem_read(target, slot, &val, sizeof(val)) == 0 && val == r->retg)
+			mem_write(target, slot, &e->real, sizeof(e->real));
+		if (target == p)
+			e->slot = 0;
+	}
+}
+
+/*
+ * An unwinder starts in thread k (stopped): every slot of k that holds the
+ * return gadget gets its real return address back, and its entry goes,
+ * even for calls whose entry record is not delivered yet (the table is the
+ * truth; their calls, delivered later, are dropped as missed). The slot is
+ * read before the entry's thread: the gadget writes the thread before the
+ * hijack.
+ */
+void ring_nsret_unwind(struct proc *p, const struct task *k)
+{
+	const struct ring *r = p->ring;
+
+	if (!r || !r->retg)
+		return;
+	for (unsigned i = 0; i < RING_NSRET_N; i++) {
+		struct ring_nsret_ent *e = nsret_ent(r, i);
+		uint64_t slot = __atomic_load_n(&e->slot, __ATOMIC_ACQUIRE), val;
+
+		if (!slot || mem_read(p, slot, &val, sizeof(val)) || val != r->retg)
+			continue;
+		if (__atomic_load_n(&e->fs, __ATOMIC_ACQUIRE) != k->regs.fs_base ||
+		    __atomic_load_n(&e->slot, __ATOMIC_ACQUIRE) != slot)
+			continue;
+		mem_write(p, slot, &e->real, sizeof(e->real));
+		__atomic_compare_exchange_n(&e->slot, &slot, 0, false, __ATOMIC_ACQ_REL,
+					    __ATOMIC_RELAXED);
+	}
+}
+
+/*
+ * A SIGTRAP of k at addr, one of the return gadget's int3s? The ring was
+ * full: drained, k goes back to take its ticket again (bounded: a thread
+ * held up for good is not waited for; then its return goes unrecorded and
+ * its calls are dropped as missed). No entry for its slot: the tracer's
+ * pending call there gives the real return address. true when handled:
+ * k's rip is set where it goes on (still gone when a drain's handler let
+ * its process go).
+ */
+bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	struct proc *p = proc_mm(k->proc);
+	struct xol_area *a = xol_area_of(p, addr);
+	uint64_t at, slot;
+	pid_t tid = k->tid;
+
+	if (!a || !a->has_rec || !p->ring)
+		return false;
+	at = gadget_at(a);
+	slot = k->regs.rsp + 48;
+	if (addr == at + (uint64_t)(uprobe__nsret_gadget_full - uprobe__rec_gadget)) {
+		ring_drain(t, p);
+		if (task_find(t, tid) != k)
+			return true;
+		if (k->ring_retries < 10000) {
+			k->ring_retries++;
+			k->regs.rip = at + (uint64_t)(uprobe__nsret_gadget_retry - uprobe__rec_gadget);
+		} else {
+			struct ret_instance *ri;
+
+			k->ring_retries = 0;
+			while ((ri = ret_ns_take(t, k, slot)))
+				ret_discard(ri);
+			k->regs.rip = at + (uint64_t)(uprobe__nsret_gadget_out - uprobe__rec_gadget);
+		}
+	} else if (addr == at + (uint64_t)(uprobe__nsret_gadget_lost - uprobe__rec_gadget)) {
+		struct ret_instance *ri = ret_ns_take(t, k, slot);
+
+		if (!ri) {
+			pr_warn("tid %d returned through the return gadget from an unknown call "
+				"(stack slot 0x%llx)", k->tid, (unsigned long long)slot);
+			return false;
+		}
+		mem_write(p, slot, &ri->real_ret, sizeof(ri->real_ret));
+		ret_discard(ri);
+		while ((ri = ret_ns_take(t, k, slot)))
+			ret_discard(ri);
+		k->regs.rip = at + (uint64_t)(uprobe__nsret_gadget_out - uprobe__rec_gadget);
+	} else {
+		return false;
+	}
+	return true; /* the caller resumes k at its new rip */
 }

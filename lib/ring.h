@@ -31,7 +31,38 @@
 #define RING_COUNTS (RING_RECS + RING_NREC * RING_REC_SIZE)
 #define RING_COUNT_SLOTS 16384u /* XOL_AREA_SIZE / ARCH_SLOT_SIZE */
 #define RING_COUNT_AREAS 16u
-#define RING_SIZE (RING_COUNTS + RING_COUNT_AREAS * RING_COUNT_SLOTS * 8)
+/*
+ * No-stop return probes (arch/x86/gadget.c's entry and return gadgets):
+ * after the counters, a table of RING_NSRET_N entries of 32 bytes, one per
+ * hijacked return address: (stack slot, real return address). Entries are
+ * found by the slot (a multiplicative hash, then RING_NSRET_PROBE entries
+ * in a row); a slot is unique among live calls of every thread, so an
+ * entry whose slot a new call hijacks again is a stale one (a longjmp went
+ * past it) and is taken over. Key 0 is free; producers claim with lock
+ * cmpxchg; the return gadget frees its entry.
+ */
+#define RING_NSRET (RING_COUNTS + RING_COUNT_AREAS * RING_COUNT_SLOTS * 8)
+#define RING_NSRET_N 4096u /* a power of two */
+#define RING_NSRET_MASK 4095
+#define RING_NSRET_SHIFT 52 /* 64 - log2(RING_NSRET_N) */
+#define RING_NSRET_MUL 0x9e3779b97f4a7c15ull
+#define RING_NSRET_PROBE 16
+#define RING_NSRET_ENT 32
+#define RING_SIZE (RING_NSRET + RING_NSRET_N * RING_NSRET_ENT)
+
+struct ring_nsret_ent {
+	uint64_t slot; /* the stack slot holding the return gadget's address; 0: free */
+	uint64_t real; /* the call's real return address */
+	uint64_t fs;   /* its thread's fs_base (as records name threads), written before the hijack */
+	uint64_t pad;
+};
+
+_Static_assert(sizeof(struct ring_nsret_ent) == RING_NSRET_ENT, "table entry layout");
+
+static inline unsigned ring_nsret_hash(uint64_t slot)
+{
+	return (unsigned)((slot * RING_NSRET_MUL) >> RING_NSRET_SHIFT);
+}
 
 /* One hit: the registers as they were at the probed instruction. */
 struct ring_rec {
@@ -42,8 +73,17 @@ struct ring_rec {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
 	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc) */
-	uint64_t pad[3];
+	/*
+	 * No-stop return probes: the stack slot of the return address and the
+	 * real return address (a return record: xmm0's low 8 bytes, a double
+	 * return value, instead); kind (RING_KIND_*) says what the record is.
+	 * Plain records leave them as the last lap wrote them.
+	 */
+	uint64_t ns_slot, ns_real, kind;
 };
+
+#define RING_KIND_ENTRY 1 /* an entry gadget's record (with ret: its detour) */
+#define RING_KIND_RET 2   /* a return gadget's record (ret is 0) */
 
 _Static_assert(sizeof(struct ring_rec) == RING_REC_SIZE, "ring record layout");
 
@@ -56,6 +96,22 @@ extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: RING_FS_*, how fs_ba
 extern const uint8_t uprobe__count_gadget[];
 extern const uint8_t uprobe__count_gadget_base[];
 extern const uint8_t uprobe__count_gadget_area[];
+/*
+ * The no-stop return probes' gadgets, in the same copy: the entry gadget
+ * (a record gadget that also hijacks the return address), the return
+ * gadget, its int3 where the ring is full (the tracer drains and sends the
+ * thread back to its retry point; a nop after the tracer's death, which
+ * returns unrecorded) and its int3 where no table entry has the slot.
+ */
+extern const uint8_t uprobe__nsent_gadget[];
+extern const uint8_t uprobe__nsret_gadget[];
+extern const uint8_t uprobe__nsret_gadget_full[];
+extern const uint8_t uprobe__nsret_gadget_retry[];
+extern const uint8_t uprobe__nsret_gadget_lost[];
+extern const uint8_t uprobe__nsret_gadget_out[];
+extern const uint8_t uprobe__nsret_gadget_fs_load[];
+extern const uint8_t uprobe__nsent_gadget_fs_load[];
+extern const uint8_t uprobe__nsret_gadget_retg[]; /* uint64_t: the process's return gadget */
 /* The gadget's `mov %fs:0, %rsi` (RING_FS_SELF): it faults where a thread has no TLS yet. */
 extern const uint8_t uprobe__rec_gadget_fs_load[];
 #define RING_FS_LOAD_LEN 9

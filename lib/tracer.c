@@ -819,7 +819,7 @@ static void detach_task(struct uprobe_tracer *t, struct task *k)
 /* p's threads are all held: clean its memory and let every thread go. */
 static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 {
-	struct task *any = NULL;
+	struct task *any;
 
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *k = t->tasks[i]; k; k = k->hnext) {
@@ -832,11 +832,16 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 					task_getregs(k);
 				ret_restore_task(t, k, p);
 			}
-			if (!any)
-				any = k;
 		}
 	}
 	if (!p->mm_owner) {
+		/*
+		 * The munmaps below are injected: not through a thread held in
+		 * a clone's event stop, whose clone would then return -ENOSYS
+		 * (glibc's pthread_create then clones again, a second thread
+		 * on the same stack), when another thread will do.
+		 */
+		any = inject_task(t, p);
 		usdt_proc_detach(t, p);
 		plant_unplant_all(t, p, p);
 		/* no detour records any more: the last hits, then the ring goes */

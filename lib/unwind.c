@@ -68,6 +68,7 @@ static int bt_access_mem(unw_addr_space_t as, unw_word_t addr, unw_word_t *val, 
 	}
 	if (c->tramp && *val == c->tramp && (ri = ret_find(c->k, addr)))
 		*val = ri->real_ret;
+	*val = ring_nsret_real(proc_mm(c->k->proc), addr, *val);
 	return 0;
 }
 
@@ -231,7 +232,7 @@ static uint64_t fp_real_ret(struct task *k, uint64_t tramp, uint64_t slot, uint6
 
 	if (tramp && ret == tramp && (ri = ret_find(k, slot)))
 		return ri->real_ret;
-	return ret;
+	return ring_nsret_real(proc_mm(k->proc), slot, ret);
 }
 
 /*

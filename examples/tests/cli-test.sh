@@ -267,6 +267,33 @@ t_nostop()
 	sort -s -n -k1,1 -c "$tmp/hits" 2>/dev/null || fail "time goes backwards"
 }
 
+# --nostop r: no-stop return probes: the return values of the stopping run, in order,
+# through the entry and return gadgets (-vv says so); --hist --nostop times every call.
+t_nostop_ret()
+{
+	local n=400
+
+	run "$DEMO" $n
+	expect_rc 0
+	cp "$tmp/out" "$tmp/expected"
+	run "$UT" -o "$tmp/stop" r:demo:compute -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	run "$UT" -vv --nostop -o "$tmp/ns" r:demo:compute -- "$DEMO" $n
+	expect_rc 0
+	cmp -s "$tmp/out" "$tmp/expected" || fail "demo output changed"
+	grep -q 'no-stop return' "$tmp/err" || fail "no no-stop return detour: $(tail -n 3 "$tmp/err")"
+	expect_eq "$(wc -l <"$tmp/ns")" "$(demo_calls compute "$tmp/expected")" "return lines"
+	expect_eq "$(awk '{ print $5 }' "$tmp/ns")" "$(awk '{ print $5 }' "$tmp/stop")" \
+		"return values, in order"
+	awk '{ split($2, p, "/"); if (p[1] != p[2]) exit 1 }' "$tmp/ns" || fail "pid != tid"
+	run "$UT" --nostop --hist u:demo:compute -- "$DEMO" $n
+	expect_rc 0
+	no_stderr
+	grep -q "^u:demo:compute  *count $(demo_calls compute "$tmp/expected") " "$tmp/out" ||
+		fail "--hist --nostop: $(grep count "$tmp/out")"
+}
+
 # Default output: one line per hit with time, pid/tid, comm, probe, first arguments.
 t_hits()
 {
@@ -531,7 +558,6 @@ u:demo:compute --
 --hist u:demo:compute+4 -- touch "$tmp/ran"
 --hist u:demo:0x1000 -- touch "$tmp/ran"
 --hist --str 0 u:demo:compute -- touch "$tmp/ran"
---hist --nostop u:demo:compute -- touch "$tmp/ran"
 --hist -d u:demo:compute -- touch "$tmp/ran"
 -p zero u:demo:compute
 --no-such-option u:demo:compute -- touch "$tmp/ran"
@@ -2217,7 +2243,7 @@ t_sigstate_attach()
 }
 
 case "$CASE" in
-count | nostop | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
+count | nostop | nostop_ret | hits | json | output | wildcard | offset | exit | usage | errors | ls | many | \
 	ifunc | exec | follow | \
 	attach_sigint | attach_sigterm | attach_idle | attach_exit | spawn_sigint | early | \
 	signal_state | refuse | escape | zombie | mntns | twice | pending | nostop_exact | \

@@ -9,6 +9,7 @@
 # lifeline-test.sh MODE UPROBE_TRACE KILLTARGET
 #   entry   -p, entry probes              ret     -p, entry + return probes
 #   nostop  -p, no-stop entry probes      spawn   -- CMD, entry + return probes
+#   nostop_ret  -p, no-stop entry + return probes (returns through the return gadget)
 #   signals -p, entry + return probes, the program's SIGALRM handler (every
 #           signal in its sa_mask, SIGTRAP too) calling the probed functions
 set -u
@@ -70,6 +71,7 @@ case $MODE in
 entry) probes=("u:$TGT:kt_work" "u:$TGT:kt_outer") ;;
 ret) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
 nostop) probes=(--nostop "u:$TGT:kt_work" "u:$TGT:kt_outer") ;;
+nostop_ret) probes=(--nostop "u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
 spawn) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
 signals) probes=("u:$TGT:kt_work" "r:$TGT:kt_work" "r:$TGT:kt_outer") ;;
 *) echo "unknown mode $MODE" >&2; exit 2 ;;

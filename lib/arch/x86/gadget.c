@@ -35,6 +35,9 @@
 #define R_RSP 88
 #define R_R8 96
 #define R_TSC 160
+#define R_NS_SLOT 168
+#define R_NS_REAL 176
+#define R_KIND 184
 
 _Static_assert(__builtin_offsetof(struct ring_rec, ret) == R_RET, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, fs_base) == R_FS, "");
@@ -43,7 +46,43 @@ _Static_assert(__builtin_offsetof(struct ring_rec, rax) == R_RAX, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rsp) == R_RSP, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, r8) == R_R8, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, tsc) == R_TSC, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, ns_slot) == R_NS_SLOT, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, kind) == R_KIND, "");
 _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
+
+/*
+ * Into record rcx: the registers the gadgets saw, those they pushed read back
+ * from their frame (the time stamp, rsi, rdx, rcx, rax, the flags, the return
+ * address), and rsp as it was at the probed instruction.
+ */
+#define REC_REGS \
+	"	mov %rbx, " S(R_RBX) "(%rcx)\n" \
+	"	mov %rdi, " S(R_RDI) "(%rcx)\n" \
+	"	mov %rbp, " S(R_RBP) "(%rcx)\n" \
+	"	mov %r8, " S(R_R8) "+0(%rcx)\n" \
+	"	mov %r9, " S(R_R8) "+8(%rcx)\n" \
+	"	mov %r10, " S(R_R8) "+16(%rcx)\n" \
+	"	mov %r11, " S(R_R8) "+24(%rcx)\n" \
+	"	mov %r12, " S(R_R8) "+32(%rcx)\n" \
+	"	mov %r13, " S(R_R8) "+40(%rcx)\n" \
+	"	mov %r14, " S(R_R8) "+48(%rcx)\n" \
+	"	mov %r15, " S(R_R8) "+56(%rcx)\n" \
+	"	mov 0(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_TSC) "(%rcx)\n" \
+	"	mov 8(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RSI) "(%rcx)\n" \
+	"	mov 16(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RDX) "(%rcx)\n" \
+	"	mov 24(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RCX) "(%rcx)\n" \
+	"	mov 32(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RAX) "(%rcx)\n" \
+	"	mov 40(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n" \
+	"	mov 48(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RET) "(%rcx)\n" \
+	"	lea 184(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
 
 __asm__(
 	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
@@ -77,33 +116,8 @@ __asm__(
 	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
 	"	jne 1b\n"      /* rax = the new head */
 	/* ticket rax, record rcx */
-	"	mov %rbx, " S(R_RBX) "(%rcx)\n"
-	"	mov %rdi, " S(R_RDI) "(%rcx)\n"
-	"	mov %rbp, " S(R_RBP) "(%rcx)\n"
-	"	mov %r8, " S(R_R8) "+0(%rcx)\n"
-	"	mov %r9, " S(R_R8) "+8(%rcx)\n"
-	"	mov %r10, " S(R_R8) "+16(%rcx)\n"
-	"	mov %r11, " S(R_R8) "+24(%rcx)\n"
-	"	mov %r12, " S(R_R8) "+32(%rcx)\n"
-	"	mov %r13, " S(R_R8) "+40(%rcx)\n"
-	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
-	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
-	"	mov 0(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_TSC) "(%rcx)\n"
-	"	mov 8(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
-	"	mov 16(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
-	"	mov 24(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
-	"	mov 32(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
-	"	mov 40(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
-	"	mov 48(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RET) "(%rcx)\n"
-	"	lea 184(%rsp), %rsi\n"
-	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+	REC_REGS
+	".Lfscommit:\n"
 	"	xor %esi, %esi\n"
 	"	cmpb $" S(RING_FS_RDFSBASE) ", .Lfsgs(%rip)\n"
 	"	jb 2f\n"                /* RING_FS_NONE */
@@ -163,6 +177,231 @@ __asm__(
 	"	pop %rcx\n"
 	"	pop %rax\n"
 	"	ret $128\n"
+	/*
+	 * The entry gadget of no-stop return probes: the record gadget's
+	 * work, then the return address at the program's rsp is replaced by
+	 * the return gadget's, the real one kept in the table (ring.h) under
+	 * its stack slot. A return address that already is the return
+	 * gadget's is a tail call from a return-probed function: the slot and
+	 * its entry stay the older call's. No entry free: the record says
+	 * nothing (ret 0) and the gadget returns onto the int3, where the
+	 * tracer makes it a stopping hit. rdi and r8-r11 serve as scratch
+	 * once written into the record, and are read back from it.
+	 */
+	"	.globl uprobe__nsent_gadget\n"
+	"	.hidden uprobe__nsent_gadget\n"
+	"uprobe__nsent_gadget:\n"
+	"	pushfq\n"
+	"	push %rax\n"
+	"	push %rcx\n"
+	"	push %rdx\n"
+	"	push %rsi\n"
+	"	rdtsc\n"
+	"	shl $32, %rdx\n"
+	"	or %rdx, %rax\n"
+	"	push %rax\n"
+	"	mov .Lring(%rip), %rdx\n"
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"1:	mov %rax, %rcx\n"
+	"	and " S(RING_MASK) "(%rdx), %rcx\n"
+	"	lea (%rcx,%rcx,2), %rcx\n"
+	"	shl $6, %rcx\n"
+	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
+	"	mov (%rcx), %rsi\n"
+	"	sub %rax, %rsi\n"
+	"	js .Lout\n"    /* full */
+	"	jnz 2f\n"
+	"	lea 1(%rax), %rsi\n"
+	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
+	"	jne 1b\n"
+	"	jmp 3f\n"
+	"2:	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"	jmp 1b\n"
+	"3:\n"
+	REC_REGS
+	/* rsi = the slot, rdi = the real return address */
+	"	mov (%rsi), %rdi\n"
+	"	mov %rsi, " S(R_NS_SLOT) "(%rcx)\n"
+	"	mov %rdi, " S(R_NS_REAL) "(%rcx)\n"
+	"	movq $" S(RING_KIND_ENTRY) ", " S(R_KIND) "(%rcx)\n"
+	"	cmp .Lretg(%rip), %rdi\n"
+	"	je 7f\n"       /* a tail call: the older call's slot */
+	"	mov %rsi, %r9\n"
+	"	movabs $" S(RING_NSRET_MUL) ", %r8\n"
+	"	imul %r8, %r9\n"
+	"	shr $" S(RING_NSRET_SHIFT) ", %r9\n"
+	"	mov $" S(RING_NSRET_PROBE) ", %r10d\n"
+	"4:	mov %r9, %r11\n"
+	"	and $" S(RING_NSRET_MASK) ", %r11\n"
+	"	shl $5, %r11\n"
+	"	lea " S(RING_NSRET) "(%rdx,%r11), %r11\n"
+	"	mov (%r11), %r8\n"
+	"	cmp %rsi, %r8\n"
+	"	je 6f\n"       /* a stale entry of this very slot: ours */
+	"	test %r8, %r8\n"
+	"	jnz 5f\n"
+	"	mov %rax, %r8\n"
+	"	xor %eax, %eax\n"
+	"	lock cmpxchg %rsi, (%r11)\n"
+	"	mov %r8, %rax\n" /* the ticket back; flags kept */
+	"	je 6f\n"
+	"5:	inc %r9\n"
+	"	dec %r10d\n"
+	"	jnz 4b\n"
+	/* no entry free: an empty record, and back onto the int3 */
+	"	movq $0, " S(R_RET) "(%rcx)\n"
+	"	movq $0, " S(R_KIND) "(%rcx)\n"
+	"	subq $1, 48(%rsp)\n"
+	"	jmp 7f\n"
+	/* the entry: real return, thread (fs_base, as records name it), then the hijack */
+	"6:	mov %rdi, 8(%r11)\n"
+	"	mov .Lretg(%rip), %r8\n"
+	"	mov %rsi, %rdi\n"
+	"	xor %esi, %esi\n"
+	"	cmpb $" S(RING_FS_RDFSBASE) ", .Lfsgs(%rip)\n"
+	"	jb 8f\n"
+	"	ja 9f\n"
+	"	rdfsbase %rsi\n"
+	"	jmp 8f\n"
+	"	.globl uprobe__nsent_gadget_fs_load\n"
+	"	.hidden uprobe__nsent_gadget_fs_load\n"
+	"uprobe__nsent_gadget_fs_load:\n"
+	"9:	mov %fs:0, %rsi\n"
+	"8:	mov %rsi, 16(%r11)\n"
+	"	mov %r8, (%rdi)\n"
+	"7:	mov " S(R_RDI) "(%rcx), %rdi\n"
+	"	mov " S(R_R8) "+0(%rcx), %r8\n"
+	"	mov " S(R_R8) "+8(%rcx), %r9\n"
+	"	mov " S(R_R8) "+16(%rcx), %r10\n"
+	"	mov " S(R_R8) "+24(%rcx), %r11\n"
+	"	jmp .Lfscommit\n"
+	/*
+	 * The return gadget: a hijacked return lands here with rsp = slot + 8.
+	 * Nothing is written at or above the slot but the real return address,
+	 * put back into it for the final ret; the table entry is freed, the
+	 * return recorded (every register, rax/rdx the value), everything
+	 * restored, flags included. Ring full: the int3 at
+	 * uprobe__nsret_gadget_full (the tracer drains the ring and sends the
+	 * thread back to the retry point; after the tracer's death a nop).
+	 */
+	"	.globl uprobe__nsret_gadget\n"
+	"	.hidden uprobe__nsret_gadget\n"
+	"uprobe__nsret_gadget:\n"
+	"	lea -8(%rsp), %rsp\n"
+	"	pushfq\n"
+	"	push %rax\n"
+	"	push %rcx\n"
+	"	push %rdx\n"
+	"	push %rsi\n"
+	"	push %rdi\n"
+	/* 0 rdi, 8 rsi, 16 rdx, 24 rcx, 32 rax, 40 flags; the slot at 48 */
+	"	lea 48(%rsp), %rsi\n"
+	"	mov .Lring(%rip), %rdx\n"
+	"	mov %rsi, %rdi\n"
+	"	movabs $" S(RING_NSRET_MUL) ", %rax\n"
+	"	imul %rax, %rdi\n"
+	"	shr $" S(RING_NSRET_SHIFT) ", %rdi\n"
+	"	mov $" S(RING_NSRET_PROBE) ", %ecx\n"
+	"1:	mov %rdi, %rax\n"
+	"	and $" S(RING_NSRET_MASK) ", %rax\n"
+	"	shl $5, %rax\n"
+	"	lea " S(RING_NSRET) "(%rdx,%rax), %rax\n"
+	"	cmp %rsi, (%rax)\n"
+	"	je 2f\n"
+	"	inc %rdi\n"
+	"	dec %ecx\n"
+	"	jnz 1b\n"
+	"	.globl uprobe__nsret_gadget_lost\n"
+	"	.hidden uprobe__nsret_gadget_lost\n"
+	"uprobe__nsret_gadget_lost:\n"
+	"	int3\n"        /* no entry: the tracer puts the real return address in the slot */
+	"	jmp 8f\n"
+	"2:	mov 8(%rax), %rcx\n"
+	"	mov %rcx, (%rsi)\n"
+	"	movq $0, (%rax)\n"
+	"	rdtsc\n"
+	"	shl $32, %rdx\n"
+	"	or %rdx, %rax\n"
+	"	mov %rax, %rdi\n"
+	"	.globl uprobe__nsret_gadget_retry\n"
+	"	.hidden uprobe__nsret_gadget_retry\n"
+	"uprobe__nsret_gadget_retry:\n"
+	"	mov .Lring(%rip), %rdx\n"
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"3:	mov %rax, %rcx\n"
+	"	and " S(RING_MASK) "(%rdx), %rcx\n"
+	"	lea (%rcx,%rcx,2), %rcx\n"
+	"	shl $6, %rcx\n"
+	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
+	"	mov (%rcx), %rsi\n"
+	"	sub %rax, %rsi\n"
+	"	js 5f\n"
+	"	jnz 4f\n"
+	"	lea 1(%rax), %rsi\n"
+	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
+	"	jne 3b\n"
+	"	jmp 6f\n"
+	"4:	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"	jmp 3b\n"
+	"	.globl uprobe__nsret_gadget_full\n"
+	"	.hidden uprobe__nsret_gadget_full\n"
+	"uprobe__nsret_gadget_full:\n"
+	"5:	int3\n"
+	"	jmp 8f\n"
+	"6:	movq $0, " S(R_RET) "(%rcx)\n"
+	"	movq $" S(RING_KIND_RET) ", " S(R_KIND) "(%rcx)\n"
+	"	mov %rdi, " S(R_TSC) "(%rcx)\n"
+	"	lea 48(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_NS_SLOT) "(%rcx)\n"
+	"	movq %xmm0, %rsi\n"    /* a double's return value (the tracer knows the real return) */
+	"	mov %rsi, " S(R_NS_REAL) "(%rcx)\n"
+	"	lea 56(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+	"	mov %rbx, " S(R_RBX) "(%rcx)\n"
+	"	mov %rbp, " S(R_RBP) "(%rcx)\n"
+	"	mov %r8, " S(R_R8) "+0(%rcx)\n"
+	"	mov %r9, " S(R_R8) "+8(%rcx)\n"
+	"	mov %r10, " S(R_R8) "+16(%rcx)\n"
+	"	mov %r11, " S(R_R8) "+24(%rcx)\n"
+	"	mov %r12, " S(R_R8) "+32(%rcx)\n"
+	"	mov %r13, " S(R_R8) "+40(%rcx)\n"
+	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
+	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
+	"	mov 0(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RDI) "(%rcx)\n"
+	"	mov 8(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RSI) "(%rcx)\n"
+	"	mov 16(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RDX) "(%rcx)\n"
+	"	mov 24(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RCX) "(%rcx)\n"
+	"	mov 32(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_RAX) "(%rcx)\n"
+	"	mov 40(%rsp), %rsi\n"
+	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n"
+	"	xor %esi, %esi\n"
+	"	cmpb $" S(RING_FS_RDFSBASE) ", .Lfsgs(%rip)\n"
+	"	jb 7f\n"
+	"	ja 9f\n"
+	"	rdfsbase %rsi\n"
+	"	jmp 7f\n"
+	"	.globl uprobe__nsret_gadget_fs_load\n"
+	"	.hidden uprobe__nsret_gadget_fs_load\n"
+	"uprobe__nsret_gadget_fs_load:\n"
+	"9:	mov %fs:0, %rsi\n"
+	"7:	mov %rsi, " S(R_FS) "(%rcx)\n"
+	"	inc %rax\n"
+	"	mov %rax, (%rcx)\n"     /* commit */
+	"	.globl uprobe__nsret_gadget_out\n"
+	"	.hidden uprobe__nsret_gadget_out\n"
+	"uprobe__nsret_gadget_out:\n"
+	"8:	pop %rdi\n"
+	"	pop %rsi\n"
+	"	pop %rdx\n"
+	"	pop %rcx\n"
+	"	pop %rax\n"
+	"	popfq\n"
+	"	ret\n"                  /* to the real return address, rsp = slot + 8 */
 	"	.balign 8\n"
 	"	.globl uprobe__count_gadget_base\n"
 	"	.hidden uprobe__count_gadget_base\n"
@@ -181,6 +420,11 @@ __asm__(
 	"	.hidden uprobe__rec_gadget_fsgs\n"
 	"uprobe__rec_gadget_fsgs:\n"
 	".Lfsgs:	.byte 0\n"
+	"	.balign 8\n"
+	"	.globl uprobe__nsret_gadget_retg\n"
+	"	.hidden uprobe__nsret_gadget_retg\n"
+	"uprobe__nsret_gadget_retg:\n"
+	".Lretg:	.quad 0\n"
 	"	.globl uprobe__rec_gadget_end\n"
 	"	.hidden uprobe__rec_gadget_end\n"
 	"uprobe__rec_gadget_end:\n"

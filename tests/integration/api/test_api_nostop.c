@@ -500,21 +500,15 @@ static void assert_refused(struct ctx *c, const struct uprobe_opts *o, const cha
 	}
 }
 
-static void test_refused_with_ret_or_post(void **state)
+static void test_refused_with_post(void **state)
 {
 	struct ctx *c = *state;
 	struct untouched u = { 0 };
 	uint64_t calls = 0;
 	pid_t pid = spawn_prog(c, "single", SINGLE_N_S, NULL);
-	UPROBE_OPTS(uprobe_opts, ret, .handler = on_never, .ret_handler = on_never,
-		    .data = &calls, .nostop = true);
-	UPROBE_OPTS(uprobe_opts, ret_only, .ret_handler = on_never, .data = &calls,
-		    .nostop = true);
 	UPROBE_OPTS(uprobe_opts, post, .handler = on_never, .post_handler = on_never,
 		    .data = &calls, .nostop = true);
 
-	assert_refused(c, &ret, "return");
-	assert_refused(c, &ret_only, "return");
 	assert_refused(c, &post, "post");
 	u.fvaddr = prog_vaddr("ns_f");
 	u.cpvaddr = prog_vaddr("ns_checkpoint");
@@ -526,6 +520,258 @@ static void test_refused_with_ret_or_post(void **state)
 	assert_int_equal(calls, 0);
 	assert_int_equal(u.checks, 1);
 	assert_int_equal(u.differ, 0);
+}
+
+/*
+ * ---- 4b. no-stop return probes: the entry records, the return gadget records the return ----
+ *
+ * ns_f(i, 7i + 3) = 8i + 3 from one thread (or several): every call's
+ * return comes once, after its entry, with the value, the entry's
+ * arguments and call id, rsp = entry rsp + 8, rip = the real return address
+ * (the caller's code, never the gadget), and a duration from the two time
+ * stamps; all but the first few without a stop.
+ */
+struct nsret {
+	uint64_t entries, rets, rasync, eid, durations0;
+	uint64_t entry_rsp;
+	long next;
+	pid_t pid;
+	bool sleep;
+	uint64_t text_lo, text_hi;
+	struct bad bad;
+};
+
+static int on_nsret_entry(struct uprobe_hit *h, void *data)
+{
+	struct nsret *r = data;
+	struct user_regs_struct *regs = uprobe_hit_regs(h);
+
+	CHECK(&r->bad, r->entries, "entry: uprobe_hit_is_return", uprobe_hit_is_return(h), false);
+	CHECK(&r->bad, r->entries, "entry: rdi in order", regs->rdi, r->next);
+	CHECK(&r->bad, r->entries, "entry: a call id", uprobe_hit_call_id(h) != 0, true);
+	CHECK(&r->bad, r->entries, "entry: after the previous call's return", r->rets, r->entries);
+	r->eid = uprobe_hit_call_id(h);
+	r->entry_rsp = regs->rsp;
+	r->next = (long)regs->rdi + 1;
+	r->entries++;
+	return 0;
+}
+
+static int on_nsret_ret(struct uprobe_hit *h, void *data)
+{
+	struct nsret *r = data;
+	struct user_regs_struct *regs = uprobe_hit_regs(h);
+	uint64_t i = uprobe_hit_entry_arg(h, 0), hit = r->rets++;
+
+	CHECK(&r->bad, hit, "return: uprobe_hit_is_return", uprobe_hit_is_return(h), true);
+	CHECK(&r->bad, hit, "return: entry arg 0", i, r->next - 1);
+	CHECK(&r->bad, hit, "return: entry arg 1", uprobe_hit_entry_arg(h, 1), 7 * i + 3);
+	CHECK(&r->bad, hit, "return: the value", uprobe_hit_retval(h), 8 * i + 3);
+	CHECK(&r->bad, hit, "return: rax", regs->rax, 8 * i + 3);
+	CHECK(&r->bad, hit, "return: the entry's call id", uprobe_hit_call_id(h), r->eid);
+	CHECK(&r->bad, hit, "return: rsp = entry rsp + 8", regs->rsp, r->entry_rsp + 8);
+	CHECK(&r->bad, hit, "return: rip in main's code (the real return address)",
+	      regs->rip >= r->text_lo && regs->rip < r->text_hi, true);
+	CHECK(&r->bad, hit, "return: uprobe_hit_tid", uprobe_hit_tid(h), r->pid);
+	CHECK(&r->bad, hit, "return: a duration under 10 s", uprobe_hit_duration_ns(h) < 10000000000ull,
+	      true);
+	r->durations0 += uprobe_hit_duration_ns(h) == 0;
+	r->rasync += uprobe_hit_is_async(h);
+	if (r->sleep)
+		nanosleep(&(struct timespec){ 0, 20000 }, NULL);
+	return 0;
+}
+
+static void nsret_single(struct ctx *c, long n, const char *n_s, bool sleep)
+{
+	struct nsret r = { .sleep = sleep };
+	pid_t pid = spawn_prog(c, "single", n_s, NULL);
+	struct maps m;
+	const struct map_ent *e;
+	struct uprobe *p;
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_nsret_entry, .ret_handler = on_nsret_ret,
+		    .data = &r, .nostop = true);
+
+	r.pid = pid;
+	p = add_or_fail(c, g_prog, "ns_f", 0, &o);
+	/* main's code, where ns_f returns to: the mapping of the program that holds its address */
+	assert_true(maps_read(pid, &m));
+	for (int i = 0; i < m.n; i++) {
+		e = &m.e[i];
+		if (e->perms[2] == 'x' && strstr(e->path, "api_nostop")) {
+			r.text_lo = e->start;
+			r.text_hi = e->end;
+		}
+	}
+	maps_free(&m);
+	assert_true(r.text_hi > r.text_lo);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "calls"), n);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_no_bad("ns_f", &r.bad);
+	assert_int_equal(r.entries, n);
+	assert_int_equal(r.rets, n);
+	assert_int_equal(uprobe_hits(p), n);
+	assert_int_equal(uprobe_missed(p), 0);
+	/* the first call stops (it makes the detour); full rings stop some more under sleep */
+	if (r.rasync < (uint64_t)(sleep ? 1 : n - 2)) {
+		print_error("%llu of %ld returns without a stop\n", (unsigned long long)r.rasync, n);
+		fail();
+	}
+	/* rdtsc ticks between two time stamps; where the TSC is off, the drain times differ */
+	assert_true(r.durations0 < (uint64_t)n);
+	print_message("no-stop returns: %llu of %ld without a stop\n", (unsigned long long)r.rasync,
+		      n);
+}
+
+static void test_ret_single(void **state)
+{
+	nsret_single(*state, SINGLE_N, SINGLE_N_S, false);
+}
+
+/* a slow handler: the ring fills under the returns too; they stop and wait, none is lost */
+static void test_ret_back_pressure(void **state)
+{
+	nsret_single(*state, 20000, "20000", true);
+}
+
+/* several threads: each call's return on its own thread, with its own value */
+struct nsret_thr {
+	uint64_t rets, rasync, wrong;
+	pid_t pid;
+	bool sleep;
+};
+
+static int on_nsret_thr(struct uprobe_hit *h, void *data)
+{
+	struct nsret_thr *r = data;
+
+	r->rets++;
+	r->rasync += uprobe_hit_is_async(h);
+	r->wrong += uprobe_hit_retval(h) != uprobe_hit_entry_arg(h, 0) + uprobe_hit_entry_arg(h, 1) ||
+		    uprobe_hit_tid(h) == 0 || uprobe_hit_tid(h) == r->pid || !uprobe_hit_is_return(h);
+	if (r->sleep)
+		nanosleep(&(struct timespec){ 0, 20000 }, NULL);
+	return 0;
+}
+
+/*
+ * With a slow handler the threads fill the ring between a call's entry and
+ * its return: returns meet a full ring too (the return gadget's int3: the
+ * tracer drains and the thread takes its ticket again).
+ */
+static void nsret_threads(struct ctx *c, bool sleep)
+{
+	struct nsret_thr r = { .sleep = sleep };
+	pid_t pid = spawn_prog(c, "threads", "4", "3000");
+	struct uprobe *p;
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_nsret_thr, .data = &r, .nostop = true);
+
+	r.pid = pid;
+	p = add_or_fail(c, g_prog, "ns_f", 0, &o);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(kv(c->outbuf, "total_calls"), THR_T * THR_N);
+	assert_int_equal(r.rets, THR_T * THR_N);
+	assert_int_equal(r.wrong, 0);
+	assert_int_equal(uprobe_hits(p), THR_T * THR_N);
+	assert_int_equal(uprobe_missed(p), 0);
+	assert_true(r.rasync > 0);
+}
+
+/*
+ * A stopping probe's backtrace through a frame whose return address is the
+ * return gadget's reads the real one: ns_allregs (no-stop return probe)
+ * calls ns_g (stopping entry probe); ns_g's backtrace goes through
+ * ns_allregs into main, never into the scratch area.
+ */
+struct nsret_bt {
+	uint64_t text_lo, text_hi, n, bad, rets;
+	char first[160];
+};
+
+static int on_nsret_bt(struct uprobe_hit *h, void *data)
+{
+	struct nsret_bt *b = data;
+	uint64_t pcs[8];
+	int n = uprobe_hit_backtrace(h, pcs, 8);
+
+	b->n++;
+	if (n < 3 || pcs[2] < b->text_lo || pcs[2] >= b->text_hi) {
+		if (!b->bad++)
+			snprintf(b->first, sizeof(b->first), "%d frames, pcs[1] %#llx pcs[2] %#llx", n,
+				 n > 1 ? (unsigned long long)pcs[1] : 0ull,
+				 n > 2 ? (unsigned long long)pcs[2] : 0ull);
+	}
+	return 0;
+}
+
+static int on_nsret_bt_ret(struct uprobe_hit *h, void *data)
+{
+	((struct nsret_bt *)data)->rets++;
+	return 0;
+}
+
+static void test_ret_backtrace_through(void **state)
+{
+	struct ctx *c = *state;
+	struct nsret_bt b = { 0 };
+	pid_t pid = spawn_prog(c, "allregs", "200", NULL);
+	struct maps m;
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_nsret_bt_ret, .data = &b, .nostop = true);
+
+	assert_true(maps_read(pid, &m));
+	for (int i = 0; i < m.n; i++) {
+		if (m.e[i].perms[2] == 'x' && strstr(m.e[i].path, "api_nostop")) {
+			b.text_lo = m.e[i].start;
+			b.text_hi = m.e[i].end;
+		}
+	}
+	maps_free(&m);
+	add_or_fail(c, g_prog, "ns_allregs", 0, &o);
+	add_probe(c, g_prog, "ns_g", 0, on_nsret_bt, &b);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(b.n, 200);
+	assert_int_equal(b.rets, 200);
+	if (b.bad) {
+		print_error("%llu of %llu backtraces not through main, first: %s\n",
+			    (unsigned long long)b.bad, (unsigned long long)b.n, b.first);
+		fail();
+	}
+}
+
+static void test_ret_threads(void **state)
+{
+	nsret_threads(*state, false);
+}
+
+static void test_ret_threads_back_pressure(void **state)
+{
+	nsret_threads(*state, true);
+}
+
+/*
+ * Threads that exit right after their calls, one after another: their last
+ * records may be drained after their exit is handled; every return still
+ * comes, with its value and no miss.
+ */
+static void test_ret_threads_exiting(void **state)
+{
+	struct ctx *c = *state;
+	struct nsret_thr r = { 0 };
+	pid_t pid = spawn_prog(c, "seq", "6", "500");
+	struct uprobe *p;
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_nsret_thr, .data = &r, .nostop = true);
+
+	r.pid = pid;
+	p = add_or_fail(c, g_prog, "ns_f", 0, &o);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(kv(c->outbuf, "total_calls"), SEQ_T * SEQ_N);
+	assert_int_equal(r.rets, SEQ_T * SEQ_N);
+	assert_int_equal(uprobe_hits(p), SEQ_T * SEQ_N);
+	assert_int_equal(uprobe_missed(p), 0);
 }
 
 /* ---- 5. a stopping probe added to the same instruction, then removed ---- */
@@ -835,6 +1081,71 @@ static void test_two_million_hits(void **state)
 		      (unsigned long long)m.nasync, (unsigned long long)(m.n - m.nasync));
 }
 
+/* ---- 10. detach while the program is in a clone: the clone returns what it made ---- */
+
+#define CHURN_N 4000
+#define CHURN_N_S "4000"
+
+struct stop_at {
+	struct uprobe_tracer *t;
+	uint64_t n, at;
+};
+
+static int on_stop_at(struct uprobe_hit *h, void *data)
+{
+	struct stop_at *sa = data;
+
+	if (++sa->n == sa->at)
+		uprobe_tracer_stop(sa->t);
+	return 0;
+}
+
+/*
+ * The program's main thread does nothing but create and join threads;
+ * with run() returned it soon waits in a clone's event stop, where
+ * uprobe_tracer_detach() then holds it. The ring's and the scratch areas'
+ * munmaps, injected through that thread, once made its clone return
+ * -ENOSYS: glibc's pthread_create then cloned again, a second thread on
+ * the same stack (a crash, or a thread started twice). Several rounds:
+ * which held thread detach took first went by the tracer's hash order.
+ */
+static void test_detach_in_clone(void **state)
+{
+	struct ctx *c = *state;
+
+	for (int round = 0; round < 12; round++) {
+		struct stop_at sa = { .at = 20 };
+		pid_t pid;
+		int st;
+
+		if (round) {
+			g_wd_tracer = NULL;
+			uprobe_tracer_free(c->t);
+			c->t = test_tracer_new();
+			assert_non_null(c->t);
+			g_wd_tracer = c->t;
+		}
+		sa.t = c->t;
+		pid = spawn_prog(c, "churn", CHURN_N_S, NULL);
+		add_nostop(c, "ns_f", 0, on_stop_at, &sa);
+		assert_int_equal(uprobe_tracer_run(c->t), 0);
+		assert_false(g_wd_fired);
+		assert_true(sa.n >= sa.at);
+		/* the main thread gets to its next clone and waits there for the tracer */
+		sleep_ms(30);
+		assert_int_equal(uprobe_tracer_detach(c->t), 0);
+		st = wait_child(c, pid);
+		read_out(c);
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			print_error("round %d: status %#x, output:\n%s\n", round, st, c->outbuf);
+			fail();
+		}
+		assert_int_equal(kv(c->outbuf, "threads"), CHURN_N);
+		assert_int_equal(kv(c->outbuf, "started"), CHURN_N);
+		assert_int_equal(kv(c->outbuf, "bad"), 0);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -845,12 +1156,19 @@ int main(int argc, char **argv)
 		T(test_threads),
 		T(test_threads_one_after_another),
 		T(test_async_register_writes_ignored),
-		T(test_refused_with_ret_or_post),
+		T(test_refused_with_post),
+		T(test_ret_single),
+		T(test_ret_back_pressure),
+		T(test_ret_backtrace_through),
+		T(test_ret_threads),
+		T(test_ret_threads_back_pressure),
+		T(test_ret_threads_exiting),
 		T(test_stopping_probe_added_and_removed),
 		T(test_remove_drains),
 		T(test_fallback_mid_function),
 		T(test_back_pressure),
 		T(test_two_million_hits),
+		T(test_detach_in_clone),
 	};
 
 	if (argc < 2) {

@@ -435,10 +435,30 @@ TT_FN void run_to_exit(struct ctx *c, pid_t pid)
 
 /* ---- probes ---- */
 
+/*
+ * With UPROBE_TEST_NOSTOP=1 in the environment every probe a test adds
+ * through add_or_fail() is a no-stop one (uprobe_opts.nostop), so a whole
+ * suite checks no-stop return probes against the same expectations.
+ */
+TT_FN bool test_nostop_mode(void)
+{
+	const char *ns = getenv("UPROBE_TEST_NOSTOP");
+
+	return ns && *ns && strcmp(ns, "0");
+}
+
 TT_FN struct uprobe *add_or_fail(struct ctx *c, const char *bin, const char *sym, uint64_t off,
 				 const struct uprobe_opts *o)
 {
-	struct uprobe *p = uprobe_add(c->t, bin, sym, off, o);
+	struct uprobe_opts ns;
+	struct uprobe *p;
+
+	if (o && test_nostop_mode() && o->sz >= sizeof(ns)) {
+		ns = *o;
+		ns.nostop = true;
+		o = &ns;
+	}
+	p = uprobe_add(c->t, bin, sym, off, o);
 
 	if (!p) {
 		print_error("uprobe_add(%s, %s, %#llx): %s (errno %d)\n", bin, sym ? sym : "NULL",

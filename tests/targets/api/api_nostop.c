@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee for the no-stop probe tests: calls the functions of api_nostop_funcs.S, checking results. */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -77,14 +78,28 @@ static long run_threads(int n)
 	return total_bad;
 }
 
+static long churn_started, churn_done, churn_bad;
+
+/* One ns_f call; counts the threads that really started (a clone done twice starts two). */
+static void *churn_worker(void *arg)
+{
+	__atomic_fetch_add(&churn_started, 1, __ATOMIC_RELAXED);
+	if (ns_f((long)arg, 1) != (long)arg + 1)
+		__atomic_fetch_add(&churn_bad, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&churn_done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
 /*
- * usage: api_nostop single N | allregs N | threads T N | seq T N | phases N | mid N
+ * usage: api_nostop single N | allregs N | threads T N | seq T N | phases N | mid N | churn N
  *   single:  ns_f(i, 7i + 3) for i < N, then ns_checkpoint(1)
  *   allregs: ns_allregs(i) for i < N
  *   threads: T threads, each ns_f(tag, k) for k < N, then ns_checkpoint(1) with all alive
  *   seq:     the same, T threads one after another, no checkpoint
  *   phases:  for phase 1..3: ns_f(i, phase) for i < N, then ns_checkpoint(phase)
  *   mid:     ns_mid(i) for i < N
+ *   churn:   N threads one after another, as fast as they go, each calling ns_f once (the
+ *            main thread spends its time in clone; the test detaches meanwhile)
  *   flags:   ns_flags(a, b) == ns_flags_ref(a, b) for N pairs setting every flag both ways
  *   reattach: ns_f(i, 1) for i < N, ns_checkpoint(1), waits for SIGUSR1 (the test detaches
  *            and attaches again meanwhile), ns_f(i, 2) for i < N, ns_checkpoint(2)
@@ -171,6 +186,30 @@ int main(int argc, char **argv)
 				return 2;
 		}
 		printf("calls=%ld bad=%ld\n", 2 * a, bad);
+	} else if (!strcmp(mode, "churn")) {
+		pthread_attr_t attr;
+
+		pthread_attr_init(&attr);
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+		for (long t = 0; t < a; t++) {
+			pthread_t th;
+			int err;
+
+			/* a few at a time: the next clone comes while the last threads start */
+			while (t - __atomic_load_n(&churn_done, __ATOMIC_ACQUIRE) >= 4)
+				sched_yield();
+			err = pthread_create(&th, &attr, churn_worker, (void *)t);
+			if (err) {
+				fprintf(stderr, "api_nostop: pthread_create: %s\n", strerror(err));
+				return 2;
+			}
+		}
+		while (__atomic_load_n(&churn_done, __ATOMIC_ACQUIRE) < a)
+			usleep(1000);
+		/* a thread started twice (a clone made to fail and done again) may be late */
+		usleep(20000);
+		bad = churn_bad;
+		printf("threads=%ld started=%ld bad=%ld\n", a, churn_started, bad);
 	} else if (!strcmp(mode, "mid")) {
 		for (long i = 0; i < a; i++)
 			bad += ns_mid(i) != i + 5;
