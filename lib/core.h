@@ -314,6 +314,12 @@ struct task {
 	struct bp step_bp; /* copy of the breakpoint being stepped over */
 	bool group_stop;   /* held while in a group-stop: resume with PTRACE_LISTEN */
 	int stop_sig;      /* signal of the current signal-delivery-stop, 0 for other stops */
+	/*
+	 * The ptrace event of the stop k is held in when it is a clone's or a
+	 * fork's (trap.c), inside the system call; 0 otherwise (any new stop
+	 * clears it).
+	 */
+	unsigned char held_event;
 	siginfo_t pending[4]; /* signals to deliver when resumed, oldest first */
 	unsigned npending;
 	struct ret_instance *rets; /* pending return-probed calls, newest first */
@@ -652,6 +658,7 @@ static inline void task_stopped(struct task *k)
 {
 	k->kregs_valid = false;
 	k->lrip = 0;
+	k->held_event = 0;
 }
 int task_setregs(struct task *k);
 /* Before k runs on: a rip moved for the lifeline (task.c) goes back where the trap left it. */

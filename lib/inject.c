@@ -129,6 +129,34 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 }
 
 /*
+ * k is held in a clone's or a fork's event stop, inside the system call:
+ * its result is not in rax yet, and registers put back after an injection
+ * would make the call return -ENOSYS (glibc's pthread_create then clones a
+ * second thread onto the same stack; a fork says it failed while its child
+ * runs). It is run to the call's exit stop first, where the result is in
+ * rax. Not a vfork's (PTRACE_EVENT_VFORK): its parent waits there for the
+ * child. 0, or -errno.
+ */
+static int leave_event_syscall(struct task *k)
+{
+	int err;
+
+	if (k->held_event != PTRACE_EVENT_CLONE && k->held_event != PTRACE_EVENT_FORK)
+		return 0;
+	k->held_event = 0;
+	if (task_getregs(k) < 0)
+		return -ESRCH;
+	if (!arch_regs_inside_syscall(&k->regs))
+		return 0;
+	pr_debug("tid %d: out of its %s system call first", k->tid,
+		 k->regs.orig_rax == SYS_clone3 ? "clone3" : "clone or fork");
+	err = run_to_syscall_stop(k, k->regs.rip - ARCH_SYSCALL_LEN, false);
+	if (!err && task_getregs(k) < 0)
+		err = -ESRCH;
+	return err;
+}
+
+/*
  * From a stop of the system call made at sys_pc: k sends itself SIGTRAP
  * with it (at its entry stop the call becomes tgkill; after its exit the
  * instruction runs again as tgkill) and stops in its delivery, a
@@ -339,6 +367,9 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	uint64_t at, krip;
 	int err;
 
+	err = leave_event_syscall(k);
+	if (err)
+		return err;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	if (temp && (at = stub_at(p)))
@@ -464,6 +495,9 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	ra = p->gadget ? p->gadget + XOL_GADGET_TRAP : proc_mm(p)->trap;
 	if (!ra)
 		return -EOPNOTSUPP;
+	err = leave_event_syscall(k);
+	if (err)
+		return err;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
 	guard_begin(k, &g);

@@ -577,6 +577,8 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 	pid_t child;
 	int st;
 
+	/* held here, it is inside the call: an injection through it leaves the call first (inject.c) */
+	k->held_event = (unsigned char)event;
 	if (ptrace(PTRACE_GETEVENTMSG, k->tid, NULL, &msg) < 0)
 		goto out;
 	child = (pid_t)msg;

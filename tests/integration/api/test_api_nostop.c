@@ -1146,6 +1146,50 @@ static void test_detach_in_clone(void **state)
 	}
 }
 
+/*
+ * The same with one thread: the program's only thread is held in a fork's
+ * event stop at the detach, and the munmaps are injected through it; it
+ * leaves the fork first, whose result (the child's pid) must stay its own
+ * (else the fork says ENOSYS while its child runs).
+ */
+#define FORKS_N 3000
+#define FORKS_N_S "3000"
+
+static void test_detach_in_fork(void **state)
+{
+	struct ctx *c = *state;
+
+	for (int round = 0; round < 16; round++) {
+		struct stop_at sa = { .at = 20 };
+		pid_t pid;
+		int st;
+
+		if (round) {
+			g_wd_tracer = NULL;
+			uprobe_tracer_free(c->t);
+			c->t = test_tracer_new();
+			assert_non_null(c->t);
+			g_wd_tracer = c->t;
+		}
+		sa.t = c->t;
+		pid = spawn_prog(c, "forks", FORKS_N_S, NULL);
+		add_nostop(c, "ns_f", 0, on_stop_at, &sa);
+		assert_int_equal(uprobe_tracer_run(c->t), 0);
+		assert_false(g_wd_fired);
+		assert_true(sa.n >= sa.at);
+		/* it gets to its next fork and waits there for the tracer */
+		sleep_ms(30);
+		assert_int_equal(uprobe_tracer_detach(c->t), 0);
+		st = wait_child(c, pid);
+		read_out(c);
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || kv(c->outbuf, "bad") != 0 ||
+		    kv(c->outbuf, "forks") != FORKS_N) {
+			print_error("round %d: status %#x, output:\n%s\n", round, st, c->outbuf);
+			fail();
+		}
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -1169,6 +1213,7 @@ int main(int argc, char **argv)
 		T(test_back_pressure),
 		T(test_two_million_hits),
 		T(test_detach_in_clone),
+		T(test_detach_in_fork),
 	};
 
 	if (argc < 2) {

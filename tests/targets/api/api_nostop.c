@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee for the no-stop probe tests: calls the functions of api_nostop_funcs.S, checking results. */
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define PROBED __attribute__((noipa, used))
@@ -100,6 +102,7 @@ static void *churn_worker(void *arg)
  *   mid:     ns_mid(i) for i < N
  *   churn:   N threads one after another, as fast as they go, each calling ns_f once (the
  *            main thread spends its time in clone; the test detaches meanwhile)
+ *   forks:   one thread: N times ns_f(i, 1) then a fork (the child exits at once), waited for
  *   flags:   ns_flags(a, b) == ns_flags_ref(a, b) for N pairs setting every flag both ways
  *   reattach: ns_f(i, 1) for i < N, ns_checkpoint(1), waits for SIGUSR1 (the test detaches
  *            and attaches again meanwhile), ns_f(i, 2) for i < N, ns_checkpoint(2)
@@ -210,6 +213,29 @@ int main(int argc, char **argv)
 		usleep(20000);
 		bad = churn_bad;
 		printf("threads=%ld started=%ld bad=%ld\n", a, churn_started, bad);
+	} else if (!strcmp(mode, "forks")) {
+		long forks = 0;
+
+		/* one thread: each ns_f call, then a fork whose child exits at once */
+		for (long i = 0; i < a; i++) {
+			int st;
+			pid_t child;
+
+			bad += ns_f(i, 1) != i + 1;
+			child = fork();
+			if (child < 0) {
+				fprintf(stderr, "api_nostop: fork %ld: %s\n", i, strerror(errno));
+				bad++;
+				continue;
+			}
+			if (child == 0)
+				_exit(9);
+			if (waitpid(child, &st, 0) != child || !WIFEXITED(st) || WEXITSTATUS(st) != 9)
+				bad++;
+			else
+				forks++;
+		}
+		printf("forks=%ld bad=%ld\n", forks, bad);
 	} else if (!strcmp(mode, "mid")) {
 		for (long i = 0; i < a; i++)
 			bad += ns_mid(i) != i + 5;
