@@ -1084,7 +1084,6 @@ static void test_two_million_hits(void **state)
 /* ---- 10. detach while the program is in a clone: the clone returns what it made ---- */
 
 #define CHURN_N 4000
-#define CHURN_N_S "4000"
 
 struct stop_at {
 	struct uprobe_tracer *t;
@@ -1101,6 +1100,51 @@ static int on_stop_at(struct uprobe_hit *h, void *data)
 }
 
 /*
+ * rounds times: the program runs in mode with n, a no-stop probe on ns_f
+ * until its 20th hit, then on alone for a moment, and is detached; it must
+ * exit 0 with bad=0 and each of keys equal to n.
+ */
+static void detach_rounds(struct ctx *c, int rounds, const char *mode, long n,
+			  const char *const *keys)
+{
+	char n_s[24];
+
+	snprintf(n_s, sizeof(n_s), "%ld", n);
+	for (int round = 0; round < rounds; round++) {
+		struct stop_at sa = { .at = 20 };
+		bool ok = true;
+		pid_t pid;
+		int st;
+
+		if (round) {
+			g_wd_tracer = NULL;
+			uprobe_tracer_free(c->t);
+			c->t = test_tracer_new();
+			assert_non_null(c->t);
+			g_wd_tracer = c->t;
+		}
+		sa.t = c->t;
+		pid = spawn_prog(c, mode, n_s, NULL);
+		add_nostop(c, "ns_f", 0, on_stop_at, &sa);
+		assert_int_equal(uprobe_tracer_run(c->t), 0);
+		assert_false(g_wd_fired);
+		assert_true(sa.n >= sa.at);
+		/* it gets to its next clone or fork and waits there for the tracer */
+		sleep_ms(30);
+		assert_int_equal(uprobe_tracer_detach(c->t), 0);
+		st = wait_child(c, pid);
+		read_out(c);
+		for (const char *const *k = keys; *k; k++)
+			ok &= kv(c->outbuf, *k) == n;
+		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || kv(c->outbuf, "bad") != 0 ||
+		    !ok) {
+			print_error("round %d: status %#x, output:\n%s\n", round, st, c->outbuf);
+			fail();
+		}
+	}
+}
+
+/*
  * The program's main thread does nothing but create and join threads;
  * with run() returned it soon waits in a clone's event stop, where
  * uprobe_tracer_detach() then holds it. The ring's and the scratch areas'
@@ -1111,83 +1155,22 @@ static int on_stop_at(struct uprobe_hit *h, void *data)
  */
 static void test_detach_in_clone(void **state)
 {
-	struct ctx *c = *state;
+	static const char *const keys[] = { "threads", "started", NULL };
 
-	for (int round = 0; round < 12; round++) {
-		struct stop_at sa = { .at = 20 };
-		pid_t pid;
-		int st;
-
-		if (round) {
-			g_wd_tracer = NULL;
-			uprobe_tracer_free(c->t);
-			c->t = test_tracer_new();
-			assert_non_null(c->t);
-			g_wd_tracer = c->t;
-		}
-		sa.t = c->t;
-		pid = spawn_prog(c, "churn", CHURN_N_S, NULL);
-		add_nostop(c, "ns_f", 0, on_stop_at, &sa);
-		assert_int_equal(uprobe_tracer_run(c->t), 0);
-		assert_false(g_wd_fired);
-		assert_true(sa.n >= sa.at);
-		/* the main thread gets to its next clone and waits there for the tracer */
-		sleep_ms(30);
-		assert_int_equal(uprobe_tracer_detach(c->t), 0);
-		st = wait_child(c, pid);
-		read_out(c);
-		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-			print_error("round %d: status %#x, output:\n%s\n", round, st, c->outbuf);
-			fail();
-		}
-		assert_int_equal(kv(c->outbuf, "threads"), CHURN_N);
-		assert_int_equal(kv(c->outbuf, "started"), CHURN_N);
-		assert_int_equal(kv(c->outbuf, "bad"), 0);
-	}
+	detach_rounds(*state, 12, "churn", CHURN_N, keys);
 }
 
 /*
  * The same with one thread: the program's only thread is held in a fork's
- * event stop at the detach, and the munmaps are injected through it; it
- * leaves the fork first, whose result (the child's pid) must stay its own
- * (else the fork says ENOSYS while its child runs).
+ * event stop at the detach (in some rounds), and the munmaps are injected
+ * through it; it leaves the fork first, whose result (the child's pid)
+ * must stay its own (else the fork says ENOSYS while its child runs).
  */
-#define FORKS_N 3000
-#define FORKS_N_S "3000"
-
 static void test_detach_in_fork(void **state)
 {
-	struct ctx *c = *state;
+	static const char *const keys[] = { "forks", NULL };
 
-	for (int round = 0; round < 16; round++) {
-		struct stop_at sa = { .at = 20 };
-		pid_t pid;
-		int st;
-
-		if (round) {
-			g_wd_tracer = NULL;
-			uprobe_tracer_free(c->t);
-			c->t = test_tracer_new();
-			assert_non_null(c->t);
-			g_wd_tracer = c->t;
-		}
-		sa.t = c->t;
-		pid = spawn_prog(c, "forks", FORKS_N_S, NULL);
-		add_nostop(c, "ns_f", 0, on_stop_at, &sa);
-		assert_int_equal(uprobe_tracer_run(c->t), 0);
-		assert_false(g_wd_fired);
-		assert_true(sa.n >= sa.at);
-		/* it gets to its next fork and waits there for the tracer */
-		sleep_ms(30);
-		assert_int_equal(uprobe_tracer_detach(c->t), 0);
-		st = wait_child(c, pid);
-		read_out(c);
-		if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || kv(c->outbuf, "bad") != 0 ||
-		    kv(c->outbuf, "forks") != FORKS_N) {
-			print_error("round %d: status %#x, output:\n%s\n", round, st, c->outbuf);
-			fail();
-		}
-	}
+	detach_rounds(*state, 16, "forks", 3000, keys);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
