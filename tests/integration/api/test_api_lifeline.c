@@ -342,7 +342,7 @@ static void test_entry_in_place(void **state)
 	struct plan pl = { .die = DIE_KILL, .n_calls = 2000 };
 
 	(void)state;
-	tries(&pl, 10, 3000);
+	tries(&pl, 20, 3000);
 }
 
 static void test_entry_detour(void **state)
@@ -350,7 +350,7 @@ static void test_entry_detour(void **state)
 	struct plan pl = { .optimize = true, .die = DIE_KILL, .n_calls = 2000 };
 
 	(void)state;
-	tries(&pl, 10, 3000);
+	tries(&pl, 20, 3000);
 }
 
 static void test_return_in_place(void **state)
@@ -358,7 +358,7 @@ static void test_return_in_place(void **state)
 	struct plan pl = { .ret = true, .die = DIE_KILL, .n_calls = 2000 };
 
 	(void)state;
-	tries(&pl, 10, 3000);
+	tries(&pl, 20, 3000);
 }
 
 static void test_return_detour_attached(void **state)
@@ -367,7 +367,7 @@ static void test_return_detour_attached(void **state)
 			   .n_calls = 2000 };
 
 	(void)state;
-	tries(&pl, 10, 3000);
+	tries(&pl, 20, 3000);
 }
 
 /* A user's handler that crashes the tracer: the program lives on. */
@@ -376,7 +376,7 @@ static void test_handler_segfault(void **state)
 	struct plan pl = { .ret = true, .die = DIE_SEGV, .n_calls = 2000 };
 
 	(void)state;
-	tries(&pl, 6, 3000);
+	tries(&pl, 20, 3000);
 }
 
 static void test_killed_from_outside(void **state)
@@ -384,7 +384,7 @@ static void test_killed_from_outside(void **state)
 	struct plan pl = { .ret = true, .die = DIE_OUTSIDE, .n_calls = 4000 };
 
 	(void)state;
-	for (int i = 0; i < 10; i++) {
+	for (int i = 0; i < 20; i++) {
 		pl.optimize = i % 2;
 		pl.attach = i % 3 == 0;
 		one_try(&pl, 0, i);
@@ -397,7 +397,7 @@ static void test_nostop_killed(void **state)
 			   .n_calls = 200000 };
 
 	(void)state;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 20; i++) {
 		pl.attach = i % 2;
 		one_try(&pl, 0, i);
 	}
@@ -410,7 +410,7 @@ static void test_count_only_killed(void **state)
 			   .n_calls = 200000 };
 
 	(void)state;
-	for (int i = 0; i < 6; i++) {
+	for (int i = 0; i < 20; i++) {
 		pl.attach = i % 2;
 		one_try(&pl, 0, i);
 	}
