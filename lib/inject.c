@@ -128,20 +128,31 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 	return -EBUSY;
 }
 
+/* Is a vfork child of k's (sharing its memory, its parent blocked until it execs or exits) traced? */
+static bool vfork_child_traced(const struct task *k)
+{
+	for (const struct proc *q = k->proc->t->procs; q; q = q->next)
+		if (q->mm_owner == k->proc && q->vforker == k->tid)
+			return true;
+	return false;
+}
+
 /*
- * k is held in a clone's or a fork's event stop, inside the system call:
- * its result is not in rax yet, and registers put back after an injection
- * would make the call return -ENOSYS (glibc's pthread_create then clones a
- * second thread onto the same stack; a fork says it failed while its child
- * runs). It is run to the call's exit stop first, where the result is in
- * rax. Not a vfork's (PTRACE_EVENT_VFORK): its parent waits there for the
- * child. 0, or -errno.
+ * k is held in a clone's, fork's or vfork's event stop, inside the system
+ * call: its result is not in rax yet, and registers put back after an
+ * injection would make the call return -ENOSYS (glibc's pthread_create then
+ * clones a second thread onto the same stack; a fork or a posix_spawn says
+ * it failed while its child runs). It is run to the call's exit stop
+ * first, where the result is in rax. A vfork's parent only once its child
+ * is no longer ours: it waits there until the child execs or exits, which
+ * a child we hold would never do. 0, or -errno.
  */
 static int leave_event_syscall(struct task *k)
 {
 	int err;
 
-	if (k->held_event != PTRACE_EVENT_CLONE && k->held_event != PTRACE_EVENT_FORK)
+	if (k->held_event != PTRACE_EVENT_CLONE && k->held_event != PTRACE_EVENT_FORK &&
+	    (k->held_event != PTRACE_EVENT_VFORK || vfork_child_traced(k)))
 		return 0;
 	k->held_event = 0;
 	if (task_getregs(k) < 0)
@@ -149,7 +160,7 @@ static int leave_event_syscall(struct task *k)
 	if (!arch_regs_inside_syscall(&k->regs))
 		return 0;
 	pr_debug("tid %d: out of its %s system call first", k->tid,
-		 k->regs.orig_rax == SYS_clone3 ? "clone3" : "clone or fork");
+		 k->regs.orig_rax == SYS_clone3 ? "clone3" : "clone, fork or vfork");
 	err = run_to_syscall_stop(k, k->regs.rip - ARCH_SYSCALL_LEN, false);
 	if (!err && task_getregs(k) < 0)
 		err = -ESRCH;

@@ -786,10 +786,28 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 }
 
 /*
+ * Is k a vfork parent, running (not held in the vfork's event stop), whose
+ * child still runs on its memory under us? The kernel keeps it in the
+ * vfork until the child execs or exits, in a sleep no interrupt ends: it
+ * runs no code of its own meanwhile, and while a hold keeps that child it
+ * never could report a stop.
+ */
+static bool in_vfork(const struct uprobe_tracer *t, const struct task *k)
+{
+	if (k->state == TASK_STOPPED)
+		return false;
+	for (const struct proc *q = t->procs; q; q = q->next)
+		if (q->mm_owner == k->proc && q->vforker == k->tid)
+			return true;
+	return false;
+}
+
+/*
  * Holds every thread of p (every tracee if p is NULL) in a ptrace-stop.
  * Running threads are interrupted; whatever they report first is handled
  * so that nothing is lost (a breakpoint hit is rewound and will hit again,
- * a signal is kept for delivery at resume).
+ * a signal is kept for delivery at resume). A vfork parent waiting for a
+ * child of ours is left in its vfork (in_vfork()).
  */
 int task_stop_all(struct uprobe_tracer *t, struct proc *p)
 {
@@ -802,7 +820,8 @@ int task_stop_all(struct uprobe_tracer *t, struct proc *p)
 			for (struct task *k = t->tasks[i]; k; k = k->hnext) {
 				if (p && k->proc != p)
 					continue;
-				if (task_held(k))
+				/* a vfork parent waiting for its child is as good as held */
+				if (task_held(k) || in_vfork(t, k))
 					continue;
 				k->want_stop = true;
 				waiting++;

@@ -879,6 +879,9 @@ UPROBE_API int uprobe_tracer_detach(struct uprobe_tracer *t)
 			}
 		}
 	}
+	/* their parents come out of their vforks now: held in turn */
+	if (!err)
+		err = task_stop_all(t, NULL);
 	while (t->procs)
 		proc_detach(t, t->procs);
 	return err;

@@ -1162,9 +1162,10 @@ static void test_detach_in_clone(void **state)
 
 /*
  * The same with one thread: the program's only thread is held in a fork's
- * event stop at the detach (in some rounds), and the munmaps are injected
- * through it; it leaves the fork first, whose result (the child's pid)
- * must stay its own (else the fork says ENOSYS while its child runs).
+ * or a vfork's event stop at the detach (in some rounds), and the munmaps
+ * are injected through it; it leaves the call first (a vfork's once its
+ * child is let go), whose result (the child's pid) must stay its own (else
+ * the fork says ENOSYS while its child runs).
  */
 static void test_detach_in_fork(void **state)
 {

@@ -102,7 +102,8 @@ static void *churn_worker(void *arg)
  *   mid:     ns_mid(i) for i < N
  *   churn:   N threads one after another, as fast as they go, each calling ns_f once (the
  *            main thread spends its time in clone; the test detaches meanwhile)
- *   forks:   one thread: N times ns_f(i, 1) then a fork (the child exits at once), waited for
+ *   forks:   one thread: N times ns_f(i, 1) then a fork, or every other time a vfork (the
+ *            child exits at once), waited for
  *   flags:   ns_flags(a, b) == ns_flags_ref(a, b) for N pairs setting every flag both ways
  *   reattach: ns_f(i, 1) for i < N, ns_checkpoint(1), waits for SIGUSR1 (the test detaches
  *            and attaches again meanwhile), ns_f(i, 2) for i < N, ns_checkpoint(2)
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
 {
 	const char *mode = argc > 1 ? argv[1] : "single";
 	long a = argc > 2 ? atol(argv[2]) : 1000, b = argc > 3 ? atol(argv[3]) : 1000;
-	long bad = 0;
+	volatile long bad = 0; /* (kept across the vforks of "forks") */
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(mode, "single")) {
@@ -216,13 +217,13 @@ int main(int argc, char **argv)
 	} else if (!strcmp(mode, "forks")) {
 		long forks = 0;
 
-		/* one thread: each ns_f call, then a fork whose child exits at once */
+		/* one thread: each ns_f call, then a fork or a vfork whose child exits at once */
 		for (long i = 0; i < a; i++) {
 			int st;
 			pid_t child;
 
 			bad += ns_f(i, 1) != i + 1;
-			child = fork();
+			child = i % 2 ? vfork() : fork();
 			if (child < 0) {
 				fprintf(stderr, "api_nostop: fork %ld: %s\n", i, strerror(errno));
 				bad++;
