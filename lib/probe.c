@@ -790,6 +790,30 @@ static bool proc_is_go(struct proc *p)
 }
 
 /*
+ * A compiler's cold part of a function (GCC's "f.cold", older GCC's and
+ * clang's "f.cold.1"): its own FUNC symbol, but reached by a jump from
+ * f's body, never called; [rsp] there is whatever f's frame holds.
+ */
+static bool is_cold_part(const char *name)
+{
+	const char *c = strstr(name, ".cold");
+
+	while (c && c[5] && c[5] != '.')
+		c = strstr(c + 1, ".cold");
+	if (!c)
+		return false;
+	c += 5;
+	if (!*c)
+		return true;
+	if (!c[1])
+		return false;
+	for (c++; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return true;
+}
+
+/*
  * A return probe hijacks the return address at [rsp], which holds it only
  * at a function's first instruction; and Go copies goroutine stacks, return
  * addresses included, which no return could then be matched to.
@@ -817,6 +841,14 @@ static int check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 					  "returns ([rsp] holds argc, not a return address), so it "
 					  "cannot have a return probe", base_name(f->path),
 					  sym ? sym->name : "this");
+		/* not even with opts.force: the hijack would overwrite the caller's data */
+		if (sym && is_cold_part(sym->name))
+			return tracer_err(t, -EOPNOTSUPP,
+					  "%s: %s is the cold part of a function, jumped to from "
+					  "its body, not called: [rsp] holds the function's data, "
+					  "not a return address, so it cannot have a return probe "
+					  "(probe the function itself)", base_name(f->path),
+					  sym->name);
 	}
 	if (force)
 		return 0;
