@@ -987,9 +987,20 @@ void probe_bcache_free(struct uprobe_tracer *t)
 	}
 }
 
-static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off)
+/*
+ * Is file offset off of f an instruction's start? Decoded from the start
+ * of the function symbol that contains it or, when none does, from
+ * start_off (UINT64_MAX: none), the start of the function the probe was
+ * named by, called name: an IFUNC's implementation with no symbol of its
+ * own (glibc's __strrchr_evex is just code after the resolver's), a
+ * symbol of size 0. An int3 in the middle of an instruction would be
+ * SIGILL or worse for the program.
+ */
+static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off,
+			  const char *name, uint64_t start_off)
 {
 	const struct elf_sym *sym;
+	struct elf_sym from;
 	struct bound_cache *c;
 	uint64_t vaddr, rel;
 
@@ -997,6 +1008,12 @@ static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not mapped by any segment",
 				  base_name(f->path), (unsigned long long)off);
 	sym = elf_sym_containing(f, vaddr);
+	if (!sym && start_off <= off && elf_off_to_vaddr(f, start_off, &from.vaddr) == 0) {
+		from.name = name;
+		from.off = start_off;
+		from.size = off - start_off + 1;
+		sym = &from;
+	}
 	if (!sym) {
 		pr_debug("%s: no symbol contains 0x%llx; cannot verify the instruction boundary",
 			 base_name(f->path), (unsigned long long)vaddr);
@@ -1014,6 +1031,11 @@ static int check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 				  "%s: cannot decode %s at offset 0x%llx, before 0x%llx",
 				  base_name(f->path), sym->name,
 				  (unsigned long long)(sym->off + c->decoded), (unsigned long long)off);
+	if (!(c->starts[rel / 8] & (1 << (rel % 8))) && sym == &from)
+		return tracer_err(t, -EINVAL,
+				  "offset 0x%llx is not an instruction boundary in %s (its code, "
+				  "with no symbol, starts at 0x%llx)",
+				  (unsigned long long)vaddr, sym->name, (unsigned long long)sym->vaddr);
 	if (!(c->starts[rel / 8] & (1 << (rel % 8))))
 		return tracer_err(t, -EINVAL,
 				  "offset 0x%llx is not an instruction boundary in %s (0x%llx-0x%llx)",
@@ -1035,7 +1057,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	struct elf_file *f;
 	const struct elf_sym *sym = NULL;
 	struct site *s = NULL;
-	uint64_t off;
+	uint64_t off, start_off = UINT64_MAX;
 	bool new_site = false, need_plant = false;
 	int err;
 
@@ -1061,6 +1083,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 					  (unsigned long long)offset, symbol,
 					  (unsigned long long)sym->size);
 		off = sym->off + offset;
+		start_off = sym->off;
 		if (sym->ifunc) {
 			struct elf_file *impl;
 			uint64_t impl_off = 0;
@@ -1070,6 +1093,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 				return err;
 			f = impl;
 			off = impl_off + offset;
+			start_off = impl_off;
 		}
 	} else {
 		off = offset;
@@ -1077,7 +1101,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	if (!elf_exec_seg_at_off(f, off))
 		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not in an executable segment",
 				  base_name(f->path), (unsigned long long)off);
-	err = check_boundary(t, f, off);
+	err = check_boundary(t, f, off, symbol, start_off);
 	if (err)
 		return err;
 	if (u->ret_handler) {
