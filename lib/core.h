@@ -400,6 +400,8 @@ struct proc {
 	uint64_t entry;        /* AT_ENTRY */
 	/* the start-up breakpoint is on ld.so's _dl_debug_state(): where _r_debug.r_state is */
 	uint64_t dl_state_addr;
+	/* the same address, kept after start-up: dlopen's states (0: unknown) */
+	uint64_t r_state_addr;
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 	struct mem_batch *batch; /* writes deferred while every thread is held (mem.c) */

@@ -379,6 +379,18 @@ static void early_area(struct uprobe_tracer *t, struct proc *p)
 	}
 }
 
+/*
+ * Is p's dynamic linker between RT_ADD (or RT_DELETE) and RT_CONSISTENT?
+ * A library it maps then is not relocated yet.
+ */
+static bool link_map_changing(struct proc *p)
+{
+	int32_t state;
+
+	return p->r_state_addr && mem_read(p, p->r_state_addr, &state, sizeof(state)) == 0 &&
+	       state != 0 /* RT_CONSISTENT */;
+}
+
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 {
 	int err, ret = 0;
@@ -386,7 +398,14 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 	proc_refresh_maps(p);
 	early_area(t, p);
 	watch_proc(t, p);
-	place_pending(t);
+	/*
+	 * A pending probe's library is the one being mapped: wait for
+	 * RT_CONSISTENT, which comes before any of its code runs but after its
+	 * relocation, which an IFUNC's resolver needs (run before, it read an
+	 * unrelocated GOT and faulted).
+	 */
+	if (!link_map_changing(p))
+		place_pending(t);
 	for (struct site *s = site_iter(t, NULL); s; s = site_iter(t, s)) {
 		if (!s->nprobes)
 			continue;
@@ -745,6 +764,12 @@ static int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const stru
 		args[0] = p->hwcap;
 		err = inject_call(t, k, resolver, args, &impl);
 		task_release(t, p);
+		if (err == -EFAULT)
+			return tracer_err(t, err, "%s: the resolver of IFUNC '%s' faulted (the "
+					  "dynamic linker has not relocated the library yet: "
+					  "probe an implementation by name, or add the probe "
+					  "once the library is loaded)", base_name(f->path),
+					  sym->name);
 		if (err)
 			return tracer_err(t, err, "%s: cannot run the resolver of IFUNC '%s': %s",
 					  base_name(f->path), sym->name, strerror(-err));
