@@ -78,13 +78,14 @@ static bool unblocked_signal_pending(struct task *k)
 }
 
 /*
- * Our interrupt stopped k: if it was blocked in one of those calls, the
- * call has just failed with -EINTR for no signal of the program's, which
- * it would never see untraced (epoll_wait() in an event loop, at every
- * detach or stop of all threads). The call is made again as the kernel
- * restarts the others: the syscall instruction again, with its number.
- * Not when a signal waits for delivery (the EINTR is then its) or one is
- * held by us; a timeout starts again from its full length.
+ * Our interrupt stopped k (or a signal it ignores, see below): if it was
+ * blocked in one of those calls, the call has just failed with -EINTR for
+ * no signal of the program's, which it would never see untraced
+ * (epoll_wait() in an event loop, at every detach or stop of all threads).
+ * The call is made again as the kernel restarts the others: the syscall
+ * instruction again, with its number. Not when another signal waits for
+ * delivery (the EINTR is then its) or one is held by us; a timeout starts
+ * again from its full length.
  */
 static void restart_interrupted_call(struct task *k)
 {
@@ -102,6 +103,29 @@ static void restart_interrupted_call(struct task *k)
 	k->regs.rax = k->regs.orig_rax;
 	k->regs.rip -= ARCH_SYSCALL_LEN;
 	task_setregs(k);
+}
+
+/*
+ * Does k's process ignore sig: SIG_IGN, or the default action of SIGCHLD,
+ * SIGWINCH, SIGURG, SIGCONT? Untraced, such a signal is dropped when sent
+ * and wakes no one; traced, the kernel queues it for us to see, and the
+ * thread's wait ends with -EINTR.
+ */
+static bool signal_ignored(struct task *k, int sig)
+{
+	char line[128];
+	const char *v;
+	uint64_t bit = 1ull << (sig - 1);
+
+	if (sig < 1 || sig > 64)
+		return false;
+	if ((v = task_status_field(k, "SigIgn:", line, sizeof(line))) &&
+	    (strtoull(v, NULL, 16) & bit))
+		return true;
+	if (sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG && sig != SIGCONT)
+		return false;
+	v = task_status_field(k, "SigCgt:", line, sizeof(line));
+	return v && !(strtoull(v, NULL, 16) & bit);
 }
 
 /*
@@ -1010,7 +1034,13 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		handle_sigtrap(t, k);
 		return;
 	}
-	/* A signal for the program. */
+	/*
+	 * A signal for the program. One it ignores ended a wait only because
+	 * we trace it: the wait is made again (the signal is still delivered,
+	 * to be dropped by the kernel as it would have been when sent).
+	 */
+	if (k->state != TASK_STEPPING && signal_ignored(k, sig))
+		restart_interrupted_call(k);
 	task_hold_signal(k, sig);
 	k->stop_sig = sig;
 	if (k->state == TASK_STEPPING) {

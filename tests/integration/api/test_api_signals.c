@@ -347,7 +347,7 @@ static void test_eintr_detach(void **state)
 
 /*
  * The same with the tracer staying: a no-stop probe in libc (usleep, which
- * the main thread calls 4 times) becomes a jump after its first hit, with
+ * the main thread calls 5 times) becomes a jump after its first hit, with
  * every thread stopped for the change.
  */
 static void test_eintr_nostop(void **state)
@@ -361,7 +361,25 @@ static void test_eintr_nostop(void **state)
 
 	run_to_exit(c, pid);
 	assert_same_output(eintr_want, c->outbuf);
-	assert_int_equal(uprobe_hits(p), 4);
+	assert_int_equal(uprobe_hits(p), 5);
+}
+
+/*
+ * The program sends each waiting thread a signal it ignores (SIGWINCH,
+ * SIGCHLD, SIGURG): traced, the kernel queues it for the tracer, and the
+ * wait ended with -EINTR. It is made again.
+ */
+static void test_eintr_ignored(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_eintr, NULL };
+	uint64_t n = 0;
+	pid_t pid = spawn_or_fail(c, argv);
+	struct uprobe *p = add_probe(c, g_eintr, "stop_here", 0, on_count, &n);
+
+	run_to_exit(c, pid);
+	assert_same_output(eintr_want, c->outbuf);
+	assert_int_equal(uprobe_hits(p), 3);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
@@ -376,6 +394,7 @@ int main(int argc, char **argv)
 		T(test_stop_from_sigalrm_busy),
 		T(test_eintr_detach),
 		T(test_eintr_nostop),
+		T(test_eintr_ignored),
 	};
 
 	if (argc < 5) {

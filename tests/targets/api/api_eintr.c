@@ -2,7 +2,8 @@
 /*
  * Threads blocked in system calls that fail with EINTR when anything wakes
  * them (epoll_wait, sigwaitinfo, semop: never restarted), while the main
- * thread calls stop_here() three times; then it ends their waits itself.
+ * thread sends each a signal it ignores by default and calls stop_here()
+ * three times; then it ends their waits itself.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -68,6 +69,11 @@ int main(void)
 	pthread_create(&b, NULL, sigwait_thread, NULL);
 	pthread_create(&s, NULL, semop_thread, NULL);
 	usleep(200000); /* all three wait by now */
+	/* signals ignored by default: untraced they are dropped and wake no one */
+	pthread_kill(a, SIGWINCH);
+	pthread_kill(b, SIGCHLD);
+	pthread_kill(s, SIGURG);
+	usleep(50000);
 	for (int i = 0; i < 3; i++) {
 		stop_here();
 		usleep(100000);
