@@ -839,6 +839,30 @@ static bool is_cold_part(const char *name)
 }
 
 /*
+ * Code that is jumped to, not called, so [rsp] holds no return address at
+ * its first instruction: ld.so's lazy-binding trampolines (the PLT pushes
+ * a relocation index after the caller's return address), the signal
+ * return trampoline (rt_sigreturn's frame), and ld.so's and the program's
+ * startup, and a compiler's cold parts of functions (is_cold_part()).
+ * Name prefixes: _dl_runtime_resolve_xsavec, _dl_start_user, ...
+ */
+static const char *const not_called_prefixes[] = {
+	"_dl_runtime_resolve", "_dl_runtime_profile", "__restore_rt", "_dl_start",
+};
+
+static bool not_called(const char *name)
+{
+	if (!name)
+		return false;
+	if (!strcmp(name, "_start") || is_cold_part(name))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(not_called_prefixes); i++)
+		if (!strncmp(name, not_called_prefixes[i], strlen(not_called_prefixes[i])))
+			return true;
+	return false;
+}
+
+/*
  * A return probe hijacks the return address at [rsp], which holds it only
  * at a function's first instruction; and Go copies goroutine stacks, return
  * addresses included, which no return could then be matched to.
@@ -874,6 +898,11 @@ static int check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t 
 					  "not a return address, so it cannot have a return probe "
 					  "(probe the function itself)", base_name(f->path),
 					  sym->name);
+		if (sym && not_called(sym->name))
+			return tracer_err(t, -EOPNOTSUPP,
+					  "%s: %s is jumped to, not called: [rsp] holds no return "
+					  "address there, so it cannot have a return probe",
+					  base_name(f->path), sym->name);
 	}
 	if (force)
 		return 0;
@@ -914,29 +943,6 @@ static bool returns_twice(const struct elf_file *f, uint64_t off)
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(twice_names); i++)
 		if (!strcmp(sym->name, twice_names[i]))
-			return true;
-	return false;
-}
-
-/*
- * Code that is jumped to, not called, so [rsp] holds no return address at
- * its first instruction: ld.so's lazy-binding trampolines (the PLT pushes
- * a relocation index after the caller's return address), the signal
- * return trampoline (rt_sigreturn's frame), and ld.so's and the program's
- * startup. Name prefixes: _dl_runtime_resolve_xsavec, _dl_start_user, ...
- */
-static const char *const not_called_prefixes[] = {
-	"_dl_runtime_resolve", "_dl_runtime_profile", "__restore_rt", "_dl_start",
-};
-
-static bool not_called(const char *name)
-{
-	if (!name)
-		return false;
-	if (!strcmp(name, "_start"))
-		return true;
-	for (size_t i = 0; i < ARRAY_SIZE(not_called_prefixes); i++)
-		if (!strncmp(name, not_called_prefixes[i], strlen(not_called_prefixes[i])))
 			return true;
 	return false;
 }

@@ -352,11 +352,21 @@ static void test_unwinder_retprobes_alone(void **state)
 	run_cxx(*state, &s);
 }
 
+/* An entry probe on a cold part may not make the "call" return: there is none. */
+static int on_cold_override(struct uprobe_hit *h, void *data)
+{
+	int *err = data;
+
+	*err = uprobe_hit_override_return(h, 0);
+	return 0;
+}
+
 /*
  * gcc's cold parts of functions (ex_throw.cold) are FUNC symbols reached
  * by a jump from their function's body: [rsp] there holds the function's
- * data, which a return probe would overwrite. Refused, even with force, by
- * name and by offset; the program runs as it would untraced.
+ * data, which a return probe would overwrite, and which an overridden
+ * return would jump to. Both refused (the return probe even with force);
+ * the program runs as it would untraced.
  */
 static void test_cold_refused(void **state)
 {
@@ -378,9 +388,15 @@ static void test_cold_refused(void **state)
 	}
 	/* the function itself is fine */
 	add_or_fail(c, g_cxx_o2, "ex_catch", 0, &o);
+	int over = 1;
+	UPROBE_OPTS(uprobe_opts, eo, .handler = on_cold_override, .data = &over);
+	struct uprobe *pc = add_or_fail(c, g_cxx_o2, "ex_catch.cold", 0, &eo);
+
 	run_to_exit(c, pid);
 	assert_same_output(want, c->outbuf);
 	assert_true(f.rhits > 0);
+	assert_true(uprobe_hits(pc) > 0); /* the cold path runs in "ex" */
+	assert_int_equal(over, -EINVAL);
 	free(want);
 }
 
