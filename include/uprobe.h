@@ -718,7 +718,8 @@ UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, c
  * onto the stack), a return or post handler, a fault handler, a no-stop
  * probe (uprobe_opts.nostop, even at a hit that stopped), code that is
  * jumped to rather than called (the entry point, _start, ld.so's
- * _dl_runtime_resolve* and _dl_runtime_profile*, __restore_rt, _dl_start*).
+ * _dl_runtime_resolve* and _dl_runtime_profile*, __restore_rt, _dl_start*,
+ * a compiler's cold part of a function: f.cold, f.cold.1).
  * The function must be entered by a call (or a tail jmp from a called
  * function), so that [rsp] is the return address. -EOPNOTSUPP in a thread
  * with an x86 CET user shadow stack (shstk in /proc's x86_Thread_features):

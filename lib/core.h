@@ -418,6 +418,8 @@ struct proc {
 	uint64_t entry;        /* AT_ENTRY */
 	/* the start-up breakpoint is on ld.so's _dl_debug_state(): where _r_debug.r_state is */
 	uint64_t dl_state_addr;
+	/* the same address, kept after start-up: dlopen's states (0: unknown) */
+	uint64_t r_state_addr;
 	uint64_t hwcap;        /* AT_HWCAP, for IFUNC resolvers */
 	bool xol_denied;       /* no scratch area may be mapped: its seccomp filter forbids or hides it */
 	struct mem_batch *batch; /* writes deferred while every thread is held (mem.c) */
@@ -1085,7 +1087,8 @@ int resolve_check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t
 bool resolve_returns_twice(const struct elf_file *f, uint64_t off);
 bool resolve_is_func_entry(const struct elf_file *f, uint64_t off, const char *symbol,
 			   bool sym_start);
-int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off);
+int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off,
+			   const char *name, uint64_t start_off);
 void resolve_bcache_free(struct uprobe_tracer *t);
 /* hit.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
 int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);

@@ -84,6 +84,20 @@ static void guard_end(struct task *k, const struct trap_guard *g)
 }
 
 /*
+ * A fault of the injected code itself (an IFUNC resolver that reads its
+ * library's GOT before the dynamic linker has relocated it): the kernel
+ * made it at the instruction k runs, so it is the call's, never the
+ * program's. Holding it would deliver it to the program once its
+ * registers are back: a SIGSEGV out of nowhere. The call fails instead.
+ */
+static bool own_fault(struct task *k)
+{
+	siginfo_t si;
+
+	return ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && siginfo_is_fault(&si);
+}
+
+/*
  * Runs k with PTRACE_SYSCALL to the entry (or exit) stop of the system call
  * made by the instruction at sys_pc; stops of other system calls (an IFUNC
  * resolver's own) are passed, signals meanwhile held. With no
@@ -123,6 +137,8 @@ static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 			}
 			continue;
 		}
+		if (own_fault(k))
+			return -EFAULT;
 		task_hold_signal(k, sig);
 	}
 	return -EBUSY;
@@ -254,6 +270,8 @@ static int run_until_trap(struct task *k, uint64_t trap_pc)
 			}
 			return -EFAULT;
 		}
+		if ((st >> 16) == 0 && own_fault(k))
+			return -EFAULT;
 		if ((st >> 16) == 0)
 			task_hold_signal(k, WSTOPSIG(st));
 		else if ((st >> 16) == PTRACE_EVENT_STOP)

@@ -140,6 +140,18 @@ static void early_area(struct uprobe_tracer *t, struct proc *p)
 	}
 }
 
+/*
+ * Is p's dynamic linker between RT_ADD (or RT_DELETE) and RT_CONSISTENT?
+ * A library it maps then is not relocated yet.
+ */
+static bool link_map_changing(struct proc *p)
+{
+	int32_t state;
+
+	return p->r_state_addr && mem_read(p, p->r_state_addr, &state, sizeof(state)) == 0 &&
+	       state != 0 /* RT_CONSISTENT */;
+}
+
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 {
 	int err, ret = 0;
@@ -147,7 +159,14 @@ int probe_plant_all(struct uprobe_tracer *t, struct proc *p)
 	proc_refresh_maps(p);
 	early_area(t, p);
 	watch_proc(t, p);
-	place_pending(t);
+	/*
+	 * A pending probe's library is the one being mapped: wait for
+	 * RT_CONSISTENT, which comes before any of its code runs but after its
+	 * relocation, which an IFUNC's resolver needs (run before, it read an
+	 * unrelocated GOT and faulted).
+	 */
+	if (!link_map_changing(p))
+		place_pending(t);
 	for (struct site *s = site_iter(t, NULL); s; s = site_iter(t, s)) {
 		if (!s->nprobes)
 			continue;
@@ -195,7 +214,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	struct elf_file *f;
 	const struct elf_sym *sym = NULL;
 	struct site *s = NULL;
-	uint64_t off;
+	uint64_t off, start_off = UINT64_MAX;
 	bool new_site = false, need_plant = false;
 	int err;
 
@@ -221,6 +240,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 					  (unsigned long long)offset, symbol,
 					  (unsigned long long)sym->size);
 		off = sym->off + offset;
+		start_off = sym->off;
 		if (sym->ifunc) {
 			struct elf_file *impl;
 			uint64_t impl_off = 0;
@@ -230,6 +250,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 				return err;
 			f = impl;
 			off = impl_off + offset;
+			start_off = impl_off;
 		}
 	} else {
 		off = offset;
@@ -237,7 +258,7 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	if (!elf_exec_seg_at_off(f, off))
 		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not in an executable segment",
 				  resolve_base_name(f->path), (unsigned long long)off);
-	err = resolve_check_boundary(t, f, off);
+	err = resolve_check_boundary(t, f, off, symbol, start_off);
 	if (err)
 		return err;
 	if (u->ret_handler) {

@@ -318,6 +318,12 @@ int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const struct elf_
 		args[0] = p->hwcap;
 		err = inject_call(t, k, resolver, args, &impl);
 		task_release(t, p);
+		if (err == -EFAULT)
+			return tracer_err(t, err, "%s: the resolver of IFUNC '%s' faulted (the "
+					  "dynamic linker has not relocated the library yet: "
+					  "probe an implementation by name, or add the probe "
+					  "once the library is loaded)", resolve_base_name(f->path),
+					  sym->name);
 		if (err)
 			return tracer_err(t, err, "%s: cannot run the resolver of IFUNC '%s': %s",
 					  resolve_base_name(f->path), sym->name, strerror(-err));
@@ -363,6 +369,54 @@ static bool proc_is_go(struct proc *p)
 }
 
 /*
+ * A compiler's cold part of a function (GCC's "f.cold", older GCC's and
+ * clang's "f.cold.1"): its own FUNC symbol, but reached by a jump from
+ * f's body, never called; [rsp] there is whatever f's frame holds.
+ */
+static bool is_cold_part(const char *name)
+{
+	const char *c = strstr(name, ".cold");
+
+	while (c && c[5] && c[5] != '.')
+		c = strstr(c + 1, ".cold");
+	if (!c)
+		return false;
+	c += 5;
+	if (!*c)
+		return true;
+	if (!c[1])
+		return false;
+	for (c++; *c; c++)
+		if (*c < '0' || *c > '9')
+			return false;
+	return true;
+}
+
+/*
+ * Code that is jumped to, not called, so [rsp] holds no return address at
+ * its first instruction: ld.so's lazy-binding trampolines (the PLT pushes
+ * a relocation index after the caller's return address), the signal
+ * return trampoline (rt_sigreturn's frame), and ld.so's and the program's
+ * startup, and a compiler's cold parts of functions (is_cold_part()).
+ * Name prefixes: _dl_runtime_resolve_xsavec, _dl_start_user, ...
+ */
+static const char *const not_called_prefixes[] = {
+	"_dl_runtime_resolve", "_dl_runtime_profile", "__restore_rt", "_dl_start",
+};
+
+static bool not_called(const char *name)
+{
+	if (!name)
+		return false;
+	if (!strcmp(name, "_start") || is_cold_part(name))
+		return true;
+	for (size_t i = 0; i < ARRAY_SIZE(not_called_prefixes); i++)
+		if (!strncmp(name, not_called_prefixes[i], strlen(not_called_prefixes[i])))
+			return true;
+	return false;
+}
+
+/*
  * A return probe hijacks the return address at [rsp], which holds it only
  * at a function's first instruction; and Go copies goroutine stacks, return
  * addresses included, which no return could then be matched to.
@@ -390,6 +444,19 @@ int resolve_check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t
 					  "returns ([rsp] holds argc, not a return address), so it "
 					  "cannot have a return probe", resolve_base_name(f->path),
 					  sym ? sym->name : "this");
+		/* not even with opts.force: the hijack would overwrite the caller's data */
+		if (sym && is_cold_part(sym->name))
+			return tracer_err(t, -EOPNOTSUPP,
+					  "%s: %s is the cold part of a function, jumped to from "
+					  "its body, not called: [rsp] holds the function's data, "
+					  "not a return address, so it cannot have a return probe "
+					  "(probe the function itself)", resolve_base_name(f->path),
+					  sym->name);
+		if (sym && not_called(sym->name))
+			return tracer_err(t, -EOPNOTSUPP,
+					  "%s: %s is jumped to, not called: [rsp] holds no return "
+					  "address there, so it cannot have a return probe",
+					  resolve_base_name(f->path), sym->name);
 	}
 	if (force)
 		return 0;
@@ -430,29 +497,6 @@ bool resolve_returns_twice(const struct elf_file *f, uint64_t off)
 		return false;
 	for (size_t i = 0; i < ARRAY_SIZE(twice_names); i++)
 		if (!strcmp(sym->name, twice_names[i]))
-			return true;
-	return false;
-}
-
-/*
- * Code that is jumped to, not called, so [rsp] holds no return address at
- * its first instruction: ld.so's lazy-binding trampolines (the PLT pushes
- * a relocation index after the caller's return address), the signal
- * return trampoline (rt_sigreturn's frame), and ld.so's and the program's
- * startup. Name prefixes: _dl_runtime_resolve_xsavec, _dl_start_user, ...
- */
-static const char *const not_called_prefixes[] = {
-	"_dl_runtime_resolve", "_dl_runtime_profile", "__restore_rt", "_dl_start",
-};
-
-static bool not_called(const char *name)
-{
-	if (!name)
-		return false;
-	if (!strcmp(name, "_start"))
-		return true;
-	for (size_t i = 0; i < ARRAY_SIZE(not_called_prefixes); i++)
-		if (!strncmp(name, not_called_prefixes[i], strlen(not_called_prefixes[i])))
 			return true;
 	return false;
 }
@@ -528,9 +572,20 @@ void resolve_bcache_free(struct uprobe_tracer *t)
 	}
 }
 
-int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off)
+/*
+ * Is file offset off of f an instruction's start? Decoded from the start
+ * of the function symbol that contains it or, when none does, from
+ * start_off (UINT64_MAX: none), the start of the function the probe was
+ * named by, called name: an IFUNC's implementation with no symbol of its
+ * own (glibc's __strrchr_evex is just code after the resolver's), a
+ * symbol of size 0. An int3 in the middle of an instruction would be
+ * SIGILL or worse for the program.
+ */
+int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off,
+			   const char *name, uint64_t start_off)
 {
 	const struct elf_sym *sym;
+	struct elf_sym from;
 	struct bound_cache *c;
 	uint64_t vaddr, rel;
 
@@ -538,6 +593,12 @@ int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t
 		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not mapped by any segment",
 				  resolve_base_name(f->path), (unsigned long long)off);
 	sym = elf_sym_containing(f, vaddr);
+	if (!sym && start_off <= off && elf_off_to_vaddr(f, start_off, &from.vaddr) == 0) {
+		from.name = name;
+		from.off = start_off;
+		from.size = off - start_off + 1;
+		sym = &from;
+	}
 	if (!sym) {
 		pr_debug("%s: no symbol contains 0x%llx; cannot verify the instruction boundary",
 			 resolve_base_name(f->path), (unsigned long long)vaddr);
@@ -555,6 +616,11 @@ int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t
 				  "%s: cannot decode %s at offset 0x%llx, before 0x%llx",
 				  resolve_base_name(f->path), sym->name,
 				  (unsigned long long)(sym->off + c->decoded), (unsigned long long)off);
+	if (!(c->starts[rel / 8] & (1 << (rel % 8))) && sym == &from)
+		return tracer_err(t, -EINVAL,
+				  "offset 0x%llx is not an instruction boundary in %s (its code, "
+				  "with no symbol, starts at 0x%llx)",
+				  (unsigned long long)vaddr, sym->name, (unsigned long long)sym->vaddr);
 	if (!(c->starts[rel / 8] & (1 << (rel % 8))))
 		return tracer_err(t, -EINVAL,
 				  "offset 0x%llx is not an instruction boundary in %s (0x%llx-0x%llx)",

@@ -750,7 +750,14 @@ void ret_event(struct uprobe_tracer *t, struct task *k)
 		rearm(t, k);
 }
 
-/* Entry to an unwinder: it must read real return addresses, never the trampoline. */
+/*
+ * Entry to an unwinder: it must read real return addresses, never the
+ * trampoline. unwind_sp is set even when no call is pending: a return
+ * probe on this very unwinder is committed after this handler, and it
+ * must wait disarmed (ret_commit()), or the unwinder's first step, from
+ * its own frame to its caller, meets the trampoline and ends the search
+ * (_URC_END_OF_STACK: std::terminate).
+ */
 int ret_on_unwind(struct uprobe_hit *h, void *data)
 {
 	struct task *k = h->task;
@@ -764,8 +771,6 @@ int ret_on_unwind(struct uprobe_hit *h, void *data)
 			return 0;
 		ring_nsret_unwind(proc_mm(k->proc), k);
 	}
-	if (!k->rets)
-		return 0;
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
 		uint64_t val;
 

@@ -277,10 +277,12 @@ int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p)
 	if (err)
 		return err;
 	p->dl_state_addr = 0;
+	p->r_state_addr = 0;
 	at = p->entry;
 	if (dl_notify_addrs(p, base, &brk, &state) == 0) {
 		at = brk;
 		p->dl_state_addr = state;
+		p->r_state_addr = state;
 	}
 	err = mem_read(p, at, &orig, 1);
 	if (err)

@@ -76,6 +76,41 @@ static void test_output_unchanged(void **state)
 	free(want);
 }
 
+/*
+ * Probes by name on the plugin's IFUNCs, waiting for the dlopen: their
+ * resolvers run in the program once the dynamic linker has mapped it.
+ * Run at its first notification (RT_ADD) the call left the program at a
+ * wrong pc: SIGSEGV in _dl_debug_update. plugin_thrice's resolver
+ * reads its GOT, which is still unrelocated at RT_CONSISTENT: its fault
+ * must fail the probe, never reach the program.
+ */
+static void test_pending_ifunc(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_dlopen, (char *)g_plugin, "2", "5", NULL };
+	char *want = run_untraced(c, argv);
+	uint64_t n2 = 0, n3 = 0;
+	pid_t pid;
+
+	UPROBE_OPTS(uprobe_opts, o2, .handler = on_count, .data = &n2, .pending = true);
+	UPROBE_OPTS(uprobe_opts, o3, .handler = on_count, .data = &n3, .pending = true);
+
+	assert_non_null(want);
+	assert_true(kv(want, "icalls") > 0);
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	struct uprobe *p2 = add_or_fail(c, "libapi_plugin", "plugin_twice", 0, &o2);
+
+	add_or_fail(c, "libapi_plugin", "plugin_thrice", 0, &o3);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+	assert_same_output(want, read_out(c));
+	assert_int_equal(n2, (uint64_t)kv(want, "icalls"));
+	assert_int_equal(uprobe_hits(p2), n2);
+	assert_int_equal(n3, 0);
+	free(want);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -84,6 +119,7 @@ int main(int argc, char **argv)
 		T(test_probe_before_load),
 		T(test_output_unchanged),
 		T(test_pending_by_name),
+		T(test_pending_ifunc),
 	};
 
 	if (argc < 3) {

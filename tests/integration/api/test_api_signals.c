@@ -4,7 +4,7 @@
 
 #include "tracee_test.h"
 
-static const char *g_signals, *g_sigprof, *g_loop;
+static const char *g_signals, *g_sigprof, *g_loop, *g_eintr;
 
 static pid_t spawn3(struct ctx *c, const char *prog, const char *a1, const char *a2,
 		    const char *a3)
@@ -299,6 +299,89 @@ static void test_stop_from_sigalrm_busy(void **state)
 	stop_from_sigalrm(*state, true);
 }
 
+/*
+ * Threads blocked in epoll_wait, sigwaitinfo and semop, which the kernel
+ * never restarts: the interrupt that stops every thread (here for the
+ * detach) wakes them with -EINTR for no signal of the program's. Each
+ * call is made again, and ends as untraced, when the program ends it.
+ */
+static const char eintr_want[] = "epoll=1 ok\nsigwait=12 ok\nsemop=0 ok\n";
+
+struct eintr_stop {
+	struct uprobe_tracer *t;
+	uint64_t n;
+};
+
+static int on_stop_tracer(struct uprobe_hit *h, void *data)
+{
+	struct eintr_stop *r = data;
+
+	r->n++;
+	uprobe_tracer_stop(r->t);
+	return 0;
+}
+
+static void test_eintr_detach(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_eintr, NULL };
+	struct eintr_stop r = { .t = c->t };
+	pid_t pid = spawn_or_fail(c, argv);
+	struct uprobe *p = add_probe(c, g_eintr, "stop_here", 0, on_stop_tracer, &r);
+
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(uprobe_hits(p), 1);
+	assert_int_equal(uprobe_tracer_exit_status(c->t, pid), -ESRCH); /* still running */
+	assert_int_equal(uprobe_tracer_detach(c->t), 0);
+
+	int st = wait_child(c, pid);
+	const char *out = read_out(c);
+
+	if (st < 0 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+		print_error("after detach: status %#x, output:\n%s\n", st, out);
+		fail();
+	}
+	assert_same_output(eintr_want, out);
+}
+
+/*
+ * The same with the tracer staying: a no-stop probe in libc (usleep, which
+ * the main thread calls 5 times) becomes a jump after its first hit, with
+ * every thread stopped for the change.
+ */
+static void test_eintr_nostop(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_eintr, NULL };
+	uint64_t n = 0;
+	pid_t pid = spawn_or_fail(c, argv);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_count, .data = &n, .nostop = true);
+	struct uprobe *p = add_or_fail(c, "libc", "usleep", 0, &o);
+
+	run_to_exit(c, pid);
+	assert_same_output(eintr_want, c->outbuf);
+	assert_int_equal(uprobe_hits(p), 5);
+}
+
+/*
+ * The program sends each waiting thread a signal it ignores (SIGWINCH,
+ * SIGCHLD, SIGURG): traced, the kernel queues it for the tracer, and the
+ * wait ended with -EINTR. It is made again.
+ */
+static void test_eintr_ignored(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_eintr, NULL };
+	uint64_t n = 0;
+	pid_t pid = spawn_or_fail(c, argv);
+	struct uprobe *p = add_probe(c, g_eintr, "stop_here", 0, on_count, &n);
+
+	run_to_exit(c, pid);
+	assert_same_output(eintr_want, c->outbuf);
+	assert_int_equal(uprobe_hits(p), 3);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -309,15 +392,19 @@ int main(int argc, char **argv)
 		T(test_sigprof_every_insn),
 		T(test_stop_from_sigalrm_idle),
 		T(test_stop_from_sigalrm_busy),
+		T(test_eintr_detach),
+		T(test_eintr_nostop),
+		T(test_eintr_ignored),
 	};
 
-	if (argc < 4) {
-		fprintf(stderr, "usage: %s API_SIGNALS API_SIGPROF API_LOOP\n", argv[0]);
+	if (argc < 5) {
+		fprintf(stderr, "usage: %s API_SIGNALS API_SIGPROF API_LOOP API_EINTR\n", argv[0]);
 		return 2;
 	}
 	g_signals = argv[1];
 	g_sigprof = argv[2];
 	g_loop = argv[3];
+	g_eintr = argv[4];
 	tracee_test_init("api", 60, getenv("API_TEST_FILTER"));
 	return cmocka_run_group_tests_name("api_signals", tests, NULL, NULL);
 }

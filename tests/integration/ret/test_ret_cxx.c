@@ -22,6 +22,7 @@ struct run_spec {
 	unsigned maxactive;       /* 0: default */
 	bool entry_probes;        /* also a separate entry probe on each function */
 	const char *extra[4];     /* "binary:symbol" return probes whose counts are not checked */
+	bool extra_only;          /* no probe on the target's functions: extra ones alone */
 	bool check_bt;            /* every return handler takes a backtrace and checks its pcs */
 };
 
@@ -144,7 +145,7 @@ static void run_cxx(struct ctx *c, const struct run_spec *s)
 	pid = spawn_or_fail(c, argv);
 	memset(&g_bt, 0, sizeof(g_bt));
 	g_bt.on = s->check_bt;
-	for (int i = 0; i < nf; i++) {
+	for (int i = 0; i < nf && !s->extra_only; i++) {
 		struct fn_rec *f = &fns[i];
 		UPROBE_OPTS(uprobe_opts, ro, .ret_handler = on_ret, .data = f,
 			    .maxactive = s->maxactive);
@@ -168,7 +169,7 @@ static void run_cxx(struct ctx *c, const struct run_spec *s)
 
 	long over = rec_over(want, maxactive);
 
-	for (int i = 0; i < nf; i++) {
+	for (int i = 0; i < nf && !s->extra_only; i++) {
 		struct fn_rec *f = &fns[i];
 		long want_hits = f->ret - (!strcmp(f->name, "rec") ? over : 0);
 		long want_missed = f->calls - want_hits;
@@ -333,6 +334,72 @@ static void test_unwinder_retprobes(void **state)
 	run_cxx(*state, &s);
 }
 
+/*
+ * The same, with no other call pending when the exception is thrown: the
+ * unwinder's own return probe is then the thread's only one, and must
+ * still wait disarmed (a trampoline as _Unwind_RaiseException's return
+ * address ends its search: std::terminate).
+ */
+static void test_unwinder_retprobes_alone(void **state)
+{
+	struct run_spec s = {
+		.target = g_cxx,
+		.scenarios = { "ex" },
+		.extra = { "libgcc_s:_Unwind_RaiseException", "libgcc_s:_Unwind_Resume" },
+		.extra_only = true,
+	};
+
+	run_cxx(*state, &s);
+}
+
+/* An entry probe on a cold part may not make the "call" return: there is none. */
+static int on_cold_override(struct uprobe_hit *h, void *data)
+{
+	int *err = data;
+
+	*err = uprobe_hit_override_return(h, 0);
+	return 0;
+}
+
+/*
+ * gcc's cold parts of functions (ex_throw.cold) are FUNC symbols reached
+ * by a jump from their function's body: [rsp] there holds the function's
+ * data, which a return probe would overwrite, and which an overridden
+ * return would jump to. Both refused (the return probe even with force);
+ * the program runs as it would untraced.
+ */
+static void test_cold_refused(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_cxx_o2, "ex", NULL };
+	struct fn_rec f = { .name = "ex_catch" };
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_ret, .data = &f, .force = true);
+	const char *names[] = { "ex_throw.cold", "ex_catch.cold" };
+	char *want = run_untraced(c, argv);
+	pid_t pid;
+
+	assert_non_null(want);
+	pid = spawn_or_fail(c, argv);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		errno = 0;
+		assert_null(uprobe_add(c->t, g_cxx_o2, names[i], 0, &o));
+		assert_int_equal(errno, EOPNOTSUPP);
+		assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "is the cold part of a function"));
+	}
+	/* the function itself is fine */
+	add_or_fail(c, g_cxx_o2, "ex_catch", 0, &o);
+	int over = 1;
+	UPROBE_OPTS(uprobe_opts, eo, .handler = on_cold_override, .data = &over);
+	struct uprobe *pc = add_or_fail(c, g_cxx_o2, "ex_catch.cold", 0, &eo);
+
+	run_to_exit(c, pid);
+	assert_same_output(want, c->outbuf);
+	assert_true(f.rhits > 0);
+	assert_true(uprobe_hits(pc) > 0); /* the cold path runs in "ex" */
+	assert_int_equal(over, -EINVAL);
+	free(want);
+}
+
 /* ---- detach while calls are pending in several threads and stacks ---- */
 
 struct stop_after {
@@ -494,6 +561,8 @@ int main(int argc, char **argv)
 		T(test_altstack_longjmp),
 		T(test_backtrace_all_returns),
 		T(test_unwinder_retprobes),
+		T(test_unwinder_retprobes_alone),
+		T(test_cold_refused),
 		T(test_detach_threads),
 		T(test_detach_exceptions),
 		T(test_detach_coroutines),

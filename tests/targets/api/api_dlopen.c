@@ -8,7 +8,7 @@
 int main(int argc, char **argv)
 {
 	int rounds = argc > 2 ? atoi(argv[2]) : 3, n = argc > 3 ? atoi(argv[3]) : 10;
-	long calls = 0, sum = 0, bad = 0;
+	long calls = 0, sum = 0, bad = 0, icalls = 0, isum = 0;
 
 	if (argc < 2)
 		return 2;
@@ -30,9 +30,18 @@ int main(int argc, char **argv)
 			sum += v;
 			calls++;
 		}
+		/* the IFUNCs, where the plugin has them */
+		int (*twice)(int) = (int (*)(int))dlsym(h, "plugin_twice");
+		int (*thrice)(int) = (int (*)(int))dlsym(h, "plugin_thrice");
+
+		for (int i = 0; twice && thrice && i < n; i++) {
+			isum += twice(i) + thrice(i);
+			icalls++;
+		}
 		if (dlclose(h))
 			return 1;
 	}
-	printf("calls=%ld\nsum=%ld\nbad=%ld\n", calls, sum, bad);
+	printf("calls=%ld\nsum=%ld\nbad=%ld\nicalls=%ld\nisum=%ld\n", calls, sum, bad, icalls,
+	       isum);
 	return 0;
 }
