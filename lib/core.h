@@ -966,6 +966,7 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data);
 void lifeline_detach_task(struct task *k);
 void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler);
+void sigtrap_detach(struct uprobe_tracer *t, struct proc *p, struct task *k);
 
 /* sigmask.c: each thread's signal mask as the program set it, SIGTRAP unblocked in the kernel */
 enum { SIGW_MASKS = 1, SIGW_RETURN = 2, SIGW_ACTIONS = 4 };

@@ -560,3 +560,19 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		return;
 	sigaction_via(t, k, &want, NULL);
 }
+
+/*
+ * Detach of p with no scratch area (the inline fallback: no lifeline, and
+ * no unmap_areas() to call lifeline_teardown()), through held thread k: a
+ * program that ignores SIGTRAP has had the default while traced (each trap
+ * of ours reset it, lifeline_own_sigtrap()), and gets SIG_IGN back here.
+ */
+void sigtrap_detach(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	struct seccomp_state sc;
+
+	if (p->mm_owner || seccomp_read(k->tid, &sc) < 0)
+		return;
+	lifeline_teardown(t, p, k, &sc, 0);
+	seccomp_state_free(&sc);
+}

@@ -850,6 +850,8 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 		ring_unmap(t, p, any);
 		if (any && p->areas)
 			xol_unmap_all(t, p, any);
+		else if (any)
+			sigtrap_detach(t, p, any); /* (xol_unmap_all() does it with the lifeline) */
 	}
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *k = t->tasks[i], *n; k; k = n) {
