@@ -570,10 +570,14 @@ static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret
 	ret_run_handlers(&h, ri);
 }
 
-static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
-						     uint64_t slot)
+/*
+ * A call at slot that started on another thread of k's memory and returns
+ * on k (a coroutine that moved): its instance, a no-stop one's (nostop) or
+ * a stopping one's that returns once, moved to k. NULL: none.
+ */
+static struct ret_instance *steal(struct uprobe_tracer *t, struct task *k, uint64_t slot,
+				  bool nostop)
 {
-	/* a coroutine that started its call on another thread and returns on this one */
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
 			struct ret_instance **pp;
@@ -583,7 +587,7 @@ static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, st
 			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
 				struct ret_instance *ri = *pp;
 
-				if (ri->slot != slot || ri->twice || ri->nostop)
+				if (ri->slot != slot || ri->nostop != nostop || (!nostop && ri->twice))
 					continue;
 				*pp = ri->next;
 				o->nrets--;
@@ -597,30 +601,16 @@ static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, st
 	return NULL;
 }
 
+static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
+						     uint64_t slot)
+{
+	return steal(t, k, slot, false);
+}
+
 /* A no-stop call at slot started on another thread (a coroutine that moved): now k's. */
 static bool steal_ns(struct uprobe_tracer *t, struct task *k, uint64_t slot)
 {
-	for (unsigned i = 0; i < TASK_HASH; i++) {
-		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
-			struct ret_instance **pp;
-
-			if (o == k || proc_mm(o->proc) != proc_mm(k->proc))
-				continue;
-			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
-				struct ret_instance *ri = *pp;
-
-				if (ri->slot != slot || !ri->nostop)
-					continue;
-				*pp = ri->next;
-				o->nrets--;
-				ri->next = k->rets;
-				k->rets = ri;
-				k->nrets++;
-				return true;
-			}
-		}
-	}
-	return false;
+	return steal(t, k, slot, true) != NULL;
 }
 
 void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
