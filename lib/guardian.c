@@ -22,8 +22,9 @@
  * write with its thread stopped, or atomically from inside the program),
  * and so do the int3s at the unwinders' entries (LL_UNWIND: the handler
  * there gives the slots their return addresses back before an exception
- * unwinds through them) and the scratch areas (a thread may be in one; the
- * kernel leaves its own uretprobe page mapped too).
+ * unwinds through them), those on libc's mask changes (LL_MASK, pass_of())
+ * and the scratch areas (a thread may be in one; the kernel leaves its own
+ * uretprobe page mapped too).
  *
  * The guardian needs no ptrace and holds nothing the tracer did not: it
  * writes as the tracer's user, where /proc/PID/mem lets it. It exits when
@@ -132,9 +133,13 @@ static void put_byte(int fd, uint64_t at, uint8_t b)
  * Which pass puts an entry's byte back: first the int3 on libc's signal
  * return (LL_SIGRET), which every handler's return meets, with the mask the
  * handler ran with (SIGTRAP blocked there, the handler cannot catch it);
- * then the others; last those on libc's mask changes (LL_MASK), which keep
- * SIGTRAP unblocked for the others. -1: none (LL_RET, LL_UNWIND: the
- * handler's, above).
+ * then the others. -1: none (LL_RET, LL_UNWIND: the handler's, above; and
+ * LL_MASK, those on libc's mask changes: they stay, the handler making
+ * those calls for good with SIGTRAP unblocked. Put back one after the
+ * other, a thread could block SIGTRAP for real at one already put back and
+ * then meet the int3 of another: a forced SIGTRAP, blocked, kills. Seen in
+ * api_lifeline's die points under load: pthread_create() blocks every
+ * signal around its clone and puts the mask back after.)
  */
 static int pass_of(const struct ll_ent *e)
 {
@@ -144,8 +149,6 @@ static int pass_of(const struct ll_ent *e)
 	case LL_CODE:
 	case LL_DETOUR:
 		return 1;
-	case LL_MASK:
-		return 2;
 	default:
 		return -1;
 	}
@@ -185,7 +188,7 @@ static void restore_proc(const struct guard_ent *g)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return;
-	for (int pass = 0; pass < 3; pass++) {
+	for (int pass = 0; pass < 2; pass++) {
 		if (mem_pread(fd, &d, sizeof(d), g->data) != (ssize_t)sizeof(d) || d.count > LL_CAP)
 			break;
 		for (uint64_t i = 0; i < d.count; i += 128) {
