@@ -727,8 +727,6 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
-/* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
-void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
 /*
  * k (regs read) stands at pc, an exit int3 of the post slot of site s for
  * the instruction at insn_addr: moves it on into the program and runs the
@@ -736,13 +734,6 @@ void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s,
  */
 int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
 	      uint64_t pc);
-/*
- * The instruction of site s at insn_addr faulted; k's regs show it there and
- * si is the fault. Asks the probes' fault handlers: true if one swallowed it
- * (k's regs, maybe changed, are to be written back, the signal dropped).
- */
-bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
-			uint64_t insn_addr, const siginfo_t *si);
 
 /* mem.c */
 /* pread or pwrite on mm's /proc/PID/mem until all of len is done, bypassing any batch */
@@ -780,10 +771,35 @@ void bp_table_free(struct bp_table *bt);
 
 /* probe.c */
 int probe_plant_all(struct uprobe_tracer *t, struct proc *p);
+
+/* registry.c: sites and probes by (dev, ino, off), their pools, the runners of their handlers */
 void site_put(struct uprobe_tracer *t, struct site *s);
 struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off);
 struct site *site_iter(struct uprobe_tracer *t, struct site *s);
-void probe_free_all(struct uprobe_tracer *t);
+/* Frees s and its probe array; s is out of the hash. */
+void site_free(struct uprobe_tracer *t, struct site *s);
+/* Room in s->probes for one more probe. 0 or -ENOMEM. */
+int site_make_room(struct site *s);
+/* Puts s into t's hash (made on first use). 0 or -ENOMEM. */
+int site_register(struct uprobe_tracer *t, struct site *s);
+void registry_pools_init(struct uprobe_tracer *t);
+void registry_free_all(struct uprobe_tracer *t);
+/*
+ * Runs the entry handlers of site s's probes for k, hit at addr (ri: its
+ * return instance, if s has return probes). True when one asked for
+ * uprobe_hit_override_return(); *value is then the value.
+ */
+bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
+		    struct ret_instance *ri, uint64_t *value);
+/* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
+void site_run_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
+/*
+ * The instruction of site s at insn_addr faulted; k's regs show it there and
+ * si is the fault. Asks the probes' fault handlers: true if one swallowed it
+ * (k's regs, maybe changed, are to be written back, the signal dropped).
+ */
+bool site_run_fault(struct uprobe_tracer *t, struct task *k, struct site *s,
+		    uint64_t insn_addr, const siginfo_t *si);
 
 /* xol.c */
 int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,

@@ -666,7 +666,7 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 	b = bp_lookup(&mm->bps, addr);
 	if (b && !b->retired && arch_emulate(&b->site->plan, addr, &k->regs, &user) == 0) {
 		if (b->site->npost)
-			trap_post_handlers(t, k, b->site, addr);
+			site_run_post(t, k, b->site, addr);
 		return task_setregs(k) < 0 ? -ESRCH : 0;
 	}
 	k->regs.rip = addr;
@@ -720,7 +720,7 @@ out:
 		/* what the deferred traps did may have ended it (an exec in another thread) */
 		r = -ESRCH;
 	} else if (site && r == 1 && k->npending &&
-		   trap_fault_handled(t, k, site, addr, &k->pending[0])) {
+		   site_run_fault(t, k, site, addr, &k->pending[0])) {
 		/* a fault handler swallowed the fault: resume with its registers */
 		task_drop_signal(k, 0);
 		r = task_setregs(k) < 0 ? -ESRCH : 0;
@@ -731,7 +731,7 @@ out:
 		site->refs++;
 		r = 0;
 	} else if (site && r == 0 && site->npost) {
-		trap_post_handlers(t, k, site, addr);
+		site_run_post(t, k, site, addr);
 		r = task_setregs(k) < 0 ? -ESRCH : 0;
 	} else {
 		r = 0;

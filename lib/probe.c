@@ -1,119 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The probe registry keyed by (dev, ino, offset): probes added and removed (names resolved by resolve.c, int3s planted by plant.c). */
+/* Probes added and removed: names resolved by resolve.c, put on registry.c's sites, int3s planted by plant.c. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core.h"
-
-/* ---- sites ---- */
-
-static size_t site_hash(dev_t dev, ino_t ino, uint64_t off)
-{
-	uint64_t h = (uint64_t)dev * 0x9E3779B97F4A7C15ull ^ (uint64_t)ino * 0xC2B2AE3D27D4EB4Full ^ off;
-
-	return (size_t)((h * 0x9E3779B97F4A7C15ull) >> 40) % SITE_HASH;
-}
-
-static size_t site_bucket(const struct site *s)
-{
-	return site_hash(s->elf->dev, s->elf->ino, s->off);
-}
-
-static void site_free(struct uprobe_tracer *t, struct site *s)
-{
-	if (s->probes != &s->one)
-		free(s->probes);
-	pool_free(&t->site_pool, s);
-}
-
-void site_put(struct uprobe_tracer *t, struct site *s)
-{
-	struct site **pp;
-
-	if (--s->refs)
-		return;
-	if (t->site_hash) {
-		for (pp = &t->site_hash[site_bucket(s)]; *pp; pp = &(*pp)->hnext) {
-			if (*pp == s) {
-				*pp = s->hnext;
-				break;
-			}
-		}
-	}
-	site_free(t, s);
-}
-
-/* The site of (dev, ino, off), with or without probes now. */
-struct site *site_find(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off)
-{
-	if (!t->site_hash)
-		return NULL;
-	for (struct site *s = t->site_hash[site_hash(dev, ino, off)]; s; s = s->hnext)
-		if (s->elf->dev == dev && s->elf->ino == ino && s->off == off)
-			return s;
-	return NULL;
-}
-
-/*
- * The site after s (the first one for NULL), in no particular order. The
- * hash is the registry: a list through the sites would cost each of them
- * two more pointers.
- */
-struct site *site_iter(struct uprobe_tracer *t, struct site *s)
-{
-	size_t h = 0;
-
-	if (!t->site_hash)
-		return NULL;
-	if (s) {
-		if (s->hnext)
-			return s->hnext;
-		h = site_bucket(s) + 1;
-	}
-	for (; h < SITE_HASH; h++)
-		if (t->site_hash[h])
-			return t->site_hash[h];
-	return NULL;
-}
-
-/*
- * Room for one more probe: s->one holds the first; an array, once there
- * are more, is doubled whenever the count reaches a power of two, so its
- * size need not be stored (it is never below the next power of two).
- */
-static int site_make_room(struct site *s)
-{
-	unsigned n = s->nprobes;
-	bool full = s->probes == &s->one ? n >= 1 : n >= 2 && !(n & (n - 1));
-	struct uprobe **pr;
-
-	if (!full)
-		return 0;
-	pr = reallocarray(s->probes == &s->one ? NULL : s->probes, n * 2, sizeof(*pr));
-	if (!pr)
-		return -ENOMEM;
-	if (s->probes == &s->one)
-		pr[0] = s->one;
-	s->probes = pr;
-	return 0;
-}
-
-static int site_register(struct uprobe_tracer *t, struct site *s)
-{
-	size_t h;
-
-	if (!t->site_hash) {
-		t->site_hash = calloc(SITE_HASH, sizeof(*t->site_hash));
-		if (!t->site_hash)
-			return -ENOMEM;
-	}
-	h = site_bucket(s);
-	s->hnext = t->site_hash[h];
-	t->site_hash[h] = s;
-	return 0;
-}
 
 static void place_pending(struct uprobe_tracer *t);
 
@@ -365,14 +257,6 @@ struct pending_probe {
 	struct pending_probe *next;
 };
 
-static void pools_init(struct uprobe_tracer *t)
-{
-	if (!t->probe_pool.size) {
-		pool_init(&t->probe_pool, sizeof(struct uprobe));
-		pool_init(&t->site_pool, sizeof(struct site));
-	}
-}
-
 static int add_pending(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		       const char *symbol, uint64_t offset)
 {
@@ -455,7 +339,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 		errno = EINVAL;
 		return NULL;
 	}
-	pools_init(t);
+	registry_pools_init(t);
 	if (!OPTS_VALID(opts, uprobe_opts)) {
 		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
 		goto fail;
@@ -616,26 +500,6 @@ void probe_remove_all(struct uprobe_tracer *t)
 		next = site_iter(t, s);
 		site_put(t, s);
 	}
-}
-
-/* Frees the sites that slots of gone processes left, and everything probes came from. */
-void probe_free_all(struct uprobe_tracer *t)
-{
-	if (t->site_hash) {
-		for (size_t h = 0; h < SITE_HASH; h++) {
-			while (t->site_hash[h]) {
-				struct site *s = t->site_hash[h];
-
-				t->site_hash[h] = s->hnext;
-				site_free(t, s);
-			}
-		}
-	}
-	free(t->site_hash);
-	t->site_hash = NULL;
-	pool_destroy(&t->probe_pool);
-	pool_destroy(&t->site_pool);
-	ri_pool_destroy(t);
 }
 
 UPROBE_API uint64_t uprobe_hits(const struct uprobe *u)

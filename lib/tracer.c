@@ -924,7 +924,8 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t)
 	if (t->waker_tick)
 		munmap((void *)t->waker_tick, sizeof(int));
 	probe_remove_all(t);
-	probe_free_all(t);
+	registry_free_all(t);
+	ri_pool_destroy(t);
 	watch_free(t);
 	unwind_free(t);
 	sym_free(t);

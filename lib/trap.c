@@ -174,32 +174,6 @@ static bool trap_is_int3(struct task *k)
 }
 
 /*
- * Every entry handler of the hit runs, in the order the probes were added,
- * an override_return() or not: later handlers still see the call's entry
- * registers (its arguments), and the function returns only once they are
- * done. True when one of them asked for that; *value is the last value asked.
- */
-static bool run_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
-			 struct ret_instance *ri, uint64_t *value)
-{
-	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .inst = ri };
-
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		/* a return probe counts its returns; its entry handler still runs here */
-		if (!u->ret_handler)
-			u->hits++;
-		if (u->handler) {
-			h.probe = u;
-			u->handler(&h, u->data);
-		}
-	}
-	*value = h.override_value;
-	return h.override;
-}
-
-/*
  * uprobe_hit_override_return(): the function returns value at once, the
  * thread left as its own ret would leave it: rip the return address popped
  * from [rsp], rsp 8 higher, rax the value. With a return probe on it, the
@@ -239,20 +213,6 @@ static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
 	return mem_write(ctx, addr, buf, len);
 }
 
-void trap_post_handlers(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr)
-{
-	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .is_post = true };
-
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (uprobe_post_fn(u)) {
-			h.probe = u;
-			uprobe_post_fn(u)(&h, u->data);
-		}
-	}
-}
-
 int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
 	      uint64_t pc)
 {
@@ -275,25 +235,8 @@ int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t 
 	if (arch_plan_is_syscall(&s->plan) &&
 	    (arch_syscall_restarts(&k->regs) || k->at_sys_entry))
 		return 1; /* not done yet: it runs again from the probed instruction, or now */
-	trap_post_handlers(t, k, s, insn_addr);
+	site_run_post(t, k, s, insn_addr);
 	return 1;
-}
-
-bool trap_fault_handled(struct uprobe_tracer *t, struct task *k, struct site *s,
-			uint64_t insn_addr, const siginfo_t *si)
-{
-	struct uprobe_hit h = { .t = t, .task = k, .addr = insn_addr, .is_fault = true };
-
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		if (uprobe_fault_fn_of(u)) {
-			h.probe = u;
-			if (uprobe_fault_fn_of(u)(&h, si, u->data) == UPROBE_FAULT_HANDLED)
-				return true;
-		}
-	}
-	return false;
 }
 
 /*
@@ -304,7 +247,7 @@ static bool post_emulate(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
 	if (!arch_post_emulate(&b->site->plan, b->vaddr, &k->regs))
 		return false;
-	trap_post_handlers(t, k, b->site, b->vaddr);
+	site_run_post(t, k, b->site, b->vaddr);
 	if (task_setregs(k) == 0)
 		task_resume(k);
 	return true;
@@ -353,7 +296,7 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	if (task_getregs(k) == 0) {
 		arch_step_fixup(&b->site->plan, b->vaddr, b->slot, &k->regs, &mem);
 		if (b->site->npost && k->regs.rip != b->slot)
-			trap_post_handlers(t, k, b->site, b->vaddr);
+			site_run_post(t, k, b->site, b->vaddr);
 		task_setregs(k);
 	}
 	site_put(t, b->site);
@@ -381,7 +324,7 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 	}
 	k->post_sys = NULL;
 	if (!arch_syscall_restarts(&k->regs)) {
-		trap_post_handlers(t, k, s, k->post_sys_addr);
+		site_run_post(t, k, s, k->post_sys_addr);
 		task_setregs(k);
 	}
 	site_put(t, s);
@@ -487,7 +430,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (k->unwind_sp)
 			ret_event(t, k);
 		ri = b->site->nret ? ret_prepare(t, k, b->site, addr) : NULL;
-		if (run_handlers(t, k, b->site, addr, ri, &value)) {
+		if (site_run_entry(t, k, b->site, addr, ri, &value)) {
 			/* its body is skipped, wherever the thread was: int3, detour, in place */
 			override_return(t, k, ri, saved.rsp, value);
 			return;
@@ -928,7 +871,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		detour_signal(t, k, si);
 		/* the probed instruction itself (the first copy) faulted: its fault handlers first */
 		if (siginfo_is_fault(si) && k->regs_valid && k->regs.rip == info->insn_addr &&
-		    trap_fault_handled(t, k, info->site, info->insn_addr, si)) {
+		    site_run_fault(t, k, info->site, info->insn_addr, si)) {
 			task_drop_signal(k, k->npending - 1);
 			task_setregs(k);
 		}
@@ -943,7 +886,7 @@ static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
 		    (xol_is_post(a, idx) && arch_plan_is_return(&info->site->plan) &&
 		     k->regs.rip == start + 1)) {
 			k->regs.rip = info->insn_addr;
-			if (trap_fault_handled(t, k, info->site, info->insn_addr, si))
+			if (site_run_fault(t, k, info->site, info->insn_addr, si))
 				task_drop_signal(k, k->npending - 1); /* swallowed */
 			task_setregs(k);
 		}

@@ -548,7 +548,7 @@ int xol_move_out(struct uprobe_tracer *t, struct task *k)
 		if (r > 0) {
 			/* the instruction faulted: its probes' fault handlers are asked first */
 			if (first && k->regs.rip == insn_addr &&
-			    trap_fault_handled(t, k, fsite, insn_addr, &k->pending[0])) {
+			    site_run_fault(t, k, fsite, insn_addr, &k->pending[0])) {
 				task_drop_signal(k, 0);
 				k->stop_sig = k->npending ? k->stop_sig : 0;
 				return task_setregs(k);

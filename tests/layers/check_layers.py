@@ -59,6 +59,7 @@ LAYERS = {
     'guardian.c': 2,        # -> os/ (a process of its own that restores bytes after our death)
     'xol.c': 3,             # -> xol.c, stepout.c (moving threads out, layer 4), os/remote.c
     'bptable.c': 3,         # -> bptable.c (step 1 made it, out of probe.c)
+    'registry.c': 3,        # -> registry.c (sites, pools, handler runners; out of probe.c and trap.c, step 5)
     'retprobe.c': 4,        # -> retprobe.c, watch.c (ret_on_*), xol.c (proc_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3), stepout.c (detour_signal)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
@@ -71,8 +72,8 @@ LAYERS = {
     'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c)
     'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
-    'trap.c': 5,            # -> dispatch.c, lifecycle.c, registry.c (runners), stepout.c
-    'probe.c': 5,           # -> probes.c, registry.c (3), plant.c (4), resolve.c (4), api/probe.c
+    'trap.c': 5,            # -> dispatch.c, lifecycle.c, stepout.c
+    'probe.c': 5,           # -> probes.c, lifecycle.c (probe_plant_all, probe_on_dl_state), api/probe.c
     'watch.c': 5,           # -> watch.c
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
     'usdt.c': 5,            # -> probes.c's neighbour: USDT sites as probes, semaphores
