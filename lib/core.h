@@ -248,7 +248,7 @@ struct ret_instance {
 	 * A call of a function that may return twice (setjmp, getcontext,
 	 * vfork): its return address is left alone, since the function saves
 	 * it to return through again; a probe of ours on the return address
-	 * reports each return (ret_on_twice_return()). Never armed; it lives
+	 * reports each return (watch_on_twice_return()). Never armed; it lives
 	 * until its caller's frame is found gone.
 	 */
 	bool twice;
@@ -858,18 +858,25 @@ void ret_task_exit(struct uprobe_tracer *t, struct task *k);
 void ret_task_gone(struct uprobe_tracer *t, struct task *k);
 void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target);
 void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
-int ret_on_unwind(struct uprobe_hit *h, void *data);
-int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data);
-int ret_on_unwind_done(struct uprobe_hit *h, void *data);
 bool ret_site_unwinds(const struct site *s);
-int ret_on_catch(struct uprobe_hit *h, void *data);
-int ret_on_longjmp(struct uprobe_hit *h, void *data);
-int ret_on_twice_return(struct uprobe_hit *h, void *data);
+/* What watch.c's handlers below do to the pending calls of k: */
+void ret_unwind_start(struct uprobe_tracer *t, struct task *k);
+void ret_unwind_caught(struct uprobe_tracer *t, struct task *k);
+void ret_longjmp(struct task *k);
+void ret_returned_twice(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 
 /* watch.c */
 int watch_proc(struct uprobe_tracer *t, struct proc *p);
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off, uprobe_handler_fn fn);
 void watch_free(struct uprobe_tracer *t);
+int watch_code_at(struct uprobe_tracer *t, struct proc *p, uint64_t ra, uprobe_handler_fn fn);
+/* The handlers of our probes for return probes: unwinders, longjmp, returns twice. */
+int watch_on_unwind(struct uprobe_hit *h, void *data);
+int watch_on_unwind_backtrace(struct uprobe_hit *h, void *data);
+int watch_on_unwind_done(struct uprobe_hit *h, void *data);
+int watch_on_catch(struct uprobe_hit *h, void *data);
+int watch_on_longjmp(struct uprobe_hit *h, void *data);
+int watch_on_twice_return(struct uprobe_hit *h, void *data);
 int probe_on_dl_state(struct uprobe_hit *h, void *data);
 struct ret_instance *ret_find(struct task *k, uint64_t slot);
 void ret_event(struct uprobe_tracer *t, struct task *k);

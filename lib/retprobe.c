@@ -445,33 +445,6 @@ void ret_discard(struct ret_instance *ri)
 }
 
 /*
- * A probe of ours at address ra of p's code, calling fn, unless one is
- * there already: the return of _Unwind_Backtrace, the return address of a
- * setjmp. 0, or -errno when ra is in no file (it cannot be probed).
- */
-static int watch_code_at(struct uprobe_tracer *t, struct proc *p, uint64_t ra,
-			 uprobe_handler_fn fn)
-{
-	for (int i = 0; i < p->nmaps; i++) {
-		const struct map_entry *m = &p->maps[i];
-		struct elf_file *f;
-		uint64_t off;
-
-		if (ra < m->start || ra >= m->end || !m->x || m->path[0] != '/')
-			continue;
-		off = m->off + (ra - m->start);
-		if (proc_elf_open(p, m, &f) < 0)
-			return -ENOENT;
-		if (watch_has(t, f->dev, f->ino, off, fn))
-			return 0;
-		if (!probe_add_internal(t, f->path, NULL, off, fn))
-			return -errno;
-		return 0;
-	}
-	return -ENOENT;
-}
-
-/*
  * A call of a function that may return twice: instead of its return
  * address, the code there is probed, and every return through it is the
  * call's. An older call from the same place with the same slot is over
@@ -497,7 +470,7 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 		int err;
 
 		memcpy(saved, t->errmsg, sizeof(saved));
-		err = watch_code_at(t, proc_mm(k->proc), ri->real_ret, ret_on_twice_return);
+		err = watch_code_at(t, proc_mm(k->proc), ri->real_ret, watch_on_twice_return);
 		if (err < 0) {
 			pr_warn("tid %d: cannot watch the return address 0x%llx of a function that "
 				"returns twice: %s", k->tid, (unsigned long long)ri->real_ret,
@@ -650,25 +623,25 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 }
 
 /*
- * Our probe on the return address of a function that returns twice: each
- * pending call of it by this thread that returns here (its slot just below
- * rsp) is reported, and stays for the next return. A vfork child returns
- * on its parent's stack, in its parent's calls.
+ * k is at addr, the return address of a function that returns twice (our
+ * probe there: watch_on_twice_return()): each pending call of it by this
+ * thread that returns here (its slot just below rsp) is reported, and stays
+ * for the next return. A vfork child returns on its parent's stack, in its
+ * parent's calls.
  */
-int ret_on_twice_return(struct uprobe_hit *h, void *data)
+void ret_returned_twice(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 {
-	struct task *k = h->task, *owner = k;
+	struct task *owner = k;
 	uint64_t slot = k->regs.rsp - 8;
 
 	if (!k->rets && k->proc->vforker)
-		owner = task_find(h->t, k->proc->vforker);
+		owner = task_find(t, k->proc->vforker);
 	for (struct ret_instance *ri = owner ? owner->rets : NULL; ri; ri = ri->next) {
-		if (!ri->twice || ri->slot != slot || ri->real_ret != h->addr)
+		if (!ri->twice || ri->slot != slot || ri->real_ret != addr)
 			continue;
 		ri->returned = true;
-		run_ret_handlers(h->t, k, ri);
+		run_ret_handlers(t, k, ri);
 	}
-	return 0;
 }
 
 /* ---- keeping instances right through unwinders and longjmp ---- */
@@ -741,24 +714,23 @@ void ret_event(struct uprobe_tracer *t, struct task *k)
 }
 
 /*
- * Entry to an unwinder: it must read real return addresses, never the
- * trampoline. unwind_sp is set even when no call is pending: a return
- * probe on this very unwinder is committed after this handler, and it
- * must wait disarmed (ret_commit()), or the unwinder's first step, from
- * its own frame to its caller, meets the trampoline and ends the search
- * (_URC_END_OF_STACK: std::terminate).
+ * k entered an unwinder (our probe there: watch_on_unwind()): it must read
+ * real return addresses, never the trampoline. unwind_sp is set even when
+ * no call is pending: a return probe on this very unwinder is committed
+ * after this handler, and it must wait disarmed (ret_commit()), or the
+ * unwinder's first step, from its own frame to its caller, meets the
+ * trampoline and ends the search (_URC_END_OF_STACK: std::terminate).
  */
-int ret_on_unwind(struct uprobe_hit *h, void *data)
+void ret_unwind_start(struct uprobe_tracer *t, struct task *k)
 {
-	struct task *k = h->task;
 	uint64_t tramp = proc_trampoline(k->proc);
 	pid_t tid = k->tid;
 
 	if (ring_retg(proc_mm(k->proc))) {
 		/* no-stop calls: every one recorded so far first, then every slot of the table */
-		ring_drain_past(h->t, proc_mm(k->proc));
-		if (task_find(h->t, tid) != k)
-			return 0;
+		ring_drain_past(t, proc_mm(k->proc));
+		if (task_find(t, tid) != k)
+			return;
 		ring_nsret_unwind(proc_mm(k->proc), k);
 	}
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next) {
@@ -782,88 +754,54 @@ int ret_on_unwind(struct uprobe_hit *h, void *data)
 			mem_write(k->proc, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
 	}
 	k->unwind_sp = k->regs.rsp;
-	return 0;
 }
 
 
 /*
  * Is s an unwinder's entry we watch? Its int3 is then the lifeline's
  * LL_UNWIND: after the tracer's death the handler there gives the stack
- * slots their real return addresses back, as ret_on_unwind() does now.
+ * slots their real return addresses back, as ret_unwind_start() does now.
  */
 bool ret_site_unwinds(const struct site *s)
 {
 	for (unsigned i = 0; i < s->nprobes; i++)
-		if (s->probes[i]->handler == ret_on_unwind ||
-		    s->probes[i]->handler == ret_on_unwind_backtrace)
+		if (s->probes[i]->handler == watch_on_unwind ||
+		    s->probes[i]->handler == watch_on_unwind_backtrace)
 			return true;
 	return false;
 }
 
-/* Back from _Unwind_Backtrace: it walked the stack and returned; re-arm. */
-int ret_on_unwind_done(struct uprobe_hit *h, void *data)
-{
-	ret_event(h->t, h->task);
-	return 0;
-}
-
 /*
- * _Unwind_Backtrace returns normally, and the frames it walked are still
- * live: the calls disarmed for it must be re-armed right when it returns,
- * not at some later event when their functions may have returned unseen.
- * A probe of our own at its return address (backtrace() in libc, say)
- * does that; one per call site, added the first time it is seen.
+ * k is in __cxa_begin_catch (watch_on_catch()): the exception has landed
+ * in the frame that catches it.
  */
-int ret_on_unwind_backtrace(struct uprobe_hit *h, void *data)
+void ret_unwind_caught(struct uprobe_tracer *t, struct task *k)
 {
-	struct uprobe_tracer *t = h->t;
-	struct task *k = h->task;
-	uint64_t ra;
-	int err;
-
-	ret_on_unwind(h, data);
-	if (!k->unwind_sp || mem_read(k->proc, k->regs.rsp, &ra, sizeof(ra)) < 0)
-		return 0;
-	err = watch_code_at(t, k->proc, ra, ret_on_unwind_done);
-	if (err < 0 && err != -ENOENT)
-		pr_warn("cannot watch the return of _Unwind_Backtrace at 0x%llx: %s",
-			(unsigned long long)ra, t->errmsg);
-	return 0;
-}
-
-/* __cxa_begin_catch: the exception has landed in the frame that catches it. */
-int ret_on_catch(struct uprobe_hit *h, void *data)
-{
-	struct task *k = h->task;
-
 	if (k->unwind_sp)
-		rearm(h->t, k);
-	return 0;
+		rearm(t, k);
 }
 
 /*
- * longjmp(env, val): frames between here and the target stack pointer are
- * abandoned. glibc stores that rsp mangled: rol 0x11 after xor with the
- * pointer guard at %fs:0x30.
+ * k is in longjmp(env, val) (watch_on_longjmp()): frames between here and
+ * the target stack pointer are abandoned. glibc stores that rsp mangled:
+ * rol 0x11 after xor with the pointer guard at %fs:0x30.
  */
-int ret_on_longjmp(struct uprobe_hit *h, void *data)
+void ret_longjmp(struct task *k)
 {
-	struct task *k = h->task;
 	uint64_t mangled, guard, target;
 	struct below_ctx c;
 
 	if (!k->rets)
-		return 0;
+		return;
 	if (mem_read(k->proc, k->regs.rdi + 6 * 8, &mangled, sizeof(mangled)) < 0 ||
 	    mem_read(k->proc, k->regs.fs_base + 0x30, &guard, sizeof(guard)) < 0)
-		return 0;
+		return;
 	target = ((mangled >> 0x11) | (mangled << (64 - 0x11))) ^ guard;
 	if (target <= k->regs.rsp || target - k->regs.rsp > (1ull << 30))
-		return 0; /* another stack, or not glibc's layout: leave it to the slot checks */
+		return; /* another stack, or not glibc's layout: leave it to the slot checks */
 	c.lo = k->regs.rsp;
 	c.hi = target;
 	drop_if(k, in_range, &c);
-	return 0;
 }
 
 /* ---- removal, exit, detach, fork ---- */

@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* libuprobe's own probes on the program's runtime: the dynamic linker's r_debug hook, unwinders, longjmp. */
+/*
+ * libuprobe's own probes on the program's runtime: the dynamic linker's
+ * r_debug hook, unwinders, longjmp, the return addresses of functions that
+ * return twice; and the handlers of those that keep return probes right
+ * (through retprobe.c's primitives).
+ */
 #include <elf.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,16 +48,16 @@ static const struct {
 } watch_syms[] = {
 	/* the dynamic linker calls it around every change of the link map (dlopen, dlclose) */
 	{ "_dl_debug_state", probe_on_dl_state, false },
-	{ "_Unwind_RaiseException", ret_on_unwind, true },
-	{ "_Unwind_ForcedUnwind", ret_on_unwind, true },
-	{ "_Unwind_Resume", ret_on_unwind, true },
-	{ "_Unwind_Resume_or_Rethrow", ret_on_unwind, true },
-	{ "_Unwind_Backtrace", ret_on_unwind_backtrace, true },
-	{ "__cxa_begin_catch", ret_on_catch, true },
-	{ "longjmp", ret_on_longjmp, true },
-	{ "_longjmp", ret_on_longjmp, true },
-	{ "siglongjmp", ret_on_longjmp, true },
-	{ "__longjmp_chk", ret_on_longjmp, true },
+	{ "_Unwind_RaiseException", watch_on_unwind, true },
+	{ "_Unwind_ForcedUnwind", watch_on_unwind, true },
+	{ "_Unwind_Resume", watch_on_unwind, true },
+	{ "_Unwind_Resume_or_Rethrow", watch_on_unwind, true },
+	{ "_Unwind_Backtrace", watch_on_unwind_backtrace, true },
+	{ "__cxa_begin_catch", watch_on_catch, true },
+	{ "longjmp", watch_on_longjmp, true },
+	{ "_longjmp", watch_on_longjmp, true },
+	{ "siglongjmp", watch_on_longjmp, true },
+	{ "__longjmp_chk", watch_on_longjmp, true },
 };
 
 /*
@@ -313,4 +318,98 @@ void watch_free(struct uprobe_tracer *t)
 		t->watched = w->next;
 		free(w);
 	}
+}
+
+/* ---- our probes for return probes: unwinders, longjmp, functions that return twice ---- */
+
+/*
+ * A probe of ours at address ra of p's code, calling fn, unless one is
+ * there already: the return of _Unwind_Backtrace, the return address of a
+ * setjmp. 0, or -errno when ra is in no file (it cannot be probed).
+ */
+int watch_code_at(struct uprobe_tracer *t, struct proc *p, uint64_t ra, uprobe_handler_fn fn)
+{
+	for (int i = 0; i < p->nmaps; i++) {
+		const struct map_entry *m = &p->maps[i];
+		struct elf_file *f;
+		uint64_t off;
+
+		if (ra < m->start || ra >= m->end || !m->x || m->path[0] != '/')
+			continue;
+		off = m->off + (ra - m->start);
+		if (proc_elf_open(p, m, &f) < 0)
+			return -ENOENT;
+		if (watch_has(t, f->dev, f->ino, off, fn))
+			return 0;
+		if (!probe_add_internal(t, f->path, NULL, off, fn))
+			return -errno;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Entry to an unwinder: it must read real return addresses, never the
+ * trampoline (ret_unwind_start()).
+ */
+int watch_on_unwind(struct uprobe_hit *h, void *data)
+{
+	ret_unwind_start(h->t, h->task);
+	return 0;
+}
+
+/* Back from _Unwind_Backtrace: it walked the stack and returned; re-arm. */
+int watch_on_unwind_done(struct uprobe_hit *h, void *data)
+{
+	ret_event(h->t, h->task);
+	return 0;
+}
+
+/*
+ * _Unwind_Backtrace returns normally, and the frames it walked are still
+ * live: the calls disarmed for it must be re-armed right when it returns,
+ * not at some later event when their functions may have returned unseen.
+ * A probe of our own at its return address (backtrace() in libc, say)
+ * does that; one per call site, added the first time it is seen.
+ */
+int watch_on_unwind_backtrace(struct uprobe_hit *h, void *data)
+{
+	struct uprobe_tracer *t = h->t;
+	struct task *k = h->task;
+	uint64_t ra;
+	int err;
+
+	watch_on_unwind(h, data);
+	if (!k->unwind_sp || mem_read(k->proc, k->regs.rsp, &ra, sizeof(ra)) < 0)
+		return 0;
+	err = watch_code_at(t, k->proc, ra, watch_on_unwind_done);
+	if (err < 0 && err != -ENOENT)
+		pr_warn("cannot watch the return of _Unwind_Backtrace at 0x%llx: %s",
+			(unsigned long long)ra, t->errmsg);
+	return 0;
+}
+
+/* __cxa_begin_catch: the exception has landed in the frame that catches it. */
+int watch_on_catch(struct uprobe_hit *h, void *data)
+{
+	ret_unwind_caught(h->t, h->task);
+	return 0;
+}
+
+/* longjmp(env, val): the calls of the frames it abandons are over. */
+int watch_on_longjmp(struct uprobe_hit *h, void *data)
+{
+	ret_longjmp(h->task);
+	return 0;
+}
+
+/*
+ * The return address of a function that returns twice (setjmp, vfork),
+ * probed by ret_commit() instead of being hijacked: a return of its
+ * pending calls.
+ */
+int watch_on_twice_return(struct uprobe_hit *h, void *data)
+{
+	ret_returned_twice(h->t, h->task, h->addr);
+	return 0;
 }

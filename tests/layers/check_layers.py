@@ -60,7 +60,7 @@ LAYERS = {
     'xol.c': 3,             # -> xol.c, stepout.c (moving threads out, layer 4), os/remote.c
     'bptable.c': 3,         # -> bptable.c (step 1 made it, out of probe.c)
     'registry.c': 3,        # -> registry.c (sites, pools, handler runners; out of probe.c and trap.c, step 5)
-    'retprobe.c': 4,        # -> retprobe.c, watch.c (ret_on_*), xol.c (proc_trampoline)
+    'retprobe.c': 4,        # -> retprobe.c, xol.c (proc_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3), stepout.c (detour_signal)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
     'inline.c': 4,          # -> inline.c, os/hold.c (holding), xol.c (inline_trap)
