@@ -170,9 +170,10 @@ struct uprobe_opts {
 	 * Hits are delivered in order per thread, exactly once, before the
 	 * process's exit or exec is reported and before a probe on that
 	 * instruction is added or removed; while the tracer lags far behind
-	 * (4096 hits not yet handled) a hit stops and waits for it instead of
-	 * being dropped. run() looks at the ring whenever it wakes, and at
-	 * least every 1 to 50 ms (less often while nothing comes).
+	 * (16384 hits not yet handled) a hit stops and waits for it instead of
+	 * being dropped. run() looks at the ring whenever it wakes, every
+	 * 50 us or so while hits come (it polls then, for up to 5 ms after
+	 * the last), and otherwise at least every 1 to 50 ms.
 	 * Where no detour can be made (a jump into the bytes it would
 	 * cover, an indirect jump in the function, several instructions in
 	 * the middle of a function of a file with exception landing pads,

@@ -601,6 +601,9 @@ struct uprobe_tracer {
 	/* shared with the waker: how often it wakes run() to drain rings (ms; 0 never) */
 	volatile int *waker_tick;
 	bool tick_due;         /* the waker ticked */
+	/* ring.c: records delivered so far, and until when run() polls the rings (see ring_poll()) */
+	uint64_t ring_delivered, ring_seen;
+	uint64_t ring_poll_until;
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
 	/* events.c: the tool's process events, queued as seen and delivered by run() */
 	uprobe_event_fn event_fn;
@@ -925,6 +928,8 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
 void ring_drain_past(struct uprobe_tracer *t, struct proc *p);
 bool ring_settled(const struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
+bool ring_poll(struct uprobe_tracer *t);
+void ring_poll_pause(void);
 void ring_forget(struct uprobe_tracer *t, struct proc *p);
 void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);

@@ -20,7 +20,7 @@
 #define RING_TAIL 64    /* uint64_t: next ticket to consume (the tracer; informative) */
 #define RING_MASK 128   /* uint64_t: nrec - 1 */
 #define RING_RECS 4096  /* first record */
-#define RING_NREC 4096u /* records per ring: a power of two */
+#define RING_NREC 16384u /* records per ring: a power of two (3 MiB, touched as used) */
 #define RING_REC_SIZE 192
 /*
  * Counters of count-only detours (arch/x86/gadget.c's count gadget), after

@@ -752,7 +752,15 @@ UPROBE_API int uprobe_tracer_run(struct uprobe_tracer *t)
 				break;
 		}
 		t->run_wait = true;
-		r = task_wait_one(t, -1, true);
+		if (ring_poll(t)) {
+			/* what a blocking wait flushes first */
+			mem_flush_all(t);
+			r = task_wait_one(t, -1, false);
+			if (!r)
+				ring_poll_pause();
+		} else {
+			r = task_wait_one(t, -1, true);
+		}
 		t->run_wait = false;
 		if (r == -ECHILD)
 			break;

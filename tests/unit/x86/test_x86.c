@@ -1663,7 +1663,7 @@ static struct {
 	uint8_t *page;
 	uint8_t *ring;
 	volatile sig_atomic_t traps;
-	volatile uint64_t trap_rip, trap_rsp, trap_rdi;
+	volatile uint64_t trap_rip, trap_rsp, trap_rdi, trap_flags;
 } rec;
 
 static void rec_on_trap(int sig, siginfo_t *si, void *uc_)
@@ -1675,6 +1675,7 @@ static void rec_on_trap(int sig, siginfo_t *si, void *uc_)
 	rec.trap_rip = (uint64_t)uc->uc_mcontext.gregs[REG_RIP];
 	rec.trap_rsp = (uint64_t)uc->uc_mcontext.gregs[REG_RSP];
 	rec.trap_rdi = (uint64_t)uc->uc_mcontext.gregs[REG_RDI];
+	rec.trap_flags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
 }
 
 static struct ring_rec *rec_at(unsigned i)
@@ -1771,12 +1772,12 @@ struct rec_call {
 #define REC_R12 0x1212121212121212ULL
 
 /*
- * Calls the probed function with rdi = a and known values in the other
- * argument registers, rax, rbx and r12, and the carry flag set; from asm,
- * so that the rsp it sees is known. The red zone is skipped first: the
- * call pushes below the compiler's rsp.
+ * Calls the probed function with rdi = a, known values in the other
+ * argument registers, rax, rbx and r12, and the arithmetic flags of fl
+ * (OF SF ZF AF PF CF: 0x8d5); from asm, so that the rsp it sees is known.
+ * The red zone is skipped first: the call pushes below the compiler's rsp.
  */
-static void rec_call(uint64_t a, struct rec_call *rc)
+static void rec_call_fl(uint64_t a, struct rec_call *rc, uint64_t fl)
 {
 	register uint64_t r8 __asm__("r8") = REC_R8;
 	register uint64_t r9 __asm__("r9") = REC_R9;
@@ -1785,20 +1786,28 @@ static void rec_call(uint64_t a, struct rec_call *rc)
 	uint64_t rbx = REC_RBX, sp;
 	/* registers, not memory: an operand addressed from rsp would be off by the 128 */
 	uint64_t fn = (uint64_t)(uintptr_t)(rec.page + REC_FN_OFF);
+	register uint64_t flags __asm__("r10") = 0x202 | (fl & 0x8d5);
 
 	__asm__ volatile("sub $128, %%rsp\n\t"
 			 "lea -8(%%rsp), %[sp]\n\t"
-			 "stc\n\t"
+			 "push %[fl]\n\t"
+			 "popfq\n\t"
 			 "call *%[fn]\n\t"
 			 "add $128, %%rsp"
 			 : "+a"(rax), "+D"(rdi), "+S"(rsi), "+d"(rdx), "+c"(rcx), "+r"(r8),
-			   "+r"(r9), "+b"(rbx), "+r"(r12), [sp] "=&r"(sp)
+			   "+r"(r9), "+b"(rbx), "+r"(r12), [sp] "=&r"(sp), [fl] "+r"(flags)
 			 : [fn] "r"(fn)
-			 : "r10", "r11", "memory", "cc");
+			 : "r11", "memory", "cc");
 	rc->ret = rax;
 	rc->sp = sp;
 	rc->rbx = rbx;
 	rc->r12 = r12;
+}
+
+/* The carry flag set, the other arithmetic flags clear. */
+static void rec_call(uint64_t a, struct rec_call *rc)
+{
+	rec_call_fl(a, rc, 0x1);
 }
 
 static void test_rec_gadget_runs(void **state)
@@ -1874,6 +1883,24 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(r0->seq, 1);
 	assert_int_equal(r0->rdi, 0);
 	assert_int_equal(r0->ret, 0);
+	/*
+	 * The flags at the int3 are the caller's, though the gadget's own
+	 * instructions changed them (its sahf restore, no popfq): every
+	 * arithmetic flag set, then every one clear.
+	 */
+	assert_int_equal(rec.trap_flags & 0x8d5, 0x1);
+	rec_call_fl(8, &rc, 0x8d5);
+	assert_int_equal(rec.traps, 2);
+	assert_int_equal(rec.trap_flags & 0x8d5, 0x8d5);
+	rec_call_fl(9, &rc, 0);
+	assert_int_equal(rec.traps, 3);
+	assert_int_equal(rec.trap_flags & 0x8d5, 0);
+	assert_int_equal(rec.trap_rdi, 9);
+	rec_call_fl(10, &rc, 0x800); /* OF alone */
+	assert_int_equal(rec.trap_flags & 0x8d5, 0x800);
+	rec_call_fl(11, &rc, 0x0c4); /* SF ZF PF */
+	assert_int_equal(rec.trap_flags & 0x8d5, 0x0c4);
+	rec.traps = 1;
 
 	/* the tracer consumes record 0 (seq = ticket + nrec): the next hit records again */
 	r0->seq = RING_NREC;
