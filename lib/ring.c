@@ -865,13 +865,11 @@ unsigned ring_drain_all(struct uprobe_tracer *t)
 
 bool ring_poll(struct uprobe_tracer *t)
 {
-	struct timespec ts;
 	uint64_t now;
 
 	if (!t->nrings)
 		return false;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	now = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	now = mono_ns();
 	if (t->ring_delivered != t->ring_seen) {
 		t->ring_seen = t->ring_delivered;
 		t->ring_poll_until = now + RING_POLL_LINGER_NS;
