@@ -395,12 +395,35 @@ static bool wants_count(const struct proc *p, const struct site *s)
 	return true;
 }
 
+/*
+ * Whether s's records may leave out the time stamp: every probe said so
+ * (UPROBE_RECORD_NO_TIME); never for return probes, whose duration needs it.
+ */
+static bool wants_notime(const struct proc *p, const struct site *s)
+{
+	if (!wants_rec(p, s) || s->nret)
+		return false;
+	for (unsigned i = 0; i < s->nprobes; i++)
+		if (!s->probes[i]->no_time)
+			return false;
+	return true;
+}
+
+/* Was the detour at slot built for a site that wanted no time stamps? */
+static bool slot_is_notime(struct proc *p, uint64_t slot)
+{
+	struct xol_area *a = xol_area_of(p, slot);
+
+	return a && xol_is_notime(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
+}
+
 /* Is the detour at slot of the kind s wants now? */
 static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
 {
 	return slot_is_rec(p, slot) == wants_rec(p, s) &&
 	       slot_is_count(p, slot) == wants_count(p, s) &&
-	       slot_is_nsret(p, slot) == (wants_rec(p, s) && s->nret);
+	       slot_is_nsret(p, slot) == (wants_rec(p, s) && s->nret) &&
+	       slot_is_notime(p, slot) == wants_notime(p, s);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -548,6 +571,8 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 			     uint64_t addr, const struct covered *c, bool rec, bool count)
 {
 	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
+	/* marked even on a count-only detour: what it was built for, as slot_fits() asks */
+	bool notime = rec && wants_notime(p, s);
 
 	for (struct xol_area *a = p->areas; a; a = a->next) {
 		uint64_t slot = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE, gadget = 0;
@@ -556,6 +581,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 			continue;
 		if (rec && !(gadget = count	 ? ring_count_gadget(p, a)
 				      : s->nret ? ring_nsent_gadget(p, a)
+				      : notime	? ring_notime_gadget(p, a)
 						: ring_gadget(p, a)))
 			continue;
 		memset(code, INT3, sizeof(code));
@@ -573,6 +599,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 		if (xol_mark(a, a->used, &a->detour_map) ||
 		    (rec && xol_mark(a, a->used, &a->rec_map)) ||
 		    (count && xol_mark(a, a->used, &a->count_map)) ||
+		    (notime && xol_mark(a, a->used, &a->notime_map)) ||
 		    (rec && s->nret && xol_mark(a, a->used, &a->nsret_map)) ||
 		    mem_write(p, slot, code, sizeof(code)))
 			return 0;
@@ -846,7 +873,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	count = rec && wants_count(p, s);
 	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec ||
 	    slot_is_count(p, bp_detour(b)) != count ||
-	    slot_is_nsret(p, bp_detour(b)) != (rec && s->nret)) {
+	    slot_is_nsret(p, bp_detour(b)) != (rec && s->nret) ||
+	    slot_is_notime(p, bp_detour(b)) != (rec && wants_notime(p, s))) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
 		slot = build_detour(t, p, s, addr, &c, rec, count);
 		if (!slot && count) /* no counter block in reach: it records instead */

@@ -349,6 +349,15 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 				 "(it needs the thread stopped)");
 		goto fail;
 	}
+	if (OPTS_GET(opts, record, 0) & ~UPROBE_RECORD_ALL_FLAGS) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: record 0x%x has unknown flags (known: 0x%x)",
+				 OPTS_GET(opts, record, 0), UPROBE_RECORD_ALL_FLAGS);
+		goto fail;
+	}
+	if (OPTS_GET(opts, record, 0) && !OPTS_GET(opts, nostop, false)) {
+		err = tracer_err(t, -EINVAL, "uprobe_opts: record is for no-stop probes (nostop)");
+		goto fail;
+	}
 	/* hits recorded so far belong to the probes as they were */
 	ring_drain_all(t);
 	if (OPTS_GET(opts, data_size, 0) > UINT16_MAX) {
@@ -380,6 +389,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 		u->maxactive = 128;
 	u->force = OPTS_GET(opts, force, false);
 	u->nostop = OPTS_GET(opts, nostop, false);
+	u->no_time = OPTS_GET(opts, record, 0) & UPROBE_RECORD_NO_TIME;
 	err = place(t, u, binary, symbol, offset, u->force, &no_binary);
 	if (err && no_binary && OPTS_GET(opts, pending, false) && !strchr(binary, '/')) {
 		/* a library to be loaded later: placed when the dynamic linker maps it */

@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The hit ring of no-stop probes: made in the tracee, shared with the tracer, drained by it. */
-#include <cpuid.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -369,6 +368,7 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	fsgs = p->ring->fs_mode;
 	memcpy(code + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring, sizeof(ring));
 	memcpy(code + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs, sizeof(fsgs));
+	code[uprobe__rec_gadget_sahf - uprobe__rec_gadget] = caps_have(UPROBE_CAP_LAHF);
 	{
 		uint64_t cbase = count_base(a, ring);
 
@@ -386,6 +386,13 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	return at;
 }
 
+uint64_t ring_notime_gadget(struct proc *p, struct xol_area *a)
+{
+	uint64_t at = ring_gadget(p, a);
+
+	return at ? at + (uint64_t)(uprobe__rec_gadget_notime - uprobe__rec_gadget) : 0;
+}
+
 uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a)
 {
 	uint64_t at = ring_gadget(p, a);
@@ -393,19 +400,12 @@ uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a)
 	return at ? at + (uint64_t)(uprobe__nsent_gadget - uprobe__rec_gadget) : 0;
 }
 
-/* lahf/sahf, which the count gadget keeps the flags with: not in the first x86-64 CPUs. */
-static bool have_lahf(void)
-{
-	unsigned a, b, c, d;
-
-	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
-}
-
 uint64_t ring_count_gadget(struct proc *p, struct xol_area *a)
 {
 	uint64_t at;
 
-	if (!have_lahf() || !counts_of(a) || !(at = ring_gadget(p, a)))
+	/* lahf/sahf, which the count gadget keeps the flags with: not in the first x86-64 CPUs */
+	if (!caps_have(UPROBE_CAP_LAHF) || !counts_of(a) || !(at = ring_gadget(p, a)))
 		return 0;
 	return at + (uint64_t)(uprobe__count_gadget - uprobe__rec_gadget);
 }

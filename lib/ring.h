@@ -72,7 +72,7 @@ struct ring_rec {
 	uint64_t flags;
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
 	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
-	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc) */
+	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc); 0: none taken */
 	/*
 	 * No-stop return probes: the stack slot of the return address and the
 	 * real return address (a return record: xmm0's low 8 bytes, a double
@@ -92,6 +92,10 @@ extern const uint8_t uprobe__rec_gadget[];
 extern const uint8_t uprobe__rec_gadget_end[];
 extern const uint8_t uprobe__rec_gadget_ring[]; /* uint64_t: the ring's address in the tracee */
 extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: RING_FS_*, how fs_base is read */
+/* uint8_t: 1 where the gadgets may put the flags back with sahf (UPROBE_CAP_LAHF), else popfq */
+extern const uint8_t uprobe__rec_gadget_sahf[];
+/* The record gadget's entry that writes tsc 0 (no time stamp) */
+extern const uint8_t uprobe__rec_gadget_notime[];
 /* The count gadget, in the same copy; its two words: the area's counter block and start. */
 extern const uint8_t uprobe__count_gadget[];
 extern const uint8_t uprobe__count_gadget_base[];

@@ -482,6 +482,7 @@ UPROBE_API struct uprobe_usdt *uprobe_add_usdt(struct uprobe_tracer *t, const ch
 	o.post_handler = OPTS_GET(opts, post_handler, NULL);
 	o.fault_handler = OPTS_GET(opts, fault_handler, NULL);
 	o.nostop = OPTS_GET(opts, nostop, false);
+	o.record = OPTS_GET(opts, record, 0);
 	o.force = OPTS_GET(opts, force, false);
 	d = calloc(1, sizeof(*d));
 	if (!d) {

@@ -523,6 +523,91 @@ static void test_refused_with_post(void **state)
 }
 
 /*
+ * ---- 4a. records without a time stamp (UPROBE_RECORD_NO_TIME) ----
+ *
+ * Every hit still comes, in order, with its registers; its time is when the
+ * tracer drained it, the same for every record of one drain, so 3000 hits
+ * made in well under a millisecond come with a handful of distinct times.
+ * Another probe on the instruction that wants time stamps gets them for
+ * both (each hit its own, where the kernel's clock is the TSC). record
+ * without nostop, and unknown record flags, are refused.
+ */
+struct notime {
+	struct single s;
+	uint64_t last_ns, distinct, back;
+};
+
+static int on_notime(struct uprobe_hit *h, void *data)
+{
+	struct notime *nt = data;
+	uint64_t ns = uprobe_hit_time_ns(h);
+
+	if (ns != nt->last_ns)
+		nt->distinct++;
+	if (ns + 100000 < nt->last_ns)
+		nt->back++;
+	nt->last_ns = ns;
+	return on_single(h, &nt->s);
+}
+
+static void notime_run(struct ctx *c, bool with_timed, struct notime *nt, uint64_t *timed)
+{
+	pid_t pid = spawn_prog(c, "single", SINGLE_N_S, NULL);
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_notime, .data = nt, .nostop = true,
+		    .record = UPROBE_RECORD_NO_TIME);
+	UPROBE_OPTS(uprobe_opts, ot, .handler = on_never, .data = timed, .nostop = true);
+
+	nt->s.pid = pid;
+	add_or_fail(c, g_prog, "ns_f", 0, &o);
+	if (with_timed)
+		add_or_fail(c, g_prog, "ns_f", 0, &ot);
+	add_probe(c, g_prog, "ns_checkpoint", 0, on_single_checkpoint, &nt->s);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "calls"), SINGLE_N);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_single("ns_f, no time", &nt->s, SINGLE_N, SINGLE_N - 100);
+	assert_int_equal(nt->back, 0);
+	print_message("no time%s: %llu distinct times in %d hits\n",
+		      with_timed ? ", with a timed probe beside" : "",
+		      (unsigned long long)nt->distinct, SINGLE_N);
+}
+
+static void test_no_time(void **state)
+{
+	struct ctx *c = *state;
+	struct notime nt = { 0 }, both = { 0 };
+	uint64_t timed = 0, never = 0;
+	struct uprobe *p;
+	UPROBE_OPTS(uprobe_opts, stopping, .handler = on_never, .data = &never,
+		    .record = UPROBE_RECORD_NO_TIME);
+	UPROBE_OPTS(uprobe_opts, unknown, .handler = on_never, .data = &never, .nostop = true,
+		    .record = 0x80);
+
+	errno = 0;
+	p = uprobe_add(c->t, g_prog, "ns_f", 0, &stopping);
+	assert_null(p);
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "no-stop"));
+	errno = 0;
+	p = uprobe_add(c->t, g_prog, "ns_f", 0, &unknown);
+	assert_null(p);
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "0x80"));
+
+	notime_run(c, false, &nt, &timed);
+	/* a few drains (polls 50 us apart, the stops): nowhere near a time per hit */
+	assert_true(nt.distinct <= SINGLE_N / 10);
+	ctx_teardown(state);
+	assert_int_equal(ctx_setup(state), 0);
+	c = *state;
+	notime_run(c, true, &both, &timed);
+	assert_int_equal(timed, SINGLE_N);
+	assert_int_equal(never, 0);
+	if (uprobe_caps() & UPROBE_CAP_TSC)
+		assert_true(both.distinct > SINGLE_N / 2);
+}
+
+/*
  * ---- 4b. no-stop return probes: the entry records, the return gadget records the return ----
  *
  * ns_f(i, 7i + 3) = 8i + 3 from one thread (or several): every call's
@@ -1188,6 +1273,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_single_thread),
+		T(test_no_time),
 		T(test_all_registers),
 		T(test_threads),
 		T(test_threads_one_after_another),

@@ -3,6 +3,7 @@
  * Unit tests of lib/arch/x86/insn.c, emulate.c and gadget.c: analysis, relocated
  * bytes, differential execution, and the no-stop record gadget run in place.
  */
+#include <cpuid.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +23,7 @@
 #include <cmocka.h>
 #include <Zydis/Zydis.h>
 
+#include "core.h"
 #include "internal.h"
 #include "ring.h"
 
@@ -1963,6 +1965,104 @@ static void test_rec_gadget_fs_modes(void **state)
 	alarm(0);
 }
 
+/*
+ * Points the probed function's detour at the gadget entry at gadget_off
+ * from the record gadget's start, and sets the gadget's sahf byte (1:
+ * flags back with sahf, UPROBE_CAP_LAHF; 0: popfq); empties the ring.
+ */
+static void rec_rebuild(size_t gadget_off, uint8_t sahf)
+{
+	static const uint8_t fn[] = { 0x48, 0x89, 0xf8, 0x48, 0x83, 0xc0, 0x01, 0xc3 };
+	uint64_t at = (uint64_t)(uintptr_t)rec.page;
+	uint8_t out[ARCH_SLOT_SIZE];
+	struct arch_plan p[2];
+
+	assert_int_equal(arch_analyse(fn, 3, &p[0], NULL, 0), 0);
+	assert_int_equal(arch_analyse(fn + 3, 4, &p[1], NULL, 0), 0);
+	memset(out, 0xcc, sizeof(out));
+	assert_true(arch_relocate_detour(p, 2, at + REC_FN_OFF, at + REC_DETOUR_OFF,
+					 at + REC_GADGET_OFF + gadget_off, out) > 0);
+	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_WRITE), 0);
+	memcpy(rec.page + REC_DETOUR_OFF, out, sizeof(out));
+	rec.page[REC_GADGET_OFF + (size_t)(uprobe__rec_gadget_sahf - uprobe__rec_gadget)] = sahf;
+	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_EXEC), 0);
+	rec_reset(RING_FS_NONE);
+}
+
+/*
+ * Both ways of putting the flags back (sahf where the CPU has it in 64-bit
+ * mode, popfq elsewhere: each runs here whatever this CPU has, sahf only
+ * where it is there) and both record entries (with and without the time
+ * stamp): the record, the flags after a recorded hit, and at a full ring's
+ * int3.
+ */
+/* The gadgets fit the space an area keeps for them (else no no-stop detour is ever made). */
+static void test_rec_gadget_fits(void **state)
+{
+	assert_true((size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget) <= XOL_REC_GADGET_SPACE);
+}
+
+static void test_rec_gadget_flags_notime(void **state)
+{
+	unsigned a, b, c, d;
+	bool lahf = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
+	static const uint64_t pats[] = { 0x8d5, 0, 0x800, 0x0c4, 0x011 };
+	struct sigaction sa, old;
+	struct rec_call rc;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = rec_on_trap;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGTRAP, &sa, &old), 0);
+	alarm(20);
+	for (int sahf = 0; sahf <= (lahf ? 1 : 0); sahf++) {
+		for (int notime = 0; notime <= 1; notime++) {
+			size_t off = notime ? (size_t)(uprobe__rec_gadget_notime - uprobe__rec_gadget)
+					    : 0;
+
+			for (unsigned i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+				struct ring_rec *r0 = rec_at(0);
+
+				rec_rebuild(off, (uint8_t)sahf);
+				rec.traps = 0;
+				rec_call_fl(41 + i, &rc, pats[i]);
+				assert_int_equal(rc.ret, 42 + i);
+				assert_int_equal(rec.traps, 0);
+				assert_int_equal(r0->seq, 1);
+				assert_int_equal(r0->rdi, 41 + i);
+				assert_int_equal(r0->rax, REC_RAX);
+				assert_int_equal(r0->rsi, REC_RSI);
+				assert_int_equal(r0->rdx, REC_RDX);
+				assert_int_equal(r0->rcx, REC_RCX);
+				assert_int_equal(r0->rbx, REC_RBX);
+				assert_int_equal(r0->flags & 0x8d5, pats[i]);
+				assert_int_equal(r0->rsp, rc.sp);
+				if (notime)
+					assert_int_equal(r0->tsc, 0);
+				else
+					assert_true(r0->tsc != 0);
+				assert_int_equal(rc.rbx, REC_RBX);
+				assert_int_equal(rc.r12, REC_R12);
+
+				/* full: back onto the int3 with the caller's flags */
+				for (unsigned k = 0; k < RING_NREC; k++)
+					rec_at(k)->seq = k + 1;
+				ring_set_u64(RING_HEAD, RING_NREC);
+				rec_call_fl(7, &rc, pats[i]);
+				assert_int_equal(rec.traps, 1);
+				assert_int_equal(rec.trap_flags & 0x8d5, pats[i]);
+				assert_int_equal(rec.trap_rdi, 7);
+				assert_int_equal(rec.trap_rsp, rc.sp);
+				assert_int_equal(rc.ret, 8);
+			}
+		}
+	}
+	rec_rebuild(0, 0);
+	alarm(0);
+	assert_int_equal(sigaction(SIGTRAP, &old, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -1988,6 +2088,8 @@ int main(void)
 	};
 	const struct CMUnitTest gadget[] = {
 		cmocka_unit_test(test_rec_gadget_runs),
+		cmocka_unit_test(test_rec_gadget_fits),
+		cmocka_unit_test(test_rec_gadget_flags_notime),
 		cmocka_unit_test(test_rec_gadget_fs_modes),
 	};
 	const struct CMUnitTest diff[] = {
