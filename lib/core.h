@@ -611,6 +611,7 @@ struct uprobe_tracer {
 	/* ring.c: records delivered so far, and until when run() polls the rings (see ring_poll()) */
 	uint64_t ring_delivered, ring_seen;
 	uint64_t ring_poll_until;
+	bool ring_poll_spare;  /* the run thread may use more than one CPU: polling drains beside the threads */
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
 	/* events.c: the tool's process events, queued as seen and delivered by run() */
 	uprobe_event_fn event_fn;
