@@ -809,10 +809,10 @@ int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
+int xol_unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		    struct xol_area *areas, uint64_t gadget, uint64_t ll_handler);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
-int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
-		       struct task *k);
 uint64_t proc_trampoline(struct proc *p);
 
 /* stepout.c: threads out of slots and detours, post-slot exits, signals inside slots */

@@ -491,6 +491,21 @@ static bool shares_vm(pid_t a, pid_t b)
 	return syscall(SYS_kcmp, a, b, 1 /* KCMP_VM */, 0, 0) == 0;
 }
 
+/* A fork child got copies of parent's areas: move k out of them, then unmap them. */
+static int release_area_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
+			       struct task *k)
+{
+	int ret;
+
+	child->areas = parent->areas;
+	ret = xol_move_out(t, k);
+	if (!ret)
+		ret = xol_unmap_areas(t, child, k, parent->areas, parent->gadget,
+				      lifeline_handler(parent));
+	child->areas = NULL;
+	return ret;
+}
+
 /*
  * A fork child that we do not follow: give it back its original bytes, move
  * it out of any slot, unmap its copy of the scratch areas, and let it go.
@@ -518,7 +533,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	/* its handlers are its parent's copies: their sa_masks go back too (sigmask.c) */
 	cp->sa_trap = parent->sa_trap;
 	if (parent->areas)
-		xol_release_copies(t, parent, cp, ck);
+		release_area_copies(t, parent, cp, ck);
 	if (ring_mapping(parent))
 		ring_unmap_in(t, ck, ring_mapping(parent));
 	sigmask_child_leaves(forker, tid);

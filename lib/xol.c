@@ -310,8 +310,8 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
  * gadget goes last, through a temporary gadget at k's pc: it cannot unmap
  * itself and then return into itself.
  */
-static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
-		       struct xol_area *areas, uint64_t gadget, uint64_t ll_handler)
+int xol_unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		    struct xol_area *areas, uint64_t gadget, uint64_t ll_handler)
 {
 	struct xol_area *gadget_area = NULL;
 	struct seccomp_state sc;
@@ -349,7 +349,7 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {
-	int ret = unmap_areas(t, p, k, p->areas, p->gadget, lifeline_handler(p));
+	int ret = xol_unmap_areas(t, p, k, p->areas, p->gadget, lifeline_handler(p));
 
 	xol_forget_all(t, p);
 	return ret;
@@ -421,21 +421,6 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 	if (lifeline_copy(from, to))
 		return -ENOMEM;
 	return inline_copy_proc(from, to);
-}
-
-/* A fork child got copies of parent's areas: move k out of them, then unmap them. */
-int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
-		       struct task *k)
-{
-	int ret;
-
-	child->areas = parent->areas;
-	ret = xol_move_out(t, k);
-	if (!ret)
-		ret = unmap_areas(t, child, k, parent->areas, parent->gadget,
-				  lifeline_handler(parent));
-	child->areas = NULL;
-	return ret;
 }
 
 uint64_t xol_lifeline_at(const struct xol_area *a)
