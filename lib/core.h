@@ -338,7 +338,7 @@ struct task {
 	 */
 	struct site *post_sys;
 	uint64_t post_sys_addr;
-	bool at_sys_entry;         /* held at a syscall-entry stop by xol_enter_syscall() */
+	bool at_sys_entry;         /* held at a syscall-entry stop by stepout_signal() */
 	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
 	unsigned ring_retries;     /* detour.c: full-ring hits sent to record again in a row */
 	uint64_t stop_ns;          /* when its latest stop was seen (CLOCK_MONOTONIC) */
@@ -713,6 +713,8 @@ bool dl_notify_hit(struct task *k);
 void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
+/* Restarts k with req and waits for the trap that ends it (task.c). 0, 1 (a fault), -errno. */
+int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
 /*
  * lifeline.c: where a thread held with registers r resumes without a
@@ -738,13 +740,6 @@ void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
-/*
- * k (regs read) stands at pc, an exit int3 of the post slot of site s for
- * the instruction at insn_addr: moves it on into the program and runs the
- * post handlers. 1 done (regs to be written back), 0 pc is no such point.
- */
-int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
-	      uint64_t pc);
 
 /* mem.c */
 /* pread or pwrite on mm's /proc/PID/mem until all of len is done, bypassing any batch */
@@ -821,21 +816,28 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
 int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
-int xol_move_out(struct uprobe_tracer *t, struct task *k);
 /* A held thread of p to inject through (one outside a system call if any), or NULL. */
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
-/*
- * k stands at a slot's syscall: runs it to its syscall-entry stop, where it
- * stays, past the instruction and in the slot. 0, or -errno (not reached).
- */
-int xol_enter_syscall(struct task *k, uint64_t slot);
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
+int xol_unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		    struct xol_area *areas, uint64_t gadget, uint64_t ll_handler);
 void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
 int xol_copy_areas(struct proc *from, struct proc *to);
-int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
-		       struct task *k);
 uint64_t proc_trampoline(struct proc *p);
+
+/* stepout.c: threads out of slots and detours, post-slot exits, signals inside slots */
+/* Moves held thread k, found anywhere in a scratch area, back into the program. */
+int xol_move_out(struct uprobe_tracer *t, struct task *k);
+/*
+ * k (regs read) stands at pc, an exit int3 of the post slot of site s for
+ * the instruction at insn_addr: moves it on into the program and runs the
+ * post handlers. 1 done (regs to be written back), 0 pc is no such point.
+ */
+int stepout_post_exit(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
+		      uint64_t pc);
+/* A signal (k's last held one) is about to be delivered to k: out of any slot first. */
+void stepout_signal(struct uprobe_tracer *t, struct task *k);
 
 /* inline.c */
 int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
@@ -961,7 +963,6 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
 		   uint64_t detour);
 bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b);
-void detour_signal(struct uprobe_tracer *t, struct task *k, const siginfo_t *si);
 bool detour_fault(struct uprobe_tracer *t, struct task *k);
 bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
 		       struct user_regs_struct *regs);

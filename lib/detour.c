@@ -1053,17 +1053,6 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 	return true;
 }
 
-/* A signal is about to be delivered to k, found inside a detour. */
-void detour_signal(struct uprobe_tracer *t, struct task *k, const siginfo_t *si)
-{
-	if (si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
-				si->si_signo == SIGFPE || si->si_signo == SIGILL)) {
-		detour_fault(t, k);
-		return;
-	}
-	xol_move_out(t, k);
-}
-
 /* Puts b's int3 probe back into target's memory (b's own process, or a fork child's copy). */
 void detour_write_back(struct proc *target, const struct bp *b)
 {

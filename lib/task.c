@@ -662,6 +662,55 @@ int task_wait_own(struct task *k, int *status)
 }
 
 /*
+ * Restarts k with `req` (a single-step, or a run to a hardware breakpoint)
+ * and waits for the trap that ends it. Asynchronous signals arriving
+ * meanwhile are held. 0: trapped; 1: the instruction faulted instead, and
+ * that fault is now the first signal to deliver, reported at the original
+ * instruction when it came from a slot's start; <0: error.
+ */
+int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
+{
+	mem_flush(k->proc);
+	for (int rounds = 0; rounds < 1000; rounds++) {
+		int st, err;
+
+		if (ptrace(req, k->tid, NULL, NULL) < 0)
+			return -errno;
+		k->regs_valid = false;
+		err = task_wait_own(k, &st);
+		if (err)
+			return err;
+		if (st >> 16) {
+			/*
+			 * An interrupt or a group-stop reported first: nothing ran
+			 * yet. Taken as the step's end, it once made a pushf's fixup
+			 * clear bit 8 of whatever the stack held (a return address).
+			 */
+			if ((st >> 16) == PTRACE_EVENT_STOP) {
+				int sig = WSTOPSIG(st);
+
+				k->interrupted = false;
+				if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+					k->group_stop = true;
+			}
+			continue;
+		}
+		if (WSTOPSIG(st) == SIGTRAP && !task_sigtrap_sent(k)) {
+			k->stop_sig = SIGTRAP;
+			return 0;
+		}
+		if (!task_hold_fault_first(k, WSTOPSIG(st)))
+			continue;
+		if (task_getregs(k) == 0 && k->regs.rip == slot) {
+			k->regs.rip = insn_addr;
+			task_setregs(k);
+		}
+		return 1;
+	}
+	return -EBUSY;
+}
+
+/*
  * Waits for one event (of `which`, or any tracee when -1) and dispatches it.
  * 1: an event was handled; 0: none (non-blocking) or interrupted; -ECHILD:
  * nothing left to wait for.

@@ -12,7 +12,6 @@
 #include <unistd.h>
 
 #include "core.h"
-#include "ring.h"
 
 #ifndef SI_KERNEL
 #define SI_KERNEL 0x80
@@ -213,32 +212,6 @@ static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
 	return mem_write(ctx, addr, buf, len);
 }
 
-int trap_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t insn_addr,
-	      uint64_t pc)
-{
-	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
-	struct xol_area *a = xol_area_of(k->proc, pc);
-	uint64_t slot;
-	int r;
-
-	if (!a)
-		return 0;
-	slot = a->start + (pc - a->start) / ARCH_SLOT_SIZE * ARCH_SLOT_SIZE;
-	r = arch_slot_post(&s->plan, insn_addr, slot, pc, &k->regs, &mem);
-	if (r < 0) {
-		/* a ret whose stack cannot be read: let the copy after the int3 fault */
-		k->regs.rip = pc + 1;
-		return 1;
-	}
-	if (!r)
-		return 0;
-	if (arch_plan_is_syscall(&s->plan) &&
-	    (arch_syscall_restarts(&k->regs) || k->at_sys_entry))
-		return 1; /* not done yet: it runs again from the probed instruction, or now */
-	site_run_post(t, k, s, insn_addr);
-	return 1;
-}
-
 /*
  * Post handlers without a stop: nops and direct jumps only move rip, so
  * their effect is applied here. False when the instruction needs its slot.
@@ -331,8 +304,6 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 	resume_or_hold(t, k);
 	return true;
 }
-
-static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k);
 
 static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 {
@@ -474,7 +445,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		unsigned idx = a ? (unsigned)((addr - a->start) / ARCH_SLOT_SIZE) : 0;
 
 		if (idx && idx < a->used && xol_is_post(a, idx) &&
-		    trap_post(t, k, a->info[idx].site, a->info[idx].insn_addr, addr) > 0) {
+		    stepout_post_exit(t, k, a->info[idx].site, a->info[idx].insn_addr, addr) > 0) {
 			task_setregs(k);
 			resume_or_hold(t, k);
 			return;
@@ -500,7 +471,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	}
 	task_hold_signal(k, SIGTRAP);
 	if (mm->areas)
-		signal_out_of_slot(t, k);
+		stepout_signal(t, k);
 	resume_or_hold(t, k);
 }
 
@@ -518,6 +489,21 @@ static bool shares_vm(pid_t a, pid_t b)
 {
 	/* kcmp(KCMP_VM); if the kernel lacks it, assume a copy (fork) */
 	return syscall(SYS_kcmp, a, b, 1 /* KCMP_VM */, 0, 0) == 0;
+}
+
+/* A fork child got copies of parent's areas: move k out of them, then unmap them. */
+static int release_area_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
+			       struct task *k)
+{
+	int ret;
+
+	child->areas = parent->areas;
+	ret = xol_move_out(t, k);
+	if (!ret)
+		ret = xol_unmap_areas(t, child, k, parent->areas, parent->gadget,
+				      lifeline_handler(parent));
+	child->areas = NULL;
+	return ret;
 }
 
 /*
@@ -547,7 +533,7 @@ static void release_fork_child(struct uprobe_tracer *t, struct task *forker, pid
 	/* its handlers are its parent's copies: their sa_masks go back too (sigmask.c) */
 	cp->sa_trap = parent->sa_trap;
 	if (parent->areas)
-		xol_release_copies(t, parent, cp, ck);
+		release_area_copies(t, parent, cp, ck);
 	if (ring_mapping(parent))
 		ring_unmap_in(t, ck, ring_mapping(parent));
 	sigmask_child_leaves(forker, tid);
@@ -806,105 +792,6 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	resume_or_hold(t, k);
 }
 
-/*
- * A signal is about to be delivered to a thread: if the thread is inside a
- * slot, the signal frame would show the scratch area. A fault raised by the
- * relocated instruction itself (at the slot's start) is reported at the
- * original instruction's address; an asynchronous signal waits until the
- * thread is back in the program's code. A system call interrupted in a
- * slot returns to the program after its instruction; if the kernel
- * restarts it, the program re-executes the probed instruction, probe
- * included, exactly as it re-executes it untraced.
- */
-static void signal_out_of_slot(struct uprobe_tracer *t, struct task *k)
-{
-	const siginfo_t *si;
-	struct xol_area *a;
-	unsigned idx;
-
-	if (!k->npending || task_getregs(k) < 0)
-		return;
-	si = &k->pending[k->npending - 1];
-	a = xol_area_of(k->proc, k->regs.rip);
-	if (!a)
-		return;
-	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
-	if (!idx || idx >= a->used) {
-		uint8_t insn[ARCH_RDTSC_LEN];
-
-		if (!ring_gadget_at(a, k->regs.rip))
-			return;
-		/*
-		 * The gadget's rdtsc in a program that made it fault for itself
-		 * (prctl PR_SET_TSC): the hit's time stamp is 0, the program
-		 * never sees it.
-		 */
-		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
-		    mem_read(k->proc, k->regs.rip, insn, sizeof(insn)) == 0 &&
-		    arch_rdtsc_skip(&k->regs, insn)) {
-			task_drop_signal(k, k->npending - 1);
-			k->stop_sig = k->npending ? k->stop_sig : 0;
-			task_setregs(k);
-			return;
-		}
-		/*
-		 * Its load of %fs:0 in a thread with no TLS yet (fs base 0, as in
-		 * the dynamic loader's first steps): the hit names no thread by
-		 * it, and the program never sees the fault.
-		 */
-		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
-		    ring_gadget_fs_load_at(a, k->regs.rip)) {
-			k->regs.rsi = 0;
-			k->regs.rip += RING_FS_LOAD_LEN;
-			task_drop_signal(k, k->npending - 1);
-			k->stop_sig = k->npending ? k->stop_sig : 0;
-			task_setregs(k);
-			return;
-		}
-		/* in the record gadget of a no-stop detour: stepped out, nothing of it shows */
-		xol_move_out(t, k);
-		return;
-	}
-	if (xol_is_detour(a, idx)) {
-		const struct slot_info *info = &a->info[idx];
-
-		detour_signal(t, k, si);
-		/* the probed instruction itself (the first copy) faulted: its fault handlers first */
-		if (siginfo_is_fault(si) && k->regs_valid && k->regs.rip == info->insn_addr &&
-		    site_run_fault(t, k, info->site, info->insn_addr, si)) {
-			task_drop_signal(k, k->npending - 1);
-			task_setregs(k);
-		}
-		return;
-	}
-	if (siginfo_is_fault(si)) {
-		const struct slot_info *info = &a->info[idx];
-		uint64_t start = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
-
-		/* a post slot's ret copy sits after its int3 */
-		if (k->regs.rip == start ||
-		    (xol_is_post(a, idx) && arch_plan_is_return(&info->site->plan) &&
-		     k->regs.rip == start + 1)) {
-			k->regs.rip = info->insn_addr;
-			if (site_run_fault(t, k, info->site, info->insn_addr, si))
-				task_drop_signal(k, k->npending - 1); /* swallowed */
-			task_setregs(k);
-		}
-		return;
-	}
-	if (xol_is_post(a, idx) && arch_plan_is_syscall(&a->info[idx].site->plan) &&
-	    k->regs.rip == a->start + (uint64_t)idx * ARCH_SLOT_SIZE &&
-	    xol_enter_syscall(k, k->regs.rip) == 0) {
-		/*
-		 * Its post handler must see the call's result: it runs the call
-		 * from the slot, the held signal interrupting it as untraced, and
-		 * the signal's stop at the exit int3 finds it done.
-		 */
-		return;
-	}
-	xol_move_out(t, k);
-}
-
 static bool is_stop_signal(int sig)
 {
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -995,6 +882,6 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		return;
 	}
 	if (proc_mm(k->proc)->areas)
-		signal_out_of_slot(t, k);
+		stepout_signal(t, k);
 	resume_or_hold(t, k);
 }

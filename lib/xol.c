@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Out-of-line scratch areas in the tracee: placement within ±2 GiB, slots, moving threads out, unmapping. */
+/* Out-of-line scratch areas in the tracee: placement within ±2 GiB, slots, unmapping. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "core.h"
 #include "lifeline.h"
@@ -277,310 +275,6 @@ int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint6
 	return 0;
 }
 
-/*
- * The single-step just taken over a slot's relocated instruction ran with
- * TF set: where the instruction records the flags (pushf on the stack,
- * syscall in r11), the program must not see that TF.
- */
-static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
-{
-	return mem_read(ctx, addr, buf, len);
-}
-
-static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
-{
-	return mem_write(ctx, addr, buf, len);
-}
-
-static void hide_trap_flag(struct task *k, const struct arch_plan *plan, uint64_t rsp_before)
-{
-	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
-
-	if (task_getregs(k) < 0)
-		return;
-	if (arch_step_hide_tf(plan, &k->regs, rsp_before, &mem))
-		task_setregs(k);
-}
-
-
-/*
- * Restarts k with `req` (a single-step, or a run to a hardware breakpoint)
- * and waits for the trap that ends it. Asynchronous signals arriving
- * meanwhile are held. 0: trapped; 1: the instruction faulted instead, and
- * that fault is now the first signal to deliver, reported at the original
- * instruction when it came from a slot's start; <0: error.
- */
-static int run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
-{
-	mem_flush(k->proc);
-	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st, err;
-
-		if (ptrace(req, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		err = task_wait_own(k, &st);
-		if (err)
-			return err;
-		if (st >> 16) {
-			/*
-			 * An interrupt or a group-stop reported first: nothing ran
-			 * yet. Taken as the step's end, it once made a pushf's fixup
-			 * clear bit 8 of whatever the stack held (a return address).
-			 */
-			if ((st >> 16) == PTRACE_EVENT_STOP) {
-				int sig = WSTOPSIG(st);
-
-				k->interrupted = false;
-				if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
-					k->group_stop = true;
-			}
-			continue;
-		}
-		if (WSTOPSIG(st) == SIGTRAP && !task_sigtrap_sent(k)) {
-			k->stop_sig = SIGTRAP;
-			return 0;
-		}
-		if (!task_hold_fault_first(k, WSTOPSIG(st)))
-			continue;
-		if (task_getregs(k) == 0 && k->regs.rip == slot) {
-			k->regs.rip = insn_addr;
-			task_setregs(k);
-		}
-		return 1;
-	}
-	return -EBUSY;
-}
-
-/*
- * Finishes the instruction of a slot that a step left where it was (a rep
- * string instruction part-way through its iterations) with no debug
- * register: debug registers may accept writes and never fire (some
- * microVMs), and one step per iteration could take seconds. A post slot
- * already ends in its exit int3: k runs to it, and stands on it after.
- * A plain slot jumps back into the program: a copy of the instruction
- * (it has no rip-relative operand) followed by an int3 runs in the area's
- * run-out space instead, and k then stands after the original
- * instruction. Only k runs there, and only until this returns.
- * 0: done; 1: the instruction faulted (as run_and_wait()); <0: error.
- */
-static int run_out(struct task *k, struct xol_area *a, unsigned idx, const struct arch_plan *plan,
-		   uint64_t insn_addr)
-{
-	uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
-	uint64_t at = slot, end;
-	uint8_t code[ARCH_MAX_INSN + 1], byte;
-
-	if (!xol_is_post(a, idx)) {
-		at = a->start + XOL_GADGET_RUNOUT;
-		memcpy(code, plan->bytes, plan->len);
-		code[plan->len] = ARCH_INT3;
-		if (mem_write(k->proc, at, code, plan->len + 1u))
-			return -EIO;
-		k->regs.rip = at;
-		if (task_setregs(k) < 0)
-			return -ESRCH;
-	}
-	end = at + ARCH_SLOT_SIZE;
-	for (int tries = 0; tries < 16; tries++) {
-		int r = run_and_wait(k, PTRACE_CONT, at, insn_addr);
-
-		if (r)
-			return r;
-		if (task_getregs(k) < 0)
-			return -ESRCH;
-		if (k->regs.rip > at + 1 && k->regs.rip <= end &&
-		    mem_read(k->proc, k->regs.rip - ARCH_INT3_LEN, &byte, 1) == 0 && byte == ARCH_INT3) {
-			/* on the int3 after it */
-			k->regs.rip = at == slot ? k->regs.rip - ARCH_INT3_LEN : insn_addr + plan->len;
-			return task_setregs(k);
-		}
-		/* a stop that came before it ran on (a kill of SIGTRAP): again */
-		if (k->regs.rip != at)
-			return -EIO;
-	}
-	return -EIO;
-}
-
-/*
- * A thread about to execute a slot's syscall: let it enter the system call
- * (a syscall-entry stop comes before any blocking), then make it return to
- * the program, rcx as the original instruction would leave it. Rewinding it
- * onto the original instruction instead would let a quick re-attach report
- * the same execution twice, and stepping it could block the tracer.
- */
-static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *plan,
-				     uint64_t insn_addr, uint64_t slot)
-{
-	for (int tries = 0;; tries++) {
-		int r = run_and_wait(k, PTRACE_SYSCALL, slot, insn_addr);
-
-		if (r)
-			return r < 0 ? r : 0;
-		if (task_getregs(k) < 0)
-			return -ESRCH;
-		if (k->regs.rip == slot + plan->len)
-			break;
-		/* an event stop (a pending interrupt) came before the syscall */
-		if (k->regs.rip != slot || tries == 16)
-			return -EIO;
-	}
-	arch_regs_after_syscall(&k->regs, insn_addr + plan->len);
-	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
-	return task_setregs(k);
-}
-
-int xol_enter_syscall(struct task *k, uint64_t slot)
-{
-	int r = run_and_wait(k, PTRACE_SYSCALL, slot, 0);
-
-	if (r)
-		return r < 0 ? r : -EIO;
-	if (task_getregs(k) < 0)
-		return -ESRCH;
-	k->stop_sig = 0; /* a syscall stop carries no signal: held ones are queued again */
-	if (k->regs.rip != slot + ARCH_SYSCALL_LEN)
-		return -EIO;
-	k->at_sys_entry = true;
-	return 0;
-}
-
-/*
- * Moves a held thread found inside a slot back into the program, at the
- * point it is equivalent to; where there is none (half-way through a
- * multi-instruction sequence) it is stepped until it leaves the slot.
- * A thread at a slot's very start has had its handlers run for this
- * execution: it is stepped through the instruction rather than rewound,
- * so no later attach reports the same execution again; a system call there
- * is entered rather than stepped, and a rep string instruction still at
- * work after a step runs to its end in one go (run_out()) rather than one
- * step per iteration.
- */
-int xol_move_out(struct uprobe_tracer *t, struct task *k)
-{
-	struct proc *p = k->proc;
-	uint64_t last = 0;
-	bool tf = false;
-
-	/* the record gadget of no-stop detours (ring.c) takes most of these steps */
-	for (int steps = 0; steps < 256; steps++) {
-		const struct arch_plan *first = NULL;
-		struct site *fsite = NULL;
-		uint64_t slot = 0, insn_addr = 0, rsp_before;
-		long req = PTRACE_SINGLESTEP;
-		struct xol_area *a;
-		unsigned idx;
-		int r;
-
-		if (!k->regs_valid && task_getregs(k) < 0)
-			return -ESRCH;
-		if (!steps)
-			tf = arch_regs_tf(&k->regs);
-		a = xol_area_of(p, k->regs.rip);
-		if (!a) {
-			/*
-			 * The gadget's pushfq, stepped, saved the trap flag and its
-			 * popfq set it for good: the program must not run on with it.
-			 */
-			if (steps && !tf && arch_regs_tf(&k->regs)) {
-				arch_regs_clear_tf(&k->regs);
-				return task_setregs(k);
-			}
-			return 0;
-		}
-		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
-		if (idx > 0 && idx < a->used && xol_is_detour(a, idx)) {
-			/* a jump detour (detour.c): rewound from its very start only, else stepped */
-			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
-					      xol_is_rec(a, idx), &k->regs)) {
-				/* back on the detour's int3 (ring full), maybe through popfq */
-				if (steps && !tf)
-					arch_regs_clear_tf(&k->regs);
-				return task_setregs(k);
-			}
-			idx = 0;
-		}
-		if (idx > 0 && idx < a->used) {
-			const struct slot_info *si = &a->info[idx];
-			const struct arch_plan *plan = &si->site->plan;
-
-			slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
-			insn_addr = si->insn_addr;
-			/* at a post slot's exit int3: the instruction is done, its post handlers run */
-			if (xol_is_post(a, idx) && trap_post(t, k, si->site, si->insn_addr, k->regs.rip) > 0) {
-				if (task_setregs(k) < 0)
-					return -ESRCH;
-				continue; /* out, unless a failed ret is still to fault */
-			}
-			if (k->regs.rip == slot && arch_plan_is_syscall(plan)) {
-				/*
-				 * Stepping it could block in the system call with the
-				 * tracer waiting: enter it instead, and return to the
-				 * program. Held signals are queued again on resume and
-				 * interrupt it as they would have untraced; a restarted
-				 * call then runs the probed instruction, and its probe,
-				 * once more, as the program itself re-executes it.
-				 */
-				return enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
-			}
-			if (k->regs.rip != slot && !xol_is_post(a, idx) &&
-			    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs))
-				return task_setregs(k);
-			if (k->regs.rip == slot) {
-				first = plan;
-				fsite = si->site;
-				/*
-				 * Only an instruction that falls through reaches slot + len: a
-				 * step that did not move a ret or jump (an interrupt reported
-				 * first) must not let the thread run free.
-				 */
-				if (last == slot && arch_plan_may_repeat(plan) &&
-				    (!plan->disp_pos || xol_is_post(a, idx)))
-					req = PTRACE_CONT;
-			}
-		}
-		last = k->regs.rip;
-		rsp_before = k->regs.rsp;
-		r = req == PTRACE_CONT ? run_out(k, a, idx, first, insn_addr)
-				       : run_and_wait(k, req, slot, insn_addr);
-		if (r < 0)
-			return r;
-		if (r > 0) {
-			/* the instruction faulted: its probes' fault handlers are asked first */
-			if (first && k->regs.rip == insn_addr &&
-			    site_run_fault(t, k, fsite, insn_addr, &k->pending[0])) {
-				task_drop_signal(k, 0);
-				k->stop_sig = k->npending ? k->stop_sig : 0;
-				return task_setregs(k);
-			}
-			/* a copy in a detour faulted: reported at its own address (detour.c) */
-			detour_fault(t, k);
-			return 0;
-		}
-		if (first && req == PTRACE_SINGLESTEP && xol_is_post(a, idx) &&
-		    arch_plan_is_copy(first) &&
-		    task_getregs(k) == 0) {
-			uint8_t code[ARCH_MAX_INSN + 1];
-			int len;
-
-			/*
-			 * A late step trap (after a cpuid the hypervisor emulates)
-			 * ran the exit int3 after the relocated instruction too.
-			 */
-			if (mem_read(p, slot, code, sizeof(code)) == 0 &&
-			    (len = arch_insn_len(code, sizeof(code))) > 0 && len < (int)sizeof(code) &&
-			    code[len] == ARCH_INT3 && k->regs.rip == slot + (uint64_t)len + 1) {
-				k->regs.rip--;
-				if (task_setregs(k) < 0)
-					return -ESRCH;
-			}
-		}
-		if (first)
-			hide_trap_flag(k, first, rsp_before);
-	}
-	return tracer_err(t, -EBUSY, "tid %d: could not leave the scratch area", k->tid);
-}
-
 static void area_free(struct xol_area *a, struct uprobe_tracer *t)
 {
 	for (unsigned i = 1; i < a->used; i++)
@@ -617,8 +311,8 @@ void xol_forget_all(struct uprobe_tracer *t, struct proc *p)
  * gadget goes last, through a temporary gadget at k's pc: it cannot unmap
  * itself and then return into itself.
  */
-static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
-		       struct xol_area *areas, uint64_t gadget, uint64_t ll_handler)
+int xol_unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		    struct xol_area *areas, uint64_t gadget, uint64_t ll_handler)
 {
 	struct xol_area *gadget_area = NULL;
 	struct seccomp_state sc;
@@ -656,7 +350,7 @@ static int unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
 
 int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {
-	int ret = unmap_areas(t, p, k, p->areas, p->gadget, lifeline_handler(p));
+	int ret = xol_unmap_areas(t, p, k, p->areas, p->gadget, lifeline_handler(p));
 
 	xol_forget_all(t, p);
 	return ret;
@@ -731,21 +425,6 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 	if (lifeline_copy(from, to))
 		return -ENOMEM;
 	return inline_copy_proc(from, to);
-}
-
-/* A fork child got copies of parent's areas: move k out of them, then unmap them. */
-int xol_release_copies(struct uprobe_tracer *t, struct proc *parent, struct proc *child,
-		       struct task *k)
-{
-	int ret;
-
-	child->areas = parent->areas;
-	ret = xol_move_out(t, k);
-	if (!ret)
-		ret = unmap_areas(t, child, k, parent->areas, parent->gadget,
-				  lifeline_handler(parent));
-	child->areas = NULL;
-	return ret;
 }
 
 uint64_t xol_lifeline_at(const struct xol_area *a)

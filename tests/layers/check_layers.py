@@ -57,11 +57,11 @@ LAYERS = {
     'inject.c': 2,          # -> os/remote.c
     'place.c': 2,           # -> os/place.c (uprobe_tracer_set_cpu -> api/tracer.c)
     'guardian.c': 2,        # -> os/ (a process of its own that restores bytes after our death)
-    'xol.c': 3,             # -> xol.c, stepout.c (moving threads out, layer 4), os/remote.c
+    'xol.c': 3,             # -> xol.c, os/remote.c
     'bptable.c': 3,         # -> bptable.c (step 1 made it, out of probe.c)
     'registry.c': 3,        # -> registry.c (sites, pools, handler runners; out of probe.c and trap.c, step 5)
     'retprobe.c': 4,        # -> retprobe.c, xol.c (proc_trampoline)
-    'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3), stepout.c (detour_signal)
+    'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
     'inline.c': 4,          # -> inline.c, os/hold.c (holding), xol.c (inline_trap)
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
@@ -71,8 +71,9 @@ LAYERS = {
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
     'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c)
     'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it
+    'stepout.c': 4,         # -> stepout.c (threads out of slots and detours; out of xol.c, trap.c, detour.c, step 5)
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
-    'trap.c': 5,            # -> dispatch.c, lifecycle.c, stepout.c
+    'trap.c': 5,            # -> dispatch.c, lifecycle.c
     'probe.c': 5,           # -> probes.c, lifecycle.c (probe_plant_all, probe_on_dl_state), api/probe.c
     'watch.c': 5,           # -> watch.c
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
