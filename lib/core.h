@@ -828,7 +828,7 @@ uint64_t proc_trampoline(struct proc *p);
 
 /* stepout.c: threads out of slots and detours, post-slot exits, signals inside slots */
 /* Moves held thread k, found anywhere in a scratch area, back into the program. */
-int xol_move_out(struct uprobe_tracer *t, struct task *k);
+int stepout_move_out(struct uprobe_tracer *t, struct task *k);
 /*
  * k (regs read) stands at pc, an exit int3 of the post slot of site s for
  * the instruction at insn_addr: moves it on into the program and runs the

@@ -172,7 +172,7 @@ static int enter_syscall_in_slot(struct task *k, uint64_t slot)
  * work after a step runs to its end in one go (run_out()) rather than one
  * step per iteration.
  */
-int xol_move_out(struct uprobe_tracer *t, struct task *k)
+int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	uint64_t last = 0;
@@ -306,7 +306,7 @@ static void signal_in_detour(struct uprobe_tracer *t, struct task *k, const sigi
 		detour_fault(t, k);
 		return;
 	}
-	xol_move_out(t, k);
+	stepout_move_out(t, k);
 }
 
 /*
@@ -365,7 +365,7 @@ void stepout_signal(struct uprobe_tracer *t, struct task *k)
 			return;
 		}
 		/* in the record gadget of a no-stop detour: stepped out, nothing of it shows */
-		xol_move_out(t, k);
+		stepout_move_out(t, k);
 		return;
 	}
 	if (xol_is_detour(a, idx)) {
@@ -405,5 +405,5 @@ void stepout_signal(struct uprobe_tracer *t, struct task *k)
 		 */
 		return;
 	}
-	xol_move_out(t, k);
+	stepout_move_out(t, k);
 }

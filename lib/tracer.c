@@ -837,7 +837,7 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 				continue;
 			k->regs_valid = false;
 			if (!p->mm_owner) {
-				xol_move_out(t, k);
+				stepout_move_out(t, k);
 				if (!k->regs_valid)
 					task_getregs(k);
 				ret_restore_task(t, k, p);

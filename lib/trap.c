@@ -498,7 +498,7 @@ static int release_area_copies(struct uprobe_tracer *t, struct proc *parent, str
 	int ret;
 
 	child->areas = parent->areas;
-	ret = xol_move_out(t, k);
+	ret = stepout_move_out(t, k);
 	if (!ret)
 		ret = xol_unmap_areas(t, child, k, parent->areas, parent->gadget,
 				      lifeline_handler(parent));
