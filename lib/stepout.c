@@ -196,7 +196,8 @@ int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 		if (!a) {
 			/*
 			 * The gadget's pushfq, stepped, saved the trap flag and its
-			 * popfq set it for good: the program must not run on with it.
+			 * popfq (without UPROBE_CAP_LAHF; sahf leaves it alone) set
+			 * it for good: the program must not run on with it.
 			 */
 			if (steps && !tf && arch_regs_tf(&k->regs)) {
 				arch_regs_clear_tf(&k->regs);

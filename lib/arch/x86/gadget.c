@@ -89,9 +89,9 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
  * The program's arithmetic flags back from the pushfq image at off(%rsp),
  * without popfq (6.4 ns against 1 on an AMD EPYC VM): the gadgets change
  * no other flag. Where the CPU has no lahf/sahf in 64-bit mode (the byte
- * at .Lsahf is 0: UPROBE_CAP_LAHF), popfq instead. OF from bit 11 (add $0x7f to 0 or 1 sets it as the bit was), then
- * SF ZF AF PF CF from the image's low byte (sahf). rax is scratch: it is
- * popped after this.
+ * at .Lsahf is 0: UPROBE_CAP_LAHF), popfq instead. OF from bit 11 (add
+ * $0x7f to 0 or 1 sets it as the bit was), then SF ZF AF PF CF from the
+ * image's low byte (sahf). rax is scratch: it is popped after this.
  */
 #define FLAGS_BACK(off) \
 	"	movzbl " S(off) "+1(%rsp), %eax\n" \
