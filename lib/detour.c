@@ -38,7 +38,9 @@
  * thread of the process held: no other breakpoint in the range, no thread
  * inside it or in a slot whose exit lands inside it, no pending return into
  * it, and no 8-byte value inside it on any thread's stack near its rsp (a
- * stand-in for signal frames and return addresses).
+ * stand-in for signal frames and return addresses). A thread at the very
+ * start of the probe's own slot, sent there after its hit, is where the
+ * hitting thread is: it goes on from the detour's copies too.
  *
  * The attempt is made at a hit, never when probes are added: thousands of
  * probes added at once cost no stop of the process, and a probe whose
@@ -666,13 +668,34 @@ static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t ad
 	}
 }
 
-/* With p's threads held: can the range (lo, hi) become a jmp? k is at lo, about to enter it. */
+/*
+ * Is held thread o at the very start of slot, the probe's own out-of-line
+ * slot, having run nothing of it? It was sent there after its hit, and a
+ * resumed thread waits for a CPU before it runs (under load, long enough
+ * for the next hit's attempt to find it there, at nearly every attempt).
+ * It is then where k is: its handlers have run, the probed instruction is
+ * next. It goes on from the detour's copies too (move_to_detour()), not
+ * back into the range. Only a plain stop: a signal or system call it is
+ * held in is for the code that took that stop to finish where it is.
+ */
+static bool waits_at_slot(const struct task *o, uint64_t slot)
+{
+	return slot && o->regs_valid && o->regs.rip == slot && !o->lrip && !o->npending &&
+	       !o->stop_sig && !o->held_event && !o->post_sys && !o->at_sys_entry &&
+	       !o->sig_entry;
+}
+
+/*
+ * With p's threads held: can the range (lo, hi) become a jmp? k is at lo,
+ * about to enter it; so are the threads waiting at the start of own_slot,
+ * lo's own slot (waits_at_slot()).
+ */
 static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
-			  uint64_t hi)
+			  uint64_t hi, uint64_t own_slot)
 {
 	uint8_t *buf = malloc(RED_ZONE + STACK_SCAN);
 	const char *why = NULL;
-	uint64_t where = 0;
+	uint64_t where = 0, at = 0;
 	pid_t tid = 0;
 
 	if (!buf || proc_refresh_maps(p) < 0)
@@ -695,6 +718,7 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 				break;
 			}
 			rip = o == k ? lo : o->regs.rip;
+			at = rip;
 			a = xol_area_of(p, rip);
 			if (a) {
 				unsigned idx = (unsigned)((rip - a->start) / ARCH_SLOT_SIZE);
@@ -706,7 +730,7 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 			}
 			if (inside(rip, lo, hi))
 				why = "a thread is inside the range";
-			else if (si && slot_enters(si, detour, lo, hi))
+			else if (si && slot_enters(si, detour, lo, hi) && !waits_at_slot(o, own_slot))
 				why = "a thread is in a slot that returns inside the range";
 			for (struct ret_instance *ri = o->rets; ri && !why; ri = ri->next)
 				if (inside(ri->real_ret, lo, hi))
@@ -723,12 +747,44 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 	}
 	free(buf);
 	if (why)
-		pr_debug("pid %d: jump detour for 0x%llx postponed: tid %d: %s (stack 0x%llx)",
-			 p->pid, (unsigned long long)lo, tid, why, (unsigned long long)where);
+		pr_debug("pid %d: jump detour for 0x%llx postponed: tid %d: %s (rip 0x%llx, stack "
+			 "0x%llx)", p->pid, (unsigned long long)lo, tid, why, (unsigned long long)at,
+			 (unsigned long long)where);
 	return !why;
 }
 
 static struct bp *covering(struct proc *p, uint64_t vaddr);
+
+/*
+ * The held threads of p that wait at the start of own_slot (waits_at_slot())
+ * go to to, the detour's first copy, as k does: before the jmp is written,
+ * so that a tracer dying at any point after leaves none about to jump back
+ * into the range (the detour is whole already, and never changes). false:
+ * one could not be moved, and the jmp must not be written.
+ */
+static bool move_to_detour(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			   uint64_t own_slot, uint64_t to)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			int err;
+
+			if (o->proc != p || o == k || o->state != TASK_STOPPED ||
+			    !waits_at_slot(o, own_slot))
+				continue;
+			o->regs.rip = to;
+			err = task_setregs(o);
+			if (err) {
+				pr_debug("pid %d: tid %d: cannot leave its slot for the detour: %s",
+					 p->pid, o->tid, strerror(-err));
+				return false;
+			}
+			pr_debug("pid %d: tid %d: from its slot at 0x%llx into the detour", p->pid,
+				 o->tid, (unsigned long long)own_slot);
+		}
+	}
+	return true;
+}
 
 /*
  * Has the kernel patched, or may it patch, the code a detour at addr would
@@ -892,7 +948,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	b = bp_lookup(&p->bps, addr);
 	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
 	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len);
-	busy_now = ok && !threads_clear(t, p, k, addr, addr + c.len);
+	busy_now = ok && (!threads_clear(t, p, k, addr, addr + c.len, b->slot) ||
+			  !move_to_detour(t, p, k, b->slot, int3_of(p, slot) + 1));
 	ok = ok && !busy_now;
 	if (ok) {
 		/* the displacement first, the opcode over the int3 last */
