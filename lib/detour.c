@@ -45,8 +45,9 @@
  * The attempt is made at a hit, never when probes are added: thousands of
  * probes added at once cost no stop of the process, and a probe whose
  * neighbours are probed too is only looked at when it fires. A costly
- * attempt that fails (a thread in the way) is retried after more and more
- * hits, then given up.
+ * attempt that fails is retried after more and more hits: given up after a
+ * few failures for a lasting reason, never for a thread in the way at that
+ * moment (later()).
  *
  * Going back to an int3 probe never needs the threads held: the int3 goes
  * over the jmp's opcode first, so a thread arriving meanwhile traps there,
@@ -60,8 +61,8 @@
 #define RED_ZONE 128
 #define STACK_SCAN (64 * 1024)
 #define CHEAP_WAIT 4096 /* hits between cheap re-checks (a probe inside the range) */
-#define MAX_TRIES 6     /* costly attempts before giving up */
-#define MAX_TRIES_NOW 7 /* the same, when only the moment was wrong (dtries holds 0-7) */
+#define MAX_TRIES 6     /* costly attempts before giving up, the last for a lasting reason */
+#define MAX_DTRIES 7    /* bp->dtries' largest value (3 bits) */
 
 /*
  * bp->dstate:
@@ -514,23 +515,35 @@ void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_re
 
 /*
  * A failed attempt: when to look again, or never. A cheap failure (a probe
- * inside the range) waits CHEAP_WAIT hits. A costly one waits 4x longer
- * each time, up to MAX_TRIES. A moment's one (`now`: a thread was inside
- * the range, in a slot or a signal frame returning into it) says nothing of
- * the next moment: it waits only 2x longer each time, up to
- * MAX_TRIES_NOW, so that a probe hit by many threads under signals and
- * load gets its detour within a few thousand hits.
+ * inside the range) waits CHEAP_WAIT hits. A costly one for a lasting
+ * reason (the process could not be held, its memory not written) waits 4x
+ * longer each time, and the site gives up at MAX_TRIES. A moment's one
+ * (`now`: a thread inside the range, in a slot or a signal frame returning
+ * into it, a value pointing there on its stack) says nothing of the next
+ * moment, and never gives up: on a loaded machine the wrong moment came 7
+ * times in a row, leaving a hot probe on its int3 (a stop per hit) for
+ * good. It waits 2x longer each time instead, up to CHEAP_WAIT hits
+ * (32 << MAX_DTRIES): a site whose moment never comes costs one hold of
+ * its process per CHEAP_WAIT hits. dtries counts both kinds, so that a
+ * lasting failure after many moments' ones gives up sooner.
  */
 static void later(struct bp *b, bool costly, bool now)
 {
-	if (costly && ++b->dtries >= (now ? MAX_TRIES_NOW : MAX_TRIES)) {
+	if (!costly) {
+		b->dwait = CHEAP_WAIT;
+		return;
+	}
+	if (b->dtries < MAX_DTRIES)
+		b->dtries++;
+	if (now) {
+		b->dwait = (uint16_t)(32u << b->dtries);
+		return;
+	}
+	if (b->dtries >= MAX_TRIES) {
 		b->dstate = DETOUR_NEVER;
 		return;
 	}
-	if (!costly)
-		b->dwait = CHEAP_WAIT;
-	else
-		b->dwait = now ? (uint16_t)(32u << b->dtries) : (uint16_t)(16u << (2 * b->dtries));
+	b->dwait = (uint16_t)(16u << (2 * b->dtries));
 }
 
 /* A breakpoint strictly inside (addr, addr + len)? */
@@ -970,6 +983,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	if (ok) {
 		b->dstate = DETOUR_ON;
+		b->dtries = 0; /* taken down later, it starts afresh */
 		p->had_detour = true;
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,

@@ -18,6 +18,7 @@ struct detour_line {
 
 static struct detour_line g_dt[MAX_DETOURS];
 static int g_ndt, g_ndown;
+static int g_nstack; /* attempts postponed for a value on a thread's stack */
 
 static int detour_print(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
@@ -31,6 +32,8 @@ static int detour_print(enum uprobe_print_level level, const char *fmt, va_list 
 	capture_print(level, fmt, ap2);
 	va_end(ap2);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (strstr(buf, "postponed") && strstr(buf, "a thread's stack holds an address"))
+		g_nstack++;
 	p = strstr(buf, "jump detour for 0x");
 	if (!p)
 		return 0;
@@ -55,7 +58,7 @@ static unsigned detour_len(uint64_t addr)
 
 static int setup(void **state)
 {
-	g_ndt = g_ndown = 0;
+	g_ndt = g_ndown = g_nstack = 0;
 	return ctx_setup(state);
 }
 
@@ -363,6 +366,34 @@ static void test_threads(void **state)
 static void test_threads_signal_every_hit(void **state)
 {
 	threads_case(*state, true);
+}
+
+/*
+ * A thread holds an address inside dt_push's range on its stack through
+ * the first 9,000 calls: every attempt until then finds the wrong moment
+ * (8 of them, the 8th at about the 8,200th hit), more often in a row than
+ * a limit on such failures would allow (once 7). The thread ends; the
+ * detour must still come, at one of the later attempts (at most 4,096
+ * hits apart).
+ */
+static void test_wrong_moment_many_times(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_prog, "park", "4", "6000", "9000", NULL };
+	struct rec r = { 0 };
+	pid_t pid = spawn_or_fail(c, argv);
+
+	add_probe(c, g_prog, "dt_push", 0, on_rec, &r);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(kv(c->outbuf, "total_calls"), 4 * 6000);
+	assert_rec("dt_push", &r, 4 * 6000);
+	if (g_nstack < 8) {
+		print_error("%d attempts postponed for the parked thread's stack (want 8 or more)\n",
+			    g_nstack);
+		fail();
+	}
+	assert_detour("dt_push", &r, 7);
 }
 
 struct slow_rec {
@@ -793,6 +824,7 @@ int main(int argc, char **argv)
 		T(test_return_probe_on_detour),
 		T(test_threads),
 		T(test_threads_signal_every_hit),
+		T(test_wrong_moment_many_times),
 		T(test_thread_waiting_in_slot),
 		T(test_remove_while_threads_run),
 		T(test_detach_restores_bytes),

@@ -146,6 +146,60 @@ static int run_threads(void)
 }
 
 /*
+ * park mode: a thread holds an address inside dt_push's detour range on its
+ * stack (as a signal frame or a return address would) until the workers
+ * have made park_until calls, then ends. Until then every attempt at the
+ * detour finds the wrong moment.
+ */
+static long calls_made, park_until;
+static int parked;
+
+static void *parker(void *arg)
+{
+	volatile uintptr_t held = (uintptr_t)dt_push + 3;
+
+	(void)arg;
+	__atomic_store_n(&parked, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&calls_made, __ATOMIC_RELAXED) < park_until)
+		usleep(500);
+	__asm__ volatile("" : : "m"(held) : "memory");
+	return NULL;
+}
+
+static void *park_worker(void *arg)
+{
+	long bad = 0;
+
+	(void)arg;
+	for (long n = 0; n < ncalls; n++) {
+		bad += dt_push(n) != n + 1;
+		__atomic_fetch_add(&calls_made, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_lock(&lock);
+	total_calls += ncalls;
+	total_bad += bad;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+static int run_parked(void)
+{
+	pthread_t th[16], p;
+
+	if (pthread_create(&p, NULL, parker, NULL))
+		return 2;
+	while (!__atomic_load_n(&parked, __ATOMIC_ACQUIRE))
+		usleep(100);
+	for (long i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, park_worker, (void *)i))
+			return 2;
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(p, NULL);
+	return 0;
+}
+
+/*
  * crowd mode: T threads call dt_push N times each while a spinner keeps
  * the first CPU busy until the others' calls are nearly done. The test
  * moves the first thread it sees onto that CPU under SCHED_IDLE: each time
@@ -224,7 +278,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 
 /*
  * usage: api_detour calls N | add N | threads T N | spin T MS | prof T N | fork N | fault N |
- *        trap N | crowd T N
+ *        trap N | park T N H | crowd T N
  */
 int main(int argc, char **argv)
 {
@@ -286,6 +340,14 @@ int main(int argc, char **argv)
 		       "prof_signals=%ld\n", nthreads, total_calls, total_bad,
 		       __atomic_load_n(&usr1, __ATOMIC_RELAXED), (int)finish,
 		       __atomic_load_n(&prof_signals, __ATOMIC_RELAXED));
+		bad = total_bad;
+	} else if (!strcmp(mode, "park")) {
+		nthreads = a < 1 ? 1 : a > 16 ? 16 : (int)a;
+		ncalls = b;
+		park_until = argc > 4 ? atol(argv[4]) : 0;
+		if (run_parked())
+			return 2;
+		printf("threads=%d total_calls=%ld bad=%ld\n", nthreads, total_calls, total_bad);
 		bad = total_bad;
 	} else if (!strcmp(mode, "crowd")) {
 		nthreads = a < 1 ? 1 : a > 16 ? 16 : (int)a;
