@@ -38,13 +38,16 @@
  * thread of the process held: no other breakpoint in the range, no thread
  * inside it or in a slot whose exit lands inside it, no pending return into
  * it, and no 8-byte value inside it on any thread's stack near its rsp (a
- * stand-in for signal frames and return addresses).
+ * stand-in for signal frames and return addresses). A thread at the very
+ * start of the probe's own slot, sent there after its hit, is where the
+ * hitting thread is: it goes on from the detour's copies too.
  *
  * The attempt is made at a hit, never when probes are added: thousands of
  * probes added at once cost no stop of the process, and a probe whose
  * neighbours are probed too is only looked at when it fires. A costly
- * attempt that fails (a thread in the way) is retried after more and more
- * hits, then given up.
+ * attempt that fails is retried after more and more hits: given up after a
+ * few failures for a lasting reason, never for a thread in the way at that
+ * moment (later()).
  *
  * Going back to an int3 probe never needs the threads held: the int3 goes
  * over the jmp's opcode first, so a thread arriving meanwhile traps there,
@@ -58,8 +61,8 @@
 #define RED_ZONE 128
 #define STACK_SCAN (64 * 1024)
 #define CHEAP_WAIT 4096 /* hits between cheap re-checks (a probe inside the range) */
-#define MAX_TRIES 6     /* costly attempts before giving up */
-#define MAX_TRIES_NOW 7 /* the same, when only the moment was wrong (dtries holds 0-7) */
+#define MAX_TRIES 6     /* costly attempts before giving up, the last for a lasting reason */
+#define MAX_DTRIES 7    /* bp->dtries' largest value (3 bits) */
 
 /*
  * bp->dstate:
@@ -535,23 +538,35 @@ void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_re
 
 /*
  * A failed attempt: when to look again, or never. A cheap failure (a probe
- * inside the range) waits CHEAP_WAIT hits. A costly one waits 4x longer
- * each time, up to MAX_TRIES. A moment's one (`now`: a thread was inside
- * the range, in a slot or a signal frame returning into it) says nothing of
- * the next moment: it waits only 2x longer each time, up to
- * MAX_TRIES_NOW, so that a probe hit by many threads under signals and
- * load gets its detour within a few thousand hits.
+ * inside the range) waits CHEAP_WAIT hits. A costly one for a lasting
+ * reason (the process could not be held, its memory not written) waits 4x
+ * longer each time, and the site gives up at MAX_TRIES. A moment's one
+ * (`now`: a thread inside the range, in a slot or a signal frame returning
+ * into it, a value pointing there on its stack) says nothing of the next
+ * moment, and never gives up: on a loaded machine the wrong moment came 7
+ * times in a row, leaving a hot probe on its int3 (a stop per hit) for
+ * good. It waits 2x longer each time instead, up to CHEAP_WAIT hits
+ * (32 << MAX_DTRIES): a site whose moment never comes costs one hold of
+ * its process per CHEAP_WAIT hits. dtries counts both kinds, so that a
+ * lasting failure after many moments' ones gives up sooner.
  */
 static void later(struct bp *b, bool costly, bool now)
 {
-	if (costly && ++b->dtries >= (now ? MAX_TRIES_NOW : MAX_TRIES)) {
+	if (!costly) {
+		b->dwait = CHEAP_WAIT;
+		return;
+	}
+	if (b->dtries < MAX_DTRIES)
+		b->dtries++;
+	if (now) {
+		b->dwait = (uint16_t)(32u << b->dtries);
+		return;
+	}
+	if (b->dtries >= MAX_TRIES) {
 		b->dstate = DETOUR_NEVER;
 		return;
 	}
-	if (!costly)
-		b->dwait = CHEAP_WAIT;
-	else
-		b->dwait = now ? (uint16_t)(32u << b->dtries) : (uint16_t)(16u << (2 * b->dtries));
+	b->dwait = (uint16_t)(16u << (2 * b->dtries));
 }
 
 /* A breakpoint strictly inside (addr, addr + len)? */
@@ -693,13 +708,34 @@ static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t ad
 	}
 }
 
-/* With p's threads held: can the range (lo, hi) become a jmp? k is at lo, about to enter it. */
+/*
+ * Is held thread o at the very start of slot, the probe's own out-of-line
+ * slot, having run nothing of it? It was sent there after its hit, and a
+ * resumed thread waits for a CPU before it runs (under load, long enough
+ * for the next hit's attempt to find it there, at nearly every attempt).
+ * It is then where k is: its handlers have run, the probed instruction is
+ * next. It goes on from the detour's copies too (move_to_detour()), not
+ * back into the range. Only a plain stop: a signal or system call it is
+ * held in is for the code that took that stop to finish where it is.
+ */
+static bool waits_at_slot(const struct task *o, uint64_t slot)
+{
+	return slot && o->regs_valid && o->regs.rip == slot && !o->lrip && !o->npending &&
+	       !o->stop_sig && !o->held_event && !o->post_sys && !o->at_sys_entry &&
+	       !o->sig_entry;
+}
+
+/*
+ * With p's threads held: can the range (lo, hi) become a jmp? k is at lo,
+ * about to enter it; so are the threads waiting at the start of own_slot,
+ * lo's own slot (waits_at_slot()).
+ */
 static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
-			  uint64_t hi)
+			  uint64_t hi, uint64_t own_slot)
 {
 	uint8_t *buf = malloc(RED_ZONE + STACK_SCAN);
 	const char *why = NULL;
-	uint64_t where = 0;
+	uint64_t where = 0, at = 0;
 	pid_t tid = 0;
 
 	if (!buf || proc_refresh_maps(p) < 0)
@@ -722,6 +758,7 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 				break;
 			}
 			rip = o == k ? lo : o->regs.rip;
+			at = rip;
 			a = xol_area_of(p, rip);
 			if (a) {
 				unsigned idx = (unsigned)((rip - a->start) / ARCH_SLOT_SIZE);
@@ -733,7 +770,7 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 			}
 			if (inside(rip, lo, hi))
 				why = "a thread is inside the range";
-			else if (si && slot_enters(si, detour, lo, hi))
+			else if (si && slot_enters(si, detour, lo, hi) && !waits_at_slot(o, own_slot))
 				why = "a thread is in a slot that returns inside the range";
 			for (struct ret_instance *ri = o->rets; ri && !why; ri = ri->next)
 				if (inside(ri->real_ret, lo, hi))
@@ -750,12 +787,44 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 	}
 	free(buf);
 	if (why)
-		pr_debug("pid %d: jump detour for 0x%llx postponed: tid %d: %s (stack 0x%llx)",
-			 p->pid, (unsigned long long)lo, tid, why, (unsigned long long)where);
+		pr_debug("pid %d: jump detour for 0x%llx postponed: tid %d: %s (rip 0x%llx, stack "
+			 "0x%llx)", p->pid, (unsigned long long)lo, tid, why, (unsigned long long)at,
+			 (unsigned long long)where);
 	return !why;
 }
 
 static struct bp *covering(struct proc *p, uint64_t vaddr);
+
+/*
+ * The held threads of p that wait at the start of own_slot (waits_at_slot())
+ * go to to, the detour's first copy, as k does: before the jmp is written,
+ * so that a tracer dying at any point after leaves none about to jump back
+ * into the range (the detour is whole already, and never changes). false:
+ * one could not be moved, and the jmp must not be written.
+ */
+static bool move_to_detour(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			   uint64_t own_slot, uint64_t to)
+{
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			int err;
+
+			if (o->proc != p || o == k || o->state != TASK_STOPPED ||
+			    !waits_at_slot(o, own_slot))
+				continue;
+			o->regs.rip = to;
+			err = task_setregs(o);
+			if (err) {
+				pr_debug("pid %d: tid %d: cannot leave its slot for the detour: %s",
+					 p->pid, o->tid, strerror(-err));
+				return false;
+			}
+			pr_debug("pid %d: tid %d: from its slot at 0x%llx into the detour", p->pid,
+				 o->tid, (unsigned long long)own_slot);
+		}
+	}
+	return true;
+}
 
 /*
  * Has the kernel patched, or may it patch, the code a detour at addr would
@@ -920,7 +989,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	b = bp_lookup(&p->bps, addr);
 	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
 	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len);
-	busy_now = ok && !threads_clear(t, p, k, addr, addr + c.len);
+	busy_now = ok && (!threads_clear(t, p, k, addr, addr + c.len, b->slot) ||
+			  !move_to_detour(t, p, k, b->slot, int3_of(p, slot) + 1));
 	ok = ok && !busy_now;
 	if (ok) {
 		/* the displacement first, the opcode over the int3 last */
@@ -941,6 +1011,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	if (ok) {
 		b->dstate = DETOUR_ON;
+		b->dtries = 0; /* taken down later, it starts afresh */
 		p->had_detour = true;
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,

@@ -142,6 +142,51 @@ untraced()
 	[ "$(tracer_of "$1")" = 0 ]
 }
 
+# explain_traced PID: why PID is not seen untraced, on stderr: gone (with its status, when it
+# is this script's child and was reaped), or who traces each of its threads (the tracer's comm,
+# State, PPid and command line) and where each thread is (State, wchan).
+explain_traced()
+{
+	local t tp st
+
+	if [ ! -e "/proc/$1/status" ]; then
+		wait "$1" 2>/dev/null
+		st=$?
+		if [ "$st" -eq 127 ]; then
+			echo "pid $1 is gone (not this script's child: no status)" >&2
+		elif [ "$st" -gt 128 ]; then
+			echo "pid $1 is gone: killed by signal $((st - 128))" >&2
+		else
+			echo "pid $1 is gone: exit status $st" >&2
+		fi
+		return
+	fi
+	for t in /proc/"$1"/task/*; do
+		echo "pid $1 thread ${t##*/}: $(grep -E '^(State|TracerPid):' "$t/status" 2>/dev/null |
+			tr '\t\n' '  ') wchan=$(cat "$t/wchan" 2>/dev/null)" >&2
+		tp=$(awk '/^TracerPid:/ { print $2 }' "$t/status" 2>/dev/null)
+		[ -n "$tp" ] && [ "$tp" != 0 ] || continue
+		echo "  its tracer $tp: comm=$(cat "/proc/$tp/comm" 2>/dev/null)" \
+			"$(grep -E '^(State|Tgid|PPid):' "/proc/$tp/status" 2>/dev/null | tr '\t\n' '  ')" \
+			"cmdline=$(tr '\0' ' ' <"/proc/$tp/cmdline" 2>/dev/null)" >&2
+	done
+}
+
+# wait_untraced SECONDS PID: as wait_for SECONDS untraced PID, explaining a failure.
+wait_untraced()
+{
+	local limit=$(($1 * 20)) i=0
+
+	until untraced "$2"; do
+		i=$((i + 1))
+		if [ "$i" -gt "$limit" ]; then
+			explain_traced "$2"
+			fail "gave up waiting for: untraced $2"
+		fi
+		sleep 0.05
+	done
+}
+
 # has_child PID: PID's main thread has a child (proc files report size 0: test -s cannot tell).
 has_child()
 {
@@ -944,7 +989,7 @@ t_early()
 		sleep 0.2
 		kill "-$sig" "$tr"
 		# let go within a second, while its constructor still sleeps
-		wait_for 1 untraced "$cr"
+		wait_untraced 1 "$cr"
 		alive "$cr" || fail "the command died on SIG$sig to the tracer"
 		reap "$tr"
 		[ "$wrc" -eq 0 ] || fail "tracer exited $wrc after SIG$sig, expected the command's 0"
@@ -2229,7 +2274,7 @@ t_sigstate_attach()
 			reap "$tr"
 			[ "$wrc" -eq 0 ] || fail "$feat try $i: tracer exited $wrc"
 			no_stderr
-			wait_for 10 untraced "$sg"
+			wait_untraced 10 "$sg"
 			sig_snap "$sg" >"$tmp/after"
 			cmp -s "$tmp/before" "$tmp/after" || fail "$feat try $i: after detach:" \
 				"$(diff "$tmp/before" "$tmp/after" | grep '^[<>]' | tr '\n' ' ')"

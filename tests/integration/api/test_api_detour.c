@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Jump-optimized probes on real processes: which get detours, counts, removal, signals, faults. */
+#include <sched.h>
 #include <sys/syscall.h>
 
 #include "tracee_test.h"
@@ -17,6 +18,7 @@ struct detour_line {
 
 static struct detour_line g_dt[MAX_DETOURS];
 static int g_ndt, g_ndown;
+static int g_nstack; /* attempts postponed for a value on a thread's stack */
 
 static int detour_print(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
@@ -30,6 +32,8 @@ static int detour_print(enum uprobe_print_level level, const char *fmt, va_list 
 	capture_print(level, fmt, ap2);
 	va_end(ap2);
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (strstr(buf, "postponed") && strstr(buf, "a thread's stack holds an address"))
+		g_nstack++;
 	p = strstr(buf, "jump detour for 0x");
 	if (!p)
 		return 0;
@@ -54,7 +58,7 @@ static unsigned detour_len(uint64_t addr)
 
 static int setup(void **state)
 {
-	g_ndt = g_ndown = 0;
+	g_ndt = g_ndown = g_nstack = 0;
 	return ctx_setup(state);
 }
 
@@ -362,6 +366,92 @@ static void test_threads(void **state)
 static void test_threads_signal_every_hit(void **state)
 {
 	threads_case(*state, true);
+}
+
+/*
+ * A thread holds an address inside dt_push's range on its stack through
+ * the first 9,000 calls: every attempt until then finds the wrong moment
+ * (8 of them, the 8th at about the 8,200th hit), more often in a row than
+ * a limit on such failures would allow (once 7). The thread ends; the
+ * detour must still come, at one of the later attempts (at most 4,096
+ * hits apart).
+ */
+static void test_wrong_moment_many_times(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_prog, "park", "4", "6000", "9000", NULL };
+	struct rec r = { 0 };
+	pid_t pid = spawn_or_fail(c, argv);
+
+	add_probe(c, g_prog, "dt_push", 0, on_rec, &r);
+	run_to_exit(c, pid);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	assert_int_equal(kv(c->outbuf, "total_calls"), 4 * 6000);
+	assert_rec("dt_push", &r, 4 * 6000);
+	if (g_nstack < 8) {
+		print_error("%d attempts postponed for the parked thread's stack (want 8 or more)\n",
+			    g_nstack);
+		fail();
+	}
+	assert_detour("dt_push", &r, 7);
+}
+
+struct slow_rec {
+	struct rec r;
+	pid_t slow; /* the thread made slow */
+	int err;
+};
+
+/* The first thread seen goes onto the target's spinner's CPU, under SCHED_IDLE. */
+static int on_slow(struct uprobe_hit *h, void *data)
+{
+	struct slow_rec *s = data;
+	struct sched_param sp = { 0 };
+	cpu_set_t all, first;
+	int c = 0;
+
+	note_hit(h, &s->r);
+	if (s->slow)
+		return 0;
+	s->slow = uprobe_hit_tid(h);
+	if (sched_getaffinity(0, sizeof(all), &all)) {
+		s->err = errno;
+		return 0;
+	}
+	while (c < CPU_SETSIZE && !CPU_ISSET(c, &all))
+		c++;
+	CPU_ZERO(&first);
+	CPU_SET(c, &first);
+	if (sched_setaffinity(s->slow, sizeof(first), &first) ||
+	    sched_setscheduler(s->slow, SCHED_IDLE, &sp))
+		s->err = errno;
+	return 0;
+}
+
+/*
+ * A thread the tracer resumed into dt_push's slot waits there for a CPU
+ * (on a busy one, under SCHED_IDLE) while the others' hits make the
+ * attempts at the detour: it is where the hitting thread is, not in the
+ * way, and goes on through the detour's copies. On a loaded machine this
+ * was the wrong moment at nearly every attempt, 7 times in a row now and
+ * then, and the probe stayed an int3 for good.
+ */
+static void test_thread_waiting_in_slot(void **state)
+{
+	struct ctx *c = *state;
+	struct slow_rec s = { 0 };
+	pid_t pid = spawn_prog(c, "crowd", "4", "3000");
+	long calls;
+
+	add_probe(c, g_prog, "dt_push", 0, on_slow, &s);
+	run_to_exit(c, pid);
+	assert_int_equal(s.err, 0);
+	assert_int_equal(kv(c->outbuf, "bad"), 0);
+	/* the slow thread's calls end with the spinner's: the others' 9,000 and a few */
+	calls = kv(c->outbuf, "total_calls");
+	assert_true(calls > 3 * 3000 && calls <= 4 * 3000);
+	assert_rec("dt_push", &s.r, (uint64_t)calls);
+	assert_detour("dt_push", &s.r, 7);
 }
 
 /* ---- removal while threads run, detach ---- */
@@ -734,6 +824,8 @@ int main(int argc, char **argv)
 		T(test_return_probe_on_detour),
 		T(test_threads),
 		T(test_threads_signal_every_hit),
+		T(test_wrong_moment_many_times),
+		T(test_thread_waiting_in_slot),
 		T(test_remove_while_threads_run),
 		T(test_detach_restores_bytes),
 		T(test_fork_not_followed),

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Tracee for the jump-detour tests: calls the functions of api_detour_funcs.S, counting. */
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -144,6 +145,125 @@ static int run_threads(void)
 	return 0;
 }
 
+/*
+ * park mode: a thread holds an address inside dt_push's detour range on its
+ * stack (as a signal frame or a return address would) until the workers
+ * have made park_until calls, then ends. Until then every attempt at the
+ * detour finds the wrong moment.
+ */
+static long calls_made, park_until;
+static int parked;
+
+static void *parker(void *arg)
+{
+	volatile uintptr_t held = (uintptr_t)dt_push + 3;
+
+	(void)arg;
+	__atomic_store_n(&parked, 1, __ATOMIC_RELEASE);
+	while (__atomic_load_n(&calls_made, __ATOMIC_RELAXED) < park_until)
+		usleep(500);
+	__asm__ volatile("" : : "m"(held) : "memory");
+	return NULL;
+}
+
+static void *park_worker(void *arg)
+{
+	long bad = 0;
+
+	(void)arg;
+	for (long n = 0; n < ncalls; n++) {
+		bad += dt_push(n) != n + 1;
+		__atomic_fetch_add(&calls_made, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_lock(&lock);
+	total_calls += ncalls;
+	total_bad += bad;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+static int run_parked(void)
+{
+	pthread_t th[16], p;
+
+	if (pthread_create(&p, NULL, parker, NULL))
+		return 2;
+	while (!__atomic_load_n(&parked, __ATOMIC_ACQUIRE))
+		usleep(100);
+	for (long i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, park_worker, (void *)i))
+			return 2;
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(p, NULL);
+	return 0;
+}
+
+/*
+ * crowd mode: T threads call dt_push N times each while a spinner keeps
+ * the first CPU busy until the others' calls are nearly done. The test
+ * moves the first thread it sees onto that CPU under SCHED_IDLE: each time
+ * the tracer resumes it into dt_push's slot after a hit, it waits there,
+ * at the slot's first byte, for a CPU it hardly gets, as threads wait on a
+ * loaded machine.
+ */
+static long crowd_calls;
+static int spun;
+
+static void *spinner(void *arg)
+{
+	cpu_set_t *first = arg;
+
+	sched_setaffinity(0, sizeof(*first), first);
+	while (__atomic_load_n(&crowd_calls, __ATOMIC_RELAXED) < (nthreads - 1) * ncalls)
+		;
+	__atomic_store_n(&spun, 1, __ATOMIC_RELAXED);
+	return NULL;
+}
+
+static void *crowd_worker(void *arg)
+{
+	long bad = 0, n;
+
+	(void)arg;
+	for (n = 0; n < ncalls; n++) {
+		bad += dt_push(n) != n + 1;
+		__atomic_fetch_add(&crowd_calls, 1, __ATOMIC_RELAXED);
+		/* the slow thread stops with the spinner: SCHED_IDLE, it would crawl on */
+		if (__atomic_load_n(&spun, __ATOMIC_RELAXED) && sched_getscheduler(0) == SCHED_IDLE)
+			break;
+	}
+	pthread_mutex_lock(&lock);
+	total_calls += n + (n < ncalls);
+	total_bad += bad;
+	pthread_mutex_unlock(&lock);
+	return NULL;
+}
+
+static int run_crowd(void)
+{
+	pthread_t th[16], spin;
+	cpu_set_t all, first;
+	int c = 0;
+
+	/* the first allowed CPU: the test finds the same one (it is the same mask) */
+	if (sched_getaffinity(0, sizeof(all), &all))
+		return 2;
+	while (c < CPU_SETSIZE && !CPU_ISSET(c, &all))
+		c++;
+	CPU_ZERO(&first);
+	CPU_SET(c, &first);
+	if (pthread_create(&spin, NULL, spinner, &first))
+		return 2;
+	for (long i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, crowd_worker, (void *)i))
+			return 2;
+	for (int i = 0; i < nthreads; i++)
+		pthread_join(th[i], NULL);
+	pthread_join(spin, NULL);
+	return 0;
+}
+
 static long faulted_at;
 static long fault_ok_value = 77;
 
@@ -158,7 +278,7 @@ static void on_segv(int sig, siginfo_t *si, void *ucv)
 
 /*
  * usage: api_detour calls N | add N | threads T N | spin T MS | prof T N | fork N | fault N |
- *        trap N
+ *        trap N | park T N H | crowd T N
  */
 int main(int argc, char **argv)
 {
@@ -220,6 +340,21 @@ int main(int argc, char **argv)
 		       "prof_signals=%ld\n", nthreads, total_calls, total_bad,
 		       __atomic_load_n(&usr1, __ATOMIC_RELAXED), (int)finish,
 		       __atomic_load_n(&prof_signals, __ATOMIC_RELAXED));
+		bad = total_bad;
+	} else if (!strcmp(mode, "park")) {
+		nthreads = a < 1 ? 1 : a > 16 ? 16 : (int)a;
+		ncalls = b;
+		park_until = argc > 4 ? atol(argv[4]) : 0;
+		if (run_parked())
+			return 2;
+		printf("threads=%d total_calls=%ld bad=%ld\n", nthreads, total_calls, total_bad);
+		bad = total_bad;
+	} else if (!strcmp(mode, "crowd")) {
+		nthreads = a < 1 ? 1 : a > 16 ? 16 : (int)a;
+		ncalls = b;
+		if (run_crowd())
+			return 2;
+		printf("threads=%d total_calls=%ld bad=%ld\n", nthreads, total_calls, total_bad);
 		bad = total_bad;
 	} else if (!strcmp(mode, "fork")) {
 		int go[2], st = 0;
