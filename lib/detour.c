@@ -720,9 +720,10 @@ static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t ad
  */
 static bool waits_at_slot(const struct task *o, uint64_t slot)
 {
+	/* (nor one being single-stepped through the slot: step_done() maps rip from it) */
 	return slot && o->regs_valid && o->regs.rip == slot && !o->lrip && !o->npending &&
 	       !o->stop_sig && !o->held_event && !o->post_sys && !o->at_sys_entry &&
-	       !o->sig_entry;
+	       !o->sig_entry && !o->step_bp.site;
 }
 
 /*
