@@ -680,6 +680,7 @@ struct lu_opts {
 	bool nostop;
 	bool count; /* no-stop with no handler: a count-only probe (uprobe_hits() counts) */
 	bool notime; /* no-stop with UPROBE_RECORD_NO_TIME: records without rdtsc */
+	bool args;   /* no-stop with UPROBE_RECORD_ARGS_ONLY: two cache lines a record */
 };
 
 /*
@@ -734,7 +735,8 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 	UPROBE_OPTS(uprobe_opts, o, .handler = lo->count ? NULL : lo->nostop ? count_handler :
 		    empty_handler,
 		    .ret_handler = lo->ret ? empty_handler : NULL, .data = &cnt,
-		    .nostop = lo->nostop, .record = lo->notime ? UPROBE_RECORD_NO_TIME : 0);
+		    .nostop = lo->nostop, .record = (lo->notime ? UPROBE_RECORD_NO_TIME : 0) |
+			       (lo->args ? UPROBE_RECORD_ARGS_ONLY : 0));
 	u = uprobe_add(t, target_path, f->sym, f->sym_off, &o);
 	if (!u) {
 		err = -errno;
@@ -1237,11 +1239,14 @@ static void reg_cpu_rows(struct placement *pl, unsigned count, const char *what,
  * registers into the ring and runs on; the handler counts them later. The
  * mid-function instruction gets no detour and stops at every hit.
  */
-static void measure_nostop_as(struct placement *pl, int i, bool count, bool notime)
+static void measure_nostop_as(struct placement *pl, int i, bool count, bool notime, bool args)
 {
 	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .nostop = true, .count = count,
-				    .notime = notime };
-	const char *kind = count ? "no-stop count-only" : notime ? "no-stop no time" : "no-stop";
+				    .notime = notime, .args = args };
+	const char *kind = count		? "no-stop count-only"
+			   : args && notime ? "no-stop args no time"
+			   : notime	? "no-stop no time"
+					: "no-stop";
 	char label[64];
 	uint64_t hits, ns, n;
 	struct row *r, *first;
@@ -1309,11 +1314,17 @@ static void measure_nostop(struct placement *pl)
 	for (int i = 0; i < NFUNCS; i++) {
 		if (!func_wanted(i))
 			continue;
-		measure_nostop_as(pl, i, false, false);
-		/* records without a time stamp (UPROBE_RECORD_NO_TIME): the nop5 row against the kernel */
-		if (i == NOP5)
-			measure_nostop_as(pl, i, false, true);
-		measure_nostop_as(pl, i, true, false);
+		measure_nostop_as(pl, i, false, false, false);
+		/*
+		 * The nop5 row against the kernel with smaller records too:
+		 * no time stamp (UPROBE_RECORD_NO_TIME), then the arguments
+		 * only as well (UPROBE_RECORD_ARGS_ONLY).
+		 */
+		if (i == NOP5) {
+			measure_nostop_as(pl, i, false, true, false);
+			measure_nostop_as(pl, i, false, true, true);
+		}
+		measure_nostop_as(pl, i, true, false, false);
 	}
 	if (func_wanted(0))
 		measure_nostop_ret(pl);
@@ -1778,6 +1789,8 @@ static void print_nop5(const struct placement *pls, int npl)
 			{ find_row(pl, "libuprobe: %s, no-stop", what), "no-stop entry, a record a hit" },
 			{ find_row(pl, "libuprobe: %s, no-stop no time", what),
 			  "no-stop entry, record without time" },
+			{ find_row(pl, "libuprobe: %s, no-stop args no time", what),
+			  "no-stop entry, arguments, no time" },
 			{ find_row(pl, "libuprobe: %s, no-stop count-only", what), "no-stop count-only" },
 			{ find_row(pl, "libuprobe: %s", what), "stopping entry probe" },
 			{ find_row(pl, "libuprobe: %s, no-stop 1st", what),

@@ -198,8 +198,9 @@ struct uprobe_opts {
 	/*
 	 * No-stop probes: what a hit's record may leave out, UPROBE_RECORD_*
 	 * or'ed (0: everything). Where several probes share the instruction,
-	 * their records hold what any of them wants; return probes keep their
-	 * time stamps (the call's duration). -EINVAL without nostop.
+	 * their records hold what any of them wants; return probes keep every
+	 * register and their time stamps (the call's duration). -EINVAL
+	 * without nostop.
 	 */
 	unsigned record;
 };
@@ -211,7 +212,14 @@ struct uprobe_opts {
  * read it.
  */
 #define UPROBE_RECORD_NO_TIME 0x1u
-#define UPROBE_RECORD_ALL_FLAGS UPROBE_RECORD_NO_TIME
+/*
+ * The arguments only: rdi, rsi, rdx, rcx, r8, r9, rax (a variadic call's
+ * vector count), rsp (arguments 6 and up, read as memory is now) and the
+ * flags, two of the record's three cache lines; uprobe_hit_regs() shows 0
+ * in rbx, rbp and r10-r15.
+ */
+#define UPROBE_RECORD_ARGS_ONLY 0x2u
+#define UPROBE_RECORD_ALL_FLAGS (UPROBE_RECORD_NO_TIME | UPROBE_RECORD_ARGS_ONLY)
 
 /* ---- Messages ---- */
 

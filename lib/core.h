@@ -62,6 +62,7 @@ struct uprobe {
 	bool force;
 	bool nostop;        /* uprobe_opts.nostop */
 	bool no_time;       /* uprobe_opts.record has UPROBE_RECORD_NO_TIME */
+	bool args_only;     /* uprobe_opts.record has UPROBE_RECORD_ARGS_ONLY */
 	const struct usdt_site *usdt; /* usdt.c: the USDT site it is, owned by its uprobe_usdt */
 	uint64_t hits;
 	uint64_t missed;
@@ -171,6 +172,7 @@ struct xol_area {
 	uint64_t *rec_map;      /* a bit per slot: a no-stop detour (calls the record gadget) */
 	uint64_t *count_map;    /* a bit per slot: of those, a count-only one (the count gadget) */
 	uint64_t *notime_map;   /* a bit per slot: of those, one that records no time (UPROBE_RECORD_NO_TIME) */
+	uint64_t *args_map;     /* a bit per slot: of those, one that records the arguments only */
 	uint64_t *nsret_map;    /* a bit per slot: of those, one that calls the entry gadget (ring.h) */
 	/*
 	 * Per slot, a count-only detour's counter as last added to its probes
@@ -214,6 +216,11 @@ static inline bool xol_is_notime(const struct xol_area *a, unsigned idx)
 	return a->notime_map && (a->notime_map[idx / 64] >> (idx % 64) & 1);
 }
 
+static inline bool xol_is_args(const struct xol_area *a, unsigned idx)
+{
+	return a->args_map && (a->args_map[idx / 64] >> (idx % 64) & 1);
+}
+
 /* Where a detour's int3 is: after the record prefix in a no-stop detour. */
 static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
 {
@@ -227,7 +234,7 @@ static inline uint64_t xol_detour_int3(const struct xol_area *a, unsigned idx)
 #define XOL_GADGET_NAME 16   /* 16 bytes: the name of the hit ring's memfd (ring.c) */
 #define XOL_GADGET_RUNOUT 32 /* 16 bytes: a rep string instruction finished out of its slot (xol.c) */
 /* The end of an area, kept out of its slots, holds the record gadget of no-stop detours. */
-#define XOL_REC_GADGET_SPACE 1536
+#define XOL_REC_GADGET_SPACE 2048
 
 /*
  * A pending call of a return-probed function: its return address was
@@ -921,8 +928,12 @@ struct ring;
 int ring_ensure(struct uprobe_tracer *t, struct proc *p);
 uint64_t ring_gadget(struct proc *p, struct xol_area *a);
 uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a);
-/* The record gadget entry that takes no time stamp (UPROBE_RECORD_NO_TIME); 0 as ring_gadget() */
-uint64_t ring_notime_gadget(struct proc *p, struct xol_area *a);
+/*
+ * The record gadget entry for what a site's records hold: all registers or
+ * the arguments only (UPROBE_RECORD_ARGS_ONLY), with or without a time
+ * stamp (UPROBE_RECORD_NO_TIME); 0 as ring_gadget().
+ */
+uint64_t ring_rec_gadget(struct proc *p, struct xol_area *a, bool args, bool notime);
 uint64_t ring_retg(const struct proc *p);
 bool ring_nsret_full(const struct proc *p, uint64_t slot);
 void ring_nsret_release(struct proc *p, uint64_t slot, bool force);

@@ -412,6 +412,25 @@ static bool wants_notime(const struct proc *p, const struct site *s)
 	return true;
 }
 
+/* Whether s's records may hold the arguments only: every probe said so (UPROBE_RECORD_ARGS_ONLY). */
+static bool wants_args(const struct proc *p, const struct site *s)
+{
+	if (!wants_rec(p, s) || s->nret)
+		return false;
+	for (unsigned i = 0; i < s->nprobes; i++)
+		if (!s->probes[i]->args_only)
+			return false;
+	return true;
+}
+
+/* Was the detour at slot built for a site whose records hold the arguments only? */
+static bool slot_is_args(struct proc *p, uint64_t slot)
+{
+	struct xol_area *a = xol_area_of(p, slot);
+
+	return a && xol_is_args(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
+}
+
 /* Was the detour at slot built for a site that wanted no time stamps? */
 static bool slot_is_notime(struct proc *p, uint64_t slot)
 {
@@ -426,7 +445,8 @@ static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
 	return slot_is_rec(p, slot) == wants_rec(p, s) &&
 	       slot_is_count(p, slot) == wants_count(p, s) &&
 	       slot_is_nsret(p, slot) == (wants_rec(p, s) && s->nret) &&
-	       slot_is_notime(p, slot) == wants_notime(p, s);
+	       slot_is_notime(p, slot) == wants_notime(p, s) &&
+	       slot_is_args(p, slot) == wants_args(p, s);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -587,7 +607,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 {
 	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
 	/* marked even on a count-only detour: what it was built for, as slot_fits() asks */
-	bool notime = rec && wants_notime(p, s);
+	bool notime = rec && wants_notime(p, s), args = rec && wants_args(p, s);
 
 	for (struct xol_area *a = p->areas; a; a = a->next) {
 		uint64_t slot = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE, gadget = 0;
@@ -596,8 +616,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 			continue;
 		if (rec && !(gadget = count	 ? ring_count_gadget(p, a)
 				      : s->nret ? ring_nsent_gadget(p, a)
-				      : notime	? ring_notime_gadget(p, a)
-						: ring_gadget(p, a)))
+						: ring_rec_gadget(p, a, args, notime)))
 			continue;
 		memset(code, INT3, sizeof(code));
 		if (arch_relocate_detour(c->plans, c->n, addr, slot, gadget, code) < 0)
@@ -615,6 +634,7 @@ static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct sit
 		    (rec && xol_mark(a, a->used, &a->rec_map)) ||
 		    (count && xol_mark(a, a->used, &a->count_map)) ||
 		    (notime && xol_mark(a, a->used, &a->notime_map)) ||
+		    (args && xol_mark(a, a->used, &a->args_map)) ||
 		    (rec && s->nret && xol_mark(a, a->used, &a->nsret_map)) ||
 		    mem_write(p, slot, code, sizeof(code)))
 			return 0;
@@ -944,7 +964,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec ||
 	    slot_is_count(p, bp_detour(b)) != count ||
 	    slot_is_nsret(p, bp_detour(b)) != (rec && s->nret) ||
-	    slot_is_notime(p, bp_detour(b)) != (rec && wants_notime(p, s))) {
+	    slot_is_notime(p, bp_detour(b)) != (rec && wants_notime(p, s)) ||
+	    slot_is_args(p, bp_detour(b)) != (rec && wants_args(p, s))) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
 		slot = build_detour(t, p, s, addr, &c, rec, count);
 		if (!slot && count) /* no counter block in reach: it records instead */

@@ -390,6 +390,7 @@ UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary
 	u->force = OPTS_GET(opts, force, false);
 	u->nostop = OPTS_GET(opts, nostop, false);
 	u->no_time = OPTS_GET(opts, record, 0) & UPROBE_RECORD_NO_TIME;
+	u->args_only = OPTS_GET(opts, record, 0) & UPROBE_RECORD_ARGS_ONLY;
 	err = place(t, u, binary, symbol, offset, u->force, &no_binary);
 	if (err && no_binary && OPTS_GET(opts, pending, false) && !strchr(binary, '/')) {
 		/* a library to be loaded later: placed when the dynamic linker maps it */

@@ -386,11 +386,14 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	return at;
 }
 
-uint64_t ring_notime_gadget(struct proc *p, struct xol_area *a)
+uint64_t ring_rec_gadget(struct proc *p, struct xol_area *a, bool args, bool notime)
 {
+	const uint8_t *entry = args ? (notime ? uprobe__rec_gadget_args_notime
+					      : uprobe__rec_gadget_args)
+				    : (notime ? uprobe__rec_gadget_notime : uprobe__rec_gadget);
 	uint64_t at = ring_gadget(p, a);
 
-	return at ? at + (uint64_t)(uprobe__rec_gadget_notime - uprobe__rec_gadget) : 0;
+	return at ? at + (uint64_t)(entry - uprobe__rec_gadget) : 0;
 }
 
 uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a)
@@ -718,6 +721,11 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	s = si->site;
 	k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
 	rec_regs(&regs, rec, si->insn_addr, k);
+	if (xol_is_args(a, idx)) {
+		/* not written by the arguments-only gadget: the last lap's values */
+		regs.rbx = regs.rbp = 0;
+		regs.r10 = regs.r11 = regs.r12 = regs.r13 = regs.r14 = regs.r15 = 0;
+	}
 	rec_hit(&h, t, p, k, &regs, si->insn_addr, time_ns);
 	if (!k)
 		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */

@@ -70,9 +70,15 @@ struct ring_rec {
 	uint64_t ret;     /* the gadget's return address: detour slot + DETOUR_REC_CALL_END */
 	uint64_t fs_base; /* identifies the thread (see RING_FS_*); 0 when it cannot be read */
 	uint64_t flags;
-	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
-	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	/*
+	 * The first two cache lines hold what an arguments-only record writes
+	 * (UPROBE_RECORD_ARGS_ONLY: rbx, r10 and r11 are left as they were).
+	 */
+	uint64_t rax, rbx, rcx, rdx, rsi, rdi;
 	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc); 0: none taken */
+	uint64_t rsp;
+	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+	uint64_t rbp;
 	/*
 	 * No-stop return probes: the stack slot of the return address and the
 	 * real return address (a return record: xmm0's low 8 bytes, a double
@@ -96,6 +102,9 @@ extern const uint8_t uprobe__rec_gadget_fsgs[]; /* uint8_t: RING_FS_*, how fs_ba
 extern const uint8_t uprobe__rec_gadget_sahf[];
 /* The record gadget's entry that writes tsc 0 (no time stamp) */
 extern const uint8_t uprobe__rec_gadget_notime[];
+/* The arguments-only record gadget's entries (UPROBE_RECORD_ARGS_ONLY), with and without time */
+extern const uint8_t uprobe__rec_gadget_args[];
+extern const uint8_t uprobe__rec_gadget_args_notime[];
 /* The count gadget, in the same copy; its two words: the area's counter block and start. */
 extern const uint8_t uprobe__count_gadget[];
 extern const uint8_t uprobe__count_gadget_base[];

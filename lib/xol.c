@@ -285,6 +285,7 @@ static void area_free(struct xol_area *a, struct uprobe_tracer *t)
 	free(a->rec_map);
 	free(a->count_map);
 	free(a->notime_map);
+	free(a->args_map);
 	free(a->nsret_map);
 	free(a->count_seen);
 	free(a);
@@ -399,17 +400,19 @@ int xol_copy_areas(struct proc *from, struct proc *to)
 		}
 		memcpy(c->info, a->info, a->used * sizeof(*c->info));
 		c->post_map = c->detour_map = c->rec_map = c->count_map = c->nsret_map = NULL;
-		c->notime_map = NULL;
+		c->notime_map = c->args_map = NULL;
 		c->count_seen = NULL; /* the child's ring counts from 0 */
 		if (copy_map(&c->post_map, a->post_map, a) || copy_map(&c->detour_map, a->detour_map, a) ||
 		    copy_map(&c->rec_map, a->rec_map, a) || copy_map(&c->count_map, a->count_map, a) ||
 		    copy_map(&c->notime_map, a->notime_map, a) ||
+		    copy_map(&c->args_map, a->args_map, a) ||
 		    copy_map(&c->nsret_map, a->nsret_map, a)) {
 			free(c->post_map);
 			free(c->detour_map);
 			free(c->rec_map);
 			free(c->count_map);
 			free(c->notime_map);
+			free(c->args_map);
 			free(c->nsret_map);
 			free(c->info);
 			free(c);

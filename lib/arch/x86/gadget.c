@@ -32,10 +32,10 @@
 #define R_RDX 56
 #define R_RSI 64
 #define R_RDI 72
-#define R_RBP 80
+#define R_RBP 160
 #define R_RSP 88
 #define R_R8 96
-#define R_TSC 160
+#define R_TSC 80
 #define R_NS_SLOT 168
 #define R_NS_REAL 176
 #define R_KIND 184
@@ -47,6 +47,12 @@ _Static_assert(__builtin_offsetof(struct ring_rec, rax) == R_RAX, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rsp) == R_RSP, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, r8) == R_R8, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, tsc) == R_TSC, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rbp) == R_RBP, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rsi) == R_RSI, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rdi) == R_RDI, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rcx) == R_RCX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rdx) == R_RDX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rbx) == R_RBX, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, ns_slot) == R_NS_SLOT, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, kind) == R_KIND, "");
 _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
@@ -100,6 +106,33 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 	"	add $0x7f, %al\n" \
 	"	mov " S(off) "(%rsp), %ah\n" \
 	"	sahf\n"
+
+/*
+ * An arguments-only record (UPROBE_RECORD_ARGS_ONLY): the argument
+ * registers, rax, rsp, the flags, the time stamp and the return address,
+ * all in the record's first two cache lines; rbx, rbp and r10-r15 are not
+ * written (the tracer shows them as 0).
+ */
+#define REC_ARGS \
+	"	mov %rdi, " S(R_RDI) "(%rcx)\n" \
+	"	mov %r8, " S(R_R8) "+0(%rcx)\n" \
+	"	mov %r9, " S(R_R8) "+8(%rcx)\n" \
+	"	mov 0(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_TSC) "(%rcx)\n" \
+	"	mov 8(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RSI) "(%rcx)\n" \
+	"	mov 16(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RDX) "(%rcx)\n" \
+	"	mov 24(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RCX) "(%rcx)\n" \
+	"	mov 32(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RAX) "(%rcx)\n" \
+	"	mov 40(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n" \
+	"	mov 48(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RET) "(%rcx)\n" \
+	"	lea 184(%rsp), %rsi\n" \
+	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
 
 __asm__(
 	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
@@ -192,6 +225,54 @@ __asm__(
 	"	push %rsi\n"
 	"	xor %eax, %eax\n"
 	"	jmp .Lstamped\n"
+	/*
+	 * The arguments-only record gadget (UPROBE_RECORD_ARGS_ONLY), with and
+	 * without a time stamp: the same ticket, REC_ARGS instead of REC_REGS
+	 * (two cache lines of the record instead of three), the same commit.
+	 */
+	"	.globl uprobe__rec_gadget_args\n"
+	"	.hidden uprobe__rec_gadget_args\n"
+	"uprobe__rec_gadget_args:\n"
+	"	pushfq\n"
+	"	push %rax\n"
+	"	push %rcx\n"
+	"	push %rdx\n"
+	"	push %rsi\n"
+	"	rdtsc\n"
+	"	shl $32, %rdx\n"
+	"	or %rdx, %rax\n"
+	".Lastamped:\n"
+	"	push %rax\n"
+	"	mov .Lring(%rip), %rdx\n"
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	".Laticket:\n"
+	"	mov %rax, %rcx\n"
+	"	and " S(RING_MASK) "(%rdx), %rcx\n"
+	"	lea (%rcx,%rcx,2), %rcx\n"
+	"	shl $6, %rcx\n"
+	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
+	"	mov (%rcx), %rsi\n"
+	"	sub %rax, %rsi\n"
+	"	js .Lout\n"      /* full */
+	"	jnz .Laagain\n"
+	"	lea 1(%rax), %rsi\n"
+	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
+	"	jne .Laticket\n"
+	REC_ARGS
+	"	jmp .Lfscommit\n"
+	".Laagain:\n"
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
+	"	jmp .Laticket\n"
+	"	.globl uprobe__rec_gadget_args_notime\n"
+	"	.hidden uprobe__rec_gadget_args_notime\n"
+	"uprobe__rec_gadget_args_notime:\n"
+	"	pushfq\n"
+	"	push %rax\n"
+	"	push %rcx\n"
+	"	push %rdx\n"
+	"	push %rsi\n"
+	"	xor %eax, %eax\n"
+	"	jmp .Lastamped\n"
 	/*
 	 * The count gadget of count-only detours (no handler at all): the
 	 * detour's lea and call are the same, the gadget adds 1 to its slot's

@@ -230,6 +230,77 @@ static void test_all_registers(void **state)
 	assert_no_bad("ns_g", &a.bad);
 }
 
+/*
+ * Arguments-only records (UPROBE_RECORD_ARGS_ONLY, with and without time):
+ * the argument registers, rax, rsp and the flags as ns_allregs set them,
+ * the others 0; with a probe beside that wants every register, every
+ * register for both.
+ */
+struct argsonly {
+	struct allregs a;
+	bool full;       /* a probe wanting all registers shares the instruction */
+	uint64_t zeroed; /* hits whose rbx, rbp, r10-r15 were all 0 */
+};
+
+static int on_argsonly(struct uprobe_hit *h, void *data)
+{
+	struct argsonly *ao = data;
+	struct user_regs_struct *r = uprobe_hit_regs(h);
+	uint64_t hit = ao->a.n++, i = r->rdi;
+
+	ao->a.nasync += uprobe_hit_is_async(h);
+	CHECK(&ao->a.bad, hit, "rdi (in order)", i, ao->a.next);
+	ao->a.next = i + 1;
+	CHECK(&ao->a.bad, hit, "rsi", r->rsi, 7 * i + 3);
+	CHECK(&ao->a.bad, hit, "rax", r->rax, i);
+	CHECK(&ao->a.bad, hit, "rcx", r->rcx, i + 0x100);
+	CHECK(&ao->a.bad, hit, "rdx", r->rdx, i + 0x200);
+	CHECK(&ao->a.bad, hit, "r8", r->r8, i + 0x800);
+	CHECK(&ao->a.bad, hit, "r9", r->r9, i + 0x900);
+	CHECK(&ao->a.bad, hit, "carry flag", r->eflags & 1, i & 1);
+	CHECK(&ao->a.bad, hit, "rsp % 16", r->rsp % 16, 8);
+	if (!r->rbx && !r->rbp && !r->r10 && !r->r11 && !r->r12 && !r->r13 && !r->r14 && !r->r15)
+		ao->zeroed++;
+	/* a stopping hit (the first, a full ring) has them all; so has a shared record */
+	if (ao->full || !uprobe_hit_is_async(h)) {
+		CHECK(&ao->a.bad, hit, "rbx", r->rbx, i + 0x300);
+		CHECK(&ao->a.bad, hit, "r12", r->r12, i + 0xc00);
+		CHECK(&ao->a.bad, hit, "r15", r->r15, i + 0xf00);
+	}
+	return 0;
+}
+
+static void test_args_only(void **state)
+{
+	for (int round = 0; round < 3; round++) {
+		struct ctx *c = *state;
+		struct argsonly ao = { .full = round == 2 };
+		struct allregs all = { 0 };
+		pid_t pid = spawn_prog(c, "allregs", "2000", NULL);
+		UPROBE_OPTS(uprobe_opts, o, .handler = on_argsonly, .data = &ao, .nostop = true,
+			    .record = UPROBE_RECORD_ARGS_ONLY | (round == 1 ? UPROBE_RECORD_NO_TIME : 0));
+
+		add_or_fail(c, g_prog, "ns_g", 0, &o);
+		if (ao.full)
+			add_nostop(c, "ns_g", 0, on_allregs, &all);
+		run_to_exit(c, pid);
+		assert_int_equal(kv(c->outbuf, "bad"), 0);
+		assert_int_equal(ao.a.n, 2000);
+		assert_true(ao.a.nasync >= 2000 - 100);
+		assert_no_bad("ns_g, arguments only", &ao.a.bad);
+		if (ao.full) {
+			assert_int_equal(all.n, 2000);
+			assert_no_bad("ns_g, all registers beside", &all.bad);
+			assert_int_equal(ao.zeroed, 0);
+		} else {
+			/* every async hit, and no stopping one (rbx = i + 0x300 is never 0) */
+			assert_int_equal(ao.zeroed, ao.a.nasync);
+		}
+		ctx_teardown(state);
+		assert_int_equal(ctx_setup(state), 0);
+	}
+}
+
 /* ---- 2. threads: each thread's hits under its own tid, with its own tag, in order ---- */
 
 struct per_tid {
@@ -1274,6 +1345,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		T(test_single_thread),
 		T(test_no_time),
+		T(test_args_only),
 		T(test_all_registers),
 		T(test_threads),
 		T(test_threads_one_after_another),

@@ -1992,9 +1992,9 @@ static void rec_rebuild(size_t gadget_off, uint8_t sahf)
 /*
  * Both ways of putting the flags back (sahf where the CPU has it in 64-bit
  * mode, popfq elsewhere: each runs here whatever this CPU has, sahf only
- * where it is there) and both record entries (with and without the time
- * stamp): the record, the flags after a recorded hit, and at a full ring's
- * int3.
+ * where it is there) and the four record entries (all registers or the
+ * arguments only, with and without the time stamp): the record, the
+ * flags after a recorded hit, and at a full ring's int3.
  */
 /* The gadgets fit the space an area keeps for them (else no no-stop detour is ever made). */
 static void test_rec_gadget_fits(void **state)
@@ -2016,16 +2016,21 @@ static void test_rec_gadget_flags_notime(void **state)
 	sigemptyset(&sa.sa_mask);
 	assert_int_equal(sigaction(SIGTRAP, &sa, &old), 0);
 	alarm(20);
+	const uint8_t *entries[] = { uprobe__rec_gadget, uprobe__rec_gadget_notime,
+				     uprobe__rec_gadget_args, uprobe__rec_gadget_args_notime };
+
 	for (int sahf = 0; sahf <= (lahf ? 1 : 0); sahf++) {
-		for (int notime = 0; notime <= 1; notime++) {
-			size_t off = notime ? (size_t)(uprobe__rec_gadget_notime - uprobe__rec_gadget)
-					    : 0;
+		for (int e = 0; e < 4; e++) {
+			size_t off = (size_t)(entries[e] - uprobe__rec_gadget);
+			bool notime = e & 1, args = e & 2;
 
 			for (unsigned i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
 				struct ring_rec *r0 = rec_at(0);
 
 				rec_rebuild(off, (uint8_t)sahf);
 				rec.traps = 0;
+				/* what an arguments-only record must not write */
+				r0->rbx = r0->rbp = r0->r12 = r0->r10 = 0xdead;
 				rec_call_fl(41 + i, &rc, pats[i]);
 				assert_int_equal(rc.ret, 42 + i);
 				assert_int_equal(rec.traps, 0);
@@ -2035,7 +2040,13 @@ static void test_rec_gadget_flags_notime(void **state)
 				assert_int_equal(r0->rsi, REC_RSI);
 				assert_int_equal(r0->rdx, REC_RDX);
 				assert_int_equal(r0->rcx, REC_RCX);
-				assert_int_equal(r0->rbx, REC_RBX);
+				assert_int_equal(r0->r8, REC_R8);
+				assert_int_equal(r0->r9, REC_R9);
+				assert_int_equal(r0->rbx, args ? 0xdead : REC_RBX);
+				assert_int_equal(r0->r12, args ? 0xdead : REC_R12);
+				assert_int_equal(r0->rbp, args ? 0xdead : r0->rbp);
+				assert_int_equal(r0->ret, (uint64_t)(uintptr_t)(rec.page + REC_DETOUR_OFF) +
+								  ARCH_DETOUR_REC_INT3);
 				assert_int_equal(r0->flags & 0x8d5, pats[i]);
 				assert_int_equal(r0->rsp, rc.sp);
 				if (notime)
