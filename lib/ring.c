@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <sched.h>
 #include <time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "core.h"
