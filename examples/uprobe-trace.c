@@ -1765,6 +1765,9 @@ static int add_probe(char kind, const char *binary, const char *symbol, uint64_t
 	} else {
 		uopts.handler = count_only() ? NULL : on_entry;
 		uopts.nostop = opt.nostop;
+		/* an entry hit prints and filters on its arguments only: two-line records */
+		if (opt.nostop)
+			uopts.record = UPROBE_RECORD_ARGS_ONLY;
 	}
 
 	err = reserve_probes(opt.hist ? 2 : 1);
