@@ -687,6 +687,15 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 	}
 }
 
+/* Is the record's detour (ret: its return address in the detour) an arguments-only one? */
+static bool rec_args_only(struct proc *p, uint64_t ret)
+{
+	uint64_t slot = ret - ARCH_DETOUR_REC_INT3;
+	struct xol_area *a = ret ? xol_area_of(p, slot) : NULL;
+
+	return a && xol_is_args(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
+}
+
 /* Runs the handlers of the probes of the record's detour. */
 static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		    const struct ring_rec *rec, uint64_t time_ns)
@@ -784,13 +793,22 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 			r->tail = pos + 1;
 			continue;
 		}
-		memcpy(&rec, slot, sizeof(rec));
+		/*
+		 * An arguments-only record is its first two cache lines: the
+		 * third, the last lap's, is not pulled across from the
+		 * thread's CPU.
+		 */
+		memcpy(&rec, slot, RING_ARGS_SIZE);
+		if (!rec_args_only(p, rec.ret))
+			memcpy((char *)&rec + RING_ARGS_SIZE, (const char *)slot + RING_ARGS_SIZE,
+			       sizeof(rec) - RING_ARGS_SIZE);
+		else
+			memset((char *)&rec + RING_ARGS_SIZE, 0, sizeof(rec) - RING_ARGS_SIZE);
 		if (!n)
 			tsc_sample(&tsc_now, &ns_now);
 		/* copied: the record is free for the next lap before any handler runs */
 		__atomic_store_n(&slot->seq, pos + RING_NREC, __ATOMIC_RELEASE);
 		r->tail = pos + 1;
-		__atomic_store_n((uint64_t *)(r->base + RING_TAIL), r->tail, __ATOMIC_RELAXED);
 		n++;
 		if (rec.tsc > tsc_now)
 			tsc_sample(&tsc_now, &ns_now); /* written after this drain began */
@@ -799,6 +817,8 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 		if (proc_find(t, pid) != p || p->ring != r)
 			break;
 	}
+	if (r && n)
+		__atomic_store_n((uint64_t *)(r->base + RING_TAIL), r->tail, __ATOMIC_RELAXED);
 	t->ring_delivered += n;
 	return n;
 }

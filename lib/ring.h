@@ -92,6 +92,10 @@ struct ring_rec {
 #define RING_KIND_RET 2   /* a return gadget's record (ret is 0) */
 
 _Static_assert(sizeof(struct ring_rec) == RING_REC_SIZE, "ring record layout");
+/* What an arguments-only record holds: its first two cache lines (up to r11) */
+#define RING_ARGS_SIZE 128
+_Static_assert(__builtin_offsetof(struct ring_rec, r12) == RING_ARGS_SIZE, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, tsc) < RING_ARGS_SIZE, "");
 
 /* The record gadget, position independent, copied into scratch areas (arch/x86/gadget.c). */
 extern const uint8_t uprobe__rec_gadget[];
