@@ -390,7 +390,8 @@ static bool wants_rec(const struct proc *p, const struct site *s)
  */
 static bool wants_count(const struct proc *p, const struct site *s)
 {
-	if (!wants_rec(p, s))
+	/* the count gadget keeps the flags with lahf/sahf: without them, records */
+	if (!wants_rec(p, s) || !caps_have(UPROBE_CAP_LAHF))
 		return false;
 	for (unsigned i = 0; i < s->nprobes; i++)
 		if (!uprobe_counts_only(s->probes[i]))

@@ -15,6 +15,16 @@ static const char *g_nostop, *g_fork;
 /* libuprobe's debug lines: how many count-only detours, and other no-stop ones, were made */
 static int g_count_detours, g_detours;
 
+/*
+ * How many count-only detours to expect where n are wanted: none without
+ * lahf/sahf in 64-bit mode (UPROBE_CAP_LAHF, off in the capsoff runs),
+ * where count-only probes record like the others, counting as exactly.
+ */
+static int count_detours(int n)
+{
+	return uprobe_caps() & UPROBE_CAP_LAHF ? n : 0;
+}
+
 static int detour_print(enum uprobe_print_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
@@ -83,7 +93,7 @@ static void test_threads_exact(void **state)
 	assert_int_equal(cp.hits[0], THR_T * THR_N);
 	assert_int_equal(uprobe_hits(cp.p), THR_T * THR_N);
 	/* counted by a count-only detour, not by records or stops */
-	assert_int_equal(g_count_detours, 1);
+	assert_int_equal(g_count_detours, count_detours(1));
 }
 
 /* ---- 1b. the increment leaves flags and registers as they were ---- */
@@ -105,7 +115,7 @@ static void test_flags_kept(void **state)
 	assert_int_equal(kv(c->outbuf, "flags_clear"), 0x8d5);
 	assert_int_equal(kv(c->outbuf, "bad"), 0);
 	assert_int_equal(uprobe_hits(p), FL_N);
-	assert_int_equal(g_count_detours, 1);
+	assert_int_equal(g_count_detours, count_detours(1));
 }
 
 /* ---- 2. a probe with a handler joins the instruction, then leaves ---- */
@@ -171,9 +181,12 @@ static void test_handler_joins_and_leaves(void **state)
 	assert_int_equal(ph.at[0], PH_N);
 	assert_int_equal(ph.handled, PH_N);
 	assert_int_equal(uprobe_hits(ph.count), 3 * PH_N);
-	/* count-only in phase 1, records in phase 2, count-only again in phase 3 */
-	assert_int_equal(g_count_detours, 2);
-	assert_int_equal(g_detours, 3);
+	/*
+	 * count-only in phase 1, records in phase 2, count-only again in phase
+	 * 3; without lahf/sahf one recording detour serves all three
+	 */
+	assert_int_equal(g_count_detours, count_detours(2));
+	assert_int_equal(g_detours, count_detours(2) ? 3 : 1);
 }
 
 /* ---- 3. fork children count on their own; uprobe_hits() sums every process ---- */
@@ -194,7 +207,7 @@ static void test_fork_children(void **state)
 	assert_int_equal(kv(c->outbuf, "parent_calls"), 4 * 20000);
 	assert_int_equal(uprobe_hits(p), 4 * 20000 + 3 * 30000);
 	/* the parent's detour, and each child's own after its ring */
-	assert_true(g_count_detours >= 2);
+	assert_true(g_count_detours >= count_detours(2));
 }
 
 /* ---- 4. probes removed while threads hit them ---- */
@@ -344,7 +357,7 @@ static void test_detach_and_attach_again(void **state)
 	assert_int_equal(ra.at[2], 2 * RA_N);
 	assert_int_equal(uprobe_hits(ra.p), 2 * RA_N);
 	/* one count-only detour per attachment */
-	assert_int_equal(g_count_detours, 2);
+	assert_int_equal(g_count_detours, count_detours(2));
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, ctx_teardown)
