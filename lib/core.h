@@ -962,13 +962,33 @@ uint64_t ring_mapping(const struct proc *p);
 void ring_thread_new(struct proc *p, const struct task *k);
 void ring_thread_gone(struct proc *p, const struct task *k);
 
-/* detour.c: jump-optimized probes */
+/* detour_rules.c: whether a jump detour can be made, from the file alone */
+#define DETOUR_MAX_COVERED ARCH_JMP_LEN /* instructions: all but the last are at least one byte */
+/* The instructions a detour covers, decoded from the file. */
+struct detour_covered {
+	struct arch_plan plans[DETOUR_MAX_COVERED];
+	unsigned n;
+	unsigned len;
+};
+/*
+ * The instructions from file offset start of f until ARCH_JMP_LEN bytes are
+ * covered: 0, -ENOEXEC when one does not decode, -EOPNOTSUPP when one cannot
+ * be copied into a detour (arch_detour_ok()).
+ */
+int detour_rules_covered(const struct elf_file *f, uint64_t start, struct detour_covered *c);
 /*
  * The static checks of a jump detour at file offset off of f (detour.c's
  * rules): the bytes it would cover, or -EOPNOTSUPP with *why (may be NULL)
  * saying why none can be made there.
  */
-int detour_analyse(struct elf_file *f, uint64_t off, const char **why);
+int detour_rules_analyse(struct elf_file *f, uint64_t off, const char **why);
+/*
+ * Frees the branch targets kept for every file analysed (tests that parse
+ * many files; the library keeps them as long as the parsed files).
+ */
+void detour_rules_cache_clear(void);
+
+/* detour.c: jump-optimized probes */
 /* detour_trap()'s answer for a hit sent to record itself again (the thread runs on) */
 #define DETOUR_RETRIED 1
 uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Jump-optimized probes: the probed instructions become a jmp to a detour that traps in a slot. */
 #include <errno.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +24,7 @@
  * Covering more than one instruction is only safe where no thread can be,
  * or ever come back to, an address strictly inside (addr, addr + covered):
  * such an address would now execute the middle of the jmp. Statically
- * (once per site, from the file) the function must be known from its
+ * (detour_rules.c: once per site, from the file) the function must be known from its
  * symbol and decode fully, no direct branch of it (or of its .cold/.part
  * pieces) may target the range, it may hold no indirect jump (jump tables),
  * and only the last covered instruction may branch (a call in the middle
@@ -56,7 +55,6 @@
  */
 
 #define INT3 0xcc
-#define MAX_COVERED_INSNS ARCH_JMP_LEN /* all but the last are at least one byte */
 #define DETOUR_LEN_NEVER 0xff           /* site->detour_len: the site cannot have one */
 #define RED_ZONE 128
 #define STACK_SCAN (64 * 1024)
@@ -77,228 +75,17 @@ enum detour_state {
 	DETOUR_NEVER,
 };
 
-/* The instructions a detour of a site covers, decoded from the file. */
-struct covered {
-	struct arch_plan plans[MAX_COVERED_INSNS];
-	unsigned n;
-	unsigned len;
-};
-
-static int covered_at(const struct elf_file *f, uint64_t start, struct covered *c)
+/* The instructions a detour of s covers, decoded from its file (detour_rules.c). */
+static int covered_plans(const struct site *s, struct detour_covered *c)
 {
-	c->n = c->len = 0;
-	while (c->len < ARCH_JMP_LEN) {
-		struct arch_plan *pl = &c->plans[c->n];
-		uint64_t off = start + c->len;
-
-		if (c->n == MAX_COVERED_INSNS || off >= f->size ||
-		    arch_analyse(f->data + off, f->size - off, pl, NULL, 0))
-			return -ENOEXEC;
-		c->len += pl->len;
-		c->n++;
-		if (!arch_detour_ok(pl, c->len >= ARCH_JMP_LEN))
-			return -EOPNOTSUPP;
-	}
-	return 0;
+	return detour_rules_covered(s->elf, s->off, c);
 }
 
-static int covered_plans(const struct site *s, struct covered *c)
-{
-	return covered_at(s->elf, s->off, c);
-}
-
-/* 0 when no instruction of [start, start + size) jumps strictly inside (lo, hi); file offsets. */
-static int scan_function(const struct elf_file *f, uint64_t start, uint64_t size, uint64_t lo,
-			 uint64_t hi)
-{
-	if (start > f->size || size > f->size - start)
-		return -ENOEXEC;
-	for (uint64_t cur = 0; cur < size;) {
-		bool ind_jmp, has_target;
-		int64_t target_off = 0;
-		int len = arch_insn_flow(f->data + start + cur, size - cur, &ind_jmp, &has_target,
-					 &target_off);
-		uint64_t target = start + cur + (uint64_t)target_off;
-
-		if (len < 0)
-			return -ENOEXEC;
-		if (ind_jmp || (has_target && target > lo && target < hi))
-			return -EXDEV;
-		cur += (uint64_t)len;
-	}
-	return 0;
-}
-
-struct sibling_scan {
-	const struct elf_file *f;
-	uint64_t self, lo, hi;
-};
-
-static int scan_sibling(const struct elf_sym *sym, void *ctx)
-{
-	struct sibling_scan *c = ctx;
-
-	if (sym->off == c->self || !sym->size)
-		return 0;
-	return scan_function(c->f, sym->off, sym->size, c->lo, c->hi) ? -EXDEV : 0;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* elf_files are shared by tracers in other threads: one makes the targets, the others wait */
-static pthread_mutex_t targets_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/*
- * Every direct branch target of every function of f (file offsets, sorted),
- * made once per file. 0, or -errno when some function does not decode (its
- * jumps are then unknown, and so is any range of the file).
- */
-static int make_targets(struct elf_file *f)
-{
-	size_t cap = 0, n = 0;
-	uint64_t *v = NULL, last = UINT64_MAX;
-
-	for (size_t i = 0; i < f->nsyms; i++) {
-		const struct elf_sym *sym = &f->syms[i];
-
-		if (!sym->size || sym->off == last)
-			continue;
-		last = sym->off;
-		if (sym->off > f->size || sym->size > f->size - sym->off)
-			goto bad;
-		for (uint64_t cur = 0; cur < sym->size;) {
-			bool ind_jmp, has_target;
-			int64_t target_off = 0;
-			int len = arch_insn_flow(f->data + sym->off + cur, sym->size - cur, &ind_jmp,
-						 &has_target, &target_off);
-
-			if (len < 0)
-				goto bad;
-			if (has_target) {
-				if (n == cap) {
-					uint64_t *nv = reallocarray(v, cap ? cap * 2 : 4096, sizeof(*v));
-
-					if (!nv)
-						goto bad;
-					v = nv;
-					cap = cap ? cap * 2 : 4096;
-				}
-				v[n++] = sym->off + cur + (uint64_t)target_off;
-			}
-			cur += (uint64_t)len;
-		}
-	}
-	if (n) /* qsort's array may not be NULL, even empty */
-		qsort(v, n, sizeof(*v), cmp_u64);
-	f->targets = v ? v : malloc(1);
-	f->ntargets = n;
-	if (!f->targets)
-		f->targets_err = -ENOMEM;
-	return f->targets_err;
-bad:
-	free(v);
-	f->targets_err = -ENOEXEC;
-	return f->targets_err;
-}
-
-static int file_targets(struct elf_file *f)
-{
-	int err;
-
-	pthread_mutex_lock(&targets_lock);
-	err = f->targets || f->targets_err ? f->targets_err : make_targets(f);
-	pthread_mutex_unlock(&targets_lock);
-	return err;
-}
-
-/* Does the sorted v[0..n) hold a value strictly inside (lo, hi)? */
-static bool sorted_inside(const uint64_t *v, size_t n, uint64_t lo, uint64_t hi)
-{
-	size_t a = 0, b = n;
-
-	while (a < b) {
-		size_t m = a + (b - a) / 2;
-
-		if (v[m] <= lo)
-			a = m + 1;
-		else
-			b = m;
-	}
-	return a < n && v[a] < hi;
-}
-
-/* Does some direct branch of f land strictly inside (lo, hi)? Unknown counts as yes. */
-static bool file_jumps_into(struct elf_file *f, uint64_t lo, uint64_t hi)
-{
-	return file_targets(f) || sorted_inside(f->targets, f->ntargets, lo, hi);
-}
-
-/*
- * Does the unwinder enter (lo, hi) at an exception landing pad of f? When
- * the file's exception data cannot be read, any file with LSDAs counts as
- * yes; one without has no landing pads to miss.
- */
-static bool pad_inside(struct elf_file *f, uint64_t lo, uint64_t hi)
-{
-	if (elf_landing_pads(f))
-		return f->has_lsda;
-	return sorted_inside(f->pads, f->npads, lo, hi);
-}
-
-int detour_analyse(struct elf_file *f, uint64_t off, const char **whyp)
-{
-	struct sibling_scan sc = { .f = f, .lo = off };
-	const struct elf_sym *sym = NULL;
-	const char *why = NULL;
-	struct covered c;
-	uint64_t vaddr;
-	char pat[512];
-	bool mid_multi;
-
-	if (elf_off_to_vaddr(f, off, &vaddr) == 0)
-		sym = elf_sym_containing(f, vaddr);
-	if (!sym || !sym->size)
-		why = "no function symbol contains it";
-	else if (covered_at(f, off, &c))
-		why = "an instruction it would cover cannot be copied into one";
-	else if (off + c.len > sym->off + sym->size)
-		why = "the function ends inside the jump";
-	if (!why) {
-		mid_multi = vaddr != sym->vaddr && c.n > 1;
-		if (mid_multi && pad_inside(f, off, off + c.len))
-			why = "it would cover several instructions in the middle of the function, and an "
-			      "exception landing pad lies among them (or the file's are unknown)";
-		else if (mid_multi && file_jumps_into(f, off, off + c.len))
-			why = "it would cover several instructions in the middle of the function, and a "
-			      "jump of the file lands among them (or the file does not decode)";
-		else if (scan_function(f, sym->off, sym->size, off, off + c.len))
-			why = "the function has an indirect jump, a jump into the range, or does not "
-			      "decode";
-		else if (strpbrk(sym->name, "*?[\\") ||
-			 snprintf(pat, sizeof(pat), "%s.*", sym->name) >= (int)sizeof(pat))
-			why = "its pieces (.cold, .part) cannot be looked up";
-	}
-	if (!why) {
-		sc.self = sym->off;
-		sc.hi = off + c.len;
-		if (elf_for_each_match(f, pat, scan_sibling, &sc) < 0)
-			why = "a piece of the function (.cold, .part) jumps into the range";
-	}
-	if (whyp)
-		*whyp = why;
-	return why ? -EOPNOTSUPP : (int)c.len;
-}
-
-/* The static half of the rules above, once per site: sets s->detour_len. */
+/* The static half of the rules above (detour_rules.c), once per site: sets s->detour_len. */
 static void analyse_site(struct site *s)
 {
 	const char *why;
-	int len = detour_analyse(s->elf, s->off, &why);
+	int len = detour_rules_analyse(s->elf, s->off, &why);
 
 	if (len < 0) {
 		pr_debug("%s+0x%llx: no jump detour: %s", s->elf->path, (unsigned long long)s->off,
@@ -604,7 +391,7 @@ static bool range_has_bp(struct proc *p, uint64_t addr, unsigned len)
 
 /* A free slot of p's areas in reach of addr, holding the detour; 0 if none. */
 static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct site *s,
-			     uint64_t addr, const struct covered *c, bool rec, bool count)
+			     uint64_t addr, const struct detour_covered *c, bool rec, bool count)
 {
 	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
 	/* marked even on a count-only detour: what it was built for, as slot_fits() asks */
@@ -654,7 +441,7 @@ static bool slot_enters(const struct slot_info *si, bool detour, uint64_t lo, ui
 {
 	const struct arch_plan *pl = &si->site->plan;
 	uint64_t at = si->insn_addr, next = at + pl->len;
-	struct covered c;
+	struct detour_covered c;
 
 	if (detour) {
 		if (covered_plans(si->site, &c))
@@ -923,7 +710,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	struct user_regs_struct regs;
 	uint8_t jmp[ARCH_JMP_LEN];
 	pid_t tid = k->tid;
-	struct covered c;
+	struct detour_covered c;
 	bool ok, rec, count, busy_now;
 	int err;
 
@@ -1117,7 +904,7 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 	const struct slot_info *si;
 	struct bp *b;
 	uint64_t slot, int3, off = 0;
-	struct covered c;
+	struct detour_covered c;
 	unsigned i;
 
 	if (!k->regs_valid && task_getregs(k) < 0)

@@ -71,6 +71,7 @@ struct sym_vec {
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct elf_file *cache;
+static uint64_t serials; /* elf_file.serial: the last one handed out */
 
 static void set_why(char *why, size_t whylen, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -1151,7 +1152,6 @@ static void elf_free(struct elf_file *f)
 	free(p->max_end);
 	free(p->by_name);
 	free(f->syms);
-	free(f->targets);
 	free(f->pads);
 	free(f->segs);
 	free(f->path);
@@ -1200,6 +1200,7 @@ static int load(const char *path, int fd, const struct stat *st, const struct el
 		goto out;
 	}
 	f = &p->f;
+	f->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
 	f->dev = st->st_dev;
 	f->ino = st->st_ino;
 	/*

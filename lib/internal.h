@@ -75,6 +75,12 @@ struct elf_seg {
 /* A parsed ELF file, cached by (dev, ino): parsed once, never changed after. */
 struct elf_file {
 	char *path; /* canonical (realpath) */
+	/*
+	 * Unique in the process, never reused (from 1): what names this parse
+	 * of the file in caches kept elsewhere (detour_rules.c), as its address
+	 * may be the next file's once elf_cache_clear() freed it.
+	 */
+	uint64_t serial;
 	dev_t dev;
 	ino_t ino;
 	const uint8_t *data; /* whole file, mapped read-only */
@@ -87,13 +93,6 @@ struct elf_file {
 	 * section headers to tell: what is assumed when elf_landing_pads() fails.
 	 */
 	bool has_lsda;
-	/*
-	 * detour.c: every direct branch target of every function symbol, as
-	 * file offsets, sorted; made on first need (mid-function detours).
-	 */
-	uint64_t *targets;
-	size_t ntargets;
-	int targets_err;     /* 0 not made yet or made; <0 cannot be made */
 	/*
 	 * Exception landing pads (the unwinder jumps to them), as file
 	 * offsets, sorted and unique; made by elf_landing_pads().

@@ -60,6 +60,7 @@ LAYERS = {
     'xol.c': 3,             # -> xol.c, os/remote.c
     'bptable.c': 3,         # -> bptable.c (step 1 made it, out of probe.c)
     'registry.c': 3,        # -> registry.c (sites, pools, handler runners; out of probe.c and trap.c, step 5)
+    'detour_rules.c': 3,    # -> detour_rules.c (static rules, branch-target cache; out of detour.c, step 5)
     'retprobe.c': 4,        # -> retprobe.c, xol.c (proc_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)

@@ -62,7 +62,7 @@ static void refused_for_pad(struct elf_file *f, uint64_t off)
 {
 	const char *why = NULL;
 
-	assert_int_equal(detour_analyse(f, off, &why), -EOPNOTSUPP);
+	assert_int_equal(detour_rules_analyse(f, off, &why), -EOPNOTSUPP);
 	assert_non_null(why);
 	if (!strstr(why, "landing pad"))
 		fail_msg("%s+0x%llx: refused, but: %s", f->path, (unsigned long long)off, why);
@@ -71,7 +71,7 @@ static void refused_for_pad(struct elf_file *f, uint64_t off)
 static void accepted(struct elf_file *f, uint64_t off, int len)
 {
 	const char *why = NULL;
-	int got = detour_analyse(f, off, &why);
+	int got = detour_rules_analyse(f, off, &why);
 
 	if (got != len)
 		fail_msg("%s+0x%llx: %d, want %d (%s)", f->path, (unsigned long long)off, got, len,
@@ -270,7 +270,7 @@ static int check_pads(struct elf_file *f, bool all, const char *prefix)
 			int len = arch_insn_len(f->data + cur, sym->off + sym->size - cur), got;
 
 			assert_true(len > 0);
-			got = detour_analyse(f, cur, NULL);
+			got = detour_rules_analyse(f, cur, NULL);
 			if (cur != sym->off && got > 0 && cur + (uint64_t)got > off)
 				fail_msg("%s: detour at 0x%llx covers pad 0x%llx", f->path,
 					 (unsigned long long)cur, (unsigned long long)off);
@@ -300,7 +300,7 @@ static bool some_mid_detour(struct elf_file *f, const char *prefix, int max_trie
 			if (cur == sym->off || len >= ARCH_JMP_LEN)
 				continue;
 			tries++;
-			if (detour_analyse(f, cur, NULL) > len)
+			if (detour_rules_analyse(f, cur, NULL) > len)
 				return true;
 		}
 	}
@@ -384,5 +384,6 @@ int main(int argc, char **argv)
 	fx_eh = argv[3];
 	ret = cmocka_run_group_tests(tests, NULL, NULL);
 	elf_cache_clear();
+	detour_rules_cache_clear();
 	return ret;
 }

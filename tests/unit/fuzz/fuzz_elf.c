@@ -331,16 +331,16 @@ static void check_detour(struct rng *r, struct elf_file *f, int pads_err, struct
 		uint64_t off = pick_off(r, f), vaddr;
 		const char *why = (const char *)1;
 		const struct elf_sym *s;
-		int len = detour_analyse(f, off, &why), first;
+		int len = detour_rules_analyse(f, off, &why), first;
 
 		if (len < 0) {
 			if (len != -EOPNOTSUPP || !why)
-				fail_msg("case %s: detour_analyse(0x%llx): %d, why %p", fuzz_case,
+				fail_msg("case %s: detour_rules_analyse(0x%llx): %d, why %p", fuzz_case,
 					 (unsigned long long)off, len, (const void *)why);
 			continue;
 		}
 		if (why || len < ARCH_JMP_LEN || len > ARCH_JMP_LEN - 1 + ARCH_MAX_INSN)
-			fail_msg("case %s: detour_analyse(0x%llx): %d", fuzz_case,
+			fail_msg("case %s: detour_rules_analyse(0x%llx): %d", fuzz_case,
 				 (unsigned long long)off, len);
 		/* accepted: inside a function it does not overrun, and no pad among the copies */
 		assert_int_equal(elf_off_to_vaddr(f, off, &vaddr), 0);
@@ -410,6 +410,7 @@ static void fuzz_file(const struct base *b, uint64_t seed, unsigned n, struct st
 		}
 		/* a fresh inode next time could take this one's number: forget it */
 		elf_cache_clear();
+		detour_rules_cache_clear();
 		unlink(path);
 	}
 	alarm(0);

@@ -240,7 +240,7 @@ static void test_analyse(void **state)
 
 #define DETOUR_ITERS 150000
 
-/* Runs of instructions as detour.c's covered_at() picks them, through arch_relocate_detour(). */
+/* Runs of instructions as detour_rules_covered() picks them, through arch_relocate_detour(). */
 static void test_detour(void **state)
 {
 	struct rng r = { fuzz_seed(0xde70) };
