@@ -804,6 +804,7 @@ void registry_free_all(struct uprobe_tracer *t);
  */
 bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
 		    struct ret_instance *ri, uint64_t *value);
+void site_run_entry_hit(struct site *s, struct uprobe_hit *h);
 /* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
 void site_run_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
 /*

@@ -139,20 +139,17 @@ static bool slot_is_rec(struct proc *p, uint64_t slot)
 	return int3_of(p, slot) != slot;
 }
 
-/* Is slot a no-stop return probe's detour (calls the entry gadget)? */
-static bool slot_is_nsret(struct proc *p, uint64_t slot)
+/*
+ * Is the detour at slot of a kind (is: xol_is_nsret, a no-stop return
+ * probe's, calling the entry gadget; xol_is_count, a count-only one;
+ * xol_is_notime, xol_is_args: built for records without time, with the
+ * arguments only)?
+ */
+static bool slot_is(struct proc *p, uint64_t slot, bool (*is)(const struct xol_area *, unsigned))
 {
 	struct xol_area *a = xol_area_of(p, slot);
 
-	return a && xol_is_nsret(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
-}
-
-/* Is slot a count-only detour (calls the count gadget)? */
-static bool slot_is_count(struct proc *p, uint64_t slot)
-{
-	struct xol_area *a = xol_area_of(p, slot);
-
-	return a && xol_is_count(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
+	return a && is(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
 }
 
 /* Is addr a detour's int3? */
@@ -211,30 +208,14 @@ static bool wants_args(const struct proc *p, const struct site *s)
 	return true;
 }
 
-/* Was the detour at slot built for a site whose records hold the arguments only? */
-static bool slot_is_args(struct proc *p, uint64_t slot)
-{
-	struct xol_area *a = xol_area_of(p, slot);
-
-	return a && xol_is_args(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
-}
-
-/* Was the detour at slot built for a site that wanted no time stamps? */
-static bool slot_is_notime(struct proc *p, uint64_t slot)
-{
-	struct xol_area *a = xol_area_of(p, slot);
-
-	return a && xol_is_notime(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
-}
-
 /* Is the detour at slot of the kind s wants now? */
 static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
 {
 	return slot_is_rec(p, slot) == wants_rec(p, s) &&
-	       slot_is_count(p, slot) == wants_count(p, s) &&
-	       slot_is_nsret(p, slot) == (wants_rec(p, s) && s->nret) &&
-	       slot_is_notime(p, slot) == wants_notime(p, s) &&
-	       slot_is_args(p, slot) == wants_args(p, s);
+	       slot_is(p, slot, xol_is_count) == wants_count(p, s) &&
+	       slot_is(p, slot, xol_is_nsret) == (wants_rec(p, s) && s->nret) &&
+	       slot_is(p, slot, xol_is_notime) == wants_notime(p, s) &&
+	       slot_is(p, slot, xol_is_args) == wants_args(p, s);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -315,7 +296,7 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 		 * trampoline, whatever the ring holds.
 		 */
 		if (!ring_settled(proc_mm(k->proc)) && k->ring_retries < RING_RETRIES &&
-		    !(slot_is_nsret(k->proc, slot) && ring_nsret_full(proc_mm(k->proc), k->regs.rsp))) {
+		    !(slot_is(k->proc, slot, xol_is_nsret) && ring_nsret_full(proc_mm(k->proc), k->regs.rsp))) {
 			k->ring_retries++;
 			k->regs.rip = slot;
 			if (task_setregs(k) == 0)
@@ -750,10 +731,10 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	count = rec && wants_count(p, s);
 	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec ||
-	    slot_is_count(p, bp_detour(b)) != count ||
-	    slot_is_nsret(p, bp_detour(b)) != (rec && s->nret) ||
-	    slot_is_notime(p, bp_detour(b)) != (rec && wants_notime(p, s)) ||
-	    slot_is_args(p, bp_detour(b)) != (rec && wants_args(p, s))) {
+	    slot_is(p, bp_detour(b), xol_is_count) != count ||
+	    slot_is(p, bp_detour(b), xol_is_nsret) != (rec && s->nret) ||
+	    slot_is(p, bp_detour(b), xol_is_notime) != (rec && wants_notime(p, s)) ||
+	    slot_is(p, bp_detour(b), xol_is_args) != (rec && wants_args(p, s))) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
 		slot = build_detour(t, p, s, addr, &c, rec, count);
 		if (!slot && count) /* no counter block in reach: it records instead */
@@ -826,8 +807,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot, slot_is_count(p, slot) ? ", count-only"
-						   : slot_is_nsret(p, slot) ? ", no-stop return"
+			 (unsigned long long)slot, slot_is(p, slot, xol_is_count) ? ", count-only"
+						   : slot_is(p, slot, xol_is_nsret) ? ", no-stop return"
 									    : "");
 	} else if (b) {
 		later(b, true, busy_now);

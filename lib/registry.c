@@ -157,6 +157,14 @@ bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uin
 {
 	struct uprobe_hit h = { .t = t, .task = k, .addr = addr, .inst = ri };
 
+	site_run_entry_hit(s, &h);
+	*value = h.override_value;
+	return h.override;
+}
+
+/* The same with a hit made by the caller (a no-stop hit from the ring: ring.c). */
+void site_run_entry_hit(struct site *s, struct uprobe_hit *h)
+{
 	for (unsigned i = 0; i < s->nprobes; i++) {
 		struct uprobe *u = s->probes[i];
 
@@ -164,12 +172,10 @@ bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uin
 		if (!u->ret_handler)
 			u->hits++;
 		if (u->handler) {
-			h.probe = u;
-			u->handler(&h, u->data);
+			h->probe = u;
+			u->handler(h, u->data);
 		}
 	}
-	*value = h.override_value;
-	return h.override;
 }
 
 void site_run_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr)

@@ -769,17 +769,7 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 				  time_ns);
 	}
 	h.inst = ri;
-	for (unsigned i = 0; i < s->nprobes; i++) {
-		struct uprobe *u = s->probes[i];
-
-		/* a return probe counts its returns; its entry handler still runs here */
-		if (!u->ret_handler)
-			u->hits++;
-		if (u->handler) {
-			h.probe = u;
-			u->handler(&h, u->data);
-		}
-	}
+	site_run_entry_hit(s, &h);
 	if (ri) {
 		if (proc_find(t, pid) == p && task_find(t, otid) == owner)
 			ret_ns_commit(owner, ri);

@@ -58,40 +58,6 @@ _Static_assert(__builtin_offsetof(struct ring_rec, kind) == R_KIND, "");
 _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
 
 /*
- * Into record rcx: the registers the gadgets saw, those they pushed read back
- * from their frame (the time stamp, rsi, rdx, rcx, rax, the flags, the return
- * address), and rsp as it was at the probed instruction.
- */
-#define REC_REGS \
-	"	mov %rbx, " S(R_RBX) "(%rcx)\n" \
-	"	mov %rdi, " S(R_RDI) "(%rcx)\n" \
-	"	mov %rbp, " S(R_RBP) "(%rcx)\n" \
-	"	mov %r8, " S(R_R8) "+0(%rcx)\n" \
-	"	mov %r9, " S(R_R8) "+8(%rcx)\n" \
-	"	mov %r10, " S(R_R8) "+16(%rcx)\n" \
-	"	mov %r11, " S(R_R8) "+24(%rcx)\n" \
-	"	mov %r12, " S(R_R8) "+32(%rcx)\n" \
-	"	mov %r13, " S(R_R8) "+40(%rcx)\n" \
-	"	mov %r14, " S(R_R8) "+48(%rcx)\n" \
-	"	mov %r15, " S(R_R8) "+56(%rcx)\n" \
-	"	mov 0(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_TSC) "(%rcx)\n" \
-	"	mov 8(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_RSI) "(%rcx)\n" \
-	"	mov 16(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_RDX) "(%rcx)\n" \
-	"	mov 24(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_RCX) "(%rcx)\n" \
-	"	mov 32(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_RAX) "(%rcx)\n" \
-	"	mov 40(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_FLAGS) "(%rcx)\n" \
-	"	mov 48(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_RET) "(%rcx)\n" \
-	"	lea 184(%rsp), %rsi\n" \
-	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
-
-/*
  * The program's arithmetic flags back from the pushfq image at off(%rsp),
  * without popfq (6.4 ns against 1 on an AMD EPYC VM): the gadgets change
  * no other flag. Where the CPU has no lahf/sahf in 64-bit mode (the byte
@@ -108,10 +74,12 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 	"	sahf\n"
 
 /*
- * An arguments-only record (UPROBE_RECORD_ARGS_ONLY): the argument
- * registers, rax, rsp, the flags, the time stamp and the return address,
- * all in the record's first two cache lines; rbx, rbp and r10-r15 are not
- * written (the tracer shows them as 0).
+ * Into record rcx, an arguments-only record (UPROBE_RECORD_ARGS_ONLY): the
+ * argument registers, rax, rsp, the flags, the time stamp and the return
+ * address, all in the record's first two cache lines (rbx, rbp and
+ * r10-r15 not written: the tracer shows 0). Those the gadgets pushed are
+ * read back from their frame (the time stamp, rsi, rdx, rcx, rax, the
+ * flags, the return address); rsp as it was at the probed instruction.
  */
 #define REC_ARGS \
 	"	mov %rdi, " S(R_RDI) "(%rcx)\n" \
@@ -133,6 +101,18 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 	"	mov %rsi, " S(R_RET) "(%rcx)\n" \
 	"	lea 184(%rsp), %rsi\n" \
 	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
+
+/* A whole record: the arguments' part and every other register. */
+#define REC_REGS \
+	REC_ARGS \
+	"	mov %rbx, " S(R_RBX) "(%rcx)\n" \
+	"	mov %rbp, " S(R_RBP) "(%rcx)\n" \
+	"	mov %r10, " S(R_R8) "+16(%rcx)\n" \
+	"	mov %r11, " S(R_R8) "+24(%rcx)\n" \
+	"	mov %r12, " S(R_R8) "+32(%rcx)\n" \
+	"	mov %r13, " S(R_R8) "+40(%rcx)\n" \
+	"	mov %r14, " S(R_R8) "+48(%rcx)\n" \
+	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
 
 __asm__(
 	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
