@@ -113,6 +113,46 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 	"	mov %r13, " S(R_R8) "+40(%rcx)\n" \
 	"	mov %r14, " S(R_R8) "+48(%rcx)\n" \
 	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
+/*
+ * The record gadgets' frame: the flags and the registers they use pushed,
+ * then the time stamp (STAMP_TSC) or 0 (STAMP_NONE, UPROBE_RECORD_NO_TIME).
+ * Then: 0 tsc, 8 rsi, 16 rdx, 24 rcx, 32 rax, 40 flags, 48 return address;
+ * the program's rsp = rsp + 184.
+ */
+#define REC_SAVE \
+	"	pushfq\n" \
+	"	push %rax\n" \
+	"	push %rcx\n" \
+	"	push %rdx\n" \
+	"	push %rsi\n"
+#define STAMP_TSC \
+	"	rdtsc\n" \
+	"	shl $32, %rdx\n" \
+	"	or %rdx, %rax\n"
+#define STAMP_NONE "	xor %eax, %eax\n"
+
+/*
+ * A ticket in the ring (ring.h): at `loop`, rax = the head read, rdx =
+ * the ring; a record still holding the previous lap goes to `full`,
+ * another thread's ticket to `again` (which reads the head and loops).
+ * After it: ticket rax, record rcx.
+ */
+#define TICKET(loop, again, full) \
+	"	mov .Lring(%rip), %rdx\n" \
+	"	mov " S(RING_HEAD) "(%rdx), %rax\n" \
+	loop ":\n" \
+	"	mov %rax, %rcx\n" \
+	"	and " S(RING_MASK) "(%rdx), %rcx\n" \
+	"	lea (%rcx,%rcx,2), %rcx\n" \
+	"	shl $6, %rcx\n" \
+	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n" \
+	"	mov (%rcx), %rsi\n" \
+	"	sub %rax, %rsi\n" \
+	"	js " full "\n" \
+	"	jnz " again "\n" \
+	"	lea 1(%rax), %rsi\n" \
+	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n" \
+	"	jne " loop "\n"
 
 __asm__(
 	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
@@ -121,32 +161,11 @@ __asm__(
 	"	.hidden uprobe__rec_gadget\n"
 	"uprobe__rec_gadget:\n"
 	/* [rsp] = return address; the program's rsp is rsp + 8 + 128 */
-	"	pushfq\n"
-	"	push %rax\n"
-	"	push %rcx\n"
-	"	push %rdx\n"
-	"	push %rsi\n"
-	"	rdtsc\n"
-	"	shl $32, %rdx\n"
-	"	or %rdx, %rax\n"
+	REC_SAVE
+	STAMP_TSC
 	".Lstamped:\n"
 	"	push %rax\n"
-	/* now: 0 tsc, 8 rsi, 16 rdx, 24 rcx, 32 rax, 40 flags, 48 return address; program rsp = rsp + 184 */
-	"	mov .Lring(%rip), %rdx\n"
-	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"1:	mov %rax, %rcx\n"
-	"	and " S(RING_MASK) "(%rdx), %rcx\n"
-	"	lea (%rcx,%rcx,2), %rcx\n"
-	"	shl $6, %rcx\n"
-	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
-	"	mov (%rcx), %rsi\n"
-	"	sub %rax, %rsi\n"
-	"	js .Lfull\n"   /* the record still holds the previous lap: full */
-	"	jnz .Lagain\n" /* another thread took this ticket */
-	"	lea 1(%rax), %rsi\n"
-	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
-	"	jne 1b\n"      /* rax = the new head */
-	/* ticket rax, record rcx */
+	TICKET(".Lticket", ".Lagain", ".Lfull")
 	REC_REGS
 	".Lfscommit:\n"
 	"	xor %esi, %esi\n"
@@ -186,7 +205,7 @@ __asm__(
 	"	ret $128\n"
 	".Lagain:\n"
 	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"	jmp 1b\n"
+	"	jmp .Lticket\n"
 	".Lfull:\n"
 	"	jmp .Lout\n"
 	/*
@@ -198,12 +217,8 @@ __asm__(
 	"	.globl uprobe__rec_gadget_notime\n"
 	"	.hidden uprobe__rec_gadget_notime\n"
 	"uprobe__rec_gadget_notime:\n"
-	"	pushfq\n"
-	"	push %rax\n"
-	"	push %rcx\n"
-	"	push %rdx\n"
-	"	push %rsi\n"
-	"	xor %eax, %eax\n"
+	REC_SAVE
+	STAMP_NONE
 	"	jmp .Lstamped\n"
 	/*
 	 * The arguments-only record gadget (UPROBE_RECORD_ARGS_ONLY), with and
@@ -213,31 +228,11 @@ __asm__(
 	"	.globl uprobe__rec_gadget_args\n"
 	"	.hidden uprobe__rec_gadget_args\n"
 	"uprobe__rec_gadget_args:\n"
-	"	pushfq\n"
-	"	push %rax\n"
-	"	push %rcx\n"
-	"	push %rdx\n"
-	"	push %rsi\n"
-	"	rdtsc\n"
-	"	shl $32, %rdx\n"
-	"	or %rdx, %rax\n"
+	REC_SAVE
+	STAMP_TSC
 	".Lastamped:\n"
 	"	push %rax\n"
-	"	mov .Lring(%rip), %rdx\n"
-	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	".Laticket:\n"
-	"	mov %rax, %rcx\n"
-	"	and " S(RING_MASK) "(%rdx), %rcx\n"
-	"	lea (%rcx,%rcx,2), %rcx\n"
-	"	shl $6, %rcx\n"
-	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
-	"	mov (%rcx), %rsi\n"
-	"	sub %rax, %rsi\n"
-	"	js .Lout\n"      /* full */
-	"	jnz .Laagain\n"
-	"	lea 1(%rax), %rsi\n"
-	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
-	"	jne .Laticket\n"
+	TICKET(".Laticket", ".Laagain", ".Lout")
 	REC_ARGS
 	"	jmp .Lfscommit\n"
 	".Laagain:\n"
@@ -246,12 +241,8 @@ __asm__(
 	"	.globl uprobe__rec_gadget_args_notime\n"
 	"	.hidden uprobe__rec_gadget_args_notime\n"
 	"uprobe__rec_gadget_args_notime:\n"
-	"	pushfq\n"
-	"	push %rax\n"
-	"	push %rcx\n"
-	"	push %rdx\n"
-	"	push %rsi\n"
-	"	xor %eax, %eax\n"
+	REC_SAVE
+	STAMP_NONE
 	"	jmp .Lastamped\n"
 	/*
 	 * The count gadget of count-only detours (no handler at all): the
