@@ -272,20 +272,37 @@ void plant_forget_unmapped(struct proc *p)
 /*
  * Writes back the original byte of every breakpoint of p into target's
  * memory: p itself (detach), or a fork child holding a copy of p's memory.
+ *
+ * Those on libc's mask changes (LL_MASK, LL_SIGRET: sigmask.c) go last,
+ * once no other int3 of ours is left. A tracer killed midway (SIGKILL, the
+ * OOM killer; the die point "detour-back") lets the threads go with the
+ * int3s not yet put back: had a mask change lost its int3 by then, a
+ * thread would make it for real, block SIGTRAP (pthread_create() blocks
+ * every signal around its clone) and then trap on one still there: a
+ * forced SIGTRAP, which resets the lifeline to the default and kills.
+ * While every mask change keeps its int3 the lifeline makes those calls,
+ * SIGTRAP left unblocked (the guardian leaves them too, guardian.c). Only
+ * a death between two of these last writes is not covered.
  */
 int plant_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *target)
 {
 	struct bp_table *bt = &p->bps;
 
-	for (size_t i = 0; i < bt->cap; i++) {
-		struct bp *b = &bt->slots[i];
+	for (int masks = 0; masks < 2; masks++) {
+		for (size_t i = 0; i < bt->cap; i++) {
+			struct bp *b = &bt->slots[i];
 
-		if (!b->vaddr || b->site == BP_TOMB || b->retired)
-			continue;
-		detour_write_back(target, b);
-		mem_write(target, b->vaddr, &b->orig, 1);
+			if (!b->vaddr || b->site == BP_TOMB || b->retired)
+				continue;
+			/* (no site: the spawn's own, at the entry point or the dynamic linker's) */
+			if ((b->site && sigmask_ll_kind(b->site)) != (masks == 1))
+				continue;
+			detour_write_back(target, b);
+			mem_write(target, b->vaddr, &b->orig, 1);
+		}
+		if (!masks)
+			inline_restore_trap(p, target);
 	}
-	inline_restore_trap(p, target);
 	if (target == p)
 		bp_table_free(bt);
 	return 0;
