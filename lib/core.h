@@ -865,8 +865,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 				  uint64_t addr, const struct user_regs_struct *regs,
 				  uint64_t slot, uint64_t real, uint64_t time_ns);
 void ret_ns_commit(struct task *k, struct ret_instance *ri);
-struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot,
-				 bool *may_steal);
+struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
 void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri);

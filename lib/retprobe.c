@@ -414,20 +414,10 @@ void ret_ns_commit(struct task *k, struct ret_instance *ri)
 	k->nrets++;
 }
 
-/*
- * The newest no-stop call of k at slot, unlinked; where k has none and
- * *may_steal, another thread's (a coroutine moved), and *may_steal then
- * says whether this one was stolen. Callers taking every call at a slot
- * (tail calls) start with true and pass it on: the calls after one of k's
- * own are k's too, and asking every thread for them at each return (a
- * walk of the whole task table) was the tracer's costliest step in a
- * no-stop entry + return bench.
- */
-struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot,
-				 bool *may_steal)
+/* The newest no-stop call of k (or of another thread: a coroutine moved) at slot, unlinked. */
+struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot)
 {
 	struct ret_instance **pp;
-	bool stole = false;
 
 	for (int pass = 0; pass < 2; pass++) {
 		for (pp = &k->rets; *pp; pp = &(*pp)->next) {
@@ -437,12 +427,10 @@ struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64
 				continue;
 			*pp = ri->next;
 			k->nrets--;
-			*may_steal = stole;
 			return ri;
 		}
-		if (pass || !*may_steal || !steal_ns(t, k, slot))
+		if (pass || !steal_ns(t, k, slot))
 			break;
-		stole = true;
 	}
 	return NULL;
 }

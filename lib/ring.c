@@ -689,12 +689,11 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 	struct ret_instance *ri;
 	struct uprobe_hit h;
 	pid_t pid = p->pid, otid;
-	bool steal = true;
 
 	if (!owner)
 		return;
 	otid = owner->tid;
-	while ((ri = ret_ns_take(t, owner, rec->ns_slot, &steal))) {
+	while ((ri = ret_ns_take(t, owner, rec->ns_slot))) {
 		rec_regs(&regs, rec, ri->real_ret, k);
 		rec_hit(&h, t, p, k, &regs, ri->func, time_ns);
 		if (!k)
@@ -1149,16 +1148,14 @@ bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 			k->regs.rip = at + (uint64_t)(uprobe__nsret_gadget_retry - uprobe__rec_gadget);
 		} else {
 			struct ret_instance *ri;
-			bool steal = true;
 
 			k->ring_retries = 0;
-			while ((ri = ret_ns_take(t, k, slot, &steal)))
+			while ((ri = ret_ns_take(t, k, slot)))
 				ret_discard(ri);
 			k->regs.rip = at + (uint64_t)(uprobe__nsret_gadget_out - uprobe__rec_gadget);
 		}
 	} else if (addr == at + (uint64_t)(uprobe__nsret_gadget_lost - uprobe__rec_gadget)) {
-		bool steal = true;
-		struct ret_instance *ri = ret_ns_take(t, k, slot, &steal);
+		struct ret_instance *ri = ret_ns_take(t, k, slot);
 
 		if (!ri) {
 			pr_warn("tid %d returned through the return gadget from an unknown call "
@@ -1167,7 +1164,7 @@ bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 		}
 		mem_write(p, slot, &ri->real_ret, sizeof(ri->real_ret));
 		ret_discard(ri);
-		while ((ri = ret_ns_take(t, k, slot, &steal)))
+		while ((ri = ret_ns_take(t, k, slot)))
 			ret_discard(ri);
 		k->regs.rip = at + (uint64_t)(uprobe__nsret_gadget_out - uprobe__rec_gadget);
 	} else {
