@@ -501,20 +501,25 @@ bool arch_jump(uint64_t from, uint64_t to, uint8_t out[ARCH_JMP_LEN]);
  * Writes into out (ARCH_SLOT_SIZE bytes) the detour for the n consecutive
  * instructions of plans starting at insn_addr, to run at slot_addr: an int3
  * at slot_addr, then the copy of the instruction at insn_addr + k at
- * slot_addr + 1 + k (+ ARCH_DETOUR_REC_INT3 with rec_gadget), and the last one relocated as arch_relocate() does, so
- * that a thread falling through continues at insn_addr + (covered bytes).
+ * slot_addr + 1 + k (+ ARCH_DETOUR_REC_INT3 with rec_gadget), and the
+ * last one relocated as arch_relocate() does, so that a thread falling
+ * through continues at insn_addr + (covered bytes).
  * Returns the length, or -ERANGE / -E2BIG.
  */
 int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t insn_addr,
 			 uint64_t slot_addr, uint64_t rec_gadget, uint8_t *out);
 /*
  * A no-stop detour (rec_gadget != 0) starts with `lea -128(%rsp), %rsp;
- * call rec_gadget` (the gadget records the hit into the ring and returns
- * past the int3, or onto it when the ring is full): its int3 is at this
- * offset, the copies follow it.
+ * call rec_gadget; jmp +1`: the gadget records the hit into the ring and
+ * returns where it was called from, to the jmp over the int3 (a return
+ * the CPU predicts; returning one byte past its return address cost a
+ * mispredicted ret, ~10 ns a hit), or, when the ring is full, onto the
+ * int3 (its return address + 2). The int3 is at ARCH_DETOUR_REC_INT3, the
+ * copies follow it.
  */
-#define ARCH_DETOUR_REC_INT3 10
-#define ARCH_DETOUR_REC_LEA 5 /* after the lea, before the call */
+#define ARCH_DETOUR_REC_LEA 5   /* after the lea, before the call */
+#define ARCH_DETOUR_REC_RET 10  /* after the call: its return address, the jmp over the int3 */
+#define ARCH_DETOUR_REC_INT3 12
 
 /* ---- x86-64 Linux registers and ABI (arch/x86/linux.c) ---- */
 

@@ -713,7 +713,7 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 /* Is the record's detour (ret: its return address in the detour) an arguments-only one? */
 static bool rec_args_only(struct proc *p, uint64_t ret)
 {
-	uint64_t slot = ret - ARCH_DETOUR_REC_INT3;
+	uint64_t slot = ret - ARCH_DETOUR_REC_RET;
 	struct xol_area *a = ret ? xol_area_of(p, slot) : NULL;
 
 	return a && xol_is_args(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
@@ -723,7 +723,7 @@ static bool rec_args_only(struct proc *p, uint64_t ret)
 static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		    const struct ring_rec *rec, uint64_t time_ns)
 {
-	uint64_t slot = rec->ret - ARCH_DETOUR_REC_INT3;
+	uint64_t slot = rec->ret - ARCH_DETOUR_REC_RET;
 	struct ret_instance *ri = NULL;
 	struct task *owner = NULL;
 	pid_t pid = p->pid, otid = 0;

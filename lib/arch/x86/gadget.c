@@ -6,8 +6,9 @@
  *
  *   lea -128(%rsp), %rsp   ; past the red zone
  *   call gadget            ; returns to one of:
- *   int3                   ;   the ring was full: the tracer handles this hit
- *   copies...; jmp back    ;   recorded (the gadget adds 1 to its return address)
+ *   jmp +1                 ;   recorded: its own return address, over the int3
+ *   int3                   ;   the ring was full (return address + 2): the tracer handles this hit
+ *   copies...; jmp back
  *
  * The gadget reads the time-stamp counter, takes a ticket in the ring
  * (ring.h), writes every general register, the flags and rsp as they were
@@ -17,10 +18,15 @@
  * no lock held across instructions: a thread stopped anywhere in it blocks
  * no other thread (the tracer steps it out before delivering a signal).
  */
+#include "../../internal.h"
 #include "../../ring.h"
 
 #define S_(x) #x
 #define S(x) S_(x)
+
+/* From the gadget's return address (the detour's jmp over its int3) to the int3 */
+#define TO_INT3 2
+_Static_assert(TO_INT3 == ARCH_DETOUR_REC_INT3 - ARCH_DETOUR_REC_RET, "the detour's layout");
 
 /* offsets of struct ring_rec */
 #define R_RET 8
@@ -182,7 +188,6 @@ __asm__(
 	"2:	mov %rsi, " S(R_FS) "(%rcx)\n"
 	"	inc %rax\n"
 	"	mov %rax, (%rcx)\n"     /* commit: stores are not reordered with older stores */
-	"	addq $1, 48(%rsp)\n"    /* return past the int3 */
 	".Lout:\n"
 	"	cmpb $0, .Lsahf(%rip)\n"
 	"	je .Loutpopf\n"
@@ -207,6 +212,7 @@ __asm__(
 	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
 	"	jmp .Lticket\n"
 	".Lfull:\n"
+	"	addq $" S(TO_INT3) ", 48(%rsp)\n" /* back onto the int3: the tracer takes this hit */
 	"	jmp .Lout\n"
 	/*
 	 * The record gadget without a time stamp (UPROBE_RECORD_NO_TIME): the
@@ -232,7 +238,7 @@ __asm__(
 	STAMP_TSC
 	".Lastamped:\n"
 	"	push %rax\n"
-	TICKET(".Laticket", ".Laagain", ".Lout")
+	TICKET(".Laticket", ".Laagain", ".Lfull")
 	REC_ARGS
 	"	jmp .Lfscommit\n"
 	".Laagain:\n"
@@ -248,23 +254,22 @@ __asm__(
 	 * The count gadget of count-only detours (no handler at all): the
 	 * detour's lea and call are the same, the gadget adds 1 to its slot's
 	 * 64-bit counter in the ring's counter block with one `lock incq`
-	 * and returns past the int3. No record, no rdtsc, no pushf/popf: the
-	 * flags the increment changes are kept in rax (lahf + seto) and put
-	 * back (add $0x7f, %al sets OF from seto's 0/1; sahf the others).
+	 * and returns (to the jmp over the int3). No record, no rdtsc, no
+	 * pushf/popf: the flags the increment changes are kept in rax (lahf +
+	 * seto) and put back (add $0x7f, %al sets OF from seto's 0/1; sahf
+	 * the others).
 	 * Its slot's counter: counters[(return address - area start) / 64].
 	 */
 	"	.globl uprobe__count_gadget\n"
 	"	.hidden uprobe__count_gadget\n"
 	"uprobe__count_gadget:\n"
-	/* [rsp] = return address (the detour's int3) */
+	/* [rsp] = return address (the detour's jmp over its int3) */
 	"	push %rax\n"
 	"	push %rcx\n"
 	"	push %rdx\n"
 	"	lahf\n"
 	"	seto %al\n"
 	"	mov 24(%rsp), %rcx\n"
-	"	lea 1(%rcx), %rdx\n"
-	"	mov %rdx, 24(%rsp)\n"  /* return past the int3 */
 	"	sub .Lcarea(%rip), %rcx\n"
 	"	shr $6, %rcx\n"
 	"	mov .Lcbase(%rip), %rdx\n"
@@ -307,7 +312,7 @@ __asm__(
 	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
 	"	mov (%rcx), %rsi\n"
 	"	sub %rax, %rsi\n"
-	"	js .Lout\n"    /* full */
+	"	js .Lfull\n"   /* full: back onto the int3 */
 	"	jnz 2f\n"
 	"	lea 1(%rax), %rsi\n"
 	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
@@ -349,7 +354,7 @@ __asm__(
 	/* no entry free: an empty record, and back onto the int3 */
 	"	movq $0, " S(R_RET) "(%rcx)\n"
 	"	movq $0, " S(R_KIND) "(%rcx)\n"
-	"	subq $1, 48(%rsp)\n"
+	"	addq $" S(TO_INT3) ", 48(%rsp)\n"
 	"	jmp 7f\n"
 	/* the entry: real return, thread (fs_base, as records name it), then the hijack */
 	"6:	mov %rdi, 8(%r11)\n"

@@ -508,7 +508,7 @@ bool arch_jump(uint64_t from, uint64_t to, uint8_t out[ARCH_JMP_LEN])
 
 /*
  * Detour layout:
- *   [lea -128(%rsp),%rsp; call rec_gadget]  no-stop detours only (ARCH_DETOUR_REC_INT3 bytes)
+ *   [lea -128(%rsp),%rsp; call rec_gadget; jmp +1]  no-stop detours only (ARCH_DETOUR_REC_INT3 bytes)
  *   int3                      the probe: a thread traps here
  *   copy of insn 0 .. n-2     back to back, rip-relative operands re-targeted
  *   insn n-1 as emit() relocates it: copy + leave(next), or its branch/call form
@@ -527,15 +527,19 @@ int arch_relocate_detour(const struct arch_plan *plans, unsigned n, uint64_t ins
 		return -EINVAL;
 	memset(buf, 0xcc, sizeof(buf));
 	if (rec_gadget) {
-		/* lea -128(%rsp), %rsp; call rec_gadget; then the int3 as above */
-		int64_t rel = (int64_t)(rec_gadget - (slot_addr + ARCH_DETOUR_REC_INT3));
+		/* lea -128(%rsp), %rsp; call rec_gadget; jmp +1; then the int3 as above */
+		int64_t rel = (int64_t)(rec_gadget - (slot_addr + ARCH_DETOUR_REC_RET));
 		static const uint8_t lea[] = { 0x48, 0x8d, 0x64, 0x24, 0x80 };
 
+		_Static_assert(ARCH_DETOUR_REC_RET == ARCH_DETOUR_REC_LEA + 5 &&
+			       ARCH_DETOUR_REC_INT3 == ARCH_DETOUR_REC_RET + 2, "the layout below");
 		if (!fits_i32(rel))
 			return -ERANGE;
 		memcpy(buf, lea, sizeof(lea));
-		buf[5] = 0xe8;
-		put32(buf + 6, (uint32_t)rel);
+		buf[ARCH_DETOUR_REC_LEA] = 0xe8;
+		put32(buf + ARCH_DETOUR_REC_LEA + 1, (uint32_t)rel);
+		buf[ARCH_DETOUR_REC_RET] = 0xeb; /* jmp rel8 */
+		buf[ARCH_DETOUR_REC_RET + 1] = 1;
 		pos = ARCH_DETOUR_REC_INT3 + 1;
 	}
 	for (unsigned i = 0; i + 1 < n; i++) {

@@ -1575,8 +1575,8 @@ static void test_detour_relocate(void **state)
 }
 
 /*
- * No-stop detours: lea -128(%rsp),%rsp; call gadget; int3; the copies as
- * without the gadget, ARCH_DETOUR_REC_INT3 bytes further.
+ * No-stop detours: lea -128(%rsp),%rsp; call gadget; jmp +1; int3; the
+ * copies as without the gadget, ARCH_DETOUR_REC_INT3 bytes further.
  */
 static void test_detour_relocate_rec(void **state)
 {
@@ -1603,7 +1603,9 @@ static void test_detour_relocate_rec(void **state)
 	decode(out + ARCH_DETOUR_REC_LEA, 5, SLOT_NEAR + ARCH_DETOUR_REC_LEA, &d);
 	assert_int_equal(d.i.mnemonic, ZYDIS_MNEMONIC_CALL);
 	assert_int_equal(d.target, gadget);
-	/* the gadget's return address is the int3: it returns there, or one past */
+	/* the gadget returns to its return address, a jmp over the int3, or onto the int3 */
+	assert_int_equal(out[ARCH_DETOUR_REC_RET], 0xeb);
+	assert_int_equal(out[ARCH_DETOUR_REC_RET + 1], ARCH_DETOUR_REC_INT3 + 1 - (ARCH_DETOUR_REC_RET + 2));
 	assert_int_equal(out[ARCH_DETOUR_REC_INT3], 0xcc);
 	assert_memory_equal(out + c, code, 4);
 	decode(out + c + 4, 7, SLOT_NEAR + c + 4, &d);
@@ -1623,22 +1625,22 @@ static void test_detour_relocate_rec(void **state)
 	assert_int_equal(rd64(out + c + 7), INSN + 9);
 	check_leave(out, c + 19, SLOT_BELOW, INSN + 4 + 5 + 0x100);
 
-	/* the call's reach, from the end of the call (slot + ARCH_DETOUR_REC_INT3) */
+	/* the call's reach, from the end of the call (slot + ARCH_DETOUR_REC_RET) */
 	plan_of(code, 1, &p[0]);
 	n = arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
-				 SLOT_NEAR + ARCH_DETOUR_REC_INT3 + INT32_MAX, out);
+				 SLOT_NEAR + ARCH_DETOUR_REC_RET + INT32_MAX, out);
 	assert_int_equal(n, ARCH_DETOUR_REC_INT3 + 1 + 1 + 5);
 	memset(out, 0x5a, sizeof(out));
 	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
-					      SLOT_NEAR + ARCH_DETOUR_REC_INT3 + INT32_MAX + 1ULL,
+					      SLOT_NEAR + ARCH_DETOUR_REC_RET + INT32_MAX + 1ULL,
 					      out),
 			 -ERANGE);
 	assert_int_equal(out[0], 0x5a); /* nothing written on failure */
 	n = arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
-				 SLOT_NEAR + ARCH_DETOUR_REC_INT3 - 0x80000000ULL, out);
+				 SLOT_NEAR + ARCH_DETOUR_REC_RET - 0x80000000ULL, out);
 	assert_int_equal(n, ARCH_DETOUR_REC_INT3 + 1 + 1 + 5);
 	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_NEAR,
-					      SLOT_NEAR + ARCH_DETOUR_REC_INT3 - 0x80000001ULL,
+					      SLOT_NEAR + ARCH_DETOUR_REC_RET - 0x80000001ULL,
 					      out),
 			 -ERANGE);
 	assert_int_equal(arch_relocate_detour(p, 1, INSN, SLOT_NEAR, SLOT_FAR, out), -ERANGE);
@@ -1851,7 +1853,7 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(r0->rsp, rc.sp);
 	assert_int_equal(r0->flags & 0x2, 0x2); /* the reserved bit: these are rflags */
 	assert_int_equal(r0->flags & 0x1, 0x1); /* the caller's stc */
-	assert_int_equal(r0->ret, detour + ARCH_DETOUR_REC_INT3);
+	assert_int_equal(r0->ret, detour + ARCH_DETOUR_REC_RET);
 	assert_int_equal(r0->fs_base, 0); /* fsgs byte 0: rdfsbase not used */
 
 	/* a second hit takes the next record */
@@ -1912,7 +1914,7 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(ring_u64(RING_HEAD), RING_NREC + 1);
 	assert_int_equal(r0->seq, RING_NREC + 1);
 	assert_int_equal(r0->rdi, 1000);
-	assert_int_equal(r0->ret, detour + ARCH_DETOUR_REC_INT3);
+	assert_int_equal(r0->ret, detour + ARCH_DETOUR_REC_RET);
 
 	alarm(0);
 	assert_int_equal(sigaction(SIGTRAP, &old, NULL), 0);
@@ -2046,7 +2048,7 @@ static void test_rec_gadget_flags_notime(void **state)
 				assert_int_equal(r0->r12, args ? 0xdead : REC_R12);
 				assert_int_equal(r0->rbp, args ? 0xdead : r0->rbp);
 				assert_int_equal(r0->ret, (uint64_t)(uintptr_t)(rec.page + REC_DETOUR_OFF) +
-								  ARCH_DETOUR_REC_INT3);
+								  ARCH_DETOUR_REC_RET);
 				assert_int_equal(r0->flags & 0x8d5, pats[i]);
 				assert_int_equal(r0->rsp, rc.sp);
 				if (notime)
