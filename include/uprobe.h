@@ -214,9 +214,9 @@ struct uprobe_opts {
 #define UPROBE_RECORD_NO_TIME 0x1u
 /*
  * The arguments only: rdi, rsi, rdx, rcx, r8, r9, rax (a variadic call's
- * vector count), rsp (arguments 6 and up, read as memory is now) and the
- * flags, two of the record's three cache lines; uprobe_hit_regs() shows 0
- * in rbx, rbp and r10-r15.
+ * vector count), rsp (arguments 6 and up, read as memory is now), the
+ * flags and the time stamp, two of the record's three cache lines;
+ * uprobe_hit_regs() shows 0 in rbx, rbp and r10-r15.
  */
 #define UPROBE_RECORD_ARGS_ONLY 0x2u
 #define UPROBE_RECORD_ALL_FLAGS (UPROBE_RECORD_NO_TIME | UPROBE_RECORD_ARGS_ONLY)
@@ -901,8 +901,9 @@ struct uprobe_usdt;
  * path, or the name of a file a tracee maps ("libfoo" for libfoo.so.1).
  * provider and name may hold fnmatch(3) wildcards ("*", "?", "[...]").
  * opts as for uprobe_add(): handler, data, post_handler, fault_handler,
- * nostop, record and force apply to every site; ret_handler, data_size, maxactive
- * and pending are refused (-EINVAL).
+ * nostop, record and force apply to every site; ret_handler, data_size,
+ * maxactive, pending and UPROBE_RECORD_ARGS_ONLY (an argument may be in
+ * any register) are refused (-EINVAL).
  * Semaphores: a point declared with a semaphore (its _ENABLED() macro,
  * sdt.h's .probes section) has it incremented in every traced process
  * that maps the binary while the probe exists: now, in a process attached

@@ -483,6 +483,13 @@ UPROBE_API struct uprobe_usdt *uprobe_add_usdt(struct uprobe_tracer *t, const ch
 	o.fault_handler = OPTS_GET(opts, fault_handler, NULL);
 	o.nostop = OPTS_GET(opts, nostop, false);
 	o.record = OPTS_GET(opts, record, 0);
+	if (o.record & UPROBE_RECORD_ARGS_ONLY) {
+		/* the argument registers only: a USDT argument may live in any register */
+		err = tracer_err(t, -EINVAL, "uprobe_opts: a USDT probe cannot record the "
+				 "arguments only (UPROBE_RECORD_ARGS_ONLY): its arguments may be "
+				 "in any register");
+		goto fail;
+	}
 	o.force = OPTS_GET(opts, force, false);
 	d = calloc(1, sizeof(*d));
 	if (!d) {

@@ -484,6 +484,15 @@ static void test_errors(void **state)
 	assert_null(uprobe_add_usdt(c->t, g_usdt, "tst", "regs", &o));
 	assert_int_equal(errno, EINVAL);
 	o.ret_handler = NULL;
+	/* no arguments-only records: a USDT argument may be in any register */
+	o.nostop = true;
+	o.record = UPROBE_RECORD_ARGS_ONLY;
+	errno = 0;
+	assert_null(uprobe_add_usdt(c->t, g_usdt, "tst", "regs", &o));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(strstr(uprobe_tracer_errmsg(c->t), "ARGS_ONLY"));
+	o.nostop = false;
+	o.record = 0;
 	/* sites go with their USDT probe, not one by one; a wildcard takes every point */
 	u = usdt_or_fail(c, g_usdt, "t?t", "[rc]*", &o);
 	assert_int_equal(uprobe_usdt_nsites(u), 2);
