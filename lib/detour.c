@@ -167,6 +167,15 @@ static bool wants_rec(const struct proc *p, const struct site *s)
 	       !p->ring_failed && !p->mm_owner;
 }
 
+/* Does every probe of s say so (and s has probes)? */
+static bool every_probe(const struct site *s, bool (*says)(const struct uprobe *))
+{
+	for (unsigned i = 0; i < s->nprobes; i++)
+		if (!says(s->probes[i]))
+			return false;
+	return s->nprobes > 0;
+}
+
 /*
  * Whether s's detours should only count: all its probes are no-stop with no
  * handler at all (asked of the probes: a count in struct site would grow
@@ -175,12 +184,17 @@ static bool wants_rec(const struct proc *p, const struct site *s)
 static bool wants_count(const struct proc *p, const struct site *s)
 {
 	/* the count gadget keeps the flags with lahf/sahf: without them, records */
-	if (!wants_rec(p, s) || !caps_have(UPROBE_CAP_LAHF))
-		return false;
-	for (unsigned i = 0; i < s->nprobes; i++)
-		if (!uprobe_counts_only(s->probes[i]))
-			return false;
-	return true;
+	return wants_rec(p, s) && caps_have(UPROBE_CAP_LAHF) && every_probe(s, uprobe_counts_only);
+}
+
+static bool probe_no_time(const struct uprobe *u)
+{
+	return u->no_time;
+}
+
+static bool probe_args_only(const struct uprobe *u)
+{
+	return u->args_only;
 }
 
 /*
@@ -189,23 +203,16 @@ static bool wants_count(const struct proc *p, const struct site *s)
  */
 static bool wants_notime(const struct proc *p, const struct site *s)
 {
-	if (!wants_rec(p, s) || s->nret)
-		return false;
-	for (unsigned i = 0; i < s->nprobes; i++)
-		if (!s->probes[i]->no_time)
-			return false;
-	return true;
+	return wants_rec(p, s) && !s->nret && every_probe(s, probe_no_time);
 }
 
-/* Whether s's records may hold the arguments only: every probe said so (UPROBE_RECORD_ARGS_ONLY). */
+/*
+ * Whether s's records may hold the arguments only: every probe said so
+ * (UPROBE_RECORD_ARGS_ONLY); never for return probes (their gadgets record all).
+ */
 static bool wants_args(const struct proc *p, const struct site *s)
 {
-	if (!wants_rec(p, s) || s->nret)
-		return false;
-	for (unsigned i = 0; i < s->nprobes; i++)
-		if (!s->probes[i]->args_only)
-			return false;
-	return true;
+	return wants_rec(p, s) && !s->nret && every_probe(s, probe_args_only);
 }
 
 /* Is the detour at slot of the kind s wants now? */

@@ -753,9 +753,11 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
 	rec_regs(&regs, rec, si->insn_addr, k);
 	if (xol_is_args(a, idx)) {
-		/* not written by the arguments-only gadget: the last lap's values */
-		regs.rbx = regs.rbp = 0;
-		regs.r10 = regs.r11 = regs.r12 = regs.r13 = regs.r14 = regs.r15 = 0;
+		/*
+		 * In the two lines an arguments-only record is, but not written
+		 * by its gadget: the last lap's values (drain() zeroed the third)
+		 */
+		regs.rbx = regs.r10 = regs.r11 = 0;
 	}
 	rec_hit(&h, t, p, k, &regs, si->insn_addr, time_ns);
 	if (!k)

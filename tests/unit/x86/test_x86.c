@@ -1682,6 +1682,18 @@ static void rec_on_trap(int sig, siginfo_t *si, void *uc_)
 	rec.trap_flags = (uint64_t)uc->uc_mcontext.gregs[REG_EFL];
 }
 
+/* rec_on_trap() takes the gadget's int3s (a full ring); *old: the disposition before */
+static void rec_trap_catch(struct sigaction *old)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = rec_on_trap;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGTRAP, &sa, old), 0);
+}
+
 static struct ring_rec *rec_at(unsigned i)
 {
 	return (struct ring_rec *)(rec.ring + RING_RECS + (size_t)i * RING_REC_SIZE);
@@ -1700,13 +1712,31 @@ static void ring_set_u64(unsigned off, uint64_t v)
 	memcpy(rec.ring + off, &v, sizeof(v));
 }
 
+/* The probed function: mov %rdi,%rax; add $1,%rax; ret */
+static const uint8_t rec_fn[] = { 0x48, 0x89, 0xf8, 0x48, 0x83, 0xc0, 0x01, 0xc3 };
+
+/*
+ * The function's detour at page + REC_DETOUR_OFF, calling the gadget entry
+ * gadget_off bytes into the record gadget copied at REC_GADGET_OFF: it
+ * covers the mov (3 bytes) and the add (4), its jmp back lands on the ret.
+ */
+static int rec_detour(uint64_t at, size_t gadget_off, uint8_t out[ARCH_SLOT_SIZE])
+{
+	struct arch_plan p[2];
+
+	memset(out, 0xcc, ARCH_SLOT_SIZE);
+	if (arch_analyse(rec_fn, 3, &p[0], NULL, 0) || arch_analyse(rec_fn + 3, 4, &p[1], NULL, 0) ||
+	    arch_relocate_detour(p, 2, at + REC_FN_OFF, at + REC_DETOUR_OFF,
+				 at + REC_GADGET_OFF + gadget_off, out) <= 0)
+		return -1;
+	return 0;
+}
+
 static int rec_setup(void **state)
 {
 	const size_t glen = (size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget);
-	static const uint8_t fn[] = { 0x48, 0x89, 0xf8, 0x48, 0x83, 0xc0, 0x01, 0xc3 };
 	uint8_t *page, out[ARCH_SLOT_SIZE];
 	uint64_t at, ring;
-	struct arch_plan p[2];
 	uint8_t fsgs = 0;
 
 	if (glen > 4096 - REC_GADGET_OFF)
@@ -1733,11 +1763,8 @@ static int rec_setup(void **state)
 	memcpy(page + REC_GADGET_OFF + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs,
 	       sizeof(fsgs));
 
-	/* the detour covers mov (3 bytes) and add (4): the jmp back lands on the ret */
-	memcpy(page + REC_FN_OFF, fn, sizeof(fn));
-	if (arch_analyse(fn, 3, &p[0], NULL, 0) || arch_analyse(fn + 3, 4, &p[1], NULL, 0) ||
-	    arch_relocate_detour(p, 2, at + REC_FN_OFF, at + REC_DETOUR_OFF,
-				 at + REC_GADGET_OFF, out) <= 0)
+	memcpy(page + REC_FN_OFF, rec_fn, sizeof(rec_fn));
+	if (rec_detour(at, 0, out))
 		return -1;
 	memcpy(page + REC_DETOUR_OFF, out, sizeof(out));
 	if (!arch_jump(at + REC_FN_OFF, at + REC_DETOUR_OFF, page + REC_FN_OFF))
@@ -1817,15 +1844,11 @@ static void rec_call(uint64_t a, struct rec_call *rc)
 static void test_rec_gadget_runs(void **state)
 {
 	const uint64_t detour = (uint64_t)(uintptr_t)(rec.page + REC_DETOUR_OFF);
-	struct sigaction sa, old;
+	struct sigaction old;
 	struct ring_rec *r0 = rec_at(0), *r1 = rec_at(1);
 	struct rec_call rc;
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = rec_on_trap;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGTRAP, &sa, &old), 0);
+	rec_trap_catch(&old);
 	rec.traps = 0;
 	/* a gadget that spins on a ring it misreads kills the test rather than hanging it */
 	alarm(20);
@@ -1974,16 +1997,9 @@ static void test_rec_gadget_fs_modes(void **state)
  */
 static void rec_rebuild(size_t gadget_off, uint8_t sahf)
 {
-	static const uint8_t fn[] = { 0x48, 0x89, 0xf8, 0x48, 0x83, 0xc0, 0x01, 0xc3 };
-	uint64_t at = (uint64_t)(uintptr_t)rec.page;
 	uint8_t out[ARCH_SLOT_SIZE];
-	struct arch_plan p[2];
 
-	assert_int_equal(arch_analyse(fn, 3, &p[0], NULL, 0), 0);
-	assert_int_equal(arch_analyse(fn + 3, 4, &p[1], NULL, 0), 0);
-	memset(out, 0xcc, sizeof(out));
-	assert_true(arch_relocate_detour(p, 2, at + REC_FN_OFF, at + REC_DETOUR_OFF,
-					 at + REC_GADGET_OFF + gadget_off, out) > 0);
+	assert_int_equal(rec_detour((uint64_t)(uintptr_t)rec.page, gadget_off, out), 0);
 	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_WRITE), 0);
 	memcpy(rec.page + REC_DETOUR_OFF, out, sizeof(out));
 	rec.page[REC_GADGET_OFF + (size_t)(uprobe__rec_gadget_sahf - uprobe__rec_gadget)] = sahf;
@@ -2009,17 +2025,13 @@ static void test_rec_gadget_flags_notime(void **state)
 	unsigned a, b, c, d;
 	bool lahf = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
 	static const uint64_t pats[] = { 0x8d5, 0, 0x800, 0x0c4, 0x011 };
-	struct sigaction sa, old;
-	struct rec_call rc;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = rec_on_trap;
-	sa.sa_flags = SA_SIGINFO;
-	sigemptyset(&sa.sa_mask);
-	assert_int_equal(sigaction(SIGTRAP, &sa, &old), 0);
-	alarm(20);
 	const uint8_t *entries[] = { uprobe__rec_gadget, uprobe__rec_gadget_notime,
 				     uprobe__rec_gadget_args, uprobe__rec_gadget_args_notime };
+	struct sigaction old;
+	struct rec_call rc;
+
+	rec_trap_catch(&old);
+	alarm(20);
 
 	for (int sahf = 0; sahf <= (lahf ? 1 : 0); sahf++) {
 		for (int e = 0; e < 4; e++) {
