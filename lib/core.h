@@ -370,6 +370,7 @@ struct task {
 	int sig_entry_sig; /* ... delivering this signal */
 	int comm_fd1;              /* uprobe_hit_comm(): its /proc comm file, open, plus 1; 0 none */
 	struct task *hnext;
+	struct task *pnext;        /* its process's threads (proc.threads) */
 };
 
 /* The kernel's struct sigaction for rt_sigaction on x86-64. */
@@ -420,6 +421,7 @@ struct proc {
 	uint64_t *maps_checked; /* sym.c: per entry, when it was last seen still there */
 	uint64_t maps_checked_gen; /* the maps_gen maps_checked describes */
 	unsigned ntasks;
+	struct task *threads;  /* its ntasks threads, newest first (task.pnext) */
 	bool spawned;
 	bool at_entry;         /* reached the spawn-time entry breakpoint */
 	/*

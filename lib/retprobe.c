@@ -328,6 +328,29 @@ int ret_copy_task(struct task *from, struct task *to)
 }
 
 /*
+ * The newest no-stop call at slot: k's, or where k has none, another
+ * thread's on its memory (a coroutine that moved between a call and the
+ * tail call it makes). Left where it is.
+ */
+static struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, uint64_t slot)
+{
+	struct proc *mm = proc_mm(k->proc);
+
+	for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
+		if (ri->nostop && ri->slot == slot)
+			return ri;
+	for (struct proc *q = t->procs; q; q = q->next) {
+		if (proc_mm(q) != mm)
+			continue;
+		for (struct task *o = q->threads; o; o = o->pnext)
+			for (struct ret_instance *ri = o != k ? o->rets : NULL; ri; ri = ri->next)
+				if (ri->nostop && ri->slot == slot)
+					return ri;
+	}
+	return NULL;
+}
+
+/*
  * A no-stop return probe's entry record (ring.c): the call, whose entry
  * gadget hijacked slot (real: what it held; the return gadget itself for a
  * tail call from a no-stop return-probed function, which shares the older
@@ -348,9 +371,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 		return NULL;
 	chained = real == ring_retg(proc_mm(k->proc));
 	if (chained) {
-		for (ri = k->rets; ri && !below; ri = ri->next)
-			if (ri->nostop && ri->slot == slot)
-				below = ri;
+		below = ns_call_at(t, k, slot);
 		if (below)
 			real = below->real_ret;
 	}
@@ -551,11 +572,16 @@ static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret
 static struct ret_instance *steal(struct uprobe_tracer *t, struct task *k, uint64_t slot,
 				  bool nostop)
 {
-	for (unsigned i = 0; i < TASK_HASH; i++) {
-		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+	struct proc *mm = proc_mm(k->proc);
+
+	/* only threads on k's memory: its process's, and a vfork child's or parent's */
+	for (struct proc *q = t->procs; q; q = q->next) {
+		if (proc_mm(q) != mm)
+			continue;
+		for (struct task *o = q->threads; o; o = o->pnext) {
 			struct ret_instance **pp;
 
-			if (o == k || proc_mm(o->proc) != proc_mm(k->proc))
+			if (o == k)
 				continue;
 			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
 				struct ret_instance *ri = *pp;

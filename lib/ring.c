@@ -550,15 +550,11 @@ static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct 
 		if (k && k->proc == p && k->regs.fs_base == fs)
 			return k;
 	}
-	for (unsigned i = 0; i < TASK_HASH; i++) {
-		for (k = t->tasks[i]; k; k = k->hnext) {
-			if (k->proc != p)
-				continue;
-			n++;
-			only = k;
-			if (fs && k->regs.fs_base == fs && (!best || k->born > best->born))
-				best = k;
-		}
+	for (k = p->threads; k; k = k->pnext) {
+		n++;
+		only = k;
+		if (fs && k->regs.fs_base == fs && (!best || k->born > best->born))
+			best = k;
 	}
 	if (best) {
 		r->fs_cache[h].fs = fs;
@@ -582,12 +578,8 @@ static struct task *vfork_child_of(struct uprobe_tracer *t, struct task *k)
 	if (!k || !t->procs || !t->procs->next)
 		return k;
 	for (struct proc *q = t->procs; q; q = q->next) {
-		if (q->mm_owner != k->proc || q->vforker != k->tid)
-			continue;
-		for (unsigned i = 0; i < TASK_HASH; i++)
-			for (struct task *c = t->tasks[i]; c; c = c->hnext)
-				if (c->proc == q)
-					return c;
+		if (q->mm_owner == k->proc && q->vforker == k->tid && q->threads)
+			return q->threads;
 	}
 	return k;
 }
@@ -669,22 +661,16 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
  * records), any thread of the process, as ret_task_gone() hands a dying
  * thread's calls to a sibling; returns find them there by their slot.
  */
-static struct task *calls_owner(struct uprobe_tracer *t, struct proc *p, struct task *k)
+static struct task *calls_owner(struct proc *p, struct task *k)
 {
-	if (k)
-		return k;
-	for (unsigned i = 0; i < TASK_HASH; i++)
-		for (struct task *o = t->tasks[i]; o; o = o->hnext)
-			if (o->proc == p)
-				return o;
-	return NULL;
+	return k ? k : p->threads;
 }
 
 static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 			   const struct ring_rec *rec, uint64_t time_ns)
 {
 	struct task *k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
-	struct task *owner = calls_owner(t, p, k);
+	struct task *owner = calls_owner(p, k);
 	struct user_regs_struct regs;
 	struct ret_instance *ri;
 	struct uprobe_hit h;
@@ -764,7 +750,7 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 	s->refs++; /* a handler removing the last probe must not free the site under us */
 	if (xol_is_nsret(a, idx) && rec->kind == RING_KIND_ENTRY &&
-	    (owner = calls_owner(t, p, k))) {
+	    (owner = calls_owner(p, k))) {
 		otid = owner->tid;
 		ri = ret_ns_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real,
 				  time_ns);

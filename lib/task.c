@@ -38,6 +38,8 @@ struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum t
 	k->state = st;
 	k->hnext = t->tasks[task_hash(tid)];
 	t->tasks[task_hash(tid)] = k;
+	k->pnext = p->threads;
+	p->threads = k;
 	p->ntasks++;
 	if (!t->wake_tid)
 		t->wake_tid = tid;
@@ -56,8 +58,15 @@ void task_free(struct uprobe_tracer *t, struct task *k)
 	}
 	t->hooks->task_gone(t, k);
 	task_close_comm(t, k);
-	if (k->proc)
+	if (k->proc) {
+		for (pp = &k->proc->threads; *pp; pp = &(*pp)->pnext) {
+			if (*pp == k) {
+				*pp = k->pnext;
+				break;
+			}
+		}
 		k->proc->ntasks--;
+	}
 	if (t->wake_tid == k->tid) {
 		t->wake_tid = 0;
 		for (unsigned i = 0; i < TASK_HASH && !t->wake_tid; i++)
