@@ -868,6 +868,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 				  uint64_t slot, uint64_t real, uint64_t time_ns);
 void ret_ns_commit(struct task *k, struct ret_instance *ri);
 struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
+bool ret_ns_known(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
 void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri);
@@ -951,7 +952,9 @@ void ring_count_all(struct uprobe_tracer *t);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
-void ring_drain_past(struct uprobe_tracer *t, struct proc *p);
+void ring_drain_past(struct uprobe_tracer *t, struct proc *p, struct task *k);
+bool ring_drain_thread(struct uprobe_tracer *t, struct proc *p, struct task *k);
+bool ring_ret_pending(const struct proc *p, uint64_t slot);
 bool ring_settled(const struct proc *p);
 unsigned ring_drain_all(struct uprobe_tracer *t);
 bool ring_poll(struct uprobe_tracer *t);

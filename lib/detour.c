@@ -285,17 +285,21 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 			return 0;
 	}
 	if (int3 != slot) {
-		/* the ring was full: what is in it happened before this hit */
-		ring_drain(t, k->proc);
+		/*
+		 * The ring was full: what is in it happened before this hit,
+		 * k's own earlier hits at least (behind a ticket whose thread
+		 * has not committed yet, they are delivered ahead of it).
+		 */
+		ring_drain_thread(t, proc_mm(k->proc), k);
 		if (!still_there(t, k, k->tid))
 			return 0;
 		/*
 		 * Not all of it: the drain stops at a ticket whose thread has
-		 * not committed yet, and k's own earlier hits may wait behind
-		 * it. Delivered now, this hit would come before them: k goes
-		 * back to the detour's start to record it again, after them,
-		 * now that the ring has room (a bounded number of times: a
-		 * thread held up for good is not waited for).
+		 * not committed yet, and other threads' earlier hits may wait
+		 * behind it. Delivered now, this hit would come before them: k
+		 * goes back to the detour's start to record it again, after
+		 * them, now that the ring has room (a bounded number of times:
+		 * a thread held up for good is not waited for).
 		 */
 		/*
 		 * An entry gadget that found no table entry free for its slot

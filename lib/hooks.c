@@ -4,8 +4,8 @@
 
 /*
  * Hits k's process recorded come before this stop (its exit, exec,
- * signal, ...); only at run()'s own wait: handlers never run in the
- * middle of holding a process.
+ * signal, ...), k's own every one (ring_drain_thread()); only at run()'s
+ * own wait: handlers never run in the middle of holding a process.
  */
 static bool hook_before_stop(struct uprobe_tracer *t, struct task *k)
 {
@@ -14,7 +14,7 @@ static bool hook_before_stop(struct uprobe_tracer *t, struct task *k)
 	if (!proc_mm(k->proc)->ring)
 		return true;
 	t->run_wait = false;
-	ring_drain(t, proc_mm(k->proc));
+	ring_drain_thread(t, proc_mm(k->proc), k);
 	return task_find(t, tid) == k;
 }
 

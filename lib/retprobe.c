@@ -94,7 +94,12 @@ static void inst_missed(struct ret_instance *ri)
 			ri->refs[i].u->missed++;
 }
 
-/* Unlinks and frees every instance of k for which drop() says so; counts them missed. */
+/*
+ * Unlinks and frees every instance of k for which drop() says so; counts
+ * them missed. Not a no-stop call whose return is recorded but not yet
+ * delivered (behind another thread's record not committed yet): the
+ * stack no longer tells about it, its return record will.
+ */
 static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_instance *ri, void *ctx),
 		    void *ctx)
 {
@@ -103,7 +108,8 @@ static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_inst
 	while (*pp) {
 		struct ret_instance *ri = *pp;
 
-		if (drop(k, ri, ctx)) {
+		if (drop(k, ri, ctx) &&
+		    !(ri->nostop && ring_ret_pending(proc_mm(k->proc), ri->slot))) {
 			*pp = ri->next;
 			k->nrets--;
 			/* a frame known gone (longjmp): its entry goes, whatever its stale slot says */
@@ -348,6 +354,12 @@ static struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, 
 					return ri;
 	}
 	return NULL;
+}
+
+/* Is a no-stop call at slot known, k's or another thread's on its memory? */
+bool ret_ns_known(struct uprobe_tracer *t, struct task *k, uint64_t slot)
+{
+	return ns_call_at(t, k, slot) != NULL;
 }
 
 /*
@@ -754,7 +766,7 @@ void ret_unwind_start(struct uprobe_tracer *t, struct task *k)
 
 	if (ring_retg(proc_mm(k->proc))) {
 		/* no-stop calls: every one recorded so far first, then every slot of the table */
-		ring_drain_past(t, proc_mm(k->proc));
+		ring_drain_past(t, proc_mm(k->proc), k);
 		if (task_find(t, tid) != k)
 			return;
 		ring_nsret_unwind(proc_mm(k->proc), k);

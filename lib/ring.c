@@ -773,6 +773,49 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
  * with every thread out of the gadget), every committed one, skipping the
  * tickets of threads that died holding them.
  */
+/*
+ * A record delivered ahead of its turn (deliver_own()): its seq is its
+ * committed value with this bit set until the in-order drain passes it.
+ * Producers read it as "not free yet" (negative against any ticket).
+ */
+#define RING_SEQ_DONE (1ull << 63)
+
+/*
+ * Copies the committed record of ticket pos out of slot and delivers it;
+ * seq: what the record's seq becomes once copied, before any handler runs.
+ */
+static void consume(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+		    struct ring_rec *slot, uint64_t seq, uint64_t *tsc_now, uint64_t *ns_now)
+{
+	struct ring_rec rec;
+
+	/*
+	 * An arguments-only record is its first two cache lines: the
+	 * third, the last lap's, is not pulled across from the
+	 * thread's CPU.
+	 */
+	memcpy(&rec, slot, RING_ARGS_SIZE);
+	if (!rec_args_only(p, rec.ret))
+		memcpy((char *)&rec + RING_ARGS_SIZE, (const char *)slot + RING_ARGS_SIZE,
+		       sizeof(rec) - RING_ARGS_SIZE);
+	else
+		memset((char *)&rec + RING_ARGS_SIZE, 0, sizeof(rec) - RING_ARGS_SIZE);
+	if (!*tsc_now)
+		tsc_sample(tsc_now, ns_now);
+	__atomic_store_n(&slot->seq, seq, __ATOMIC_RELEASE);
+	if (rec.tsc > *tsc_now)
+		tsc_sample(tsc_now, ns_now); /* written after this drain began */
+	deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
+}
+
+/*
+ * Delivers the records in order up to the first one not committed yet (its
+ * thread is between its ticket and its commit), or, when final (no thread
+ * of the process will ever write again: it exited, exec'd, or was let go
+ * with every thread out of the gadget), every committed one, skipping the
+ * tickets of threads that died holding them. Records delivered ahead of
+ * their turn (deliver_own()) are passed over.
+ */
 static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 {
 	struct ring *r = p->ring;
@@ -785,35 +828,23 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 	while (r && n < RING_NREC * 4) {
 		struct ring_rec *slot = (struct ring_rec *)(r->base + RING_RECS) +
 					(r->tail & (RING_NREC - 1));
-		uint64_t pos = r->tail;
-		struct ring_rec rec;
+		uint64_t pos = r->tail, seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
 
-		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1) {
+		if (seq == ((pos + 1) | RING_SEQ_DONE)) {
+			__atomic_store_n(&slot->seq, pos + RING_NREC, __ATOMIC_RELEASE);
+			r->tail = pos + 1;
+			continue;
+		}
+		if (seq != pos + 1) {
 			if (!final || pos >= head)
 				break;
 			r->tail = pos + 1;
 			continue;
 		}
-		/*
-		 * An arguments-only record is its first two cache lines: the
-		 * third, the last lap's, is not pulled across from the
-		 * thread's CPU.
-		 */
-		memcpy(&rec, slot, RING_ARGS_SIZE);
-		if (!rec_args_only(p, rec.ret))
-			memcpy((char *)&rec + RING_ARGS_SIZE, (const char *)slot + RING_ARGS_SIZE,
-			       sizeof(rec) - RING_ARGS_SIZE);
-		else
-			memset((char *)&rec + RING_ARGS_SIZE, 0, sizeof(rec) - RING_ARGS_SIZE);
-		if (!n)
-			tsc_sample(&tsc_now, &ns_now);
 		/* copied: the record is free for the next lap before any handler runs */
-		__atomic_store_n(&slot->seq, pos + RING_NREC, __ATOMIC_RELEASE);
 		r->tail = pos + 1;
 		n++;
-		if (rec.tsc > tsc_now)
-			tsc_sample(&tsc_now, &ns_now); /* written after this drain began */
-		deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, tsc_now, ns_now));
+		consume(t, p, r, slot, pos + RING_NREC, &tsc_now, &ns_now);
 		/* a handler may have let the process go (its exit handled meanwhile) */
 		if (proc_find(t, pid) != p || p->ring != r)
 			break;
@@ -830,12 +861,71 @@ unsigned ring_drain(struct uprobe_tracer *t, struct proc *p)
 }
 
 /*
- * Delivers every record taken in p's ring so far, a stopped thread's all
- * among them: the drain stops at a ticket whose thread has not committed
- * its record yet, which a running thread does within nanoseconds; a
- * thread held there is not waited for long (about a millisecond).
+ * The committed records of k's thread (named by fs_base) behind another
+ * thread's uncommitted ticket, delivered ahead of their turn, in their
+ * own order: up to the first return record whose call is not known yet
+ * (its entry may be another thread's, a coroutine that moved, still
+ * behind the ticket). true when every one of k's is delivered.
  */
-void ring_drain_past(struct uprobe_tracer *t, struct proc *p)
+static bool deliver_own(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	struct ring *r = p->ring;
+	pid_t pid = p->pid, tid = k->tid;
+	uint64_t tsc_now = 0, ns_now = 0, head, fs;
+
+	if (r->fs_mode == RING_FS_NONE || (!k->regs_valid && task_getregs(k) < 0))
+		return false;
+	fs = k->regs.fs_base;
+	if (!fs)
+		return false;
+	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
+	for (uint64_t pos = r->tail; (int64_t)(head - pos) > 0; pos++) {
+		struct ring_rec *slot = (struct ring_rec *)(r->base + RING_RECS) +
+					(pos & (RING_NREC - 1));
+
+		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1 || slot->fs_base != fs)
+			continue;
+		if (!slot->ret && slot->kind == RING_KIND_RET &&
+		    !ret_ns_known(t, k, slot->ns_slot))
+			return false;
+		consume(t, p, r, slot, (pos + 1) | RING_SEQ_DONE, &tsc_now, &ns_now);
+		if (proc_find(t, pid) != p || p->ring != r || task_find(t, tid) != k)
+			return true;
+	}
+	return true;
+}
+
+/*
+ * Delivers what p's ring holds, and every record of k (stopped) at least,
+ * before the tracer acts on k's stop: the drain stops at a ticket whose
+ * thread has not committed its record yet, and k's own records behind
+ * it are delivered ahead of their turn. Code that judges k's calls by
+ * its stack (a slot that no longer holds the return gadget) must see
+ * the returns k made, and k's hits come in k's order. true when every
+ * record of k is delivered (or k or its process is gone).
+ */
+bool ring_drain_thread(struct uprobe_tracer *t, struct proc *p, struct task *k)
+{
+	struct ring *r = p->ring;
+	pid_t pid = p->pid, tid = k->tid;
+
+	if (!r)
+		return true;
+	drain(t, p, false);
+	if (proc_find(t, pid) != p || p->ring != r || task_find(t, tid) != k || ring_settled(p))
+		return true;
+	return deliver_own(t, p, k);
+}
+
+/*
+ * Delivers every record taken in p's ring so far, those of k (stopped)
+ * at least: the drain stops at a ticket whose thread has not committed
+ * its record yet, which a running thread does within nanoseconds. A
+ * thread that is held there, or stopped with its stop not yet taken (the
+ * tracer is busy with k), is not waited for long (a hundred yields):
+ * k's own records behind it are delivered ahead of their turn.
+ */
+void ring_drain_past(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {
 	struct ring *r = p->ring;
 	pid_t pid = p->pid;
@@ -844,12 +934,37 @@ void ring_drain_past(struct uprobe_tracer *t, struct proc *p)
 	if (!r)
 		return;
 	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
-	for (unsigned i = 0; i < 1000; i++) {
+	for (unsigned i = 0; i < 100; i++) {
 		drain(t, p, false);
 		if (proc_find(t, pid) != p || p->ring != r || (int64_t)(r->tail - head) >= 0)
 			return;
 		sched_yield();
 	}
+	ring_drain_thread(t, p, k);
+}
+
+/*
+ * Is a return through stack slot slot recorded in p's ring and not yet
+ * delivered? Its call returned: the stack no longer tells (the slot
+ * holds another call's return address by now), the record will.
+ */
+bool ring_ret_pending(const struct proc *p, uint64_t slot)
+{
+	const struct ring *r = p->ring;
+	uint64_t head;
+
+	if (!r)
+		return false;
+	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
+	for (uint64_t pos = r->tail; (int64_t)(head - pos) > 0; pos++) {
+		const struct ring_rec *rec = (const struct ring_rec *)(r->base + RING_RECS) +
+					     (pos & (RING_NREC - 1));
+
+		if (__atomic_load_n(&rec->seq, __ATOMIC_ACQUIRE) == pos + 1 && !rec->ret &&
+		    rec->kind == RING_KIND_RET && rec->ns_slot == slot)
+			return true;
+	}
+	return false;
 }
 
 /* Has every ticket taken in p's ring so far been delivered? */
