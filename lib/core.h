@@ -894,6 +894,7 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p);
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off, uprobe_handler_fn fn);
 void watch_free(struct uprobe_tracer *t);
 int watch_code_at(struct uprobe_tracer *t, struct proc *p, uint64_t ra, uprobe_handler_fn fn);
+bool watch_twice_call(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
 /* The handlers of our probes for return probes: unwinders, longjmp, returns twice. */
 int watch_on_unwind(struct uprobe_hit *h, void *data);
 int watch_on_unwind_backtrace(struct uprobe_hit *h, void *data);

@@ -339,7 +339,7 @@ UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n)
 }
 
 /*
- * From the end of the entry's handling (ret_commit()) to the moment the
+ * From the end of the entry's handling (trap.c's commit_call()) to the moment the
  * tracer saw the return's stop: neither side's handlers nor the tracer's
  * work between the stop and the handler count.
  */

@@ -491,29 +491,16 @@ static bool same_place(struct task *k, struct ret_instance *ri, void *ctx)
 	       ri->func == n->func;
 }
 
-/* Hijacks the return address: from now on the call returns into the trampoline. */
+/*
+ * Hijacks the return address: from now on the call returns into the
+ * trampoline. A call that returns twice is not hijacked: the code at its
+ * return address is watched (watch_twice_call(), done by the caller).
+ */
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
 {
 	uint64_t tramp = proc_trampoline(k->proc);
 
-	/* the call's time starts once its entry handlers are done: theirs is not its */
-	ri->entry_ns = mono_ns();
 	if (ri->twice) {
-		char saved[sizeof(t->errmsg)];
-		int err;
-
-		memcpy(saved, t->errmsg, sizeof(saved));
-		err = watch_code_at(t, proc_mm(k->proc), ri->real_ret, watch_on_twice_return);
-		if (err < 0) {
-			pr_warn("tid %d: cannot watch the return address 0x%llx of a function that "
-				"returns twice: %s", k->tid, (unsigned long long)ri->real_ret,
-				err == -ENOENT ? "not in a file" : t->errmsg);
-			memcpy(t->errmsg, saved, sizeof(saved));
-			inst_missed(ri);
-			ri_free(ri);
-			return;
-		}
-		memcpy(t->errmsg, saved, sizeof(saved));
 		drop_if(k, same_place, ri);
 		ri->armed = false;
 	} else if (k->unwind_sp) {

@@ -173,6 +173,19 @@ static bool trap_is_int3(struct task *k)
 }
 
 /*
+ * The entry's handlers are done: the call's time starts (theirs is not
+ * its), and its return address is hijacked, or, for a function that
+ * returns twice, the code there watched instead.
+ */
+static void commit_call(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+{
+	ri->entry_ns = mono_ns();
+	if (ri->twice && !watch_twice_call(t, k, ri))
+		return;
+	ret_commit(t, k, ri);
+}
+
+/*
  * uprobe_hit_override_return(): the function returns value at once, the
  * thread left as its own ret would leave it: rip the return address popped
  * from [rsp], rsp 8 higher, rax the value. With a return probe on it, the
@@ -187,7 +200,7 @@ static void override_return(struct uprobe_tracer *t, struct task *k, struct ret_
 	uint64_t ra;
 
 	if (ri)
-		ret_commit(t, k, ri);
+		commit_call(t, k, ri);
 	if (mem_read(k->proc, rsp, &ra, sizeof(ra)) < 0) {
 		/* read in the handler a moment ago: only a process going away gets here */
 		pr_warn("tid %d: cannot read the return address at 0x%llx to override the call",
@@ -414,7 +427,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			return;
 		}
 		if (ri)
-			ret_commit(t, k, ri);
+			commit_call(t, k, ri);
 		if (detour) {
 			detour_resume(t, k, &saved, detour);
 			return;

@@ -404,8 +404,33 @@ int watch_on_longjmp(struct uprobe_hit *h, void *data)
 }
 
 /*
+ * A call of a function that may return twice (setjmp, vfork): the code
+ * at its return address is watched (watch_on_twice_return()) instead of
+ * the return address hijacked. false: it cannot be, and the call went
+ * (ret_discard()).
+ */
+bool watch_twice_call(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
+{
+	char saved[sizeof(t->errmsg)];
+	int err;
+
+	memcpy(saved, t->errmsg, sizeof(saved));
+	err = watch_code_at(t, proc_mm(k->proc), ri->real_ret, watch_on_twice_return);
+	if (err < 0) {
+		pr_warn("tid %d: cannot watch the return address 0x%llx of a function that "
+			"returns twice: %s", k->tid, (unsigned long long)ri->real_ret,
+			err == -ENOENT ? "not in a file" : t->errmsg);
+		memcpy(t->errmsg, saved, sizeof(saved));
+		ret_discard(ri);
+		return false;
+	}
+	memcpy(t->errmsg, saved, sizeof(saved));
+	return true;
+}
+
+/*
  * The return address of a function that returns twice (setjmp, vfork),
- * probed by ret_commit() instead of being hijacked: a return of its
+ * probed by watch_twice_call() instead of being hijacked: a return of its
  * pending calls.
  */
 int watch_on_twice_return(struct uprobe_hit *h, void *data)
