@@ -713,7 +713,6 @@ bool task_hold_fault_first(struct task *k, int sig);
 bool task_sigtrap_sent(struct task *k);
 /* Forgets held signal i (a fault a fault handler swallowed). */
 void task_drop_signal(struct task *k, unsigned i);
-const char *status_field(const char *path, const char *key, char *buf, size_t len);
 const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);

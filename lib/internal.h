@@ -235,6 +235,10 @@ int maps_read(FILE *fp, struct map_entry **out);
 /* Same for /proc/PID/maps. */
 int maps_read_pid(pid_t pid, struct map_entry **out);
 
+/* ---- /proc/PID/status (procfs.c) ---- */
+
+const char *status_field(const char *path, const char *key, char *buf, size_t len);
+
 /* ---- x86 instruction analysis and relocation (arch/x86/decode.c, relocate.c) ---- */
 
 #define ARCH_MAX_INSN 15

@@ -774,25 +774,6 @@ static bool task_held(struct task *k)
 	return k->state == TASK_STOPPED;
 }
 
-/* The value of field `key` ("SigPnd:") of a /proc/.../status file, or NULL. */
-const char *status_field(const char *path, const char *key, char *buf, size_t len)
-{
-	size_t klen = strlen(key);
-	const char *r = NULL;
-	FILE *f = fopen(path, "re");
-
-	if (!f)
-		return NULL;
-	while (fgets(buf, (int)len, f)) {
-		if (!strncmp(buf, key, klen)) {
-			r = buf + klen;
-			break;
-		}
-	}
-	fclose(f);
-	return r;
-}
-
 const char *task_status_field(struct task *k, const char *key, char *buf, size_t len)
 {
 	char path[96];

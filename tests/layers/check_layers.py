@@ -42,6 +42,7 @@ LAYERS = {
     'err.c': 0,             # -> log.c (err_set() behind tracer_err; step 1 made err.c)
     'pool.c': 0,            # -> pool.c (its ri_* -> retprobe.c, step 1)
     'maps.c': 1,            # -> os/procfs.c
+    'procfs.c': 1,          # -> os/procfs.c (status fields, out of task.c)
     'seccomp.c': 1,         # -> os/seccomp.c (its injection policy -> os/remote.c, step 1)
     'elf.c': 1,             # -> elf/elf.c, elf/ehframe.c
     'usdt_args.c': 1,       # -> elf/ (a format: the operands of .note.stapsdt)
