@@ -754,6 +754,8 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
 int mem_rw_raw(struct proc *mm, uint64_t addr, void *buf, size_t len, bool write);
 int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len);
 int mem_write(struct proc *p, uint64_t addr, const void *buf, size_t len);
+/* Writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
+int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 static inline struct proc *proc_mm(struct proc *p)
 {
 	return p->mm_owner ? p->mm_owner : p;
@@ -1167,7 +1169,5 @@ bool resolve_is_func_entry(const struct elf_file *f, uint64_t off, const char *s
 int resolve_check_boundary(struct uprobe_tracer *t, struct elf_file *f, uint64_t off,
 			   const char *name, uint64_t start_off);
 void resolve_bcache_free(struct uprobe_tracer *t);
-/* hit.c: writes data into p's memory as the program could (uprobe_hit_write()). 0 or -errno */
-int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len);
 
 #endif /* UPROBE_CORE_H */

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* What a handler asks of its hit: pid, tid, comm, registers, arguments, memory, return value, override. */
+/* What a handler asks of its hit: pid, tid, comm, registers, arguments, memory, return value, override, USDT arguments. */
 #include <fcntl.h>
 #include <string.h>
 #include <sys/ptrace.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core.h"
+#include "usdt.h"
 
 static struct user_regs_struct *hit_regs(const struct uprobe_hit *h)
 {
@@ -179,20 +179,6 @@ UPROBE_API ssize_t uprobe_hit_read_str(const struct uprobe_hit *h, uint64_t addr
 	return (ssize_t)done + 1;
 }
 
-int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len)
-{
-	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
-	ssize_t n;
-
-	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
-	if (n == (ssize_t)len)
-		return 0;
-	if (n >= 0 || (errno != ENOSYS && errno != EPERM))
-		/* a partial write stopped at a page the program could not write either */
-		return n >= 0 || errno == EFAULT ? -EFAULT : -errno;
-	return mem_write(p, addr, buf, len);
-}
-
 UPROBE_API ssize_t uprobe_hit_write(const struct uprobe_hit *h, uint64_t addr, const void *buf,
 				    size_t len)
 {
@@ -360,4 +346,76 @@ UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h)
 UPROBE_API uint64_t uprobe_hit_call_id(const struct uprobe_hit *h)
 {
 	return h->inst ? h->inst->call_id : 0;
+}
+
+UPROBE_API int uprobe_hit_usdt(const struct uprobe_hit *h, const char **provider,
+			       const char **name)
+{
+	const struct usdt_site *s = h && h->probe ? h->probe->usdt : NULL;
+
+	if (!s) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	if (provider)
+		*provider = s->provider;
+	if (name)
+		*name = s->name;
+	return s->nargs;
+}
+
+static uint64_t reg_word(const struct user_regs_struct *r, uint8_t reg)
+{
+	return ((const uint64_t *)r)[reg];
+}
+
+UPROBE_API int uprobe_hit_usdt_arg(struct uprobe_hit *h, unsigned n, int64_t *value, int *size)
+{
+	const struct usdt_site *s = h && h->probe ? h->probe->usdt : NULL;
+	const struct user_regs_struct *r;
+	const struct usdt_arg *a;
+	uint64_t raw = 0, addr, bias;
+	ssize_t got;
+
+	if (!s || n >= (unsigned)s->nargs || !value) {
+		errno = EINVAL;
+		return -EINVAL;
+	}
+	a = &s->args[n];
+	r = uprobe_hit_regs(h);
+	/* what the file's addresses moved by: 0 for a non-PIE executable */
+	bias = h->addr - s->pc;
+	switch (a->kind) {
+	case USDT_ARG_CONST:
+		raw = (uint64_t)a->disp + (a->biased ? bias : 0);
+		break;
+	case USDT_ARG_REG:
+		raw = reg_word(r, a->reg) >> a->reg_shift;
+		if (a->reg_width < 8)
+			raw &= (1ull << (a->reg_width * 8)) - 1;
+		break;
+	case USDT_ARG_MEM:
+		if (h->is_async) {
+			/* the thread ran on: memory is no longer what it was at the probe */
+			errno = EOPNOTSUPP;
+			return -EOPNOTSUPP;
+		}
+		addr = (uint64_t)a->disp + (a->biased ? bias : 0);
+		if (a->base != USDT_NO_REG)
+			addr += reg_word(r, a->base);
+		if (a->index != USDT_NO_REG)
+			addr += reg_word(r, a->index) * a->scale;
+		got = uprobe_hit_read(h, addr, &raw, usdt_arg_bytes(a));
+		if (got < 0)
+			return got == -EIO ? (errno = EFAULT, -EFAULT) : (int)got;
+		if ((size_t)got != usdt_arg_bytes(a)) {
+			errno = EFAULT;
+			return -EFAULT;
+		}
+		break;
+	}
+	*value = usdt_arg_extend(a, raw);
+	if (size)
+		*size = a->size ? a->size : -(int)usdt_arg_bytes(a);
+	return 0;
 }

@@ -2,6 +2,7 @@
 /* Tracee memory through /proc/PID/mem: reads, writes that reach read-only text, and writes deferred while every thread is held. */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "core.h"
@@ -58,6 +59,20 @@ int mem_read(struct proc *p, uint64_t addr, void *buf, size_t len)
 int mem_write(struct proc *p, uint64_t addr, const void *buf, size_t len)
 {
 	return mem_rw(p, addr, (void *)buf, len, true);
+}
+
+int proc_write_data(struct proc *p, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = { (void *)buf, len }, remote = { (void *)(uintptr_t)addr, len };
+	ssize_t n;
+
+	n = process_vm_writev(p->pid, &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+		/* a partial write stopped at a page the program could not write either */
+		return n >= 0 || errno == EFAULT ? -EFAULT : -errno;
+	return mem_write(p, addr, buf, len);
 }
 
 /* ---- writes deferred while every thread is held ---- */

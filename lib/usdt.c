@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* USDT probes: .note.stapsdt sites as probes, their semaphores, their arguments at a hit. */
+/* USDT probes: .note.stapsdt sites as probes, their semaphores (their arguments at a hit: hit.c). */
 #include <elf.h>
 #include <fnmatch.h>
 #include <stdlib.h>
@@ -8,18 +8,7 @@
 #include <sys/uio.h>
 
 #include "core.h"
-
-/* One site of a USDT point: where gcc put (one copy of) the probe's nop. */
-struct usdt_site {
-	const char *provider, *name; /* in the file's mapped bytes, valid while it is cached */
-	const char *argstr;
-	uint64_t pc;      /* link-time address, .stapsdt.base adjusted */
-	uint64_t off;     /* its file offset */
-	uint64_t sem_off; /* the semaphore's file offset; 0 none */
-	int nargs;
-	struct usdt_arg args[USDT_MAX_ARGS];
-	struct uprobe *u;
-};
+#include "usdt.h"
 
 /* A semaphore incremented in one process: to be decremented exactly once. */
 struct usdt_ref {
@@ -586,78 +575,4 @@ UPROBE_API uint64_t uprobe_usdt_hits(const struct uprobe_usdt *d)
 UPROBE_API unsigned uprobe_usdt_semaphores(const struct uprobe_usdt *d)
 {
 	return d ? d->nsems : 0;
-}
-
-/* ---- at a hit ---- */
-
-UPROBE_API int uprobe_hit_usdt(const struct uprobe_hit *h, const char **provider,
-			       const char **name)
-{
-	const struct usdt_site *s = h && h->probe ? h->probe->usdt : NULL;
-
-	if (!s) {
-		errno = EINVAL;
-		return -EINVAL;
-	}
-	if (provider)
-		*provider = s->provider;
-	if (name)
-		*name = s->name;
-	return s->nargs;
-}
-
-static uint64_t reg_word(const struct user_regs_struct *r, uint8_t reg)
-{
-	return ((const uint64_t *)r)[reg];
-}
-
-UPROBE_API int uprobe_hit_usdt_arg(struct uprobe_hit *h, unsigned n, int64_t *value, int *size)
-{
-	const struct usdt_site *s = h && h->probe ? h->probe->usdt : NULL;
-	const struct user_regs_struct *r;
-	const struct usdt_arg *a;
-	uint64_t raw = 0, addr, bias;
-	ssize_t got;
-
-	if (!s || n >= (unsigned)s->nargs || !value) {
-		errno = EINVAL;
-		return -EINVAL;
-	}
-	a = &s->args[n];
-	r = uprobe_hit_regs(h);
-	/* what the file's addresses moved by: 0 for a non-PIE executable */
-	bias = h->addr - s->pc;
-	switch (a->kind) {
-	case USDT_ARG_CONST:
-		raw = (uint64_t)a->disp + (a->biased ? bias : 0);
-		break;
-	case USDT_ARG_REG:
-		raw = reg_word(r, a->reg) >> a->reg_shift;
-		if (a->reg_width < 8)
-			raw &= (1ull << (a->reg_width * 8)) - 1;
-		break;
-	case USDT_ARG_MEM:
-		if (h->is_async) {
-			/* the thread ran on: memory is no longer what it was at the probe */
-			errno = EOPNOTSUPP;
-			return -EOPNOTSUPP;
-		}
-		addr = (uint64_t)a->disp + (a->biased ? bias : 0);
-		if (a->base != USDT_NO_REG)
-			addr += reg_word(r, a->base);
-		if (a->index != USDT_NO_REG)
-			addr += reg_word(r, a->index) * a->scale;
-		got = uprobe_hit_read(h, addr, &raw, usdt_arg_bytes(a));
-		if (got < 0)
-			return got == -EIO ? (errno = EFAULT, -EFAULT) : (int)got;
-		if ((size_t)got != usdt_arg_bytes(a)) {
-			errno = EFAULT;
-			return -EFAULT;
-		}
-		break;
-	}
-	*value = usdt_arg_extend(a, raw);
-	if (size)
-		*size = a->size ? a->size : -(int)usdt_arg_bytes(a);
-	return 0;
 }
