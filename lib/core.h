@@ -716,8 +716,6 @@ void task_drop_signal(struct task *k, unsigned i);
 const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
-int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
-bool dl_notify_hit(struct task *k);
 void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
@@ -746,8 +744,12 @@ const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz)
 int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
 void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
+/* procfs.c: p->entry and p->hwcap from /proc/PID/auxv, *base its AT_BASE (0 none); 0 or -errno */
+int read_auxv(struct proc *p, uint64_t *base);
+
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
+int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
 
 /* mem.c */
 /* pread or pwrite on mm's /proc/PID/mem until all of len is done, bypassing any batch */

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The hot path and event dispatch: breakpoint hits, step completion, clone/fork/exec, signals, exits. */
+/* The hot path and event dispatch: breakpoint hits, step completion, clone/fork/exec and the start-up breakpoint, signals, exits. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -316,6 +316,96 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 	site_put(t, s);
 	resume_or_hold(t, k);
 	return true;
+}
+
+/*
+ * Where the dynamic linker at base tells a debugger that the start-up link
+ * map is complete: its _dl_debug_state() (r_brk), called with
+ * _r_debug.r_state RT_ADD before it maps the libraries and RT_CONSISTENT
+ * once it has mapped and relocated them all, before any constructor runs
+ * (glibc's dl_main, then _dl_init; GDB stops there for the same reason).
+ * 0, or -ENOENT when this loader has no such symbols (musl, a static binary).
+ */
+static int dl_notify_addrs(struct proc *p, uint64_t base, uint64_t *brk, uint64_t *state)
+{
+	const struct elf_sym *sym;
+	struct elf_file *f = NULL;
+	uint64_t rd, bias;
+
+	if (!base || proc_refresh_maps(p) < 0)
+		return -ENOENT;
+	for (int i = 0; i < p->nmaps && !f; i++)
+		if (p->maps[i].start == base && p->maps[i].off == 0 && p->maps[i].path[0] == '/')
+			if (elf_open(p->maps[i].path, &f, NULL, 0) < 0)
+				f = NULL;
+	if (!f || !f->nsegs || !(sym = elf_find_sym(f, "_dl_debug_state")) ||
+	    elf_dynsym_vaddr(f, "_r_debug", &rd) < 0)
+		return -ENOENT;
+	bias = base - (f->segs[0].vaddr & ~0xfffull);
+	*brk = bias + sym->vaddr;
+	*state = bias + rd + 24; /* struct r_debug: r_version, r_map, r_brk, then r_state */
+	return 0;
+}
+
+/*
+ * A one-shot breakpoint where probes on the new image are planted before
+ * any of its code runs: at the dynamic linker's notification that the
+ * start-up libraries are mapped and relocated (see dl_notify_addrs()), so
+ * that probes see every library constructor; for a program without one, at
+ * its entry point. Hits of the notification with the link map still
+ * changing return at once (dl_notify_hit()).
+ */
+int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p)
+{
+	static const uint8_t int3 = ARCH_INT3;
+	uint64_t base, at, brk, state;
+	struct bp *b;
+	uint8_t orig;
+	int err = read_auxv(p, &base);
+
+	if (err)
+		return err;
+	p->dl_state_addr = 0;
+	p->r_state_addr = 0;
+	at = p->entry;
+	if (dl_notify_addrs(p, base, &brk, &state) == 0) {
+		at = brk;
+		p->dl_state_addr = state;
+		p->r_state_addr = state;
+	}
+	err = mem_read(p, at, &orig, 1);
+	if (err)
+		return err;
+	b = bp_insert(&p->bps, at);
+	if (!b)
+		return -ENOMEM;
+	b->internal = true;
+	b->orig = orig;
+	err = mem_write(p, at, &int3, 1);
+	if (err)
+		bp_delete(&p->bps, b);
+	return err;
+}
+
+/*
+ * The start-up breakpoint on _dl_debug_state() was hit with the link map
+ * still changing (RT_ADD): the function is empty by contract (it exists to
+ * be stopped at), so the thread returns from it at once and the breakpoint
+ * stays. True then; false at RT_CONSISTENT (or when the state cannot be
+ * read), where probes are planted.
+ */
+static bool dl_notify_hit(struct task *k)
+{
+	struct proc *p = k->proc;
+	uint64_t ret;
+	int32_t state;
+
+	if (!p->dl_state_addr || mem_read(p, p->dl_state_addr, &state, sizeof(state)) < 0 ||
+	    state == 0 /* RT_CONSISTENT */ || task_getregs(k) < 0 ||
+	    mem_read(p, k->regs.rsp, &ret, sizeof(ret)) < 0)
+		return false;
+	arch_regs_return(&k->regs, k->regs.rsp, ret);
+	return task_setregs(k) == 0;
 }
 
 static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
