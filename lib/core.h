@@ -722,12 +722,6 @@ int task_wait_own(struct task *k, int *status);
 /* Restarts k with req and waits for the trap that ends it (task.c). 0, 1 (a fault), -errno. */
 int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
-/*
- * lifeline.c: where a thread held with registers r resumes without a
- * tracer: a system call it was held in made to start again (rip back onto
- * the syscall, rax its number), as the kernel's signal return would.
- */
-void regs_restarted(const struct user_regs_struct *r, uint64_t *rax, uint64_t *rip);
 /* guardian.c */
 void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);
 void guardian_remove(struct uprobe_tracer *t, pid_t pid);

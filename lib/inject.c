@@ -334,7 +334,7 @@ static void stub_code(uint8_t code[ARCH_STUB_LEN], long nr, const uint64_t args[
 	uint64_t rax, rip;
 
 	/* a system call it was held in starts again */
-	regs_restarted(back, &rax, &rip);
+	arch_regs_restarted(back, &rax, &rip);
 	arch_syscall_stub(code, nr, args, back, rax, rip);
 }
 

@@ -558,6 +558,12 @@ static inline void arch_regs_clear_tf(struct user_regs_struct *r)
  */
 bool arch_step_hide_tf(const struct arch_plan *plan, struct user_regs_struct *regs,
 		       uint64_t rsp_before, const struct arch_mem *mem);
+/*
+ * Where a thread held with registers r resumes without a tracer: a
+ * system call it was held in made to start again (rip back onto the
+ * syscall, rax its number), as the kernel's signal return would.
+ */
+void arch_regs_restarted(const struct user_regs_struct *r, uint64_t *rax, uint64_t *rip);
 
 /* At a system call's exit: -ERESTARTSYS .. -ERESTART_RESTARTBLOCK, the kernel runs it again. */
 static inline bool arch_syscall_restarts(const struct user_regs_struct *r)
@@ -668,7 +674,7 @@ uint64_t arch_call_sp(uint64_t rsp);
 
 /*
  * A stub that makes system call nr(args) and then goes back to the program: the argument
- * registers back as in `back`, rax as rax, on at rip (regs_restarted() gives both).
+ * registers back as in `back`, rax as rax, on at rip (arch_regs_restarted() gives both).
  * Position-independent; the syscall instruction is at ARCH_STUB_SYSCALL.
  */
 #define ARCH_STUB_MOVABS 10

@@ -164,39 +164,12 @@ static bool handler_allowed(const struct seccomp_state *sc, uint64_t at)
 	return true;
 }
 
-/*
- * A thread held inside a system call that is to be
- * restarted (the kernel restarts it when a tracer resumes it without a
- * signal; rt_sigreturn leaves no system call to restart) gets the restart
- * made here: back onto the syscall instruction with its number, as
- * arch_do_signal_or_restart() would, or a futex wait returns -ERESTARTSYS.
- */
-void regs_restarted(const struct user_regs_struct *r, uint64_t *rax, uint64_t *rip)
-{
-	*rax = r->rax;
-	*rip = r->rip;
-	if ((int64_t)r->orig_rax < 0)
-		return;
-	switch ((int64_t)r->rax) {
-	case -512: /* ERESTARTSYS */
-	case -513: /* ERESTARTNOINTR */
-	case -514: /* ERESTARTNOHAND */
-		*rax = r->orig_rax;
-		*rip -= 2;
-		break;
-	case -516: /* ERESTART_RESTARTBLOCK */
-		*rax = SYS_restart_syscall;
-		*rip -= 2;
-		break;
-	}
-}
-
 /* regs in ucontext's gregs[0..LL_NGREGS) order, as the handler puts them back (rt_sigreturn) */
 static void inj_gregs(const struct user_regs_struct *r, uint64_t g[LL_NGREGS])
 {
 	uint64_t rax, rip;
 
-	regs_restarted(r, &rax, &rip);
+	arch_regs_restarted(r, &rax, &rip);
 	const uint64_t w[LL_NGREGS] = {
 		r->r8, r->r9, r->r10, r->r11, r->r12, r->r13, r->r14, r->r15, r->rdi,
 		r->rsi, r->rbp, r->rbx, r->rdx, rax, r->rcx, r->rsp, rip, r->eflags,

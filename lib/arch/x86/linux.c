@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 
 #include "internal.h"
@@ -23,6 +24,33 @@ bool arch_step_hide_tf(const struct arch_plan *plan, struct user_regs_struct *re
 		return true;
 	}
 	return false;
+}
+
+/*
+ * A thread held inside a system call that is to be
+ * restarted (the kernel restarts it when a tracer resumes it without a
+ * signal; rt_sigreturn leaves no system call to restart) gets the restart
+ * made here: back onto the syscall instruction with its number, as
+ * arch_do_signal_or_restart() would, or a futex wait returns -ERESTARTSYS.
+ */
+void arch_regs_restarted(const struct user_regs_struct *r, uint64_t *rax, uint64_t *rip)
+{
+	*rax = r->rax;
+	*rip = r->rip;
+	if ((int64_t)r->orig_rax < 0)
+		return;
+	switch ((int64_t)r->rax) {
+	case -512: /* ERESTARTSYS */
+	case -513: /* ERESTARTNOINTR */
+	case -514: /* ERESTARTNOHAND */
+		*rax = r->orig_rax;
+		*rip -= 2;
+		break;
+	case -516: /* ERESTART_RESTARTBLOCK */
+		*rax = SYS_restart_syscall;
+		*rip -= 2;
+		break;
+	}
 }
 
 /* The system call ABI: number in rax, arguments in rdi, rsi, rdx, r10, r8, r9. */
