@@ -518,6 +518,13 @@ struct tracer_hooks {
 	 * runs), to see the mask the handler runs with.
 	 */
 	bool (*deliver_step)(struct task *k, int sig);
+	/*
+	 * Code the tracer injects is about to run in k (inject.c), p its
+	 * memory's owner: were the tracer to die meanwhile, k must resume
+	 * with back (the lifeline sees to it); then the injection is over.
+	 */
+	void (*inject_begin)(struct proc *p, struct task *k, const struct user_regs_struct *back);
+	void (*inject_end)(struct proc *p);
 };
 
 /* hooks.c: the table uprobe_tracer_new() installs */

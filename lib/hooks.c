@@ -83,4 +83,6 @@ const struct tracer_hooks tracer_hooks = {
 	.has_lifeline = hook_has_lifeline,
 	.deliver_step = sigmask_deliver_step,
 	.lifeline_pc = hook_lifeline_pc,
+	.inject_begin = lifeline_inject_begin,
+	.inject_end = lifeline_inject_end,
 };

@@ -51,7 +51,7 @@ static void lifeline_back(struct task *k, const struct user_regs_struct *saved, 
 
 	if (krip)
 		back.rip = krip;
-	lifeline_inject_begin(proc_mm(k->proc), k, &back);
+	k->proc->t->hooks->inject_begin(proc_mm(k->proc), k, &back);
 }
 
 static void guard_begin(struct task *k, struct trap_guard *g)
@@ -452,7 +452,7 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 		mem_write(p, at, orig, sizeof(orig));
 	task_restore_regs(k, &saved, krip);
 	if (!temp)
-		lifeline_inject_end(proc_mm(p));
+		p->t->hooks->inject_end(proc_mm(p));
 	k->stop_sig = SIGTRAP; /* k now sits in a SIGTRAP's signal-delivery-stop */
 	return err;
 }
@@ -574,7 +574,7 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 		mem_write(p, ra, tramp, sizeof(tramp));
 	task_restore_regs(k, &saved, krip);
 	if (p->gadget)
-		lifeline_inject_end(proc_mm(p));
+		p->t->hooks->inject_end(proc_mm(p));
 	k->stop_sig = SIGTRAP;
 	return err;
 }
