@@ -822,23 +822,27 @@ bool site_run_fault(struct uprobe_tracer *t, struct task *k, struct site *s,
 		    uint64_t insn_addr, const siginfo_t *si);
 
 /* xol.c */
-int xol_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
-		 uint64_t *slot);
-/* Same, for a post slot (post true) */
-int xol_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
-		  bool post, uint64_t *slot);
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
-int xol_area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
-int xol_ensure_area(struct uprobe_tracer *t, struct proc *p, uint64_t near);
+/* Where a new area of size bytes may go nearest `near`, within rel32 reach of it; 0 if nowhere. */
+uint64_t xol_find_gap(struct proc *p, uint64_t near, uint64_t size);
 /* A held thread of p to inject through (one outside a system call if any), or NULL. */
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
-int xol_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
-int xol_unmap_areas(struct uprobe_tracer *t, struct proc *p, struct task *k,
-		    struct xol_area *areas, uint64_t gadget, uint64_t ll_handler);
-void xol_forget_all(struct uprobe_tracer *t, struct proc *p);
-int xol_copy_areas(struct proc *from, struct proc *to);
 uint64_t proc_trampoline(struct proc *p);
+
+/* area.c: a process's scratch areas with their lifeline; in place (inline.c) when there is none */
+int area_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
+		  uint64_t *slot);
+/* Same, for a post slot (post true) */
+int area_slot_make(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
+		   bool post, uint64_t *slot);
+int area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near);
+int area_ensure(struct uprobe_tracer *t, struct proc *p, uint64_t near);
+int area_unmap_all(struct uprobe_tracer *t, struct proc *p, struct task *k);
+int area_unmap_list(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		    struct xol_area *areas, uint64_t gadget, uint64_t ll_handler);
+void area_forget_all(struct uprobe_tracer *t, struct proc *p);
+int area_copy_proc(struct proc *from, struct proc *to);
 
 /* stepout.c: threads out of slots and detours, post-slot exits, signals inside slots */
 /* Moves held thread k, found anywhere in a scratch area, back into the program. */

@@ -755,7 +755,7 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 
 			/* the user's last error message is not ours to replace */
 			memcpy(saved, t->errmsg, sizeof(saved));
-			if (xol_area_near(t, p, addr) == 0)
+			if (area_near(t, p, addr) == 0)
 				slot = build_detour(t, p, s, addr, &c, rec, count);
 			if (!slot && count)
 				slot = build_detour(t, p, s, addr, &c, rec, false);

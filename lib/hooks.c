@@ -35,7 +35,7 @@ static void hook_proc_going(struct uprobe_tracer *t, struct proc *p)
 
 static void hook_proc_gone(struct uprobe_tracer *t, struct proc *p)
 {
-	xol_forget_all(t, p);
+	area_forget_all(t, p);
 	bp_table_free(&p->bps);
 	bp_table_free(&p->post_bps);
 }

@@ -89,7 +89,7 @@ static int post_slot_cb(struct proc *p, const struct site *cs, uint64_t vaddr, v
 	detour_unoptimize(p, b); /* its exits need post int3s, which a detour has not */
 	if (plant_post_slot(p, vaddr) || arch_post_steps(&s->plan))
 		return 0;
-	err = xol_slot_make(ctx, p, s, vaddr, true, &slot);
+	err = area_slot_make(ctx, p, s, vaddr, true, &slot);
 	if (err)
 		return err;
 	pb = bp_insert(&p->post_bps, vaddr);
@@ -118,7 +118,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 		if (b)
 			bp_delete(&p->bps, b);
 		/* the slot first: a thread may trap the moment the int3 lands */
-		err = xol_slot_for(t, p, s, vaddr, &slot);
+		err = area_slot_for(t, p, s, vaddr, &slot);
 		if (err)
 			return err;
 		b = bp_insert(&p->bps, vaddr);

@@ -26,7 +26,7 @@ static void early_area(struct uprobe_tracer *t, struct proc *p)
 			continue;
 		for (int i = 0; i < p->nmaps; i++)
 			if (p->maps[i].x && resolve_map_is_file(&p->maps[i], s->elf)) {
-				xol_ensure_area(t, p, p->maps[i].start);
+				area_ensure(t, p, p->maps[i].start);
 				return;
 			}
 	}

@@ -298,7 +298,7 @@ int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const struct elf_
 		if (!resolver)
 			continue;
 		/* the call returns to the trap in a scratch area: the process needs one */
-		err = xol_ensure_area(t, p, resolver);
+		err = area_ensure(t, p, resolver);
 		if (err)
 			return err;
 		task_mark_running(t, p);

@@ -563,7 +563,7 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 
 /*
  * Detach of p with no scratch area (the inline fallback: no lifeline, and
- * no xol_unmap_areas() to call lifeline_teardown()), through held thread k: a
+ * no area_unmap_list() to call lifeline_teardown()), through held thread k: a
  * program that ignores SIGTRAP has had the default while traced (each trap
  * of ours reset it, lifeline_own_sigtrap()), and gets SIG_IGN back here.
  */

@@ -743,9 +743,9 @@ static void proc_detach(struct uprobe_tracer *t, struct proc *p)
 		/* no detour records any more: the last hits, then the ring goes */
 		ring_unmap(t, p, any);
 		if (any && p->areas)
-			xol_unmap_all(t, p, any);
+			area_unmap_all(t, p, any);
 		else if (any)
-			sigtrap_detach(t, p, any); /* (xol_unmap_all() does it with the lifeline) */
+			sigtrap_detach(t, p, any); /* (area_unmap_all() does it with the lifeline) */
 	}
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *k = t->tasks[i], *n; k; k = n) {

@@ -603,7 +603,7 @@ static int release_area_copies(struct uprobe_tracer *t, struct proc *parent, str
 	child->areas = parent->areas;
 	ret = stepout_move_out(t, k);
 	if (!ret)
-		ret = xol_unmap_areas(t, child, k, parent->areas, parent->gadget,
+		ret = area_unmap_list(t, child, k, parent->areas, parent->gadget,
 				      lifeline_handler(parent));
 	child->areas = NULL;
 	return ret;
@@ -674,7 +674,7 @@ static bool adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	if (bp_table_copy(&cp->bps, &parent->bps) < 0 ||
 	    bp_table_copy(&cp->post_bps, &parent->post_bps) < 0)
 		goto fail;
-	if (xol_copy_areas(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
+	if (area_copy_proc(parent, cp) < 0 || ret_copy_task(forker, ck) < 0 ||
 	    proc_refresh_maps(cp) < 0)
 		goto fail;
 	if (ring_mapping(parent))
@@ -878,7 +878,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	ring_forget(t, p);
 	p->ring_failed = false;
 	p->stale_ring = 0;
-	xol_forget_all(t, p);
+	area_forget_all(t, p);
 	/* the new image has semaphores of its own, at 0: the old ones went with the old memory */
 	usdt_proc_gone(t, p);
 	p->at_entry = false;

@@ -73,6 +73,7 @@ LAYERS = {
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
     'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c)
     'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it
+    'area.c': 4,            # -> area.c (areas with their lifeline and inline state; out of xol.c)
     'stepout.c': 4,         # -> stepout.c (threads out of slots and detours; out of xol.c, trap.c, detour.c, step 5)
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
     'trap.c': 5,            # -> dispatch.c, lifecycle.c
