@@ -750,6 +750,7 @@ int read_auxv(struct proc *p, uint64_t *base);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
+/* The one-shot start-up breakpoint of p's new image: at ld.so's notification, else its entry */
 int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
 
 /* mem.c */
@@ -825,7 +826,6 @@ bool site_run_fault(struct uprobe_tracer *t, struct task *k, struct site *s,
 struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 /* Where a new area of size bytes may go nearest `near`, within rel32 reach of it; 0 if nowhere. */
 uint64_t xol_find_gap(struct proc *p, uint64_t near, uint64_t size);
-/* A held thread of p to inject through (one outside a system call if any), or NULL. */
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
 uint64_t proc_trampoline(struct proc *p);

@@ -767,13 +767,6 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 }
 
 /*
- * Delivers the records in order up to the first one not committed yet (its
- * thread is between its ticket and its commit), or, when final (no thread
- * of the process will ever write again: it exited, exec'd, or was let go
- * with every thread out of the gadget), every committed one, skipping the
- * tickets of threads that died holding them.
- */
-/*
  * A record delivered ahead of its turn (deliver_own()): its seq is its
  * committed value with this bit set until the in-order drain passes it.
  * Producers read it as "not free yet" (negative against any ticket).
@@ -841,7 +834,7 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 			r->tail = pos + 1;
 			continue;
 		}
-		/* copied: the record is free for the next lap before any handler runs */
+		/* free for the next lap once copied, before any handler runs */
 		r->tail = pos + 1;
 		n++;
 		consume(t, p, r, slot, pos + RING_NREC, &tsc_now, &ns_now);
