@@ -334,26 +334,50 @@ int ret_copy_task(struct task *from, struct task *to)
 }
 
 /*
+ * A call at slot of another thread on k's memory (its process's, a vfork
+ * child's or parent's): a no-stop one (nostop), or a stopping one that
+ * returns once. Its link in that thread's list, the thread in *owner;
+ * NULL: none.
+ */
+static struct ret_instance **other_call(struct uprobe_tracer *t, struct task *k, uint64_t slot,
+					bool nostop, struct task **owner)
+{
+	struct proc *mm = proc_mm(k->proc);
+
+	for (struct proc *q = t->procs; q; q = q->next) {
+		if (proc_mm(q) != mm)
+			continue;
+		for (struct task *o = q->threads; o; o = o->pnext) {
+			if (o == k)
+				continue;
+			for (struct ret_instance **pp = &o->rets; *pp; pp = &(*pp)->next) {
+				const struct ret_instance *ri = *pp;
+
+				if (ri->slot == slot && ri->nostop == nostop && (nostop || !ri->twice)) {
+					*owner = o;
+					return pp;
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+/*
  * The newest no-stop call at slot: k's, or where k has none, another
  * thread's on its memory (a coroutine that moved between a call and the
  * tail call it makes). Left where it is.
  */
 static struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, uint64_t slot)
 {
-	struct proc *mm = proc_mm(k->proc);
+	struct ret_instance **pp;
+	struct task *o;
 
 	for (struct ret_instance *ri = k->rets; ri; ri = ri->next)
 		if (ri->nostop && ri->slot == slot)
 			return ri;
-	for (struct proc *q = t->procs; q; q = q->next) {
-		if (proc_mm(q) != mm)
-			continue;
-		for (struct task *o = q->threads; o; o = o->pnext)
-			for (struct ret_instance *ri = o != k ? o->rets : NULL; ri; ri = ri->next)
-				if (ri->nostop && ri->slot == slot)
-					return ri;
-	}
-	return NULL;
+	pp = other_call(t, k, slot, true, &o);
+	return pp ? *pp : NULL;
 }
 
 /* Is a no-stop call at slot known, k's or another thread's on its memory? */
@@ -571,32 +595,19 @@ static void run_ret_handlers(struct uprobe_tracer *t, struct task *k, struct ret
 static struct ret_instance *steal(struct uprobe_tracer *t, struct task *k, uint64_t slot,
 				  bool nostop)
 {
-	struct proc *mm = proc_mm(k->proc);
+	struct ret_instance **pp, *ri;
+	struct task *o;
 
-	/* only threads on k's memory: its process's, and a vfork child's or parent's */
-	for (struct proc *q = t->procs; q; q = q->next) {
-		if (proc_mm(q) != mm)
-			continue;
-		for (struct task *o = q->threads; o; o = o->pnext) {
-			struct ret_instance **pp;
-
-			if (o == k)
-				continue;
-			for (pp = &o->rets; *pp; pp = &(*pp)->next) {
-				struct ret_instance *ri = *pp;
-
-				if (ri->slot != slot || ri->nostop != nostop || (!nostop && ri->twice))
-					continue;
-				*pp = ri->next;
-				o->nrets--;
-				ri->next = k->rets;
-				k->rets = ri;
-				k->nrets++;
-				return ri;
-			}
-		}
-	}
-	return NULL;
+	pp = other_call(t, k, slot, nostop, &o);
+	if (!pp)
+		return NULL;
+	ri = *pp;
+	*pp = ri->next;
+	o->nrets--;
+	ri->next = k->rets;
+	k->rets = ri;
+	k->nrets++;
+	return ri;
 }
 
 static struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,

@@ -766,6 +766,12 @@ static void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	site_put(t, s);
 }
 
+/* Ticket pos's record in r */
+static struct ring_rec *rec_at(const struct ring *r, uint64_t pos)
+{
+	return (struct ring_rec *)(r->base + RING_RECS) + (pos & (RING_NREC - 1));
+}
+
 /*
  * A record delivered ahead of its turn (deliver_own()): its seq is its
  * committed value with this bit set until the in-order drain passes it.
@@ -819,8 +825,7 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 
 	ring_count(p);
 	while (r && n < RING_NREC * 4) {
-		struct ring_rec *slot = (struct ring_rec *)(r->base + RING_RECS) +
-					(r->tail & (RING_NREC - 1));
+		struct ring_rec *slot = rec_at(r, r->tail);
 		uint64_t pos = r->tail, seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
 
 		if (seq == ((pos + 1) | RING_SEQ_DONE)) {
@@ -873,8 +878,7 @@ static bool deliver_own(struct uprobe_tracer *t, struct proc *p, struct task *k)
 		return false;
 	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
 	for (uint64_t pos = r->tail; (int64_t)(head - pos) > 0; pos++) {
-		struct ring_rec *slot = (struct ring_rec *)(r->base + RING_RECS) +
-					(pos & (RING_NREC - 1));
+		struct ring_rec *slot = rec_at(r, pos);
 
 		if (__atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE) != pos + 1 || slot->fs_base != fs)
 			continue;
@@ -950,8 +954,7 @@ bool ring_ret_pending(const struct proc *p, uint64_t slot)
 		return false;
 	head = __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE);
 	for (uint64_t pos = r->tail; (int64_t)(head - pos) > 0; pos++) {
-		const struct ring_rec *rec = (const struct ring_rec *)(r->base + RING_RECS) +
-					     (pos & (RING_NREC - 1));
+		const struct ring_rec *rec = rec_at(r, pos);
 
 		if (__atomic_load_n(&rec->seq, __ATOMIC_ACQUIRE) == pos + 1 && !rec->ret &&
 		    rec->kind == RING_KIND_RET && rec->ns_slot == slot)
