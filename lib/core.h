@@ -790,7 +790,13 @@ void bp_delete(struct bp_table *bt, struct bp *b);
 void bp_table_free(struct bp_table *bt);
 
 /* probe.c */
-int probe_plant_all(struct uprobe_tracer *t, struct proc *p);
+/* Places the pending probes whose library a tracee now maps. */
+void probe_place_pending(struct uprobe_tracer *t);
+
+/* lifecycle.c: probes planted as a process's mappings come and change */
+int lifecycle_plant_all(struct uprobe_tracer *t, struct proc *p);
+/* The handler of our probe on the dynamic linker's _dl_debug_state (watch.c puts it). */
+int lifecycle_on_dl_state(struct uprobe_hit *h, void *data);
 
 /* registry.c: sites and probes by (dev, ino, off), their pools, the runners of their handlers */
 void site_put(struct uprobe_tracer *t, struct site *s);
@@ -910,7 +916,6 @@ int watch_on_unwind_done(struct uprobe_hit *h, void *data);
 int watch_on_catch(struct uprobe_hit *h, void *data);
 int watch_on_longjmp(struct uprobe_hit *h, void *data);
 int watch_on_twice_return(struct uprobe_hit *h, void *data);
-int probe_on_dl_state(struct uprobe_hit *h, void *data);
 struct ret_instance *ret_find(struct task *k, uint64_t slot);
 void ret_event(struct uprobe_tracer *t, struct task *k);
 struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,

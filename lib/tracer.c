@@ -412,7 +412,7 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 		}
 	}
 	p->spawn_hold = false;
-	err = probe_plant_all(t, p);
+	err = lifecycle_plant_all(t, p);
 	if (err)
 		goto out_kill;
 	if (pidp)
@@ -577,7 +577,7 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 	read_auxv(p, &(uint64_t){ 0 });
 	p->at_entry = true;
 	lifeline_learn(t, p, task_find(t, pid), false);
-	err = probe_plant_all(t, p);
+	err = lifecycle_plant_all(t, p);
 	if (err)
 		goto fail;
 	for (unsigned i = 0; i < TASK_HASH; i++) {

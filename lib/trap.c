@@ -485,7 +485,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		hold(k);
 		if (!k->want_stop && !p->spawn_hold) {
 			/* An exec in run(): the new image is ready, plant and go. */
-			probe_plant_all(t, p);
+			lifecycle_plant_all(t, p);
 			task_resume(k);
 		}
 		return;

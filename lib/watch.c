@@ -47,7 +47,7 @@ static const struct {
 	bool retprobes; /* needed only while return probes exist */
 } watch_syms[] = {
 	/* the dynamic linker calls it around every change of the link map (dlopen, dlclose) */
-	{ "_dl_debug_state", probe_on_dl_state, false },
+	{ "_dl_debug_state", lifecycle_on_dl_state, false },
 	{ "_Unwind_RaiseException", watch_on_unwind, true },
 	{ "_Unwind_ForcedUnwind", watch_on_unwind, true },
 	{ "_Unwind_Resume", watch_on_unwind, true },

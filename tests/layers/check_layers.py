@@ -80,7 +80,8 @@ LAYERS = {
     'stepout.c': 4,         # -> stepout.c (threads out of slots and detours; out of xol.c, trap.c, detour.c, step 5)
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
     'trap.c': 5,            # -> dispatch.c, lifecycle.c
-    'probe.c': 5,           # -> probes.c, lifecycle.c (probe_plant_all, probe_on_dl_state), api/probe.c
+    'probe.c': 5,           # -> probes.c, api/probe.c
+    'lifecycle.c': 5,       # -> lifecycle.c (probe.c's probe_plant_all, probe_on_dl_state, early_area)
     'watch.c': 5,           # -> watch.c
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
     'usdt.c': 5,            # -> probes.c's neighbour: USDT sites as probes, semaphores
