@@ -790,6 +790,8 @@ void bp_delete(struct bp_table *bt, struct bp *b);
 void bp_table_free(struct bp_table *bt);
 
 /* probe.c */
+struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char *symbol,
+			 uint64_t offset, const struct uprobe_opts *opts);
 /* Places the pending probes whose library a tracee now maps. */
 void probe_place_pending(struct uprobe_tracer *t);
 
@@ -905,6 +907,7 @@ void ret_returned_twice(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 
 /* watch.c */
 int watch_proc(struct uprobe_tracer *t, struct proc *p);
+void watch_procs(struct uprobe_tracer *t);
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off, uprobe_handler_fn fn);
 void watch_free(struct uprobe_tracer *t);
 int watch_code_at(struct uprobe_tracer *t, struct proc *p, uint64_t ra, uprobe_handler_fn fn);

@@ -56,8 +56,14 @@ int lifecycle_plant_all(struct uprobe_tracer *t, struct proc *p)
 	 * relocation, which an IFUNC's resolver needs (run before, it read an
 	 * unrelocated GOT and faulted).
 	 */
-	if (!link_map_changing(p))
+	if (!link_map_changing(p)) {
+		unsigned nret = t->nretprobes;
+
 		probe_place_pending(t);
+		/* the first return probe placed: watch unwinders and longjmp from now on */
+		if (!nret && t->nretprobes)
+			watch_procs(t);
+	}
 	for (struct site *s = site_iter(t, NULL); s; s = site_iter(t, s)) {
 		if (!s->nprobes)
 			continue;

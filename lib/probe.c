@@ -151,13 +151,14 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	if (!need_plant)
 		plant_kind_changed(t, s);
 	if (u->ret_handler) {
+		/*
+		 * The first return probe has the unwinders and longjmp watched
+		 * from now on (watch_procs()), by uprobe_add() and
+		 * lifecycle_plant_all(), not here: watch.c places its own
+		 * probes through here.
+		 */
 		s->nret++;
-		if (t->nretprobes++ == 0) {
-			/* the first return probe: watch unwinders and longjmp from now on */
-			for (struct proc *p = t->procs; p; p = p->next)
-				if (proc_plantable(p))
-					watch_proc(t, p);
-		}
+		t->nretprobes++;
 	}
 	return 0;
 }
@@ -243,9 +244,13 @@ static bool site_mapped(struct uprobe_tracer *t, const struct site *s)
 	return !any;
 }
 
-UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
-				     const char *symbol, uint64_t offset,
-				     const struct uprobe_opts *opts)
+/*
+ * uprobe_add() but for the watch a first return probe starts (probe_api.c):
+ * what usdt.c and probe_add_internal() add through, neither with a return
+ * probe.
+ */
+struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char *symbol,
+			 uint64_t offset, const struct uprobe_opts *opts)
 {
 	struct uprobe *u = NULL;
 	bool no_binary;
@@ -454,7 +459,7 @@ struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, con
 				  uint64_t offset, uprobe_handler_fn fn)
 {
 	UPROBE_OPTS(uprobe_opts, o, .handler = fn, .data = t);
-	struct uprobe *u = uprobe_add(t, path, symbol, offset, &o);
+	struct uprobe *u = probe_add(t, path, symbol, offset, &o);
 
 	if (u)
 		u->internal = true;

@@ -495,7 +495,8 @@ UPROBE_API struct uprobe_usdt *uprobe_add_usdt(struct uprobe_tracer *t, const ch
 	for (unsigned i = 0; i < d->nsites; i++) {
 		struct usdt_site *s = &d->sites[i];
 
-		s->u = uprobe_add(t, d->f->path, NULL, s->off, &o);
+		/* no return handler: nothing for uprobe_add() to watch after it */
+		s->u = probe_add(t, d->f->path, NULL, s->off, &o);
 		if (!s->u) {
 			err = -errno;
 			goto fail;

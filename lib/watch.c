@@ -310,6 +310,17 @@ int watch_proc(struct uprobe_tracer *t, struct proc *p)
 	return 0;
 }
 
+/*
+ * watch_proc() in every process probes are planted in: once the first
+ * return probe is placed, the unwinders and longjmp are watched too.
+ */
+void watch_procs(struct uprobe_tracer *t)
+{
+	for (struct proc *p = t->procs; p; p = p->next)
+		if (proc_plantable(p))
+			watch_proc(t, p);
+}
+
 void watch_free(struct uprobe_tracer *t)
 {
 	while (t->watched) {

@@ -86,6 +86,7 @@ LAYERS = {
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
     'usdt.c': 5,            # -> probes.c's neighbour: USDT sites as probes, semaphores
     'tracer.c': 6,          # -> api/tracer.c, lifecycle.c (seize, detach), os/wait.c (waker)
+    'probe_api.c': 6,       # -> api/probe.c (uprobe_add over probe.c's probe_add, and the watch its first return probe starts)
     'hit.c': 6,             # -> api/hit.c (step 1 made it, out of tracer.c)
     'sym.c': 6,             # -> api/ (the symbols API)
     'agg.c': 6,             # -> api/ (aggregations; no tracer involved)
