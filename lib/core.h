@@ -1092,6 +1092,10 @@ uint64_t xol_lifeline_at(const struct xol_area *a);
 bool kernel_probe_near(const struct elf_file *f, uint64_t lo, uint64_t hi);
 /* Marks s as sharing its code with a kernel uprobe, and starts the watch. */
 void kernel_site_seen(struct uprobe_tracer *t, struct site *s);
+/* cb for each probe tracefs lists, with its file's (dev, ino) and offset, until one returns non-0. */
+int kernel_for_each_event(int (*cb)(dev_t dev, ino_t ino, uint64_t off, void *ctx), void *ctx);
+
+/* kernel_watch.c: the kernel's uprobes over time */
 /* At most every 20 ms: plants again int3s the kernel restored away, mends detours it wrote into. */
 void kernel_watch(struct uprobe_tracer *t);
 

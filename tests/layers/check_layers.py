@@ -73,6 +73,7 @@ LAYERS = {
     'plant.c': 4,           # -> plant.c (out of probe.c, step 5)
     'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5)
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
+    'kernel_watch.c': 4,    # -> plant.c's neighbour, above detour.c: int3s and detours the kernel changed, mended (out of kernel.c)
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
     'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c)
     'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it
