@@ -111,6 +111,83 @@ static void test_pending_ifunc(void **state)
 	free(want);
 }
 
+/*
+ * The first return probe, waiting for the plugin by name: placed at the
+ * dlopen, after that dlopen's watch of the program's files (libgcc_s,
+ * loaded before, was searched while there was no return probe), it has
+ * the unwinders watched at once. Else backtrace() in the probed function
+ * walks into the trampoline until the next change of the link map, and
+ * stops there.
+ */
+static void test_pending_retprobe_unwinder(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_dlopen, (char *)g_plugin, "2", "3", NULL };
+	char *want = run_untraced(c, argv);
+	uint64_t n = 0;
+	pid_t pid;
+
+	UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_count, .data = &n, .pending = true);
+
+	assert_non_null(want);
+	assert_true(kv(want, "frames") > 2 * 3);
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	add_or_fail(c, "libapi_plugin", "plugin_frames", 0, &o);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+	assert_same_output(want, read_out(c));
+	assert_int_equal(n, 2); /* one call a round */
+	free(want);
+}
+
+struct late_ret {
+	struct uprobe_tracer *t;
+	struct uprobe *u;
+	uint64_t n;
+};
+
+/* At the first call of plugin_work: the first return probe, on plugin_frames. */
+static int on_work_add_ret(struct uprobe_hit *h, void *data)
+{
+	struct late_ret *l = data;
+
+	(void)h;
+	if (!l->u) {
+		UPROBE_OPTS(uprobe_opts, o, .ret_handler = on_count, .data = &l->n);
+
+		l->u = uprobe_add(l->t, g_plugin, "plugin_frames", 0, &o);
+	}
+	return 0;
+}
+
+/*
+ * The same as a first return probe added while the program runs, from a
+ * handler: uprobe_add() has the unwinders watched before it returns.
+ */
+static void test_late_retprobe_unwinder(void **state)
+{
+	struct ctx *c = *state;
+	char *argv[] = { (char *)g_dlopen, (char *)g_plugin, "2", "3", NULL };
+	char *want = run_untraced(c, argv);
+	struct late_ret l = { .t = c->t };
+	pid_t pid;
+
+	UPROBE_OPTS(uprobe_opts, o, .handler = on_work_add_ret, .data = &l);
+
+	assert_non_null(want);
+	assert_true(kv(want, "frames") > 2 * 3);
+	assert_int_equal(spawn_out(c, argv, &pid), 0);
+	add_or_fail(c, g_plugin, "plugin_work", 0, &o);
+	assert_int_equal(uprobe_tracer_run(c->t), 0);
+	assert_false(g_wd_fired);
+	assert_exited_ok(c, pid);
+	assert_non_null(l.u);
+	assert_same_output(want, read_out(c));
+	assert_int_equal(l.n, 2); /* one call a round */
+	free(want);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, ctx_setup, ctx_teardown)
 
 int main(int argc, char **argv)
@@ -120,6 +197,8 @@ int main(int argc, char **argv)
 		T(test_output_unchanged),
 		T(test_pending_by_name),
 		T(test_pending_ifunc),
+		T(test_pending_retprobe_unwinder),
+		T(test_late_retprobe_unwinder),
 	};
 
 	if (argc < 3) {

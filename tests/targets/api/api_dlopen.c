@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* Loads a plugin with dlopen, calls it, unloads it, and does it again: prints how often it called. */
 #include <dlfcn.h>
+#include <execinfo.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -8,10 +9,13 @@
 int main(int argc, char **argv)
 {
 	int rounds = argc > 2 ? atoi(argv[2]) : 3, n = argc > 3 ? atoi(argv[3]) : 10;
-	long calls = 0, sum = 0, bad = 0, icalls = 0, isum = 0;
+	long calls = 0, sum = 0, bad = 0, icalls = 0, isum = 0, frames = 0;
+	void *pc;
 
 	if (argc < 2)
 		return 2;
+	/* libgcc_s, which backtrace() loads, here before the plugin */
+	backtrace(&pc, 1);
 	for (int r = 0; r < rounds; r++) {
 		void *h = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
 		int (*work)(int);
@@ -38,10 +42,14 @@ int main(int argc, char **argv)
 			isum += twice(i) + thrice(i);
 			icalls++;
 		}
+		int (*walk)(void) = (int (*)(void))dlsym(h, "plugin_frames");
+
+		if (walk)
+			frames += walk();
 		if (dlclose(h))
 			return 1;
 	}
-	printf("calls=%ld\nsum=%ld\nbad=%ld\nicalls=%ld\nisum=%ld\n", calls, sum, bad, icalls,
-	       isum);
+	printf("calls=%ld\nsum=%ld\nbad=%ld\nicalls=%ld\nisum=%ld\nframes=%ld\n", calls, sum, bad,
+	       icalls, isum, frames);
 	return 0;
 }

@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* A plugin that api_dlopen loads, calls and unloads: probes on it must arm at every load. */
+#include <execinfo.h>
+
 __attribute__((noinline, used)) int plugin_work(int x)
 {
 	__asm__ volatile("");
@@ -38,3 +40,17 @@ static int (*resolve_thrice(void))(int)
 
 int plugin_twice(int x) __attribute__((ifunc("resolve_twice")));
 int plugin_thrice(int x) __attribute__((ifunc("resolve_thrice")));
+
+/*
+ * Walks its own stack, as a logger or a crash handler does: with a return
+ * probe on it, the unwinder must see its real return address, never the
+ * trampoline (where the walk would stop, with fewer frames).
+ */
+__attribute__((noinline, used)) int plugin_frames(void)
+{
+	void *pcs[64];
+	int n = backtrace(pcs, 64);
+
+	__asm__ volatile("");
+	return n;
+}
