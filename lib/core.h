@@ -727,7 +727,14 @@ void probe_remove_all(struct uprobe_tracer *t);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
 /* Restarts k with req and waits for the trap that ends it (task.c). 0, 1 (a fault), -errno. */
-int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr);
+/* What task_run_and_wait() saw besides its trap (when asked) */
+struct task_run_out {
+	bool died;        /* k ended: status is its wait status, still to handle */
+	int status;
+	bool interrupted; /* an interrupt someone sent (uprobe_tracer_stop()) stopped it first */
+};
+int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr,
+		      struct task_run_out *out);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
 /* guardian.c */
 void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);

@@ -427,66 +427,6 @@ static void handle_deferred(struct uprobe_tracer *t, struct held *h)
 
 /* ---- stepping in place ---- */
 
-/* How running k went, beyond the return value. */
-struct outcome {
-	bool died;        /* it ended: status is its wait status, still to handle */
-	int status;
-	bool interrupted; /* an interrupt someone sent (uprobe_tracer_stop()) stopped it first */
-};
-
-static bool is_stop_signal(int sig)
-{
-	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
-}
-
-/*
- * Restarts k with req (single-step, syscall, or a run to a hardware
- * breakpoint) and waits for the kernel's trap that ends it. Signals that
- * arrive first are held for later, as is a SIGTRAP someone sent. 0 trapped;
- * 1 the instruction faulted, the fault is the first held signal, at the
- * instruction; -ESRCH k died (out->status its wait status); other -errno.
- */
-static int run_one(struct task *k, long req, struct outcome *out)
-{
-	for (int rounds = 0; rounds < 1000; rounds++) {
-		siginfo_t si;
-		int st, sig, r;
-
-		mem_flush(k->proc);
-		if (ptrace(req, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		r = task_wait_own(k, &st);
-		if (r == -ESRCH && task_deferred_take(k->proc->t, k->tid, &st) == k->tid) {
-			/* its exit: handled by the caller, after the release */
-			out->status = st;
-			out->died = true;
-		}
-		if (r)
-			return r;
-		sig = WSTOPSIG(st);
-		if (st >> 16) {
-			/* an interrupt (or a group-stop) came first: nothing ran yet */
-			if ((st >> 16) == PTRACE_EVENT_STOP) {
-				k->interrupted = false;
-				if (is_stop_signal(sig))
-					k->group_stop = true;
-				else
-					out->interrupted = true;
-			}
-			continue;
-		}
-		if (sig == SIGTRAP &&
-		    (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) < 0 || si.si_code > 0)) {
-			k->stop_sig = SIGTRAP;
-			return 0;
-		}
-		if (task_hold_fault_first(k, sig))
-			return 1;
-	}
-	return -EBUSY;
-}
-
 static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)
 {
 	return mem_read(ctx, addr, buf, len);
@@ -509,7 +449,7 @@ static int mem_write_cb(void *ctx, uint64_t addr, const void *buf, size_t len)
  * written.
  */
 static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct arch_plan *plan,
-		    struct outcome *out)
+		    struct task_run_out *out)
 {
 	uint64_t next = addr + plan->len;
 	uint8_t buf[ARCH_MAX_INSN + 1], saved;
@@ -522,7 +462,7 @@ static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct
 	buf[plan->len] = ARCH_INT3;
 	if (mem_write(mm, addr, buf, plan->len + 1u))
 		return -EAGAIN;
-	r = run_one(k, PTRACE_CONT, out);
+	r = task_run_and_wait(k, PTRACE_CONT, 0, 0, out);
 	buf[0] = ARCH_INT3;
 	buf[plan->len] = saved;
 	mem_write(mm, addr, buf, plan->len + 1u);
@@ -548,13 +488,13 @@ static int run_over(struct task *k, struct proc *mm, uint64_t addr, const struct
  * thread is put back onto it. A pushf stored the step's TF: it is cleared.
  */
 static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *plan,
-			 struct outcome *out)
+			 struct task_run_out *out)
 {
 	struct arch_mem mem = { .ctx = k->proc, .read = mem_read_cb, .write = mem_write_cb };
 	bool falls = arch_plan_falls_through(plan);
 	uint64_t next = addr + plan->len;
 	uint8_t byte = 0;
-	int r = run_one(k, PTRACE_SINGLESTEP, out);
+	int r = task_run_and_wait(k, PTRACE_SINGLESTEP, 0, 0, out);
 
 	if (r)
 		return r;
@@ -567,7 +507,8 @@ static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *
 			return -ESRCH;
 	} else if (k->regs.rip == addr && plan->len && arch_plan_may_repeat(plan)) {
 		for (long n = 0; n < (1l << 22) && k->regs.rip == addr; n++) {
-			r = run_one(k, byte == ARCH_INT3 ? PTRACE_CONT : PTRACE_SINGLESTEP, out);
+			r = task_run_and_wait(k, byte == ARCH_INT3 ? PTRACE_CONT : PTRACE_SINGLESTEP,
+					      0, 0, out);
 			if (r)
 				return r;
 			if (task_getregs(k) < 0)
@@ -590,10 +531,10 @@ static int step_in_place(struct task *k, uint64_t addr, const struct arch_plan *
  * they would untraced.
  */
 static int enter_syscall(struct task *k, uint64_t addr, const struct arch_plan *plan,
-			 struct outcome *out)
+			 struct task_run_out *out)
 {
 	for (int tries = 0; tries < 16; tries++) {
-		int r = run_one(k, PTRACE_SYSCALL, out);
+		int r = task_run_and_wait(k, PTRACE_SYSCALL, 0, 0, out);
 
 		if (r)
 			return r;
@@ -655,7 +596,7 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 	struct site *site = NULL;
 	struct held h = { 0 };
 	struct proc *mm = proc_mm(k->proc);
-	struct outcome out = { 0 };
+	struct task_run_out out = { 0 };
 	bool gone = false;
 	int r = 0;
 	pid_t ktid = k->tid;

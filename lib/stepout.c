@@ -95,7 +95,7 @@ static int run_out(struct task *k, struct xol_area *a, unsigned idx, const struc
 	}
 	end = at + ARCH_SLOT_SIZE;
 	for (int tries = 0; tries < 16; tries++) {
-		int r = task_run_and_wait(k, PTRACE_CONT, at, insn_addr);
+		int r = task_run_and_wait(k, PTRACE_CONT, at, insn_addr, NULL);
 
 		if (r)
 			return r;
@@ -125,7 +125,7 @@ static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *pla
 				     uint64_t insn_addr, uint64_t slot)
 {
 	for (int tries = 0;; tries++) {
-		int r = task_run_and_wait(k, PTRACE_SYSCALL, slot, insn_addr);
+		int r = task_run_and_wait(k, PTRACE_SYSCALL, slot, insn_addr, NULL);
 
 		if (r)
 			return r < 0 ? r : 0;
@@ -148,7 +148,7 @@ static int enter_syscall_out_of_slot(struct task *k, const struct arch_plan *pla
  */
 static int enter_syscall_in_slot(struct task *k, uint64_t slot)
 {
-	int r = task_run_and_wait(k, PTRACE_SYSCALL, slot, 0);
+	int r = task_run_and_wait(k, PTRACE_SYSCALL, slot, 0, NULL);
 
 	if (r)
 		return r < 0 ? r : -EIO;
@@ -260,7 +260,7 @@ int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 		last = k->regs.rip;
 		rsp_before = k->regs.rsp;
 		r = req == PTRACE_CONT ? run_out(k, a, idx, first, insn_addr)
-				       : task_run_and_wait(k, req, slot, insn_addr);
+				       : task_run_and_wait(k, req, slot, insn_addr, NULL);
 		if (r < 0)
 			return r;
 		if (r > 0) {

@@ -671,24 +671,37 @@ int task_wait_own(struct task *k, int *status)
 }
 
 /*
- * Restarts k with `req` (a single-step, or a run to a hardware breakpoint)
- * and waits for the trap that ends it. Asynchronous signals arriving
- * meanwhile are held. 0: trapped; 1: the instruction faulted instead, and
- * that fault is now the first signal to deliver, reported at the original
- * instruction when it came from a slot's start; <0: error.
+ * Restarts k with `req` (a single-step, a system call's stop, or a run to
+ * a breakpoint or hardware breakpoint) and waits for the kernel's trap
+ * that ends it: the one run-until-stop of a thread the tracer holds while
+ * others are held too (stepping out of a slot, the in-place fallback).
+ * Asynchronous signals arriving meanwhile are held, as is a SIGTRAP
+ * someone sent. 0: trapped; 1: the instruction faulted instead, and that
+ * fault is now the first signal to deliver, reported at insn_addr when it
+ * came from slot (0: none); -ESRCH: k died (when out is given, out->died
+ * and out->status, its wait status still to handle, else that status is
+ * deferred for the run loop); other -errno. out (may be NULL) also tells
+ * whether an interrupt someone sent (uprobe_tracer_stop()) came first.
  */
-int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr)
+int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr,
+		      struct task_run_out *out)
 {
-	mem_flush(k->proc);
 	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st, err;
+		int st, sig, err;
 
+		mem_flush(k->proc);
 		if (ptrace(req, k->tid, NULL, NULL) < 0)
 			return -errno;
 		k->regs_valid = false;
 		err = task_wait_own(k, &st);
+		if (err == -ESRCH && out && task_deferred_take(k->proc->t, k->tid, &st) == k->tid) {
+			/* its exit: handled by the caller, after its release */
+			out->status = st;
+			out->died = true;
+		}
 		if (err)
 			return err;
+		sig = WSTOPSIG(st);
 		if (st >> 16) {
 			/*
 			 * An interrupt or a group-stop reported first: nothing ran
@@ -696,21 +709,21 @@ int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_add
 			 * clear bit 8 of whatever the stack held (a return address).
 			 */
 			if ((st >> 16) == PTRACE_EVENT_STOP) {
-				int sig = WSTOPSIG(st);
-
 				k->interrupted = false;
 				if (sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
 					k->group_stop = true;
+				else if (out)
+					out->interrupted = true;
 			}
 			continue;
 		}
-		if (WSTOPSIG(st) == SIGTRAP && !task_sigtrap_sent(k)) {
+		if (sig == SIGTRAP && !task_sigtrap_sent(k)) {
 			k->stop_sig = SIGTRAP;
 			return 0;
 		}
-		if (!task_hold_fault_first(k, WSTOPSIG(st)))
+		if (!task_hold_fault_first(k, sig))
 			continue;
-		if (task_getregs(k) == 0 && k->regs.rip == slot) {
+		if (slot && task_getregs(k) == 0 && k->regs.rip == slot) {
 			k->regs.rip = insn_addr;
 			task_setregs(k);
 		}
