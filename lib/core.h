@@ -701,6 +701,7 @@ static inline long task_cont_req(const struct task *k)
 {
 	return k->proc->leave_at_exec ? PTRACE_SYSCALL : PTRACE_CONT;
 }
+int task_restart(struct task *k, long req, int sig, enum task_state st);
 int task_resume(struct task *k);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);

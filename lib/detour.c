@@ -239,12 +239,13 @@ static uint64_t regs_sig(const struct user_regs_struct *r)
 /* Lets k run on from its current registers, remembering them (see detour_trap()). */
 static void let_go(struct task *k)
 {
+	int r;
+
 	k->detour_sig = regs_sig(&k->regs);
 	task_sync_regs(k);
-	k->state = TASK_RUNNING;
-	k->regs_valid = false;
-	if (ptrace(task_cont_req(k), k->tid, NULL, NULL) < 0 && errno != ESRCH)
-		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
+	r = task_restart(k, task_cont_req(k), 0, TASK_RUNNING);
+	if (r < 0 && r != -ESRCH)
+		pr_warn("pid %d: resume failed: %s", k->tid, strerror(-r));
 }
 
 /* k goes on right after the detour's int3 at int3: its handlers have run. */

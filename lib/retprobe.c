@@ -634,9 +634,7 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 			"0x%llx)", k->tid, (unsigned long long)slot);
 		k->stop_sig = SIGTRAP;
 		k->npending = 0;
-		mem_flush(k->proc);
-		ptrace(PTRACE_CONT, k->tid, NULL, (void *)(long)SIGSEGV);
-		k->state = TASK_RUNNING;
+		task_restart(k, PTRACE_CONT, SIGSEGV, TASK_RUNNING);
 		return;
 	}
 	drop_if(k, dead_below, &slot);

@@ -333,8 +333,29 @@ static void requeue_signal(struct task *k, siginfo_t *si)
  * delivered by the restart itself (its exact siginfo restored first when the
  * current stop is another signal's); later ones are queued again.
  */
+/*
+ * Restarts stopped k with req (PTRACE_CONT, PTRACE_SYSCALL or
+ * PTRACE_SINGLESTEP), delivering sig; st is its state from then on
+ * (TASK_RUNNING, or TASK_STEPPING for a step the dispatcher ends). The
+ * one place a thread the run loop dispatches is let go; threads held for
+ * a step run through task_run_and_wait(), injected calls through
+ * inject.c's session. What was read of its registers is stale from now
+ * on. 0, or -errno (-ESRCH: gone meanwhile, its exit still to report).
+ */
+int task_restart(struct task *k, long req, int sig, enum task_state st)
+{
+	mem_flush(k->proc);
+	k->state = st;
+	k->regs_valid = false;
+	if (ptrace(req, k->tid, NULL, (void *)(long)sig) < 0)
+		return -errno;
+	return 0;
+}
+
 int task_resume(struct task *k)
 {
+	int r;
+
 	int sig = 0;
 	long req = k->post_sys ? PTRACE_SYSCALL : task_cont_req(k);
 
@@ -374,12 +395,10 @@ int task_resume(struct task *k)
 		k->npending = 0;
 	}
 	k->stop_sig = 0;
-	k->state = TASK_RUNNING;
 	if (sig && req == PTRACE_CONT && k->proc->t->hooks->deliver_step(k, sig))
 		req = PTRACE_SINGLESTEP;
-	if (ptrace(req, k->tid, NULL, (void *)(long)sig) < 0)
-		return errno == ESRCH ? 0 : -errno;
-	return 0;
+	r = task_restart(k, req, sig, TASK_RUNNING);
+	return r == -ESRCH ? 0 : r;
 }
 
 bool task_sigtrap_sent(struct task *k)
@@ -824,13 +843,10 @@ static bool release_pending_traps(struct uprobe_tracer *t, struct proc *p)
 				continue;
 			if (!sigtrap_pending(k))
 				continue;
-			k->regs_valid = false;
-			k->state = TASK_RUNNING;
 			k->want_stop = true;
 			/* no interrupt now: it would report before the SIGTRAP, again and again */
 			k->interrupted = true;
-			mem_flush(k->proc);
-			if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) == 0)
+			if (task_restart(k, PTRACE_CONT, 0, TASK_RUNNING) == 0)
 				any = true;
 		}
 	}

@@ -248,6 +248,8 @@ static bool needs_step(const struct site *s)
 /* After the original instruction's effect: continue the thread in the program. */
 static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
+	int r;
+
 	mem_flush(k->proc);
 	if (b->site->npost && post_emulate(t, k, b))
 		return;
@@ -262,16 +264,14 @@ static void execute_plan(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		return;
 	if (needs_step(b->site)) {
 		k->step_bp = *b;
-		k->state = TASK_STEPPING;
-		k->regs_valid = false;
-		if (ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL) < 0 && errno != ESRCH)
-			pr_warn("pid %d: single-step failed: %s", k->tid, strerror(errno));
+		r = task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
+		if (r < 0 && r != -ESRCH)
+			pr_warn("pid %d: single-step failed: %s", k->tid, strerror(-r));
 		return;
 	}
-	k->state = TASK_RUNNING;
-	k->regs_valid = false;
-	if (ptrace(task_cont_req(k), k->tid, NULL, NULL) < 0 && errno != ESRCH)
-		pr_warn("pid %d: resume failed: %s", k->tid, strerror(errno));
+	r = task_restart(k, task_cont_req(k), 0, TASK_RUNNING);
+	if (r < 0 && r != -ESRCH)
+		pr_warn("pid %d: resume failed: %s", k->tid, strerror(-r));
 }
 
 static void step_done(struct uprobe_tracer *t, struct task *k)
@@ -931,7 +931,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 			k->group_stop = false;
 			if (k->state == TASK_STEPPING) {
 				/* an interrupt raced the step: finish the step first */
-				ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+				task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
 				return;
 			}
 			if (ours)
@@ -952,7 +952,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 	default:
 		/* PTRACE_EVENT_EXIT, VFORK_DONE: nothing to do */
 		if (k->state == TASK_STEPPING)
-			ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+			task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
 		else
 			resume_or_hold(t, k);
 		return;
@@ -981,7 +981,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 	if (k->state == TASK_STEPPING) {
 		/* deliver it after the step, never while the thread is in a slot copy */
 		k->stop_sig = 0;
-		ptrace(PTRACE_SINGLESTEP, k->tid, NULL, NULL);
+		task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
 		return;
 	}
 	if (proc_mm(k->proc)->areas)
