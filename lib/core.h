@@ -753,6 +753,15 @@ const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz)
 int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
 void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
+/* procfs.c: signal sets as /proc/PID/status shows them (SigCgt, SigIgn, SigPnd: a bit a signal) */
+#define SIG_BIT(sig) (1ull << ((sig) - 1))
+#define SIGTRAP_BIT SIG_BIT(SIGTRAP)
+bool hex_field(const char *text, const char *key, uint64_t *v);
+int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
+/* SIGTRAP's disposition, as trap_status() reads it */
+enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
+int trap_status(struct proc *p, int *state);
+bool trap_pending_in(const struct task *k);
 /* procfs.c: p->entry and p->hwcap from /proc/PID/auxv, *base its AT_BASE (0 none); 0 or -errno */
 int read_auxv(struct proc *p, uint64_t *base);
 

@@ -11,8 +11,6 @@
 
 #include "core.h"
 
-#define SIGTRAP_BIT (1ull << (SIGTRAP - 1))
-
 /*
  * An int3 trap is a forced SIGTRAP: where the thread has SIGTRAP blocked, or
  * the process ignores it, the kernel first resets its disposition to the

@@ -22,15 +22,12 @@
  * its mask at each such handler's entry, and has them back at detach.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
-#include <unistd.h>
 
 #include "core.h"
 #include "lifeline.h"
@@ -52,26 +49,6 @@ uint64_t sigmask_kernel(const struct task *k, uint64_t pm)
 int sigmask_set(pid_t tid, uint64_t m)
 {
 	return ptrace(PTRACE_SETSIGMASK, tid, (void *)sizeof(m), &m) ? -errno : 0;
-}
-
-/* Is a SIGTRAP pending in thread k itself (its SigPnd)? */
-static bool trap_pending_in(const struct task *k)
-{
-	char path[64], buf[4096];
-	uint64_t pnd;
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';
-	return hex_field(buf, "\nSigPnd:", &pnd) && (pnd & SIGTRAP_BIT);
 }
 
 /*

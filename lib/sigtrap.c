@@ -13,16 +13,12 @@
  * Our own handler, and the table it works from, are lifeline.c's.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
-#include <unistd.h>
 
 #include "core.h"
 #include "lifeline.h"
@@ -66,58 +62,6 @@ int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigact
 		  struct k_sigaction *old)
 {
 	return sigaction_sig_via(t, k, SIGTRAP, act, old);
-}
-
-/* One status field's hex value in text, or false. */
-bool hex_field(const char *text, const char *key, uint64_t *v)
-{
-	const char *at = strstr(text, key);
-
-	if (!at)
-		return false;
-	*v = strtoull(at + strlen(key), NULL, 16);
-	return true;
-}
-
-
-/* p's caught and ignored signals (SigCgt, SigIgn) from /proc/PID/status, kept open. */
-int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign)
-{
-	char path[64], buf[4096];
-	ssize_t n;
-
-	if (!p->trap_fd1) {
-		int fd;
-
-		snprintf(path, sizeof(path), "/proc/%d/status", p->pid);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			return -errno;
-		p->trap_fd1 = fd + 1;
-	}
-	n = pread(p->trap_fd1 - 1, buf, sizeof(buf) - 1, 0);
-	if (n <= 0)
-		return n < 0 ? -errno : -ESRCH;
-	buf[n] = '\0';
-	if (!hex_field(buf, "\nSigCgt:", cgt) || !hex_field(buf, "\nSigIgn:", ign))
-		return -EINVAL;
-	return 0;
-}
-
-/*
- * SIGTRAP's disposition in p now (*state: TRAP_*), from /proc/PID/status
- * through a descriptor kept open: a few microseconds, so read only where a
- * reset may have happened.
- */
-int trap_status(struct proc *p, int *state)
-{
-	uint64_t cgt, ign;
-	int err = status_masks(p, &cgt, &ign);
-
-	if (err)
-		return err;
-	*state = cgt & SIGTRAP_BIT ? TRAP_CAUGHT : ign & SIGTRAP_BIT ? TRAP_IGN : TRAP_DFL;
-	return 0;
 }
 
 /*

@@ -8,19 +8,12 @@
 
 #include "core.h"
 
-#define SIG_BIT(sig) (1ull << ((sig) - 1))
-#define SIGTRAP_BIT SIG_BIT(SIGTRAP)
-
 /* sigtrap.c */
-enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
-int trap_status(struct proc *p, int *state);
 int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
 		  struct k_sigaction *old);
 int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
 		      const struct k_sigaction *act, struct k_sigaction *old);
 int trap_put_back(struct uprobe_tracer *t, struct task *k);
-bool hex_field(const char *text, const char *key, uint64_t *v);
-int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
 
 /* sigmask.c */
 uint64_t sigmask_kernel(const struct task *k, uint64_t pm);
