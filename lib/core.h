@@ -1130,6 +1130,14 @@ int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long 
 /* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
 int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
 			 long nr, const uint64_t args[6], const char *what);
+/* Does k's seccomp filter, read now, certainly let inject_syscall(k, nr, args) through? */
+bool injectable(struct task *k, long nr, const uint64_t args[6]);
+/* rt_sigaction(sig, act, old) injected through k, act and old on its stack; 0 or -errno. */
+int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
+		      const struct k_sigaction *act, struct k_sigaction *old);
+/* The same for SIGTRAP. */
+int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
+		  struct k_sigaction *old);
 
 /* seccomp.c */
 struct sock_fprog;

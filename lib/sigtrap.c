@@ -24,46 +24,6 @@
 #include "lifeline.h"
 #include "sigtrap.h"
 
-/* Where k may have the kernel read or write a struct k_sigaction: below its red zone. */
-static uint64_t stack_spot(struct task *k)
-{
-	return ((k->regs.rsp - 128 - 2 * sizeof(struct k_sigaction)) & ~15ull);
-}
-
-/* rt_sigaction(sig, act, old) injected through k; 0 or -errno. */
-int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
-		      const struct k_sigaction *act, struct k_sigaction *old)
-{
-	uint64_t spot, args[6] = { (uint64_t)sig, 0, 0, 8 };
-	int64_t ret;
-	int err;
-
-	if (task_getregs(k) < 0)
-		return -ESRCH;
-	spot = stack_spot(k);
-	if (act) {
-		err = mem_write(k->proc, spot, act, sizeof(*act));
-		if (err)
-			return err;
-		args[1] = spot;
-	}
-	if (old)
-		args[2] = spot + sizeof(*act);
-	err = inject_syscall(t, k, SYS_rt_sigaction, args, &ret);
-	if (err)
-		return err;
-	if (ret < 0)
-		return (int)ret;
-	return old ? mem_read(k->proc, spot + sizeof(*act), old, sizeof(*old)) : 0;
-}
-
-/* rt_sigaction(SIGTRAP, act, old) injected through k; 0 or -errno. */
-int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
-		  struct k_sigaction *old)
-{
-	return sigaction_sig_via(t, k, SIGTRAP, act, old);
-}
-
 /*
  * "Every signal blocked" as programs ask for it: sigfillset() less what no
  * mask can hold (SIGKILL, SIGSTOP) and what glibc's pthread_sigmask() never
@@ -101,19 +61,6 @@ static bool trap_real(const struct proc *p, struct k_sigaction *act)
 		return false;
 	*act = p->trap_want;
 	return true;
-}
-
-static bool injectable(struct task *k, long nr, const uint64_t args[6])
-{
-	struct seccomp_state sc;
-	uint32_t action;
-	int ok;
-
-	if (seccomp_read(k->tid, &sc) < 0)
-		return false;
-	ok = seccomp_inject_allowed(k, &sc, nr, args, &action);
-	seccomp_state_free(&sc);
-	return ok == 1;
 }
 
 /*

@@ -9,10 +9,6 @@
 #include "core.h"
 
 /* sigtrap.c */
-int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
-		  struct k_sigaction *old);
-int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
-		      const struct k_sigaction *act, struct k_sigaction *old);
 int trap_put_back(struct uprobe_tracer *t, struct task *k);
 
 /* sigmask.c */
