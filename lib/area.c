@@ -131,10 +131,16 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	p->areas = a;
 	proc_refresh_maps(p);
 	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
-	if (first)
+	if (first) {
 		lifeline_setup(t, p, k, a, &sc);
-	else
+		/*
+		 * no handler of the program's may run with SIGTRAP blocked from now
+		 * on (sigmask.c); nothing to do where no lifeline was made
+		 */
+		sigmask_actions_start(t, p, k, &sc);
+	} else {
 		lifeline_area_added(p, a);
+	}
 	*out = a;
 out:
 	seccomp_state_free(&sc);

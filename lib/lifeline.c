@@ -387,8 +387,6 @@ guard:
 		for (struct task *o = t->tasks[i]; o; o = o->hnext)
 			if (o->proc == p && o->state == TASK_STOPPED)
 				ptrace(PTRACE_SETOPTIONS, o->tid, NULL, (void *)proc_ptrace_opts(p));
-	/* no handler of the program's may run with SIGTRAP blocked from now on (sigmask.c) */
-	sigmask_actions_start(t, p, k, sc);
 	return;
 fail:
 	p->lifeline = l;
