@@ -15,7 +15,8 @@
  * (sigaction(SIGTRAP, NULL, &old)) is told what it set; one that installs
  * its own replaces ours, and its handler is never touched. At detach the
  * default comes back, if ours is still there. Following what the program
- * sets, and putting back what our traps reset, is sigtrap.c's.
+ * sets, and finding what our traps reset, is sigtrap.c's; putting it back
+ * (trap_put_back(), which lifeline_setup() needs too) is here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -264,6 +265,68 @@ void lifeline_set_ign(struct proc *p, bool ign)
 	uint64_t v = ign;
 
 	write_data(p, p->lifeline, offsetof(struct ll_data, ign), &v, sizeof(v));
+}
+
+/*
+ * SIGTRAP's disposition as it must be while we are attached: our handler,
+ * standing for the program's default, or the program's own; false where
+ * it is the default (no reset can change it).
+ */
+bool trap_real(const struct proc *p, struct k_sigaction *act)
+{
+	if (lifeline_installed(p)) {
+		*act = lifeline_act(p);
+		return true;
+	}
+	/*
+	 * Nor SIG_IGN: setting it discards the SIGTRAPs pending in every
+	 * thread, our traps' in flight included. A program that ignores
+	 * SIGTRAP with no handler of ours has the default while traced
+	 * (lifeline_own_sigtrap() drops what is sent to it) and SIG_IGN back
+	 * at detach.
+	 */
+	if (!p->trap_learned || !p->trap_want.handler ||
+	    p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN)
+		return false;
+	*act = p->trap_want;
+	return true;
+}
+
+/*
+ * A trap of ours reset SIGTRAP to the default: the disposition it must
+ * have goes back, through held thread k. 0 or -errno.
+ */
+int trap_put_back(struct uprobe_tracer *t, struct task *k)
+{
+	struct proc *p = k->proc;
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	struct k_sigaction act, cur;
+	int err;
+
+	if (!trap_real(p, &act))
+		return 0;
+	if (!injectable(k, SYS_rt_sigaction, args)) {
+		pr_debug("pid %d: SIGTRAP reset by a trap of ours; its seccomp filter denies "
+			 "putting it back", p->pid);
+		return -EPERM;
+	}
+	if (!lifeline_installed(p) && !p->trap_want_full) {
+		/* the reset changed the handler alone: the rest is still the program's */
+		err = sigaction_via(t, k, NULL, &cur);
+		if (err)
+			return err;
+		cur.handler = act.handler;
+		act = cur;
+	}
+	err = sigaction_via(t, k, &act, &cur);
+	if (!err && cur.handler) {
+		/* not the default after all: one the program set meanwhile stays */
+		sigaction_via(t, k, &cur, NULL);
+		return -EAGAIN;
+	}
+	pr_debug("pid %d: SIGTRAP reset by a trap of ours in thread %d: put back (%s)", p->pid,
+		 k->tid, err ? strerror(-err) : "done");
+	return err;
 }
 
 void lifeline_free(struct proc *p)

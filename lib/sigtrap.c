@@ -7,10 +7,11 @@
  * we hear of it. Here: the program's disposition, learnt at attach and exec
  * and followed through libc's rt_sigaction (a probe of ours after the
  * system call, watch.c), its queries answered as untraced; resets found
- * (/proc/PID/status, where one may have happened) and put back; SIGTRAP
- * blocked again where the program blocks it; its own SIGTRAPs delivered,
- * left pending or dropped as untraced; the disposition as it was at detach.
- * Our own handler, and the table it works from, are lifeline.c's.
+ * (/proc/PID/status, where one may have happened) and put back (by
+ * lifeline.c's trap_put_back()); SIGTRAP blocked again where the program
+ * blocks it; its own SIGTRAPs delivered, left pending or dropped as
+ * untraced; the disposition as it was at detach. Our own handler, and the
+ * table it works from, are lifeline.c's.
  */
 #include <errno.h>
 #include <signal.h>
@@ -35,69 +36,6 @@ static bool blocks_all_but_trap(uint64_t m)
 			  SIG_BIT(33));
 
 	return (m & rest) == rest;
-}
-
-
-/*
- * SIGTRAP's disposition as it must be while we are attached: our handler,
- * standing for the program's default, or the program's own; false where
- * it is the default (no reset can change it).
- */
-static bool trap_real(const struct proc *p, struct k_sigaction *act)
-{
-	if (lifeline_installed(p)) {
-		*act = lifeline_act(p);
-		return true;
-	}
-	/*
-	 * Nor SIG_IGN: setting it discards the SIGTRAPs pending in every
-	 * thread, our traps' in flight included. A program that ignores
-	 * SIGTRAP with no handler of ours has the default while traced
-	 * (lifeline_own_sigtrap() drops what is sent to it) and SIG_IGN back
-	 * at detach.
-	 */
-	if (!p->trap_learned || !p->trap_want.handler ||
-	    p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN)
-		return false;
-	*act = p->trap_want;
-	return true;
-}
-
-/*
- * A trap of ours reset SIGTRAP to the default: the disposition it must
- * have goes back, through held thread k. 0 or -errno.
- */
-int trap_put_back(struct uprobe_tracer *t, struct task *k)
-{
-	struct proc *p = k->proc;
-	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
-	struct k_sigaction act, cur;
-	int err;
-
-	if (!trap_real(p, &act))
-		return 0;
-	if (!injectable(k, SYS_rt_sigaction, args)) {
-		pr_debug("pid %d: SIGTRAP reset by a trap of ours; its seccomp filter denies "
-			 "putting it back", p->pid);
-		return -EPERM;
-	}
-	if (!lifeline_installed(p) && !p->trap_want_full) {
-		/* the reset changed the handler alone: the rest is still the program's */
-		err = sigaction_via(t, k, NULL, &cur);
-		if (err)
-			return err;
-		cur.handler = act.handler;
-		act = cur;
-	}
-	err = sigaction_via(t, k, &act, &cur);
-	if (!err && cur.handler) {
-		/* not the default after all: one the program set meanwhile stays */
-		sigaction_via(t, k, &cur, NULL);
-		return -EAGAIN;
-	}
-	pr_debug("pid %d: SIGTRAP reset by a trap of ours in thread %d: put back (%s)", p->pid,
-		 k->tid, err ? strerror(-err) : "done");
-	return err;
 }
 
 /*

@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * Between sigtrap.c (SIGTRAP as the program set it) and lifeline.c (our
- * handler, standing for the program's default, and its table).
+ * Between sigtrap.c (SIGTRAP as the program set it), sigmask.c (the masks
+ * as the program set them) and lifeline.c (our handler, standing for the
+ * program's default, and its table). Each calls only those below it:
+ * sigtrap.c -> sigmask.c -> lifeline.c.
  */
 #ifndef UPROBE_SIGTRAP_H
 #define UPROBE_SIGTRAP_H
 
 #include "core.h"
-
-/* sigtrap.c */
-int trap_put_back(struct uprobe_tracer *t, struct task *k);
 
 /* sigmask.c */
 uint64_t sigmask_kernel(const struct task *k, uint64_t pm);
@@ -26,5 +25,7 @@ int lifeline_chain(struct uprobe_tracer *t, struct proc *p, struct task *k,
 struct k_sigaction lifeline_act(const struct proc *p);
 void lifeline_now_installed(struct uprobe_tracer *t, struct proc *p, bool on);
 void lifeline_set_ign(struct proc *p, bool ign);
+bool trap_real(const struct proc *p, struct k_sigaction *act);
+int trap_put_back(struct uprobe_tracer *t, struct task *k);
 
 #endif /* UPROBE_SIGTRAP_H */
