@@ -45,7 +45,7 @@ LAYERS = {
     'err.c': 0,             # -> log.c (err_set() behind tracer_err; step 1 made err.c)
     'pool.c': 0,            # -> pool.c (its ri_* -> retprobe.c, step 1)
     'maps.c': 1,            # -> os/procfs.c
-    'procfs.c': 1,          # -> os/procfs.c (status fields, out of task.c)
+    'procfs.c': 1,          # -> os/procfs.c (status fields, out of task.c; signal sets, out of sigtrap.c, sigmask.c)
     'seccomp.c': 1,         # -> os/seccomp.c (its injection policy -> os/remote.c, step 1)
     'elf.c': 1,             # -> elf/elf.c, elf/ehframe.c
     'usdt_args.c': 1,       # -> elf/ (a format: the operands of .note.stapsdt)
@@ -58,7 +58,7 @@ LAYERS = {
     'arch/x86/lifeline.c': 1,  # -> arch/x86/ (the handler copied into the tracee)
     'task.c': 2,            # -> os/task.c, os/wait.c, os/hold.c, os/procfs.c (status fields)
     'mem.c': 2,             # -> os/mem.c (membatch.c merged into it in step 1)
-    'inject.c': 2,          # -> os/remote.c
+    'inject.c': 2,          # -> os/remote.c (with rt_sigaction injected, out of sigtrap.c)
     'place.c': 2,           # -> os/place.c (uprobe_tracer_set_cpu -> api/tracer.c)
     'guardian.c': 2,        # -> os/ (a process of its own that restores bytes after our death)
     'xol.c': 3,             # -> xol.c, os/remote.c
@@ -74,9 +74,9 @@ LAYERS = {
     'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5)
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
     'kernel_watch.c': 4,    # -> plant.c's neighbour, above detour.c: int3s and detours the kernel changed, mended (out of kernel.c)
-    'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee
-    'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c)
-    'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it
+    'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee, resets put back
+    'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c); calls sigmask.c
+    'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it; calls lifeline.c
     'area.c': 4,            # -> area.c (areas with their lifeline and inline state; out of xol.c)
     'stepout.c': 4,         # -> stepout.c (threads out of slots and detours; out of xol.c, trap.c, detour.c, step 5)
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
