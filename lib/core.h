@@ -893,28 +893,38 @@ int inline_copy_proc(struct proc *from, struct proc *to);
 /* Forgets k's pending syscall post handlers (post_sys). */
 void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 
-/* retprobe.c */
+/* retcalls.c: the pending calls of each thread (k->rets), data only */
 /* Return-probe instances: a zeroed block of size bytes, reused from t's free lists. */
 struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
-struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
-				  uint64_t addr, const struct user_regs_struct *regs,
-				  uint64_t slot, uint64_t real, uint64_t time_ns);
-void ret_ns_commit(struct task *k, struct ret_instance *ri);
-struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
-bool ret_ns_known(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
+/* Counts ri missed by each of its probes (unless it returned once already). */
+void inst_missed(struct ret_instance *ri);
+struct ret_instance *ret_find(struct task *k, uint64_t slot);
+/* Does u take a call of k (a return handler, and fewer than maxactive pending)? */
+bool takes(struct task *k, const struct uprobe *u);
+size_t ret_takers(struct task *k, const struct site *s, unsigned *n);
+void ri_fill(struct task *k, const struct site *s, struct ret_instance *ri, unsigned n);
+struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, uint64_t slot);
+bool ret_ns_known(struct uprobe_tracer *t, struct task *k, uint64_t slot);
+void ret_ns_commit(struct task *k, struct ret_instance *ri);
+struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
+void ret_discard(struct ret_instance *ri);
 void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri);
+/* A stopping call at slot that started on another thread of k's memory: now k's. */
+struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
+					      uint64_t slot);
+void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
+void ret_task_gone(struct uprobe_tracer *t, struct task *k);
+void ret_task_exit(struct uprobe_tracer *t, struct task *k);
+
+/* retprobe.c: arming return addresses, and keeping them right (uses ring.c and inline.c) */
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
 				 uint64_t addr);
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri);
-void ret_discard(struct ret_instance *ri);
 int ret_copy_task(struct task *from, struct task *to);
 void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k);
-void ret_task_exit(struct uprobe_tracer *t, struct task *k);
-void ret_task_gone(struct uprobe_tracer *t, struct task *k);
 void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target);
-void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
 bool ret_site_unwinds(const struct site *s);
 /* What watch.c's handlers below do to the pending calls of k: */
 void ret_unwind_start(struct uprobe_tracer *t, struct task *k);
@@ -936,7 +946,6 @@ int watch_on_unwind_done(struct uprobe_hit *h, void *data);
 int watch_on_catch(struct uprobe_hit *h, void *data);
 int watch_on_longjmp(struct uprobe_hit *h, void *data);
 int watch_on_twice_return(struct uprobe_hit *h, void *data);
-struct ret_instance *ret_find(struct task *k, uint64_t slot);
 void ret_event(struct uprobe_tracer *t, struct task *k);
 struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,
 				  uint64_t offset, uprobe_handler_fn fn);
@@ -972,6 +981,10 @@ uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a);
  */
 uint64_t ring_rec_gadget(struct proc *p, struct xol_area *a, bool args, bool notime);
 uint64_t ring_retg(const struct proc *p);
+/* A no-stop call from its entry record (retcalls.c's table; ring_retg() tells a tail call) */
+struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+				  uint64_t addr, const struct user_regs_struct *regs,
+				  uint64_t slot, uint64_t real, uint64_t time_ns);
 bool ring_nsret_full(const struct proc *p, uint64_t slot);
 void ring_nsret_release(struct proc *p, uint64_t slot, bool force);
 void ring_nsret_restore(struct proc *p, struct proc *target);

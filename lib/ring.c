@@ -1100,6 +1100,57 @@ uint64_t ring_retg(const struct proc *p)
 	return p->ring ? p->ring->retg : 0;
 }
 
+/*
+ * A no-stop return probe's entry record (ring.c): the call, whose entry
+ * gadget hijacked slot (real: what it held; the return gadget itself for a
+ * tail call from a no-stop return-probed function, which shares the older
+ * call's slot and real return). NULL when no probe takes it (maxactive):
+ * its return record then finds no call.
+ */
+struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+				  uint64_t addr, const struct user_regs_struct *regs,
+				  uint64_t slot, uint64_t real, uint64_t time_ns)
+{
+	struct ret_instance *ri, *below = NULL;
+	size_t size, data = 0;
+	unsigned n = 0;
+	bool chained;
+
+	data = ret_takers(k, s, &n);
+	if (!n)
+		return NULL;
+	chained = real == ring_retg(proc_mm(k->proc));
+	if (chained) {
+		below = ns_call_at(t, k, slot);
+		if (below)
+			real = below->real_ret;
+	}
+	size = sizeof(*ri) + n * sizeof(struct ret_ref) + 15 + data;
+	ri = ri_alloc(t, size);
+	if (!ri) {
+		for (unsigned i = 0; i < s->nprobes; i++)
+			if (takes(k, s->probes[i]))
+				s->probes[i]->missed++;
+		return NULL;
+	}
+	ri_fill(k, s, ri, n);
+	ri->slot = slot;
+	ri->real_ret = real;
+	ri->call_id = ++t->next_call_id;
+	ri->entry_ns = time_ns;
+	ri->args[0] = regs->rdi;
+	ri->args[1] = regs->rsi;
+	ri->args[2] = regs->rdx;
+	ri->args[3] = regs->rcx;
+	ri->args[4] = regs->r8;
+	ri->args[5] = regs->r9;
+	ri->chained = chained;
+	ri->func = addr;
+	ri->nostop = true;
+	ri->armed = true;
+	return ri;
+}
+
 static struct ring_nsret_ent *nsret_ent(const struct ring *r, unsigned i)
 {
 	return (struct ring_nsret_ent *)(r->base + RING_NSRET) + (i & RING_NSRET_MASK);

@@ -43,7 +43,7 @@ SKIP = 77
 LAYERS = {
     'log.c': 0,             # -> log.c
     'err.c': 0,             # -> log.c (err_set() behind tracer_err; step 1 made err.c)
-    'pool.c': 0,            # -> pool.c (its ri_* -> retprobe.c, step 1)
+    'pool.c': 0,            # -> pool.c (its ri_* -> retcalls.c, step 1)
     'maps.c': 1,            # -> os/procfs.c
     'procfs.c': 1,          # -> os/procfs.c (status fields, out of task.c; signal sets, out of sigtrap.c, sigmask.c)
     'seccomp.c': 1,         # -> os/seccomp.c (its injection policy -> os/remote.c, step 1)
@@ -65,6 +65,7 @@ LAYERS = {
     'bptable.c': 3,         # -> bptable.c (step 1 made it, out of probe.c)
     'registry.c': 3,        # -> registry.c (sites, pools, handler runners; out of probe.c and trap.c, step 5)
     'detour_rules.c': 3,    # -> detour_rules.c (static rules, branch-target cache; out of detour.c, step 5)
+    'retcalls.c': 3,        # -> retcalls.c (each thread's pending calls, their pool; data under ring.c, inline.c)
     'retprobe.c': 4,        # -> retprobe.c, xol.c (proc_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
