@@ -899,21 +899,20 @@ struct ret_instance *ri_alloc(struct uprobe_tracer *t, size_t size);
 void ri_free(struct ret_instance *ri);
 void ri_pool_destroy(struct uprobe_tracer *t);
 /* Counts ri missed by each of its probes (unless it returned once already). */
-void inst_missed(struct ret_instance *ri);
+void ri_missed(struct ret_instance *ri);
 struct ret_instance *ret_find(struct task *k, uint64_t slot);
 /* Does u take a call of k (a return handler, and fewer than maxactive pending)? */
-bool takes(struct task *k, const struct uprobe *u);
+bool ret_takes(struct task *k, const struct uprobe *u);
 size_t ret_takers(struct task *k, const struct site *s, unsigned *n);
 void ri_fill(struct task *k, const struct site *s, struct ret_instance *ri, unsigned n);
-struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, uint64_t slot);
+struct ret_instance *ret_ns_at(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 bool ret_ns_known(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ret_ns_commit(struct task *k, struct ret_instance *ri);
 struct ret_instance *ret_ns_take(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ret_discard(struct ret_instance *ri);
 void ret_run_handlers(struct uprobe_hit *h, struct ret_instance *ri);
 /* A stopping call at slot that started on another thread of k's memory: now k's. */
-struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
-					      uint64_t slot);
+struct ret_instance *ret_steal(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 void ret_forget_probe(struct uprobe_tracer *t, struct uprobe *u);
 void ret_task_gone(struct uprobe_tracer *t, struct task *k);
 void ret_task_exit(struct uprobe_tracer *t, struct task *k);

@@ -2,10 +2,11 @@
 /*
  * The pending calls of each thread (struct ret_instance, k->rets): their
  * pool, finding, taking, handing over and dropping them, and running their
- * return handlers. Data only: what arms a return address, and keeps it
- * right through unwinders, longjmp and forks (the trampoline, the ring's
- * return gadget, the in-place trap), is retprobe.c's, a layer above; the
- * ring's delivery (ring.c) and inline.c use these too.
+ * return handlers. Data only: what hijacks a return address and keeps it
+ * right through unwinders, longjmp and forks (the trampoline, inline.c's
+ * trap, the ring's return gadget) is retprobe.c's, above ring.c and
+ * inline.c, which use this file too. A no-stop call is made from its entry
+ * record by ring.c (ret_ns_entry()): only the ring knows its return gadget.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ void ri_pool_destroy(struct uprobe_tracer *t)
 
 static bool steal_ns(struct uprobe_tracer *t, struct task *k, uint64_t slot);
 
-void inst_missed(struct ret_instance *ri)
+void ri_missed(struct ret_instance *ri)
 {
 	/* a setjmp that returned once and is never jumped back to lost nothing */
 	if (ri->returned)
@@ -117,7 +118,7 @@ static unsigned pending_of(struct task *k, const struct uprobe *u)
 	return n;
 }
 
-bool takes(struct task *k, const struct uprobe *u)
+bool ret_takes(struct task *k, const struct uprobe *u)
 {
 	return u->ret_handler && pending_of(k, u) < u->maxactive;
 }
@@ -135,7 +136,7 @@ size_t ret_takers(struct task *k, const struct site *s, unsigned *n)
 
 		if (!u->ret_handler)
 			continue;
-		if (!takes(k, u)) {
+		if (!ret_takes(k, u)) {
 			u->missed++;
 			continue;
 		}
@@ -155,7 +156,7 @@ void ri_fill(struct task *k, const struct site *s, struct ret_instance *ri, unsi
 	for (unsigned i = 0; i < s->nprobes && ri->nrefs < n; i++) {
 		struct uprobe *u = s->probes[i];
 
-		if (!takes(k, u))
+		if (!ret_takes(k, u))
 			continue;
 		ri->refs[ri->nrefs].u = u;
 		ri->refs[ri->nrefs].data_off = data;
@@ -199,7 +200,7 @@ static struct ret_instance **other_call(struct uprobe_tracer *t, struct task *k,
  * thread's on its memory (a coroutine that moved between a call and the
  * tail call it makes). Left where it is.
  */
-struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, uint64_t slot)
+struct ret_instance *ret_ns_at(struct uprobe_tracer *t, struct task *k, uint64_t slot)
 {
 	struct ret_instance **pp;
 	struct task *o;
@@ -214,7 +215,7 @@ struct ret_instance *ns_call_at(struct uprobe_tracer *t, struct task *k, uint64_
 /* Is a no-stop call at slot known, k's or another thread's on its memory? */
 bool ret_ns_known(struct uprobe_tracer *t, struct task *k, uint64_t slot)
 {
-	return ns_call_at(t, k, slot) != NULL;
+	return ret_ns_at(t, k, slot) != NULL;
 }
 
 static bool same_slot_ns(struct task *k, struct ret_instance *ri, void *ctx)
@@ -239,7 +240,7 @@ void ret_ns_commit(struct task *k, struct ret_instance *ri)
 			if (same_slot_ns(k, o, &ri->slot)) {
 				*pp = o->next;
 				k->nrets--;
-				inst_missed(o);
+				ri_missed(o);
 				ri_free(o);
 			} else {
 				pp = &o->next;
@@ -277,7 +278,7 @@ void ret_discard(struct ret_instance *ri)
 {
 	if (!ri)
 		return;
-	inst_missed(ri);
+	ri_missed(ri);
 	ri_free(ri);
 }
 
@@ -318,8 +319,7 @@ static struct ret_instance *steal(struct uprobe_tracer *t, struct task *k, uint6
 	return ri;
 }
 
-struct ret_instance *steal_from_other_threads(struct uprobe_tracer *t, struct task *k,
-					      uint64_t slot)
+struct ret_instance *ret_steal(struct uprobe_tracer *t, struct task *k, uint64_t slot)
 {
 	return steal(t, k, slot, false);
 }
@@ -375,7 +375,7 @@ void ret_task_exit(struct uprobe_tracer *t, struct task *k)
 		struct ret_instance *ri = k->rets;
 
 		k->rets = ri->next;
-		inst_missed(ri);
+		ri_missed(ri);
 		ri_free(ri);
 	}
 	k->nrets = 0;

@@ -35,7 +35,7 @@ static void drop_if(struct task *k, bool (*drop)(struct task *k, struct ret_inst
 			/* a frame known gone (longjmp): its entry goes, whatever its stale slot says */
 			if (ri->nostop && !ri->chained)
 				ring_nsret_release(k->proc, ri->slot, drop == in_range);
-			inst_missed(ri);
+			ri_missed(ri);
 			ri_free(ri);
 		} else {
 			pp = &ri->next;
@@ -134,7 +134,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	return ri;
 missed:
 	for (unsigned i = 0; i < s->nprobes; i++)
-		if (takes(k, s->probes[i]))
+		if (ret_takes(k, s->probes[i]))
 			s->probes[i]->missed++;
 	return NULL;
 }
@@ -215,7 +215,7 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 		 */
 		ri->armed = false;
 	} else if (!ri->chained && arm(k, ri, tramp) < 0) {
-		inst_missed(ri);
+		ri_missed(ri);
 		ri_free(ri);
 		return;
 	} else {
@@ -260,7 +260,7 @@ void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k)
 
 	if (k->unwind_sp)
 		ret_event(t, k);
-	if (!ret_find(k, slot) && !steal_from_other_threads(t, k, slot)) {
+	if (!ret_find(k, slot) && !ret_steal(t, k, slot)) {
 		pr_warn("tid %d returned through the trampoline from an unknown call (stack slot "
 			"0x%llx)", k->tid, (unsigned long long)slot);
 		k->stop_sig = SIGTRAP;

@@ -1101,7 +1101,7 @@ uint64_t ring_retg(const struct proc *p)
 }
 
 /*
- * A no-stop return probe's entry record (ring.c): the call, whose entry
+ * A no-stop return probe's entry record (deliver()): the call, whose entry
  * gadget hijacked slot (real: what it held; the return gadget itself for a
  * tail call from a no-stop return-probed function, which shares the older
  * call's slot and real return). NULL when no probe takes it (maxactive):
@@ -1121,7 +1121,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 		return NULL;
 	chained = real == ring_retg(proc_mm(k->proc));
 	if (chained) {
-		below = ns_call_at(t, k, slot);
+		below = ret_ns_at(t, k, slot);
 		if (below)
 			real = below->real_ret;
 	}
@@ -1129,7 +1129,7 @@ struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struc
 	ri = ri_alloc(t, size);
 	if (!ri) {
 		for (unsigned i = 0; i < s->nprobes; i++)
-			if (takes(k, s->probes[i]))
+			if (ret_takes(k, s->probes[i]))
 				s->probes[i]->missed++;
 		return NULL;
 	}
