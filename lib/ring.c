@@ -262,9 +262,8 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 		goto out;
 	}
 	p->stale_ring = 0;
+	/* head and tail 0; a record's seq 0 is not committed for any ticket */
 	*(uint64_t *)(r->base + RING_MASK) = RING_NREC - 1;
-	for (uint64_t i = 0; i < RING_NREC; i++)
-		((struct ring_rec *)(r->base + RING_RECS))[i].seq = i;
 out:
 	if (fd >= 0) {
 		uint64_t a[6] = { (uint64_t)fd };
@@ -774,17 +773,20 @@ static struct ring_rec *rec_at(const struct ring *r, uint64_t pos)
 
 /*
  * A record delivered ahead of its turn (deliver_own()): its seq is its
- * committed value with this bit set until the in-order drain passes it.
- * Producers read it as "not free yet" (negative against any ticket).
+ * committed value with this bit set, which the in-order drain passes
+ * over. Producers never read seq (the published tail says what is free).
  */
 #define RING_SEQ_DONE (1ull << 63)
 
 /*
- * Copies the committed record of ticket pos out of slot and delivers it;
- * seq: what the record's seq becomes once copied, before any handler runs.
+ * Copies the committed record out of slot and delivers it; done: the
+ * record's seq from then on, before any handler runs (a record delivered
+ * ahead of its turn), or 0. In order, nothing is written into the slot:
+ * its lines go back to the writer's CPU on the next lap as shared copies,
+ * not as lines this CPU modified.
  */
 static void consume(struct uprobe_tracer *t, struct proc *p, struct ring *r,
-		    struct ring_rec *slot, uint64_t seq, uint64_t *tsc_now, uint64_t *ns_now)
+		    struct ring_rec *slot, uint64_t done, uint64_t *tsc_now, uint64_t *ns_now)
 {
 	struct ring_rec rec;
 
@@ -801,10 +803,24 @@ static void consume(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		memset((char *)&rec + RING_ARGS_SIZE, 0, sizeof(rec) - RING_ARGS_SIZE);
 	if (!*tsc_now)
 		tsc_sample(tsc_now, ns_now);
-	__atomic_store_n(&slot->seq, seq, __ATOMIC_RELEASE);
+	if (done)
+		__atomic_store_n(&slot->seq, done, __ATOMIC_RELEASE);
 	if (rec.tsc > *tsc_now)
 		tsc_sample(tsc_now, ns_now); /* written after this drain began */
 	deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
+}
+
+/*
+ * The records before r->tail are copied out: free for the producers'
+ * next lap (ring.h). Published every RING_PUBLISH records of a drain and
+ * at its end, not at each: the producers read the tail's line at every
+ * hit, and each store takes it away from their CPUs.
+ */
+#define RING_PUBLISH 256
+
+static void publish_tail(struct ring *r)
+{
+	__atomic_store_n((uint64_t *)(r->base + RING_TAIL), r->tail, __ATOMIC_RELEASE);
 }
 
 /*
@@ -829,7 +845,6 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 		uint64_t pos = r->tail, seq = __atomic_load_n(&slot->seq, __ATOMIC_ACQUIRE);
 
 		if (seq == ((pos + 1) | RING_SEQ_DONE)) {
-			__atomic_store_n(&slot->seq, pos + RING_NREC, __ATOMIC_RELEASE);
 			r->tail = pos + 1;
 			continue;
 		}
@@ -839,16 +854,19 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 			r->tail = pos + 1;
 			continue;
 		}
-		/* free for the next lap once copied, before any handler runs */
 		r->tail = pos + 1;
 		n++;
-		consume(t, p, r, slot, pos + RING_NREC, &tsc_now, &ns_now);
+		consume(t, p, r, slot, 0, &tsc_now, &ns_now);
 		/* a handler may have let the process go (its exit handled meanwhile) */
-		if (proc_find(t, pid) != p || p->ring != r)
+		if (proc_find(t, pid) != p || p->ring != r) {
+			r = NULL;
 			break;
+		}
+		if (!(n % RING_PUBLISH))
+			publish_tail(r);
 	}
-	if (r && n)
-		__atomic_store_n((uint64_t *)(r->base + RING_TAIL), r->tail, __ATOMIC_RELAXED);
+	if (r)
+		publish_tail(r);
 	t->ring_delivered += n;
 	return n;
 }

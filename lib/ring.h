@@ -5,11 +5,16 @@
  * instead of stopping. Layout shared with the x86 record gadget
  * (arch/x86/gadget.c): keep the offsets below in step with it.
  *
- * A bounded multi-producer queue (Vyukov's): record i of lap L holds
- * seq == i + L * nrec when free for ticket i + L * nrec, and ticket + 1
- * once written. A producer takes a ticket with a compare-and-swap on head
- * only when its record is free, so a full ring is seen before any byte is
- * written: the producer then traps instead (lossless back-pressure).
+ * A bounded multi-producer queue: a producer takes ticket `head` with a
+ * compare-and-swap when head - tail < nrec (tail: the first ticket the
+ * tracer has not copied out, which it publishes), writes record
+ * ticket % nrec and commits it with seq = ticket + 1. The tracer reads
+ * records in ticket order up to the first not committed. A full ring is
+ * seen before any byte is written: the producer then traps instead
+ * (lossless back-pressure). Producers never read a record and the tracer
+ * never writes one (but a record delivered ahead of its turn, ring.c): a
+ * record's lines cross from the writer's CPU to the tracer's once, and
+ * come back on the next lap as copies the tracer only read.
  */
 #ifndef UPROBE_RING_H
 #define UPROBE_RING_H
@@ -17,7 +22,7 @@
 #include <stdint.h>
 
 #define RING_HEAD 0     /* uint64_t: next ticket (producers) */
-#define RING_TAIL 64    /* uint64_t: next ticket to consume (the tracer; informative) */
+#define RING_TAIL 64    /* uint64_t: first ticket not consumed (the tracer): free space */
 #define RING_MASK 128   /* uint64_t: nrec - 1 */
 #define RING_RECS 4096  /* first record */
 #define RING_NREC 16384u /* records per ring: a power of two (3 MiB, touched as used) */

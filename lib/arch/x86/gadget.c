@@ -138,24 +138,26 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 #define STAMP_NONE "	xor %eax, %eax\n"
 
 /*
- * A ticket in the ring (ring.h): at `loop`, rax = the head read, rdx =
- * the ring; a record still holding the previous lap goes to `full`,
- * another thread's ticket to `again` (which reads the head and loops).
- * After it: ticket rax, record rcx.
+ * A ticket in the ring (ring.h): rax = the head read, rdx = the ring; a
+ * ring whose tracer has not consumed the record a lap before the ticket
+ * goes to `full`, a head another thread moved meanwhile back to `loop`
+ * (the compare-and-swap read it). No line of a record is read: the
+ * records are written blind, their lines leave this CPU through the store
+ * buffer. After it: ticket rax, record rcx.
  */
-#define TICKET(loop, again, full) \
+#define TICKET(loop, full) \
 	"	mov .Lring(%rip), %rdx\n" \
 	"	mov " S(RING_HEAD) "(%rdx), %rax\n" \
 	loop ":\n" \
+	"	mov %rax, %rsi\n" \
+	"	sub " S(RING_TAIL) "(%rdx), %rsi\n" \
+	"	cmp " S(RING_MASK) "(%rdx), %rsi\n" \
+	"	jg " full "\n" \
 	"	mov %rax, %rcx\n" \
 	"	and " S(RING_MASK) "(%rdx), %rcx\n" \
 	"	lea (%rcx,%rcx,2), %rcx\n" \
 	"	shl $6, %rcx\n" \
 	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n" \
-	"	mov (%rcx), %rsi\n" \
-	"	sub %rax, %rsi\n" \
-	"	js " full "\n" \
-	"	jnz " again "\n" \
 	"	lea 1(%rax), %rsi\n" \
 	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n" \
 	"	jne " loop "\n"
@@ -171,7 +173,7 @@ __asm__(
 	STAMP_TSC
 	".Lstamped:\n"
 	"	push %rax\n"
-	TICKET(".Lticket", ".Lagain", ".Lfull")
+	TICKET(".Lticket", ".Lfull")
 	REC_REGS
 	".Lfscommit:\n"
 	"	xor %esi, %esi\n"
@@ -208,9 +210,6 @@ __asm__(
 	"	pop %rax\n"
 	"	popfq\n"
 	"	ret $128\n"
-	".Lagain:\n"
-	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"	jmp .Lticket\n"
 	".Lfull:\n"
 	"	addq $" S(TO_INT3) ", 48(%rsp)\n" /* back onto the int3: the tracer takes this hit */
 	"	jmp .Lout\n"
@@ -238,12 +237,9 @@ __asm__(
 	STAMP_TSC
 	".Lastamped:\n"
 	"	push %rax\n"
-	TICKET(".Laticket", ".Laagain", ".Lfull")
+	TICKET(".Laticket", ".Lfull")
 	REC_ARGS
 	"	jmp .Lfscommit\n"
-	".Laagain:\n"
-	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"	jmp .Laticket\n"
 	"	.globl uprobe__rec_gadget_args_notime\n"
 	"	.hidden uprobe__rec_gadget_args_notime\n"
 	"uprobe__rec_gadget_args_notime:\n"
@@ -303,24 +299,7 @@ __asm__(
 	"	shl $32, %rdx\n"
 	"	or %rdx, %rax\n"
 	"	push %rax\n"
-	"	mov .Lring(%rip), %rdx\n"
-	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"1:	mov %rax, %rcx\n"
-	"	and " S(RING_MASK) "(%rdx), %rcx\n"
-	"	lea (%rcx,%rcx,2), %rcx\n"
-	"	shl $6, %rcx\n"
-	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
-	"	mov (%rcx), %rsi\n"
-	"	sub %rax, %rsi\n"
-	"	js .Lfull\n"   /* full: back onto the int3 */
-	"	jnz 2f\n"
-	"	lea 1(%rax), %rsi\n"
-	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
-	"	jne 1b\n"
-	"	jmp 3f\n"
-	"2:	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"	jmp 1b\n"
-	"3:\n"
+	TICKET(".Lneticket", ".Lfull") /* full: back onto the int3 */
 	REC_REGS
 	/* rsi = the slot, rdi = the real return address */
 	"	mov (%rsi), %rdi\n"
@@ -429,23 +408,8 @@ __asm__(
 	"	.globl uprobe__nsret_gadget_retry\n"
 	"	.hidden uprobe__nsret_gadget_retry\n"
 	"uprobe__nsret_gadget_retry:\n"
-	"	mov .Lring(%rip), %rdx\n"
-	"	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"3:	mov %rax, %rcx\n"
-	"	and " S(RING_MASK) "(%rdx), %rcx\n"
-	"	lea (%rcx,%rcx,2), %rcx\n"
-	"	shl $6, %rcx\n"
-	"	lea " S(RING_RECS) "(%rdx,%rcx), %rcx\n"
-	"	mov (%rcx), %rsi\n"
-	"	sub %rax, %rsi\n"
-	"	js 5f\n"
-	"	jnz 4f\n"
-	"	lea 1(%rax), %rsi\n"
-	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n"
-	"	jne 3b\n"
+	TICKET(".Lnrticket", "5f")
 	"	jmp 6f\n"
-	"4:	mov " S(RING_HEAD) "(%rdx), %rax\n"
-	"	jmp 3b\n"
 	"	.globl uprobe__nsret_gadget_full\n"
 	"	.hidden uprobe__nsret_gadget_full\n"
 	"uprobe__nsret_gadget_full:\n"

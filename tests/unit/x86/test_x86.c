@@ -1745,8 +1745,6 @@ static int rec_setup(void **state)
 	if (!rec.ring)
 		return -1;
 	memset(rec.ring, 0, RING_SIZE);
-	for (unsigned i = 0; i < RING_NREC; i++)
-		rec_at(i)->seq = i;
 	ring_set_u64(RING_MASK, RING_NREC - 1);
 
 	page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -1858,10 +1856,10 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(rec.traps, 0); /* recorded: returned past the int3 */
 	assert_int_equal(rc.rbx, REC_RBX);
 	assert_int_equal(rc.r12, REC_R12);
-	/* one ticket taken, record 0 committed as ticket 0 + 1, record 1 still free */
+	/* one ticket taken, record 0 committed as ticket 0 + 1, record 1 untouched */
 	assert_int_equal(ring_u64(RING_HEAD), 1);
 	assert_int_equal(r0->seq, 1);
-	assert_int_equal(r1->seq, 1);
+	assert_int_equal(r1->seq, 0);
 	assert_int_equal(r1->rdi, 0);
 	/* the registers as they were at the probed instruction, before the mov */
 	assert_int_equal(r0->rdi, 41);
@@ -1887,17 +1885,20 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(r1->seq, 2);
 	assert_int_equal(r1->rdi, 99);
 	assert_int_equal(r1->rsp, rc.sp);
-	assert_int_equal(rec_at(2)->seq, 2);
+	assert_int_equal(rec_at(2)->seq, 0);
 
 	/*
-	 * Full: every record written in lap 0 and none consumed, head at the
-	 * next lap. The gadget writes nothing and returns onto the int3.
+	 * Full: every record written in lap 0 and none consumed (the tail
+	 * the tracer published is 0), head at the next lap. The gadget
+	 * writes nothing and returns onto the int3, whatever the records'
+	 * seq say (producers never read them: here what the queue's earlier
+	 * design took for "free in lap 1").
 	 */
 	for (unsigned i = 0; i < RING_NREC; i++)
-		rec_at(i)->seq = i + 1;
+		rec_at(i)->seq = i + RING_NREC;
 	ring_set_u64(RING_HEAD, RING_NREC);
 	memset(r0, 0, sizeof(*r0));
-	r0->seq = 1;
+	r0->seq = RING_NREC;
 	rec_call(7, &rc);
 	assert_int_equal(rc.ret, 8);
 	assert_int_equal(rec.traps, 1);
@@ -1907,7 +1908,7 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(rec.trap_rdi, 7);
 	assert_int_equal(rc.rbx, REC_RBX);
 	assert_int_equal(ring_u64(RING_HEAD), RING_NREC);
-	assert_int_equal(r0->seq, 1);
+	assert_int_equal(r0->seq, RING_NREC);
 	assert_int_equal(r0->rdi, 0);
 	assert_int_equal(r0->ret, 0);
 	/*
@@ -1929,8 +1930,14 @@ static void test_rec_gadget_runs(void **state)
 	assert_int_equal(rec.trap_flags & 0x8d5, 0x0c4);
 	rec.traps = 1;
 
-	/* the tracer consumes record 0 (seq = ticket + nrec): the next hit records again */
-	r0->seq = RING_NREC;
+	/*
+	 * The tracer consumes record 0 and publishes tail 1, writing nothing
+	 * into the record (its seq still lap 0's commit): the next hit
+	 * records again
+	 */
+	for (unsigned i = 0; i < RING_NREC; i++)
+		rec_at(i)->seq = i + 1;
+	ring_set_u64(RING_TAIL, 1);
 	rec_call(1000, &rc);
 	assert_int_equal(rc.ret, 1001);
 	assert_int_equal(rec.traps, 1);
@@ -1952,8 +1959,6 @@ static void rec_reset(uint8_t fs_mode)
 	rec.page[at] = fs_mode;
 	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_EXEC), 0);
 	memset(rec.ring, 0, RING_SIZE);
-	for (unsigned i = 0; i < RING_NREC; i++)
-		rec_at(i)->seq = i;
 	ring_set_u64(RING_MASK, RING_NREC - 1);
 }
 
@@ -2007,19 +2012,20 @@ static void rec_rebuild(size_t gadget_off, uint8_t sahf)
 	rec_reset(RING_FS_NONE);
 }
 
-/*
- * Both ways of putting the flags back (sahf where the CPU has it in 64-bit
- * mode, popfq elsewhere: each runs here whatever this CPU has, sahf only
- * where it is there) and the four record entries (all registers or the
- * arguments only, with and without the time stamp): the record, the
- * flags after a recorded hit, and at a full ring's int3.
- */
 /* The gadgets fit the space an area keeps for them (else no no-stop detour is ever made). */
 static void test_rec_gadget_fits(void **state)
 {
 	assert_true((size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget) <= XOL_REC_GADGET_SPACE);
 }
 
+/*
+ * Both ways of putting the flags back (sahf where the CPU has it in 64-bit
+ * mode, popfq elsewhere: each runs here whatever this CPU has, sahf only
+ * where it is there) and the four record entries (all registers or the
+ * arguments only, with and without the time stamp): the record, the next
+ * hit's ticket, the flags after a recorded hit, at a full ring's int3,
+ * and once the tracer has published a tail.
+ */
 static void test_rec_gadget_flags_notime(void **state)
 {
 	unsigned a, b, c, d;
@@ -2069,10 +2075,18 @@ static void test_rec_gadget_flags_notime(void **state)
 					assert_true(r0->tsc != 0);
 				assert_int_equal(rc.rbx, REC_RBX);
 				assert_int_equal(rc.r12, REC_R12);
+				/* the next hit takes the next ticket */
+				rec_call_fl(50 + i, &rc, pats[i]);
+				assert_int_equal(rc.ret, 51 + i);
+				assert_int_equal(ring_u64(RING_HEAD), 2);
+				assert_int_equal(rec_at(1)->seq, 2);
+				assert_int_equal(rec_at(1)->rdi, 50 + i);
+				assert_int_equal(rec.traps, 0);
 
 				/* full: back onto the int3 with the caller's flags */
 				for (unsigned k = 0; k < RING_NREC; k++)
 					rec_at(k)->seq = k + 1;
+				ring_set_u64(RING_TAIL, 0);
 				ring_set_u64(RING_HEAD, RING_NREC);
 				rec_call_fl(7, &rc, pats[i]);
 				assert_int_equal(rec.traps, 1);
@@ -2080,6 +2094,16 @@ static void test_rec_gadget_flags_notime(void **state)
 				assert_int_equal(rec.trap_rdi, 7);
 				assert_int_equal(rec.trap_rsp, rc.sp);
 				assert_int_equal(rc.ret, 8);
+
+				/* one consumed (tail 1 published): the next lap's first record */
+				ring_set_u64(RING_TAIL, 1);
+				rec_call_fl(9, &rc, pats[i]);
+				assert_int_equal(rec.traps, 1);
+				assert_int_equal(rc.ret, 10);
+				assert_int_equal(ring_u64(RING_HEAD), RING_NREC + 1);
+				assert_int_equal(r0->seq, RING_NREC + 1);
+				assert_int_equal(r0->rdi, 9);
+				assert_int_equal(r0->flags & 0x8d5, pats[i]);
 			}
 		}
 	}
