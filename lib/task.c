@@ -395,6 +395,8 @@ int task_resume(struct task *k)
 		k->npending = 0;
 	}
 	k->stop_sig = 0;
+	/* the hook is asked as k is resumed (test_task_hooks pins it) */
+	k->state = TASK_RUNNING;
 	if (sig && req == PTRACE_CONT && k->proc->t->hooks->deliver_step(k, sig))
 		req = PTRACE_SINGLESTEP;
 	r = task_restart(k, req, sig, TASK_RUNNING);
