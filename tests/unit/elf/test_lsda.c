@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Unit tests of the exception landing pads elf.c reads from .eh_frame and
+ * Unit tests of the exception landing pads ehframe.c reads from .eh_frame and
  * the LSDAs, and of the jump-detour rule built on them (detour.c): a range
  * in the middle of a function may cover several instructions unless a
  * landing pad lies strictly inside it.
