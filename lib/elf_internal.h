@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What the pieces of the ELF reader share, and nothing else sees: elf.c
- * opens, parses and caches a file; ehframe.c reads its landing pads.
+ * opens, parses and caches a file; ehframe.c reads its landing pads;
+ * elf_debug.c finds its separate debug file.
  */
 #ifndef UPROBE_ELF_INTERNAL_H
 #define UPROBE_ELF_INTERNAL_H
@@ -42,7 +43,12 @@ struct elf_priv {
 	bool debug_done;
 };
 
-/* elf.c; what is made on first need (ehframe.c) takes it */
+/* elf.c; what is made on first need (ehframe.c, elf_debug.c) takes it */
 extern pthread_mutex_t lazy_lock;
+
+/* elf.c, for elf_debug.c: a file loaded, and freed */
+int load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
+	 struct elf_priv **out, char *why, size_t whylen);
+void elf_free(struct elf_file *f);
 
 #endif /* UPROBE_ELF_INTERNAL_H */
