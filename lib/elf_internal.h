@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * What the pieces of the ELF reader share, and nothing else sees: elf.c
- * opens, parses and caches a file; ehframe.c reads its landing pads;
- * elf_debug.c finds its separate debug file.
+ * opens, parses and caches a file; elf_sym.c maps its addresses to file
+ * offsets and makes and searches its symbol index; ehframe.c reads its
+ * landing pads; elf_debug.c finds its separate debug file.
  */
 #ifndef UPROBE_ELF_INTERNAL_H
 #define UPROBE_ELF_INTERNAL_H
@@ -43,6 +44,14 @@ struct elf_priv {
 	bool debug_done;
 };
 
+/* a symbol being merged, elf_sym.c's: parse() only holds and frees the vector */
+struct raw_sym;
+
+struct sym_vec {
+	struct raw_sym *v;
+	size_t n, cap;
+};
+
 /* elf.c; what is made on first need (ehframe.c, elf_debug.c) takes it */
 extern pthread_mutex_t lazy_lock;
 
@@ -50,5 +59,11 @@ extern pthread_mutex_t lazy_lock;
 int load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
 	 struct elf_priv **out, char *why, size_t whylen);
 void elf_free(struct elf_file *f);
+
+/* elf_sym.c, for elf.c's parse(): the function symbols of .symtab and .dynsym */
+int read_verdefs(struct elf_file *f, Elf *elf, Elf_Scn *scn, const char ***out, size_t *nout);
+int read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *versym,
+		const char **verdefs, size_t nverdefs, struct sym_vec *vec);
+int build_index(struct elf_priv *p, struct sym_vec *vec);
 
 #endif /* UPROBE_ELF_INTERNAL_H */

@@ -47,9 +47,10 @@ LAYERS = {
     'maps.c': 1,            # -> os/procfs.c
     'procfs.c': 1,          # -> os/procfs.c (status fields, out of task.c; signal sets, out of sigtrap.c, sigmask.c)
     'seccomp.c': 1,         # -> os/seccomp.c (its injection policy -> os/remote.c, step 1)
-    'elf.c': 1,             # -> elf/elf.c, elf/ehframe.c
+    'elf.c': 1,             # -> elf/elf.c (open, parse, cache; ehframe.c, elf_debug.c, elf_sym.c out of it)
     'ehframe.c': 1,         # -> elf/ehframe.c (landing pads from .eh_frame and LSDAs; out of elf.c)
     'elf_debug.c': 1,       # -> elf/ (separate debug files: build id, .gnu_debuglink, MiniDebugInfo; out of elf.c)
+    'elf_sym.c': 1,         # -> elf/ (vaddr <-> file offset, the symbol index and its lookups; out of elf.c)
     'usdt_args.c': 1,       # -> elf/ (a format: the operands of .note.stapsdt)
     'caps.c': 1,            # -> arch/x86/linux.c (what this machine does, measured)
     'arch/x86/decode.c': 1,   # -> arch/x86/decode.c (out of insn.c, step 3)
