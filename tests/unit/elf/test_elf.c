@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Unit tests of elf.c against fixtures the build makes, the test itself and the system libc. */
+/*
+ * Unit tests of elf.c and elf_sym.c against fixtures the build makes, the test itself and the
+ * system libc.
+ */
 #include <dlfcn.h>
 #include <elf.h>
 #include <fcntl.h>

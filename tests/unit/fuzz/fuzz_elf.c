@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
- * Fuzzing of what libuprobe reads from ELF files (lib/elf.c: headers,
- * segments, symbol tables and versions, .eh_frame and the LSDAs; and
- * detour.c's decoding of every function): mutants of real files, each
- * opened afresh, must be refused with -ENOEXEC or give answers that agree
- * with each other and with a brute-force reading of the parsed tables.
+ * Fuzzing of what libuprobe reads from ELF files (lib/elf.c, elf_sym.c and
+ * ehframe.c: headers, segments, symbol tables and versions, .eh_frame and
+ * the LSDAs; and detour.c's decoding of every function): mutants of real
+ * files, each opened afresh, must be refused with -ENOEXEC or give answers
+ * that agree with each other and with a brute-force reading of the parsed
+ * tables.
  */
 #include <dirent.h>
 #include <fcntl.h>
