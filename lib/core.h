@@ -703,6 +703,10 @@ static inline long task_cont_req(const struct task *k)
 }
 int task_restart(struct task *k, long req, int sig, enum task_state st);
 int task_resume(struct task *k);
+/* k stays stopped, as its event left it, until task_resume() (want_stop: the tracer holds it) */
+void task_hold(struct task *k);
+/* After an event of k's: task_resume(), or task_hold() when the tracer wants it held. */
+void task_resume_or_hold(struct uprobe_tracer *t, struct task *k);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);
 void task_release(struct uprobe_tracer *t, struct proc *p);

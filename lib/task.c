@@ -403,6 +403,21 @@ int task_resume(struct task *k)
 	return r == -ESRCH ? 0 : r;
 }
 
+void task_hold(struct task *k)
+{
+	k->state = TASK_STOPPED;
+}
+
+/* Resumes a thread after an event, or holds it if the tracer asked for that. */
+void task_resume_or_hold(struct uprobe_tracer *t, struct task *k)
+{
+	if (k->want_stop) {
+		task_hold(k);
+		return;
+	}
+	task_resume(k);
+}
+
 bool task_sigtrap_sent(struct task *k)
 {
 	siginfo_t si;

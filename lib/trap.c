@@ -17,21 +17,6 @@
 #define SI_KERNEL 0x80
 #endif
 
-static void hold(struct task *k)
-{
-	k->state = TASK_STOPPED;
-}
-
-/* Resumes a thread after an event, or holds it if the tracer asked for that. */
-static void resume_or_hold(struct uprobe_tracer *t, struct task *k)
-{
-	if (k->want_stop) {
-		hold(k);
-		return;
-	}
-	task_resume(k);
-}
-
 /*
  * System calls that return -EINTR itself, not a -ERESTART* code the
  * kernel turns into a restart, when anything wakes the thread: a
@@ -290,7 +275,7 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	k->state = TASK_STOPPED;
 	k->stop_sig = SIGTRAP; /* a step trap is a signal-delivery-stop: held signals ride on it */
 	lifeline_trap_seen(t, k, true);
-	resume_or_hold(t, k);
+	task_resume_or_hold(t, k);
 }
 
 /*
@@ -314,7 +299,7 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 		task_setregs(k);
 	}
 	site_put(t, s);
-	resume_or_hold(t, k);
+	task_resume_or_hold(t, k);
 	return true;
 }
 
@@ -426,7 +411,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		int r = sigmask_handler_entry(k);
 
 		if (r > 0) {
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 			return;
 		}
 	}
@@ -441,7 +426,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (r) {
 			/* the program itself ran its entry point, where the trampoline sits */
 			if (r > 0)
-				resume_or_hold(t, k);
+				task_resume_or_hold(t, k);
 			return;
 		}
 		lifeline_trap_seen(t, k, false);
@@ -450,7 +435,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (k->state == TASK_RUNNING)
 			return;
 		task_setregs(k);
-		resume_or_hold(t, k);
+		task_resume_or_hold(t, k);
 		return;
 	}
 	b = bp_lookup(&mm->bps, addr);
@@ -473,7 +458,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		uint8_t orig = b->orig;
 
 		if (dl_notify_hit(k)) {
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 			return;
 		}
 		p->dl_state_addr = 0;
@@ -482,7 +467,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		k->regs.rip = addr;
 		task_setregs(k);
 		p->at_entry = true;
-		hold(k);
+		task_hold(k);
 		if (!k->want_stop && !p->spawn_hold) {
 			/* An exec in run(): the new image is ready, plant and go. */
 			lifecycle_plant_all(t, p);
@@ -496,7 +481,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			/* Rewound: it hits again once released, and runs its handlers then. */
 			k->regs.rip = addr;
 			task_setregs(k);
-			hold(k);
+			task_hold(k);
 			return;
 		}
 		saved = k->regs;
@@ -532,7 +517,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (!b->slot) {
 			/* no scratch area: the instruction runs in place */
 			if (inline_step(t, k, addr) == 0)
-				resume_or_hold(t, k);
+				task_resume_or_hold(t, k);
 			return;
 		}
 		if (detour_try(t, k, b))
@@ -550,7 +535,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		if (idx && idx < a->used && xol_is_post(a, idx) &&
 		    stepout_post_exit(t, k, a->info[idx].site, a->info[idx].insn_addr, addr) > 0) {
 			task_setregs(k);
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 			return;
 		}
 	}
@@ -561,7 +546,7 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 			/* Our breakpoint, removed after it trapped: run the real instruction. */
 			k->regs.rip = addr;
 			task_setregs(k);
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 			return;
 		}
 	}
@@ -569,13 +554,13 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	k->stop_sig = SIGTRAP;
 	if (lifeline_own_sigtrap(t, k)) {
 		/* it blocks SIGTRAP, which our traps unblocked: pending again, as untraced */
-		resume_or_hold(t, k);
+		task_resume_or_hold(t, k);
 		return;
 	}
 	task_hold_signal(k, SIGTRAP);
 	if (mm->areas)
 		stepout_signal(t, k);
-	resume_or_hold(t, k);
+	task_resume_or_hold(t, k);
 }
 
 static bool is_thread_of(pid_t tid, pid_t tgid)
@@ -687,7 +672,7 @@ static bool adopt_fork_child(struct uprobe_tracer *t, struct task *forker, pid_t
 	 * every process (detach) interrupts it like any running thread.
 	 */
 	ck->want_stop = false;
-	resume_or_hold(t, ck);
+	task_resume_or_hold(t, ck);
 	return true;
 fail:
 	pr_warn("pid %d: cannot follow fork child %d: out of memory", parent->pid, tid);
@@ -723,7 +708,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 				ring_thread_new(k->proc, nk);
 			/* its mask, its creator's at the clone, followed from here (sigmask.c) */
 			sigmask_new_task(k, nk);
-			resume_or_hold(t, nk);
+			task_resume_or_hold(t, nk);
 		}
 		goto out;
 	}
@@ -752,7 +737,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		nk = task_new(t, cp, child, TASK_STOPPED);
 		if (nk) {
 			sigmask_new_task(k, nk);
-			resume_or_hold(t, nk);
+			task_resume_or_hold(t, nk);
 		}
 		goto out;
 	}
@@ -766,7 +751,7 @@ static void handle_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		event_fork(t, k, child, false, false);
 	}
 out:
-	resume_or_hold(t, k);
+	task_resume_or_hold(t, k);
 }
 
 /*
@@ -830,7 +815,7 @@ static bool leave_at_exec_stop(struct uprobe_tracer *t, struct task *k)
 	    (arch_regs_syscall_nr(&k->regs) != SYS_execve &&
 	     arch_regs_syscall_nr(&k->regs) != SYS_execveat) ||
 	    k->want_stop || k->npending || !exec_finds_file(k)) {
-		resume_or_hold(t, k);
+		task_resume_or_hold(t, k);
 		return true;
 	}
 	/* should the exec fail after all, its return addresses are its own again */
@@ -892,7 +877,7 @@ static void handle_exec(struct uprobe_tracer *t, struct task *k)
 	p->sig_watch = 0; /* a new image: its libc is watched from its entry */
 	sigmask_exec(k);
 	event_exec(t, p, (pid_t)former);
-	resume_or_hold(t, k);
+	task_resume_or_hold(t, k);
 }
 
 static bool is_stop_signal(int sig)
@@ -926,7 +911,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		if (is_stop_signal(sig)) {
 			/* group-stop: stay stopped as job control says, but stay traceable */
 			k->group_stop = true;
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 		} else {
 			k->group_stop = false;
 			if (k->state == TASK_STEPPING) {
@@ -936,7 +921,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 			}
 			if (ours)
 				restart_interrupted_call(k);
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 		}
 		return;
 	case PTRACE_EVENT_CLONE:
@@ -954,7 +939,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		if (k->state == TASK_STEPPING)
 			task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
 		else
-			resume_or_hold(t, k);
+			task_resume_or_hold(t, k);
 		return;
 	}
 
@@ -986,5 +971,5 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 	}
 	if (proc_mm(k->proc)->areas)
 		stepout_signal(t, k);
-	resume_or_hold(t, k);
+	task_resume_or_hold(t, k);
 }
