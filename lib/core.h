@@ -330,7 +330,7 @@ struct task {
 	int stop_sig;      /* signal of the current signal-delivery-stop, 0 for other stops */
 	/*
 	 * The ptrace event of the stop k is held in when it is a clone's or a
-	 * fork's (trap.c), inside the system call; 0 otherwise (any new stop
+	 * fork's (lifecycle.c), inside the system call; 0 otherwise (any new stop
 	 * clears it).
 	 */
 	unsigned char held_event;
@@ -771,8 +771,6 @@ int read_auxv(struct proc *p, uint64_t *base);
 
 /* trap.c */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
-/* The one-shot start-up breakpoint of p's new image: at ld.so's notification, else its entry */
-int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
 
 /* mem.c */
 /* pread or pwrite on mm's /proc/PID/mem until all of len is done, bypassing any batch */
@@ -816,10 +814,26 @@ struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char
 /* Places the pending probes whose library a tracee now maps. */
 void probe_place_pending(struct uprobe_tracer *t);
 
-/* lifecycle.c: probes planted as a process's mappings come and change */
+/*
+ * lifecycle.c: a traced process's life (start-up breakpoint, clone, fork,
+ * vfork, exec, exit; trap_dispatch() calls the handlers), and its probes
+ * planted as its mappings come and change
+ */
 int lifecycle_plant_all(struct uprobe_tracer *t, struct proc *p);
 /* The handler of our probe on the dynamic linker's _dl_debug_state (watch.c puts it). */
 int lifecycle_on_dl_state(struct uprobe_hit *h, void *data);
+/* The one-shot start-up breakpoint of p's new image: at ld.so's notification, else its entry */
+int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
+/* That breakpoint hit while the link map still changes: k returned at once. False: plant now. */
+bool lifecycle_dl_notify_hit(struct task *k);
+/* A PTRACE_EVENT_CLONE, FORK or VFORK stop of k's: the new thread or process */
+void lifecycle_on_new_child(struct uprobe_tracer *t, struct task *k, int event);
+/* A SIGTRAP stop of a process that leaves at its exec: true if it was a syscall stop, dealt with */
+bool lifecycle_leave_at_exec_stop(struct uprobe_tracer *t, struct task *k);
+/* k's PTRACE_EVENT_EXEC stop: the old image's state dropped, the new one's start-up breakpoint */
+void lifecycle_on_exec(struct uprobe_tracer *t, struct task *k);
+/* k is gone (status as waitpid() gave it); with its last thread, its process. */
+void lifecycle_on_exit(struct uprobe_tracer *t, struct task *k, int status);
 
 /* registry.c: sites and probes by (dev, ino, off), their pools, the runners of their handlers */
 void site_put(struct uprobe_tracer *t, struct site *s);

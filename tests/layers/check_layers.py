@@ -84,9 +84,9 @@ LAYERS = {
     'area.c': 4,            # -> area.c (areas with their lifeline and inline state; out of xol.c)
     'stepout.c': 4,         # -> stepout.c (threads out of slots and detours; out of xol.c, trap.c, detour.c, step 5)
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
-    'trap.c': 5,            # -> dispatch.c, lifecycle.c
+    'trap.c': 5,            # -> dispatch.c (its fork/exec/exit handlers and start-up breakpoint -> lifecycle.c)
     'probe.c': 5,           # -> probes.c, api/probe.c
-    'lifecycle.c': 5,       # -> lifecycle.c (probe.c's probe_plant_all, probe_on_dl_state, early_area)
+    'lifecycle.c': 5,       # -> lifecycle.c (probe.c's probe_plant_all, probe_on_dl_state, early_area; trap.c's fork/exec/exit handlers, start-up breakpoint)
     'watch.c': 5,           # -> watch.c
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
     'usdt.c': 5,            # -> probes.c's neighbour: USDT sites as probes, semaphores
