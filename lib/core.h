@@ -769,7 +769,7 @@ bool trap_pending_in(const struct task *k);
 /* procfs.c: p->entry and p->hwcap from /proc/PID/auxv, *base its AT_BASE (0 none); 0 or -errno */
 int read_auxv(struct proc *p, uint64_t *base);
 
-/* trap.c */
+/* dispatch.c: a thread's stop (waitpid() status) classified and handled */
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
 
 /* mem.c */

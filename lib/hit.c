@@ -325,9 +325,9 @@ UPROBE_API uint64_t uprobe_hit_entry_arg(const struct uprobe_hit *h, unsigned n)
 }
 
 /*
- * From the end of the entry's handling (trap.c's commit_call()) to the moment the
- * tracer saw the return's stop: neither side's handlers nor the tracer's
- * work between the stop and the handler count.
+ * From the end of the entry's handling (dispatch.c's commit_call()) to the
+ * moment the tracer saw the return's stop: neither side's handlers nor the
+ * tracer's work between the stop and the handler count.
  */
 UPROBE_API uint64_t uprobe_hit_duration_ns(const struct uprobe_hit *h)
 {

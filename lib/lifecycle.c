@@ -6,7 +6,7 @@
  * attach, exec), and again when the dynamic linker changes the link map
  * (dlopen, dlclose), with them libuprobe's own probes (watch.c), pending
  * probes whose library has come (probe.c) and USDT semaphores (usdt.c); new
- * threads and processes (clone, fork, vfork), exec and exit. trap.c tells
+ * threads and processes (clone, fork, vfork), exec and exit. dispatch.c tells
  * which stop a thread reported and calls the handlers here, which call
  * nothing of its.
  */

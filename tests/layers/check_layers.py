@@ -84,7 +84,7 @@ LAYERS = {
     'area.c': 4,            # -> area.c (areas with their lifeline and inline state; out of xol.c)
     'stepout.c': 4,         # -> stepout.c (threads out of slots and detours; out of xol.c, trap.c, detour.c, step 5)
     'hooks.c': 5,           # -> lifecycle.c (its tracer_hooks table; step 2 made hooks.c)
-    'trap.c': 5,            # -> dispatch.c (its fork/exec/exit handlers and start-up breakpoint -> lifecycle.c)
+    'dispatch.c': 5,        # -> dispatch.c (trap.c renamed; its fork/exec/exit handlers and start-up breakpoint went to lifecycle.c)
     'probe.c': 5,           # -> probes.c, api/probe.c
     'lifecycle.c': 5,       # -> lifecycle.c (probe.c's probe_plant_all, probe_on_dl_state, early_area; trap.c's fork/exec/exit handlers, start-up breakpoint)
     'watch.c': 5,           # -> watch.c
