@@ -725,7 +725,6 @@ bool task_hold_fault_first(struct task *k, int sig);
 bool task_sigtrap_sent(struct task *k);
 /* Forgets held signal i (a fault a fault handler swallowed). */
 void task_drop_signal(struct task *k, unsigned i);
-const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 void probe_remove_all(struct uprobe_tracer *t);
@@ -766,6 +765,8 @@ int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
 enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
 int trap_status(struct proc *p, int *state);
 bool trap_pending_in(const struct task *k);
+/* procfs.c: field `key` ("State:") of thread k's own /proc/PID/task/TID/status, or NULL */
+const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
 /* procfs.c: p->entry and p->hwcap from /proc/PID/auxv, *base its AT_BASE (0 none); 0 or -errno */
 int read_auxv(struct proc *p, uint64_t *base);
 

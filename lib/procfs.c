@@ -125,3 +125,11 @@ int read_auxv(struct proc *p, uint64_t *base)
 	close(fd);
 	return p->entry ? 0 : -ENOENT;
 }
+
+const char *task_status_field(struct task *k, const char *key, char *buf, size_t len)
+{
+	char path[96];
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
+	return status_field(path, key, buf, len);
+}

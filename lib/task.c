@@ -823,14 +823,6 @@ static bool task_held(struct task *k)
 	return k->state == TASK_STOPPED;
 }
 
-const char *task_status_field(struct task *k, const char *key, char *buf, size_t len)
-{
-	char path[96];
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
-	return status_field(path, key, buf, len);
-}
-
 static bool sigtrap_pending(struct task *k)
 {
 	char line[128];
