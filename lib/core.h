@@ -707,9 +707,6 @@ int task_resume(struct task *k);
 void task_hold(struct task *k);
 /* After an event of k's: task_resume(), or task_hold() when the tracer wants it held. */
 void task_resume_or_hold(struct uprobe_tracer *t, struct task *k);
-int task_stop_all(struct uprobe_tracer *t, struct proc *p);
-void task_mark_running(struct uprobe_tracer *t, struct proc *p);
-void task_release(struct uprobe_tracer *t, struct proc *p);
 void task_hold_signal(struct task *k, int sig);
 /* A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL raised by an instruction), not a kill()? */
 bool siginfo_is_fault(const siginfo_t *si);
@@ -740,6 +737,10 @@ struct task_run_out {
 int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr,
 		      struct task_run_out *out);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
+/* hold.c: every thread of p (every tracee if p is NULL) held, and let go again */
+int task_stop_all(struct uprobe_tracer *t, struct proc *p);
+void task_mark_running(struct uprobe_tracer *t, struct proc *p);
+void task_release(struct uprobe_tracer *t, struct proc *p);
 /* guardian.c */
 void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);
 void guardian_remove(struct uprobe_tracer *t, pid_t pid);
