@@ -318,7 +318,7 @@ struct task {
 	bool kregs_valid;
 	/*
 	 * The rip this stop left k at (the tracer's view), when the kernel
-	 * holds another for the lifeline (task.c: back on the int3, or on
+	 * holds another for the lifeline (wait.c: back on the int3, or on
 	 * the instruction's slot); 0 otherwise. task_getregs() reports it,
 	 * and the next register write or resume puts it back.
 	 */
@@ -483,7 +483,7 @@ struct proc {
 };
 
 /*
- * The thread layer's (task.c's, and inline.c's holding) only way up into
+ * The thread layer's (task.c, wait.c, hold.c, and inline.c's holding) only way up into
  * the engine, as the kernel's uprobe_free_utask() and mm hooks are for
  * its uprobes: one table, installed by uprobe_tracer_new() (hooks.c).
  * Every entry is set; each is called at one moment, written beside it.
@@ -505,7 +505,7 @@ struct tracer_hooks {
 	/* Is the int3 at addr in k's memory one of ours (a probe's, the trampoline, a detour's)? */
 	bool (*owns_trap)(struct task *k, uint64_t addr);
 	/*
-	 * k is on a SIGTRAP stop not yet taken (task.c, move_for_lifeline()):
+	 * k is on a SIGTRAP stop not yet taken (wait.c, move_for_lifeline()):
 	 * has its memory a lifeline, and where must k be put, stopped after
 	 * the int3 at addr, should the tracer die before resuming it (its
 	 * slot, addr itself; 0: not one of ours, leave it)?
@@ -690,7 +690,7 @@ static inline void task_stopped(struct task *k)
 	k->held_event = 0;
 }
 int task_setregs(struct task *k);
-/* Before k runs on: a rip moved for the lifeline (task.c) goes back where the trap left it. */
+/* Before k runs on: a rip moved for the lifeline (wait.c) goes back where the trap left it. */
 static inline void task_sync_regs(struct task *k)
 {
 	if (k->lrip && (k->regs_valid || task_getregs(k) == 0))
@@ -722,12 +722,14 @@ bool task_hold_fault_first(struct task *k, int sig);
 bool task_sigtrap_sent(struct task *k);
 /* Forgets held signal i (a fault a fault handler swallowed). */
 void task_drop_signal(struct task *k, unsigned i);
-void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
-int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 void probe_remove_all(struct uprobe_tracer *t);
+/* wait.c */
+void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
+void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
+int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
-/* Restarts k with req and waits for the trap that ends it (task.c). 0, 1 (a fault), -errno. */
+/* Restarts k with req and waits for the trap that ends it (wait.c). 0, 1 (a fault), -errno. */
 /* What task_run_and_wait() saw besides its trap (when asked) */
 struct task_run_out {
 	bool died;        /* k ended: status is its wait status, still to handle */
@@ -755,7 +757,6 @@ int proc_refresh_maps(struct proc *p);
 const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz);
 /* The parsed file of p's mapping m: by its (dev, ino) if parsed already, else opened as p sees it. */
 int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
-void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 
 /* procfs.c: signal sets as /proc/PID/status shows them (SigCgt, SigIgn, SigPnd: a bit a signal) */
 #define SIG_BIT(sig) (1ull << ((sig) - 1))

@@ -41,7 +41,7 @@ static bool sigtrap_ignored(pid_t pid)
 /*
  * What k resumes with if the tracer dies while the injection runs: its
  * saved registers, with the rip the kernel held when it was moved for the
- * lifeline (task.c).
+ * lifeline (wait.c).
  */
 static void lifeline_back(struct task *k, const struct user_regs_struct *saved, uint64_t krip)
 {

@@ -59,7 +59,8 @@ LAYERS = {
     'arch/x86/emulate.c': 1,  # -> arch/x86/emulate.c
     'arch/x86/gadget.c': 1,   # -> arch/x86/gadget.c
     'arch/x86/lifeline.c': 1,  # -> arch/x86/ (the handler copied into the tracee)
-    'task.c': 2,            # -> os/task.c (with task_hold, task_resume_or_hold: out of trap.c), os/wait.c; os/procfs.c got its status fields
+    'task.c': 2,            # -> os/task.c (with task_hold, task_resume_or_hold: out of trap.c); os/wait.c, os/hold.c, os/procfs.c got the rest
+    'wait.c': 2,            # -> os/wait.c (events taken, kept, dispatched; a thread's run to its trap; out of task.c), with tracer.c's waker later
     'hold.c': 2,            # -> os/hold.c (every thread of a process held and let go; out of task.c), with inline.c's holding later
     'mem.c': 2,             # -> os/mem.c (membatch.c merged into it in step 1)
     'inject.c': 2,          # -> os/remote.c (with rt_sigaction injected, out of sigtrap.c)

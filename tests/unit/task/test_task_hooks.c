@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Unit tests of task.c's calls up into the engine: each through t->hooks, with the arguments and at the moment struct tracer_hooks says. */
+/* Unit tests of the thread layer's (task.c, wait.c, hold.c) calls up into the engine: each through t->hooks, with the arguments and at the moment struct tracer_hooks says. */
 #include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
