@@ -15,6 +15,7 @@
 #include "core.h"
 #include "lifeline.h"
 #include "ring.h"
+#include "ring_internal.h"
 
 /*
  * A probe whose probes all are no-stop (uprobe_opts.nostop) gets a jump
@@ -35,29 +36,6 @@
 #define RING_NAME "libuprobe-ring"
 
 _Static_assert(RING_COUNT_SLOTS == XOL_AREA_SIZE / ARCH_SLOT_SIZE, "a counter per slot");
-
-#define FS_CACHE 64 /* a power of two */
-
-struct ring {
-	uint8_t *base;   /* the tracer's mapping */
-	uint64_t addr;   /* the tracee's */
-	uint64_t tail;   /* next ticket to consume */
-	/*
-	 * Records' time-stamp counters become CLOCK_MONOTONIC times through
-	 * the rate seen between this anchor and the drain's own reading;
-	 * only when the kernel itself keeps time with the TSC (synchronised
-	 * across CPUs), else a hit's time is when it was drained.
-	 */
-	bool tsc_ok;
-	uint64_t tsc0, ns0;
-	uint8_t fs_mode; /* RING_FS_*: how its gadgets read a record's fs_base */
-	uint64_t retg;   /* the return gadget every hijacked return address names (0: none yet) */
-	/* threads recently named by records: fs_base -> tid, checked against the task on use */
-	struct {
-		uint64_t fs;
-		pid_t tid;
-	} fs_cache[FS_CACHE];
-};
 
 /* Where an area's record gadget is: its last XOL_REC_GADGET_SPACE bytes. */
 static uint64_t gadget_at(const struct xol_area *a)
