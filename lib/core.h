@@ -1000,16 +1000,6 @@ uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a);
  * stamp (UPROBE_RECORD_NO_TIME); 0 as ring_gadget().
  */
 uint64_t ring_rec_gadget(struct proc *p, struct xol_area *a, bool args, bool notime);
-uint64_t ring_retg(const struct proc *p);
-/* A no-stop call from its entry record (retcalls.c's table; ring_retg() tells a tail call) */
-struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
-				  uint64_t addr, const struct user_regs_struct *regs,
-				  uint64_t slot, uint64_t real, uint64_t time_ns);
-bool ring_nsret_full(const struct proc *p, uint64_t slot);
-void ring_nsret_release(struct proc *p, uint64_t slot, bool force);
-void ring_nsret_restore(struct proc *p, struct proc *target);
-void ring_nsret_unwind(struct proc *p, const struct task *k);
-uint64_t ring_nsret_real(const struct proc *p, uint64_t slot, uint64_t val);
 bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 /* a's count gadget (writing a's gadgets first), 0 when a has no counter block */
 uint64_t ring_count_gadget(struct proc *p, struct xol_area *a);
@@ -1033,6 +1023,17 @@ uint64_t ring_addr(const struct proc *p);
 uint64_t ring_mapping(const struct proc *p);
 void ring_thread_new(struct proc *p, const struct task *k);
 void ring_thread_gone(struct proc *p, const struct task *k);
+/* ring_nsret.c: the table of hijacked return addresses of no-stop return probes (ring.h) */
+uint64_t ring_retg(const struct proc *p);
+/* A no-stop call from its entry record (retcalls.c's table; ring_retg() tells a tail call) */
+struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+				  uint64_t addr, const struct user_regs_struct *regs,
+				  uint64_t slot, uint64_t real, uint64_t time_ns);
+bool ring_nsret_full(const struct proc *p, uint64_t slot);
+void ring_nsret_release(struct proc *p, uint64_t slot, bool force);
+void ring_nsret_restore(struct proc *p, struct proc *target);
+void ring_nsret_unwind(struct proc *p, const struct task *k);
+uint64_t ring_nsret_real(const struct proc *p, uint64_t slot, uint64_t val);
 
 /* detour_rules.c: whether a jump detour can be made, from the file alone */
 #define DETOUR_MAX_COVERED ARCH_JMP_LEN /* instructions: all but the last are at least one byte */
