@@ -1021,6 +1021,7 @@ void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k);
 void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 uint64_t ring_addr(const struct proc *p);
 uint64_t ring_mapping(const struct proc *p);
+/* ring_deliver.c: no-stop records to their handlers, and the threads they name */
 void ring_thread_new(struct proc *p, const struct task *k);
 void ring_thread_gone(struct proc *p, const struct task *k);
 /* ring_nsret.c: the table of hijacked return addresses of no-stop return probes (ring.h) */

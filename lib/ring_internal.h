@@ -11,6 +11,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core.h"
+#include "ring.h"
+
 #define FS_CACHE 64 /* a power of two */
 
 struct ring {
@@ -33,5 +36,9 @@ struct ring {
 		pid_t tid;
 	} fs_cache[FS_CACHE];
 };
+
+/* ring_deliver.c: runs the handlers of the probes of the record's detour (drained ones) */
+void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+	     const struct ring_rec *rec, uint64_t time_ns);
 
 #endif

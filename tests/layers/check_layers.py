@@ -74,6 +74,7 @@ LAYERS = {
     'retprobe.c': 4,        # -> retprobe.c, xol.c (proc_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3)
     'ring.c': 4,            # -> ring.c, os/remote.c (inject_checked)
+    'ring_deliver.c': 4,    # -> ring.c's neighbour, under it: records to handlers, threads named by fs_base (out of ring.c)
     'ring_nsret.c': 4,      # -> ring.c's neighbour, under it: the table of hijacked return addresses (out of ring.c)
     'inline.c': 4,          # -> inline.c, os/hold.c (holding), xol.c (inline_trap)
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
