@@ -1000,7 +1000,6 @@ uint64_t ring_nsent_gadget(struct proc *p, struct xol_area *a);
  * stamp (UPROBE_RECORD_NO_TIME); 0 as ring_gadget().
  */
 uint64_t ring_rec_gadget(struct proc *p, struct xol_area *a, bool args, bool notime);
-bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 /* a's count gadget (writing a's gadgets first), 0 when a has no counter block */
 uint64_t ring_count_gadget(struct proc *p, struct xol_area *a);
 /* Adds what p's count-only detours counted since last time to their probes' hits. */
@@ -1008,6 +1007,10 @@ void ring_count(struct proc *p);
 void ring_count_all(struct uprobe_tracer *t);
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc);
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc);
+void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+uint64_t ring_addr(const struct proc *p);
+uint64_t ring_mapping(const struct proc *p);
+/* ring_drain.c: the rings drained, forgotten, unmapped; the return gadget's int3s */
 unsigned ring_drain(struct uprobe_tracer *t, struct proc *p);
 void ring_drain_past(struct uprobe_tracer *t, struct proc *p, struct task *k);
 bool ring_drain_thread(struct uprobe_tracer *t, struct proc *p, struct task *k);
@@ -1018,9 +1021,7 @@ bool ring_poll(struct uprobe_tracer *t);
 void ring_poll_pause(void);
 void ring_forget(struct uprobe_tracer *t, struct proc *p);
 void ring_unmap(struct uprobe_tracer *t, struct proc *p, struct task *k);
-void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr);
-uint64_t ring_addr(const struct proc *p);
-uint64_t ring_mapping(const struct proc *p);
+bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 /* ring_deliver.c: no-stop records to their handlers, and the threads they name */
 void ring_thread_new(struct proc *p, const struct task *k);
 void ring_thread_gone(struct proc *p, const struct task *k);
