@@ -268,7 +268,7 @@ struct ret_instance {
 	bool twice;
 	bool returned;             /* a twice call returned at least once: not missed when dropped */
 	/*
-	 * A no-stop call (ring.c): its slot holds the return gadget, its real
+	 * A no-stop call (ring_nsret.c): its slot holds the return gadget, its real
 	 * return address is in the ring's table too, and its return comes as
 	 * a record. Unwinders and fork children turn it into a stopping one.
 	 */
@@ -624,7 +624,7 @@ struct uprobe_tracer {
 	/* shared with the waker: how often it wakes run() to drain rings (ms; 0 never) */
 	volatile int *waker_tick;
 	bool tick_due;         /* the waker ticked */
-	/* ring.c: records delivered so far, and until when run() polls the rings (see ring_poll()) */
+	/* ring_drain.c: records delivered so far, and until when run() polls the rings (ring_poll()) */
 	uint64_t ring_delivered, ring_seen;
 	uint64_t ring_poll_until;
 	bool ring_poll_spare;  /* the run thread may use more than one CPU: polling drains beside the threads */

@@ -298,7 +298,7 @@ UPROBE_API double uprobe_hit_retval_double(struct uprobe_hit *h)
 	double d = 0;
 
 	if (h->is_async && h->is_return) {
-		/* a no-stop return's record holds xmm0's low half (ring.c) */
+		/* a no-stop return's record holds xmm0's low half (ring_deliver.c) */
 		memcpy(&d, &h->override_value, sizeof(d));
 		return d;
 	}

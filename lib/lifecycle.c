@@ -340,7 +340,7 @@ void lifecycle_on_new_child(struct uprobe_tracer *t, struct task *k, int event)
 			nk->want_stop = k->want_stop;
 			/* held with its creator for a moment (task_mark_running): let go with it too */
 			nk->release = k->release;
-			/* its fs_base names it in the records of no-stop probes (ring.c) */
+			/* its fs_base names it in the records of no-stop probes (ring_deliver.c) */
 			if (k->proc->ring && task_getregs(nk) == 0)
 				ring_thread_new(k->proc, nk);
 			/* its mask, its creator's at the clone, followed from here (sigmask.c) */

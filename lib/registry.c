@@ -162,7 +162,7 @@ bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uin
 	return h.override;
 }
 
-/* The same with a hit made by the caller (a no-stop hit from the ring: ring.c). */
+/* The same with a hit made by the caller (a no-stop hit from the ring: ring_deliver.c). */
 void site_run_entry_hit(struct site *s, struct uprobe_hit *h)
 {
 	for (unsigned i = 0; i < s->nprobes; i++) {

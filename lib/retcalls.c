@@ -4,9 +4,10 @@
  * pool, finding, taking, handing over and dropping them, and running their
  * return handlers. Data only: what hijacks a return address and keeps it
  * right through unwinders, longjmp and forks (the trampoline, inline.c's
- * trap, the ring's return gadget) is retprobe.c's, above ring.c and
+ * trap, the ring's return gadget) is retprobe.c's, above ring_nsret.c and
  * inline.c, which use this file too. A no-stop call is made from its entry
- * record by ring.c (ret_ns_entry()): only the ring knows its return gadget.
+ * record by ring_nsret.c (ret_ns_entry()): only the ring knows its return
+ * gadget.
  */
 #include <stdlib.h>
 #include <string.h>

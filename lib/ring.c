@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* The hit ring of no-stop probes: made in the tracee, shared with the tracer, drained by it. */
+/* The hit ring of no-stop probes: made in the tracee and mapped here; its gadgets, its counters. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,9 +12,10 @@
  * records in ticket order up to the first not committed. A full ring is
  * seen before any byte is written: the producer then traps instead
  * (lossless back-pressure). Producers never read a record and the tracer
- * never writes one (but a record delivered ahead of its turn, ring.c): a
- * record's lines cross from the writer's CPU to the tracer's once, and
- * come back on the next lap as copies the tracer only read.
+ * never writes one (but a record delivered ahead of its turn,
+ * ring_drain.c): a record's lines cross from the writer's CPU to the
+ * tracer's once, and come back on the next lap as copies the tracer only
+ * read.
  */
 #ifndef UPROBE_RING_H
 #define UPROBE_RING_H
