@@ -482,7 +482,7 @@ static int stack_points_into(struct proc *p, uint64_t rsp, uint64_t lo, uint64_t
 
 /*
  * Held threads the lifeline moved onto the slot of addr's instruction
- * (task.c: the kernel holds the slot, the tracer sees the hit) go back
+ * (wait.c: the kernel holds the slot, the tracer sees the hit) go back
  * onto the int3 in the kernel's view: were the tracer to die from now on,
  * the slot would jump back into the bytes after addr, which the jump is
  * about to overwrite; the int3's handler puts them back first.
