@@ -722,20 +722,28 @@ bool task_hold_fault_first(struct task *k, int sig);
 bool task_sigtrap_sent(struct task *k);
 /* Forgets held signal i (a fault a fault handler swallowed). */
 void task_drop_signal(struct task *k, unsigned i);
-void probe_remove_all(struct uprobe_tracer *t);
+int proc_refresh_maps(struct proc *p);
+/*
+ * path as p sees it, written to out: through /proc/PID/root when p is in
+ * another mount namespace (a container), where the same path may name
+ * another file or none.
+ */
+const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz);
+/* The parsed file of p's mapping m: by its (dev, ino) if parsed already, else opened as p sees it. */
+int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
 /* wait.c */
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
-/* Restarts k with req and waits for the trap that ends it (wait.c). 0, 1 (a fault), -errno. */
 /* What task_run_and_wait() saw besides its trap (when asked) */
 struct task_run_out {
 	bool died;        /* k ended: status is its wait status, still to handle */
 	int status;
 	bool interrupted; /* an interrupt someone sent (uprobe_tracer_stop()) stopped it first */
 };
+/* Restarts k with req and waits for the trap that ends it. 0, 1 (a fault), -errno. */
 int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_addr,
 		      struct task_run_out *out);
 pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
@@ -748,15 +756,6 @@ void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);
 void guardian_remove(struct uprobe_tracer *t, pid_t pid);
 void guardian_stop(struct uprobe_tracer *t);
 pid_t guardian_pid(const struct uprobe_tracer *t);
-int proc_refresh_maps(struct proc *p);
-/*
- * path as p sees it, written to out: through /proc/PID/root when p is in
- * another mount namespace (a container), where the same path may name
- * another file or none.
- */
-const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz);
-/* The parsed file of p's mapping m: by its (dev, ino) if parsed already, else opened as p sees it. */
-int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
 
 /* procfs.c: signal sets as /proc/PID/status shows them (SigCgt, SigIgn, SigPnd: a bit a signal) */
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
@@ -816,6 +815,7 @@ struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char
 			 uint64_t offset, const struct uprobe_opts *opts);
 /* Places the pending probes whose library a tracee now maps. */
 void probe_place_pending(struct uprobe_tracer *t);
+void probe_remove_all(struct uprobe_tracer *t);
 
 /*
  * lifecycle.c: a traced process's life (start-up breakpoint, clone, fork,

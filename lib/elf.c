@@ -19,7 +19,8 @@
 /*
  * Several tracers may live in different threads (ptrace binds a tracee to
  * one thread), and they share this cache. lazy_lock guards what is made
- * on first need (the landing pads).
+ * on first need (the landing pads, ehframe.c; the separate debug file,
+ * elf_debug.c).
  */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,7 +79,6 @@ static void read_build_id(struct elf_priv *p, Elf_Scn *scn)
 	}
 }
 
-/* .gnu_debuglink: a file name, NUL, padding to 4 bytes, then the file's CRC-32. */
 /*
  * DT_SONAME from the dynamic section scn: the name a library's users link
  * it by, which its file name need not be ("libfoo.so.1" for libfoo-impl.so).
@@ -104,6 +104,7 @@ static int read_soname(struct elf_file *f, Elf *elf, Elf_Scn *scn, const GElf_Sh
 	return 0;
 }
 
+/* .gnu_debuglink: a file name, NUL, padding to 4 bytes, then the file's CRC-32. */
 static int read_debuglink(struct elf_priv *p, Elf_Scn *scn)
 {
 	Elf_Data *data = elf_getdata(scn, NULL);
