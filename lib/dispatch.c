@@ -268,52 +268,54 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 	return true;
 }
 
-static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
+/*
+ * Stops the thread's own state expects: the end of a single-step of ours,
+ * a step into a signal's handler (its mask seen to: sigmask.c), a probed
+ * system call's exit. True when the stop was one and is handled; a step
+ * into a handler or a system call's exit may turn out to be some other
+ * SIGTRAP, which is then classified as any other.
+ */
+static bool expected_trap(struct uprobe_tracer *t, struct task *k)
+{
+	if (k->state == TASK_STEPPING) {
+		step_done(t, k);
+		return true;
+	}
+	if (k->sig_entry && sigmask_handler_entry(k) > 0) {
+		task_resume_or_hold(t, k);
+		return true;
+	}
+	return k->post_sys && post_sys_exit(t, k);
+}
+
+/* Whose int3 a SIGTRAP stop is (classify_trap()): each kind has its handler below. */
+enum trap_kind {
+	TRAP_TRAMPOLINE, /* the return trampoline, or the program's entry point under it */
+	TRAP_STARTUP,    /* an internal breakpoint: start-up, the dynamic linker's notifier */
+	TRAP_PROBE,      /* a probe's int3, or its jump detour's */
+	TRAP_RETRIED,    /* a detour's hit sent to record itself again: nothing left to do */
+	TRAP_POST_EXIT,  /* a post slot's exit int3 */
+	TRAP_OTHER,      /* none of ours now: a removed int3's, or the program's own SIGTRAP */
+};
+
+struct trap_at {
+	uint64_t addr;         /* the int3's address; for a detour's, the probed instruction's */
+	struct bp *b;          /* TRAP_STARTUP, TRAP_PROBE: its breakpoint */
+	uint64_t detour;       /* TRAP_PROBE: the detour's int3 the thread stopped at, or 0 */
+	struct xol_area *area; /* TRAP_POST_EXIT: the area and index of the post slot */
+	unsigned idx;
+};
+
+static enum trap_kind classify_trap(struct uprobe_tracer *t, struct task *k, struct trap_at *at)
 {
 	struct proc *p = k->proc;
 	struct proc *mm = proc_mm(p);
-	struct user_regs_struct saved;
-	struct ret_instance *ri;
-	uint64_t addr, value, detour = 0;
 	struct bp *b;
 
-	if (k->state == TASK_STEPPING) {
-		step_done(t, k);
-		return;
-	}
-	if (k->sig_entry) {
-		/* stepped into a signal's handler: its mask seen to (sigmask.c) */
-		int r = sigmask_handler_entry(k);
-
-		if (r > 0) {
-			task_resume_or_hold(t, k);
-			return;
-		}
-	}
-	if (k->post_sys && post_sys_exit(t, k))
-		return;
-	if (task_getregs(k) < 0)
-		return;
-	addr = k->regs.rip - ARCH_INT3_LEN;
-	if ((mm->areas || mm->trap) && addr == proc_trampoline(p)) {
-		int r = inline_trap_hit(t, k, addr);
-
-		if (r) {
-			/* the program itself ran its entry point, where the trampoline sits */
-			if (r > 0)
-				task_resume_or_hold(t, k);
-			return;
-		}
-		lifeline_trap_seen(t, k, false);
-		/* a return-probed call returns (also while the tracer holds threads) */
-		ret_trampoline_hit(t, k);
-		if (k->state == TASK_RUNNING)
-			return;
-		task_setregs(k);
-		task_resume_or_hold(t, k);
-		return;
-	}
-	b = bp_lookup(&mm->bps, addr);
+	at->addr = k->regs.rip - ARCH_INT3_LEN;
+	if ((mm->areas || mm->trap) && at->addr == proc_trampoline(p))
+		return TRAP_TRAMPOLINE;
+	b = bp_lookup(&mm->bps, at->addr);
 	if (b && b->retired)
 		b = NULL;
 	/*
@@ -324,96 +326,154 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k) &&
 	    !lifeline_trap_surfaced(k))
 		b = NULL;
-	/* a jump detour's int3 (detour.c): addr becomes the probed instruction's */
-	if (!b && mm->areas)
-		detour = detour_trap(t, k, &addr, &b);
-	if (detour == DETOUR_RETRIED)
-		return; /* it records the hit again, after its earlier ones */
-	if (b && b->internal) {
-		uint8_t orig = b->orig;
+	/*
+	 * A jump detour's int3: detour.c tells, addr becomes the probed
+	 * instruction's. A hit that found the ring full may be sent to
+	 * record itself again, after the earlier ones (TRAP_RETRIED).
+	 */
+	if (!b && mm->areas) {
+		at->detour = detour_trap(t, k, &at->addr, &b);
+		if (at->detour == DETOUR_RETRIED)
+			return TRAP_RETRIED;
+	}
+	at->b = b;
+	if (b)
+		return b->internal ? TRAP_STARTUP : TRAP_PROBE;
+	if (mm->areas) {
+		struct xol_area *a = xol_area_of(p, at->addr);
+		unsigned idx = a ? (unsigned)((at->addr - a->start) / ARCH_SLOT_SIZE) : 0;
 
-		if (lifecycle_dl_notify_hit(k)) {
-			task_resume_or_hold(t, k);
-			return;
+		if (idx && idx < a->used && xol_is_post(a, idx)) {
+			at->area = a;
+			at->idx = idx;
+			return TRAP_POST_EXIT;
 		}
-		p->dl_state_addr = 0;
-		mem_write(p, addr, &orig, 1);
-		bp_delete(&mm->bps, b);
+	}
+	return TRAP_OTHER;
+}
+
+/* A return-probed call returns (also while the tracer holds threads). */
+static void trampoline_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	int r = inline_trap_hit(t, k, addr);
+
+	if (r) {
+		/* the program itself ran its entry point, where the trampoline sits */
+		if (r > 0)
+			task_resume_or_hold(t, k);
+		return;
+	}
+	lifeline_trap_seen(t, k, false);
+	ret_trampoline_hit(t, k);
+	if (k->state == TASK_RUNNING)
+		return;
+	task_setregs(k);
+	task_resume_or_hold(t, k);
+}
+
+/* The start-up breakpoint, or the dynamic linker's notifier (lifecycle.c). */
+static void startup_hit(struct uprobe_tracer *t, struct task *k, const struct trap_at *at)
+{
+	struct proc *p = k->proc;
+	uint8_t orig = at->b->orig;
+
+	if (lifecycle_dl_notify_hit(k)) {
+		task_resume_or_hold(t, k);
+		return;
+	}
+	p->dl_state_addr = 0;
+	mem_write(p, at->addr, &orig, 1);
+	bp_delete(&proc_mm(p)->bps, at->b);
+	k->regs.rip = at->addr;
+	task_setregs(k);
+	p->at_entry = true;
+	task_hold(k);
+	if (!k->want_stop && !p->spawn_hold) {
+		/* An exec in run(): the new image is ready, plant and go. */
+		lifecycle_plant_all(t, p);
+		task_resume(k);
+	}
+}
+
+/*
+ * After a probe's entry handlers at addr: the instruction's own effect,
+ * from its slot (or through a jump detour made now), or in place where
+ * the process has no scratch area.
+ */
+static void step_over(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	/* bp may have moved if a handler added probes; look it up again */
+	struct bp *b = bp_lookup(&proc_mm(k->proc)->bps, addr);
+
+	if (!b || b->retired) {
+		task_setregs(k);
+		task_resume(k);
+		return;
+	}
+	if (!b->slot) {
+		/* no scratch area: the instruction runs in place */
+		if (inline_step(t, k, addr) == 0)
+			task_resume_or_hold(t, k);
+		return;
+	}
+	if (detour_try(t, k, b))
+		return;
+	if (needs_step(b->site))
+		b->site->refs++; /* dropped in step_done */
+	execute_plan(t, k, b);
+}
+
+/*
+ * A probe's hit, the hot path: its entry handlers, the call armed for
+ * its return probes, then the instruction's effect (step_over()), or
+ * back out of the detour it came through.
+ */
+static void probe_hit(struct uprobe_tracer *t, struct task *k, const struct trap_at *at)
+{
+	struct site *s = at->b->site;
+	uint64_t addr = at->addr, value;
+	struct user_regs_struct saved;
+	struct ret_instance *ri;
+
+	lifeline_trap_seen(t, k, false);
+	if (k->want_stop) {
+		/* Rewound: it hits again once released, and runs its handlers then. */
 		k->regs.rip = addr;
 		task_setregs(k);
-		p->at_entry = true;
 		task_hold(k);
-		if (!k->want_stop && !p->spawn_hold) {
-			/* An exec in run(): the new image is ready, plant and go. */
-			lifecycle_plant_all(t, p);
-			task_resume(k);
-		}
 		return;
 	}
-	if (b) {
-		lifeline_trap_seen(t, k, false);
-		if (k->want_stop) {
-			/* Rewound: it hits again once released, and runs its handlers then. */
-			k->regs.rip = addr;
-			task_setregs(k);
-			task_hold(k);
-			return;
-		}
-		saved = k->regs;
-		k->regs.rip = addr;
-		if (k->unwind_sp)
-			ret_event(t, k);
-		ri = b->site->nret ? ret_prepare(t, k, b->site, addr) : NULL;
-		if (site_run_entry(t, k, b->site, addr, ri, &value)) {
-			/* its body is skipped, wherever the thread was: int3, detour, in place */
-			override_return(t, k, ri, saved.rsp, value);
-			return;
-		}
-		if (k->regs.rip != addr) {
-			/* A handler redirected the thread: the instruction is skipped. */
-			ret_discard(ri);
-			task_setregs(k);
-			task_resume(k);
-			return;
-		}
-		if (ri)
-			commit_call(t, k, ri);
-		if (detour) {
-			detour_resume(t, k, &saved, detour);
-			return;
-		}
-		/* bp may have moved if a handler added probes; look it up again */
-		b = bp_lookup(&mm->bps, addr);
-		if (!b || b->retired) {
-			task_setregs(k);
-			task_resume(k);
-			return;
-		}
-		if (!b->slot) {
-			/* no scratch area: the instruction runs in place */
-			if (inline_step(t, k, addr) == 0)
-				task_resume_or_hold(t, k);
-			return;
-		}
-		if (detour_try(t, k, b))
-			return;
-		if (needs_step(b->site))
-			b->site->refs++; /* dropped in step_done */
-		execute_plan(t, k, b);
+	saved = k->regs;
+	k->regs.rip = addr;
+	if (k->unwind_sp)
+		ret_event(t, k);
+	ri = s->nret ? ret_prepare(t, k, s, addr) : NULL;
+	if (site_run_entry(t, k, s, addr, ri, &value)) {
+		/* its body is skipped, wherever the thread was: int3, detour, in place */
+		override_return(t, k, ri, saved.rsp, value);
 		return;
 	}
-	if (mm->areas) {
-		/* an exit int3 of a post slot: the instruction is done, its post handlers run */
-		struct xol_area *a = xol_area_of(p, addr);
-		unsigned idx = a ? (unsigned)((addr - a->start) / ARCH_SLOT_SIZE) : 0;
+	if (k->regs.rip != addr) {
+		/* A handler redirected the thread: the instruction is skipped. */
+		ret_discard(ri);
+		task_setregs(k);
+		task_resume(k);
+		return;
+	}
+	if (ri)
+		commit_call(t, k, ri);
+	if (at->detour) {
+		detour_resume(t, k, &saved, at->detour);
+		return;
+	}
+	step_over(t, k, addr);
+}
 
-		if (idx && idx < a->used && xol_is_post(a, idx) &&
-		    stepout_post_exit(t, k, a->info[idx].site, a->info[idx].insn_addr, addr) > 0) {
-			task_setregs(k);
-			task_resume_or_hold(t, k);
-			return;
-		}
-	}
+/* No int3 of ours now: a removed one's, or the program's own SIGTRAP. */
+static void other_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+{
+	struct proc *p = k->proc;
+
 	if (trap_is_int3(k)) {
 		uint8_t byte = 0;
 
@@ -433,9 +493,50 @@ static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
 		return;
 	}
 	task_hold_signal(k, SIGTRAP);
-	if (mm->areas)
+	if (proc_mm(p)->areas)
 		stepout_signal(t, k);
 	task_resume_or_hold(t, k);
+}
+
+/* An exit int3 of a post slot: the instruction is done, its post handlers run. */
+static void post_exit_hit(struct uprobe_tracer *t, struct task *k, const struct trap_at *at)
+{
+	const struct slot_info *si = &at->area->info[at->idx];
+
+	if (stepout_post_exit(t, k, si->site, si->insn_addr, at->addr) > 0) {
+		task_setregs(k);
+		task_resume_or_hold(t, k);
+		return;
+	}
+	other_trap(t, k, at->addr);
+}
+
+/* A SIGTRAP stop: expected by the thread's state, or classified by where it stands. */
+static void handle_sigtrap(struct uprobe_tracer *t, struct task *k)
+{
+	struct trap_at at = { 0 };
+
+	if (expected_trap(t, k) || task_getregs(k) < 0)
+		return;
+	switch (classify_trap(t, k, &at)) {
+	case TRAP_TRAMPOLINE:
+		trampoline_hit(t, k, at.addr);
+		return;
+	case TRAP_STARTUP:
+		startup_hit(t, k, &at);
+		return;
+	case TRAP_PROBE:
+		probe_hit(t, k, &at);
+		return;
+	case TRAP_RETRIED:
+		return; /* it records the hit again, after its earlier ones */
+	case TRAP_POST_EXIT:
+		post_exit_hit(t, k, &at);
+		return;
+	case TRAP_OTHER:
+		other_trap(t, k, at.addr);
+		return;
+	}
 }
 
 static bool is_stop_signal(int sig)
@@ -443,10 +544,54 @@ static bool is_stop_signal(int sig)
 	return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
+/* PTRACE_EVENT_STOP: a group-stop, or an interrupt (ours, or someone's). */
+static void event_stop(struct uprobe_tracer *t, struct task *k, int sig)
+{
+	bool ours = k->interrupted;
+
+	k->interrupted = false;
+	if (is_stop_signal(sig)) {
+		/* group-stop: stay stopped as job control says, but stay traceable */
+		k->group_stop = true;
+		task_resume_or_hold(t, k);
+		return;
+	}
+	k->group_stop = false;
+	if (k->state == TASK_STEPPING) {
+		/* an interrupt raced the step: finish the step first */
+		task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
+		return;
+	}
+	if (ours)
+		restart_interrupted_call(k);
+	task_resume_or_hold(t, k);
+}
+
+/*
+ * A signal for the program. One it ignores ended a wait only because
+ * we trace it: the wait is made again (the signal is still delivered,
+ * to be dropped by the kernel as it would have been when sent).
+ */
+static void signal_stop(struct uprobe_tracer *t, struct task *k, int sig)
+{
+	if (k->state != TASK_STEPPING && signal_ignored(k, sig))
+		restart_interrupted_call(k);
+	task_hold_signal(k, sig);
+	k->stop_sig = sig;
+	if (k->state == TASK_STEPPING) {
+		/* deliver it after the step, never while the thread is in a slot copy */
+		k->stop_sig = 0;
+		task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
+		return;
+	}
+	if (proc_mm(k->proc)->areas)
+		stepout_signal(t, k);
+	task_resume_or_hold(t, k);
+}
+
 void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 {
 	int sig, event;
-	bool ours;
 
 	if (WIFEXITED(status) || WIFSIGNALED(status)) {
 		lifecycle_on_exit(t, k, status);
@@ -464,23 +609,7 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 
 	switch (event) {
 	case PTRACE_EVENT_STOP:
-		ours = k->interrupted;
-		k->interrupted = false;
-		if (is_stop_signal(sig)) {
-			/* group-stop: stay stopped as job control says, but stay traceable */
-			k->group_stop = true;
-			task_resume_or_hold(t, k);
-		} else {
-			k->group_stop = false;
-			if (k->state == TASK_STEPPING) {
-				/* an interrupt raced the step: finish the step first */
-				task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
-				return;
-			}
-			if (ours)
-				restart_interrupted_call(k);
-			task_resume_or_hold(t, k);
-		}
+		event_stop(t, k, sig);
 		return;
 	case PTRACE_EVENT_CLONE:
 	case PTRACE_EVENT_FORK:
@@ -512,22 +641,5 @@ void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
 		handle_sigtrap(t, k);
 		return;
 	}
-	/*
-	 * A signal for the program. One it ignores ended a wait only because
-	 * we trace it: the wait is made again (the signal is still delivered,
-	 * to be dropped by the kernel as it would have been when sent).
-	 */
-	if (k->state != TASK_STEPPING && signal_ignored(k, sig))
-		restart_interrupted_call(k);
-	task_hold_signal(k, sig);
-	k->stop_sig = sig;
-	if (k->state == TASK_STEPPING) {
-		/* deliver it after the step, never while the thread is in a slot copy */
-		k->stop_sig = 0;
-		task_restart(k, PTRACE_SINGLESTEP, 0, TASK_STEPPING);
-		return;
-	}
-	if (proc_mm(k->proc)->areas)
-		stepout_signal(t, k);
-	task_resume_or_hold(t, k);
+	signal_stop(t, k, sig);
 }
