@@ -751,6 +751,25 @@ pid_t task_deferred_take(struct uprobe_tracer *t, pid_t which, int *status);
 int task_stop_all(struct uprobe_tracer *t, struct proc *p);
 void task_mark_running(struct uprobe_tracer *t, struct proc *p);
 void task_release(struct uprobe_tracer *t, struct proc *p);
+/* Threads stopped for one in-place step, to let go after (tid: ours may have been freed). */
+struct held_task {
+	pid_t tid;
+	bool release;  /* it was running: resume it after */
+	bool skip;     /* not to wait for: it is a zombie */
+	bool deferred; /* it stopped on a SIGTRAP of its own, handled after the release */
+	int status;    /* of that stop */
+};
+
+struct held {
+	struct held_task *v;
+	unsigned n, cap;
+	bool defer;   /* keep other threads' traps for after the release */
+	struct held_task stack[16];
+};
+/* For inline.c's step: the threads sharing k's memory held; 0, or -ESRCH when k is gone (freed) */
+int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h);
+void hold_release_others(struct uprobe_tracer *t, struct held *h);
+void hold_handle_deferred(struct uprobe_tracer *t, struct held *h);
 /* guardian.c */
 void guardian_add(struct uprobe_tracer *t, pid_t pid, uint64_t data);
 void guardian_remove(struct uprobe_tracer *t, pid_t pid);

@@ -3,10 +3,15 @@
  * Holding: every thread of a process (or every tracee) stopped in a
  * ptrace-stop, and the threads that ran let go again afterwards. What they
  * report on the way is handled through task_wait_one() (wait.c), so that
- * nothing is lost.
+ * nothing is lost. For an in-place step (inline.c), the threads that share
+ * one memory are held the same way, except that a SIGTRAP of their own is
+ * kept in its stop and handled only after they are let go.
  */
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 #include <sys/ptrace.h>
+#include <sys/wait.h>
 
 #include "core.h"
 
@@ -134,4 +139,227 @@ void task_release(struct uprobe_tracer *t, struct proc *p)
 			k->release = false;
 		}
 	}
+}
+
+/* Nesting of deferred traps' handling: only the outermost step defers, so it stays bounded. */
+static __thread unsigned defer_depth;
+
+/* ---- holding the threads that share the memory ---- */
+
+static struct held_task *held_find(struct held *h, pid_t tid)
+{
+	for (unsigned i = 0; i < h->n; i++)
+		if (h->v[i].tid == tid)
+			return &h->v[i];
+	return NULL;
+}
+
+static struct held_task *held_add(struct held *h, pid_t tid, bool release)
+{
+	if (h->n == h->cap) {
+		unsigned cap = h->cap * 2;
+		struct held_task *v = h->v == h->stack ? malloc(cap * sizeof(*v))
+						       : realloc(h->v, cap * sizeof(*v));
+
+		if (!v)
+			return NULL;
+		if (h->v == h->stack)
+			memcpy(v, h->stack, sizeof(h->stack));
+		h->v = v;
+		h->cap = cap;
+	}
+	h->v[h->n].tid = tid;
+	h->v[h->n].release = release;
+	h->v[h->n].skip = false;
+	h->v[h->n].deferred = false;
+	return &h->v[h->n++];
+}
+
+/*
+ * The parent thread of a vfork child that still borrows its memory sleeps
+ * in the kernel until the child execs or exits; no interrupt reaches it
+ * there, and it runs no code of the program meanwhile.
+ */
+static bool vfork_blocked(struct uprobe_tracer *t, struct task *o)
+{
+	for (struct proc *q = t->procs; q; q = q->next)
+		if (q->vforker == o->tid && q->mm_owner == o->proc)
+			return true;
+	return false;
+}
+
+/*
+ * A process's first thread that called pthread_exit() while others go on
+ * is a zombie that reports nothing until the last of them exits.
+ */
+static bool is_zombie(struct task *o)
+{
+	char line[128];
+	const char *v = task_status_field(o, "State:", line, sizeof(line));
+
+	if (!v)
+		return true;
+	while (*v == ' ' || *v == '\t')
+		v++;
+	return *v == 'Z' || *v == 'X';
+}
+
+/*
+ * Waits for o's next stop or exit and handles it (o is held on a stop, as
+ * want_stop says). Its own tid only: a wait for any tracee could report
+ * the exit of k itself (another thread's exit_group or exec ends it) and
+ * free it under us. A SIGTRAP (most often a hit of a probe) is kept as it
+ * is, the thread sitting in its stop, and handled after the release:
+ * rewound, the thread would trap once more for it.
+ */
+static int wait_for(struct uprobe_tracer *t, struct task *o, bool block, struct held *h)
+{
+	struct held_task *e;
+	int st;
+	pid_t r;
+
+	/* taken already, while another wait took every tracee's (task_wait_own()) */
+	r = t->ndeferred ? task_deferred_take(t, o->tid, &st) : 0;
+	if (!r) {
+		do
+			r = waitpid(o->tid, &st, __WALL | (block ? 0 : WNOHANG));
+		while (r < 0 && errno == EINTR);
+	}
+	if (r < 0)
+		return -errno;
+	if (r == 0)
+		return 0;
+	task_stopped(o);
+	if (h->defer && WIFSTOPPED(st) && !(st >> 16) && WSTOPSIG(st) == SIGTRAP &&
+	    o->state != TASK_STEPPING && (e = held_find(h, o->tid))) {
+		e->deferred = true;
+		e->status = st;
+		o->state = TASK_STOPPED;
+		o->regs_valid = false;
+		return 1;
+	}
+	t->hooks->stop(t, o, st);
+	return 1;
+}
+
+/*
+ * Holds every thread other than k that runs on k's memory and is not held
+ * already; h records which ones to let go after. Returns 0, or -ESRCH if k
+ * itself went away meanwhile (k is then freed: do not touch it).
+ */
+int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h)
+{
+	struct proc *mm = proc_mm(k->proc);
+	pid_t ktid = k->tid;
+	unsigned n = 0;
+
+	h->v = h->stack;
+	h->cap = ARRAY_SIZE(h->stack);
+	h->defer = !defer_depth;
+	for (struct proc *q = t->procs; q; q = q->next)
+		if (proc_mm(q) == mm)
+			n += q->ntasks;
+	if (n <= 1)
+		return 0; /* k alone: the common case, nothing to hold */
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (o != k && proc_mm(o->proc) == mm)
+				held_add(h, o->tid, o->state != TASK_STOPPED);
+	/*
+	 * Busy threads often have a stop of their own waiting to be reported
+	 * (a breakpoint): take those first. An interrupt sent to such a thread
+	 * would cost it one more stop after its release.
+	 */
+	for (unsigned i = 0; i < h->n; i++) {
+		struct task *o = task_find(t, h->v[i].tid);
+
+		if (!o || o->state == TASK_STOPPED || o->state == TASK_LISTEN || vfork_blocked(t, o))
+			continue;
+		o->want_stop = true;
+		wait_for(t, o, false, h);
+		if (task_find(t, ktid) != k)
+			return -ESRCH;
+	}
+	for (;;) {
+		struct task *wait_on = NULL, *leader = NULL;
+		struct held_task *e;
+		pid_t wtid;
+		int r;
+
+		for (unsigned i = 0; i < TASK_HASH; i++) {
+			for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+				if (o == k || proc_mm(o->proc) != mm)
+					continue;
+				e = held_find(h, o->tid);
+				if (!e)
+					e = held_add(h, o->tid, true); /* created meanwhile */
+				if (!e || e->skip || o->state == TASK_STOPPED || vfork_blocked(t, o))
+					continue;
+				o->want_stop = true;
+				if ((o->state == TASK_RUNNING || o->state == TASK_LISTEN) &&
+				    !o->interrupted && ptrace(PTRACE_INTERRUPT, o->tid, NULL, NULL) == 0)
+					o->interrupted = true;
+				if (o->tid == o->proc->pid && o->proc->ntasks > 1)
+					leader = o;
+				else if (!wait_on)
+					wait_on = o;
+			}
+		}
+		if (!wait_on && !leader)
+			return 0;
+		if (!wait_on) {
+			/*
+			 * Last, and never waited for blocking: a leader whose
+			 * process is being killed becomes a zombie that reports
+			 * nothing while its other threads' exits wait to be reaped
+			 * (seen: SIGKILL of a 200-thread program mid-hold). It is
+			 * asked again until it stops or is seen a zombie.
+			 */
+			struct timespec nap = { 0, 20000 };
+
+			wait_on = leader;
+			wtid = leader->tid;
+			r = wait_for(t, leader, false, h);
+			while (r == 0 && !is_zombie(leader)) {
+				nanosleep(&nap, NULL);
+				if (nap.tv_nsec < 1000000)
+					nap.tv_nsec *= 2;
+				r = wait_for(t, leader, false, h);
+			}
+		} else {
+			wtid = wait_on->tid;
+			r = wait_for(t, wait_on, true, h);
+		}
+		if (task_find(t, ktid) != k)
+			return -ESRCH;
+		/* one that cannot be waited for (a zombie, or gone) runs nothing */
+		if (r <= 0 && (e = held_find(h, wtid)))
+			e->skip = true;
+	}
+}
+
+/* Lets go the threads hold_others() stopped (not those held before it, nor deferred ones). */
+void hold_release_others(struct uprobe_tracer *t, struct held *h)
+{
+	for (unsigned i = 0; i < h->n; i++) {
+		struct task *o = task_find(t, h->v[i].tid);
+
+		if (o && o->state == TASK_STOPPED && h->v[i].release && !h->v[i].deferred)
+			task_resume(o);
+	}
+}
+
+/* The traps other threads reported while held, as if they came now. */
+void hold_handle_deferred(struct uprobe_tracer *t, struct held *h)
+{
+	defer_depth++;
+	for (unsigned i = 0; i < h->n; i++) {
+		struct task *o;
+
+		if (!h->v[i].deferred || !(o = task_find(t, h->v[i].tid)))
+			continue;
+		o->want_stop = false;
+		t->hooks->stop(t, o, h->v[i].status);
+	}
+	defer_depth--;
 }

@@ -61,7 +61,7 @@ LAYERS = {
     'arch/x86/lifeline.c': 1,  # -> arch/x86/ (the handler copied into the tracee)
     'task.c': 2,            # -> os/task.c (with task_hold, task_resume_or_hold: out of trap.c); os/wait.c, os/hold.c, os/procfs.c got the rest
     'wait.c': 2,            # -> os/wait.c (events taken, kept, dispatched; a thread's run to its trap; out of task.c), with tracer.c's waker later
-    'hold.c': 2,            # -> os/hold.c (every thread of a process held and let go; out of task.c), with inline.c's holding later
+    'hold.c': 2,            # -> os/hold.c (every thread of a process held and let go; out of task.c; the threads sharing a memory held for an in-place step, their traps kept: out of inline.c)
     'mem.c': 2,             # -> os/mem.c (membatch.c merged into it in step 1)
     'inject.c': 2,          # -> os/remote.c (with rt_sigaction injected, out of sigtrap.c)
     'place.c': 2,           # -> os/place.c (uprobe_tracer_set_cpu -> api/tracer.c)
@@ -77,7 +77,7 @@ LAYERS = {
     'ring.c': 4,            # -> ring.c (made, mapped; gadgets, counters), os/remote.c (inject_checked)
     'ring_deliver.c': 4,    # -> ring.c's neighbour, under ring_drain.c: records to handlers, threads named by fs_base (out of ring.c)
     'ring_nsret.c': 4,      # -> ring.c's neighbour, under ring_deliver.c: the table of hijacked return addresses (out of ring.c)
-    'inline.c': 4,          # -> inline.c, os/hold.c (holding), xol.c (inline_trap)
+    'inline.c': 4,          # -> inline.c, xol.c (inline_trap); its holding of threads went to hold.c
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
     'plant.c': 4,           # -> plant.c (out of probe.c, step 5)
     'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5)
