@@ -1,42 +1,19 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Running code in a held tracee thread: system calls (mmap/munmap of scratch areas) and function calls (IFUNC resolvers). */
+/*
+ * Code injected into a held tracee thread: system calls (mmap/munmap of
+ * scratch areas, rt_sigaction), through the first area's stub, the gadget
+ * or borrowed bytes, and function calls (IFUNC resolvers); whether its
+ * seccomp filter lets them through. Running them to their end is
+ * inject_run.c's.
+ */
 #include <elf.h>
 #include <linux/seccomp.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 
 #include "core.h"
-
-/*
- * An int3 trap is a forced SIGTRAP: where the thread has SIGTRAP blocked, or
- * the process ignores it, the kernel first resets its disposition to the
- * default and unblocks it (force_sig_info_to_task()), for good, and the
- * program later dies of a SIGTRAP it meant to ignore. Injections guard
- * against both: a blocked SIGTRAP is unblocked in the thread's mask only
- * while the injected code runs (so the trap changes nothing) and put back;
- * an ignored one is never trapped on at all: the injection ends in the
- * delivery of a SIGTRAP the thread sends itself (tgkill, a plain signal,
- * reported to the tracer although ignored), not in an int3.
- */
-struct trap_guard {
-	uint64_t mask;   /* k's signal mask before */
-	bool unblocked;  /* SIGTRAP taken out of it meanwhile */
-	bool ignored;    /* the process ignores SIGTRAP */
-};
-
-static bool sigtrap_ignored(pid_t pid)
-{
-	char path[64], line[128];
-	const char *v;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	v = status_field(path, "SigIgn:", line, sizeof(line));
-	return v && (strtoull(v, NULL, 16) & SIGTRAP_BIT);
-}
+#include "inject_internal.h"
 
 /*
  * What k resumes with if the tracer dies while the injection runs: its
@@ -52,19 +29,6 @@ static void lifeline_back(struct task *k, const struct user_regs_struct *saved, 
 	k->proc->t->hooks->inject_begin(proc_mm(k->proc), k, &back);
 }
 
-static void guard_begin(struct task *k, struct trap_guard *g)
-{
-	uint64_t m;
-
-	memset(g, 0, sizeof(*g));
-	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(g->mask), &g->mask) == 0 &&
-	    (g->mask & SIGTRAP_BIT)) {
-		m = g->mask & ~SIGTRAP_BIT;
-		g->unblocked = ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(m), &m) == 0;
-	}
-	g->ignored = sigtrap_ignored(k->proc->pid);
-}
-
 /* Does the system call nr(args) make SIGTRAP ignored? */
 static bool sets_sigtrap_ign(struct proc *p, long nr, const uint64_t args[6])
 {
@@ -73,209 +37,6 @@ static bool sets_sigtrap_ign(struct proc *p, long nr, const uint64_t args[6])
 	return nr == SYS_rt_sigaction && args[0] == SIGTRAP && args[1] &&
 	       mem_read(p, args[1], &handler, sizeof(handler)) == 0 &&
 	       handler == (uint64_t)(uintptr_t)SIG_IGN;
-}
-
-static void guard_end(struct task *k, const struct trap_guard *g)
-{
-	if (g->unblocked)
-		ptrace(PTRACE_SETSIGMASK, k->tid, (void *)sizeof(g->mask), &g->mask);
-}
-
-/*
- * A fault of the injected code itself (an IFUNC resolver that reads its
- * library's GOT before the dynamic linker has relocated it): the kernel
- * made it at the instruction k runs, so it is the call's, never the
- * program's. Holding it would deliver it to the program once its
- * registers are back: a SIGSEGV out of nowhere. The call fails instead.
- */
-static bool own_fault(struct task *k)
-{
-	siginfo_t si;
-
-	return ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && siginfo_is_fault(&si);
-}
-
-/*
- * Runs k with PTRACE_SYSCALL to the entry (or exit) stop of the system call
- * made by the instruction at sys_pc; stops of other system calls (an IFUNC
- * resolver's own) are passed, signals meanwhile held. With no
- * PTRACE_O_TRACESYSGOOD a system-call stop is a SIGTRAP stop whose siginfo
- * has si_code SIGTRAP (PTRACE_GET_SYSCALL_INFO then says nothing); a
- * call's entry and exit stops come in that order, with the pc after it.
- */
-static int run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
-{
-	bool entered = false;
-
-	mem_flush(k->proc);
-	for (int rounds = 0; rounds < 10000; rounds++) {
-		siginfo_t si;
-		int st, sig, err;
-
-		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		err = task_wait_own(k, &st);
-		if (err)
-			return err;
-		if (st >> 16) {
-			if ((st >> 16) == PTRACE_EVENT_STOP)
-				k->interrupted = false;
-			continue;
-		}
-		sig = WSTOPSIG(st);
-		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
-		    si.si_code == SIGTRAP) {
-			if (task_getregs(k) < 0)
-				return -ESRCH;
-			if (k->regs.rip == sys_pc + ARCH_SYSCALL_LEN) {
-				if (!want_exit || entered)
-					return 0;
-				entered = true;
-			}
-			continue;
-		}
-		if (own_fault(k))
-			return -EFAULT;
-		task_hold_signal(k, sig);
-	}
-	return -EBUSY;
-}
-
-/* Is a vfork child of k's (sharing its memory, its parent blocked until it execs or exits) traced? */
-static bool vfork_child_traced(const struct task *k)
-{
-	for (const struct proc *q = k->proc->t->procs; q; q = q->next)
-		if (q->mm_owner == k->proc && q->vforker == k->tid)
-			return true;
-	return false;
-}
-
-/*
- * k is held in a clone's, fork's or vfork's event stop, inside the system
- * call: its result is not in rax yet, and registers put back after an
- * injection would make the call return -ENOSYS (glibc's pthread_create then
- * clones a second thread onto the same stack; a fork or a posix_spawn says
- * it failed while its child runs). It is run to the call's exit stop
- * first, where the result is in rax. A vfork's parent only once its child
- * is no longer ours: it waits there until the child execs or exits, which
- * a child we hold would never do. 0, or -errno.
- */
-static int leave_event_syscall(struct task *k)
-{
-	int err;
-
-	if (k->held_event != PTRACE_EVENT_CLONE && k->held_event != PTRACE_EVENT_FORK &&
-	    (k->held_event != PTRACE_EVENT_VFORK || vfork_child_traced(k)))
-		return 0;
-	k->held_event = 0;
-	if (task_getregs(k) < 0)
-		return -ESRCH;
-	if (!arch_regs_inside_syscall(&k->regs))
-		return 0;
-	pr_debug("tid %d: out of its %s system call first", k->tid,
-		 k->regs.orig_rax == SYS_clone3 ? "clone3" : "clone, fork or vfork");
-	err = run_to_syscall_stop(k, k->regs.rip - ARCH_SYSCALL_LEN, false);
-	if (!err && task_getregs(k) < 0)
-		err = -ESRCH;
-	return err;
-}
-
-/*
- * From a stop of the system call made at sys_pc: k sends itself SIGTRAP
- * with it (at its entry stop the call becomes tgkill; after its exit the
- * instruction runs again as tgkill) and stops in its delivery, a
- * signal-delivery-stop as an int3's would be, with no forced signal.
- * Signals meanwhile are held.
- */
-static int end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
-{
-	uint64_t args[3] = { (uint64_t)k->proc->pid, (uint64_t)k->tid, SIGTRAP };
-
-	if (task_getregs(k) < 0)
-		return -ESRCH;
-	if (at_entry) {
-		arch_regs_change_syscall(&k->regs, SYS_tgkill, args, 3);
-	} else {
-		k->regs.rip = sys_pc;
-		arch_regs_set_syscall(&k->regs, SYS_tgkill, args, 3);
-	}
-	if (task_setregs(k) < 0)
-		return -ESRCH;
-	for (int rounds = 0; rounds < 1000; rounds++) {
-		siginfo_t si;
-		int st, sig, err;
-
-		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		err = task_wait_own(k, &st);
-		if (err)
-			return err;
-		if (st >> 16) {
-			if ((st >> 16) == PTRACE_EVENT_STOP)
-				k->interrupted = false;
-			continue;
-		}
-		sig = WSTOPSIG(st);
-		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
-		    si.si_code == SI_TKILL && si.si_pid == k->proc->pid && task_getregs(k) == 0 &&
-		    k->regs.rip == sys_pc + ARCH_SYSCALL_LEN)
-			return 0;
-		task_hold_signal(k, sig);
-	}
-	return -EBUSY;
-}
-
-/* Would k's seccomp filter let end_by_tgkill() through at sys_pc? */
-static bool tgkill_allowed(struct task *k, uint64_t sys_pc)
-{
-	uint64_t args[6] = { (uint64_t)k->proc->pid, (uint64_t)k->tid, SIGTRAP };
-
-	return seccomp_syscall_allowed(k->tid, SYS_tgkill, args, sys_pc + ARCH_SYSCALL_LEN) == 1;
-}
-
-/*
- * Lets k run from the prepared registers until it traps at `trap_pc`, keeping
- * any signal that arrives meanwhile for later delivery.
- */
-static int run_until_trap(struct task *k, uint64_t trap_pc)
-{
-	mem_flush(k->proc);
-	for (int rounds = 0; rounds < 1000; rounds++) {
-		int st, err;
-
-		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
-			return -errno;
-		err = task_wait_own(k, &st);
-		if (err)
-			return err;
-		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {
-			siginfo_t si;
-
-			if (task_getregs(k) < 0)
-				return -ESRCH;
-			if (k->regs.rip == trap_pc)
-				return 0;
-			/*
-			 * A SIGTRAP sent to it (si_code <= 0), pending while it
-			 * blocked SIGTRAP, which guard_begin() unblocked: held,
-			 * pending again once resumed with its mask back.
-			 */
-			if (ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_code <= 0) {
-				task_hold_signal(k, SIGTRAP);
-				continue;
-			}
-			return -EFAULT;
-		}
-		if ((st >> 16) == 0 && own_fault(k))
-			return -EFAULT;
-		if ((st >> 16) == 0)
-			task_hold_signal(k, WSTOPSIG(st));
-		else if ((st >> 16) == PTRACE_EVENT_STOP)
-			k->interrupted = false;
-	}
-	return -EBUSY;
 }
 
 /*
@@ -364,7 +125,7 @@ static int stub_syscall(struct task *k, uint64_t at, long nr, const uint64_t arg
 	arch_regs_no_syscall(&k->regs);
 	err = task_setregs(k);
 	if (!err)
-		err = run_to_syscall_stop(k, at + ARCH_STUB_SYSCALL, true);
+		err = inject_run_to_syscall_stop(k, at + ARCH_STUB_SYSCALL, true);
 	if (!err && task_getregs(k) < 0)
 		err = -ESRCH;
 	if (!err)
@@ -394,7 +155,7 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	uint64_t at, krip;
 	int err;
 
-	err = leave_event_syscall(k);
+	err = inject_run_leave_event_syscall(k);
 	if (err)
 		return err;
 	if (task_getregs(k) < 0)
@@ -419,10 +180,10 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 	}
 	arch_regs_set_syscall(&k->regs, nr, args, 6);
 	k->regs.rip = at;
-	guard_begin(k, &g);
+	inject_run_guard_begin(k, &g);
 	if (sets_sigtrap_ign(p, nr, args))
 		g.ignored = true; /* from the call on: its end must not be an int3 either */
-	if (g.ignored && !tgkill_allowed(k, at))
+	if (g.ignored && !inject_run_tgkill_allowed(k, at))
 		pr_debug("pid %d: SIGTRAP is ignored and its seccomp filter denies tgkill: an "
 			 "injection's int3 resets it to the default", p->pid);
 	else if (g.ignored)
@@ -431,21 +192,21 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 		lifeline_back(k, &saved, krip);
 	err = task_setregs(k);
 	if (!err && tgkill_end) {
-		err = run_to_syscall_stop(k, at, true);
+		err = inject_run_to_syscall_stop(k, at, true);
 		if (!err && task_getregs(k) < 0)
 			err = -ESRCH;
 		if (!err)
 			*ret = (int64_t)arch_regs_retval(&k->regs);
 		if (!err)
-			err = end_by_tgkill(k, at, false);
+			err = inject_run_end_by_tgkill(k, at, false);
 	} else if (!err) {
-		err = run_until_trap(k, at + 3);
+		err = inject_run_until_trap(k, at + 3);
 		if (!err)
 			*ret = (int64_t)arch_regs_retval(&k->regs);
 		if (!err && !temp)
 			die_point("inject-end");
 	}
-	guard_end(k, &g);
+	inject_run_guard_end(k, &g);
 	if (temp)
 		mem_write(p, at, orig, sizeof(orig));
 	task_restore_regs(k, &saved, krip);
@@ -575,17 +336,17 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 	ra = p->gadget ? p->gadget + XOL_GADGET_TRAP : proc_mm(p)->trap;
 	if (!ra)
 		return -EOPNOTSUPP;
-	err = leave_event_syscall(k);
+	err = inject_run_leave_event_syscall(k);
 	if (err)
 		return err;
 	if (task_getregs(k) < 0)
 		return -ESRCH;
-	guard_begin(k, &g);
-	if (g.ignored && p->gadget && tgkill_allowed(k, p->gadget + XOL_GADGET_SYSCALL)) {
+	inject_run_guard_begin(k, &g);
+	if (g.ignored && p->gadget && inject_run_tgkill_allowed(k, p->gadget + XOL_GADGET_SYSCALL)) {
 		/* to the gadget's syscall instead: its entry stop holds the result in orig_rax */
 		ra = p->gadget + XOL_GADGET_SYSCALL;
 		tgkill_end = true;
-	} else if (g.ignored && tgkill_allowed(k, ra) && mem_read(p, ra, tramp, sizeof(tramp)) == 0 &&
+	} else if (g.ignored && inject_run_tgkill_allowed(k, ra) && mem_read(p, ra, tramp, sizeof(tramp)) == 0 &&
 		   mem_write(p, ra, syscall_insn, sizeof(syscall_insn)) == 0) {
 		/*
 		 * No scratch area (in place): the trampoline's int3 is a syscall
@@ -608,19 +369,19 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 		lifeline_back(k, &saved, krip);
 	err = task_setregs(k);
 	if (!err && tgkill_end) {
-		err = run_to_syscall_stop(k, ra, false);
+		err = inject_run_to_syscall_stop(k, ra, false);
 		if (!err && task_getregs(k) < 0)
 			err = -ESRCH;
 		if (!err)
 			*ret = arch_regs_syscall_nr(&k->regs);
 		if (!err)
-			err = end_by_tgkill(k, ra, true);
+			err = inject_run_end_by_tgkill(k, ra, true);
 	} else if (!err) {
-		err = run_until_trap(k, ra + 1);
+		err = inject_run_until_trap(k, ra + 1);
 		if (!err)
 			*ret = arch_regs_retval(&k->regs);
 	}
-	guard_end(k, &g);
+	inject_run_guard_end(k, &g);
 	if (patched)
 		mem_write(p, ra, tramp, sizeof(tramp));
 	task_restore_regs(k, &saved, krip);

@@ -64,6 +64,7 @@ LAYERS = {
     'hold.c': 2,            # -> os/hold.c (every thread of a process held and let go; out of task.c; the threads sharing a memory held for an in-place step, their traps kept: out of inline.c)
     'mem.c': 2,             # -> os/mem.c (membatch.c merged into it in step 1)
     'inject.c': 2,          # -> os/remote.c (with rt_sigaction injected, out of sigtrap.c)
+    'inject_run.c': 2,      # -> os/remote.c's neighbour, under inject.c: injected code run to its end, SIGTRAP guarded (out of inject.c)
     'place.c': 2,           # -> os/place.c (uprobe_tracer_set_cpu -> api/tracer.c)
     'guardian.c': 2,        # -> os/ (a process of its own that restores bytes after our death)
     'xol.c': 3,             # -> xol.c, os/remote.c
