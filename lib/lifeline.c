@@ -7,8 +7,9 @@
  * that was stopped on one. So each process with a scratch area gets a
  * SIGTRAP handler of ours (arch/x86/lifeline.c) where it leaves SIGTRAP at
  * its default, with a table of our int3s and the file's bytes under them,
- * kept in step as probes come and go: after the tracer's death each int3
- * a thread reaches is put back, once, and the program runs as untraced.
+ * kept in step as probes come and go (lifeline_table.c): after the
+ * tracer's death each int3 a thread reaches is put back, once, and the
+ * program runs as untraced.
  *
  * While the tracer lives the handler only ever sees the program's own
  * SIGTRAPs, and gives them the default action. The program that asks
@@ -30,112 +31,13 @@
 
 #include "core.h"
 #include "lifeline.h"
+#include "lifeline_internal.h"
 #include "sigtrap.h"
 
 #define K_SA_SIGINFO 0x4
 #define K_SA_ONSTACK 0x08000000
 #define K_SA_RESTORER 0x04000000
 #define K_SA_NODEFER 0x40000000
-
-struct lifeline {
-	uint64_t at;       /* the handler in the tracee */
-	uint64_t tab;      /* its table */
-	unsigned count;
-	unsigned cap;      /* of addrs; the hash has 2 * cap buckets */
-	uint64_t *addrs;   /* the table's keys, as written */
-	uint32_t *hidx;    /* key -> index + 1 in addrs (0: empty), open addressing */
-	unsigned nareas;
-	bool installed;    /* our handler was made the disposition */
-	/* the program's own handler, ours passing it what is not ours (ll_data.prog) */
-	struct k_sigaction prog;
-	bool guarded;      /* listed with the guardian */
-	bool full_said;
-};
-
-/* Where the handler's data (struct ll_data) is in the tracee. */
-static uint64_t lifeline_data_at(const struct lifeline *l)
-{
-	return l->at + (uint64_t)(uprobe__lifeline_data - uprobe__lifeline);
-}
-
-static unsigned home_of(const struct lifeline *l, uint64_t addr)
-{
-	return (unsigned)((addr * 0x9e3779b97f4a7c15ull) >> 32) % (2 * l->cap);
-}
-
-static uint64_t key_at(const struct lifeline *l, unsigned h)
-{
-	return l->hidx[h] ? l->addrs[l->hidx[h] - 1] : 0;
-}
-
-/* The bucket of addr, or the empty one where it would go. */
-static unsigned hslot(const struct lifeline *l, uint64_t addr)
-{
-	unsigned h = home_of(l, addr);
-
-	while (l->hidx[h] && key_at(l, h) != addr)
-		h = (h + 1) % (2 * l->cap);
-	return h;
-}
-
-/* Empties bucket h, moving later entries of its run so that every lookup still finds them. */
-static void hdel(struct lifeline *l, unsigned h)
-{
-	unsigned n = 2 * l->cap, j = h;
-
-	l->hidx[h] = 0;
-	for (;;) {
-		unsigned home;
-
-		j = (j + 1) % n;
-		if (!l->hidx[j])
-			return;
-		home = home_of(l, key_at(l, j));
-		/* the entry at j may fill h when h lies cyclically in [home, j) */
-		if ((j > h && (home <= h || home > j)) || (j < h && home <= h && home > j)) {
-			l->hidx[h] = l->hidx[j];
-			l->hidx[j] = 0;
-			h = j;
-		}
-	}
-}
-
-/* Room for one more entry in the tracer's mirror of the table (a quarter more at a time). */
-static int grow(struct lifeline *l)
-{
-	unsigned cap = l->cap ? l->cap + l->cap / 4 : 64;
-	uint64_t *addrs;
-	uint32_t *hidx;
-
-	if (l->count < l->cap)
-		return 0;
-	addrs = realloc(l->addrs, cap * sizeof(*addrs));
-	if (!addrs)
-		return -ENOMEM;
-	l->addrs = addrs;
-	hidx = calloc(2 * cap, sizeof(*hidx));
-	if (!hidx)
-		return -ENOMEM;
-	free(l->hidx);
-	l->hidx = hidx;
-	l->cap = cap;
-	for (unsigned i = 0; i < l->count; i++)
-		l->hidx[hslot(l, l->addrs[i])] = i + 1;
-	return 0;
-}
-
-static int write_data(struct proc *p, const struct lifeline *l, size_t off, const void *v,
-		      size_t len)
-{
-	return mem_write(p, lifeline_data_at(l) + off, v, len);
-}
-
-static int write_count(struct proc *p, const struct lifeline *l)
-{
-	uint64_t n = l->count;
-
-	return write_data(p, l, offsetof(struct ll_data, count), &n, sizeof(n));
-}
 
 /* Would p's filter let the handler make each of its system calls? */
 static bool handler_allowed(const struct seccomp_state *sc, uint64_t at)
@@ -369,7 +271,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 		return;
 	}
 	l = calloc(1, sizeof(*l));
-	if (!l || grow(l)) {
+	if (!l || lifeline_table_grow(l)) {
 		free(l);
 		return;
 	}
@@ -469,106 +371,6 @@ void lifeline_area_added(struct proc *p, const struct xol_area *a)
 		return;
 	n = ++l->nareas;
 	write_data(p, l, offsetof(struct ll_data, nareas), &n, sizeof(n));
-}
-
-/*
- * An int3 of ours goes to addr: in the program's code over the file's
- * byte orig (LL_CODE; LL_UNWIND at an unwinder's entry), or a detour's
- * (LL_DETOUR, orig a nop). Into the
- * table first (entry, then count), so that a thread trapping on it the
- * moment after finds it. Nothing when p has no lifeline.
- */
-static void put(struct proc *p, const struct ll_ent *e)
-{
-	struct lifeline *l = p->lifeline;
-	unsigned h;
-
-	if (!l)
-		return;
-	h = hslot(l, e->addr);
-	if (l->hidx[h]) {
-		/* there already: the same byte again, or a slot's new call */
-		mem_write(p, l->tab + (uint64_t)(l->hidx[h] - 1) * LL_ENT_SIZE, e, sizeof(*e));
-		return;
-	}
-	if (l->count == LL_CAP || grow(l)) {
-		if (!l->full_said)
-			pr_info("pid %d: the lifeline's table is full (%u entries): the program "
-				"would not survive the tracer's death at the other probes", p->pid,
-				l->count);
-		l->full_said = true;
-		return;
-	}
-	if (mem_write(p, l->tab + (uint64_t)l->count * LL_ENT_SIZE, e, sizeof(*e)))
-		return;
-	l->addrs[l->count++] = e->addr;
-	l->hidx[hslot(l, e->addr)] = l->count; /* grow() may have rehashed */
-	write_count(p, l);
-}
-
-void lifeline_note(struct proc *p, uint64_t addr, uint8_t orig, int kind)
-{
-	struct ll_ent e = { .addr = addr, .orig = orig, .kind = (uint8_t)kind };
-
-	put(p, &e);
-}
-
-/*
- * Our int3 at addr heads a jump detour being made or taken back: the
- * tracer writes the displacement (or the file's bytes) after it while the
- * int3 stands, so the handler must put back the len file bytes after it
- * too, before the int3, or a thread would run a half-written jump.
- */
-void lifeline_note_tail(struct proc *p, uint64_t addr, uint8_t orig, const uint8_t *tail,
-			unsigned len)
-{
-	struct ll_ent e = { .addr = addr, .orig = orig, .kind = LL_CODE };
-
-	if (len > sizeof(e.val))
-		len = sizeof(e.val);
-	memcpy(&e.val, tail, len);
-	e.tail = (uint8_t)len;
-	put(p, &e);
-}
-
-/*
- * The trampoline goes into stack slot `slot` for a call returning to
- * real_ret. Entries stay after the return: a slot's next call overwrites
- * its entry, and a slot holds the trampoline only after its entry is
- * written, so the entry the handler finds is always the current call's.
- */
-void lifeline_note_ret(struct proc *p, uint64_t slot, uint64_t real_ret)
-{
-	struct ll_ent e = { .addr = slot, .val = real_ret, .kind = LL_RET };
-
-	put(proc_mm(p), &e);
-}
-
-/* Our int3 at addr is gone (the file's byte is back): out of the table. */
-void lifeline_forget(struct proc *p, uint64_t addr)
-{
-	struct lifeline *l = p->lifeline;
-	unsigned h, i, last;
-	struct ll_ent e;
-
-	if (!l)
-		return;
-	h = hslot(l, addr);
-	if (!l->hidx[h])
-		return;
-	i = l->hidx[h] - 1;
-	last = l->count - 1;
-	/* the last entry moves into the hole, then the count shrinks */
-	if (i != last && (mem_read(p, l->tab + (uint64_t)last * LL_ENT_SIZE, &e, sizeof(e)) ||
-			  mem_write(p, l->tab + (uint64_t)i * LL_ENT_SIZE, &e, sizeof(e))))
-		return; /* the table stays as it was: a stale entry names a byte of the file */
-	hdel(l, h);
-	if (i != last) {
-		l->addrs[i] = l->addrs[last];
-		l->hidx[hslot(l, l->addrs[i])] = i + 1;
-	}
-	l->count = last;
-	write_count(p, l);
 }
 
 /*

@@ -84,7 +84,8 @@ LAYERS = {
     'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5)
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
     'kernel_watch.c': 4,    # -> plant.c's neighbour, above detour.c: int3s and detours the kernel changed, mended (out of kernel.c)
-    'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler and its table in the tracee, resets put back
+    'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler in the tracee, resets put back; its table went to lifeline_table.c
+    'lifeline_table.c': 4,  # -> lifeline.c's neighbour, under it: the table of our int3s in the tracee and its mirror (out of lifeline.c)
     'sigtrap.c': 4,         # -> sigtrap.c: SIGTRAP as the program set it (out of lifeline.c); calls sigmask.c
     'sigmask.c': 4,         # -> sigmask.c: each thread's mask as the program set it; calls lifeline.c
     'area.c': 4,            # -> area.c (areas with their lifeline and inline state; out of xol.c)
