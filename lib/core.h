@@ -483,8 +483,8 @@ struct proc {
 };
 
 /*
- * The thread layer's (task.c, wait.c, hold.c, and inline.c's holding) only way up into
- * the engine, as the kernel's uprobe_free_utask() and mm hooks are for
+ * The thread layer's (task.c, wait.c, hold.c) only way up into the
+ * engine, as the kernel's uprobe_free_utask() and mm hooks are for
  * its uprobes: one table, installed by uprobe_tracer_new() (hooks.c).
  * Every entry is set; each is called at one moment, written beside it.
  */

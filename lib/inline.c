@@ -17,16 +17,17 @@
  *  - emulated (arch_emulate: nop/endbr64, push %reg, call, jmp, jcc, ret):
  *    registers and stack get its effect, nothing else changes, nobody waits;
  *  - otherwise every other thread running on the same memory (its process,
- *    a vfork child or the parent it borrows its memory from) is held, the
- *    original byte goes back, the thread runs the instruction, the int3
- *    returns and the others are let go: no thread can run through the
- *    instruction while its breakpoint is missing. A non-branch instruction
- *    runs to a temporary int3 on the next one (a rep string instruction
- *    thus to its end); a branch is single-stepped; a `syscall` runs only to
- *    its syscall-entry stop, past the instruction, and goes on from there
- *    once the int3 is back, so that no blocking call runs with everyone
- *    held. Threads that trap on their own while being held (often on a
- *    probe) keep that stop, which is handled once they are let go.
+ *    a vfork child or the parent it borrows its memory from) is held
+ *    (hold.c), the original byte goes back, the thread runs the
+ *    instruction, the int3 returns and the others are let go: no thread
+ *    can run through the instruction while its breakpoint is missing. A
+ *    non-branch instruction runs to a temporary int3 on the next one (a rep
+ *    string instruction thus to its end); a branch is single-stepped; a
+ *    `syscall` runs only to its syscall-entry stop, past the instruction,
+ *    and goes on from there once the int3 is back, so that no blocking call
+ *    runs with everyone held. Threads that trap on their own while being
+ *    held (often on a probe) keep that stop, which is handled once they are
+ *    let go.
  *
  * Return probes need an int3 of ours where the hijacked return addresses
  * point: the process's entry point (AT_ENTRY, `_start`), which runs once at

@@ -326,7 +326,7 @@ void lifecycle_on_new_child(struct uprobe_tracer *t, struct task *k, int event)
 	pid_t child;
 	int st;
 
-	/* held here, it is inside the call: an injection through it leaves the call first (inject.c) */
+	/* held here, it is inside the call: an injection through it leaves the call first (inject_run.c) */
 	k->held_event = (unsigned char)event;
 	if (ptrace(PTRACE_GETEVENTMSG, k->tid, NULL, &msg) < 0)
 		goto out;

@@ -10,8 +10,8 @@
  * (/proc/PID/status, where one may have happened) and put back (by
  * lifeline.c's trap_put_back()); SIGTRAP blocked again where the program
  * blocks it; its own SIGTRAPs delivered, left pending or dropped as
- * untraced; the disposition as it was at detach. Our own handler, and the
- * table it works from, are lifeline.c's.
+ * untraced; the disposition as it was at detach. Our own handler is
+ * lifeline.c's, the table it works from lifeline_table.c's.
  */
 #include <errno.h>
 #include <signal.h>

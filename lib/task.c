@@ -320,7 +320,7 @@ static void requeue_signal(struct task *k, siginfo_t *si)
  * (TASK_RUNNING, or TASK_STEPPING for a step the dispatcher ends). The
  * one place a thread the run loop dispatches is let go; threads held for
  * a step run through task_run_and_wait(), injected calls through
- * inject.c's session. What was read of its registers is stale from now
+ * inject_run.c's session. What was read of its registers is stale from now
  * on. 0, or -errno (-ESRCH: gone meanwhile, its exit still to report).
  */
 int task_restart(struct task *k, long req, int sig, enum task_state st)

@@ -7,7 +7,7 @@
 #include "tracee_test.h"
 
 #define NPROBES 10000
-/* 256 before the lifeline, whose table's mirror (lib/lifeline.c) adds about 9 bytes a probe */
+/* 256 before the lifeline, whose table's mirror (lib/lifeline_table.c) adds about 9 bytes a probe */
 #define MAX_BYTES_PER_PROBE 272
 
 static const char *g_target; /* scale_target */
