@@ -242,34 +242,27 @@ static int wait_for(struct uprobe_tracer *t, struct task *o, bool block, struct 
 	return 1;
 }
 
-/*
- * Holds every thread other than k that runs on k's memory and is not held
- * already; h records which ones to let go after. Returns 0, or -ESRCH if k
- * itself went away meanwhile (k is then freed: do not touch it).
- */
-int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h)
+/* How many threads run on memory mm, in every process that shares it. */
+static unsigned sharers(struct uprobe_tracer *t, struct proc *mm)
 {
-	struct proc *mm = proc_mm(k->proc);
-	pid_t ktid = k->tid;
 	unsigned n = 0;
 
-	h->v = h->stack;
-	h->cap = ARRAY_SIZE(h->stack);
-	h->defer = !defer_depth;
 	for (struct proc *q = t->procs; q; q = q->next)
 		if (proc_mm(q) == mm)
 			n += q->ntasks;
-	if (n <= 1)
-		return 0; /* k alone: the common case, nothing to hold */
-	for (unsigned i = 0; i < TASK_HASH; i++)
-		for (struct task *o = t->tasks[i]; o; o = o->hnext)
-			if (o != k && proc_mm(o->proc) == mm)
-				held_add(h, o->tid, o->state != TASK_STOPPED);
-	/*
-	 * Busy threads often have a stop of their own waiting to be reported
-	 * (a breakpoint): take those first. An interrupt sent to such a thread
-	 * would cost it one more stop after its release.
-	 */
+	return n;
+}
+
+/*
+ * Busy threads often have a stop of their own waiting to be reported
+ * (a breakpoint): take those first. An interrupt sent to such a thread
+ * would cost it one more stop after its release. 0, or -ESRCH if k went
+ * away meanwhile.
+ */
+static int take_waiting_stops(struct uprobe_tracer *t, struct task *k, struct held *h)
+{
+	pid_t ktid = k->tid;
+
 	for (unsigned i = 0; i < h->n; i++) {
 		struct task *o = task_find(t, h->v[i].tid);
 
@@ -280,52 +273,97 @@ int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h)
 		if (task_find(t, ktid) != k)
 			return -ESRCH;
 	}
+	return 0;
+}
+
+/*
+ * One round over the threads on mm other than k: each one not stopped yet
+ * (nor skipped, nor in a vfork) is asked to stop, interrupted if it runs.
+ * *wait_on: the first of them that is no leader of a process with other
+ * threads; *leader: such a leader (the last one seen). NULL for none.
+ */
+static void ask_to_stop(struct uprobe_tracer *t, struct task *k, struct proc *mm, struct held *h,
+			struct task **wait_on, struct task **leader)
+{
+	struct held_task *e;
+
+	*wait_on = *leader = NULL;
+	for (unsigned i = 0; i < TASK_HASH; i++) {
+		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
+			if (o == k || proc_mm(o->proc) != mm)
+				continue;
+			e = held_find(h, o->tid);
+			if (!e)
+				e = held_add(h, o->tid, true); /* created meanwhile */
+			if (!e || e->skip || o->state == TASK_STOPPED || vfork_blocked(t, o))
+				continue;
+			o->want_stop = true;
+			if ((o->state == TASK_RUNNING || o->state == TASK_LISTEN) &&
+			    !o->interrupted && ptrace(PTRACE_INTERRUPT, o->tid, NULL, NULL) == 0)
+				o->interrupted = true;
+			if (o->tid == o->proc->pid && o->proc->ntasks > 1)
+				*leader = o;
+			else if (!*wait_on)
+				*wait_on = o;
+		}
+	}
+}
+
+/*
+ * Last, and never waited for blocking: a leader whose process is being
+ * killed becomes a zombie that reports nothing while its other threads'
+ * exits wait to be reaped (seen: SIGKILL of a 200-thread program
+ * mid-hold). It is asked again until it stops or is seen a zombie.
+ * wait_for()'s result.
+ */
+static int wait_for_leader(struct uprobe_tracer *t, struct task *leader, struct held *h)
+{
+	struct timespec nap = { 0, 20000 };
+	int r = wait_for(t, leader, false, h);
+
+	while (r == 0 && !is_zombie(leader)) {
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 1000000)
+			nap.tv_nsec *= 2;
+		r = wait_for(t, leader, false, h);
+	}
+	return r;
+}
+
+/*
+ * Holds every thread other than k that runs on k's memory and is not held
+ * already; h records which ones to let go after. Returns 0, or -ESRCH if k
+ * itself went away meanwhile (k is then freed: do not touch it).
+ */
+int hold_others(struct uprobe_tracer *t, struct task *k, struct held *h)
+{
+	struct proc *mm = proc_mm(k->proc);
+	pid_t ktid = k->tid;
+
+	h->v = h->stack;
+	h->cap = ARRAY_SIZE(h->stack);
+	h->defer = !defer_depth;
+	if (sharers(t, mm) <= 1)
+		return 0; /* k alone: the common case, nothing to hold */
+	for (unsigned i = 0; i < TASK_HASH; i++)
+		for (struct task *o = t->tasks[i]; o; o = o->hnext)
+			if (o != k && proc_mm(o->proc) == mm)
+				held_add(h, o->tid, o->state != TASK_STOPPED);
+	if (take_waiting_stops(t, k, h) < 0)
+		return -ESRCH;
 	for (;;) {
-		struct task *wait_on = NULL, *leader = NULL;
+		struct task *wait_on, *leader;
 		struct held_task *e;
 		pid_t wtid;
 		int r;
 
-		for (unsigned i = 0; i < TASK_HASH; i++) {
-			for (struct task *o = t->tasks[i]; o; o = o->hnext) {
-				if (o == k || proc_mm(o->proc) != mm)
-					continue;
-				e = held_find(h, o->tid);
-				if (!e)
-					e = held_add(h, o->tid, true); /* created meanwhile */
-				if (!e || e->skip || o->state == TASK_STOPPED || vfork_blocked(t, o))
-					continue;
-				o->want_stop = true;
-				if ((o->state == TASK_RUNNING || o->state == TASK_LISTEN) &&
-				    !o->interrupted && ptrace(PTRACE_INTERRUPT, o->tid, NULL, NULL) == 0)
-					o->interrupted = true;
-				if (o->tid == o->proc->pid && o->proc->ntasks > 1)
-					leader = o;
-				else if (!wait_on)
-					wait_on = o;
-			}
-		}
+		ask_to_stop(t, k, mm, h, &wait_on, &leader);
 		if (!wait_on && !leader)
 			return 0;
+		/* the tid first: the wait may free the task */
 		if (!wait_on) {
-			/*
-			 * Last, and never waited for blocking: a leader whose
-			 * process is being killed becomes a zombie that reports
-			 * nothing while its other threads' exits wait to be reaped
-			 * (seen: SIGKILL of a 200-thread program mid-hold). It is
-			 * asked again until it stops or is seen a zombie.
-			 */
-			struct timespec nap = { 0, 20000 };
-
-			wait_on = leader;
 			wtid = leader->tid;
-			r = wait_for(t, leader, false, h);
-			while (r == 0 && !is_zombie(leader)) {
-				nanosleep(&nap, NULL);
-				if (nap.tv_nsec < 1000000)
-					nap.tv_nsec *= 2;
-				r = wait_for(t, leader, false, h);
-			}
+			r = wait_for_leader(t, leader, h);
 		} else {
 			wtid = wait_on->tid;
 			r = wait_for(t, wait_on, true, h);
