@@ -341,6 +341,111 @@ static int user_write(void *ctx, uint64_t addr, const void *buf, size_t len)
 }
 
 /*
+ * An instruction arch_emulate() knows gets its effect on k's registers
+ * and stack, and its post handlers, there and then: nobody is held.
+ * False when it is no such instruction (or no longer probed); else *r is
+ * inline_step()'s result.
+ */
+static bool emulated(struct uprobe_tracer *t, struct task *k, uint64_t addr, int *r)
+{
+	struct arch_mem user = { .ctx = k, .read = user_read, .write = user_write };
+	struct proc *mm = proc_mm(k->proc);
+	struct bp *b;
+
+	k->regs.rip = addr;
+	b = bp_lookup(&mm->bps, addr);
+	if (!b || b->retired || arch_emulate(&b->site->plan, addr, &k->regs, &user) != 0)
+		return false;
+	if (b->site->npost)
+		site_run_post(t, k, b->site, addr);
+	*r = task_setregs(k) < 0 ? -ESRCH : 0;
+	return true;
+}
+
+/*
+ * What runs at addr, looked up again once the others are held: a live
+ * breakpoint's instruction (its site referenced, *site), or the entry
+ * point's first instruction under the trampoline; with the byte the int3
+ * stands on. False when the int3 is gone: the real instruction runs.
+ */
+static bool what_runs(struct proc *mm, uint64_t addr, uint8_t *orig,
+		      const struct arch_plan **plan, struct site **site)
+{
+	/* the entry point's first instruction, of unknown length (0): stepped, nothing else */
+	static const struct arch_plan entry_plan = ARCH_PLAN_UNKNOWN;
+	struct bp *b = bp_lookup(&mm->bps, addr);
+
+	if (b && !b->retired) {
+		*orig = b->orig;
+		*plan = &b->site->plan;
+		*site = b->site;
+		(*site)->refs++; /* its handlers below may remove its probes */
+	} else if (addr == mm->trap) {
+		*orig = mm->trap_orig;
+		*plan = &entry_plan;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Runs the instruction at addr, the others held: to an int3 after it
+ * where it can (run_over()), else with the original byte back for the
+ * moment, single-stepped or, a `syscall`, to its entry stop. Returns as
+ * those do; -EAGAIN: the byte could not go back, nothing ran.
+ */
+static int run_in_place(struct task *k, struct proc *mm, uint64_t addr, uint8_t orig,
+			const struct arch_plan *plan, struct task_run_out *out)
+{
+	static const uint8_t int3 = ARCH_INT3;
+	int r = -EAGAIN;
+
+	if (plan->len && arch_plan_is_copy(plan))
+		r = run_over(k, mm, addr, plan, out);
+	if (r == -EAGAIN) {
+		if (mem_write(mm, addr, &orig, 1) < 0)
+			return -EAGAIN;
+		if (arch_plan_is_syscall(plan))
+			r = enter_syscall(k, addr, plan, out);
+		else
+			r = step_in_place(k, addr, plan, out);
+		mem_write(mm, addr, &int3, 1);
+	}
+	/* ESRCH: killed meanwhile (its exit is reported later) */
+	if (r < 0 && r != -ESRCH && !out->died)
+		pr_warn("tid %d: cannot run the instruction at 0x%llx in place: %s", k->tid,
+			(unsigned long long)addr, strerror(-r));
+	return r;
+}
+
+/*
+ * After the others are let go, k still there: the handlers of site (NULL:
+ * none) for what run_in_place() returned (r). 0, or -ESRCH: k is gone.
+ */
+static int after_step(struct uprobe_tracer *t, struct task *k, struct site *site, uint64_t addr,
+		      const struct arch_plan *plan, int r)
+{
+	if (site && r == 1 && k->npending && site_run_fault(t, k, site, addr, &k->pending[0])) {
+		/* a fault handler swallowed the fault: resume with its registers */
+		task_drop_signal(k, 0);
+		return task_setregs(k) < 0 ? -ESRCH : 0;
+	}
+	if (site && r == 0 && site->npost && arch_plan_is_syscall(plan)) {
+		/* only entered, no result yet: its post handlers wait for the syscall-exit stop */
+		k->post_sys = site;
+		k->post_sys_addr = addr;
+		site->refs++;
+		return 0;
+	}
+	if (site && r == 0 && site->npost) {
+		site_run_post(t, k, site, addr);
+		return task_setregs(k) < 0 ? -ESRCH : 0;
+	}
+	return 0;
+}
+
+/*
  * Runs the instruction at addr for thread k, stopped on its breakpoint with
  * its handlers done (k->regs as they left them). 0: k is stopped after the
  * instruction (or on its fault, to deliver), ready to resume; -ESRCH: k is
@@ -348,28 +453,18 @@ static int user_write(void *ctx, uint64_t addr, const void *buf, size_t len)
  */
 int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 {
-	struct arch_mem user = { .ctx = k, .read = user_read, .write = user_write };
-	/* the entry point's first instruction, of unknown length (0): stepped, nothing else */
-	static const struct arch_plan entry_plan = ARCH_PLAN_UNKNOWN;
-	static const uint8_t int3 = ARCH_INT3;
 	const struct arch_plan *plan = NULL;
 	struct site *site = NULL;
 	struct held h = { 0 };
-	struct proc *mm = proc_mm(k->proc);
+	struct proc *mm;
 	struct task_run_out out = { 0 };
 	bool gone = false;
 	int r = 0;
 	pid_t ktid = k->tid;
-	struct bp *b;
 	uint8_t orig;
 
-	k->regs.rip = addr;
-	b = bp_lookup(&mm->bps, addr);
-	if (b && !b->retired && arch_emulate(&b->site->plan, addr, &k->regs, &user) == 0) {
-		if (b->site->npost)
-			site_run_post(t, k, b->site, addr);
-		return task_setregs(k) < 0 ? -ESRCH : 0;
-	}
+	if (emulated(t, k, addr, &r))
+		return r;
 	k->regs.rip = addr;
 	if (task_setregs(k) < 0)
 		return -ESRCH;
@@ -380,34 +475,8 @@ int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 	}
 	/* events handled meanwhile may have moved or removed it, or ended a vfork parent */
 	mm = proc_mm(k->proc);
-	b = bp_lookup(&mm->bps, addr);
-	if (b && !b->retired) {
-		orig = b->orig;
-		plan = &b->site->plan;
-		site = b->site;
-		site->refs++; /* its handlers below may remove its probes */
-	} else if (addr == mm->trap) {
-		orig = mm->trap_orig;
-		plan = &entry_plan;
-	} else {
-		goto out; /* the int3 is gone: the real instruction runs */
-	}
-	r = -EAGAIN;
-	if (plan->len && arch_plan_is_copy(plan))
-		r = run_over(k, mm, addr, plan, &out);
-	if (r == -EAGAIN) {
-		if (mem_write(mm, addr, &orig, 1) < 0)
-			goto out;
-		if (arch_plan_is_syscall(plan))
-			r = enter_syscall(k, addr, plan, &out);
-		else
-			r = step_in_place(k, addr, plan, &out);
-		mem_write(mm, addr, &int3, 1);
-	}
-	/* ESRCH: killed meanwhile (its exit is reported later) */
-	if (r < 0 && r != -ESRCH && !out.died)
-		pr_warn("tid %d: cannot run the instruction at 0x%llx in place: %s", k->tid,
-			(unsigned long long)addr, strerror(-r));
+	if (what_runs(mm, addr, &orig, &plan, &site))
+		r = run_in_place(k, mm, addr, orig, plan, &out);
 out:
 	if (out.interrupted && !out.died && ptrace(PTRACE_INTERRUPT, k->tid, NULL, NULL) == 0)
 		k->interrupted = true; /* it was meant to stop at once: it will, once resumed */
@@ -417,26 +486,11 @@ out:
 	hold_handle_deferred(t, &h);
 	if (h.v != h.stack)
 		free(h.v);
-	if (out.died || gone || task_find(t, ktid) != k) {
-		/* what the deferred traps did may have ended it (an exec in another thread) */
+	/* what the deferred traps did may have ended it (an exec in another thread) */
+	if (out.died || gone || task_find(t, ktid) != k)
 		r = -ESRCH;
-	} else if (site && r == 1 && k->npending &&
-		   site_run_fault(t, k, site, addr, &k->pending[0])) {
-		/* a fault handler swallowed the fault: resume with its registers */
-		task_drop_signal(k, 0);
-		r = task_setregs(k) < 0 ? -ESRCH : 0;
-	} else if (site && r == 0 && site->npost && arch_plan_is_syscall(plan)) {
-		/* only entered, no result yet: its post handlers wait for the syscall-exit stop */
-		k->post_sys = site;
-		k->post_sys_addr = addr;
-		site->refs++;
-		r = 0;
-	} else if (site && r == 0 && site->npost) {
-		site_run_post(t, k, site, addr);
-		r = task_setregs(k) < 0 ? -ESRCH : 0;
-	} else {
-		r = 0;
-	}
+	else
+		r = after_step(t, k, site, addr, plan, r);
 	if (site)
 		site_put(t, site);
 	return r;
