@@ -246,61 +246,49 @@ void lifeline_free(struct proc *p)
 }
 
 /*
- * p's first scratch area a was just mapped, every thread of p held, k one
- * of them: the handler goes into its reserved end, and becomes p's SIGTRAP
- * handler if p leaves SIGTRAP at its default and its seccomp filter lets
- * the handler run. Failing that, p simply has no lifeline.
+ * Does the program's SIGTRAP leave room for our handler? Its default or
+ * SIG_IGN does (*state says which, as trap_status() read it), and so does
+ * its own handler known whole (ours goes in front of it: l->prog). A
+ * handler of its own known only in part does not, nor one trap_status()
+ * sees; the first may already have been reset by a trap of ours, and is
+ * put back.
  */
-void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, struct xol_area *a,
-		    const struct seccomp_state *sc)
+static bool sigtrap_leaves_room(struct uprobe_tracer *t, struct proc *p, struct task *k,
+				struct lifeline *l, int *state)
 {
-	size_t len = (size_t)(uprobe__lifeline_end - uprobe__lifeline);
-	struct k_sigaction act, old;
-	struct lifeline *l;
-	struct ll_data d = { 0 };
-	uint8_t code[LL_CODE_SPACE];
-	uint32_t action;
-	uint64_t args[6] = { SIGTRAP, 0, 0, 8 }, zero = 0;
-	struct user_regs_struct back;
-	int err, state = TRAP_DFL;
-
-	if (p->lifeline)
-		return;
-	if (len > sizeof(code)) {
-		pr_warn("the lifeline's code (%zu bytes) outgrew its space: no lifeline", len);
-		return;
-	}
-	l = calloc(1, sizeof(*l));
-	if (!l || lifeline_table_grow(l)) {
-		free(l);
-		return;
-	}
 	if (p->trap_learned && p->trap_want.handler && p->trap_want.handler != (uint64_t)(uintptr_t)SIG_IGN) {
 		if (!p->trap_want_full) {
 			/* its own, known only in part: a trap of ours may have reset it already */
-			if (trap_status(p, &state) == 0 && state == TRAP_DFL)
+			if (trap_status(p, state) == 0 && *state == TRAP_DFL)
 				trap_put_back(t, k);
 			pr_debug("pid %d: no lifeline: its own SIGTRAP handler is not known whole",
 				 p->pid);
-			goto fail;
+			return false;
 		}
 		l->prog = p->trap_want; /* ours in front of it */
-	} else if (trap_status(p, &state) || state == TRAP_CAUGHT) {
+	} else if (trap_status(p, state) || *state == TRAP_CAUGHT) {
 		pr_debug("pid %d: no lifeline: it handles SIGTRAP itself", p->pid);
-		goto fail;
+		return false;
 	}
-	l->at = xol_lifeline_at(a);
-	l->tab = l->at + LL_CODE_SPACE;
-	if (!handler_allowed(sc, l->at) ||
-	    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1) {
-		pr_debug("pid %d: no lifeline: its seccomp filter may deny what the handler does",
-			 p->pid);
-		goto fail;
-	}
+	return true;
+}
+
+/*
+ * The handler's code and data into the area, at l->at: its table's
+ * address, the area it knows, the program's handler or SIG_IGN it stands
+ * for, and k's way back. 0, or non-zero on failure.
+ */
+static int write_handler(struct proc *p, struct task *k, struct lifeline *l,
+			 const struct xol_area *a, int state, size_t len)
+{
+	uint8_t code[LL_CODE_SPACE];
+	struct ll_data d = { 0 };
+	struct user_regs_struct back;
+
 	if (task_getregs(k) < 0)
-		goto fail;
+		return -ESRCH;
 	memcpy(code, uprobe__lifeline, len);
-	/* the injection below is one too: k's way back, should we die meanwhile */
+	/* make_disposition()'s injection is one too: k's way back, should we die meanwhile */
 	back = k->regs;
 	if (k->lrip)
 		back.rip = k->kregs.rip;
@@ -315,36 +303,97 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	d.areas[0][0] = a->start;
 	d.areas[0][1] = a->start + a->size;
 	memcpy(code + (uprobe__lifeline_data - uprobe__lifeline), &d, sizeof(d));
-	if (mem_write(p, l->at, code, len))
-		goto fail;
-	l->nareas = 1;
-	act = handler_act(l);
-	err = sigaction_via(t, k, &act, &old);
+	return mem_write(p, l->at, code, len);
+}
+
+/*
+ * Our handler made SIGTRAP's disposition through k, *old the one before.
+ * False if that failed, or if the program set a handler of its own since
+ * its status was read (put back).
+ */
+static bool make_disposition(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			     struct lifeline *l, struct k_sigaction *old)
+{
+	struct k_sigaction act = handler_act(l);
+	uint64_t zero = 0;
+	int err = sigaction_via(t, k, &act, old);
+
 	write_data(p, l, offsetof(struct ll_data, inj_tid), &zero, sizeof(zero));
 	if (err) {
 		pr_debug("pid %d: no lifeline: rt_sigaction: %s", p->pid, strerror(-err));
-		goto fail;
+		return false;
 	}
-	if (old.handler != (uint64_t)(uintptr_t)SIG_DFL && old.handler != (uint64_t)(uintptr_t)SIG_IGN &&
-	    old.handler != l->prog.handler) {
+	if (old->handler != (uint64_t)(uintptr_t)SIG_DFL && old->handler != (uint64_t)(uintptr_t)SIG_IGN &&
+	    old->handler != l->prog.handler) {
 		/* changed since status was read: put it back */
-		sigaction_via(t, k, &old, NULL);
-		goto fail;
+		sigaction_via(t, k, old, NULL);
+		return false;
 	}
-	l->installed = true;
-	p->lifeline = l;
-	if (l->prog.handler) {
-		pr_debug("pid %d: lifeline at 0x%llx, in front of its own SIGTRAP handler", p->pid,
-			 (unsigned long long)l->at);
-		goto guard;
-	}
-	/* the program's default, as it would see it: what its sigaction() calls are told */
+	return true;
+}
+
+/*
+ * The program's default, as it would see it, from the disposition old our
+ * handler replaced: what its sigaction() calls are told from now on.
+ */
+static void learn_default(struct proc *p, struct lifeline *l, struct k_sigaction old)
+{
 	if (old.handler != (uint64_t)(uintptr_t)SIG_IGN && p->trap_learned)
 		old.handler = p->trap_want.handler; /* reset by a trap of ours before this area */
 	p->trap_want = old;
 	p->trap_want_full = p->trap_learned = true;
 	pr_debug("pid %d: lifeline at 0x%llx", p->pid, (unsigned long long)l->at);
-guard:
+}
+
+/*
+ * p's first scratch area a was just mapped, every thread of p held, k one
+ * of them: the handler goes into its reserved end, and becomes p's SIGTRAP
+ * handler if p leaves SIGTRAP at its default and its seccomp filter lets
+ * the handler run. Failing that, p simply has no lifeline.
+ */
+void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, struct xol_area *a,
+		    const struct seccomp_state *sc)
+{
+	size_t len = (size_t)(uprobe__lifeline_end - uprobe__lifeline);
+	struct k_sigaction old;
+	struct lifeline *l;
+	uint32_t action;
+	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
+	int state = TRAP_DFL;
+
+	if (p->lifeline)
+		return;
+	if (len > LL_CODE_SPACE) {
+		pr_warn("the lifeline's code (%zu bytes) outgrew its space: no lifeline", len);
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (!l || lifeline_table_grow(l)) {
+		free(l);
+		return;
+	}
+	if (!sigtrap_leaves_room(t, p, k, l, &state))
+		goto fail;
+	l->at = xol_lifeline_at(a);
+	l->tab = l->at + LL_CODE_SPACE;
+	if (!handler_allowed(sc, l->at) ||
+	    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1) {
+		pr_debug("pid %d: no lifeline: its seccomp filter may deny what the handler does",
+			 p->pid);
+		goto fail;
+	}
+	if (write_handler(p, k, l, a, state, len))
+		goto fail;
+	l->nareas = 1;
+	if (!make_disposition(t, p, k, l, &old))
+		goto fail;
+	l->installed = true;
+	p->lifeline = l;
+	if (l->prog.handler)
+		pr_debug("pid %d: lifeline at 0x%llx, in front of its own SIGTRAP handler", p->pid,
+			 (unsigned long long)l->at);
+	else
+		learn_default(p, l, old);
 	guardian_add(t, p->pid, lifeline_data_at(l));
 	l->guarded = true;
 	/* a spawned program need no longer die with us (PTRACE_O_EXITKILL) */
