@@ -1252,7 +1252,7 @@ int plant_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 /* The post slot of the breakpoint at vaddr, 0 if it has none. */
 uint64_t plant_post_slot(struct proc *mm, uint64_t vaddr);
 
-/* resolve.c: what a probe names, to a file and an offset, checked before any byte changes */
+/* resolve.c: what a probe names, to a file and an offset, before any byte changes */
 const char *resolve_base_name(const char *path);
 bool resolve_map_is_file(const struct map_entry *m, const struct elf_file *f);
 int resolve_binary(struct uprobe_tracer *t, const char *binary, char *out, size_t outsz);
@@ -1261,6 +1261,7 @@ struct elf_file *resolve_mapped_elf(struct uprobe_tracer *t, const char *path);
 int resolve_open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f);
 int resolve_ifunc(struct uprobe_tracer *t, struct elf_file *f, const struct elf_sym *sym,
 		  struct elf_file **impl_file, uint64_t *impl_off);
+/* resolve_check.c: whether a probe may go at the place resolved: return probes, boundaries */
 int resolve_check_retprobe(struct uprobe_tracer *t, struct elf_file *f, uint64_t off, bool force);
 bool resolve_returns_twice(const struct elf_file *f, uint64_t off);
 bool resolve_is_func_entry(const struct elf_file *f, uint64_t off, const char *symbol,

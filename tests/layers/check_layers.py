@@ -81,7 +81,8 @@ LAYERS = {
     'inline.c': 4,          # -> inline.c, xol.c (inline_trap); its holding of threads went to hold.c
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
     'plant.c': 4,           # -> plant.c (out of probe.c, step 5)
-    'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5)
+    'resolve_check.c': 4,   # -> resolve.c's neighbour, above it: a return probe's place, instruction boundaries (out of resolve.c)
+    'resolve.c': 4,         # -> resolve.c (out of probe.c, step 5): binaries, IFUNCs, library names
     'kernel.c': 4,          # -> plant.c's neighbour: the kernel's uprobes in the same text
     'kernel_watch.c': 4,    # -> plant.c's neighbour, above detour.c: int3s and detours the kernel changed, mended (out of kernel.c)
     'lifeline.c': 4,        # -> lifeline.c: our SIGTRAP handler in the tracee, resets put back; its table went to lifeline_table.c
