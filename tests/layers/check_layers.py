@@ -102,7 +102,8 @@ LAYERS = {
     'probe_api.c': 6,       # -> api/probe.c (uprobe_add over probe.c's probe_add, and the watch its first return probe starts)
     'hit.c': 6,             # -> api/hit.c (step 1 made it, out of tracer.c)
     'sym.c': 6,             # -> api/ (the symbols API)
-    'agg.c': 6,             # -> api/ (aggregations; no tracer involved)
+    'agg.c': 6,             # -> api/ (aggregations: histograms; no tracer involved)
+    'agg_counts.c': 6,      # -> api/ (aggregations: keyed counters; out of agg.c, which it does not call)
 }
 
 

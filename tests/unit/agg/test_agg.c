@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-/* Unit tests of agg.c: histogram buckets, statistics, percentiles, printing; keyed counters. */
+/*
+ * Unit tests of agg.c and agg_counts.c: histogram buckets, statistics,
+ * percentiles, printing; keyed counters.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <setjmp.h>
