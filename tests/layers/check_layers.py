@@ -98,7 +98,10 @@ LAYERS = {
     'watch.c': 5,           # -> watch.c
     'events.c': 5,          # -> lifecycle.c's neighbour: fork/exec/exit events for the tool
     'usdt.c': 5,            # -> probes.c's neighbour: USDT sites as probes, semaphores
-    'tracer.c': 6,          # -> api/tracer.c, lifecycle.c (seize, detach), os/wait.c (waker)
+    'tracer.c': 6,          # -> api/tracer.c (new/free, run, stop, call; spawn.c, attach.c, detach.c out of it), os/wait.c (waker)
+    'spawn.c': 6,           # -> api/tracer.c (uprobe_tracer_spawn*: fork, seize, to the exec and the entry point; out of tracer.c)
+    'attach.c': 6,          # -> api/tracer.c, lifecycle.c (seize_*: every thread seized; out of tracer.c)
+    'detach.c': 6,          # -> api/tracer.c, lifecycle.c (detach_task, detach_proc: a process let go; out of tracer.c)
     'probe_api.c': 6,       # -> api/probe.c (uprobe_add over probe.c's probe_add, and the watch its first return probe starts)
     'hit.c': 6,             # -> api/hit.c (step 1 made it, out of tracer.c)
     'sym.c': 6,             # -> api/ (the symbols API)
