@@ -73,29 +73,21 @@ static int spawn_ended(struct uprobe_tracer *t, const char *prog, int st, const 
 	return tracer_err(t, -ECHILD, "spawn: %s: ended %s", prog, when);
 }
 
-UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const argv[], pid_t *pidp,
-					const struct uprobe_spawn_opts *opts)
+/*
+ * The child forked with its two pipes: go, the parent's word that it may
+ * exec (once seized, so that the exec is traced), and ep, where a failed
+ * exec writes its errno. 0 and *pidout: seized and told to go; or an
+ * error, any child killed and reaped.
+ */
+static int spawn_fork(struct uprobe_tracer *t, char *const argv[], int go[2], int ep[2],
+		      const sigset_t *mask, const sigset_t *ign, pid_t *pidout)
 {
-	int go[2] = { -1, -1 }, ep[2] = { -1, -1 };
-	int err = 0, st, child_errno = 0;
-	const sigset_t *mask, *ign;
 	sigset_t all, old;
-	struct proc *p;
-	struct task *k;
+	int err, st;
 	pid_t pid;
 
-	if (!t || !argv || !argv[0])
-		return tracer_err(t ? t : &(struct uprobe_tracer){ 0 }, -EINVAL, "spawn: no program");
-	if (!OPTS_VALID(opts, uprobe_spawn_opts))
-		return tracer_err(t, -EINVAL, "spawn: %s: unknown fields in uprobe_spawn_opts",
-				  argv[0]);
-	mask = OPTS_GET(opts, sigmask, NULL);
-	ign = OPTS_GET(opts, sigignore, NULL);
-	tracer_note_owner(t);
-	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0) {
-		err = tracer_err(t, -errno, "spawn: pipe: %s", strerror(errno));
-		goto out_close;
-	}
+	if (pipe2(go, O_CLOEXEC) < 0 || pipe2(ep, O_CLOEXEC) < 0)
+		return tracer_err(t, -errno, "spawn: pipe: %s", strerror(errno));
 	/* no handler of ours may run in the child: every signal blocked across the fork */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -104,10 +96,8 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 		spawn_child(argv, go, ep[1], mask ? mask : &old, ign);
 	err = pid < 0 ? -errno : 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (err) {
-		err = tracer_err(t, err, "spawn: fork: %s", strerror(-err));
-		goto out_close;
-	}
+	if (err)
+		return tracer_err(t, err, "spawn: fork: %s", strerror(-err));
 	close(go[0]);
 	close(ep[1]);
 	go[0] = ep[1] = -1;
@@ -116,39 +106,45 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 				 strerror(errno));
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, 0);
-		goto out_close;
+		return err;
 	}
 	if (write(go[1], "g", 1) != 1) {
 		err = tracer_err(t, -EIO, "spawn: cannot start %s", argv[0]);
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, __WALL);
-		goto out_close;
+		return err;
 	}
-	/*
-	 * Until the exec it is our own code (the pipe read), which cannot
-	 * block for long: a stop asked meanwhile kills it, the program never
-	 * having run.
-	 */
+	*pidout = pid;
+	return 0;
+}
+
+/*
+ * Until the exec it is our own code (the pipe read), which cannot
+ * block for long: a stop asked meanwhile kills it, the program never
+ * having run. 0: pid is in its exec's event stop; or an error (an exec
+ * that failed, a program that ended before its exec completed, a stop).
+ */
+static int spawn_to_exec(struct uprobe_tracer *t, const char *prog, pid_t pid, int ep,
+			 pid_t *pidp)
+{
+	int st, child_errno = 0;
+
 	for (;;) {
 		if (t->stop_req) {
 			kill(pid, SIGKILL);
 			while (waitpid(pid, &st, __WALL) < 0 && errno == EINTR)
 				;
-			err = tracer_err(t, -EINTR, "spawn: %s: stopped before its exec", argv[0]);
-			goto out_close;
+			return tracer_err(t, -EINTR, "spawn: %s: stopped before its exec", prog);
 		}
 		if (waitpid(pid, &st, __WALL) < 0) {
 			if (errno == EINTR)
 				continue;
-			err = tracer_err(t, -errno, "spawn: wait: %s", strerror(errno));
-			goto out_close;
+			return tracer_err(t, -errno, "spawn: wait: %s", strerror(errno));
 		}
 		if (WIFEXITED(st) || WIFSIGNALED(st)) {
-			if (read(ep[0], &child_errno, sizeof(child_errno)) == sizeof(child_errno)) {
-				err = tracer_err(t, -child_errno, "spawn: %s: %s", argv[0],
-						 strerror(child_errno));
-				goto out_close;
-			}
+			if (read(ep, &child_errno, sizeof(child_errno)) == sizeof(child_errno))
+				return tracer_err(t, -child_errno, "spawn: %s: %s", prog,
+						  strerror(child_errno));
 			/*
 			 * Killed by a signal before or during its exec (the
 			 * kernel kills a program it fails to load past the
@@ -157,28 +153,81 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 			tracer_record_exit(t, pid, st);
 			if (pidp)
 				*pidp = pid;
-			err = spawn_ended(t, argv[0], st, "before its exec completed");
-			goto out_close;
+			return spawn_ended(t, prog, st, "before its exec completed");
 		}
 		if ((st >> 16) == PTRACE_EVENT_EXEC)
-			break;
+			return 0;
 		/* a signal for the child goes on (its dispositions are already the program's) */
 		ptrace(PTRACE_CONT, pid, NULL, (void *)(long)((st >> 16) ? 0 : WSTOPSIG(st)));
 	}
+}
+
+/* A traced program that must not go on: killed, and its events taken until it is gone. */
+static void spawn_kill(struct uprobe_tracer *t, pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (proc_find(t, pid) && task_wait_one(t, pid, true) >= 0)
+		;
+}
+
+/* The program ended after its exec, before its entry point: its pid is still told. */
+static int spawn_gone(struct uprobe_tracer *t, const char *prog, pid_t pid, pid_t *pidp)
+{
+	if (pidp)
+		*pidp = pid;
+	return spawn_ended(t, prog, uprobe_tracer_exit_status(t, pid), "before its entry point");
+}
+
+/*
+ * A stop asked before the entry point: as run() after a stop, the
+ * program goes on untraced (-EINTR, its pid told), unless it ended
+ * meanwhile or cannot be held.
+ */
+static int spawn_stopped(struct uprobe_tracer *t, const char *prog, struct proc *p, pid_t pid,
+			 pid_t *pidp)
+{
+	int r, err;
+
+	r = task_stop_all(t, p);
+	if (!proc_find(t, pid))
+		return spawn_gone(t, prog, pid, pidp);
+	if (r < 0) {
+		err = tracer_err(t, r, "spawn: %s: cannot stop it: %s", prog, strerror(-r));
+		spawn_kill(t, pid);
+		return err;
+	}
+	detach_proc(t, p);
+	if (pidp)
+		*pidp = pid;
+	return tracer_err(t, -EINTR, "spawn: %s: stopped before its entry point, "
+			  "let go untraced", prog);
+}
+
+/*
+ * pid, in its exec's event stop, made a traced process and run to its
+ * entry point, where its probes are planted. 0 and *pidp; or an error,
+ * the program killed, ended (*pidp told) or let go untraced (*pidp told).
+ */
+static int spawn_to_entry(struct uprobe_tracer *t, const char *prog, pid_t pid, pid_t *pidp)
+{
+	struct proc *p;
+	struct task *k;
+	int err, st;
+
 	p = proc_new(t, pid);
 	if (!p) {
-		err = tracer_err(t, -errno, "spawn: %s: cannot open its memory: %s", argv[0],
+		err = tracer_err(t, -errno, "spawn: %s: cannot open its memory: %s", prog,
 				 strerror(errno));
 		kill(pid, SIGKILL);
 		waitpid(pid, &st, __WALL);
-		goto out_close;
+		return err;
 	}
 	p->spawned = true;
 	p->events = true;
 	lifeline_learn(t, p, NULL, true);
 	k = task_new(t, p, pid, TASK_STOPPED);
 	if (!k || proc_set_entry_bp(t, p) < 0) {
-		err = tracer_err(t, -ENOEXEC, "spawn: %s: cannot find its entry point", argv[0]);
+		err = tracer_err(t, -ENOEXEC, "spawn: %s: cannot find its entry point", prog);
 		goto out_kill;
 	}
 	/*
@@ -193,26 +242,11 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 	while (!p->at_entry) {
 		int r;
 
-		if (t->stop_req) {
-			/* as run() after a stop: let the program go on untraced */
-			r = task_stop_all(t, p);
-			if (!proc_find(t, pid))
-				goto ended;
-			if (r < 0) {
-				err = tracer_err(t, r, "spawn: %s: cannot stop it: %s", argv[0],
-						 strerror(-r));
-				goto out_kill;
-			}
-			detach_proc(t, p);
-			if (pidp)
-				*pidp = pid;
-			err = tracer_err(t, -EINTR, "spawn: %s: stopped before its entry point, "
-					 "let go untraced", argv[0]);
-			goto out_close;
-		}
+		if (t->stop_req)
+			return spawn_stopped(t, prog, p, pid, pidp);
 		r = task_wait_one(t, -1, true);
 		if (!proc_find(t, pid))
-			goto ended;
+			return spawn_gone(t, prog, pid, pidp);
 		if (r < 0) {
 			err = tracer_err(t, r, "spawn: wait: %s", strerror(-r));
 			goto out_kill;
@@ -224,17 +258,33 @@ UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const arg
 		goto out_kill;
 	if (pidp)
 		*pidp = pid;
-	goto out_close;
-ended:
-	if (pidp)
-		*pidp = pid;
-	err = spawn_ended(t, argv[0], uprobe_tracer_exit_status(t, pid), "before its entry point");
-	goto out_close;
+	return 0;
 out_kill:
-	kill(pid, SIGKILL);
-	while (proc_find(t, pid) && task_wait_one(t, pid, true) >= 0)
-		;
-out_close:
+	spawn_kill(t, pid);
+	return err;
+}
+
+UPROBE_API int uprobe_tracer_spawn_opts(struct uprobe_tracer *t, char *const argv[], pid_t *pidp,
+					const struct uprobe_spawn_opts *opts)
+{
+	int go[2] = { -1, -1 }, ep[2] = { -1, -1 };
+	const sigset_t *mask, *ign;
+	pid_t pid = 0;
+	int err;
+
+	if (!t || !argv || !argv[0])
+		return tracer_err(t ? t : &(struct uprobe_tracer){ 0 }, -EINVAL, "spawn: no program");
+	if (!OPTS_VALID(opts, uprobe_spawn_opts))
+		return tracer_err(t, -EINVAL, "spawn: %s: unknown fields in uprobe_spawn_opts",
+				  argv[0]);
+	mask = OPTS_GET(opts, sigmask, NULL);
+	ign = OPTS_GET(opts, sigignore, NULL);
+	tracer_note_owner(t);
+	err = spawn_fork(t, argv, go, ep, mask, ign, &pid);
+	if (!err)
+		err = spawn_to_exec(t, argv[0], pid, ep[0], pidp);
+	if (!err)
+		err = spawn_to_entry(t, argv[0], pid, pidp);
 	for (int i = 0; i < 2; i++) {
 		if (go[i] >= 0)
 			close(go[i]);
