@@ -76,7 +76,7 @@ enum detour_state {
 };
 
 /* The instructions a detour of s covers, decoded from its file (detour_rules.c). */
-static int covered_plans(const struct site *s, struct detour_covered *c)
+static int detour_covered_plans(const struct site *s, struct detour_covered *c)
 {
 	return detour_rules_covered(s->elf, s->off, c);
 }
@@ -127,16 +127,16 @@ static const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64
 }
 
 /* The int3 of the detour at slot (p's). */
-static uint64_t int3_of(struct proc *p, uint64_t slot)
+static uint64_t detour_int3_of(struct proc *p, uint64_t slot)
 {
 	uint64_t s, int3;
 
 	return detour_slot(p, slot, &s, &int3) ? int3 : slot;
 }
 
-static bool slot_is_rec(struct proc *p, uint64_t slot)
+static bool detour_slot_is_rec(struct proc *p, uint64_t slot)
 {
-	return int3_of(p, slot) != slot;
+	return detour_int3_of(p, slot) != slot;
 }
 
 /*
@@ -145,7 +145,8 @@ static bool slot_is_rec(struct proc *p, uint64_t slot)
  * xol_is_notime, xol_is_args: built for records without time, with the
  * arguments only)?
  */
-static bool slot_is(struct proc *p, uint64_t slot, bool (*is)(const struct xol_area *, unsigned))
+static bool detour_slot_is(struct proc *p, uint64_t slot,
+			   bool (*is)(const struct xol_area *, unsigned))
 {
 	struct xol_area *a = xol_area_of(p, slot);
 
@@ -218,11 +219,11 @@ static bool wants_args(const struct proc *p, const struct site *s)
 /* Is the detour at slot of the kind s wants now? */
 static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
 {
-	return slot_is_rec(p, slot) == wants_rec(p, s) &&
-	       slot_is(p, slot, xol_is_count) == wants_count(p, s) &&
-	       slot_is(p, slot, xol_is_nsret) == (wants_rec(p, s) && s->nret) &&
-	       slot_is(p, slot, xol_is_notime) == wants_notime(p, s) &&
-	       slot_is(p, slot, xol_is_args) == wants_args(p, s);
+	return detour_slot_is_rec(p, slot) == wants_rec(p, s) &&
+	       detour_slot_is(p, slot, xol_is_count) == wants_count(p, s) &&
+	       detour_slot_is(p, slot, xol_is_nsret) == (wants_rec(p, s) && s->nret) &&
+	       detour_slot_is(p, slot, xol_is_notime) == wants_notime(p, s) &&
+	       detour_slot_is(p, slot, xol_is_args) == wants_args(p, s);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -249,7 +250,7 @@ static void let_go(struct task *k)
 }
 
 /* k goes on right after the detour's int3 at int3: its handlers have run. */
-static void enter_detour(struct task *k, uint64_t int3)
+static void detour_hit_enter(struct task *k, uint64_t int3)
 {
 	k->regs.rip = int3 + 1;
 	if (task_setregs(k) == 0)
@@ -308,7 +309,8 @@ uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, st
 		 * trampoline, whatever the ring holds.
 		 */
 		if (!ring_settled(proc_mm(k->proc)) && k->ring_retries < RING_RETRIES &&
-		    !(slot_is(k->proc, slot, xol_is_nsret) && ring_nsret_full(proc_mm(k->proc), k->regs.rsp))) {
+		    !(detour_slot_is(k->proc, slot, xol_is_nsret) &&
+		      ring_nsret_full(proc_mm(k->proc), k->regs.rsp))) {
 			k->ring_retries++;
 			k->regs.rip = slot;
 			if (task_setregs(k) == 0)
@@ -437,7 +439,7 @@ static bool slot_enters(const struct slot_info *si, bool detour, uint64_t lo, ui
 	struct detour_covered c;
 
 	if (detour) {
-		if (covered_plans(si->site, &c))
+		if (detour_covered_plans(si->site, &c))
 			return true;
 		pl = &c.plans[c.n - 1];
 		next = at + c.len;
@@ -487,8 +489,8 @@ static int stack_points_into(struct proc *p, uint64_t rsp, uint64_t lo, uint64_t
  * the slot would jump back into the bytes after addr, which the jump is
  * about to overwrite; the int3's handler puts them back first.
  */
-static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t addr,
-			    uint64_t slot)
+static void detour_threads_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t addr,
+				  uint64_t slot)
 {
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
@@ -515,7 +517,7 @@ static void lifeline_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t ad
  * resumed thread waits for a CPU before it runs (under load, long enough
  * for the next hit's attempt to find it there, at nearly every attempt).
  * It is then where k is: its handlers have run, the probed instruction is
- * next. It goes on from the detour's copies too (move_to_detour()), not
+ * next. It goes on from the detour's copies too (detour_threads_move()), not
  * back into the range. Only a plain stop: a signal or system call it is
  * held in is for the code that took that stop to finish where it is.
  */
@@ -532,8 +534,8 @@ static bool waits_at_slot(const struct task *o, uint64_t slot)
  * about to enter it; so are the threads waiting at the start of own_slot,
  * lo's own slot (waits_at_slot()).
  */
-static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
-			  uint64_t hi, uint64_t own_slot)
+static bool detour_threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k,
+				 uint64_t lo, uint64_t hi, uint64_t own_slot)
 {
 	uint8_t *buf = malloc(RED_ZONE + STACK_SCAN);
 	const char *why = NULL;
@@ -595,7 +597,7 @@ static bool threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *
 	return !why;
 }
 
-static struct bp *covering(struct proc *p, uint64_t vaddr);
+static struct bp *detour_covering(struct proc *p, uint64_t vaddr);
 
 /*
  * The held threads of p that wait at the start of own_slot (waits_at_slot())
@@ -604,8 +606,8 @@ static struct bp *covering(struct proc *p, uint64_t vaddr);
  * into the range (the detour is whole already, and never changes). false:
  * one could not be moved, and the jmp must not be written.
  */
-static bool move_to_detour(struct uprobe_tracer *t, struct proc *p, struct task *k,
-			   uint64_t own_slot, uint64_t to)
+static bool detour_threads_move(struct uprobe_tracer *t, struct proc *p, struct task *k,
+				uint64_t own_slot, uint64_t to)
 {
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
@@ -670,7 +672,7 @@ static bool kernel_near(struct uprobe_tracer *t, struct proc *p, struct site *s,
 		o = bp_lookup(&p->bps, v);
 		if ((o && !o->retired && byte == INT3) || (v == p->trap && byte == INT3))
 			continue;
-		if (covering(p, v) || ((o = bp_lookup(&p->bps, v)) && detour_on(o)))
+		if (detour_covering(p, v) || ((o = bp_lookup(&p->bps, v)) && detour_on(o)))
 			continue;
 		goto seen;
 	}
@@ -714,7 +716,8 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	rec = wants_rec(p, s);
 	if (!s->detour_len)
 		analyse_site(s);
-	if (s->detour_len == DETOUR_LEN_NEVER || covered_plans(s, &c) || c.len != s->detour_len) {
+	if (s->detour_len == DETOUR_LEN_NEVER || detour_covered_plans(s, &c) ||
+	    c.len != s->detour_len) {
 		b->dstate = DETOUR_NEVER;
 		return false;
 	}
@@ -742,11 +745,11 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		rec = wants_rec(p, s) && p->ring;
 	}
 	count = rec && wants_count(p, s);
-	if (!bp_detour(b) || slot_is_rec(p, bp_detour(b)) != rec ||
-	    slot_is(p, bp_detour(b), xol_is_count) != count ||
-	    slot_is(p, bp_detour(b), xol_is_nsret) != (rec && s->nret) ||
-	    slot_is(p, bp_detour(b), xol_is_notime) != (rec && wants_notime(p, s)) ||
-	    slot_is(p, bp_detour(b), xol_is_args) != (rec && wants_args(p, s))) {
+	if (!bp_detour(b) || detour_slot_is_rec(p, bp_detour(b)) != rec ||
+	    detour_slot_is(p, bp_detour(b), xol_is_count) != count ||
+	    detour_slot_is(p, bp_detour(b), xol_is_nsret) != (rec && s->nret) ||
+	    detour_slot_is(p, bp_detour(b), xol_is_notime) != (rec && wants_notime(p, s)) ||
+	    detour_slot_is(p, bp_detour(b), xol_is_args) != (rec && wants_args(p, s))) {
 		/* built before the threads are held, to hold them shorter; kept if this fails */
 		slot = build_detour(t, p, s, addr, &c, rec, count);
 		if (!slot && count) /* no counter block in reach: it records instead */
@@ -792,15 +795,15 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	b = bp_lookup(&p->bps, addr);
 	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
 	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len);
-	busy_now = ok && (!threads_clear(t, p, k, addr, addr + c.len, b->slot) ||
-			  !move_to_detour(t, p, k, b->slot, int3_of(p, slot) + 1));
+	busy_now = ok && (!detour_threads_clear(t, p, k, addr, addr + c.len, b->slot) ||
+			  !detour_threads_move(t, p, k, b->slot, detour_int3_of(p, slot) + 1));
 	ok = ok && !busy_now;
 	if (ok) {
 		/* the displacement first, the opcode over the int3 last */
 		lifeline_note_tail(p, addr, s->elf->data[s->off], s->elf->data + s->off + 1,
 				   ARCH_JMP_LEN - 1);
 		if (b->slot)
-			lifeline_unslot(t, p, addr, b->slot);
+			detour_threads_unslot(t, p, addr, b->slot);
 		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0;
 		if (ok)
 			die_point("detour-jump");
@@ -819,15 +822,15 @@ static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 		t->kwatch = true; /* a kernel uprobe registered later would write into it */
 		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
 			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot, slot_is(p, slot, xol_is_count) ? ", count-only"
-						   : slot_is(p, slot, xol_is_nsret) ? ", no-stop return"
-									    : "");
+			 (unsigned long long)slot,
+			 detour_slot_is(p, slot, xol_is_count) ? ", count-only" :
+			 detour_slot_is(p, slot, xol_is_nsret) ? ", no-stop return" : "");
 	} else if (b) {
 		later(b, true, busy_now);
 	}
 	task_release(t, p);
 	if (ok)
-		enter_detour(k, int3_of(p, slot));
+		detour_hit_enter(k, detour_int3_of(p, slot));
 	return ok;
 }
 
@@ -841,7 +844,7 @@ bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b)
 	}
 	if (b->dstate == DETOUR_ON) {
 		/* trapped on the int3 before the jmp replaced it: the detour serves as its slot */
-		enter_detour(k, int3_of(proc_mm(k->proc), bp_detour(b)));
+		detour_hit_enter(k, detour_int3_of(proc_mm(k->proc), bp_detour(b)));
 		return true;
 	}
 	if (b->dstate != DETOUR_UNTRIED || t->no_detour || b->internal)
@@ -903,7 +906,7 @@ bool detour_fault(struct uprobe_tracer *t, struct task *k)
 	if (!k->regs_valid && task_getregs(k) < 0)
 		return false;
 	si = detour_slot(k->proc, k->regs.rip, &slot, &int3);
-	if (!si || covered_plans(si->site, &c))
+	if (!si || detour_covered_plans(si->site, &c))
 		return false;
 	for (i = 0; i < c.n && k->regs.rip != int3 + 1 + off; i++)
 		off += c.plans[i].len;
@@ -966,7 +969,7 @@ void detour_unoptimize(struct proc *p, struct bp *b)
 }
 
 /* The optimized breakpoint of p whose jmp covers vaddr (strictly after its start), or NULL. */
-static struct bp *covering(struct proc *p, uint64_t vaddr)
+static struct bp *detour_covering(struct proc *p, uint64_t vaddr)
 {
 	if (!p->bps.cap || !p->had_detour)
 		return NULL;
@@ -984,14 +987,14 @@ void detour_clear_range(struct proc *p, uint64_t vaddr)
 {
 	struct bp *b;
 
-	while ((b = covering(p, vaddr)))
+	while ((b = detour_covering(p, vaddr)))
 		detour_unoptimize(p, b);
 }
 
 /* byte was read from vaddr: what the program has there, not a jmp's. */
 void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte)
 {
-	struct bp *b = covering(p, vaddr);
+	struct bp *b = detour_covering(p, vaddr);
 
 	if (b)
 		*byte = b->site->elf->data[b->site->off + (vaddr - b->vaddr)];
@@ -1042,7 +1045,7 @@ void detour_fork_child(struct proc *child, uint64_t stale_ring)
 		struct bp *b = &child->bps.slots[i];
 
 		if (b->vaddr && b->site != BP_TOMB && b->dstate == DETOUR_ON &&
-		    slot_is_rec(child, bp_detour(b)))
+		    detour_slot_is_rec(child, bp_detour(b)))
 			detour_unoptimize(child, b);
 	}
 }
