@@ -7,6 +7,7 @@
 #include <sys/ptrace.h>
 
 #include "core.h"
+#include "detour_internal.h"
 #include "lifeline.h"
 
 /*
@@ -54,26 +55,11 @@
  * slot, never change, so a thread still inside one finishes through it.
  */
 
-#define INT3 0xcc
 #define DETOUR_LEN_NEVER 0xff           /* site->detour_len: the site cannot have one */
-#define RED_ZONE 128
 #define STACK_SCAN (64 * 1024)
 #define CHEAP_WAIT 4096 /* hits between cheap re-checks (a probe inside the range) */
 #define MAX_TRIES 6     /* costly attempts before giving up, the last for a lasting reason */
 #define MAX_DTRIES 7    /* bp->dtries' largest value (3 bits) */
-
-/*
- * bp->dstate:
- *   UNTRIED -> ON     an attempt at a hit wrote the jmp
- *   UNTRIED -> NEVER  the site cannot have a detour, or attempts kept failing
- *   ON -> UNTRIED     de-optimized (probe removed, a probe added in the range,
- *                     a fault inside the detour, optimization switched off)
- */
-enum detour_state {
-	DETOUR_UNTRIED,
-	DETOUR_ON,
-	DETOUR_NEVER,
-};
 
 /* The instructions a detour of s covers, decoded from its file (detour_rules.c). */
 static int detour_covered_plans(const struct site *s, struct detour_covered *c)
@@ -95,8 +81,6 @@ static void analyse_site(struct site *s)
 	}
 	s->detour_len = (uint8_t)len;
 }
-
-static bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid);
 
 /* Full-ring hits of one thread sent to record again in a row, at most (detour_trap()). */
 #define RING_RETRIES 10000
@@ -681,15 +665,6 @@ static bool kernel_near(struct uprobe_tracer *t, struct proc *p, struct site *s,
 seen:
 	kernel_site_seen(t, s);
 	return true;
-}
-
-/*
- * Holding threads handles their events: another thread's exec (or a kill)
- * may have freed k, and k's process with it when k was its last thread.
- */
-static bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid)
-{
-	return task_find(t, tid) == k;
 }
 
 /*

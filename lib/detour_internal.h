@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * What the files of jump detours share and nothing else sees: a
+ * breakpoint's detour state, and the functions one of them calls in
+ * another. detour.c's opening comment tells what a detour is.
+ */
+#ifndef UPROBE_DETOUR_INTERNAL_H
+#define UPROBE_DETOUR_INTERNAL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "core.h"
+
+#define INT3 0xcc
+#define RED_ZONE 128
+
+/*
+ * bp->dstate:
+ *   UNTRIED -> ON     an attempt at a hit wrote the jmp
+ *   UNTRIED -> NEVER  the site cannot have a detour, or attempts kept failing
+ *   ON -> UNTRIED     de-optimized (probe removed, a probe added in the range,
+ *                     a fault inside the detour, optimization switched off)
+ */
+enum detour_state {
+	DETOUR_UNTRIED,
+	DETOUR_ON,
+	DETOUR_NEVER,
+};
+
+/*
+ * Holding threads handles their events: another thread's exec (or a kill)
+ * may have freed k, and k's process with it when k was its last thread.
+ */
+static inline bool still_there(struct uprobe_tracer *t, struct task *k, pid_t tid)
+{
+	return task_find(t, tid) == k;
+}
+
+#endif
