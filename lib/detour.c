@@ -55,31 +55,12 @@
  * slot, never change, so a thread still inside one finishes through it.
  */
 
-#define DETOUR_LEN_NEVER 0xff           /* site->detour_len: the site cannot have one */
 #define STACK_SCAN (64 * 1024)
-#define CHEAP_WAIT 4096 /* hits between cheap re-checks (a probe inside the range) */
-#define MAX_TRIES 6     /* costly attempts before giving up, the last for a lasting reason */
-#define MAX_DTRIES 7    /* bp->dtries' largest value (3 bits) */
 
 /* The instructions a detour of s covers, decoded from its file (detour_rules.c). */
-static int detour_covered_plans(const struct site *s, struct detour_covered *c)
+int detour_covered_plans(const struct site *s, struct detour_covered *c)
 {
 	return detour_rules_covered(s->elf, s->off, c);
-}
-
-/* The static half of the rules above (detour_rules.c), once per site: sets s->detour_len. */
-static void analyse_site(struct site *s)
-{
-	const char *why;
-	int len = detour_rules_analyse(s->elf, s->off, &why);
-
-	if (len < 0) {
-		pr_debug("%s+0x%llx: no jump detour: %s", s->elf->path, (unsigned long long)s->off,
-			 why);
-		s->detour_len = DETOUR_LEN_NEVER;
-		return;
-	}
-	s->detour_len = (uint8_t)len;
 }
 
 /* Full-ring hits of one thread sent to record again in a row, at most (detour_trap()). */
@@ -111,14 +92,14 @@ static const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64
 }
 
 /* The int3 of the detour at slot (p's). */
-static uint64_t detour_int3_of(struct proc *p, uint64_t slot)
+uint64_t detour_int3_of(struct proc *p, uint64_t slot)
 {
 	uint64_t s, int3;
 
 	return detour_slot(p, slot, &s, &int3) ? int3 : slot;
 }
 
-static bool detour_slot_is_rec(struct proc *p, uint64_t slot)
+bool detour_slot_is_rec(struct proc *p, uint64_t slot)
 {
 	return detour_int3_of(p, slot) != slot;
 }
@@ -129,8 +110,7 @@ static bool detour_slot_is_rec(struct proc *p, uint64_t slot)
  * xol_is_notime, xol_is_args: built for records without time, with the
  * arguments only)?
  */
-static bool detour_slot_is(struct proc *p, uint64_t slot,
-			   bool (*is)(const struct xol_area *, unsigned))
+bool detour_slot_is(struct proc *p, uint64_t slot, bool (*is)(const struct xol_area *, unsigned))
 {
 	struct xol_area *a = xol_area_of(p, slot);
 
@@ -143,71 +123,6 @@ bool detour_at(struct proc *p, uint64_t addr)
 	uint64_t slot, int3;
 
 	return detour_slot(p, addr, &slot, &int3) && int3 == addr;
-}
-
-/* Whether s's detours should record into the ring instead of trapping: all its probes are no-stop. */
-static bool wants_rec(const struct proc *p, const struct site *s)
-{
-	return s->nprobes && s->nasync == s->nprobes && !s->twice && !s->npost &&
-	       !p->ring_failed && !p->mm_owner;
-}
-
-/* Does every probe of s say so (and s has probes)? */
-static bool every_probe(const struct site *s, bool (*says)(const struct uprobe *))
-{
-	for (unsigned i = 0; i < s->nprobes; i++)
-		if (!says(s->probes[i]))
-			return false;
-	return s->nprobes > 0;
-}
-
-/*
- * Whether s's detours should only count: all its probes are no-stop with no
- * handler at all (asked of the probes: a count in struct site would grow
- * every probe's memory).
- */
-static bool wants_count(const struct proc *p, const struct site *s)
-{
-	/* the count gadget keeps the flags with lahf/sahf: without them, records */
-	return wants_rec(p, s) && caps_have(UPROBE_CAP_LAHF) && every_probe(s, uprobe_counts_only);
-}
-
-static bool probe_no_time(const struct uprobe *u)
-{
-	return u->no_time;
-}
-
-static bool probe_args_only(const struct uprobe *u)
-{
-	return u->args_only;
-}
-
-/*
- * Whether s's records may leave out the time stamp: every probe said so
- * (UPROBE_RECORD_NO_TIME); never for return probes, whose duration needs it.
- */
-static bool wants_notime(const struct proc *p, const struct site *s)
-{
-	return wants_rec(p, s) && !s->nret && every_probe(s, probe_no_time);
-}
-
-/*
- * Whether s's records may hold the arguments only: every probe said so
- * (UPROBE_RECORD_ARGS_ONLY); never for return probes (their gadgets record all).
- */
-static bool wants_args(const struct proc *p, const struct site *s)
-{
-	return wants_rec(p, s) && !s->nret && every_probe(s, probe_args_only);
-}
-
-/* Is the detour at slot of the kind s wants now? */
-static bool slot_fits(struct proc *p, const struct site *s, uint64_t slot)
-{
-	return detour_slot_is_rec(p, slot) == wants_rec(p, s) &&
-	       detour_slot_is(p, slot, xol_is_count) == wants_count(p, s) &&
-	       detour_slot_is(p, slot, xol_is_nsret) == (wants_rec(p, s) && s->nret) &&
-	       detour_slot_is(p, slot, xol_is_notime) == wants_notime(p, s) &&
-	       detour_slot_is(p, slot, xol_is_args) == wants_args(p, s);
 }
 
 /* Identifies a register set; 0 is never returned. */
@@ -234,7 +149,7 @@ static void let_go(struct task *k)
 }
 
 /* k goes on right after the detour's int3 at int3: its handlers have run. */
-static void detour_hit_enter(struct task *k, uint64_t int3)
+void detour_hit_enter(struct task *k, uint64_t int3)
 {
 	k->regs.rip = int3 + 1;
 	if (task_setregs(k) == 0)
@@ -323,98 +238,6 @@ void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_re
 	let_go(k);
 }
 
-/*
- * A failed attempt: when to look again, or never. A cheap failure (a probe
- * inside the range) waits CHEAP_WAIT hits. A costly one for a lasting
- * reason (the process could not be held, its memory not written) waits 4x
- * longer each time, and the site gives up at MAX_TRIES. A moment's one
- * (`now`: a thread inside the range, in a slot or a signal frame returning
- * into it, a value pointing there on its stack) says nothing of the next
- * moment, and never gives up: on a loaded machine the wrong moment came 7
- * times in a row, leaving a hot probe on its int3 (a stop per hit) for
- * good. It waits 2x longer each time instead, up to CHEAP_WAIT hits
- * (32 << MAX_DTRIES): a site whose moment never comes costs one hold of
- * its process per CHEAP_WAIT hits. dtries counts both kinds, so that a
- * lasting failure after many moments' ones gives up sooner.
- */
-static void later(struct bp *b, bool costly, bool now)
-{
-	if (!costly) {
-		b->dwait = CHEAP_WAIT;
-		return;
-	}
-	if (b->dtries < MAX_DTRIES)
-		b->dtries++;
-	if (now) {
-		b->dwait = (uint16_t)(32u << b->dtries);
-		return;
-	}
-	if (b->dtries >= MAX_TRIES) {
-		b->dstate = DETOUR_NEVER;
-		return;
-	}
-	b->dwait = (uint16_t)(16u << (2 * b->dtries));
-}
-
-/* A breakpoint strictly inside (addr, addr + len)? */
-static bool range_has_bp(struct proc *p, uint64_t addr, unsigned len)
-{
-	for (unsigned i = 1; i < len; i++) {
-		struct bp *o = bp_lookup(&p->bps, addr + i);
-
-		if (o && !o->retired)
-			return true;
-	}
-	return false;
-}
-
-/* A free slot of p's areas in reach of addr, holding the detour; 0 if none. */
-static uint64_t build_detour(struct uprobe_tracer *t, struct proc *p, struct site *s,
-			     uint64_t addr, const struct detour_covered *c, bool rec, bool count)
-{
-	uint8_t code[ARCH_SLOT_SIZE], jmp[ARCH_JMP_LEN];
-	/* marked even on a count-only detour: what it was built for, as slot_fits() asks */
-	bool notime = rec && wants_notime(p, s), args = rec && wants_args(p, s);
-
-	for (struct xol_area *a = p->areas; a; a = a->next) {
-		uint64_t slot = a->start + (uint64_t)a->used * ARCH_SLOT_SIZE, gadget = 0;
-
-		if (a->used >= a->nslots || !arch_jump(addr, slot, jmp))
-			continue;
-		if (rec && !(gadget = count	 ? ring_count_gadget(p, a)
-				      : s->nret ? ring_nsent_gadget(p, a)
-						: ring_rec_gadget(p, a, args, notime)))
-			continue;
-		memset(code, INT3, sizeof(code));
-		if (arch_relocate_detour(c->plans, c->n, addr, slot, gadget, code) < 0)
-			continue;
-		if (a->used >= a->info_cap) {
-			unsigned cap = a->info_cap ? a->info_cap * 2 : 64;
-			struct slot_info *info = reallocarray(a->info, cap, sizeof(*info));
-
-			if (!info)
-				return 0;
-			a->info = info;
-			a->info_cap = cap;
-		}
-		if (xol_mark(a, a->used, &a->detour_map) ||
-		    (rec && xol_mark(a, a->used, &a->rec_map)) ||
-		    (count && xol_mark(a, a->used, &a->count_map)) ||
-		    (notime && xol_mark(a, a->used, &a->notime_map)) ||
-		    (args && xol_mark(a, a->used, &a->args_map)) ||
-		    (rec && s->nret && xol_mark(a, a->used, &a->nsret_map)) ||
-		    mem_write(p, slot, code, sizeof(code)))
-			return 0;
-		a->info[a->used] = (struct slot_info){ .insn_addr = addr, .site = s };
-		s->refs++;
-		a->used++;
-		/* after our death its int3 becomes a nop, and the detour a plain jump */
-		lifeline_note(p, xol_detour_int3(a, a->used - 1), 0x90, LL_DETOUR);
-		return slot;
-	}
-	return 0;
-}
-
 /* Could a thread in slot si come back to the program strictly inside (lo, hi)? */
 static bool slot_enters(const struct slot_info *si, bool detour, uint64_t lo, uint64_t hi)
 {
@@ -473,8 +296,7 @@ static int stack_points_into(struct proc *p, uint64_t rsp, uint64_t lo, uint64_t
  * the slot would jump back into the bytes after addr, which the jump is
  * about to overwrite; the int3's handler puts them back first.
  */
-static void detour_threads_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t addr,
-				  uint64_t slot)
+void detour_threads_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t addr, uint64_t slot)
 {
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
@@ -518,8 +340,8 @@ static bool waits_at_slot(const struct task *o, uint64_t slot)
  * about to enter it; so are the threads waiting at the start of own_slot,
  * lo's own slot (waits_at_slot()).
  */
-static bool detour_threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k,
-				 uint64_t lo, uint64_t hi, uint64_t own_slot)
+bool detour_threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
+			  uint64_t hi, uint64_t own_slot)
 {
 	uint8_t *buf = malloc(RED_ZONE + STACK_SCAN);
 	const char *why = NULL;
@@ -581,8 +403,6 @@ static bool detour_threads_clear(struct uprobe_tracer *t, struct proc *p, struct
 	return !why;
 }
 
-static struct bp *detour_covering(struct proc *p, uint64_t vaddr);
-
 /*
  * The held threads of p that wait at the start of own_slot (waits_at_slot())
  * go to to, the detour's first copy, as k does: before the jmp is written,
@@ -590,8 +410,8 @@ static struct bp *detour_covering(struct proc *p, uint64_t vaddr);
  * into the range (the detour is whole already, and never changes). false:
  * one could not be moved, and the jmp must not be written.
  */
-static bool detour_threads_move(struct uprobe_tracer *t, struct proc *p, struct task *k,
-				uint64_t own_slot, uint64_t to)
+bool detour_threads_move(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			 uint64_t own_slot, uint64_t to)
 {
 	for (unsigned i = 0; i < TASK_HASH; i++) {
 		for (struct task *o = t->tasks[i]; o; o = o->hnext) {
@@ -612,224 +432,6 @@ static bool detour_threads_move(struct uprobe_tracer *t, struct proc *p, struct 
 		}
 	}
 	return true;
-}
-
-/*
- * Has the kernel patched, or may it patch, the code a detour at addr would
- * cover? A kernel uprobe's int3, or its restore of the file's byte, inside
- * our jmp leaves half a jump (kernel.c). It may come at any time; what we
- * can see is whether one is there now: a byte of the page(s) of the range
- * that differs from the file and is none of ours (an int3 or optimized
- * call of the kernel, or anyone's patch), or a probe tracefs lists on
- * them. Either marks the site for good: where someone probes, they may
- * probe again.
- */
-static bool kernel_near(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t addr,
-			unsigned len)
-{
-	const struct elf_seg *seg = elf_exec_seg_at_off(s->elf, s->off);
-	uint64_t lo = addr & ~(uint64_t)(KERNEL_PAGE - 1);
-	uint64_t hi = ((addr + len - 1) | (KERNEL_PAGE - 1)) + 1;
-	uint64_t seg_lo, seg_hi;
-	uint8_t buf[2 * KERNEL_PAGE];
-
-	if (s->kernel)
-		return true;
-	if (!seg)
-		goto seen;
-	/* only the file's bytes of the segment: the pages' vaddrs as offsets, clamped */
-	seg_lo = addr - (s->off - seg->off);
-	seg_hi = seg_lo + seg->filesz;
-	if (lo < seg_lo)
-		lo = seg_lo;
-	if (hi > seg_hi)
-		hi = seg_hi;
-	if (hi - lo > sizeof(buf) || mem_read(p, lo, buf, hi - lo))
-		goto seen;
-	for (uint64_t v = lo; v < hi; v++) {
-		uint8_t byte = buf[v - lo];
-		const uint8_t want = s->elf->data[s->off - (addr - v)];
-		struct bp *o;
-
-		if (byte == want)
-			continue;
-		o = bp_lookup(&p->bps, v);
-		if ((o && !o->retired && byte == INT3) || (v == p->trap && byte == INT3))
-			continue;
-		if (detour_covering(p, v) || ((o = bp_lookup(&p->bps, v)) && detour_on(o)))
-			continue;
-		goto seen;
-	}
-	if (!kernel_probe_near(s->elf, s->off - (addr - lo), s->off + (hi - addr)))
-		return false;
-seen:
-	kernel_site_seen(t, s);
-	return true;
-}
-
-/*
- * Tries to put a jump detour on b, hit by k (handlers run, k->regs ready
- * with rip = b->vaddr). true: done, and k was sent into the detour (or is
- * gone).
- */
-static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
-{
-	struct proc *p = k->proc;
-	struct site *s = b->site;
-	uint64_t addr = b->vaddr, slot;
-	struct user_regs_struct regs;
-	uint8_t jmp[ARCH_JMP_LEN];
-	pid_t tid = k->tid;
-	struct detour_covered c;
-	bool ok, rec, count, busy_now;
-	int err;
-
-	if (p->mm_owner || p->fork_child || !p->areas) {
-		later(b, false, false);
-		return false;
-	}
-	rec = wants_rec(p, s);
-	if (!s->detour_len)
-		analyse_site(s);
-	if (s->detour_len == DETOUR_LEN_NEVER || detour_covered_plans(s, &c) ||
-	    c.len != s->detour_len) {
-		b->dstate = DETOUR_NEVER;
-		return false;
-	}
-	if (range_has_bp(p, addr, c.len)) {
-		later(b, false, false);
-		return false;
-	}
-	/* the kernel's uprobes and our detours cannot share bytes (kernel.c) */
-	if (kernel_near(t, p, s, addr, c.len)) {
-		b->dstate = DETOUR_NEVER;
-		return false;
-	}
-	/* holding the others handles their stops, which may read k's registers: keep ours */
-	regs = k->regs;
-	if (rec && !p->ring) {
-		/* the first no-stop detour of the process: its ring first (holds it once) */
-		ring_ensure(t, p);
-		if (!still_there(t, k, tid))
-			return true;
-		k->regs = regs;
-		k->regs_valid = true;
-		b = bp_lookup(&p->bps, addr);
-		if (!b || b->retired || b->site != s)
-			return false;
-		rec = wants_rec(p, s) && p->ring;
-	}
-	count = rec && wants_count(p, s);
-	if (!bp_detour(b) || detour_slot_is_rec(p, bp_detour(b)) != rec ||
-	    detour_slot_is(p, bp_detour(b), xol_is_count) != count ||
-	    detour_slot_is(p, bp_detour(b), xol_is_nsret) != (rec && s->nret) ||
-	    detour_slot_is(p, bp_detour(b), xol_is_notime) != (rec && wants_notime(p, s)) ||
-	    detour_slot_is(p, bp_detour(b), xol_is_args) != (rec && wants_args(p, s))) {
-		/* built before the threads are held, to hold them shorter; kept if this fails */
-		slot = build_detour(t, p, s, addr, &c, rec, count);
-		if (!slot && count) /* no counter block in reach: it records instead */
-			slot = build_detour(t, p, s, addr, &c, rec, false);
-		if (!slot) {
-			char saved[sizeof(t->errmsg)];
-
-			/* the user's last error message is not ours to replace */
-			memcpy(saved, t->errmsg, sizeof(saved));
-			if (area_near(t, p, addr) == 0)
-				slot = build_detour(t, p, s, addr, &c, rec, count);
-			if (!slot && count)
-				slot = build_detour(t, p, s, addr, &c, rec, false);
-			memcpy(t->errmsg, saved, sizeof(saved));
-			if (!still_there(t, k, tid))
-				return true;
-			k->regs = regs;
-			k->regs_valid = true;
-			b = bp_lookup(&p->bps, addr);
-			if (!b || b->retired || b->site != s)
-				return false;
-		}
-		if (!slot) {
-			pr_debug("pid %d: no jump detour for 0x%llx: no scratch slot within reach",
-				 p->pid, (unsigned long long)addr);
-			b->dstate = DETOUR_NEVER;
-			return false;
-		}
-		bp_set_detour(b, slot);
-	}
-	slot = bp_detour(b);
-	if (!arch_jump(addr, slot, jmp)) {
-		b->dstate = DETOUR_NEVER;
-		return false;
-	}
-	task_mark_running(t, p);
-	err = task_stop_all(t, p);
-	if (!still_there(t, k, tid))
-		return true;
-	k->regs = regs;
-	k->regs_valid = true;
-	/* stops handled meanwhile may have changed the table */
-	b = bp_lookup(&p->bps, addr);
-	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
-	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len);
-	busy_now = ok && (!detour_threads_clear(t, p, k, addr, addr + c.len, b->slot) ||
-			  !detour_threads_move(t, p, k, b->slot, detour_int3_of(p, slot) + 1));
-	ok = ok && !busy_now;
-	if (ok) {
-		/* the displacement first, the opcode over the int3 last */
-		lifeline_note_tail(p, addr, s->elf->data[s->off], s->elf->data + s->off + 1,
-				   ARCH_JMP_LEN - 1);
-		if (b->slot)
-			detour_threads_unslot(t, p, addr, b->slot);
-		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0;
-		if (ok)
-			die_point("detour-jump");
-		ok = ok && mem_write(p, addr, jmp, 1) == 0;
-		if (!ok) {
-			static const uint8_t int3 = INT3;
-
-			mem_write(p, addr, &int3, 1);
-			mem_write(p, addr + 1, s->elf->data + s->off + 1, ARCH_JMP_LEN - 1);
-		}
-	}
-	if (ok) {
-		b->dstate = DETOUR_ON;
-		b->dtries = 0; /* taken down later, it starts afresh */
-		p->had_detour = true;
-		t->kwatch = true; /* a kernel uprobe registered later would write into it */
-		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
-			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot,
-			 detour_slot_is(p, slot, xol_is_count) ? ", count-only" :
-			 detour_slot_is(p, slot, xol_is_nsret) ? ", no-stop return" : "");
-	} else if (b) {
-		later(b, true, busy_now);
-	}
-	task_release(t, p);
-	if (ok)
-		detour_hit_enter(k, detour_int3_of(p, slot));
-	return ok;
-}
-
-/* At an int3 hit of b, before k goes to its slot: into a detour instead, where one can be. */
-bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b)
-{
-	if (b->site->npost) {
-		/* post handlers need the post slot's exit int3s, which a detour has not */
-		detour_unoptimize(proc_mm(k->proc), b);
-		return false;
-	}
-	if (b->dstate == DETOUR_ON) {
-		/* trapped on the int3 before the jmp replaced it: the detour serves as its slot */
-		detour_hit_enter(k, detour_int3_of(proc_mm(k->proc), bp_detour(b)));
-		return true;
-	}
-	if (b->dstate != DETOUR_UNTRIED || t->no_detour || b->internal)
-		return false;
-	/* a no-stop probe is worth its detour at once: every later hit then costs no stop */
-	if (b->dwait && !(wants_rec(k->proc, b->site) && !b->dtries)) {
-		b->dwait--;
-		return false;
-	}
-	return attempt(t, k, b);
 }
 
 /*
@@ -944,7 +546,7 @@ void detour_unoptimize(struct proc *p, struct bp *b)
 }
 
 /* The optimized breakpoint of p whose jmp covers vaddr (strictly after its start), or NULL. */
-static struct bp *detour_covering(struct proc *p, uint64_t vaddr)
+struct bp *detour_covering(struct proc *p, uint64_t vaddr)
 {
 	if (!p->bps.cap || !p->had_detour)
 		return NULL;
@@ -995,16 +597,6 @@ UPROBE_API int uprobe_tracer_set_optimize(struct uprobe_tracer *t, bool on)
 		}
 	}
 	return 0;
-}
-
-void detour_site_changed(struct proc *p, struct bp *b)
-{
-	if (b->dstate != DETOUR_ON || b->retired)
-		return;
-	if (slot_fits(p, b->site, bp_detour(b)))
-		return;
-	/* back to an int3; the next hit makes the detour of the other kind */
-	detour_unoptimize(p, b);
 }
 
 /*
