@@ -38,19 +38,21 @@ static inline bool still_there(struct uprobe_tracer *t, struct task *k, pid_t ti
 }
 
 /*
- * detour.c: a detour's slot and kind, read; what the making asks of the
- * threads held (detour_threads_*) and sends k into (detour_hit_enter)
+ * detour.c: a detour's slot and kind, read; what the making sends k into
+ * (detour_hit_enter)
  */
 int detour_covered_plans(const struct site *s, struct detour_covered *c);
 uint64_t detour_int3_of(struct proc *p, uint64_t slot);
 bool detour_slot_is_rec(struct proc *p, uint64_t slot);
 bool detour_slot_is(struct proc *p, uint64_t slot, bool (*is)(const struct xol_area *, unsigned));
 struct bp *detour_covering(struct proc *p, uint64_t vaddr);
+void detour_hit_enter(struct task *k, uint64_t int3);
+
+/* detour_threads.c: the threads held while the jmp is written, checked and moved */
 bool detour_threads_clear(struct uprobe_tracer *t, struct proc *p, struct task *k, uint64_t lo,
 			  uint64_t hi, uint64_t own_slot);
 bool detour_threads_move(struct uprobe_tracer *t, struct proc *p, struct task *k,
 			 uint64_t own_slot, uint64_t to);
 void detour_threads_unslot(struct uprobe_tracer *t, struct proc *p, uint64_t addr, uint64_t slot);
-void detour_hit_enter(struct task *k, uint64_t int3);
 
 #endif
