@@ -37,15 +37,15 @@ static inline bool still_there(struct uprobe_tracer *t, struct task *k, pid_t ti
 	return task_find(t, tid) == k;
 }
 
-/*
- * detour.c: a detour's slot and kind, read; what the making sends k into
- * (detour_hit_enter)
- */
+/* detour.c: a detour's covered instructions, its slot and kind */
 int detour_covered_plans(const struct site *s, struct detour_covered *c);
+const struct slot_info *detour_slot(struct proc *p, uint64_t addr, uint64_t *slot, uint64_t *int3);
 uint64_t detour_int3_of(struct proc *p, uint64_t slot);
 bool detour_slot_is_rec(struct proc *p, uint64_t slot);
 bool detour_slot_is(struct proc *p, uint64_t slot, bool (*is)(const struct xol_area *, unsigned));
 struct bp *detour_covering(struct proc *p, uint64_t vaddr);
+
+/* detour_hit.c: k sent on right after a detour's int3 (its handlers have run) */
 void detour_hit_enter(struct task *k, uint64_t int3);
 
 /* detour_threads.c: the threads held while the jmp is written, checked and moved */

@@ -76,6 +76,7 @@ LAYERS = {
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3)
     'detour_make.c': 4,     # -> detour.c's neighbour, above it: a detour made at a hit (site checks, its kind, built, the jmp written; out of detour.c)
     'detour_threads.c': 4,  # -> detour.c's neighbour, under detour_make.c: the held threads checked and moved for a jmp (out of detour.c)
+    'detour_hit.c': 4,      # -> detour.c's neighbour, under detour_make.c: a thread's run through a detour, its int3, resume, faults (out of detour.c)
     'ring_drain.c': 4,      # -> ring.c's neighbour, above it: drains, poll, forget/unmap, the return gadget's int3s (out of ring.c)
     'ring.c': 4,            # -> ring.c (made, mapped; gadgets, counters), os/remote.c (inject_checked)
     'ring_deliver.c': 4,    # -> ring.c's neighbour, under ring_drain.c: records to handlers, threads named by fs_base (out of ring.c)
