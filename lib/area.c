@@ -167,7 +167,7 @@ int area_ensure(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 	return inline_trap(t, p, &trap);
 }
 
-/* One more area near `near`, for code that must reach it with rel32 jumps (detour.c). */
+/* One more area near `near`, for code that must reach it with rel32 jumps (detour_make.c). */
 int area_near(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 {
 	struct xol_area *a;

@@ -28,7 +28,7 @@ struct site {
 	uint16_t npost;         /* how many have a post handler: hits then run the post slot */
 	uint16_t nasync;        /* how many are no-stop (uprobe_opts.nostop) */
 	unsigned refs;          /* probes + slots that still name it */
-	uint8_t detour_len;     /* detour.c: bytes a jump detour covers; 0 not analysed yet */
+	uint8_t detour_len;     /* detour_make.c: bytes a jump detour covers; 0 not analysed yet */
 	/*
 	 * kernel.c: a kernel uprobe was seen on or near it (its int3 or
 	 * optimized call in a tracee, its page patched, or listed in tracefs):
@@ -346,8 +346,8 @@ struct task {
 	struct site *post_sys;
 	uint64_t post_sys_addr;
 	bool at_sys_entry;         /* held at a syscall-entry stop by stepout_signal() */
-	uint64_t detour_sig;       /* detour.c: the registers it left a detour's int3 with */
-	unsigned ring_retries;     /* detour.c: full-ring hits sent to record again in a row */
+	uint64_t detour_sig;       /* detour_hit.c: the registers it left a detour's int3 with */
+	unsigned ring_retries;     /* detour_hit.c: full-ring hits sent to record again in a row */
 	uint64_t stop_ns;          /* when its latest stop was seen (CLOCK_MONOTONIC) */
 	/* sigtrap.c: its signal mask at its last trap of ours (ll_mask_valid), and
 	 * whether our traps unblocked a SIGTRAP it blocks (blocked again at detach) */

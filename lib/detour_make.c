@@ -16,7 +16,7 @@
 #define MAX_TRIES 6     /* costly attempts before giving up, the last for a lasting reason */
 #define MAX_DTRIES 7    /* bp->dtries' largest value (3 bits) */
 
-/* The static half of the rules above (detour_rules.c), once per site: sets s->detour_len. */
+/* The static half of detour.c's rules (detour_rules.c), once per site: sets s->detour_len. */
 static void analyse_site(struct site *s)
 {
 	const char *why;

@@ -21,7 +21,8 @@
  * pieces not named after it), and no exception landing pad inside it (the
  * unwinder jumps to those: read from .eh_frame and the LSDAs, or assumed
  * anywhere in a file with .gcc_except_table when they cannot be read). The
- * dynamic half (threads, stacks, other breakpoints) is detour.c's.
+ * dynamic half (threads, stacks: detour_threads.c; other breakpoints:
+ * detour_make.c) is asked at each attempt.
  */
 
 int detour_rules_covered(const struct elf_file *f, uint64_t start, struct detour_covered *c)

@@ -327,7 +327,7 @@ static enum trap_kind classify_trap(struct uprobe_tracer *t, struct task *k, str
 	    !lifeline_trap_surfaced(k))
 		b = NULL;
 	/*
-	 * A jump detour's int3: detour.c tells, addr becomes the probed
+	 * A jump detour's int3: detour_hit.c tells, addr becomes the probed
 	 * instruction's. A hit that found the ring full may be sent to
 	 * record itself again, after the earlier ones (TRAP_RETRIED).
 	 */

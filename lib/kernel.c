@@ -34,7 +34,7 @@
  * detour does not: the kernel's int3 or restored byte lands on or inside
  * our jmp rel32, leaving half a jump. Detours are therefore never made
  * near code the kernel has patched or has a probe registered on
- * (kernel_probe_near(), detour.c), and kernel_watch() turns a detour the
+ * (kernel_probe_near(), detour_make.c), and kernel_watch() turns a detour the
  * kernel has since written into back into the int3-first layout.
  */
 

@@ -3,7 +3,7 @@
  * The kernel's uprobes over time (kernel.c says what they do to our text):
  * sites on a page tracefs lists one on are marked, an int3 of ours the
  * kernel's removal restored away is planted again, a jump detour it wrote
- * into goes back to an int3 (detour.c). Above detour.c, which asks
+ * into goes back to an int3 (detour.c). Above detour.c; detour_make.c asks
  * kernel.c before it makes one.
  */
 #include "core.h"

@@ -4,7 +4,7 @@
  * ring (ring.h), as the tracer reads and mends it. The entry gadget claims
  * an entry and hijacks the return address, the return gadget frees it. The
  * tracer finds the real return address behind the return gadget's
- * (backtraces), tells a full table (detour.c), frees the entries of frames
+ * (backtraces), tells a full table (detour_hit.c), frees the entries of frames
  * known gone, puts slots back for unwinders, fork children and detach
  * (retprobe.c), and makes the pending call of an entry record
  * (ret_ns_entry(), which the delivery of records calls). The return

@@ -207,7 +207,7 @@ int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 		}
 		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 		if (idx > 0 && idx < a->used && xol_is_detour(a, idx)) {
-			/* a jump detour (detour.c): rewound from its very start only, else stepped */
+			/* a jump detour (detour_hit.c): rewound from its very start only, else stepped */
 			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
 					      xol_is_rec(a, idx), &k->regs)) {
 				/* back on the detour's int3 (ring full), maybe through popfq */
@@ -271,7 +271,7 @@ int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 				k->stop_sig = k->npending ? k->stop_sig : 0;
 				return task_setregs(k);
 			}
-			/* a copy in a detour faulted: reported at its own address (detour.c) */
+			/* a copy in a detour faulted: reported at its own address (detour_hit.c) */
 			detour_fault(t, k);
 			return 0;
 		}
