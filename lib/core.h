@@ -1082,18 +1082,7 @@ int detour_rules_analyse(struct elf_file *f, uint64_t off, const char **why);
  */
 void detour_rules_cache_clear(void);
 
-/* detour.c: jump-optimized probes */
-/* detour_trap()'s answer for a hit sent to record itself again (the thread runs on) */
-#define DETOUR_RETRIED 1
-uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
-void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
-		   uint64_t detour);
-bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b);
-bool detour_fault(struct uprobe_tracer *t, struct task *k);
-bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
-		       struct user_regs_struct *regs);
-/* A probe of s was added or removed: p's detour at b changes kind if it must (no-stop or not). */
-void detour_site_changed(struct proc *p, struct bp *b);
+/* detour.c: jump-optimized probes; a detour's slot looked up, taken down */
 void detour_fork_child(struct proc *child, uint64_t stale_ring);
 bool detour_at(struct proc *p, uint64_t addr);
 void detour_unoptimize(struct proc *p, struct bp *b);
@@ -1105,6 +1094,21 @@ void detour_orig_byte(struct proc *p, uint64_t vaddr, uint8_t *byte);
 bool detour_on(const struct bp *b);
 /* b's bytes are back to the int3-first layout: it is no longer optimized, and never will be. */
 void detour_forget(struct proc *p, struct bp *b);
+
+/* detour_make.c: a jump detour made at a hit */
+bool detour_try(struct uprobe_tracer *t, struct task *k, struct bp *b);
+/* A probe of s was added or removed: p's detour at b changes kind if it must (no-stop or not). */
+void detour_site_changed(struct proc *p, struct bp *b);
+
+/* detour_hit.c: a thread's run through a jump detour */
+/* detour_trap()'s answer for a hit sent to record itself again (the thread runs on) */
+#define DETOUR_RETRIED 1
+uint64_t detour_trap(struct uprobe_tracer *t, struct task *k, uint64_t *addr, struct bp **b);
+void detour_resume(struct uprobe_tracer *t, struct task *k, const struct user_regs_struct *saved,
+		   uint64_t detour);
+bool detour_fault(struct uprobe_tracer *t, struct task *k);
+bool detour_pc_to_insn(const struct slot_info *si, uint64_t slot, bool rec,
+		       struct user_regs_struct *regs);
 
 /* lifeline.c: the program outlives its tracer */
 struct seccomp_state;
