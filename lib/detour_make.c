@@ -241,6 +241,252 @@ seen:
 	return true;
 }
 
+/* One attempt() at a hit: what its steps share. */
+struct attempt_state {
+	struct uprobe_tracer *t;
+	struct task *k;
+	pid_t tid; /* k's: whether k is still there after a hold */
+	struct proc *p;
+	struct site *s;
+	struct bp *b; /* looked up again after each hold */
+	uint64_t addr;
+	/* holding the others handles their stops, which may read k's registers: keep ours */
+	struct user_regs_struct regs;
+	struct detour_covered c;
+	bool rec, count;
+};
+
+/* What a step of attempt() says: go on, or attempt() returns false, or true (k is gone). */
+enum attempt_step {
+	STEP_ON,
+	STEP_FAILED,
+	STEP_GONE,
+};
+
+/*
+ * The checks that hold no thread: the process, the site's static rules
+ * (once per site), other probes in the range, the kernel's uprobes near
+ * it. false: not now (b->dwait says when again), or never (b->dstate).
+ */
+static bool site_checks(struct attempt_state *a)
+{
+	struct uprobe_tracer *t = a->t;
+	struct proc *p = a->p;
+	struct site *s = a->s;
+	struct bp *b = a->b;
+	uint64_t addr = a->addr;
+
+	if (p->mm_owner || p->fork_child || !p->areas) {
+		later(b, false, false);
+		return false;
+	}
+	a->rec = wants_rec(p, s);
+	if (!s->detour_len)
+		analyse_site(s);
+	if (s->detour_len == DETOUR_LEN_NEVER || detour_covered_plans(s, &a->c) ||
+	    a->c.len != s->detour_len) {
+		b->dstate = DETOUR_NEVER;
+		return false;
+	}
+	if (range_has_bp(p, addr, a->c.len)) {
+		later(b, false, false);
+		return false;
+	}
+	/* the kernel's uprobes and our detours cannot share bytes (kernel.c) */
+	if (kernel_near(t, p, s, addr, a->c.len)) {
+		b->dstate = DETOUR_NEVER;
+		return false;
+	}
+	return true;
+}
+
+/*
+ * After a call that held p's threads, and so handled their stops: false
+ * when k is gone; else k has its registers back and a->b is looked up
+ * again (the stops may have changed the table).
+ */
+static bool rejoin(struct attempt_state *a)
+{
+	if (!still_there(a->t, a->k, a->tid))
+		return false;
+	a->k->regs = a->regs;
+	a->k->regs_valid = true;
+	a->b = bp_lookup(&a->p->bps, a->addr);
+	return true;
+}
+
+/* Is a->b still the attempt's breakpoint (after rejoin())? */
+static bool same_bp(const struct attempt_state *a)
+{
+	return a->b && !a->b->retired && a->b->site == a->s;
+}
+
+/* The first no-stop detour of the process: its ring first (holds it once). */
+static enum attempt_step ring_step(struct attempt_state *a)
+{
+	if (!a->rec || a->p->ring)
+		return STEP_ON;
+	ring_ensure(a->t, a->p);
+	if (!rejoin(a))
+		return STEP_GONE;
+	if (!same_bp(a))
+		return STEP_FAILED;
+	a->rec = wants_rec(a->p, a->s) && a->p->ring;
+	return STEP_ON;
+}
+
+/* Has b no detour slot yet, or one of another kind than this attempt's? */
+static bool needs_slot(const struct attempt_state *a)
+{
+	struct proc *p = a->p;
+	struct site *s = a->s;
+	struct bp *b = a->b;
+	bool rec = a->rec, count = a->count;
+
+	return !bp_detour(b) || detour_slot_is_rec(p, bp_detour(b)) != rec ||
+	       detour_slot_is(p, bp_detour(b), xol_is_count) != count ||
+	       detour_slot_is(p, bp_detour(b), xol_is_nsret) != (rec && s->nret) ||
+	       detour_slot_is(p, bp_detour(b), xol_is_notime) != (rec && wants_notime(p, s)) ||
+	       detour_slot_is(p, bp_detour(b), xol_is_args) != (rec && wants_args(p, s));
+}
+
+/*
+ * No slot in reach of addr: one more area near it, then the detour built
+ * there (the area's making holds the process). *slot stays 0 if none.
+ */
+static enum attempt_step build_near(struct attempt_state *a, uint64_t *slot)
+{
+	struct uprobe_tracer *t = a->t;
+	struct proc *p = a->p;
+	char saved[sizeof(t->errmsg)];
+
+	/* the user's last error message is not ours to replace */
+	memcpy(saved, t->errmsg, sizeof(saved));
+	if (area_near(t, p, a->addr) == 0)
+		*slot = build_detour(t, p, a->s, a->addr, &a->c, a->rec, a->count);
+	if (!*slot && a->count)
+		*slot = build_detour(t, p, a->s, a->addr, &a->c, a->rec, false);
+	memcpy(t->errmsg, saved, sizeof(saved));
+	if (!rejoin(a))
+		return STEP_GONE;
+	return same_bp(a) ? STEP_ON : STEP_FAILED;
+}
+
+/* b's detour slot, of the kind wanted: built now if it has none, or one of another kind. */
+static enum attempt_step slot_step(struct attempt_state *a)
+{
+	struct proc *p = a->p;
+	uint64_t addr = a->addr, slot;
+	enum attempt_step step;
+
+	a->count = a->rec && wants_count(p, a->s);
+	if (!needs_slot(a))
+		return STEP_ON;
+	/* built before the threads are held, to hold them shorter; kept if this fails */
+	slot = build_detour(a->t, p, a->s, addr, &a->c, a->rec, a->count);
+	if (!slot && a->count) /* no counter block in reach: it records instead */
+		slot = build_detour(a->t, p, a->s, addr, &a->c, a->rec, false);
+	if (!slot) {
+		step = build_near(a, &slot);
+		if (step != STEP_ON)
+			return step;
+	}
+	if (!slot) {
+		pr_debug("pid %d: no jump detour for 0x%llx: no scratch slot within reach", p->pid,
+			 (unsigned long long)addr);
+		a->b->dstate = DETOUR_NEVER;
+		return STEP_FAILED;
+	}
+	bp_set_detour(a->b, slot);
+	return STEP_ON;
+}
+
+/*
+ * With the threads held and clear of the range: the jmp written, the
+ * displacement first, the opcode over the int3 last. false: not written,
+ * the int3 and the program's bytes put back.
+ */
+static bool write_jmp(struct attempt_state *a, const uint8_t *jmp)
+{
+	struct proc *p = a->p;
+	struct site *s = a->s;
+	uint64_t addr = a->addr;
+	bool ok;
+
+	lifeline_note_tail(p, addr, s->elf->data[s->off], s->elf->data + s->off + 1,
+			   ARCH_JMP_LEN - 1);
+	if (a->b->slot)
+		detour_threads_unslot(a->t, p, addr, a->b->slot);
+	ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0;
+	if (ok)
+		die_point("detour-jump");
+	ok = ok && mem_write(p, addr, jmp, 1) == 0;
+	if (!ok) {
+		static const uint8_t int3 = INT3;
+
+		mem_write(p, addr, &int3, 1);
+		mem_write(p, addr + 1, s->elf->data + s->off + 1, ARCH_JMP_LEN - 1);
+	}
+	return ok;
+}
+
+/* The jmp is written: b is optimized. */
+static void made(struct attempt_state *a, uint64_t slot)
+{
+	struct proc *p = a->p;
+	struct site *s = a->s;
+	struct bp *b = a->b;
+
+	b->dstate = DETOUR_ON;
+	b->dtries = 0; /* taken down later, it starts afresh */
+	p->had_detour = true;
+	a->t->kwatch = true; /* a kernel uprobe registered later would write into it */
+	pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
+		 (unsigned long long)a->addr, s->elf->path, (unsigned long long)s->off, a->c.len,
+		 (unsigned long long)slot,
+		 detour_slot_is(p, slot, xol_is_count) ? ", count-only" :
+		 detour_slot_is(p, slot, xol_is_nsret) ? ", no-stop return" : "");
+}
+
+/*
+ * The threads held: b, its slot and the range checked again (the hold
+ * handled stops), the threads checked and moved, the jmp written; then
+ * the threads let go, and k sent into the detour. The return is attempt()'s.
+ */
+static bool commit(struct attempt_state *a)
+{
+	struct uprobe_tracer *t = a->t;
+	struct proc *p = a->p;
+	struct task *k = a->k;
+	uint64_t addr = a->addr, slot = bp_detour(a->b);
+	uint8_t jmp[ARCH_JMP_LEN];
+	bool ok, busy_now;
+	int err;
+
+	if (!arch_jump(addr, slot, jmp)) {
+		a->b->dstate = DETOUR_NEVER;
+		return false;
+	}
+	task_mark_running(t, p);
+	err = task_stop_all(t, p);
+	if (!rejoin(a))
+		return true;
+	ok = !err && same_bp(a) && a->b->dstate == DETOUR_UNTRIED && bp_detour(a->b) == slot &&
+	     !t->no_detour && !range_has_bp(p, addr, a->c.len);
+	busy_now = ok && (!detour_threads_clear(t, p, k, addr, addr + a->c.len, a->b->slot) ||
+			  !detour_threads_move(t, p, k, a->b->slot, detour_int3_of(p, slot) + 1));
+	ok = ok && !busy_now;
+	ok = ok && write_jmp(a, jmp);
+	if (ok)
+		made(a, slot);
+	else if (a->b)
+		later(a->b, true, busy_now);
+	task_release(t, p);
+	if (ok)
+		detour_hit_enter(k, detour_int3_of(p, slot));
+	return ok;
+}
+
 /*
  * Tries to put a jump detour on b, hit by k (handlers run, k->regs ready
  * with rip = b->vaddr). true: done, and k was sent into the detour (or is
@@ -248,139 +494,20 @@ seen:
  */
 static bool attempt(struct uprobe_tracer *t, struct task *k, struct bp *b)
 {
-	struct proc *p = k->proc;
-	struct site *s = b->site;
-	uint64_t addr = b->vaddr, slot;
-	struct user_regs_struct regs;
-	uint8_t jmp[ARCH_JMP_LEN];
-	pid_t tid = k->tid;
-	struct detour_covered c;
-	bool ok, rec, count, busy_now;
-	int err;
+	struct attempt_state a = {
+		.t = t, .k = k, .tid = k->tid, .p = k->proc, .s = b->site, .b = b, .addr = b->vaddr,
+	};
+	enum attempt_step step;
 
-	if (p->mm_owner || p->fork_child || !p->areas) {
-		later(b, false, false);
+	if (!site_checks(&a))
 		return false;
-	}
-	rec = wants_rec(p, s);
-	if (!s->detour_len)
-		analyse_site(s);
-	if (s->detour_len == DETOUR_LEN_NEVER || detour_covered_plans(s, &c) ||
-	    c.len != s->detour_len) {
-		b->dstate = DETOUR_NEVER;
-		return false;
-	}
-	if (range_has_bp(p, addr, c.len)) {
-		later(b, false, false);
-		return false;
-	}
-	/* the kernel's uprobes and our detours cannot share bytes (kernel.c) */
-	if (kernel_near(t, p, s, addr, c.len)) {
-		b->dstate = DETOUR_NEVER;
-		return false;
-	}
-	/* holding the others handles their stops, which may read k's registers: keep ours */
-	regs = k->regs;
-	if (rec && !p->ring) {
-		/* the first no-stop detour of the process: its ring first (holds it once) */
-		ring_ensure(t, p);
-		if (!still_there(t, k, tid))
-			return true;
-		k->regs = regs;
-		k->regs_valid = true;
-		b = bp_lookup(&p->bps, addr);
-		if (!b || b->retired || b->site != s)
-			return false;
-		rec = wants_rec(p, s) && p->ring;
-	}
-	count = rec && wants_count(p, s);
-	if (!bp_detour(b) || detour_slot_is_rec(p, bp_detour(b)) != rec ||
-	    detour_slot_is(p, bp_detour(b), xol_is_count) != count ||
-	    detour_slot_is(p, bp_detour(b), xol_is_nsret) != (rec && s->nret) ||
-	    detour_slot_is(p, bp_detour(b), xol_is_notime) != (rec && wants_notime(p, s)) ||
-	    detour_slot_is(p, bp_detour(b), xol_is_args) != (rec && wants_args(p, s))) {
-		/* built before the threads are held, to hold them shorter; kept if this fails */
-		slot = build_detour(t, p, s, addr, &c, rec, count);
-		if (!slot && count) /* no counter block in reach: it records instead */
-			slot = build_detour(t, p, s, addr, &c, rec, false);
-		if (!slot) {
-			char saved[sizeof(t->errmsg)];
-
-			/* the user's last error message is not ours to replace */
-			memcpy(saved, t->errmsg, sizeof(saved));
-			if (area_near(t, p, addr) == 0)
-				slot = build_detour(t, p, s, addr, &c, rec, count);
-			if (!slot && count)
-				slot = build_detour(t, p, s, addr, &c, rec, false);
-			memcpy(t->errmsg, saved, sizeof(saved));
-			if (!still_there(t, k, tid))
-				return true;
-			k->regs = regs;
-			k->regs_valid = true;
-			b = bp_lookup(&p->bps, addr);
-			if (!b || b->retired || b->site != s)
-				return false;
-		}
-		if (!slot) {
-			pr_debug("pid %d: no jump detour for 0x%llx: no scratch slot within reach",
-				 p->pid, (unsigned long long)addr);
-			b->dstate = DETOUR_NEVER;
-			return false;
-		}
-		bp_set_detour(b, slot);
-	}
-	slot = bp_detour(b);
-	if (!arch_jump(addr, slot, jmp)) {
-		b->dstate = DETOUR_NEVER;
-		return false;
-	}
-	task_mark_running(t, p);
-	err = task_stop_all(t, p);
-	if (!still_there(t, k, tid))
-		return true;
-	k->regs = regs;
-	k->regs_valid = true;
-	/* stops handled meanwhile may have changed the table */
-	b = bp_lookup(&p->bps, addr);
-	ok = !err && b && !b->retired && b->site == s && b->dstate == DETOUR_UNTRIED &&
-	     bp_detour(b) == slot && !t->no_detour && !range_has_bp(p, addr, c.len);
-	busy_now = ok && (!detour_threads_clear(t, p, k, addr, addr + c.len, b->slot) ||
-			  !detour_threads_move(t, p, k, b->slot, detour_int3_of(p, slot) + 1));
-	ok = ok && !busy_now;
-	if (ok) {
-		/* the displacement first, the opcode over the int3 last */
-		lifeline_note_tail(p, addr, s->elf->data[s->off], s->elf->data + s->off + 1,
-				   ARCH_JMP_LEN - 1);
-		if (b->slot)
-			detour_threads_unslot(t, p, addr, b->slot);
-		ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0;
-		if (ok)
-			die_point("detour-jump");
-		ok = ok && mem_write(p, addr, jmp, 1) == 0;
-		if (!ok) {
-			static const uint8_t int3 = INT3;
-
-			mem_write(p, addr, &int3, 1);
-			mem_write(p, addr + 1, s->elf->data + s->off + 1, ARCH_JMP_LEN - 1);
-		}
-	}
-	if (ok) {
-		b->dstate = DETOUR_ON;
-		b->dtries = 0; /* taken down later, it starts afresh */
-		p->had_detour = true;
-		t->kwatch = true; /* a kernel uprobe registered later would write into it */
-		pr_debug("pid %d: jump detour for 0x%llx (%s+0x%llx), %u bytes, at 0x%llx%s", p->pid,
-			 (unsigned long long)addr, s->elf->path, (unsigned long long)s->off, c.len,
-			 (unsigned long long)slot,
-			 detour_slot_is(p, slot, xol_is_count) ? ", count-only" :
-			 detour_slot_is(p, slot, xol_is_nsret) ? ", no-stop return" : "");
-	} else if (b) {
-		later(b, true, busy_now);
-	}
-	task_release(t, p);
-	if (ok)
-		detour_hit_enter(k, detour_int3_of(p, slot));
-	return ok;
+	a.regs = k->regs;
+	step = ring_step(&a);
+	if (step == STEP_ON)
+		step = slot_step(&a);
+	if (step != STEP_ON)
+		return step == STEP_GONE;
+	return commit(&a);
 }
 
 /* At an int3 hit of b, before k goes to its slot: into a detour instead, where one can be. */
