@@ -57,16 +57,25 @@ static bool kprobe_add(const char *ev, uint64_t off)
 /* Disables GROUP/EV and returns its hits (uprobe_profile), then removes it; -1 on failure. */
 static long kprobe_remove(const char *ev)
 {
-	char line[256], path[PATH_MAX], want[160], *prof, *q;
+	char line[256], path[PATH_MAX], want[160], real[PATH_MAX], *prof, *q;
 	long hits = -1;
 
 	snprintf(path, sizeof(path), TRACEFS "/events/%s/%s/enable", g_group, ev);
 	write_file(path, "0", false);
-	/* "  PATH  EVENT  HITS" (and misses since 6.x): the event name is ours alone */
-	prof = slurp(TRACEFS "/uprobe_profile");
+	/*
+	 * "  PATH  EVENT  HITS" (and misses since 6.x), without the group: the
+	 * same event name may be another run's (this test run side by side),
+	 * so the line must name our own copy of the program too.
+	 */
+	prof = realpath(g_threads, real) ? slurp(TRACEFS "/uprobe_profile") : NULL;
 	snprintf(want, sizeof(want), " %s ", ev);
-	for (q = prof; q && (q = strstr(q, want)); q++)
-		hits = strtol(q + strlen(want), NULL, 10);
+	for (char *l = prof, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+		nl = strchr(l, '\n');
+		if (nl)
+			*nl = '\0';
+		if (strstr(l, real) && (q = strstr(l, want)))
+			hits = strtol(q + strlen(want), NULL, 10);
+	}
 	free(prof);
 	snprintf(line, sizeof(line), "-:%s/%s\n", g_group, ev);
 	write_file(TRACEFS "/uprobe_events", line, true);
