@@ -107,39 +107,33 @@ static int refuse(char *why, size_t whylen, int err, const char *msg)
 	return err;
 }
 
-int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char *why,
-		 size_t whylen)
+/* The plan's fields every instruction has: its bytes, length, prefixes and address size. */
+static void plan_bytes(struct arch_plan *plan, const uint8_t *code,
+		       const ZydisDecodedInstruction *insn)
 {
-	ZydisDecoder dec;
-	ZydisDecodedInstruction insn;
-	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
-	bool has_rel_imm = false;
-	int64_t rel_imm = 0;
-
-	memset(plan, 0, sizeof(*plan));
-	if (!code || !avail || decoder_init(&dec))
-		return refuse(why, whylen, -ENOEXEC, "undecodable instruction");
-	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, code, avail, &insn, ops)))
-		return refuse(why, whylen, -ENOEXEC, "undecodable instruction");
-
 	plan->kind = ARCH_RELOCATE;
 	plan->type = ARCH_T_OTHER;
-	plan->len = insn.length;
-	memcpy(plan->bytes, code, insn.length);
-	plan->addr32 = insn.address_width == 32;
-	while (plan->prefix_len < insn.length &&
+	plan->len = insn->length;
+	memcpy(plan->bytes, code, insn->length);
+	plan->addr32 = insn->address_width == 32;
+	while (plan->prefix_len < insn->length &&
 	       (is_legacy_prefix(code[plan->prefix_len]) || (code[plan->prefix_len] & 0xf0) == 0x40))
 		plan->prefix_len++;
+}
 
+/* Instructions no slot may run: 0, or the refusal. */
+static int refuse_unsupported(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
+			      char *why, size_t whylen)
+{
 	/* A breakpoint the program itself contains (a debugger's, or its own trap):
 	 * stepping over it would change what the program does. */
-	if (insn.mnemonic == ZYDIS_MNEMONIC_INT3)
+	if (insn->mnemonic == ZYDIS_MNEMONIC_INT3)
 		return refuse(why, whylen, -EEXIST, "int3");
-	if (insn.mnemonic == ZYDIS_MNEMONIC_INT && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
+	if (insn->mnemonic == ZYDIS_MNEMONIC_INT && ops[0].type == ZYDIS_OPERAND_TYPE_IMMEDIATE &&
 	    ops[0].imm.value.u == 3)
 		return refuse(why, whylen, -EEXIST, "int $3");
 
-	switch (insn.mnemonic) {
+	switch (insn->mnemonic) {
 	case ZYDIS_MNEMONIC_IRET:
 	case ZYDIS_MNEMONIC_IRETD:
 	case ZYDIS_MNEMONIC_IRETQ:
@@ -157,50 +151,154 @@ int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char
 	default:
 		break;
 	}
-	if (insn.meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
+	if (insn->meta.branch_type == ZYDIS_BRANCH_TYPE_FAR)
 		return refuse(why, whylen, -EOPNOTSUPP, "far call/jmp/ret");
 	/* hlt, cli, lgdt, mov to cr, ...: they only fault in user space; a SIGSEGV raised in
 	 * a slot is not worth supporting (the kernel's uprobes refuse them too). Zydis 4.0 does
 	 * not flag lgdt. */
-	if ((insn.attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) || insn.mnemonic == ZYDIS_MNEMONIC_LGDT)
+	if ((insn->attributes & ZYDIS_ATTRIB_IS_PRIVILEGED) || insn->mnemonic == ZYDIS_MNEMONIC_LGDT)
 		return refuse(why, whylen, -EOPNOTSUPP, "privileged instruction");
+	return 0;
+}
 
-	for (int i = 0; i < insn.operand_count; i++) {
+/*
+ * The operands that name an address relative to the instruction: a
+ * rip-relative memory operand (into the plan) and a relative immediate
+ * (*has_rel_imm, *rel_imm: a near branch's). 0, or the refusal.
+ */
+static int scan_operands(const ZydisDecodedInstruction *insn, const ZydisDecodedOperand *ops,
+			 struct arch_plan *plan, bool *has_rel_imm, int64_t *rel_imm, char *why,
+			 size_t whylen)
+{
+	for (int i = 0; i < insn->operand_count; i++) {
 		const ZydisDecodedOperand *op = &ops[i];
 
 		if (op->type == ZYDIS_OPERAND_TYPE_MEMORY &&
 		    (op->mem.base == ZYDIS_REGISTER_RIP || op->mem.base == ZYDIS_REGISTER_EIP)) {
-			if (insn.raw.disp.size != 32 || !insn.raw.disp.offset)
+			if (insn->raw.disp.size != 32 || !insn->raw.disp.offset)
 				return refuse(why, whylen, -ENOEXEC, "odd rip-relative encoding");
-			plan->disp_pos = insn.raw.disp.offset;
+			plan->disp_pos = insn->raw.disp.offset;
 			/* relative to the end of the instruction, immediates included */
-			plan->riprel_off = (int64_t)insn.length + insn.raw.disp.value;
+			plan->riprel_off = (int64_t)insn->length + insn->raw.disp.value;
 		}
 		if (op->type == ZYDIS_OPERAND_TYPE_IMMEDIATE && op->imm.is_relative) {
-			has_rel_imm = true;
-			rel_imm = op->imm.value.s;
+			*has_rel_imm = true;
+			*rel_imm = op->imm.value.s;
 		}
 	}
+	return 0;
+}
 
-	if (insn.mnemonic == ZYDIS_MNEMONIC_NOP || insn.mnemonic == ZYDIS_MNEMONIC_ENDBR64 ||
-	    insn.mnemonic == ZYDIS_MNEMONIC_ENDBR32) {
+/* The kinds known by their mnemonic alone: true when insn is one (plan->type set). */
+static bool plan_plain_kind(const ZydisDecodedInstruction *insn, struct arch_plan *plan)
+{
+	if (insn->mnemonic == ZYDIS_MNEMONIC_NOP || insn->mnemonic == ZYDIS_MNEMONIC_ENDBR64 ||
+	    insn->mnemonic == ZYDIS_MNEMONIC_ENDBR32) {
 		plan->type = ARCH_T_NOP;
-		return 0;
+		return true;
 	}
-	if (insn.mnemonic == ZYDIS_MNEMONIC_SYSCALL) {
+	if (insn->mnemonic == ZYDIS_MNEMONIC_SYSCALL) {
 		plan->type = ARCH_T_SYSCALL;
-		return 0;
+		return true;
 	}
-	if (insn.mnemonic == ZYDIS_MNEMONIC_PUSHF || insn.mnemonic == ZYDIS_MNEMONIC_PUSHFD ||
-	    insn.mnemonic == ZYDIS_MNEMONIC_PUSHFQ) {
+	if (insn->mnemonic == ZYDIS_MNEMONIC_PUSHF || insn->mnemonic == ZYDIS_MNEMONIC_PUSHFD ||
+	    insn->mnemonic == ZYDIS_MNEMONIC_PUSHFQ) {
 		plan->type = ARCH_T_PUSHF;
-		return 0;
+		return true;
 	}
-	if (insn.mnemonic == ZYDIS_MNEMONIC_RET) {
+	if (insn->mnemonic == ZYDIS_MNEMONIC_RET) {
 		/* copied as is (with bnd/rep/66 prefixes): it pops the real return address */
 		plan->type = ARCH_T_RET;
+		return true;
+	}
+	return false;
+}
+
+/* A near branch with a relative target (call, jmp, jcc, loop): its kind and target. */
+static int plan_rel_branch(const ZydisDecodedInstruction *insn, int64_t rel_imm,
+			   struct arch_plan *plan, char *why, size_t whylen)
+{
+	uint8_t op = insn->opcode;
+
+	plan->has_branch = true;
+	plan->branch_off = (int64_t)insn->length + rel_imm;
+	if (insn->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op == 0xe8) {
+		plan->type = ARCH_T_CALL;
+	} else if (insn->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (op == 0xe9 || op == 0xeb)) {
+		plan->type = ARCH_T_JMP;
+	} else if ((insn->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op >= 0x70 && op <= 0x7f) ||
+		   (insn->opcode_map == ZYDIS_OPCODE_MAP_0F && op >= 0x80 && op <= 0x8f)) {
+		plan->type = ARCH_T_JCC;
+		plan->cond = op & 0xf;
+	} else if (insn->opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op >= 0xe0 && op <= 0xe3) {
+		plan->type = ARCH_T_LOOP;
+		plan->opcode = op;
+	} else {
+		return refuse(why, whylen, -EOPNOTSUPP, "unknown relative branch");
+	}
+	return 0;
+}
+
+/* call *reg / *mem and jmp *reg / *mem: their kind, and the register. */
+static int plan_indirect(const uint8_t *code, const ZydisDecodedInstruction *insn,
+			 const ZydisDecodedOperand *ops, struct arch_plan *plan, char *why,
+			 size_t whylen)
+{
+	if (insn->mnemonic == ZYDIS_MNEMONIC_CALL) {
+		/* ff /2: the only near indirect call */
+		if (code[plan->prefix_len] != 0xff || insn->raw.modrm.offset != plan->prefix_len + 1)
+			return refuse(why, whylen, -EOPNOTSUPP, "unexpected call encoding");
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			plan->type = ARCH_T_CALL_REG;
+			plan->reg = insn->raw.modrm.rm | (insn->raw.rex.B << 3);
+			/* the emulation pushes first, which would change the target */
+			if (plan->reg == 4)
+				plan->kind = ARCH_STEP;
+		} else {
+			plan->type = ARCH_T_CALL_MEM;
+		}
 		return 0;
 	}
+	if (insn->mnemonic == ZYDIS_MNEMONIC_JMP) {
+		plan->type = ARCH_T_JMP_IND;
+		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
+			plan->ind_reg = true;
+			plan->reg = insn->raw.modrm.rm | (insn->raw.rex.B << 3);
+		}
+	}
+	return 0;
+}
+
+/*
+ * Decodes the instruction at code into a plan, in steps: its bytes, the
+ * instructions refused outright, its relative operands, then its kind
+ * (plain, relative branch, indirect call or jump, else a plain copy).
+ */
+int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char *why,
+		 size_t whylen)
+{
+	ZydisDecoder dec;
+	ZydisDecodedInstruction insn;
+	ZydisDecodedOperand ops[ZYDIS_MAX_OPERAND_COUNT];
+	bool has_rel_imm = false;
+	int64_t rel_imm = 0;
+	int err;
+
+	memset(plan, 0, sizeof(*plan));
+	if (!code || !avail || decoder_init(&dec))
+		return refuse(why, whylen, -ENOEXEC, "undecodable instruction");
+	if (ZYAN_FAILED(ZydisDecoderDecodeFull(&dec, code, avail, &insn, ops)))
+		return refuse(why, whylen, -ENOEXEC, "undecodable instruction");
+
+	plan_bytes(plan, code, &insn);
+	err = refuse_unsupported(&insn, ops, why, whylen);
+	if (err)
+		return err;
+	err = scan_operands(&insn, ops, plan, &has_rel_imm, &rel_imm, why, whylen);
+	if (err)
+		return err;
+	if (plan_plain_kind(&insn, plan))
+		return 0;
 
 	/*
 	 * Branches we re-encode. Intel ignores 0x66 on near branches in 64-bit mode, AMD
@@ -212,52 +310,9 @@ int arch_analyse(const uint8_t *code, size_t avail, struct arch_plan *plan, char
 	if (is_branch && (insn.attributes & ZYDIS_ATTRIB_HAS_OPERANDSIZE))
 		return refuse(why, whylen, -EOPNOTSUPP, "operand-size prefix on a near branch");
 
-	if (has_rel_imm) {
-		uint8_t op = insn.opcode;
-
-		plan->has_branch = true;
-		plan->branch_off = (int64_t)insn.length + rel_imm;
-		if (insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op == 0xe8) {
-			plan->type = ARCH_T_CALL;
-		} else if (insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && (op == 0xe9 || op == 0xeb)) {
-			plan->type = ARCH_T_JMP;
-		} else if ((insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op >= 0x70 && op <= 0x7f) ||
-			   (insn.opcode_map == ZYDIS_OPCODE_MAP_0F && op >= 0x80 && op <= 0x8f)) {
-			plan->type = ARCH_T_JCC;
-			plan->cond = op & 0xf;
-		} else if (insn.opcode_map == ZYDIS_OPCODE_MAP_DEFAULT && op >= 0xe0 && op <= 0xe3) {
-			plan->type = ARCH_T_LOOP;
-			plan->opcode = op;
-		} else {
-			return refuse(why, whylen, -EOPNOTSUPP, "unknown relative branch");
-		}
-		return 0;
-	}
-
-	if (insn.mnemonic == ZYDIS_MNEMONIC_CALL) {
-		/* ff /2: the only near indirect call */
-		if (code[plan->prefix_len] != 0xff || insn.raw.modrm.offset != plan->prefix_len + 1)
-			return refuse(why, whylen, -EOPNOTSUPP, "unexpected call encoding");
-		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
-			plan->type = ARCH_T_CALL_REG;
-			plan->reg = insn.raw.modrm.rm | (insn.raw.rex.B << 3);
-			/* the emulation pushes first, which would change the target */
-			if (plan->reg == 4)
-				plan->kind = ARCH_STEP;
-		} else {
-			plan->type = ARCH_T_CALL_MEM;
-		}
-		return 0;
-	}
-	if (insn.mnemonic == ZYDIS_MNEMONIC_JMP) {
-		plan->type = ARCH_T_JMP_IND;
-		if (ops[0].type == ZYDIS_OPERAND_TYPE_REGISTER) {
-			plan->ind_reg = true;
-			plan->reg = insn.raw.modrm.rm | (insn.raw.rex.B << 3);
-		}
-		return 0;
-	}
-	return 0;
+	if (has_rel_imm)
+		return plan_rel_branch(&insn, rel_imm, plan, why, whylen);
+	return plan_indirect(code, &insn, ops, plan, why, whylen);
 }
 
 /* ---- jump detours (detour.c) ---- */
