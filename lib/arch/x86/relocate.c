@@ -229,12 +229,104 @@ static uint16_t ret_imm(const struct arch_plan *plan)
 	return op[0] == 0xc2 ? (uint16_t)(op[1] | op[2] << 8) : 0;
 }
 
+/* JCC: 0f 8x rel32 -> T; leave(next); T: leave(target) */
+static size_t emit_jcc(const struct arch_plan *plan, uint64_t slot_addr, uint64_t next,
+		       uint64_t target, uint8_t *out, struct layout *lay, bool post)
+{
+	size_t pos;
+
+	/* 0f 8x rel32 to L_taken, patched once the not-taken exit's size is known */
+	out[0] = 0x0f;
+	out[1] = 0x80 | plan->cond;
+	pos = exit_to(out, 6, slot_addr, next, lay, post, false);
+	put32(out + 2, (uint32_t)(pos - 6));
+	return exit_to(out, pos, slot_addr, target, lay, post, false);
+}
+
+/* LOOP: [67] eX rel8 -> T; leave(next); T: leave(target) */
+static size_t emit_loop(const struct arch_plan *plan, uint64_t slot_addr, uint64_t next,
+			uint64_t target, uint8_t *out, struct layout *lay, bool post)
+{
+	size_t pos = 0, at;
+
+	if (plan->addr32)
+		out[pos++] = 0x67;
+	out[pos++] = plan->opcode;
+	at = pos++;
+	pos = exit_to(out, pos, slot_addr, next, lay, post, false);
+	out[at] = (uint8_t)(pos - (at + 1)); /* 1, 5 or 14: fits rel8 */
+	return exit_to(out, pos, slot_addr, target, lay, post, false);
+}
+
+/* CALL_REG: the return address pushed, then jmp *%reg */
+static size_t emit_call_reg(const struct arch_plan *plan, uint64_t next, uint8_t *out,
+			    struct layout *lay, bool post)
+{
+	size_t pos = emit_push_ret(out, 0, next);
+
+	add_resume(lay, pos, 0, true, false);
+	if (post)
+		out[pos++] = 0xcc; /* then the jump, for a tracer gone (above) */
+	/* jmp *%reg: [41] ff /4, mod=11 */
+	if (plan->reg & 8)
+		out[pos++] = 0x41;
+	out[pos++] = 0xff;
+	out[pos++] = (uint8_t)(0xe0 | (plan->reg & 7));
+	return pos;
+}
+
+/* CALL_MEM: push MEM, the return address slipped under it, ret to the target */
+static int emit_call_mem(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
+			 uint64_t next, uint8_t *out, struct layout *lay, bool post)
+{
+	int ret = emit_push_mem(plan, insn_addr, slot_addr, out, 0);
+	size_t pos;
+
+	if (ret < 0)
+		return ret;
+	pos = (size_t)ret;
+	out[pos++] = 0x50; /* push %rax */
+	out[pos++] = 0x48; /* movabs $next, %rax */
+	out[pos++] = 0xb8;
+	put64(out + pos, next);
+	pos += 8;
+	memcpy(out + pos, "\x48\x87\x44\x24\x08", 5); /* xchg %rax, 8(%rsp) */
+	pos += 5;
+	memcpy(out + pos, "\x48\x87\x04\x24", 4); /* xchg %rax, (%rsp) */
+	pos += 4;
+	if (post)
+		pos = post_pop(out, pos, lay, 0); /* the target is on top */
+	out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
+	return (int)pos;
+}
+
+/* SYSCALL: syscall; movabs $next,%rcx; leave(next), or the post slot's exit */
+static size_t emit_syscall(uint64_t slot_addr, uint64_t next, uint8_t *out, struct layout *lay,
+			   bool post)
+{
+	size_t pos = 2;
+
+	out[0] = 0x0f;
+	out[1] = 0x05;
+	if (post)
+		return exit_to(out, pos, slot_addr, next, lay, post, true);
+	add_resume(lay, pos, next, false, true);
+	pos = emit_set_rcx(out, pos, next);
+	add_resume(lay, pos, next, false, false);
+	return emit_leave(out, pos, slot_addr, next);
+}
+
+/*
+ * The slot's code for plan, one layout per kind (the table at the top of
+ * this file), each multi-part layout in its own emit_*(). Returns the
+ * length written, or -errno.
+ */
 static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_addr,
 		uint8_t *out, struct layout *lay, bool post)
 {
 	uint64_t next = insn_addr + plan->len;
 	uint64_t target = insn_addr + (uint64_t)plan->branch_off;
-	size_t pos = 0, at;
+	size_t pos = 0;
 	int ret;
 
 	if (lay)
@@ -255,55 +347,20 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 		pos = exit_to(out, 0, slot_addr, target, lay, post, false);
 		break;
 	case ARCH_T_JCC:
-		/* 0f 8x rel32 to L_taken, patched once the not-taken exit's size is known */
-		out[0] = 0x0f;
-		out[1] = 0x80 | plan->cond;
-		pos = exit_to(out, 6, slot_addr, next, lay, post, false);
-		put32(out + 2, (uint32_t)(pos - 6));
-		pos = exit_to(out, pos, slot_addr, target, lay, post, false);
+		pos = emit_jcc(plan, slot_addr, next, target, out, lay, post);
 		break;
 	case ARCH_T_LOOP:
-		if (plan->addr32)
-			out[pos++] = 0x67;
-		out[pos++] = plan->opcode;
-		at = pos++;
-		pos = exit_to(out, pos, slot_addr, next, lay, post, false);
-		out[at] = (uint8_t)(pos - (at + 1)); /* 1, 5 or 14: fits rel8 */
-		pos = exit_to(out, pos, slot_addr, target, lay, post, false);
+		pos = emit_loop(plan, slot_addr, next, target, out, lay, post);
 		break;
 	case ARCH_T_CALL:
 		pos = emit_push_ret(out, 0, next);
 		pos = exit_to(out, pos, slot_addr, target, lay, post, false);
 		break;
 	case ARCH_T_CALL_REG:
-		pos = emit_push_ret(out, 0, next);
-		add_resume(lay, pos, 0, true, false);
-		if (post)
-			out[pos++] = 0xcc; /* then the jump, for a tracer gone (above) */
-		/* jmp *%reg: [41] ff /4, mod=11 */
-		if (plan->reg & 8)
-			out[pos++] = 0x41;
-		out[pos++] = 0xff;
-		out[pos++] = (uint8_t)(0xe0 | (plan->reg & 7));
+		pos = emit_call_reg(plan, next, out, lay, post);
 		break;
 	case ARCH_T_CALL_MEM:
-		ret = emit_push_mem(plan, insn_addr, slot_addr, out, 0);
-		if (ret < 0)
-			return ret;
-		pos = (size_t)ret;
-		out[pos++] = 0x50; /* push %rax */
-		out[pos++] = 0x48; /* movabs $next, %rax */
-		out[pos++] = 0xb8;
-		put64(out + pos, next);
-		pos += 8;
-		memcpy(out + pos, "\x48\x87\x44\x24\x08", 5); /* xchg %rax, 8(%rsp) */
-		pos += 5;
-		memcpy(out + pos, "\x48\x87\x04\x24", 4); /* xchg %rax, (%rsp) */
-		pos += 4;
-		if (post)
-			pos = post_pop(out, pos, lay, 0); /* the target is on top */
-		out[pos++] = 0xc3; /* ret: to the target, rsp = old - 8 */
-		break;
+		return emit_call_mem(plan, insn_addr, slot_addr, next, out, lay, post);
 	case ARCH_T_RET:
 		if (!post)
 			return emit_copy(plan, insn_addr, slot_addr, out, 0);
@@ -318,17 +375,7 @@ static int emit(const struct arch_plan *plan, uint64_t insn_addr, uint64_t slot_
 		out[0] = 0xcc;
 		return emit_copy(plan, insn_addr, slot_addr, out, 1);
 	case ARCH_T_SYSCALL:
-		out[0] = 0x0f;
-		out[1] = 0x05;
-		pos = 2;
-		if (post) {
-			pos = exit_to(out, pos, slot_addr, next, lay, post, true);
-			break;
-		}
-		add_resume(lay, pos, next, false, true);
-		pos = emit_set_rcx(out, pos, next);
-		add_resume(lay, pos, next, false, false);
-		pos = emit_leave(out, pos, slot_addr, next);
+		pos = emit_syscall(slot_addr, next, out, lay, post);
 		break;
 	case ARCH_T_OTHER:
 	case ARCH_T_PUSHF:
