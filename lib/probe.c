@@ -10,75 +10,101 @@
 /* ---- uprobe_add / uprobe_remove ---- */
 
 /*
- * Resolves binary/symbol/offset to an instruction, refuses it before any
- * byte changes if it cannot be probed, and puts u on its site (planting the
- * site in every tracee that maps it). *no_binary tells a binary that no
- * tracee maps and no path names apart from other errors.
+ * binary's ELF file: the one a tracee maps, else opened from its path.
+ * *no_binary: no tracee maps it and no path names it.
  */
-static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
-		 const char *symbol, uint64_t offset, bool force, bool *no_binary)
+static int open_binary(struct uprobe_tracer *t, const char *binary, struct elf_file **f,
+		       bool *no_binary)
 {
 	char path[4096], why[256];
-	struct elf_file *f;
-	const struct elf_sym *sym = NULL;
-	struct site *s = NULL;
-	uint64_t off, start_off = UINT64_MAX;
-	bool new_site = false, need_plant = false;
 	int err;
 
-	*no_binary = false;
 	err = resolve_binary(t, binary, path, sizeof(path));
 	if (err) {
 		*no_binary = true;
 		return err;
 	}
-	f = resolve_mapped_elf(t, path);
-	if (!f) {
-		err = elf_open(path, &f, why, sizeof(why));
+	*f = resolve_mapped_elf(t, path);
+	if (!*f) {
+		err = elf_open(path, f, why, sizeof(why));
 		if (err)
 			return tracer_err(t, err, "%s", why);
 	}
-	if (symbol) {
-		sym = elf_find_sym(f, symbol);
-		if (!sym)
-			return tracer_err(t, -ENOENT, "%s: no symbol '%s'", resolve_base_name(f->path), symbol);
-		if (sym->size && offset >= sym->size)
-			return tracer_err(t, -EINVAL, "%s: offset 0x%llx is beyond the end of '%s' "
-					  "(size 0x%llx)", resolve_base_name(f->path),
-					  (unsigned long long)offset, symbol,
-					  (unsigned long long)sym->size);
-		off = sym->off + offset;
-		start_off = sym->off;
-		if (sym->ifunc) {
-			struct elf_file *impl;
-			uint64_t impl_off = 0;
+	return 0;
+}
 
-			err = resolve_ifunc(t, f, sym, &impl, &impl_off);
-			if (err)
-				return err;
-			f = impl;
-			off = impl_off + offset;
-			start_off = impl_off;
-		}
-	} else {
-		off = offset;
+/*
+ * The file offset symbol + offset names (*off), and where its function
+ * starts (*start_off); for an IFUNC, in its implementation, whose file *f
+ * becomes. Without a symbol, offset is the file offset itself.
+ */
+static int target_offset(struct uprobe_tracer *t, struct elf_file **f, const char *symbol,
+			 uint64_t offset, uint64_t *off, uint64_t *start_off)
+{
+	const struct elf_sym *sym;
+	int err;
+
+	if (!symbol) {
+		*off = offset;
+		return 0;
 	}
+	sym = elf_find_sym(*f, symbol);
+	if (!sym)
+		return tracer_err(t, -ENOENT, "%s: no symbol '%s'", resolve_base_name((*f)->path), symbol);
+	if (sym->size && offset >= sym->size)
+		return tracer_err(t, -EINVAL, "%s: offset 0x%llx is beyond the end of '%s' "
+				  "(size 0x%llx)", resolve_base_name((*f)->path),
+				  (unsigned long long)offset, symbol,
+				  (unsigned long long)sym->size);
+	*off = sym->off + offset;
+	*start_off = sym->off;
+	if (sym->ifunc) {
+		struct elf_file *impl;
+		uint64_t impl_off = 0;
+
+		err = resolve_ifunc(t, *f, sym, &impl, &impl_off);
+		if (err)
+			return err;
+		*f = impl;
+		*off = impl_off + offset;
+		*start_off = impl_off;
+	}
+	return 0;
+}
+
+/* The refusals of an offset before any byte changes: not code, not an instruction's start. */
+static int check_target(struct uprobe_tracer *t, const struct uprobe *u, struct elf_file *f,
+			uint64_t off, const char *symbol, uint64_t start_off, bool force)
+{
+	int err;
+
 	if (!elf_exec_seg_at_off(f, off))
 		return tracer_err(t, -EINVAL, "%s: file offset 0x%llx is not in an executable segment",
 				  resolve_base_name(f->path), (unsigned long long)off);
 	err = resolve_check_boundary(t, f, off, symbol, start_off);
 	if (err)
 		return err;
-	if (u->ret_handler) {
-		err = resolve_check_retprobe(t, f, off, force);
-		if (err)
-			return err;
-	}
+	if (u->ret_handler)
+		return resolve_check_retprobe(t, f, off, force);
+	return 0;
+}
 
-	s = site_find(t, f->dev, f->ino, off);
+/*
+ * The site of the instruction at off: an existing one, a retired one
+ * (*need_plant), or a new one with its plan (*new_site, *need_plant),
+ * refused if arch_analyse() cannot probe the instruction.
+ */
+static int find_site(struct uprobe_tracer *t, struct elf_file *f, uint64_t off,
+		     const char *symbol, uint64_t offset, struct site **out, bool *new_site,
+		     bool *need_plant)
+{
+	struct site *s = site_find(t, f->dev, f->ino, off);
+	char why[256];
+	int err;
+
 	if (s && !s->nprobes) {
 		/* retired: its plan and slots are still good; plant it again */
-		need_plant = true;
+		*need_plant = true;
 	} else if (!s) {
 		s = pool_alloc(&t->site_pool);
 		if (!s)
@@ -97,12 +123,22 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		}
 		s->twice = resolve_returns_twice(f, off);
 		s->func_entry = resolve_is_func_entry(f, off, symbol, symbol && !offset);
-		new_site = true;
-		need_plant = true;
+		*new_site = true;
+		*need_plant = true;
 	} else if (!s->func_entry && symbol && !offset) {
 		/* first probed by a file offset no symbol starts at: an IFUNC's implementation */
 		s->func_entry = resolve_is_func_entry(f, off, symbol, true);
 	}
+	*out = s;
+	return 0;
+}
+
+/* u joins s's probes (a new site is registered first); a new site is freed on failure. */
+static int join_site(struct uprobe_tracer *t, struct uprobe *u, struct site *s, bool new_site,
+		     const struct elf_file *f, uint64_t off)
+{
+	int err;
+
 	if (s->nprobes == UINT16_MAX)
 		return tracer_err(t, -ENOSPC, "%s: offset 0x%llx already has %u probes",
 				  resolve_base_name(f->path), (unsigned long long)off, s->nprobes);
@@ -126,6 +162,18 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 		s->npost++;
 	if (u->nostop)
 		s->nasync++;
+	return 0;
+}
+
+/*
+ * What u's joining changes in the tracees: s planted (new or retired), or
+ * its post slots made for its first post handler, or its kind changed.
+ * On failure u leaves s again.
+ */
+static int plant_probe(struct uprobe_tracer *t, struct uprobe *u, struct site *s, bool need_plant)
+{
+	int err;
+
 	if (need_plant) {
 		err = plant_site(t, s);
 		if (err) {
@@ -150,6 +198,43 @@ static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
 	}
 	if (!need_plant)
 		plant_kind_changed(t, s);
+	return 0;
+}
+
+/*
+ * Resolves binary/symbol/offset to an instruction, refuses it before any
+ * byte changes if it cannot be probed, and puts u on its site (planting the
+ * site in every tracee that maps it). *no_binary tells a binary that no
+ * tracee maps and no path names apart from other errors.
+ */
+static int place(struct uprobe_tracer *t, struct uprobe *u, const char *binary,
+		 const char *symbol, uint64_t offset, bool force, bool *no_binary)
+{
+	struct elf_file *f;
+	struct site *s = NULL;
+	uint64_t off = 0, start_off = UINT64_MAX;
+	bool new_site = false, need_plant = false;
+	int err;
+
+	*no_binary = false;
+	err = open_binary(t, binary, &f, no_binary);
+	if (err)
+		return err;
+	err = target_offset(t, &f, symbol, offset, &off, &start_off);
+	if (err)
+		return err;
+	err = check_target(t, u, f, off, symbol, start_off, force);
+	if (err)
+		return err;
+	err = find_site(t, f, off, symbol, offset, &s, &new_site, &need_plant);
+	if (err)
+		return err;
+	err = join_site(t, u, s, new_site, f, off);
+	if (err)
+		return err;
+	err = plant_probe(t, u, s, need_plant);
+	if (err)
+		return err;
 	if (u->ret_handler) {
 		/*
 		 * The first return probe has the unwinders and longjmp watched
