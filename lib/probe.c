@@ -329,6 +329,47 @@ static bool site_mapped(struct uprobe_tracer *t, const struct site *s)
 	return !any;
 }
 
+/* The option combinations refused before anything changes (data_size: after the drain). */
+static int check_opts(struct uprobe_tracer *t, const struct uprobe_opts *opts)
+{
+	if (!OPTS_VALID(opts, uprobe_opts))
+		return tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
+	if (OPTS_GET(opts, nostop, false) && OPTS_GET(opts, post_handler, NULL))
+		return tracer_err(t, -EINVAL, "uprobe_opts: a no-stop probe cannot have a post handler "
+				  "(it needs the thread stopped)");
+	if (OPTS_GET(opts, record, 0) & ~UPROBE_RECORD_ALL_FLAGS)
+		return tracer_err(t, -EINVAL, "uprobe_opts: record 0x%x has unknown flags (known: 0x%x)",
+				  OPTS_GET(opts, record, 0), UPROBE_RECORD_ALL_FLAGS);
+	if (OPTS_GET(opts, record, 0) && !OPTS_GET(opts, nostop, false))
+		return tracer_err(t, -EINVAL, "uprobe_opts: record is for no-stop probes (nostop)");
+	return 0;
+}
+
+/* u's fields from opts; the post and fault handlers in u->more, only when set. */
+static int fill_probe(struct uprobe_tracer *t, struct uprobe *u, const struct uprobe_opts *opts)
+{
+	u->t = t;
+	u->handler = OPTS_GET(opts, handler, NULL);
+	u->ret_handler = OPTS_GET(opts, ret_handler, NULL);
+	if (OPTS_GET(opts, post_handler, NULL) || OPTS_GET(opts, fault_handler, NULL)) {
+		u->more = malloc(sizeof(*u->more));
+		if (!u->more)
+			return tracer_err(t, -ENOMEM, "out of memory");
+		u->more->post_handler = OPTS_GET(opts, post_handler, NULL);
+		u->more->fault_handler = OPTS_GET(opts, fault_handler, NULL);
+	}
+	u->data = OPTS_GET(opts, data, NULL);
+	u->data_size = (uint16_t)OPTS_GET(opts, data_size, 0);
+	u->maxactive = OPTS_GET(opts, maxactive, 0);
+	if (!u->maxactive)
+		u->maxactive = 128;
+	u->force = OPTS_GET(opts, force, false);
+	u->nostop = OPTS_GET(opts, nostop, false);
+	u->no_time = OPTS_GET(opts, record, 0) & UPROBE_RECORD_NO_TIME;
+	u->args_only = OPTS_GET(opts, record, 0) & UPROBE_RECORD_ARGS_ONLY;
+	return 0;
+}
+
 /*
  * uprobe_add() but for the watch a first return probe starts (probe_api.c):
  * what usdt.c and probe_add_internal() add through, neither with a return
@@ -346,24 +387,9 @@ struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char
 		return NULL;
 	}
 	registry_pools_init(t);
-	if (!OPTS_VALID(opts, uprobe_opts)) {
-		err = tracer_err(t, -EINVAL, "uprobe_opts: unknown fields set");
+	err = check_opts(t, opts);
+	if (err)
 		goto fail;
-	}
-	if (OPTS_GET(opts, nostop, false) && OPTS_GET(opts, post_handler, NULL)) {
-		err = tracer_err(t, -EINVAL, "uprobe_opts: a no-stop probe cannot have a post handler "
-				 "(it needs the thread stopped)");
-		goto fail;
-	}
-	if (OPTS_GET(opts, record, 0) & ~UPROBE_RECORD_ALL_FLAGS) {
-		err = tracer_err(t, -EINVAL, "uprobe_opts: record 0x%x has unknown flags (known: 0x%x)",
-				 OPTS_GET(opts, record, 0), UPROBE_RECORD_ALL_FLAGS);
-		goto fail;
-	}
-	if (OPTS_GET(opts, record, 0) && !OPTS_GET(opts, nostop, false)) {
-		err = tracer_err(t, -EINVAL, "uprobe_opts: record is for no-stop probes (nostop)");
-		goto fail;
-	}
 	/* hits recorded so far belong to the probes as they were */
 	ring_drain_all(t);
 	if (OPTS_GET(opts, data_size, 0) > UINT16_MAX) {
@@ -376,27 +402,9 @@ struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char
 		err = tracer_err(t, -ENOMEM, "out of memory");
 		goto fail;
 	}
-	u->t = t;
-	u->handler = OPTS_GET(opts, handler, NULL);
-	u->ret_handler = OPTS_GET(opts, ret_handler, NULL);
-	if (OPTS_GET(opts, post_handler, NULL) || OPTS_GET(opts, fault_handler, NULL)) {
-		u->more = malloc(sizeof(*u->more));
-		if (!u->more) {
-			err = tracer_err(t, -ENOMEM, "out of memory");
-			goto fail;
-		}
-		u->more->post_handler = OPTS_GET(opts, post_handler, NULL);
-		u->more->fault_handler = OPTS_GET(opts, fault_handler, NULL);
-	}
-	u->data = OPTS_GET(opts, data, NULL);
-	u->data_size = (uint16_t)OPTS_GET(opts, data_size, 0);
-	u->maxactive = OPTS_GET(opts, maxactive, 0);
-	if (!u->maxactive)
-		u->maxactive = 128;
-	u->force = OPTS_GET(opts, force, false);
-	u->nostop = OPTS_GET(opts, nostop, false);
-	u->no_time = OPTS_GET(opts, record, 0) & UPROBE_RECORD_NO_TIME;
-	u->args_only = OPTS_GET(opts, record, 0) & UPROBE_RECORD_ARGS_ONLY;
+	err = fill_probe(t, u, opts);
+	if (err)
+		goto fail;
 	err = place(t, u, binary, symbol, offset, u->force, &no_binary);
 	if (err && no_binary && OPTS_GET(opts, pending, false) && !strchr(binary, '/')) {
 		/* a library to be loaded later: placed when the dynamic linker maps it */
