@@ -127,50 +127,41 @@ static int read_debuglink(struct elf_priv *p, Elf_Scn *scn)
 	return 0;
 }
 
-/*
- * segs_from: a separate debug file's, whose own program headers describe
- * a file that no longer holds the bytes: its symbols get the file offsets
- * of the file it describes.
- */
-static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, char *why,
-		 size_t whylen)
+/* An x86-64 executable or shared object: whether it is a PIE, and its entry point. */
+static int read_header(struct elf_file *f, Elf *elf, char *why, size_t whylen)
 {
-	struct elf_file *f = &p->f;
-	struct sym_vec vec = {};
-	Elf_Scn *scn = NULL, *symtab = NULL, *dynsym = NULL;
-	Elf_Data *versym = NULL;
-	const char **verdefs = NULL;
-	size_t nverdefs = 0, phnum, shstrndx, nscn = 0;
 	GElf_Ehdr ehdr;
-	Elf *elf;
-	int err = -ENOEXEC;
 
-	elf_version(EV_CURRENT);
-	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
 	if (!elf || elf_kind(elf) != ELF_K_ELF || gelf_getclass(elf) != ELFCLASS64 ||
 	    !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 ||
 	    ehdr.e_ident[EI_DATA] != ELFDATA2LSB) {
 		set_why(why, whylen, "'%s': not an x86-64 ELF file", f->path);
-		goto out;
+		return -ENOEXEC;
 	}
 	if (ehdr.e_type != ET_EXEC && ehdr.e_type != ET_DYN) {
 		set_why(why, whylen, "'%s': not an executable or shared object", f->path);
-		goto out;
+		return -ENOEXEC;
 	}
 	f->pie = ehdr.e_type == ET_DYN;
 	f->entry = ehdr.e_entry;
+	return 0;
+}
+
+/* The PT_LOAD segments, or segs_from's (see parse()). */
+static int read_segments(struct elf_file *f, Elf *elf, const struct elf_file *segs_from,
+			 char *why, size_t whylen)
+{
+	size_t phnum;
 
 	if (elf_getphdrnum(elf, &phnum)) {
 		set_why(why, whylen, "'%s': bad program headers", f->path);
-		goto out;
+		return -ENOEXEC;
 	}
 	if (segs_from)
 		phnum = segs_from->nsegs;
 	f->segs = calloc(phnum ? phnum : 1, sizeof(*f->segs));
-	if (!f->segs) {
-		err = -ENOMEM;
-		goto out;
-	}
+	if (!f->segs)
+		return -ENOMEM;
 	if (segs_from) {
 		memcpy(f->segs, segs_from->segs, phnum * sizeof(*f->segs));
 		f->nsegs = phnum;
@@ -195,6 +186,77 @@ static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, c
 			.off = ph.p_offset, .filesz = ph.p_filesz, .flags = ph.p_flags,
 		};
 	}
+	return 0;
+}
+
+/* What the section headers give the symbol reading after them. */
+struct sym_sections {
+	Elf_Scn *symtab, *dynsym;
+	Elf_Data *versym;
+	const char **verdefs;
+	size_t nverdefs;
+};
+
+/* A section known by its name: Go's, the landing pads', the unwind tables', the debug file's. */
+static int section_by_name(struct elf_priv *p, Elf_Scn *scn, const GElf_Shdr *sh,
+			   const char *name)
+{
+	struct elf_file *f = &p->f;
+
+	if (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab"))
+		f->is_go = true;
+	if (!strcmp(name, ".gcc_except_table")) {
+		f->has_lsda = true;
+		if (sh->sh_type == SHT_PROGBITS)
+			p->except = (struct span){ sh->sh_offset, sh->sh_addr, sh->sh_size };
+	}
+	if (!strcmp(name, ".eh_frame") &&
+	    (sh->sh_type == SHT_PROGBITS || sh->sh_type == SHT_X86_64_UNWIND))
+		p->eh_frame = (struct span){ sh->sh_offset, sh->sh_addr, sh->sh_size };
+	if (!strcmp(name, ".gnu_debugdata") && sh->sh_type == SHT_PROGBITS)
+		p->debugdata = (struct span){ sh->sh_offset, sh->sh_addr, sh->sh_size };
+	if (!strcmp(name, ".gnu_debuglink") && sh->sh_type == SHT_PROGBITS)
+		return read_debuglink(p, scn);
+	return 0;
+}
+
+/* A section known by its type: symbols, versions, the soname, notes. */
+static int section_by_type(struct elf_priv *p, Elf *elf, Elf_Scn *scn, const GElf_Shdr *sh,
+			   struct sym_sections *ss)
+{
+	struct elf_file *f = &p->f;
+
+	switch (sh->sh_type) {
+	case SHT_SYMTAB:
+		ss->symtab = scn;
+		f->has_symtab = true;
+		break;
+	case SHT_DYNSYM:
+		ss->dynsym = scn;
+		break;
+	case SHT_DYNAMIC:
+		return f->soname ? 0 : read_soname(f, elf, scn, sh);
+	case SHT_GNU_versym:
+		ss->versym = elf_getdata(scn, NULL);
+		break;
+	case SHT_GNU_verdef:
+		return read_verdefs(f, elf, scn, &ss->verdefs, &ss->nverdefs);
+	case SHT_NOTE:
+		if (!f->is_go && has_go_note(scn))
+			f->is_go = true;
+		if (!p->build_id_len)
+			read_build_id(p, scn);
+		break;
+	}
+	return 0;
+}
+
+/* Every section header, by name and by type. */
+static int read_sections(struct elf_priv *p, Elf *elf, struct sym_sections *ss)
+{
+	Elf_Scn *scn = NULL;
+	size_t shstrndx, nscn = 0;
+	int err;
 
 	/* A file without section headers (sstrip) still has segments: no symbols then. */
 	if (elf_getshdrstrndx(elf, &shstrndx))
@@ -206,72 +268,67 @@ static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, c
 		if (!gelf_getshdr(scn, &sh))
 			continue;
 		name = shstrndx != SHN_UNDEF ? elf_strptr(elf, shstrndx, sh.sh_name) : NULL;
-		if (name && (!strcmp(name, ".go.buildinfo") || !strcmp(name, ".gopclntab")))
-			f->is_go = true;
-		if (name && !strcmp(name, ".gcc_except_table")) {
-			f->has_lsda = true;
-			if (sh.sh_type == SHT_PROGBITS)
-				p->except = (struct span){ sh.sh_offset, sh.sh_addr, sh.sh_size };
-		}
-		if (name && !strcmp(name, ".eh_frame") &&
-		    (sh.sh_type == SHT_PROGBITS || sh.sh_type == SHT_X86_64_UNWIND))
-			p->eh_frame = (struct span){ sh.sh_offset, sh.sh_addr, sh.sh_size };
-		if (name && !strcmp(name, ".gnu_debugdata") && sh.sh_type == SHT_PROGBITS)
-			p->debugdata = (struct span){ sh.sh_offset, sh.sh_addr, sh.sh_size };
-		if (name && !strcmp(name, ".gnu_debuglink") && sh.sh_type == SHT_PROGBITS) {
-			err = read_debuglink(p, scn);
-			if (err)
-				goto out;
-		}
+		err = name ? section_by_name(p, scn, &sh, name) : 0;
+		if (err)
+			return err;
 		nscn++;
-		switch (sh.sh_type) {
-		case SHT_SYMTAB:
-			symtab = scn;
-			f->has_symtab = true;
-			break;
-		case SHT_DYNSYM:
-			dynsym = scn;
-			break;
-		case SHT_DYNAMIC:
-			err = f->soname ? 0 : read_soname(f, elf, scn, &sh);
-			if (err)
-				goto out;
-			break;
-		case SHT_GNU_versym:
-			versym = elf_getdata(scn, NULL);
-			break;
-		case SHT_GNU_verdef:
-			err = read_verdefs(f, elf, scn, &verdefs, &nverdefs);
-			if (err)
-				goto out;
-			break;
-		case SHT_NOTE:
-			if (!f->is_go && has_go_note(scn))
-				f->is_go = true;
-			if (!p->build_id_len)
-				read_build_id(p, scn);
-			break;
-		}
+		err = section_by_type(p, elf, scn, &sh, ss);
+		if (err)
+			return err;
 	}
 	/* no symbols either, so no detours: only say that landing pads are unknown */
 	if (!nscn) {
 		p->no_shdrs = true;
-		f->has_lsda = true;
+		p->f.has_lsda = true;
 	}
-	if (symtab) {
-		err = read_symtab(p, elf, symtab, NULL, NULL, 0, &vec);
+	return 0;
+}
+
+/* The function symbols of .symtab and .dynsym, and their index. */
+static int read_symbols(struct elf_priv *p, Elf *elf, const struct sym_sections *ss,
+			struct sym_vec *vec)
+{
+	int err;
+
+	if (ss->symtab) {
+		err = read_symtab(p, elf, ss->symtab, NULL, NULL, 0, vec);
 		if (err)
-			goto out;
+			return err;
 	}
-	if (dynsym) {
-		err = read_symtab(p, elf, dynsym, versym, verdefs, nverdefs, &vec);
+	if (ss->dynsym) {
+		err = read_symtab(p, elf, ss->dynsym, ss->versym, ss->verdefs, ss->nverdefs, vec);
 		if (err)
-			goto out;
+			return err;
 	}
-	err = build_index(p, &vec);
-out:
+	return build_index(p, vec);
+}
+
+/*
+ * In steps: the ELF header, the segments, the section headers, then the
+ * symbols they name. segs_from: a separate debug file's, whose own program
+ * headers describe a file that no longer holds the bytes: its symbols get
+ * the file offsets of the file it describes.
+ */
+static int parse(struct elf_priv *p, int fd, const struct elf_file *segs_from, char *why,
+		 size_t whylen)
+{
+	struct elf_file *f = &p->f;
+	struct sym_vec vec = {};
+	struct sym_sections ss = {};
+	Elf *elf;
+	int err;
+
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	err = read_header(f, elf, why, whylen);
+	if (!err)
+		err = read_segments(f, elf, segs_from, why, whylen);
+	if (!err)
+		err = read_sections(p, elf, &ss);
+	if (!err)
+		err = read_symbols(p, elf, &ss, &vec);
 	free(vec.v);
-	free(verdefs);
+	free(ss.verdefs);
 	if (elf)
 		elf_end(elf);
 	if (err == -ENOMEM)
