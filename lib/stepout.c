@@ -161,6 +161,135 @@ static int enter_syscall_in_slot(struct task *k, uint64_t slot)
 	return 0;
 }
 
+/* One step of stepout_move_out(): where k stands, and how it moves on. */
+struct step {
+	struct xol_area *a;
+	unsigned idx;
+	/* k at the start of a slot: the slot's instruction, and its site */
+	const struct arch_plan *first;
+	struct site *fsite;
+	uint64_t slot, insn_addr;
+	long req;
+};
+
+/*
+ * k is back in the program's code. The gadget's pushfq, stepped, saved the
+ * trap flag and its popfq (without UPROBE_CAP_LAHF; sahf leaves it alone)
+ * set it for good: the program must not run on with it. clear_tf: k did
+ * not have it when stepout_move_out() began, and has been stepped since.
+ */
+static int back_in_program(struct task *k, bool clear_tf)
+{
+	if (clear_tf && arch_regs_tf(&k->regs)) {
+		arch_regs_clear_tf(&k->regs);
+		return task_setregs(k);
+	}
+	return 0;
+}
+
+/* What in_slot() found: the thread moved out (*ret), its post exit done, or a step to take. */
+enum in_slot_next { SLOT_DONE, SLOT_AGAIN, SLOT_STEP };
+
+/*
+ * k stands in a slot (st->a, st->idx): moved straight back into the
+ * program where its place there is known (SLOT_DONE, *ret the result),
+ * past a post slot's exit int3 (SLOT_AGAIN: look where it stands now), or
+ * to be stepped or run out as st now says (SLOT_STEP). last: where the
+ * previous step started.
+ */
+static enum in_slot_next in_slot(struct uprobe_tracer *t, struct task *k, struct step *st,
+				 uint64_t last, int *ret)
+{
+	struct xol_area *a = st->a;
+	unsigned idx = st->idx;
+	const struct slot_info *si = &a->info[idx];
+	const struct arch_plan *plan = &si->site->plan;
+	uint64_t slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+
+	st->slot = slot;
+	st->insn_addr = si->insn_addr;
+	/* at a post slot's exit int3: the instruction is done, its post handlers run */
+	if (xol_is_post(a, idx) &&
+	    stepout_post_exit(t, k, si->site, si->insn_addr, k->regs.rip) > 0) {
+		if (task_setregs(k) < 0) {
+			*ret = -ESRCH;
+			return SLOT_DONE;
+		}
+		return SLOT_AGAIN; /* out, unless a failed ret is still to fault */
+	}
+	if (k->regs.rip == slot && arch_plan_is_syscall(plan)) {
+		/*
+		 * Stepping it could block in the system call with the
+		 * tracer waiting: enter it instead, and return to the
+		 * program. Held signals are queued again on resume and
+		 * interrupt it as they would have untraced; a restarted
+		 * call then runs the probed instruction, and its probe,
+		 * once more, as the program itself re-executes it.
+		 */
+		*ret = enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
+		return SLOT_DONE;
+	}
+	if (k->regs.rip != slot && !xol_is_post(a, idx) &&
+	    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs)) {
+		*ret = task_setregs(k);
+		return SLOT_DONE;
+	}
+	if (k->regs.rip == slot) {
+		st->first = plan;
+		st->fsite = si->site;
+		/*
+		 * Only an instruction that falls through reaches slot + len: a
+		 * step that did not move a ret or jump (an interrupt reported
+		 * first) must not let the thread run free.
+		 */
+		if (last == slot && arch_plan_may_repeat(plan) &&
+		    (!plan->disp_pos || xol_is_post(a, idx)))
+			st->req = PTRACE_CONT;
+	}
+	return SLOT_STEP;
+}
+
+/*
+ * The step faulted: the fault handlers of the slot's probes are asked
+ * first when it was the relocated instruction itself, else a copy in a
+ * detour faulted, reported at its own address (detour.c).
+ */
+static int step_faulted(struct uprobe_tracer *t, struct task *k, const struct step *st)
+{
+	if (st->first && k->regs.rip == st->insn_addr &&
+	    site_run_fault(t, k, st->fsite, st->insn_addr, &k->pending[0])) {
+		task_drop_signal(k, 0);
+		k->stop_sig = k->npending ? k->stop_sig : 0;
+		return task_setregs(k);
+	}
+	detour_fault(t, k);
+	return 0;
+}
+
+/*
+ * A late step trap (after a cpuid the hypervisor emulates) ran the exit
+ * int3 after the relocated instruction of a post slot too: k goes back
+ * onto the int3. 0, or -ESRCH.
+ */
+static int undo_late_step(struct proc *p, struct task *k, const struct step *st)
+{
+	uint8_t code[ARCH_MAX_INSN + 1];
+	int len;
+
+	if (!(st->first && st->req == PTRACE_SINGLESTEP && xol_is_post(st->a, st->idx) &&
+	      arch_plan_is_copy(st->first) &&
+	      task_getregs(k) == 0))
+		return 0;
+	if (mem_read(p, st->slot, code, sizeof(code)) == 0 &&
+	    (len = arch_insn_len(code, sizeof(code))) > 0 && len < (int)sizeof(code) &&
+	    code[len] == ARCH_INT3 && k->regs.rip == st->slot + (uint64_t)len + 1) {
+		k->regs.rip--;
+		if (task_setregs(k) < 0)
+			return -ESRCH;
+	}
+	return 0;
+}
+
 /*
  * Moves a held thread found inside a slot back into the program, at the
  * point it is equivalent to; where there is none (half-way through a
@@ -170,7 +299,9 @@ static int enter_syscall_in_slot(struct task *k, uint64_t slot)
  * so no later attach reports the same execution again; a system call there
  * is entered rather than stepped, and a rep string instruction still at
  * work after a step runs to its end in one go (run_out()) rather than one
- * step per iteration.
+ * step per iteration. Each step: out of the areas (back_in_program()), out
+ * of a detour from its start, out of a slot (in_slot()), else one step or
+ * run-out, its fault (step_faulted()) or late trap (undo_late_step()).
  */
 int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 {
@@ -180,121 +311,50 @@ int stepout_move_out(struct uprobe_tracer *t, struct task *k)
 
 	/* the record gadget of no-stop detours (ring.c) takes most of these steps */
 	for (int steps = 0; steps < 256; steps++) {
-		const struct arch_plan *first = NULL;
-		struct site *fsite = NULL;
-		uint64_t slot = 0, insn_addr = 0, rsp_before;
-		long req = PTRACE_SINGLESTEP;
-		struct xol_area *a;
-		unsigned idx;
+		struct step st = { .req = PTRACE_SINGLESTEP };
+		uint64_t rsp_before;
 		int r;
 
 		if (!k->regs_valid && task_getregs(k) < 0)
 			return -ESRCH;
 		if (!steps)
 			tf = arch_regs_tf(&k->regs);
-		a = xol_area_of(p, k->regs.rip);
-		if (!a) {
-			/*
-			 * The gadget's pushfq, stepped, saved the trap flag and its
-			 * popfq (without UPROBE_CAP_LAHF; sahf leaves it alone) set
-			 * it for good: the program must not run on with it.
-			 */
-			if (steps && !tf && arch_regs_tf(&k->regs)) {
-				arch_regs_clear_tf(&k->regs);
-				return task_setregs(k);
-			}
-			return 0;
-		}
-		idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
-		if (idx > 0 && idx < a->used && xol_is_detour(a, idx)) {
+		st.a = xol_area_of(p, k->regs.rip);
+		if (!st.a)
+			return back_in_program(k, steps && !tf);
+		st.idx = (unsigned)((k->regs.rip - st.a->start) / ARCH_SLOT_SIZE);
+		if (st.idx > 0 && st.idx < st.a->used && xol_is_detour(st.a, st.idx)) {
 			/* a jump detour (detour_hit.c): rewound from its very start only, else stepped */
-			if (detour_pc_to_insn(&a->info[idx], a->start + (uint64_t)idx * ARCH_SLOT_SIZE,
-					      xol_is_rec(a, idx), &k->regs)) {
+			if (detour_pc_to_insn(&st.a->info[st.idx],
+					      st.a->start + (uint64_t)st.idx * ARCH_SLOT_SIZE,
+					      xol_is_rec(st.a, st.idx), &k->regs)) {
 				/* back on the detour's int3 (ring full), maybe through popfq */
 				if (steps && !tf)
 					arch_regs_clear_tf(&k->regs);
 				return task_setregs(k);
 			}
-			idx = 0;
+			st.idx = 0;
 		}
-		if (idx > 0 && idx < a->used) {
-			const struct slot_info *si = &a->info[idx];
-			const struct arch_plan *plan = &si->site->plan;
+		if (st.idx > 0 && st.idx < st.a->used) {
+			enum in_slot_next next = in_slot(t, k, &st, last, &r);
 
-			slot = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
-			insn_addr = si->insn_addr;
-			/* at a post slot's exit int3: the instruction is done, its post handlers run */
-			if (xol_is_post(a, idx) &&
-			    stepout_post_exit(t, k, si->site, si->insn_addr, k->regs.rip) > 0) {
-				if (task_setregs(k) < 0)
-					return -ESRCH;
-				continue; /* out, unless a failed ret is still to fault */
-			}
-			if (k->regs.rip == slot && arch_plan_is_syscall(plan)) {
-				/*
-				 * Stepping it could block in the system call with the
-				 * tracer waiting: enter it instead, and return to the
-				 * program. Held signals are queued again on resume and
-				 * interrupt it as they would have untraced; a restarted
-				 * call then runs the probed instruction, and its probe,
-				 * once more, as the program itself re-executes it.
-				 */
-				return enter_syscall_out_of_slot(k, plan, si->insn_addr, slot);
-			}
-			if (k->regs.rip != slot && !xol_is_post(a, idx) &&
-			    arch_slot_pc_to_insn(plan, si->insn_addr, slot, &k->regs))
-				return task_setregs(k);
-			if (k->regs.rip == slot) {
-				first = plan;
-				fsite = si->site;
-				/*
-				 * Only an instruction that falls through reaches slot + len: a
-				 * step that did not move a ret or jump (an interrupt reported
-				 * first) must not let the thread run free.
-				 */
-				if (last == slot && arch_plan_may_repeat(plan) &&
-				    (!plan->disp_pos || xol_is_post(a, idx)))
-					req = PTRACE_CONT;
-			}
+			if (next == SLOT_DONE)
+				return r;
+			if (next == SLOT_AGAIN)
+				continue;
 		}
 		last = k->regs.rip;
 		rsp_before = k->regs.rsp;
-		r = req == PTRACE_CONT ? run_out(k, a, idx, first, insn_addr)
-				       : task_run_and_wait(k, req, slot, insn_addr, NULL);
+		r = st.req == PTRACE_CONT ? run_out(k, st.a, st.idx, st.first, st.insn_addr)
+					  : task_run_and_wait(k, st.req, st.slot, st.insn_addr, NULL);
 		if (r < 0)
 			return r;
-		if (r > 0) {
-			/* the instruction faulted: its probes' fault handlers are asked first */
-			if (first && k->regs.rip == insn_addr &&
-			    site_run_fault(t, k, fsite, insn_addr, &k->pending[0])) {
-				task_drop_signal(k, 0);
-				k->stop_sig = k->npending ? k->stop_sig : 0;
-				return task_setregs(k);
-			}
-			/* a copy in a detour faulted: reported at its own address (detour_hit.c) */
-			detour_fault(t, k);
-			return 0;
-		}
-		if (first && req == PTRACE_SINGLESTEP && xol_is_post(a, idx) &&
-		    arch_plan_is_copy(first) &&
-		    task_getregs(k) == 0) {
-			uint8_t code[ARCH_MAX_INSN + 1];
-			int len;
-
-			/*
-			 * A late step trap (after a cpuid the hypervisor emulates)
-			 * ran the exit int3 after the relocated instruction too.
-			 */
-			if (mem_read(p, slot, code, sizeof(code)) == 0 &&
-			    (len = arch_insn_len(code, sizeof(code))) > 0 && len < (int)sizeof(code) &&
-			    code[len] == ARCH_INT3 && k->regs.rip == slot + (uint64_t)len + 1) {
-				k->regs.rip--;
-				if (task_setregs(k) < 0)
-					return -ESRCH;
-			}
-		}
-		if (first)
-			hide_trap_flag(k, first, rsp_before);
+		if (r > 0)
+			return step_faulted(t, k, &st);
+		if (undo_late_step(p, k, &st) < 0)
+			return -ESRCH;
+		if (st.first)
+			hide_trap_flag(k, st.first, rsp_before);
 	}
 	return tracer_err(t, -EBUSY, "tid %d: could not leave the scratch area", k->tid);
 }
@@ -308,6 +368,71 @@ static void signal_in_detour(struct uprobe_tracer *t, struct task *k, const sigi
 		return;
 	}
 	stepout_move_out(t, k);
+}
+
+/*
+ * A signal is about to be delivered to k, found in area a outside its
+ * slots: in the record gadget of a no-stop detour, the gadget's own faults
+ * are absorbed, and otherwise k is stepped out; nothing of it shows.
+ */
+static void signal_in_gadget(struct uprobe_tracer *t, struct task *k, struct xol_area *a,
+			     const siginfo_t *si)
+{
+	uint8_t insn[ARCH_RDTSC_LEN];
+
+	if (!ring_gadget_at(a, k->regs.rip))
+		return;
+	/*
+	 * The gadget's rdtsc in a program that made it fault for itself
+	 * (prctl PR_SET_TSC): the hit's time stamp is 0, the program
+	 * never sees it.
+	 */
+	if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
+	    mem_read(k->proc, k->regs.rip, insn, sizeof(insn)) == 0 &&
+	    arch_rdtsc_skip(&k->regs, insn)) {
+		task_drop_signal(k, k->npending - 1);
+		k->stop_sig = k->npending ? k->stop_sig : 0;
+		task_setregs(k);
+		return;
+	}
+	/*
+	 * Its load of %fs:0 in a thread with no TLS yet (fs base 0, as in
+	 * the dynamic loader's first steps): the hit names no thread by
+	 * it, and the program never sees the fault.
+	 */
+	if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
+	    ring_gadget_fs_load_at(a, k->regs.rip)) {
+		k->regs.rsi = 0;
+		k->regs.rip += RING_FS_LOAD_LEN;
+		task_drop_signal(k, k->npending - 1);
+		k->stop_sig = k->npending ? k->stop_sig : 0;
+		task_setregs(k);
+		return;
+	}
+	/* in the record gadget of a no-stop detour: stepped out, nothing of it shows */
+	stepout_move_out(t, k);
+}
+
+/*
+ * A fault about to be delivered to k in slot idx of a: raised by the
+ * relocated instruction itself, it is reported at the original
+ * instruction's address, its probes' fault handlers asked first.
+ */
+static void fault_in_slot(struct uprobe_tracer *t, struct task *k, struct xol_area *a,
+			  unsigned idx, const siginfo_t *si)
+{
+	const struct slot_info *info = &a->info[idx];
+	uint64_t start = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
+
+	/* a post slot's ret copy sits after its int3 */
+	if (k->regs.rip == start ||
+	    (xol_is_post(a, idx) && arch_plan_is_return(&info->site->plan) &&
+	     k->regs.rip == start + 1)) {
+		k->regs.rip = info->insn_addr;
+		if (site_run_fault(t, k, info->site, info->insn_addr, si))
+			task_drop_signal(k, k->npending - 1); /* swallowed */
+		task_setregs(k);
+	}
 }
 
 /*
@@ -334,39 +459,7 @@ void stepout_signal(struct uprobe_tracer *t, struct task *k)
 		return;
 	idx = (unsigned)((k->regs.rip - a->start) / ARCH_SLOT_SIZE);
 	if (!idx || idx >= a->used) {
-		uint8_t insn[ARCH_RDTSC_LEN];
-
-		if (!ring_gadget_at(a, k->regs.rip))
-			return;
-		/*
-		 * The gadget's rdtsc in a program that made it fault for itself
-		 * (prctl PR_SET_TSC): the hit's time stamp is 0, the program
-		 * never sees it.
-		 */
-		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
-		    mem_read(k->proc, k->regs.rip, insn, sizeof(insn)) == 0 &&
-		    arch_rdtsc_skip(&k->regs, insn)) {
-			task_drop_signal(k, k->npending - 1);
-			k->stop_sig = k->npending ? k->stop_sig : 0;
-			task_setregs(k);
-			return;
-		}
-		/*
-		 * Its load of %fs:0 in a thread with no TLS yet (fs base 0, as in
-		 * the dynamic loader's first steps): the hit names no thread by
-		 * it, and the program never sees the fault.
-		 */
-		if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
-		    ring_gadget_fs_load_at(a, k->regs.rip)) {
-			k->regs.rsi = 0;
-			k->regs.rip += RING_FS_LOAD_LEN;
-			task_drop_signal(k, k->npending - 1);
-			k->stop_sig = k->npending ? k->stop_sig : 0;
-			task_setregs(k);
-			return;
-		}
-		/* in the record gadget of a no-stop detour: stepped out, nothing of it shows */
-		stepout_move_out(t, k);
+		signal_in_gadget(t, k, a, si);
 		return;
 	}
 	if (xol_is_detour(a, idx)) {
@@ -382,18 +475,7 @@ void stepout_signal(struct uprobe_tracer *t, struct task *k)
 		return;
 	}
 	if (siginfo_is_fault(si)) {
-		const struct slot_info *info = &a->info[idx];
-		uint64_t start = a->start + (uint64_t)idx * ARCH_SLOT_SIZE;
-
-		/* a post slot's ret copy sits after its int3 */
-		if (k->regs.rip == start ||
-		    (xol_is_post(a, idx) && arch_plan_is_return(&info->site->plan) &&
-		     k->regs.rip == start + 1)) {
-			k->regs.rip = info->insn_addr;
-			if (site_run_fault(t, k, info->site, info->insn_addr, si))
-				task_drop_signal(k, k->npending - 1); /* swallowed */
-			task_setregs(k);
-		}
+		fault_in_slot(t, k, a, idx, si);
 		return;
 	}
 	if (xol_is_post(a, idx) && arch_plan_is_syscall(&a->info[idx].site->plan) &&
