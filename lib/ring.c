@@ -137,74 +137,89 @@ static int inject_checked(struct uprobe_tracer *t, struct task *k, const struct 
 	return err;
 }
 
-/* With p's threads held: the ring, mapped in p and here. */
-static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, struct ring *r,
-		       const char **why)
+/* A fork child's copy of its parent's ring at addr: shared with the parent, it goes. */
+static void drop_stale_ring(struct uprobe_tracer *t, struct task *k,
+			    const struct seccomp_state *sc, uint64_t addr)
 {
-	struct seccomp_state sc = { 0 };
+	uint64_t a[6] = { addr, RING_SIZE };
+	int64_t ret;
+
+	if (seccomp_inject_allowed(k, sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+		inject_syscall(t, k, SYS_munmap, a, &ret);
+}
+
+/*
+ * The ring's memfd made, sized and mapped in p through k, its name written
+ * into the scratch area first: *fd and *addr in p, left for the caller to
+ * close, and to unmap on failure.
+ */
+static int map_in_tracee(struct uprobe_tracer *t, struct proc *p, struct task *k,
+			 const struct seccomp_state *sc, int64_t *fd, int64_t *addr,
+			 const char **why)
+{
 	uint64_t name = p->gadget - XOL_GADGET_SYSCALL + XOL_GADGET_NAME;
-	int64_t fd = -1, addr = 0, ret;
-	int err, pidfd = -1, myfd = -1;
-	void *mine = MAP_FAILED;
+	int64_t ret;
+	int err;
 
-	seccomp_read(k->tid, &sc);
-	if (p->stale_ring) {
-		/* a fork child's copy of its parent's ring: shared with the parent, it goes */
-		uint64_t a[6] = { p->stale_ring, RING_SIZE };
-
-		if (seccomp_inject_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
-			inject_syscall(t, k, SYS_munmap, a, &ret);
-	}
 	err = mem_write(p, name, RING_NAME, sizeof(RING_NAME));
 	if (err) {
 		*why = "cannot write its scratch area";
-		goto out;
+		return err;
 	}
 	{
 		uint64_t a[6] = { name, MFD_CLOEXEC };
 
-		err = inject_checked(t, k, &sc, SYS_memfd_create, a, "the hit ring's memfd_create",
-				     &fd);
+		err = inject_checked(t, k, sc, SYS_memfd_create, a, "the hit ring's memfd_create",
+				     fd);
 		if (err) {
 			*why = "memfd_create failed or is not allowed";
-			goto out;
+			return err;
 		}
 	}
 	{
-		uint64_t a[6] = { (uint64_t)fd, RING_SIZE };
+		uint64_t a[6] = { (uint64_t)*fd, RING_SIZE };
 
-		err = inject_checked(t, k, &sc, SYS_ftruncate, a, "the hit ring's ftruncate", &ret);
+		err = inject_checked(t, k, sc, SYS_ftruncate, a, "the hit ring's ftruncate", &ret);
 		if (err) {
 			*why = "ftruncate failed or is not allowed";
-			goto out;
+			return err;
 		}
 	}
 	{
-		uint64_t a[6] = { 0, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)fd, 0 };
+		uint64_t a[6] = { 0, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, (uint64_t)*fd, 0 };
 
-		err = inject_checked(t, k, &sc, SYS_mmap, a, "the hit ring's mmap", &addr);
+		err = inject_checked(t, k, sc, SYS_mmap, a, "the hit ring's mmap", addr);
 		if (err) {
-			addr = 0;
+			*addr = 0;
 			*why = "mmap failed or is not allowed";
-			goto out;
+			return err;
 		}
 	}
-	pidfd = (int)sys_pidfd_open(p->pid);
-	if (pidfd >= 0)
-		myfd = (int)sys_pidfd_getfd(pidfd, (int)fd);
-	if (myfd >= 0)
-		mine = mmap(NULL, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, myfd, 0);
-	if (mine == MAP_FAILED) {
-		err = -errno;
-		*why = "cannot take its memfd (pidfd_getfd) or map it";
-		goto out;
-	}
-	r->base = mine;
-	r->addr = (uint64_t)addr;
-	r->tail = 0;
-	r->tsc_ok = caps_have(UPROBE_CAP_TSC);
-	tsc_sample(&r->tsc0, &r->ns0);
-	/* gadgets a fork child inherited point at its parent's ring: at this one now */
+	return 0;
+}
+
+/*
+ * p's memfd fd taken into this process (pidfd_getfd) and mapped here, or
+ * MAP_FAILED with errno set; *pidfd and *myfd left for the caller to close.
+ */
+static void *map_here(pid_t pid, int64_t fd, int *pidfd, int *myfd)
+{
+	*pidfd = (int)sys_pidfd_open(pid);
+	if (*pidfd >= 0)
+		*myfd = (int)sys_pidfd_getfd(*pidfd, (int)fd);
+	if (*myfd >= 0)
+		return mmap(NULL, RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, *myfd, 0);
+	return MAP_FAILED;
+}
+
+/*
+ * Gadgets a fork child inherited point at its parent's ring: at r now, and
+ * a fresh ring counts from 0. Nonzero if a write failed.
+ */
+static int point_gadgets(struct proc *p, struct ring *r)
+{
+	int err = 0;
+
 	for (struct xol_area *a = p->areas; a && !err; a = a->next) {
 		uint64_t at = gadget_at(a) + (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
 
@@ -221,6 +236,62 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 		if (a->count_seen)
 			memset(a->count_seen, 0, a->nslots * sizeof(*a->count_seen));
 	}
+	return err;
+}
+
+/* What map_in_tracee() left in p: fd closed (the mapping stays), the ring unmapped on failure. */
+static void tracee_cleanup(struct uprobe_tracer *t, struct task *k,
+			   const struct seccomp_state *sc, int64_t fd, int64_t addr, int err)
+{
+	int64_t ret;
+
+	if (fd >= 0) {
+		uint64_t a[6] = { (uint64_t)fd };
+
+		/* a close the filter forbids leaves one fd open: harmless */
+		if (seccomp_inject_allowed(k, sc, SYS_close, a, &(uint32_t){ 0 }) == 1)
+			inject_syscall(t, k, SYS_close, a, &ret);
+	}
+	if (err && addr) {
+		uint64_t a[6] = { (uint64_t)addr, RING_SIZE };
+
+		if (seccomp_inject_allowed(k, sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+			inject_syscall(t, k, SYS_munmap, a, &ret);
+	}
+}
+
+/*
+ * With p's threads held: the ring, mapped in p and here. In steps: a fork
+ * child's stale ring dropped, the memfd made and mapped in p, taken and
+ * mapped here, the gadgets pointed at it, then what p and this process
+ * hold of it closed.
+ */
+static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, struct ring *r,
+		       const char **why)
+{
+	struct seccomp_state sc = { 0 };
+	int64_t fd = -1, addr = 0;
+	int err, pidfd = -1, myfd = -1;
+	void *mine;
+
+	seccomp_read(k->tid, &sc);
+	if (p->stale_ring)
+		drop_stale_ring(t, k, &sc, p->stale_ring);
+	err = map_in_tracee(t, p, k, &sc, &fd, &addr, why);
+	if (err)
+		goto out;
+	mine = map_here(p->pid, fd, &pidfd, &myfd);
+	if (mine == MAP_FAILED) {
+		err = -errno;
+		*why = "cannot take its memfd (pidfd_getfd) or map it";
+		goto out;
+	}
+	r->base = mine;
+	r->addr = (uint64_t)addr;
+	r->tail = 0;
+	r->tsc_ok = caps_have(UPROBE_CAP_TSC);
+	tsc_sample(&r->tsc0, &r->ns0);
+	err = point_gadgets(p, r);
 	if (err) {
 		munmap(mine, RING_SIZE);
 		r->base = NULL;
@@ -231,19 +302,7 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	/* head and tail 0; a record's seq 0 is not committed for any ticket */
 	*(uint64_t *)(r->base + RING_MASK) = RING_NREC - 1;
 out:
-	if (fd >= 0) {
-		uint64_t a[6] = { (uint64_t)fd };
-
-		/* the mapping stays; a close the filter forbids leaves one fd open: harmless */
-		if (seccomp_inject_allowed(k, &sc, SYS_close, a, &(uint32_t){ 0 }) == 1)
-			inject_syscall(t, k, SYS_close, a, &ret);
-	}
-	if (err && addr) {
-		uint64_t a[6] = { (uint64_t)addr, RING_SIZE };
-
-		if (seccomp_inject_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
-			inject_syscall(t, k, SYS_munmap, a, &ret);
-	}
+	tracee_cleanup(t, k, &sc, fd, addr, err);
 	if (myfd >= 0)
 		close(myfd);
 	if (pidfd >= 0)
