@@ -33,18 +33,121 @@ static bool may_unmap(struct task *k, const struct seccomp_state *sc, const uint
 	return false;
 }
 
-/* Maps a new area near `near`. Every thread of p is held meanwhile, and released after. */
+/*
+ * An area's worth of free addresses within 2 GiB of near, mapped in p
+ * through k: *start, or -errno. Up to 8 tries, the maps read again after
+ * each (an old kernel ignores MAP_FIXED_NOREPLACE and maps elsewhere).
+ */
+static int map_near(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		    const struct seccomp_state *sc, uint64_t near, uint64_t *start)
+{
+	int64_t ret = -ENOMEM;
+	int err;
+
+	proc_refresh_maps(p);
+	for (int tries = 0; tries < 8; tries++) {
+		uint64_t addr = xol_find_gap(p, near, XOL_AREA_SIZE);
+		uint64_t args[6] = { addr, XOL_AREA_SIZE, PROT_READ | PROT_EXEC,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+				     (uint64_t)-1, 0 };
+
+		if (!addr)
+			return tracer_err(t, -ENOMEM,
+					  "pid %d: no free address range within 2 GiB of 0x%llx for a "
+					  "scratch area", p->pid, (unsigned long long)near);
+		err = seccomp_check_inject(t, k, sc, SYS_mmap, args, "the scratch-area mmap");
+		if (err) {
+			p->xol_denied = true;
+			return err;
+		}
+		err = inject_syscall(t, k, SYS_mmap, args, &ret);
+		if (err)
+			return tracer_err(t, err, "pid %d: cannot map a scratch area: %s", p->pid,
+					  strerror(-err));
+		if ((uint64_t)ret == addr) {
+			*start = addr;
+			return 0;
+		}
+		if (ret >= 0 || ret < -4095) {
+			/* an old kernel ignored NOREPLACE and put it elsewhere */
+			uint64_t un[6] = { (uint64_t)ret, XOL_AREA_SIZE };
+			int64_t r2;
+
+			if (may_unmap(k, sc, un))
+				inject_syscall(t, k, SYS_munmap, un, &r2);
+		}
+		proc_refresh_maps(p);
+	}
+	return tracer_err(t, -ENOMEM, "pid %d: mmap of a scratch area failed: %s", p->pid,
+			  strerror((int)-ret));
+}
+
+/* The area at start, mapped in p, with its gadgets written into slot 0. */
+static int area_new(struct uprobe_tracer *t, struct proc *p, uint64_t start,
+		    struct xol_area **out)
+{
+	static const uint8_t gadget[] = { ARCH_SYSCALL_INSN, ARCH_INT3, ARCH_INT3, ARCH_INT3 }; /* see XOL_GADGET_* */
+	struct xol_area *a = calloc(1, sizeof(*a));
+	int err;
+
+	if (!a)
+		return tracer_err(t, -ENOMEM, "out of memory");
+	a->start = start;
+	a->size = XOL_AREA_SIZE;
+	a->ord = p->areas_made++;
+	/* the first area also keeps the lifeline, before the record gadget */
+	a->nslots = (XOL_AREA_SIZE - XOL_REC_GADGET_SPACE - (p->areas ? 0 : LL_SPACE)) /
+		    ARCH_SLOT_SIZE;
+	a->used = 1; /* slot 0 holds the gadgets */
+	err = mem_write(p, a->start, gadget, sizeof(gadget));
+	if (err) {
+		tracer_err(t, err, "pid %d: cannot write its scratch area", p->pid);
+		free(a);
+		return err;
+	}
+	*out = a;
+	return 0;
+}
+
+/* a joins p's areas; the first one also gets the lifeline and the signal actions' watch. */
+static void area_add(struct uprobe_tracer *t, struct proc *p, struct task *k,
+		     struct xol_area *a, struct seccomp_state *sc)
+{
+	bool first;
+
+	if (!p->gadget)
+		p->gadget = a->start + XOL_GADGET_SYSCALL;
+	first = !p->areas;
+	a->next = p->areas;
+	p->areas = a;
+	proc_refresh_maps(p);
+	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
+	if (first) {
+		lifeline_setup(t, p, k, a, sc);
+		/*
+		 * no handler of the program's may run with SIGTRAP blocked from now
+		 * on (sigmask.c); nothing to do where no lifeline was made
+		 */
+		sigmask_actions_start(t, p, k, sc);
+	} else {
+		lifeline_area_added(p, a);
+	}
+}
+
+/*
+ * Maps a new area near `near`. Every thread of p is held meanwhile, and
+ * released after. In steps: p's threads held, the mmap injected
+ * (map_near()), the area made (area_new()) and added to p (area_add()).
+ */
 static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 		       struct xol_area **out)
 {
-	static const uint8_t gadget[] = { ARCH_SYSCALL_INSN, ARCH_INT3, ARCH_INT3, ARCH_INT3 }; /* see XOL_GADGET_* */
 	struct seccomp_state sc = { 0 };
 	struct xol_area *a = NULL;
 	struct task *k;
-	int64_t ret = -ENOMEM;
+	uint64_t start = 0;
 	pid_t pid = p->pid;
-	int err, tries;
-	bool first;
+	int err;
 
 	task_mark_running(t, p);
 	err = task_stop_all(t, p);
@@ -64,83 +167,13 @@ static int area_create(struct uprobe_tracer *t, struct proc *p, uint64_t near,
 	 * (a failed read leaves sc.err for the check below).
 	 */
 	seccomp_read(k->tid, &sc);
-	proc_refresh_maps(p);
-	for (tries = 0; tries < 8; tries++) {
-		uint64_t addr = xol_find_gap(p, near, XOL_AREA_SIZE);
-		uint64_t args[6] = { addr, XOL_AREA_SIZE, PROT_READ | PROT_EXEC,
-				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
-				     (uint64_t)-1, 0 };
-
-		if (!addr) {
-			err = tracer_err(t, -ENOMEM,
-					 "pid %d: no free address range within 2 GiB of 0x%llx for a "
-					 "scratch area", p->pid, (unsigned long long)near);
-			goto out;
-		}
-		err = seccomp_check_inject(t, k, &sc, SYS_mmap, args, "the scratch-area mmap");
-		if (err) {
-			p->xol_denied = true;
-			goto out;
-		}
-		err = inject_syscall(t, k, SYS_mmap, args, &ret);
-		if (err) {
-			tracer_err(t, err, "pid %d: cannot map a scratch area: %s", p->pid,
-				   strerror(-err));
-			goto out;
-		}
-		if ((uint64_t)ret == addr)
-			break;
-		if (ret >= 0 || ret < -4095) {
-			/* an old kernel ignored NOREPLACE and put it elsewhere */
-			uint64_t un[6] = { (uint64_t)ret, XOL_AREA_SIZE };
-			int64_t r2;
-
-			if (may_unmap(k, &sc, un))
-				inject_syscall(t, k, SYS_munmap, un, &r2);
-		}
-		proc_refresh_maps(p);
-	}
-	if (tries == 8) {
-		err = tracer_err(t, -ENOMEM, "pid %d: mmap of a scratch area failed: %s", p->pid,
-				 strerror((int)-ret));
+	err = map_near(t, p, k, &sc, near, &start);
+	if (err)
 		goto out;
-	}
-	a = calloc(1, sizeof(*a));
-	if (!a) {
-		err = tracer_err(t, -ENOMEM, "out of memory");
+	err = area_new(t, p, start, &a);
+	if (err)
 		goto out;
-	}
-	a->start = (uint64_t)ret;
-	a->size = XOL_AREA_SIZE;
-	a->ord = p->areas_made++;
-	/* the first area also keeps the lifeline, before the record gadget */
-	a->nslots = (XOL_AREA_SIZE - XOL_REC_GADGET_SPACE - (p->areas ? 0 : LL_SPACE)) /
-		    ARCH_SLOT_SIZE;
-	a->used = 1; /* slot 0 holds the gadgets */
-	err = mem_write(p, a->start, gadget, sizeof(gadget));
-	if (err) {
-		tracer_err(t, err, "pid %d: cannot write its scratch area", p->pid);
-		free(a);
-		a = NULL;
-		goto out;
-	}
-	if (!p->gadget)
-		p->gadget = a->start + XOL_GADGET_SYSCALL;
-	first = !p->areas;
-	a->next = p->areas;
-	p->areas = a;
-	proc_refresh_maps(p);
-	pr_debug("pid %d: scratch area at 0x%llx", p->pid, (unsigned long long)a->start);
-	if (first) {
-		lifeline_setup(t, p, k, a, &sc);
-		/*
-		 * no handler of the program's may run with SIGTRAP blocked from now
-		 * on (sigmask.c); nothing to do where no lifeline was made
-		 */
-		sigmask_actions_start(t, p, k, &sc);
-	} else {
-		lifeline_area_added(p, a);
-	}
+	area_add(t, p, k, a, &sc);
 	*out = a;
 out:
 	seccomp_state_free(&sc);
