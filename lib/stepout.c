@@ -252,7 +252,7 @@ static enum in_slot_next in_slot(struct uprobe_tracer *t, struct task *k, struct
 /*
  * The step faulted: the fault handlers of the slot's probes are asked
  * first when it was the relocated instruction itself, else a copy in a
- * detour faulted, reported at its own address (detour.c).
+ * detour faulted, reported at its own address (detour_hit.c).
  */
 static int step_faulted(struct uprobe_tracer *t, struct task *k, const struct step *st)
 {
