@@ -37,19 +37,41 @@ static void *worker(void *arg)
 }
 
 /* "exit" mode: workers call thread_work until the process ends; main exits meanwhile. */
+static long spun[256]; /* calls made so far, per worker */
+
 static void *spinner(void *arg)
 {
 	long idx = (long)arg;
 
 	pthread_barrier_wait(&go);
-	for (long i = 0;; i++)
+	for (long i = 0;; i++) {
 		thread_work(idx, i);
+		__atomic_store_n(&spun[idx], i + 1, __ATOMIC_RELAXED);
+	}
 	return NULL;
 }
 
 /*
+ * Until every worker has made `calls` calls (at most 60 s): the time main
+ * then waits starts with every thread hitting, however slow the machine.
+ */
+static void wait_spun(int nt, long calls)
+{
+	for (int ms = 0; ms < 60000; ms++) {
+		int i = 0;
+
+		while (i < nt && __atomic_load_n(&spun[i], __ATOMIC_RELAXED) >= calls)
+			i++;
+		if (i == nt)
+			return;
+		usleep(1000);
+	}
+}
+
+/*
  * usage: api_threads THREADS CALLS, or api_threads THREADS MS exit: the
- * process exits after MS milliseconds while its threads are calling.
+ * process exits MS milliseconds after each thread made 50 calls, while
+ * they are calling.
  */
 int main(int argc, char **argv)
 {
@@ -65,6 +87,7 @@ int main(int argc, char **argv)
 			if (pthread_create(&th[i], NULL, spinner, (void *)i))
 				return 2;
 		pthread_barrier_wait(&go);
+		wait_spun(nt, 50);
 		usleep(n_calls * 1000);
 		printf("exiting pid=%d threads=%d\n", (int)getpid(), nt);
 		fflush(stdout);
