@@ -731,6 +731,11 @@ int proc_refresh_maps(struct proc *p);
 const char *proc_path(struct proc *p, const char *path, char *out, size_t outsz);
 /* The parsed file of p's mapping m: by its (dev, ino) if parsed already, else opened as p sees it. */
 int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f);
+/*
+ * Writes `regs` back as k's; with krip, the kernel gets that rip instead
+ * (for the lifeline, task.c), and k->regs keeps regs->rip as the tracer's view.
+ */
+int task_restore_regs(struct task *k, const struct user_regs_struct *regs, uint64_t krip);
 /* wait.c */
 void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
 void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
@@ -894,6 +899,8 @@ uint64_t xol_find_gap(struct proc *p, uint64_t near, uint64_t size);
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
 uint64_t proc_trampoline(struct proc *p);
+/* Where the first area keeps the lifeline: LL_SPACE bytes before the record gadget. */
+uint64_t xol_lifeline_at(const struct xol_area *a);
 
 /* area.c: a process's scratch areas with their lifeline; in place (inline.c) when there is none */
 int area_slot_for(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t vaddr,
@@ -970,6 +977,7 @@ void ret_unwind_start(struct uprobe_tracer *t, struct task *k);
 void ret_unwind_caught(struct uprobe_tracer *t, struct task *k);
 void ret_longjmp(struct task *k);
 void ret_returned_twice(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+void ret_event(struct uprobe_tracer *t, struct task *k);
 
 /* watch.c */
 int watch_proc(struct uprobe_tracer *t, struct proc *p);
@@ -985,7 +993,6 @@ int watch_on_unwind_done(struct uprobe_hit *h, void *data);
 int watch_on_catch(struct uprobe_hit *h, void *data);
 int watch_on_longjmp(struct uprobe_hit *h, void *data);
 int watch_on_twice_return(struct uprobe_hit *h, void *data);
-void ret_event(struct uprobe_tracer *t, struct task *k);
 struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, const char *symbol,
 				  uint64_t offset, uprobe_handler_fn fn);
 
@@ -1153,14 +1160,7 @@ int sigmask_ll_kind(const struct site *s);
 void sigmask_new_task(struct task *from, struct task *k);
 void sigmask_child_leaves(struct task *forker, pid_t tid);
 void sigmask_exec(struct task *k);
-/*
- * Writes `regs` back as k's; with krip, the kernel gets that rip instead
- * (for the lifeline, task.c), and k->regs keeps regs->rip as the tracer's view.
- */
-int task_restore_regs(struct task *k, const struct user_regs_struct *regs, uint64_t krip);
 void lifeline_free(struct proc *p);
-/* Where the first area keeps the lifeline: LL_SPACE bytes before the record gadget. */
-uint64_t xol_lifeline_at(const struct xol_area *a);
 
 /* kernel.c: coexistence with the kernel's uprobes */
 #define KERNEL_PAGE 4096
