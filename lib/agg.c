@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "api.h"
 
 /*
  * Fine buckets, as HdrHistogram lays them out: values below 2 * SUB each

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "api.h"
 
 /*
  * Open addressing with linear probing over an index of slots, each the

@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 
 #ifndef MAP_FIXED_NOREPLACE

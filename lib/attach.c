@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 
-#include "core.h"
+#include "api.h"
 #include "tracer_internal.h"
 
 static int seize_thread(struct uprobe_tracer *t, struct proc *p, pid_t tid)

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "engine.h"
 
 /*
  * Fibonacci hashing: code addresses differ mostly in low bits, spread them;

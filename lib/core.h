@@ -1,5 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The tracer's core objects: probes, sites, processes, threads, breakpoints, scratch areas. */
+/*
+ * The tracer's core objects: probes, sites, processes, threads, breakpoints,
+ * scratch areas; and what layers 0 and 1 declare over them (err.c, procfs.c,
+ * seccomp.c). Every layer shares it: the functions of layers 2 to 6 are in
+ * their own headers (os.h, engine.h, mech.h, orch.h, api.h), each over the
+ * one below, and a file of lib/ includes its own layer's.
+ */
 #ifndef UPROBE_CORE_H
 #define UPROBE_CORE_H
 
@@ -717,7 +723,5 @@ int seccomp_read(pid_t tid, struct seccomp_state *st);
 void seccomp_state_free(struct seccomp_state *st);
 /* seccomp_read() and seccomp_decide() in one: 1 certainly allowed, 0 not, -errno unknown. */
 int seccomp_syscall_allowed(pid_t tid, long nr, const uint64_t args[6], uint64_t ip);
-
-#include "api.h" /* issue 16: until every file includes its layer's header */
 
 #endif /* UPROBE_CORE_H */

@@ -5,7 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "api.h"
 #include "tracer_internal.h"
 
 static void detach_task(struct uprobe_tracer *t, struct task *k)

@@ -9,7 +9,7 @@
 #include <errno.h>
 #include <stddef.h>
 
-#include "core.h"
+#include "mech.h"
 #include "detour_internal.h"
 #include "lifeline.h"
 

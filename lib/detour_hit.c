@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 
-#include "core.h"
+#include "mech.h"
 #include "detour_internal.h"
 
 /* Full-ring hits of one thread sent to record again in a row, at most (detour_trap()). */

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "core.h"
+#include "mech.h"
 
 #define INT3 0xcc
 #define RED_ZONE 128

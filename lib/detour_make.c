@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "mech.h"
 #include "detour_internal.h"
 #include "lifeline.h"
 

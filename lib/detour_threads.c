@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 
-#include "core.h"
+#include "mech.h"
 #include "detour_internal.h"
 
 #define STACK_SCAN (64 * 1024)

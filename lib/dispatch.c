@@ -11,7 +11,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "core.h"
+#include "orch.h"
 
 #ifndef SI_KERNEL
 #define SI_KERNEL 0x80

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "orch.h"
 
 /*
  * Events are seen deep in the event loop, at times when the tracer holds a

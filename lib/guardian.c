@@ -45,7 +45,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "os.h"
 #include "lifeline.h"
 
 #define GUARD_MAX 4096

@@ -5,7 +5,7 @@
 #include <sys/ptrace.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "api.h"
 #include "usdt.h"
 
 static struct user_regs_struct *hit_regs(const struct uprobe_hit *h)

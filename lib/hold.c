@@ -13,7 +13,7 @@
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
-#include "core.h"
+#include "os.h"
 
 static bool task_held(struct task *k)
 {

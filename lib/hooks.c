@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* The engine's side of struct tracer_hooks: what the thread layer calls up into, and when. */
-#include "core.h"
+#include "orch.h"
 
 /*
  * Hits k's process recorded come before this stop (its exit, exec,

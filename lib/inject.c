@@ -12,7 +12,7 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 
-#include "core.h"
+#include "os.h"
 #include "inject_internal.h"
 
 /*

@@ -10,7 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core.h"
+#include "os.h"
 
 /*
  * An int3 trap is a forced SIGTRAP: where the thread has SIGTRAP blocked, or

@@ -13,7 +13,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#include "core.h"
+#include "os.h"
 #include "inject_internal.h"
 
 static bool sigtrap_ignored(pid_t pid)

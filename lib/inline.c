@@ -5,7 +5,7 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 
-#include "core.h"
+#include "mech.h"
 
 /*
  * A process gets no scratch area when the tracer forces it

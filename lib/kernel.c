@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "mech.h"
 
 /*
  * The kernel's uprobes (tracefs uprobe_events, perf probe, bpftrace, BPF

@@ -6,7 +6,7 @@
  * into goes back to an int3 (detour.c). Above detour.c; detour_make.c asks
  * kernel.c before it makes one.
  */
-#include "core.h"
+#include "mech.h"
 
 #define KWATCH_NS (20 * 1000000ull)
 

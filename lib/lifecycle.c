@@ -20,7 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "orch.h"
 
 /*
  * p's first scratch area, made before any trap of ours can happen in it

@@ -29,7 +29,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 #include "lifeline_internal.h"
 #include "sigtrap.h"

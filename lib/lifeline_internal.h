@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 
 struct lifeline {

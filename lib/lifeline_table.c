@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 #include "lifeline_internal.h"
 

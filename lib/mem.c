@@ -5,7 +5,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "os.h"
 
 /*
  * /proc/PID/mem rather than process_vm_writev: a ptrace attacher's writes

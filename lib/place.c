@@ -5,7 +5,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "os.h"
 
 /*
  * Every hit is a round trip: the tracee stops, the tracer wakes, the tracee

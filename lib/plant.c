@@ -7,7 +7,7 @@
  */
 #include <string.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 
 uint64_t plant_post_slot(struct proc *mm, uint64_t vaddr)

@@ -5,7 +5,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "orch.h"
 
 /* ---- uprobe_add / uprobe_remove ---- */
 

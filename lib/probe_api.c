@@ -4,7 +4,7 @@
  * starts. Above both probe.c and watch.c, as watch.c places its own probes
  * through probe.c.
  */
-#include "core.h"
+#include "api.h"
 
 UPROBE_API struct uprobe *uprobe_add(struct uprobe_tracer *t, const char *binary,
 				     const char *symbol, uint64_t offset,

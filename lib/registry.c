@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "core.h"
+#include "engine.h"
 
 /* ---- sites ---- */
 

@@ -12,7 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "mech.h"
 
 /* path without a leading /proc/PID/root, which names a file in a tracee's mount namespace */
 static const char *ns_path(const char *path)

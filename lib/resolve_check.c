@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/sysmacros.h>
 
-#include "core.h"
+#include "mech.h"
 
 static bool proc_is_go(struct proc *p)
 {

@@ -4,7 +4,13 @@
 #include <sys/ptrace.h>
 #include <time.h>
 
-#include "core.h"
+#include "mech.h"
+/*
+ * Up a layer, one of tests/layers/check_layers.py's UP_INCLUDES:
+ * ret_site_unwinds() tells watch.c's unwinder probes by their handlers'
+ * addresses.
+ */
+#include "orch.h"
 
 static bool in_range(struct task *k, struct ret_instance *ri, void *ctx);
 

@@ -10,7 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 #include "ring.h"
 #include "ring_internal.h"

@@ -8,7 +8,7 @@
  * handlers of the calls it ends. The drain copies each record out of the
  * ring and hands it to deliver().
  */
-#include "core.h"
+#include "mech.h"
 #include "ring.h"
 #include "ring_internal.h"
 

@@ -15,7 +15,7 @@
 #include <sys/mman.h>
 #include <time.h>
 
-#include "core.h"
+#include "mech.h"
 #include "ring.h"
 #include "ring_internal.h"
 

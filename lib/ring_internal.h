@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core.h"
+#include "mech.h"
 #include "ring.h"
 
 #define FS_CACHE 64 /* a power of two */

@@ -11,7 +11,7 @@
  * gadget's int3s (ring_nsret_trap()) drain the ring: they are handled
  * with the drain, above this file.
  */
-#include "core.h"
+#include "mech.h"
 #include "ring.h"
 #include "ring_internal.h"
 

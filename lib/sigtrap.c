@@ -21,7 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/user.h>
 
-#include "core.h"
+#include "mech.h"
 #include "lifeline.h"
 #include "sigtrap.h"
 

@@ -8,7 +8,7 @@
 #ifndef UPROBE_SIGTRAP_H
 #define UPROBE_SIGTRAP_H
 
-#include "core.h"
+#include "mech.h"
 
 /* sigmask.c */
 uint64_t sigmask_kernel(const struct task *k, uint64_t pm);

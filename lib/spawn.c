@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "api.h"
 #include "tracer_internal.h"
 
 /*

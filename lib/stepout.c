@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/ptrace.h>
 
-#include "core.h"
+#include "mech.h"
 #include "ring.h"
 
 static int mem_read_cb(void *ctx, uint64_t addr, void *buf, size_t len)

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
-#include "core.h"
+#include "api.h"
 
 #define MAPS_FRESH_NS 1000000ull
 

@@ -12,7 +12,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "os.h"
 
 static unsigned task_hash(pid_t tid)
 {

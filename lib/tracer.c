@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "api.h"
 #include "tracer_internal.h"
 
 UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void)

@@ -7,7 +7,7 @@
 #ifndef UPROBE_TRACER_INTERNAL_H
 #define UPROBE_TRACER_INTERNAL_H
 
-#include "core.h"
+#include "api.h"
 
 /* tracer.c: the thread that first spawned, attached or ran is the tracer's (uprobe_tracer_call) */
 void tracer_note_owner(struct uprobe_tracer *t);

@@ -4,7 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "mech.h"
 
 #define BT_BLOCK 4096
 

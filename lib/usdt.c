@@ -7,7 +7,7 @@
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
 
-#include "core.h"
+#include "orch.h"
 #include "usdt.h"
 
 /* A semaphore incremented in one process: to be decremented exactly once. */

@@ -11,7 +11,7 @@
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 
-#include "core.h"
+#include "os.h"
 
 void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status)
 {

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "core.h"
+#include "orch.h"
 
 struct watched_file {
 	dev_t dev;

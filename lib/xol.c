@@ -7,7 +7,7 @@
  */
 #include <stdlib.h>
 
-#include "core.h"
+#include "engine.h"
 #include "lifeline.h"
 
 #define REACH ((int64_t)1 << 31)

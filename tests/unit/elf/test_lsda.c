@@ -17,7 +17,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "engine.h"
 
 #define LIBC "/usr/lib/x86_64-linux-gnu/libc.so.6"
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "engine.h"
 
 #define N 20000
 

@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "engine.h"
 
 static const char *fx_path;
 

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "engine.h"
 
 #define NFILES 3
 #define NOFF 2000

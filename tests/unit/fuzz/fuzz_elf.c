@@ -22,7 +22,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "engine.h"
 #include "fuzz.h"
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

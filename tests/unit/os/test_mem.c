@@ -25,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "os.h"
 
 #define PG 4096u
 #define DATA_PAGES 4

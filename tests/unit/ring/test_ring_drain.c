@@ -20,7 +20,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "mech.h"
 #include "ring.h"
 #include "ring_internal.h"
 

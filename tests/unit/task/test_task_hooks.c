@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "core.h"
+#include "os.h"
 
 /* What the fake hooks saw, in order. */
 static struct {
