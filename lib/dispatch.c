@@ -3,6 +3,14 @@
  * The hot path and event dispatch: which stop a thread reported, breakpoint
  * hits, step completion, signals. Clone, fork, exec, exit and the start-up
  * breakpoint are handled by lifecycle.c, which this calls.
+ *
+ * A plain probe's hit, top to bottom: wait.c's task_wait_one() takes the
+ * stop and hands it here (tracer_hooks.stop); trap_dispatch() ->
+ * handle_sigtrap() -> classify_trap() (bptable.c's lookup) -> probe_hit()
+ * (registry.c runs the handlers) -> step_over() (detour.c counts the hits
+ * before its jump detour) -> execute_plan() -> task.c's task_restart(),
+ * into the instruction's slot. Each call goes down a layer or stays in
+ * this file; none comes back up.
  */
 #include <signal.h>
 #include <stdlib.h>
