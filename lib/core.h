@@ -555,6 +555,12 @@ struct tracer_place {
 
 struct uprobe_tracer {
 	const struct tracer_hooks *hooks; /* the thread layer's way up (hooks.c) */
+	/* libuprobe's own handlers that a lower layer must tell apart (registry_handler_kind()) */
+	struct {
+		uprobe_handler_fn fn;
+		int kind;
+	} hkinds[4];
+	unsigned nhkinds;
 	struct proc *procs;
 	struct task *tasks[TASK_HASH];
 	uint64_t task_seq;       /* tasks made so far: task.born */

@@ -39,6 +39,14 @@ void registry_free_all(struct uprobe_tracer *t);
 bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr,
 		    struct ret_instance *ri, uint64_t *value);
 void site_run_entry_hit(struct site *s, struct uprobe_hit *h);
+/*
+ * fn, the handler of some of libuprobe's own probes, is of lifeline kind
+ * `kind` (lifeline.h's LL_*): said once by the file that owns it, so that
+ * lower layers tell its probes without knowing it. 0 or -ENOSPC.
+ */
+int registry_handler_kind(struct uprobe_tracer *t, uprobe_handler_fn fn, int kind);
+/* Is one of s's probes' handlers of lifeline kind `kind`? */
+bool site_handler_is(const struct site *s, int kind);
 /* Runs the post handlers of site s's probes for k (regs as after the instruction at addr). */
 void site_run_post(struct uprobe_tracer *t, struct task *k, struct site *s, uint64_t addr);
 /*

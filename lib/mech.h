@@ -57,7 +57,6 @@ void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri
 int ret_copy_task(struct task *from, struct task *to);
 void ret_trampoline_hit(struct uprobe_tracer *t, struct task *k);
 void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target);
-bool ret_site_unwinds(const struct site *s);
 /* What watch.c's handlers below do to the pending calls of k: */
 void ret_unwind_start(struct uprobe_tracer *t, struct task *k);
 void ret_unwind_caught(struct uprobe_tracer *t, struct task *k);

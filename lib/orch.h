@@ -44,6 +44,8 @@ void lifecycle_on_exec(struct uprobe_tracer *t, struct task *k);
 void lifecycle_on_exit(struct uprobe_tracer *t, struct task *k, int status);
 
 /* watch.c */
+/* Tells the registry which of watch.c's handlers are unwinders' (LL_UNWIND). */
+void watch_handler_kinds(struct uprobe_tracer *t);
 int watch_proc(struct uprobe_tracer *t, struct proc *p);
 void watch_procs(struct uprobe_tracer *t);
 bool watch_has(struct uprobe_tracer *t, dev_t dev, ino_t ino, uint64_t off, uprobe_handler_fn fn);

@@ -145,7 +145,7 @@ static int plant_cb(struct proc *p, const struct site *cs, uint64_t vaddr, void 
 	if (s->kernel && mem_read_cached(p, vaddr, &byte, 1) == 0 && byte == ARCH_CALL_OPCODE)
 		return 0;
 	lifeline_note(p, vaddr, b->orig,
-		      ret_site_unwinds(s) ? LL_UNWIND : sigmask_ll_kind(s) ?: LL_CODE);
+		      site_handler_is(s, LL_UNWIND) ? LL_UNWIND : sigmask_ll_kind(s) ?: LL_CODE);
 	err = mem_write_deferred(p, vaddr, &int3, 1, MEM_TEXT);
 	if (err) {
 		b->retired = true;

@@ -162,6 +162,28 @@ bool site_run_entry(struct uprobe_tracer *t, struct task *k, struct site *s, uin
 	return h.override;
 }
 
+int registry_handler_kind(struct uprobe_tracer *t, uprobe_handler_fn fn, int kind)
+{
+	if (t->nhkinds == ARRAY_SIZE(t->hkinds))
+		return -ENOSPC;
+	t->hkinds[t->nhkinds].fn = fn;
+	t->hkinds[t->nhkinds].kind = kind;
+	t->nhkinds++;
+	return 0;
+}
+
+bool site_handler_is(const struct site *s, int kind)
+{
+	for (unsigned i = 0; i < s->nprobes; i++) {
+		const struct uprobe *u = s->probes[i];
+
+		for (unsigned j = 0; j < u->t->nhkinds; j++)
+			if (u->handler == u->t->hkinds[j].fn && u->t->hkinds[j].kind == kind)
+				return true;
+	}
+	return false;
+}
+
 /* The same with a hit made by the caller (a no-stop hit from the ring: ring_deliver.c). */
 void site_run_entry_hit(struct site *s, struct uprobe_hit *h)
 {

@@ -5,12 +5,6 @@
 #include <time.h>
 
 #include "mech.h"
-/*
- * Up a layer, one of tests/layers/check_layers.py's UP_INCLUDES:
- * ret_site_unwinds() tells watch.c's unwinder probes by their handlers'
- * addresses.
- */
-#include "orch.h"
 
 static bool in_range(struct task *k, struct ret_instance *ri, void *ctx);
 
@@ -425,21 +419,6 @@ void ret_unwind_start(struct uprobe_tracer *t, struct task *k)
 			mem_write(k->proc, ri->slot, &ri->real_ret, sizeof(ri->real_ret));
 	}
 	k->unwind_sp = k->regs.rsp;
-}
-
-
-/*
- * Is s an unwinder's entry we watch? Its int3 is then the lifeline's
- * LL_UNWIND: after the tracer's death the handler there gives the stack
- * slots their real return addresses back, as ret_unwind_start() does now.
- */
-bool ret_site_unwinds(const struct site *s)
-{
-	for (unsigned i = 0; i < s->nprobes; i++)
-		if (s->probes[i]->handler == watch_on_unwind ||
-		    s->probes[i]->handler == watch_on_unwind_backtrace)
-			return true;
-	return false;
 }
 
 /*

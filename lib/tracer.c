@@ -27,6 +27,7 @@ UPROBE_API struct uprobe_tracer *uprobe_tracer_new(void)
 		return NULL;
 	}
 	t->hooks = &tracer_hooks;
+	watch_handler_kinds(t);
 	t->wake_pipe[0] = t->wake_pipe[1] = -1;
 	pthread_mutex_init(&t->qlock, NULL);
 	pthread_cond_init(&t->qdone, NULL);

@@ -13,6 +13,7 @@
 #include <sys/syscall.h>
 
 #include "orch.h"
+#include "lifeline.h"
 
 struct watched_file {
 	dev_t dev;
@@ -367,6 +368,19 @@ int watch_on_unwind(struct uprobe_hit *h, void *data)
 {
 	ret_unwind_start(h->t, h->task);
 	return 0;
+}
+
+/*
+ * The unwinders' entries are the lifeline's LL_UNWIND: after the tracer's
+ * death the handler there gives the stack slots their real return
+ * addresses back, as ret_unwind_start() does now (plant.c tells them by
+ * their handlers, which the registry keeps for it). Said at
+ * uprobe_tracer_new().
+ */
+void watch_handler_kinds(struct uprobe_tracer *t)
+{
+	registry_handler_kind(t, watch_on_unwind, LL_UNWIND);
+	registry_handler_kind(t, watch_on_unwind_backtrace, LL_UNWIND);
 }
 
 /* Back from _Unwind_Backtrace: it walked the stack and returned; re-arm. */

@@ -4,6 +4,7 @@
  * off) and by iteration, gone with their last reference, their probe
  * arrays, and the runners of their entry, post and fault handlers.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -310,6 +311,38 @@ static void test_run_post(void **state)
 		u[i]->more = NULL; /* the test's, not the pool's to free */
 }
 
+/*
+ * Handlers of libuprobe's own probes told apart by the kind their owner
+ * registered (registry_handler_kind()): a site is of a kind when one of
+ * its probes' handlers was registered with it, whatever the others are.
+ */
+static void test_handler_kinds(void **state)
+{
+	struct uprobe_tracer *t = *state;
+	struct site *a = new_site(t, &files[0], 0x5000), *b = new_site(t, &files[0], 0x5100);
+	struct uprobe *u;
+
+	assert_false(site_handler_is(a, 4)); /* no probe at all */
+	new_probe(t, a)->handler = on_entry;
+	u = new_probe(t, b);
+	u->handler = on_post;
+	assert_false(site_handler_is(a, 4)); /* nothing registered yet */
+	assert_int_equal(registry_handler_kind(t, on_post, 4), 0);
+	assert_int_equal(registry_handler_kind(t, on_entry, 5), 0);
+	assert_false(site_handler_is(a, 4));
+	assert_true(site_handler_is(a, 5));
+	assert_true(site_handler_is(b, 4));
+	assert_false(site_handler_is(b, 5));
+	/* a second probe of another kind on a: both kinds */
+	new_probe(t, a)->handler = on_post;
+	assert_true(site_handler_is(a, 4) && site_handler_is(a, 5));
+	/* the table is bounded: its overflow is refused, not written past */
+	while (t->nhkinds < ARRAY_SIZE(t->hkinds))
+		assert_int_equal(registry_handler_kind(t, on_entry, 7), 0);
+	assert_int_equal(registry_handler_kind(t, on_post, 8), -ENOSPC);
+	assert_false(site_handler_is(b, 8));
+}
+
 /* Fault handlers in order until one swallows the fault; none: false. */
 static void test_run_fault(void **state)
 {
@@ -352,6 +385,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_run_entry, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_post, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_fault, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handler_kinds, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
