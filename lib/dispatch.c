@@ -25,101 +25,6 @@
 #define SI_KERNEL 0x80
 #endif
 
-/*
- * System calls that return -EINTR itself, not a -ERESTART* code the
- * kernel turns into a restart, when anything wakes the thread: a
- * PTRACE_INTERRUPT of ours too (signal(7): "never restarted"). connect()
- * is not here: the connection goes on, and a second call is EALREADY.
- */
-static bool eintr_not_restarted(long nr)
-{
-	switch (nr) {
-	case SYS_epoll_wait:
-	case SYS_epoll_pwait:
-#ifdef SYS_epoll_pwait2
-	case SYS_epoll_pwait2:
-#endif
-	case SYS_rt_sigtimedwait:
-	case SYS_semop:
-	case SYS_semtimedop:
-	case SYS_msgrcv:
-	case SYS_msgsnd:
-	case SYS_io_getevents:
-		return true;
-	}
-	return false;
-}
-
-/* Has k a signal pending that it does not block (its own, or its process's)? */
-static bool unblocked_signal_pending(struct task *k)
-{
-	char line[128];
-	const char *v;
-	uint64_t pnd, blk;
-
-	if (!(v = task_status_field(k, "SigPnd:", line, sizeof(line))))
-		return true;
-	pnd = strtoull(v, NULL, 16);
-	if (!(v = task_status_field(k, "ShdPnd:", line, sizeof(line))))
-		return true;
-	pnd |= strtoull(v, NULL, 16);
-	if (!(v = task_status_field(k, "SigBlk:", line, sizeof(line))))
-		return true;
-	blk = strtoull(v, NULL, 16);
-	return pnd & ~blk;
-}
-
-/*
- * Our interrupt stopped k (or a signal it ignores, see below): if it was
- * blocked in one of those calls, the call has just failed with -EINTR for
- * no signal of the program's, which it would never see untraced
- * (epoll_wait() in an event loop, at every detach or stop of all threads).
- * The call is made again as the kernel restarts the others: the syscall
- * instruction again, with its number. Not when another signal waits for
- * delivery (the EINTR is then its) or one is held by us; a timeout starts
- * again from its full length.
- */
-static void restart_interrupted_call(struct task *k)
-{
-	static const uint8_t insn[ARCH_SYSCALL_LEN] = { ARCH_SYSCALL_INSN };
-	uint8_t code[ARCH_SYSCALL_LEN];
-
-	if (k->npending || task_getregs(k) < 0)
-		return;
-	if ((int64_t)k->regs.rax != -EINTR || (int64_t)k->regs.orig_rax < 0 ||
-	    !eintr_not_restarted((long)k->regs.orig_rax))
-		return;
-	if (mem_read(k->proc, k->regs.rip - ARCH_SYSCALL_LEN, code, sizeof(code)) < 0 ||
-	    memcmp(code, insn, sizeof(insn)) || unblocked_signal_pending(k))
-		return;
-	k->regs.rax = k->regs.orig_rax;
-	k->regs.rip -= ARCH_SYSCALL_LEN;
-	task_setregs(k);
-}
-
-/*
- * Does k's process ignore sig: SIG_IGN, or the default action of SIGCHLD,
- * SIGWINCH, SIGURG, SIGCONT? Untraced, such a signal is dropped when sent
- * and wakes no one; traced, the kernel queues it for us to see, and the
- * thread's wait ends with -EINTR.
- */
-static bool signal_ignored(struct task *k, int sig)
-{
-	char line[128];
-	const char *v;
-	uint64_t bit = 1ull << (sig - 1);
-
-	if (sig < 1 || sig > 64)
-		return false;
-	if ((v = task_status_field(k, "SigIgn:", line, sizeof(line))) &&
-	    (strtoull(v, NULL, 16) & bit))
-		return true;
-	if (sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG && sig != SIGCONT)
-		return false;
-	v = task_status_field(k, "SigCgt:", line, sizeof(line));
-	return v && !(strtoull(v, NULL, 16) & bit);
-}
-
 /* Is `addr` (rip - 1 after a SIGTRAP) a real int3 trap rather than some other SIGTRAP? */
 static bool trap_is_int3(struct task *k)
 {
@@ -571,7 +476,7 @@ static void event_stop(struct uprobe_tracer *t, struct task *k, int sig)
 		return;
 	}
 	if (ours)
-		restart_interrupted_call(k);
+		task_restart_interrupted_call(k);
 	task_resume_or_hold(t, k);
 }
 
@@ -582,8 +487,8 @@ static void event_stop(struct uprobe_tracer *t, struct task *k, int sig)
  */
 static void signal_stop(struct uprobe_tracer *t, struct task *k, int sig)
 {
-	if (k->state != TASK_STEPPING && signal_ignored(k, sig))
-		restart_interrupted_call(k);
+	if (k->state != TASK_STEPPING && task_signal_ignored(k, sig))
+		task_restart_interrupted_call(k);
 	task_hold_signal(k, sig);
 	k->stop_sig = sig;
 	if (k->state == TASK_STEPPING) {

@@ -565,6 +565,12 @@ bool arch_step_hide_tf(const struct arch_plan *plan, struct user_regs_struct *re
  */
 void arch_regs_restarted(const struct user_regs_struct *r, uint64_t *rax, uint64_t *rip);
 
+/*
+ * System call nr returns -EINTR itself when anything wakes the thread (a
+ * PTRACE_INTERRUPT too), never restarted by the kernel (signal(7)).
+ */
+bool arch_syscall_never_restarted(long nr);
+
 /* At a system call's exit: -ERESTARTSYS .. -ERESTART_RESTARTBLOCK, the kernel runs it again. */
 static inline bool arch_syscall_restarts(const struct user_regs_struct *r)
 {

@@ -14,6 +14,14 @@
 
 /* task.c */
 struct task *task_find(struct uprobe_tracer *t, pid_t tid);
+/*
+ * Our interrupt (or a signal k's process ignores) ended a system call k
+ * was blocked in with -EINTR for no signal of the program's: it is made
+ * again, as the kernel restarts the others.
+ */
+void task_restart_interrupted_call(struct task *k);
+/* Does k's process ignore sig (SIG_IGN, or a default action that ignores it)? */
+bool task_signal_ignored(struct task *k, int sig);
 struct task *task_new(struct uprobe_tracer *t, struct proc *p, pid_t tid, enum task_state st);
 void task_free(struct uprobe_tracer *t, struct task *k);
 /* Closes k's comm file, if uprobe_hit_comm() left one open. */

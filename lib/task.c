@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * Threads and processes: found, made, freed; their registers; resumed and
- * restarted; the signals held for them. Waiting is wait.c's, holding every
- * thread hold.c's.
+ * restarted; the signals held for them; a system call our interrupt
+ * broke, made again; the signals a process ignores. Waiting is wait.c's,
+ * holding every thread hold.c's.
  */
 #include <fcntl.h>
 #include <stdlib.h>
@@ -448,4 +449,75 @@ void task_drop_signal(struct task *k, unsigned i)
 		return;
 	memmove(&k->pending[i], &k->pending[i + 1], (k->npending - i - 1) * sizeof(k->pending[0]));
 	k->npending--;
+}
+
+/* Has k a signal pending that it does not block (its own, or its process's)? */
+static bool unblocked_signal_pending(struct task *k)
+{
+	char line[128];
+	const char *v;
+	uint64_t pnd, blk;
+
+	if (!(v = task_status_field(k, "SigPnd:", line, sizeof(line))))
+		return true;
+	pnd = strtoull(v, NULL, 16);
+	if (!(v = task_status_field(k, "ShdPnd:", line, sizeof(line))))
+		return true;
+	pnd |= strtoull(v, NULL, 16);
+	if (!(v = task_status_field(k, "SigBlk:", line, sizeof(line))))
+		return true;
+	blk = strtoull(v, NULL, 16);
+	return pnd & ~blk;
+}
+
+/*
+ * Our interrupt stopped k (or a signal it ignores, see below): if it was
+ * blocked in a call the kernel never restarts
+ * (arch_syscall_never_restarted()), the call has just failed with -EINTR
+ * for no signal of the program's, which it would never see untraced
+ * (epoll_wait() in an event loop, at every detach or stop of all threads).
+ * The call is made again as the kernel restarts the others: the syscall
+ * instruction again, with its number. Not when another signal waits for
+ * delivery (the EINTR is then its) or one is held by us; a timeout starts
+ * again from its full length.
+ */
+void task_restart_interrupted_call(struct task *k)
+{
+	static const uint8_t insn[ARCH_SYSCALL_LEN] = { ARCH_SYSCALL_INSN };
+	uint8_t code[ARCH_SYSCALL_LEN];
+
+	if (k->npending || task_getregs(k) < 0)
+		return;
+	if ((int64_t)k->regs.rax != -EINTR || (int64_t)k->regs.orig_rax < 0 ||
+	    !arch_syscall_never_restarted((long)k->regs.orig_rax))
+		return;
+	if (mem_read(k->proc, k->regs.rip - ARCH_SYSCALL_LEN, code, sizeof(code)) < 0 ||
+	    memcmp(code, insn, sizeof(insn)) || unblocked_signal_pending(k))
+		return;
+	k->regs.rax = k->regs.orig_rax;
+	k->regs.rip -= ARCH_SYSCALL_LEN;
+	task_setregs(k);
+}
+
+/*
+ * Does k's process ignore sig: SIG_IGN, or the default action of SIGCHLD,
+ * SIGWINCH, SIGURG, SIGCONT? Untraced, such a signal is dropped when sent
+ * and wakes no one; traced, the kernel queues it for us to see, and the
+ * thread's wait ends with -EINTR.
+ */
+bool task_signal_ignored(struct task *k, int sig)
+{
+	char line[128];
+	const char *v;
+	uint64_t bit = 1ull << (sig - 1);
+
+	if (sig < 1 || sig > 64)
+		return false;
+	if ((v = task_status_field(k, "SigIgn:", line, sizeof(line))) &&
+	    (strtoull(v, NULL, 16) & bit))
+		return true;
+	if (sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG && sig != SIGCONT)
+		return false;
+	v = task_status_field(k, "SigCgt:", line, sizeof(line));
+	return v && !(strtoull(v, NULL, 16) & bit);
 }

@@ -156,3 +156,28 @@ int arch_hw_break_set(pid_t tid, uint64_t addr)
 		return -errno;
 	return 0;
 }
+
+/*
+ * System calls that return -EINTR itself, not a -ERESTART* code the
+ * kernel turns into a restart, when anything wakes the thread: a
+ * PTRACE_INTERRUPT of ours too (signal(7): "never restarted"). connect()
+ * is not here: the connection goes on, and a second call is EALREADY.
+ */
+bool arch_syscall_never_restarted(long nr)
+{
+	switch (nr) {
+	case SYS_epoll_wait:
+	case SYS_epoll_pwait:
+#ifdef SYS_epoll_pwait2
+	case SYS_epoll_pwait2:
+#endif
+	case SYS_rt_sigtimedwait:
+	case SYS_semop:
+	case SYS_semtimedop:
+	case SYS_msgrcv:
+	case SYS_msgsnd:
+	case SYS_io_getevents:
+		return true;
+	}
+	return false;
+}

@@ -288,6 +288,30 @@ static void test_regs_facts(void **state)
 	assert_int_equal(r.rdx, 0);
 }
 
+/*
+ * The calls that fail with -EINTR itself when anything wakes them, our
+ * interrupt too (signal(7)'s "never restarted" that return no -ERESTART*
+ * code): epoll waits, sigtimedwait, System V IPC waits, io_getevents. Not
+ * those the kernel restarts (read, wait4, futex, nanosleep's
+ * restart_block), nor poll (-ERESTARTNOHAND: restarted where no handler
+ * runs, as after our interrupt), nor connect() (it goes on).
+ */
+static void test_never_restarted(void **state)
+{
+	static const long never[] = { SYS_epoll_wait, SYS_epoll_pwait, SYS_rt_sigtimedwait,
+				      SYS_semop, SYS_semtimedop, SYS_msgrcv, SYS_msgsnd,
+				      SYS_io_getevents };
+	static const long restarted[] = { SYS_read, SYS_write, SYS_wait4, SYS_futex,
+					  SYS_nanosleep, SYS_connect, SYS_accept, SYS_poll };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++)
+		assert_true(arch_syscall_never_restarted(never[i]));
+	for (size_t i = 0; i < sizeof(restarted) / sizeof(restarted[0]); i++)
+		assert_false(arch_syscall_never_restarted(restarted[i]));
+	assert_false(arch_syscall_never_restarted(-1));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -296,6 +320,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_call, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syscall_stub, setup, teardown),
 		cmocka_unit_test(test_regs_facts),
+		cmocka_unit_test(test_never_restarted),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
