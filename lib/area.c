@@ -22,7 +22,7 @@
 static bool may_unmap(struct task *k, const struct seccomp_state *sc, const uint64_t args[6])
 {
 	uint32_t action = 0;
-	int r = seccomp_inject_allowed(k, sc, SYS_munmap, args, &action);
+	int r = inject_seccomp_allowed(k, sc, SYS_munmap, args, &action);
 
 	if (r == 1)
 		return true;
@@ -55,7 +55,7 @@ static int map_near(struct uprobe_tracer *t, struct proc *p, struct task *k,
 			return tracer_err(t, -ENOMEM,
 					  "pid %d: no free address range within 2 GiB of 0x%llx for a "
 					  "scratch area", p->pid, (unsigned long long)near);
-		err = seccomp_check_inject(t, k, sc, SYS_mmap, args, "the scratch-area mmap");
+		err = inject_seccomp_check(t, k, sc, SYS_mmap, args, "the scratch-area mmap");
 		if (err) {
 			p->xol_denied = true;
 			return err;
@@ -197,7 +197,7 @@ int area_ensure(struct uprobe_tracer *t, struct proc *p, uint64_t near)
 			return err;
 	}
 	/* no area: injected calls return to the inline trampoline instead */
-	return inline_trap(t, p, &trap);
+	return inline_entry_trap(t, p, &trap);
 }
 
 /* One more area near `near`, for code that must reach it with rel32 jumps (detour_make.c). */
@@ -313,7 +313,7 @@ int area_unmap_list(struct uprobe_tracer *t, struct proc *p, struct task *k,
 	seccomp_read(k->tid, &sc);
 	p->gadget = gadget;
 	/* SIGTRAP's default back before the handler's code goes */
-	lifeline_teardown(t, p, k, &sc, ll_handler);
+	sigtrap_teardown(t, p, k, &sc, ll_handler);
 	for (struct xol_area *a = areas; a; a = a->next) {
 		uint64_t args[6] = { a->start, a->size };
 		int64_t r;

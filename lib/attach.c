@@ -70,10 +70,10 @@ static bool attach_gone(struct uprobe_tracer *t, pid_t pid, int *err)
 	long n;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	state = status_field(path, "State:", line, sizeof(line));
+	state = procfs_status_field(path, "State:", line, sizeof(line));
 	if (!state || !(strchr(state, 'Z') || strchr(state, 'X')))
 		return false;
-	threads = status_field(path, "Threads:", line, sizeof(line));
+	threads = procfs_status_field(path, "Threads:", line, sizeof(line));
 	n = threads ? strtol(threads, NULL, 10) : 0;
 	if (n > 1)
 		*err = tracer_err(t, -EPERM, "attach: pid %d: its main thread has exited (a zombie "
@@ -138,9 +138,9 @@ UPROBE_API int uprobe_tracer_attach(struct uprobe_tracer *t, pid_t pid)
 			goto fail;
 		return err;
 	}
-	read_auxv(p, &(uint64_t){ 0 });
+	procfs_read_auxv(p, &(uint64_t){ 0 });
 	p->at_entry = true;
-	lifeline_learn(t, p, task_find(t, pid), false);
+	sigtrap_learn(t, p, task_find(t, pid), false);
 	err = lifecycle_plant_all(t, p);
 	if (err)
 		goto fail;

@@ -685,16 +685,16 @@ __attribute__((format(printf, 3, 4))) int tracer_err(struct uprobe_tracer *t, in
 /* procfs.c: signal sets as /proc/PID/status shows them (SigCgt, SigIgn, SigPnd: a bit a signal) */
 #define SIG_BIT(sig) (1ull << ((sig) - 1))
 #define SIGTRAP_BIT SIG_BIT(SIGTRAP)
-bool hex_field(const char *text, const char *key, uint64_t *v);
-int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
-/* SIGTRAP's disposition, as trap_status() reads it */
+bool procfs_hex_field(const char *text, const char *key, uint64_t *v);
+int procfs_status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign);
+/* SIGTRAP's disposition, as procfs_sigtrap_status() reads it */
 enum { TRAP_DFL, TRAP_IGN, TRAP_CAUGHT };
-int trap_status(struct proc *p, int *state);
-bool trap_pending_in(const struct task *k);
+int procfs_sigtrap_status(struct proc *p, int *state);
+bool procfs_sigtrap_pending_in(const struct task *k);
 /* procfs.c: field `key` ("State:") of thread k's own /proc/PID/task/TID/status, or NULL */
-const char *task_status_field(struct task *k, const char *key, char *buf, size_t len);
+const char *procfs_task_status_field(struct task *k, const char *key, char *buf, size_t len);
 /* procfs.c: p->entry and p->hwcap from /proc/PID/auxv, *base its AT_BASE (0 none); 0 or -errno */
-int read_auxv(struct proc *p, uint64_t *base);
+int procfs_read_auxv(struct proc *p, uint64_t *base);
 
 /* seccomp.c */
 struct sock_fprog;

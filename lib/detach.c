@@ -14,7 +14,7 @@ static void detach_task(struct uprobe_tracer *t, struct task *k)
 
 	task_sync_regs(k);
 	mem_flush(k->proc);
-	lifeline_detach_task(k);
+	sigtrap_detach_task(k);
 	if (k->npending) {
 		siginfo_t *si = &k->pending[0];
 

@@ -129,7 +129,7 @@ void detour_write_back(struct proc *target, const struct bp *b)
 	lifeline_note_tail(target, b->vaddr, s->elf->data[s->off], s->elf->data + s->off + 1,
 			   ARCH_JMP_LEN - 1);
 	mem_write(target, b->vaddr, &int3, 1);
-	die_point("detour-back");
+	log_die_point("detour-back");
 	mem_write(target, b->vaddr + 1, s->elf->data + s->off + 1, s->detour_len - 1u);
 }
 

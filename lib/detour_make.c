@@ -419,7 +419,7 @@ static bool write_jmp(struct attempt_state *a, const uint8_t *jmp)
 		detour_threads_unslot(a->t, p, addr, a->b->slot);
 	ok = mem_write(p, addr + 1, jmp + 1, ARCH_JMP_LEN - 1) == 0;
 	if (ok)
-		die_point("detour-jump");
+		log_die_point("detour-jump");
 	ok = ok && mem_write(p, addr, jmp, 1) == 0;
 	if (!ok) {
 		static const uint8_t int3 = INT3;

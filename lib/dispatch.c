@@ -5,7 +5,7 @@
  * breakpoint are handled by lifecycle.c, which this calls.
  *
  * A plain probe's hit, top to bottom: wait.c's task_wait_one() takes the
- * stop and hands it here (tracer_hooks.stop); trap_dispatch() ->
+ * stop and hands it here (tracer_hooks.stop); dispatch_stop() ->
  * handle_sigtrap() -> classify_trap() (bptable.c's lookup) -> probe_hit()
  * (registry.c runs the handlers) -> step_over() (detour.c counts the hits
  * before its jump detour) -> execute_plan() -> task.c's task_restart(),
@@ -152,7 +152,7 @@ static void step_done(struct uprobe_tracer *t, struct task *k)
 	memset(b, 0, sizeof(*b));
 	k->state = TASK_STOPPED;
 	k->stop_sig = SIGTRAP; /* a step trap is a signal-delivery-stop: held signals ride on it */
-	lifeline_trap_seen(t, k, true);
+	sigtrap_trap_seen(t, k, true);
 	task_resume_or_hold(t, k);
 }
 
@@ -168,7 +168,7 @@ static bool post_sys_exit(struct uprobe_tracer *t, struct task *k)
 	struct site *s = k->post_sys;
 
 	if (task_getregs(k) < 0 || k->regs.rip != k->post_sys_addr + s->plan.len) {
-		trap_drop_post_sys(t, k);
+		inline_drop_post_sys(t, k);
 		return false;
 	}
 	k->post_sys = NULL;
@@ -226,7 +226,7 @@ static enum trap_kind classify_trap(struct uprobe_tracer *t, struct task *k, str
 	struct bp *b;
 
 	at->addr = k->regs.rip - ARCH_INT3_LEN;
-	if ((mm->areas || mm->trap) && at->addr == proc_trampoline(p))
+	if ((mm->areas || mm->trap) && at->addr == xol_trampoline(p))
 		return TRAP_TRAMPOLINE;
 	b = bp_lookup(&mm->bps, at->addr);
 	if (b && b->retired)
@@ -237,7 +237,7 @@ static enum trap_kind classify_trap(struct uprobe_tracer *t, struct task *k, str
 	 * ambiguous, so only then is it worth a request to ask.
 	 */
 	if (b && (b->internal || b->site->plan.len == 1) && !trap_is_int3(k) &&
-	    !lifeline_trap_surfaced(k))
+	    !sigtrap_surfaced(k))
 		b = NULL;
 	/*
 	 * A jump detour's int3: detour_hit.c tells, addr becomes the probed
@@ -268,7 +268,7 @@ static enum trap_kind classify_trap(struct uprobe_tracer *t, struct task *k, str
 /* A return-probed call returns (also while the tracer holds threads). */
 static void trampoline_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 {
-	int r = inline_trap_hit(t, k, addr);
+	int r = inline_entry_trap_hit(t, k, addr);
 
 	if (r) {
 		/* the program itself ran its entry point, where the trampoline sits */
@@ -276,7 +276,7 @@ static void trampoline_hit(struct uprobe_tracer *t, struct task *k, uint64_t add
 			task_resume_or_hold(t, k);
 		return;
 	}
-	lifeline_trap_seen(t, k, false);
+	sigtrap_trap_seen(t, k, false);
 	ret_trampoline_hit(t, k);
 	if (k->state == TASK_RUNNING)
 		return;
@@ -348,7 +348,7 @@ static void probe_hit(struct uprobe_tracer *t, struct task *k, const struct trap
 	struct user_regs_struct saved;
 	struct ret_instance *ri;
 
-	lifeline_trap_seen(t, k, false);
+	sigtrap_trap_seen(t, k, false);
 	if (k->want_stop) {
 		/* Rewound: it hits again once released, and runs its handlers then. */
 		k->regs.rip = addr;
@@ -400,7 +400,7 @@ static void other_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 	}
 	/* The program's own SIGTRAP (its int3, raise(), kill from outside): deliver it. */
 	k->stop_sig = SIGTRAP;
-	if (lifeline_own_sigtrap(t, k)) {
+	if (sigtrap_program_own(t, k)) {
 		/* it blocks SIGTRAP, which our traps unblocked: pending again, as untraced */
 		task_resume_or_hold(t, k);
 		return;
@@ -502,7 +502,7 @@ static void signal_stop(struct uprobe_tracer *t, struct task *k, int sig)
 	task_resume_or_hold(t, k);
 }
 
-void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status)
+void dispatch_stop(struct uprobe_tracer *t, struct task *k, int status)
 {
 	int sig, event;
 

@@ -438,11 +438,11 @@ int elf_landing_pads(struct elf_file *f)
 {
 	struct elf_priv *p = container_of(f, struct elf_priv, f);
 
-	pthread_mutex_lock(&lazy_lock);
+	pthread_mutex_lock(&elf_lazy_lock);
 	if (!f->pads_done) {
 		f->pads_err = find_pads(p);
 		f->pads_done = true;
 	}
-	pthread_mutex_unlock(&lazy_lock);
+	pthread_mutex_unlock(&elf_lazy_lock);
 	return f->pads_err;
 }

@@ -18,12 +18,12 @@
 
 /*
  * Several tracers may live in different threads (ptrace binds a tracee to
- * one thread), and they share this cache. lazy_lock guards what is made
+ * one thread), and they share this cache. elf_lazy_lock guards what is made
  * on first need (the landing pads, ehframe.c; the separate debug file,
  * elf_debug.c).
  */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-pthread_mutex_t lazy_lock = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t elf_lazy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct elf_file *cache;
 static uint64_t serials; /* elf_file.serial: the last one handed out */
 
@@ -240,7 +240,7 @@ static int section_by_type(struct elf_priv *p, Elf *elf, Elf_Scn *scn, const GEl
 		ss->versym = elf_getdata(scn, NULL);
 		break;
 	case SHT_GNU_verdef:
-		return read_verdefs(f, elf, scn, &ss->verdefs, &ss->nverdefs);
+		return elf_read_verdefs(f, elf, scn, &ss->verdefs, &ss->nverdefs);
 	case SHT_NOTE:
 		if (!f->is_go && has_go_note(scn))
 			f->is_go = true;
@@ -291,16 +291,16 @@ static int read_symbols(struct elf_priv *p, Elf *elf, const struct sym_sections 
 	int err;
 
 	if (ss->symtab) {
-		err = read_symtab(p, elf, ss->symtab, NULL, NULL, 0, vec);
+		err = elf_read_symtab(p, elf, ss->symtab, NULL, NULL, 0, vec);
 		if (err)
 			return err;
 	}
 	if (ss->dynsym) {
-		err = read_symtab(p, elf, ss->dynsym, ss->versym, ss->verdefs, ss->nverdefs, vec);
+		err = elf_read_symtab(p, elf, ss->dynsym, ss->versym, ss->verdefs, ss->nverdefs, vec);
 		if (err)
 			return err;
 	}
-	return build_index(p, vec);
+	return elf_build_index(p, vec);
 }
 
 /*
@@ -365,7 +365,7 @@ void elf_free(struct elf_file *f)
  * Maps and parses the regular file open on fd (path names it in messages)
  * into *out. 0 or -errno with why set.
  */
-int load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
+int elf_load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
 	 struct elf_priv **out, char *why, size_t whylen)
 {
 	struct elf_priv *p;
@@ -477,7 +477,7 @@ not_regular:
 		set_why(why, whylen, "'%s': not a regular file", path);
 		goto out;
 	}
-	err = load(path, fd, &st, NULL, &p, why, whylen);
+	err = elf_load(path, fd, &st, NULL, &p, why, whylen);
 	if (err)
 		goto out;
 	f = &p->f;
@@ -505,7 +505,7 @@ int elf_open_mem(const char *name, const void *buf, size_t len, struct elf_file 
 		err = errno ? -errno : -EIO;
 		goto out;
 	}
-	err = load(name, fd, &st, NULL, &p, NULL, 0);
+	err = elf_load(name, fd, &st, NULL, &p, NULL, 0);
 	if (!err)
 		*out = &p->f;
 out:

@@ -58,7 +58,7 @@ static struct elf_priv *try_debug(const struct elf_priv *of, const char *path, b
 		return NULL;
 	if (fstat(fd, &st) || !S_ISREG(st.st_mode) ||
 	    (st.st_dev == of->f.dev && st.st_ino == of->f.ino) ||
-	    load(path, fd, &st, &of->f, &d, NULL, 0))
+	    elf_load(path, fd, &st, &of->f, &d, NULL, 0))
 		goto out;
 	if (by_id ? d->build_id_len != of->build_id_len ||
 			    memcmp(d->build_id, of->build_id, of->build_id_len)
@@ -117,7 +117,7 @@ static struct elf_priv *mini_debug(const struct elf_priv *p)
 		goto out;
 	snprintf(label, sizeof(label), "%s (.gnu_debugdata)", p->f.path);
 	if (write(fd, out, out_pos) == (ssize_t)out_pos && fstat(fd, &st) == 0 &&
-	    load(label, fd, &st, &p->f, &d, NULL, 0) == 0 && !d->f.has_symtab) {
+	    elf_load(label, fd, &st, &p->f, &d, NULL, 0) == 0 && !d->f.has_symtab) {
 		elf_free(&d->f);
 		d = NULL;
 	}
@@ -165,7 +165,7 @@ const struct elf_file *elf_debug_file(struct elf_file *f)
 	struct elf_priv *p = container_of(f, struct elf_priv, f);
 	struct elf_priv *d;
 
-	pthread_mutex_lock(&lazy_lock);
+	pthread_mutex_lock(&elf_lazy_lock);
 	if (!p->debug_done) {
 		d = find_debug(p);
 		p->debug = d ? &d->f : NULL;
@@ -173,6 +173,6 @@ const struct elf_file *elf_debug_file(struct elf_file *f)
 		if (d)
 			pr_debug("%s: symbols from %s", f->path, d->f.path);
 	}
-	pthread_mutex_unlock(&lazy_lock);
+	pthread_mutex_unlock(&elf_lazy_lock);
 	return p->debug;
 }

@@ -40,7 +40,7 @@ struct elf_priv {
 	char *debuglink;
 	uint32_t debuglink_crc;
 	struct span debugdata; /* .gnu_debugdata: MiniDebugInfo, an xz-compressed ELF of symbols */
-	struct elf_file *debug; /* made by elf_debug_file(), under lazy_lock */
+	struct elf_file *debug; /* made by elf_debug_file(), under elf_lazy_lock */
 	bool debug_done;
 };
 
@@ -53,17 +53,17 @@ struct sym_vec {
 };
 
 /* elf.c; what is made on first need (ehframe.c, elf_debug.c) takes it */
-extern pthread_mutex_t lazy_lock;
+extern pthread_mutex_t elf_lazy_lock;
 
 /* elf.c, for elf_debug.c: a file loaded, and freed */
-int load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
+int elf_load(const char *path, int fd, const struct stat *st, const struct elf_file *segs_from,
 	 struct elf_priv **out, char *why, size_t whylen);
 void elf_free(struct elf_file *f);
 
 /* elf_sym.c, for elf.c's parse(): the function symbols of .symtab and .dynsym */
-int read_verdefs(struct elf_file *f, Elf *elf, Elf_Scn *scn, const char ***out, size_t *nout);
-int read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *versym,
+int elf_read_verdefs(struct elf_file *f, Elf *elf, Elf_Scn *scn, const char ***out, size_t *nout);
+int elf_read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *versym,
 		const char **verdefs, size_t nverdefs, struct sym_vec *vec);
-int build_index(struct elf_priv *p, struct sym_vec *vec);
+int elf_build_index(struct elf_priv *p, struct sym_vec *vec);
 
 #endif /* UPROBE_ELF_INTERNAL_H */

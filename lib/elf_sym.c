@@ -138,7 +138,7 @@ static uint8_t bind_rank(unsigned char bind)
  * definitions matter: undefined symbols (whose versions are in
  * .gnu.version_r) are never probe targets.
  */
-int read_verdefs(struct elf_file *f, Elf *elf, Elf_Scn *scn, const char ***out, size_t *nout)
+int elf_read_verdefs(struct elf_file *f, Elf *elf, Elf_Scn *scn, const char ***out, size_t *nout)
 {
 	GElf_Shdr shdr, strshdr;
 	Elf_Data *data = elf_getdata(scn, NULL);
@@ -189,7 +189,7 @@ int read_verdefs(struct elf_file *f, Elf *elf, Elf_Scn *scn, const char ***out, 
  * comes from .gnu.version; in .symtab GNU ld may have written it into the
  * name ("foo@VER_1", "foo@@VER_2"), which we split so both tables agree.
  */
-int read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *versym,
+int elf_read_symtab(struct elf_priv *p, Elf *elf, Elf_Scn *scn, Elf_Data *versym,
 		const char **verdefs, size_t nverdefs, struct sym_vec *vec)
 {
 	struct elf_file *f = &p->f;
@@ -329,7 +329,7 @@ static int cmp_name(const void *pa, const void *pb, void *ctx)
  * collapse into one, and an unversioned copy gives way to a versioned one
  * at the same address (.symtab says "bar", .dynsym says "bar@@VER_1").
  */
-int build_index(struct elf_priv *p, struct sym_vec *vec)
+int elf_build_index(struct elf_priv *p, struct sym_vec *vec)
 {
 	struct elf_file *f = &p->f;
 	size_t n = 0;

@@ -63,7 +63,7 @@ struct xol_area *xol_area_of(struct proc *p, uint64_t addr);
 uint64_t xol_find_gap(struct proc *p, uint64_t near, uint64_t size);
 /* Sets slot idx's bit in *map (a's post_map or detour_map), made on first use. 0 or -ENOMEM. */
 int xol_mark(struct xol_area *a, unsigned idx, uint64_t **map);
-uint64_t proc_trampoline(struct proc *p);
+uint64_t xol_trampoline(struct proc *p);
 /* Where the first area keeps the lifeline: LL_SPACE bytes before the record gadget. */
 uint64_t xol_lifeline_at(const struct xol_area *a);
 

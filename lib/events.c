@@ -63,7 +63,7 @@ static void event_queue(struct uprobe_tracer *t, struct event_rec *e)
 	t->events_tail = e;
 }
 
-void event_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork)
+void events_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork)
 {
 	struct event_rec *e;
 
@@ -78,7 +78,7 @@ void event_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool follo
 	event_queue(t, e);
 }
 
-void event_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid)
+void events_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid)
 {
 	char path[PATH_MAX], link[64];
 	struct event_rec *e;
@@ -98,7 +98,7 @@ void event_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid)
 	event_queue(t, e);
 }
 
-void event_exit(struct uprobe_tracer *t, pid_t pid, int status)
+void events_exit(struct uprobe_tracer *t, pid_t pid, int status)
 {
 	struct event_rec *e = event_new(t, UPROBE_EVENT_EXIT, pid, pid, 0);
 

@@ -237,7 +237,7 @@ static const char *no_override_why(const struct uprobe_hit *h)
 static bool has_shadow_stack(struct task *k)
 {
 	char line[256];
-	const char *v = task_status_field(k, "x86_Thread_features:", line, sizeof(line));
+	const char *v = procfs_task_status_field(k, "x86_Thread_features:", line, sizeof(line));
 
 	return v && strstr(v, "shstk");
 }

@@ -23,7 +23,7 @@ static bool task_held(struct task *k)
 static bool sigtrap_pending(struct task *k)
 {
 	char line[128];
-	const char *v = task_status_field(k, "SigPnd:", line, sizeof(line));
+	const char *v = procfs_task_status_field(k, "SigPnd:", line, sizeof(line));
 
 	return v && (strtoull(v, NULL, 16) & (1ull << (SIGTRAP - 1)));
 }
@@ -195,7 +195,7 @@ static bool vfork_blocked(struct uprobe_tracer *t, struct task *o)
 static bool is_zombie(struct task *o)
 {
 	char line[128];
-	const char *v = task_status_field(o, "State:", line, sizeof(line));
+	const char *v = procfs_task_status_field(o, "State:", line, sizeof(line));
 
 	if (!v)
 		return true;

@@ -21,7 +21,7 @@ static bool hook_before_stop(struct uprobe_tracer *t, struct task *k)
 static void hook_task_gone(struct uprobe_tracer *t, struct task *k)
 {
 	ret_task_exit(t, k);
-	trap_drop_post_sys(t, k);
+	inline_drop_post_sys(t, k);
 	if (k->proc)
 		ring_thread_gone(k->proc, k);
 }
@@ -46,7 +46,7 @@ static bool hook_owns_trap(struct task *k, uint64_t addr)
 
 	return bp_lookup(&mm->bps, addr) ||
 	       ((mm->areas || mm->trap) &&
-		(addr == proc_trampoline(k->proc) || detour_at(k->proc, addr)));
+		(addr == xol_trampoline(k->proc) || detour_at(k->proc, addr)));
 }
 
 static bool hook_has_lifeline(struct task *k)
@@ -70,11 +70,11 @@ static uint64_t hook_lifeline_pc(struct task *k, uint64_t addr)
 		return b->slot && !b->internal && !b->site->npost &&
 		       !arch_needs_step(&b->site->plan, false) && !sigmask_ll_kind(b->site) ?
 		       b->slot : addr;
-	return addr == proc_trampoline(k->proc) ? addr : 0;
+	return addr == xol_trampoline(k->proc) ? addr : 0;
 }
 
 const struct tracer_hooks tracer_hooks = {
-	.stop = trap_dispatch,
+	.stop = dispatch_stop,
 	.before_stop = hook_before_stop,
 	.task_gone = hook_task_gone,
 	.proc_going = hook_proc_going,

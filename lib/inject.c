@@ -204,7 +204,7 @@ int inject_syscall(struct uprobe_tracer *t, struct task *k, long nr, const uint6
 		if (!err)
 			*ret = (int64_t)arch_regs_retval(&k->regs);
 		if (!err && !temp)
-			die_point("inject-end");
+			log_die_point("inject-end");
 	}
 	inject_run_guard_end(k, &g);
 	if (temp)
@@ -238,7 +238,7 @@ int inject_syscall_ip(struct task *k, uint64_t *ip)
 	return 0;
 }
 
-int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
+int inject_seccomp_allowed(struct task *k, const struct seccomp_state *st, long nr,
 			   const uint64_t args[6], uint32_t *action)
 {
 	uint64_t ip;
@@ -249,11 +249,11 @@ int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long 
 	return seccomp_decide(st, nr, args, ip, action);
 }
 
-int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
+int inject_seccomp_check(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
 			 long nr, const uint64_t args[6], const char *what)
 {
 	uint32_t action = 0;
-	int r = seccomp_inject_allowed(k, st, nr, args, &action);
+	int r = inject_seccomp_allowed(k, st, nr, args, &action);
 
 	if (r == 1)
 		return 0;
@@ -266,7 +266,7 @@ int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct s
 			  "not inject %s into it", k->proc->pid, strerror(-r), what);
 }
 
-bool injectable(struct task *k, long nr, const uint64_t args[6])
+bool inject_possible(struct task *k, long nr, const uint64_t args[6])
 {
 	struct seccomp_state sc;
 	uint32_t action;
@@ -274,7 +274,7 @@ bool injectable(struct task *k, long nr, const uint64_t args[6])
 
 	if (seccomp_read(k->tid, &sc) < 0)
 		return false;
-	ok = seccomp_inject_allowed(k, &sc, nr, args, &action);
+	ok = inject_seccomp_allowed(k, &sc, nr, args, &action);
 	seccomp_state_free(&sc);
 	return ok == 1;
 }
@@ -286,7 +286,7 @@ static uint64_t stack_spot(struct task *k)
 }
 
 /* rt_sigaction(sig, act, old) injected through k; 0 or -errno. */
-int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
+int inject_sigaction_sig(struct uprobe_tracer *t, struct task *k, int sig,
 		      const struct k_sigaction *act, struct k_sigaction *old)
 {
 	uint64_t spot, args[6] = { (uint64_t)sig, 0, 0, 8 };
@@ -313,10 +313,10 @@ int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
 }
 
 /* rt_sigaction(SIGTRAP, act, old) injected through k; 0 or -errno. */
-int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
+int inject_sigaction(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
 		  struct k_sigaction *old)
 {
-	return sigaction_sig_via(t, k, SIGTRAP, act, old);
+	return inject_sigaction_sig(t, k, SIGTRAP, act, old);
 }
 
 int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint64_t args[6],

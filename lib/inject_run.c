@@ -22,7 +22,7 @@ static bool sigtrap_ignored(pid_t pid)
 	const char *v;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", pid);
-	v = status_field(path, "SigIgn:", line, sizeof(line));
+	v = procfs_status_field(path, "SigIgn:", line, sizeof(line));
 	return v && (strtoull(v, NULL, 16) & SIGTRAP_BIT);
 }
 
@@ -56,7 +56,7 @@ static bool own_fault(struct task *k)
 {
 	siginfo_t si;
 
-	return ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && siginfo_is_fault(&si);
+	return ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && task_siginfo_is_fault(&si);
 }
 
 /*

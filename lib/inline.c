@@ -75,7 +75,7 @@ int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_
 }
 
 /* The trampoline of a process without scratch area: an int3 on its entry point, planted once. */
-int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr)
+int inline_entry_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr)
 {
 	static const uint8_t int3 = ARCH_INT3;
 	struct proc *mm = proc_mm(p);
@@ -110,7 +110,7 @@ int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr)
 }
 
 /* Puts the entry point's byte back, in p itself (detach) or in a fork child's copy. */
-void inline_restore_trap(struct proc *p, struct proc *target)
+void inline_restore_entry_trap(struct proc *p, struct proc *target)
 {
 	struct proc *mm = proc_mm(p);
 
@@ -170,7 +170,7 @@ static bool runs_entry(struct uprobe_tracer *t, struct task *k)
 	return true;
 }
 
-int inline_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr)
+int inline_entry_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 {
 	struct proc *mm = proc_mm(k->proc);
 
@@ -496,7 +496,7 @@ out:
 	return r;
 }
 
-void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k)
+void inline_drop_post_sys(struct uprobe_tracer *t, struct task *k)
 {
 	if (k->post_sys)
 		site_put(t, k->post_sys);

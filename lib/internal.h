@@ -42,12 +42,12 @@ bool caps_have(unsigned cap);
 /* ---- opts helpers (libbpf's pattern) ---- */
 
 /* True when every byte of opts beyond what this library knows (up to opts->sz) is zero. */
-bool opts_valid(const void *opts, size_t known_sz, size_t user_sz);
+bool log_opts_valid(const void *opts, size_t known_sz, size_t user_sz);
 /* Tests only: the tracer dies here when UPROBE_TEST_DIE names this point (log.c). */
-void die_point(const char *name);
+void log_die_point(const char *name);
 #define OPTS_VALID(opts, type)                                                                 \
 	(!(opts) || ((opts)->sz >= sizeof(size_t) &&                                            \
-		     opts_valid((opts), offsetofend(struct type, type##__last_field), (opts)->sz)))
+		     log_opts_valid((opts), offsetofend(struct type, type##__last_field), (opts)->sz)))
 #define offsetofend(TYPE, FIELD) (offsetof(TYPE, FIELD) + sizeof(((TYPE *)0)->FIELD))
 #define OPTS_HAS(opts, field) ((opts) && (opts)->sz >= offsetofend(typeof(*(opts)), field))
 #define OPTS_GET(opts, field, fallback_value)                                                  \
@@ -237,7 +237,7 @@ int maps_read_pid(pid_t pid, struct map_entry **out);
 
 /* ---- /proc/PID/status (procfs.c) ---- */
 
-const char *status_field(const char *path, const char *key, char *buf, size_t len);
+const char *procfs_status_field(const char *path, const char *key, char *buf, size_t len);
 
 /* ---- x86 instruction analysis and relocation (arch/x86/decode.c, relocate.c) ---- */
 

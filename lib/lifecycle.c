@@ -147,13 +147,13 @@ static int dl_notify_addrs(struct proc *p, uint64_t base, uint64_t *brk, uint64_
  * its entry point. Hits of the notification with the link map still
  * changing return at once (lifecycle_dl_notify_hit()).
  */
-int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p)
+int lifecycle_entry_bp(struct uprobe_tracer *t, struct proc *p)
 {
 	static const uint8_t int3 = ARCH_INT3;
 	uint64_t base, at, brk, state;
 	struct bp *b;
 	uint8_t orig;
-	int err = read_auxv(p, &base);
+	int err = procfs_read_auxv(p, &base);
 
 	if (err)
 		return err;
@@ -206,7 +206,7 @@ static bool is_thread_of(pid_t tid, pid_t tgid)
 	const char *v;
 
 	snprintf(path, sizeof(path), "/proc/%d/status", tid);
-	v = status_field(path, "Tgid:", line, sizeof(line));
+	v = procfs_status_field(path, "Tgid:", line, sizeof(line));
 	return v && atoi(v) == tgid;
 }
 
@@ -359,7 +359,7 @@ void lifecycle_on_new_child(struct uprobe_tracer *t, struct task *k, int event)
 
 		if (!cp) {
 			ptrace(PTRACE_DETACH, child, NULL, NULL);
-			event_fork(t, k, child, false, true);
+			events_fork(t, k, child, false, true);
 			goto out;
 		}
 		cp->mm_owner = k->proc;
@@ -370,7 +370,7 @@ void lifecycle_on_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		if (event == PTRACE_EVENT_VFORK)
 			cp->vforker = k->tid;
 		/* queued before it runs: its own events and hits come after */
-		event_fork(t, k, child, t->follow_forks, true);
+		events_fork(t, k, child, t->follow_forks, true);
 		nk = task_new(t, cp, child, TASK_STOPPED);
 		if (nk) {
 			sigmask_new_task(k, nk);
@@ -382,10 +382,10 @@ void lifecycle_on_new_child(struct uprobe_tracer *t, struct task *k, int event)
 		bool followed = adopt_fork_child(t, k, child);
 
 		/* after the adoption, whose child has not run yet: it must say whether it worked */
-		event_fork(t, k, child, followed, false);
+		events_fork(t, k, child, followed, false);
 	} else {
 		release_fork_child(t, k, child);
-		event_fork(t, k, child, false, false);
+		events_fork(t, k, child, false, false);
 	}
 out:
 	task_resume_or_hold(t, k);
@@ -491,7 +491,7 @@ void lifecycle_on_exec(struct uprobe_tracer *t, struct task *k)
 	if (p->mm_owner && p->events && p->mm_owner->ring)
 		ring_drain(t, p->mm_owner);
 	p->mm_owner = NULL; /* a followed vfork child has a memory of its own now */
-	trap_drop_post_sys(t, k);
+	inline_drop_post_sys(t, k);
 	ret_task_exit(t, k);
 	bp_table_free(&p->bps);
 	bp_table_free(&p->post_bps);
@@ -508,12 +508,12 @@ void lifecycle_on_exec(struct uprobe_tracer *t, struct task *k)
 	if (proc_reopen_mem(p) < 0)
 		pr_warn("pid %d: exec: cannot open its memory: %s", p->pid, strerror(errno));
 	proc_refresh_maps(p);
-	if (proc_set_entry_bp(t, p) < 0)
+	if (lifecycle_entry_bp(t, p) < 0)
 		pr_warn("pid %d: exec: cannot find the new program's entry point", p->pid);
-	lifeline_learn(t, p, k, true);
+	sigtrap_learn(t, p, k, true);
 	p->sig_watch = 0; /* a new image: its libc is watched from its entry */
 	sigmask_exec(k);
-	event_exec(t, p, (pid_t)former);
+	events_exec(t, p, (pid_t)former);
 	task_resume_or_hold(t, k);
 }
 
@@ -529,7 +529,7 @@ void lifecycle_on_exit(struct uprobe_tracer *t, struct task *k, int status)
 	bool report;
 
 	if (k->tid == p->pid) {
-		tracer_record_exit(t, p->pid, status);
+		wait_record_exit(t, p->pid, status);
 		p->exited = true;
 		p->exit_status = status;
 	}
@@ -549,5 +549,5 @@ void lifecycle_on_exit(struct uprobe_tracer *t, struct task *k, int status)
 	/* what its ring still holds is delivered by proc_free(), before the exit is queued */
 	proc_free(t, p);
 	if (report)
-		event_exit(t, pid, status);
+		events_exit(t, pid, status);
 }

@@ -17,7 +17,7 @@
  * its own replaces ours, and its handler is never touched. At detach the
  * default comes back, if ours is still there. Following what the program
  * sets, and finding what our traps reset, is sigtrap.c's; putting it back
- * (trap_put_back(), which lifeline_setup() needs too) is here.
+ * (lifeline_sigtrap_put_back(), which lifeline_setup() needs too) is here.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -132,7 +132,7 @@ int lifeline_chain(struct uprobe_tracer *t, struct proc *p, struct task *k,
 	/* the program's handler first, then ours in front of it: a trap meanwhile finds both */
 	write_data(p, l, offsetof(struct ll_data, prog), &h, sizeof(h));
 	act = handler_act(l);
-	err = sigaction_via(t, k, &act, NULL);
+	err = inject_sigaction(t, k, &act, NULL);
 	if (!err)
 		lifeline_now_installed(t, p, true);
 	return err;
@@ -174,7 +174,7 @@ void lifeline_set_ign(struct proc *p, bool ign)
  * standing for the program's default, or the program's own; false where
  * it is the default (no reset can change it).
  */
-bool trap_real(const struct proc *p, struct k_sigaction *act)
+bool lifeline_sigtrap_real(const struct proc *p, struct k_sigaction *act)
 {
 	if (lifeline_installed(p)) {
 		*act = lifeline_act(p);
@@ -184,7 +184,7 @@ bool trap_real(const struct proc *p, struct k_sigaction *act)
 	 * Nor SIG_IGN: setting it discards the SIGTRAPs pending in every
 	 * thread, our traps' in flight included. A program that ignores
 	 * SIGTRAP with no handler of ours has the default while traced
-	 * (lifeline_own_sigtrap() drops what is sent to it) and SIG_IGN back
+	 * (sigtrap_program_own() drops what is sent to it) and SIG_IGN back
 	 * at detach.
 	 */
 	if (!p->trap_learned || !p->trap_want.handler ||
@@ -198,32 +198,32 @@ bool trap_real(const struct proc *p, struct k_sigaction *act)
  * A trap of ours reset SIGTRAP to the default: the disposition it must
  * have goes back, through held thread k. 0 or -errno.
  */
-int trap_put_back(struct uprobe_tracer *t, struct task *k)
+int lifeline_sigtrap_put_back(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
 	struct k_sigaction act, cur;
 	int err;
 
-	if (!trap_real(p, &act))
+	if (!lifeline_sigtrap_real(p, &act))
 		return 0;
-	if (!injectable(k, SYS_rt_sigaction, args)) {
+	if (!inject_possible(k, SYS_rt_sigaction, args)) {
 		pr_debug("pid %d: SIGTRAP reset by a trap of ours; its seccomp filter denies "
 			 "putting it back", p->pid);
 		return -EPERM;
 	}
 	if (!lifeline_installed(p) && !p->trap_want_full) {
 		/* the reset changed the handler alone: the rest is still the program's */
-		err = sigaction_via(t, k, NULL, &cur);
+		err = inject_sigaction(t, k, NULL, &cur);
 		if (err)
 			return err;
 		cur.handler = act.handler;
 		act = cur;
 	}
-	err = sigaction_via(t, k, &act, &cur);
+	err = inject_sigaction(t, k, &act, &cur);
 	if (!err && cur.handler) {
 		/* not the default after all: one the program set meanwhile stays */
-		sigaction_via(t, k, &cur, NULL);
+		inject_sigaction(t, k, &cur, NULL);
 		return -EAGAIN;
 	}
 	pr_debug("pid %d: SIGTRAP reset by a trap of ours in thread %d: put back (%s)", p->pid,
@@ -247,9 +247,9 @@ void lifeline_free(struct proc *p)
 
 /*
  * Does the program's SIGTRAP leave room for our handler? Its default or
- * SIG_IGN does (*state says which, as trap_status() read it), and so does
+ * SIG_IGN does (*state says which, as procfs_sigtrap_status() read it), and so does
  * its own handler known whole (ours goes in front of it: l->prog). A
- * handler of its own known only in part does not, nor one trap_status()
+ * handler of its own known only in part does not, nor one procfs_sigtrap_status()
  * sees; the first may already have been reset by a trap of ours, and is
  * put back.
  */
@@ -259,14 +259,14 @@ static bool sigtrap_leaves_room(struct uprobe_tracer *t, struct proc *p, struct 
 	if (p->trap_learned && p->trap_want.handler && p->trap_want.handler != (uint64_t)(uintptr_t)SIG_IGN) {
 		if (!p->trap_want_full) {
 			/* its own, known only in part: a trap of ours may have reset it already */
-			if (trap_status(p, state) == 0 && *state == TRAP_DFL)
-				trap_put_back(t, k);
+			if (procfs_sigtrap_status(p, state) == 0 && *state == TRAP_DFL)
+				lifeline_sigtrap_put_back(t, k);
 			pr_debug("pid %d: no lifeline: its own SIGTRAP handler is not known whole",
 				 p->pid);
 			return false;
 		}
 		l->prog = p->trap_want; /* ours in front of it */
-	} else if (trap_status(p, state) || *state == TRAP_CAUGHT) {
+	} else if (procfs_sigtrap_status(p, state) || *state == TRAP_CAUGHT) {
 		pr_debug("pid %d: no lifeline: it handles SIGTRAP itself", p->pid);
 		return false;
 	}
@@ -316,7 +316,7 @@ static bool make_disposition(struct uprobe_tracer *t, struct proc *p, struct tas
 {
 	struct k_sigaction act = handler_act(l);
 	uint64_t zero = 0;
-	int err = sigaction_via(t, k, &act, old);
+	int err = inject_sigaction(t, k, &act, old);
 
 	write_data(p, l, offsetof(struct ll_data, inj_tid), &zero, sizeof(zero));
 	if (err) {
@@ -326,7 +326,7 @@ static bool make_disposition(struct uprobe_tracer *t, struct proc *p, struct tas
 	if (old->handler != (uint64_t)(uintptr_t)SIG_DFL && old->handler != (uint64_t)(uintptr_t)SIG_IGN &&
 	    old->handler != l->prog.handler) {
 		/* changed since status was read: put it back */
-		sigaction_via(t, k, old, NULL);
+		inject_sigaction(t, k, old, NULL);
 		return false;
 	}
 	return true;
@@ -377,7 +377,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	l->at = xol_lifeline_at(a);
 	l->tab = l->at + LL_CODE_SPACE;
 	if (!handler_allowed(sc, l->at) ||
-	    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1) {
+	    inject_seccomp_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1) {
 		pr_debug("pid %d: no lifeline: its seccomp filter may deny what the handler does",
 			 p->pid);
 		goto fail;
@@ -400,7 +400,7 @@ void lifeline_setup(struct uprobe_tracer *t, struct proc *p, struct task *k, str
 	for (unsigned i = 0; i < TASK_HASH; i++)
 		for (struct task *o = t->tasks[i]; o; o = o->hnext)
 			if (o->proc == p && o->state == TASK_STOPPED)
-				ptrace(PTRACE_SETOPTIONS, o->tid, NULL, (void *)proc_ptrace_opts(p));
+				ptrace(PTRACE_SETOPTIONS, o->tid, NULL, (void *)lifeline_ptrace_opts(p));
 	return;
 fail:
 	p->lifeline = l;
@@ -427,7 +427,7 @@ void lifeline_area_added(struct proc *p, const struct xol_area *a)
  * tracer (PTRACE_O_EXITKILL) unless it has a lifeline; one with a ring
  * reports its exit (ring.c).
  */
-long proc_ptrace_opts(const struct proc *p)
+long lifeline_ptrace_opts(const struct proc *p)
 {
 	long opts = SEIZE_OPTS;
 

@@ -44,7 +44,7 @@ void uprobe_log(enum uprobe_print_level level, const char *fmt, ...)
 	errno = saved;
 }
 
-bool opts_valid(const void *opts, size_t known_sz, size_t user_sz)
+bool log_opts_valid(const void *opts, size_t known_sz, size_t user_sz)
 {
 	const uint8_t *p = opts;
 
@@ -64,7 +64,7 @@ bool opts_valid(const void *opts, size_t known_sz, size_t user_sz)
  * with SIGKILL, as the OOM killer would: the moments between two writes
  * that a tracer's death must not turn into a damaged tracee.
  */
-void die_point(const char *name)
+void log_die_point(const char *name)
 {
 	static char seen[64]; /* the value counted for: a new one counts anew (fork, setenv) */
 	static long left;

@@ -41,14 +41,14 @@ void stepout_signal(struct uprobe_tracer *t, struct task *k);
 
 /* inline.c */
 int inline_slot(struct uprobe_tracer *t, struct proc *p, struct site *s, uint64_t *slot);
-int inline_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr);
-int inline_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr);
+int inline_entry_trap(struct uprobe_tracer *t, struct proc *p, uint64_t *addr);
+int inline_entry_trap_hit(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 int inline_step(struct uprobe_tracer *t, struct task *k, uint64_t addr);
-void inline_restore_trap(struct proc *p, struct proc *target);
+void inline_restore_entry_trap(struct proc *p, struct proc *target);
 void inline_forget(struct uprobe_tracer *t, struct proc *p);
 int inline_copy_proc(struct proc *from, struct proc *to);
 /* Forgets k's pending syscall post handlers (post_sys). */
-void trap_drop_post_sys(struct uprobe_tracer *t, struct task *k);
+void inline_drop_post_sys(struct uprobe_tracer *t, struct task *k);
 
 /* retprobe.c: arming return addresses, and keeping them right (uses ring.c and inline.c) */
 struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct site *s,
@@ -109,7 +109,7 @@ void ring_thread_gone(struct proc *p, const struct task *k);
 /* ring_nsret.c: the table of hijacked return addresses of no-stop return probes (ring.h) */
 uint64_t ring_retg(const struct proc *p);
 /* A no-stop call from its entry record (retcalls.c's table; ring_retg() tells a tail call) */
-struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+struct ret_instance *ring_nsret_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
 				  uint64_t addr, const struct user_regs_struct *regs,
 				  uint64_t slot, uint64_t real, uint64_t time_ns);
 bool ring_nsret_full(const struct proc *p, uint64_t slot);
@@ -159,18 +159,18 @@ void lifeline_forget(struct proc *p, uint64_t addr);
 /* Our handler's address in p, if it was made the SIGTRAP disposition; else 0. */
 uint64_t lifeline_handler(const struct proc *p);
 int lifeline_copy(const struct proc *from, struct proc *to);
-long proc_ptrace_opts(const struct proc *p);
+long lifeline_ptrace_opts(const struct proc *p);
 void lifeline_inject_begin(struct proc *p, struct task *k, const struct user_regs_struct *back);
 void lifeline_inject_end(struct proc *p);
 
 /* sigtrap.c: SIGTRAP as the program set it, while traced */
-void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step);
-bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k);
-bool lifeline_trap_surfaced(struct task *k);
-void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec);
-int lifeline_on_sigaction(struct uprobe_hit *h, void *data);
-void lifeline_detach_task(struct task *k);
-void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
+void sigtrap_trap_seen(struct uprobe_tracer *t, struct task *k, bool step);
+bool sigtrap_program_own(struct uprobe_tracer *t, struct task *k);
+bool sigtrap_surfaced(struct task *k);
+void sigtrap_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec);
+int sigtrap_on_sigaction(struct uprobe_hit *h, void *data);
+void sigtrap_detach_task(struct task *k);
+void sigtrap_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler);
 void sigtrap_detach(struct uprobe_tracer *t, struct proc *p, struct task *k);
 

@@ -13,7 +13,7 @@
 #include "mech.h"
 
 /* dispatch.c: a thread's stop (waitpid() status) classified and handled */
-void trap_dispatch(struct uprobe_tracer *t, struct task *k, int status);
+void dispatch_stop(struct uprobe_tracer *t, struct task *k, int status);
 
 /* probe.c */
 struct uprobe *probe_add(struct uprobe_tracer *t, const char *binary, const char *symbol,
@@ -24,14 +24,14 @@ void probe_remove_all(struct uprobe_tracer *t);
 
 /*
  * lifecycle.c: a traced process's life (start-up breakpoint, clone, fork,
- * vfork, exec, exit; trap_dispatch() calls the handlers), and its probes
+ * vfork, exec, exit; dispatch_stop() calls the handlers), and its probes
  * planted as its mappings come and change
  */
 int lifecycle_plant_all(struct uprobe_tracer *t, struct proc *p);
 /* The handler of our probe on the dynamic linker's _dl_debug_state (watch.c puts it). */
 int lifecycle_on_dl_state(struct uprobe_hit *h, void *data);
 /* The one-shot start-up breakpoint of p's new image: at ld.so's notification, else its entry */
-int proc_set_entry_bp(struct uprobe_tracer *t, struct proc *p);
+int lifecycle_entry_bp(struct uprobe_tracer *t, struct proc *p);
 /* That breakpoint hit while the link map still changes: k returned at once. False: plant now. */
 bool lifecycle_dl_notify_hit(struct task *k);
 /* A PTRACE_EVENT_CLONE, FORK or VFORK stop of k's: the new thread or process */
@@ -63,11 +63,11 @@ struct uprobe *probe_add_internal(struct uprobe_tracer *t, const char *path, con
 				  uint64_t offset, uprobe_handler_fn fn);
 
 /* events.c */
-void event_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork);
+void events_fork(struct uprobe_tracer *t, struct task *k, pid_t child, bool followed, bool vfork);
 /* p exec'd (called once its old image's hits are delivered); former_tid: the thread that did */
-void event_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid);
+void events_exec(struct uprobe_tracer *t, struct proc *p, pid_t former_tid);
 /* Process pid is gone, every hit of it delivered. */
-void event_exit(struct uprobe_tracer *t, pid_t pid, int status);
+void events_exit(struct uprobe_tracer *t, pid_t pid, int status);
 void events_deliver(struct uprobe_tracer *t);
 void events_free(struct uprobe_tracer *t);
 

@@ -59,7 +59,7 @@ void task_hold(struct task *k);
 void task_resume_or_hold(struct uprobe_tracer *t, struct task *k);
 void task_hold_signal(struct task *k, int sig);
 /* A fault (SIGSEGV, SIGBUS, SIGFPE, SIGILL raised by an instruction), not a kill()? */
-bool siginfo_is_fault(const siginfo_t *si);
+bool task_siginfo_is_fault(const siginfo_t *si);
 /*
  * Holds sig of k's current signal stop; if it is a fault, it goes first
  * (pending[0]) and rides on this stop (stop_sig). True for a fault.
@@ -88,8 +88,8 @@ int proc_elf_open(struct proc *p, const struct map_entry *m, struct elf_file **f
 int task_restore_regs(struct task *k, const struct user_regs_struct *regs, uint64_t krip);
 
 /* wait.c */
-void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
-void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
+void wait_early_stop(struct uprobe_tracer *t, pid_t tid, int status);
+void wait_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
@@ -177,18 +177,18 @@ int inject_call(struct uprobe_tracer *t, struct task *k, uint64_t fn, const uint
 		uint64_t *ret);
 int inject_syscall_ip(struct task *k, uint64_t *ip);
 /* seccomp_decide() for inject_syscall(k, nr, args) made now: 1, 0 or -errno. */
-int seccomp_inject_allowed(struct task *k, const struct seccomp_state *st, long nr,
+int inject_seccomp_allowed(struct task *k, const struct seccomp_state *st, long nr,
 			   const uint64_t args[6], uint32_t *action);
 /* 0 when st certainly allows that injection; else -EPERM and a message naming `what`. */
-int seccomp_check_inject(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
+int inject_seccomp_check(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *st,
 			 long nr, const uint64_t args[6], const char *what);
 /* Does k's seccomp filter, read now, certainly let inject_syscall(k, nr, args) through? */
-bool injectable(struct task *k, long nr, const uint64_t args[6]);
+bool inject_possible(struct task *k, long nr, const uint64_t args[6]);
 /* rt_sigaction(sig, act, old) injected through k, act and old on its stack; 0 or -errno. */
-int sigaction_sig_via(struct uprobe_tracer *t, struct task *k, int sig,
+int inject_sigaction_sig(struct uprobe_tracer *t, struct task *k, int sig,
 		      const struct k_sigaction *act, struct k_sigaction *old);
 /* The same for SIGTRAP. */
-int sigaction_via(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
+int inject_sigaction(struct uprobe_tracer *t, struct task *k, const struct k_sigaction *act,
 		  struct k_sigaction *old);
 
 #endif /* UPROBE_OS_H */

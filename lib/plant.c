@@ -301,7 +301,7 @@ int plant_unplant_all(struct uprobe_tracer *t, struct proc *p, struct proc *targ
 			mem_write(target, b->vaddr, &b->orig, 1);
 		}
 		if (!masks)
-			inline_restore_trap(p, target);
+			inline_restore_entry_trap(p, target);
 	}
 	if (target == p)
 		bp_table_free(bt);

@@ -14,7 +14,7 @@
 #include "core.h"
 
 /* The value of field `key` ("SigPnd:") of a /proc/.../status file, or NULL. */
-const char *status_field(const char *path, const char *key, char *buf, size_t len)
+const char *procfs_status_field(const char *path, const char *key, char *buf, size_t len)
 {
 	size_t klen = strlen(key);
 	const char *r = NULL;
@@ -33,7 +33,7 @@ const char *status_field(const char *path, const char *key, char *buf, size_t le
 }
 
 /* One status field's hex value in text, or false. */
-bool hex_field(const char *text, const char *key, uint64_t *v)
+bool procfs_hex_field(const char *text, const char *key, uint64_t *v)
 {
 	const char *at = strstr(text, key);
 
@@ -44,7 +44,7 @@ bool hex_field(const char *text, const char *key, uint64_t *v)
 }
 
 /* p's caught and ignored signals (SigCgt, SigIgn) from /proc/PID/status, kept open. */
-int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign)
+int procfs_status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign)
 {
 	char path[64], buf[4096];
 	ssize_t n;
@@ -62,7 +62,7 @@ int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign)
 	if (n <= 0)
 		return n < 0 ? -errno : -ESRCH;
 	buf[n] = '\0';
-	if (!hex_field(buf, "\nSigCgt:", cgt) || !hex_field(buf, "\nSigIgn:", ign))
+	if (!procfs_hex_field(buf, "\nSigCgt:", cgt) || !procfs_hex_field(buf, "\nSigIgn:", ign))
 		return -EINVAL;
 	return 0;
 }
@@ -72,10 +72,10 @@ int status_masks(struct proc *p, uint64_t *cgt, uint64_t *ign)
  * through a descriptor kept open: a few microseconds, so read only where a
  * reset may have happened.
  */
-int trap_status(struct proc *p, int *state)
+int procfs_sigtrap_status(struct proc *p, int *state)
 {
 	uint64_t cgt, ign;
-	int err = status_masks(p, &cgt, &ign);
+	int err = procfs_status_masks(p, &cgt, &ign);
 
 	if (err)
 		return err;
@@ -84,7 +84,7 @@ int trap_status(struct proc *p, int *state)
 }
 
 /* Is a SIGTRAP pending in thread k itself (its SigPnd)? */
-bool trap_pending_in(const struct task *k)
+bool procfs_sigtrap_pending_in(const struct task *k)
 {
 	char path[64], buf[4096];
 	uint64_t pnd;
@@ -100,10 +100,10 @@ bool trap_pending_in(const struct task *k)
 	if (n <= 0)
 		return false;
 	buf[n] = '\0';
-	return hex_field(buf, "\nSigPnd:", &pnd) && (pnd & SIGTRAP_BIT);
+	return procfs_hex_field(buf, "\nSigPnd:", &pnd) && (pnd & SIGTRAP_BIT);
 }
 
-int read_auxv(struct proc *p, uint64_t *base)
+int procfs_read_auxv(struct proc *p, uint64_t *base)
 {
 	char path[64];
 	Elf64_auxv_t av;
@@ -126,10 +126,10 @@ int read_auxv(struct proc *p, uint64_t *base)
 	return p->entry ? 0 : -ENOENT;
 }
 
-const char *task_status_field(struct task *k, const char *key, char *buf, size_t len)
+const char *procfs_task_status_field(struct task *k, const char *key, char *buf, size_t len)
 {
 	char path[96];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", k->proc->pid, k->tid);
-	return status_field(path, key, buf, len);
+	return procfs_status_field(path, key, buf, len);
 }

@@ -6,7 +6,7 @@
  * right through unwinders, longjmp and forks (the trampoline, inline.c's
  * trap, the ring's return gadget) is retprobe.c's, above ring_nsret.c and
  * inline.c, which use this file too. A no-stop call is made from its entry
- * record by ring_nsret.c (ret_ns_entry()): only the ring knows its return
+ * record by ring_nsret.c (ring_nsret_entry()): only the ring knows its return
  * gadget.
  */
 #include <stdlib.h>

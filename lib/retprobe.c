@@ -11,7 +11,7 @@ static bool in_range(struct task *k, struct ret_instance *ri, void *ctx);
 /* What ri's slot holds while it is armed: the trampoline, or a no-stop call's return gadget. */
 static uint64_t hijack_of(struct task *k, const struct ret_instance *ri)
 {
-	return ri->nostop ? ring_retg(proc_mm(k->proc)) : proc_trampoline(k->proc);
+	return ri->nostop ? ring_retg(proc_mm(k->proc)) : xol_trampoline(k->proc);
 }
 
 /*
@@ -90,7 +90,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 				 uint64_t addr)
 {
 	struct ret_instance *ri, *below = NULL;
-	uint64_t real_ret, tramp = proc_trampoline(k->proc), rsp = k->regs.rsp;
+	uint64_t real_ret, tramp = xol_trampoline(k->proc), rsp = k->regs.rsp;
 	size_t size, data = 0;
 	unsigned n = 0;
 
@@ -101,7 +101,7 @@ struct ret_instance *ret_prepare(struct uprobe_tracer *t, struct task *k, struct
 	data = ret_takers(k, s, &n);
 	if (!n)
 		return NULL;
-	if (!tramp && inline_trap(t, k->proc, &tramp) < 0)
+	if (!tramp && inline_entry_trap(t, k->proc, &tramp) < 0)
 		tramp = 0;
 	if (!tramp || mem_read(k->proc, rsp, &real_ret, sizeof(real_ret)) < 0)
 		goto missed;
@@ -162,7 +162,7 @@ int ret_copy_task(struct task *from, struct task *to)
 			 * has its own: its copy of the call returns through the
 			 * trampoline instead.
 			 */
-			uint64_t val, tramp = proc_trampoline(to->proc);
+			uint64_t val, tramp = xol_trampoline(to->proc);
 
 			c->nostop = false;
 			if (!c->chained && c->armed && tramp &&
@@ -202,7 +202,7 @@ static bool same_place(struct task *k, struct ret_instance *ri, void *ctx)
  */
 void ret_commit(struct uprobe_tracer *t, struct task *k, struct ret_instance *ri)
 {
-	uint64_t tramp = proc_trampoline(k->proc);
+	uint64_t tramp = xol_trampoline(k->proc);
 
 	if (ri->twice) {
 		drop_if(k, same_place, ri);
@@ -333,7 +333,7 @@ static bool in_range(struct task *k, struct ret_instance *ri, void *ctx)
  */
 static bool unwound_or_rearmed(struct task *k, struct ret_instance *ri, void *ctx)
 {
-	uint64_t tramp = proc_trampoline(k->proc), val;
+	uint64_t tramp = xol_trampoline(k->proc), val;
 
 	if (ri->armed)
 		return false;
@@ -388,7 +388,7 @@ void ret_event(struct uprobe_tracer *t, struct task *k)
  */
 void ret_unwind_start(struct uprobe_tracer *t, struct task *k)
 {
-	uint64_t tramp = proc_trampoline(k->proc);
+	uint64_t tramp = xol_trampoline(k->proc);
 	pid_t tid = k->tid;
 
 	if (ring_retg(proc_mm(k->proc))) {
@@ -464,7 +464,7 @@ void ret_longjmp(struct task *k)
  */
 void ret_restore_task(struct uprobe_tracer *t, struct task *k, struct proc *target)
 {
-	uint64_t tramp = proc_trampoline(k->proc);
+	uint64_t tramp = xol_trampoline(k->proc);
 
 	/* a fork child's copy of the stack: the table has every no-stop call, even undelivered */
 	if (target != k->proc)

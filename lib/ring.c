@@ -36,7 +36,7 @@
 _Static_assert(RING_COUNT_SLOTS == XOL_AREA_SIZE / ARCH_SLOT_SIZE, "a counter per slot");
 
 /* Where an area's record gadget is: its last XOL_REC_GADGET_SPACE bytes. */
-uint64_t gadget_at(const struct xol_area *a)
+uint64_t ring_gadget_start(const struct xol_area *a)
 {
 	return a->start + a->size - XOL_REC_GADGET_SPACE;
 }
@@ -94,7 +94,7 @@ static uint8_t fs_mode(struct uprobe_tracer *t, struct proc *p)
 #define TSC_SAMPLE_TIGHT 20000
 #define TSC_SAMPLE_TRIES 8
 
-void tsc_sample(uint64_t *tsc, uint64_t *ns)
+void ring_tsc_sample(uint64_t *tsc, uint64_t *ns)
 {
 	uint64_t best = UINT64_MAX;
 
@@ -127,7 +127,7 @@ static long sys_pidfd_getfd(int pidfd, int fd)
 static int inject_checked(struct uprobe_tracer *t, struct task *k, const struct seccomp_state *sc,
 			  long nr, const uint64_t args[6], const char *what, int64_t *ret)
 {
-	int err = seccomp_check_inject(t, k, sc, nr, args, what);
+	int err = inject_seccomp_check(t, k, sc, nr, args, what);
 
 	if (err)
 		return err;
@@ -144,7 +144,7 @@ static void drop_stale_ring(struct uprobe_tracer *t, struct task *k,
 	uint64_t a[6] = { addr, RING_SIZE };
 	int64_t ret;
 
-	if (seccomp_inject_allowed(k, sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+	if (inject_seccomp_allowed(k, sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
 		inject_syscall(t, k, SYS_munmap, a, &ret);
 }
 
@@ -221,14 +221,14 @@ static int point_gadgets(struct proc *p, struct ring *r)
 	int err = 0;
 
 	for (struct xol_area *a = p->areas; a && !err; a = a->next) {
-		uint64_t at = gadget_at(a) + (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
+		uint64_t at = ring_gadget_start(a) + (uint64_t)(uprobe__rec_gadget_ring - uprobe__rec_gadget);
 
-		uint64_t cat = gadget_at(a) +
+		uint64_t cat = ring_gadget_start(a) +
 			       (uint64_t)(uprobe__count_gadget_base - uprobe__rec_gadget);
 		uint64_t cbase = count_base(a, r->addr);
 
 		if (a->has_rec && !r->retg)
-			r->retg = gadget_at(a) + (uint64_t)(uprobe__nsret_gadget - uprobe__rec_gadget);
+			r->retg = ring_gadget_start(a) + (uint64_t)(uprobe__nsret_gadget - uprobe__rec_gadget);
 		if (a->has_rec)
 			err = mem_write(p, at, &r->addr, sizeof(r->addr)) ||
 			      mem_write(p, cat, &cbase, sizeof(cbase));
@@ -249,13 +249,13 @@ static void tracee_cleanup(struct uprobe_tracer *t, struct task *k,
 		uint64_t a[6] = { (uint64_t)fd };
 
 		/* a close the filter forbids leaves one fd open: harmless */
-		if (seccomp_inject_allowed(k, sc, SYS_close, a, &(uint32_t){ 0 }) == 1)
+		if (inject_seccomp_allowed(k, sc, SYS_close, a, &(uint32_t){ 0 }) == 1)
 			inject_syscall(t, k, SYS_close, a, &ret);
 	}
 	if (err && addr) {
 		uint64_t a[6] = { (uint64_t)addr, RING_SIZE };
 
-		if (seccomp_inject_allowed(k, sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+		if (inject_seccomp_allowed(k, sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
 			inject_syscall(t, k, SYS_munmap, a, &ret);
 	}
 }
@@ -290,7 +290,7 @@ static int ring_create(struct uprobe_tracer *t, struct proc *p, struct task *k, 
 	r->addr = (uint64_t)addr;
 	r->tail = 0;
 	r->tsc_ok = caps_have(UPROBE_CAP_TSC);
-	tsc_sample(&r->tsc0, &r->ns0);
+	ring_tsc_sample(&r->tsc0, &r->ns0);
 	err = point_gadgets(p, r);
 	if (err) {
 		munmap(mine, RING_SIZE);
@@ -347,7 +347,7 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 		long opts;
 
 		p->ring = r;
-		opts = proc_ptrace_opts(p);
+		opts = lifeline_ptrace_opts(p);
 		t->nrings++;
 		for (unsigned i = 0; i < TASK_HASH; i++) {
 			for (struct task *o = t->tasks[i]; o; o = o->hnext) {
@@ -368,7 +368,7 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 		r->fs_mode = fs_mode(t, p);
 		/* gadgets a fork child inherited read fs_base as this process must */
 		for (struct xol_area *a = p->areas; a; a = a->next) {
-			uint64_t at = gadget_at(a) + (uint64_t)(uprobe__rec_gadget_fsgs - uprobe__rec_gadget);
+			uint64_t at = ring_gadget_start(a) + (uint64_t)(uprobe__rec_gadget_fsgs - uprobe__rec_gadget);
 
 			if (a->has_rec)
 				mem_write(p, at, &r->fs_mode, sizeof(r->fs_mode));
@@ -395,7 +395,7 @@ int ring_ensure(struct uprobe_tracer *t, struct proc *p)
 uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 {
 	size_t len = (size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget);
-	uint64_t at = gadget_at(a);
+	uint64_t at = ring_gadget_start(a);
 	uint8_t code[XOL_REC_GADGET_SPACE];
 	uint64_t ring;
 	uint8_t fsgs;
@@ -508,14 +508,14 @@ void ring_count_all(struct uprobe_tracer *t)
 bool ring_gadget_fs_load_at(const struct xol_area *a, uint64_t pc)
 {
 	return a->has_rec &&
-	       (pc == gadget_at(a) + (uint64_t)(uprobe__rec_gadget_fs_load - uprobe__rec_gadget) ||
-		pc == gadget_at(a) + (uint64_t)(uprobe__nsret_gadget_fs_load - uprobe__rec_gadget) ||
-		pc == gadget_at(a) + (uint64_t)(uprobe__nsent_gadget_fs_load - uprobe__rec_gadget));
+	       (pc == ring_gadget_start(a) + (uint64_t)(uprobe__rec_gadget_fs_load - uprobe__rec_gadget) ||
+		pc == ring_gadget_start(a) + (uint64_t)(uprobe__nsret_gadget_fs_load - uprobe__rec_gadget) ||
+		pc == ring_gadget_start(a) + (uint64_t)(uprobe__nsent_gadget_fs_load - uprobe__rec_gadget));
 }
 
 bool ring_gadget_at(const struct xol_area *a, uint64_t pc)
 {
-	return a->has_rec && pc >= gadget_at(a) && pc < a->start + a->size;
+	return a->has_rec && pc >= ring_gadget_start(a) && pc < a->start + a->size;
 }
 
 /* Unmaps a ring mapped at addr in k's process, when its seccomp filter certainly allows it. */
@@ -526,7 +526,7 @@ void ring_unmap_in(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 	int64_t ret;
 
 	seccomp_read(k->tid, &sc);
-	if (seccomp_inject_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
+	if (inject_seccomp_allowed(k, &sc, SYS_munmap, a, &(uint32_t){ 0 }) == 1)
 		inject_syscall(t, k, SYS_munmap, a, &ret);
 	seccomp_state_free(&sc);
 }

@@ -6,7 +6,7 @@
  * of its detour's probes (with the pending call of a no-stop return
  * probe: ring_nsret.c), or for a return gadget's record the return
  * handlers of the calls it ends. The drain copies each record out of the
- * ring and hands it to deliver().
+ * ring and hands it to ring_deliver().
  */
 #include "mech.h"
 #include "ring.h"
@@ -79,7 +79,7 @@ static struct task *record_task(struct uprobe_tracer *t, struct proc *p, struct 
 		r->fs_cache[h].tid = best->tid;
 		return best;
 	}
-	/* one gone since (ring_thread_gone()): named by deliver() */
+	/* one gone since (ring_thread_gone()): named by ring_deliver() */
 	if (n == 1 && cached_tid(r, fs) && cached_tid(r, fs) != only->tid)
 		return NULL;
 	/* a single thread is the one, whatever its fs_base became (arch_prctl) */
@@ -215,7 +215,7 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 }
 
 /* Runs the handlers of the probes of the record's detour. */
-void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	     const struct ring_rec *rec, uint64_t time_ns)
 {
 	uint64_t slot = rec->ret - ARCH_DETOUR_REC_RET;
@@ -261,7 +261,7 @@ void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	if (xol_is_nsret(a, idx) && rec->kind == RING_KIND_ENTRY &&
 	    (owner = calls_owner(p, k))) {
 		otid = owner->tid;
-		ri = ret_ns_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real,
+		ri = ring_nsret_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real,
 				  time_ns);
 	}
 	h.inst = ri;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /*
  * The hit ring drained: its records copied out in ticket order and handed
- * to deliver() (ring_deliver.c), the tail published for the producers'
+ * to ring_deliver() (ring_deliver.c), the tail published for the producers'
  * next lap; a stopped thread's own records ahead of their turn; whether
  * the run loop polls the rings; what drains last (a ring forgotten, a
  * ring unmapped at detach); and the return gadget's int3s, where a full
@@ -75,12 +75,12 @@ static void consume(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	else
 		memset((char *)&rec + RING_ARGS_SIZE, 0, sizeof(rec) - RING_ARGS_SIZE);
 	if (!*tsc_now)
-		tsc_sample(tsc_now, ns_now);
+		ring_tsc_sample(tsc_now, ns_now);
 	if (done)
 		__atomic_store_n(&slot->seq, done, __ATOMIC_RELEASE);
 	if (rec.tsc > *tsc_now)
-		tsc_sample(tsc_now, ns_now); /* written after this drain began */
-	deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
+		ring_tsc_sample(tsc_now, ns_now); /* written after this drain began */
+	ring_deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
 }
 
 /*
@@ -377,7 +377,7 @@ bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr)
 
 	if (!a || !a->has_rec || !p->ring)
 		return false;
-	at = gadget_at(a);
+	at = ring_gadget_start(a);
 	slot = k->regs.rsp + 48;
 	if (addr == at + (uint64_t)(uprobe__nsret_gadget_full - uprobe__rec_gadget)) {
 		ring_drain(t, p);

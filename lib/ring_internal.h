@@ -38,11 +38,11 @@ struct ring {
 };
 
 /* ring.c: where an area's record gadget is; a (tsc, ns) pair that times records */
-uint64_t gadget_at(const struct xol_area *a);
-void tsc_sample(uint64_t *tsc, uint64_t *ns);
+uint64_t ring_gadget_start(const struct xol_area *a);
+void ring_tsc_sample(uint64_t *tsc, uint64_t *ns);
 
 /* ring_deliver.c: runs the handlers of the probes of the record's detour (drained ones) */
-void deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	     const struct ring_rec *rec, uint64_t time_ns);
 
 #endif

@@ -7,7 +7,7 @@
  * (backtraces), tells a full table (detour_hit.c), frees the entries of frames
  * known gone, puts slots back for unwinders, fork children and detach
  * (retprobe.c), and makes the pending call of an entry record
- * (ret_ns_entry(), which the delivery of records calls). The return
+ * (ring_nsret_entry(), which the delivery of records calls). The return
  * gadget's int3s (ring_nsret_trap()) drain the ring: they are handled
  * with the drain, above this file.
  */
@@ -22,13 +22,13 @@ uint64_t ring_retg(const struct proc *p)
 }
 
 /*
- * A no-stop return probe's entry record (deliver()): the call, whose entry
+ * A no-stop return probe's entry record (ring_deliver()): the call, whose entry
  * gadget hijacked slot (real: what it held; the return gadget itself for a
  * tail call from a no-stop return-probed function, which shares the older
  * call's slot and real return). NULL when no probe takes it (maxactive):
  * its return record then finds no call.
  */
-struct ret_instance *ret_ns_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
+struct ret_instance *ring_nsret_entry(struct uprobe_tracer *t, struct task *k, struct site *s,
 				  uint64_t addr, const struct user_regs_struct *regs,
 				  uint64_t slot, uint64_t real, uint64_t time_ns)
 {

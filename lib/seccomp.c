@@ -380,7 +380,7 @@ int seccomp_read(pid_t tid, struct seccomp_state *st)
 
 	memset(st, 0, sizeof(*st));
 	snprintf(path, sizeof(path), "/proc/%d/status", (int)tid);
-	v = status_field(path, "Seccomp:", line, sizeof(line));
+	v = procfs_status_field(path, "Seccomp:", line, sizeof(line));
 	if (!v) {
 		/* a kernel without seccomp has no such line */
 		if (access(path, R_OK) < 0) {

@@ -63,7 +63,7 @@ static void mask_start(struct task *k)
 	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
 		return;
 	pm = m | (k->trap_reblock ? SIGTRAP_BIT : 0);
-	k->trap_hold = (pm & SIGTRAP_BIT) && trap_pending_in(k);
+	k->trap_hold = (pm & SIGTRAP_BIT) && procfs_sigtrap_pending_in(k);
 	if (sigmask_kernel(k, pm) != m && sigmask_set(k->tid, sigmask_kernel(k, pm)))
 		return;
 	k->prog_mask = pm;
@@ -156,7 +156,7 @@ void sigmask_actions_start(struct uprobe_tracer *t, struct proc *p, struct task 
 	uint64_t cgt, ign;
 
 	if (p->sa_strip || p->mm_owner || !lifeline_installed(p) ||
-	    !(p->sig_watch & SIGW_ACTIONS) || status_masks(p, &cgt, &ign))
+	    !(p->sig_watch & SIGW_ACTIONS) || procfs_status_masks(p, &cgt, &ign))
 		return;
 	p->sa_strip = true;
 	for (int sig = 1; sig <= 64; sig++) {
@@ -165,11 +165,11 @@ void sigmask_actions_start(struct uprobe_tracer *t, struct proc *p, struct task 
 		uint32_t action;
 
 		if (!(cgt & SIG_BIT(sig)) || sig == SIGTRAP ||
-		    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1 ||
-		    sigaction_sig_via(t, k, sig, NULL, &act) || !strippable(sig, &act))
+		    inject_seccomp_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1 ||
+		    inject_sigaction_sig(t, k, sig, NULL, &act) || !strippable(sig, &act))
 			continue;
 		act.mask &= ~SIGTRAP_BIT;
-		if (sigaction_sig_via(t, k, sig, &act, NULL) == 0)
+		if (inject_sigaction_sig(t, k, sig, &act, NULL) == 0)
 			p->sa_trap |= SIG_BIT(sig);
 	}
 	if (p->sa_trap)
@@ -190,7 +190,7 @@ void sigmask_actions_watch(struct uprobe_tracer *t, struct proc *p)
 	struct task *k;
 
 	if (p->sa_strip || p->mm_owner || !lifeline_installed(p) ||
-	    !(p->sig_watch & SIGW_ACTIONS) || status_masks(p, &cgt, &ign))
+	    !(p->sig_watch & SIGW_ACTIONS) || procfs_status_masks(p, &cgt, &ign))
 		return;
 	if (!(cgt & ~SIGTRAP_BIT)) {
 		/* no handler yet (most programs): nothing to read, no hold */
@@ -214,7 +214,7 @@ void sigmask_actions_watch(struct uprobe_tracer *t, struct proc *p)
 }
 
 /*
- * Our probe after libc's rt_sigaction system call (lifeline_on_sigaction()),
+ * Our probe after libc's rt_sigaction system call (sigtrap_on_sigaction()),
  * which succeeded for sig other than SIGTRAP, through stopped k: what it
  * was told of a handler whose sa_mask we took SIGTRAP out of gets it back;
  * a handler it set with SIGTRAP in its sa_mask loses it in the kernel.
@@ -238,7 +238,7 @@ void sigmask_on_action(struct uprobe_tracer *t, struct task *k, int sig, uint64_
 	if (!p->sa_strip || !strippable(sig, &act))
 		return;
 	act.mask &= ~SIGTRAP_BIT;
-	if (sigaction_sig_via(t, k, sig, &act, NULL) == 0)
+	if (inject_sigaction_sig(t, k, sig, &act, NULL) == 0)
 		p->sa_trap |= bit;
 }
 
@@ -256,12 +256,12 @@ void sigmask_actions_end(struct uprobe_tracer *t, struct proc *p, struct task *k
 		uint32_t action;
 
 		if (!(p->sa_trap & SIG_BIT(sig)) ||
-		    seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1 ||
-		    sigaction_sig_via(t, k, sig, NULL, &act) || act.handler == K_SIG_DFL ||
+		    inject_seccomp_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1 ||
+		    inject_sigaction_sig(t, k, sig, NULL, &act) || act.handler == K_SIG_DFL ||
 		    act.handler == K_SIG_IGN || (act.mask & SIGTRAP_BIT))
 			continue;
 		act.mask |= SIGTRAP_BIT;
-		sigaction_sig_via(t, k, sig, &act, NULL);
+		inject_sigaction_sig(t, k, sig, &act, NULL);
 	}
 	p->sa_trap = 0;
 	p->sa_strip = false;
@@ -362,7 +362,7 @@ bool sigmask_deliver_step(struct task *k, int sig)
 		    !p->trap_want.handler ||
 		    p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN)
 			return false;
-	} else if (status_masks(p, &cgt, &ign) || !(cgt & SIG_BIT(sig))) {
+	} else if (procfs_status_masks(p, &cgt, &ign) || !(cgt & SIG_BIT(sig))) {
 		return false; /* the default action or ignored: the mask stays */
 	}
 	if (!chained && (p->mm_owner || !(proc_mm(p)->sig_watch & SIGW_RETURN))) {
@@ -528,7 +528,7 @@ bool sigmask_trap_seen(struct uprobe_tracer *t, struct task *k, uint64_t m)
 	}
 	/* (its siginfo first: our injection's stops replace it) */
 	surfaced = ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 && si.si_code <= 0;
-	trap_put_back(t, k);
+	lifeline_sigtrap_put_back(t, k);
 	if (sigmask_set(k->tid, km) == 0)
 		k->ll_mask = km;
 	if (surfaced && k->npending < ARRAY_SIZE(k->pending))

@@ -8,7 +8,7 @@
  * and followed through libc's rt_sigaction (a probe of ours after the
  * system call, watch.c), its queries answered as untraced; resets found
  * (/proc/PID/status, where one may have happened) and put back (by
- * lifeline.c's trap_put_back()); SIGTRAP blocked again where the program
+ * lifeline.c's lifeline_sigtrap_put_back()); SIGTRAP blocked again where the program
  * blocks it; its own SIGTRAPs delivered, left pending or dropped as
  * untraced; the disposition as it was at detach. Our own handler is
  * lifeline.c's, the table it works from lifeline_table.c's.
@@ -75,14 +75,14 @@ static void reblock(struct task *k, uint64_t m, const siginfo_t *si)
  *   unblocked in k while we are attached, so that the lifeline works for
  *   k should we die (with SIGTRAP blocked no handler can save it), and is
  *   blocked again at detach where k's mask blocks every other signal
- *   (lifeline_detach_task()) - unless a SIGTRAP of the program's is
+ *   (sigtrap_detach_task()) - unless a SIGTRAP of the program's is
  *   pending: then it is blocked again, the signal pending, as untraced
  *   (delivered, the default action would kill the program).
  * The thread whose stop shows the reset is taken as the one that had
  * SIGTRAP blocked: two threads trapping within microseconds, one with it
  * blocked and one without, may be taken the wrong way round.
  */
-void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
+void sigtrap_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 {
 	struct proc *p = k->proc;
 	bool ours = lifeline_installed(p) && !lifeline_chained(p), first, same, surfaced, suspect, reset;
@@ -91,7 +91,7 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	uint64_t m;
 	int state;
 
-	if (p->mm_owner || !trap_real(p, &act))
+	if (p->mm_owner || !lifeline_sigtrap_real(p, &act))
 		return;
 	if (ptrace(PTRACE_GETSIGMASK, k->tid, (void *)sizeof(m), &m))
 		return;
@@ -124,7 +124,7 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	 * thread's reset was put back, and reset it again; left so until
 	 * the next trap, a tracer dying meanwhile would leave the default.
 	 */
-	if (trap_status(p, &state))
+	if (procfs_sigtrap_status(p, &state))
 		return;
 	reset = state == TRAP_DFL;
 	if (!reset && !suspect)
@@ -134,7 +134,7 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
 	if (reset) {
 		k->ll_resets = ++p->trap_resets;
 		p->trap_reset_mask = m;
-		trap_put_back(t, k);
+		lifeline_sigtrap_put_back(t, k);
 	}
 	/*
 	 * Where ours stands for the default, SIGTRAP stays unblocked: blocked
@@ -153,7 +153,7 @@ void lifeline_trap_seen(struct uprobe_tracer *t, struct task *k, bool step)
  * it stays pending instead, as untraced. True: it was made pending again,
  * deliver nothing.
  */
-bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
+bool sigtrap_program_own(struct uprobe_tracer *t, struct task *k)
 {
 	struct proc *p = k->proc;
 	bool ign, reset;
@@ -173,15 +173,15 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	if (si.si_code <= 0 && k->mask_known && m == sigmask_kernel(k, k->prog_mask) &&
 	    (k->prog_mask & SIGTRAP_BIT)) {
 		if (k->trap_hold)
-			trap_put_back(t, k); /* a forced trap (a step's) took it in place of ours */
+			lifeline_sigtrap_put_back(t, k); /* a forced trap (a step's) took it in place of ours */
 		k->trap_hold = true;
 		reblock(k, m, &si);
 		return true;
 	}
 	ign = p->trap_learned && p->trap_want.handler == (uint64_t)(uintptr_t)SIG_IGN;
-	if (!trap_real(p, &act))
+	if (!lifeline_sigtrap_real(p, &act))
 		return ign && si.si_code <= 0; /* ignored, with no handler of ours: dropped */
-	reset = trap_status(p, &state) == 0 && state == TRAP_DFL;
+	reset = procfs_sigtrap_status(p, &state) == 0 && state == TRAP_DFL;
 	/*
 	 * Sent to k (not a fault's), with k's mask as its last trap of ours
 	 * left it: where that trap unblocked a SIGTRAP the program blocks
@@ -192,7 +192,7 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	    (k->trap_reblock || (reset && !ign))) {
 		if (reset) {
 			p->trap_check = true;
-			trap_put_back(t, k);
+			lifeline_sigtrap_put_back(t, k);
 		}
 		reblock(k, m, &si);
 		return true;
@@ -207,7 +207,7 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	/* the program's own handler, reset by a trap of ours: back first */
 	if (p->trap_want.handler && reset) {
 		p->trap_check = true;
-		trap_put_back(t, k);
+		lifeline_sigtrap_put_back(t, k);
 	}
 	/*
 	 * Ours stands for the default, whose action (a core dump) it takes
@@ -215,7 +215,7 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
 	 * that would look like a reset here: the default goes back now.
 	 */
 	if (lifeline_installed(p) && !lifeline_chained(p) && !reset &&
-	    sigaction_via(t, k, &p->trap_want, NULL) == 0)
+	    inject_sigaction(t, k, &p->trap_want, NULL) == 0)
 		lifeline_now_installed(t, p, false);
 	return false;
 }
@@ -226,13 +226,13 @@ bool lifeline_own_sigtrap(struct uprobe_tracer *t, struct task *k)
  * that was pending in k with SIGTRAP blocked, taken by the kernel in place
  * of our trap's (which then reset the disposition). True for the second.
  */
-bool lifeline_trap_surfaced(struct task *k)
+bool sigtrap_surfaced(struct task *k)
 {
 	struct proc *p = k->proc;
 	struct k_sigaction act;
 	int state;
 
-	return !p->mm_owner && trap_real(p, &act) && trap_status(p, &state) == 0 &&
+	return !p->mm_owner && lifeline_sigtrap_real(p, &act) && procfs_sigtrap_status(p, &state) == 0 &&
 	       state == TRAP_DFL;
 }
 
@@ -241,21 +241,21 @@ bool lifeline_trap_surfaced(struct task *k)
  * the program starts with: the default or, inherited, ignored; no flags),
  * or an attach through held thread k (the program's handler read whole).
  */
-void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec)
+void sigtrap_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, bool exec)
 {
 	int state;
 
 	p->trap_learned = p->trap_check = false;
 	memset(&p->trap_want, 0, sizeof(p->trap_want));
-	if (trap_status(p, &state))
+	if (procfs_sigtrap_status(p, &state))
 		return;
 	p->trap_want.handler = state == TRAP_IGN ? (uint64_t)(uintptr_t)SIG_IGN : 0;
 	p->trap_want_full = exec;
 	if (state == TRAP_CAUGHT) {
 		uint64_t args[6] = { SIGTRAP, 0, 0, 8 };
 
-		if (exec || !k || !injectable(k, SYS_rt_sigaction, args) ||
-		    sigaction_via(t, k, NULL, &p->trap_want))
+		if (exec || !k || !inject_possible(k, SYS_rt_sigaction, args) ||
+		    inject_sigaction(t, k, NULL, &p->trap_want))
 			return;
 		p->trap_want_full = true;
 	}
@@ -269,7 +269,7 @@ void lifeline_learn(struct uprobe_tracer *t, struct proc *p, struct task *k, boo
  * sets its own); what it asked is told as it would be untraced (not our
  * handler, not a reset of ours).
  */
-int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
+int sigtrap_on_sigaction(struct uprobe_hit *h, void *data)
 {
 	struct uprobe_tracer *t = h->t;
 	struct task *k = h->task;
@@ -313,7 +313,7 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
 		 */
 		lifeline_set_ign(p, false);
 		if (lifeline_chain(t, p, k, &act))
-			sigaction_via(t, k, &act, NULL);
+			inject_sigaction(t, k, &act, NULL);
 	} else {
 		/* ours stands for either (SIG_IGN set by us would discard our traps in flight) */
 		lifeline_set_ign(p, act.handler != (uint64_t)(uintptr_t)SIG_DFL);
@@ -328,7 +328,7 @@ int lifeline_on_sigaction(struct uprobe_hit *h, void *data)
  * blocked again, if its mask is still the one they left (a mask the
  * program set since is its own).
  */
-void lifeline_detach_task(struct task *k)
+void sigtrap_detach_task(struct task *k)
 {
 	uint64_t m;
 
@@ -357,7 +357,7 @@ void lifeline_detach_task(struct task *k)
  * installed since stays. The other handlers get SIGTRAP back in their
  * sa_mask where it was taken out (sigmask.c).
  */
-void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
+void sigtrap_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		       const struct seccomp_state *sc, uint64_t handler)
 {
 	struct k_sigaction old, want = { 0 };
@@ -367,7 +367,7 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 
 	/* the other handlers' masks first (sigmask.c) */
 	sigmask_actions_end(t, p, k, sc);
-	if (p->mm_owner || seccomp_inject_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
+	if (p->mm_owner || inject_seccomp_allowed(k, sc, SYS_rt_sigaction, args, &action) != 1)
 		return;
 	if (p->trap_learned && p->trap_want_full)
 		want = p->trap_want;
@@ -375,26 +375,26 @@ void lifeline_teardown(struct uprobe_tracer *t, struct proc *p, struct task *k,
 		want.handler = p->trap_want.handler;
 	if (!handler) {
 		/* the program's own or SIG_IGN, reset by a trap of ours (SIG_IGN never put back meanwhile) */
-		if (want.handler && trap_status(p, &state) == 0 && state == TRAP_DFL &&
-		    sigaction_via(t, k, NULL, &old) == 0 && !old.handler) {
+		if (want.handler && procfs_sigtrap_status(p, &state) == 0 && state == TRAP_DFL &&
+		    inject_sigaction(t, k, NULL, &old) == 0 && !old.handler) {
 			if (!p->trap_want_full) {
 				old.handler = want.handler;
 				want = old;
 			}
-			sigaction_via(t, k, &want, NULL);
+			inject_sigaction(t, k, &want, NULL);
 		}
 		return;
 	}
-	if (sigaction_via(t, k, NULL, &old) || old.handler != handler)
+	if (inject_sigaction(t, k, NULL, &old) || old.handler != handler)
 		return;
-	sigaction_via(t, k, &want, NULL);
+	inject_sigaction(t, k, &want, NULL);
 }
 
 /*
  * Detach of p with no scratch area (the inline fallback: no lifeline, and
- * no area_unmap_list() to call lifeline_teardown()), through held thread k: a
+ * no area_unmap_list() to call sigtrap_teardown()), through held thread k: a
  * program that ignores SIGTRAP has had the default while traced (each trap
- * of ours reset it, lifeline_own_sigtrap()), and gets SIG_IGN back here.
+ * of ours reset it, sigtrap_program_own()), and gets SIG_IGN back here.
  */
 void sigtrap_detach(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {
@@ -402,6 +402,6 @@ void sigtrap_detach(struct uprobe_tracer *t, struct proc *p, struct task *k)
 
 	if (p->mm_owner || seccomp_read(k->tid, &sc) < 0)
 		return;
-	lifeline_teardown(t, p, k, &sc, 0);
+	sigtrap_teardown(t, p, k, &sc, 0);
 	seccomp_state_free(&sc);
 }

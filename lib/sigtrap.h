@@ -25,7 +25,7 @@ int lifeline_chain(struct uprobe_tracer *t, struct proc *p, struct task *k,
 struct k_sigaction lifeline_act(const struct proc *p);
 void lifeline_now_installed(struct uprobe_tracer *t, struct proc *p, bool on);
 void lifeline_set_ign(struct proc *p, bool ign);
-bool trap_real(const struct proc *p, struct k_sigaction *act);
-int trap_put_back(struct uprobe_tracer *t, struct task *k);
+bool lifeline_sigtrap_real(const struct proc *p, struct k_sigaction *act);
+int lifeline_sigtrap_put_back(struct uprobe_tracer *t, struct task *k);
 
 #endif /* UPROBE_SIGTRAP_H */

@@ -150,7 +150,7 @@ static int spawn_to_exec(struct uprobe_tracer *t, const char *prog, pid_t pid, i
 			 * kernel kills a program it fails to load past the
 			 * point of no return)
 			 */
-			tracer_record_exit(t, pid, st);
+			wait_record_exit(t, pid, st);
 			if (pidp)
 				*pidp = pid;
 			return spawn_ended(t, prog, st, "before its exec completed");
@@ -224,9 +224,9 @@ static int spawn_to_entry(struct uprobe_tracer *t, const char *prog, pid_t pid, 
 	}
 	p->spawned = true;
 	p->events = true;
-	lifeline_learn(t, p, NULL, true);
+	sigtrap_learn(t, p, NULL, true);
 	k = task_new(t, p, pid, TASK_STOPPED);
-	if (!k || proc_set_entry_bp(t, p) < 0) {
+	if (!k || lifecycle_entry_bp(t, p) < 0) {
 		err = tracer_err(t, -ENOEXEC, "spawn: %s: cannot find its entry point", prog);
 		goto out_kill;
 	}

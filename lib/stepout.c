@@ -387,7 +387,7 @@ static void signal_in_gadget(struct uprobe_tracer *t, struct task *k, struct xol
 	 * (prctl PR_SET_TSC): the hit's time stamp is 0, the program
 	 * never sees it.
 	 */
-	if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
+	if (si->si_signo == SIGSEGV && task_siginfo_is_fault(si) &&
 	    mem_read(k->proc, k->regs.rip, insn, sizeof(insn)) == 0 &&
 	    arch_rdtsc_skip(&k->regs, insn)) {
 		task_drop_signal(k, k->npending - 1);
@@ -400,7 +400,7 @@ static void signal_in_gadget(struct uprobe_tracer *t, struct task *k, struct xol
 	 * the dynamic loader's first steps): the hit names no thread by
 	 * it, and the program never sees the fault.
 	 */
-	if (si->si_signo == SIGSEGV && siginfo_is_fault(si) &&
+	if (si->si_signo == SIGSEGV && task_siginfo_is_fault(si) &&
 	    ring_gadget_fs_load_at(a, k->regs.rip)) {
 		k->regs.rsi = 0;
 		k->regs.rip += RING_FS_LOAD_LEN;
@@ -467,14 +467,14 @@ void stepout_signal(struct uprobe_tracer *t, struct task *k)
 
 		signal_in_detour(t, k, si);
 		/* the probed instruction itself (the first copy) faulted: its fault handlers first */
-		if (siginfo_is_fault(si) && k->regs_valid && k->regs.rip == info->insn_addr &&
+		if (task_siginfo_is_fault(si) && k->regs_valid && k->regs.rip == info->insn_addr &&
 		    site_run_fault(t, k, info->site, info->insn_addr, si)) {
 			task_drop_signal(k, k->npending - 1);
 			task_setregs(k);
 		}
 		return;
 	}
-	if (siginfo_is_fault(si)) {
+	if (task_siginfo_is_fault(si)) {
 		fault_in_slot(t, k, a, idx, si);
 		return;
 	}

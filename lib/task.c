@@ -422,7 +422,7 @@ void task_hold_signal(struct task *k, int sig)
 		k->pending[k->npending++] = si;
 }
 
-bool siginfo_is_fault(const siginfo_t *si)
+bool task_siginfo_is_fault(const siginfo_t *si)
 {
 	return si->si_code > 0 && (si->si_signo == SIGSEGV || si->si_signo == SIGBUS ||
 				   si->si_signo == SIGFPE || si->si_signo == SIGILL);
@@ -433,7 +433,7 @@ bool task_hold_fault_first(struct task *k, int sig)
 	siginfo_t fault;
 
 	task_hold_signal(k, sig);
-	if (!k->npending || !siginfo_is_fault(&k->pending[k->npending - 1]))
+	if (!k->npending || !task_siginfo_is_fault(&k->pending[k->npending - 1]))
 		return false;
 	/* delivered first, from this very stop, with its own siginfo */
 	fault = k->pending[k->npending - 1];
@@ -458,13 +458,13 @@ static bool unblocked_signal_pending(struct task *k)
 	const char *v;
 	uint64_t pnd, blk;
 
-	if (!(v = task_status_field(k, "SigPnd:", line, sizeof(line))))
+	if (!(v = procfs_task_status_field(k, "SigPnd:", line, sizeof(line))))
 		return true;
 	pnd = strtoull(v, NULL, 16);
-	if (!(v = task_status_field(k, "ShdPnd:", line, sizeof(line))))
+	if (!(v = procfs_task_status_field(k, "ShdPnd:", line, sizeof(line))))
 		return true;
 	pnd |= strtoull(v, NULL, 16);
-	if (!(v = task_status_field(k, "SigBlk:", line, sizeof(line))))
+	if (!(v = procfs_task_status_field(k, "SigBlk:", line, sizeof(line))))
 		return true;
 	blk = strtoull(v, NULL, 16);
 	return pnd & ~blk;
@@ -513,11 +513,11 @@ bool task_signal_ignored(struct task *k, int sig)
 
 	if (sig < 1 || sig > 64)
 		return false;
-	if ((v = task_status_field(k, "SigIgn:", line, sizeof(line))) &&
+	if ((v = procfs_task_status_field(k, "SigIgn:", line, sizeof(line))) &&
 	    (strtoull(v, NULL, 16) & bit))
 		return true;
 	if (sig != SIGCHLD && sig != SIGWINCH && sig != SIGURG && sig != SIGCONT)
 		return false;
-	v = task_status_field(k, "SigCgt:", line, sizeof(line));
+	v = procfs_task_status_field(k, "SigCgt:", line, sizeof(line));
 	return v && !(strtoull(v, NULL, 16) & bit);
 }

@@ -155,7 +155,7 @@ static int cfi_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
 
 	c.k = h->task;
 	c.have_block = false;
-	c.tramp = proc_trampoline(h->task->proc);
+	c.tramp = xol_trampoline(h->task->proc);
 	mm = proc_mm(h->task->proc);
 	if (!mm->maps_gen)
 		proc_refresh_maps(mm);
@@ -278,7 +278,7 @@ static int fp_backtrace(struct uprobe_hit *h, uint64_t *pcs, int max)
 {
 	static __thread struct fp_win w;
 	struct task *k = h->task;
-	uint64_t tramp = proc_trampoline(k->proc);
+	uint64_t tramp = xol_trampoline(k->proc);
 	uint64_t fp = k->regs.rbp, lo = k->regs.rsp, slot, ret;
 	int n = 0;
 

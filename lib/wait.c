@@ -13,7 +13,7 @@
 
 #include "os.h"
 
-void tracer_record_exit(struct uprobe_tracer *t, pid_t pid, int status)
+void wait_record_exit(struct uprobe_tracer *t, pid_t pid, int status)
 {
 	for (unsigned i = 0; i < t->nexits; i++) {
 		if (t->exits[i].pid == pid) {
@@ -49,7 +49,7 @@ static int early_take(struct uprobe_tracer *t, pid_t tid, int *status)
 	return 0;
 }
 
-void tracer_early_stop(struct uprobe_tracer *t, pid_t tid, int status)
+void wait_early_stop(struct uprobe_tracer *t, pid_t tid, int status)
 {
 	if (t->nearly == t->early_cap) {
 		unsigned cap = t->early_cap ? t->early_cap * 2 : 8;
@@ -374,7 +374,7 @@ int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block)
 		 * tracee (its exit is simply consumed).
 		 */
 		if (WIFSTOPPED(status))
-			tracer_early_stop(t, tid, status);
+			wait_early_stop(t, tid, status);
 		return 1;
 	}
 	place_follow(t, k);

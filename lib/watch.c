@@ -87,7 +87,7 @@ static const struct {
 	bool restorer;
 	unsigned char sig_watch;
 } watch_calls[] = {
-	{ "__libc_sigaction", SYS_rt_sigaction, lifeline_on_sigaction, false, false, false,
+	{ "__libc_sigaction", SYS_rt_sigaction, sigtrap_on_sigaction, false, false, false,
 	  SIGW_ACTIONS },
 	{ "pthread_sigmask", SYS_rt_sigprocmask, sigmask_on_sigprocmask, true, true, false,
 	  SIGW_MASKS },

@@ -80,7 +80,7 @@ uint64_t xol_lifeline_at(const struct xol_area *a)
 	return a->start + a->size - XOL_REC_GADGET_SPACE - LL_SPACE;
 }
 
-uint64_t proc_trampoline(struct proc *p)
+uint64_t xol_trampoline(struct proc *p)
 {
 	struct proc *mm = proc_mm(p);
 

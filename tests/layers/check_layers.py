@@ -76,7 +76,7 @@ LAYERS = {
     'registry.c': 3,        # -> registry.c (sites, pools, handler runners; out of probe.c and trap.c, step 5)
     'detour_rules.c': 3,    # -> detour_rules.c (static rules, branch-target cache; out of detour.c, step 5)
     'retcalls.c': 3,        # -> retcalls.c (each thread's pending calls, their pool; data under ring.c, inline.c)
-    'retprobe.c': 4,        # -> retprobe.c, xol.c (proc_trampoline)
+    'retprobe.c': 4,        # -> retprobe.c, xol.c (xol_trampoline)
     'detour.c': 4,          # -> detour.c, detour_rules.c (layer 3)
     'detour_make.c': 4,     # -> detour.c's neighbour, above it: a detour made at a hit (site checks, its kind, built, the jmp written; out of detour.c)
     'detour_threads.c': 4,  # -> detour.c's neighbour, under detour_make.c: the held threads checked and moved for a jmp (out of detour.c)
@@ -85,7 +85,7 @@ LAYERS = {
     'ring.c': 4,            # -> ring.c (made, mapped; gadgets, counters), os/remote.c (inject_checked)
     'ring_deliver.c': 4,    # -> ring.c's neighbour, under ring_drain.c: records to handlers, threads named by fs_base (out of ring.c)
     'ring_nsret.c': 4,      # -> ring.c's neighbour, under ring_deliver.c: the table of hijacked return addresses (out of ring.c)
-    'inline.c': 4,          # -> inline.c, xol.c (inline_trap); its holding of threads went to hold.c
+    'inline.c': 4,          # -> inline.c, xol.c (inline_entry_trap); its holding of threads went to hold.c
     'unwind.c': 4,          # -> unwind.c (uprobe_hit_backtrace -> api/hit.c)
     'plant.c': 4,           # -> plant.c (out of probe.c, step 5)
     'resolve_check.c': 4,   # -> resolve.c's neighbour, above it: a return probe's place, instruction boundaries (out of resolve.c)

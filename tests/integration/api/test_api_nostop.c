@@ -1182,7 +1182,7 @@ static void test_back_pressure(void **state)
  * Through all of that every hit comes exactly once, in order, with the
  * registers, thread, kind and a time that never goes back by more than the
  * TSC conversion's slack, which is what a hit handled in the tracer's
- * fastest path (ring_deliver.c's deliver()) must still give.
+ * fastest path (ring_deliver.c's ring_deliver()) must still give.
  */
 #define MANY_N 2000000
 #define MANY_N_S "2000000"

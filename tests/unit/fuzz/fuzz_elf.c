@@ -250,7 +250,7 @@ static void check_syms(struct rng *r, const struct elf_file *f)
 		/* every symbol's bytes are named by a segment, and off is where */
 		assert_int_equal(elf_vaddr_to_off(f, s->vaddr, &off), 0);
 		assert_true(off == s->off);
-		/* read_symtab(): "only bytes in the file can be decoded or probed" */
+		/* elf_read_symtab(): "only bytes in the file can be decoded or probed" */
 		if (s->off >= f->size)
 			fail_msg("case %s: %s at offset 0x%llx, past the file's %zu bytes", fuzz_case,
 				 s->name, (unsigned long long)s->off, f->size);

@@ -45,18 +45,18 @@ static void test_hex_field(void **state)
 	uint64_t v = 0;
 
 	(void)state;
-	assert_true(hex_field(status_text, "\nSigCgt:", &v));
+	assert_true(procfs_hex_field(status_text, "\nSigCgt:", &v));
 	assert_int_equal(v, 0x1800044a0ull);
-	assert_true(hex_field(status_text, "\nSigPnd:", &v));
+	assert_true(procfs_hex_field(status_text, "\nSigPnd:", &v));
 	assert_int_equal(v, SIG_BIT(SIGTRAP));
-	assert_true(hex_field(status_text, "\nShdPnd:", &v));
+	assert_true(procfs_hex_field(status_text, "\nShdPnd:", &v));
 	assert_int_equal(v, SIG_BIT(SIGSEGV));
-	assert_true(hex_field(status_text, "\nSigIgn:", &v));
+	assert_true(procfs_hex_field(status_text, "\nSigIgn:", &v));
 	assert_int_equal(v, SIG_BIT(SIGPIPE));
 	v = 77;
-	assert_false(hex_field(status_text, "\nCapEff:", &v));
+	assert_false(procfs_hex_field(status_text, "\nCapEff:", &v));
 	assert_int_equal(v, 77); /* left alone */
-	assert_false(hex_field("", "\nSigCgt:", &v));
+	assert_false(procfs_hex_field("", "\nSigCgt:", &v));
 }
 
 /* A canned status file: the value after the key, found only at a line's start. */
@@ -70,16 +70,16 @@ static void test_status_field(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, status_text, strlen(status_text)), (ssize_t)strlen(status_text));
 	close(fd);
-	v = status_field(path, "Pid:", buf, sizeof(buf));
+	v = procfs_status_field(path, "Pid:", buf, sizeof(buf));
 	assert_non_null(v);
 	assert_string_equal(v, "\t4243\n"); /* not PPid's nor TracerPid's */
-	v = status_field(path, "State:", buf, sizeof(buf));
+	v = procfs_status_field(path, "State:", buf, sizeof(buf));
 	assert_non_null(v);
 	assert_string_equal(v, "\tS (sleeping)\n");
 	assert_ptr_equal(v, buf + strlen("State:"));
-	assert_null(status_field(path, "Uid:", buf, sizeof(buf)));
+	assert_null(procfs_status_field(path, "Uid:", buf, sizeof(buf)));
 	unlink(path);
-	assert_null(status_field(path, "Pid:", buf, sizeof(buf)));
+	assert_null(procfs_status_field(path, "Pid:", buf, sizeof(buf)));
 }
 
 /* ---- children of the test ---- */
@@ -200,23 +200,23 @@ static void test_masks(void **state)
 	uint64_t cgt, ign;
 	int st = -1;
 
-	assert_int_equal(status_masks(&fx->p, &cgt, &ign), 0);
+	assert_int_equal(procfs_status_masks(&fx->p, &cgt, &ign), 0);
 	assert_true(cgt & SIG_BIT(SIGUSR1));
 	assert_false(cgt & SIG_BIT(SIGUSR2));
 	assert_true(ign & SIG_BIT(SIGUSR2));
 	assert_false(ign & SIG_BIT(SIGUSR1));
 	assert_false((cgt | ign) & SIG_BIT(SIGTRAP));
-	assert_int_equal(trap_status(&fx->p, &st), 0);
+	assert_int_equal(procfs_sigtrap_status(&fx->p, &st), 0);
 	assert_int_equal(st, TRAP_DFL);
 	assert_int_not_equal(fx->p.trap_fd1, 0); /* kept open, and read again below */
 
 	next_step();
-	assert_int_equal(trap_status(&fx->p, &st), 0);
+	assert_int_equal(procfs_sigtrap_status(&fx->p, &st), 0);
 	assert_int_equal(st, TRAP_IGN);
 	next_step();
-	assert_int_equal(trap_status(&fx->p, &st), 0);
+	assert_int_equal(procfs_sigtrap_status(&fx->p, &st), 0);
 	assert_int_equal(st, TRAP_CAUGHT);
-	assert_int_equal(status_masks(&fx->p, &cgt, &ign), 0);
+	assert_int_equal(procfs_status_masks(&fx->p, &cgt, &ign), 0);
 	assert_true(cgt & SIG_BIT(SIGTRAP));
 	assert_false(ign & SIG_BIT(SIGTRAP));
 }
@@ -230,8 +230,8 @@ static void test_masks_gone(void **state)
 
 	kill(fx->pid, SIGKILL);
 	assert_int_equal(waitpid(fx->pid, NULL, 0), fx->pid);
-	assert_true(status_masks(&fx->p, &cgt, &ign) < 0);
-	assert_true(trap_status(&fx->p, &st) < 0);
+	assert_true(procfs_status_masks(&fx->p, &cgt, &ign) < 0);
+	assert_true(procfs_sigtrap_status(&fx->p, &st) < 0);
 }
 
 /*
@@ -245,21 +245,21 @@ static void test_trap_pending(void **state)
 	char buf[128];
 	const char *v;
 
-	assert_false(trap_pending_in(&fx->k));
+	assert_false(procfs_sigtrap_pending_in(&fx->k));
 	assert_int_equal(syscall(SYS_tgkill, fx->pid, fx->pid, SIGWINCH), 0);
 	assert_int_equal(kill(fx->pid, SIGTRAP), 0);
 	/* wait for both to be pending, as the status shows them apart */
 	for (int i = 0; i < 1000; i++) {
 		uint64_t shd = 0;
 
-		v = task_status_field(&fx->k, "ShdPnd:", buf, sizeof(buf));
-		if (v && hex_field(buf, "ShdPnd:", &shd) && (shd & SIG_BIT(SIGTRAP)))
+		v = procfs_task_status_field(&fx->k, "ShdPnd:", buf, sizeof(buf));
+		if (v && procfs_hex_field(buf, "ShdPnd:", &shd) && (shd & SIG_BIT(SIGTRAP)))
 			break;
 		usleep(1000);
 	}
-	assert_false(trap_pending_in(&fx->k));
+	assert_false(procfs_sigtrap_pending_in(&fx->k));
 	assert_int_equal(syscall(SYS_tgkill, fx->pid, fx->pid, SIGTRAP), 0);
-	assert_true(trap_pending_in(&fx->k));
+	assert_true(procfs_sigtrap_pending_in(&fx->k));
 }
 
 /* The field of the thread's own status file: its state once stopped. */
@@ -271,17 +271,17 @@ static void test_task_status_field(void **state)
 
 	assert_int_equal(kill(fx->pid, SIGSTOP), 0);
 	for (int i = 0; i < 1000; i++) {
-		v = task_status_field(&fx->k, "State:", buf, sizeof(buf));
+		v = procfs_task_status_field(&fx->k, "State:", buf, sizeof(buf));
 		assert_non_null(v);
 		if (strstr(v, "T (stopped)"))
 			break;
 		usleep(1000);
 	}
 	assert_string_equal(v, "\tT (stopped)\n");
-	v = task_status_field(&fx->k, "Tgid:", buf, sizeof(buf));
+	v = procfs_task_status_field(&fx->k, "Tgid:", buf, sizeof(buf));
 	assert_non_null(v);
 	assert_int_equal(strtol(v, NULL, 10), fx->pid);
-	assert_null(task_status_field(&fx->k, "NoSuchKey:", buf, sizeof(buf)));
+	assert_null(procfs_task_status_field(&fx->k, "NoSuchKey:", buf, sizeof(buf)));
 	kill(fx->pid, SIGCONT);
 }
 
@@ -308,7 +308,7 @@ static void test_auxv(void **state)
 	struct fixture *fx = *state;
 	uint64_t base = 1;
 
-	assert_int_equal(read_auxv(&fx->p, &base), 0);
+	assert_int_equal(procfs_read_auxv(&fx->p, &base), 0);
 	assert_int_equal(fx->p.entry, getauxval(AT_ENTRY));
 	assert_int_equal(base, getauxval(AT_BASE));
 	assert_int_equal(fx->p.hwcap, own_hwcap());
@@ -323,7 +323,7 @@ static void test_auxv_gone(void **state)
 
 	kill(fx->pid, SIGKILL);
 	assert_int_equal(waitpid(fx->pid, NULL, 0), fx->pid);
-	assert_true(read_auxv(&fx->p, &base) < 0);
+	assert_true(procfs_read_auxv(&fx->p, &base) < 0);
 }
 
 int main(void)

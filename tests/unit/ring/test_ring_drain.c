@@ -532,7 +532,7 @@ static void test_time(void **state)
 	if (!tsc_constant())
 		skip();
 	fx->r->tsc_ok = true;
-	tsc_sample(&fx->r->tsc0, &fx->r->ns0);
+	ring_tsc_sample(&fx->r->tsc0, &fx->r->ns0);
 	nanosleep(&pause, NULL);
 	a = take(fx, 1, FS1, 0);
 	before = mono_ns();

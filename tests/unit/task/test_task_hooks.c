@@ -42,7 +42,7 @@ static void note(const char *what)
 	strncat(seen.log, what, sizeof(seen.log) - strlen(seen.log) - 1);
 }
 
-/* Holds k, as trap_dispatch() does for a thread it wants stopped. */
+/* Holds k, as dispatch_stop() does for a thread it wants stopped. */
 static void fake_stop(struct uprobe_tracer *t, struct task *k, int status)
 {
 	assert_ptr_equal(t, seen.t);
