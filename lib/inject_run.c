@@ -76,10 +76,7 @@ int inject_run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 		siginfo_t si;
 		int st, sig, err;
 
-		if (ptrace(PTRACE_SYSCALL, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		err = task_wait_own(k, &st);
+		err = task_run_own(k, PTRACE_SYSCALL, &st);
 		if (err)
 			return err;
 		if (st >> 16) {
@@ -170,10 +167,7 @@ int inject_run_end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
 		siginfo_t si;
 		int st, sig, err;
 
-		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		err = task_wait_own(k, &st);
+		err = task_run_own(k, PTRACE_CONT, &st);
 		if (err)
 			return err;
 		if (st >> 16) {
@@ -209,9 +203,7 @@ int inject_run_until_trap(struct task *k, uint64_t trap_pc)
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		int st, err;
 
-		if (ptrace(PTRACE_CONT, k->tid, NULL, NULL) < 0)
-			return -errno;
-		err = task_wait_own(k, &st);
+		err = task_run_own(k, PTRACE_CONT, &st);
 		if (err)
 			return err;
 		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {

@@ -93,6 +93,8 @@ void wait_record_exit(struct uprobe_tracer *t, pid_t pid, int status);
 int task_wait_new(struct uprobe_tracer *t, pid_t tid, int *status);
 int task_wait_one(struct uprobe_tracer *t, pid_t which, bool block);
 int task_wait_own(struct task *k, int *status);
+/* Held k run with req to its own next stop: every run of a held thread (0 or -errno) */
+int task_run_own(struct task *k, long req, int *status);
 /* What task_run_and_wait() saw besides its trap (when asked) */
 struct task_run_out {
 	bool died;        /* k ended: status is its wait status, still to handle */

@@ -319,9 +319,9 @@ static void requeue_signal(struct task *k, siginfo_t *si)
  * Restarts stopped k with req (PTRACE_CONT, PTRACE_SYSCALL or
  * PTRACE_SINGLESTEP), delivering sig; st is its state from then on
  * (TASK_RUNNING, or TASK_STEPPING for a step the dispatcher ends). The
- * one place a thread the run loop dispatches is let go; threads held for
- * a step run through task_run_and_wait(), injected calls through
- * inject_run.c's session. What was read of its registers is stale from now
+ * one place a thread the run loop dispatches is let go; a held thread runs
+ * only through task_run_own() (wait.c): its steps (task_run_and_wait())
+ * and injected code (inject_run.c). What was read of its registers is stale from now
  * on. 0, or -errno (-ESRCH: gone meanwhile, its exit still to report).
  */
 int task_restart(struct task *k, long req, int sig, enum task_state st)

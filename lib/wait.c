@@ -273,10 +273,25 @@ int task_wait_own(struct task *k, int *status)
 }
 
 /*
+ * Restarts held k with req (no signal) and waits for its own next stop
+ * (task_wait_own()): the one way a thread the tracer holds runs, for a
+ * step, an injected call or a system call's stop, whose caller judges
+ * each stop it gets. What was read of its registers is stale from then on.
+ */
+int task_run_own(struct task *k, long req, int *status)
+{
+	if (ptrace(req, k->tid, NULL, NULL) < 0)
+		return -errno;
+	k->regs_valid = false;
+	return task_wait_own(k, status);
+}
+
+/*
  * Restarts k with `req` (a single-step, a system call's stop, or a run to
  * a breakpoint or hardware breakpoint) and waits for the kernel's trap
- * that ends it: the one run-until-stop of a thread the tracer holds while
- * others are held too (stepping out of a slot, the in-place fallback).
+ * that ends it (through task_run_own()): the run-until-trap of a thread
+ * the tracer holds while others are held too (stepping out of a slot,
+ * the in-place fallback).
  * Asynchronous signals arriving meanwhile are held, as is a SIGTRAP
  * someone sent. 0: trapped; 1: the instruction faulted instead, and that
  * fault is now the first signal to deliver, reported at insn_addr when it
@@ -292,10 +307,7 @@ int task_run_and_wait(struct task *k, long req, uint64_t slot, uint64_t insn_add
 		int st, sig, err;
 
 		mem_flush(k->proc);
-		if (ptrace(req, k->tid, NULL, NULL) < 0)
-			return -errno;
-		k->regs_valid = false;
-		err = task_wait_own(k, &st);
+		err = task_run_own(k, req, &st);
 		if (err == -ESRCH && out && task_deferred_take(k->proc->t, k->tid, &st) == k->tid) {
 			/* its exit: handled by the caller, after its release */
 			out->status = st;
