@@ -60,6 +60,24 @@ static bool own_fault(struct task *k)
 }
 
 /*
+ * One run of held k with req to its own next stop: 0 a signal stop, in
+ * *st; 1 an event stop (an interrupt, ours noted as seen, or a
+ * group-stop), nothing ran: run again; -errno.
+ */
+static int run_once(struct task *k, long req, int *st)
+{
+	int err = task_run_own(k, req, st);
+
+	if (err)
+		return err;
+	if (!(*st >> 16))
+		return 0;
+	if ((*st >> 16) == PTRACE_EVENT_STOP)
+		k->interrupted = false;
+	return 1;
+}
+
+/*
  * Runs k with PTRACE_SYSCALL to the entry (or exit) stop of the system call
  * made by the instruction at sys_pc; stops of other system calls (an IFUNC
  * resolver's own) are passed, signals meanwhile held. With no
@@ -76,14 +94,11 @@ int inject_run_to_syscall_stop(struct task *k, uint64_t sys_pc, bool want_exit)
 		siginfo_t si;
 		int st, sig, err;
 
-		err = task_run_own(k, PTRACE_SYSCALL, &st);
-		if (err)
+		err = run_once(k, PTRACE_SYSCALL, &st);
+		if (err < 0)
 			return err;
-		if (st >> 16) {
-			if ((st >> 16) == PTRACE_EVENT_STOP)
-				k->interrupted = false;
+		if (err)
 			continue;
-		}
 		sig = WSTOPSIG(st);
 		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
 		    si.si_code == SIGTRAP) {
@@ -167,14 +182,11 @@ int inject_run_end_by_tgkill(struct task *k, uint64_t sys_pc, bool at_entry)
 		siginfo_t si;
 		int st, sig, err;
 
-		err = task_run_own(k, PTRACE_CONT, &st);
-		if (err)
+		err = run_once(k, PTRACE_CONT, &st);
+		if (err < 0)
 			return err;
-		if (st >> 16) {
-			if ((st >> 16) == PTRACE_EVENT_STOP)
-				k->interrupted = false;
+		if (err)
 			continue;
-		}
 		sig = WSTOPSIG(st);
 		if (sig == SIGTRAP && ptrace(PTRACE_GETSIGINFO, k->tid, NULL, &si) == 0 &&
 		    si.si_code == SI_TKILL && si.si_pid == k->proc->pid && task_getregs(k) == 0 &&
@@ -203,10 +215,12 @@ int inject_run_until_trap(struct task *k, uint64_t trap_pc)
 	for (int rounds = 0; rounds < 1000; rounds++) {
 		int st, err;
 
-		err = task_run_own(k, PTRACE_CONT, &st);
-		if (err)
+		err = run_once(k, PTRACE_CONT, &st);
+		if (err < 0)
 			return err;
-		if ((st >> 16) == 0 && WSTOPSIG(st) == SIGTRAP) {
+		if (err)
+			continue;
+		if (WSTOPSIG(st) == SIGTRAP) {
 			siginfo_t si;
 
 			if (task_getregs(k) < 0)
@@ -224,12 +238,9 @@ int inject_run_until_trap(struct task *k, uint64_t trap_pc)
 			}
 			return -EFAULT;
 		}
-		if ((st >> 16) == 0 && own_fault(k))
+		if (own_fault(k))
 			return -EFAULT;
-		if ((st >> 16) == 0)
-			task_hold_signal(k, WSTOPSIG(st));
-		else if ((st >> 16) == PTRACE_EVENT_STOP)
-			k->interrupted = false;
+		task_hold_signal(k, WSTOPSIG(st));
 	}
 	return -EBUSY;
 }
