@@ -17,13 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../common/child.h"
 
 #include "os.h"
 
@@ -61,7 +62,6 @@ static void fill(uint8_t *p, size_t len)
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	pid_t parent = getpid();
 	int status;
 
 	assert_non_null(fx);
@@ -79,15 +79,8 @@ static int setup(void **state)
 	hole = (uint64_t)(uintptr_t)data + DATA_PAGES * PG;
 	assert_int_equal(munmap((void *)(uintptr_t)hole, PG), 0);
 
-	fx->pid = fork();
+	fx->pid = unit_child(NULL);
 	assert_true(fx->pid >= 0);
-	if (fx->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		for (;;)
-			pause();
-	}
 	assert_int_equal(ptrace(PTRACE_SEIZE, fx->pid, NULL, NULL), 0);
 	assert_int_equal(ptrace(PTRACE_INTERRUPT, fx->pid, NULL, NULL), 0);
 	assert_int_equal(waitpid(fx->pid, &status, __WALL), fx->pid);

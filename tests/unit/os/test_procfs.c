@@ -15,12 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../common/child.h"
 
 #include "core.h"
 
@@ -148,19 +149,12 @@ static void wait_ready(void)
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	pid_t parent = getpid();
 
 	assert_non_null(fx);
 	assert_int_equal(pipe(to_child), 0);
 	assert_int_equal(pipe(from_child), 0);
-	fx->pid = fork();
+	fx->pid = unit_child(child);
 	assert_true(fx->pid >= 0);
-	if (fx->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		child();
-	}
 	wait_ready();
 	fx->p.pid = fx->pid;
 	fx->p.memfd = -1;

@@ -7,12 +7,13 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "../common/child.h"
 
 #include "os.h"
 
@@ -140,18 +141,10 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *fx = calloc(1, sizeof(*fx));
-	pid_t parent = getpid();
 
 	assert_non_null(fx);
-	fx->pid = fork();
+	fx->pid = unit_child(NULL);
 	assert_true(fx->pid >= 0);
-	if (fx->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		for (;;)
-			pause();
-	}
 	assert_int_equal(ptrace(PTRACE_SEIZE, fx->pid, NULL, NULL), 0);
 	fx->t = uprobe_tracer_new();
 	assert_non_null(fx->t);
