@@ -638,6 +638,8 @@ struct uprobe_tracer {
 	bool tick_due;         /* the waker ticked */
 	/* ring_drain.c: records delivered so far, and until when run() polls the rings (ring_poll()) */
 	uint64_t ring_delivered, ring_seen;
+	/* ring_deliver.c: hits being delivered whose records' rest is still in the ring */
+	struct uprobe_hit *ring_pending;
 	uint64_t ring_poll_until;
 	bool ring_poll_spare;  /* the run thread may use more than one CPU: polling drains beside the threads */
 	bool run_wait;         /* run() itself waits: a stop may drain its process's ring first */
@@ -666,6 +668,14 @@ struct uprobe_hit {
 	struct proc *proc;
 	pid_t tid;
 	struct user_regs_struct *regs;
+	/*
+	 * A no-stop hit whose record's lines past the first are not read yet
+	 * (ring_deliver.c): regs holds the first line's registers only until
+	 * ring_hit_rest() reads the rest from the ring. NULL: regs is whole.
+	 */
+	const struct ring_rec *rest;
+	bool rest_args;            /* an arguments-only record: rbx, rbp, r10-r15 are 0 */
+	struct uprobe_hit *rest_next; /* the tracer's other hits with rest pending (nested) */
 	int8_t comm_state;         /* uprobe_hit_comm(): 0 not read yet, 1 in comm, -1 unreadable */
 	char comm[16];
 };

@@ -6,10 +6,14 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "ring.h"
 #include "usdt.h"
 
+/* Every register of h: a no-stop hit's that are still in its record read now (ring_hit_rest()) */
 static struct user_regs_struct *hit_regs(const struct uprobe_hit *h)
 {
+	if (h->rest)
+		ring_hit_rest((struct uprobe_hit *)h);
 	return h->regs ? h->regs : &h->task->regs;
 }
 
@@ -114,7 +118,8 @@ UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h)
 
 UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
 {
-	const struct user_regs_struct *r = hit_regs(h);
+	/* a no-stop hit's first arguments are in its record's first line, read already */
+	const struct user_regs_struct *r = h->rest && n < RING_LINE0_ARGS ? h->regs : hit_regs(h);
 	uint64_t v = 0;
 
 	if (arch_regs_arg(r, n, &v))

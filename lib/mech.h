@@ -105,6 +105,9 @@ bool ring_nsret_trap(struct uprobe_tracer *t, struct task *k, uint64_t addr);
 /* ring_deliver.c: no-stop records to their handlers, and the threads they name */
 void ring_thread_new(struct proc *p, const struct task *k);
 void ring_thread_gone(struct proc *p, const struct task *k);
+/* The rest of a no-stop hit's registers (uprobe_hit.rest), read from its record on first use */
+void ring_hit_rest(struct uprobe_hit *h);
+void ring_hits_settle(struct uprobe_tracer *t);
 
 /* ring_nsret.c: the table of hijacked return addresses of no-stop return probes (ring.h) */
 uint64_t ring_retg(const struct proc *p);

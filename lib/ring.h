@@ -70,21 +70,26 @@ static inline unsigned ring_nsret_hash(uint64_t slot)
 	return (unsigned)((slot * RING_NSRET_MUL) >> RING_NSRET_SHIFT);
 }
 
-/* One hit: the registers as they were at the probed instruction. */
+/*
+ * One hit: the registers as they were at the probed instruction. The
+ * tracer reads a record's first cache line always and the others only
+ * when a handler asks for what they hold (ring_deliver.c): the line that
+ * names the hit (seq, ret, fs_base, tsc) also holds the first four
+ * arguments, so a handler that counts, times, or reads up to four
+ * arguments pulls one line across from the writer's CPU, not three.
+ */
 struct ring_rec {
 	uint64_t seq;
 	uint64_t ret;     /* the gadget's return address: detour slot + DETOUR_REC_CALL_END */
 	uint64_t fs_base; /* identifies the thread (see RING_FS_*); 0 when it cannot be read */
-	uint64_t flags;
+	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc); 0: none taken */
+	uint64_t rdi, rsi, rdx, rcx;
 	/*
-	 * The first two cache lines hold what an arguments-only record writes
+	 * The second line completes what an arguments-only record writes
 	 * (UPROBE_RECORD_ARGS_ONLY: rbx, r10 and r11 are left as they were).
 	 */
-	uint64_t rax, rbx, rcx, rdx, rsi, rdi;
-	uint64_t tsc;     /* the time-stamp counter at the hit (rdtsc); 0: none taken */
-	uint64_t rsp;
-	uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
-	uint64_t rbp;
+	uint64_t r8, r9, rax, rsp, flags, rbx, r10, r11;
+	uint64_t r12, r13, r14, r15, rbp;
 	/*
 	 * No-stop return probes: the stack slot of the return address and the
 	 * real return address (a return record: xmm0's low 8 bytes, a double
@@ -101,7 +106,10 @@ _Static_assert(sizeof(struct ring_rec) == RING_REC_SIZE, "ring record layout");
 /* What an arguments-only record holds: its first two cache lines (up to r11) */
 #define RING_ARGS_SIZE 128
 _Static_assert(__builtin_offsetof(struct ring_rec, r12) == RING_ARGS_SIZE, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, tsc) < RING_ARGS_SIZE, "");
+/* What the tracer always reads: the first line, with the first RING_LINE0_ARGS arguments */
+#define RING_LINE0_SIZE 64
+#define RING_LINE0_ARGS 4
+_Static_assert(__builtin_offsetof(struct ring_rec, r8) == RING_LINE0_SIZE, "");
 
 /* The record gadget, position independent, copied into scratch areas (arch/x86/gadget.c). */
 extern const uint8_t uprobe__rec_gadget[];

@@ -103,25 +103,26 @@ static struct task *vfork_child_of(struct uprobe_tracer *t, struct task *k)
 }
 
 /*
- * The registers of a record as a handler sees them. Every field is set by
- * hand: an initializer that zeroes the struct first costs a `rep stos`,
- * ~20 ns a record on the VMs measured, as much as the gadget's whole hit.
+ * The registers of a record's first line (ring.h) as a handler sees them,
+ * the others 0 until regs_rest() reads them. Every field is set by hand:
+ * an initializer that zeroes the struct first costs a `rep stos`, ~20 ns
+ * a record on the VMs measured, as much as the gadget's whole hit.
  */
-static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
-		     const struct task *k)
+static void rec_regs_line0(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
+			   const struct task *k)
 {
 	_Static_assert(sizeof(*regs) == 27 * sizeof(uint64_t), "every field set below");
-	regs->r15 = rec->r15;
-	regs->r14 = rec->r14;
-	regs->r13 = rec->r13;
-	regs->r12 = rec->r12;
-	regs->rbp = rec->rbp;
-	regs->rbx = rec->rbx;
-	regs->r11 = rec->r11;
-	regs->r10 = rec->r10;
-	regs->r9 = rec->r9;
-	regs->r8 = rec->r8;
-	regs->rax = rec->rax;
+	regs->r15 = 0;
+	regs->r14 = 0;
+	regs->r13 = 0;
+	regs->r12 = 0;
+	regs->rbp = 0;
+	regs->rbx = 0;
+	regs->r11 = 0;
+	regs->r10 = 0;
+	regs->r9 = 0;
+	regs->r8 = 0;
+	regs->rax = 0;
 	regs->rcx = rec->rcx;
 	regs->rdx = rec->rdx;
 	regs->rsi = rec->rsi;
@@ -129,8 +130,8 @@ static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, 
 	regs->orig_rax = (uint64_t)-1;
 	regs->rip = rip;
 	regs->cs = 0x33;
-	regs->eflags = rec->flags & ~0x100ull; /* a trap flag seen while the tracer stepped it */
-	regs->rsp = rec->rsp;
+	regs->eflags = 0;
+	regs->rsp = 0;
 	regs->ss = 0x2b;
 	regs->fs_base = rec->fs_base;
 	regs->gs_base = k ? k->regs.gs_base : 0;
@@ -141,6 +142,72 @@ static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, 
 }
 
 /*
+ * The registers of a record's other lines, read from src (the record in
+ * the ring, or a copy); an arguments-only record's gadget wrote neither
+ * rbx, rbp nor r10-r15 (0 then).
+ */
+static void regs_rest(struct user_regs_struct *regs, const struct ring_rec *src, bool args_only)
+{
+	regs->r8 = src->r8;
+	regs->r9 = src->r9;
+	regs->rax = src->rax;
+	regs->rsp = src->rsp;
+	regs->eflags = src->flags & ~0x100ull; /* a trap flag seen while the tracer stepped it */
+	if (args_only)
+		return;
+	regs->rbx = src->rbx;
+	regs->r10 = src->r10;
+	regs->r11 = src->r11;
+	regs->r12 = src->r12;
+	regs->r13 = src->r13;
+	regs->r14 = src->r14;
+	regs->r15 = src->r15;
+	regs->rbp = src->rbp;
+}
+
+/* Every register of a record */
+static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
+		     const struct task *k)
+{
+	rec_regs_line0(regs, rec, rip, k);
+	regs_rest(regs, rec, false);
+}
+
+/*
+ * The rest of h's registers, from its record's lines past the first,
+ * which are read only now: a handler that counts, times or reads the
+ * first arguments never pulls them across from the writer's CPU. The
+ * record stays in the ring until its delivery ends (no drain publishes
+ * it free meanwhile: ring_hits_settle()).
+ */
+/* h off the tracer's list of hits with their records' rest pending */
+static void hit_unpend(struct uprobe_hit *h)
+{
+	for (struct uprobe_hit **pp = &h->t->ring_pending; *pp; pp = &(*pp)->rest_next) {
+		if (*pp == h) {
+			*pp = h->rest_next;
+			break;
+		}
+	}
+	h->rest = NULL;
+}
+
+void ring_hit_rest(struct uprobe_hit *h)
+{
+	if (!h->rest)
+		return;
+	regs_rest(h->regs, h->rest, h->rest_args);
+	hit_unpend(h);
+}
+
+/* Reads the rest of every hit being delivered: their records are about to be freed. */
+void ring_hits_settle(struct uprobe_tracer *t)
+{
+	while (t->ring_pending)
+		ring_hit_rest(t->ring_pending);
+}
+
+/*
  * A hit from the ring, every field set by hand as in rec_regs(): a field
  * added to struct uprobe_hit must be set here too (the assertion says so).
  */
@@ -148,7 +215,7 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
 		    const struct task *k, struct user_regs_struct *regs, uint64_t addr,
 		    uint64_t time_ns)
 {
-	_Static_assert(sizeof(*h) == 112, "a new field of struct uprobe_hit: set it here");
+	_Static_assert(sizeof(*h) == 136, "a new field of struct uprobe_hit: set it here");
 	h->t = t;
 	h->task = NULL;
 	h->probe = NULL;
@@ -164,6 +231,9 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
 	h->proc = k ? k->proc : p;
 	h->tid = k ? k->tid : 0;
 	h->regs = regs;
+	h->rest = NULL;
+	h->rest_args = false;
+	h->rest_next = NULL;
 	h->comm_state = 0;
 }
 
@@ -214,11 +284,24 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 	}
 }
 
-/* Runs the handlers of the probes of the record's detour. */
-void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
-	     const struct ring_rec *rec, uint64_t time_ns)
+/* The record's lines past the first (consume() copied the first), from its slot in the ring */
+static void rec_read_rest(struct ring_rec *rec, const struct ring_rec *slot)
 {
-	uint64_t slot = rec->ret - ARCH_DETOUR_REC_RET;
+	memcpy((char *)rec + RING_LINE0_SIZE, (const char *)slot + RING_LINE0_SIZE,
+	       sizeof(*rec) - RING_LINE0_SIZE);
+}
+
+/*
+ * Runs the handlers of the probes of the record's detour. rec holds the
+ * record's first line; its other lines are read from slot, the record in
+ * the ring, only where they are needed: a return's record, an entry that
+ * starts a no-stop return probe's call, or a handler asking for a
+ * register they hold (ring_hit_rest()).
+ */
+void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
+		  struct ring_rec *rec, const struct ring_rec *slot, uint64_t time_ns)
+{
+	uint64_t at = rec->ret - ARCH_DETOUR_REC_RET;
 	struct ret_instance *ri = NULL;
 	struct task *owner = NULL;
 	pid_t pid = p->pid, otid = 0;
@@ -232,40 +315,44 @@ void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 
 	if (!rec->ret) {
 		/* an entry gadget's record with no table entry free is empty (it stopped) */
+		rec_read_rest(rec, slot);
 		if (rec->kind == RING_KIND_RET)
 			deliver_return(t, p, r, rec, time_ns);
 		return;
 	}
-	a = xol_area_of(p, slot);
+	a = xol_area_of(p, at);
 	if (!a)
 		return;
-	idx = (unsigned)((slot - a->start) / ARCH_SLOT_SIZE);
-	if (!idx || idx >= a->used || slot != a->start + (uint64_t)idx * ARCH_SLOT_SIZE ||
+	idx = (unsigned)((at - a->start) / ARCH_SLOT_SIZE);
+	if (!idx || idx >= a->used || at != a->start + (uint64_t)idx * ARCH_SLOT_SIZE ||
 	    !xol_is_rec(a, idx))
 		return;
 	si = &a->info[idx];
 	s = si->site;
 	k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
-	rec_regs(&regs, rec, si->insn_addr, k);
-	if (xol_is_args(a, idx)) {
-		/*
-		 * In the two lines an arguments-only record is, but not written
-		 * by its gadget: the last lap's values (drain() zeroed the third)
-		 */
-		regs.rbx = regs.r10 = regs.r11 = 0;
-	}
+	rec_regs_line0(&regs, rec, si->insn_addr, k);
 	rec_hit(&h, t, p, k, &regs, si->insn_addr, time_ns);
 	if (!k)
 		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 	s->refs++; /* a handler removing the last probe must not free the site under us */
-	if (xol_is_nsret(a, idx) && rec->kind == RING_KIND_ENTRY &&
-	    (owner = calls_owner(p, k))) {
-		otid = owner->tid;
-		ri = ring_nsret_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot, rec->ns_real,
-				  time_ns);
+	if (xol_is_nsret(a, idx)) {
+		rec_read_rest(rec, slot);
+		regs_rest(&regs, rec, xol_is_args(a, idx));
+		if (rec->kind == RING_KIND_ENTRY && (owner = calls_owner(p, k))) {
+			otid = owner->tid;
+			ri = ring_nsret_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot,
+					      rec->ns_real, time_ns);
+		}
+	} else {
+		h.rest = slot;
+		h.rest_args = xol_is_args(a, idx);
+		h.rest_next = t->ring_pending;
+		t->ring_pending = &h;
 	}
 	h.inst = ri;
 	site_run_entry_hit(s, &h);
+	if (h.rest)
+		hit_unpend(&h); /* no handler asked: the rest is never read */
 	if (ri) {
 		if (proc_find(t, pid) == p && task_find(t, otid) == owner)
 			ret_ns_commit(owner, ri);

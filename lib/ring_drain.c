@@ -29,15 +29,6 @@ static uint64_t tsc_to_ns(const struct ring *r, uint64_t tsc, uint64_t tsc_now, 
 	return ns_now - (uint64_t)((double)(tsc_now - tsc) * rate);
 }
 
-/* Is the record's detour (ret: its return address in the detour) an arguments-only one? */
-static bool rec_args_only(struct proc *p, uint64_t ret)
-{
-	uint64_t slot = ret - ARCH_DETOUR_REC_RET;
-	struct xol_area *a = ret ? xol_area_of(p, slot) : NULL;
-
-	return a && xol_is_args(a, (unsigned)((slot - a->start) / ARCH_SLOT_SIZE));
-}
-
 /* Ticket pos's record in r */
 static struct ring_rec *rec_at(const struct ring *r, uint64_t pos)
 {
@@ -52,7 +43,8 @@ static struct ring_rec *rec_at(const struct ring *r, uint64_t pos)
 #define RING_SEQ_DONE (1ull << 63)
 
 /*
- * Copies the committed record out of slot and delivers it; done: the
+ * Copies the committed record's first line out of slot and delivers it
+ * (ring_deliver() reads the rest where a handler wants it); done: the
  * record's seq from then on, before any handler runs (a record delivered
  * ahead of its turn), or 0. In order, nothing is written into the slot:
  * its lines go back to the writer's CPU on the next lap as shared copies,
@@ -63,24 +55,14 @@ static void consume(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 {
 	struct ring_rec rec;
 
-	/*
-	 * An arguments-only record is its first two cache lines: the
-	 * third, the last lap's, is not pulled across from the
-	 * thread's CPU.
-	 */
-	memcpy(&rec, slot, RING_ARGS_SIZE);
-	if (!rec_args_only(p, rec.ret))
-		memcpy((char *)&rec + RING_ARGS_SIZE, (const char *)slot + RING_ARGS_SIZE,
-		       sizeof(rec) - RING_ARGS_SIZE);
-	else
-		memset((char *)&rec + RING_ARGS_SIZE, 0, sizeof(rec) - RING_ARGS_SIZE);
+	memcpy(&rec, slot, RING_LINE0_SIZE);
 	if (!*tsc_now)
 		ring_tsc_sample(tsc_now, ns_now);
 	if (done)
 		__atomic_store_n(&slot->seq, done, __ATOMIC_RELEASE);
 	if (rec.tsc > *tsc_now)
 		ring_tsc_sample(tsc_now, ns_now); /* written after this drain began */
-	ring_deliver(t, p, r, &rec, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
+	ring_deliver(t, p, r, &rec, slot, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
 }
 
 /*
@@ -112,6 +94,12 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 	uint64_t head = r ? __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE) : 0;
 	unsigned n = 0;
 
+	/*
+	 * A handler's drain (nested: the hit it runs for is still being
+	 * delivered) frees records for the producers: the records of the
+	 * hits being delivered are read whole first.
+	 */
+	ring_hits_settle(t);
 	ring_count(p);
 	while (r && n < RING_NREC * 4) {
 		struct ring_rec *slot = rec_at(r, r->tail);

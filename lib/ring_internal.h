@@ -43,6 +43,6 @@ void ring_tsc_sample(uint64_t *tsc, uint64_t *ns);
 
 /* ring_deliver.c: runs the handlers of the probes of the record's detour (drained ones) */
 void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
-	     const struct ring_rec *rec, uint64_t time_ns);
+		  struct ring_rec *rec, const struct ring_rec *slot, uint64_t time_ns);
 
 #endif

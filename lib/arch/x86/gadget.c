@@ -31,35 +31,50 @@ _Static_assert(TO_INT3 == ARCH_DETOUR_REC_INT3 - ARCH_DETOUR_REC_RET, "the detou
 /* offsets of struct ring_rec */
 #define R_RET 8
 #define R_FS 16
-#define R_FLAGS 24
-#define R_RAX 32
-#define R_RBX 40
-#define R_RCX 48
-#define R_RDX 56
-#define R_RSI 64
-#define R_RDI 72
-#define R_RBP 160
+#define R_TSC 24
+#define R_RDI 32
+#define R_RSI 40
+#define R_RDX 48
+#define R_RCX 56
+#define R_R8 64
+#define R_R9 72
+#define R_RAX 80
 #define R_RSP 88
-#define R_R8 96
-#define R_TSC 80
+#define R_FLAGS 96
+#define R_RBX 104
+#define R_R10 112
+#define R_R11 120
+#define R_R12 128
+#define R_R13 136
+#define R_R14 144
+#define R_R15 152
+#define R_RBP 160
 #define R_NS_SLOT 168
 #define R_NS_REAL 176
 #define R_KIND 184
 
 _Static_assert(__builtin_offsetof(struct ring_rec, ret) == R_RET, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, fs_base) == R_FS, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, flags) == R_FLAGS, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, tsc) == R_TSC, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rdi) == R_RDI, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rsi) == R_RSI, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rdx) == R_RDX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rcx) == R_RCX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r8) == R_R8, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r9) == R_R9, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rax) == R_RAX, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rsp) == R_RSP, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, r8) == R_R8, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, tsc) == R_TSC, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, rbp) == R_RBP, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, rsi) == R_RSI, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, rdi) == R_RDI, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, rcx) == R_RCX, "");
-_Static_assert(__builtin_offsetof(struct ring_rec, rdx) == R_RDX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, flags) == R_FLAGS, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, rbx) == R_RBX, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r10) == R_R10, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r11) == R_R11, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r12) == R_R12, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r13) == R_R13, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r14) == R_R14, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, r15) == R_R15, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, rbp) == R_RBP, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, ns_slot) == R_NS_SLOT, "");
+_Static_assert(__builtin_offsetof(struct ring_rec, ns_real) == R_NS_REAL, "");
 _Static_assert(__builtin_offsetof(struct ring_rec, kind) == R_KIND, "");
 _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64");
 
@@ -89,8 +104,8 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
  */
 #define REC_ARGS \
 	"	mov %rdi, " S(R_RDI) "(%rcx)\n" \
-	"	mov %r8, " S(R_R8) "+0(%rcx)\n" \
-	"	mov %r9, " S(R_R8) "+8(%rcx)\n" \
+	"	mov %r8, " S(R_R8) "(%rcx)\n" \
+	"	mov %r9, " S(R_R9) "(%rcx)\n" \
 	"	mov 0(%rsp), %rsi\n" \
 	"	mov %rsi, " S(R_TSC) "(%rcx)\n" \
 	"	mov 8(%rsp), %rsi\n" \
@@ -113,12 +128,12 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 	REC_ARGS \
 	"	mov %rbx, " S(R_RBX) "(%rcx)\n" \
 	"	mov %rbp, " S(R_RBP) "(%rcx)\n" \
-	"	mov %r10, " S(R_R8) "+16(%rcx)\n" \
-	"	mov %r11, " S(R_R8) "+24(%rcx)\n" \
-	"	mov %r12, " S(R_R8) "+32(%rcx)\n" \
-	"	mov %r13, " S(R_R8) "+40(%rcx)\n" \
-	"	mov %r14, " S(R_R8) "+48(%rcx)\n" \
-	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
+	"	mov %r10, " S(R_R10) "(%rcx)\n" \
+	"	mov %r11, " S(R_R11) "(%rcx)\n" \
+	"	mov %r12, " S(R_R12) "(%rcx)\n" \
+	"	mov %r13, " S(R_R13) "(%rcx)\n" \
+	"	mov %r14, " S(R_R14) "(%rcx)\n" \
+	"	mov %r15, " S(R_R15) "(%rcx)\n"
 /*
  * The record gadgets' frame: the flags and the registers they use pushed,
  * then the time stamp (STAMP_TSC) or 0 (STAMP_NONE, UPROBE_RECORD_NO_TIME).
@@ -352,10 +367,10 @@ __asm__(
 	"8:	mov %rsi, 16(%r11)\n"
 	"	mov %r8, (%rdi)\n"
 	"7:	mov " S(R_RDI) "(%rcx), %rdi\n"
-	"	mov " S(R_R8) "+0(%rcx), %r8\n"
-	"	mov " S(R_R8) "+8(%rcx), %r9\n"
-	"	mov " S(R_R8) "+16(%rcx), %r10\n"
-	"	mov " S(R_R8) "+24(%rcx), %r11\n"
+	"	mov " S(R_R8) "(%rcx), %r8\n"
+	"	mov " S(R_R9) "(%rcx), %r9\n"
+	"	mov " S(R_R10) "(%rcx), %r10\n"
+	"	mov " S(R_R11) "(%rcx), %r11\n"
 	"	jmp .Lfscommit\n"
 	/*
 	 * The return gadget: a hijacked return lands here with rsp = slot + 8.
@@ -426,14 +441,14 @@ __asm__(
 	"	mov %rsi, " S(R_RSP) "(%rcx)\n"
 	"	mov %rbx, " S(R_RBX) "(%rcx)\n"
 	"	mov %rbp, " S(R_RBP) "(%rcx)\n"
-	"	mov %r8, " S(R_R8) "+0(%rcx)\n"
-	"	mov %r9, " S(R_R8) "+8(%rcx)\n"
-	"	mov %r10, " S(R_R8) "+16(%rcx)\n"
-	"	mov %r11, " S(R_R8) "+24(%rcx)\n"
-	"	mov %r12, " S(R_R8) "+32(%rcx)\n"
-	"	mov %r13, " S(R_R8) "+40(%rcx)\n"
-	"	mov %r14, " S(R_R8) "+48(%rcx)\n"
-	"	mov %r15, " S(R_R8) "+56(%rcx)\n"
+	"	mov %r8, " S(R_R8) "(%rcx)\n"
+	"	mov %r9, " S(R_R9) "(%rcx)\n"
+	"	mov %r10, " S(R_R10) "(%rcx)\n"
+	"	mov %r11, " S(R_R11) "(%rcx)\n"
+	"	mov %r12, " S(R_R12) "(%rcx)\n"
+	"	mov %r13, " S(R_R13) "(%rcx)\n"
+	"	mov %r14, " S(R_R14) "(%rcx)\n"
+	"	mov %r15, " S(R_R15) "(%rcx)\n"
 	"	mov 0(%rsp), %rsi\n"
 	"	mov %rsi, " S(R_RDI) "(%rcx)\n"
 	"	mov 8(%rsp), %rsi\n"

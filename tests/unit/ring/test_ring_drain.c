@@ -63,6 +63,9 @@ struct fixture {
 
 static struct fixture *cur;
 
+/* What a handler does once it has read its first argument, before it asks for the registers */
+static void (*before_regs)(struct uprobe_hit *h);
+
 static int on_hit(struct uprobe_hit *h, void *data)
 {
 	struct seen_hit *e;
@@ -70,11 +73,13 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	assert_true(seen.n < 1024);
 	e = &seen.v[seen.n++];
 	e->slot = *(unsigned *)data;
-	e->rdi = h->regs->rdi;
-	e->rbx = h->regs->rbx;
-	e->r10 = h->regs->r10;
-	e->r12 = h->regs->r12;
-	e->rip = h->regs->rip;
+	e->rdi = uprobe_hit_arg(h, 0);
+	if (before_regs)
+		before_regs(h);
+	e->rbx = uprobe_hit_regs(h)->rbx;
+	e->r10 = uprobe_hit_regs(h)->r10;
+	e->r12 = uprobe_hit_regs(h)->r12;
+	e->rip = uprobe_hit_regs(h)->rip;
 	e->addr = h->addr;
 	e->time_ns = h->time_ns;
 	e->tid = h->tid;
@@ -177,6 +182,7 @@ static int setup(void **state)
 	fx->k1->regs_valid = fx->k2->regs_valid = true;
 
 	memset(&seen, 0, sizeof(seen));
+	before_regs = NULL;
 	cur = fx;
 	*state = fx;
 	return 0;
@@ -375,6 +381,65 @@ static void test_args_only(void **state)
 	assert_int_equal(seen.v[1].r10, 0x1010 + 8);
 }
 
+/*
+ * A handler reads its first argument from the record's first line, and
+ * the registers of the other lines only when it asks: then from the ring,
+ * where the record stays until its delivery ends.
+ */
+static void test_rest_on_demand(void **state)
+{
+	struct fixture *fx = *state;
+	uint64_t a = take(fx, 1, FS1, 5);
+
+	rec_at(fx, a)->r8 = 0x88;
+	rec_at(fx, a)->r9 = 0x99;
+	rec_at(fx, a)->rsi = 0x51;
+	rec_at(fx, a)->rcx = 0xc1;
+	commit(fx, a);
+	assert_int_equal(ring_drain(fx->t, fx->p), 1);
+	assert_int_equal(seen.v[0].rdi, 5);
+	assert_int_equal(seen.v[0].rbx, 0xb0b0 + 5);
+	assert_int_equal(seen.v[0].r12, 0x1212 + 5);
+	assert_null(fx->t->ring_pending);
+}
+
+/* The first hit's handler drains the ring again (nested), then the slot is written anew. */
+static void drain_and_overwrite(struct uprobe_hit *h)
+{
+	struct ring_rec *first = rec_at(cur, 0);
+
+	if (seen.n != 1)
+		return;
+	assert_non_null(h);
+	assert_int_equal(ring_drain(cur->t, cur->p), 1);
+	/* the nested drain published the first record free: a producer's next lap writes it */
+	assert_true(__atomic_load_n(word(cur, RING_TAIL), __ATOMIC_ACQUIRE) >= 1);
+	first->rbx = first->r10 = first->r12 = 0xdead;
+}
+
+/*
+ * A drain inside a handler frees the record of the hit being delivered:
+ * its registers are read before, and the handler still sees its own.
+ */
+static void test_nested_drain_settles(void **state)
+{
+	struct fixture *fx = *state;
+
+	commit(fx, take(fx, 1, FS1, 1));
+	commit(fx, take(fx, 2, FS2, 2));
+	before_regs = drain_and_overwrite;
+	assert_int_equal(ring_drain(fx->t, fx->p), 1);
+	assert_int_equal(seen.n, 2);
+	/* the nested delivery came first: seen.v[1] is the first record's */
+	assert_int_equal(seen.v[1].rdi, 2);
+	assert_int_equal(seen.v[0].rdi, 1);
+	assert_int_equal(seen.v[0].rbx, 0xb0b0 + 1);
+	assert_int_equal(seen.v[0].r10, 0x1010 + 1);
+	assert_int_equal(seen.v[0].r12, 0x1212 + 1);
+	assert_int_equal(seen.v[1].r12, 0x1212 + 2);
+	assert_null(fx->t->ring_pending);
+}
+
 /* Records naming no record slot are consumed without a delivery; the next ones still come. */
 static void test_not_a_record_slot(void **state)
 {
@@ -562,6 +627,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_first_uncommitted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_args_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rest_on_demand, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nested_drain_settles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_a_record_slot, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_ahead, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_ahead_unnamed, setup, teardown),
