@@ -19,14 +19,27 @@
 #include "ring.h"
 #include "ring_internal.h"
 
-static uint64_t tsc_to_ns(const struct ring *r, uint64_t tsc, uint64_t tsc_now, uint64_t ns_now)
-{
+/*
+ * A drain's clock: a (tsc, ns) pair read at its first record (and again
+ * at a record written after it), and the rate between the ring's anchor
+ * and that pair, worked out once per reading rather than per record.
+ */
+struct drain_clock {
+	uint64_t tsc, ns;
 	double rate;
+};
 
-	if (!r->tsc_ok || tsc_now <= r->tsc0 || tsc >= tsc_now || tsc < r->tsc0)
-		return ns_now;
-	rate = (double)(ns_now - r->ns0) / (double)(tsc_now - r->tsc0);
-	return ns_now - (uint64_t)((double)(tsc_now - tsc) * rate);
+static void clock_sample(const struct ring *r, struct drain_clock *c)
+{
+	ring_tsc_sample(&c->tsc, &c->ns);
+	c->rate = c->tsc > r->tsc0 ? (double)(c->ns - r->ns0) / (double)(c->tsc - r->tsc0) : 0;
+}
+
+static uint64_t tsc_to_ns(const struct ring *r, uint64_t tsc, const struct drain_clock *c)
+{
+	if (!r->tsc_ok || c->tsc <= r->tsc0 || tsc >= c->tsc || tsc < r->tsc0)
+		return c->ns;
+	return c->ns - (uint64_t)((double)(c->tsc - tsc) * c->rate);
 }
 
 /* Ticket pos's record in r */
@@ -51,18 +64,18 @@ static struct ring_rec *rec_at(const struct ring *r, uint64_t pos)
  * not as lines this CPU modified.
  */
 static void consume(struct uprobe_tracer *t, struct proc *p, struct ring *r,
-		    struct ring_rec *slot, uint64_t done, uint64_t *tsc_now, uint64_t *ns_now)
+		    struct ring_rec *slot, uint64_t done, struct drain_clock *c)
 {
 	struct ring_rec rec;
 
 	memcpy(&rec, slot, RING_LINE0_SIZE);
-	if (!*tsc_now)
-		ring_tsc_sample(tsc_now, ns_now);
+	if (!c->tsc)
+		clock_sample(r, c);
 	if (done)
 		__atomic_store_n(&slot->seq, done, __ATOMIC_RELEASE);
-	if (rec.tsc > *tsc_now)
-		ring_tsc_sample(tsc_now, ns_now); /* written after this drain began */
-	ring_deliver(t, p, r, &rec, slot, tsc_to_ns(r, rec.tsc, *tsc_now, *ns_now));
+	if (rec.tsc > c->tsc)
+		clock_sample(r, c); /* written after this drain began */
+	ring_deliver(t, p, r, &rec, slot, tsc_to_ns(r, rec.tsc, c));
 }
 
 /*
@@ -90,7 +103,7 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 {
 	struct ring *r = p->ring;
 	pid_t pid = p->pid;
-	uint64_t tsc_now = 0, ns_now = 0;
+	struct drain_clock c = { 0, 0, 0 };
 	uint64_t head = r ? __atomic_load_n((uint64_t *)(r->base + RING_HEAD), __ATOMIC_ACQUIRE) : 0;
 	unsigned n = 0;
 
@@ -117,7 +130,7 @@ static unsigned drain(struct uprobe_tracer *t, struct proc *p, bool final)
 		}
 		r->tail = pos + 1;
 		n++;
-		consume(t, p, r, slot, 0, &tsc_now, &ns_now);
+		consume(t, p, r, slot, 0, &c);
 		/* a handler may have let the process go (its exit handled meanwhile) */
 		if (proc_find(t, pid) != p || p->ring != r) {
 			r = NULL;
@@ -148,7 +161,8 @@ static bool deliver_own(struct uprobe_tracer *t, struct proc *p, struct task *k)
 {
 	struct ring *r = p->ring;
 	pid_t pid = p->pid, tid = k->tid;
-	uint64_t tsc_now = 0, ns_now = 0, head, fs;
+	struct drain_clock c = { 0, 0, 0 };
+	uint64_t head, fs;
 
 	if (r->fs_mode == RING_FS_NONE || (!k->regs_valid && task_getregs(k) < 0))
 		return false;
@@ -164,7 +178,7 @@ static bool deliver_own(struct uprobe_tracer *t, struct proc *p, struct task *k)
 		if (!slot->ret && slot->kind == RING_KIND_RET &&
 		    !ret_ns_known(t, k, slot->ns_slot))
 			return false;
-		consume(t, p, r, slot, (pos + 1) | RING_SEQ_DONE, &tsc_now, &ns_now);
+		consume(t, p, r, slot, (pos + 1) | RING_SEQ_DONE, &c);
 		if (proc_find(t, pid) != p || p->ring != r || task_find(t, tid) != k)
 			return true;
 	}
