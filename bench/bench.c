@@ -116,6 +116,7 @@ static int empty_handler(struct uprobe_hit *h, void *data)
 struct hit_count {
 	uint64_t hits;
 	uint64_t async;
+	uint64_t sink; /* what regs_handler() read, so that it is read */
 };
 
 static int count_handler(struct uprobe_hit *h, void *data)
@@ -126,6 +127,20 @@ static int count_handler(struct uprobe_hit *h, void *data)
 	if (uprobe_hit_is_async(h))
 		c->async++;
 	return 0;
+}
+
+/*
+ * count_handler() that also reads every register of the hit: the tracer
+ * then reads the whole record, not only its first line (the row beside
+ * the plain no-stop one says what a handler that looks at everything pays).
+ */
+static int regs_handler(struct uprobe_hit *h, void *data)
+{
+	struct hit_count *c = data;
+	const struct user_regs_struct *r = uprobe_hit_regs(h);
+
+	c->sink += r->rbx ^ r->rbp ^ r->r12 ^ r->r15 ^ r->rsp ^ r->eflags ^ r->r9;
+	return count_handler(h, data);
 }
 
 static uint64_t now_ns(void)
@@ -681,6 +696,7 @@ struct lu_opts {
 	bool count; /* no-stop with no handler: a count-only probe (uprobe_hits() counts) */
 	bool notime; /* no-stop with UPROBE_RECORD_NO_TIME: records without rdtsc */
 	bool args;   /* no-stop with UPROBE_RECORD_ARGS_ONLY: two cache lines a record */
+	bool regs;   /* no-stop, its handler reads every register (regs_handler()) */
 };
 
 /*
@@ -732,8 +748,8 @@ static int run_libuprobe_opts(const struct func *f, uint64_t n, const struct lu_
 		tracer_run_bounded(t, pid, 5);
 		goto out;
 	}
-	UPROBE_OPTS(uprobe_opts, o, .handler = lo->count ? NULL : lo->nostop ? count_handler :
-		    empty_handler,
+	UPROBE_OPTS(uprobe_opts, o, .handler = lo->count ? NULL : lo->regs ? regs_handler :
+		    lo->nostop ? count_handler : empty_handler,
 		    .ret_handler = lo->ret ? empty_handler : NULL, .data = &cnt,
 		    .nostop = lo->nostop, .record = (lo->notime ? UPROBE_RECORD_NO_TIME : 0) |
 			       (lo->args ? UPROBE_RECORD_ARGS_ONLY : 0));
@@ -1239,11 +1255,13 @@ static void reg_cpu_rows(struct placement *pl, unsigned count, const char *what,
  * registers into the ring and runs on; the handler counts them later. The
  * mid-function instruction gets no detour and stops at every hit.
  */
-static void measure_nostop_as(struct placement *pl, int i, bool count, bool notime, bool args)
+static void measure_nostop_as(struct placement *pl, int i, bool count, bool notime, bool args,
+			      bool regs)
 {
 	const struct lu_opts lo = { .cpu = UPROBE_CPU_ANY, .nostop = true, .count = count,
-				    .notime = notime, .args = args };
+				    .notime = notime, .args = args, .regs = regs };
 	const char *kind = count		? "no-stop count-only"
+			   : regs		? "no-stop reads regs"
 			   : args && notime ? "no-stop args no time"
 			   : notime	? "no-stop no time"
 					: "no-stop";
@@ -1314,17 +1332,20 @@ static void measure_nostop(struct placement *pl)
 	for (int i = 0; i < NFUNCS; i++) {
 		if (!func_wanted(i))
 			continue;
-		measure_nostop_as(pl, i, false, false, false);
+		measure_nostop_as(pl, i, false, false, false, false);
 		/*
 		 * The nop5 row against the kernel with smaller records too:
 		 * no time stamp (UPROBE_RECORD_NO_TIME), then the arguments
-		 * only as well (UPROBE_RECORD_ARGS_ONLY).
+		 * only as well (UPROBE_RECORD_ARGS_ONLY); and a whole record
+		 * whose handler reads every register (the tracer reads all
+		 * three lines; the plain row's handler only counts).
 		 */
 		if (i == NOP5) {
-			measure_nostop_as(pl, i, false, true, false);
-			measure_nostop_as(pl, i, false, true, true);
+			measure_nostop_as(pl, i, false, true, false, false);
+			measure_nostop_as(pl, i, false, true, true, false);
+			measure_nostop_as(pl, i, false, false, false, true);
 		}
-		measure_nostop_as(pl, i, true, false, false);
+		measure_nostop_as(pl, i, true, false, false, false);
 	}
 	if (func_wanted(0))
 		measure_nostop_ret(pl);
@@ -1791,6 +1812,8 @@ static void print_nop5(const struct placement *pls, int npl)
 			  "no-stop entry, record without time" },
 			{ find_row(pl, "libuprobe: %s, no-stop args no time", what),
 			  "no-stop entry, arguments, no time" },
+			{ find_row(pl, "libuprobe: %s, no-stop reads regs", what),
+			  "no-stop entry, handler reads all regs" },
 			{ find_row(pl, "libuprobe: %s, no-stop count-only", what), "no-stop count-only" },
 			{ find_row(pl, "libuprobe: %s", what), "stopping entry probe" },
 			{ find_row(pl, "libuprobe: %s, no-stop 1st", what),
