@@ -216,7 +216,10 @@ struct uprobe_opts {
  * The arguments only: rdi, rsi, rdx, rcx, r8, r9, rax (a variadic call's
  * vector count), rsp (arguments 6 and up, read as memory is now), the
  * flags and the time stamp, two of the record's three cache lines;
- * uprobe_hit_regs() shows 0 in rbx, rbp and r10-r15.
+ * uprobe_hit_regs() shows 0 in rbx, rbp and r10-r15. Either way the
+ * tracer reads a record's first line only (the time stamp and the first
+ * four arguments) until a handler asks for more: uprobe_hit_regs(),
+ * uprobe_hit_arg() past the fourth, uprobe_hit_retval().
  */
 #define UPROBE_RECORD_ARGS_ONLY 0x2u
 #define UPROBE_RECORD_ALL_FLAGS (UPROBE_RECORD_NO_TIME | UPROBE_RECORD_ARGS_ONLY)
