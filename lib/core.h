@@ -669,11 +669,12 @@ struct uprobe_hit {
 	pid_t tid;
 	struct user_regs_struct *regs;
 	/*
-	 * A no-stop hit whose record's lines past the first are not read yet
-	 * (ring_deliver.c): regs holds the first line's registers only until
-	 * ring_hit_rest() reads the rest from the ring. NULL: regs is whole.
+	 * A no-stop hit whose registers are still in its record in the ring
+	 * (ring_deliver.c): regs points to where ring_hit_rest() puts them
+	 * on first use. NULL: regs is whole.
 	 */
 	const struct ring_rec *rest;
+	uint64_t rest_gs;          /* the thread's gs_base, which records do not hold */
 	bool rest_args;            /* an arguments-only record: rbx, rbp, r10-r15 are 0 */
 	struct uprobe_hit *rest_next; /* the tracer's other hits with rest pending (nested) */
 	int8_t comm_state;         /* uprobe_hit_comm(): 0 not read yet, 1 in comm, -1 unreadable */

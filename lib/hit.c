@@ -118,10 +118,13 @@ UPROBE_API struct user_regs_struct *uprobe_hit_regs(struct uprobe_hit *h)
 
 UPROBE_API uint64_t uprobe_hit_arg(const struct uprobe_hit *h, unsigned n)
 {
-	/* a no-stop hit's first arguments are in its record's first line, read already */
-	const struct user_regs_struct *r = h->rest && n < RING_LINE0_ARGS ? h->regs : hit_regs(h);
+	const struct user_regs_struct *r;
 	uint64_t v = 0;
 
+	/* a no-stop hit's first arguments: from its record's first line, read already */
+	if (h->rest && n < RING_LINE0_ARGS)
+		return ring_hit_arg(h, n);
+	r = hit_regs(h);
 	if (arch_regs_arg(r, n, &v))
 		return v;
 	mem_read(hit_proc(h), arch_stack_arg_addr(r, n), &v, sizeof(v));

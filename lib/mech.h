@@ -107,6 +107,7 @@ void ring_thread_new(struct proc *p, const struct task *k);
 void ring_thread_gone(struct proc *p, const struct task *k);
 /* The rest of a no-stop hit's registers (uprobe_hit.rest), read from its record on first use */
 void ring_hit_rest(struct uprobe_hit *h);
+uint64_t ring_hit_arg(const struct uprobe_hit *h, unsigned n);
 void ring_hits_settle(struct uprobe_tracer *t);
 
 /* ring_nsret.c: the table of hijacked return addresses of no-stop return probes (ring.h) */

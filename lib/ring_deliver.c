@@ -104,12 +104,13 @@ static struct task *vfork_child_of(struct uprobe_tracer *t, struct task *k)
 
 /*
  * The registers of a record's first line (ring.h) as a handler sees them,
- * the others 0 until regs_rest() reads them. Every field is set by hand:
- * an initializer that zeroes the struct first costs a `rep stos`, ~20 ns
- * a record on the VMs measured, as much as the gadget's whole hit.
+ * the others 0 until regs_rest() reads them; gs_base is the thread's.
+ * Every field is set by hand: an initializer that zeroes the struct first
+ * costs a `rep stos`, ~20 ns a record on the VMs measured, as much as the
+ * gadget's whole hit.
  */
 static void rec_regs_line0(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
-			   const struct task *k)
+			   uint64_t gs_base)
 {
 	_Static_assert(sizeof(*regs) == 27 * sizeof(uint64_t), "every field set below");
 	regs->r15 = 0;
@@ -134,7 +135,7 @@ static void rec_regs_line0(struct user_regs_struct *regs, const struct ring_rec 
 	regs->rsp = 0;
 	regs->ss = 0x2b;
 	regs->fs_base = rec->fs_base;
-	regs->gs_base = k ? k->regs.gs_base : 0;
+	regs->gs_base = gs_base;
 	regs->ds = 0;
 	regs->es = 0;
 	regs->fs = 0;
@@ -169,16 +170,17 @@ static void regs_rest(struct user_regs_struct *regs, const struct ring_rec *src,
 static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
 		     const struct task *k)
 {
-	rec_regs_line0(regs, rec, rip, k);
+	rec_regs_line0(regs, rec, rip, k ? k->regs.gs_base : 0);
 	regs_rest(regs, rec, false);
 }
 
 /*
- * The rest of h's registers, from its record's lines past the first,
- * which are read only now: a handler that counts, times or reads the
- * first arguments never pulls them across from the writer's CPU. The
- * record stays in the ring until its delivery ends (no drain publishes
- * it free meanwhile: ring_hits_settle()).
+ * h's registers, from its record in the ring, on first use: the lines
+ * past the first are read only now, so a handler that counts, times or
+ * reads the first arguments never pulls them across from the writer's
+ * CPU, and one that asks for nothing costs no copy at all. The record
+ * stays in the ring until its delivery ends (no drain publishes it free
+ * meanwhile: ring_hits_settle()).
  */
 /* h off the tracer's list of hits with their records' rest pending */
 static void hit_unpend(struct uprobe_hit *h)
@@ -196,8 +198,18 @@ void ring_hit_rest(struct uprobe_hit *h)
 {
 	if (!h->rest)
 		return;
+	rec_regs_line0(h->regs, h->rest, h->addr, h->rest_gs);
 	regs_rest(h->regs, h->rest, h->rest_args);
 	hit_unpend(h);
+}
+
+/* Argument n (< RING_LINE0_ARGS) of a hit whose registers are still in its record's first line */
+uint64_t ring_hit_arg(const struct uprobe_hit *h, unsigned n)
+{
+	const uint64_t args[RING_LINE0_ARGS] = { h->rest->rdi, h->rest->rsi, h->rest->rdx,
+						 h->rest->rcx };
+
+	return args[n];
 }
 
 /* Reads the rest of every hit being delivered: their records are about to be freed. */
@@ -215,7 +227,7 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
 		    const struct task *k, struct user_regs_struct *regs, uint64_t addr,
 		    uint64_t time_ns)
 {
-	_Static_assert(sizeof(*h) == 136, "a new field of struct uprobe_hit: set it here");
+	_Static_assert(sizeof(*h) == 144, "a new field of struct uprobe_hit: set it here");
 	h->t = t;
 	h->task = NULL;
 	h->probe = NULL;
@@ -232,6 +244,7 @@ static void rec_hit(struct uprobe_hit *h, struct uprobe_tracer *t, struct proc *
 	h->tid = k ? k->tid : 0;
 	h->regs = regs;
 	h->rest = NULL;
+	h->rest_gs = 0;
 	h->rest_args = false;
 	h->rest_next = NULL;
 	h->comm_state = 0;
@@ -330,13 +343,13 @@ void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	si = &a->info[idx];
 	s = si->site;
 	k = vfork_child_of(t, record_task(t, p, r, rec->fs_base));
-	rec_regs_line0(&regs, rec, si->insn_addr, k);
 	rec_hit(&h, t, p, k, &regs, si->insn_addr, time_ns);
 	if (!k)
 		h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
 	s->refs++; /* a handler removing the last probe must not free the site under us */
 	if (xol_is_nsret(a, idx)) {
 		rec_read_rest(rec, slot);
+		rec_regs_line0(&regs, rec, si->insn_addr, k ? k->regs.gs_base : 0);
 		regs_rest(&regs, rec, xol_is_args(a, idx));
 		if (rec->kind == RING_KIND_ENTRY && (owner = calls_owner(p, k))) {
 			otid = owner->tid;
@@ -345,6 +358,7 @@ void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 		}
 	} else {
 		h.rest = slot;
+		h.rest_gs = k ? k->regs.gs_base : 0;
 		h.rest_args = xol_is_args(a, idx);
 		h.rest_next = t->ring_pending;
 		t->ring_pending = &h;

@@ -38,6 +38,7 @@
 struct seen_hit {
 	unsigned slot;
 	uint64_t rdi, rbx, r12, r10, rip, addr, time_ns, tail;
+	uint64_t arg1, arg3, arg4, arg5; /* read after before_regs(), before the registers */
 	pid_t tid;
 	bool async;
 };
@@ -76,6 +77,10 @@ static int on_hit(struct uprobe_hit *h, void *data)
 	e->rdi = uprobe_hit_arg(h, 0);
 	if (before_regs)
 		before_regs(h);
+	e->arg1 = uprobe_hit_arg(h, 1);
+	e->arg3 = uprobe_hit_arg(h, 3);
+	e->arg4 = uprobe_hit_arg(h, 4);
+	e->arg5 = uprobe_hit_arg(h, 5);
 	e->rbx = uprobe_hit_regs(h)->rbx;
 	e->r10 = uprobe_hit_regs(h)->r10;
 	e->r12 = uprobe_hit_regs(h)->r12;
@@ -398,6 +403,10 @@ static void test_rest_on_demand(void **state)
 	commit(fx, a);
 	assert_int_equal(ring_drain(fx->t, fx->p), 1);
 	assert_int_equal(seen.v[0].rdi, 5);
+	assert_int_equal(seen.v[0].arg1, 0x51);
+	assert_int_equal(seen.v[0].arg3, 0xc1);
+	assert_int_equal(seen.v[0].arg4, 0x88);
+	assert_int_equal(seen.v[0].arg5, 0x99);
 	assert_int_equal(seen.v[0].rbx, 0xb0b0 + 5);
 	assert_int_equal(seen.v[0].r12, 0x1212 + 5);
 	assert_null(fx->t->ring_pending);
@@ -414,7 +423,7 @@ static void drain_and_overwrite(struct uprobe_hit *h)
 	assert_int_equal(ring_drain(cur->t, cur->p), 1);
 	/* the nested drain published the first record free: a producer's next lap writes it */
 	assert_true(__atomic_load_n(word(cur, RING_TAIL), __ATOMIC_ACQUIRE) >= 1);
-	first->rbx = first->r10 = first->r12 = 0xdead;
+	first->rbx = first->r10 = first->r12 = first->rsi = first->r8 = 0xdead;
 }
 
 /*
@@ -425,7 +434,11 @@ static void test_nested_drain_settles(void **state)
 {
 	struct fixture *fx = *state;
 
-	commit(fx, take(fx, 1, FS1, 1));
+	uint64_t a = take(fx, 1, FS1, 1);
+
+	rec_at(fx, a)->rsi = 0x51;
+	rec_at(fx, a)->r8 = 0x88;
+	commit(fx, a);
 	commit(fx, take(fx, 2, FS2, 2));
 	before_regs = drain_and_overwrite;
 	assert_int_equal(ring_drain(fx->t, fx->p), 1);
@@ -433,6 +446,8 @@ static void test_nested_drain_settles(void **state)
 	/* the nested delivery came first: seen.v[1] is the first record's */
 	assert_int_equal(seen.v[1].rdi, 2);
 	assert_int_equal(seen.v[0].rdi, 1);
+	assert_int_equal(seen.v[0].arg1, 0x51);
+	assert_int_equal(seen.v[0].arg4, 0x88);
 	assert_int_equal(seen.v[0].rbx, 0xb0b0 + 1);
 	assert_int_equal(seen.v[0].r10, 0x1010 + 1);
 	assert_int_equal(seen.v[0].r12, 0x1212 + 1);
