@@ -553,6 +553,10 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t);
  *   x86-64 CPUs). The gadgets of no-stop probes put the program's flags
  *   back with sahf; without it, with popfq (about 6 ns a hit more), and
  *   count-only probes record like the others instead of counting.
+ * UPROBE_CAP_PREFETCHW: prefetchw runs (CPUID). The record gadgets ask for
+ *   the next record's cache lines with write intent while they commit one;
+ *   without it they jump over those hints (a hint only: no change in what
+ *   is recorded).
  *
  * The environment variable UPROBE_TEST_CAPS_OFF ("all", or names from
  * uprobe_cap_name() separated by commas) turns capabilities off so that the
@@ -564,10 +568,11 @@ UPROBE_API void uprobe_tracer_free(struct uprobe_tracer *t);
 #define UPROBE_CAP_HW_BREAK (1u << 2)
 #define UPROBE_CAP_STEP_EXACT (1u << 3)
 #define UPROBE_CAP_LAHF (1u << 4)
+#define UPROBE_CAP_PREFETCHW (1u << 5)
 UPROBE_API unsigned uprobe_caps(void);
 /*
  * The short name of one UPROBE_CAP_* bit ("fsgsbase", "tsc", "hwbreak",
- * "stepexact", "lahf"), or NULL.
+ * "stepexact", "lahf", "prefetchw"), or NULL.
  */
 UPROBE_API const char *uprobe_cap_name(unsigned cap);
 

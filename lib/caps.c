@@ -92,6 +92,7 @@ static const struct {
 	{ UPROBE_CAP_HW_BREAK, "hwbreak" },
 	{ UPROBE_CAP_STEP_EXACT, "stepexact" },
 	{ UPROBE_CAP_LAHF, "lahf" },
+	{ UPROBE_CAP_PREFETCHW, "prefetchw" },
 };
 
 /* lahf/sahf in 64-bit mode: CPUID 0x80000001 ECX bit 0 (LAHF-SAHF) */
@@ -100,6 +101,14 @@ static bool have_lahf(void)
 	unsigned a, b, c, d;
 
 	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
+}
+
+/* prefetchw: CPUID 0x80000001 ECX bit 8 (PREFETCHW, once AMD's 3DNowPrefetch) */
+static bool have_prefetchw(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 8));
 }
 
 static bool clock_is_tsc(void)
@@ -212,17 +221,21 @@ static void caps_measure(void)
 		caps_measured |= UPROBE_CAP_TSC;
 	if (have_lahf())
 		caps_measured |= UPROBE_CAP_LAHF;
+	if (have_prefetchw())
+		caps_measured |= UPROBE_CAP_PREFETCHW;
 	caps_measured |= measure_child();
 	caps_parse_off(getenv("UPROBE_TEST_CAPS_OFF"));
 	if (caps_off)
 		pr_debug("UPROBE_TEST_CAPS_OFF is set: capabilities turned off for testing (0x%x)",
 			caps_off & caps_measured);
-	pr_debug("capabilities: fsgsbase %s, tsc %s, hwbreak %s, stepexact %s, lahf %s%s",
+	pr_debug("capabilities: fsgsbase %s, tsc %s, hwbreak %s, stepexact %s, lahf %s, "
+		 "prefetchw %s%s",
 		 caps_measured & UPROBE_CAP_FSGSBASE ? "yes" : "no",
 		 caps_measured & UPROBE_CAP_TSC ? "yes" : "no",
 		 caps_measured & UPROBE_CAP_HW_BREAK ? "yes" : "no",
 		 caps_measured & UPROBE_CAP_STEP_EXACT ? "yes" : "no (late after cpuid)",
 		 caps_measured & UPROBE_CAP_LAHF ? "yes" : "no",
+		 caps_measured & UPROBE_CAP_PREFETCHW ? "yes" : "no",
 		 caps_off ? "; some turned off by UPROBE_TEST_CAPS_OFF" : "");
 }
 

@@ -416,6 +416,8 @@ uint64_t ring_gadget(struct proc *p, struct xol_area *a)
 	memcpy(code + (uprobe__rec_gadget_ring - uprobe__rec_gadget), &ring, sizeof(ring));
 	memcpy(code + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs, sizeof(fsgs));
 	code[uprobe__rec_gadget_sahf - uprobe__rec_gadget] = caps_have(UPROBE_CAP_LAHF);
+	if (!caps_have(UPROBE_CAP_PREFETCHW))
+		arch_gadget_no_prefetch(code);
 	{
 		uint64_t cbase = count_base(a, ring);
 

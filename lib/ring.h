@@ -145,6 +145,11 @@ extern const uint8_t uprobe__nsent_gadget_fs_load[];
 extern const uint8_t uprobe__nsret_gadget_retg[]; /* uint64_t: the process's return gadget */
 /* The gadget's `mov %fs:0, %rsi` (RING_FS_SELF): it faults where a thread has no TLS yet. */
 extern const uint8_t uprobe__rec_gadget_fs_load[];
+/* The gadgets' prefetches of the next record, and their ends (arch/x86/gadget.c) */
+extern const uint8_t uprobe__rec_gadget_pf1[], uprobe__rec_gadget_pf1_end[];
+extern const uint8_t uprobe__rec_gadget_pf2[], uprobe__rec_gadget_pf2_end[];
+/* Turns them into jumps over themselves, in code (a copy of the gadgets), where no prefetchw */
+void arch_gadget_no_prefetch(uint8_t *code);
 #define RING_FS_LOAD_LEN 9
 
 /* How the gadget reads a record's fs_base, which names the thread. */

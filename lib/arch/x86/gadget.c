@@ -177,6 +177,27 @@ _Static_assert(RING_REC_SIZE == 3 * 64, "the gadget multiplies by 3, then by 64"
 	"	lock cmpxchg %rsi, " S(RING_HEAD) "(%rdx)\n" \
 	"	jne " loop "\n"
 
+/*
+ * The next record's three lines, asked for with write intent while this
+ * record is being committed (rcx = this record): by the next hit they are
+ * this CPU's, and its stores (which the next ticket's lock waits for) need
+ * not fetch them from the tracer's CPU, where a handler that reads them
+ * took them. Only a hint: a ticket another thread takes, the end of the
+ * ring (its counters follow), change nothing. Where the CPU has no
+ * prefetchw (UPROBE_CAP_PREFETCHW), ring.c makes each of these a jump over
+ * itself (arch_gadget_no_prefetch()).
+ */
+#define PREFETCH_NEXT(n) \
+	"	.globl uprobe__rec_gadget_pf" #n "\n" \
+	"	.hidden uprobe__rec_gadget_pf" #n "\n" \
+	"uprobe__rec_gadget_pf" #n ":\n" \
+	"	prefetchw " S(RING_REC_SIZE) "(%rcx)\n" \
+	"	prefetchw " S(RING_REC_SIZE) "+64(%rcx)\n" \
+	"	prefetchw " S(RING_REC_SIZE) "+128(%rcx)\n" \
+	"	.globl uprobe__rec_gadget_pf" #n "_end\n" \
+	"	.hidden uprobe__rec_gadget_pf" #n "_end\n" \
+	"uprobe__rec_gadget_pf" #n "_end:\n"
+
 __asm__(
 	"	.pushsection .rodata.uprobe_gadget, \"a\"\n"
 	"	.balign 64\n"
@@ -191,6 +212,7 @@ __asm__(
 	TICKET(".Lticket", ".Lfull")
 	REC_REGS
 	".Lfscommit:\n"
+	PREFETCH_NEXT(1)
 	"	xor %esi, %esi\n"
 	"	cmpb $" S(RING_FS_RDFSBASE) ", .Lfsgs(%rip)\n"
 	"	jb 2f\n"                /* RING_FS_NONE */
@@ -430,7 +452,9 @@ __asm__(
 	"uprobe__nsret_gadget_full:\n"
 	"5:	int3\n"
 	"	jmp 8f\n"
-	"6:	movq $0, " S(R_RET) "(%rcx)\n"
+	"6:\n"
+	PREFETCH_NEXT(2)
+	"	movq $0, " S(R_RET) "(%rcx)\n"
 	"	movq $" S(RING_KIND_RET) ", " S(R_KIND) "(%rcx)\n"
 	"	mov %rdi, " S(R_TSC) "(%rcx)\n"
 	"	lea 48(%rsp), %rsi\n"
@@ -526,3 +550,25 @@ __asm__(
 	"	.hidden uprobe__rec_gadget_end\n"
 	"uprobe__rec_gadget_end:\n"
 	"	.popsection\n");
+
+/*
+ * Without prefetchw (UPROBE_CAP_PREFETCHW): each PREFETCH_NEXT in code, a
+ * copy of the gadgets from uprobe__rec_gadget on, becomes a two-byte jump
+ * over the rest of itself.
+ */
+void arch_gadget_no_prefetch(uint8_t *code)
+{
+	const uint8_t *const pf[][2] = {
+		{ uprobe__rec_gadget_pf1, uprobe__rec_gadget_pf1_end },
+		{ uprobe__rec_gadget_pf2, uprobe__rec_gadget_pf2_end },
+	};
+
+	for (size_t i = 0; i < sizeof(pf) / sizeof(pf[0]); i++) {
+		uint8_t *at = code + (pf[i][0] - uprobe__rec_gadget);
+		size_t len = (size_t)(pf[i][1] - pf[i][0]);
+
+		at[0] = 0xeb; /* jmp rel8 */
+		at[1] = (uint8_t)(len - 2);
+		memset(at + 2, 0x90, len - 2);
+	}
+}

@@ -1732,6 +1732,14 @@ static int rec_detour(uint64_t at, size_t gadget_off, uint8_t out[ARCH_SLOT_SIZE
 	return 0;
 }
 
+/* prefetchw on this CPU: CPUID 0x80000001 ECX bit 8 (as caps.c measures it) */
+static bool cpu_prefetchw(void)
+{
+	unsigned a, b, c, d;
+
+	return __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & (1u << 8));
+}
+
 static int rec_setup(void **state)
 {
 	const size_t glen = (size_t)(uprobe__rec_gadget_end - uprobe__rec_gadget);
@@ -1760,6 +1768,8 @@ static int rec_setup(void **state)
 	       sizeof(ring));
 	memcpy(page + REC_GADGET_OFF + (uprobe__rec_gadget_fsgs - uprobe__rec_gadget), &fsgs,
 	       sizeof(fsgs));
+	if (!cpu_prefetchw())
+		arch_gadget_no_prefetch(page + REC_GADGET_OFF);
 
 	memcpy(page + REC_FN_OFF, rec_fn, sizeof(rec_fn));
 	if (rec_detour(at, 0, out))
@@ -2026,7 +2036,7 @@ static void test_rec_gadget_fits(void **state)
  * hit's ticket, the flags after a recorded hit, at a full ring's int3,
  * and once the tracer has published a tail.
  */
-static void test_rec_gadget_flags_notime(void **state)
+static void rec_flags_notime(void)
 {
 	unsigned a, b, c, d;
 	bool lahf = __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & 1);
@@ -2112,6 +2122,42 @@ static void test_rec_gadget_flags_notime(void **state)
 	assert_int_equal(sigaction(SIGTRAP, &old, NULL), 0);
 }
 
+/* As the gadgets are copied for this CPU: with their prefetches where it has prefetchw */
+static void test_rec_gadget_flags_notime(void **state)
+{
+	rec_flags_notime();
+}
+
+/*
+ * Without prefetchw (UPROBE_CAP_PREFETCHW): each prefetch becomes a jump
+ * over itself, and every record entry writes the same records. Last of
+ * its group: the gadgets stay so.
+ */
+static void test_rec_gadget_no_prefetch(void **state)
+{
+	const uint8_t *pf[][2] = {
+		{ uprobe__rec_gadget_pf1, uprobe__rec_gadget_pf1_end },
+		{ uprobe__rec_gadget_pf2, uprobe__rec_gadget_pf2_end },
+	};
+	uint8_t *code = rec.page + REC_GADGET_OFF;
+
+	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_WRITE), 0);
+	arch_gadget_no_prefetch(code);
+	assert_int_equal(mprotect(rec.page, 4096, PROT_READ | PROT_EXEC), 0);
+	for (unsigned i = 0; i < 2; i++) {
+		size_t off = (size_t)(pf[i][0] - uprobe__rec_gadget);
+		size_t len = (size_t)(pf[i][1] - pf[i][0]);
+
+		assert_true(len > 2 && len < 130);
+		/* three prefetchw in the original: 0f 0d /1 */
+		assert_int_equal(pf[i][0][0], 0x0f);
+		assert_int_equal(pf[i][0][1], 0x0d);
+		assert_int_equal(code[off], 0xeb);
+		assert_int_equal(code[off + 1], len - 2);
+	}
+	rec_flags_notime();
+}
+
 int main(void)
 {
 	const struct CMUnitTest unit[] = {
@@ -2140,6 +2186,7 @@ int main(void)
 		cmocka_unit_test(test_rec_gadget_fits),
 		cmocka_unit_test(test_rec_gadget_flags_notime),
 		cmocka_unit_test(test_rec_gadget_fs_modes),
+		cmocka_unit_test(test_rec_gadget_no_prefetch), /* last: it changes the gadgets */
 	};
 	const struct CMUnitTest diff[] = {
 		cmocka_unit_test(test_diff_jcc),
