@@ -174,14 +174,6 @@ static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, 
 	regs_rest(regs, rec, false);
 }
 
-/*
- * h's registers, from its record in the ring, on first use: the lines
- * past the first are read only now, so a handler that counts, times or
- * reads the first arguments never pulls them across from the writer's
- * CPU, and one that asks for nothing costs no copy at all. The record
- * stays in the ring until its delivery ends (no drain publishes it free
- * meanwhile: ring_hits_settle()).
- */
 /* h off the tracer's list of hits with their records' rest pending */
 static void hit_unpend(struct uprobe_hit *h)
 {
@@ -194,6 +186,14 @@ static void hit_unpend(struct uprobe_hit *h)
 	h->rest = NULL;
 }
 
+/*
+ * h's registers, from its record in the ring, on first use: the lines
+ * past the first are read only now, so a handler that counts, times or
+ * reads the first arguments never pulls them across from the writer's
+ * CPU, and one that asks for nothing costs no copy at all. The record
+ * stays in the ring until its delivery ends (no drain publishes it free
+ * meanwhile: ring_hits_settle()).
+ */
 void ring_hit_rest(struct uprobe_hit *h)
 {
 	if (!h->rest)
