@@ -103,27 +103,27 @@ static struct task *vfork_child_of(struct uprobe_tracer *t, struct task *k)
 }
 
 /*
- * The registers of a record's first line (ring.h) as a handler sees them,
- * the others 0 until regs_rest() reads them; gs_base is the thread's.
- * Every field is set by hand: an initializer that zeroes the struct first
- * costs a `rep stos`, ~20 ns a record on the VMs measured, as much as the
- * gadget's whole hit.
+ * The registers of a record as a handler sees them; gs_base is the
+ * thread's (records do not hold it). An arguments-only record's gadget
+ * wrote neither rbx, rbp nor r10-r15: 0 then. Every field is set by hand:
+ * an initializer that zeroes the struct first costs a `rep stos`, ~20 ns
+ * a record on the VMs measured, as much as the gadget's whole hit.
  */
-static void rec_regs_line0(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
-			   uint64_t gs_base)
+static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
+		     uint64_t gs_base, bool args_only)
 {
 	_Static_assert(sizeof(*regs) == 27 * sizeof(uint64_t), "every field set below");
-	regs->r15 = 0;
-	regs->r14 = 0;
-	regs->r13 = 0;
-	regs->r12 = 0;
-	regs->rbp = 0;
-	regs->rbx = 0;
-	regs->r11 = 0;
-	regs->r10 = 0;
-	regs->r9 = 0;
-	regs->r8 = 0;
-	regs->rax = 0;
+	regs->r15 = args_only ? 0 : rec->r15;
+	regs->r14 = args_only ? 0 : rec->r14;
+	regs->r13 = args_only ? 0 : rec->r13;
+	regs->r12 = args_only ? 0 : rec->r12;
+	regs->rbp = args_only ? 0 : rec->rbp;
+	regs->rbx = args_only ? 0 : rec->rbx;
+	regs->r11 = args_only ? 0 : rec->r11;
+	regs->r10 = args_only ? 0 : rec->r10;
+	regs->r9 = rec->r9;
+	regs->r8 = rec->r8;
+	regs->rax = rec->rax;
 	regs->rcx = rec->rcx;
 	regs->rdx = rec->rdx;
 	regs->rsi = rec->rsi;
@@ -131,8 +131,8 @@ static void rec_regs_line0(struct user_regs_struct *regs, const struct ring_rec 
 	regs->orig_rax = (uint64_t)-1;
 	regs->rip = rip;
 	regs->cs = 0x33;
-	regs->eflags = 0;
-	regs->rsp = 0;
+	regs->eflags = rec->flags & ~0x100ull; /* a trap flag seen while the tracer stepped it */
+	regs->rsp = rec->rsp;
 	regs->ss = 0x2b;
 	regs->fs_base = rec->fs_base;
 	regs->gs_base = gs_base;
@@ -140,38 +140,6 @@ static void rec_regs_line0(struct user_regs_struct *regs, const struct ring_rec 
 	regs->es = 0;
 	regs->fs = 0;
 	regs->gs = 0;
-}
-
-/*
- * The registers of a record's other lines, read from src (the record in
- * the ring, or a copy); an arguments-only record's gadget wrote neither
- * rbx, rbp nor r10-r15 (0 then).
- */
-static void regs_rest(struct user_regs_struct *regs, const struct ring_rec *src, bool args_only)
-{
-	regs->r8 = src->r8;
-	regs->r9 = src->r9;
-	regs->rax = src->rax;
-	regs->rsp = src->rsp;
-	regs->eflags = src->flags & ~0x100ull; /* a trap flag seen while the tracer stepped it */
-	if (args_only)
-		return;
-	regs->rbx = src->rbx;
-	regs->r10 = src->r10;
-	regs->r11 = src->r11;
-	regs->r12 = src->r12;
-	regs->r13 = src->r13;
-	regs->r14 = src->r14;
-	regs->r15 = src->r15;
-	regs->rbp = src->rbp;
-}
-
-/* Every register of a record */
-static void rec_regs(struct user_regs_struct *regs, const struct ring_rec *rec, uint64_t rip,
-		     const struct task *k)
-{
-	rec_regs_line0(regs, rec, rip, k ? k->regs.gs_base : 0);
-	regs_rest(regs, rec, false);
 }
 
 /* h off the tracer's list of hits with their records' rest pending */
@@ -198,8 +166,7 @@ void ring_hit_rest(struct uprobe_hit *h)
 {
 	if (!h->rest)
 		return;
-	rec_regs_line0(h->regs, h->rest, h->addr, h->rest_gs);
-	regs_rest(h->regs, h->rest, h->rest_args);
+	rec_regs(h->regs, h->rest, h->addr, h->rest_gs, h->rest_args);
 	hit_unpend(h);
 }
 
@@ -281,7 +248,7 @@ static void deliver_return(struct uprobe_tracer *t, struct proc *p, struct ring 
 		return;
 	otid = owner->tid;
 	while ((ri = ret_ns_take(t, owner, rec->ns_slot))) {
-		rec_regs(&regs, rec, ri->real_ret, k);
+		rec_regs(&regs, rec, ri->real_ret, k ? k->regs.gs_base : 0, false);
 		rec_hit(&h, t, p, k, &regs, ri->func, time_ns);
 		if (!k)
 			h.tid = cached_tid(r, rec->fs_base); /* a thread gone since */
@@ -349,8 +316,7 @@ void ring_deliver(struct uprobe_tracer *t, struct proc *p, struct ring *r,
 	s->refs++; /* a handler removing the last probe must not free the site under us */
 	if (xol_is_nsret(a, idx)) {
 		rec_read_rest(rec, slot);
-		rec_regs_line0(&regs, rec, si->insn_addr, k ? k->regs.gs_base : 0);
-		regs_rest(&regs, rec, xol_is_args(a, idx));
+		rec_regs(&regs, rec, si->insn_addr, k ? k->regs.gs_base : 0, xol_is_args(a, idx));
 		if (rec->kind == RING_KIND_ENTRY && (owner = calls_owner(p, k))) {
 			otid = owner->tid;
 			ri = ring_nsret_entry(t, owner, s, si->insn_addr, &regs, rec->ns_slot,
